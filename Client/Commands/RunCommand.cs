@@ -1,0 +1,71 @@
+using System.ComponentModel;
+using Grains.Interfaces.Smoke;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Silo;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Client.Commands;
+
+/// <summary>
+/// Runs a job with nothing else started: a silo is hosted in this process and the job runs on it.
+/// Until the RL job exists, the job is the smoke job that proves the stack.
+/// </summary>
+public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
+{
+    public sealed class Settings : CommandSettings
+    {
+        [CommandOption("--steps")]
+        [Description("Training steps of the smoke job.")]
+        [DefaultValue(200)]
+        public int Steps { get; init; } = 200;
+
+        [CommandOption("--seed")]
+        [Description("Seed for data and initial weights.")]
+        [DefaultValue(1L)]
+        public long Seed { get; init; } = 1;
+
+        public override ValidationResult Validate() =>
+            Steps is < 1 or > 100_000 ? ValidationResult.Error("--steps must be between 1 and 100000") : ValidationResult.Success();
+    }
+
+    public override async Task<int> ExecuteAsync(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory });
+        builder.AddActorsSilo();
+        using var host = builder.Build();
+        await host.StartAsync(cancellationToken);
+        try
+        {
+            var grains = host.Services.GetRequiredService<IGrainFactory>();
+            var report = await AnsiConsole.Status().StartAsync("Running the smoke job on an in-process silo...",
+                _ => grains.GetGrain<ISmokeGrain>("smoke").Run(new SmokeRequest(settings.Steps, settings.Seed)));
+            Print(report);
+            return report.ReloadMaxDifference == 0 && report.FinalLoss < report.InitialLoss ? 0 : 1;
+        }
+        finally
+        {
+            await host.StopAsync(CancellationToken.None);
+        }
+    }
+
+    private static void Print(SmokeReport report)
+    {
+        var table = new Table().Title("Smoke job").AddColumns("measure", "value");
+        table.AddRow("silo", report.Silo);
+        table.AddRow("parameters", report.Parameters.ToString("N0"));
+        table.AddRow("steps", report.Steps.ToString());
+        table.AddRow("loss, first step", report.InitialLoss.ToString("G6"));
+        table.AddRow("loss, last step", report.FinalLoss.ToString("G6"));
+        table.AddRow("gradient norm, first step", report.FirstGradientNorm.ToString("G6"));
+        table.AddRow("checkpoint", Markup.Escape(report.CheckpointPath));
+        table.AddRow("checkpoint bytes", report.CheckpointBytes.ToString("N0"));
+        table.AddRow("checkpoint sha256", report.CheckpointSha256);
+        table.AddRow("max |output - reloaded output|", report.ReloadMaxDifference.ToString("G6"));
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine(report.ReloadMaxDifference == 0 && report.FinalLoss < report.InitialLoss
+            ? "[green]smoke job passed[/]: the loss fell and the checkpoint reloads exactly"
+            : "[red]smoke job failed[/]");
+    }
+}

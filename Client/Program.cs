@@ -1,0 +1,11 @@
+using Client.Commands;
+using Spectre.Console.Cli;
+
+var app = new CommandApp();
+app.Configure(config =>
+{
+    config.SetApplicationName("actors");
+    config.AddCommand<RunCommand>("run")
+        .WithDescription("Run a job on a silo hosted in this process (localhost clustering, local checkpoints).");
+});
+return await app.RunAsync(args);

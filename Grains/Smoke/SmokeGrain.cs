@@ -1,0 +1,24 @@
+using Grains.Interfaces.Smoke;
+using Kernels.Smoke;
+using Microsoft.Extensions.Options;
+
+namespace Grains.Smoke;
+
+public sealed class SmokeGrain(IOptions<CheckpointOptions> checkpoints) : Grain, ISmokeGrain
+{
+    public async Task<SmokeReport> Run(SmokeRequest request)
+    {
+        if (request.Steps is < 1 or > 100_000)
+        {
+            throw new ArgumentOutOfRangeException(nameof(request), request.Steps, "SmokeRequest.Steps must be between 1 and 100000");
+        }
+        var path = Path.Combine(checkpoints.Value.Directory, "smoke", $"{this.GetPrimaryKeyString()}.safetensors");
+        // Tensor work runs synchronously on a pool thread, its dispose scopes never spanning an await,
+        // so the grain's scheduler stays free for other calls.
+        var outcome = await Task.Run(() => SmokeTraining.Run(request.Steps, request.Seed, path));
+        return new SmokeReport(
+            RuntimeIdentity, outcome.Parameters, outcome.Steps, outcome.InitialLoss, outcome.FinalLoss,
+            outcome.FirstGradientNorm, outcome.CheckpointPath, outcome.CheckpointBytes, outcome.CheckpointSha256,
+            outcome.ReloadMaxDifference);
+    }
+}
