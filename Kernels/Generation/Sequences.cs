@@ -1,0 +1,23 @@
+namespace Kernels.Generation;
+
+/// <summary>A sequence to generate: its prompt's tokens and how to sample its response.</summary>
+public sealed record GenerationRequest(string Id, int[] Prompt, SamplingParams Sampling);
+
+public enum FinishReason
+{
+    /// <summary>A stop token was sampled (it is part of the response).</summary>
+    Stop,
+    /// <summary>The response reached MaxNewTokens, or the sequence the cache's length.</summary>
+    Length,
+}
+
+/// <summary>A finished response with the log-probability of each of its tokens under the sampling distribution.</summary>
+public sealed record CompletedSequence(string Id, int[] Prompt, int[] Response, float[] LogProbs, FinishReason Reason);
+
+/// <summary>
+/// An unfinished sequence taken out of a running batch: everything needed to resume it elsewhere with
+/// the same result (its tokens and log-probs so far; sampling is a pure function of seed and step).
+/// <see cref="KvCache"/>, when present, holds its cached keys and values (TensorCodec buffers, one pair
+/// per layer, for positions 0 .. prompt + response - 2), which spares the new worker the re-computation.
+/// </summary>
+public sealed record SequenceSnapshot(GenerationRequest Request, int[] Response, float[] LogProbs, byte[][]? KvCache = null);
