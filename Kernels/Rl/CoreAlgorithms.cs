@@ -1,0 +1,239 @@
+using static TorchSharp.torch;
+
+namespace Kernels.Rl;
+
+/// <summary>How per-token losses become one number.</summary>
+public enum LossAggregation
+{
+    /// <summary>Mean over every unmasked token of the batch.</summary>
+    TokenMean,
+    /// <summary>Sum over each sequence's tokens, then mean over sequences.</summary>
+    SeqMeanTokenSum,
+    /// <summary>Mean over each sequence's tokens, then mean over sequences.</summary>
+    SeqMeanTokenMean,
+}
+
+/// <summary>Estimators of KL(policy || reference) per token, from the two log-probs.</summary>
+public enum KlEstimator
+{
+    /// <summary>k1 = log p - log q.</summary>
+    K1,
+    /// <summary>|log p - log q|.</summary>
+    Abs,
+    /// <summary>k2 = 0.5 (log p - log q)^2.</summary>
+    K2,
+    /// <summary>k3 (low variance) = exp(log q - log p) - (log q - log p) - 1, log-ratio clamped to ±20, result to ±10.</summary>
+    K3,
+}
+
+/// <summary>
+/// The RL formulas, one function each, on [batch, response length] tensors masked by the response
+/// mask (1 for response tokens, 0 for padding). They follow the widely used open-source
+/// implementations (verl's core algorithms, TRL's DPO) so that results can be compared.
+/// </summary>
+public static class CoreAlgorithms
+{
+    /// <summary>mean(x | mask) = sum(x * mask) / sum(mask), over all dimensions.</summary>
+    public static Tensor MaskedMean(Tensor values, Tensor mask) => (values * mask).sum() / mask.sum();
+
+    /// <summary>Per sequence: sum_t(x * mask) / sum_t(mask), [batch].</summary>
+    public static Tensor MaskedMeanPerSequence(Tensor values, Tensor mask) => (values * mask).sum(1) / mask.sum(1);
+
+    /// <summary>Unbiased masked variance: sum(mask (x - mean)^2) / (sum(mask) - 1).</summary>
+    public static Tensor MaskedVariance(Tensor values, Tensor mask)
+    {
+        var centered = values - MaskedMean(values, mask);
+        var count = mask.sum();
+        return (centered.square() * mask).sum() / (count - 1);
+    }
+
+    /// <summary>whiten(x) = (x - mean) / sqrt(var + 1e-8) over the unmasked entries; the mean is added back when shiftMean is false.</summary>
+    public static Tensor MaskedWhiten(Tensor values, Tensor mask, bool shiftMean = true)
+    {
+        var mean = MaskedMean(values, mask);
+        var whitened = (values - mean) * (MaskedVariance(values, mask) + 1e-8).rsqrt();
+        return shiftMean ? whitened : whitened + mean;
+    }
+
+    /// <summary>
+    /// Generalised advantage estimation. Backwards over t:
+    ///   delta_t = r_t + gamma V_{t+1} - V_t,  A_t = delta_t + gamma lambda A_{t+1},
+    /// where "t+1" is the next unmasked token (masked tokens carry V and A through unchanged).
+    /// returns = A + V; the advantages are then whitened over the mask (when whiten is true).
+    /// </summary>
+    public static (Tensor Advantages, Tensor Returns) GaeAdvantagesAndReturns(
+        Tensor rewards, Tensor values, Tensor mask, double gamma, double lambda, bool whiten = true)
+    {
+        using var _ = no_grad();
+        var length = rewards.shape[1];
+        var nextValue = zeros_like(rewards.select(1, 0));
+        var lastAdvantage = zeros_like(nextValue);
+        var reversed = new List<Tensor>();
+        for (var t = length - 1; t >= 0; t--)
+        {
+            var (r, v, m) = (rewards.select(1, t), values.select(1, t), mask.select(1, t));
+            var delta = r + gamma * nextValue - v;
+            var advantage = delta + gamma * lambda * lastAdvantage;
+            nextValue = v * m + (1 - m) * nextValue;
+            lastAdvantage = advantage * m + (1 - m) * lastAdvantage;
+            reversed.Add(lastAdvantage);
+        }
+        reversed.Reverse();
+        var advantages = stack(reversed, dim: 1);
+        var returns = advantages + values;
+        return (whiten ? MaskedWhiten(advantages, mask) * mask : advantages * mask, returns * mask);
+    }
+
+    /// <summary>
+    /// GRPO outcome advantage: each response's score s (the sum of its token rewards) against its group
+    /// (the responses to the same prompt): A = (s - mean_g) / (std_g + 1e-6), or s - mean_g without the
+    /// division; std is the unbiased one. A group of one has no baseline and gets 0. Broadcast over the
+    /// response tokens.
+    /// </summary>
+    public static Tensor GrpoAdvantages(Tensor tokenRewards, Tensor mask, IReadOnlyList<string> groups, bool divideByStd = true)
+    {
+        var scores = tokenRewards.sum(1).to(float64).cpu().data<double>().ToArray();
+        var advantages = new double[scores.Length];
+        foreach (var members in GroupIndices(groups))
+        {
+            if (members.Length == 1) continue;
+            var mean = members.Average(i => scores[i]);
+            var std = Math.Sqrt(members.Sum(i => (scores[i] - mean) * (scores[i] - mean)) / (members.Length - 1));
+            foreach (var i in members) advantages[i] = divideByStd ? (scores[i] - mean) / (std + 1e-6) : scores[i] - mean;
+        }
+        return Broadcast(advantages, mask);
+    }
+
+    /// <summary>
+    /// RLOO: each response's score against the mean of the other n - 1 in its group,
+    /// A_i = s_i - (sum_g - s_i) / (n - 1) = n / (n - 1) (s_i - mean_g). A group of one gets 0.
+    /// </summary>
+    public static Tensor RlooAdvantages(Tensor tokenRewards, Tensor mask, IReadOnlyList<string> groups)
+    {
+        var scores = tokenRewards.sum(1).to(float64).cpu().data<double>().ToArray();
+        var advantages = new double[scores.Length];
+        foreach (var members in GroupIndices(groups))
+        {
+            if (members.Length == 1) continue;
+            var n = members.Length;
+            var mean = members.Average(i => scores[i]);
+            foreach (var i in members) advantages[i] = n / (n - 1.0) * (scores[i] - mean);
+        }
+        return Broadcast(advantages, mask);
+    }
+
+    /// <summary>
+    /// REINFORCE++: discounted returns G_t = r_t + gamma G_{t+1} (reset past the mask), whitened over
+    /// the batch's unmasked tokens; returns (advantages, returns).
+    /// </summary>
+    public static (Tensor Advantages, Tensor Returns) ReinforcePlusPlus(Tensor tokenRewards, Tensor mask, double gamma)
+    {
+        using var _ = no_grad();
+        var running = zeros_like(tokenRewards.select(1, 0));
+        var reversed = new List<Tensor>();
+        for (var t = tokenRewards.shape[1] - 1; t >= 0; t--)
+        {
+            running = tokenRewards.select(1, t) + gamma * running;
+            reversed.Add(running);
+            running = running * mask.select(1, t);
+        }
+        reversed.Reverse();
+        var returns = stack(reversed, dim: 1);
+        return (MaskedWhiten(returns, mask) * mask, returns);
+    }
+
+    /// <summary>
+    /// PPO clipped policy loss with separate clip ranges and dual clip. ratio = exp(clamp(log pi - log pi_old, ±20));
+    /// L = max(-A ratio, -A clamp(ratio, 1 - eps_low, 1 + eps_high)); for A &lt; 0 further L = min(L, -A c)
+    /// (dual clip, c &gt; 1). Also returns the clip fraction, the approximate KL mean(log pi_old - log pi)
+    /// and the fraction cut by the dual clip.
+    /// </summary>
+    public static PolicyLoss PpoPolicyLoss(
+        Tensor logProbs, Tensor oldLogProbs, Tensor advantages, Tensor mask,
+        double clipLow = 0.2, double clipHigh = 0.2, double dualClip = 3.0, LossAggregation aggregation = LossAggregation.TokenMean)
+    {
+        if (dualClip <= 1) throw new ArgumentOutOfRangeException(nameof(dualClip), dualClip, "the dual-clip constant must be greater than 1");
+        var logRatio = (logProbs - oldLogProbs).clamp(-20.0, 20.0);
+        var ratio = logRatio.exp();
+        var unclipped = -advantages * ratio;
+        var clipped = -advantages * ratio.clamp(1 - clipLow, 1 + clipHigh);
+        var clippedMax = maximum(unclipped, clipped);
+        var dual = -advantages * dualClip;
+        var negative = advantages < 0;
+        var losses = where(negative, minimum(dual, clippedMax), clippedMax);
+        return new PolicyLoss(
+            Aggregate(losses, mask, aggregation),
+            MaskedMean((clipped > unclipped).to(float32), mask),
+            MaskedMean(-logRatio, mask),
+            MaskedMean(((clippedMax > dual).logical_and(negative)).to(float32), mask));
+    }
+
+    /// <summary>
+    /// Clipped value loss: V_clip = clamp(V, V_old - eps, V_old + eps);
+    /// L = 0.5 agg(max((V - R)^2, (V_clip - R)^2)); also the fraction where the clipped term won.
+    /// </summary>
+    public static (Tensor Loss, Tensor ClipFraction) ClippedValueLoss(
+        Tensor values, Tensor oldValues, Tensor returns, Tensor mask, double clipRange = 0.2, LossAggregation aggregation = LossAggregation.TokenMean)
+    {
+        var clippedValues = values.clamp(oldValues - clipRange, oldValues + clipRange);
+        var unclippedLoss = (values - returns).square();
+        var clippedLoss = (clippedValues - returns).square();
+        return (0.5 * Aggregate(maximum(unclippedLoss, clippedLoss), mask, aggregation),
+            MaskedMean((clippedLoss > unclippedLoss).to(float32), mask));
+    }
+
+    /// <summary>Per-token KL estimate between the policy (log p) and the reference (log q); see <see cref="KlEstimator"/>.</summary>
+    public static Tensor KlPenalty(Tensor logProbs, Tensor refLogProbs, KlEstimator estimator)
+    {
+        var logRatio = logProbs - refLogProbs;
+        switch (estimator)
+        {
+            case KlEstimator.K1: return logRatio;
+            case KlEstimator.Abs: return logRatio.abs();
+            case KlEstimator.K2: return 0.5 * logRatio.square();
+            case KlEstimator.K3:
+                var reverse = (refLogProbs - logProbs).clamp(-20.0, 20.0);
+                return (reverse.exp() - reverse - 1).clamp(-10.0, 10.0);
+            default: throw new ArgumentOutOfRangeException(nameof(estimator), estimator, "unknown KL estimator");
+        }
+    }
+
+    /// <summary>KL in the reward: r_t = score_t - beta KL_t, masked.</summary>
+    public static Tensor ApplyKlPenalty(Tensor tokenScores, Tensor logProbs, Tensor refLogProbs, Tensor mask, double beta, KlEstimator estimator) =>
+        (tokenScores - beta * KlPenalty(logProbs, refLogProbs, estimator)) * mask;
+
+    /// <summary>Token-mean, seq-mean-token-sum or seq-mean-token-mean of per-token losses (see <see cref="LossAggregation"/>).</summary>
+    public static Tensor Aggregate(Tensor losses, Tensor mask, LossAggregation aggregation) => aggregation switch
+    {
+        LossAggregation.TokenMean => MaskedMean(losses, mask),
+        LossAggregation.SeqMeanTokenSum => (losses * mask).sum(1).mean(),
+        LossAggregation.SeqMeanTokenMean => MaskedMeanPerSequence(losses, mask).mean(),
+        _ => throw new ArgumentOutOfRangeException(nameof(aggregation), aggregation, "unknown loss aggregation"),
+    };
+
+    /// <summary>Entropy of the categorical distribution of each row of logits: H = logsumexp(z) - sum(softmax(z) z).</summary>
+    public static Tensor Entropy(Tensor logits) => logits.logsumexp(-1) - (logits.softmax(-1) * logits).sum(-1);
+
+    /// <summary>
+    /// DPO (sigmoid) loss over preference pairs, from summed sequence log-probs:
+    /// z = beta ((log pi(y_w) - log pi(y_l)) - (log ref(y_w) - log ref(y_l))), L = -mean(log sigmoid(z)).
+    /// Also the implicit rewards beta (log pi - log ref) of the chosen and rejected responses.
+    /// </summary>
+    public static (Tensor Loss, Tensor ChosenRewards, Tensor RejectedRewards) DpoLoss(
+        Tensor chosenLogProbs, Tensor rejectedLogProbs, Tensor refChosenLogProbs, Tensor refRejectedLogProbs, double beta = 0.1)
+    {
+        var z = beta * ((chosenLogProbs - rejectedLogProbs) - (refChosenLogProbs - refRejectedLogProbs));
+        return (-nn.functional.logsigmoid(z).mean(),
+            (beta * (chosenLogProbs - refChosenLogProbs)).detach(),
+            (beta * (rejectedLogProbs - refRejectedLogProbs)).detach());
+    }
+
+    private static IEnumerable<int[]> GroupIndices(IReadOnlyList<string> groups) =>
+        groups.Select((g, i) => (g, i)).GroupBy(p => p.g).Select(g => g.Select(p => p.i).ToArray());
+
+    private static Tensor Broadcast(double[] perSequence, Tensor mask) =>
+        tensor(perSequence, device: mask.device).to(mask.dtype).unsqueeze(1) * mask;
+}
+
+/// <summary>The PPO policy loss and its diagnostics.</summary>
+public sealed record PolicyLoss(Tensor Loss, Tensor ClipFraction, Tensor ApproxKl, Tensor DualClipFraction);

@@ -1,0 +1,179 @@
+using Kernels.Rl;
+using static TorchSharp.torch;
+
+namespace Kernels.Tests;
+
+/// <summary>Each formula against values worked out by hand (the arithmetic is in the comments).</summary>
+public sealed class CoreAlgorithmsTests
+{
+    private static Tensor T(params float[][] rows) => stack(rows.Select(r => tensor(r)).ToArray());
+    private static float[] Row(Tensor t, int i = 0) => t[i].data<float>().ToArray();
+    private static void Close(float[] actual, params double[] expected) =>
+        actual.Select(a => (double)a).Should().Equal(expected, (a, e) => Math.Abs(a - e) < 1e-5);
+
+    [Fact]
+    public void Gae_without_whitening()
+    {
+        using var scope = NewDisposeScope();
+        // gamma 0.9, lambda 0.8, V = [0.5, 0.6, 0.7], r = [0, 0, 1]:
+        // t2: delta = 1 - 0.7 = 0.3; t1: delta = 0.9*0.7 - 0.6 = 0.03, A = 0.03 + 0.72*0.3 = 0.246;
+        // t0: delta = 0.9*0.6 - 0.5 = 0.04, A = 0.04 + 0.72*0.246 = 0.21712. Returns = A + V.
+        var (advantages, returns) = CoreAlgorithms.GaeAdvantagesAndReturns(T([0, 0, 1]), T([0.5f, 0.6f, 0.7f]), T([1, 1, 1]), 0.9, 0.8, whiten: false);
+
+        Close(Row(advantages), 0.21712, 0.246, 0.3);
+        Close(Row(returns), 0.71712, 0.846, 1.0);
+    }
+
+    [Fact]
+    public void Gae_skips_masked_tokens()
+    {
+        using var scope = NewDisposeScope();
+        // Mask [1, 0, 1]: t0 looks through t1 to V_2 = 0.7: delta = 0.9*0.7 - 0.5 = 0.13, A = 0.13 + 0.72*0.3 = 0.346.
+        var (advantages, _) = CoreAlgorithms.GaeAdvantagesAndReturns(T([0, 0, 1]), T([0.5f, 0.6f, 0.7f]), T([1, 0, 1]), 0.9, 0.8, whiten: false);
+
+        Close(Row(advantages), 0.346, 0, 0.3);
+    }
+
+    [Fact]
+    public void Masked_whitening_uses_only_unmasked_entries()
+    {
+        using var scope = NewDisposeScope();
+        // Unmasked 1, 2, 3: mean 2, unbiased variance 1 -> -1, 0, 1; the masked 100 is ignored.
+        var whitened = CoreAlgorithms.MaskedWhiten(T([1, 2, 100], [3, 0, 0]), T([1, 1, 0], [1, 0, 0]));
+        var unshifted = CoreAlgorithms.MaskedWhiten(T([1, 2, 3]), T([1, 1, 1]), shiftMean: false);
+
+        Close([Row(whitened)[0], Row(whitened)[1], Row(whitened, 1)[0]], -1, 0, 1);
+        Close(Row(unshifted), 1, 2, 3);
+    }
+
+    [Fact]
+    public void Grpo_normalises_within_each_group_and_a_group_of_one_gets_zero()
+    {
+        using var scope = NewDisposeScope();
+        // Group a scores 1, 0, 1: mean 2/3, unbiased std sqrt(1/3) = 0.57735 -> (1/3)/0.57735 = 0.57735, -1.15470.
+        var rewards = T([0, 1], [0, 0], [1, 0], [0, 0.5f]);
+        var mask = T([1, 1], [1, 1], [1, 1], [1, 1]);
+        string[] groups = ["a", "a", "a", "b"];
+
+        var normalised = CoreAlgorithms.GrpoAdvantages(rewards, mask, groups);
+        var centred = CoreAlgorithms.GrpoAdvantages(rewards, mask, groups, divideByStd: false);
+
+        Close(normalised.select(1, 0).data<float>().ToArray(), 0.577349, -1.154698, 0.577349, 0);
+        Close(centred.select(1, 1).data<float>().ToArray(), 1 / 3.0, -2 / 3.0, 1 / 3.0, 0);
+    }
+
+    [Fact]
+    public void Rloo_uses_the_mean_of_the_others()
+    {
+        using var scope = NewDisposeScope();
+        // 1 - (0+1)/2 = 0.5, 0 - (1+1)/2 = -1; masked token stays 0.
+        var advantages = CoreAlgorithms.RlooAdvantages(T([1, 0], [0, 0], [1, 0], [7, 0]), T([1, 0], [1, 1], [1, 1], [1, 1]), ["g", "g", "g", "solo"]);
+
+        Close(advantages.select(1, 0).data<float>().ToArray(), 0.5, -1, 0.5, 0);
+        Row(advantages)[1].Should().Be(0);
+    }
+
+    [Fact]
+    public void Reinforce_plus_plus_discounts_and_resets_at_the_mask()
+    {
+        using var scope = NewDisposeScope();
+        // gamma 0.5: [0, 0, 1] -> 0.25, 0.5, 1; [0, 2, | 0] -> 1, 2, 0.
+        var (advantages, returns) = CoreAlgorithms.ReinforcePlusPlus(T([0, 0, 1], [0, 2, 0]), T([1, 1, 1], [1, 1, 0]), 0.5);
+
+        Close(Row(returns), 0.25, 0.5, 1);
+        Close(Row(returns, 1).Take(2).ToArray(), 1, 2);
+        // Whitened over the five unmasked returns 0.25, 0.5, 1, 1, 2 (mean 0.95).
+        CoreAlgorithms.MaskedMean(advantages, T([1, 1, 1], [1, 1, 0])).item<float>().Should().BeApproximately(0, 1e-6f);
+        Row(advantages, 1)[2].Should().Be(0);
+    }
+
+    [Fact]
+    public void Ppo_policy_loss_clips_each_side_and_dual_clips_negative_advantages()
+    {
+        using var scope = NewDisposeScope();
+        // eps_low 0.2, eps_high 0.3, c = 3. ratio, A -> loss:
+        // 1.5, +1 -> max(-1.5, -1.3) = -1.3 (clipped); 0.5, -1 -> max(0.5, 0.8) = 0.8 (clipped);
+        // 1.1, -2 -> 2.2; 10, -1 -> min(3, max(10, 1.3)) = 3 (dual clip). Mean 1.175; clip fraction 0.5.
+        var ratio = T([1.5f, 0.5f, 1.1f, 10f]);
+        var policy = CoreAlgorithms.PpoPolicyLoss(ratio.log(), zeros_like(ratio), T([1, -1, -2, -1]), ones_like(ratio), clipLow: 0.2, clipHigh: 0.3, dualClip: 3);
+
+        policy.Loss.item<float>().Should().BeApproximately(1.175f, 1e-5f);
+        policy.ClipFraction.item<float>().Should().Be(0.5f);
+        policy.DualClipFraction.item<float>().Should().Be(0.25f);
+        policy.ApproxKl.item<float>().Should().BeApproximately(-0.5275533f, 1e-5f); // mean(-log ratio)
+    }
+
+    [Fact]
+    public void Value_loss_takes_the_larger_of_clipped_and_unclipped()
+    {
+        using var scope = NewDisposeScope();
+        // V 1.0 (old 0.5 -> clipped 0.7), R 2: max(1, 1.69) = 1.69; V 2.0 (old 2.1, inside), R 1: 1. 0.5 * mean = 0.6725.
+        var (loss, clipFraction) = CoreAlgorithms.ClippedValueLoss(T([1, 2]), T([0.5f, 2.1f]), T([2, 1]), T([1, 1]), 0.2);
+
+        loss.item<float>().Should().BeApproximately(0.6725f, 1e-6f);
+        clipFraction.item<float>().Should().Be(0.5f);
+    }
+
+    [Fact]
+    public void Kl_estimators()
+    {
+        using var scope = NewDisposeScope();
+        // log p = -1, log q = -1.5: k1 0.5, abs 0.5, k2 0.125, k3 = e^-0.5 + 0.5 - 1 = 0.1065307.
+        var (p, q) = (T([-1f]), T([-1.5f]));
+        Row(CoreAlgorithms.KlPenalty(p, q, KlEstimator.K1))[0].Should().BeApproximately(0.5f, 1e-6f);
+        Row(CoreAlgorithms.KlPenalty(q, p, KlEstimator.Abs))[0].Should().BeApproximately(0.5f, 1e-6f);
+        Row(CoreAlgorithms.KlPenalty(p, q, KlEstimator.K2))[0].Should().BeApproximately(0.125f, 1e-6f);
+        Row(CoreAlgorithms.KlPenalty(p, q, KlEstimator.K3))[0].Should().BeApproximately(0.1065307f, 1e-6f);
+        // k3 clamps: a log-ratio of 50 is cut to 20 and the result to 10.
+        Row(CoreAlgorithms.KlPenalty(T([-60f]), T([-10f]), KlEstimator.K3))[0].Should().Be(10f);
+        Close(Row(CoreAlgorithms.ApplyKlPenalty(T([1, 1]), T([-1, -1]), T([-1.5f, -1.5f]), T([1, 0]), 0.1, KlEstimator.K1)), 0.95, 0);
+    }
+
+    [Fact]
+    public void Loss_aggregation_modes()
+    {
+        using var scope = NewDisposeScope();
+        // Losses [[1,2,3],[4,5,6]], mask [[1,1,0],[1,0,0]]: token-mean 7/3; seq-mean-token-sum (3+4)/2; seq-mean-token-mean (1.5+4)/2.
+        var (losses, mask) = (T([1, 2, 3], [4, 5, 6]), T([1, 1, 0], [1, 0, 0]));
+        CoreAlgorithms.Aggregate(losses, mask, LossAggregation.TokenMean).item<float>().Should().BeApproximately(7 / 3f, 1e-6f);
+        CoreAlgorithms.Aggregate(losses, mask, LossAggregation.SeqMeanTokenSum).item<float>().Should().Be(3.5f);
+        CoreAlgorithms.Aggregate(losses, mask, LossAggregation.SeqMeanTokenMean).item<float>().Should().Be(2.75f);
+    }
+
+    [Fact]
+    public void Entropy_of_a_known_distribution()
+    {
+        using var scope = NewDisposeScope();
+        // Logits [0, ln 3] -> p = [0.25, 0.75], H = -(0.25 ln 0.25 + 0.75 ln 0.75) = 0.5623351.
+        CoreAlgorithms.Entropy(T([0, (float)Math.Log(3)])).item<float>().Should().BeApproximately(0.5623351f, 1e-6f);
+    }
+
+    [Fact]
+    public void Dpo_loss_and_implicit_rewards()
+    {
+        using var scope = NewDisposeScope();
+        // beta 0.1: z = 0.1 * ((-1 + 3) - (-2 + 2.5)) = 0.15, loss = -log sigmoid(0.15) = 0.6209570.
+        var (loss, chosen, rejected) = CoreAlgorithms.DpoLoss(tensor(new[] { -1f }), tensor(new[] { -3f }), tensor(new[] { -2f }), tensor(new[] { -2.5f }), 0.1);
+
+        loss.item<float>().Should().BeApproximately(0.6209570f, 1e-6f);
+        chosen.item<float>().Should().BeApproximately(0.1f, 1e-6f);
+        rejected.item<float>().Should().BeApproximately(-0.05f, 1e-6f);
+    }
+
+    [Fact]
+    public void Adaptive_kl_controller_moves_towards_the_target_and_fixed_does_not()
+    {
+        // KL 12 against target 6: error clamps to 0.2 -> 0.2 * (1 + 0.2 * 256 / 10000) = 0.201024.
+        var adaptive = KlController.Adaptive(0.2, target: 6, horizon: 10_000);
+        adaptive.Update(12, 256);
+        adaptive.Value.Should().BeApproximately(0.201024, 1e-12);
+        // KL 3: error -0.5 -> clamped -0.2 -> 0.201024 * (1 - 0.00512).
+        adaptive.Update(3, 256);
+        adaptive.Value.Should().BeApproximately(0.201024 * (1 - 0.2 * 256 / 10_000.0), 1e-12);
+
+        var fixedBeta = KlController.Fixed(0.05);
+        fixedBeta.Update(100, 1000);
+        fixedBeta.Value.Should().Be(0.05);
+        FluentActions.Invoking(() => KlController.Adaptive(0.1, 0, 1)).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*target*");
+    }
+}
