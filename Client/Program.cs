@@ -7,5 +7,7 @@ app.Configure(config =>
     config.SetApplicationName("actors");
     config.AddCommand<RunCommand>("run")
         .WithDescription("Run a job on a silo hosted in this process (localhost clustering, local checkpoints).");
+    config.AddCommand<KernelsBenchCommand>("kernels-bench")
+        .WithDescription("Measure the tensor kernels: decoding, KV-cache speed-up, training throughput and FLOP/s efficiency.");
 });
 return await app.RunAsync(args);

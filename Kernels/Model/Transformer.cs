@@ -81,6 +81,16 @@ public sealed class Transformer : Module
         return logits.log_softmax(-1).gather(-1, tokens.narrow(1, 1, tokens.shape[1] - 1).unsqueeze(-1)).squeeze(-1);
     }
 
+    /// <summary>
+    /// A reward model's score of each right-padded sequence: the scalar head's output at its last real
+    /// token, index lengths[b] - 1, [B]. Padding after it cannot change it (attention is causal).
+    /// </summary>
+    public Tensor ScoreAtLastToken(Tensor tokens, Tensor lengths)
+    {
+        if (Head != HeadKind.Scalar) throw new InvalidOperationException("only a model with a scalar head gives a score per sequence");
+        return Forward(tokens).gather(1, (lengths.to(int64) - 1).view(-1, 1)).squeeze(1);
+    }
+
     /// <summary>A frozen copy with the same weights: a reference model, or a snapshot for generation.</summary>
     public Transformer FrozenCopy()
     {

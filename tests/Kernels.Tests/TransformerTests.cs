@@ -88,6 +88,22 @@ public sealed class TransformerTests
     }
 
     [Fact]
+    public void A_reward_model_scores_each_sequence_at_its_last_real_token()
+    {
+        using var scope = NewDisposeScope();
+        using var reward = new Transformer(Config, HeadKind.Scalar, seed: 4);
+        var padded = tensor(new long[,] { { 5, 6, 7, 0, 0 }, { 8, 9, 10, 11, 12 } });
+        var repadded = tensor(new long[,] { { 5, 6, 7, 21, 22 }, { 8, 9, 10, 11, 12 } });
+
+        var scores = reward.ScoreAtLastToken(padded, tensor(new long[] { 3, 5 }));
+
+        scores.shape.Should().Equal(2);
+        scores[0].item<float>().Should().BeApproximately(reward.Forward(tensor(new long[,] { { 5, 6, 7 } }))[0, 2].item<float>(), 1e-6f);
+        scores[1].item<float>().Should().Be(reward.Forward(padded)[1, 4].item<float>());
+        reward.ScoreAtLastToken(repadded, tensor(new long[] { 3, 5 })).eq(scores).all().item<bool>().Should().BeTrue("what follows the last real token does not count");
+    }
+
+    [Fact]
     public void Same_seed_gives_the_same_weights_and_a_frozen_copy_has_them_without_gradients()
     {
         using var scope = NewDisposeScope();
