@@ -1,6 +1,16 @@
 using Microsoft.Extensions.Hosting;
 using Silo;
+using Silo.Options;
 
-var builder = Host.CreateApplicationBuilder(args);
-builder.AddActorsSilo();
-await builder.Build().RunAsync();
+try
+{
+    var builder = Host.CreateApplicationBuilder(args);
+    builder.AddActorsSilo();
+    await builder.Build().RunAsync();
+    return 0;
+}
+catch (ConfigurationException e)
+{
+    Console.Error.WriteLine($"configuration error: {e.Message}");
+    return 2;
+}

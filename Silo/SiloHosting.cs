@@ -1,16 +1,84 @@
+using System.Net;
 using Grains;
+using Grains.Interfaces.Cluster;
+using Grains.Placement;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Orleans.Configuration;
+using Orleans.Runtime.MembershipService.SiloMetadata;
+using Silo.Options;
 
 namespace Silo;
 
 /// <summary>Everything a silo of this system needs, for its own host and for a client that co-hosts one.</summary>
 public static class SiloHosting
 {
+    /// <summary>Reads and checks the configuration, then configures Orleans; throws <see cref="ConfigurationException"/> on a bad value.</summary>
     public static HostApplicationBuilder AddActorsSilo(this HostApplicationBuilder builder)
     {
-        builder.Services.Configure<CheckpointOptions>(builder.Configuration.GetSection(CheckpointOptions.Section));
-        builder.UseOrleans(silo => silo.UseLocalhostClustering());
+        var settings = SiloSettings.Load(builder.Configuration);
+        builder.UseOrleans(silo => silo.ConfigureActors(settings));
         return builder;
+    }
+
+    public static ISiloBuilder ConfigureActors(this ISiloBuilder silo, SiloSettings settings) =>
+        silo.UseActorsClustering(settings.Clustering).AddActorsServices(settings);
+
+    public static ISiloBuilder UseActorsClustering(this ISiloBuilder silo, ClusteringOptions clustering)
+    {
+        silo.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (clustering.ClusterId, clustering.ServiceId));
+        switch (clustering.Provider)
+        {
+            case ClusteringProvider.Localhost:
+                silo.UseLocalhostClustering(clustering.SiloPort, clustering.GatewayPort, new IPEndPoint(IPAddress.Loopback, clustering.PrimarySiloPort));
+                break;
+            case ClusteringProvider.AzureTable:
+                silo.UseAzureStorageClustering(o => o.TableServiceClient = new Azure.Data.Tables.TableServiceClient(clustering.ConnectionString));
+                silo.ConfigureEndpoints(IPAddress.Loopback, clustering.SiloPort, clustering.GatewayPort);
+                break;
+            case ClusteringProvider.Redis:
+                silo.UseRedisClustering(clustering.ConnectionString!);
+                silo.ConfigureEndpoints(IPAddress.Loopback, clustering.SiloPort, clustering.GatewayPort);
+                break;
+        }
+        return silo;
+    }
+
+    /// <summary>Everything but membership: silo metadata, device placement, streams, storage options (a test cluster brings its own membership).</summary>
+    public static ISiloBuilder AddActorsServices(this ISiloBuilder silo, SiloSettings settings)
+    {
+        var me = settings.Silo;
+        silo.Configure<Orleans.Configuration.SiloOptions>(o => o.SiloName = me.Name);
+        silo.UseSiloMetadata(new Dictionary<string, string>
+        {
+            [SiloMetadataKeys.Name] = me.Name,
+            [SiloMetadataKeys.Roles] = me.Roles,
+            [SiloMetadataKeys.Devices] = me.Devices,
+            [SiloMetadataKeys.DeviceClass] = me.DeviceClass,
+            [SiloMetadataKeys.Datacenter] = me.Datacenter,
+        });
+        silo.AddDevicePlacement();
+
+        silo.AddMemoryGrainStorage("PubSubStore");
+        if (settings.Streams.Provider == StreamProvider.AzureQueue)
+        {
+            silo.AddAzureQueueStreams(StreamsOptions.ProviderName, c => c.ConfigureAzureQueue(o => o.Configure(q => q.QueueServiceClient = new Azure.Storage.Queues.QueueServiceClient(settings.Streams.ConnectionString))));
+        }
+        else
+        {
+            silo.AddMemoryStreams(StreamsOptions.ProviderName);
+        }
+        silo.Services.AddSingleton(settings);
+        silo.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(settings.Checkpoints));
+        return silo;
+    }
+
+    /// <summary>The director that places device-owning grains, for each role's strategy.</summary>
+    public static ISiloBuilder AddDevicePlacement(this ISiloBuilder silo)
+    {
+        silo.AddPlacementDirector<GenerationDevicePlacement, DevicePlacementDirector>();
+        silo.AddPlacementDirector<TrainingDevicePlacement, DevicePlacementDirector>();
+        silo.AddPlacementDirector<InferenceDevicePlacement, DevicePlacementDirector>();
+        return silo;
     }
 }

@@ -54,6 +54,7 @@ public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
     {
         var table = new Table().Title("Smoke job").AddColumns("measure", "value");
         table.AddRow("silo", report.Silo);
+        table.AddRow("device", report.Device);
         table.AddRow("parameters", report.Parameters.ToString("N0"));
         table.AddRow("steps", report.Steps.ToString());
         table.AddRow("loss, first step", report.InitialLoss.ToString("G6"));

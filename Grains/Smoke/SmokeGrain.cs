@@ -1,10 +1,15 @@
+using Grains.Cluster;
+using Grains.Interfaces.Cluster;
 using Grains.Interfaces.Smoke;
+using Grains.Placement;
 using Kernels.Smoke;
 using Microsoft.Extensions.Options;
 
 namespace Grains.Smoke;
 
-public sealed class SmokeGrain(IOptions<CheckpointOptions> checkpoints) : Grain, ISmokeGrain
+/// <summary>Training work on one training device: the smoke job that proves tensors, placement and checkpoints.</summary>
+[DevicePlacement(SiloRoles.Training)]
+public sealed class SmokeGrain(IOptions<CheckpointOptions> checkpoints) : DeviceGrain, ISmokeGrain
 {
     public async Task<SmokeReport> Run(SmokeRequest request)
     {
@@ -17,7 +22,7 @@ public sealed class SmokeGrain(IOptions<CheckpointOptions> checkpoints) : Grain,
         // so the grain's scheduler stays free for other calls.
         var outcome = await Task.Run(() => SmokeTraining.Run(request.Steps, request.Seed, path));
         return new SmokeReport(
-            RuntimeIdentity, outcome.Parameters, outcome.Steps, outcome.InitialLoss, outcome.FinalLoss,
+            Lease.Silo, Lease.Device, outcome.Parameters, outcome.Steps, outcome.InitialLoss, outcome.FinalLoss,
             outcome.FirstGradientNorm, outcome.CheckpointPath, outcome.CheckpointBytes, outcome.CheckpointSha256,
             outcome.ReloadMaxDifference);
     }

@@ -1,9 +1,11 @@
-using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Configuration;
 using Orleans.TestingHost;
+using Silo;
+using Silo.Options;
 
 namespace Grains.Tests;
 
-/// <summary>An in-process Orleans test cluster shared by the tests of one collection.</summary>
+/// <summary>An in-process Orleans test cluster, configured as a silo of this system is, shared by a collection.</summary>
 public sealed class ClusterFixture : IAsyncLifetime
 {
     /// <summary>Each fixture's checkpoints go to a fresh directory, removed afterwards.</summary>
@@ -21,8 +23,12 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     private sealed class Configurator : ISiloConfigurator
     {
-        public void Configure(ISiloBuilder siloBuilder) =>
-            siloBuilder.Services.Configure<CheckpointOptions>(o => o.Directory = CheckpointDirectory);
+        public void Configure(ISiloBuilder siloBuilder) => siloBuilder.AddActorsServices(SiloSettings.Load(new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Silo:Devices"] = "cpu:0-7",
+                ["Checkpoints:Directory"] = CheckpointDirectory,
+            }).Build()));
     }
 }
 

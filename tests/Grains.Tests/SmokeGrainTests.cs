@@ -14,6 +14,7 @@ public sealed class SmokeGrainTests(ClusterFixture fixture)
         var report = await grain.Run(new SmokeRequest(Steps: 50, Seed: 3));
 
         report.Steps.Should().Be(50);
+        report.Device.Should().StartWith("cpu:", "a smoke grain owns a training device");
         report.Parameters.Should().Be(8 * 32 + 32 + 32 * 1 + 1, "an 8-32-1 MLP with biases");
         report.FirstGradientNorm.Should().BePositive();
         report.FinalLoss.Should().BeLessThan(report.InitialLoss);

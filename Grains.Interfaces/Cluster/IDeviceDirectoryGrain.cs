@@ -1,0 +1,42 @@
+namespace Grains.Interfaces.Cluster;
+
+/// <summary>
+/// The cluster's ledger of device ownership: which device grain holds which device on which silo. A
+/// device is held by at most one grain; a drained silo gets no new holders. One activation, key 0.
+/// </summary>
+public interface IDeviceDirectoryGrain : IGrainWithIntegerKey
+{
+    /// <summary>Picks a free device for <paramref name="holder"/> among the candidates (or returns the one it holds).</summary>
+    Task<DeviceLease> Reserve(string holder, string role, IReadOnlyList<SiloDevices> candidates);
+
+    /// <summary>The lease of <paramref name="holder"/>, if it has one.</summary>
+    Task<DeviceLease?> Lookup(string holder);
+
+    /// <summary>Re-records a holder's lease (after this directory was re-activated); false if its device went to another holder.</summary>
+    Task<bool> Confirm(DeviceLease lease);
+
+    Task Release(string holder);
+
+    /// <summary>Stops new leases on <paramref name="silo"/>; returns the holders still there.</summary>
+    Task<IReadOnlyList<DeviceLease>> Drain(string silo);
+
+    Task<IReadOnlyList<string>> DrainedSilos();
+
+    Task<IReadOnlyList<DeviceLease>> Leases();
+}
+
+/// <summary>One candidate silo and its devices, as its metadata declares them.</summary>
+[GenerateSerializer, Immutable]
+public sealed record SiloDevices(string Silo, IReadOnlyList<string> Devices);
+
+[GenerateSerializer, Immutable]
+public sealed record DeviceLease(string Holder, string Role, string Silo, string Device);
+
+/// <summary>What every device-owning grain answers: its lease, and a request to leave its silo (drain).</summary>
+public interface IDeviceGrain : IGrainWithStringKey
+{
+    Task<DeviceLease> Device();
+
+    /// <summary>Deactivate once current calls finish; the next call places the grain anew.</summary>
+    Task Vacate();
+}

@@ -1,0 +1,73 @@
+using Grains.Interfaces.Cluster;
+
+namespace Grains.Cluster;
+
+/// <summary>
+/// Holds the cluster's device leases in memory. Device grains confirm their lease when they activate
+/// and every few seconds after, so a directory that lost its silo is rebuilt by the holders themselves.
+/// </summary>
+public sealed class DeviceDirectoryGrain : Grain, IDeviceDirectoryGrain
+{
+    private readonly Dictionary<string, DeviceLease> leases = [];
+    private readonly HashSet<string> drained = [];
+
+    public Task<DeviceLease> Reserve(string holder, string role, IReadOnlyList<SiloDevices> candidates)
+    {
+        var live = candidates.Select(c => c.Silo).ToHashSet();
+        // Leases of this role on silos that no longer appear among its candidates belong to dead silos.
+        foreach (var stale in leases.Values.Where(l => l.Role == role && !live.Contains(l.Silo)).ToList()) leases.Remove(stale.Holder);
+
+        if (leases.TryGetValue(holder, out var held))
+        {
+            if (!drained.Contains(held.Silo)) return Task.FromResult(held);
+            leases.Remove(holder);
+        }
+        var taken = leases.Values.Select(l => (l.Silo, l.Device)).ToHashSet();
+        var best = candidates
+            .Where(c => !drained.Contains(c.Silo))
+            .Select(c => (c.Silo, Free: c.Devices.Where(d => !taken.Contains((c.Silo, d))).ToList()))
+            .Where(c => c.Free.Count > 0)
+            .OrderByDescending(c => c.Free.Count).ThenBy(c => c.Silo, StringComparer.Ordinal)
+            .FirstOrDefault();
+        if (best.Free is null)
+        {
+            var detail = string.Join("; ", candidates.Select(c =>
+                $"{c.Silo}: {c.Devices.Count(d => taken.Contains((c.Silo, d)))}/{c.Devices.Count} held{(drained.Contains(c.Silo) ? ", drained" : "")}"));
+            throw new InvalidOperationException($"cannot place {holder}: no free device for the '{role}' role ({detail})");
+        }
+        var lease = new DeviceLease(holder, role, best.Silo, best.Free[0]);
+        leases[holder] = lease;
+        return Task.FromResult(lease);
+    }
+
+    public Task<DeviceLease?> Lookup(string holder) => Task.FromResult(leases.GetValueOrDefault(holder));
+
+    /// <summary>Re-records a holder's lease (after this directory was re-activated); false if its device went to another holder.</summary>
+    public Task<bool> Confirm(DeviceLease lease)
+    {
+        var conflict = leases.Values.Any(l => l.Holder != lease.Holder && l.Silo == lease.Silo && l.Device == lease.Device);
+        if (!conflict) leases[lease.Holder] = lease;
+        return Task.FromResult(!conflict);
+    }
+
+    public Task Release(string holder)
+    {
+        leases.Remove(holder);
+        return Task.CompletedTask;
+    }
+
+    public async Task<IReadOnlyList<DeviceLease>> Drain(string silo)
+    {
+        drained.Add(silo);
+        var holders = leases.Values.Where(l => l.Silo == silo).ToList();
+        foreach (var lease in holders)
+        {
+            await GrainFactory.GetGrain(GrainId.Parse(lease.Holder)).AsReference<IDeviceGrain>().Vacate();
+        }
+        return holders;
+    }
+
+    public Task<IReadOnlyList<string>> DrainedSilos() => Task.FromResult<IReadOnlyList<string>>([.. drained]);
+
+    public Task<IReadOnlyList<DeviceLease>> Leases() => Task.FromResult<IReadOnlyList<DeviceLease>>([.. leases.Values]);
+}

@@ -1,0 +1,35 @@
+using Grains.Interfaces.Cluster;
+using Orleans.Runtime.MembershipService.SiloMetadata;
+using Orleans.Runtime.Placement;
+
+namespace Grains.Placement;
+
+/// <summary>
+/// Chooses, among the live silos whose metadata lists the grain's role, the one the device directory
+/// gives a free device on. Fails with an error naming the role when no silo serves it, and (from the
+/// directory) when every device of the role is held.
+/// </summary>
+public sealed class DevicePlacementDirector(IGrainFactory grains, ISiloMetadataCache metadata) : IPlacementDirector
+{
+    public async Task<SiloAddress> OnAddActivation(PlacementStrategy strategy, PlacementTarget target, IPlacementContext context)
+    {
+        var role = ((DevicePlacementStrategy)strategy).Role;
+        var silos = context.GetCompatibleSilos(target);
+        var candidates = new List<SiloDevices>();
+        foreach (var silo in silos)
+        {
+            var declared = metadata.GetSiloMetadata(silo).Metadata;
+            if (declared.TryGetValue(SiloMetadataKeys.Roles, out var roles) && roles.Split(',', StringSplitOptions.TrimEntries).Contains(role)
+                && declared.TryGetValue(SiloMetadataKeys.Devices, out var devices))
+            {
+                candidates.Add(new SiloDevices(silo.ToParsableString(), DeviceSpec.Parse(devices)));
+            }
+        }
+        if (candidates.Count == 0)
+        {
+            throw new OrleansException($"cannot place {target.GrainIdentity}: no live silo serves the '{role}' role ({silos.Length} silos checked)");
+        }
+        var lease = await grains.GetGrain<IDeviceDirectoryGrain>(0).Reserve(target.GrainIdentity.ToString(), role, candidates);
+        return SiloAddress.FromParsableString(lease.Silo);
+    }
+}

@@ -1,0 +1,136 @@
+using Grains;
+using Grains.Interfaces.Cluster;
+using Microsoft.Extensions.Configuration;
+
+namespace Silo.Options;
+
+public enum ClusteringProvider { Localhost, AzureTable, Redis }
+
+public enum StreamProvider { Memory, AzureQueue }
+
+/// <summary>Membership: how silos find each other (section "Clustering").</summary>
+public sealed class ClusteringOptions
+{
+    public const string Section = "Clustering";
+    public ClusteringProvider Provider { get; set; } = ClusteringProvider.Localhost;
+    /// <summary>Azure Storage connection string (AzureTable) or Redis configuration string (Redis).</summary>
+    public string? ConnectionString { get; set; }
+    public string ClusterId { get; set; } = "actors";
+    public string ServiceId { get; set; } = "actors";
+    public int SiloPort { get; set; } = 11111;
+    public int GatewayPort { get; set; } = 30000;
+    /// <summary>Localhost clustering: the silo port of the first silo, which the others join.</summary>
+    public int PrimarySiloPort { get; set; } = 11111;
+}
+
+/// <summary>What this silo offers (section "Silo"), published as Orleans silo metadata.</summary>
+public sealed class SiloOptions
+{
+    public const string Section = "Silo";
+    public string Name { get; set; } = Environment.MachineName;
+    /// <summary>Comma-separated: generation, training, inference.</summary>
+    public string Roles { get; set; } = string.Join(",", SiloRoles.All);
+    /// <summary>e.g. cpu, gpu:0-7 (see DeviceSpec).</summary>
+    public string Devices { get; set; } = "cpu";
+    public string DeviceClass { get; set; } = "cpu";
+    public string Datacenter { get; set; } = "local";
+}
+
+/// <summary>Sample streams (section "Streams").</summary>
+public sealed class StreamsOptions
+{
+    public const string Section = "Streams";
+    public const string ProviderName = "samples";
+    public StreamProvider Provider { get; set; } = StreamProvider.Memory;
+    public string? ConnectionString { get; set; }
+}
+
+/// <summary>The Orleans dashboard (section "Dashboard"), served on loopback when enabled.</summary>
+public sealed class DashboardOptions
+{
+    public const string Section = "Dashboard";
+    public bool Enabled { get; set; }
+    public int Port { get; set; } = 8080;
+}
+
+/// <summary>Every option of a silo, read from configuration and checked before anything starts.</summary>
+public sealed record SiloSettings(ClusteringOptions Clustering, SiloOptions Silo, CheckpointOptions Checkpoints, StreamsOptions Streams, DashboardOptions Dashboard)
+{
+    /// <summary>Binds and validates; throws <see cref="ConfigurationException"/> naming the first bad key.</summary>
+    public static SiloSettings Load(IConfiguration configuration)
+    {
+        var settings = new SiloSettings(
+            Bind<ClusteringOptions>(configuration, ClusteringOptions.Section),
+            Bind<SiloOptions>(configuration, SiloOptions.Section),
+            Bind<CheckpointOptions>(configuration, CheckpointOptions.Section),
+            Bind<StreamsOptions>(configuration, StreamsOptions.Section),
+            Bind<DashboardOptions>(configuration, DashboardOptions.Section));
+        settings.Validate();
+        return settings;
+    }
+
+    private static T Bind<T>(IConfiguration configuration, string section) where T : new()
+    {
+        try
+        {
+            return configuration.GetSection(section).Get<T>(o => o.ErrorOnUnknownConfiguration = true) ?? new T();
+        }
+        catch (InvalidOperationException e)
+        {
+            // The binder's message names the key and the value that did not convert, or the unknown key.
+            throw new ConfigurationException(section, e.Message);
+        }
+    }
+
+    private void Validate()
+    {
+        Port("Clustering:SiloPort", Clustering.SiloPort);
+        Port("Clustering:GatewayPort", Clustering.GatewayPort);
+        Port("Clustering:PrimarySiloPort", Clustering.PrimarySiloPort);
+        if (Clustering.SiloPort == Clustering.GatewayPort) throw new ConfigurationException("Clustering:GatewayPort", $"must differ from Clustering:SiloPort ({Clustering.SiloPort})");
+        Required("Clustering:ClusterId", Clustering.ClusterId);
+        Required("Clustering:ServiceId", Clustering.ServiceId);
+        if (Clustering.Provider != ClusteringProvider.Localhost) Required("Clustering:ConnectionString", Clustering.ConnectionString, $"required by the {Clustering.Provider} provider");
+
+        Required("Silo:Name", Silo.Name);
+        var roles = Silo.Roles.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (roles.Length == 0) throw new ConfigurationException("Silo:Roles", $"name at least one of {string.Join(", ", SiloRoles.All)}");
+        var unknown = roles.FirstOrDefault(r => !SiloRoles.All.Contains(r));
+        if (unknown is not null) throw new ConfigurationException("Silo:Roles", $"'{unknown}' is not a role (known: {string.Join(", ", SiloRoles.All)})");
+        try
+        {
+            DeviceSpec.Parse(Silo.Devices);
+        }
+        catch (FormatException e)
+        {
+            throw new ConfigurationException("Silo:Devices", e.Message);
+        }
+        Required("Silo:DeviceClass", Silo.DeviceClass);
+        Required("Silo:Datacenter", Silo.Datacenter);
+
+        if (Checkpoints.Provider == CheckpointProvider.Local) Required("Checkpoints:Directory", Checkpoints.Directory);
+        else
+        {
+            Required("Checkpoints:ConnectionString", Checkpoints.ConnectionString, "required by the AzureBlob provider");
+            if (!IsContainerName(Checkpoints.Container)) throw new ConfigurationException("Checkpoints:Container", $"'{Checkpoints.Container}' is not a valid blob container name (3-63 lowercase letters, digits, single hyphens)");
+        }
+        if (Checkpoints.ChunkBytes is < 64 * 1024 or > 100 * 1024 * 1024) throw new ConfigurationException("Checkpoints:ChunkBytes", $"{Checkpoints.ChunkBytes} must be between 64 KiB and 100 MiB");
+
+        if (Streams.Provider == StreamProvider.AzureQueue) Required("Streams:ConnectionString", Streams.ConnectionString, "required by the AzureQueue provider");
+        if (Dashboard.Enabled) Port("Dashboard:Port", Dashboard.Port);
+    }
+
+    private static void Port(string key, int port)
+    {
+        if (port is < 1 or > 65535) throw new ConfigurationException(key, $"{port} is not a TCP port (1-65535)");
+    }
+
+    private static void Required(string key, string? value, string why = "must not be empty")
+    {
+        if (string.IsNullOrWhiteSpace(value)) throw new ConfigurationException(key, why);
+    }
+
+    private static bool IsContainerName(string name) =>
+        name.Length is >= 3 and <= 63 && name.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-')
+        && name[0] != '-' && name[^1] != '-' && !name.Contains("--");
+}
