@@ -2,6 +2,7 @@ using System.Net;
 using Grains;
 using Grains.Interfaces.Cluster;
 using Grains.Placement;
+using Grains.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Orleans.Configuration;
@@ -70,8 +71,15 @@ public static class SiloHosting
         }
         silo.Services.AddSingleton(settings);
         silo.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(settings.Checkpoints));
+        silo.Services.AddSingleton(CreateCheckpointStore(settings.Checkpoints));
         return silo;
     }
+
+    public static ICheckpointStore CreateCheckpointStore(CheckpointOptions options) => options.Provider switch
+    {
+        CheckpointProvider.AzureBlob => new BlobCheckpointStore(new Azure.Storage.Blobs.BlobContainerClient(options.ConnectionString, options.Container), options.ChunkBytes),
+        _ => new LocalCheckpointStore(options.Directory, options.ChunkBytes),
+    };
 
     /// <summary>The director that places device-owning grains, for each role's strategy.</summary>
     public static ISiloBuilder AddDevicePlacement(this ISiloBuilder silo)
