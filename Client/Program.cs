@@ -7,6 +7,10 @@ app.Configure(config =>
     config.SetApplicationName("actors");
     config.AddCommand<RunCommand>("run")
         .WithDescription("Run a job on a silo hosted in this process (localhost clustering, local checkpoints).");
+    config.AddCommand<ClusterCommand>("cluster")
+        .WithDescription("List the cluster's silos: roles, devices, datacenter, status, activations, device leases.");
+    config.AddCommand<DrainCommand>("drain")
+        .WithDescription("Drain a silo: no new device grains there; its device grains finish and move; then it can stop.");
     config.AddCommand<KernelsBenchCommand>("kernels-bench")
         .WithDescription("Measure the tensor kernels: decoding, KV-cache speed-up, training throughput and FLOP/s efficiency.");
 });

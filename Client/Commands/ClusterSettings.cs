@@ -1,0 +1,61 @@
+using System.ComponentModel;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Orleans.Configuration;
+using Silo.Options;
+using Spectre.Console.Cli;
+
+namespace Client.Commands;
+
+/// <summary>How the client finds a running cluster: the same membership the silos use.</summary>
+public class ClusterSettings : CommandSettings
+{
+    [CommandOption("--clustering")]
+    [Description("Membership provider of the cluster: Localhost, AzureTable or Redis.")]
+    [DefaultValue(ClusteringProvider.Localhost)]
+    public ClusteringProvider Clustering { get; init; } = ClusteringProvider.Localhost;
+
+    [CommandOption("--connection")]
+    [Description("Azure Storage connection string (AzureTable) or Redis configuration (Redis).")]
+    public string? Connection { get; init; }
+
+    [CommandOption("--gateway-port")]
+    [Description("Localhost clustering: a silo's gateway port.")]
+    [DefaultValue(30000)]
+    public int GatewayPort { get; init; } = 30000;
+
+    [CommandOption("--cluster-id")]
+    [Description("The cluster's id (Clustering:ClusterId of its silos).")]
+    [DefaultValue("actors")]
+    public string ClusterId { get; init; } = "actors";
+
+    public override Spectre.Console.ValidationResult Validate() =>
+        Clustering != ClusteringProvider.Localhost && string.IsNullOrWhiteSpace(Connection)
+            ? Spectre.Console.ValidationResult.Error($"--connection is required with --clustering {Clustering}")
+            : GatewayPort is < 1 or > 65535 ? Spectre.Console.ValidationResult.Error("--gateway-port must be a TCP port")
+            : Spectre.Console.ValidationResult.Success();
+
+    /// <summary>A started Orleans client connected to the cluster; dispose it to disconnect.</summary>
+    public async Task<IHost> ConnectAsync(CancellationToken cancellationToken)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory });
+        builder.UseOrleansClient(client =>
+        {
+            client.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (ClusterId, ClusterId));
+            switch (Clustering)
+            {
+                case ClusteringProvider.Localhost: client.UseLocalhostClustering(GatewayPort, ClusterId, ClusterId); break;
+                case ClusteringProvider.AzureTable: client.UseAzureStorageClustering(o => o.TableServiceClient = new Azure.Data.Tables.TableServiceClient(Connection)); break;
+                case ClusteringProvider.Redis: client.UseRedisClustering(Connection!); break;
+            }
+        });
+        var host = builder.Build();
+        await host.StartAsync(cancellationToken);
+        return host;
+    }
+}
+
+public static class HostExtensions
+{
+    public static IClusterClient Cluster(this IHost host) => host.Services.GetRequiredService<IClusterClient>();
+}

@@ -1,0 +1,34 @@
+using Grains.Interfaces.Cluster;
+using Orleans.Concurrency;
+using Orleans.Runtime.MembershipService.SiloMetadata;
+
+namespace Grains.Cluster;
+
+/// <summary>Joins membership, silo metadata, activation counts and device leases into one view.</summary>
+[StatelessWorker]
+public sealed class ClusterInfoGrain(ISiloMetadataCache metadata) : Grain, IClusterInfoGrain
+{
+    public async Task<IReadOnlyList<SiloInfo>> Silos()
+    {
+        var management = GrainFactory.GetGrain<IManagementGrain>(0);
+        var hosts = await management.GetDetailedHosts(onlyActive: false);
+        var active = hosts.Where(h => h.Status == SiloStatus.Active).Select(h => h.SiloAddress).ToArray();
+        var activations = (await management.GetSimpleGrainStatistics(active))
+            .GroupBy(s => s.SiloAddress).ToDictionary(g => g.Key, g => g.Sum(s => s.ActivationCount));
+        var directory = GrainFactory.GetGrain<IDeviceDirectoryGrain>(0);
+        var leases = await directory.Leases();
+        var drained = (await directory.DrainedSilos()).ToHashSet();
+
+        return hosts.OrderBy(h => h.SiloName).Select(h =>
+        {
+            var address = h.SiloAddress.ToParsableString();
+            var declared = metadata.GetSiloMetadata(h.SiloAddress).Metadata;
+            string Get(string key) => declared.TryGetValue(key, out var value) ? value : "";
+            return new SiloInfo(
+                address, h.SiloName, h.Status.ToString(), Get(SiloMetadataKeys.Roles),
+                Get(SiloMetadataKeys.Devices) is { Length: > 0 } devices ? DeviceSpec.Parse(devices) : [],
+                Get(SiloMetadataKeys.DeviceClass), Get(SiloMetadataKeys.Datacenter),
+                activations.GetValueOrDefault(h.SiloAddress), leases.Where(l => l.Silo == address).ToList(), drained.Contains(address));
+        }).ToList();
+    }
+}
