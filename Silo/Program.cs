@@ -4,7 +4,8 @@ using Silo.Options;
 
 try
 {
-    var builder = Host.CreateApplicationBuilder(args);
+    // Settings files sit beside the executable, wherever it is started from.
+    var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
     builder.AddActorsSilo();
     await builder.Build().RunAsync();
     return 0;

@@ -6,6 +6,7 @@ public interface IClusterInfoGrain : IGrainWithIntegerKey
     Task<IReadOnlyList<SiloInfo>> Silos();
 }
 
+/// <summary>One silo; <see cref="Activations"/> is -1 when the silo did not answer.</summary>
 [GenerateSerializer, Immutable]
 public sealed record SiloInfo(
     string Address, string Name, string Status, string Roles, IReadOnlyList<string> Devices, string DeviceClass, string Datacenter,

@@ -13,8 +13,19 @@ public sealed class ClusterInfoGrain(ISiloMetadataCache metadata) : Grain, IClus
         var management = GrainFactory.GetGrain<IManagementGrain>(0);
         var hosts = await management.GetDetailedHosts(onlyActive: false);
         var active = hosts.Where(h => h.Status == SiloStatus.Active).Select(h => h.SiloAddress).ToArray();
-        var activations = (await management.GetSimpleGrainStatistics(active))
-            .GroupBy(s => s.SiloAddress).ToDictionary(g => g.Key, g => g.Sum(s => s.ActivationCount));
+        var activations = new Dictionary<SiloAddress, int>();
+        foreach (var silo in active)
+        {
+            try
+            {
+                activations[silo] = (await management.GetSimpleGrainStatistics([silo])).Sum(s => s.ActivationCount);
+            }
+            catch (Exception e) when (e is SiloUnavailableException or OrleansMessageRejectionException or TimeoutException)
+            {
+                // A silo that died but is not yet declared dead: membership still lists it as active.
+                activations[silo] = -1;
+            }
+        }
         var directory = GrainFactory.GetGrain<IDeviceDirectoryGrain>(0);
         var leases = await directory.Leases();
         var drained = (await directory.DrainedSilos()).ToHashSet();

@@ -1,0 +1,146 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Grains.Interfaces.Cluster;
+using Grains.Interfaces.Smoke;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Orleans.Configuration;
+using Testing;
+using Xunit.Abstractions;
+
+namespace System.Tests;
+
+/// <summary>
+/// Azurite, three silo processes (generation, training, inference) with Azure Table membership on
+/// loopback, the client CLI as a process, and this test as an Orleans client.
+/// </summary>
+public sealed class MultiProcessClusterTests(ITestOutputHelper log) : IAsyncLifetime
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+    private readonly string clusterId = $"sys-{Guid.NewGuid():N}"[..16];
+    private readonly string workDirectory = Directory.CreateTempSubdirectory("actors-system-").FullName;
+    private readonly Dictionary<string, ChildProcess> silos = [];
+    private Azurite? azurite;
+    private IHost? client;
+
+    private IClusterClient Grains => client!.Services.GetRequiredService<IClusterClient>();
+
+    public async Task InitializeAsync() => azurite = await Azurite.StartAsync();
+
+    [Fact]
+    public async Task Device_grains_land_on_their_processes_and_a_killed_silo_is_replaced()
+    {
+        StartSilo("gen-1", SiloRoles.Generation, "gpu:0-1");
+        StartSilo("train-1", SiloRoles.Training, "gpu:0");
+        StartSilo("infer-1", SiloRoles.Inference, "cpu");
+        client = await ConnectAsync();
+        await WaitForActiveSilos("gen-1", "train-1", "infer-1");
+
+        // The admin's view, from the CLI in its own process.
+        var (exit, output) = await ChildProcess.RunAsync(RepositoryPaths.BuiltAssembly("Client", "actors.dll"),
+            ["cluster", "--clustering", "AzureTable", "--connection", azurite!.ConnectionString, "--cluster-id", clusterId, "--json"], workDirectory, Patience);
+        exit.Should().Be(0, output);
+        var listed = JsonSerializer.Deserialize<List<SiloInfo>>(output[output.IndexOf('[')..], new JsonSerializerOptions(JsonSerializerDefaults.Web))!;
+        listed.Where(s => s.Status == "Active").Select(s => (s.Name, s.Roles, s.Devices.Count))
+            .Should().BeEquivalentTo([("gen-1", "generation", 2), ("train-1", "training", 1), ("infer-1", "inference", 1)]);
+
+        // Training work lands on the training process, on its device.
+        var smoke = Grains.GetGrain<ISmokeGrain>("system");
+        var first = await smoke.Run(new SmokeRequest(Steps: 5, Seed: 1));
+        first.Silo.Should().Be(await AddressOf("train-1"));
+        first.Device.Should().Be("gpu:0");
+
+        // SIGKILL the training silo: the others declare it dead within 30 s and keep serving.
+        var clock = Stopwatch.StartNew();
+        silos["train-1"].Kill();
+        await WaitForActiveSilos("gen-1", "infer-1");
+        log.WriteLine($"killed silo left membership after {clock.Elapsed.TotalSeconds:F1} s");
+        clock.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(30));
+        (await Grains.GetGrain<IClusterInfoGrain>(0).Silos()).Count(s => s.Status == "Active").Should().Be(2);
+
+        // A new training silo joins and receives the work.
+        StartSilo("train-2", SiloRoles.Training, "gpu:0");
+        await WaitForActiveSilos("gen-1", "infer-1", "train-2");
+        var second = await smoke.Run(new SmokeRequest(Steps: 5, Seed: 1));
+        second.Silo.Should().Be(await AddressOf("train-2"));
+        second.FinalLoss.Should().Be(first.FinalLoss, "the same seed gives the same run on any silo");
+    }
+
+    private void StartSilo(string name, string role, string devices)
+    {
+        silos[name] = new ChildProcess(RepositoryPaths.BuiltAssembly("Silo", "Silo.dll"),
+        [
+            "--Clustering:Provider", "AzureTable", "--Clustering:ConnectionString", azurite!.ConnectionString,
+            "--Clustering:ClusterId", clusterId, "--Clustering:ServiceId", clusterId,
+            "--Clustering:SiloPort", ChildProcess.FreePort().ToString(), "--Clustering:GatewayPort", ChildProcess.FreePort().ToString(),
+            "--Silo:Name", name, "--Silo:Roles", role, "--Silo:Devices", devices,
+            "--Checkpoints:Directory", Path.Combine(workDirectory, name),
+        ], workDirectory);
+    }
+
+    private async Task<IHost> ConnectAsync()
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (true)
+        {
+            // A client that failed to start cannot be started again: each try gets a new one.
+            var builder = Host.CreateApplicationBuilder();
+            builder.UseOrleansClient(c => c
+                .Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (clusterId, clusterId))
+                .UseAzureStorageClustering(o => o.TableServiceClient = new Azure.Data.Tables.TableServiceClient(azurite!.ConnectionString)));
+            var host = builder.Build();
+            try
+            {
+                await host.StartAsync();
+                return host;
+            }
+            catch (Exception e)
+            {
+                host.Dispose();
+                if (DateTime.UtcNow > deadline) throw new TimeoutException($"no gateway came up\n{SiloLogs()}", e);
+                await Task.Delay(1000); // no gateway registered yet
+            }
+        }
+    }
+
+    private async Task WaitForActiveSilos(params string[] names)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (true)
+        {
+            List<string> active;
+            try
+            {
+                active = (await Grains.GetGrain<IClusterInfoGrain>(0).Silos()).Where(s => s.Status == "Active").Select(s => s.Name).ToList();
+            }
+            catch (OrleansException)
+            {
+                // The gateway this client used may be the silo just killed: the next call goes through another.
+                active = [];
+            }
+            if (active.Order().SequenceEqual(names.Order())) return;
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"active silos are [{string.Join(", ", active)}], expected [{string.Join(", ", names)}]\n{SiloLogs()}");
+            }
+            await Task.Delay(250);
+        }
+    }
+
+    private string SiloLogs() => string.Join("\n", silos.Select(s => $"--- {s.Key}:\n{s.Value.Output[^Math.Min(3000, s.Value.Output.Length)..]}"));
+
+    private async Task<string> AddressOf(string name) =>
+        (await Grains.GetGrain<IClusterInfoGrain>(0).Silos()).Single(s => s.Name == name && s.Status == "Active").Address;
+
+    public async Task DisposeAsync()
+    {
+        if (client is not null)
+        {
+            await client.StopAsync();
+            client.Dispose();
+        }
+        foreach (var silo in silos.Values) silo.Dispose();
+        if (azurite is not null) await azurite.DisposeAsync();
+        Directory.Delete(workDirectory, recursive: true);
+    }
+}

@@ -1,0 +1,67 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Testing;
+
+/// <summary>A .NET program of this repository run as a real child process, its output kept for diagnostics.</summary>
+public sealed class ChildProcess : IDisposable
+{
+    private readonly Process process;
+    private readonly StringBuilder output = new();
+
+    public ChildProcess(string assembly, IEnumerable<string> arguments, string workingDirectory)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = workingDirectory,
+        };
+        start.ArgumentList.Add(assembly);
+        foreach (var argument in arguments) start.ArgumentList.Add(argument);
+        process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {assembly}");
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public int Id => process.Id;
+    public bool HasExited => process.HasExited;
+
+    public string Output
+    {
+        get { lock (output) return output.ToString(); }
+    }
+
+    /// <summary>Runs a program to its end and returns its exit code and output.</summary>
+    public static async Task<(int ExitCode, string Output)> RunAsync(string assembly, IEnumerable<string> arguments, string workingDirectory, TimeSpan timeout)
+    {
+        using var child = new ChildProcess(assembly, arguments, workingDirectory);
+        using var cancel = new CancellationTokenSource(timeout);
+        await child.process.WaitForExitAsync(cancel.Token);
+        child.process.WaitForExit(); // drains the redirected output
+        return (child.process.ExitCode, child.Output);
+    }
+
+    /// <summary>SIGKILL: the process gets no chance to leave the cluster gracefully.</summary>
+    public void Kill()
+    {
+        if (!process.HasExited) process.Kill(entireProcessTree: true);
+        process.WaitForExit();
+    }
+
+    public void Dispose()
+    {
+        Kill();
+        process.Dispose();
+    }
+
+    /// <summary>A TCP port free on loopback right now.</summary>
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
