@@ -16,6 +16,8 @@ apt_install() {
 # patchelf prepares TorchSharp's native library during the build (infra/native/prepare-torchsharp.sh).
 command -v patchelf >/dev/null || apt_install patchelf
 command -v g++ >/dev/null || apt_install g++
+# Redis: the second real membership provider, started by its tests on a free loopback port.
+command -v redis-server >/dev/null || apt_install redis-server
 
 # Azurite, the Azure Storage emulator the storage tests start, pinned by infra/package-lock.json.
 stamp="$root/infra/node_modules/.package-lock.json"

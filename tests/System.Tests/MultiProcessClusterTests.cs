@@ -37,10 +37,10 @@ public sealed class MultiProcessClusterTests(ITestOutputHelper log) : IAsyncLife
         await WaitForActiveSilos("gen-1", "train-1", "infer-1");
 
         // The admin's view, from the CLI in its own process.
-        var (exit, output) = await ChildProcess.RunAsync(RepositoryPaths.BuiltAssembly("Client", "actors.dll"),
+        var (exit, json, output) = await ChildProcess.RunAsync(RepositoryPaths.BuiltAssembly("Client", "actors.dll"),
             ["cluster", "--clustering", "AzureTable", "--connection", azurite!.ConnectionString, "--cluster-id", clusterId, "--json"], workDirectory, Patience);
         exit.Should().Be(0, output);
-        var listed = JsonSerializer.Deserialize<List<SiloInfo>>(output[output.IndexOf('[')..], new JsonSerializerOptions(JsonSerializerDefaults.Web))!;
+        var listed = JsonSerializer.Deserialize<List<SiloInfo>>(json, new JsonSerializerOptions(JsonSerializerDefaults.Web))!;
         listed.Where(s => s.Status == "Active").Select(s => (s.Name, s.Roles, s.Devices.Count))
             .Should().BeEquivalentTo([("gen-1", "generation", 2), ("train-1", "training", 1), ("infer-1", "inference", 1)]);
 

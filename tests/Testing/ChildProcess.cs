@@ -10,6 +10,7 @@ public sealed class ChildProcess : IDisposable
 {
     private readonly Process process;
     private readonly StringBuilder output = new();
+    private readonly StringBuilder standardOutput = new();
 
     public ChildProcess(string assembly, IEnumerable<string> arguments, string workingDirectory)
     {
@@ -20,7 +21,15 @@ public sealed class ChildProcess : IDisposable
         start.ArgumentList.Add(assembly);
         foreach (var argument in arguments) start.ArgumentList.Add(argument);
         process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {assembly}");
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (output)
+            {
+                output.AppendLine(e.Data);
+                standardOutput.AppendLine(e.Data);
+            }
+        };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
@@ -29,19 +38,26 @@ public sealed class ChildProcess : IDisposable
     public int Id => process.Id;
     public bool HasExited => process.HasExited;
 
+    /// <summary>Standard output and error, interleaved as they came.</summary>
     public string Output
     {
         get { lock (output) return output.ToString(); }
     }
 
-    /// <summary>Runs a program to its end and returns its exit code and output.</summary>
-    public static async Task<(int ExitCode, string Output)> RunAsync(string assembly, IEnumerable<string> arguments, string workingDirectory, TimeSpan timeout)
+    /// <summary>Standard output alone: what a program prints for other programs to read.</summary>
+    public string StandardOutput
+    {
+        get { lock (output) return standardOutput.ToString(); }
+    }
+
+    /// <summary>Runs a program to its end; returns its exit code, its standard output, and everything it printed.</summary>
+    public static async Task<(int ExitCode, string StandardOutput, string Output)> RunAsync(string assembly, IEnumerable<string> arguments, string workingDirectory, TimeSpan timeout)
     {
         using var child = new ChildProcess(assembly, arguments, workingDirectory);
         using var cancel = new CancellationTokenSource(timeout);
         await child.process.WaitForExitAsync(cancel.Token);
         child.process.WaitForExit(); // drains the redirected output
-        return (child.process.ExitCode, child.Output);
+        return (child.process.ExitCode, child.StandardOutput, child.Output);
     }
 
     /// <summary>SIGKILL: the process gets no chance to leave the cluster gracefully.</summary>
