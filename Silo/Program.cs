@@ -1,13 +1,9 @@
-using Microsoft.Extensions.Hosting;
 using Silo;
 using Silo.Options;
 
 try
 {
-    // Settings files sit beside the executable, wherever it is started from.
-    var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
-    builder.AddActorsSilo();
-    await builder.Build().RunAsync();
+    await SiloHosting.RunAsync(args);
     return 0;
 }
 catch (ConfigurationException e)

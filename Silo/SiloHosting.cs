@@ -3,7 +3,10 @@ using Grains;
 using Grains.Interfaces.Cluster;
 using Grains.Placement;
 using Grains.Storage;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
+using Orleans.Dashboard;
 using Microsoft.Extensions.Hosting;
 using Orleans.Configuration;
 using Orleans.Runtime.MembershipService.SiloMetadata;
@@ -14,6 +17,29 @@ namespace Silo;
 /// <summary>Everything a silo of this system needs, for its own host and for a client that co-hosts one.</summary>
 public static class SiloHosting
 {
+    /// <summary>
+    /// Runs a silo until it is stopped: with the Orleans dashboard on its loopback port when
+    /// Dashboard:Enabled, otherwise with no web server at all.
+    /// </summary>
+    public static async Task RunAsync(string[] args)
+    {
+        // Settings files sit beside the executable, wherever it is started from.
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        var settings = SiloSettings.Load(builder.Configuration);
+        if (!settings.Dashboard.Enabled)
+        {
+            builder.UseOrleans(silo => silo.ConfigureActors(settings));
+            await builder.Build().RunAsync();
+            return;
+        }
+        var web = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        web.WebHost.UseUrls($"http://127.0.0.1:{settings.Dashboard.Port}");
+        web.UseOrleans(silo => silo.ConfigureActors(settings).AddDashboard());
+        var app = web.Build();
+        app.MapOrleansDashboard();
+        await app.RunAsync();
+    }
+
     /// <summary>Reads and checks the configuration, then configures Orleans; throws <see cref="ConfigurationException"/> on a bad value.</summary>
     public static HostApplicationBuilder AddActorsSilo(this HostApplicationBuilder builder)
     {
