@@ -7,6 +7,10 @@ app.Configure(config =>
     config.SetApplicationName("actors");
     config.AddCommand<RunCommand>("run")
         .WithDescription("Run a job on a silo hosted in this process (localhost clustering, local checkpoints).");
+    config.AddCommand<SubmitCommand>("submit").WithDescription("Validate a job file and start the job on the cluster.");
+    config.AddCommand<StatusCommand>("status").WithDescription("Show a job's state and progress.");
+    config.AddCommand<WatchCommand>("watch").WithDescription("Follow a job's progress live until it ends.");
+    config.AddCommand<CancelCommand>("cancel").WithDescription("Cancel a job after its current iteration.");
     config.AddCommand<ClusterCommand>("cluster")
         .WithDescription("List the cluster's silos: roles, devices, datacenter, status, activations, device leases.");
     config.AddCommand<DrainCommand>("drain")

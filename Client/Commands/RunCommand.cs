@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Smoke;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -16,6 +17,10 @@ public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
 {
     public sealed class Settings : CommandSettings
     {
+        [CommandArgument(0, "[job.json]")]
+        [Description("A job file; without one, the smoke job runs once and prints its proof.")]
+        public string? File { get; init; }
+
         [CommandOption("--steps")]
         [Description("Training steps of the smoke job.")]
         [DefaultValue(200)]
@@ -32,6 +37,19 @@ public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
 
     public override async Task<int> ExecuteAsync(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
+        JobSpec? job = null;
+        if (settings.File is not null)
+        {
+            try
+            {
+                job = JobSpec.FromJson(await File.ReadAllTextAsync(settings.File, cancellationToken), settings.File);
+            }
+            catch (Exception e) when (e is ArgumentException or IOException)
+            {
+                AnsiConsole.MarkupLineInterpolated($"[red]{e.Message}[/]");
+                return 2;
+            }
+        }
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory });
         builder.AddActorsSilo();
         using var host = builder.Build();
@@ -39,6 +57,13 @@ public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
         try
         {
             var grains = host.Services.GetRequiredService<IGrainFactory>();
+            if (job is not null)
+            {
+                await grains.GetGrain<IJobGrain>(job.Name).Submit(job);
+                var status = await JobView.WatchAsync(grains, job.Name, cancellationToken);
+                JobView.Print(status);
+                return JobView.ExitCode(status);
+            }
             var report = await AnsiConsole.Status().StartAsync("Running the smoke job on an in-process silo...",
                 _ => grains.GetGrain<ISmokeGrain>("smoke").Run(new SmokeRequest(settings.Steps, settings.Seed)));
             Print(report);

@@ -27,7 +27,7 @@ public sealed class RedisClusteringTests : IDisposable
                 "--Clustering:Provider", "Redis", "--Clustering:ConnectionString", redis.ConnectionString,
                 "--Clustering:ClusterId", clusterId, "--Clustering:ServiceId", clusterId,
                 "--Clustering:SiloPort", ChildProcess.FreePort().ToString(), "--Clustering:GatewayPort", ChildProcess.FreePort().ToString(),
-                "--Silo:Name", name, "--Silo:Roles", role, "--Checkpoints:Directory", Path.Combine(workDirectory, name),
+                "--Silo:Name", name, "--Silo:Roles", role, "--Silo:Devices", "gpu:0-1", "--Checkpoints:Directory", Path.Combine(workDirectory, name),
             ], workDirectory));
         }
 
@@ -51,6 +51,17 @@ public sealed class RedisClusteringTests : IDisposable
         var report = await client.Services.GetRequiredService<IClusterClient>().GetGrain<ISmokeGrain>("redis").Run(new SmokeRequest(3, 1));
         report.Silo.Should().Be(listed.Single(s => s.Name == "redis-train").Address);
         await client.StopAsync();
+
+        // A researcher's round trip through the CLI: submit a job file, watch it to the end, ask its status.
+        string[] cluster = ["--clustering", "Redis", "--connection", redis.ConnectionString, "--cluster-id", clusterId];
+        var actors = RepositoryPaths.BuiltAssembly("Client", "actors.dll");
+        var timeout = TimeSpan.FromSeconds(120);
+        var submit = await ChildProcess.RunAsync(actors, ["submit", Path.Combine(RepositoryPaths.Root, "infra", "jobs", "smoke.json"), .. cluster], workDirectory, timeout);
+        submit.ExitCode.Should().Be(0, submit.Output);
+        var watch = await ChildProcess.RunAsync(actors, ["watch", "smoke", .. cluster], workDirectory, timeout);
+        watch.ExitCode.Should().Be(0, watch.Output);
+        var status = await ChildProcess.RunAsync(actors, ["status", "smoke", .. cluster], workDirectory, timeout);
+        status.StandardOutput.Should().Contain("Completed").And.Contain("5/5");
     }
 
     public void Dispose()

@@ -1,0 +1,73 @@
+using System.ComponentModel;
+using Grains.Interfaces.Jobs;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Client.Commands;
+
+public class JobSettings : ClusterSettings
+{
+    [CommandArgument(0, "<job>")]
+    [Description("The job's name.")]
+    public string Job { get; init; } = "";
+}
+
+/// <summary>Validates a job file here, then starts the job on the cluster.</summary>
+public sealed class SubmitCommand : AsyncCommand<SubmitCommand.Settings>
+{
+    public sealed class Settings : ClusterSettings
+    {
+        [CommandArgument(0, "<job.json>")]
+        [Description("The job file.")]
+        public string File { get; init; } = "";
+    }
+
+    public override async Task<int> ExecuteAsync(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        JobSpec spec;
+        try
+        {
+            spec = JobSpec.FromJson(await System.IO.File.ReadAllTextAsync(settings.File, cancellationToken), settings.File);
+        }
+        catch (Exception e) when (e is ArgumentException or IOException)
+        {
+            AnsiConsole.MarkupLineInterpolated($"[red]{e.Message}[/]");
+            return 2;
+        }
+        using var host = await settings.ConnectAsync(cancellationToken);
+        var status = await host.Cluster().GetGrain<IJobGrain>(spec.Name).Submit(spec);
+        AnsiConsole.MarkupLineInterpolated($"submitted job [bold]{spec.Name}[/]: {status.State}");
+        return 0;
+    }
+}
+
+public sealed class StatusCommand : AsyncCommand<JobSettings>
+{
+    public override async Task<int> ExecuteAsync(CommandContext context, JobSettings settings, CancellationToken cancellationToken)
+    {
+        using var host = await settings.ConnectAsync(cancellationToken);
+        JobView.Print(await host.Cluster().GetGrain<IJobGrain>(settings.Job).Status());
+        return 0;
+    }
+}
+
+public sealed class WatchCommand : AsyncCommand<JobSettings>
+{
+    public override async Task<int> ExecuteAsync(CommandContext context, JobSettings settings, CancellationToken cancellationToken)
+    {
+        using var host = await settings.ConnectAsync(cancellationToken);
+        var status = await JobView.WatchAsync(host.Cluster(), settings.Job, cancellationToken);
+        JobView.Print(status);
+        return JobView.ExitCode(status);
+    }
+}
+
+public sealed class CancelCommand : AsyncCommand<JobSettings>
+{
+    public override async Task<int> ExecuteAsync(CommandContext context, JobSettings settings, CancellationToken cancellationToken)
+    {
+        using var host = await settings.ConnectAsync(cancellationToken);
+        JobView.Print(await host.Cluster().GetGrain<IJobGrain>(settings.Job).Cancel());
+        return 0;
+    }
+}

@@ -1,0 +1,35 @@
+namespace Grains.Interfaces.Jobs;
+
+/// <summary>The single controller of one job (key: the job's name): its spec, its progress, its end.</summary>
+public interface IJobGrain : IGrainWithStringKey
+{
+    /// <summary>Starts the job; submitting the same spec again is harmless, a different one under the same name is refused.</summary>
+    Task<JobStatus> Submit(JobSpec spec);
+
+    Task<JobStatus> Status();
+
+    Task<JobStatus> Cancel();
+}
+
+public enum JobState
+{
+    NotSubmitted,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+[GenerateSerializer, Immutable]
+public sealed record JobStatus(
+    [property: Id(0)] string Job,
+    [property: Id(1)] JobState State,
+    [property: Id(2)] int IterationsDone,
+    [property: Id(3)] int Iterations,
+    [property: Id(4)] double? LastLoss,
+    [property: Id(5)] string Message,
+    [property: Id(6)] DateTimeOffset? Started,
+    [property: Id(7)] DateTimeOffset? Finished)
+{
+    public bool IsFinished => State is JobState.Completed or JobState.Failed or JobState.Cancelled;
+}

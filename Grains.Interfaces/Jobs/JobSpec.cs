@@ -1,0 +1,54 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Grains.Interfaces.Jobs;
+
+/// <summary>
+/// What a researcher submits: a job file in JSON. Today's kind is "smoke" (each iteration trains the
+/// smoke model on a training device); the RL algorithms add their kinds and fields.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record JobSpec
+{
+    public static readonly IReadOnlyList<string> Kinds = ["smoke"];
+
+    [Id(0)] public string Name { get; init; } = "";
+    [Id(1)] public string Kind { get; init; } = "smoke";
+    [Id(2)] public int Iterations { get; init; } = 10;
+    [Id(3)] public int StepsPerIteration { get; init; } = 100;
+    [Id(4)] public long Seed { get; init; } = 1;
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        WriteIndented = true,
+    };
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    /// <summary>Parses and validates a job file; the error names the file and the field.</summary>
+    public static JobSpec FromJson(string json, string source = "job")
+    {
+        JobSpec? spec;
+        try
+        {
+            spec = JsonSerializer.Deserialize<JobSpec>(json, Json);
+        }
+        catch (JsonException e)
+        {
+            throw new ArgumentException($"{source}: {e.Message}", e);
+        }
+        return (spec ?? throw new ArgumentException($"{source}: the file is empty")).Validated(source);
+    }
+
+    public JobSpec Validated(string source = "job")
+    {
+        string? problem =
+            string.IsNullOrWhiteSpace(Name) ? "name: required" :
+            !Name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.') || Name.Length > 64 ? $"name: '{Name}' must be 1-64 letters, digits, '-', '_' or '.'" :
+            !Kinds.Contains(Kind) ? $"kind: '{Kind}' is not one of {string.Join(", ", Kinds)}" :
+            Iterations is < 1 or > 1_000_000 ? $"iterations: {Iterations} must be between 1 and 1000000" :
+            StepsPerIteration is < 1 or > 100_000 ? $"stepsPerIteration: {StepsPerIteration} must be between 1 and 100000" : null;
+        return problem is null ? this : throw new ArgumentException($"{source}: {problem}");
+    }
+}
