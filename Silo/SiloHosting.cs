@@ -9,6 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Orleans.Dashboard;
 using Microsoft.Extensions.Hosting;
 using Orleans.Configuration;
+using Orleans.Placement;
 using Orleans.Runtime.MembershipService.SiloMetadata;
 using Silo.Options;
 
@@ -107,12 +108,13 @@ public static class SiloHosting
         _ => new LocalCheckpointStore(options.Directory, options.ChunkBytes),
     };
 
-    /// <summary>The director that places device-owning grains, for each role's strategy.</summary>
+    /// <summary>The director that places device-owning grains, for each role's strategy, and the inference-silo filter.</summary>
     public static ISiloBuilder AddDevicePlacement(this ISiloBuilder silo)
     {
         silo.AddPlacementDirector<GenerationDevicePlacement, DevicePlacementDirector>();
         silo.AddPlacementDirector<TrainingDevicePlacement, DevicePlacementDirector>();
         silo.AddPlacementDirector<InferenceDevicePlacement, DevicePlacementDirector>();
+        silo.Services.AddPlacementFilter<InferenceSiloFilter, InferenceSiloFilterDirector>(ServiceLifetime.Singleton);
         return silo;
     }
 }
