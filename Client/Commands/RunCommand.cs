@@ -85,7 +85,7 @@ public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
         table.AddRow("loss, first step", report.InitialLoss.ToString("G6"));
         table.AddRow("loss, last step", report.FinalLoss.ToString("G6"));
         table.AddRow("gradient norm, first step", report.FirstGradientNorm.ToString("G6"));
-        table.AddRow("checkpoint", Markup.Escape(report.CheckpointPath));
+        table.AddRow("checkpoint (in the store)", Markup.Escape(report.CheckpointPath));
         table.AddRow("checkpoint bytes", report.CheckpointBytes.ToString("N0"));
         table.AddRow("checkpoint sha256", report.CheckpointSha256);
         table.AddRow("max |output - reloaded output|", report.ReloadMaxDifference.ToString("G6"));

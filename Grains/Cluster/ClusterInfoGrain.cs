@@ -8,6 +8,9 @@ namespace Grains.Cluster;
 [StatelessWorker]
 public sealed class ClusterInfoGrain(ISiloMetadataCache metadata) : Grain, IClusterInfoGrain
 {
+    // A silo that died but is still listed must not hold up the whole answer.
+    private static readonly TimeSpan StatisticsTimeout = TimeSpan.FromSeconds(2);
+
     public async Task<IReadOnlyList<SiloInfo>> Silos()
     {
         var management = GrainFactory.GetGrain<IManagementGrain>(0);
@@ -18,7 +21,7 @@ public sealed class ClusterInfoGrain(ISiloMetadataCache metadata) : Grain, IClus
         {
             try
             {
-                activations[silo] = (await management.GetSimpleGrainStatistics([silo])).Sum(s => s.ActivationCount);
+                activations[silo] = (await management.GetSimpleGrainStatistics([silo]).WaitAsync(StatisticsTimeout)).Sum(s => s.ActivationCount);
             }
             catch (Exception e) when (e is SiloUnavailableException or OrleansMessageRejectionException or TimeoutException)
             {

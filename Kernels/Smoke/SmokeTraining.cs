@@ -61,10 +61,10 @@ public static class SmokeTraining
             difference = (model.forward(x) - reloaded.forward(x)).abs().max().item<float>();
         }
 
-        var bytes = File.ReadAllBytes(checkpointPath);
+        using var written = File.OpenRead(checkpointPath);
         return new SmokeOutcome(
             model.parameters().Sum(p => p.numel()), steps, initialLoss, finalLoss, firstGradientNorm,
-            Path.GetFullPath(checkpointPath), bytes.Length, Convert.ToHexStringLower(SHA256.HashData(bytes)), difference);
+            Path.GetFullPath(checkpointPath), written.Length, Convert.ToHexStringLower(SHA256.HashData(written)), difference);
     }
 
     private sealed class Mlp : nn.Module<Tensor, Tensor>
