@@ -6,16 +6,16 @@ namespace Grains.Cluster;
 /// Holds the cluster's device leases in memory. Device grains confirm their lease when they activate
 /// and every few seconds after, so a directory that lost its silo is rebuilt by the holders themselves.
 /// </summary>
-public sealed class DeviceDirectoryGrain : Grain, IDeviceDirectoryGrain
+public sealed class DeviceDirectoryGrain(IClusterMembershipService membership) : Grain, IDeviceDirectoryGrain
 {
     private readonly Dictionary<string, DeviceLease> leases = [];
     private readonly HashSet<string> drained = [];
 
     public Task<DeviceLease> Reserve(string holder, string role, IReadOnlyList<SiloDevices> candidates)
     {
-        var live = candidates.Select(c => c.Silo).ToHashSet();
-        // Leases of this role on silos that no longer appear among its candidates belong to dead silos.
-        foreach (var stale in leases.Values.Where(l => l.Role == role && !live.Contains(l.Silo)).ToList()) leases.Remove(stale.Holder);
+        // Leases on silos that are no longer active died with them.
+        var live = membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => m.SiloAddress.ToParsableString()).ToHashSet();
+        foreach (var stale in leases.Values.Where(l => !live.Contains(l.Silo)).ToList()) leases.Remove(stale.Holder);
 
         if (leases.TryGetValue(holder, out var held))
         {

@@ -1,4 +1,6 @@
 using Grains.Interfaces.Cluster;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Runtime.MembershipService.SiloMetadata;
 
 namespace Grains.Cluster;
 
@@ -24,7 +26,17 @@ public abstract class DeviceGrain : Grain, IDeviceGrain
         var leased = await Directory.Lookup(holder);
         if (leased is null || leased.Silo != here)
         {
-            throw new InvalidOperationException($"{holder} activated on {here} without a device lease there (lease: {leased?.Silo ?? "none"})");
+            // Orleans may re-activate a grain where a cached address points, without asking the placement
+            // director: then the grain asks for a device here itself, and fails as placement would (no role,
+            // no free device, drained) when it cannot have one.
+            var role = GetType().GetCustomAttributes(typeof(Placement.DevicePlacementAttribute), inherit: true)
+                .Cast<Placement.DevicePlacementAttribute>().Single().PlacementStrategy is Placement.DevicePlacementStrategy s ? s.Role : "";
+            var declared = ServiceProvider.GetRequiredService<ISiloMetadataCache>().GetSiloMetadata(GrainContext.Address.SiloAddress).Metadata;
+            if (!declared.TryGetValue(SiloMetadataKeys.Roles, out var roles) || !roles.Split(',', StringSplitOptions.TrimEntries).Contains(role))
+            {
+                throw new InvalidOperationException($"{holder} cannot run on {here}: it does not serve the '{role}' role");
+            }
+            leased = await Directory.Reserve(holder, role, [new SiloDevices(here, DeviceSpec.Parse(declared[SiloMetadataKeys.Devices]))]);
         }
         lease = leased;
         this.RegisterGrainTimer(async _ =>
