@@ -15,6 +15,8 @@ app.Configure(config =>
         .WithDescription("List the cluster's silos: roles, devices, datacenter, status, activations, device leases.");
     config.AddCommand<DrainCommand>("drain")
         .WithDescription("Drain a silo: no new device grains there; its device grains finish and move; then it can stop.");
+    config.AddCommand<ScheduleCommand>("schedule")
+        .WithDescription("Plan a fused actor + critic pipeline schedule; compare it with the lower bound and sequential 1F1B.");
     config.AddCommand<KernelsBenchCommand>("kernels-bench")
         .WithDescription("Measure the tensor kernels: decoding, KV-cache speed-up, training throughput and FLOP/s efficiency.");
 });

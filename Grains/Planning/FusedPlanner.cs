@@ -1,0 +1,249 @@
+using System.Diagnostics;
+
+namespace Grains.Planning;
+
+/// <summary>Tie-breaking among tasks that can start at the same time, in the greedy construction.</summary>
+public enum GreedyRule
+{
+    /// <summary>The task with the most work still to follow it in its chain (critical path first).</summary>
+    LongestTail,
+    /// <summary>Backwards before forwards (frees memory, 1F1B-like), then the longest tail.</summary>
+    BackwardFirst,
+}
+
+/// <summary>How long and how the planner searches.</summary>
+public sealed record PlannerOptions(double Seconds = 10, long Seed = 1, int? Chains = null, long MaxMovesPerChain = long.MaxValue);
+
+/// <summary>A fused plan and what it took to find it.</summary>
+public sealed record PlannerResult(PipelinePlan Plan, double LowerBound, PipelinePlan Sequential, double Seconds, long Moves)
+{
+    public double Gap => Plan.Makespan / LowerBound - 1;
+    public double SpeedUp => Sequential.Makespan / Plan.Makespan;
+}
+
+/// <summary>
+/// Fuses the actor's and the critic's pipelines on the same devices: a greedy list schedule, improved
+/// by simulated annealing over the devices' task orders (swaps of neighbours and short moves of one
+/// task), then a second annealing that lowers peak memory without lengthening the makespan. Chains run
+/// on every core, each seeded from the options' seed; the best plan wins (ties to the lowest chain), so a
+/// search bounded by moves rather than seconds gives the same plan for the same seed.
+/// </summary>
+public static class FusedPlanner
+{
+    public static PlannerResult Plan(PipelineProblem problem, PlannerOptions options)
+    {
+        var clock = Stopwatch.StartNew();
+        var bound = MakespanLowerBound.Compute(problem);
+        // Starting points: list schedules under different tie-breaking rules; each chain starts from one.
+        var sequential = Baselines.Sequential1F1B(problem);
+        var starts = Enum.GetValues<GreedyRule>().Select(rule => Greedy(problem, rule))
+            .Append(sequential.Devices.Select(d => d.Select(t => t.Task.Index).ToArray()).ToArray()).ToArray();
+        var chains = options.Chains ?? Environment.ProcessorCount;
+        var results = new (int[][] Orders, double Makespan, double Memory, long Moves)[chains];
+        var deadline = TimeSpan.FromSeconds(options.Seconds);
+        Parallel.For(0, chains, new ParallelOptions { MaxDegreeOfParallelism = chains }, chain =>
+        {
+            var random = new Random(HashCode.Combine(options.Seed, chain));
+            var search = new Search(problem, starts[chain % starts.Length], random);
+            var moves = search.MinimiseMakespan(bound, clock, deadline * 0.8, options.MaxMovesPerChain);
+            moves += search.MinimiseMemory(clock, deadline, options.MaxMovesPerChain / 4);
+            results[chain] = (search.Orders, search.Makespan, search.Memory, moves);
+        });
+        var best = results.Select((r, i) => (r, i)).OrderBy(x => x.r.Makespan).ThenBy(x => x.r.Memory).ThenBy(x => x.i).First().r;
+        if (double.IsPositiveInfinity(best.Makespan))
+        {
+            throw new InvalidOperationException($"no plan within the memory cap {problem.MemoryCap} was found (sequential 1F1B needs {sequential.PeakMemory.Max()})");
+        }
+        var plan = ScheduleDecoder.Decode(problem, best.Orders);
+        return new PlannerResult(plan, bound, sequential, clock.Elapsed.TotalSeconds, results.Sum(r => r.Moves));
+    }
+
+    /// <summary>
+    /// List scheduling: repeatedly start the ready task that can start earliest; among equals, the one with
+    /// the longest chain of work after it, backwards first (they free memory).
+    /// </summary>
+    public static int[][] Greedy(PipelineProblem problem, GreedyRule rule = GreedyRule.LongestTail)
+    {
+        var tasks = problem.Tasks;
+        var tail = new double[tasks.Count];
+        var successor = new int[tasks.Count];
+        Array.Fill(successor, -1);
+        for (var t = 0; t < tasks.Count; t++) if (problem.Predecessor[t] >= 0) successor[problem.Predecessor[t]] = t;
+        for (var t = tasks.Count - 1; t >= 0; t--) tail[t] = tasks[t].Duration + (successor[t] >= 0 ? tail[successor[t]] : 0);
+        // Chains are laid out in order, so walking backwards fills each tail after its successor's.
+
+        var ready = Enumerable.Range(0, problem.Devices).Select(_ => new List<int>()).ToArray();
+        var readyAt = new double[tasks.Count];
+        for (var t = 0; t < tasks.Count; t++) if (problem.Predecessor[t] < 0) ready[tasks[t].Device].Add(t);
+        var free = new double[problem.Devices];
+        var orders = Enumerable.Range(0, problem.Devices).Select(_ => new List<int>()).ToArray();
+        for (var placed = 0; placed < tasks.Count; placed++)
+        {
+            var (bestTask, bestStart) = (-1, double.MaxValue);
+            for (var d = 0; d < problem.Devices; d++)
+            {
+                foreach (var t in ready[d])
+                {
+                    var start = Math.Max(free[d], readyAt[t]);
+                    if (start < bestStart - 1e-12 || (Math.Abs(start - bestStart) <= 1e-12 && Better(t, bestTask)))
+                    {
+                        (bestTask, bestStart) = (t, start);
+                    }
+                }
+            }
+            var device = tasks[bestTask].Device;
+            ready[device].Remove(bestTask);
+            orders[device].Add(bestTask);
+            free[device] = bestStart + tasks[bestTask].Duration;
+            if (successor[bestTask] is var next and >= 0)
+            {
+                readyAt[next] = free[device];
+                ready[tasks[next].Device].Add(next);
+            }
+        }
+        return orders.Select(o => o.ToArray()).ToArray();
+
+        bool Better(int candidate, int incumbent)
+        {
+            if (incumbent < 0) return true;
+            var (c, i) = (tasks[candidate], tasks[incumbent]);
+            if (rule == GreedyRule.BackwardFirst && c.Kind != i.Kind) return c.Kind == PassKind.B;
+            if (Math.Abs(tail[candidate] - tail[incumbent]) > 1e-12) return tail[candidate] > tail[incumbent];
+            return c.Kind == PassKind.B && i.Kind == PassKind.F;
+        }
+    }
+
+    private sealed class Search
+    {
+        // Annealing starts at 2% of the makespan; the mean task end enters the cost at 1/1000 to break ties.
+        private const double T0 = 0.02, Weight = 1e-3;
+
+        private readonly PipelineProblem problem;
+        private readonly Random random;
+        private readonly double[] ends;
+
+        public Search(PipelineProblem problem, int[][] start, Random random)
+        {
+            this.problem = problem;
+            this.random = random;
+            ends = new double[problem.Tasks.Count];
+            Orders = start.Select(o => (int[])o.Clone()).ToArray();
+            Memory = PeakMemory(Orders);
+            // A start over the memory cap is no plan yet: the search has to find one under it.
+            Makespan = WithinCap(Orders) ? ScheduleDecoder.Makespan(problem, Orders, ends) : double.PositiveInfinity;
+        }
+
+        public int[][] Orders { get; private set; }
+        public double Makespan { get; private set; }
+        /// <summary>The largest device peak, plus a little of the others' so that any device's improvement counts.</summary>
+        public double Memory { get; private set; }
+
+        /// <summary>Annealing on makespan, with the mean task end as a small tie-breaker that rewards compaction.</summary>
+        public long MinimiseMakespan(double bound, Stopwatch clock, TimeSpan until, long maxMoves)
+        {
+            var current = Orders.Select(o => (int[])o.Clone()).ToArray();
+            var currentCost = Cost(current, out var currentMakespan);
+            var temperature = T0 * currentMakespan;
+            long moves = 0;
+            while (moves < maxMoves && Makespan > bound + 1e-9 && ((moves & 255) != 0 || clock.Elapsed < until))
+            {
+                moves++;
+                var undo = Perturb(current);
+                if (undo is null) continue;
+                var cost = Cost(current, out var makespan);
+                if (cost <= currentCost || random.NextDouble() < Math.Exp((currentCost - cost) / temperature))
+                {
+                    currentCost = cost;
+                    if (WithinCap(current) && (makespan < Makespan - 1e-9 || (Math.Abs(makespan - Makespan) <= 1e-9 && PeakMemory(current) < Memory)))
+                    {
+                        Makespan = makespan;
+                        Orders = current.Select(o => (int[])o.Clone()).ToArray();
+                        Memory = PeakMemory(Orders);
+                    }
+                }
+                else
+                {
+                    undo();
+                }
+                if ((moves & 1023) == 0) temperature = Math.Max(temperature * 0.995, 1e-6 * currentMakespan);
+            }
+            return moves;
+        }
+
+        /// <summary>Annealing on peak memory among orders whose makespan is no longer than the best found.</summary>
+        public long MinimiseMemory(Stopwatch clock, TimeSpan until, long maxMoves)
+        {
+            if (double.IsPositiveInfinity(Makespan)) return 0;
+            var current = Orders.Select(o => (int[])o.Clone()).ToArray();
+            var currentMemory = Memory;
+            var temperature = 0.05 * Math.Max(currentMemory, 1e-9);
+            long moves = 0;
+            while (moves < maxMoves && ((moves & 255) != 0 || clock.Elapsed < until))
+            {
+                moves++;
+                var undo = Perturb(current);
+                if (undo is null) continue;
+                var makespan = ScheduleDecoder.Makespan(problem, current, ends);
+                var memory = PeakMemory(current);
+                if (makespan <= Makespan + 1e-9 && (memory <= currentMemory || random.NextDouble() < Math.Exp((currentMemory - memory) / temperature)))
+                {
+                    currentMemory = memory;
+                    if (memory < Memory - 1e-12)
+                    {
+                        Memory = memory;
+                        Orders = current.Select(o => (int[])o.Clone()).ToArray();
+                    }
+                }
+                else
+                {
+                    undo();
+                }
+                if ((moves & 1023) == 0) temperature = Math.Max(temperature * 0.99, 1e-9);
+            }
+            return moves;
+        }
+
+        private bool WithinCap(int[][] orders) =>
+            problem.MemoryCap is not { } cap || orders.All(o => ScheduleDecoder.PeakMemory(o.Select(t => problem.Tasks[t])) <= cap + 1e-9);
+
+        private double Cost(int[][] orders, out double makespan)
+        {
+            makespan = ScheduleDecoder.Makespan(problem, orders, ends);
+            if (double.IsPositiveInfinity(makespan)) return makespan;
+            var penalty = problem.MemoryCap is { } cap ? Math.Max(0, PeakMemory(orders) - cap) * 1e6 : 0;
+            return makespan + Weight * ends.Average() + penalty;
+        }
+
+        /// <summary>Moves one task a few places within its device's order; returns how to undo it, or null.</summary>
+        private Action? Perturb(int[][] orders)
+        {
+            var order = orders[random.Next(orders.Length)];
+            if (order.Length < 2) return null;
+            var from = random.Next(order.Length);
+            var to = Math.Clamp(from + (random.Next(2) == 0 ? 1 : -1) * (1 + (random.Next(4) == 0 ? random.Next(8) : 0)), 0, order.Length - 1);
+            if (to == from) return null;
+            Move(order, from, to);
+            return () => Move(order, to, from);
+        }
+
+        private static void Move(int[] order, int from, int to)
+        {
+            var task = order[from];
+            if (from < to) Array.Copy(order, from + 1, order, from, to - from);
+            else Array.Copy(order, to, order, to + 1, from - to);
+            order[to] = task;
+        }
+
+        private double PeakMemory(int[][] orders)
+        {
+            double max = 0, sum = 0;
+            foreach (var order in orders)
+            {
+                var peak = ScheduleDecoder.PeakMemory(order.Select(t => problem.Tasks[t]));
+                max = Math.Max(max, peak);
+                sum += peak;
+            }
+            return max + 1e-3 * sum;
+        }
+    }
+}

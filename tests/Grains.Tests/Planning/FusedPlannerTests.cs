@@ -1,0 +1,121 @@
+using Grains.Planning;
+
+namespace Grains.Tests.Planning;
+
+public sealed class FusedPlannerTests
+{
+    private static PlannerResult Plan(PipelineProblem problem) => FusedPlanner.Plan(problem, new PlannerOptions(Seconds: 10, Seed: 7, MaxMovesPerChain: 100_000));
+
+    /// <summary>The optimum by brute force: every combination of device orders, decoded (semi-active schedules contain an optimal one).</summary>
+    private static double ExhaustiveOptimum(PipelineProblem problem)
+    {
+        var perDevice = Enumerable.Range(0, problem.Devices)
+            .Select(d => Permutations(problem.Tasks.Where(t => t.Device == d).Select(t => t.Index).ToArray()).ToList()).ToArray();
+        var best = double.PositiveInfinity;
+        var ends = new double[problem.Tasks.Count];
+        var choice = new int[problem.Devices];
+        while (true)
+        {
+            best = Math.Min(best, ScheduleDecoder.Makespan(problem, choice.Select((c, d) => perDevice[d][c]).ToArray(), ends));
+            var d = 0;
+            while (d < choice.Length && ++choice[d] == perDevice[d].Count) choice[d++] = 0;
+            if (d == choice.Length) return best;
+        }
+    }
+
+    private static IEnumerable<int[]> Permutations(int[] items) => items.Length <= 1
+        ? [items]
+        : items.SelectMany((x, i) => Permutations([.. items[..i], .. items[(i + 1)..]]).Select(rest => (int[])[x, .. rest]));
+
+    [Fact]
+    public void Two_devices_the_critic_replicas_fill_the_actors_bubbles_exactly()
+    {
+        // Actor F0 F1 B1 B0 (1, 1, 2, 2) is a path of 6; device 0 idles [1, 4] and device 1 idles [0, 1] and [4, 6]:
+        // critic replica 0 (F 1 + B 2 on device 0) and replica 1 (on device 1) fit in those gaps exactly.
+        var problem = new PipelineProblem(pp0: 2, pp1: 1, m0: 1, m1: 1, f0: 1, f1: 1, mem0: 1, mem1: 1);
+
+        var result = Plan(problem);
+
+        MakespanLowerBound.Compute(problem).Should().Be(6);
+        result.Plan.Makespan.Should().Be(6);
+        result.Plan.BubbleRate.Should().Be(0);
+        result.Sequential.Makespan.Should().Be(9, "the critic's 3 units of work come after the actor's 6");
+        PlanValidator.Validate(result.Plan).Should().BeEmpty();
+    }
+
+    [Theory]
+    [InlineData(3, 3, 1, 1, 1.0, 1.0)]
+    [InlineData(3, 1, 1, 1, 1.0, 2.0)]
+    [InlineData(2, 2, 2, 1, 2.0, 1.0)]
+    public void Small_cases_reach_the_exhaustive_optimum(int pp0, int pp1, int m0, int m1, double f0, double f1)
+    {
+        var problem = new PipelineProblem(pp0, pp1, m0, m1, f0, f1, 1, 1);
+
+        var result = Plan(problem);
+
+        result.Plan.Makespan.Should().Be(ExhaustiveOptimum(problem));
+        result.Plan.Makespan.Should().BeGreaterThanOrEqualTo(result.LowerBound);
+        PlanValidator.Validate(result.Plan).Should().BeEmpty();
+    }
+
+    [Fact]
+    public void Lower_bound_of_a_published_configuration_by_hand()
+    {
+        // pp0 8, pp1 4, m0 32, m1 16, f0 5, f1 4. Per-device work 3 (32*5 + 16*4) = 672. Device 4 holds critic
+        // stage 3 of replica 1: its first task can start at min(4*5, 3*4) = 12, its last is followed by at
+        // least min(2*4*5, 2*3*4) = 24: 12 + 672 + 24 = 708. The actor's last stage gives 35 + 480 + 70 = 585.
+        MakespanLowerBound.Compute(new PipelineProblem(8, 4, 32, 16, 5, 4, 1.95, 2)).Should().Be(708);
+        // With m0 = 8 the actor's pipeline dominates: 3 * 5 * (8 + 8 - 1) = 225.
+        MakespanLowerBound.Compute(new PipelineProblem(8, 4, 8, 4, 5, 4, 1.95, 2)).Should().Be(225);
+    }
+
+    [Fact]
+    public void Sequential_1F1B_of_one_model_takes_the_textbook_time()
+    {
+        // One model, p = 4 stages, m = 8 micro-batches, f = 1, b = 2: (m + p - 1)(f + b) = 33.
+        var problem = new PipelineProblem(4, 4, 8, 0, 1, 1, 1, 1);
+
+        Baselines.Sequential1F1B(problem).Makespan.Should().Be(33);
+        Baselines.Sequential1F1B(problem).PeakMemory.Should().Equal(4, 3, 2, 1);
+    }
+
+    [Fact]
+    public void A_memory_cap_is_respected_and_the_fused_plan_beats_sequential()
+    {
+        var problem = new PipelineProblem(4, 2, 8, 4, 2, 2, 1, 1, memoryCap: 4);
+
+        var result = Plan(problem);
+
+        PlanValidator.Validate(result.Plan).Should().BeEmpty();
+        result.Plan.PeakMemory.Should().OnlyContain(m => m <= 4);
+        result.SpeedUp.Should().BeGreaterThan(1);
+        result.Plan.Makespan.Should().BeGreaterThanOrEqualTo(result.LowerBound);
+    }
+
+    [Fact]
+    public void The_validator_names_what_a_broken_plan_gets_wrong()
+    {
+        var problem = new PipelineProblem(2, 1, 1, 1, 1, 1, 1, 1, memoryCap: 0.5);
+        var good = Plan(new PipelineProblem(2, 1, 1, 1, 1, 1, 1, 1)).Plan;
+        var devices = good.Devices.Select(d => d.ToList()).ToList();
+        // Start device 0's second task at once (overlap and a broken dependency), move a task to the wrong device, drop one.
+        devices[0][1] = devices[0][1] with { Start = 0, End = devices[0][1].End - devices[0][1].Start };
+        devices[1].Add(devices[0][2]);
+        devices[0].RemoveAt(2);
+        var broken = new PipelinePlan(problem, devices.Select(d => (IReadOnlyList<ScheduledTask>)d).ToList());
+
+        var errors = PlanValidator.Validate(broken);
+
+        errors.Should().Contain(e => e.Contains("starts at 0 before"));
+        errors.Should().Contain(e => e.Contains("runs on device 1, but its stage lives on device 0"));
+        errors.Should().Contain(e => e.Contains("exceeds the cap 0.5"));
+        PlanValidator.Validate(new PipelinePlan(problem, [devices[0], []])).Should().Contain(e => e.Contains("is missing"));
+    }
+
+    [Fact]
+    public void Bad_problems_are_refused()
+    {
+        FluentActions.Invoking(() => new PipelineProblem(8, 3, 1, 1, 1, 1, 1, 1)).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*pp1 must divide pp0*");
+        FluentActions.Invoking(() => new PipelineProblem(8, 4, 1, 1, 0, 1, 1, 1)).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*positive*");
+    }
+}
