@@ -23,6 +23,7 @@ public sealed class ScheduleCommand : Command<ScheduleCommand.Settings>
         [CommandOption("--mem1")][Description("Critic activation memory per in-flight micro-batch.")][DefaultValue(2.0)] public double Mem1 { get; init; } = 2;
         [CommandOption("--mem-cap")][Description("Per-device memory cap.")] public double? MemCap { get; init; }
         [CommandOption("--seconds")][Description("Search time.")][DefaultValue(10.0)] public double Seconds { get; init; } = 10;
+        [CommandOption("--moves")][Description("Bound each search chain by moves instead of time: the same seed then gives the same plan.")] public long? Moves { get; init; }
         [CommandOption("--seed")][Description("Search seed.")][DefaultValue(1L)] public long Seed { get; init; } = 1;
         [CommandOption("--json")][Description("Print one JSON object with the figures and the plan.")] public bool Json { get; init; }
         [CommandOption("--svg")][Description("Draw the plan as a timeline into this SVG file.")] public string? Svg { get; init; }
@@ -34,13 +35,14 @@ public sealed class ScheduleCommand : Command<ScheduleCommand.Settings>
             F0 <= 0 || F1 <= 0 ? ValidationResult.Error("--f0 and --f1 must be positive") :
             Mem0 < 0 || Mem1 < 0 ? ValidationResult.Error("--mem0 and --mem1 must be >= 0") :
             MemCap is <= 0 ? ValidationResult.Error("--mem-cap must be positive") :
-            Seconds <= 0 ? ValidationResult.Error("--seconds must be positive") : ValidationResult.Success();
+            Seconds <= 0 ? ValidationResult.Error("--seconds must be positive") :
+            Moves is < 1 ? ValidationResult.Error("--moves must be positive") : ValidationResult.Success();
     }
 
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
         var problem = new PipelineProblem(s.Pp0, s.Pp1, s.M0, s.M1, s.F0, s.F1, s.Mem0, s.Mem1, s.MemCap);
-        var result = FusedPlanner.Plan(problem, new PlannerOptions(s.Seconds, s.Seed));
+        var result = FusedPlanner.Plan(problem, new PlannerOptions(s.Moves is null ? s.Seconds : 1e6, s.Seed, MaxMovesPerChain: s.Moves ?? long.MaxValue));
         var errors = PlanValidator.Validate(result.Plan);
         if (errors.Count > 0)
         {

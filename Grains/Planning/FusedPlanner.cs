@@ -38,12 +38,12 @@ public static class FusedPlanner
         var sequential = Baselines.Sequential1F1B(problem);
         var starts = Enum.GetValues<GreedyRule>().Select(rule => Greedy(problem, rule))
             .Append(sequential.Devices.Select(d => d.Select(t => t.Task.Index).ToArray()).ToArray()).ToArray();
-        var chains = options.Chains ?? Environment.ProcessorCount;
+        var chains = options.Chains ?? Math.Max(Environment.ProcessorCount, starts.Length);
         var results = new (int[][] Orders, double Makespan, double Memory, long Moves)[chains];
         var deadline = TimeSpan.FromSeconds(options.Seconds);
-        Parallel.For(0, chains, new ParallelOptions { MaxDegreeOfParallelism = chains }, chain =>
+        Parallel.For(0, chains, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, chain =>
         {
-            var random = new Random(HashCode.Combine(options.Seed, chain));
+            var random = new Random(unchecked((int)(options.Seed * 1_000_003 + chain * 7919)));
             var search = new Search(problem, starts[chain % starts.Length], random);
             var moves = search.MinimiseMakespan(bound, clock, deadline * 0.8, options.MaxMovesPerChain);
             moves += search.MinimiseMemory(clock, deadline, options.MaxMovesPerChain / 4);

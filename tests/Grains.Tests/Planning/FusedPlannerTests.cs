@@ -113,6 +113,19 @@ public sealed class FusedPlannerTests
     }
 
     [Fact]
+    public void A_search_bounded_by_moves_gives_the_same_plan_for_the_same_seed()
+    {
+        var problem = new PipelineProblem(4, 2, 6, 3, 2, 1, 1, 1);
+        string Orders(PlannerResult r) => string.Join(";", r.Plan.Devices.Select(d => string.Join(",", d.Select(t => t.Task.Index))));
+
+        var first = FusedPlanner.Plan(problem, new PlannerOptions(Seconds: 60, Seed: 11, MaxMovesPerChain: 20_000));
+        var second = FusedPlanner.Plan(problem, new PlannerOptions(Seconds: 60, Seed: 11, MaxMovesPerChain: 20_000));
+
+        Orders(second).Should().Be(Orders(first));
+        PlanValidator.Validate(first.Plan).Should().BeEmpty();
+    }
+
+    [Fact]
     public void Bad_problems_are_refused()
     {
         FluentActions.Invoking(() => new PipelineProblem(8, 3, 1, 1, 1, 1, 1, 1)).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*pp1 must divide pp0*");
