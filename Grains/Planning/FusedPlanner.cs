@@ -9,6 +9,10 @@ public enum GreedyRule
     LongestTail,
     /// <summary>Backwards before forwards (frees memory, 1F1B-like), then the longest tail.</summary>
     BackwardFirst,
+    /// <summary>The actor before the critic (the critic fills what the actor leaves); otherwise the first found (device, then readiness order).</summary>
+    ActorFirst,
+    /// <summary>The longest tail, blurred by random noise of up to one forward time: many different good starts.</summary>
+    Randomized,
 }
 
 /// <summary>How long and how the planner searches.</summary>
@@ -36,15 +40,17 @@ public static class FusedPlanner
         var bound = MakespanLowerBound.Compute(problem);
         // Starting points: list schedules under different tie-breaking rules; each chain starts from one.
         var sequential = Baselines.Sequential1F1B(problem);
-        var starts = Enum.GetValues<GreedyRule>().Select(rule => Greedy(problem, rule))
+        var starts = new[] { GreedyRule.LongestTail, GreedyRule.ActorFirst, GreedyRule.BackwardFirst }.Select(rule => Greedy(problem, rule))
             .Append(sequential.Devices.Select(d => d.Select(t => t.Task.Index).ToArray()).ToArray()).ToArray();
-        var chains = options.Chains ?? Math.Max(Environment.ProcessorCount, starts.Length);
+        // One chain per deterministic start, and at least one more that starts from the best of many randomized ones.
+        var chains = options.Chains ?? Math.Max(Environment.ProcessorCount, starts.Length + 1);
         var results = new (int[][] Orders, double Makespan, double Memory, long Moves)[chains];
         var deadline = TimeSpan.FromSeconds(options.Seconds);
         Parallel.For(0, chains, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, chain =>
         {
             var random = new Random(unchecked((int)(options.Seed * 1_000_003 + chain * 7919)));
-            var search = new Search(problem, starts[chain % starts.Length], random);
+            var start = chain < starts.Length ? starts[chain] : BestRandomizedGreedy(problem, random, tries: 200);
+            var search = new Search(problem, start, random);
             var moves = search.MinimiseMakespan(bound, clock, deadline * 0.8, options.MaxMovesPerChain);
             moves += search.MinimiseMemory(clock, deadline, options.MaxMovesPerChain / 4);
             results[chain] = (search.Orders, search.Makespan, search.Memory, moves);
@@ -62,15 +68,27 @@ public static class FusedPlanner
     /// List scheduling: repeatedly start the ready task that can start earliest; among equals, the one with
     /// the longest chain of work after it, backwards first (they free memory).
     /// </summary>
-    public static int[][] Greedy(PipelineProblem problem, GreedyRule rule = GreedyRule.LongestTail)
+    private static int[][] BestRandomizedGreedy(PipelineProblem problem, Random random, int tries)
+    {
+        var ends = new double[problem.Tasks.Count];
+        return Enumerable.Range(0, tries).Select(_ => Greedy(problem, GreedyRule.Randomized, random))
+            .MinBy(orders => ScheduleDecoder.Makespan(problem, orders, ends))!;
+    }
+
+    public static int[][] Greedy(PipelineProblem problem, GreedyRule rule = GreedyRule.LongestTail, Random? random = null)
     {
         var tasks = problem.Tasks;
         var tail = new double[tasks.Count];
         var successor = new int[tasks.Count];
         Array.Fill(successor, -1);
         for (var t = 0; t < tasks.Count; t++) if (problem.Predecessor[t] >= 0) successor[problem.Predecessor[t]] = t;
-        for (var t = tasks.Count - 1; t >= 0; t--) tail[t] = tasks[t].Duration + (successor[t] >= 0 ? tail[successor[t]] : 0);
         // Chains are laid out in order, so walking backwards fills each tail after its successor's.
+        for (var t = tasks.Count - 1; t >= 0; t--) tail[t] = tasks[t].Duration + (successor[t] >= 0 ? tail[successor[t]] : 0);
+        if (rule == GreedyRule.Randomized)
+        {
+            var noise = random ?? throw new ArgumentNullException(nameof(random), "the randomized rule needs a random source");
+            for (var t = 0; t < tasks.Count; t++) tail[t] += noise.NextDouble() * Math.Min(problem.F0, problem.F1);
+        }
 
         var ready = Enumerable.Range(0, problem.Devices).Select(_ => new List<int>()).ToArray();
         var readyAt = new double[tasks.Count];
@@ -108,6 +126,7 @@ public static class FusedPlanner
             if (incumbent < 0) return true;
             var (c, i) = (tasks[candidate], tasks[incumbent]);
             if (rule == GreedyRule.BackwardFirst && c.Kind != i.Kind) return c.Kind == PassKind.B;
+            if (rule == GreedyRule.ActorFirst) return c.Model == PipelineModel.Actor && i.Model == PipelineModel.Critic;
             if (Math.Abs(tail[candidate] - tail[incumbent]) > 1e-12) return tail[candidate] > tail[incumbent];
             return c.Kind == PassKind.B && i.Kind == PassKind.F;
         }
