@@ -24,16 +24,7 @@ public sealed class SubmitCommand : AsyncCommand<SubmitCommand.Settings>
 
     public override async Task<int> ExecuteAsync(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
-        JobSpec spec;
-        try
-        {
-            spec = JobSpec.FromJson(await System.IO.File.ReadAllTextAsync(settings.File, cancellationToken), settings.File);
-        }
-        catch (Exception e) when (e is ArgumentException or IOException)
-        {
-            AnsiConsole.MarkupLineInterpolated($"[red]{e.Message}[/]");
-            return 2;
-        }
+        if (await JobView.LoadAsync(settings.File, cancellationToken) is not { } spec) return 2;
         using var host = await settings.ConnectAsync(cancellationToken);
         var status = await host.Cluster().GetGrain<IJobGrain>(spec.Name).Submit(spec);
         AnsiConsole.MarkupLineInterpolated($"submitted job [bold]{spec.Name}[/]: {status.State}");

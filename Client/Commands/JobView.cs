@@ -42,4 +42,18 @@ public static class JobView
     }
 
     public static int ExitCode(JobStatus status) => status.State == JobState.Completed ? 0 : 1;
+
+    /// <summary>Reads and validates a job file; on bad input prints what is wrong and returns null.</summary>
+    public static async Task<JobSpec?> LoadAsync(string file, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return JobSpec.FromJson(await File.ReadAllTextAsync(file, cancellationToken), file);
+        }
+        catch (Exception e) when (e is ArgumentException or IOException)
+        {
+            AnsiConsole.MarkupLineInterpolated($"[red]{e.Message}[/]");
+            return null;
+        }
+    }
 }

@@ -38,18 +38,7 @@ public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
     public override async Task<int> ExecuteAsync(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         JobSpec? job = null;
-        if (settings.File is not null)
-        {
-            try
-            {
-                job = JobSpec.FromJson(await File.ReadAllTextAsync(settings.File, cancellationToken), settings.File);
-            }
-            catch (Exception e) when (e is ArgumentException or IOException)
-            {
-                AnsiConsole.MarkupLineInterpolated($"[red]{e.Message}[/]");
-                return 2;
-            }
-        }
+        if (settings.File is not null && (job = await JobView.LoadAsync(settings.File, cancellationToken)) is null) return 2;
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory });
         builder.AddActorsSilo();
         using var host = builder.Build();

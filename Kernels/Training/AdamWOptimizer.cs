@@ -57,8 +57,6 @@ public sealed class AdamWOptimizer : IDisposable
         return norm;
     }
 
-    public void ZeroGrad() => adamW.zero_grad();
-
     /// <summary>Writes the step count and AdamW's moments.</summary>
     public void Save(Stream stream)
     {

@@ -35,7 +35,6 @@ public sealed class ChildProcess : IDisposable
         process.BeginErrorReadLine();
     }
 
-    public int Id => process.Id;
     public bool HasExited => process.HasExited;
 
     /// <summary>Standard output and error, interleaved as they came.</summary>
