@@ -1,4 +1,6 @@
+using System.Text.Json;
 using Grains.Interfaces.Jobs;
+using Grains.Interfaces.Rl;
 using Spectre.Console;
 
 namespace Client.Commands;
@@ -18,28 +20,51 @@ public static class JobView
         AnsiConsole.Write(table);
     }
 
-    /// <summary>Shows progress until the job ends; returns its last status.</summary>
-    public static async Task<JobStatus> WatchAsync(IGrainFactory grains, string job, CancellationToken cancellationToken)
+    /// <summary>
+    /// Prints the job's progress until it ends, one line per change of its message and one line per RL
+    /// iteration; each iteration's metrics are also appended as one JSON line to <paramref name="metricsFile"/>.
+    /// Returns its last status.
+    /// </summary>
+    public static async Task<JobStatus> WatchAsync(IGrainFactory grains, string job, CancellationToken cancellationToken, string? metricsFile = null)
     {
         var grain = grains.GetGrain<IJobGrain>(job);
         var status = await grain.Status();
         if (status.State == JobState.NotSubmitted) return status;
-        await AnsiConsole.Progress()
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
-            .StartAsync(async context =>
+        if (metricsFile is not null && Path.GetDirectoryName(Path.GetFullPath(metricsFile)) is { } directory) Directory.CreateDirectory(directory);
+        var (message, next) = ("", 0);
+        while (true)
+        {
+            foreach (var m in await grain.Metrics(next))
             {
-                var bar = context.AddTask(Markup.Escape(job), maxValue: Math.Max(1, status.Iterations));
-                while (true)
-                {
-                    bar.Value = status.IterationsDone;
-                    bar.Description = Markup.Escape($"{job}: {status.Message}");
-                    if (status.IsFinished) break;
-                    await Task.Delay(500, cancellationToken);
-                    status = await grain.Status();
-                }
-            });
+                // Plain lines, never wrapped at the terminal width: they are read and grepped.
+                Console.WriteLine(MetricsLine(m));
+                if (metricsFile is not null) await File.AppendAllTextAsync(metricsFile, JsonSerializer.Serialize(m, Json) + "\n", cancellationToken);
+                next = m.Iteration + 1;
+            }
+            if (status.Message != message && !status.Message.StartsWith("iteration "))
+            {
+                AnsiConsole.MarkupLine($"[grey]{DateTime.Now:HH:mm:ss}[/] {Markup.Escape(job)}: {Markup.Escape(status.Message)}");
+            }
+            message = status.Message;
+            if (status.IsFinished) break;
+            await Task.Delay(500, cancellationToken);
+            status = await grain.Status();
+        }
         return status;
     }
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    /// <summary>One iteration on one line: what a researcher scans while a job runs.</summary>
+    public static string MetricsLine(IterationMetrics m) => m.Iteration == 0
+        ? $"start (after the supervised warm start): held-out accuracy {m.HeldOutAccuracy:P1}"
+        : $"it {m.Iteration,4} reward {m.RewardMean:F3}±{m.RewardStd:F3}" +
+          (m.HeldOutAccuracy is { } a ? $" acc {a:P1}" : "") +
+          $" kl {m.Kl:F4} ent {m.Entropy:F3} pg {m.PolicyLoss:F4}" + (m.ValueLoss is { } v ? $" vf {v:F4}" : "") +
+          $" clip {m.ClipFraction:F3} len {m.LengthMean:F1}/{m.LengthP50}/{m.LengthP99}/{m.LengthMax}" +
+          $" gen {m.GenerationSeconds:F2}s score {m.ScoringSeconds:F2}s train {m.TrainingSeconds:F2}s" +
+          $" {m.SamplesPerSecond:F0} samples/s {m.TokensPerSecond:F0} tok/s busy " +
+          string.Join(",", m.DeviceBusy.OrderBy(d => d.Key).Select(d => $"{d.Key[(d.Key.IndexOf('/') + 1)..]}={d.Value:P0}"));
 
     public static int ExitCode(JobStatus status) => status.State == JobState.Completed ? 0 : 1;
 

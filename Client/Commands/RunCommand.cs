@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Smoke;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Silo;
@@ -11,7 +12,7 @@ namespace Client.Commands;
 
 /// <summary>
 /// Runs a job with nothing else started: a silo is hosted in this process and the job runs on it.
-/// Until the RL job exists, the job is the smoke job that proves the stack.
+/// Without a job file, the smoke job runs once and prints its proof.
 /// </summary>
 public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
 {
@@ -31,6 +32,14 @@ public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
         [DefaultValue(1L)]
         public long Seed { get; init; } = 1;
 
+        [CommandOption("--resume")]
+        [Description("Continue the job from its latest checkpoint in the store.")]
+        public bool Resume { get; init; }
+
+        [CommandOption("--metrics")]
+        [Description("Where each iteration's metrics are appended as JSON lines (default runs/<job>/metrics.jsonl).")]
+        public string? Metrics { get; init; }
+
         public override ValidationResult Validate() =>
             Steps is < 1 or > 100_000 ? ValidationResult.Error("--steps must be between 1 and 100000") : ValidationResult.Success();
     }
@@ -40,6 +49,13 @@ public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
         JobSpec? job = null;
         if (settings.File is not null && (job = await JobView.LoadAsync(settings.File, cancellationToken)) is null) return 2;
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory });
+        // The co-hosted silo declares one logical CPU device per device grain the job places (colocated
+        // roles), unless the configuration says otherwise.
+        var devices = job?.Rl is { } rl ? rl.GenerationWorkers + rl.TrainingReplicas * (rl.NeedsCritic ? 2 : 1) : 1;
+        if (builder.Configuration["Silo:Devices"] is null)
+        {
+            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Silo:Devices"] = devices == 1 ? "cpu" : $"cpu:0-{devices - 1}" });
+        }
         builder.AddActorsSilo();
         using var host = builder.Build();
         await host.StartAsync(cancellationToken);
@@ -48,8 +64,9 @@ public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
             var grains = host.Services.GetRequiredService<IGrainFactory>();
             if (job is not null)
             {
-                await grains.GetGrain<IJobGrain>(job.Name).Submit(job);
-                var status = await JobView.WatchAsync(grains, job.Name, cancellationToken);
+                var grain = grains.GetGrain<IJobGrain>(job.Name);
+                await (settings.Resume ? grain.Resume(job) : grain.Submit(job));
+                var status = await JobView.WatchAsync(grains, job.Name, cancellationToken, settings.Metrics ?? Path.Combine("runs", job.Name, "metrics.jsonl"));
                 JobView.Print(status);
                 return JobView.ExitCode(status);
             }

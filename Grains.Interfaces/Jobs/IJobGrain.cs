@@ -1,3 +1,6 @@
+using Grains.Interfaces.Rl;
+using Orleans.Concurrency;
+
 namespace Grains.Interfaces.Jobs;
 
 /// <summary>The single controller of one job (key: the job's name): its spec, its progress, its end.</summary>
@@ -6,9 +9,19 @@ public interface IJobGrain : IGrainWithStringKey
     /// <summary>Starts the job; submitting the same spec again is harmless, a different one under the same name is refused.</summary>
     Task<JobStatus> Submit(JobSpec spec);
 
+    /// <summary>Starts the job from its latest checkpoint in the store (from the beginning when it has none).</summary>
+    Task<JobStatus> Resume(JobSpec spec);
+
     Task<JobStatus> Status();
 
     Task<JobStatus> Cancel();
+
+    /// <summary>The metrics of iterations from <paramref name="fromIteration"/> on (RL jobs).</summary>
+    Task<IterationMetrics[]> Metrics(int fromIteration);
+
+    /// <summary>A sample reached <paramref name="stage"/> (sent by the sample grain).</summary>
+    [OneWay]
+    Task SampleReached(string sampleId, SampleStage stage);
 }
 
 public enum JobState

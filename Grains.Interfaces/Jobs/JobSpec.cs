@@ -4,19 +4,21 @@ using System.Text.Json.Serialization;
 namespace Grains.Interfaces.Jobs;
 
 /// <summary>
-/// What a researcher submits: a job file in JSON. Today's kind is "smoke" (each iteration trains the
-/// smoke model on a training device); the RL algorithms add their kinds and fields.
+/// What a researcher submits: a job file in JSON. Kind "rl" post-trains a policy with reinforcement
+/// learning (settings in <see cref="Rl"/>); kind "smoke" trains the smoke model on a training device
+/// each iteration, to prove the stack.
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record JobSpec
 {
-    public static readonly IReadOnlyList<string> Kinds = ["smoke"];
+    public static readonly IReadOnlyList<string> Kinds = ["smoke", "rl"];
 
     [Id(0)] public string Name { get; init; } = "";
     [Id(1)] public string Kind { get; init; } = "smoke";
     [Id(2)] public int Iterations { get; init; } = 10;
     [Id(3)] public int StepsPerIteration { get; init; } = 100;
     [Id(4)] public long Seed { get; init; } = 1;
+    [Id(5)] public RlSpec? Rl { get; init; }
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
@@ -48,7 +50,10 @@ public sealed record JobSpec
             !Name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.') || Name.Length > 64 ? $"name: '{Name}' must be 1-64 letters, digits, '-', '_' or '.'" :
             !Kinds.Contains(Kind) ? $"kind: '{Kind}' is not one of {string.Join(", ", Kinds)}" :
             Iterations is < 1 or > 1_000_000 ? $"iterations: {Iterations} must be between 1 and 1000000" :
-            StepsPerIteration is < 1 or > 100_000 ? $"stepsPerIteration: {StepsPerIteration} must be between 1 and 100000" : null;
+            StepsPerIteration is < 1 or > 100_000 ? $"stepsPerIteration: {StepsPerIteration} must be between 1 and 100000" :
+            Kind == "rl" && Rl is null ? "rl: required for kind 'rl'" :
+            Kind != "rl" && Rl is not null ? $"rl: only for kind 'rl', not '{Kind}'" :
+            Rl?.Problem();
         return problem is null ? this : throw new ArgumentException($"{source}: {problem}");
     }
 }

@@ -48,7 +48,14 @@ public abstract class DeviceGrain : Grain, IDeviceGrain
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        if (lease is not null) await Directory.Release(lease.Holder);
+        try
+        {
+            if (lease is not null) await Directory.Release(lease.Holder);
+        }
+        catch (Exception) when (reason.ReasonCode == DeactivationReasonCode.ShuttingDown)
+        {
+            // The directory is gone with the silo; its leases lapse with the silo's membership.
+        }
         await base.OnDeactivateAsync(reason, cancellationToken);
     }
 

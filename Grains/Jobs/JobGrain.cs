@@ -1,19 +1,25 @@
 using Grains.Interfaces.Jobs;
+using Grains.Interfaces.Rl;
 using Grains.Interfaces.Smoke;
+using Grains.Rl;
+using Grains.Storage;
 using Microsoft.Extensions.Logging;
 
 namespace Grains.Jobs;
 
 /// <summary>
-/// Controls one job. Its iterations run in the background on the grain's own scheduler, so status
-/// and cancel calls are answered between them; a keep-alive timer holds the activation while it runs.
+/// Controls one job. Its iterations run in the background on the grain's own scheduler, so status,
+/// cancel, metrics and the sample grains' reports are answered between them; a keep-alive timer holds
+/// the activation while it runs.
 /// </summary>
-public sealed class JobGrain(ILogger<JobGrain> logger) : Grain, IJobGrain
+public sealed class JobGrain(ICheckpointStore store, ILogger<JobGrain> logger) : Grain, IJobGrain
 {
     private JobSpec? spec;
     private JobStatus status = new("", JobState.NotSubmitted, 0, 0, null, "not submitted", null, null);
     private CancellationTokenSource? cancel;
     private IGrainTimer? keepAlive;
+    private RlJobRunner? runner;
+    private readonly List<IterationMetrics> metrics = [];
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -21,24 +27,9 @@ public sealed class JobGrain(ILogger<JobGrain> logger) : Grain, IJobGrain
         return Task.CompletedTask;
     }
 
-    public Task<JobStatus> Submit(JobSpec submitted)
-    {
-        submitted = submitted.Validated();
-        if (submitted.Name != this.GetPrimaryKeyString())
-        {
-            throw new ArgumentException($"job '{this.GetPrimaryKeyString()}' was sent a spec named '{submitted.Name}'");
-        }
-        if (spec is not null)
-        {
-            return spec == submitted ? Task.FromResult(status) : throw new InvalidOperationException($"job '{submitted.Name}' already exists with a different spec");
-        }
-        spec = submitted;
-        cancel = new CancellationTokenSource();
-        status = status with { State = JobState.Running, Iterations = submitted.Iterations, Message = "running", Started = DateTimeOffset.UtcNow };
-        keepAlive = this.RegisterGrainTimer(() => Task.CompletedTask, new() { DueTime = TimeSpan.FromMinutes(1), Period = TimeSpan.FromMinutes(1), KeepAlive = true });
-        _ = RunAsync(submitted, cancel.Token);
-        return Task.FromResult(status);
-    }
+    public Task<JobStatus> Submit(JobSpec submitted) => Start(submitted, resume: false);
+
+    public Task<JobStatus> Resume(JobSpec submitted) => Start(submitted, resume: true);
 
     public Task<JobStatus> Status() => Task.FromResult(status);
 
@@ -52,7 +43,57 @@ public sealed class JobGrain(ILogger<JobGrain> logger) : Grain, IJobGrain
         return Task.FromResult(status);
     }
 
-    private async Task RunAsync(JobSpec job, CancellationToken token)
+    public Task<IterationMetrics[]> Metrics(int fromIteration) => Task.FromResult(metrics.Where(m => m.Iteration >= fromIteration).ToArray());
+
+    public Task SampleReached(string sampleId, SampleStage stage)
+    {
+        runner?.SampleReached(sampleId, stage);
+        return Task.CompletedTask;
+    }
+
+    private Task<JobStatus> Start(JobSpec submitted, bool resume)
+    {
+        submitted = submitted.Validated();
+        if (submitted.Name != this.GetPrimaryKeyString())
+        {
+            throw new ArgumentException($"job '{this.GetPrimaryKeyString()}' was sent a spec named '{submitted.Name}'");
+        }
+        // A stopped job (finished, failed or cancelled) may be resumed, with more iterations for instance.
+        if (spec is not null && !(resume && status.IsFinished))
+        {
+            return spec == submitted ? Task.FromResult(status) : throw new InvalidOperationException($"job '{submitted.Name}' already exists with a different spec");
+        }
+        if (resume && submitted.Kind != "rl") throw new ArgumentException($"only rl jobs resume; '{submitted.Name}' is a {submitted.Kind} job");
+        spec = submitted;
+        metrics.Clear();
+        cancel = new CancellationTokenSource();
+        status = status with { State = JobState.Running, Iterations = submitted.Iterations, Message = "running", Started = DateTimeOffset.UtcNow, Finished = null };
+        keepAlive = this.RegisterGrainTimer(() => Task.CompletedTask, new() { DueTime = TimeSpan.FromMinutes(1), Period = TimeSpan.FromMinutes(1), KeepAlive = true });
+        _ = submitted.Kind == "rl" ? RunRlAsync(submitted, resume, cancel.Token) : RunSmokeAsync(submitted, cancel.Token);
+        return Task.FromResult(status);
+    }
+
+    private async Task RunRlAsync(JobSpec job, bool resume, CancellationToken token)
+    {
+        try
+        {
+            runner = new RlJobRunner(job, GrainFactory, store, logger, m =>
+            {
+                metrics.Add(m);
+                if (m.Iteration > 0) status = status with { LastLoss = m.PolicyLoss };
+            });
+            await runner.RunAsync(resume, (done, message) => status = status with { IterationsDone = done, Message = message }, token);
+            if (token.IsCancellationRequested) Finish(JobState.Cancelled, $"cancelled after {status.IterationsDone} of {job.Iterations} iterations");
+            else Finish(JobState.Completed, $"completed {job.Iterations} iterations; {status.Message}");
+        }
+        catch (Exception e)
+        {
+            logger.LogError(e, "job {Job} failed", job.Name);
+            Finish(JobState.Failed, e.Message);
+        }
+    }
+
+    private async Task RunSmokeAsync(JobSpec job, CancellationToken token)
     {
         try
         {

@@ -1,0 +1,107 @@
+namespace Grains.Interfaces.Jobs;
+
+/// <summary>
+/// The "rl" section of a job file: algorithm, task and reward, data, batch sizes, learning rates, KL,
+/// devices per role, stage policy and checkpoints. Every field has a default that trains the demo model.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record RlSpec
+{
+    public static readonly IReadOnlyList<string> Algorithms = ["grpo", "ppo", "rloo", "reinforce++"];
+    public static readonly IReadOnlyList<string> Tasks = ["arithmetic", "runlength"];
+    public static readonly IReadOnlyList<string> Rewards = ["verifier", "model"];
+    public static readonly IReadOnlyList<string> StagePolicies = ["barrier", "streaming"];
+    public static readonly IReadOnlyList<string> KlEstimators = ["k1", "abs", "k2", "k3"];
+
+    [Id(0)] public string Algorithm { get; init; } = "grpo";
+    /// <summary>A model preset ("demo").</summary>
+    [Id(1)] public string Model { get; init; } = "demo";
+    [Id(2)] public string Task { get; init; } = "arithmetic";
+    /// <summary>"verifier" (the task's rule) or "model" (a learned reward model at <see cref="RewardModel"/>).</summary>
+    [Id(3)] public string Reward { get; init; } = "verifier";
+    /// <summary>The checkpoint-store object (safetensors, scalar head) of the reward model when Reward is "model".</summary>
+    [Id(4)] public string? RewardModel { get; init; }
+    /// <summary>A JSONL file of training examples; without one, <see cref="TrainExamples"/> are generated.</summary>
+    [Id(5)] public string? Dataset { get; init; }
+    [Id(6)] public int TrainExamples { get; init; } = 20_000;
+    [Id(7)] public int HeldOutExamples { get; init; } = 200;
+    [Id(8)] public int SftSteps { get; init; } = 500;
+    [Id(9)] public int SftBatchSize { get; init; } = 64;
+    [Id(10)] public double SftLearningRate { get; init; } = 3e-4;
+    [Id(11)] public int PromptsPerIteration { get; init; } = 32;
+    /// <summary>Responses per prompt (a GRPO/RLOO group; 1 is usual for PPO).</summary>
+    [Id(12)] public int SamplesPerPrompt { get; init; } = 8;
+    [Id(13)] public int MiniBatches { get; init; } = 2;
+    [Id(14)] public int Epochs { get; init; } = 1;
+    [Id(15)] public double ActorLearningRate { get; init; } = 3e-5;
+    [Id(16)] public double CriticLearningRate { get; init; } = 1e-3;
+    [Id(17)] public int WarmupSteps { get; init; } = 10;
+    [Id(18)] public double KlCoefficient { get; init; }
+    /// <summary>True: -beta KL in the reward; false: beta KL as a loss term.</summary>
+    [Id(19)] public bool KlInReward { get; init; }
+    [Id(20)] public string KlEstimator { get; init; } = "k3";
+    [Id(21)] public double Temperature { get; init; } = 0.7;
+    [Id(22)] public double ClipRatio { get; init; } = 0.2;
+    [Id(23)] public double ValueClip { get; init; } = 0.5;
+    [Id(24)] public double EntropyCoefficient { get; init; }
+    [Id(25)] public double Gamma { get; init; } = 1.0;
+    [Id(26)] public double Lambda { get; init; } = 1.0;
+    [Id(27)] public int GenerationWorkers { get; init; } = 1;
+    /// <summary>Data-parallel replicas of each trained model (actor, and critic for PPO).</summary>
+    [Id(28)] public int TrainingReplicas { get; init; } = 1;
+    [Id(29)] public string StagePolicy { get; init; } = "streaming";
+    /// <summary>Continuous batching: the most sequences a generation worker runs at once.</summary>
+    [Id(30)] public int MaxBatch { get; init; } = 128;
+    /// <summary>Continuous batching: the most context tokens (prompt + response so far) a worker holds at once.</summary>
+    [Id(31)] public int MaxTokens { get; init; } = 8192;
+    /// <summary>Checkpoint every this many iterations (0: never).</summary>
+    [Id(32)] public int CheckpointEvery { get; init; } = 10;
+    /// <summary>Held-out accuracy every this many iterations (and before the first).</summary>
+    [Id(33)] public int EvalEvery { get; init; } = 5;
+
+    public bool NeedsCritic => Algorithm == "ppo";
+
+    /// <summary>The first problem found, as "rl.field: problem", or null.</summary>
+    public string? Problem()
+    {
+        static string? OneOf(string field, string value, IReadOnlyList<string> allowed) =>
+            allowed.Contains(value) ? null : $"rl.{field}: '{value}' is not one of {string.Join(", ", allowed)}";
+        static string? Range(string field, double value, double min, double max) =>
+            value >= min && value <= max ? null : $"rl.{field}: {value} must be between {min} and {max}";
+
+        return OneOf("algorithm", Algorithm, Algorithms)
+            ?? (Model == "demo" ? null : $"rl.model: '{Model}' is not a known preset (demo)")
+            ?? OneOf("task", Task, Tasks)
+            ?? OneOf("reward", Reward, Rewards)
+            ?? (Reward == "model" && string.IsNullOrWhiteSpace(RewardModel) ? "rl.rewardModel: required when reward is 'model'" : null)
+            ?? OneOf("stagePolicy", StagePolicy, StagePolicies)
+            ?? OneOf("klEstimator", KlEstimator, KlEstimators)
+            ?? Range("trainExamples", TrainExamples, 1, 10_000_000)
+            ?? Range("heldOutExamples", HeldOutExamples, 1, 100_000)
+            ?? Range("sftSteps", SftSteps, 0, 1_000_000)
+            ?? Range("sftBatchSize", SftBatchSize, 1, 4096)
+            ?? Range("sftLearningRate", SftLearningRate, 1e-8, 1)
+            ?? Range("promptsPerIteration", PromptsPerIteration, 1, 100_000)
+            ?? Range("samplesPerPrompt", SamplesPerPrompt, 1, 1024)
+            ?? (Algorithm is "grpo" or "rloo" && SamplesPerPrompt < 2 ? $"rl.samplesPerPrompt: {Algorithm} needs groups of at least 2" : null)
+            ?? Range("miniBatches", MiniBatches, 1, PromptsPerIteration * SamplesPerPrompt)
+            ?? Range("epochs", Epochs, 1, 100)
+            ?? Range("actorLearningRate", ActorLearningRate, 1e-10, 1)
+            ?? Range("criticLearningRate", CriticLearningRate, 1e-10, 1)
+            ?? Range("warmupSteps", WarmupSteps, 0, 1_000_000)
+            ?? Range("klCoefficient", KlCoefficient, 0, 100)
+            ?? Range("temperature", Temperature, 1e-3, 10)
+            ?? Range("clipRatio", ClipRatio, 1e-3, 1)
+            ?? Range("valueClip", ValueClip, 1e-3, 100)
+            ?? Range("entropyCoefficient", EntropyCoefficient, 0, 1)
+            ?? Range("gamma", Gamma, 0, 1)
+            ?? Range("lambda", Lambda, 0, 1)
+            ?? Range("generationWorkers", GenerationWorkers, 1, 4096)
+            ?? Range("trainingReplicas", TrainingReplicas, 1, 1024)
+            ?? (MiniBatches * TrainingReplicas > PromptsPerIteration * SamplesPerPrompt ? $"rl.trainingReplicas: {TrainingReplicas} replicas x {MiniBatches} mini-batches exceed the {PromptsPerIteration * SamplesPerPrompt} samples of an iteration" : null)
+            ?? Range("maxBatch", MaxBatch, 1, 65_536)
+            ?? Range("maxTokens", MaxTokens, 16, 10_000_000)
+            ?? Range("checkpointEvery", CheckpointEvery, 0, 1_000_000)
+            ?? Range("evalEvery", EvalEvery, 1, 1_000_000);
+    }
+}

@@ -1,0 +1,27 @@
+namespace Grains.Interfaces.Rl;
+
+/// <summary>
+/// A generation worker (key: job/g{index}), pinned to one device of a generation silo: a policy copy
+/// and a continuous batch. Each finished sample is reported to its sample grain at once.
+/// </summary>
+public interface IGenerationWorkerGrain : IGrainWithStringKey
+{
+    Task Configure(GenerationLimits limits);
+
+    /// <summary>Loads a policy version; samples admitted from now on record it.</summary>
+    Task LoadWeights(WeightsRef weights);
+
+    /// <summary>Queues samples; they are admitted as slots and tokens free.</summary>
+    Task Submit(GenerationWork[] work);
+
+    /// <summary>Takes every queued and running sample out, unfinished, with its state so far.</summary>
+    Task<GenerationWork[]> HandBack();
+
+    /// <summary>Greedy responses (up to and without end-of-sequence handling) for held-out prompts.</summary>
+    Task<int[][]> Greedy(int[][] prompts, int maxNewTokens);
+
+    /// <summary>Samples queued or running.</summary>
+    Task<int> Pending();
+
+    Task<DeviceUsage> TakeUsage();
+}

@@ -1,0 +1,31 @@
+namespace Grains.Interfaces.Rl;
+
+/// <summary>
+/// One data-parallel replica of a trained model (key: job/actor/{r} or job/critic/{r}) on a training
+/// device: the model and its optimizer. Replicas compute gradients on their shares, the job sums them,
+/// and every replica applies the same sum, so all stay identical.
+/// </summary>
+public interface ITrainerGrain : IGrainWithStringKey
+{
+    Task Setup(TrainerSetup setup);
+
+    /// <summary>Supervised warm start for request.Steps more steps; returns each step's loss.</summary>
+    Task<double[]> WarmStart(SftRequest request);
+
+    Task<GradientShare> Gradients(TrainingRow[] share, double miniBatchTokens);
+
+    /// <summary>Clips and applies a summed gradient; returns the gradient norm before clipping.</summary>
+    Task<double> Apply(float[] gradient);
+
+    /// <summary>Writes the weights as safetensors to the checkpoint store under <paramref name="objectName"/>.</summary>
+    Task Publish(string objectName);
+
+    Task LoadWeights(string objectName);
+
+    /// <summary>Saves weights and optimizer state under prefix/{actor|critic}.*; restores them.</summary>
+    Task SaveState(string prefix);
+
+    Task LoadState(string prefix);
+
+    Task<DeviceUsage> TakeUsage();
+}

@@ -1,0 +1,82 @@
+namespace Grains.Interfaces.Rl;
+
+/// <summary>Where a sample is in its life; it only moves forward, one stage at a time.</summary>
+public enum SampleStage
+{
+    New,
+    Created,
+    Generating,
+    Generated,
+    Scored,
+    Trained,
+}
+
+/// <summary>
+/// What a sample starts with: its prompt, the example it comes from, and how to sample its response.
+/// <see cref="Run"/> tells runs of the job apart: a resumed job runs again iterations an earlier run
+/// may have begun, and its samples replace theirs.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record SampleStart(
+    [property: Id(0)] string Job,
+    [property: Id(1)] int Iteration,
+    [property: Id(2)] int Index,
+    [property: Id(3)] string Group,
+    [property: Id(4)] int ExampleIndex,
+    [property: Id(5)] int[] Prompt,
+    [property: Id(6)] string Answer,
+    [property: Id(7)] long SamplingSeed,
+    [property: Id(8)] int MaxNewTokens,
+    [property: Id(9)] double Temperature,
+    [property: Id(10)] bool Streaming,
+    [property: Id(11)] ScoringModels Scoring,
+    [property: Id(12)] long Run)
+{
+    /// <summary>The same start, arrays compared by content.</summary>
+    public bool SameAs(SampleStart other) =>
+        this with { Prompt = other.Prompt } == other && Prompt.AsSpan().SequenceEqual(other.Prompt);
+
+    public string Id => SampleKeys.Of(Job, Iteration, Index);
+}
+
+/// <summary>A generation worker's result for one sample.</summary>
+[GenerateSerializer, Immutable]
+public sealed record GeneratedResponse(
+    [property: Id(0)] int[] Response,
+    [property: Id(1)] float[] LogProbs,
+    [property: Id(2)] int WeightVersion,
+    [property: Id(3)] string Worker,
+    [property: Id(4)] bool Truncated);
+
+/// <summary>What scoring adds: the reward, the reference's log-probs, and (PPO) the critic's values, per response token.</summary>
+[GenerateSerializer, Immutable]
+public sealed record SampleScores(
+    [property: Id(0)] double Reward,
+    [property: Id(1)] float[]? RefLogProbs,
+    [property: Id(2)] float[]? Values);
+
+/// <summary>When the sample entered each stage (UTC).</summary>
+[GenerateSerializer, Immutable]
+public sealed record StageTimes(
+    [property: Id(0)] DateTimeOffset? Created = null,
+    [property: Id(1)] DateTimeOffset? Dispatched = null,
+    [property: Id(2)] DateTimeOffset? Generated = null,
+    [property: Id(3)] DateTimeOffset? Scored = null,
+    [property: Id(4)] DateTimeOffset? Trained = null);
+
+/// <summary>The whole record of one sample.</summary>
+[GenerateSerializer, Immutable]
+public sealed record SampleRecord(
+    [property: Id(0)] SampleStage Stage,
+    [property: Id(1)] SampleStart? Start,
+    [property: Id(2)] string? Worker,
+    [property: Id(3)] GeneratedResponse? Generated,
+    [property: Id(4)] SampleScores? Scores,
+    [property: Id(5)] float[]? Advantages,
+    [property: Id(6)] float[]? Returns,
+    [property: Id(7)] StageTimes Times);
+
+public static class SampleKeys
+{
+    public static string Of(string job, int iteration, int index) => $"{job}/{iteration}/{index}";
+}

@@ -1,0 +1,23 @@
+namespace Grains.Interfaces.Rl;
+
+/// <summary>
+/// Which models score a job's samples, by checkpoint-store object: the task's verifier or a reward
+/// model, the frozen reference, and (PPO) the critic of the current version.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record ScoringModels(
+    [property: Id(0)] string Task,
+    [property: Id(1)] string? RewardModel,
+    [property: Id(2)] string ReferenceWeights,
+    [property: Id(3)] string? CriticWeights,
+    [property: Id(4)] string Model,
+    [property: Id(5)] double Temperature);
+
+/// <summary>One finished sample to score.</summary>
+[GenerateSerializer, Immutable]
+public sealed record ScoringRequest(
+    [property: Id(0)] string SampleId,
+    [property: Id(1)] int[] Prompt,
+    [property: Id(2)] int[] Response,
+    [property: Id(3)] string Answer,
+    [property: Id(4)] ScoringModels Models);

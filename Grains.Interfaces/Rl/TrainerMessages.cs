@@ -1,0 +1,51 @@
+namespace Grains.Interfaces.Rl;
+
+/// <summary>How a trainer replica is built: model, role, seed and its loss and optimizer settings.</summary>
+[GenerateSerializer, Immutable]
+public sealed record TrainerSetup(
+    [property: Id(0)] string Model,
+    [property: Id(1)] bool Critic,
+    [property: Id(2)] long Seed,
+    [property: Id(3)] double LearningRate,
+    [property: Id(4)] int WarmupSteps,
+    [property: Id(5)] double ClipRatio,
+    [property: Id(6)] double KlLossCoefficient,
+    [property: Id(7)] string KlEstimator,
+    [property: Id(8)] double EntropyCoefficient,
+    [property: Id(9)] double Temperature,
+    [property: Id(10)] double ValueClip);
+
+/// <summary>A sample as the trainers need it; per-token arrays run over the response.</summary>
+[GenerateSerializer, Immutable]
+public sealed record TrainingRow(
+    [property: Id(0)] int[] Prompt,
+    [property: Id(1)] int[] Response,
+    [property: Id(2)] float[] OldLogProbs,
+    [property: Id(3)] float[] Advantages,
+    [property: Id(4)] float[]? OldValues,
+    [property: Id(5)] float[]? Returns,
+    [property: Id(6)] float[]? RefLogProbs);
+
+/// <summary>Token-weighted sums over one replica's share of a mini-batch (see Kernels' UpdateSums).</summary>
+[GenerateSerializer, Immutable]
+public sealed record TrainSums(
+    [property: Id(0)] double Tokens,
+    [property: Id(1)] double Loss,
+    [property: Id(2)] double ClipFraction,
+    [property: Id(3)] double ApproxKl,
+    [property: Id(4)] double Entropy,
+    [property: Id(5)] double Kl);
+
+/// <summary>One replica's gradient (flat fp32, already divided by the mini-batch's tokens) and its sums.</summary>
+[GenerateSerializer, Immutable]
+public sealed record GradientShare([property: Id(0)] float[] Gradient, [property: Id(1)] TrainSums Sums);
+
+/// <summary>A supervised warm start: prompt and answer tokens, batch size, steps and rate.</summary>
+[GenerateSerializer, Immutable]
+public sealed record SftRequest(
+    [property: Id(0)] int[][] Prompts,
+    [property: Id(1)] int[][] Answers,
+    [property: Id(2)] int BatchSize,
+    [property: Id(3)] int Steps,
+    [property: Id(4)] double LearningRate,
+    [property: Id(5)] long Seed);

@@ -1,0 +1,46 @@
+using Grains.Storage;
+using Kernels.Checkpoints;
+using Kernels.Model;
+using Kernels.Tokenizers;
+
+namespace Grains.Rl;
+
+/// <summary>The model presets a job can name, their tokenizer, and weights moving through the checkpoint store.</summary>
+public static class ModelCatalog
+{
+    public static ModelConfig Config(string preset) => preset switch
+    {
+        "demo" => ModelPresets.Demo,
+        _ => throw new ArgumentException($"model '{preset}' is not a known preset (demo)"),
+    };
+
+    public static ITokenizer Tokenizer(string preset) => preset switch
+    {
+        "demo" => CharTokenizer.ForTasks(),
+        _ => throw new ArgumentException($"model '{preset}' is not a known preset (demo)"),
+    };
+
+    /// <summary>The model's weights as safetensors bytes.</summary>
+    public static byte[] Serialize(Transformer model)
+    {
+        using var buffer = new MemoryStream();
+        SafeTensors.Save(buffer, model.state_dict(), new Dictionary<string, string> { ["format"] = "pt", ["head"] = model.Head.ToString() });
+        return buffer.ToArray();
+    }
+
+    /// <summary>Copies safetensors bytes into <paramref name="model"/>; the error names the object and what does not fit.</summary>
+    public static void Deserialize(Transformer model, byte[] bytes, string source)
+    {
+        using var content = SafeTensors.Load(new MemoryStream(bytes));
+        ModelCheckpoint.LoadWeights(model, content.Tensors, source: source);
+    }
+
+    public static async Task<byte[]> ReadAsync(ICheckpointStore store, string name)
+    {
+        using var buffer = new MemoryStream();
+        await store.ReadAsync(name, buffer);
+        return buffer.ToArray();
+    }
+
+    public static Task WriteAsync(ICheckpointStore store, string name, byte[] bytes) => store.WriteAsync(name, new MemoryStream(bytes));
+}

@@ -1,0 +1,273 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Grains.Interfaces.Jobs;
+using Grains.Interfaces.Rl;
+using Grains.Storage;
+using Kernels.Rl;
+using Kernels.Tasks;
+using Microsoft.Extensions.Logging;
+
+namespace Grains.Rl;
+
+/// <summary>
+/// The iterations of one RL job, run by its job grain: draw prompts, create one sample grain per
+/// response, dispatch them to the generation workers, wait until every sample is scored (the barrier
+/// policy scores only after all generation ends; under streaming each sample scores itself as it
+/// finishes), estimate advantages, train the actor (and critic) data-parallel over mini-batches and
+/// epochs, and publish the new weights to the workers with their version.
+/// </summary>
+public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointStore store, ILogger logger, Action<IterationMetrics> report)
+{
+    private readonly RlSpec rl = job.Rl!;
+    private readonly HashSet<string> generated = [];
+    private readonly HashSet<string> scored = [];
+    private TaskCompletionSource allGenerated = new();
+    private TaskCompletionSource allScored = new();
+    private int expected;
+    private readonly long run = DateTimeOffset.UtcNow.UtcTicks;
+
+    private string Prefix => $"jobs/{job.Name}";
+    private string ReferenceObject => $"{Prefix}/weights/reference.safetensors";
+    private string ActorObject(int version) => $"{Prefix}/weights/actor-{version:D6}.safetensors";
+    private string CriticObject(int version) => $"{Prefix}/weights/critic-{version:D6}.safetensors";
+    private string CheckpointPrefix(int iteration) => $"{Prefix}/checkpoints/it-{iteration:D6}";
+
+    /// <summary>Called by the job grain when a sample grain reports a stage (each sample counts once).</summary>
+    public void SampleReached(string sampleId, SampleStage stage)
+    {
+        if (stage == SampleStage.Generated && generated.Add(sampleId) && generated.Count == expected) allGenerated.TrySetResult();
+        if (stage == SampleStage.Scored && scored.Add(sampleId) && scored.Count == expected) allScored.TrySetResult();
+    }
+
+    /// <summary>Runs the job to its last iteration or until cancelled; with <paramref name="resume"/>, from its latest checkpoint.</summary>
+    public async Task RunAsync(bool resume, Action<int, string> progress, CancellationToken cancellation)
+    {
+        var encoding = new TaskEncoding(ModelCatalog.Tokenizer(rl.Model));
+        var data = new RlData(job, encoding);
+        var workers = Enumerable.Range(0, rl.GenerationWorkers).Select(w => grains.GetGrain<IGenerationWorkerGrain>($"{job.Name}/g{w}")).ToArray();
+        var actors = Replicas("actor");
+        var critics = rl.NeedsCritic ? Replicas("critic") : [];
+        var maxPrompt = data.Train.Concat(data.HeldOut).Max(e => encoding.Prompt(e).Length);
+        var limits = new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, maxPrompt + data.Task.MaxResponseTokens + 1);
+        await Task.WhenAll(workers.Select(w => w.Configure(limits)));
+        await Task.WhenAll(actors.Select(a => a.Setup(Setup(critic: false))));
+        await Task.WhenAll(critics.Select(c => c.Setup(Setup(critic: true))));
+
+        var start = resume ? await LatestCheckpoint() : 0;
+        if (start > 0)
+        {
+            progress(start, $"resuming after iteration {start}");
+            await Task.WhenAll(actors.Concat(critics).Select(t => t.LoadState(CheckpointPrefix(start))));
+            if (await store.GetAsync(ReferenceObject) is null) throw new InvalidDataException($"{ReferenceObject} is missing: the job cannot resume without its reference model");
+        }
+        else
+        {
+            await WarmStart(actors, encoding, data, progress);
+            await actors[0].Publish(ReferenceObject);
+            await Task.WhenAll(actors.Skip(1).Select(a => a.LoadWeights(ReferenceObject)));
+        }
+        await actors[0].Publish(ActorObject(start));
+        if (critics.Length > 0) await critics[0].Publish(CriticObject(start));
+        await Task.WhenAll(workers.Select(w => w.LoadWeights(new WeightsRef(ActorObject(start), start))));
+        await Task.WhenAll(workers.Select(w => w.TakeUsage()).Concat(actors.Concat(critics).Select(t => t.TakeUsage())));
+        if (start == 0)
+        {
+            var accuracy = await Evaluate(workers, encoding, data);
+            report(new IterationMetrics { Iteration = 0, HeldOutAccuracy = accuracy });
+        }
+
+        for (var i = start + 1; i <= job.Iterations && !cancellation.IsCancellationRequested; i++)
+        {
+            var metrics = await Iteration(i, workers, actors, critics, encoding, data);
+            if (rl.CheckpointEvery > 0 && i % rl.CheckpointEvery == 0) await Checkpoint(i, actors, critics);
+            report(metrics);
+            progress(i, $"iteration {i}: reward {metrics.RewardMean:F3}" + (metrics.HeldOutAccuracy is { } a ? $", held-out accuracy {a:P1}" : ""));
+        }
+    }
+
+    private async Task<IterationMetrics> Iteration(int i, IGenerationWorkerGrain[] workers, ITrainerGrain[] actors, ITrainerGrain[] critics, TaskEncoding encoding, RlData data)
+    {
+        var clock = Stopwatch.StartNew();
+        var began = DateTimeOffset.UtcNow;
+        var (prompts, group) = (rl.PromptsPerIteration, rl.SamplesPerPrompt);
+        var scoring = new ScoringModels(rl.Task, rl.Reward == "model" ? rl.RewardModel : null, ReferenceObject,
+            critics.Length > 0 ? CriticObject(i - 1) : null, rl.Model, rl.Temperature);
+        var starts = Enumerable.Range(0, prompts * group).Select(index =>
+        {
+            var p = index / group;
+            var exampleIndex = data.PromptIndex((long)(i - 1) * prompts + p);
+            var example = data.Train[exampleIndex];
+            return new SampleStart(job.Name, i, index, $"{i}/{p}", exampleIndex, encoding.Prompt(example), example.Answer,
+                Seeds.Mix(job.Seed, i, index), data.Task.MaxResponseTokens, rl.Temperature, rl.StagePolicy == "streaming", scoring, run);
+        }).ToArray();
+        var samples = starts.Select(s => grains.GetGrain<ISampleGrain>(s.Id)).ToArray();
+
+        (expected, allGenerated, allScored) = (starts.Length, new(TaskCreationOptions.RunContinuationsAsynchronously), new(TaskCreationOptions.RunContinuationsAsynchronously));
+        generated.Clear();
+        scored.Clear();
+        await Task.WhenAll(samples.Select((s, k) => s.Create(starts[k])));
+        await Task.WhenAll(workers.Select((worker, w) => Dispatch(worker, $"{job.Name}/g{w}", starts.Where(s => s.Index % workers.Length == w).ToArray())));
+        if (rl.StagePolicy == "barrier")
+        {
+            await allGenerated.Task;
+            await Task.WhenAll(samples.Select(s => s.Score()));
+        }
+        await allScored.Task;
+        var records = await Task.WhenAll(samples.Select(s => s.Record()));
+        var generationEnd = records.Max(r => r.Times.Generated!.Value);
+        var scoringEnd = records.Max(r => r.Times.Scored!.Value);
+        var trainingStart = clock.Elapsed;
+
+        var algorithm = rl.Algorithm switch { "ppo" => RlAlgorithm.Ppo, "rloo" => RlAlgorithm.Rloo, "reinforce++" => RlAlgorithm.ReinforcePlusPlus, _ => RlAlgorithm.Grpo };
+        var advantages = AdvantageEstimator.Compute(algorithm,
+            records.Select(r => new ScoredSample(r.Start!.Group, r.Scores!.Reward, r.Generated!.LogProbs, r.Scores.RefLogProbs, r.Scores.Values)).ToArray(),
+            new AdvantageOptions(rl.Gamma, rl.Lambda, rl.KlInReward ? rl.KlCoefficient : 0, Enum.Parse<KlEstimator>(rl.KlEstimator, ignoreCase: true)));
+        var rows = records.Select((r, k) => new TrainingRow(r.Start!.Prompt, r.Generated!.Response, r.Generated.LogProbs,
+            advantages.Advantages[k], r.Scores!.Values, advantages.Returns?[k], r.Scores.RefLogProbs)).ToArray();
+
+        var (actorSums, criticSums, gradNorm) = (new TrainSums(0, 0, 0, 0, 0, 0), new TrainSums(0, 0, 0, 0, 0, 0), 0.0);
+        for (var epoch = 0; epoch < rl.Epochs; epoch++)
+        {
+            var order = Enumerable.Range(0, rows.Length).ToArray();
+            Seeds.Random(job.Seed, i, epoch, 0x3E).Shuffle(order);
+            for (var m = 0; m < rl.MiniBatches; m++)
+            {
+                var miniBatch = order[(m * rows.Length / rl.MiniBatches)..((m + 1) * rows.Length / rl.MiniBatches)].Select(k => rows[k]).ToArray();
+                var actorStep = DataParallelStep(actors, miniBatch);
+                var criticStep = critics.Length > 0 ? DataParallelStep(critics, miniBatch) : null;
+                var (sums, norm) = await actorStep;
+                (actorSums, gradNorm) = (Add(actorSums, sums), norm);
+                if (criticStep is not null) criticSums = Add(criticSums, (await criticStep).Sums);
+            }
+        }
+        await Task.WhenAll(samples.Select((s, k) => s.Trained(advantages.Advantages[k], advantages.Returns?[k])));
+        await actors[0].Publish(ActorObject(i));
+        if (critics.Length > 0) await critics[0].Publish(CriticObject(i));
+        await Task.WhenAll(workers.Select(w => w.LoadWeights(new WeightsRef(ActorObject(i), i))));
+        await DeleteOldWeights(i);
+        var trainingSeconds = (clock.Elapsed - trainingStart).TotalSeconds;
+        double? accuracy = i % rl.EvalEvery == 0 || i == job.Iterations ? await Evaluate(workers, encoding, data) : null;
+        var seconds = clock.Elapsed.TotalSeconds;
+        var usage = await Task.WhenAll(workers.Select(w => w.TakeUsage()).Concat(actors.Concat(critics).Select(t => t.TakeUsage())));
+
+        var rewards = records.Select(r => r.Scores!.Reward).ToArray();
+        var lengths = records.Select(r => r.Generated!.Response.Length).Order().ToArray();
+        return new IterationMetrics
+        {
+            Iteration = i,
+            RewardMean = rewards.Average(),
+            RewardStd = Math.Sqrt(rewards.Sum(r => (r - rewards.Average()) * (r - rewards.Average())) / Math.Max(1, rewards.Length - 1)),
+            HeldOutAccuracy = accuracy,
+            Kl = advantages.MeanKl,
+            Entropy = actorSums.Entropy / actorSums.Tokens,
+            PolicyLoss = actorSums.Loss / actorSums.Tokens,
+            ValueLoss = critics.Length > 0 ? criticSums.Loss / criticSums.Tokens : null,
+            ClipFraction = actorSums.ClipFraction / actorSums.Tokens,
+            LengthMean = lengths.Average(),
+            LengthP50 = Percentile(lengths, 0.50),
+            LengthP99 = Percentile(lengths, 0.99),
+            LengthMax = lengths[^1],
+            GenerationSeconds = (generationEnd - began).TotalSeconds,
+            ScoringSeconds = Math.Max(0, (scoringEnd - generationEnd).TotalSeconds),
+            TrainingSeconds = trainingSeconds,
+            IterationSeconds = seconds,
+            SamplesPerSecond = records.Length / seconds,
+            TokensPerSecond = lengths.Sum() / seconds,
+            DeviceBusy = usage.ToDictionary(u => u.Holder, u => Math.Round(u.BusySeconds / seconds, 4)),
+            WeightVersion = i,
+            GradNorm = gradNorm,
+        };
+    }
+
+    private async Task Dispatch(IGenerationWorkerGrain worker, string key, SampleStart[] starts)
+    {
+        await Task.WhenAll(starts.Select(s => grains.GetGrain<ISampleGrain>(s.Id).Dispatched(key)));
+        await worker.Submit(starts.Select(s => new GenerationWork(s.Id, s.Prompt, s.SamplingSeed, s.MaxNewTokens, s.Temperature, [], [])).ToArray());
+    }
+
+    /// <summary>
+    /// One optimizer step of a model over a mini-batch split across its replicas: each computes the
+    /// gradient of its share (divided by the mini-batch's tokens), the shares are summed in replica
+    /// order, and every replica applies the sum.
+    /// </summary>
+    private static async Task<(TrainSums Sums, double GradNorm)> DataParallelStep(ITrainerGrain[] replicas, TrainingRow[] miniBatch)
+    {
+        var tokens = miniBatch.Sum(r => r.Response.Length);
+        var shares = await Task.WhenAll(replicas.Select((replica, r) =>
+            replica.Gradients(miniBatch[(r * miniBatch.Length / replicas.Length)..((r + 1) * miniBatch.Length / replicas.Length)], tokens)));
+        var sum = new float[shares[0].Gradient.Length];
+        foreach (var share in shares)
+        {
+            for (var k = 0; k < sum.Length; k++) sum[k] += share.Gradient[k];
+        }
+        var norms = await Task.WhenAll(replicas.Select(r => r.Apply(sum)));
+        return (shares.Select(s => s.Sums).Aggregate(Add), norms[0]);
+    }
+
+    private async Task WarmStart(ITrainerGrain[] actors, TaskEncoding encoding, RlData data, Action<int, string> progress)
+    {
+        if (rl.SftSteps == 0) return;
+        var request = new SftRequest(data.Train.Select(encoding.Prompt).ToArray(), data.Train.Select(encoding.Answer).ToArray(),
+            rl.SftBatchSize, 0, rl.SftLearningRate, Seeds.Mix(job.Seed, 0x5F7));
+        const int chunk = 50;
+        for (var done = 0; done < rl.SftSteps; done += chunk)
+        {
+            var losses = await actors[0].WarmStart(request with { Steps = Math.Min(chunk, rl.SftSteps - done) });
+            progress(0, $"supervised warm start: step {done + losses.Length}/{rl.SftSteps}, loss {losses.Average():F3}");
+        }
+    }
+
+    private async Task<double> Evaluate(IGenerationWorkerGrain[] workers, TaskEncoding encoding, RlData data)
+    {
+        var parts = await Task.WhenAll(workers.Select(async (w, k) =>
+        {
+            var mine = Enumerable.Range(0, data.HeldOut.Count).Where(e => e % workers.Length == k).ToArray();
+            var responses = await w.Greedy(mine.Select(e => encoding.Prompt(data.HeldOut[e])).ToArray(), data.Task.MaxResponseTokens);
+            return mine.Zip(responses, (e, response) => data.Task.Reward(data.HeldOut[e], encoding.Response(response))).ToArray();
+        }));
+        var rewards = parts.SelectMany(p => p).ToArray();
+        return rewards.Count(r => r >= 1.0) / (double)rewards.Length;
+    }
+
+    private async Task Checkpoint(int iteration, ITrainerGrain[] actors, ITrainerGrain[] critics)
+    {
+        var prefix = CheckpointPrefix(iteration);
+        await actors[0].SaveState(prefix);
+        if (critics.Length > 0) await critics[0].SaveState(prefix);
+        // The state file goes last: a checkpoint without it is incomplete and never resumed from.
+        await store.WriteAsync($"{prefix}/state.json", new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(new CheckpointState(iteration, job.Seed))));
+        logger.LogInformation("job {Job}: checkpoint after iteration {Iteration}", job.Name, iteration);
+    }
+
+    private async Task<int> LatestCheckpoint()
+    {
+        var states = (await store.ListAsync($"{Prefix}/checkpoints/")).Where(o => o.Name.EndsWith("/state.json")).ToArray();
+        if (states.Length == 0) return 0;
+        using var buffer = new MemoryStream();
+        await store.ReadAsync(states[^1].Name, buffer);
+        var state = JsonSerializer.Deserialize<CheckpointState>(buffer.ToArray()) ?? throw new InvalidDataException($"{states[^1].Name} is empty");
+        if (state.Seed != job.Seed) throw new InvalidDataException($"{states[^1].Name} was written by a run with seed {state.Seed}, not {job.Seed}");
+        return state.Iteration;
+    }
+
+    private async Task DeleteOldWeights(int version)
+    {
+        if (version < 2) return;
+        await store.DeleteAsync(ActorObject(version - 2));
+        if (rl.NeedsCritic) await store.DeleteAsync(CriticObject(version - 2));
+    }
+
+    private ITrainerGrain[] Replicas(string role) =>
+        Enumerable.Range(0, rl.TrainingReplicas).Select(r => grains.GetGrain<ITrainerGrain>($"{job.Name}/{role}/{r}")).ToArray();
+
+    private TrainerSetup Setup(bool critic) => new(rl.Model, critic, Seeds.Mix(job.Seed, critic ? 2 : 1),
+        critic ? rl.CriticLearningRate : rl.ActorLearningRate, rl.WarmupSteps, rl.ClipRatio,
+        rl.KlInReward ? 0 : rl.KlCoefficient, rl.KlEstimator, rl.EntropyCoefficient, rl.Temperature, rl.ValueClip);
+
+    private static TrainSums Add(TrainSums a, TrainSums b) =>
+        new(a.Tokens + b.Tokens, a.Loss + b.Loss, a.ClipFraction + b.ClipFraction, a.ApproxKl + b.ApproxKl, a.Entropy + b.Entropy, a.Kl + b.Kl);
+
+    private static int Percentile(int[] sorted, double q) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
+
+    private sealed record CheckpointState(int Iteration, long Seed);
+}

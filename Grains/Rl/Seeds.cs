@@ -1,0 +1,20 @@
+namespace Grains.Rl;
+
+/// <summary>Seeds derived from a job's seed and counters (SplitMix64): the same in every process, unlike HashCode.</summary>
+public static class Seeds
+{
+    public static long Mix(long seed, params long[] parts)
+    {
+        var z = unchecked((ulong)seed);
+        foreach (var part in parts)
+        {
+            z = unchecked(z + 0x9E3779B97F4A7C15UL + (ulong)part);
+            z = unchecked((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL);
+            z = unchecked((z ^ (z >> 27)) * 0x94D049BB133111EBUL);
+            z ^= z >> 31;
+        }
+        return (long)(z >> 1);
+    }
+
+    public static Random Random(long seed, params long[] parts) => new((int)(Mix(seed, parts) & int.MaxValue));
+}

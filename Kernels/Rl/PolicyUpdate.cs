@@ -1,0 +1,95 @@
+using Kernels.Model;
+using static TorchSharp.torch;
+
+namespace Kernels.Rl;
+
+/// <summary>The actor's loss settings: PPO clipping, the KL-to-reference loss term, an entropy bonus.</summary>
+public sealed record ActorLossOptions(
+    double ClipLow = 0.2,
+    double ClipHigh = 0.2,
+    double DualClip = 3.0,
+    double KlLossCoefficient = 0.0,
+    KlEstimator KlEstimator = KlEstimator.K3,
+    double EntropyCoefficient = 0.0,
+    double Temperature = 1.0);
+
+/// <summary>
+/// Sums over the tokens of one replica's share of a mini-batch. Every figure is a token-weighted sum,
+/// so the shares of all replicas add up, and dividing by the mini-batch's tokens gives its means.
+/// </summary>
+public sealed record UpdateSums(double Tokens, double Loss, double ClipFraction, double ApproxKl, double Entropy, double Kl)
+{
+    public static UpdateSums Zero { get; } = new(0, 0, 0, 0, 0, 0);
+
+    public UpdateSums Add(UpdateSums other) => new(Tokens + other.Tokens, Loss + other.Loss, ClipFraction + other.ClipFraction,
+        ApproxKl + other.ApproxKl, Entropy + other.Entropy, Kl + other.Kl);
+}
+
+/// <summary>
+/// Backward passes of the actor, the critic and the supervised warm start over one replica's share of
+/// a mini-batch. Losses are token means over the whole mini-batch: this share's token sum divided by
+/// <c>miniBatchTokens</c>, the tokens of all replicas' shares. Summing the replicas' gradients then
+/// gives exactly the gradient of one big batch, which is what data parallelism must reproduce.
+/// </summary>
+public static class PolicyUpdate
+{
+    /// <summary>
+    /// L = sum_t PPO-clip(ratio_t, A_t) / N + c_kl sum_t KL_t / N - c_ent sum_t H_t / N, over this share's
+    /// response tokens t, N the mini-batch's tokens.
+    /// </summary>
+    public static UpdateSums ActorBackward(Transformer actor, IReadOnlyList<TrainingSample> samples, double miniBatchTokens, ActorLossOptions options)
+    {
+        using var scope = NewDisposeScope();
+        var batch = new ResponseBatch(samples.Select(s => (s.Prompt, s.Response)).ToArray(), ResponseScoring.DeviceOf(actor));
+        var (logProbs, logits) = ResponseScoring.TokenLogProbs(actor, batch, options.Temperature);
+        var mask = batch.Mask;
+        var tokens = mask.sum().item<float>();
+        var share = tokens / miniBatchTokens;
+
+        var policy = CoreAlgorithms.PpoPolicyLoss(logProbs, batch.Pad(samples.Select(s => s.OldLogProbs).ToArray()),
+            batch.Pad(samples.Select(s => s.Advantages).ToArray()), mask, options.ClipLow, options.ClipHigh, options.DualClip);
+        var entropy = CoreAlgorithms.MaskedMean(CoreAlgorithms.Entropy(logits), mask);
+        var loss = policy.Loss - options.EntropyCoefficient * entropy;
+
+        var kl = 0.0;
+        if (samples.All(s => s.RefLogProbs is not null))
+        {
+            var klMean = CoreAlgorithms.MaskedMean(CoreAlgorithms.KlPenalty(logProbs, batch.Pad(samples.Select(s => s.RefLogProbs!).ToArray()), options.KlEstimator), mask);
+            if (options.KlLossCoefficient > 0) loss = loss + options.KlLossCoefficient * klMean;
+            kl = klMean.item<float>();
+        }
+        else if (options.KlLossCoefficient > 0)
+        {
+            throw new ArgumentException("a KL loss term needs every sample's reference log-probs");
+        }
+        (loss * share).backward();
+        return new UpdateSums(tokens, loss.item<float>() * tokens, policy.ClipFraction.item<float>() * tokens,
+            policy.ApproxKl.item<float>() * tokens, entropy.item<float>() * tokens, kl * tokens);
+    }
+
+    /// <summary>L = 0.5 sum_t max((V_t - R_t)^2, (clip(V_t, V_old ± eps) - R_t)^2) / N; Loss is that, ClipFraction the clipped share.</summary>
+    public static UpdateSums CriticBackward(Transformer critic, IReadOnlyList<TrainingSample> samples, double miniBatchTokens, double clipRange)
+    {
+        if (samples.Any(s => s.OldValues is null || s.Returns is null)) throw new ArgumentException("the critic needs every sample's old values and returns");
+        using var scope = NewDisposeScope();
+        var batch = new ResponseBatch(samples.Select(s => (s.Prompt, s.Response)).ToArray(), ResponseScoring.DeviceOf(critic));
+        var values = batch.AtResponse(critic.Forward(batch.Tokens));
+        var mask = batch.Mask;
+        var tokens = mask.sum().item<float>();
+        var (loss, clipFraction) = CoreAlgorithms.ClippedValueLoss(values, batch.Pad(samples.Select(s => s.OldValues!).ToArray()),
+            batch.Pad(samples.Select(s => s.Returns!).ToArray()), mask, clipRange);
+        (loss * (tokens / miniBatchTokens)).backward();
+        return UpdateSums.Zero with { Tokens = tokens, Loss = loss.item<float>() * tokens, ClipFraction = clipFraction.item<float>() * tokens };
+    }
+
+    /// <summary>Supervised warm start: L = -sum_t log p(answer token t) / N.</summary>
+    public static UpdateSums SupervisedBackward(Transformer model, IReadOnlyList<(int[] Prompt, int[] Answer)> rows, double miniBatchTokens)
+    {
+        using var scope = NewDisposeScope();
+        var batch = new ResponseBatch(rows, ResponseScoring.DeviceOf(model));
+        var (logProbs, _) = ResponseScoring.TokenLogProbs(model, batch, 1.0);
+        var sum = -(logProbs * batch.Mask).sum();
+        (sum / miniBatchTokens).backward();
+        return UpdateSums.Zero with { Tokens = batch.Mask.sum().item<float>(), Loss = sum.item<float>() };
+    }
+}

@@ -1,0 +1,47 @@
+using Kernels.Model;
+using static TorchSharp.torch;
+
+namespace Kernels.Rl;
+
+/// <summary>What the scoring models compute for finished responses: log-probs, values, learned rewards.</summary>
+public static class ResponseScoring
+{
+    /// <summary>log p(response token j | prompt, response[..j]) under <paramref name="model"/> at the given temperature, per row.</summary>
+    public static float[][] LogProbs(Transformer model, IReadOnlyList<(int[] Prompt, int[] Response)> rows, double temperature = 1.0)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var batch = new ResponseBatch(rows, DeviceOf(model));
+        return batch.Unpad(TokenLogProbs(model, batch, temperature).LogProbs);
+    }
+
+    /// <summary>A critic's value of the state before each response token, per row.</summary>
+    public static float[][] Values(Transformer critic, IReadOnlyList<(int[] Prompt, int[] Response)> rows)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var batch = new ResponseBatch(rows, DeviceOf(critic));
+        return batch.Unpad(batch.AtResponse(critic.Forward(batch.Tokens)));
+    }
+
+    /// <summary>A reward model's score of each whole sequence: its scalar head at the last response token.</summary>
+    public static double[] Rewards(Transformer rewardModel, IReadOnlyList<(int[] Prompt, int[] Response)> rows)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var batch = new ResponseBatch(rows, DeviceOf(rewardModel));
+        var lengths = tensor(rows.Select(r => (long)(r.Prompt.Length + r.Response.Length)).ToArray(), device: batch.Tokens.device);
+        return rewardModel.ScoreAtLastToken(batch.Tokens, lengths).to(float64).cpu().data<double>().ToArray();
+    }
+
+    /// <summary>Log-probs of the response tokens [B, R] and the logits they come from [B, R, V].</summary>
+    internal static (Tensor LogProbs, Tensor Logits) TokenLogProbs(Transformer model, ResponseBatch batch, double temperature)
+    {
+        var logits = batch.AtResponse(model.Forward(batch.Tokens));
+        if (temperature is > 0 and not 1.0) logits = logits / temperature;
+        var logProbs = logits.log_softmax(-1).gather(-1, batch.Targets.unsqueeze(-1)).squeeze(-1);
+        return (logProbs, logits);
+    }
+
+    internal static Device DeviceOf(Transformer model) => model.parameters().First().device;
+}

@@ -1,0 +1,11 @@
+namespace Kernels.Rl;
+
+/// <summary>
+/// One generated sample as the trainers see it. Per-token arrays run over the response tokens:
+/// the behaviour log-probs it was sampled with, its advantages, and for PPO the critic's values at
+/// generation time and the returns the critic learns.
+/// </summary>
+public sealed record TrainingSample(int[] Prompt, int[] Response, float[] OldLogProbs, float[] Advantages, float[]? OldValues = null, float[]? Returns = null, float[]? RefLogProbs = null)
+{
+    public int Tokens => Response.Length;
+}

@@ -1,0 +1,142 @@
+using Grains.Interfaces.Jobs;
+using Grains.Interfaces.Rl;
+using Grains.Rl;
+using Grains.Storage;
+using Kernels.Model;
+
+namespace Grains.Tests;
+
+/// <summary>Whole RL jobs on the in-process cluster, small enough to run in seconds.</summary>
+[Collection(ClusterCollection.Name)]
+public sealed class RlJobTests(ClusterFixture fixture)
+{
+    internal static JobSpec Tiny(string name, int iterations = 2, RlSpec? rl = null) => new()
+    {
+        Name = name,
+        Kind = "rl",
+        Iterations = iterations,
+        Seed = 9,
+        Rl = rl ?? new RlSpec
+        {
+            TrainExamples = 64, HeldOutExamples = 8, SftSteps = 20, SftBatchSize = 16, PromptsPerIteration = 4, SamplesPerPrompt = 4,
+            MiniBatches = 2, Epochs = 2, ActorLearningRate = 1e-3, EvalEvery = 1, CheckpointEvery = 0, MaxBatch = 6, Temperature = 1.0,
+        },
+    };
+
+    internal static async Task<(JobStatus Status, IterationMetrics[] Metrics)> Run(IGrainFactory grains, JobSpec spec, bool resume = false)
+    {
+        var job = grains.GetGrain<IJobGrain>(spec.Name);
+        await (resume ? job.Resume(spec) : job.Submit(spec));
+        var status = await job.Status();
+        for (var i = 0; i < 1200 && !status.IsFinished; i++)
+        {
+            await Task.Delay(100);
+            status = await job.Status();
+        }
+        return (status, await job.Metrics(0));
+    }
+
+    private static async Task<SampleRecord[]> Records(IGrainFactory grains, string job, int iteration, int count) =>
+        await Task.WhenAll(Enumerable.Range(0, count).Select(k => grains.GetGrain<ISampleGrain>(SampleKeys.Of(job, iteration, k)).Record()));
+
+    [Fact]
+    public async Task Barrier_and_streaming_give_the_same_samples_rewards_and_advantages()
+    {
+        var grains = fixture.Cluster.GrainFactory;
+        var barrier = Tiny("policy-barrier") with { Rl = Tiny("x").Rl! with { StagePolicy = "barrier" } };
+        var streaming = Tiny("policy-streaming") with { Rl = Tiny("x").Rl! with { StagePolicy = "streaming" } };
+
+        var (barrierStatus, barrierMetrics) = await Run(grains, barrier);
+        var (streamingStatus, streamingMetrics) = await Run(grains, streaming);
+
+        barrierStatus.State.Should().Be(JobState.Completed, barrierStatus.Message);
+        streamingStatus.State.Should().Be(JobState.Completed, streamingStatus.Message);
+        barrierMetrics.Should().HaveCount(3, "the start and two iterations");
+        for (var i = 1; i <= 2; i++)
+        {
+            var a = await Records(grains, barrier.Name, i, 16);
+            var b = await Records(grains, streaming.Name, i, 16);
+            for (var k = 0; k < 16; k++)
+            {
+                a[k].Stage.Should().Be(SampleStage.Trained);
+                b[k].Generated!.Response.Should().Equal(a[k].Generated!.Response, $"iteration {i} sample {k}");
+                b[k].Scores!.Reward.Should().Be(a[k].Scores!.Reward);
+                b[k].Advantages.Should().Equal(a[k].Advantages!, (x, y) => Math.Abs(x - y) < 1e-5f);
+                b[k].Scores!.RefLogProbs.Should().Equal(a[k].Scores!.RefLogProbs!, (x, y) => Math.Abs(x - y) < 1e-5f);
+                a[k].Generated!.WeightVersion.Should().Be(i - 1, "iteration i samples with the weights of iteration i - 1");
+                a[k].Times.Scored.Should().BeOnOrAfter(a[k].Times.Generated!.Value);
+            }
+            // Barrier: nothing is scored before the last sample is generated.
+            a.Min(r => r.Times.Scored!.Value).Should().BeOnOrAfter(a.Max(r => r.Times.Generated!.Value));
+            streamingMetrics[i].PolicyLoss.Should().BeApproximately(barrierMetrics[i].PolicyLoss, 1e-5);
+            streamingMetrics[i].HeldOutAccuracy.Should().Be(barrierMetrics[i].HeldOutAccuracy);
+        }
+    }
+
+    [Fact]
+    public async Task Two_data_parallel_replicas_train_exactly_like_one()
+    {
+        var grains = fixture.Cluster.GrainFactory;
+        var one = Tiny("replicas-one") with { Rl = Tiny("x").Rl! with { TrainingReplicas = 1 } };
+        var two = Tiny("replicas-two") with { Rl = Tiny("x").Rl! with { TrainingReplicas = 2 } };
+
+        var (oneStatus, oneMetrics) = await Run(grains, one);
+        var (twoStatus, twoMetrics) = await Run(grains, two);
+
+        oneStatus.State.Should().Be(JobState.Completed, oneStatus.Message);
+        twoStatus.State.Should().Be(JobState.Completed, twoStatus.Message);
+        twoMetrics.Select(m => m.RewardMean).Should().Equal(oneMetrics.Select(m => m.RewardMean));
+        twoMetrics[2].PolicyLoss.Should().BeApproximately(oneMetrics[2].PolicyLoss, 1e-5);
+        var store = new LocalCheckpointStore(ClusterFixture.CheckpointDirectory, 1 << 20);
+        using var a = new Transformer(ModelPresets.Demo);
+        using var b = new Transformer(ModelPresets.Demo);
+        ModelCatalog.Deserialize(a, await ModelCatalog.ReadAsync(store, "jobs/replicas-one/weights/actor-000002.safetensors"), "one");
+        ModelCatalog.Deserialize(b, await ModelCatalog.ReadAsync(store, "jobs/replicas-two/weights/actor-000002.safetensors"), "two");
+        var difference = a.parameters().Zip(b.parameters(), (x, y) => (x - y).abs().max().item<float>()).Max();
+        difference.Should().BeLessThan(1e-5f);
+        (await grains.GetGrain<Interfaces.Rl.ITrainerGrain>("replicas-two/actor/1").TakeUsage()).Holder.Should().Be("replicas-two/actor/1");
+    }
+
+    [Fact]
+    public async Task A_resumed_job_continues_exactly_as_one_that_never_stopped()
+    {
+        var grains = fixture.Cluster.GrainFactory;
+        var rl = Tiny("x").Rl! with { CheckpointEvery = 2, Algorithm = "ppo", SamplesPerPrompt = 2, KlCoefficient = 0.05 };
+        var (whole, wholeMetrics) = await Run(grains, Tiny("resume-whole", 4, rl));
+        var (stopped, _) = await Run(grains, Tiny("resume-stopped", 3, rl));
+        var (resumed, resumedMetrics) = await Run(grains, Tiny("resume-stopped", 4, rl), resume: true);
+
+        whole.State.Should().Be(JobState.Completed, whole.Message);
+        stopped.State.Should().Be(JobState.Completed, stopped.Message);
+        resumed.State.Should().Be(JobState.Completed, resumed.Message);
+        resumedMetrics.Select(m => m.Iteration).Should().Equal([3, 4], "the checkpoint after iteration 2 is the latest");
+        foreach (var m in resumedMetrics)
+        {
+            var w = wholeMetrics.Single(x => x.Iteration == m.Iteration);
+            m.RewardMean.Should().BeApproximately(w.RewardMean, 1e-4);
+            m.PolicyLoss.Should().BeApproximately(w.PolicyLoss, 1e-4);
+            m.ValueLoss!.Value.Should().BeApproximately(w.ValueLoss!.Value, 1e-4);
+            m.Kl.Should().BeApproximately(w.Kl, 1e-4);
+            m.Entropy.Should().BeApproximately(w.Entropy, 1e-4);
+            m.HeldOutAccuracy.Should().Be(w.HeldOutAccuracy);
+        }
+    }
+
+    [Fact]
+    public async Task A_dataset_with_a_bad_line_fails_the_job_naming_the_line()
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"bad-{Guid.NewGuid():N}.jsonl");
+        await File.WriteAllTextAsync(file, "{\"prompt\": \"1+2=\", \"answer\": \"3\"}\n{\"prompt\": \"1+2=\", \"answer\": \"THREE\"}\n");
+        try
+        {
+            var (status, _) = await Run(fixture.Cluster.GrainFactory, Tiny("bad-dataset") with { Rl = Tiny("x").Rl! with { Dataset = file } });
+
+            status.State.Should().Be(JobState.Failed);
+            status.Message.Should().Contain($"{file}:2:").And.Contain("'T'");
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+}

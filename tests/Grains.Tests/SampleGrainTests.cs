@@ -1,0 +1,102 @@
+using Grains.Interfaces.Rl;
+using Grains.Rl;
+using Grains.Storage;
+using Kernels.Model;
+using Kernels.Tokenizers;
+using static TorchSharp.torch;
+
+namespace Grains.Tests;
+
+[Collection(ClusterCollection.Name)]
+public sealed class SampleGrainTests(ClusterFixture fixture)
+{
+    private const string ReferenceObject = "tests/sample-grain/reference.safetensors";
+
+    private static SampleStart Start(string job, int index, bool streaming = false)
+    {
+        var tokenizer = CharTokenizer.ForTasks();
+        return new SampleStart(job, 1, index, "1/0", 0, [tokenizer.BosId, .. tokenizer.Encode("12+30=")], "42", 5, 4, 1.0, streaming,
+            new ScoringModels("arithmetic", null, ReferenceObject, null, "demo", 1.0), Run: 1);
+    }
+
+    private static GeneratedResponse Response(string answer)
+    {
+        var tokenizer = CharTokenizer.ForTasks();
+        int[] tokens = [.. tokenizer.Encode(answer), tokenizer.EosId];
+        return new GeneratedResponse(tokens, tokens.Select(_ => -0.5f).ToArray(), 0, "w", false);
+    }
+
+    private async Task<Transformer> PublishReference()
+    {
+        var model = new Transformer(ModelPresets.Demo, seed: 21);
+        await ModelCatalog.WriteAsync(new LocalCheckpointStore(ClusterFixture.CheckpointDirectory, 1 << 20), ReferenceObject, ModelCatalog.Serialize(model));
+        return model;
+    }
+
+    [Fact]
+    public async Task A_sample_moves_through_its_stages_once_and_is_scored_by_the_verifier_and_the_reference()
+    {
+        using var reference = await PublishReference();
+        var start = Start("sample-life", 0);
+        var sample = fixture.Cluster.GrainFactory.GetGrain<ISampleGrain>(start.Id);
+
+        (await sample.Create(start)).Should().BeTrue();
+        (await sample.Create(start)).Should().BeFalse("a repeated create changes nothing");
+        (await sample.Dispatched("job/g0")).Should().BeTrue();
+        (await sample.Dispatched("job/g0")).Should().BeFalse();
+        (await sample.Generated(Response("42"))).Should().BeTrue();
+        (await sample.Generated(Response("42"))).Should().BeFalse("a repeated report does not count twice");
+        (await sample.Record()).Stage.Should().Be(SampleStage.Generated, "under the barrier policy scoring waits for the job");
+        (await sample.Score()).Should().BeTrue();
+        (await sample.Score()).Should().BeFalse();
+        (await sample.Trained([1f, 1f, 1f], null)).Should().BeTrue();
+        (await sample.Trained([1f, 1f, 1f], null)).Should().BeFalse();
+
+        var record = await sample.Record();
+        record.Stage.Should().Be(SampleStage.Trained);
+        record.Scores!.Reward.Should().Be(1.0);
+        record.Worker.Should().Be("job/g0");
+        record.Times.Trained.Should().BeOnOrAfter(record.Times.Scored!.Value).And.BeOnOrAfter(record.Times.Generated!.Value);
+        // The reference's log-probs, computed here independently from the whole sequence.
+        using var all = reference.NextTokenLogProbs(tensor(start.Prompt.Concat(record.Generated!.Response).Select(t => (long)t).ToArray()).unsqueeze(0));
+        var expected = all[0].data<float>().Skip(start.Prompt.Length - 1).ToArray();
+        record.Scores.RefLogProbs.Should().Equal(expected, (x, y) => Math.Abs(x - y) < 1e-5f);
+    }
+
+    [Fact]
+    public async Task Out_of_order_messages_are_refused_naming_the_stages()
+    {
+        var start = Start("sample-order", 0);
+        var sample = fixture.Cluster.GrainFactory.GetGrain<ISampleGrain>(start.Id);
+
+        await FluentActions.Awaiting(() => sample.Dispatched("g0")).Should().ThrowAsync<InvalidOperationException>().WithMessage("*cannot be dispatched while New*");
+        await sample.Create(start);
+        await FluentActions.Awaiting(() => sample.Generated(Response("42"))).Should().ThrowAsync<InvalidOperationException>().WithMessage("*cannot be generated while Created; it must be Generating");
+        await FluentActions.Awaiting(() => sample.Create(start with { Prompt = [1, 2] })).Should().ThrowAsync<InvalidOperationException>().WithMessage("*different start*");
+        await sample.Dispatched("g0");
+        await FluentActions.Awaiting(() => sample.Generated(Response("42") with { LogProbs = [0f] })).Should().ThrowAsync<ArgumentException>().WithMessage("*3 tokens, 1 log-probs*");
+        (await sample.Requeued()).Should().BeTrue("a worker handed it back unfinished");
+        (await sample.Dispatched("g1")).Should().BeTrue();
+        (await sample.Record()).Worker.Should().Be("g1");
+        await FluentActions.Awaiting(() => sample.Trained([1f], null)).Should().ThrowAsync<InvalidOperationException>().WithMessage("*cannot be trained while Generating*");
+        (await sample.Create(start with { Run = 2 })).Should().BeTrue("a resumed run starts the sample afresh");
+        (await sample.Record()).Stage.Should().Be(SampleStage.Created);
+        await FluentActions.Awaiting(() => sample.Create(start)).Should().ThrowAsync<InvalidOperationException>("an older run cannot take it back");
+    }
+
+    [Fact]
+    public async Task Under_streaming_a_generated_sample_is_scored_at_once()
+    {
+        using var reference = await PublishReference();
+        var start = Start("sample-streaming", 0, streaming: true);
+        var sample = fixture.Cluster.GrainFactory.GetGrain<ISampleGrain>(start.Id);
+        await sample.Create(start);
+        await sample.Dispatched("g0");
+
+        await sample.Generated(Response("41"));
+
+        var record = await sample.Record();
+        record.Stage.Should().Be(SampleStage.Scored);
+        record.Scores!.Reward.Should().Be(0.0, "41 is not 12+30");
+    }
+}

@@ -1,0 +1,95 @@
+using Kernels.Model;
+using Kernels.Rl;
+using Kernels.Training;
+using static TorchSharp.torch;
+
+namespace Kernels.Tests;
+
+public sealed class RlUpdateTests
+{
+    private static readonly (int[] Prompt, int[] Response)[] Rows =
+    [
+        ([1, 5, 6], [7, 8, 2]),
+        ([1, 9], [10, 2]),
+        ([1, 4, 4, 4], [11, 12, 13, 2]),
+        ([1, 3], [2]),
+    ];
+
+    private static TrainingSample[] Samples(Transformer model)
+    {
+        var old = ResponseScoring.LogProbs(model, Rows);
+        var advantages = new[] { 1.5f, -0.5f, 0.25f, -1.0f };
+        return Rows.Select((r, b) => new TrainingSample(r.Prompt, r.Response, old[b].Select(x => x - 0.05f * b).ToArray(),
+            Enumerable.Repeat(advantages[b], r.Response.Length).ToArray(), RefLogProbs: old[b].Select(x => x + 0.1f).ToArray())).ToArray();
+    }
+
+    [Fact]
+    public void Response_log_probs_are_the_models_next_token_log_probs_at_the_response_positions()
+    {
+        using var model = new Transformer(TinyModels.Config, seed: 5);
+        var scored = ResponseScoring.LogProbs(model, Rows);
+
+        for (var b = 0; b < Rows.Length; b++)
+        {
+            var (prompt, response) = Rows[b];
+            using var all = model.NextTokenLogProbs(tensor(prompt.Concat(response).Select(t => (long)t).ToArray()).unsqueeze(0));
+            var expected = all[0].data<float>().Skip(prompt.Length - 1).ToArray();
+            scored[b].Should().Equal(expected, (x, y) => Math.Abs(x - y) < 1e-5f, $"row {b} alone, unpadded");
+        }
+    }
+
+    [Fact]
+    public void Gradients_of_shares_divided_by_the_whole_batch_tokens_sum_to_the_whole_batch_gradient()
+    {
+        using var model = new Transformer(TinyModels.Config, seed: 6);
+        var samples = Samples(model);
+        var tokens = samples.Sum(s => s.Tokens);
+        var options = new ActorLossOptions(KlLossCoefficient: 0.1, EntropyCoefficient: 0.01);
+
+        PolicyUpdate.ActorBackward(model, samples, tokens, options);
+        var whole = Gradients.Flatten(model.parameters());
+        foreach (var p in model.parameters()) p.grad = null;
+        var first = PolicyUpdate.ActorBackward(model, samples[..1], tokens, options);
+        var firstGradient = Gradients.Flatten(model.parameters());
+        foreach (var p in model.parameters()) p.grad = null;
+        var rest = PolicyUpdate.ActorBackward(model, samples[1..], tokens, options);
+        var summed = Gradients.Flatten(model.parameters()).Zip(firstGradient, (a, b) => a + b).ToArray();
+
+        whole.Any(g => g != 0).Should().BeTrue();
+        summed.Should().Equal(whole, (x, y) => Math.Abs(x - y) < 1e-6f);
+        (first.Tokens + rest.Tokens).Should().Be(tokens);
+    }
+
+    [Fact]
+    public void Flattened_gradients_assign_back_to_the_same_parameters()
+    {
+        using var model = new Transformer(TinyModels.Config, seed: 7);
+        var count = model.parameters().Sum(p => p.numel());
+        var flat = Enumerable.Range(0, (int)count).Select(i => (float)Math.Sin(i)).ToArray();
+
+        Gradients.Assign(model.parameters(), flat);
+
+        Gradients.Flatten(model.parameters()).Should().Equal(flat);
+        FluentActions.Invoking(() => Gradients.Assign(model.parameters(), flat[1..])).Should().Throw<ArgumentException>().WithMessage($"*{count - 1}*{count}*");
+    }
+
+    [Fact]
+    public void Grpo_advantages_and_the_kl_penalty_match_hand_computed_values()
+    {
+        // Group a: scores 1, 0, 0 (mean 1/3, unbiased std sqrt(1/3)); group b: 1 and 1 (std 0).
+        ScoredSample Sample(string group, double score, int length) =>
+            new(group, score, Enumerable.Repeat(-1f, length).ToArray(), Enumerable.Repeat(-1.5f, length).ToArray());
+        var samples = new[] { Sample("a", 1, 2), Sample("a", 0, 3), Sample("a", 0, 1), Sample("b", 1, 2), Sample("b", 1, 1) };
+
+        var result = AdvantageEstimator.Compute(RlAlgorithm.Grpo, samples, new AdvantageOptions(KlEstimator: KlEstimator.K1));
+
+        var std = Math.Sqrt(1 / 3.0);
+        result.Advantages[0].Should().Equal([(float)((1 - 1 / 3.0) / (std + 1e-6)), (float)((1 - 1 / 3.0) / (std + 1e-6))], (x, y) => Math.Abs(x - y) < 1e-5);
+        result.Advantages[1].Should().HaveCount(3).And.OnlyContain(x => Math.Abs(x - (float)(-1 / 3.0 / (std + 1e-6))) < 1e-5);
+        result.Advantages[3].Should().OnlyContain(x => x == 0);
+        result.MeanKl.Should().BeApproximately(0.5, 1e-6, "k1 = log p - log q = -1 - (-1.5)");
+        var penalised = AdvantageEstimator.Compute(RlAlgorithm.Grpo, samples, new AdvantageOptions(KlInRewardCoefficient: 1.0, KlEstimator: KlEstimator.K1));
+        // With beta KL in the reward every sample loses 0.5 per token: group b's scores become 0 and 0.5.
+        penalised.Advantages[3][0].Should().BeApproximately((float)((0 - 0.25) / (Math.Sqrt(0.125) + 1e-6)), 1e-4f);
+    }
+}
