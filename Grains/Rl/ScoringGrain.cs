@@ -10,30 +10,64 @@ namespace Grains.Rl;
 
 /// <summary>
 /// Scores finished samples: the reward from the task's verifier or a learned reward model, the
-/// reference's log-probs, and (PPO) the critic's values. A stateless worker on inference silos, so it
-/// is replicated where load needs it; each activation caches the models it was asked for by object
-/// name, and frees a critic when a newer version replaces it.
+/// reference's log-probs, and (PPO) the critic's values. A stateless worker on inference silos, one
+/// per silo and reentrant: requests that arrive while a batch is being scored wait together and go
+/// through the models as the next batch (dynamic batching), so streaming sample-by-sample costs little
+/// more than scoring all at once. Models are cached by object name; a newer critic replaces the older.
 /// </summary>
-[StatelessWorker, InferenceSilosOnly]
+[StatelessWorker(1), Reentrant, InferenceSilosOnly]
 public sealed class ScoringGrain(ICheckpointStore store) : Grain, IScoringGrain
 {
+    private const int MaxBatch = 64;
     private readonly Dictionary<string, Transformer> models = [];
+    private readonly List<(ScoringRequest Request, TaskCompletionSource<SampleScores> Done)> pending = [];
+    private Task? draining;
 
-    public async Task<SampleScores> Score(ScoringRequest request)
+    public Task<SampleScores> Score(ScoringRequest request)
     {
         if (request.Response.Length == 0) throw new ArgumentException($"sample {request.SampleId} has no response to score");
-        var m = request.Models;
+        var done = new TaskCompletionSource<SampleScores>(TaskCreationOptions.RunContinuationsAsynchronously);
+        pending.Add((request, done));
+        draining ??= Drain();
+        return done.Task;
+    }
+
+    private async Task Drain()
+    {
+        while (pending.Count > 0)
+        {
+            var models = pending[0].Request.Models;
+            var batch = pending.Where(p => p.Request.Models == models).Take(MaxBatch).ToArray();
+            pending.RemoveAll(p => batch.Contains(p));
+            try
+            {
+                var scores = await ScoreBatch(models, batch.Select(p => p.Request).ToArray());
+                for (var k = 0; k < batch.Length; k++) batch[k].Done.SetResult(scores[k]);
+            }
+            catch (Exception e)
+            {
+                foreach (var p in batch) p.Done.SetException(e);
+            }
+        }
+        draining = null;
+    }
+
+    private async Task<SampleScores[]> ScoreBatch(ScoringModels m, ScoringRequest[] requests)
+    {
         var reference = await Model(m.Model, m.ReferenceWeights, HeadKind.LanguageModel);
         var critic = m.CriticWeights is null ? null : await Model(m.Model, m.CriticWeights, HeadKind.Scalar);
         var rewardModel = m.RewardModel is null ? null : await Model(m.Model, m.RewardModel, HeadKind.Scalar);
         var encoding = new TaskEncoding(ModelCatalog.Tokenizer(m.Model));
         return await Task.Run(() =>
         {
-            (int[], int[])[] rows = [(request.Prompt, request.Response)];
-            var reward = rewardModel is not null
-                ? ResponseScoring.Rewards(rewardModel, rows)[0]
-                : TaskDataset.Task(m.Task).Reward(new TaskExample(encoding.Tokenizer.Decode(request.Prompt), request.Answer), encoding.Response(request.Response));
-            return new SampleScores(reward, ResponseScoring.LogProbs(reference, rows, m.Temperature)[0], critic is null ? null : ResponseScoring.Values(critic, rows)[0]);
+            var rows = requests.Select(r => (r.Prompt, r.Response)).ToArray();
+            var task = TaskDataset.Task(m.Task);
+            var rewards = rewardModel is not null
+                ? ResponseScoring.Rewards(rewardModel, rows)
+                : requests.Select(r => task.Reward(new TaskExample(encoding.Tokenizer.Decode(r.Prompt), r.Answer), encoding.Response(r.Response))).ToArray();
+            var refLogProbs = ResponseScoring.LogProbs(reference, rows, m.Temperature);
+            var values = critic is null ? null : ResponseScoring.Values(critic, rows);
+            return requests.Select((_, k) => new SampleScores(rewards[k], refLogProbs[k], values?[k])).ToArray();
         });
     }
 
