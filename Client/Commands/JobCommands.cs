@@ -42,12 +42,19 @@ public sealed class StatusCommand : AsyncCommand<JobSettings>
     }
 }
 
-public sealed class WatchCommand : AsyncCommand<JobSettings>
+public sealed class WatchCommand : AsyncCommand<WatchCommand.Settings>
 {
-    public override async Task<int> ExecuteAsync(CommandContext context, JobSettings settings, CancellationToken cancellationToken)
+    public sealed class Settings : JobSettings
+    {
+        [CommandOption("--metrics")]
+        [Description("Also append each iteration's metrics as a JSON line to this file.")]
+        public string? Metrics { get; init; }
+    }
+
+    public override async Task<int> ExecuteAsync(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         using var host = await settings.ConnectAsync(cancellationToken);
-        var status = await JobView.WatchAsync(host.Cluster(), settings.Job, cancellationToken);
+        var status = await JobView.WatchAsync(host.Cluster(), settings.Job, cancellationToken, settings.Metrics);
         JobView.Print(status);
         return JobView.ExitCode(status);
     }

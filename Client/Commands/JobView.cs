@@ -25,27 +25,27 @@ public static class JobView
     /// iteration; each iteration's metrics are also appended as one JSON line to <paramref name="metricsFile"/>.
     /// Returns its last status.
     /// </summary>
-    public static async Task<JobStatus> WatchAsync(IGrainFactory grains, string job, CancellationToken cancellationToken, string? metricsFile = null)
+    public static async Task<JobStatus> WatchAsync(IGrainFactory grains, string job, CancellationToken cancellationToken, string? metricsFile = null, WatchCursor? cursor = null)
     {
+        cursor ??= new WatchCursor();
         var grain = grains.GetGrain<IJobGrain>(job);
         var status = await grain.Status();
         if (status.State == JobState.NotSubmitted) return status;
         if (metricsFile is not null && Path.GetDirectoryName(Path.GetFullPath(metricsFile)) is { } directory) Directory.CreateDirectory(directory);
-        var (message, next) = ("", 0);
         while (true)
         {
-            foreach (var m in await grain.Metrics(next))
+            foreach (var m in await grain.Metrics(cursor.NextIteration))
             {
                 // Plain lines, never wrapped at the terminal width: they are read and grepped.
                 Console.WriteLine(MetricsLine(m));
                 if (metricsFile is not null) await File.AppendAllTextAsync(metricsFile, JsonSerializer.Serialize(m, Json) + "\n", cancellationToken);
-                next = m.Iteration + 1;
+                cursor.NextIteration = m.Iteration + 1;
             }
-            if (status.Message != message && !status.Message.StartsWith("iteration "))
+            if (status.Message != cursor.Message && !status.Message.StartsWith("iteration "))
             {
                 AnsiConsole.MarkupLine($"[grey]{DateTime.Now:HH:mm:ss}[/] {Markup.Escape(job)}: {Markup.Escape(status.Message)}");
             }
-            message = status.Message;
+            cursor.Message = status.Message;
             if (status.IsFinished) break;
             await Task.Delay(500, cancellationToken);
             status = await grain.Status();
@@ -81,4 +81,11 @@ public static class JobView
             return null;
         }
     }
+}
+
+/// <summary>How far a watch has shown a job, so that a second watch goes on without repeating lines.</summary>
+public sealed class WatchCursor
+{
+    public int NextIteration { get; set; }
+    public string Message { get; set; } = "";
 }

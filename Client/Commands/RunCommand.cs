@@ -66,7 +66,20 @@ public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
             {
                 var grain = grains.GetGrain<IJobGrain>(job.Name);
                 await (settings.Resume ? grain.Resume(job) : grain.Submit(job));
-                var status = await JobView.WatchAsync(grains, job.Name, cancellationToken, settings.Metrics ?? Path.Combine("runs", job.Name, "metrics.jsonl"));
+                var metrics = settings.Metrics ?? Path.Combine("runs", job.Name, "metrics.jsonl");
+                var cursor = new WatchCursor();
+                JobStatus status;
+                try
+                {
+                    status = await JobView.WatchAsync(grains, job.Name, cancellationToken, metrics, cursor);
+                }
+                catch (OperationCanceledException)
+                {
+                    // Ctrl-C: the job stops after its current iteration and checkpoints, so --resume goes on from there.
+                    AnsiConsole.MarkupLine("[yellow]stopping after the current iteration...[/]");
+                    await grain.Cancel();
+                    status = await JobView.WatchAsync(grains, job.Name, CancellationToken.None, metrics, cursor);
+                }
                 JobView.Print(status);
                 return JobView.ExitCode(status);
             }

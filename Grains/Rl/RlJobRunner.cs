@@ -25,6 +25,8 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     private TaskCompletionSource allScored = new();
     private int expected;
     private readonly long run = DateTimeOffset.UtcNow.UtcTicks;
+    /// <summary>The dataset position: prompts drawn since the job began (saved in checkpoints).</summary>
+    private long promptsDrawn;
 
     private string Prefix => $"jobs/{job.Name}";
     private string ReferenceObject => $"{Prefix}/weights/reference.safetensors";
@@ -76,13 +78,18 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
             report(new IterationMetrics { Iteration = 0, HeldOutAccuracy = accuracy });
         }
 
+        var done = start;
         for (var i = start + 1; i <= job.Iterations && !cancellation.IsCancellationRequested; i++)
         {
             var metrics = await Iteration(i, workers, actors, critics, encoding, data);
             if (rl.CheckpointEvery > 0 && i % rl.CheckpointEvery == 0) await Checkpoint(i, actors, critics);
+            done = i;
             report(metrics);
             progress(i, $"iteration {i}: reward {metrics.RewardMean:F3}" + (metrics.HeldOutAccuracy is { } a ? $", held-out accuracy {a:P1}" : ""));
         }
+        // A job that stops (cancelled, or at its end) leaves a checkpoint of where it stopped, so that
+        // --resume goes on from there (with more iterations, for instance).
+        if (rl.CheckpointEvery > 0 && done > start && done % rl.CheckpointEvery != 0) await Checkpoint(done, actors, critics);
     }
 
     private async Task<IterationMetrics> Iteration(int i, IGenerationWorkerGrain[] workers, ITrainerGrain[] actors, ITrainerGrain[] critics, TaskEncoding encoding, RlData data)
@@ -95,12 +102,13 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         var starts = Enumerable.Range(0, prompts * group).Select(index =>
         {
             var p = index / group;
-            var exampleIndex = data.PromptIndex((long)(i - 1) * prompts + p);
+            var exampleIndex = data.PromptIndex(promptsDrawn + p);
             var example = data.Train[exampleIndex];
             return new SampleStart(job.Name, i, index, $"{i}/{p}", exampleIndex, encoding.Prompt(example), example.Answer,
                 Seeds.Mix(job.Seed, i, index), data.Task.MaxResponseTokens, rl.Temperature, rl.StagePolicy == "streaming", scoring, run);
         }).ToArray();
         var samples = starts.Select(s => grains.GetGrain<ISampleGrain>(s.Id)).ToArray();
+        promptsDrawn += prompts;
 
         (expected, allGenerated, allScored) = (starts.Length, new(TaskCreationOptions.RunContinuationsAsynchronously), new(TaskCreationOptions.RunContinuationsAsynchronously));
         generated.Clear();
@@ -235,7 +243,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         await actors[0].SaveState(prefix);
         if (critics.Length > 0) await critics[0].SaveState(prefix);
         // The state file goes last: a checkpoint without it is incomplete and never resumed from.
-        await store.WriteAsync($"{prefix}/state.json", new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(new CheckpointState(iteration, job.Seed))));
+        await store.WriteAsync($"{prefix}/state.json", new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(new CheckpointState(iteration, job.Seed, promptsDrawn))));
         logger.LogInformation("job {Job}: checkpoint after iteration {Iteration}", job.Name, iteration);
     }
 
@@ -247,6 +255,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         await store.ReadAsync(states[^1].Name, buffer);
         var state = JsonSerializer.Deserialize<CheckpointState>(buffer.ToArray()) ?? throw new InvalidDataException($"{states[^1].Name} is empty");
         if (state.Seed != job.Seed) throw new InvalidDataException($"{states[^1].Name} was written by a run with seed {state.Seed}, not {job.Seed}");
+        promptsDrawn = state.PromptsDrawn;
         return state.Iteration;
     }
 
@@ -269,5 +278,9 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
 
     private static int Percentile(int[] sorted, double q) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
 
-    private sealed record CheckpointState(int Iteration, long Seed);
+    /// <summary>
+    /// What a checkpoint holds beside the trainers' weights and optimizer states. Random generators need
+    /// no saving: every draw derives from the seed, the iteration and the sample (<see cref="Seeds"/>).
+    /// </summary>
+    private sealed record CheckpointState(int Iteration, long Seed, long PromptsDrawn);
 }
