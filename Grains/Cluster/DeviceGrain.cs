@@ -48,14 +48,9 @@ public abstract class DeviceGrain : Grain, IDeviceGrain
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        try
-        {
-            if (lease is not null) await Directory.Release(lease.Holder);
-        }
-        catch (Exception) when (reason.ReasonCode == DeactivationReasonCode.ShuttingDown)
-        {
-            // The directory is gone with the silo; its leases lapse with the silo's membership.
-        }
+        // When the silo shuts down, the directory prunes its leases as it leaves the membership; asking
+        // a directory that may be going down with it would only fail.
+        if (lease is not null && reason.ReasonCode != DeactivationReasonCode.ShuttingDown) await Directory.Release(lease.Holder);
         await base.OnDeactivateAsync(reason, cancellationToken);
     }
 

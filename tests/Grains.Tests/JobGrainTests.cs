@@ -64,7 +64,18 @@ public sealed class JobGrainTests(ClusterFixture fixture)
     [Theory]
     [InlineData("""{"kind":"smoke"}""", "job.json: name: required")]
     [InlineData("""{"name":"a b"}""", "job.json: name: 'a b' must be*")]
-    [InlineData("""{"name":"a","kind":"ppo"}""", "job.json: kind: 'ppo' is not one of smoke")]
+    [InlineData("""{"name":"a","kind":"ppo"}""", "job.json: kind: 'ppo' is not one of smoke, rl")]
+    [InlineData("""{"name":"a","kind":"rl"}""", "job.json: rl: required for kind 'rl'")]
+    [InlineData("""{"name":"a","rl":{}}""", "job.json: rl: only for kind 'rl', not 'smoke'")]
+    [InlineData("""{"name":"a","kind":"rl","rl":{"algorithm":"dpo"}}""", "job.json: rl.algorithm: 'dpo' is not one of grpo, ppo, rloo, reinforce++")]
+    [InlineData("""{"name":"a","kind":"rl","rl":{"task":"chess"}}""", "job.json: rl.task: 'chess' is not one of arithmetic, runlength")]
+    [InlineData("""{"name":"a","kind":"rl","rl":{"samplesPerPrompt":1}}""", "job.json: rl.samplesPerPrompt: grpo needs groups of at least 2")]
+    [InlineData("""{"name":"a","kind":"rl","rl":{"stagePolicy":"eager"}}""", "job.json: rl.stagePolicy: 'eager' is not one of barrier, streaming")]
+    [InlineData("""{"name":"a","kind":"rl","rl":{"reward":"model"}}""", "job.json: rl.rewardModel: required when reward is 'model'")]
+    [InlineData("""{"name":"a","kind":"rl","rl":{"actorLearningRate":0}}""", "job.json: rl.actorLearningRate: 0 must be between*")]
+    [InlineData("""{"name":"a","kind":"rl","rl":{"temperature":-1}}""", "job.json: rl.temperature: -1 must be between*")]
+    [InlineData("""{"name":"a","kind":"rl","rl":{"promptsPerIteration":2,"samplesPerPrompt":2,"trainingReplicas":3,"miniBatches":2}}""", "job.json: rl.trainingReplicas: 3 replicas x 2 mini-batches exceed the 4 samples*")]
+    [InlineData("""{"name":"a","kind":"rl","rl":{"learningRate":1}}""", "job.json: *learningRate*")]
     [InlineData("""{"name":"a","iterations":0}""", "job.json: iterations: 0 must be*")]
     [InlineData("""{"name":"a","stepsPerIteration":-1}""", "job.json: stepsPerIteration: -1 must be*")]
     [InlineData("""{"name":"a","colour":"red"}""", "job.json: *colour*")]
@@ -82,5 +93,16 @@ public sealed class JobGrainTests(ClusterFixture fixture)
         var spec = Spec("round-trip");
 
         JobSpec.FromJson(spec.ToJson()).Should().Be(spec);
+        var rl = RlJobTests.Tiny("rl-round-trip");
+        JobSpec.FromJson(rl.ToJson()).Should().Be(rl);
+    }
+
+    [Fact]
+    public void The_shipped_job_files_are_valid()
+    {
+        var jobs = Directory.GetFiles(Path.Combine(Testing.RepositoryPaths.Root, "infra", "jobs"), "*.json");
+
+        jobs.Should().HaveCountGreaterThanOrEqualTo(4);
+        foreach (var file in jobs) JobSpec.FromJson(File.ReadAllText(file), file).Name.Should().Be(Path.GetFileNameWithoutExtension(file));
     }
 }
