@@ -102,14 +102,14 @@ public sealed class RlJobTests(ClusterFixture fixture)
     {
         var grains = fixture.Cluster.GrainFactory;
         var rl = Tiny("x").Rl! with { CheckpointEvery = 2, Algorithm = "ppo", SamplesPerPrompt = 2, KlCoefficient = 0.05 };
-        var (whole, wholeMetrics) = await Run(grains, Tiny("resume-whole", 4, rl));
+        var (whole, wholeMetrics) = await Run(grains, Tiny("resume-whole", 5, rl));
         var (stopped, _) = await Run(grains, Tiny("resume-stopped", 3, rl));
-        var (resumed, resumedMetrics) = await Run(grains, Tiny("resume-stopped", 4, rl), resume: true);
+        var (resumed, resumedMetrics) = await Run(grains, Tiny("resume-stopped", 5, rl), resume: true);
 
         whole.State.Should().Be(JobState.Completed, whole.Message);
         stopped.State.Should().Be(JobState.Completed, stopped.Message);
         resumed.State.Should().Be(JobState.Completed, resumed.Message);
-        resumedMetrics.Select(m => m.Iteration).Should().Equal([3, 4], "the checkpoint after iteration 2 is the latest");
+        resumedMetrics.Select(m => m.Iteration).Should().Equal([4, 5], "a stopping job checkpoints where it stops (iteration 3), between its regular ones");
         foreach (var m in resumedMetrics)
         {
             var w = wholeMetrics.Single(x => x.Iteration == m.Iteration);
@@ -120,6 +120,28 @@ public sealed class RlJobTests(ClusterFixture fixture)
             m.Entropy.Should().BeApproximately(w.Entropy, 1e-4);
             m.HeldOutAccuracy.Should().Be(w.HeldOutAccuracy);
         }
+    }
+
+    [Theory]
+    [InlineData("rloo", false)]
+    [InlineData("reinforce++", false)]
+    [InlineData("grpo", true)]
+    public async Task Every_algorithm_runs_with_the_kl_penalty_in_the_reward_or_as_a_loss(string algorithm, bool klInReward)
+    {
+        var name = $"algorithm-{algorithm.Replace("+", "p")}-{klInReward}";
+        // Run-length expansion gives partial credit, so the rewards within a group differ from the start.
+        var spec = Tiny(name) with { Rl = Tiny("x").Rl! with { Algorithm = algorithm, KlCoefficient = 0.1, KlInReward = klInReward, Task = "runlength" } };
+
+        var (status, metrics) = await Run(fixture.Cluster.GrainFactory, spec);
+
+        status.State.Should().Be(JobState.Completed, status.Message);
+        metrics.Select(m => m.Iteration).Should().Equal([0, 1, 2]);
+        metrics[2].Kl.Should().BePositive("the policy has moved away from the reference after an update");
+        metrics[2].PolicyLoss.Should().NotBe(0);
+        metrics[2].ValueLoss.Should().BeNull("only PPO has a critic");
+        var record = await fixture.Cluster.GrainFactory.GetGrain<ISampleGrain>(SampleKeys.Of(name, 2, 0)).Record();
+        record.Advantages.Should().HaveCount(record.Generated!.Response.Length);
+        record.Returns.Should().BeNull();
     }
 
     [Fact]
