@@ -69,10 +69,13 @@ public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
                 await (settings.Resume ? grain.Resume(job) : grain.Submit(job));
                 var metrics = settings.Metrics ?? Path.Combine("runs", job.Name, "metrics.jsonl");
                 var cursor = new WatchCursor();
+                // The host turns Ctrl-C and SIGTERM into "application stopping"; the silo stays up until it is stopped below.
+                using var interrupted = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken,
+                    host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping);
                 JobStatus status;
                 try
                 {
-                    status = await JobView.WatchAsync(grains, job.Name, cancellationToken, metrics, cursor);
+                    status = await JobView.WatchAsync(grains, job.Name, interrupted.Token, metrics, cursor);
                 }
                 catch (OperationCanceledException)
                 {
