@@ -68,18 +68,9 @@ public sealed class MultiProcessClusterTests(ITestOutputHelper log) : IAsyncLife
         second.FinalLoss.Should().Be(first.FinalLoss, "the same seed gives the same run on any silo");
     }
 
-    private void StartSilo(string name, string role, string devices)
-    {
-        silos[name] = new ChildProcess(RepositoryPaths.BuiltAssembly("Silo", "Silo.dll"),
-        [
-            "--Clustering:Provider", "AzureTable", "--Clustering:ConnectionString", azurite!.ConnectionString,
-            "--Clustering:ClusterId", clusterId, "--Clustering:ServiceId", clusterId,
-            "--Clustering:SiloPort", ChildProcess.FreePort().ToString(), "--Clustering:GatewayPort", ChildProcess.FreePort().ToString(),
-            "--Silo:Name", name, "--Silo:Roles", role, "--Silo:Devices", devices,
-            "--Checkpoints:Provider", "AzureBlob", "--Checkpoints:ConnectionString", azurite.ConnectionString,
-            "--Streams:Provider", "AzureQueue", "--Streams:ConnectionString", azurite.ConnectionString,
-        ], workDirectory);
-    }
+    private void StartSilo(string name, string role, string devices) =>
+        silos[name] = SiloProcesses.StartOnAzurite(name, role, devices, azurite!.ConnectionString, clusterId, workDirectory,
+            "--Streams:Provider", "AzureQueue", "--Streams:ConnectionString", azurite.ConnectionString);
 
     private async Task<IHost> ConnectAsync()
     {

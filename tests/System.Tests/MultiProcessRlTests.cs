@@ -86,14 +86,8 @@ public sealed class MultiProcessRlTests(ITestOutputHelper log) : IAsyncLifetime
         }
     }
 
-    private void StartSilo(string name, string role, string devices) => silos.Add(new ChildProcess(RepositoryPaths.BuiltAssembly("Silo", "Silo.dll"),
-    [
-        "--Clustering:Provider", "AzureTable", "--Clustering:ConnectionString", azurite!.ConnectionString,
-        "--Clustering:ClusterId", clusterId, "--Clustering:ServiceId", clusterId,
-        "--Clustering:SiloPort", ChildProcess.FreePort().ToString(), "--Clustering:GatewayPort", ChildProcess.FreePort().ToString(),
-        "--Silo:Name", name, "--Silo:Roles", role, "--Silo:Devices", devices,
-        "--Checkpoints:Provider", "AzureBlob", "--Checkpoints:ConnectionString", azurite.ConnectionString,
-    ], workDirectory));
+    private void StartSilo(string name, string role, string devices) =>
+        silos.Add(SiloProcesses.StartOnAzurite(name, role, devices, azurite!.ConnectionString, clusterId, workDirectory));
 
     private string SiloLogs() => "\n" + string.Join("\n", silos.Select(s => s.Output[^Math.Min(3000, s.Output.Length)..]));
 
