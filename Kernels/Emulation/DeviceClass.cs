@@ -1,0 +1,36 @@
+namespace Kernels.Emulation;
+
+/// <summary>
+/// An accelerator as the cost model sees it: peak dense bf16 FLOP/s (no sparsity), memory bandwidth
+/// in bytes/s and memory in bytes. Figures are the vendors' published SXM numbers.
+/// </summary>
+public sealed record DeviceClass(string Name, double PeakFlops, double MemoryBandwidth, double MemoryBytes)
+{
+    private const double Tera = 1e12, Giga = 1e9;
+
+    public static DeviceClass H100 { get; } = new("H100", 989 * Tera, 3.35 * Tera, 80 * Giga);
+    /// <summary>The H100's compute and memory with a cut-down interconnect (see <see cref="Link"/>).</summary>
+    public static DeviceClass H800 { get; } = new("H800", 989 * Tera, 3.35 * Tera, 80 * Giga);
+    /// <summary>A fraction of the compute with more bandwidth: cheap for memory-bound decoding.</summary>
+    public static DeviceClass H20 { get; } = new("H20", 148 * Tera, 4.0 * Tera, 96 * Giga);
+    public static DeviceClass A100 { get; } = new("A100", 312 * Tera, 2.039 * Tera, 80 * Giga);
+
+    public static IReadOnlyList<DeviceClass> All { get; } = [H100, H800, H20, A100];
+
+    public static DeviceClass Parse(string name) =>
+        All.FirstOrDefault(d => string.Equals(d.Name, name, StringComparison.OrdinalIgnoreCase))
+        ?? throw new ArgumentException($"device class '{name}' is not one of {string.Join(", ", All.Select(d => d.Name))}");
+}
+
+/// <summary>A link weights travel over: bandwidth in bytes/s and one-way latency in seconds.</summary>
+public sealed record Link(string Name, double Bandwidth, double LatencySeconds)
+{
+    /// <summary>NVLink within an H100 node (900 GB/s).</summary>
+    public static Link NvLinkH100 { get; } = new("nvlink-h100", 900e9, 5e-6);
+    /// <summary>NVLink within an H800 node (400 GB/s).</summary>
+    public static Link NvLinkH800 { get; } = new("nvlink-h800", 400e9, 5e-6);
+    /// <summary>400 Gb/s InfiniBand between nodes of one datacenter.</summary>
+    public static Link InfiniBand { get; } = new("infiniband-400g", 50e9, 5e-6);
+    /// <summary>A 100 Gb/s line between datacenters, a few milliseconds away.</summary>
+    public static Link CrossDatacenter { get; } = new("cross-dc-100g", 12.5e9, 5e-3);
+}

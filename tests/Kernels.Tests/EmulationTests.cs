@@ -1,0 +1,97 @@
+using Kernels.Emulation;
+
+namespace Kernels.Tests;
+
+public sealed class EmulationTests
+{
+    [Theory]
+    [InlineData("llama-13b", 13.0e9)]
+    [InlineData("llama-65b", 65.3e9)]
+    [InlineData("qwen2.5-7b", 7.62e9)]
+    [InlineData("qwen2.5-72b", 72.7e9)]
+    public void Model_shapes_have_their_published_parameter_counts(string name, double parameters)
+    {
+        ModelShape.Parse(name).Parameters.Should().BeApproximately(parameters, parameters * 0.01);
+    }
+
+    [Fact]
+    public void Kv_cache_bytes_per_token_follow_layers_and_key_value_heads()
+    {
+        ModelShape.Llama13B.KvBytesPerToken.Should().Be(2.0 * 40 * 40 * 128 * 2, "819,200 bytes: K and V, 40 layers, 40 heads of 128, bf16");
+        ModelShape.Qwen25_7B.KvBytesPerToken.Should().Be(2.0 * 28 * 4 * 128 * 2, "grouped-query attention keeps 4 key/value heads");
+    }
+
+    [Fact]
+    public void A_decoding_step_is_memory_bound_at_batch_one_and_compute_bound_at_large_batches()
+    {
+        var cost = new CostModel(DeviceClass.H100, ModelShape.Llama13B);
+        var weights = ModelShape.Llama13B.WeightBytes;
+
+        // Batch 1 at 100 tokens of context: read every weight and 100 tokens of cache once at 80% of 3.35 TB/s, plus 2 ms.
+        var single = cost.DecodeStepSeconds([100]);
+        single.Should().BeApproximately((weights + 100 * 819_200.0) / (3.35e12 * 0.8) + 0.002, 1e-9);
+
+        // Batch 512 at context 1: 2 P per token at 50% of 989 TFLOP/s exceeds the weight read.
+        var large = cost.DecodeStepSeconds(Enumerable.Repeat(1, 512).ToArray());
+        var flops = 2 * ModelShape.Llama13B.MatmulParameters * 512 + 4 * 40 * 5120.0 * 512;
+        large.Should().BeApproximately(flops / (989e12 * 0.5) + 0.002, 1e-9);
+        (large / 512).Should().BeLessThan(single / 10, "batching amortises the weight reads");
+        cost.DecodeStepSeconds([1, 1]).Should().BeApproximately(cost.DecodeStepSeconds([1]), 1e-6, "a second row is nearly free while memory-bound");
+    }
+
+    [Fact]
+    public void Training_prefill_transfer_and_cache_capacity_follow_their_formulas()
+    {
+        var cost = new CostModel(DeviceClass.H800, ModelShape.Llama65B);
+        var p = ModelShape.Llama65B.MatmulParameters;
+
+        cost.TrainingSeconds([1000]).Should().BeApproximately((6 * p * 1000 + 6 * 80 * 8192.0 * 1000 * 1000) / (989e12 * 0.4), 1e-9);
+        cost.PrefillSeconds([512, 512]).Should().BeApproximately(Math.Max((2 * p * 1024 + 2 * 80 * 8192.0 * 2 * 512 * 512) / (989e12 * 0.6), ModelShape.Llama65B.WeightBytes / (3.35e12 * 0.8)), 1e-9);
+        cost.WeightTransferSeconds(Link.InfiniBand).Should().BeApproximately(5e-6 + ModelShape.Llama65B.WeightBytes / 50e9, 1e-9);
+        cost.MaxCachedTokens().Should().Be(0, "130 GB of weights do not fit one 80 GB device");
+        new CostModel(DeviceClass.H800, ModelShape.Llama65B, tensorParallel: 8).MaxCachedTokens()
+            .Should().Be((long)((80e9 * 0.9 * 8 - ModelShape.Llama65B.WeightBytes) / ModelShape.Llama65B.KvBytesPerToken));
+        new CostModel(DeviceClass.H20, ModelShape.Qwen25_7B).DecodeStepSeconds([1000])
+            .Should().BeLessThan(new CostModel(DeviceClass.A100, ModelShape.Qwen25_7B).DecodeStepSeconds([1000]), "decoding follows bandwidth, where the H20 leads");
+    }
+
+    [Theory]
+    [InlineData("chat", 2048)]
+    [InlineData("reasoning", 20_000)]
+    public void Length_presets_have_a_long_tail_within_their_maximum(string preset, int max)
+    {
+        var distribution = LengthDistribution.Preset(preset);
+        var random = new Random(7);
+        var lengths = Enumerable.Range(0, 100_000).Select(_ => distribution.Sample(random)).Order().ToArray();
+
+        var median = lengths[lengths.Length / 2];
+        var p999 = lengths[(int)(0.999 * lengths.Length)];
+        ((double)p999 / median).Should().BeGreaterThan(10, $"median {median}, p99.9 {p999}");
+        lengths[^1].Should().BeLessThanOrEqualTo(max);
+        lengths[0].Should().BeGreaterThanOrEqualTo(1);
+        SampleFrom(distribution, 7, 100).Should().Equal(SampleFrom(distribution, 7, 100), "the same seed draws the same lengths")
+            .And.NotEqual(SampleFrom(distribution, 8, 100));
+    }
+
+    [Fact]
+    public void An_empirical_histogram_is_sampled_in_proportion_and_a_bad_line_is_named()
+    {
+        var histogram = EmpiricalLengths.Read(new StringReader("length,count\n10,1\n100,3\n\n1000,0\n"), "lengths.csv");
+        var random = new Random(3);
+        var draws = Enumerable.Range(0, 40_000).Select(_ => histogram.Sample(random)).ToArray();
+
+        (draws.Count(d => d == 100) / (double)draws.Length).Should().BeApproximately(0.75, 0.01);
+        draws.Should().OnlyContain(d => d == 10 || d == 100);
+        histogram.Max.Should().Be(1000);
+        FluentActions.Invoking(() => EmpiricalLengths.Read(new StringReader("10,1\n20,x\n"), "lengths.csv"))
+            .Should().Throw<InvalidDataException>().WithMessage("lengths.csv:2: expected \"length,count\"*\"20,x\"");
+        FluentActions.Invoking(() => EmpiricalLengths.Read(new StringReader("10,0\n"), "lengths.csv"))
+            .Should().Throw<InvalidDataException>().WithMessage("lengths.csv: no bins with a positive count");
+    }
+
+    private static int[] SampleFrom(LengthDistribution distribution, int seed, int count)
+    {
+        var random = new Random(seed);
+        return Enumerable.Range(0, count).Select(_ => distribution.Sample(random)).ToArray();
+    }
+}
