@@ -95,3 +95,61 @@ public sealed class EmulationTests
         return Enumerable.Range(0, count).Select(_ => distribution.Sample(random)).ToArray();
     }
 }
+
+public sealed class EmulatedBatchTests
+{
+    private static readonly CostModel Cost = new(DeviceClass.H800, ModelShape.Qwen25_7B);
+
+    [Fact]
+    public void A_step_costs_the_prefill_of_new_prompts_and_one_decoding_step_of_all()
+    {
+        var batch = new EmulatedBatch(Cost, capacity: 4);
+        batch.Add(new EmulatedSequence("a", 100, 2));
+        batch.Add(new EmulatedSequence("b", 50, 1));
+
+        var (first, finishedFirst) = batch.Step();
+        var (second, finishedSecond) = batch.Step();
+
+        first.Should().BeApproximately(Cost.PrefillSeconds([100, 50]) + Cost.DecodeStepSeconds([100, 50]), 1e-12);
+        finishedFirst.Select(s => s.Id).Should().Equal(["b"]);
+        second.Should().BeApproximately(Cost.DecodeStepSeconds([101]), 1e-12, "b left; a decodes with one more token of context");
+        finishedSecond.Select(s => (s.Id, s.Generated)).Should().Equal([("a", 2)]);
+        batch.Count.Should().Be(0);
+    }
+
+    [Fact]
+    public void An_evicted_sequence_resumes_elsewhere_and_finishes_at_its_target()
+    {
+        var first = new EmulatedBatch(Cost, 2);
+        first.Add(new EmulatedSequence("long", 10, 5));
+        first.Step();
+        first.Step();
+
+        var moved = first.Evict("long");
+        var second = new EmulatedBatch(Cost, 2);
+        second.Add(moved);
+        var steps = 1;
+        var finished = second.Step().Finished;
+        for (; finished.Count == 0; steps++) finished = second.Step().Finished;
+
+        moved.Generated.Should().Be(2);
+        steps.Should().Be(3, "2 of its 5 tokens came before the move");
+        finished.Single().Generated.Should().Be(5);
+        FluentActions.Invoking(() => first.Evict("long")).Should().Throw<ArgumentException>().WithMessage("*not running here*");
+    }
+
+    [Fact]
+    public void The_simulated_generation_of_a_long_tail_is_bound_by_its_longest_sample()
+    {
+        var sequences = Enumerable.Range(0, 63).Select(i => new EmulatedSequence($"s{i}", 200, 100)).Append(new EmulatedSequence("tail", 200, 2000)).ToArray();
+
+        var (seconds, finishedAt) = EmulatedBatch.Simulate(Cost, capacity: 64, sequences);
+
+        finishedAt.Should().HaveCount(64);
+        finishedAt["tail"].Should().Be(seconds);
+        finishedAt["s0"].Should().BeLessThan(seconds / 10, "the tail decodes alone for 1,900 steps");
+        var alone = EmulatedBatch.Simulate(Cost, 64, [new EmulatedSequence("tail", 200, 2000)]).Seconds;
+        seconds.Should().BeGreaterThan(alone).And.BeLessThan(alone * 1.2, "the other 63 add little: decoding is memory-bound");
+        FluentActions.Invoking(() => new EmulatedBatch(Cost, 1).Add(new EmulatedSequence("x", 1, 0))).Should().Throw<ArgumentException>();
+    }
+}
