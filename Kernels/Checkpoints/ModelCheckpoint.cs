@@ -63,6 +63,8 @@ public static class ModelCheckpoint
             if (misShaped.Count > 0) parts.Add($"mis-shaped: {string.Join(", ", misShaped)}");
             throw new InvalidDataException($"{source} does not fit the model; {string.Join("; ", parts)}");
         }
+        // The scope holds every temporary until the copies end, so none is finalized during one.
+        using var scope = NewDisposeScope();
         using var _ = no_grad();
         foreach (var (name, parameter) in own) parameter.copy_(tensors[name].to(parameter.dtype));
     }

@@ -241,7 +241,8 @@ internal sealed class SwiGlu : Module<Tensor, Tensor>
 internal sealed class RmsNorm : Module<Tensor, Tensor>
 {
     private readonly Parameter weight;
-    private readonly double eps;
+    // Held for the module's life: a Scalar converted on the fly could be finalized while libtorch reads it.
+    private readonly Scalar eps;
 
     public RmsNorm(int size, double eps) : base(nameof(RmsNorm))
     {
@@ -251,6 +252,12 @@ internal sealed class RmsNorm : Module<Tensor, Tensor>
     }
 
     public override Tensor forward(Tensor x) => x * (x.square().mean([-1L], keepdim: true) + eps).rsqrt() * weight;
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) eps.Dispose();
+        base.Dispose(disposing);
+    }
 }
 
 /// <summary>Rotary position embeddings (rotate-half form, as in Hugging Face's LLaMA).</summary>

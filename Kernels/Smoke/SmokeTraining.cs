@@ -1,3 +1,4 @@
+using Kernels.Training;
 using System.Security.Cryptography;
 using Kernels.Checkpoints;
 using TorchSharp;
@@ -30,12 +31,11 @@ public static class SmokeTraining
 
         random.manual_seed(seed);
         using var model = new Mlp();
-        using var optimizer = optim.Adam(model.parameters(), lr: 0.01);
+        using var optimizer = new AdamWOptimizer(model.parameters(), new Kernels.Training.OptimizerOptions { LearningRate = 0.01, WeightDecay = 0, MaxGradNorm = 0 });
         double initialLoss = double.NaN, finalLoss = double.NaN, firstGradientNorm = double.NaN;
         for (var step = 0; step < steps; step++)
         {
             using var stepScope = NewDisposeScope();
-            optimizer.zero_grad();
             var loss = nn.functional.mse_loss(model.forward(x), target);
             loss.backward();
             if (step == 0)
@@ -43,7 +43,7 @@ public static class SmokeTraining
                 initialLoss = loss.item<float>();
                 firstGradientNorm = Math.Sqrt(model.parameters().Sum(p => p.grad!.square().sum().item<float>()));
             }
-            optimizer.step();
+            optimizer.Step();
             finalLoss = loss.item<float>();
         }
 
