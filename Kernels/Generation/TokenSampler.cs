@@ -19,11 +19,12 @@ public static class TokenSampler
         var (sortedLogProbs, order) = logProbs.sort(dim: -1, descending: true);
         var probs = sortedLogProbs.exp();
 
-        var rank = arange(vocab, device: logits.device).view(1, -1);
-        var topK = tensor(rows.Select(r => r.Params.TopK > 0 ? (long)r.Params.TopK : vocab).ToArray(), device: logits.device).view(-1, 1);
+        // 1-based rank by a cumulative sum, not arange: no Scalar per step (see AdamWOptimizer).
+        var rank = ones_like(probs).cumsum(-1);
+        var topK = tensor(rows.Select(r => r.Params.TopK > 0 ? (float)r.Params.TopK : vocab).ToArray(), device: logits.device).view(-1, 1);
         var topP = tensor(rows.Select(r => (float)r.Params.TopP).ToArray(), device: logits.device).view(-1, 1);
         // Keep a token while the mass ranked above it is below top-p: the smallest set reaching top-p, never empty.
-        var keep = (rank < topK).logical_and(probs.cumsum(-1) - probs < topP);
+        var keep = (rank <= topK).logical_and(probs.cumsum(-1) - probs < topP);
         var kept = (probs * keep).cpu();
 
         var keptData = kept.data<float>().ToArray();

@@ -10,6 +10,8 @@ namespace Kernels.Model;
 public sealed class KvCache : IDisposable
 {
     private readonly LayerCache[] layers;
+    // Made once: arange takes Scalars, which a step must not create (see AdamWOptimizer).
+    private readonly Tensor positions;
 
     public KvCache(ModelConfig config, int slots, int maxLength, Device? device = null)
     {
@@ -20,8 +22,9 @@ public sealed class KvCache : IDisposable
         }
         Slots = slots;
         MaxLength = maxLength;
+        positions = arange(maxLength, dtype: int64, device: device).DetachFromDisposeScope();
         layers = Enumerable.Range(0, config.Layers)
-            .Select(_ => new LayerCache(slots, maxLength, config.KvHeads, config.HeadDim, device)).ToArray();
+            .Select(_ => new LayerCache(slots, maxLength, config.KvHeads, config.HeadDim, device, positions)).ToArray();
     }
 
     public int Slots { get; }
@@ -43,12 +46,16 @@ public sealed class KvCache : IDisposable
     public void Dispose()
     {
         foreach (var layer in layers) layer.Dispose();
+        positions.Dispose();
     }
 }
 
 /// <summary>One layer's cache, laid out [slot, position, kvHead, headDim] so that a row's new entries are one indexed write.</summary>
-internal sealed class LayerCache(int slots, int maxLength, int kvHeads, int headDim, Device? device) : IDisposable
+internal sealed class LayerCache(int slots, int maxLength, int kvHeads, int headDim, Device? device, Tensor positions) : IDisposable
 {
+    /// <summary>The positions 0 .. S - 1 of a read of span S.</summary>
+    public Tensor KeyPositions(long span) => positions.narrow(0, 0, span);
+
     private readonly Tensor keys = zeros([slots, maxLength, kvHeads, headDim], device: device).DetachFromDisposeScope();
     private readonly Tensor values = zeros([slots, maxLength, kvHeads, headDim], device: device).DetachFromDisposeScope();
 

@@ -142,7 +142,7 @@ internal sealed class DecoderStack : Module
     {
         var x = embed_tokens is not null ? embed_tokens.forward(input) : input;
         var (batch, length) = (x.shape[0], x.shape[1]);
-        positions ??= arange(length, device: x.device).expand(batch, length);
+        positions ??= rotary.Positions(length, x.device).expand(batch, length);
         var (cos, sin) = rotary.At(positions);
         foreach (var (index, layer) in ordered)
         {
@@ -212,7 +212,7 @@ internal sealed class Attention : Module
         {
             (k, v) = cache.WriteAndRead(slots!, positions, k, v);
             // Row b, query t sees cached positions 0..positions[b, t]: its prompt, what it generated so far, itself.
-            var keyPositions = arange(k.shape[2], device: x.device);
+            var keyPositions = cache.KeyPositions(k.shape[2]);
             var mask = keyPositions.view(1, 1, 1, -1) <= positions.view(batch, 1, length, 1);
             attended = functional.scaled_dot_product_attention(q, Repeat(k), Repeat(v), attn_mask: mask);
         }
@@ -263,16 +263,20 @@ internal sealed class RmsNorm : Module<Tensor, Tensor>
 /// <summary>Rotary position embeddings (rotate-half form, as in Hugging Face's LLaMA).</summary>
 internal sealed class RotaryEmbedding : IDisposable
 {
-    private readonly Tensor cosTable, sinTable;
+    private readonly Tensor cosTable, sinTable, positions;
 
     public RotaryEmbedding(int headDim, int maxPositions, double theta)
     {
+        positions = arange(maxPositions, dtype: int64).DetachFromDisposeScope();
         var inverseFrequency = 1.0 / pow(theta, arange(0, headDim, 2, dtype: float64) / headDim);
         var angles = outer(arange(maxPositions, dtype: float64), inverseFrequency);
         var table = cat([angles, angles], dim: -1);
         cosTable = table.cos().to(float32).DetachFromDisposeScope();
         sinTable = table.sin().to(float32).DetachFromDisposeScope();
     }
+
+    /// <summary>0 .. length - 1, made once (arange takes Scalars, which a forward pass must not create; see AdamWOptimizer).</summary>
+    public Tensor Positions(long length, Device device) => positions.narrow(0, 0, length).to(device);
 
     /// <summary>cos and sin for each position, shaped [B, 1, T, D] to broadcast over heads.</summary>
     public (Tensor Cos, Tensor Sin) At(Tensor positions) => (Gather(cosTable, positions), Gather(sinTable, positions));
@@ -284,6 +288,7 @@ internal sealed class RotaryEmbedding : IDisposable
     {
         cosTable.Dispose();
         sinTable.Dispose();
+        positions.Dispose();
     }
 
     public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)

@@ -38,7 +38,7 @@ public static class ResponseScoring
     internal static (Tensor LogProbs, Tensor Logits) TokenLogProbs(Transformer model, ResponseBatch batch, double temperature)
     {
         var logits = batch.AtResponse(model.Forward(batch.Tokens));
-        if (temperature is > 0 and not 1.0) logits = logits / temperature;
+        if (temperature is > 0 and not 1.0) logits = logits / tensor((float)temperature, device: logits.device);
         var logProbs = logits.log_softmax(-1).gather(-1, batch.Targets.unsqueeze(-1)).squeeze(-1);
         return (logProbs, logits);
     }
