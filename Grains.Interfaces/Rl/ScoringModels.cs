@@ -11,7 +11,8 @@ public sealed record ScoringModels(
     [property: Id(2)] string ReferenceWeights,
     [property: Id(3)] string? CriticWeights,
     [property: Id(4)] string Model,
-    [property: Id(5)] double Temperature);
+    [property: Id(5)] double Temperature,
+    [property: Id(6)] int SequenceLength);
 
 /// <summary>One finished sample to score.</summary>
 [GenerateSerializer, Immutable]

@@ -27,6 +27,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     private readonly long run = DateTimeOffset.UtcNow.UtcTicks;
     /// <summary>The dataset position: prompts drawn since the job began (saved in checkpoints).</summary>
     private long promptsDrawn;
+    private int sequenceLength;
 
     private string Prefix => $"jobs/{job.Name}";
     private string ReferenceObject => $"{Prefix}/weights/reference.safetensors";
@@ -51,6 +52,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         var critics = rl.NeedsCritic ? Replicas("critic") : [];
         var maxPrompt = data.Train.Concat(data.HeldOut).Max(e => encoding.Prompt(e).Length);
         var limits = new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, maxPrompt + data.Task.MaxResponseTokens + 1);
+        sequenceLength = limits.MaxSequenceLength;
         await Task.WhenAll(workers.Select(w => w.Configure(limits)));
         await Task.WhenAll(actors.Select(a => a.Setup(Setup(critic: false))));
         await Task.WhenAll(critics.Select(c => c.Setup(Setup(critic: true))));
@@ -98,7 +100,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         var began = DateTimeOffset.UtcNow;
         var (prompts, group) = (rl.PromptsPerIteration, rl.SamplesPerPrompt);
         var scoring = new ScoringModels(rl.Task, rl.Reward == "model" ? rl.RewardModel : null, ReferenceObject,
-            critics.Length > 0 ? CriticObject(i - 1) : null, rl.Model, rl.Temperature);
+            critics.Length > 0 ? CriticObject(i - 1) : null, rl.Model, rl.Temperature, sequenceLength);
         var starts = Enumerable.Range(0, prompts * group).Select(index =>
         {
             var p = index / group;

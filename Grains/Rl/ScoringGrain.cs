@@ -12,13 +12,15 @@ namespace Grains.Rl;
 /// Scores finished samples: the reward from the task's verifier or a learned reward model, the
 /// reference's log-probs, and (PPO) the critic's values. A stateless worker on inference silos, one
 /// per silo and reentrant: requests that arrive while a batch is being scored wait together and go
-/// through the models as the next batch (dynamic batching), so streaming sample-by-sample costs little
-/// more than scoring all at once. Models are cached by object name; a newer critic replaces the older.
+/// through the models as the next batch (dynamic batching, in fixed-shape chunks), so streaming sample
+/// by sample costs little more than scoring all at once. Models are cached by object name; a newer
+/// critic replaces the older.
 /// </summary>
 [StatelessWorker(1), Reentrant, InferenceSilosOnly]
 public sealed class ScoringGrain(ICheckpointStore store) : Grain, IScoringGrain
 {
     private const int MaxBatch = 64;
+    private const int ScoringRows = 16;
     private readonly Dictionary<string, Transformer> models = [];
     private readonly List<(ScoringRequest Request, TaskCompletionSource<SampleScores> Done)> pending = [];
     private Task? draining;
@@ -58,17 +60,20 @@ public sealed class ScoringGrain(ICheckpointStore store) : Grain, IScoringGrain
         var critic = m.CriticWeights is null ? null : await Model(m.Model, m.CriticWeights, HeadKind.Scalar);
         var rewardModel = m.RewardModel is null ? null : await Model(m.Model, m.RewardModel, HeadKind.Scalar);
         var encoding = new TaskEncoding(ModelCatalog.Tokenizer(m.Model));
-        return await Task.Run(() =>
+        // Every batch has the same shape, padded to ScoringRows rows of the job's longest sequence: a
+        // row's floating-point results then do not depend on what else is in its batch, which depends on
+        // timing, and the same seeds give the same run.
+        return await Task.Run(() => requests.Chunk(ScoringRows).SelectMany(chunk =>
         {
-            var rows = requests.Select(r => (r.Prompt, r.Response)).ToArray();
-            var task = TaskDataset.Task(m.Task);
+            var rows = chunk.Select(r => (r.Prompt, r.Response)).ToArray();
+            var shape = (ScoringRows, m.SequenceLength);
             var rewards = rewardModel is not null
-                ? ResponseScoring.Rewards(rewardModel, rows)
-                : requests.Select(r => task.Reward(new TaskExample(encoding.Tokenizer.Decode(r.Prompt), r.Answer), encoding.Response(r.Response))).ToArray();
-            var refLogProbs = ResponseScoring.LogProbs(reference, rows, m.Temperature);
-            var values = critic is null ? null : ResponseScoring.Values(critic, rows);
-            return requests.Select((_, k) => new SampleScores(rewards[k], refLogProbs[k], values?[k])).ToArray();
-        });
+                ? ResponseScoring.Rewards(rewardModel, rows, shape)
+                : chunk.Select(r => TaskDataset.Task(m.Task).Reward(new TaskExample(encoding.Tokenizer.Decode(r.Prompt), r.Answer), encoding.Response(r.Response))).ToArray();
+            var refLogProbs = ResponseScoring.LogProbs(reference, rows, m.Temperature, shape);
+            var values = critic is null ? null : ResponseScoring.Values(critic, rows, shape);
+            return chunk.Select((_, k) => new SampleScores(rewards[k], refLogProbs[k], values?[k]));
+        }).ToArray());
     }
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)

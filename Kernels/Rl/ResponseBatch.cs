@@ -9,13 +9,27 @@ namespace Kernels.Rl;
 /// </summary>
 public sealed class ResponseBatch
 {
-    public ResponseBatch(IReadOnlyList<(int[] Prompt, int[] Response)> rows, Device? device = null)
+    /// <summary>
+    /// With <paramref name="shape"/>, the batch is padded to exactly that many rows (copies of the first)
+    /// and tokens: every batch then has the same shape, so each row's floating-point results are the
+    /// same whatever else is in the batch (kernels choose their blocking by shape).
+    /// </summary>
+    public ResponseBatch(IReadOnlyList<(int[] Prompt, int[] Response)> rows, Device? device = null, (int Rows, int Width)? shape = null)
     {
         if (rows.Count == 0) throw new ArgumentException("a batch needs at least one sequence", nameof(rows));
         if (rows.Any(r => r.Prompt.Length == 0 || r.Response.Length == 0)) throw new ArgumentException("every sequence needs a prompt and a response of at least one token", nameof(rows));
+        Real = rows.Count;
+        if (shape is { } fixedShape)
+        {
+            if (rows.Count > fixedShape.Rows || rows.Any(r => r.Prompt.Length + r.Response.Length > fixedShape.Width))
+            {
+                throw new ArgumentException($"{rows.Count} sequences of up to {rows.Max(r => r.Prompt.Length + r.Response.Length)} tokens do not fit a batch of {fixedShape.Rows} x {fixedShape.Width}");
+            }
+            rows = [.. rows, .. Enumerable.Repeat(rows[0], fixedShape.Rows - rows.Count)];
+        }
         Rows = rows;
-        var width = rows.Max(r => r.Prompt.Length + r.Response.Length);
-        var responseWidth = rows.Max(r => r.Response.Length);
+        var width = shape?.Width ?? rows.Max(r => r.Prompt.Length + r.Response.Length);
+        var responseWidth = shape?.Width ?? rows.Max(r => r.Response.Length);
         var tokens = new long[rows.Count * width];
         var index = new long[rows.Count * responseWidth];
         var targets = new long[rows.Count * responseWidth];
@@ -40,6 +54,8 @@ public sealed class ResponseBatch
     }
 
     public IReadOnlyList<(int[] Prompt, int[] Response)> Rows { get; }
+    /// <summary>How many leading rows are real (the rest pad the batch to its fixed shape).</summary>
+    public int Real { get; }
     public Tensor Tokens { get; }
     public Tensor Index { get; }
     public Tensor Targets { get; }
@@ -65,7 +81,7 @@ public sealed class ResponseBatch
     public float[][] Unpad(Tensor values)
     {
         var data = values.to(float32).cpu().contiguous().data<float>().ToArray();
-        return Rows.Select((r, b) => data.AsSpan((int)(b * ResponseWidth), r.Response.Length).ToArray()).ToArray();
+        return Rows.Take(Real).Select((r, b) => data.AsSpan((int)(b * ResponseWidth), r.Response.Length).ToArray()).ToArray();
     }
 
     /// <summary>A model's output at the predicting positions: [B, R] from [B, T], or [B, R, V] from [B, T, V].</summary>

@@ -6,32 +6,36 @@ namespace Kernels.Rl;
 /// <summary>What the scoring models compute for finished responses: log-probs, values, learned rewards.</summary>
 public static class ResponseScoring
 {
-    /// <summary>log p(response token j | prompt, response[..j]) under <paramref name="model"/> at the given temperature, per row.</summary>
-    public static float[][] LogProbs(Transformer model, IReadOnlyList<(int[] Prompt, int[] Response)> rows, double temperature = 1.0)
+    /// <summary>
+    /// log p(response token j | prompt, response[..j]) under <paramref name="model"/> at the given
+    /// temperature, per row. With a fixed <c>shape</c> (see <see cref="ResponseBatch"/>) each row's
+    /// result does not depend on the others.
+    /// </summary>
+    public static float[][] LogProbs(Transformer model, IReadOnlyList<(int[] Prompt, int[] Response)> rows, double temperature = 1.0, (int Rows, int Width)? shape = null)
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var batch = new ResponseBatch(rows, DeviceOf(model));
+        var batch = new ResponseBatch(rows, DeviceOf(model), shape);
         return batch.Unpad(TokenLogProbs(model, batch, temperature).LogProbs);
     }
 
     /// <summary>A critic's value of the state before each response token, per row.</summary>
-    public static float[][] Values(Transformer critic, IReadOnlyList<(int[] Prompt, int[] Response)> rows)
+    public static float[][] Values(Transformer critic, IReadOnlyList<(int[] Prompt, int[] Response)> rows, (int Rows, int Width)? shape = null)
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var batch = new ResponseBatch(rows, DeviceOf(critic));
+        var batch = new ResponseBatch(rows, DeviceOf(critic), shape);
         return batch.Unpad(batch.AtResponse(critic.Forward(batch.Tokens)));
     }
 
     /// <summary>A reward model's score of each whole sequence: its scalar head at the last response token.</summary>
-    public static double[] Rewards(Transformer rewardModel, IReadOnlyList<(int[] Prompt, int[] Response)> rows)
+    public static double[] Rewards(Transformer rewardModel, IReadOnlyList<(int[] Prompt, int[] Response)> rows, (int Rows, int Width)? shape = null)
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var batch = new ResponseBatch(rows, DeviceOf(rewardModel));
-        var lengths = tensor(rows.Select(r => (long)(r.Prompt.Length + r.Response.Length)).ToArray(), device: batch.Tokens.device);
-        return rewardModel.ScoreAtLastToken(batch.Tokens, lengths).to(float64).cpu().data<double>().ToArray();
+        var batch = new ResponseBatch(rows, DeviceOf(rewardModel), shape);
+        var lengths = tensor(batch.Rows.Select(r => (long)(r.Prompt.Length + r.Response.Length)).ToArray(), device: batch.Tokens.device);
+        return rewardModel.ScoreAtLastToken(batch.Tokens, lengths).to(float64).cpu().data<double>().Take(batch.Real).ToArray();
     }
 
     /// <summary>Log-probs of the response tokens [B, R] and the logits they come from [B, R, V].</summary>

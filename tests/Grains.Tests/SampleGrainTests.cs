@@ -16,7 +16,7 @@ public sealed class SampleGrainTests(ClusterFixture fixture)
     {
         var tokenizer = CharTokenizer.ForTasks();
         return new SampleStart(job, 1, index, "1/0", 0, [tokenizer.BosId, .. tokenizer.Encode("12+30=")], "42", 5, 4, 1.0, streaming,
-            new ScoringModels("arithmetic", null, ReferenceObject, null, "demo", 1.0), Run: 1);
+            new ScoringModels("arithmetic", null, ReferenceObject, null, "demo", 1.0, 64), Run: 1);
     }
 
     private static GeneratedResponse Response(string answer)

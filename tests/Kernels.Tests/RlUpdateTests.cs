@@ -39,6 +39,21 @@ public sealed class RlUpdateTests
     }
 
     [Fact]
+    public void In_a_fixed_shape_a_rows_scores_do_not_depend_on_the_rest_of_the_batch()
+    {
+        using var model = new Transformer(TinyModels.Config, seed: 8);
+        var shape = (Rows: 4, Width: 10);
+
+        var together = ResponseScoring.LogProbs(model, Rows, shape: shape);
+        for (var b = 0; b < Rows.Length; b++)
+        {
+            var alone = ResponseScoring.LogProbs(model, [Rows[b]], shape: shape)[0];
+            alone.Should().Equal(together[b], $"row {b}, bit for bit");
+        }
+        FluentActions.Invoking(() => ResponseScoring.LogProbs(model, Rows, shape: (4, 5))).Should().Throw<ArgumentException>().WithMessage("*do not fit a batch of 4 x 5*");
+    }
+
+    [Fact]
     public void Gradients_of_shares_divided_by_the_whole_batch_tokens_sum_to_the_whole_batch_gradient()
     {
         using var model = new Transformer(TinyModels.Config, seed: 6);
