@@ -1,3 +1,4 @@
+using Kernels.Model;
 using static TorchSharp.torch;
 
 namespace Kernels.Rl;
@@ -48,7 +49,8 @@ public static class AdvantageEstimator
             var refLogProbs = Pad(samples.Select(s => s.RefLogProbs!).ToArray(), width);
             var kl = CoreAlgorithms.KlPenalty(logProbs, refLogProbs, options.KlEstimator) * mask;
             meanKl = CoreAlgorithms.MaskedMean(kl, mask).item<float>();
-            if (options.KlInRewardCoefficient > 0) rewards = scores - options.KlInRewardCoefficient * kl;
+            using var s = new Scalars();
+            if (options.KlInRewardCoefficient > 0) rewards = scores - kl.mul(s[options.KlInRewardCoefficient]);
         }
         else if (options.KlInRewardCoefficient > 0)
         {

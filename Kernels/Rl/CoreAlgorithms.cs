@@ -1,3 +1,4 @@
+using Kernels.Model;
 using static TorchSharp.torch;
 
 namespace Kernels.Rl;
@@ -42,16 +43,18 @@ public static class CoreAlgorithms
     /// <summary>Unbiased masked variance: sum(mask (x - mean)^2) / (sum(mask) - 1).</summary>
     public static Tensor MaskedVariance(Tensor values, Tensor mask)
     {
+        using var s = new Scalars();
         var centered = values - MaskedMean(values, mask);
         var count = mask.sum();
-        return (centered.square() * mask).sum() / (count - 1);
+        return (centered.square() * mask).sum() / count.sub(s[1]);
     }
 
     /// <summary>whiten(x) = (x - mean) / sqrt(var + 1e-8) over the unmasked entries; the mean is added back when shiftMean is false.</summary>
     public static Tensor MaskedWhiten(Tensor values, Tensor mask, bool shiftMean = true)
     {
+        using var s = new Scalars();
         var mean = MaskedMean(values, mask);
-        var whitened = (values - mean) * (MaskedVariance(values, mask) + 1e-8).rsqrt();
+        var whitened = (values - mean) * MaskedVariance(values, mask).add(s[1e-8]).rsqrt();
         return shiftMean ? whitened : whitened + mean;
     }
 
@@ -65,6 +68,8 @@ public static class CoreAlgorithms
         Tensor rewards, Tensor values, Tensor mask, double gamma, double lambda, bool whiten = true)
     {
         using var _ = no_grad();
+        using var s = new Scalars();
+        var (g, gl) = (s[gamma], s[gamma * lambda]);
         var length = rewards.shape[1];
         var nextValue = zeros_like(rewards.select(1, 0));
         var lastAdvantage = zeros_like(nextValue);
@@ -72,10 +77,11 @@ public static class CoreAlgorithms
         for (var t = length - 1; t >= 0; t--)
         {
             var (r, v, m) = (rewards.select(1, t), values.select(1, t), mask.select(1, t));
-            var delta = r + gamma * nextValue - v;
-            var advantage = delta + gamma * lambda * lastAdvantage;
-            nextValue = v * m + (1 - m) * nextValue;
-            lastAdvantage = advantage * m + (1 - m) * lastAdvantage;
+            var delta = r + nextValue.mul(g) - v;
+            var advantage = delta + lastAdvantage.mul(gl);
+            var keep = ones_like(m) - m;
+            nextValue = v * m + keep * nextValue;
+            lastAdvantage = advantage * m + keep * lastAdvantage;
             reversed.Add(lastAdvantage);
         }
         reversed.Reverse();
@@ -129,11 +135,13 @@ public static class CoreAlgorithms
     public static (Tensor Advantages, Tensor Returns) ReinforcePlusPlus(Tensor tokenRewards, Tensor mask, double gamma)
     {
         using var _ = no_grad();
+        using var s = new Scalars();
+        var g = s[gamma];
         var running = zeros_like(tokenRewards.select(1, 0));
         var reversed = new List<Tensor>();
         for (var t = tokenRewards.shape[1] - 1; t >= 0; t--)
         {
-            running = tokenRewards.select(1, t) + gamma * running;
+            running = tokenRewards.select(1, t) + running.mul(g);
             reversed.Add(running);
             running = running * mask.select(1, t);
         }
@@ -153,13 +161,14 @@ public static class CoreAlgorithms
         double clipLow = 0.2, double clipHigh = 0.2, double dualClip = 3.0, LossAggregation aggregation = LossAggregation.TokenMean)
     {
         if (dualClip <= 1) throw new ArgumentOutOfRangeException(nameof(dualClip), dualClip, "the dual-clip constant must be greater than 1");
-        var logRatio = (logProbs - oldLogProbs).clamp(-20.0, 20.0);
+        using var s = new Scalars();
+        var logRatio = (logProbs - oldLogProbs).clamp(s[-20.0], s[20.0]);
         var ratio = logRatio.exp();
         var unclipped = -advantages * ratio;
-        var clipped = -advantages * ratio.clamp(1 - clipLow, 1 + clipHigh);
+        var clipped = -advantages * ratio.clamp(s[1 - clipLow], s[1 + clipHigh]);
         var clippedMax = maximum(unclipped, clipped);
-        var dual = -advantages * dualClip;
-        var negative = advantages < 0;
+        var dual = (-advantages).mul(s[dualClip]);
+        var negative = advantages.lt(s[0]);
         var losses = where(negative, minimum(dual, clippedMax), clippedMax);
         return new PolicyLoss(
             Aggregate(losses, mask, aggregation),
@@ -175,32 +184,37 @@ public static class CoreAlgorithms
     public static (Tensor Loss, Tensor ClipFraction) ClippedValueLoss(
         Tensor values, Tensor oldValues, Tensor returns, Tensor mask, double clipRange = 0.2, LossAggregation aggregation = LossAggregation.TokenMean)
     {
-        var clippedValues = values.clamp(oldValues - clipRange, oldValues + clipRange);
+        using var s = new Scalars();
+        var clippedValues = values.clamp(oldValues.sub(s[clipRange]), oldValues.add(s[clipRange]));
         var unclippedLoss = (values - returns).square();
         var clippedLoss = (clippedValues - returns).square();
-        return (0.5 * Aggregate(maximum(unclippedLoss, clippedLoss), mask, aggregation),
+        return (Aggregate(maximum(unclippedLoss, clippedLoss), mask, aggregation).mul(s[0.5]),
             MaskedMean((clippedLoss > unclippedLoss).to(float32), mask));
     }
 
     /// <summary>Per-token KL estimate between the policy (log p) and the reference (log q); see <see cref="KlEstimator"/>.</summary>
     public static Tensor KlPenalty(Tensor logProbs, Tensor refLogProbs, KlEstimator estimator)
     {
+        using var s = new Scalars();
         var logRatio = logProbs - refLogProbs;
         switch (estimator)
         {
             case KlEstimator.K1: return logRatio;
             case KlEstimator.Abs: return logRatio.abs();
-            case KlEstimator.K2: return 0.5 * logRatio.square();
+            case KlEstimator.K2: return logRatio.square().mul(s[0.5]);
             case KlEstimator.K3:
-                var reverse = (refLogProbs - logProbs).clamp(-20.0, 20.0);
-                return (reverse.exp() - reverse - 1).clamp(-10.0, 10.0);
+                var reverse = (refLogProbs - logProbs).clamp(s[-20.0], s[20.0]);
+                return (reverse.exp() - reverse).sub(s[1]).clamp(s[-10.0], s[10.0]);
             default: throw new ArgumentOutOfRangeException(nameof(estimator), estimator, "unknown KL estimator");
         }
     }
 
     /// <summary>KL in the reward: r_t = score_t - beta KL_t, masked.</summary>
-    public static Tensor ApplyKlPenalty(Tensor tokenScores, Tensor logProbs, Tensor refLogProbs, Tensor mask, double beta, KlEstimator estimator) =>
-        (tokenScores - beta * KlPenalty(logProbs, refLogProbs, estimator)) * mask;
+    public static Tensor ApplyKlPenalty(Tensor tokenScores, Tensor logProbs, Tensor refLogProbs, Tensor mask, double beta, KlEstimator estimator)
+    {
+        using var s = new Scalars();
+        return (tokenScores - KlPenalty(logProbs, refLogProbs, estimator).mul(s[beta])) * mask;
+    }
 
     /// <summary>Token-mean, seq-mean-token-sum or seq-mean-token-mean of per-token losses (see <see cref="LossAggregation"/>).</summary>
     public static Tensor Aggregate(Tensor losses, Tensor mask, LossAggregation aggregation) => aggregation switch

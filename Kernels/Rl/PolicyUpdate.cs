@@ -48,21 +48,22 @@ public static class PolicyUpdate
 
         var policy = CoreAlgorithms.PpoPolicyLoss(logProbs, batch.Pad(samples.Select(s => s.OldLogProbs).ToArray()),
             batch.Pad(samples.Select(s => s.Advantages).ToArray()), mask, options.ClipLow, options.ClipHigh, options.DualClip);
+        using var s = new Scalars();
         var entropy = CoreAlgorithms.MaskedMean(CoreAlgorithms.Entropy(logits), mask);
-        var loss = policy.Loss - options.EntropyCoefficient * entropy;
+        var loss = policy.Loss - entropy.mul(s[options.EntropyCoefficient]);
 
         var kl = 0.0;
         if (samples.All(s => s.RefLogProbs is not null))
         {
             var klMean = CoreAlgorithms.MaskedMean(CoreAlgorithms.KlPenalty(logProbs, batch.Pad(samples.Select(s => s.RefLogProbs!).ToArray()), options.KlEstimator), mask);
-            if (options.KlLossCoefficient > 0) loss = loss + options.KlLossCoefficient * klMean;
+            if (options.KlLossCoefficient > 0) loss = loss + klMean.mul(s[options.KlLossCoefficient]);
             kl = klMean.item<float>();
         }
         else if (options.KlLossCoefficient > 0)
         {
             throw new ArgumentException("a KL loss term needs every sample's reference log-probs");
         }
-        (loss * share).backward();
+        loss.mul(s[share]).backward();
         return new UpdateSums(tokens, loss.item<float>() * tokens, policy.ClipFraction.item<float>() * tokens,
             policy.ApproxKl.item<float>() * tokens, entropy.item<float>() * tokens, kl * tokens);
     }
@@ -78,7 +79,8 @@ public static class PolicyUpdate
         var tokens = mask.sum().item<float>();
         var (loss, clipFraction) = CoreAlgorithms.ClippedValueLoss(values, batch.Pad(samples.Select(s => s.OldValues!).ToArray()),
             batch.Pad(samples.Select(s => s.Returns!).ToArray()), mask, clipRange);
-        (loss * (tokens / miniBatchTokens)).backward();
+        using var s = new Scalars();
+        loss.mul(s[tokens / miniBatchTokens]).backward();
         return UpdateSums.Zero with { Tokens = tokens, Loss = loss.item<float>() * tokens, ClipFraction = clipFraction.item<float>() * tokens };
     }
 
@@ -88,8 +90,9 @@ public static class PolicyUpdate
         using var scope = NewDisposeScope();
         var batch = new ResponseBatch(rows, ResponseScoring.DeviceOf(model));
         var (logProbs, _) = ResponseScoring.TokenLogProbs(model, batch, 1.0);
+        using var s = new Scalars();
         var sum = -(logProbs * batch.Mask).sum();
-        (sum / miniBatchTokens).backward();
+        sum.div(s[miniBatchTokens]).backward();
         return UpdateSums.Zero with { Tokens = batch.Mask.sum().item<float>(), Loss = sum.item<float>() };
     }
 }
