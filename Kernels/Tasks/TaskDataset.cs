@@ -9,7 +9,12 @@ namespace Kernels.Tasks;
 /// </summary>
 public static class TaskDataset
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow };
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        // Lines stay readable: "1+2=" rather than "1\u002B2=".
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
 
     public static IVerifiableTask Task(string name) => name switch
     {
