@@ -153,3 +153,32 @@ public sealed class EmulatedBatchTests
         FluentActions.Invoking(() => new EmulatedBatch(Cost, 1).Add(new EmulatedSequence("x", 1, 0))).Should().Throw<ArgumentException>();
     }
 }
+
+public sealed class BarrierIterationTests
+{
+    [Fact]
+    public void A_barrier_iteration_is_the_sum_of_its_stages_each_bound_by_its_slowest_device()
+    {
+        var actor = new CostModel(DeviceClass.H800, ModelShape.Qwen25_7B);
+        var samples = new[] { (100, 50), (100, 400), (80, 60), (120, 30) };
+        var workload = new EmulatedWorkload(samples, actor, GenerationWorkers: 2, WorkerCapacity: 8, actor, InferenceDevices: 2,
+            actor, CriticTraining: null, TrainingDevicesPerModel: 2, Link.InfiniBand);
+
+        var times = BarrierIteration.Predict(workload);
+
+        // Worker 0 holds samples 0 and 2, worker 1 samples 1 and 3; worker 1 has the 400-token tail.
+        var worker1 = EmulatedBatch.Simulate(actor, 8, [new EmulatedSequence("s1", 100, 400), new EmulatedSequence("s3", 120, 30)]).Seconds;
+        times.Generation.Should().Be(worker1);
+        times.Scoring.Should().BeApproximately(Math.Max(actor.ForwardSeconds([150, 140]), actor.ForwardSeconds([500, 150])), 1e-12);
+        times.Training.Should().BeApproximately(Math.Max(actor.TrainingSeconds([150, 140]), actor.TrainingSeconds([500, 150])), 1e-12);
+        times.WeightTransfer.Should().BeApproximately(actor.WeightTransferSeconds(Link.InfiniBand), 1e-12);
+        times.Total.Should().BeApproximately(times.Generation + times.Scoring + times.Training + times.WeightTransfer, 1e-12);
+
+        var critic = new CostModel(DeviceClass.H800, ModelShape.Qwen25_32B);
+        var withCritic = BarrierIteration.Predict(workload with { CriticTraining = critic });
+        withCritic.Scoring.Should().BeApproximately(times.Scoring + Math.Max(critic.ForwardSeconds([150, 140]), critic.ForwardSeconds([500, 150])), 1e-12,
+            "the critic's values are a second forward, of the critic's shape");
+        withCritic.Training.Should().BeGreaterThan(times.Training, "the 32B critic trains longer than the 7B actor, side by side");
+        FluentActions.Invoking(() => BarrierIteration.Predict(workload with { GenerationWorkers = 0 })).Should().Throw<ArgumentException>();
+    }
+}
