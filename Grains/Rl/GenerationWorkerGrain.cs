@@ -16,19 +16,16 @@ namespace Grains.Rl;
 /// not a grain call, so Submit, HandBack and the rest are answered between its steps.
 /// </summary>
 [DevicePlacement(SiloRoles.Generation)]
-public sealed class GenerationWorkerGrain(ICheckpointStore store, ILogger<GenerationWorkerGrain> logger) : DeviceGrain, IGenerationWorkerGrain
+public sealed class GenerationWorkerGrain(ICheckpointStore store, ILogger<GenerationWorkerGrain> logger) : TensorDeviceGrain, IGenerationWorkerGrain
 {
     private readonly Queue<GenerationWork> waiting = new();
     private readonly Dictionary<string, GenerationWork> running = [];
-    private DeviceThread? device;
     private GenerationLimits? limits;
     private Transformer? model;
     private ContinuousBatch? batch;
     private int version = -1;
     private int eosId;
     private Task? loop;
-
-    private DeviceThread Work => device ??= new DeviceThread($"generation {this.GetPrimaryKeyString()}");
 
     public Task Configure(GenerationLimits configured)
     {
@@ -100,20 +97,10 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, ILogger<Genera
 
     public Task<int> Pending() => Task.FromResult(running.Count + waiting.Count);
 
-    public Task<DeviceUsage> TakeUsage() => Task.FromResult(new DeviceUsage(this.GetPrimaryKeyString(), Lease.Silo, Lease.Device, device?.TakeBusySeconds() ?? 0));
-
-    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    protected override void ReleaseTensors()
     {
-        if (device is not null)
-        {
-            await device.Run(() =>
-            {
-                batch?.Dispose();
-                model?.Dispose();
-            });
-            device.Dispose();
-        }
-        await base.OnDeactivateAsync(reason, cancellationToken);
+        batch?.Dispose();
+        model?.Dispose();
     }
 
     private async Task RunLoop()

@@ -161,12 +161,13 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         var usage = await Task.WhenAll(workers.Select(w => w.TakeUsage()).Concat(actors.Concat(critics).Select(t => t.TakeUsage())));
 
         var rewards = records.Select(r => r.Scores!.Reward).ToArray();
+        var rewardMean = rewards.Average();
         var lengths = records.Select(r => r.Generated!.Response.Length).Order().ToArray();
         return new IterationMetrics
         {
             Iteration = i,
-            RewardMean = rewards.Average(),
-            RewardStd = Math.Sqrt(rewards.Sum(r => (r - rewards.Average()) * (r - rewards.Average())) / Math.Max(1, rewards.Length - 1)),
+            RewardMean = rewardMean,
+            RewardStd = Math.Sqrt(rewards.Sum(r => (r - rewardMean) * (r - rewardMean)) / Math.Max(1, rewards.Length - 1)),
             HeldOutAccuracy = accuracy,
             Kl = advantages.MeanKl,
             Entropy = actorSums.Entropy / actorSums.Tokens,

@@ -60,6 +60,7 @@ public sealed class ScoringGrain(ICheckpointStore store) : Grain, IScoringGrain
         var critic = m.CriticWeights is null ? null : await Model(m.Model, m.CriticWeights, HeadKind.Scalar);
         var rewardModel = m.RewardModel is null ? null : await Model(m.Model, m.RewardModel, HeadKind.Scalar);
         var encoding = new TaskEncoding(ModelCatalog.Tokenizer(m.Model));
+        var task = TaskDataset.Task(m.Task);
         // Every batch has the same shape, padded to ScoringRows rows of the job's longest sequence: a
         // row's floating-point results then do not depend on what else is in its batch, which depends on
         // timing, and the same seeds give the same run.
@@ -69,7 +70,7 @@ public sealed class ScoringGrain(ICheckpointStore store) : Grain, IScoringGrain
             var shape = (ScoringRows, m.SequenceLength);
             var rewards = rewardModel is not null
                 ? ResponseScoring.Rewards(rewardModel, rows, shape)
-                : chunk.Select(r => TaskDataset.Task(m.Task).Reward(new TaskExample(encoding.Tokenizer.Decode(r.Prompt), r.Answer), encoding.Response(r.Response))).ToArray();
+                : chunk.Select(r => task.Reward(new TaskExample(encoding.Tokenizer.Decode(r.Prompt), r.Answer), encoding.Response(r.Response))).ToArray();
             var refLogProbs = ResponseScoring.LogProbs(reference, rows, m.Temperature, shape);
             var values = critic is null ? null : ResponseScoring.Values(critic, rows, shape);
             return chunk.Select((_, k) => new SampleScores(rewards[k], refLogProbs[k], values?[k]));

@@ -15,15 +15,13 @@ namespace Grains.Rl;
 /// stay identical without ever exchanging weights.
 /// </summary>
 [DevicePlacement(SiloRoles.Training)]
-public sealed class TrainerGrain(ICheckpointStore store) : DeviceGrain, ITrainerGrain
+public sealed class TrainerGrain(ICheckpointStore store) : TensorDeviceGrain, ITrainerGrain
 {
-    private DeviceThread? device;
     private TrainerSetup? setup;
     private Transformer? model;
     private AdamWOptimizer? optimizer;
     private AdamWOptimizer? warmStartOptimizer;
 
-    private DeviceThread Work => device ??= new DeviceThread($"training {this.GetPrimaryKeyString()}");
     private Transformer Model => model ?? throw new InvalidOperationException($"{this.GetPrimaryKeyString()} is not set up");
     private string Role => setup!.Critic ? "critic" : "actor";
 
@@ -123,20 +121,10 @@ public sealed class TrainerGrain(ICheckpointStore store) : DeviceGrain, ITrainer
         });
     }
 
-    public Task<DeviceUsage> TakeUsage() => Task.FromResult(new DeviceUsage(this.GetPrimaryKeyString(), Lease.Silo, Lease.Device, device?.TakeBusySeconds() ?? 0));
-
-    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    protected override void ReleaseTensors()
     {
-        if (device is not null)
-        {
-            await device.Run(() =>
-            {
-                warmStartOptimizer?.Dispose();
-                optimizer?.Dispose();
-                model?.Dispose();
-            });
-            device.Dispose();
-        }
-        await base.OnDeactivateAsync(reason, cancellationToken);
+        warmStartOptimizer?.Dispose();
+        optimizer?.Dispose();
+        model?.Dispose();
     }
 }
