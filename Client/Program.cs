@@ -17,6 +17,8 @@ app.Configure(config =>
         .WithDescription("Drain a silo: no new device grains there; its device grains finish and move; then it can stop.");
     config.AddCommand<ScheduleCommand>("schedule")
         .WithDescription("Plan a fused actor + critic pipeline schedule; compare it with the lower bound and sequential 1F1B.");
+    config.AddCommand<BenchCommand>("bench")
+        .WithDescription("Run an emulated workload under every stage policy; compare iteration time, busy shares and efficiency with the ideal bound.");
     config.AddCommand<DatasetCommand>("dataset").WithDescription("Write a built-in task's examples as JSONL (the format of a job's \"dataset\").");
     config.AddCommand<KernelsBenchCommand>("kernels-bench")
         .WithDescription("Measure the tensor kernels: decoding, KV-cache speed-up, training throughput and FLOP/s efficiency.");

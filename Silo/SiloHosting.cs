@@ -97,6 +97,8 @@ public static class SiloHosting
             silo.AddMemoryStreams(StreamsOptions.ProviderName);
         }
         silo.Services.AddSingleton(settings);
+        silo.Services.AddSingleton<GrainCallCounter>();
+        silo.Services.AddSingleton<IIncomingGrainCallFilter>(services => services.GetRequiredService<GrainCallCounter>());
         silo.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(settings.Checkpoints));
         silo.Services.AddSingleton(CreateCheckpointStore(settings.Checkpoints));
         return silo;

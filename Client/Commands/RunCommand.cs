@@ -1,7 +1,6 @@
 using System.ComponentModel;
 using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Smoke;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Silo;
@@ -48,18 +47,7 @@ public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
     {
         JobSpec? job = null;
         if (settings.File is not null && (job = await JobView.LoadAsync(settings.File, cancellationToken)) is null) return 2;
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory });
-        // The co-hosted silo declares one logical CPU device per device grain the job places (colocated
-        // roles), unless the configuration says otherwise.
-        var devices = job?.Rl is { } rl ? rl.GenerationWorkers + rl.TrainingReplicas * (rl.NeedsCritic ? 2 : 1) : 1;
-        var defaults = new Dictionary<string, string?> { ["Silo:Devices"] = devices == 1 ? "cpu" : $"cpu:0-{devices - 1}" };
-        // Nothing outside reaches this silo: free loopback ports let several runs share a machine.
-        var siloPort = FreePort();
-        (defaults["Clustering:SiloPort"], defaults["Clustering:PrimarySiloPort"], defaults["Clustering:GatewayPort"]) = (siloPort, siloPort, FreePort());
-        builder.Configuration.AddInMemoryCollection(defaults.Where(d => builder.Configuration[d.Key] is null));
-        builder.AddActorsSilo();
-        using var host = builder.Build();
-        await host.StartAsync(cancellationToken);
+        using var host = await InProcessSilo.StartAsync(job, cancellationToken);
         try
         {
             var grains = host.Services.GetRequiredService<IGrainFactory>();
@@ -116,12 +104,5 @@ public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
         AnsiConsole.MarkupLine(report.ReloadMaxDifference == 0 && report.FinalLoss < report.InitialLoss
             ? "[green]smoke job passed[/]: the loss fell and the checkpoint reloads exactly"
             : "[red]smoke job failed[/]");
-    }
-
-    private static string FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port.ToString();
     }
 }

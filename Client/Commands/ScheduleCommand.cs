@@ -78,27 +78,11 @@ public sealed class ScheduleCommand : Command<ScheduleCommand.Settings>
     }
 
     /// <summary>One row per device, one bar per task: actor blue, critic orange; backwards darker.</summary>
-    private static string Svg(PipelinePlan plan)
-    {
-        const double width = 1200, row = 24, left = 60;
-        var scale = (width - left - 10) / plan.Makespan;
-        var svg = new StringBuilder();
-        svg.Append(CultureInfo.InvariantCulture, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{plan.Devices.Count * row + 30}\" font-family=\"sans-serif\" font-size=\"10\">");
-        for (var d = 0; d < plan.Devices.Count; d++)
+    private static string Svg(PipelinePlan plan) => TimelineSvg.Draw(plan.Devices.Select((tasks, d) => ($"device {d}", (IReadOnlyList<TimelineSvgBar>)tasks.Select(t =>
+        new TimelineSvgBar(t.Start, t.End, (t.Task.Model, t.Task.Kind) switch
         {
-            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"4\" y=\"{d * row + 16}\">device {d}</text>");
-            foreach (var t in plan.Devices[d])
-            {
-                var colour = (t.Task.Model, t.Task.Kind) switch
-                {
-                    (PipelineModel.Actor, PassKind.F) => "#6fa8dc", (PipelineModel.Actor, _) => "#1c4587",
-                    (PipelineModel.Critic, PassKind.F) => "#f6b26b", _ => "#b45f06",
-                };
-                svg.Append(CultureInfo.InvariantCulture,
-                    $"<rect x=\"{left + t.Start * scale:F2}\" y=\"{d * row + 2}\" width=\"{(t.End - t.Start) * scale:F2}\" height=\"{row - 4}\" fill=\"{colour}\" stroke=\"white\" stroke-width=\"0.5\"><title>{t.Task.Model} r{t.Task.Replica} mb{t.Task.MicroBatch} {t.Task.Kind}{t.Task.Stage} [{t.Start}, {t.End}]</title></rect>");
-            }
-        }
-        svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{left}\" y=\"{plan.Devices.Count * row + 20}\">makespan {plan.Makespan:G6}; blue: actor, orange: critic; dark: backward</text></svg>");
-        return svg.ToString();
-    }
+            (PipelineModel.Actor, PassKind.F) => "#6fa8dc", (PipelineModel.Actor, _) => "#1c4587",
+            (PipelineModel.Critic, PassKind.F) => "#f6b26b", _ => "#b45f06",
+        }, $"{t.Task.Model} r{t.Task.Replica} mb{t.Task.MicroBatch} {t.Task.Kind}{t.Task.Stage} [{t.Start}, {t.End}]")).ToArray())).ToArray(),
+        plan.Makespan, $"makespan {plan.Makespan:G6}; blue: actor, orange: critic; dark: backward");
 }

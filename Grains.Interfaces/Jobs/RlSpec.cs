@@ -12,6 +12,7 @@ public sealed record RlSpec
     public static readonly IReadOnlyList<string> Rewards = ["verifier", "model"];
     public static readonly IReadOnlyList<string> StagePolicies = ["barrier", "streaming"];
     public static readonly IReadOnlyList<string> KlEstimators = ["k1", "abs", "k2", "k3"];
+    public static readonly IReadOnlyList<string> DeviceKinds = ["tensor", "emulated"];
 
     [Id(0)] public string Algorithm { get; init; } = "grpo";
     /// <summary>A model preset ("demo").</summary>
@@ -58,6 +59,15 @@ public sealed record RlSpec
     [Id(32)] public int CheckpointEvery { get; init; } = 10;
     /// <summary>Held-out accuracy every this many iterations (and before the first).</summary>
     [Id(33)] public int EvalEvery { get; init; } = 5;
+    /// <summary>
+    /// "tensor": the demo model's real tensors. "emulated": cost-modelled devices (<see cref="Emulation"/>)
+    /// that make response lengths, not tokens; such a job has no warm start, evaluation or checkpoints,
+    /// and its rewards are zero: it measures the system, not learning.
+    /// </summary>
+    [Id(34)] public string Devices { get; init; } = "tensor";
+    [Id(35)] public EmulationSpec? Emulation { get; init; }
+
+    public bool Emulated => Devices == "emulated";
 
     public bool NeedsCritic => Algorithm == "ppo";
 
@@ -70,6 +80,11 @@ public sealed record RlSpec
             value >= min && value <= max ? null : $"rl.{field}: {value} must be between {min} and {max}";
 
         return OneOf("algorithm", Algorithm, Algorithms)
+            ?? OneOf("devices", Devices, DeviceKinds)
+            ?? (Emulated && Emulation is null ? "rl.emulation: required when devices is 'emulated'" : null)
+            ?? (!Emulated && Emulation is not null ? "rl.emulation: only for devices 'emulated'" : null)
+            ?? (Emulated && Reward == "model" ? "rl.reward: an emulated job's reward model is rl.emulation.rewardModel (a shape); keep reward 'verifier'" : null)
+            ?? Emulation?.Problem()
             ?? (Model == "demo" ? null : $"rl.model: '{Model}' is not a known preset (demo)")
             ?? OneOf("task", Task, Tasks)
             ?? OneOf("reward", Reward, Rewards)

@@ -1,6 +1,9 @@
 namespace Grains.Interfaces.Rl;
 
-/// <summary>One sample for a generation worker, possibly begun elsewhere (its response so far and log-probs).</summary>
+/// <summary>
+/// One sample for a generation worker, possibly begun elsewhere (its response so far and log-probs).
+/// On emulated devices prompts and responses are lengths only.
+/// </summary>
 [GenerateSerializer, Immutable]
 public sealed record GenerationWork(
     [property: Id(0)] string SampleId,
@@ -9,7 +12,13 @@ public sealed record GenerationWork(
     [property: Id(3)] int MaxNewTokens,
     [property: Id(4)] double Temperature,
     [property: Id(5)] int[] Response,
-    [property: Id(6)] float[] LogProbs);
+    [property: Id(6)] float[] LogProbs,
+    [property: Id(7)] int EmulatedPrompt = 0,
+    [property: Id(8)] int EmulatedGenerated = 0)
+{
+    public int PromptTokens => Prompt.Length > 0 ? Prompt.Length : EmulatedPrompt;
+    public int GeneratedTokens => Response.Length > 0 ? Response.Length : EmulatedGenerated;
+}
 
 /// <summary>A policy version in the checkpoint store.</summary>
 [GenerateSerializer, Immutable]
@@ -17,8 +26,22 @@ public sealed record WeightsRef([property: Id(0)] string Object, [property: Id(1
 
 /// <summary>Continuous-batching limits of a worker.</summary>
 [GenerateSerializer, Immutable]
-public sealed record GenerationLimits([property: Id(0)] int MaxBatch, [property: Id(1)] int MaxTokens, [property: Id(2)] string Model, [property: Id(3)] int MaxSequenceLength);
+public sealed record GenerationLimits(
+    [property: Id(0)] int MaxBatch,
+    [property: Id(1)] int MaxTokens,
+    [property: Id(2)] string Model,
+    [property: Id(3)] int MaxSequenceLength,
+    [property: Id(4)] EmulatedGenerator? Emulated = null);
 
-/// <summary>A device's work since the last report: seconds computing, and where it is.</summary>
+/// <summary>A device's work since the last report: seconds computing, where it is, and (emulated devices) when it worked on what.</summary>
 [GenerateSerializer, Immutable]
-public sealed record DeviceUsage([property: Id(0)] string Holder, [property: Id(1)] string Silo, [property: Id(2)] string Device, [property: Id(3)] double BusySeconds);
+public sealed record DeviceUsage(
+    [property: Id(0)] string Holder,
+    [property: Id(1)] string Silo,
+    [property: Id(2)] string Device,
+    [property: Id(3)] double BusySeconds,
+    [property: Id(4)] BusyInterval[]? Intervals = null);
+
+/// <summary>A stretch of time (UTC) a device spent on one stage's work.</summary>
+[GenerateSerializer, Immutable]
+public sealed record BusyInterval([property: Id(0)] DateTimeOffset Start, [property: Id(1)] DateTimeOffset End, [property: Id(2)] string Stage);

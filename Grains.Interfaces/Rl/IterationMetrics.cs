@@ -27,4 +27,16 @@ public sealed record IterationMetrics
     [Id(19)] public Dictionary<string, double> DeviceBusy { get; init; } = [];
     [Id(20)] public int WeightVersion { get; init; }
     [Id(21)] public double GradNorm { get; init; }
+    /// <summary>Emulated seconds per wall second (1 on real devices): the seconds above times this are emulated seconds.</summary>
+    [Id(22)] public double TimeScale { get; init; } = 1;
+    /// <summary>Emulated devices: what each did when in this iteration, in emulated seconds from its start.</summary>
+    [Id(23)] public DeviceTimeline[] Timeline { get; init; } = [];
 }
+
+/// <summary>One device's bars in an iteration's timeline.</summary>
+[GenerateSerializer, Immutable]
+public sealed record DeviceTimeline([property: Id(0)] string Holder, [property: Id(1)] TimelineBar[] Bars);
+
+/// <summary>A stretch of one stage's work (generation, scoring, training, weights), in seconds from the iteration's start.</summary>
+[GenerateSerializer, Immutable]
+public sealed record TimelineBar([property: Id(0)] double Start, [property: Id(1)] double End, [property: Id(2)] string Stage);

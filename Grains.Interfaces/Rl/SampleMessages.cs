@@ -30,8 +30,12 @@ public sealed record SampleStart(
     [property: Id(9)] double Temperature,
     [property: Id(10)] bool Streaming,
     [property: Id(11)] ScoringModels Scoring,
-    [property: Id(12)] long Run)
+    [property: Id(12)] long Run,
+    [property: Id(13)] int EmulatedPrompt = 0)
 {
+    /// <summary>The prompt's tokens; an emulated job's prompts are lengths only.</summary>
+    public int PromptTokens => Prompt.Length > 0 ? Prompt.Length : EmulatedPrompt;
+
     /// <summary>The same start, arrays compared by content.</summary>
     public bool SameAs(SampleStart other) =>
         this with { Prompt = other.Prompt } == other && Prompt.AsSpan().SequenceEqual(other.Prompt);
@@ -39,14 +43,21 @@ public sealed record SampleStart(
     public string Id => SampleKeys.Of(Job, Iteration, Index);
 }
 
-/// <summary>A generation worker's result for one sample.</summary>
+/// <summary>
+/// A generation worker's result for one sample. An emulated device makes no tokens: its response is
+/// empty and <see cref="EmulatedLength"/> says how long it is.
+/// </summary>
 [GenerateSerializer, Immutable]
 public sealed record GeneratedResponse(
     [property: Id(0)] int[] Response,
     [property: Id(1)] float[] LogProbs,
     [property: Id(2)] int WeightVersion,
     [property: Id(3)] string Worker,
-    [property: Id(4)] bool Truncated);
+    [property: Id(4)] bool Truncated,
+    [property: Id(5)] int EmulatedLength = 0)
+{
+    public int Tokens => Response.Length > 0 ? Response.Length : EmulatedLength;
+}
 
 /// <summary>What scoring adds: the reward, the reference's log-probs, and (PPO) the critic's values, per response token.</summary>
 [GenerateSerializer, Immutable]

@@ -12,7 +12,8 @@ public sealed record ScoringModels(
     [property: Id(3)] string? CriticWeights,
     [property: Id(4)] string Model,
     [property: Id(5)] double Temperature,
-    [property: Id(6)] int SequenceLength);
+    [property: Id(6)] int SequenceLength,
+    [property: Id(7)] EmulatedScorer? Emulated = null);
 
 /// <summary>One finished sample to score.</summary>
 [GenerateSerializer, Immutable]
@@ -21,4 +22,10 @@ public sealed record ScoringRequest(
     [property: Id(1)] int[] Prompt,
     [property: Id(2)] int[] Response,
     [property: Id(3)] string Answer,
-    [property: Id(4)] ScoringModels Models);
+    [property: Id(4)] ScoringModels Models,
+    [property: Id(5)] int EmulatedPrompt = 0,
+    [property: Id(6)] int EmulatedResponse = 0)
+{
+    public int PromptTokens => Prompt.Length > 0 ? Prompt.Length : EmulatedPrompt;
+    public int ResponseTokens => Response.Length > 0 ? Response.Length : EmulatedResponse;
+}

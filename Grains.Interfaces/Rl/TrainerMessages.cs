@@ -13,7 +13,8 @@ public sealed record TrainerSetup(
     [property: Id(7)] string KlEstimator,
     [property: Id(8)] double EntropyCoefficient,
     [property: Id(9)] double Temperature,
-    [property: Id(10)] double ValueClip);
+    [property: Id(10)] double ValueClip,
+    [property: Id(11)] EmulatedDevice? Emulated = null);
 
 /// <summary>A sample as the trainers need it; per-token arrays run over the response.</summary>
 [GenerateSerializer, Immutable]
@@ -24,7 +25,13 @@ public sealed record TrainingRow(
     [property: Id(3)] float[] Advantages,
     [property: Id(4)] float[]? OldValues,
     [property: Id(5)] float[]? Returns,
-    [property: Id(6)] float[]? RefLogProbs);
+    [property: Id(6)] float[]? RefLogProbs,
+    [property: Id(7)] int EmulatedPrompt = 0,
+    [property: Id(8)] int EmulatedResponse = 0)
+{
+    public int PromptTokens => Prompt.Length > 0 ? Prompt.Length : EmulatedPrompt;
+    public int ResponseTokens => Response.Length > 0 ? Response.Length : EmulatedResponse;
+}
 
 /// <summary>Token-weighted sums over one replica's share of a mini-batch (see Kernels' UpdateSums).</summary>
 [GenerateSerializer, Immutable]

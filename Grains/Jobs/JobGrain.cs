@@ -1,3 +1,4 @@
+using Grains.Engines;
 using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
 using Grains.Interfaces.Smoke;
@@ -63,6 +64,8 @@ public sealed class JobGrain(ICheckpointStore store, ILogger<JobGrain> logger) :
         {
             return spec == submitted ? Task.FromResult(status) : throw new InvalidOperationException($"job '{submitted.Name}' already exists with a different spec");
         }
+        // An emulated job's names (device class, shapes, link, lengths) are checked here, where the cost model is known.
+        if (submitted.Rl is { Emulated: true }) _ = new EmulatedJob(submitted);
         if (resume && submitted.Kind != "rl") throw new ArgumentException($"only rl jobs resume; '{submitted.Name}' is a {submitted.Kind} job");
         spec = submitted;
         metrics.Clear();

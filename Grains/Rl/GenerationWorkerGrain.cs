@@ -1,59 +1,52 @@
 using Grains.Cluster;
+using Grains.Engines;
 using Grains.Interfaces.Cluster;
 using Grains.Interfaces.Rl;
 using Grains.Placement;
 using Grains.Storage;
-using Kernels.Generation;
-using Kernels.Model;
 using Microsoft.Extensions.Logging;
 
 namespace Grains.Rl;
 
 /// <summary>
-/// A generation worker on one device of a generation silo. Its loop admits queued samples while the
-/// batch has a free slot and the token budget (prompt + most new tokens of every running sample) has
-/// room, advances the batch, and reports each finished sample to its sample grain at once. The loop is
-/// not a grain call, so Submit, HandBack and the rest are answered between its steps.
+/// A generation worker on one device of a generation silo, real or emulated (its engine). Its loop
+/// admits queued samples while the engine says they fit, advances the batch, and reports each finished
+/// sample to its sample grain at once. The loop is not a grain call, so Submit, HandBack and the rest
+/// are answered between its steps.
 /// </summary>
 [DevicePlacement(SiloRoles.Generation)]
-public sealed class GenerationWorkerGrain(ICheckpointStore store, ILogger<GenerationWorkerGrain> logger) : TensorDeviceGrain, IGenerationWorkerGrain
+public sealed class GenerationWorkerGrain(ICheckpointStore store, ILogger<GenerationWorkerGrain> logger) : DeviceGrain, IGenerationWorkerGrain
 {
     private readonly Queue<GenerationWork> waiting = new();
-    private readonly Dictionary<string, GenerationWork> running = [];
     private GenerationLimits? limits;
-    private Transformer? model;
-    private ContinuousBatch? batch;
+    private IGenerationEngine? engine;
     private int version = -1;
-    private int eosId;
     private Task? loop;
 
-    public Task Configure(GenerationLimits configured)
+    private int InFlight => waiting.Count + (engine?.Count ?? 0);
+
+    public async Task Configure(GenerationLimits configured)
     {
         if (configured.MaxBatch < 1 || configured.MaxTokens < 1 || configured.MaxSequenceLength < 2)
         {
             throw new ArgumentException($"generation limits must be positive (maxBatch {configured.MaxBatch}, maxTokens {configured.MaxTokens}, maxSequenceLength {configured.MaxSequenceLength})");
         }
-        if (limits == configured) return Task.CompletedTask;
-        if (running.Count + waiting.Count > 0) throw new InvalidOperationException($"{this.GetPrimaryKeyString()} cannot change its limits while {running.Count + waiting.Count} samples are in it");
-        limits = configured;
-        eosId = ModelCatalog.Tokenizer(configured.Model).EosId;
-        return Work.Run(() =>
-        {
-            batch?.Dispose();
-            batch = null;
-            model?.Dispose();
-            model = new Transformer(ModelCatalog.Config(configured.Model));
-            model.eval();
-        });
+        if (limits == configured) return;
+        if (InFlight > 0) throw new InvalidOperationException($"{this.GetPrimaryKeyString()} cannot change its limits while {InFlight} samples are in it");
+        if (engine is not null) await engine.DisposeAsync();
+        engine = null;
+        (limits, version) = (configured, -1);
+        engine = configured.Emulated is { } emulated
+            ? new EmulatedGenerationEngine(emulated, configured)
+            : await TensorGenerationEngine.Create(store, configured, $"generation {this.GetPrimaryKeyString()}");
     }
 
     public async Task LoadWeights(WeightsRef weights)
     {
-        if (limits is null) throw new InvalidOperationException($"{this.GetPrimaryKeyString()} is not configured");
-        if (running.Count + waiting.Count > 0) throw new InvalidOperationException($"{this.GetPrimaryKeyString()} cannot change weights while {running.Count + waiting.Count} samples are in it");
+        if (engine is null) throw new InvalidOperationException($"{this.GetPrimaryKeyString()} is not configured");
+        if (InFlight > 0) throw new InvalidOperationException($"{this.GetPrimaryKeyString()} cannot change weights while {InFlight} samples are in it");
         if (weights.Version == version) return;
-        var bytes = await ModelCatalog.ReadAsync(store, weights.Object);
-        await Work.Run(() => ModelCatalog.Deserialize(model!, bytes, weights.Object));
+        await engine.LoadWeights(weights);
         version = weights.Version;
     }
 
@@ -62,11 +55,11 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, ILogger<Genera
         if (version < 0) throw new InvalidOperationException($"{this.GetPrimaryKeyString()} has no weights yet");
         foreach (var w in work)
         {
-            if (w.Prompt.Length + w.MaxNewTokens >= limits!.MaxSequenceLength)
+            if (w.PromptTokens + w.MaxNewTokens >= limits!.MaxSequenceLength)
             {
-                throw new ArgumentException($"sample {w.SampleId}: prompt of {w.Prompt.Length} tokens + {w.MaxNewTokens} new tokens exceeds the worker's sequence length {limits.MaxSequenceLength}");
+                throw new ArgumentException($"sample {w.SampleId}: prompt of {w.PromptTokens} tokens + {w.MaxNewTokens} new tokens exceeds the worker's sequence length {limits.MaxSequenceLength}");
             }
-            if (running.ContainsKey(w.SampleId) || waiting.Any(q => q.SampleId == w.SampleId)) continue;
+            if (engine!.Holds(w.SampleId) || waiting.Any(q => q.SampleId == w.SampleId)) continue;
             waiting.Enqueue(w);
         }
         loop = loop is { IsCompleted: false } ? loop : RunLoop();
@@ -77,80 +70,46 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, ILogger<Genera
     {
         var handed = waiting.ToList();
         waiting.Clear();
-        var ids = running.Keys.ToArray();
-        var snapshots = await Work.Run(() => ids.Select(id => batch!.Evict(id)).ToArray());
-        foreach (var s in snapshots)
-        {
-            handed.Add(running[s.Request.Id] with { Response = s.Response, LogProbs = s.LogProbs });
-            running.Remove(s.Request.Id);
-        }
+        if (engine is not null) handed.AddRange(await engine.EvictAll());
         return [.. handed];
     }
 
     public Task<int[][]> Greedy(int[][] prompts, int maxNewTokens)
     {
         if (version < 0) throw new InvalidOperationException($"{this.GetPrimaryKeyString()} has no weights yet");
-        var requests = prompts.Select((p, i) => new GenerationRequest($"greedy-{i}", p, new SamplingParams(maxNewTokens, Temperature: 0, StopTokens: [eosId]))).ToArray();
-        return Work.Run(() => ContinuousBatch.Generate(model!, requests, Math.Min(limits!.MaxBatch, 64), limits.MaxSequenceLength)
-            .Select(c => c.Response).ToArray());
+        return engine!.Greedy(prompts, maxNewTokens);
     }
 
-    public Task<int> Pending() => Task.FromResult(running.Count + waiting.Count);
+    public Task<int> Pending() => Task.FromResult(InFlight);
 
-    protected override void ReleaseTensors()
+    public Task<DeviceUsage> TakeUsage()
     {
-        batch?.Dispose();
-        model?.Dispose();
+        var (busy, intervals) = engine?.TakeUsage() ?? (0, null);
+        return Task.FromResult(new DeviceUsage(this.GetPrimaryKeyString(), Lease.Silo, Lease.Device, busy, intervals));
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        if (engine is not null) await engine.DisposeAsync();
+        await base.OnDeactivateAsync(reason, cancellationToken);
     }
 
     private async Task RunLoop()
     {
         var reports = new List<Task>();
-        while (waiting.Count > 0 || running.Count > 0)
+        while (waiting.Count > 0 || engine!.Count > 0)
         {
-            var admitted = Admit();
+            while (waiting.Count > 0 && engine!.TryAdmit(waiting.Peek())) waiting.Dequeue();
             var workerVersion = version;
-            var finished = await Work.Run(() =>
+            foreach (var f in await engine!.Advance())
             {
-                batch ??= new ContinuousBatch(model!, limits!.MaxBatch, limits.MaxSequenceLength);
-                foreach (var w in admitted) batch.Resume(new SequenceSnapshot(ToRequest(w), w.Response, w.LogProbs));
-                // A few steps per hand-over keep the hand-over cost small; finished samples still go out at once.
-                for (var step = 0; step < 8 && batch.Count > 0; step++)
-                {
-                    var done = batch.Step();
-                    if (done.Count > 0) return done;
-                }
-                return (IReadOnlyList<CompletedSequence>)[];
-            });
-            foreach (var f in finished)
-            {
-                if (!running.Remove(f.Id)) continue;
-                var response = new GeneratedResponse(f.Response, f.LogProbs, workerVersion, this.GetPrimaryKeyString(), f.Reason == FinishReason.Length);
-                reports.Add(Report(f.Id, response));
+                reports.Add(Report(f.SampleId, new GeneratedResponse(f.Response, f.LogProbs, workerVersion, this.GetPrimaryKeyString(), f.Truncated,
+                    f.Response.Length == 0 ? f.Length : 0)));
             }
             reports.RemoveAll(t => t.IsCompleted);
         }
         await Task.WhenAll(reports);
     }
-
-    private List<GenerationWork> Admit()
-    {
-        var admitted = new List<GenerationWork>();
-        var tokens = running.Values.Sum(Budget);
-        while (waiting.Count > 0 && running.Count < limits!.MaxBatch && (running.Count == 0 || tokens + Budget(waiting.Peek()) <= limits.MaxTokens))
-        {
-            var w = waiting.Dequeue();
-            running[w.SampleId] = w;
-            tokens += Budget(w);
-            admitted.Add(w);
-        }
-        return admitted;
-
-        static int Budget(GenerationWork w) => w.Prompt.Length + w.MaxNewTokens;
-    }
-
-    private GenerationRequest ToRequest(GenerationWork w) =>
-        new(w.SampleId, w.Prompt, new SamplingParams(w.MaxNewTokens, w.Temperature, Seed: w.Seed, StopTokens: [eosId]));
 
     private async Task Report(string sampleId, GeneratedResponse response)
     {

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using Grains.Engines;
 using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
 using Grains.Storage;
@@ -14,11 +15,14 @@ namespace Grains.Rl;
 /// response, dispatch them to the generation workers, wait until every sample is scored (the barrier
 /// policy scores only after all generation ends; under streaming each sample scores itself as it
 /// finishes), estimate advantages, train the actor (and critic) data-parallel over mini-batches and
-/// epochs, and publish the new weights to the workers with their version.
+/// epochs, and publish the new weights to the workers with their version. On emulated devices the same
+/// loop runs on response lengths: no dataset, warm start, evaluation or checkpoints, and no advantages
+/// (there are no tokens to give them to).
 /// </summary>
 public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointStore store, ILogger logger, Action<IterationMetrics> report)
 {
     private readonly RlSpec rl = job.Rl!;
+    private readonly EmulatedJob? emulated = job.Rl!.Emulated ? new EmulatedJob(job) : null;
     private readonly HashSet<string> generated = [];
     private readonly HashSet<string> scored = [];
     private TaskCompletionSource allGenerated = new();
@@ -46,12 +50,13 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     public async Task RunAsync(bool resume, Action<int, string> progress, CancellationToken cancellation)
     {
         var encoding = new TaskEncoding(ModelCatalog.Tokenizer(rl.Model));
-        var data = new RlData(job, encoding);
+        var data = emulated is null ? new RlData(job, encoding) : null;
         var workers = Enumerable.Range(0, rl.GenerationWorkers).Select(w => grains.GetGrain<IGenerationWorkerGrain>($"{job.Name}/g{w}")).ToArray();
         var actors = Replicas("actor");
         var critics = rl.NeedsCritic ? Replicas("critic") : [];
-        var maxPrompt = data.Train.Concat(data.HeldOut).Max(e => encoding.Prompt(e).Length);
-        var limits = new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, maxPrompt + data.Task.MaxResponseTokens + 1);
+        var limits = data is null
+            ? new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, emulated!.PromptLength + emulated.Lengths.Max + 1, emulated.Generator)
+            : new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, data.Train.Concat(data.HeldOut).Max(e => encoding.Prompt(e).Length) + data.Task.MaxResponseTokens + 1);
         sequenceLength = limits.MaxSequenceLength;
         await Task.WhenAll(workers.Select(w => w.Configure(limits)));
         await Task.WhenAll(actors.Select(a => a.Setup(Setup(critic: false))));
@@ -66,7 +71,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         }
         else
         {
-            await WarmStart(actors, encoding, data, progress);
+            if (data is not null) await WarmStart(actors, encoding, data, progress);
             await actors[0].Publish(ReferenceObject);
             await Task.WhenAll(actors.Skip(1).Select(a => a.LoadWeights(ReferenceObject)));
         }
@@ -74,7 +79,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         if (critics.Length > 0) await critics[0].Publish(CriticObject(start));
         await Task.WhenAll(workers.Select(w => w.LoadWeights(new WeightsRef(ActorObject(start), start))));
         await Task.WhenAll(workers.Select(w => w.TakeUsage()).Concat(actors.Concat(critics).Select(t => t.TakeUsage())));
-        if (start == 0)
+        if (start == 0 && data is not null)
         {
             var accuracy = await Evaluate(workers, encoding, data);
             report(new IterationMetrics { Iteration = 0, HeldOutAccuracy = accuracy });
@@ -84,30 +89,38 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         for (var i = start + 1; i <= job.Iterations && !cancellation.IsCancellationRequested; i++)
         {
             var metrics = await Iteration(i, workers, actors, critics, encoding, data);
-            if (rl.CheckpointEvery > 0 && i % rl.CheckpointEvery == 0) await Checkpoint(i, actors, critics);
+            if (Checkpoints && i % rl.CheckpointEvery == 0) await Checkpoint(i, actors, critics);
             done = i;
             report(metrics);
             progress(i, $"iteration {i}: reward {metrics.RewardMean:F3}" + (metrics.HeldOutAccuracy is { } a ? $", held-out accuracy {a:P1}" : ""));
         }
         // A job that stops (cancelled, or at its end) leaves a checkpoint of where it stopped, so that
         // --resume goes on from there (with more iterations, for instance).
-        if (rl.CheckpointEvery > 0 && done > start && done % rl.CheckpointEvery != 0) await Checkpoint(done, actors, critics);
+        if (Checkpoints && done > start && done % rl.CheckpointEvery != 0) await Checkpoint(done, actors, critics);
     }
 
-    private async Task<IterationMetrics> Iteration(int i, IGenerationWorkerGrain[] workers, ITrainerGrain[] actors, ITrainerGrain[] critics, TaskEncoding encoding, RlData data)
+    private bool Checkpoints => rl.CheckpointEvery > 0 && emulated is null;
+
+    private async Task<IterationMetrics> Iteration(int i, IGenerationWorkerGrain[] workers, ITrainerGrain[] actors, ITrainerGrain[] critics, TaskEncoding encoding, RlData? data)
     {
         var clock = Stopwatch.StartNew();
         var began = DateTimeOffset.UtcNow;
         var (prompts, group) = (rl.PromptsPerIteration, rl.SamplesPerPrompt);
         var scoring = new ScoringModels(rl.Task, rl.Reward == "model" ? rl.RewardModel : null, ReferenceObject,
-            critics.Length > 0 ? CriticObject(i - 1) : null, rl.Model, rl.Temperature, sequenceLength);
+            critics.Length > 0 ? CriticObject(i - 1) : null, rl.Model, rl.Temperature, sequenceLength, emulated?.Scorer);
+        var streaming = rl.StagePolicy == "streaming";
         var starts = Enumerable.Range(0, prompts * group).Select(index =>
         {
             var p = index / group;
+            if (data is null)
+            {
+                return new SampleStart(job.Name, i, index, $"{i}/{p}", -1, [], "", Seeds.Sample(job.Seed, i, index), emulated!.Lengths.Max,
+                    rl.Temperature, streaming, scoring, run, emulated.PromptLength);
+            }
             var exampleIndex = data.PromptIndex(promptsDrawn + p);
             var example = data.Train[exampleIndex];
             return new SampleStart(job.Name, i, index, $"{i}/{p}", exampleIndex, encoding.Prompt(example), example.Answer,
-                Seeds.Mix(job.Seed, i, index), data.Task.MaxResponseTokens, rl.Temperature, rl.StagePolicy == "streaming", scoring, run);
+                Seeds.Sample(job.Seed, i, index), data.Task.MaxResponseTokens, rl.Temperature, streaming, scoring, run);
         }).ToArray();
         var samples = starts.Select(s => grains.GetGrain<ISampleGrain>(s.Id)).ToArray();
         promptsDrawn += prompts;
@@ -128,27 +141,19 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         var scoringEnd = records.Max(r => r.Times.Scored!.Value);
         var trainingStart = clock.Elapsed;
 
-        var algorithm = rl.Algorithm switch { "ppo" => RlAlgorithm.Ppo, "rloo" => RlAlgorithm.Rloo, "reinforce++" => RlAlgorithm.ReinforcePlusPlus, _ => RlAlgorithm.Grpo };
-        var advantages = AdvantageEstimator.Compute(algorithm,
-            records.Select(r => new ScoredSample(r.Start!.Group, r.Scores!.Reward, r.Generated!.LogProbs, r.Scores.RefLogProbs, r.Scores.Values)).ToArray(),
-            new AdvantageOptions(rl.Gamma, rl.Lambda, rl.KlInReward ? rl.KlCoefficient : 0, Enum.Parse<KlEstimator>(rl.KlEstimator, ignoreCase: true)));
+        var advantages = data is null ? new AdvantageResult(records.Select(_ => Array.Empty<float>()).ToArray(), null, 0) : Advantages(records);
         var rows = records.Select((r, k) => new TrainingRow(r.Start!.Prompt, r.Generated!.Response, r.Generated.LogProbs,
-            advantages.Advantages[k], r.Scores!.Values, advantages.Returns?[k], r.Scores.RefLogProbs)).ToArray();
+            advantages.Advantages[k], r.Scores!.Values, advantages.Returns?[k], r.Scores.RefLogProbs, r.Start.EmulatedPrompt, r.Generated.EmulatedLength)).ToArray();
 
         var (actorSums, criticSums, gradNorm) = (new TrainSums(0, 0, 0, 0, 0, 0), new TrainSums(0, 0, 0, 0, 0, 0), 0.0);
-        for (var epoch = 0; epoch < rl.Epochs; epoch++)
+        foreach (var step in MiniBatchPlan.Steps(rows.Length, rl.Epochs, rl.MiniBatches, job.Seed, i))
         {
-            var order = Enumerable.Range(0, rows.Length).ToArray();
-            Seeds.Random(job.Seed, i, epoch, 0x3E).Shuffle(order);
-            for (var m = 0; m < rl.MiniBatches; m++)
-            {
-                var miniBatch = order[(m * rows.Length / rl.MiniBatches)..((m + 1) * rows.Length / rl.MiniBatches)].Select(k => rows[k]).ToArray();
-                var actorStep = DataParallelStep(actors, miniBatch);
-                var criticStep = critics.Length > 0 ? DataParallelStep(critics, miniBatch) : null;
-                var (sums, norm) = await actorStep;
-                (actorSums, gradNorm) = (Add(actorSums, sums), norm);
-                if (criticStep is not null) criticSums = Add(criticSums, (await criticStep).Sums);
-            }
+            var miniBatch = step.Select(k => rows[k]).ToArray();
+            var actorStep = DataParallelStep(actors, miniBatch);
+            var criticStep = critics.Length > 0 ? DataParallelStep(critics, miniBatch) : null;
+            var (sums, norm) = await actorStep;
+            (actorSums, gradNorm) = (Add(actorSums, sums), norm);
+            if (criticStep is not null) criticSums = Add(criticSums, (await criticStep).Sums);
         }
         await Task.WhenAll(samples.Select((s, k) => s.Trained(advantages.Advantages[k], advantages.Returns?[k])));
         await actors[0].Publish(ActorObject(i));
@@ -156,13 +161,14 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         await Task.WhenAll(workers.Select(w => w.LoadWeights(new WeightsRef(ActorObject(i), i))));
         await DeleteOldWeights(i);
         var trainingSeconds = (clock.Elapsed - trainingStart).TotalSeconds;
-        double? accuracy = i % rl.EvalEvery == 0 || i == job.Iterations ? await Evaluate(workers, encoding, data) : null;
+        double? accuracy = data is not null && (i % rl.EvalEvery == 0 || i == job.Iterations) ? await Evaluate(workers, encoding, data) : null;
         var seconds = clock.Elapsed.TotalSeconds;
-        var usage = await Task.WhenAll(workers.Select(w => w.TakeUsage()).Concat(actors.Concat(critics).Select(t => t.TakeUsage())));
+        var usage = await Task.WhenAll(workers.Select(w => w.TakeUsage()).Concat(actors.Concat(critics).Select(t => t.TakeUsage())).Concat(ScorerUsage()));
+        var timeScale = emulated?.TimeScale ?? 1;
 
         var rewards = records.Select(r => r.Scores!.Reward).ToArray();
         var rewardMean = rewards.Average();
-        var lengths = records.Select(r => r.Generated!.Response.Length).Order().ToArray();
+        var lengths = records.Select(r => r.Generated!.Tokens).Order().ToArray();
         return new IterationMetrics
         {
             Iteration = i,
@@ -187,13 +193,28 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
             DeviceBusy = usage.ToDictionary(u => u.Holder, u => Math.Round(u.BusySeconds / seconds, 4)),
             WeightVersion = i,
             GradNorm = gradNorm,
+            TimeScale = timeScale,
+            Timeline = usage.Where(u => u.Intervals is { Length: > 0 }).Select(u => new DeviceTimeline(u.Holder,
+                u.Intervals!.Select(b => new TimelineBar((b.Start - began).TotalSeconds * timeScale, (b.End - began).TotalSeconds * timeScale, b.Stage)).ToArray())).ToArray(),
         };
     }
+
+    private AdvantageResult Advantages(SampleRecord[] records)
+    {
+        var algorithm = rl.Algorithm switch { "ppo" => RlAlgorithm.Ppo, "rloo" => RlAlgorithm.Rloo, "reinforce++" => RlAlgorithm.ReinforcePlusPlus, _ => RlAlgorithm.Grpo };
+        return AdvantageEstimator.Compute(algorithm,
+            records.Select(r => new ScoredSample(r.Start!.Group, r.Scores!.Reward, r.Generated!.LogProbs, r.Scores.RefLogProbs, r.Scores.Values)).ToArray(),
+            new AdvantageOptions(rl.Gamma, rl.Lambda, rl.KlInReward ? rl.KlCoefficient : 0, Enum.Parse<KlEstimator>(rl.KlEstimator, ignoreCase: true)));
+    }
+
+    /// <summary>The emulated scoring instances' usage (real scoring is not a leased device, and is not reported).</summary>
+    private IEnumerable<Task<DeviceUsage>> ScorerUsage() => emulated is null ? [] :
+        Enumerable.Range(0, emulated.Scorer.Instances).Select(k => grains.GetGrain<IScoringGrain>($"{job.Name}/s{k}").TakeUsage());
 
     private async Task Dispatch(IGenerationWorkerGrain worker, string key, SampleStart[] starts)
     {
         await Task.WhenAll(starts.Select(s => grains.GetGrain<ISampleGrain>(s.Id).Dispatched(key)));
-        await worker.Submit(starts.Select(s => new GenerationWork(s.Id, s.Prompt, s.SamplingSeed, s.MaxNewTokens, s.Temperature, [], [])).ToArray());
+        await worker.Submit(starts.Select(s => new GenerationWork(s.Id, s.Prompt, s.SamplingSeed, s.MaxNewTokens, s.Temperature, [], [], s.EmulatedPrompt)).ToArray());
     }
 
     /// <summary>
@@ -203,9 +224,8 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     /// </summary>
     private static async Task<(TrainSums Sums, double GradNorm)> DataParallelStep(ITrainerGrain[] replicas, TrainingRow[] miniBatch)
     {
-        var tokens = miniBatch.Sum(r => r.Response.Length);
-        var shares = await Task.WhenAll(replicas.Select((replica, r) =>
-            replica.Gradients(miniBatch[(r * miniBatch.Length / replicas.Length)..((r + 1) * miniBatch.Length / replicas.Length)], tokens)));
+        var tokens = miniBatch.Sum(r => r.ResponseTokens);
+        var shares = await Task.WhenAll(replicas.Select((replica, r) => replica.Gradients(MiniBatchPlan.Share(miniBatch, r, replicas.Length), tokens)));
         var sum = new float[shares[0].Gradient.Length];
         foreach (var share in shares)
         {
@@ -274,7 +294,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
 
     private TrainerSetup Setup(bool critic) => new(rl.Model, critic, Seeds.Mix(job.Seed, critic ? 2 : 1),
         critic ? rl.CriticLearningRate : rl.ActorLearningRate, rl.WarmupSteps, rl.ClipRatio,
-        rl.KlInReward ? 0 : rl.KlCoefficient, rl.KlEstimator, rl.EntropyCoefficient, rl.Temperature, rl.ValueClip);
+        rl.KlInReward ? 0 : rl.KlCoefficient, rl.KlEstimator, rl.EntropyCoefficient, rl.Temperature, rl.ValueClip, emulated?.Trainer(critic));
 
     private static TrainSums Add(TrainSums a, TrainSums b) =>
         new(a.Tokens + b.Tokens, a.Loss + b.Loss, a.ClipFraction + b.ClipFraction, a.ApproxKl + b.ApproxKl, a.Entropy + b.Entropy, a.Kl + b.Kl);

@@ -47,9 +47,9 @@ public sealed class SampleGrain : Grain, ISampleGrain
     {
         if (record.Stage >= SampleStage.Generated && record.Generated is { } earlier && SameResponse(earlier, response)) return false;
         Expect(SampleStage.Generating, "generated");
-        if (response.Response.Length == 0 || response.Response.Length != response.LogProbs.Length)
+        if (response.Tokens == 0 || response.Response.Length != response.LogProbs.Length)
         {
-            throw new ArgumentException($"sample {this.GetPrimaryKeyString()}: a response needs at least one token and one log-prob per token ({response.Response.Length} tokens, {response.LogProbs.Length} log-probs)");
+            throw new ArgumentException($"sample {this.GetPrimaryKeyString()}: a response needs at least one token and one log-prob per token ({response.Response.Length} tokens, {response.LogProbs.Length} log-probs, emulated length {response.EmulatedLength})");
         }
         record = record with { Stage = SampleStage.Generated, Generated = response, Times = record.Times with { Generated = DateTimeOffset.UtcNow } };
         if (record.Start!.Streaming) await Score();
@@ -62,8 +62,9 @@ public sealed class SampleGrain : Grain, ISampleGrain
         if (record.Stage >= SampleStage.Scored) return false;
         Expect(SampleStage.Generated, "scored");
         var start = record.Start!;
-        var scores = await GrainFactory.GetGrain<IScoringGrain>(start.Job)
-            .Score(new ScoringRequest(this.GetPrimaryKeyString(), start.Prompt, record.Generated!.Response, start.Answer, start.Scoring));
+        var generated = record.Generated!;
+        var scores = await GrainFactory.GetGrain<IScoringGrain>(IScoringGrain.KeyFor(start))
+            .Score(new ScoringRequest(this.GetPrimaryKeyString(), start.Prompt, generated.Response, start.Answer, start.Scoring, start.EmulatedPrompt, generated.EmulatedLength));
         record = record with { Stage = SampleStage.Scored, Scores = scores, Times = record.Times with { Scored = DateTimeOffset.UtcNow } };
         Job.SampleReached(this.GetPrimaryKeyString(), SampleStage.Scored).Ignore();
         return true;

@@ -16,5 +16,8 @@ public static class Seeds
         return (long)(z >> 1);
     }
 
+    /// <summary>The sampling seed of sample <paramref name="index"/> of an iteration.</summary>
+    public static long Sample(long jobSeed, int iteration, int index) => Mix(jobSeed, iteration, index);
+
     public static Random Random(long seed, params long[] parts) => new((int)(Mix(seed, parts) & int.MaxValue));
 }

@@ -1,17 +1,25 @@
 namespace Kernels.Emulation;
 
-/// <summary>One emulated workload: its samples' prompt and response lengths, and the cluster that runs it.</summary>
+/// <summary>
+/// One emulated workload: its samples' prompt and response lengths, and the cluster that runs it.
+/// <see cref="Scoring"/> holds one cost model per scoring model (reference, critic values, reward
+/// model), all on the inference devices. <see cref="TrainingSteps"/> lists each optimizer step's
+/// replica shares (sample indices per replica), as the job cuts its mini-batches.
+/// </summary>
 public sealed record EmulatedWorkload(
     IReadOnlyList<(int Prompt, int Response)> Samples,
     CostModel Generation,
     int GenerationWorkers,
     int WorkerCapacity,
-    CostModel Scoring,
+    IReadOnlyList<CostModel> Scoring,
     int InferenceDevices,
     CostModel ActorTraining,
     CostModel? CriticTraining,
-    int TrainingDevicesPerModel,
-    Link WeightLink);
+    IReadOnlyList<IReadOnlyList<int[]>> TrainingSteps,
+    Link WeightLink)
+{
+    public int[] Sequences(IEnumerable<int> indices) => indices.Select(k => Samples[k].Prompt + Samples[k].Response).ToArray();
+}
 
 /// <summary>The stages of one iteration, in seconds, and their sum.</summary>
 public sealed record IterationTimes(double Generation, double Scoring, double Training, double WeightTransfer)
@@ -22,34 +30,30 @@ public sealed record IterationTimes(double Generation, double Scoring, double Tr
 /// <summary>
 /// The analytic time of one iteration under the barrier policy, which an emulated run must reproduce:
 /// generation = the slowest worker's simulated continuous batch, with samples dealt round-robin (sample
-/// k to worker k mod G, as the job dispatches); then scoring = each scoring model's forward over every
-/// sequence, spread evenly over the inference devices (the reference, then the critic for PPO); then
-/// training = forward and backward over every sequence, spread over each model's data-parallel devices,
-/// actor and critic side by side; then the new actor weights cross the weight link once.
+/// k to worker k mod G, as the job dispatches); then scoring = the slowest inference device's forward
+/// passes (sample k on device k mod D, every scoring model in turn); then training = the sum over
+/// optimizer steps of the slowest replica's forward and backward of its share, actor and critic side
+/// by side; then the new actor weights cross the weight link once.
 /// </summary>
 public static class BarrierIteration
 {
     public static IterationTimes Predict(EmulatedWorkload w)
     {
         if (w.Samples.Count == 0) throw new ArgumentException("a workload needs samples");
-        if (w.GenerationWorkers < 1 || w.InferenceDevices < 1 || w.TrainingDevicesPerModel < 1) throw new ArgumentException("every role needs at least one device");
+        if (w.GenerationWorkers < 1 || w.InferenceDevices < 1 || w.TrainingSteps.Any(s => s.Count < 1)) throw new ArgumentException("every role needs at least one device");
         var generation = Enumerable.Range(0, w.GenerationWorkers).Max(g => EmulatedBatch.Simulate(w.Generation, w.WorkerCapacity,
             w.Samples.Select((s, k) => (s, k)).Where(p => p.k % w.GenerationWorkers == g)
                 .Select(p => new EmulatedSequence($"s{p.k}", p.s.Prompt, p.s.Response)).ToArray()).Seconds);
-        var sequences = w.Samples.Select(s => s.Prompt + s.Response).ToArray();
-        var scoring = Spread(sequences, w.InferenceDevices, w.Scoring.ForwardSeconds);
-        if (w.CriticTraining is { } critic)
+        var scoring = Enumerable.Range(0, w.InferenceDevices).Max(d =>
         {
-            // The critic's values: its own shape, on the inference devices.
-            var criticScoring = new CostModel(w.Scoring.Device, critic.Model, w.Scoring.Assumptions, w.Scoring.TensorParallel);
-            scoring += Spread(sequences, w.InferenceDevices, criticScoring.ForwardSeconds);
-        }
-        var training = Math.Max(Spread(sequences, w.TrainingDevicesPerModel, w.ActorTraining.TrainingSeconds),
-            w.CriticTraining is null ? 0 : Spread(sequences, w.TrainingDevicesPerModel, w.CriticTraining.TrainingSeconds));
-        return new IterationTimes(generation, scoring, training, w.ActorTraining.WeightTransferSeconds(w.WeightLink));
+            var mine = w.Sequences(Enumerable.Range(0, w.Samples.Count).Where(k => k % w.InferenceDevices == d));
+            return mine.Length == 0 ? 0 : w.Scoring.Sum(model => model.ForwardSeconds(mine));
+        });
+        var training = w.TrainingSteps.Sum(step => step.Max(share =>
+        {
+            var sequences = w.Sequences(share);
+            return Math.Max(w.ActorTraining.TrainingSeconds(sequences), w.CriticTraining?.TrainingSeconds(sequences) ?? 0);
+        }));
+        return new IterationTimes(generation, scoring, training, w.Generation.WeightTransferSeconds(w.WeightLink));
     }
-
-    /// <summary>The slowest device's time when the sequences are dealt round-robin over <paramref name="devices"/>.</summary>
-    private static double Spread(int[] sequences, int devices, Func<IReadOnlyCollection<int>, double> cost) =>
-        Enumerable.Range(0, devices).Max(d => cost(sequences.Where((_, k) => k % devices == d).ToArray()));
 }

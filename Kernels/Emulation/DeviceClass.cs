@@ -33,4 +33,10 @@ public sealed record Link(string Name, double Bandwidth, double LatencySeconds)
     public static Link InfiniBand { get; } = new("infiniband-400g", 50e9, 5e-6);
     /// <summary>A 100 Gb/s line between datacenters, a few milliseconds away.</summary>
     public static Link CrossDatacenter { get; } = new("cross-dc-100g", 12.5e9, 5e-3);
+
+    public static IReadOnlyList<Link> All { get; } = [NvLinkH100, NvLinkH800, InfiniBand, CrossDatacenter];
+
+    public static Link Parse(string name) =>
+        All.FirstOrDefault(l => string.Equals(l.Name, name, StringComparison.OrdinalIgnoreCase))
+        ?? throw new ArgumentException($"link '{name}' is not one of {string.Join(", ", All.Select(l => l.Name))}");
 }

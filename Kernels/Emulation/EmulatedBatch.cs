@@ -20,6 +20,8 @@ public sealed class EmulatedBatch(CostModel cost, int capacity)
     public int Capacity { get; } = capacity >= 1 ? capacity : throw new ArgumentOutOfRangeException(nameof(capacity), capacity, "at least 1");
     public int Count => running.Count + unfilled.Count;
     public int FreeSlots => Capacity - Count;
+    public bool Holds(string id) => running.Concat(unfilled).Any(s => s.Id == id);
+
     public long CachedTokens => running.Concat(unfilled).Sum(s => (long)s.Context);
 
     /// <summary>Whether a sequence fits now: a free slot, and room in the KV cache for its whole context at its target length.</summary>

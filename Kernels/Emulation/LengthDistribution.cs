@@ -23,6 +23,15 @@ public abstract record LengthDistribution(int Max)
         _ => throw new ArgumentException($"length distribution '{name}' is not one of chat, reasoning"),
     };
 
+    /// <summary>A preset's name, or the path of a "length,count" histogram file.</summary>
+    public static LengthDistribution Parse(string spec)
+    {
+        if (spec is "chat" or "reasoning") return Preset(spec);
+        if (!File.Exists(spec)) throw new ArgumentException($"lengths '{spec}' is neither a preset (chat, reasoning) nor an existing histogram file");
+        using var reader = File.OpenText(spec);
+        return EmpiricalLengths.Read(reader, spec);
+    }
+
     protected int Clamp(double length) => (int)Math.Clamp(Math.Round(length), 1, Max);
 
     protected static double StandardNormal(Random random) =>

@@ -161,8 +161,9 @@ public sealed class BarrierIterationTests
     {
         var actor = new CostModel(DeviceClass.H800, ModelShape.Qwen25_7B);
         var samples = new[] { (100, 50), (100, 400), (80, 60), (120, 30) };
-        var workload = new EmulatedWorkload(samples, actor, GenerationWorkers: 2, WorkerCapacity: 8, actor, InferenceDevices: 2,
-            actor, CriticTraining: null, TrainingDevicesPerModel: 2, Link.InfiniBand);
+        // One optimizer step with two replicas: samples 0 and 2 on the first, 1 and 3 on the second.
+        var workload = new EmulatedWorkload(samples, actor, GenerationWorkers: 2, WorkerCapacity: 8, [actor], InferenceDevices: 2,
+            actor, CriticTraining: null, [[[0, 2], [1, 3]]], Link.InfiniBand);
 
         var times = BarrierIteration.Predict(workload);
 
@@ -175,10 +176,13 @@ public sealed class BarrierIterationTests
         times.Total.Should().BeApproximately(times.Generation + times.Scoring + times.Training + times.WeightTransfer, 1e-12);
 
         var critic = new CostModel(DeviceClass.H800, ModelShape.Qwen25_32B);
-        var withCritic = BarrierIteration.Predict(workload with { CriticTraining = critic });
+        var withCritic = BarrierIteration.Predict(workload with { Scoring = [actor, critic], CriticTraining = critic });
         withCritic.Scoring.Should().BeApproximately(times.Scoring + Math.Max(critic.ForwardSeconds([150, 140]), critic.ForwardSeconds([500, 150])), 1e-12,
             "the critic's values are a second forward, of the critic's shape");
         withCritic.Training.Should().BeGreaterThan(times.Training, "the 32B critic trains longer than the 7B actor, side by side");
+        var twoSteps = BarrierIteration.Predict(workload with { TrainingSteps = [[[0], [1]], [[2], [3]]] });
+        twoSteps.Training.Should().BeApproximately(actor.TrainingSeconds([500]) + actor.TrainingSeconds([150]), 1e-12,
+            "each step waits for its slowest replica: sample 1, then sample 3");
         FluentActions.Invoking(() => BarrierIteration.Predict(workload with { GenerationWorkers = 0 })).Should().Throw<ArgumentException>();
     }
 }

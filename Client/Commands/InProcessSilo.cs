@@ -1,0 +1,37 @@
+using Grains.Interfaces.Jobs;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
+using Silo;
+
+namespace Client.Commands;
+
+/// <summary>
+/// A silo hosted in this process for `run` and `bench`: localhost clustering on free loopback ports
+/// (nothing outside reaches it, and several runs can share a machine), declaring one logical device per
+/// device grain the job (or each of <c>jobs</c> such jobs side by side) places (colocated roles): CPU devices, or the emulated job's device class;
+/// unless the configuration says otherwise.
+/// </summary>
+public static class InProcessSilo
+{
+    public static async Task<IHost> StartAsync(JobSpec? job, CancellationToken cancellationToken, int jobs = 1)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory });
+        var devices = jobs * (job?.Rl is { } rl ? rl.GenerationWorkers + rl.TrainingReplicas * (rl.NeedsCritic ? 2 : 1) : 1);
+        var kind = job?.Rl?.Emulation?.DeviceClass.ToLowerInvariant() ?? "cpu";
+        var defaults = new Dictionary<string, string?> { ["Silo:Devices"] = devices == 1 ? kind : $"{kind}:0-{devices - 1}" };
+        var siloPort = FreePort();
+        (defaults["Clustering:SiloPort"], defaults["Clustering:PrimarySiloPort"], defaults["Clustering:GatewayPort"]) = (siloPort, siloPort, FreePort());
+        builder.Configuration.AddInMemoryCollection(defaults.Where(d => builder.Configuration[d.Key] is null));
+        builder.AddActorsSilo();
+        var host = builder.Build();
+        await host.StartAsync(cancellationToken);
+        return host;
+    }
+
+    private static string FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port.ToString();
+    }
+}

@@ -1,0 +1,52 @@
+namespace Grains.Interfaces.Jobs;
+
+/// <summary>
+/// The "emulation" section of an rl job whose "devices" are "emulated": which device class and model
+/// shapes the cost model times, how many devices each role's instances span, where response lengths
+/// come from, and how much faster than real time the emulated devices run. The instance counts per role
+/// are the rl section's (generationWorkers, trainingReplicas) and <see cref="InferenceDevices"/>; an
+/// instance of tensor-parallel degree t stands for t devices. Names (device class, shapes, link,
+/// lengths) are checked where the cost model lives, when the job starts.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record EmulationSpec
+{
+    /// <summary>H100, H800, H20 or A100.</summary>
+    [Id(0)] public string DeviceClass { get; init; } = "H800";
+    /// <summary>The actor's (and reference's) shape: llama-13b/33b/65b, qwen2.5-7b/32b/72b.</summary>
+    [Id(1)] public string Actor { get; init; } = "qwen2.5-7b";
+    /// <summary>The critic's shape (PPO); the actor's when omitted.</summary>
+    [Id(2)] public string? Critic { get; init; }
+    /// <summary>A learned reward model's shape, scored on the inference devices; none: a rule-based verifier that costs no device time.</summary>
+    [Id(3)] public string? RewardModel { get; init; }
+    [Id(4)] public int GenerationTensorParallel { get; init; } = 1;
+    /// <summary>Scoring instances (reference, critic values, reward model), each of <see cref="InferenceTensorParallel"/> devices.</summary>
+    [Id(5)] public int InferenceDevices { get; init; } = 1;
+    [Id(6)] public int InferenceTensorParallel { get; init; } = 1;
+    [Id(7)] public int TrainingTensorParallel { get; init; } = 1;
+    /// <summary>Response lengths: "chat", "reasoning", or a histogram file of "length,count" lines.</summary>
+    [Id(8)] public string Lengths { get; init; } = "chat";
+    /// <summary>Every prompt's length in tokens.</summary>
+    [Id(9)] public int PromptLength { get; init; } = 256;
+    /// <summary>The link new weights reach generation workers over: nvlink-h100, nvlink-h800, infiniband-400g, cross-dc-100g.</summary>
+    [Id(10)] public string WeightLink { get; init; } = "infiniband-400g";
+    /// <summary>Emulated seconds per wall-clock second.</summary>
+    [Id(11)] public double TimeScale { get; init; } = 10;
+
+    /// <summary>The first problem found, as "rl.emulation.field: problem", or null.</summary>
+    public string? Problem()
+    {
+        static string? Range(string field, double value, double min, double max) =>
+            value >= min && value <= max ? null : $"rl.emulation.{field}: {value} must be between {min} and {max}";
+        static string? PowerOfTwo(string field, int value) =>
+            value is >= 1 and <= 64 && (value & (value - 1)) == 0 ? null : $"rl.emulation.{field}: {value} must be a power of two from 1 to 64";
+
+        return PowerOfTwo("generationTensorParallel", GenerationTensorParallel)
+            ?? PowerOfTwo("inferenceTensorParallel", InferenceTensorParallel)
+            ?? PowerOfTwo("trainingTensorParallel", TrainingTensorParallel)
+            ?? Range("inferenceDevices", InferenceDevices, 1, 4096)
+            ?? Range("promptLength", PromptLength, 1, 1_000_000)
+            ?? Range("timeScale", TimeScale, 1e-3, 1e6)
+            ?? (string.IsNullOrWhiteSpace(Lengths) ? "rl.emulation.lengths: required (chat, reasoning or a histogram file)" : null);
+    }
+}

@@ -1,0 +1,24 @@
+namespace Grains.Interfaces.Rl;
+
+/// <summary>An emulated device instance: its class, the model shape it runs, over how many devices (tensor parallel), and emulated seconds per wall second.</summary>
+[GenerateSerializer, Immutable]
+public sealed record EmulatedDevice(
+    [property: Id(0)] string DeviceClass,
+    [property: Id(1)] string Model,
+    [property: Id(2)] int TensorParallel,
+    [property: Id(3)] double TimeScale);
+
+/// <summary>An emulated generation worker: its device, where response lengths come from, and the link new weights arrive over.</summary>
+[GenerateSerializer, Immutable]
+public sealed record EmulatedGenerator(
+    [property: Id(0)] EmulatedDevice Device,
+    [property: Id(1)] string Lengths,
+    [property: Id(2)] string WeightLink);
+
+/// <summary>Emulated scoring: the device running the reference's shape, the critic's and reward model's shapes if any, and how many scoring instances share the work.</summary>
+[GenerateSerializer, Immutable]
+public sealed record EmulatedScorer(
+    [property: Id(0)] EmulatedDevice Device,
+    [property: Id(1)] string? CriticModel,
+    [property: Id(2)] string? RewardModel,
+    [property: Id(3)] int Instances);

@@ -1,0 +1,87 @@
+using Grains.Interfaces.Rl;
+using Kernels.Emulation;
+
+namespace Grains.Engines;
+
+/// <summary>
+/// Generation on an emulated device: an <see cref="EmulatedBatch"/> of token counts whose steps take the
+/// cost model's seconds on the device's clock. Each sample's response length is drawn from the job's
+/// distribution by its seed; a sample fits while the batch has a slot and the KV cache room for it at
+/// its full length. Each advance runs the batch step by step until a sample finishes (or about a
+/// twentieth of a wall second's worth), and occupies the device for the steps' seconds.
+/// </summary>
+public sealed class EmulatedGenerationEngine : IGenerationEngine
+{
+    private const double WallQuantum = 0.05;
+    private readonly CostModel cost;
+    private readonly LengthDistribution lengths;
+    private readonly Link link;
+    private readonly DeviceClock clock;
+    private readonly EmulatedBatch batch;
+    /// <summary>Admitted and not yet reported: running, or finished in steps whose time has not yet passed.</summary>
+    private readonly Dictionary<string, GenerationWork> admitted = [];
+    private (Task End, FinishedWork[] Done)? inFlight;
+
+    public EmulatedGenerationEngine(EmulatedGenerator setup, GenerationLimits limits)
+    {
+        cost = EmulatedCosts.Of(setup.Device);
+        lengths = LengthDistribution.Parse(setup.Lengths);
+        link = Link.Parse(setup.WeightLink);
+        clock = new DeviceClock(setup.Device.TimeScale);
+        batch = new EmulatedBatch(cost, limits.MaxBatch);
+    }
+
+    public int Count => admitted.Count;
+
+    public bool Holds(string sampleId) => admitted.ContainsKey(sampleId);
+
+    /// <summary>The new weights cross the link (the store holds nothing for an emulated model).</summary>
+    public Task LoadWeights(WeightsRef weights) => clock.Occupy(cost.WeightTransferSeconds(link), "weights");
+
+    public bool TryAdmit(GenerationWork work)
+    {
+        var sequence = new EmulatedSequence(work.SampleId, work.PromptTokens, EmulatedCosts.ResponseLength(lengths, work.Seed, work.MaxNewTokens), work.GeneratedTokens);
+        if (batch.Count > 0 && !batch.Fits(sequence)) return false;
+        batch.Add(sequence);
+        admitted[work.SampleId] = work;
+        return true;
+    }
+
+    public async Task<IReadOnlyList<FinishedWork>> Advance()
+    {
+        var seconds = 0.0;
+        IReadOnlyList<EmulatedSequence> finished = [];
+        while (batch.Count > 0 && finished.Count == 0 && seconds < WallQuantum * clock.TimeScale)
+        {
+            (var step, finished) = batch.Step();
+            seconds += step;
+        }
+        // Like a GPU's launch queue: these steps are queued behind the ones in flight, and the worker
+        // then waits for those to end and reports what finished in them. Its bookkeeping overlaps the
+        // device's work, as a real scheduler's does; only a hand-over slower than a whole chunk leaves
+        // the device idle.
+        var issued = (batch.Count > 0 || finished.Count > 0 ? clock.Occupy(seconds, "generation") : Task.CompletedTask,
+            finished.Select(f => new FinishedWork(f.Id, [], [], f.TargetLength, f.TargetLength >= admitted[f.Id].MaxNewTokens)).ToArray());
+        var previous = inFlight;
+        inFlight = issued;
+        if (previous is null) return [];
+        await previous.Value.End;
+        foreach (var f in previous.Value.Done) admitted.Remove(f.SampleId);
+        return previous.Value.Done;
+    }
+
+    public Task<GenerationWork[]> EvictAll()
+    {
+        // Samples that finished in steps still being waited for are reported by them, not handed back.
+        var handed = admitted.Values.Where(w => batch.Holds(w.SampleId)).Select(w => w with { EmulatedGenerated = batch.Evict(w.SampleId).Generated }).ToArray();
+        foreach (var h in handed) admitted.Remove(h.SampleId);
+        return Task.FromResult(handed);
+    }
+
+    public Task<int[][]> Greedy(int[][] prompts, int maxNewTokens) =>
+        throw new NotSupportedException("an emulated worker makes no tokens, so it has no greedy responses to evaluate");
+
+    public (double BusySeconds, BusyInterval[]? Intervals) TakeUsage() => clock.Take();
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+}

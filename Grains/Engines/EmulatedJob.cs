@@ -1,0 +1,79 @@
+using Grains.Interfaces.Jobs;
+using Grains.Interfaces.Rl;
+using Grains.Rl;
+using Kernels.Emulation;
+
+namespace Grains.Engines;
+
+/// <summary>
+/// An emulated rl job's devices, from its "emulation" section: what each worker, scorer and trainer is
+/// told, the lengths its samples reach, and the analytic figures it is measured against (the barrier
+/// prediction and the ideal bound). Constructing one checks every name; a bad one is reported as
+/// "rl.emulation.field: problem".
+/// </summary>
+public sealed class EmulatedJob
+{
+    private readonly JobSpec job;
+    private readonly RlSpec rl;
+    private readonly EmulationSpec spec;
+
+    public EmulatedJob(JobSpec job)
+    {
+        (this.job, rl) = (job, job.Rl ?? throw new ArgumentException("rl: required"));
+        spec = rl.Emulation ?? throw new ArgumentException("rl.emulation: required when devices is 'emulated'");
+        Check("deviceClass", () => DeviceClass.Parse(spec.DeviceClass));
+        Check("actor", () => ModelShape.Parse(spec.Actor));
+        if (spec.Critic is { } critic) Check("critic", () => ModelShape.Parse(critic));
+        if (spec.RewardModel is { } reward) Check("rewardModel", () => ModelShape.Parse(reward));
+        Check("weightLink", () => Link.Parse(spec.WeightLink));
+        Lengths = Check("lengths", () => LengthDistribution.Parse(spec.Lengths));
+        if (rl.MaxBatch > 0 && EmulatedCosts.Of(Device(spec.GenerationTensorParallel)).MaxCachedTokens() < spec.PromptLength + Lengths.Max)
+        {
+            throw new ArgumentException($"rl.emulation.generationTensorParallel: {spec.Actor} on {spec.GenerationTensorParallel} {spec.DeviceClass} has no room for one sample of {spec.PromptLength + Lengths.Max} tokens; use more devices per worker");
+        }
+    }
+
+    public LengthDistribution Lengths { get; }
+    public int PromptLength => spec.PromptLength;
+    public double TimeScale => spec.TimeScale;
+    private string CriticShape => spec.Critic ?? spec.Actor;
+
+    public EmulatedGenerator Generator => new(Device(spec.GenerationTensorParallel), spec.Lengths, spec.WeightLink);
+
+    public EmulatedScorer Scorer => new(Device(spec.InferenceTensorParallel), rl.NeedsCritic ? CriticShape : null, spec.RewardModel, spec.InferenceDevices);
+
+    public EmulatedDevice Trainer(bool critic) => Device(spec.TrainingTensorParallel) with { Model = critic ? CriticShape : spec.Actor };
+
+    /// <summary>Every device the job occupies: instances times their tensor-parallel degree.</summary>
+    public int Devices => rl.GenerationWorkers * spec.GenerationTensorParallel + spec.InferenceDevices * spec.InferenceTensorParallel
+        + rl.TrainingReplicas * spec.TrainingTensorParallel * (rl.NeedsCritic ? 2 : 1);
+
+    /// <summary>Iteration <paramref name="iteration"/>'s samples and cluster, as the job will run them.</summary>
+    public EmulatedWorkload Workload(int iteration)
+    {
+        var count = rl.PromptsPerIteration * rl.SamplesPerPrompt;
+        var samples = Enumerable.Range(0, count)
+            .Select(k => (spec.PromptLength, EmulatedCosts.ResponseLength(Lengths, Seeds.Sample(job.Seed, iteration, k), Lengths.Max))).ToArray();
+        var scorer = Scorer;
+        var scoring = new[] { scorer.Device.Model, scorer.CriticModel, scorer.RewardModel }.OfType<string>().Select(m => EmulatedCosts.Of(scorer.Device, m)).ToArray();
+        var steps = MiniBatchPlan.Steps(count, rl.Epochs, rl.MiniBatches, job.Seed, iteration)
+            .Select(step => (IReadOnlyList<int[]>)Enumerable.Range(0, rl.TrainingReplicas).Select(r => MiniBatchPlan.Share(step, r, rl.TrainingReplicas)).ToArray())
+            .ToArray();
+        return new EmulatedWorkload(samples, EmulatedCosts.Of(Generator.Device), rl.GenerationWorkers, rl.MaxBatch, scoring, spec.InferenceDevices,
+            EmulatedCosts.Of(Trainer(critic: false)), rl.NeedsCritic ? EmulatedCosts.Of(Trainer(critic: true)) : null, steps, Link.Parse(spec.WeightLink));
+    }
+
+    private EmulatedDevice Device(int tensorParallel) => new(spec.DeviceClass, spec.Actor, tensorParallel, spec.TimeScale);
+
+    private static T Check<T>(string field, Func<T> parse)
+    {
+        try
+        {
+            return parse();
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidDataException or IOException)
+        {
+            throw new ArgumentException($"rl.emulation.{field}: {e.Message}", e);
+        }
+    }
+}

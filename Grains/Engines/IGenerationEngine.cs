@@ -1,0 +1,35 @@
+using Grains.Interfaces.Rl;
+
+namespace Grains.Engines;
+
+/// <summary>A sample a generation engine finished: its tokens and log-probs (none on emulated devices) and its length.</summary>
+public sealed record FinishedWork(string SampleId, int[] Response, float[] LogProbs, int Length, bool Truncated);
+
+/// <summary>
+/// What a generation worker's device does: hold a policy, batch samples continuously, and advance the
+/// batch. The worker grain decides what to admit and when; the engine says whether a sample fits and
+/// does the device work, on real tensors or on the cost model.
+/// </summary>
+public interface IGenerationEngine : IAsyncDisposable
+{
+    Task LoadWeights(WeightsRef weights);
+
+    /// <summary>Samples admitted and not finished or evicted.</summary>
+    int Count { get; }
+
+    bool Holds(string sampleId);
+
+    /// <summary>Admits a sample if it fits now (always when nothing is running).</summary>
+    bool TryAdmit(GenerationWork work);
+
+    /// <summary>Runs the batch until at least one sample finishes or a short while has passed.</summary>
+    Task<IReadOnlyList<FinishedWork>> Advance();
+
+    /// <summary>Takes every admitted sample out unfinished, with its progress.</summary>
+    Task<GenerationWork[]> EvictAll();
+
+    Task<int[][]> Greedy(int[][] prompts, int maxNewTokens);
+
+    /// <summary>Busy seconds (wall) since the last call, and for emulated devices what was done when.</summary>
+    (double BusySeconds, BusyInterval[]? Intervals) TakeUsage();
+}

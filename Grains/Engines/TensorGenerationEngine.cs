@@ -1,0 +1,119 @@
+using Grains.Interfaces.Rl;
+using Grains.Rl;
+using Grains.Storage;
+using Kernels.Generation;
+using Kernels.Model;
+
+namespace Grains.Engines;
+
+/// <summary>
+/// Generation on real tensors: the model and a continuous batch on the worker's device thread. A sample
+/// fits while the batch has a slot and the token budget (prompt + most new tokens of every admitted
+/// sample) has room.
+/// </summary>
+public sealed class TensorGenerationEngine : IGenerationEngine
+{
+    private readonly ICheckpointStore store;
+    private readonly GenerationLimits limits;
+    private readonly DeviceThread device;
+    private readonly Dictionary<string, GenerationWork> admitted = [];
+    private readonly List<GenerationWork> unstarted = [];
+    private readonly int eosId;
+    private Transformer? model;
+    private ContinuousBatch? batch;
+
+    private TensorGenerationEngine(ICheckpointStore store, GenerationLimits limits, string name)
+    {
+        (this.store, this.limits) = (store, limits);
+        eosId = ModelCatalog.Tokenizer(limits.Model).EosId;
+        device = new DeviceThread(name);
+    }
+
+    public static async Task<TensorGenerationEngine> Create(ICheckpointStore store, GenerationLimits limits, string name)
+    {
+        var engine = new TensorGenerationEngine(store, limits, name);
+        await engine.device.Run(() =>
+        {
+            engine.model = new Transformer(ModelCatalog.Config(limits.Model));
+            engine.model.eval();
+        });
+        return engine;
+    }
+
+    public int Count => admitted.Count;
+
+    public bool Holds(string sampleId) => admitted.ContainsKey(sampleId);
+
+    public async Task LoadWeights(WeightsRef weights)
+    {
+        var bytes = await ModelCatalog.ReadAsync(store, weights.Object);
+        await device.Run(() => ModelCatalog.Deserialize(model!, bytes, weights.Object));
+    }
+
+    public bool TryAdmit(GenerationWork work)
+    {
+        if (work.Prompt.Length + work.MaxNewTokens >= limits.MaxSequenceLength)
+        {
+            throw new ArgumentException($"sample {work.SampleId}: prompt of {work.Prompt.Length} tokens + {work.MaxNewTokens} new tokens exceeds the worker's sequence length {limits.MaxSequenceLength}");
+        }
+        var fits = admitted.Count == 0 || (admitted.Count < limits.MaxBatch && admitted.Values.Sum(Budget) + Budget(work) <= limits.MaxTokens);
+        if (!fits) return false;
+        admitted[work.SampleId] = work;
+        unstarted.Add(work);
+        return true;
+
+        static int Budget(GenerationWork w) => w.Prompt.Length + w.MaxNewTokens;
+    }
+
+    public async Task<IReadOnlyList<FinishedWork>> Advance()
+    {
+        var starting = unstarted.ToArray();
+        unstarted.Clear();
+        var finished = await device.Run(() =>
+        {
+            batch ??= new ContinuousBatch(model!, limits.MaxBatch, limits.MaxSequenceLength);
+            foreach (var w in starting) batch.Resume(new SequenceSnapshot(ToRequest(w), w.Response, w.LogProbs));
+            // A few steps per hand-over keep the hand-over cost small; finished samples still go out at once.
+            for (var step = 0; step < 8 && batch.Count > 0; step++)
+            {
+                var done = batch.Step();
+                if (done.Count > 0) return done;
+            }
+            return (IReadOnlyList<CompletedSequence>)[];
+        });
+        return finished.Where(f => admitted.Remove(f.Id))
+            .Select(f => new FinishedWork(f.Id, f.Response, f.LogProbs, f.Response.Length, f.Reason == FinishReason.Length)).ToArray();
+    }
+
+    public async Task<GenerationWork[]> EvictAll()
+    {
+        var snapshots = batch is null ? [] : await device.Run(() => batch.RunningIds.ToArray().Select(id => batch.Evict(id)).ToArray());
+        var handed = unstarted.Concat(snapshots.Select(s => admitted[s.Request.Id] with { Response = s.Response, LogProbs = s.LogProbs })).ToArray();
+        // Samples that finished in a step still running are reported by that step, not handed back.
+        foreach (var h in handed) admitted.Remove(h.SampleId);
+        unstarted.Clear();
+        return handed;
+    }
+
+    public Task<int[][]> Greedy(int[][] prompts, int maxNewTokens)
+    {
+        var requests = prompts.Select((p, i) => new GenerationRequest($"greedy-{i}", p, new SamplingParams(maxNewTokens, Temperature: 0, StopTokens: [eosId]))).ToArray();
+        return device.Run(() => ContinuousBatch.Generate(model!, requests, Math.Min(limits.MaxBatch, 64), limits.MaxSequenceLength)
+            .Select(c => c.Response).ToArray());
+    }
+
+    public (double BusySeconds, BusyInterval[]? Intervals) TakeUsage() => (device.TakeBusySeconds(), null);
+
+    public async ValueTask DisposeAsync()
+    {
+        await device.Run(() =>
+        {
+            batch?.Dispose();
+            model?.Dispose();
+        });
+        device.Dispose();
+    }
+
+    private GenerationRequest ToRequest(GenerationWork w) =>
+        new(w.SampleId, w.Prompt, new SamplingParams(w.MaxNewTokens, w.Temperature, Seed: w.Seed, StopTokens: [eosId]));
+}
