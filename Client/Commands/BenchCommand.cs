@@ -131,6 +131,8 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
     private static void Print(JobSpec workload, EmulatedJob emulated, EmulatedWorkload analytic, IdealBound bound, IterationTimes predicted, List<PolicyResult> results)
     {
         var rl = workload.Rl!;
+        // Redirected output (a log, CI) would otherwise be cut to 80 columns.
+        if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = Math.Max(AnsiConsole.Profile.Width, 200);
         AnsiConsole.MarkupLine($"[bold]{Markup.Escape(workload.Name)}[/]: {rl.Algorithm}, {analytic.Samples.Count} samples of {Markup.Escape(rl.Emulation!.Lengths)} lengths, {emulated.Devices} x {rl.Emulation.DeviceClass}, time scale {emulated.TimeScale}");
         AnsiConsole.MarkupLine($"ideal bound {bound.Seconds:F1} s = max(work / devices {bound.WorkPerDevice:F1} s, longest sample's critical path {bound.CriticalPath:F1} s); barrier predicted analytically {predicted.Total:F1} s (generation {predicted.Generation:F1}, scoring {predicted.Scoring:F1}, training {predicted.Training:F1}, weights {predicted.WeightTransfer:F2})");
         var roles = results.SelectMany(r => r.Busy.Keys).Distinct().ToArray();
