@@ -63,8 +63,16 @@ public static class JobView
           $" kl {m.Kl:F4} ent {m.Entropy:F3} pg {m.PolicyLoss:F4}" + (m.ValueLoss is { } v ? $" vf {v:F4}" : "") +
           $" clip {m.ClipFraction:F3} len {m.LengthMean:F1}/{m.LengthP50}/{m.LengthP99}/{m.LengthMax}" +
           $" gen {m.GenerationSeconds:F2}s score {m.ScoringSeconds:F2}s train {m.TrainingSeconds:F2}s" +
-          $" {m.SamplesPerSecond:F0} samples/s {m.TokensPerSecond:F0} tok/s busy " +
-          string.Join(",", m.DeviceBusy.OrderBy(d => d.Key).Select(d => $"{d.Key[(d.Key.IndexOf('/') + 1)..]}={d.Value:P0}"));
+          $" {m.SamplesPerSecond:F0} samples/s {m.TokensPerSecond:F0} tok/s busy " + Busy(m.DeviceBusy);
+
+    /// <summary>Each device's busy share; past a handful of devices, each kind's mean and range (g, s, actor, critic), so the line stays a line.</summary>
+    private static string Busy(IReadOnlyDictionary<string, double> busy)
+    {
+        static string Device(string key) => key[(key.IndexOf('/') + 1)..];
+        if (busy.Count <= 8) return string.Join(",", busy.OrderBy(d => d.Key).Select(d => $"{Device(d.Key)}={d.Value:P0}"));
+        return string.Join(",", busy.GroupBy(d => Device(d.Key).TrimEnd("0123456789".ToCharArray()).TrimEnd('/')).OrderBy(g => g.Key)
+            .Select(g => $"{g.Key}x{g.Count()}={g.Average(d => d.Value):P0} ({g.Min(d => d.Value):P0}-{g.Max(d => d.Value):P0})"));
+    }
 
     public static int ExitCode(JobStatus status) => status.State == JobState.Completed ? 0 : 1;
 

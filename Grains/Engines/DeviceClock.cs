@@ -5,11 +5,10 @@ namespace Grains.Engines;
 /// <summary>
 /// The time line of one emulated device: an operation of s emulated seconds occupies it for s / scale
 /// wall seconds from when it is both asked for and free, and the caller awaits its end (a timer, not a
-/// thread). Busy stretches of one stage that follow each other within a millisecond are kept as one bar.
+/// thread). Operations of one stage queued back to back (each starting as the last ends) are kept as one bar.
 /// </summary>
 public sealed class DeviceClock(double timeScale)
 {
-    private static readonly TimeSpan Joined = TimeSpan.FromMilliseconds(1);
     private readonly List<BusyInterval> intervals = [];
     private DateTimeOffset freeAt = DateTimeOffset.MinValue;
     private double busySeconds;
@@ -24,7 +23,7 @@ public sealed class DeviceClock(double timeScale)
         var end = start + TimeSpan.FromSeconds(emulatedSeconds / TimeScale);
         freeAt = end;
         busySeconds += (end - start).TotalSeconds;
-        if (intervals.Count > 0 && intervals[^1].Stage == stage && start - intervals[^1].End <= Joined) intervals[^1] = intervals[^1] with { End = end };
+        if (intervals.Count > 0 && intervals[^1].Stage == stage && start <= intervals[^1].End) intervals[^1] = intervals[^1] with { End = end };
         else intervals.Add(new BusyInterval(start, end, stage));
         var wait = end - now;
         return wait > TimeSpan.Zero ? Task.Delay(wait) : Task.CompletedTask;

@@ -75,6 +75,12 @@ public sealed class JobGrainTests(ClusterFixture fixture)
     [InlineData("""{"name":"a","kind":"rl","rl":{"actorLearningRate":0}}""", "job.json: rl.actorLearningRate: 0 must be between*")]
     [InlineData("""{"name":"a","kind":"rl","rl":{"temperature":-1}}""", "job.json: rl.temperature: -1 must be between*")]
     [InlineData("""{"name":"a","kind":"rl","rl":{"promptsPerIteration":2,"samplesPerPrompt":2,"trainingReplicas":3,"miniBatches":2}}""", "job.json: rl.trainingReplicas: 3 replicas x 2 mini-batches exceed the 4 samples*")]
+    [InlineData("""{"name":"a","kind":"rl","rl":{"devices":"gpu"}}""", "job.json: rl.devices: 'gpu' is not one of*")]
+    [InlineData("""{"name":"a","kind":"rl","rl":{"devices":"emulated"}}""", "job.json: rl.emulation: required when devices is 'emulated'")]
+    [InlineData("""{"name":"a","kind":"rl","rl":{"emulation":{}}}""", "job.json: rl.emulation: only for devices 'emulated'")]
+    [InlineData("""{"name":"a","kind":"rl","rl":{"devices":"emulated","emulation":{"generationTensorParallel":3}}}""", "job.json: rl.emulation.generationTensorParallel: 3 must be a power of two*")]
+    [InlineData("""{"name":"a","kind":"rl","rl":{"devices":"emulated","emulation":{"timeScale":0}}}""", "job.json: rl.emulation.timeScale: 0 must be between*")]
+    [InlineData("""{"name":"a","kind":"rl","rl":{"devices":"emulated","emulation":{"gpus":8}}}""", "job.json: *gpus*")]
     [InlineData("""{"name":"a","kind":"rl","rl":{"learningRate":1}}""", "job.json: *learningRate*")]
     [InlineData("""{"name":"a","iterations":0}""", "job.json: iterations: 0 must be*")]
     [InlineData("""{"name":"a","stepsPerIteration":-1}""", "job.json: stepsPerIteration: -1 must be*")]
@@ -104,5 +110,20 @@ public sealed class JobGrainTests(ClusterFixture fixture)
 
         jobs.Should().HaveCountGreaterThanOrEqualTo(4);
         foreach (var file in jobs) JobSpec.FromJson(File.ReadAllText(file), file).Name.Should().Be(Path.GetFileNameWithoutExtension(file));
+    }
+
+    [Theory]
+    [InlineData("ppo-65b-256xh800-chat", 256, 4096)]
+    [InlineData("grpo-7b-256xh800-chat", 256, 4096)]
+    [InlineData("grpo-7b-32xh800-reasoning", 32, 512)]
+    public void The_shipped_bench_workloads_are_valid_and_occupy_their_devices(string name, int devices, int samples)
+    {
+        var file = Path.Combine(Testing.RepositoryPaths.Root, "infra", "workloads", name + ".json");
+        var spec = JobSpec.FromJson(File.ReadAllText(file), file);
+
+        spec.Name.Should().Be(name);
+        var emulated = new Grains.Engines.EmulatedJob(spec);
+        emulated.Devices.Should().Be(devices);
+        emulated.Workload(1).Samples.Should().HaveCount(samples);
     }
 }

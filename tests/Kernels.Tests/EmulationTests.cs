@@ -186,3 +186,46 @@ public sealed class BarrierIterationTests
         FluentActions.Invoking(() => BarrierIteration.Predict(workload with { GenerationWorkers = 0 })).Should().Throw<ArgumentException>();
     }
 }
+
+public sealed class IdealBoundTests
+{
+    private static readonly CostModel Actor = new(DeviceClass.H800, ModelShape.Qwen25_7B);
+
+    // Two samples of 100-token prompts, 10 and 50 tokens of response, on one worker, one scorer and one trainer.
+    private static readonly EmulatedWorkload Workload = new([(100, 10), (100, 50)], Actor, GenerationWorkers: 1, WorkerCapacity: 4, [Actor],
+        InferenceDevices: 1, Actor, CriticTraining: null, [[[0, 1]]], Link.InfiniBand);
+
+    [Fact]
+    public void The_critical_path_is_the_longest_samples_own_prefill_decoding_scoring_training_and_weight_transfer()
+    {
+        var decoding = Enumerable.Range(0, 50).Sum(t => Actor.DecodeStepSeconds([100 + t]));
+        var expected = Actor.PrefillSeconds([100]) + decoding + Actor.ForwardSeconds([150]) + Actor.TrainingSeconds([150]) + Actor.WeightTransferSeconds(Link.InfiniBand);
+
+        IdealBound.For(Workload).CriticalPath.Should().BeApproximately(expected, 1e-12);
+    }
+
+    [Fact]
+    public void The_work_is_every_stage_in_device_seconds_over_all_devices()
+    {
+        // Four rows fit the worker; decoding at the mean context 100 + 30 / 2 costs a quarter of a four-row step per token.
+        var perToken = Actor.DecodeStepSeconds([115, 115, 115, 115]) / 4;
+        var work = Actor.PrefillSeconds([100, 100]) + 60 * perToken + Actor.ForwardSeconds([110, 150]) + Actor.TrainingSeconds([110, 150]);
+
+        var bound = IdealBound.For(Workload);
+
+        bound.Devices.Should().Be(3);
+        bound.WorkDeviceSeconds.Should().BeApproximately(work, 1e-12);
+        bound.Seconds.Should().Be(Math.Max(work / 3, bound.CriticalPath));
+        var eight = IdealBound.For(Workload with { Generation = new CostModel(DeviceClass.H800, ModelShape.Qwen25_7B, tensorParallel: 8) });
+        eight.Devices.Should().Be(10, "a worker of tensor-parallel degree 8 stands for 8 devices");
+    }
+
+    [Fact]
+    public void No_barrier_iteration_beats_the_bound()
+    {
+        var samples = Enumerable.Range(0, 64).Select(k => (200, 20 + k * k % 997)).ToArray();
+        var workload = Workload with { Samples = samples, GenerationWorkers = 4, InferenceDevices = 2, TrainingSteps = [[Enumerable.Range(0, 32).ToArray(), Enumerable.Range(32, 32).ToArray()]] };
+
+        IdealBound.For(workload).Seconds.Should().BeLessThan(BarrierIteration.Predict(workload).Total);
+    }
+}

@@ -1,0 +1,94 @@
+using Grains.Engines;
+using Grains.Interfaces.Jobs;
+using Grains.Interfaces.Rl;
+using Grains.Rl;
+
+namespace Grains.Tests;
+
+/// <summary>Whole rl jobs on emulated devices: the real grains and policies, device time from the cost model.</summary>
+[Collection(ClusterCollection.Name)]
+public sealed class EmulatedJobTests(ClusterFixture fixture)
+{
+    private static JobSpec Emulated(string name, string policy, string algorithm = "ppo") => new()
+    {
+        Name = name,
+        Kind = "rl",
+        Iterations = 2,
+        Seed = 5,
+        Rl = new RlSpec
+        {
+            Algorithm = algorithm, Devices = "emulated", StagePolicy = policy, PromptsPerIteration = algorithm == "ppo" ? 24 : 6,
+            SamplesPerPrompt = algorithm == "ppo" ? 1 : 4, MiniBatches = 2, Epochs = 2, GenerationWorkers = 3, TrainingReplicas = 2, MaxBatch = 8,
+            Emulation = new EmulationSpec
+            {
+                DeviceClass = "H100", Actor = "qwen2.5-7b", Critic = algorithm == "ppo" ? "llama-13b" : null, InferenceDevices = 2,
+                Lengths = "chat", PromptLength = 128, TimeScale = 200,
+            },
+        },
+    };
+
+    [Theory]
+    [InlineData("barrier")]
+    [InlineData("streaming")]
+    public async Task A_ppo_job_on_emulated_devices_spends_the_cost_models_time_on_each_sample(string policy)
+    {
+        var grains = fixture.Cluster.GrainFactory;
+        var spec = Emulated($"emulated-{policy}", policy);
+        var emulated = new EmulatedJob(spec);
+
+        var (status, metrics) = await RlJobTests.Run(grains, spec);
+
+        status.State.Should().Be(JobState.Completed, status.Message);
+        metrics.Select(m => m.Iteration).Should().Equal(1, 2);
+        foreach (var m in metrics)
+        {
+            var workload = emulated.Workload(m.Iteration);
+            var records = await Task.WhenAll(Enumerable.Range(0, 24).Select(k => grains.GetGrain<ISampleGrain>(SampleKeys.Of(spec.Name, m.Iteration, k)).Record()));
+            records.Select(r => r.Generated!.Tokens).Should().Equal(workload.Samples.Select(s => s.Response), "each sample reaches the length its seed draws");
+            records.Should().OnlyContain(r => r.Stage == SampleStage.Trained);
+            m.TimeScale.Should().Be(200);
+
+            // Trainers' bars add up to the cost model's forward and backward over each replica's share of each step.
+            var steps = workload.TrainingSteps;
+            var actor = steps.Sum(step => step.Sum(share => workload.ActorTraining.TrainingSeconds(workload.Sequences(share))));
+            var critic = steps.Sum(step => step.Sum(share => workload.CriticTraining!.TrainingSeconds(workload.Sequences(share))));
+            Busy(m, "actor").Should().BeApproximately(actor, actor * 1e-4);
+            Busy(m, "critic").Should().BeApproximately(critic, critic * 1e-4);
+            m.Timeline.Where(t => TimelineAnalysis.Role(t.Holder) == "generation").Should().HaveCount(3);
+            m.Timeline.Should().OnlyContain(t => t.Bars.All(b => b.End > b.Start && b.Start >= 0));
+
+            var generationEnds = Bars(m, "generation").Where(b => b.Stage == "generation").Max(b => b.End);
+            var firstScoring = Bars(m, "scoring").Min(b => b.Start);
+            if (policy == "barrier") firstScoring.Should().BeGreaterThanOrEqualTo(generationEnds, "a barrier scores nothing before the last response");
+            else firstScoring.Should().BeLessThan(generationEnds, "streaming scores a finished sample while the long tail still decodes");
+        }
+    }
+
+    [Fact]
+    public async Task A_grpo_job_with_a_rule_based_reward_trains_only_the_actor()
+    {
+        var spec = Emulated("emulated-grpo", "streaming", "grpo");
+
+        var (status, metrics) = await RlJobTests.Run(fixture.Cluster.GrainFactory, spec);
+
+        status.State.Should().Be(JobState.Completed, status.Message);
+        metrics.Should().HaveCount(2);
+        metrics.Should().OnlyContain(m => Bars(m, "critic").Length == 0 && Bars(m, "actor").Length > 0 && Bars(m, "scoring").Length > 0);
+    }
+
+    [Fact]
+    public async Task An_unknown_shape_is_refused_at_submit_naming_the_field()
+    {
+        var spec = Emulated("emulated-bad", "barrier");
+        spec = spec with { Rl = spec.Rl! with { Emulation = spec.Rl.Emulation! with { Critic = "llama-7000b" } } };
+
+        var submit = () => fixture.Cluster.GrainFactory.GetGrain<IJobGrain>(spec.Name).Submit(spec);
+
+        await submit.Should().ThrowAsync<ArgumentException>().WithMessage("rl.emulation.critic: *llama-7000b*");
+    }
+
+    private static TimelineBar[] Bars(IterationMetrics m, string role) =>
+        m.Timeline.Where(t => TimelineAnalysis.Role(t.Holder) == role).SelectMany(t => t.Bars).ToArray();
+
+    private static double Busy(IterationMetrics m, string role) => Bars(m, role).Sum(b => b.End - b.Start);
+}
