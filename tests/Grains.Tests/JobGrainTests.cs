@@ -116,6 +116,8 @@ public sealed class JobGrainTests(ClusterFixture fixture)
     [InlineData("ppo-65b-256xh800-chat", 256, 4096)]
     [InlineData("grpo-7b-256xh800-chat", 256, 4096)]
     [InlineData("grpo-7b-32xh800-reasoning", 32, 512)]
+    [InlineData("grpo-7b-512xh800-chat", 512, 8192)]
+    [InlineData("grpo-7b-1024xh800-chat", 1024, 16384)]
     public void The_shipped_bench_workloads_are_valid_and_occupy_their_devices(string name, int devices, int samples)
     {
         var file = Path.Combine(Testing.RepositoryPaths.Root, "infra", "workloads", name + ".json");
