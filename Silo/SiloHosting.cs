@@ -97,6 +97,7 @@ public static class SiloHosting
             silo.AddMemoryStreams(StreamsOptions.ProviderName);
         }
         silo.Services.AddSingleton(settings);
+        silo.Services.AddSingleton<Grains.Pipeline.DeviceTurns>();
         silo.Services.AddSingleton<GrainCallCounter>();
         silo.Services.AddSingleton<IIncomingGrainCallFilter>(services => services.GetRequiredService<GrainCallCounter>());
         silo.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(settings.Checkpoints));

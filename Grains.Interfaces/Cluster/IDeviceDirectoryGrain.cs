@@ -2,20 +2,24 @@ namespace Grains.Interfaces.Cluster;
 
 /// <summary>
 /// The cluster's ledger of device ownership: which device grain holds which device on which silo. A
-/// device is held by at most one grain; a drained silo gets no new holders. One activation, key 0.
+/// device is held by at most one holder; a drained silo gets no new holders. One activation, key 0.
+/// A holder is a device grain, or a name that several grains share a device under (the pipeline stages
+/// a schedule puts on one device): those grains are its members, and the device is free when the last
+/// of them leaves.
 /// </summary>
 public interface IDeviceDirectoryGrain : IGrainWithIntegerKey
 {
-    /// <summary>Picks a free device for <paramref name="holder"/> among the candidates (or returns the one it holds).</summary>
-    Task<DeviceLease> Reserve(string holder, string role, IReadOnlyList<SiloDevices> candidates);
+    /// <summary>Picks a free device for <paramref name="holder"/> among the candidates (or returns the one it holds); <paramref name="member"/>: the grain joining a shared holder.</summary>
+    Task<DeviceLease> Reserve(string holder, string role, IReadOnlyList<SiloDevices> candidates, string? member = null);
 
     /// <summary>The lease of <paramref name="holder"/>, if it has one.</summary>
     Task<DeviceLease?> Lookup(string holder);
 
     /// <summary>Re-records a holder's lease (after this directory was re-activated); false if its device went to another holder.</summary>
-    Task<bool> Confirm(DeviceLease lease);
+    Task<bool> Confirm(DeviceLease lease, string? member = null);
 
-    Task Release(string holder);
+    /// <summary>The holder (or one member of a shared holder) leaves its device.</summary>
+    Task Release(string holder, string? member = null);
 
     /// <summary>Stops new leases on <paramref name="silo"/>; returns the holders still there.</summary>
     Task<IReadOnlyList<DeviceLease>> Drain(string silo);

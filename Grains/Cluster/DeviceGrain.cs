@@ -21,7 +21,8 @@ public abstract class DeviceGrain : Grain, IDeviceGrain
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        var holder = this.GetGrainId().ToString();
+        var holder = Placement.LeaseHolder.Of(this.GetGrainId());
+        var member = this.GetGrainId().ToString();
         var here = GrainContext.Address.SiloAddress!.ToParsableString();
         var leased = await Directory.Lookup(holder);
         if (leased is null || leased.Silo != here)
@@ -36,12 +37,12 @@ public abstract class DeviceGrain : Grain, IDeviceGrain
             {
                 throw new InvalidOperationException($"{holder} cannot run on {here}: it does not serve the '{role}' role");
             }
-            leased = await Directory.Reserve(holder, role, [new SiloDevices(here, DeviceSpec.Parse(declared[SiloMetadataKeys.Devices]))]);
+            leased = await Directory.Reserve(holder, role, [new SiloDevices(here, DeviceSpec.Parse(declared[SiloMetadataKeys.Devices]))], member);
         }
         lease = leased;
         this.RegisterGrainTimer(async _ =>
         {
-            if (!await Directory.Confirm(Lease)) this.DeactivateOnIdle();
+            if (!await Directory.Confirm(Lease, this.GetGrainId().ToString())) this.DeactivateOnIdle();
         }, new GrainTimerCreationOptions(ConfirmEvery, ConfirmEvery) { Interleave = true });
         await base.OnActivateAsync(cancellationToken);
     }
@@ -50,7 +51,7 @@ public abstract class DeviceGrain : Grain, IDeviceGrain
     {
         // When the silo shuts down, the directory prunes its leases as it leaves the membership; asking
         // a directory that may be going down with it would only fail.
-        if (lease is not null && reason.ReasonCode != DeactivationReasonCode.ShuttingDown) await Directory.Release(lease.Holder);
+        if (lease is not null && reason.ReasonCode != DeactivationReasonCode.ShuttingDown) await Directory.Release(lease.Holder, this.GetGrainId().ToString());
         await base.OnDeactivateAsync(reason, cancellationToken);
     }
 

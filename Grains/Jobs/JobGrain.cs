@@ -78,6 +78,7 @@ public sealed class JobGrain(ICheckpointStore store, ILogger<JobGrain> logger) :
 
     private async Task RunRlAsync(JobSpec job, bool resume, CancellationToken token)
     {
+        var (state, outcome) = (JobState.Failed, "");
         try
         {
             runner = new RlJobRunner(job, GrainFactory, store, logger, m =>
@@ -86,14 +87,25 @@ public sealed class JobGrain(ICheckpointStore store, ILogger<JobGrain> logger) :
                 if (m.Iteration > 0) status = status with { LastLoss = m.PolicyLoss };
             });
             await runner.RunAsync(resume, (done, message) => status = status with { IterationsDone = done, Message = message }, token);
-            if (token.IsCancellationRequested) Finish(JobState.Cancelled, $"cancelled after {status.IterationsDone} of {job.Iterations} iterations");
-            else Finish(JobState.Completed, $"completed {job.Iterations} iterations; {status.Message}");
+            (state, outcome) = token.IsCancellationRequested
+                ? (JobState.Cancelled, $"cancelled after {status.IterationsDone} of {job.Iterations} iterations")
+                : (JobState.Completed, $"completed {job.Iterations} iterations; {status.Message}");
         }
         catch (Exception e)
         {
             logger.LogError(e, "job {Job} failed", job.Name);
-            Finish(JobState.Failed, e.Message);
+            outcome = e.Message;
         }
+        // A finished job's devices go to the next job, before anyone hears it has finished.
+        try
+        {
+            if (runner is not null) await runner.ReleaseDevices();
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning(e, "job {Job} could not give back all its devices", job.Name);
+        }
+        Finish(state, outcome);
     }
 
     private async Task RunSmokeAsync(JobSpec job, CancellationToken token)

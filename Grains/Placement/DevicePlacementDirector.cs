@@ -29,7 +29,7 @@ public sealed class DevicePlacementDirector(IGrainFactory grains, ISiloMetadataC
         {
             throw new OrleansException($"cannot place {target.GrainIdentity}: no live silo serves the '{role}' role ({silos.Length} silos checked)");
         }
-        var lease = await grains.GetGrain<IDeviceDirectoryGrain>(0).Reserve(target.GrainIdentity.ToString(), role, candidates);
+        var lease = await grains.GetGrain<IDeviceDirectoryGrain>(0).Reserve(LeaseHolder.Of(target.GrainIdentity), role, candidates, target.GrainIdentity.ToString());
         return SiloAddress.FromParsableString(lease.Silo);
     }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Grains.Engines;
+using Grains.Interfaces.Cluster;
 using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
 using Grains.Storage;
@@ -98,6 +99,12 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         // --resume goes on from there (with more iterations, for instance).
         if (Checkpoints && done > start && done % rl.CheckpointEvery != 0) await Checkpoint(done, actors, critics);
     }
+
+    /// <summary>Gives the job's devices back: its generation workers and trainers leave them once their calls end.</summary>
+    public Task ReleaseDevices() => Task.WhenAll(Enumerable.Range(0, rl.GenerationWorkers)
+        .Select(w => grains.GetGrain<IGenerationWorkerGrain>($"{job.Name}/g{w}").AsReference<IDeviceGrain>())
+        .Concat(Replicas("actor").Concat(rl.NeedsCritic ? Replicas("critic") : []).Select(t => t.AsReference<IDeviceGrain>()))
+        .Select(g => g.Vacate()));
 
     private bool Checkpoints => rl.CheckpointEvery > 0 && emulated is null;
 

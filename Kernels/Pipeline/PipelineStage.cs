@@ -66,7 +66,8 @@ public sealed class PipelineStage : IDisposable
         var received = IsFirst ? null : input.detach().requires_grad_(true);
         var output = Slice.Forward(received ?? input);
         if (loss is not null) output = loss(output);
-        inFlight[microBatch] = (received?.MoveToOuterDisposeScope(), output.MoveToOuterDisposeScope());
+        // Held until the micro-batch's backward, whatever scope the caller runs in.
+        inFlight[microBatch] = (received?.DetachFromDisposeScope(), output.DetachFromDisposeScope());
         return output.detach().MoveToOuterDisposeScope();
     }
 

@@ -40,8 +40,34 @@ public static class PolicyUpdate
     public static UpdateSums ActorBackward(Transformer actor, IReadOnlyList<TrainingSample> samples, double miniBatchTokens, ActorLossOptions options)
     {
         using var scope = NewDisposeScope();
-        var batch = new ResponseBatch(samples.Select(s => (s.Prompt, s.Response)).ToArray(), ResponseScoring.DeviceOf(actor));
-        var (logProbs, logits) = ResponseScoring.TokenLogProbs(actor, batch, options.Temperature);
+        var batch = Batch(actor, samples);
+        var (loss, sums) = ActorLoss(actor.Forward(batch.Tokens), batch, samples, miniBatchTokens, options);
+        loss.backward();
+        return sums;
+    }
+
+    /// <summary>L = 0.5 sum_t max((V_t - R_t)^2, (clip(V_t, V_old ± eps) - R_t)^2) / N; Loss is that, ClipFraction the clipped share.</summary>
+    public static UpdateSums CriticBackward(Transformer critic, IReadOnlyList<TrainingSample> samples, double miniBatchTokens, double clipRange)
+    {
+        using var scope = NewDisposeScope();
+        var batch = Batch(critic, samples);
+        var (loss, sums) = CriticLoss(critic.Forward(batch.Tokens), batch, samples, miniBatchTokens, clipRange);
+        loss.backward();
+        return sums;
+    }
+
+    /// <summary>The rows of <paramref name="samples"/> as one padded batch on <paramref name="model"/>'s device.</summary>
+    public static ResponseBatch Batch(Transformer model, IReadOnlyList<TrainingSample> samples) =>
+        new(samples.Select(s => (s.Prompt, s.Response)).ToArray(), ResponseScoring.DeviceOf(model));
+
+    /// <summary>
+    /// The actor's loss (<see cref="ActorBackward"/>) from its output logits over <paramref name="batch"/>
+    /// [B, T, V], already scaled by this share's tokens over N, so that its backward is this share's
+    /// part of the mini-batch's gradient; and the share's sums.
+    /// </summary>
+    public static (Tensor Loss, UpdateSums Sums) ActorLoss(Tensor output, ResponseBatch batch, IReadOnlyList<TrainingSample> samples, double miniBatchTokens, ActorLossOptions options)
+    {
+        var (logProbs, logits) = ResponseScoring.TokenLogProbs(output, batch, options.Temperature);
         var mask = batch.Mask;
         var tokens = mask.sum().item<float>();
         var share = tokens / miniBatchTokens;
@@ -63,25 +89,21 @@ public static class PolicyUpdate
         {
             throw new ArgumentException("a KL loss term needs every sample's reference log-probs");
         }
-        loss.mul(s[share]).backward();
-        return new UpdateSums(tokens, loss.item<float>() * tokens, policy.ClipFraction.item<float>() * tokens,
-            policy.ApproxKl.item<float>() * tokens, entropy.item<float>() * tokens, kl * tokens);
+        return (loss.mul(s[share]), new UpdateSums(tokens, loss.item<float>() * tokens, policy.ClipFraction.item<float>() * tokens,
+            policy.ApproxKl.item<float>() * tokens, entropy.item<float>() * tokens, kl * tokens));
     }
 
-    /// <summary>L = 0.5 sum_t max((V_t - R_t)^2, (clip(V_t, V_old ± eps) - R_t)^2) / N; Loss is that, ClipFraction the clipped share.</summary>
-    public static UpdateSums CriticBackward(Transformer critic, IReadOnlyList<TrainingSample> samples, double miniBatchTokens, double clipRange)
+    /// <summary>The critic's loss (<see cref="CriticBackward"/>) from its scalar-head output over <paramref name="batch"/> [B, T], scaled by this share's tokens over N; and the share's sums.</summary>
+    public static (Tensor Loss, UpdateSums Sums) CriticLoss(Tensor output, ResponseBatch batch, IReadOnlyList<TrainingSample> samples, double miniBatchTokens, double clipRange)
     {
         if (samples.Any(s => s.OldValues is null || s.Returns is null)) throw new ArgumentException("the critic needs every sample's old values and returns");
-        using var scope = NewDisposeScope();
-        var batch = new ResponseBatch(samples.Select(s => (s.Prompt, s.Response)).ToArray(), ResponseScoring.DeviceOf(critic));
-        var values = batch.AtResponse(critic.Forward(batch.Tokens));
+        var values = batch.AtResponse(output);
         var mask = batch.Mask;
         var tokens = mask.sum().item<float>();
         var (loss, clipFraction) = CoreAlgorithms.ClippedValueLoss(values, batch.Pad(samples.Select(s => s.OldValues!).ToArray()),
             batch.Pad(samples.Select(s => s.Returns!).ToArray()), mask, clipRange);
         using var s = new Scalars();
-        loss.mul(s[tokens / miniBatchTokens]).backward();
-        return UpdateSums.Zero with { Tokens = tokens, Loss = loss.item<float>() * tokens, ClipFraction = clipFraction.item<float>() * tokens };
+        return (loss.mul(s[tokens / miniBatchTokens]), UpdateSums.Zero with { Tokens = tokens, Loss = loss.item<float>() * tokens, ClipFraction = clipFraction.item<float>() * tokens });
     }
 
     /// <summary>Supervised warm start: L = -sum_t log p(answer token t) / N.</summary>

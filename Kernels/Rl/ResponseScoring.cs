@@ -39,9 +39,13 @@ public static class ResponseScoring
     }
 
     /// <summary>Log-probs of the response tokens [B, R] and the logits they come from [B, R, V].</summary>
-    internal static (Tensor LogProbs, Tensor Logits) TokenLogProbs(Transformer model, ResponseBatch batch, double temperature)
+    internal static (Tensor LogProbs, Tensor Logits) TokenLogProbs(Transformer model, ResponseBatch batch, double temperature) =>
+        TokenLogProbs(model.Forward(batch.Tokens), batch, temperature);
+
+    /// <summary>The same from a language-model head's output over the whole batch [B, T, V] (a last pipeline stage's).</summary>
+    internal static (Tensor LogProbs, Tensor Logits) TokenLogProbs(Tensor output, ResponseBatch batch, double temperature)
     {
-        var logits = batch.AtResponse(model.Forward(batch.Tokens));
+        var logits = batch.AtResponse(output);
         if (temperature is > 0 and not 1.0) logits = logits / tensor((float)temperature, device: logits.device);
         var logProbs = logits.log_softmax(-1).gather(-1, batch.Targets.unsqueeze(-1)).squeeze(-1);
         return (logProbs, logits);

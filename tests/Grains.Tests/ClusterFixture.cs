@@ -26,7 +26,7 @@ public sealed class ClusterFixture : IAsyncLifetime
         public void Configure(ISiloBuilder siloBuilder) => siloBuilder.AddActorsServices(SiloSettings.Load(new ConfigurationBuilder()
             .AddInMemoryCollection(new Dictionary<string, string?>
             {
-                ["Silo:Devices"] = "cpu:0-31",
+                ["Silo:Devices"] = "cpu:0-63",
                 ["Checkpoints:Directory"] = CheckpointDirectory,
             }).Build()));
     }

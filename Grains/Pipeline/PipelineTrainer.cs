@@ -1,0 +1,136 @@
+using Grains.Interfaces.Cluster;
+using Grains.Interfaces.Pipeline;
+using Grains.Interfaces.Rl;
+
+namespace Grains.Pipeline;
+
+/// <summary>What one pipelined step did: its wall seconds, each device's busy seconds, the bubble fraction, and per model the loss sums and gradient norm.</summary>
+public sealed record PipelineStepResult(double Seconds, double[] DeviceBusy, double BubbleFraction, TrainSums[] Sums, double[] GradNorm, StageReport[] Stages);
+
+/// <summary>
+/// Sets up the stage grains a schedule needs and starts its steps: it hands each micro-batch grain its
+/// samples and each stage grain its passes, then waits for the stages' reports. Activations and
+/// gradients go from stage to stage without passing through here.
+/// </summary>
+public sealed class PipelineTrainer
+{
+    private readonly IGrainFactory grains;
+    private readonly string job;
+    private readonly IReadOnlyList<TrainerSetup> trainers;
+    private readonly bool bfloat16;
+    private readonly Dictionary<(int Model, int Replica, int Stage), int> deviceOf = [];
+
+    /// <param name="trainers">One per model of the schedule, in its order: what each model is and how it trains.</param>
+    public PipelineTrainer(IGrainFactory grains, string job, PipelineSchedule schedule, IReadOnlyList<TrainerSetup> trainers, bool bfloat16 = false)
+    {
+        if (PipelineSchedules.Problem(schedule) is { } problem) throw new ArgumentException($"schedule '{schedule.Name}': {problem}");
+        if (trainers.Count != schedule.Models.Length) throw new ArgumentException($"schedule '{schedule.Name}' has {schedule.Models.Length} model(s) but {trainers.Count} trainer setup(s) were given");
+        (this.grains, this.job, Schedule, this.trainers, this.bfloat16) = (grains, job, schedule, trainers, bfloat16);
+        for (var d = 0; d < schedule.Devices.Length; d++)
+        {
+            foreach (var pass in schedule.Devices[d]) deviceOf[(pass.Model, pass.Replica, pass.Stage)] = d;
+        }
+    }
+
+    public PipelineSchedule Schedule { get; }
+
+    public string StageKey(int model, int replica, int stage) =>
+        PipelineKeys.Stage(job, Schedule.Models[model].Name, replica, stage, deviceOf[(model, replica, stage)]);
+
+    public async Task Setup()
+    {
+        var setups = new List<Task>();
+        for (var m = 0; m < Schedule.Models.Length; m++)
+        {
+            var layout = Schedule.Models[m];
+            for (var r = 0; r < layout.Replicas; r++)
+            {
+                for (var s = 0; s < layout.Stages; s++)
+                {
+                    var (model, replica, stage) = (m, r, s);
+                    var setup = new StageSetup(trainers[m], r, s, layout.Stages, bfloat16,
+                        s > 0 ? StageKey(m, r, s - 1) : null, s < layout.Stages - 1 ? StageKey(m, r, s + 1) : null,
+                        [.. Enumerable.Range(0, layout.Replicas).Where(x => x != replica).Select(x => StageKey(model, x, stage))],
+                        [.. Enumerable.Range(0, layout.Stages).Where(x => x != stage).Select(x => StageKey(model, replica, x))]);
+                    setups.Add(grains.GetGrain<IPipelineStageGrain>(StageKey(m, r, s)).Setup(setup));
+                }
+            }
+        }
+        await Task.WhenAll(setups);
+    }
+
+    /// <summary>Runs step <paramref name="step"/> on <paramref name="rows"/>[model][replica][micro-batch]; the loss of each model is its token mean over all its rows.</summary>
+    public async Task<PipelineStepResult> Step(long step, TrainingRow[][][][] rows)
+    {
+        CheckShape(rows);
+        var microBatches = Schedule.Models.Select((l, m) => Enumerable.Range(0, l.Replicas)
+            .Select(r => Enumerable.Range(0, l.MicroBatches).Select(i => PipelineKeys.MicroBatch(job, l.Name, r, i)).ToArray()).ToArray()).ToArray();
+        await Task.WhenAll(Schedule.Models.SelectMany((l, m) => Enumerable.Range(0, l.Replicas).SelectMany(r => Enumerable.Range(0, l.MicroBatches)
+            .Select(i => grains.GetGrain<IMicroBatchGrain>(microBatches[m][r][i]).Assign(step, rows[m][r][i])))));
+        var tokens = rows.Select(model => (double)model.Sum(replica => replica.Sum(mb => mb.Sum(row => row.ResponseTokens)))).ToArray();
+
+        var runs = new List<Task<StageReport>>();
+        var keys = new List<string>();
+        var models = new List<int>();
+        foreach (var (key, model, replica, passes) in StagePasses())
+        {
+            keys.Add(key);
+            models.Add(model);
+            runs.Add(grains.GetGrain<IPipelineStageGrain>(key).Run(new StageStep(step, PipelineKeys.DeviceSlot(key)!,
+                passes.Select(p => p.Place).ToArray(), passes.Select(p => p.Pass).ToArray(), microBatches[model][replica], tokens[model])));
+        }
+        var pending = runs.ToList<Task>();
+        while (pending.Count > 0)
+        {
+            var ended = await Task.WhenAny(pending);
+            pending.Remove(ended);
+            if (ended.IsFaulted)
+            {
+                // One stage failed: the others would wait for its messages forever.
+                var reason = ended.Exception!.InnerException!;
+                await Task.WhenAll(keys.Select(k => grains.GetGrain<IPipelineStageGrain>(k).Abort(step, reason.Message)));
+                throw new InvalidOperationException($"pipeline step {step} of '{Schedule.Name}' failed: {reason.Message}", reason);
+            }
+        }
+        var reports = runs.Select(r => r.Result).ToArray();
+
+        var seconds = reports.Max(r => r.Seconds);
+        var busy = new double[Schedule.Devices.Length];
+        foreach (var report in reports) busy[DeviceIndex(report.Device)] += report.BusySeconds;
+        var bubble = seconds > 0 ? busy.Sum(b => Math.Max(0, seconds - b)) / (seconds * busy.Length) : 0;
+        var byModel = Enumerable.Range(0, Schedule.Models.Length).Select(m => reports.Where((_, i) => models[i] == m).ToArray()).ToArray();
+        return new PipelineStepResult(seconds, busy, bubble,
+            byModel.Select(rs => rs.Aggregate(new TrainSums(0, 0, 0, 0, 0, 0), (a, r) => new TrainSums(a.Tokens + r.Sums.Tokens, a.Loss + r.Sums.Loss,
+                a.ClipFraction + r.Sums.ClipFraction, a.ApproxKl + r.Sums.ApproxKl, a.Entropy + r.Sums.Entropy, a.Kl + r.Sums.Kl))).ToArray(),
+            byModel.Select(rs => rs.Length == 0 ? 0 : rs[0].GradNorm).ToArray(), reports);
+    }
+
+    /// <summary>Gives the stages' devices back: each stage grain leaves once its calls end.</summary>
+    public Task Release() => Task.WhenAll(StagePasses().Select(s => grains.GetGrain<IPipelineStageGrain>(s.Key).AsReference<IDeviceGrain>().Vacate()));
+
+    /// <summary>The weights of one replica of a model, stage by stage (safetensors bytes under the whole model's names).</summary>
+    public Task<byte[][]> Weights(int model, int replica = 0) =>
+        Task.WhenAll(Enumerable.Range(0, Schedule.Models[model].Stages).Select(s => grains.GetGrain<IPipelineStageGrain>(StageKey(model, replica, s)).Weights()));
+
+    /// <summary>Each stage grain's passes with their places in its device's order.</summary>
+    private IEnumerable<(string Key, int Model, int Replica, (int Place, PipelinePass Pass)[] Passes)> StagePasses() =>
+        Schedule.Devices.SelectMany(order => order.Select((pass, place) => (place, pass)))
+            .GroupBy(x => (x.pass.Model, x.pass.Replica, x.pass.Stage))
+            .OrderBy(g => g.Key)
+            .Select(g => (StageKey(g.Key.Model, g.Key.Replica, g.Key.Stage), g.Key.Model, g.Key.Replica, g.Select(x => (x.place, x.pass)).ToArray()));
+
+    private int DeviceIndex(string slot) => int.Parse(slot[(slot.LastIndexOf("/d", StringComparison.Ordinal) + 2)..]);
+
+    private void CheckShape(TrainingRow[][][][] rows)
+    {
+        if (rows.Length != Schedule.Models.Length) throw new ArgumentException($"rows for {rows.Length} model(s), but the schedule trains {Schedule.Models.Length}");
+        for (var m = 0; m < rows.Length; m++)
+        {
+            var layout = Schedule.Models[m];
+            if (rows[m].Length != layout.Replicas || rows[m].Any(r => r.Length != layout.MicroBatches || r.Any(mb => mb.Length == 0)))
+            {
+                throw new ArgumentException($"{layout.Name} needs {layout.Replicas} replica(s) of {layout.MicroBatches} non-empty micro-batch(es)");
+            }
+        }
+    }
+}
