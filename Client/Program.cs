@@ -19,6 +19,8 @@ app.Configure(config =>
         .WithDescription("Plan a fused actor + critic pipeline schedule; compare it with the lower bound and sequential 1F1B.");
     config.AddCommand<BenchCommand>("bench")
         .WithDescription("Run an emulated workload under every stage policy; compare iteration time, busy shares and efficiency with the ideal bound.");
+    config.AddCommand<PipelineBenchCommand>("pipeline-bench")
+        .WithDescription("Train the demo model pipeline-parallel on stage grains under each schedule; per-device busy and idle time, measured vs expected bubble.");
     config.AddCommand<DatasetCommand>("dataset").WithDescription("Write a built-in task's examples as JSONL (the format of a job's \"dataset\").");
     config.AddCommand<KernelsBenchCommand>("kernels-bench")
         .WithDescription("Measure the tensor kernels: decoding, KV-cache speed-up, training throughput and FLOP/s efficiency.");

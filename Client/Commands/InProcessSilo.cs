@@ -8,15 +8,16 @@ namespace Client.Commands;
 /// <summary>
 /// A silo hosted in this process for `run` and `bench`: localhost clustering on free loopback ports
 /// (nothing outside reaches it, and several runs can share a machine), declaring one logical device per
-/// device grain the job (or each of <c>jobs</c> such jobs side by side) places (colocated roles): CPU devices, or the emulated job's device class;
+/// device grain the job (or each of <c>jobs</c> such jobs side by side) places (colocated roles), or
+/// <c>devices</c> of them: CPU devices, or the emulated job's device class;
 /// unless the configuration says otherwise.
 /// </summary>
 public static class InProcessSilo
 {
-    public static async Task<IHost> StartAsync(JobSpec? job, CancellationToken cancellationToken, int jobs = 1)
+    public static async Task<IHost> StartAsync(JobSpec? job, CancellationToken cancellationToken, int jobs = 1, int? devices = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory });
-        var devices = jobs * (job?.Rl is { } rl ? rl.GenerationWorkers + rl.TrainingReplicas * (rl.NeedsCritic ? 2 : 1) : 1);
+        devices ??= jobs * (job?.Rl is { } rl ? rl.GenerationWorkers + rl.TrainingReplicas * (rl.NeedsCritic ? 2 : 1) : 1);
         var kind = job?.Rl?.Emulation?.DeviceClass.ToLowerInvariant() ?? "cpu";
         var defaults = new Dictionary<string, string?> { ["Silo:Devices"] = devices == 1 ? kind : $"{kind}:0-{devices - 1}" };
         var siloPort = FreePort();

@@ -105,8 +105,15 @@ public sealed class PipelineTrainer
             byModel.Select(rs => rs.Length == 0 ? 0 : rs[0].GradNorm).ToArray(), reports);
     }
 
-    /// <summary>Gives the stages' devices back: each stage grain leaves once its calls end.</summary>
-    public Task Release() => Task.WhenAll(StagePasses().Select(s => grains.GetGrain<IPipelineStageGrain>(s.Key).AsReference<IDeviceGrain>().Vacate()));
+    /// <summary>Gives the stages' devices back: each stage grain leaves once its calls end; returns when the directory has them free.</summary>
+    public async Task Release()
+    {
+        var keys = StagePasses().Select(s => s.Key).ToArray();
+        await Task.WhenAll(keys.Select(k => grains.GetGrain<IPipelineStageGrain>(k).AsReference<IDeviceGrain>().Vacate()));
+        var holders = keys.Select(k => Placement.LeaseHolder.Of(grains.GetGrain<IPipelineStageGrain>(k).GetGrainId())).ToHashSet();
+        var directory = grains.GetGrain<IDeviceDirectoryGrain>(0);
+        for (var wait = 0; wait < 200 && (await directory.Leases()).Any(l => holders.Contains(l.Holder)); wait++) await Task.Delay(50);
+    }
 
     /// <summary>The weights of one replica of a model, stage by stage (safetensors bytes under the whole model's names).</summary>
     public Task<byte[][]> Weights(int model, int replica = 0) =>

@@ -18,19 +18,7 @@ public sealed class PipelineTrainingTests(ClusterFixture fixture)
     private static TrainerSetup Trainer(bool critic) => new("demo", critic, Seed: critic ? 12 : 11, LearningRate: 1e-3, WarmupSteps: 0, ClipRatio: 0.2,
         KlLossCoefficient: 0, KlEstimator: "k3", EntropyCoefficient: 0.01, Temperature: 1.0, ValueClip: 0.5);
 
-    /// <summary>Rows of random prompts and responses with made-up log-probs, advantages, values and returns.</summary>
-    private static TrainingRow[] Rows(int count, int seed)
-    {
-        var random = new Random(seed);
-        var vocab = ModelCatalog.Config("demo").VocabSize;
-        float[] Floats(int n, double scale, double offset) => Enumerable.Range(0, n).Select(_ => (float)(offset + scale * (random.NextDouble() - 0.5))).ToArray();
-        return Enumerable.Range(0, count).Select(_ =>
-        {
-            var (prompt, response) = (random.Next(3, 9), random.Next(2, 7));
-            return new TrainingRow(Enumerable.Range(0, prompt).Select(_ => random.Next(vocab)).ToArray(), Enumerable.Range(0, response).Select(_ => random.Next(vocab)).ToArray(),
-                Floats(response, 1, -3), Floats(response, 2, 0), Floats(response, 1, 0), Floats(response, 1, 0.5), null);
-        }).ToArray();
-    }
+    private static TrainingRow[] Rows(int count, int seed) => SyntheticRows.Make(count, ModelCatalog.Config("demo").VocabSize, seed, (3, 8), (2, 6));
 
     /// <summary>The same step on one whole model: one backward over every row, one optimizer step.</summary>
     private static Dictionary<string, float[]> OneDevice(TrainerSetup setup, TrainingRow[] rows)
@@ -73,13 +61,7 @@ public sealed class PipelineTrainingTests(ClusterFixture fixture)
         return model.state_dict().ToDictionary(p => p.Key, p => p.Value.to(float32).data<float>().ToArray());
     }
 
-    /// <summary>Cuts <paramref name="rows"/> into [replica][micro-batch] in order.</summary>
-    private static TrainingRow[][][] Cut(TrainingRow[] rows, ModelLayout layout)
-    {
-        var per = rows.Length / (layout.Replicas * layout.MicroBatches);
-        return Enumerable.Range(0, layout.Replicas).Select(r => Enumerable.Range(0, layout.MicroBatches)
-            .Select(i => rows.Skip((r * layout.MicroBatches + i) * per).Take(per).ToArray()).ToArray()).ToArray();
-    }
+    private static TrainingRow[][][] Cut(TrainingRow[] rows, ModelLayout layout) => SyntheticRows.Cut(rows, layout.Replicas, layout.MicroBatches);
 
     [Theory]
     [InlineData("1f1b", 4, 1, 4, false)]
