@@ -17,7 +17,7 @@ public static class InProcessSilo
     public static async Task<IHost> StartAsync(JobSpec? job, CancellationToken cancellationToken, int jobs = 1, int? devices = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory });
-        devices ??= jobs * (job?.Rl is { } rl ? rl.GenerationWorkers + rl.TrainingReplicas * (rl.NeedsCritic ? 2 : 1) : 1);
+        devices ??= jobs * (job?.Rl is { } rl ? rl.GenerationWorkers + TrainingDevices(rl) : 1);
         var kind = job?.Rl?.Emulation?.DeviceClass.ToLowerInvariant() ?? "cpu";
         var defaults = new Dictionary<string, string?> { ["Silo:Devices"] = devices == 1 ? kind : $"{kind}:0-{devices - 1}" };
         var siloPort = FreePort();
@@ -28,6 +28,10 @@ public static class InProcessSilo
         await host.StartAsync(cancellationToken);
         return host;
     }
+
+    /// <summary>A trainer per replica and model; or the pipelines' stages (the critic's on the actor's devices when fused), and the warm start's trainer before them.</summary>
+    private static int TrainingDevices(RlSpec rl) => rl.Pipeline is not { } p ? rl.TrainingReplicas * (rl.NeedsCritic ? 2 : 1)
+        : Math.Max(1, rl.TrainingReplicas * (p.Stages + (rl.NeedsCritic && p.Schedule != "fused" ? p.CriticStagesOrActor : 0)));
 
     private static string FreePort()
     {

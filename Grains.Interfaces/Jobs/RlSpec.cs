@@ -66,6 +66,8 @@ public sealed record RlSpec
     /// </summary>
     [Id(34)] public string Devices { get; init; } = "tensor";
     [Id(35)] public EmulationSpec? Emulation { get; init; }
+    /// <summary>Train the actor (and critic) pipeline-parallel on stage grains; none: one trainer per replica.</summary>
+    [Id(36)] public PipelineSpec? Pipeline { get; init; }
 
     public bool Emulated => Devices == "emulated";
 
@@ -117,6 +119,8 @@ public sealed record RlSpec
             ?? Range("maxBatch", MaxBatch, 1, 65_536)
             ?? Range("maxTokens", MaxTokens, 16, 10_000_000)
             ?? Range("checkpointEvery", CheckpointEvery, 0, 1_000_000)
-            ?? Range("evalEvery", EvalEvery, 1, 1_000_000);
+            ?? Range("evalEvery", EvalEvery, 1, 1_000_000)
+            ?? (Pipeline is not null && Emulated ? "rl.pipeline: only for devices 'tensor'" : null)
+            ?? Pipeline?.Problem(this);
     }
 }

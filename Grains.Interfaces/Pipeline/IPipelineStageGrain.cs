@@ -31,4 +31,12 @@ public interface IPipelineStageGrain : IGrainWithStringKey
 
     /// <summary>This stage's weights as safetensors bytes, under the whole model's parameter names.</summary>
     Task<byte[]> Weights();
+
+    /// <summary>Loads this stage's layers from a whole model's safetensors object in the checkpoint store.</summary>
+    Task LoadWeights(string objectName);
+
+    /// <summary>Writes this stage's weights and optimizer state under prefix/{model}.s{stage}.*; reads them back.</summary>
+    Task SaveState(string prefix);
+
+    Task LoadState(string prefix);
 }

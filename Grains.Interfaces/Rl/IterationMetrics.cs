@@ -31,6 +31,10 @@ public sealed record IterationMetrics
     [Id(22)] public double TimeScale { get; init; } = 1;
     /// <summary>Emulated devices: what each did when in this iteration, in emulated seconds from its start.</summary>
     [Id(23)] public DeviceTimeline[] Timeline { get; init; } = [];
+    /// <summary>Pipelined training: the share of the pipeline devices' step time spent idle, measured, mean over the iteration's steps.</summary>
+    [Id(24)] public double? PipelineBubble { get; init; }
+    /// <summary>Pipelined training: the bubble expected of the schedule (analytic for 1F1B and GPipe, planned for a fused plan).</summary>
+    [Id(25)] public double? PipelineBubbleExpected { get; init; }
 }
 
 /// <summary>One device's bars in an iteration's timeline.</summary>

@@ -5,6 +5,7 @@ using Grains.Interfaces.Pipeline;
 using Grains.Interfaces.Rl;
 using Grains.Placement;
 using Grains.Rl;
+using Grains.Storage;
 using Kernels.Checkpoints;
 using Kernels.Model;
 using Kernels.Pipeline;
@@ -21,7 +22,7 @@ namespace Grains.Pipeline;
 /// the stage's device thread, one pass at a time in its device's order (<see cref="DeviceTurns"/>).
 /// </summary>
 [DevicePlacement(SiloRoles.Training), Reentrant]
-public sealed class PipelineStageGrain(DeviceTurns turns) : DeviceGrain, IPipelineStageGrain
+public sealed class PipelineStageGrain(DeviceTurns turns, ICheckpointStore store) : DeviceGrain, IPipelineStageGrain
 {
     private readonly Mailbox<(long Step, int MicroBatch), byte[]> activations = new();
     private readonly Mailbox<(long Step, int MicroBatch), byte[]> gradients = new();
@@ -202,6 +203,39 @@ public sealed class PipelineStageGrain(DeviceTurns turns) : DeviceGrain, IPipeli
     }
 
     public Task<byte[]> Weights() => device?.Run(() => ModelCatalog.Serialize(stage!.Slice)) ?? throw new InvalidOperationException($"{this.GetPrimaryKeyString()} is not set up");
+
+    public async Task LoadWeights(string objectName)
+    {
+        var bytes = await ModelCatalog.ReadAsync(store, objectName);
+        await Worker.Run(() => ModelCatalog.Deserialize(stage!.Slice, bytes, objectName, slice: true));
+    }
+
+    public async Task SaveState(string prefix)
+    {
+        var (weights, state) = await Worker.Run(() =>
+        {
+            using var buffer = new MemoryStream();
+            optimizer!.Save(buffer);
+            return (ModelCatalog.Serialize(stage!.Slice), buffer.ToArray());
+        });
+        await ModelCatalog.WriteAsync(store, $"{StatePrefix(prefix)}.safetensors", weights);
+        await ModelCatalog.WriteAsync(store, $"{StatePrefix(prefix)}.optimizer", state);
+    }
+
+    public async Task LoadState(string prefix)
+    {
+        var weights = await ModelCatalog.ReadAsync(store, $"{StatePrefix(prefix)}.safetensors");
+        var state = await ModelCatalog.ReadAsync(store, $"{StatePrefix(prefix)}.optimizer");
+        await Worker.Run(() =>
+        {
+            ModelCatalog.Deserialize(stage!.Slice, weights, $"{StatePrefix(prefix)}.safetensors");
+            optimizer!.Load(new MemoryStream(state));
+        });
+    }
+
+    private string StatePrefix(string prefix) => $"{prefix}/{(Set.Trainer.Critic ? "critic" : "actor")}.s{Set.Stage}";
+
+    private DeviceThread Worker => device ?? throw new InvalidOperationException($"{this.GetPrimaryKeyString()} is not set up");
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {

@@ -1,6 +1,8 @@
 using Grains.Interfaces.Cluster;
 using Grains.Interfaces.Pipeline;
 using Grains.Interfaces.Rl;
+using Grains.Rl;
+using Grains.Storage;
 
 namespace Grains.Pipeline;
 
@@ -118,6 +120,24 @@ public sealed class PipelineTrainer
     /// <summary>The weights of one replica of a model, stage by stage (safetensors bytes under the whole model's names).</summary>
     public Task<byte[][]> Weights(int model, int replica = 0) =>
         Task.WhenAll(Enumerable.Range(0, Schedule.Models[model].Stages).Select(s => grains.GetGrain<IPipelineStageGrain>(StageKey(model, replica, s)).Weights()));
+
+    /// <summary>Writes one model's whole weights (replica 0's stages merged) to the checkpoint store.</summary>
+    public async Task Publish(int model, ICheckpointStore store, string objectName) =>
+        await ModelCatalog.WriteAsync(store, objectName, ModelCatalog.Merge(await Weights(model)));
+
+    /// <summary>Every replica's stages of one model load their layers from a whole model's weights in the store.</summary>
+    public Task LoadWeights(int model, string objectName) => Task.WhenAll(Stages(model).Select(g => g.LoadWeights(objectName)));
+
+    /// <summary>Replica 0's stages of every model write their weights and optimizer state under <paramref name="prefix"/>.</summary>
+    public Task SaveState(string prefix) =>
+        Task.WhenAll(Enumerable.Range(0, Schedule.Models.Length).SelectMany(m => Stages(m, replica: 0)).Select(g => g.SaveState(prefix)));
+
+    /// <summary>Every stage of every replica reads the state replica 0 wrote.</summary>
+    public Task LoadState(string prefix) => Task.WhenAll(Enumerable.Range(0, Schedule.Models.Length).SelectMany(m => Stages(m)).Select(g => g.LoadState(prefix)));
+
+    private IEnumerable<IPipelineStageGrain> Stages(int model, int? replica = null) =>
+        Enumerable.Range(0, Schedule.Models[model].Replicas).Where(r => replica is null || r == replica)
+            .SelectMany(r => Enumerable.Range(0, Schedule.Models[model].Stages).Select(s => grains.GetGrain<IPipelineStageGrain>(StageKey(model, r, s))));
 
     /// <summary>Each stage grain's passes with their places in its device's order.</summary>
     private IEnumerable<(string Key, int Model, int Replica, (int Place, PipelinePass Pass)[] Passes)> StagePasses() =>

@@ -29,10 +29,35 @@ public static class ModelCatalog
     }
 
     /// <summary>Copies safetensors bytes into <paramref name="model"/>; the error names the object and what does not fit.</summary>
-    public static void Deserialize(Transformer model, byte[] bytes, string source)
+    /// <param name="slice">The model is a pipeline stage: the whole model's other tensors are skipped.</param>
+    public static void Deserialize(Transformer model, byte[] bytes, string source, bool slice = false)
     {
         using var content = SafeTensors.Load(new MemoryStream(bytes));
-        ModelCheckpoint.LoadWeights(model, content.Tensors, source: source);
+        ModelCheckpoint.LoadWeights(model, content.Tensors, allowUnexpected: slice, source: source);
+    }
+
+    /// <summary>One model's weights from its pipeline stages' safetensors bytes.</summary>
+    public static byte[] Merge(IEnumerable<byte[]> stages)
+    {
+        var contents = stages.Select(b => SafeTensors.Load(new MemoryStream(b))).ToList();
+        try
+        {
+            var tensors = new Dictionary<string, TorchSharp.torch.Tensor>();
+            foreach (var content in contents)
+            {
+                foreach (var (name, tensor) in content.Tensors)
+                {
+                    if (!tensors.TryAdd(name, tensor)) throw new InvalidDataException($"two stages hold '{name}'");
+                }
+            }
+            using var buffer = new MemoryStream();
+            SafeTensors.Save(buffer, tensors, contents[0].Metadata);
+            return buffer.ToArray();
+        }
+        finally
+        {
+            foreach (var content in contents) content.Dispose();
+        }
     }
 
     public static async Task<byte[]> ReadAsync(ICheckpointStore store, string name)

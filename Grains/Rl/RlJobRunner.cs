@@ -4,6 +4,7 @@ using Grains.Engines;
 using Grains.Interfaces.Cluster;
 using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
+using Grains.Pipeline;
 using Grains.Storage;
 using Kernels.Rl;
 using Kernels.Tasks;
@@ -16,7 +17,8 @@ namespace Grains.Rl;
 /// response, dispatch them to the generation workers, wait until every sample is scored (the barrier
 /// policy scores only after all generation ends; under streaming each sample scores itself as it
 /// finishes), estimate advantages, train the actor (and critic) data-parallel over mini-batches and
-/// epochs, and publish the new weights to the workers with their version. On emulated devices the same
+/// epochs (or pipeline-parallel on stage grains, when the job has a pipeline section), and publish the
+/// new weights to the workers with their version. On emulated devices the same
 /// loop runs on response lengths: no dataset, warm start, evaluation or checkpoints, and no advantages
 /// (there are no tokens to give them to).
 /// </summary>
@@ -33,6 +35,11 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     /// <summary>The dataset position: prompts drawn since the job began (saved in checkpoints).</summary>
     private long promptsDrawn;
     private int sequenceLength;
+    /// <summary>The stage grains' trainer when the job trains pipeline-parallel, and the bubble its schedule should have.</summary>
+    private PipelineTrainer? pipeline;
+    private double expectedBubble;
+    /// <summary>Device grains this run used, to give back when it ends.</summary>
+    private readonly List<IDeviceGrain> held = [];
 
     private string Prefix => $"jobs/{job.Name}";
     private string ReferenceObject => $"{Prefix}/weights/reference.safetensors";
@@ -53,17 +60,22 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         var encoding = new TaskEncoding(ModelCatalog.Tokenizer(rl.Model));
         var data = emulated is null ? new RlData(job, encoding) : null;
         var workers = Enumerable.Range(0, rl.GenerationWorkers).Select(w => grains.GetGrain<IGenerationWorkerGrain>($"{job.Name}/g{w}")).ToArray();
-        var actors = Replicas("actor");
-        var critics = rl.NeedsCritic ? Replicas("critic") : [];
+        var pipelined = rl.Pipeline is not null && emulated is null;
         var limits = data is null
             ? new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, emulated!.PromptLength + emulated.Lengths.Max + 1, emulated.Generator)
             : new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, data.Train.Concat(data.HeldOut).Max(e => encoding.Prompt(e).Length) + data.Task.MaxResponseTokens + 1);
         sequenceLength = limits.MaxSequenceLength;
+        held.AddRange(workers.Select(w => w.AsReference<IDeviceGrain>()));
         await Task.WhenAll(workers.Select(w => w.Configure(limits)));
+        var start = resume ? await LatestCheckpoint() : 0;
+
+        // Pipelined, the actor's trainer grain only warm-starts the model, then gives its device to the stages.
+        var actors = pipelined ? (start == 0 ? Replicas("actor")[..1] : []) : Replicas("actor");
+        var critics = rl.NeedsCritic && !pipelined ? Replicas("critic") : [];
+        if (!pipelined) held.AddRange(actors.Concat(critics).Select(t => t.AsReference<IDeviceGrain>()));
         await Task.WhenAll(actors.Select(a => a.Setup(Setup(critic: false))));
         await Task.WhenAll(critics.Select(c => c.Setup(Setup(critic: true))));
 
-        var start = resume ? await LatestCheckpoint() : 0;
         if (start > 0)
         {
             progress(start, $"resuming after iteration {start}");
@@ -76,8 +88,17 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
             await actors[0].Publish(ReferenceObject);
             await Task.WhenAll(actors.Skip(1).Select(a => a.LoadWeights(ReferenceObject)));
         }
-        await actors[0].Publish(ActorObject(start));
-        if (critics.Length > 0) await critics[0].Publish(CriticObject(start));
+        if (pipelined)
+        {
+            await Task.WhenAll(actors.Select(a => a.AsReference<IDeviceGrain>().Vacate()));
+            actors = [];
+            await StartPipeline(start);
+        }
+        else
+        {
+            await actors[0].Publish(ActorObject(start));
+            if (critics.Length > 0) await critics[0].Publish(CriticObject(start));
+        }
         await Task.WhenAll(workers.Select(w => w.LoadWeights(new WeightsRef(ActorObject(start), start))));
         await Task.WhenAll(workers.Select(w => w.TakeUsage()).Concat(actors.Concat(critics).Select(t => t.TakeUsage())));
         if (start == 0 && data is not null)
@@ -100,11 +121,27 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         if (Checkpoints && done > start && done % rl.CheckpointEvery != 0) await Checkpoint(done, actors, critics);
     }
 
-    /// <summary>Gives the job's devices back: its generation workers and trainers leave them once their calls end.</summary>
-    public Task ReleaseDevices() => Task.WhenAll(Enumerable.Range(0, rl.GenerationWorkers)
-        .Select(w => grains.GetGrain<IGenerationWorkerGrain>($"{job.Name}/g{w}").AsReference<IDeviceGrain>())
-        .Concat(Replicas("actor").Concat(rl.NeedsCritic ? Replicas("critic") : []).Select(t => t.AsReference<IDeviceGrain>()))
-        .Select(g => g.Vacate()));
+    /// <summary>Gives the job's devices back: its generation workers, trainers and stages leave them once their calls end.</summary>
+    public async Task ReleaseDevices()
+    {
+        await Task.WhenAll(held.Select(g => g.Vacate()));
+        if (pipeline is not null) await pipeline.Release();
+    }
+
+    /// <summary>Sets up the stage grains, from the checkpoint <paramref name="start"/> or the reference weights, and publishes what the workers and scorers load.</summary>
+    private async Task StartPipeline(int start)
+    {
+        var layers = ModelCatalog.Config(rl.Model).Layers;
+        var spec = rl.Pipeline!;
+        if (Math.Max(spec.Stages, spec.CriticStagesOrActor) > layers) throw new ArgumentException($"rl.pipeline.stages: {rl.Model} has {layers} layers, too few for {Math.Max(spec.Stages, spec.CriticStagesOrActor)} stages");
+        (var schedule, expectedBubble) = JobPipeline.Schedule(rl, job.Seed);
+        pipeline = new PipelineTrainer(grains, job.Name, schedule, rl.NeedsCritic ? [Setup(critic: false), Setup(critic: true)] : [Setup(critic: false)], spec.Wire == "bf16");
+        await pipeline.Setup();
+        if (start > 0) await pipeline.LoadState(CheckpointPrefix(start));
+        else await pipeline.LoadWeights(0, ReferenceObject);
+        await pipeline.Publish(0, store, ActorObject(start));
+        if (rl.NeedsCritic) await pipeline.Publish(1, store, CriticObject(start));
+    }
 
     private bool Checkpoints => rl.CheckpointEvery > 0 && emulated is null;
 
@@ -114,7 +151,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         var began = DateTimeOffset.UtcNow;
         var (prompts, group) = (rl.PromptsPerIteration, rl.SamplesPerPrompt);
         var scoring = new ScoringModels(rl.Task, rl.Reward == "model" ? rl.RewardModel : null, ReferenceObject,
-            critics.Length > 0 ? CriticObject(i - 1) : null, rl.Model, rl.Temperature, sequenceLength, emulated?.Scorer);
+            rl.NeedsCritic ? CriticObject(i - 1) : null, rl.Model, rl.Temperature, sequenceLength, emulated?.Scorer);
         var streaming = rl.StagePolicy == "streaming";
         var starts = Enumerable.Range(0, prompts * group).Select(index =>
         {
@@ -153,9 +190,19 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
             advantages.Advantages[k], r.Scores!.Values, advantages.Returns?[k], r.Scores.RefLogProbs, r.Start.EmulatedPrompt, r.Generated.EmulatedLength)).ToArray();
 
         var (actorSums, criticSums, gradNorm) = (new TrainSums(0, 0, 0, 0, 0, 0), new TrainSums(0, 0, 0, 0, 0, 0), 0.0);
-        foreach (var step in MiniBatchPlan.Steps(rows.Length, rl.Epochs, rl.MiniBatches, job.Seed, i))
+        var pipelineSteps = new List<PipelineStepResult>();
+        foreach (var (step, index) in MiniBatchPlan.Steps(rows.Length, rl.Epochs, rl.MiniBatches, job.Seed, i).Select((step, index) => (step, index)))
         {
             var miniBatch = step.Select(k => rows[k]).ToArray();
+            if (pipeline is not null)
+            {
+                // Step numbers rise across iterations (and across a resume), as the devices' turns need.
+                var result = await pipeline.Step((long)i * 100_000 + index, [.. pipeline.Schedule.Models.Select(m => JobPipeline.Cut(miniBatch, m))]);
+                pipelineSteps.Add(result);
+                (actorSums, gradNorm) = (Add(actorSums, result.Sums[0]), result.GradNorm[0]);
+                if (result.Sums.Length > 1) criticSums = Add(criticSums, result.Sums[1]);
+                continue;
+            }
             var actorStep = DataParallelStep(actors, miniBatch);
             var criticStep = critics.Length > 0 ? DataParallelStep(critics, miniBatch) : null;
             var (sums, norm) = await actorStep;
@@ -163,8 +210,16 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
             if (criticStep is not null) criticSums = Add(criticSums, (await criticStep).Sums);
         }
         await Task.WhenAll(samples.Select((s, k) => s.Trained(advantages.Advantages[k], advantages.Returns?[k])));
-        await actors[0].Publish(ActorObject(i));
-        if (critics.Length > 0) await critics[0].Publish(CriticObject(i));
+        if (pipeline is not null)
+        {
+            await pipeline.Publish(0, store, ActorObject(i));
+            if (rl.NeedsCritic) await pipeline.Publish(1, store, CriticObject(i));
+        }
+        else
+        {
+            await actors[0].Publish(ActorObject(i));
+            if (critics.Length > 0) await critics[0].Publish(CriticObject(i));
+        }
         await Task.WhenAll(workers.Select(w => w.LoadWeights(new WeightsRef(ActorObject(i), i))));
         await DeleteOldWeights(i);
         var trainingSeconds = (clock.Elapsed - trainingStart).TotalSeconds;
@@ -185,7 +240,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
             Kl = advantages.MeanKl,
             Entropy = actorSums.Entropy / actorSums.Tokens,
             PolicyLoss = actorSums.Loss / actorSums.Tokens,
-            ValueLoss = critics.Length > 0 ? criticSums.Loss / criticSums.Tokens : null,
+            ValueLoss = rl.NeedsCritic ? criticSums.Loss / criticSums.Tokens : null,
             ClipFraction = actorSums.ClipFraction / actorSums.Tokens,
             LengthMean = lengths.Average(),
             LengthP50 = Percentile(lengths, 0.50),
@@ -197,14 +252,20 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
             IterationSeconds = seconds,
             SamplesPerSecond = records.Length / seconds,
             TokensPerSecond = lengths.Sum() / seconds,
-            DeviceBusy = usage.ToDictionary(u => u.Holder, u => Math.Round(u.BusySeconds / seconds, 4)),
+            DeviceBusy = usage.Select(u => (u.Holder, u.BusySeconds)).Concat(PipelineBusy(pipelineSteps)).ToDictionary(u => u.Item1, u => Math.Round(u.Item2 / seconds, 4)),
             WeightVersion = i,
             GradNorm = gradNorm,
             TimeScale = timeScale,
             Timeline = usage.Where(u => u.Intervals is { Length: > 0 }).Select(u => new DeviceTimeline(u.Holder,
                 u.Intervals!.Select(b => new TimelineBar((b.Start - began).TotalSeconds * timeScale, (b.End - began).TotalSeconds * timeScale, b.Stage)).ToArray())).ToArray(),
+            PipelineBubble = pipelineSteps.Count > 0 ? pipelineSteps.Average(r => r.BubbleFraction) : null,
+            PipelineBubbleExpected = pipeline is not null ? expectedBubble : null,
         };
     }
+
+    /// <summary>Each pipeline device's busy seconds over the iteration's steps, as "job/pp/d{k}".</summary>
+    private IEnumerable<(string, double)> PipelineBusy(List<PipelineStepResult> steps) => steps.Count == 0 ? [] :
+        Enumerable.Range(0, steps[0].DeviceBusy.Length).Select(d => ($"{job.Name}/pp/d{d}", steps.Sum(r => r.DeviceBusy[d])));
 
     private AdvantageResult Advantages(SampleRecord[] records)
     {
@@ -270,7 +331,8 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     private async Task Checkpoint(int iteration, ITrainerGrain[] actors, ITrainerGrain[] critics)
     {
         var prefix = CheckpointPrefix(iteration);
-        await actors[0].SaveState(prefix);
+        if (pipeline is not null) await pipeline.SaveState(prefix);
+        else await actors[0].SaveState(prefix);
         if (critics.Length > 0) await critics[0].SaveState(prefix);
         // The state file goes last: a checkpoint without it is incomplete and never resumed from.
         await store.WriteAsync($"{prefix}/state.json", new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(new CheckpointState(iteration, job.Seed, promptsDrawn))));

@@ -15,7 +15,7 @@ namespace Grains.Tests.Pipeline;
 [Collection(ClusterCollection.Name)]
 public sealed class PipelineTrainingTests(ClusterFixture fixture)
 {
-    private static TrainerSetup Trainer(bool critic) => new("demo", critic, Seed: critic ? 12 : 11, LearningRate: 1e-3, WarmupSteps: 0, ClipRatio: 0.2,
+    private static TrainerSetup Trainer(bool critic) => new("demo", critic, Seed: critic ? 12 : 11, LearningRate: 1e-4, WarmupSteps: 0, ClipRatio: 0.2,
         KlLossCoefficient: 0, KlEstimator: "k3", EntropyCoefficient: 0.01, Temperature: 1.0, ValueClip: 0.5);
 
     private static TrainingRow[] Rows(int count, int seed) => SyntheticRows.Make(count, ModelCatalog.Config("demo").VocabSize, seed, (3, 8), (2, 6));

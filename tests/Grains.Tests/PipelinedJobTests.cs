@@ -1,0 +1,85 @@
+using Grains.Interfaces.Jobs;
+using Grains.Interfaces.Rl;
+using Grains.Pipeline;
+
+namespace Grains.Tests;
+
+/// <summary>Whole PPO jobs whose actor and critic train pipeline-parallel on stage grains.</summary>
+[Collection(ClusterCollection.Name)]
+public sealed class PipelinedJobTests(ClusterFixture fixture)
+{
+    private static JobSpec Ppo(string name, PipelineSpec? pipeline = null, int iterations = 2) => RlJobTests.Tiny(name, iterations) with
+    {
+        Rl = RlJobTests.Tiny("x").Rl! with { Algorithm = "ppo", Pipeline = pipeline, CheckpointEvery = 1 },
+    };
+
+    [Theory]
+    [InlineData("1f1b", 2, null, 1.0 / 3)]
+    [InlineData("gpipe", 4, 2, (3.0 / 5 * 4 + 1.0 / 3 * 2) / 6)]
+    [InlineData("fused", 2, 1, null)]
+    public async Task A_pipelined_job_trains_like_one_trainer_per_model(string schedule, int stages, int? criticStages, double? expectedBubble)
+    {
+        var pipeline = new PipelineSpec { Stages = stages, CriticStages = criticStages, MicroBatches = 2, Schedule = schedule };
+        var (plainStatus, plain) = await RlJobTests.Run(fixture.Cluster.GrainFactory, Ppo($"pp-plain-{schedule}"));
+        var (status, pipelined) = await RlJobTests.Run(fixture.Cluster.GrainFactory, Ppo($"pp-job-{schedule}", pipeline));
+
+        plainStatus.State.Should().Be(JobState.Completed, plainStatus.Message);
+        status.State.Should().Be(JobState.Completed, status.Message);
+        pipelined.Select(m => m.Iteration).Should().Equal(0, 1, 2);
+        pipelined[0].HeldOutAccuracy.Should().Be(plain[0].HeldOutAccuracy, "both start from the same warm start");
+        for (var i = 1; i <= 2; i++)
+        {
+            pipelined[i].PolicyLoss.Should().BeApproximately(plain[i].PolicyLoss, 1e-4, $"iteration {i}");
+            pipelined[i].ValueLoss!.Value.Should().BeApproximately(plain[i].ValueLoss!.Value, 1e-4, $"iteration {i}");
+            pipelined[i].RewardMean.Should().Be(plain[i].RewardMean, "the same weights sample the same responses");
+            pipelined[i].PipelineBubble.Should().BeInRange(0, 1);
+            plain[i].PipelineBubble.Should().BeNull();
+            if (expectedBubble is { } bubble) pipelined[i].PipelineBubbleExpected.Should().BeApproximately(bubble, 1e-12);
+            else pipelined[i].PipelineBubbleExpected.Should().BeInRange(0, 1, "a fused plan's own bubble rate");
+            pipelined[i].DeviceBusy.Keys.Should().Contain($"pp-job-{schedule}/pp/d0");
+        }
+    }
+
+    [Fact]
+    public async Task A_resumed_pipelined_job_continues_exactly_as_one_that_never_stopped()
+    {
+        var pipeline = new PipelineSpec { Stages = 2, MicroBatches = 2 };
+        var (_, whole) = await RlJobTests.Run(fixture.Cluster.GrainFactory, Ppo("pp-whole", pipeline, iterations: 3));
+        var (first, _) = await RlJobTests.Run(fixture.Cluster.GrainFactory, Ppo("pp-resumed", pipeline, iterations: 2));
+        var (resumed, metrics) = await RlJobTests.Run(fixture.Cluster.GrainFactory, Ppo("pp-resumed", pipeline, iterations: 3), resume: true);
+
+        first.State.Should().Be(JobState.Completed, first.Message);
+        resumed.State.Should().Be(JobState.Completed, resumed.Message);
+        var last = metrics.Single(m => m.Iteration == 3);
+        last.PolicyLoss.Should().Be(whole.Single(m => m.Iteration == 3).PolicyLoss, "the stages' weights and optimizer states come back from the checkpoint");
+        last.ValueLoss.Should().Be(whole.Single(m => m.Iteration == 3).ValueLoss);
+    }
+
+    [Theory]
+    [InlineData("""{"stages":0}""", "rl.pipeline.stages: 0 must be between 1 and 64")]
+    [InlineData("""{"schedule":"zero-bubble"}""", "rl.pipeline.schedule: 'zero-bubble' is not one of 1f1b, gpipe, fused")]
+    [InlineData("""{"wire":"fp8"}""", "rl.pipeline.wire: 'fp8' is not one of fp32, bf16")]
+    [InlineData("""{"microBatches":9}""", "rl.pipeline.microBatches: 9 micro-batches exceed the 8 samples of a replica's mini-batch share")]
+    [InlineData("""{"schedule":"fused","stages":2,"criticStages":2,"microBatches":2}""", null)]
+    [InlineData("""{"schedule":"fused","stages":4,"criticStages":3}""", "rl.pipeline.criticStages: 3 must divide the actor's 4 stages")]
+    public void Bad_pipeline_sections_name_the_field(string pipeline, string? expected)
+    {
+        var json = """{"name":"a","kind":"rl","rl":{"algorithm":"ppo","promptsPerIteration":4,"samplesPerPrompt":4,"miniBatches":2,"pipeline":""" + pipeline + "}}";
+
+        var parse = () => JobSpec.FromJson(json, "job.json");
+
+        if (expected is null) parse.Should().NotThrow();
+        else parse.Should().Throw<ArgumentException>().WithMessage($"job.json: {expected}");
+    }
+
+    [Fact]
+    public void A_fused_pipeline_needs_a_critic_and_one_replica()
+    {
+        var grpo = RlJobTests.Tiny("x").Rl! with { Pipeline = new PipelineSpec { Schedule = "fused" } };
+        var replicas = RlJobTests.Tiny("x").Rl! with { Algorithm = "ppo", TrainingReplicas = 2, Pipeline = new PipelineSpec { Schedule = "fused" } };
+
+        grpo.Problem().Should().Be("rl.pipeline.schedule: 'fused' trains a critic in the actor's bubbles; grpo has none");
+        replicas.Problem().Should().Be("rl.pipeline.schedule: 'fused' runs one pipeline; trainingReplicas is 2");
+        (RlJobTests.Tiny("x").Rl! with { Devices = "emulated", Emulation = new EmulationSpec(), Pipeline = new PipelineSpec() }).Problem().Should().Be("rl.pipeline: only for devices 'tensor'");
+    }
+}
