@@ -113,6 +113,25 @@ public sealed class PipelineTrainingTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Bf16_on_the_wire_rounds_activations_and_gradients_but_keeps_the_step()
+    {
+        var layout = new ModelLayout("actor", 2, 1, 2);
+        var rows = Cut(Rows(8, 77), layout);
+        var fp32 = new PipelineTrainer(fixture.Cluster.GrainFactory, "pp-wire-fp32", PipelineSchedules.OneForwardOneBackward(layout), [Trainer(false)]);
+        var bf16 = new PipelineTrainer(fixture.Cluster.GrainFactory, "pp-wire-bf16", PipelineSchedules.OneForwardOneBackward(layout), [Trainer(false)], bfloat16: true);
+        await fp32.Setup();
+        await bf16.Setup();
+
+        var (exact, rounded) = (await fp32.Step(1, [rows]), await bf16.Step(1, [rows]));
+
+        rounded.Sums[0].Loss.Should().NotBe(exact.Sums[0].Loss, "the last stage saw bf16-rounded activations");
+        rounded.Sums[0].Loss.Should().BeApproximately(exact.Sums[0].Loss, Math.Abs(exact.Sums[0].Loss) * 0.01 + 1e-3);
+        rounded.GradNorm[0].Should().BeApproximately(exact.GradNorm[0], exact.GradNorm[0] * 0.02);
+        await fp32.Release();
+        await bf16.Release();
+    }
+
+    [Fact]
     public async Task A_schedule_that_cannot_run_is_refused_before_any_grain_is_touched()
     {
         var good = PipelineSchedules.GPipe(new ModelLayout("actor", 2, 1, 2));
