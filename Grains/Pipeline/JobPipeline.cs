@@ -23,7 +23,7 @@ public static class JobPipeline
         {
             var critics = p.Stages / p.CriticStagesOrActor;
             var problem = new PipelineProblem(p.Stages, p.CriticStagesOrActor, p.MicroBatches, p.MicroBatches / critics, 1, 1, 1, 1);
-            var plan = FusedPlanner.Plan(problem, new PlannerOptions(Seconds: 60, Seed: seed, Chains: 1, MaxMovesPerChain: 20_000)).Plan;
+            var plan = FusedPlanner.Plan(problem, new PlannerOptions(Seconds: 10, Seed: seed, Chains: 1, MaxMovesPerChain: 20_000)).Plan;
             return (PipelineSchedules.Fused(plan), plan.BubbleRate);
         }
         var actor = PipelineSchedules.Of(p.Schedule, new ModelLayout("actor", p.Stages, rl.TrainingReplicas, p.MicroBatches));
