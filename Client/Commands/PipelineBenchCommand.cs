@@ -55,10 +55,8 @@ public sealed class PipelineBenchCommand : AsyncCommand<PipelineBenchCommand.Set
         }
         else
         {
-            // Unit forward times: both models are the demo shape, and the critic's replicas split the micro-batches.
-            var problem = new PipelineProblem(s.Stages, s.CriticStages, s.MicroBatches, s.MicroBatches / (s.Stages / s.CriticStages), 1, 1, 1, 1);
-            var sequential = Baselines.Sequential1F1B(problem);
-            var fused = FusedPlanner.Plan(problem, new PlannerOptions(Seconds: 10, Seed: 1, Chains: 1, MaxMovesPerChain: 20_000)).Plan;
+            var fused = JobPipeline.FusedPlan(s.Stages, s.CriticStages, s.MicroBatches, seed: 1);
+            var sequential = Baselines.Sequential1F1B(fused.Problem);
             runs.Add((PipelineSchedules.Fused(sequential) with { Name = "sequential 1f1b" }, sequential.BubbleRate, "planned"));
             runs.Add((PipelineSchedules.Fused(fused), fused.BubbleRate, "planned"));
         }

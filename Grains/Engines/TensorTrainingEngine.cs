@@ -23,7 +23,7 @@ public sealed class TensorTrainingEngine : ITrainingEngine
 
     public static async Task<TensorTrainingEngine> Create(ICheckpointStore store, TrainerSetup setup, string name)
     {
-        var options = new OptimizerOptions { LearningRate = setup.LearningRate, WarmupSteps = setup.WarmupSteps, WeightDecay = 0 }.Validated();
+        var options = TrainerSettings.Optimizer(setup);
         var engine = new TensorTrainingEngine(store, setup, name);
         await engine.device.Run(() =>
         {
@@ -52,15 +52,13 @@ public sealed class TensorTrainingEngine : ITrainingEngine
 
     public Task<GradientShare> Gradients(TrainingRow[] share, double miniBatchTokens)
     {
-        var samples = share.Select(r => new TrainingSample(r.Prompt, r.Response, r.OldLogProbs, r.Advantages, r.OldValues, r.Returns, r.RefLogProbs)).ToArray();
+        var samples = share.Select(TrainerSettings.Sample).ToArray();
         return device.Run(() =>
         {
             foreach (var p in model.parameters()) p.grad = null;
             var sums = samples.Length == 0 ? UpdateSums.Zero : setup.Critic
                 ? PolicyUpdate.CriticBackward(model, samples, miniBatchTokens, setup.ValueClip)
-                : PolicyUpdate.ActorBackward(model, samples, miniBatchTokens, new ActorLossOptions(
-                    setup.ClipRatio, setup.ClipRatio, KlLossCoefficient: setup.KlLossCoefficient, KlEstimator: Enum.Parse<KlEstimator>(setup.KlEstimator, ignoreCase: true),
-                    EntropyCoefficient: setup.EntropyCoefficient, Temperature: setup.Temperature));
+                : PolicyUpdate.ActorBackward(model, samples, miniBatchTokens, TrainerSettings.ActorLoss(setup));
             return new GradientShare(Kernels.Training.Gradients.Flatten(model.parameters()),
                 new TrainSums(sums.Tokens, sums.Loss, sums.ClipFraction, sums.ApproxKl, sums.Entropy, sums.Kl));
         });

@@ -21,9 +21,7 @@ public static class JobPipeline
         var p = rl.Pipeline ?? throw new ArgumentException("rl.pipeline: required");
         if (p.Schedule == "fused")
         {
-            var critics = p.Stages / p.CriticStagesOrActor;
-            var problem = new PipelineProblem(p.Stages, p.CriticStagesOrActor, p.MicroBatches, p.MicroBatches / critics, 1, 1, 1, 1);
-            var plan = FusedPlanner.Plan(problem, new PlannerOptions(Seconds: 10, Seed: seed, Chains: 1, MaxMovesPerChain: 20_000)).Plan;
+            var plan = FusedPlan(p.Stages, p.CriticStagesOrActor, p.MicroBatches, seed);
             return (PipelineSchedules.Fused(plan), plan.BubbleRate);
         }
         var actor = PipelineSchedules.Of(p.Schedule, new ModelLayout("actor", p.Stages, rl.TrainingReplicas, p.MicroBatches));
@@ -34,6 +32,16 @@ public static class JobPipeline
         var schedule = new PipelineSchedule(p.Schedule, [actor.Models[0], critic.Models[0]],
             [.. actor.Devices, .. critic.Devices.Select(d => d.Select(pass => pass with { Model = 1 }).ToArray())]);
         return (schedule, (actor.Devices.Length * actorBubble + critic.Devices.Length * criticBubble) / schedule.Devices.Length);
+    }
+
+    /// <summary>
+    /// The fused plan of an actor in <paramref name="stages"/> and a critic in <paramref name="criticStages"/>
+    /// of the same shape (unit pass times), the critic's replicas splitting the micro-batches; reproducible per seed.
+    /// </summary>
+    public static PipelinePlan FusedPlan(int stages, int criticStages, int microBatches, long seed)
+    {
+        var problem = new PipelineProblem(stages, criticStages, microBatches, microBatches / (stages / criticStages), 1, 1, 1, 1);
+        return FusedPlanner.Plan(problem, new PlannerOptions(Seconds: 10, Seed: seed, Chains: 1, MaxMovesPerChain: 20_000)).Plan;
     }
 
     /// <summary>A mini-batch as [replica][micro-batch]: the replicas' shares as data parallelism cuts them, each in contiguous micro-batches.</summary>

@@ -42,7 +42,7 @@ public sealed class PipelineStageGrain(DeviceTurns turns, ICheckpointStore store
         var config = ModelCatalog.Config(trainer.Model);
         if (requested.Stages < 1 || requested.Stages > config.Layers) throw new ArgumentException($"{trainer.Model} has {config.Layers} layers: it cannot be cut into {requested.Stages} stages");
         if (requested.Stage < 0 || requested.Stage >= requested.Stages) throw new ArgumentOutOfRangeException(nameof(requested), requested.Stage, $"stage must be below {requested.Stages}");
-        var options = new OptimizerOptions { LearningRate = trainer.LearningRate, WarmupSteps = trainer.WarmupSteps, WeightDecay = 0 }.Validated();
+        var options = TrainerSettings.Optimizer(trainer);
         device = new DeviceThread($"stage {this.GetPrimaryKeyString()}");
         await device.Run(() =>
         {
@@ -112,7 +112,7 @@ public sealed class PipelineStageGrain(DeviceTurns turns, ICheckpointStore store
     {
         using var scope = NewDisposeScope();
         var set = Set;
-        var samples = rows?.Select(r => new TrainingSample(r.Prompt, r.Response, r.OldLogProbs, r.Advantages, r.OldValues, r.Returns, r.RefLogProbs)).ToArray();
+        var samples = rows?.Select(TrainerSettings.Sample).ToArray();
         var batch = samples is null ? null : PolicyUpdate.Batch(stage!.Slice, samples);
         var input = stage!.IsFirst ? batch!.Tokens : TensorCodec.Decode(received!);
         var sums = UpdateSums.Zero;
@@ -121,8 +121,7 @@ public sealed class PipelineStageGrain(DeviceTurns turns, ICheckpointStore store
             var t = set.Trainer;
             (var value, sums) = t.Critic
                 ? PolicyUpdate.CriticLoss(output, batch!, samples!, miniBatchTokens, t.ValueClip)
-                : PolicyUpdate.ActorLoss(output, batch!, samples!, miniBatchTokens, new ActorLossOptions(t.ClipRatio, t.ClipRatio, KlLossCoefficient: t.KlLossCoefficient,
-                    KlEstimator: Enum.Parse<KlEstimator>(t.KlEstimator, ignoreCase: true), EntropyCoefficient: t.EntropyCoefficient, Temperature: t.Temperature));
+                : PolicyUpdate.ActorLoss(output, batch!, samples!, miniBatchTokens, TrainerSettings.ActorLoss(t));
             return value;
         };
         var result = stage.Forward(pass.MicroBatch, input, loss);
