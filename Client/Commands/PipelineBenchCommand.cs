@@ -1,3 +1,4 @@
+using Grains.Models;
 using System.ComponentModel;
 using Grains.Interfaces.Pipeline;
 using Grains.Interfaces.Rl;

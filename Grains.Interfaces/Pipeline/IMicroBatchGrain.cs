@@ -1,3 +1,4 @@
+using Grains.Interfaces.Cluster;
 using Orleans.Concurrency;
 using Grains.Interfaces.Rl;
 

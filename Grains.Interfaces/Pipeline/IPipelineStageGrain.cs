@@ -1,3 +1,4 @@
+using Grains.Interfaces.Cluster;
 namespace Grains.Interfaces.Pipeline;
 
 /// <summary>
@@ -7,7 +8,7 @@ namespace Grains.Interfaces.Pipeline;
 /// after, and sends its own on directly; then it sums its gradient with the same stage of the other
 /// replicas, takes the gradient norm over its replica's stages, and applies the update.
 /// </summary>
-public interface IPipelineStageGrain : IGrainWithStringKey
+public interface IPipelineStageGrain : IDeviceGrain
 {
     Task Setup(StageSetup setup);
 

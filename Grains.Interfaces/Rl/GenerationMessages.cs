@@ -32,16 +32,3 @@ public sealed record GenerationLimits(
     [property: Id(2)] string Model,
     [property: Id(3)] int MaxSequenceLength,
     [property: Id(4)] EmulatedGenerator? Emulated = null);
-
-/// <summary>A device's work since the last report: seconds computing, where it is, and (emulated devices) when it worked on what.</summary>
-[GenerateSerializer, Immutable]
-public sealed record DeviceUsage(
-    [property: Id(0)] string Holder,
-    [property: Id(1)] string Silo,
-    [property: Id(2)] string Device,
-    [property: Id(3)] double BusySeconds,
-    [property: Id(4)] BusyInterval[]? Intervals = null);
-
-/// <summary>A stretch of time (UTC) a device spent on one stage's work.</summary>
-[GenerateSerializer, Immutable]
-public sealed record BusyInterval([property: Id(0)] DateTimeOffset Start, [property: Id(1)] DateTimeOffset End, [property: Id(2)] string Stage);

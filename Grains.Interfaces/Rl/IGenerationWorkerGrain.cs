@@ -1,10 +1,11 @@
+using Grains.Interfaces.Cluster;
 namespace Grains.Interfaces.Rl;
 
 /// <summary>
 /// A generation worker (key: job/g{index}), pinned to one device of a generation silo: a policy copy
 /// and a continuous batch. Each finished sample is reported to its sample grain at once.
 /// </summary>
-public interface IGenerationWorkerGrain : IGrainWithStringKey
+public interface IGenerationWorkerGrain : IDeviceGrain
 {
     Task Configure(GenerationLimits limits);
 

@@ -1,3 +1,4 @@
+using Grains.Interfaces.Cluster;
 namespace Grains.Interfaces.Rl;
 
 /// <summary>

@@ -1,3 +1,4 @@
+using Grains.Interfaces.Cluster;
 namespace Grains.Interfaces.Rl;
 
 /// <summary>
@@ -5,7 +6,7 @@ namespace Grains.Interfaces.Rl;
 /// device: the model and its optimizer. Replicas compute gradients on their shares, the job sums them,
 /// and every replica applies the same sum, so all stay identical.
 /// </summary>
-public interface ITrainerGrain : IGrainWithStringKey
+public interface ITrainerGrain : IDeviceGrain
 {
     Task Setup(TrainerSetup setup);
 

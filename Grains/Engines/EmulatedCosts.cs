@@ -1,5 +1,5 @@
+using Grains.Data;
 using Grains.Interfaces.Rl;
-using Grains.Rl;
 using Kernels.Emulation;
 
 namespace Grains.Engines;

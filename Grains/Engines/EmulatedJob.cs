@@ -1,6 +1,6 @@
+using Grains.Data;
 using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
-using Grains.Rl;
 using Kernels.Emulation;
 
 namespace Grains.Engines;

@@ -1,3 +1,4 @@
+using Grains.Interfaces.Cluster;
 using Grains.Interfaces.Rl;
 
 namespace Grains.Engines;

@@ -1,5 +1,7 @@
+using Grains.Interfaces.Cluster;
+using Grains.Models;
+using Grains.Cluster;
 using Grains.Interfaces.Rl;
-using Grains.Rl;
 using Grains.Storage;
 using Kernels.Generation;
 using Kernels.Model;

@@ -1,6 +1,7 @@
+using Grains.Interfaces.Cluster;
+using Grains.Models;
 using System.Diagnostics;
 using Grains.Interfaces.Rl;
-using Grains.Rl;
 using Grains.Storage;
 using Kernels.Model;
 using Kernels.Rl;

@@ -1,5 +1,8 @@
+using Grains.Interfaces.Cluster;
+using Grains.Data;
+using Grains.Models;
+using Grains.Cluster;
 using Grains.Interfaces.Rl;
-using Grains.Rl;
 using Grains.Storage;
 using Kernels.Model;
 using Kernels.Rl;

@@ -1,7 +1,7 @@
+using Grains.Data;
 using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Pipeline;
 using Grains.Planning;
-using Grains.Rl;
 
 namespace Grains.Pipeline;
 

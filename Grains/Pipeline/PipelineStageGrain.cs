@@ -1,10 +1,10 @@
+using Grains.Models;
 using System.Diagnostics;
 using Grains.Cluster;
 using Grains.Interfaces.Cluster;
 using Grains.Interfaces.Pipeline;
 using Grains.Interfaces.Rl;
 using Grains.Placement;
-using Grains.Rl;
 using Grains.Storage;
 using Kernels.Checkpoints;
 using Kernels.Model;

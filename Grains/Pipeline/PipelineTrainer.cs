@@ -1,7 +1,7 @@
+using Grains.Models;
 using Grains.Interfaces.Cluster;
 using Grains.Interfaces.Pipeline;
 using Grains.Interfaces.Rl;
-using Grains.Rl;
 using Grains.Storage;
 
 namespace Grains.Pipeline;
@@ -111,7 +111,7 @@ public sealed class PipelineTrainer
     public async Task Release()
     {
         var keys = StagePasses().Select(s => s.Key).ToArray();
-        await Task.WhenAll(keys.Select(k => grains.GetGrain<IPipelineStageGrain>(k).AsReference<IDeviceGrain>().Vacate()));
+        await Task.WhenAll(keys.Select(k => grains.GetGrain<IPipelineStageGrain>(k).Vacate()));
         var holders = keys.Select(k => Placement.LeaseHolder.Of(grains.GetGrain<IPipelineStageGrain>(k).GetGrainId())).ToHashSet();
         var directory = grains.GetGrain<IDeviceDirectoryGrain>(0);
         for (var wait = 0; wait < 200 && (await directory.Leases()).Any(l => holders.Contains(l.Holder)); wait++) await Task.Delay(50);

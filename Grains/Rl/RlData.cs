@@ -1,3 +1,4 @@
+using Grains.Data;
 using Grains.Interfaces.Jobs;
 using Kernels.Tasks;
 

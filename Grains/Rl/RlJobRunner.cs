@@ -1,3 +1,5 @@
+using Grains.Data;
+using Grains.Models;
 using System.Diagnostics;
 using System.Text.Json;
 using Grains.Engines;
@@ -65,14 +67,14 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
             ? new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, emulated!.PromptLength + emulated.Lengths.Max + 1, emulated.Generator)
             : new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, data.Train.Concat(data.HeldOut).Max(e => encoding.Prompt(e).Length) + data.Task.MaxResponseTokens + 1);
         sequenceLength = limits.MaxSequenceLength;
-        held.AddRange(workers.Select(w => w.AsReference<IDeviceGrain>()));
+        held.AddRange(workers.Select(w => w));
         await Task.WhenAll(workers.Select(w => w.Configure(limits)));
         var start = resume ? await LatestCheckpoint() : 0;
 
         // Pipelined, the actor's trainer grain only warm-starts the model, then gives its device to the stages.
         var actors = pipelined ? (start == 0 ? Replicas("actor")[..1] : []) : Replicas("actor");
         var critics = rl.NeedsCritic && !pipelined ? Replicas("critic") : [];
-        if (!pipelined) held.AddRange(actors.Concat(critics).Select(t => t.AsReference<IDeviceGrain>()));
+        if (!pipelined) held.AddRange(actors.Concat(critics).Select(t => t));
         await Task.WhenAll(actors.Select(a => a.Setup(Setup(critic: false))));
         await Task.WhenAll(critics.Select(c => c.Setup(Setup(critic: true))));
 
@@ -90,7 +92,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         }
         if (pipelined)
         {
-            await Task.WhenAll(actors.Select(a => a.AsReference<IDeviceGrain>().Vacate()));
+            await Task.WhenAll(actors.Select(a => a.Vacate()));
             actors = [];
             await StartPipeline(start);
         }

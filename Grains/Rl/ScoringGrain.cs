@@ -1,3 +1,4 @@
+using Grains.Interfaces.Cluster;
 using Grains.Engines;
 using Grains.Interfaces.Rl;
 using Grains.Placement;

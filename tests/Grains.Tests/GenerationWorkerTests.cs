@@ -1,3 +1,4 @@
+using Grains.Models;
 using Grains.Interfaces.Rl;
 using Grains.Rl;
 using Grains.Storage;

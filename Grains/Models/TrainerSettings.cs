@@ -2,7 +2,7 @@ using Grains.Interfaces.Rl;
 using Kernels.Rl;
 using Kernels.Training;
 
-namespace Grains.Rl;
+namespace Grains.Models;
 
 /// <summary>A trainer's setup and rows as the kernels take them: one place for trainer grains and pipeline stages alike.</summary>
 public static class TrainerSettings

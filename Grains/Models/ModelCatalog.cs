@@ -3,7 +3,7 @@ using Kernels.Checkpoints;
 using Kernels.Model;
 using Kernels.Tokenizers;
 
-namespace Grains.Rl;
+namespace Grains.Models;
 
 /// <summary>The model presets a job can name, their tokenizer, and weights moving through the checkpoint store.</summary>
 public static class ModelCatalog

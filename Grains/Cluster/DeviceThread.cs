@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 
-namespace Grains.Rl;
+namespace Grains.Cluster;
 
 /// <summary>
 /// The one thread that does a device grain's tensor work, in order. Grain methods hand work here and

@@ -1,4 +1,4 @@
-namespace Grains.Rl;
+namespace Grains.Data;
 
 /// <summary>Seeds derived from a job's seed and counters (SplitMix64): the same in every process, unlike HashCode.</summary>
 public static class Seeds

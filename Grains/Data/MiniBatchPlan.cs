@@ -1,4 +1,4 @@
-namespace Grains.Rl;
+namespace Grains.Data;
 
 /// <summary>
 /// How an iteration's samples become optimizer steps: each epoch a seeded shuffle cut into equal
