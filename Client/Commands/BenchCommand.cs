@@ -44,10 +44,15 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
             AnsiConsole.MarkupLine($"[red]{Markup.Escape(settings.File)}: bench runs emulated workloads; set rl.devices to \"emulated\"[/]");
             return 2;
         }
-        var policies = settings.Policies?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) ?? [.. RlSpec.StagePolicies];
-        if (policies.FirstOrDefault(p => !RlSpec.StagePolicies.Contains(p)) is { } unknown)
+        StagePolicy[] policies;
+        try
         {
-            AnsiConsole.MarkupLine($"[red]--policies: '{Markup.Escape(unknown)}' is not one of {string.Join(", ", RlSpec.StagePolicies)}[/]");
+            policies = settings.Policies is null ? Enum.GetValues<StagePolicy>()
+                : [.. settings.Policies.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(SpecNames.Parse<StagePolicy>)];
+        }
+        catch (ArgumentException e)
+        {
+            AnsiConsole.MarkupLine($"[red]--policies: {Markup.Escape(e.Message)}[/]");
             return 2;
         }
         var workload = loaded with { Iterations = settings.Iterations, Rl = rl with { CheckpointEvery = 0, Emulation = rl.Emulation! with { TimeScale = settings.TimeScale ?? rl.Emulation!.TimeScale } } };
@@ -78,9 +83,9 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
         var results = new List<PolicyResult>();
         try
         {
-            foreach (var policy in policies)
+            foreach (var policy in policies.Select(SpecNames.Of))
             {
-                var job = workload with { Name = $"{workload.Name}-{policy}", Rl = workload.Rl! with { StagePolicy = policy } };
+                var job = workload with { Name = $"{workload.Name}-{policy}", Rl = workload.Rl! with { StagePolicy = SpecNames.Parse<StagePolicy>(policy) } };
                 AnsiConsole.MarkupLine($"[grey]{policy}: {settings.Iterations} iteration(s) of {analytic.Samples.Count} samples on {emulated.Devices} emulated {rl.Emulation.DeviceClass}...[/]");
                 var (calls, clock) = (counter.Calls, Stopwatch.StartNew());
                 await grains.GetGrain<IJobGrain>(job.Name).Submit(job);

@@ -1,3 +1,5 @@
+using Client.Benchmarks;
+using Grains.Interfaces.Jobs;
 using Grains.Models;
 using System.ComponentModel;
 using Grains.Interfaces.Pipeline;
@@ -43,8 +45,8 @@ public sealed class PipelineBenchCommand : AsyncCommand<PipelineBenchCommand.Set
         var devices = s.Stages * s.Replicas;
         using var host = await InProcessSilo.StartAsync(null, cancellationToken, devices: devices);
         var grains = host.Services.GetRequiredService<IGrainFactory>();
-        var vocabulary = ModelCatalog.Config("demo").VocabSize;
-        TrainerSetup Trainer(bool critic) => new("demo", critic, critic ? 2 : 1, 1e-4, 0, 0.2, 0, "k3", 0, 1.0, 0.5);
+        var vocabulary = ModelCatalog.Config(RlSpec.DemoModel).VocabSize;
+        TrainerSetup Trainer(bool critic) => new(RlSpec.DemoModel, critic, critic ? 2 : 1, 1e-4, 0, 0.2, 0, KlEstimatorKind.K3, 0, 1.0, 0.5);
 
         var runs = new List<(PipelineSchedule Schedule, double Expected, string Kind)>();
         if (s.CriticStages == 0)
@@ -72,8 +74,8 @@ public sealed class PipelineBenchCommand : AsyncCommand<PipelineBenchCommand.Set
             var steps = new List<PipelineStepResult>();
             for (var step = 1; step <= s.Steps; step++)
             {
-                var rows = schedule.Models.Select((m, k) => SyntheticRows.Cut(
-                    SyntheticRows.Make(m.Replicas * m.MicroBatches * s.Rows, vocabulary, step * 10 + k, (8, 24), (8, 48)), m.Replicas, m.MicroBatches)).ToArray();
+                var rows = schedule.Models.Select((m, k) => JobPipeline.Cut(
+                    SyntheticRows.Make(m.Replicas * m.MicroBatches * s.Rows, vocabulary, step * 10 + k, (8, 24), (8, 48)), m)).ToArray();
                 steps.Add(await trainer.Step(step, rows));
             }
             await trainer.Release();

@@ -11,10 +11,8 @@ namespace Grains.Interfaces.Jobs;
 [GenerateSerializer, Immutable]
 public sealed record JobSpec
 {
-    public static readonly IReadOnlyList<string> Kinds = ["smoke", "rl"];
-
     [Id(0)] public string Name { get; init; } = "";
-    [Id(1)] public string Kind { get; init; } = "smoke";
+    [Id(1)] public JobKind Kind { get; init; } = JobKind.Smoke;
     [Id(2)] public int Iterations { get; init; } = 10;
     [Id(3)] public int StepsPerIteration { get; init; } = 100;
     [Id(4)] public long Seed { get; init; } = 1;
@@ -24,6 +22,7 @@ public sealed record JobSpec
     {
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
         WriteIndented = true,
+        Converters = { new SpecNameConverter() },
     };
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);
@@ -35,6 +34,10 @@ public sealed record JobSpec
         try
         {
             spec = JsonSerializer.Deserialize<JobSpec>(json, Json);
+        }
+        catch (SpecNameException e)
+        {
+            throw new ArgumentException($"{source}: {e.Path?.TrimStart('$', '.')}: {e.Message}", e);
         }
         catch (JsonException e)
         {
@@ -48,11 +51,11 @@ public sealed record JobSpec
         string? problem =
             string.IsNullOrWhiteSpace(Name) ? "name: required" :
             !Name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.') || Name.Length > 64 ? $"name: '{Name}' must be 1-64 letters, digits, '-', '_' or '.'" :
-            !Kinds.Contains(Kind) ? $"kind: '{Kind}' is not one of {string.Join(", ", Kinds)}" :
+            !Enum.IsDefined(Kind) ? $"kind: {Kind} is not one of {string.Join(", ", SpecNames.All<JobKind>())}" :
             Iterations is < 1 or > 1_000_000 ? $"iterations: {Iterations} must be between 1 and 1000000" :
             StepsPerIteration is < 1 or > 100_000 ? $"stepsPerIteration: {StepsPerIteration} must be between 1 and 100000" :
-            Kind == "rl" && Rl is null ? "rl: required for kind 'rl'" :
-            Kind != "rl" && Rl is not null ? $"rl: only for kind 'rl', not '{Kind}'" :
+            Kind == JobKind.Rl && Rl is null ? "rl: required for kind 'rl'" :
+            Kind != JobKind.Rl && Rl is not null ? $"rl: only for kind 'rl', not '{SpecNames.Of(Kind)}'" :
             Rl?.Problem();
         return problem is null ? this : throw new ArgumentException($"{source}: {problem}");
     }

@@ -11,16 +11,13 @@ namespace Grains.Interfaces.Jobs;
 [GenerateSerializer, Immutable]
 public sealed record PipelineSpec
 {
-    public static readonly IReadOnlyList<string> Schedules = ["1f1b", "gpipe", "fused"];
-    public static readonly IReadOnlyList<string> Wires = ["fp32", "bf16"];
-
     [Id(0)] public int Stages { get; init; } = 2;
     /// <summary>The critic's stages; the actor's when omitted.</summary>
     [Id(1)] public int? CriticStages { get; init; }
     [Id(2)] public int MicroBatches { get; init; } = 4;
-    [Id(3)] public string Schedule { get; init; } = "1f1b";
+    [Id(3)] public PipelineScheduleKind Schedule { get; init; } = PipelineScheduleKind.OneForwardOneBackward;
     /// <summary>How activations and gradients travel between stages.</summary>
-    [Id(4)] public string Wire { get; init; } = "fp32";
+    [Id(4)] public WireFormat Wire { get; init; } = WireFormat.Fp32;
 
     public int CriticStagesOrActor => CriticStages ?? Stages;
 
@@ -30,13 +27,13 @@ public sealed record PipelineSpec
         var share = rl.PromptsPerIteration * rl.SamplesPerPrompt / rl.MiniBatches / rl.TrainingReplicas;
         return Stages is < 1 or > 64 ? $"rl.pipeline.stages: {Stages} must be between 1 and 64"
             : CriticStagesOrActor is < 1 or > 64 ? $"rl.pipeline.criticStages: {CriticStages} must be between 1 and 64"
-            : CriticStages is not null && !rl.NeedsCritic ? $"rl.pipeline.criticStages: {rl.Algorithm} trains no critic"
+            : CriticStages is not null && !rl.NeedsCritic ? $"rl.pipeline.criticStages: {SpecNames.Of(rl.Algorithm)} trains no critic"
             : MicroBatches is < 1 or > 1024 ? $"rl.pipeline.microBatches: {MicroBatches} must be between 1 and 1024"
-            : !Schedules.Contains(Schedule) ? $"rl.pipeline.schedule: '{Schedule}' is not one of {string.Join(", ", Schedules)}"
-            : !Wires.Contains(Wire) ? $"rl.pipeline.wire: '{Wire}' is not one of {string.Join(", ", Wires)}"
+            : !Enum.IsDefined(Schedule) ? $"rl.pipeline.schedule: {Schedule} is not one of {string.Join(", ", SpecNames.All<PipelineScheduleKind>())}"
+            : !Enum.IsDefined(Wire) ? $"rl.pipeline.wire: {Wire} is not one of {string.Join(", ", SpecNames.All<WireFormat>())}"
             : MicroBatches > share ? $"rl.pipeline.microBatches: {MicroBatches} micro-batches exceed the {share} samples of a replica's mini-batch share"
-            : Schedule != "fused" ? null
-            : !rl.NeedsCritic ? $"rl.pipeline.schedule: 'fused' trains a critic in the actor's bubbles; {rl.Algorithm} has none"
+            : Schedule != PipelineScheduleKind.Fused ? null
+            : !rl.NeedsCritic ? $"rl.pipeline.schedule: 'fused' trains a critic in the actor's bubbles; {SpecNames.Of(rl.Algorithm)} has none"
             : rl.TrainingReplicas != 1 ? $"rl.pipeline.schedule: 'fused' runs one pipeline; trainingReplicas is {rl.TrainingReplicas}"
             : Stages % CriticStagesOrActor != 0 ? $"rl.pipeline.criticStages: {CriticStagesOrActor} must divide the actor's {Stages} stages"
             : MicroBatches % (Stages / CriticStagesOrActor) != 0 ? $"rl.pipeline.microBatches: {MicroBatches} must split evenly over the critic's {Stages / CriticStagesOrActor} replicas"

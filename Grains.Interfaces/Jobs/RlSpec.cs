@@ -7,19 +7,15 @@ namespace Grains.Interfaces.Jobs;
 [GenerateSerializer, Immutable]
 public sealed record RlSpec
 {
-    public static readonly IReadOnlyList<string> Algorithms = ["grpo", "ppo", "rloo", "reinforce++"];
-    public static readonly IReadOnlyList<string> Tasks = ["arithmetic", "runlength"];
-    public static readonly IReadOnlyList<string> Rewards = ["verifier", "model"];
-    public static readonly IReadOnlyList<string> StagePolicies = ["barrier", "streaming"];
-    public static readonly IReadOnlyList<string> KlEstimators = ["k1", "abs", "k2", "k3"];
-    public static readonly IReadOnlyList<string> DeviceKinds = ["tensor", "emulated"];
+    /// <summary>The one model preset so far: 4 layers, hidden 128, GQA, character tokenizer.</summary>
+    public const string DemoModel = "demo";
 
-    [Id(0)] public string Algorithm { get; init; } = "grpo";
-    /// <summary>A model preset ("demo").</summary>
-    [Id(1)] public string Model { get; init; } = "demo";
-    [Id(2)] public string Task { get; init; } = "arithmetic";
-    /// <summary>"verifier" (the task's rule) or "model" (a learned reward model at <see cref="RewardModel"/>).</summary>
-    [Id(3)] public string Reward { get; init; } = "verifier";
+    [Id(0)] public Algorithm Algorithm { get; init; } = Algorithm.Grpo;
+    /// <summary>A model preset (<see cref="DemoModel"/>).</summary>
+    [Id(1)] public string Model { get; init; } = DemoModel;
+    [Id(2)] public RlTask Task { get; init; } = RlTask.Arithmetic;
+    /// <summary>The task's rule, or a learned reward model at <see cref="RewardModel"/>.</summary>
+    [Id(3)] public RewardSource Reward { get; init; } = RewardSource.Verifier;
     /// <summary>The checkpoint-store object (safetensors, scalar head) of the reward model when Reward is "model".</summary>
     [Id(4)] public string? RewardModel { get; init; }
     /// <summary>A JSONL file of training examples; without one, <see cref="TrainExamples"/> are generated.</summary>
@@ -40,7 +36,7 @@ public sealed record RlSpec
     [Id(18)] public double KlCoefficient { get; init; }
     /// <summary>True: -beta KL in the reward; false: beta KL as a loss term.</summary>
     [Id(19)] public bool KlInReward { get; init; }
-    [Id(20)] public string KlEstimator { get; init; } = "k3";
+    [Id(20)] public KlEstimatorKind KlEstimator { get; init; } = KlEstimatorKind.K3;
     [Id(21)] public double Temperature { get; init; } = 0.7;
     [Id(22)] public double ClipRatio { get; init; } = 0.2;
     [Id(23)] public double ValueClip { get; init; } = 0.5;
@@ -50,7 +46,7 @@ public sealed record RlSpec
     [Id(27)] public int GenerationWorkers { get; init; } = 1;
     /// <summary>Data-parallel replicas of each trained model (actor, and critic for PPO).</summary>
     [Id(28)] public int TrainingReplicas { get; init; } = 1;
-    [Id(29)] public string StagePolicy { get; init; } = "streaming";
+    [Id(29)] public StagePolicy StagePolicy { get; init; } = StagePolicy.Streaming;
     /// <summary>Continuous batching: the most sequences a generation worker runs at once.</summary>
     [Id(30)] public int MaxBatch { get; init; } = 128;
     /// <summary>Continuous batching: the most context tokens (prompt + response so far) a worker holds at once.</summary>
@@ -60,39 +56,42 @@ public sealed record RlSpec
     /// <summary>Held-out accuracy every this many iterations (and before the first).</summary>
     [Id(33)] public int EvalEvery { get; init; } = 5;
     /// <summary>
-    /// "tensor": the demo model's real tensors. "emulated": cost-modelled devices (<see cref="Emulation"/>)
+    /// Tensor: the demo model's real tensors. Emulated: cost-modelled devices (<see cref="Emulation"/>)
     /// that make response lengths, not tokens; such a job has no warm start, evaluation or checkpoints,
     /// and its rewards are zero: it measures the system, not learning.
     /// </summary>
-    [Id(34)] public string Devices { get; init; } = "tensor";
+    [Id(34)] public DeviceKind Devices { get; init; } = DeviceKind.Tensor;
     [Id(35)] public EmulationSpec? Emulation { get; init; }
     /// <summary>Train the actor (and critic) pipeline-parallel on stage grains; none: one trainer per replica.</summary>
     [Id(36)] public PipelineSpec? Pipeline { get; init; }
+    /// <summary>Where samples are generated: round-robin over the workers, or pulled by each worker as it frees a slot.</summary>
+    [Id(37)] public DispatchPolicy Dispatch { get; init; } = DispatchPolicy.RoundRobin;
 
-    public bool Emulated => Devices == "emulated";
+    public bool Emulated => Devices == DeviceKind.Emulated;
 
-    public bool NeedsCritic => Algorithm == "ppo";
+    public bool NeedsCritic => Algorithm == Algorithm.Ppo;
 
     /// <summary>The first problem found, as "rl.field: problem", or null.</summary>
     public string? Problem()
     {
-        static string? OneOf(string field, string value, IReadOnlyList<string> allowed) =>
-            allowed.Contains(value) ? null : $"rl.{field}: '{value}' is not one of {string.Join(", ", allowed)}";
+        static string? Defined<T>(string field, T value) where T : struct, Enum =>
+            Enum.IsDefined(value) ? null : $"rl.{field}: {value} is not one of {string.Join(", ", SpecNames.All<T>())}";
         static string? Range(string field, double value, double min, double max) =>
             value >= min && value <= max ? null : $"rl.{field}: {value} must be between {min} and {max}";
 
-        return OneOf("algorithm", Algorithm, Algorithms)
-            ?? OneOf("devices", Devices, DeviceKinds)
+        return Defined("algorithm", Algorithm)
+            ?? Defined("devices", Devices)
             ?? (Emulated && Emulation is null ? "rl.emulation: required when devices is 'emulated'" : null)
             ?? (!Emulated && Emulation is not null ? "rl.emulation: only for devices 'emulated'" : null)
-            ?? (Emulated && Reward == "model" ? "rl.reward: an emulated job's reward model is rl.emulation.rewardModel (a shape); keep reward 'verifier'" : null)
+            ?? (Emulated && Reward == RewardSource.Model ? "rl.reward: an emulated job's reward model is rl.emulation.rewardModel (a shape); keep reward 'verifier'" : null)
             ?? Emulation?.Problem()
-            ?? (Model == "demo" ? null : $"rl.model: '{Model}' is not a known preset (demo)")
-            ?? OneOf("task", Task, Tasks)
-            ?? OneOf("reward", Reward, Rewards)
-            ?? (Reward == "model" && string.IsNullOrWhiteSpace(RewardModel) ? "rl.rewardModel: required when reward is 'model'" : null)
-            ?? OneOf("stagePolicy", StagePolicy, StagePolicies)
-            ?? OneOf("klEstimator", KlEstimator, KlEstimators)
+            ?? (Model == DemoModel ? null : $"rl.model: '{Model}' is not a known preset ({DemoModel})")
+            ?? Defined("task", Task)
+            ?? Defined("reward", Reward)
+            ?? (Reward == RewardSource.Model && string.IsNullOrWhiteSpace(RewardModel) ? "rl.rewardModel: required when reward is 'model'" : null)
+            ?? Defined("stagePolicy", StagePolicy)
+            ?? Defined("dispatch", Dispatch)
+            ?? Defined("klEstimator", KlEstimator)
             ?? Range("trainExamples", TrainExamples, 1, 10_000_000)
             ?? Range("heldOutExamples", HeldOutExamples, 1, 100_000)
             ?? Range("sftSteps", SftSteps, 0, 1_000_000)
@@ -100,7 +99,7 @@ public sealed record RlSpec
             ?? Range("sftLearningRate", SftLearningRate, 1e-8, 1)
             ?? Range("promptsPerIteration", PromptsPerIteration, 1, 100_000)
             ?? Range("samplesPerPrompt", SamplesPerPrompt, 1, 1024)
-            ?? (Algorithm is "grpo" or "rloo" && SamplesPerPrompt < 2 ? $"rl.samplesPerPrompt: {Algorithm} needs groups of at least 2" : null)
+            ?? (Algorithm is Algorithm.Grpo or Algorithm.Rloo && SamplesPerPrompt < 2 ? $"rl.samplesPerPrompt: {SpecNames.Of(Algorithm)} needs groups of at least 2" : null)
             ?? Range("miniBatches", MiniBatches, 1, PromptsPerIteration * SamplesPerPrompt)
             ?? Range("epochs", Epochs, 1, 100)
             ?? Range("actorLearningRate", ActorLearningRate, 1e-10, 1)

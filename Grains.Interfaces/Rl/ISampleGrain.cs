@@ -12,7 +12,7 @@ public interface ISampleGrain : IGrainWithStringKey
 
     Task<bool> Dispatched(string worker);
 
-    /// <summary>The response is in; under the streaming policy the sample is scored at once.</summary>
+    /// <summary>The response is in; the job hears of it and its stage policy says when the sample is scored.</summary>
     Task<bool> Generated(GeneratedResponse response);
 
     /// <summary>Asks the scoring workers for the reward, reference log-probs and values, and records them.</summary>

@@ -28,7 +28,6 @@ public sealed record SampleStart(
     [property: Id(7)] long SamplingSeed,
     [property: Id(8)] int MaxNewTokens,
     [property: Id(9)] double Temperature,
-    [property: Id(10)] bool Streaming,
     [property: Id(11)] ScoringModels Scoring,
     [property: Id(12)] long Run,
     [property: Id(13)] int EmulatedPrompt = 0)

@@ -1,3 +1,4 @@
+using Grains.Interfaces.Jobs;
 namespace Grains.Interfaces.Rl;
 
 /// <summary>
@@ -6,7 +7,7 @@ namespace Grains.Interfaces.Rl;
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record ScoringModels(
-    [property: Id(0)] string Task,
+    [property: Id(0)] RlTask Task,
     [property: Id(1)] string? RewardModel,
     [property: Id(2)] string ReferenceWeights,
     [property: Id(3)] string? CriticWeights,

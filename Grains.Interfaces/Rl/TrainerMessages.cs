@@ -1,3 +1,4 @@
+using Grains.Interfaces.Jobs;
 namespace Grains.Interfaces.Rl;
 
 /// <summary>How a trainer replica is built: model, role, seed and its loss and optimizer settings.</summary>
@@ -10,7 +11,7 @@ public sealed record TrainerSetup(
     [property: Id(4)] int WarmupSteps,
     [property: Id(5)] double ClipRatio,
     [property: Id(6)] double KlLossCoefficient,
-    [property: Id(7)] string KlEstimator,
+    [property: Id(7)] KlEstimatorKind KlEstimator,
     [property: Id(8)] double EntropyCoefficient,
     [property: Id(9)] double Temperature,
     [property: Id(10)] double ValueClip,
@@ -41,7 +42,13 @@ public sealed record TrainSums(
     [property: Id(2)] double ClipFraction,
     [property: Id(3)] double ApproxKl,
     [property: Id(4)] double Entropy,
-    [property: Id(5)] double Kl);
+    [property: Id(5)] double Kl)
+{
+    public static readonly TrainSums Zero = new(0, 0, 0, 0, 0, 0);
+
+    public static TrainSums operator +(TrainSums a, TrainSums b) =>
+        new(a.Tokens + b.Tokens, a.Loss + b.Loss, a.ClipFraction + b.ClipFraction, a.ApproxKl + b.ApproxKl, a.Entropy + b.Entropy, a.Kl + b.Kl);
+}
 
 /// <summary>One replica's gradient (flat fp32, already divided by the mini-batch's tokens) and its sums.</summary>
 [GenerateSerializer, Immutable]

@@ -1,3 +1,4 @@
+using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Cluster;
 using Grains.Models;
 using System.Diagnostics;
@@ -28,7 +29,7 @@ public sealed class TensorScoringEngine(ICheckpointStore store) : IScoringEngine
         var critic = m.CriticWeights is null ? null : await Model(m.Model, m.CriticWeights, HeadKind.Scalar);
         var rewardModel = m.RewardModel is null ? null : await Model(m.Model, m.RewardModel, HeadKind.Scalar);
         var encoding = new TaskEncoding(ModelCatalog.Tokenizer(m.Model));
-        var task = TaskDataset.Task(m.Task);
+        var task = TaskDataset.Task(SpecNames.Of(m.Task));
         return await Task.Run(() =>
         {
             var started = Stopwatch.GetTimestamp();

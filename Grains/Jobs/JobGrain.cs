@@ -2,7 +2,7 @@ using Grains.Engines;
 using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
 using Grains.Interfaces.Smoke;
-using Grains.Rl;
+using Grains.Iteration;
 using Grains.Storage;
 using Microsoft.Extensions.Logging;
 
@@ -66,13 +66,13 @@ public sealed class JobGrain(ICheckpointStore store, ILogger<JobGrain> logger) :
         }
         // An emulated job's names (device class, shapes, link, lengths) are checked here, where the cost model is known.
         if (submitted.Rl is { Emulated: true }) _ = new EmulatedJob(submitted);
-        if (resume && submitted.Kind != "rl") throw new ArgumentException($"only rl jobs resume; '{submitted.Name}' is a {submitted.Kind} job");
+        if (resume && submitted.Kind != JobKind.Rl) throw new ArgumentException($"only rl jobs resume; '{submitted.Name}' is a {SpecNames.Of(submitted.Kind)} job");
         spec = submitted;
         metrics.Clear();
         cancel = new CancellationTokenSource();
         status = status with { State = JobState.Running, Iterations = submitted.Iterations, Message = "running", Started = DateTimeOffset.UtcNow, Finished = null };
         keepAlive = this.RegisterGrainTimer(() => Task.CompletedTask, new() { DueTime = TimeSpan.FromMinutes(1), Period = TimeSpan.FromMinutes(1), KeepAlive = true });
-        _ = submitted.Kind == "rl" ? RunRlAsync(submitted, resume, cancel.Token) : RunSmokeAsync(submitted, cancel.Token);
+        _ = submitted.Kind == JobKind.Rl ? RunRlAsync(submitted, resume, cancel.Token) : RunSmokeAsync(submitted, cancel.Token);
         return Task.FromResult(status);
     }
 

@@ -1,3 +1,4 @@
+using Grains.Interfaces.Jobs;
 using Grains.Storage;
 using Kernels.Checkpoints;
 using Kernels.Model;
@@ -10,15 +11,17 @@ public static class ModelCatalog
 {
     public static ModelConfig Config(string preset) => preset switch
     {
-        "demo" => ModelPresets.Demo,
-        _ => throw new ArgumentException($"model '{preset}' is not a known preset (demo)"),
+        RlSpec.DemoModel => ModelPresets.Demo,
+        _ => throw Unknown(preset),
     };
 
     public static ITokenizer Tokenizer(string preset) => preset switch
     {
-        "demo" => CharTokenizer.ForTasks(),
-        _ => throw new ArgumentException($"model '{preset}' is not a known preset (demo)"),
+        RlSpec.DemoModel => CharTokenizer.ForTasks(),
+        _ => throw Unknown(preset),
     };
+
+    private static ArgumentException Unknown(string preset) => new($"model '{preset}' is not a known preset ({RlSpec.DemoModel})");
 
     /// <summary>The model's weights as safetensors bytes.</summary>
     public static byte[] Serialize(Transformer model)

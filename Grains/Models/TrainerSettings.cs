@@ -1,3 +1,4 @@
+using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
 using Kernels.Rl;
 using Kernels.Training;
@@ -11,7 +12,10 @@ public static class TrainerSettings
         new OptimizerOptions { LearningRate = setup.LearningRate, WarmupSteps = setup.WarmupSteps, WeightDecay = 0 }.Validated();
 
     public static ActorLossOptions ActorLoss(TrainerSetup setup) => new(setup.ClipRatio, setup.ClipRatio, KlLossCoefficient: setup.KlLossCoefficient,
-        KlEstimator: Enum.Parse<KlEstimator>(setup.KlEstimator, ignoreCase: true), EntropyCoefficient: setup.EntropyCoefficient, Temperature: setup.Temperature);
+        KlEstimator: Kl(setup.KlEstimator), EntropyCoefficient: setup.EntropyCoefficient, Temperature: setup.Temperature);
+
+    /// <summary>The kernels' estimator of the one a job names (the same members).</summary>
+    public static KlEstimator Kl(KlEstimatorKind kind) => Enum.Parse<KlEstimator>(kind.ToString());
 
     public static TrainingSample Sample(TrainingRow r) => new(r.Prompt, r.Response, r.OldLogProbs, r.Advantages, r.OldValues, r.Returns, r.RefLogProbs);
 }

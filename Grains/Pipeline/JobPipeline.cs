@@ -19,7 +19,7 @@ public static class JobPipeline
     public static (PipelineSchedule Schedule, double ExpectedBubble) Schedule(RlSpec rl, long seed)
     {
         var p = rl.Pipeline ?? throw new ArgumentException("rl.pipeline: required");
-        if (p.Schedule == "fused")
+        if (p.Schedule == PipelineScheduleKind.Fused)
         {
             var plan = FusedPlan(p.Stages, p.CriticStagesOrActor, p.MicroBatches, seed);
             return (PipelineSchedules.Fused(plan), plan.BubbleRate);
@@ -29,7 +29,7 @@ public static class JobPipeline
         if (!rl.NeedsCritic) return (actor, actorBubble);
         var critic = PipelineSchedules.Of(p.Schedule, new ModelLayout("critic", p.CriticStagesOrActor, rl.TrainingReplicas, p.MicroBatches));
         var criticBubble = PipelineSchedules.OneForwardOneBackwardBubble(p.CriticStagesOrActor, p.MicroBatches);
-        var schedule = new PipelineSchedule(p.Schedule, [actor.Models[0], critic.Models[0]],
+        var schedule = new PipelineSchedule(SpecNames.Of(p.Schedule), [actor.Models[0], critic.Models[0]],
             [.. actor.Devices, .. critic.Devices.Select(d => d.Select(pass => pass with { Model = 1 }).ToArray())]);
         return (schedule, (actor.Devices.Length * actorBubble + critic.Devices.Length * criticBubble) / schedule.Devices.Length);
     }

@@ -1,3 +1,4 @@
+using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Pipeline;
 using Grains.Planning;
 
@@ -9,14 +10,12 @@ namespace Grains.Pipeline;
 /// </summary>
 public static class PipelineSchedules
 {
-    public static IReadOnlyList<string> BuiltIn { get; } = ["1f1b", "gpipe"];
-
-    /// <summary>A built-in schedule by name for one model.</summary>
-    public static PipelineSchedule Of(string name, ModelLayout model) => name switch
+    /// <summary>A built-in schedule for one model (the fused one needs a plan: <see cref="Fused"/>).</summary>
+    public static PipelineSchedule Of(PipelineScheduleKind kind, ModelLayout model) => kind switch
     {
-        "1f1b" => OneForwardOneBackward(model),
-        "gpipe" => GPipe(model),
-        _ => throw new ArgumentException($"schedule '{name}' is not one of {string.Join(", ", BuiltIn)}"),
+        PipelineScheduleKind.OneForwardOneBackward => OneForwardOneBackward(model),
+        PipelineScheduleKind.Gpipe => GPipe(model),
+        _ => throw new ArgumentException($"schedule '{SpecNames.Of(kind)}' needs a plan"),
     };
 
     /// <summary>1F1B: each stage runs p - s - 1 warm-up forwards, then one forward and one backward in turn.</summary>

@@ -6,8 +6,7 @@ namespace Grains.Rl;
 /// <summary>
 /// One sample's record and its life: Created, Generating, Generated, Scored, Trained. Each transition
 /// stamps its time and tells the job; a message that repeats the last transition is ignored (false),
-/// one that skips or goes back is refused. Under the streaming policy a generated sample scores itself
-/// at once, so scoring overlaps the rest of generation. A later run of the job (a resume) may start
+/// one that skips or goes back is refused. When it is scored is the job's stage policy's call. A later run of the job (a resume) may start
 /// the sample afresh.
 /// </summary>
 public sealed class SampleGrain : Grain, ISampleGrain
@@ -43,18 +42,17 @@ public sealed class SampleGrain : Grain, ISampleGrain
         return Task.FromResult(true);
     }
 
-    public async Task<bool> Generated(GeneratedResponse response)
+    public Task<bool> Generated(GeneratedResponse response)
     {
-        if (record.Stage >= SampleStage.Generated && record.Generated is { } earlier && SameResponse(earlier, response)) return false;
+        if (record.Stage >= SampleStage.Generated && record.Generated is { } earlier && SameResponse(earlier, response)) return Task.FromResult(false);
         Expect(SampleStage.Generating, "generated");
         if (response.Tokens == 0 || response.Response.Length != response.LogProbs.Length)
         {
             throw new ArgumentException($"sample {this.GetPrimaryKeyString()}: a response needs at least one token and one log-prob per token ({response.Response.Length} tokens, {response.LogProbs.Length} log-probs, emulated length {response.EmulatedLength})");
         }
         record = record with { Stage = SampleStage.Generated, Generated = response, Times = record.Times with { Generated = DateTimeOffset.UtcNow } };
-        if (record.Start!.Streaming) await Score();
-        else Job.SampleReached(this.GetPrimaryKeyString(), SampleStage.Generated).Ignore();
-        return true;
+        Job.SampleReached(this.GetPrimaryKeyString(), SampleStage.Generated).Ignore();
+        return Task.FromResult(true);
     }
 
     public async Task<bool> Score()

@@ -31,6 +31,26 @@ public sealed record AdvantageResult(float[][] Advantages, float[][]? Returns, d
 /// </summary>
 public static class AdvantageEstimator
 {
+    /// <summary>Per-token advantages (and returns, for a critic to fit) from token rewards [B, T] and the response mask.</summary>
+    public delegate (Tensor Advantages, Tensor? Returns) Estimate(Tensor rewards, Tensor mask, IReadOnlyList<ScoredSample> samples, AdvantageOptions options);
+
+    /// <summary>
+    /// The estimator of each algorithm, in one place (as verl's register_adv_est): a new algorithm adds
+    /// its entry here and its name to the job spec's algorithm enum.
+    /// </summary>
+    public static IReadOnlyDictionary<RlAlgorithm, Estimate> Estimators { get; } = new Dictionary<RlAlgorithm, Estimate>
+    {
+        [RlAlgorithm.Ppo] = (rewards, mask, samples, options) =>
+        {
+            if (samples.Any(s => s.Values is null)) throw new ArgumentException("PPO needs the critic's values of every sample");
+            var (advantages, returns) = CoreAlgorithms.GaeAdvantagesAndReturns(rewards, Pad(samples.Select(s => s.Values!).ToArray(), (int)mask.shape[1]), mask, options.Gamma, options.Lambda);
+            return (advantages, returns);
+        },
+        [RlAlgorithm.Grpo] = (rewards, mask, samples, options) => (CoreAlgorithms.GrpoAdvantages(rewards, mask, Groups(samples), options.GrpoDivideByStd), null),
+        [RlAlgorithm.Rloo] = (rewards, mask, samples, _) => (CoreAlgorithms.RlooAdvantages(rewards, mask, Groups(samples)), null),
+        [RlAlgorithm.ReinforcePlusPlus] = (rewards, mask, _, options) => (CoreAlgorithms.ReinforcePlusPlus(rewards, mask, options.Gamma).Advantages, null),
+    };
+
     public static AdvantageResult Compute(RlAlgorithm algorithm, IReadOnlyList<ScoredSample> samples, AdvantageOptions options)
     {
         if (samples.Count == 0) throw new ArgumentException("no samples to estimate advantages for", nameof(samples));
@@ -47,39 +67,20 @@ public static class AdvantageEstimator
         {
             var logProbs = Pad(samples.Select(s => s.LogProbs).ToArray(), width);
             var refLogProbs = Pad(samples.Select(s => s.RefLogProbs!).ToArray(), width);
-            var kl = CoreAlgorithms.KlPenalty(logProbs, refLogProbs, options.KlEstimator) * mask;
-            meanKl = CoreAlgorithms.MaskedMean(kl, mask).item<float>();
-            using var s = new Scalars();
-            if (options.KlInRewardCoefficient > 0) rewards = scores - kl.mul(s[options.KlInRewardCoefficient]);
+            meanKl = CoreAlgorithms.MaskedMean(CoreAlgorithms.KlPenalty(logProbs, refLogProbs, options.KlEstimator) * mask, mask).item<float>();
+            if (options.KlInRewardCoefficient > 0) rewards = CoreAlgorithms.ApplyKlPenalty(scores, logProbs, refLogProbs, mask, options.KlInRewardCoefficient, options.KlEstimator);
         }
         else if (options.KlInRewardCoefficient > 0)
         {
             throw new ArgumentException("a KL penalty in the reward needs every sample's reference log-probs");
         }
 
-        var groups = samples.Select(s => s.Group).ToArray();
-        Tensor advantages;
-        Tensor? returns = null;
-        switch (algorithm)
-        {
-            case RlAlgorithm.Ppo:
-                if (samples.Any(s => s.Values is null)) throw new ArgumentException("PPO needs the critic's values of every sample");
-                (advantages, returns) = CoreAlgorithms.GaeAdvantagesAndReturns(rewards, Pad(samples.Select(s => s.Values!).ToArray(), width), mask, options.Gamma, options.Lambda);
-                break;
-            case RlAlgorithm.Grpo:
-                advantages = CoreAlgorithms.GrpoAdvantages(rewards, mask, groups, options.GrpoDivideByStd);
-                break;
-            case RlAlgorithm.Rloo:
-                advantages = CoreAlgorithms.RlooAdvantages(rewards, mask, groups);
-                break;
-            case RlAlgorithm.ReinforcePlusPlus:
-                advantages = CoreAlgorithms.ReinforcePlusPlus(rewards, mask, options.Gamma).Advantages;
-                break;
-            default:
-                throw new ArgumentOutOfRangeException(nameof(algorithm), algorithm, "unknown algorithm");
-        }
+        if (!Estimators.TryGetValue(algorithm, out var estimate)) throw new ArgumentOutOfRangeException(nameof(algorithm), algorithm, "no advantage estimator is registered for it");
+        var (advantages, returns) = estimate(rewards, mask, samples, options);
         return new AdvantageResult(Unpad(advantages, samples), returns is null ? null : Unpad(returns, samples), meanKl);
     }
+
+    private static string[] Groups(IReadOnlyList<ScoredSample> samples) => [.. samples.Select(s => s.Group)];
 
     private static Tensor Pad(float[][] rows, int width)
     {

@@ -12,12 +12,12 @@ public sealed class EmulatedJobTests(ClusterFixture fixture)
     private static JobSpec Emulated(string name, string policy, string algorithm = "ppo") => new()
     {
         Name = name,
-        Kind = "rl",
+        Kind = JobKind.Rl,
         Iterations = 2,
         Seed = 5,
         Rl = new RlSpec
         {
-            Algorithm = algorithm, Devices = "emulated", StagePolicy = policy, PromptsPerIteration = algorithm == "ppo" ? 24 : 6,
+            Algorithm = SpecNames.Parse<Algorithm>(algorithm), Devices = DeviceKind.Emulated, StagePolicy = SpecNames.Parse<StagePolicy>(policy), PromptsPerIteration = algorithm == "ppo" ? 24 : 6,
             SamplesPerPrompt = algorithm == "ppo" ? 1 : 4, MiniBatches = 2, Epochs = 2, GenerationWorkers = 3, TrainingReplicas = 2, MaxBatch = 8,
             Emulation = new EmulationSpec
             {

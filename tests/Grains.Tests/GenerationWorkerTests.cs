@@ -1,3 +1,4 @@
+using Grains.Interfaces.Jobs;
 using Grains.Models;
 using Grains.Interfaces.Rl;
 using Grains.Rl;
@@ -34,11 +35,11 @@ public sealed class GenerationWorkerTests(ClusterFixture fixture)
             await w.LoadWeights(weights);
         }
         var work = Enumerable.Range(0, 4).Select(k => new GenerationWork(SampleKeys.Of("handback", 1, k), [1, 5 + k, 6, 7], 100 + k, 40, 1.0, [], [])).ToArray();
-        var scoring = new ScoringModels("arithmetic", null, "unused", null, "demo", 1.0, 64);
+        var scoring = new ScoringModels(RlTask.Arithmetic, null, "unused", null, "demo", 1.0, 64);
         foreach (var w in work)
         {
             var sample = grains.GetGrain<ISampleGrain>(w.SampleId);
-            await sample.Create(new SampleStart("handback", 1, int.Parse(w.SampleId.Split('/')[^1]), "g", 0, w.Prompt, "", w.Seed, w.MaxNewTokens, 1.0, false, scoring, 1));
+            await sample.Create(new SampleStart("handback", 1, int.Parse(w.SampleId.Split('/')[^1]), "g", 0, w.Prompt, "", w.Seed, w.MaxNewTokens, 1.0, scoring, 1));
             await sample.Dispatched("handback/g0");
         }
 
@@ -71,7 +72,7 @@ public sealed class GenerationWorkerTests(ClusterFixture fixture)
     {
         using var reference = await Publish("tests/reward/reference.safetensors", HeadKind.LanguageModel, 41);
         using var rewardModel = await Publish("tests/reward/reward.safetensors", HeadKind.Scalar, 42);
-        var models = new ScoringModels("arithmetic", "tests/reward/reward.safetensors", "tests/reward/reference.safetensors", null, "demo", 1.0, 64);
+        var models = new ScoringModels(RlTask.Arithmetic, "tests/reward/reward.safetensors", "tests/reward/reference.safetensors", null, "demo", 1.0, 64);
         int[] prompt = [1, 4, 5, 16, 6, 17];
         int[] response = [7, 8, 2];
 

@@ -10,7 +10,7 @@ public sealed class PipelinedJobTests(ClusterFixture fixture)
 {
     private static JobSpec Ppo(string name, PipelineSpec? pipeline = null, int iterations = 2) => RlJobTests.Tiny(name, iterations) with
     {
-        Rl = RlJobTests.Tiny("x").Rl! with { Algorithm = "ppo", Pipeline = pipeline, CheckpointEvery = 1 },
+        Rl = RlJobTests.Tiny("x").Rl! with { Algorithm = Algorithm.Ppo, Pipeline = pipeline, CheckpointEvery = 1 },
     };
 
     [Theory]
@@ -19,7 +19,7 @@ public sealed class PipelinedJobTests(ClusterFixture fixture)
     [InlineData("fused", 2, 1, null)]
     public async Task A_pipelined_job_trains_like_one_trainer_per_model(string schedule, int stages, int? criticStages, double? expectedBubble)
     {
-        var pipeline = new PipelineSpec { Stages = stages, CriticStages = criticStages, MicroBatches = 2, Schedule = schedule };
+        var pipeline = new PipelineSpec { Stages = stages, CriticStages = criticStages, MicroBatches = 2, Schedule = SpecNames.Parse<PipelineScheduleKind>(schedule) };
         var (plainStatus, plain) = await RlJobTests.Run(fixture.Cluster.GrainFactory, Ppo($"pp-plain-{schedule}"));
         var (status, pipelined) = await RlJobTests.Run(fixture.Cluster.GrainFactory, Ppo($"pp-job-{schedule}", pipeline));
 
@@ -75,11 +75,11 @@ public sealed class PipelinedJobTests(ClusterFixture fixture)
     [Fact]
     public void A_fused_pipeline_needs_a_critic_and_one_replica()
     {
-        var grpo = RlJobTests.Tiny("x").Rl! with { Pipeline = new PipelineSpec { Schedule = "fused" } };
-        var replicas = RlJobTests.Tiny("x").Rl! with { Algorithm = "ppo", TrainingReplicas = 2, Pipeline = new PipelineSpec { Schedule = "fused" } };
+        var grpo = RlJobTests.Tiny("x").Rl! with { Pipeline = new PipelineSpec { Schedule = PipelineScheduleKind.Fused } };
+        var replicas = RlJobTests.Tiny("x").Rl! with { Algorithm = Algorithm.Ppo, TrainingReplicas = 2, Pipeline = new PipelineSpec { Schedule = PipelineScheduleKind.Fused } };
 
         grpo.Problem().Should().Be("rl.pipeline.schedule: 'fused' trains a critic in the actor's bubbles; grpo has none");
         replicas.Problem().Should().Be("rl.pipeline.schedule: 'fused' runs one pipeline; trainingReplicas is 2");
-        (RlJobTests.Tiny("x").Rl! with { Devices = "emulated", Emulation = new EmulationSpec(), Pipeline = new PipelineSpec() }).Problem().Should().Be("rl.pipeline: only for devices 'tensor'");
+        (RlJobTests.Tiny("x").Rl! with { Devices = DeviceKind.Emulated, Emulation = new EmulationSpec(), Pipeline = new PipelineSpec() }).Problem().Should().Be("rl.pipeline: only for devices 'tensor'");
     }
 }

@@ -14,7 +14,7 @@ public sealed class RlJobTests(ClusterFixture fixture)
     internal static JobSpec Tiny(string name, int iterations = 2, RlSpec? rl = null) => new()
     {
         Name = name,
-        Kind = "rl",
+        Kind = JobKind.Rl,
         Iterations = iterations,
         Seed = 9,
         Rl = rl ?? new RlSpec
@@ -44,8 +44,8 @@ public sealed class RlJobTests(ClusterFixture fixture)
     public async Task Barrier_and_streaming_give_the_same_samples_rewards_and_advantages()
     {
         var grains = fixture.Cluster.GrainFactory;
-        var barrier = Tiny("policy-barrier") with { Rl = Tiny("x").Rl! with { StagePolicy = "barrier" } };
-        var streaming = Tiny("policy-streaming") with { Rl = Tiny("x").Rl! with { StagePolicy = "streaming" } };
+        var barrier = Tiny("policy-barrier") with { Rl = Tiny("x").Rl! with { StagePolicy = StagePolicy.Barrier } };
+        var streaming = Tiny("policy-streaming") with { Rl = Tiny("x").Rl! with { StagePolicy = StagePolicy.Streaming } };
 
         var (barrierStatus, barrierMetrics) = await Run(grains, barrier);
         var (streamingStatus, streamingMetrics) = await Run(grains, streaming);
@@ -71,6 +71,34 @@ public sealed class RlJobTests(ClusterFixture fixture)
             a.Min(r => r.Times.Scored!.Value).Should().BeOnOrAfter(a.Max(r => r.Times.Generated!.Value));
             streamingMetrics[i].PolicyLoss.Should().BeApproximately(barrierMetrics[i].PolicyLoss, 1e-5);
             streamingMetrics[i].HeldOutAccuracy.Should().Be(barrierMetrics[i].HeldOutAccuracy);
+        }
+    }
+
+    [Fact]
+    public async Task Pulled_and_round_robin_dispatch_give_the_same_samples_on_different_workers()
+    {
+        var grains = fixture.Cluster.GrainFactory;
+        var roundRobin = Tiny("dispatch-round-robin") with { Rl = Tiny("x").Rl! with { GenerationWorkers = 2 } };
+        var pulled = Tiny("dispatch-pull") with { Rl = roundRobin.Rl! with { Dispatch = DispatchPolicy.Pull } };
+
+        var (roundRobinStatus, roundRobinMetrics) = await Run(grains, roundRobin);
+        var (pulledStatus, pulledMetrics) = await Run(grains, pulled);
+
+        roundRobinStatus.State.Should().Be(JobState.Completed, roundRobinStatus.Message);
+        pulledStatus.State.Should().Be(JobState.Completed, pulledStatus.Message);
+        for (var i = 1; i <= 2; i++)
+        {
+            var a = await Records(grains, roundRobin.Name, i, 16);
+            var b = await Records(grains, pulled.Name, i, 16);
+            for (var k = 0; k < 16; k++)
+            {
+                b[k].Generated!.Response.Should().Equal(a[k].Generated!.Response, "a response depends on its seed and weights, not on its worker");
+                b[k].Scores!.Reward.Should().Be(a[k].Scores!.Reward);
+                a[k].Worker.Should().Be($"{roundRobin.Name}/g{k % 2}");
+            }
+            // Each worker starts with a full batch (maxBatch 6), dealt in turn; the rest go to whoever frees a slot.
+            b.Take(12).Select(r => r.Worker).Should().Equal(Enumerable.Range(0, 12).Select(k => $"{pulled.Name}/g{k % 2}"));
+            pulledMetrics[i].PolicyLoss.Should().BeApproximately(roundRobinMetrics[i].PolicyLoss, 1e-5);
         }
     }
 
@@ -102,7 +130,7 @@ public sealed class RlJobTests(ClusterFixture fixture)
     public async Task A_resumed_job_continues_exactly_as_one_that_never_stopped()
     {
         var grains = fixture.Cluster.GrainFactory;
-        var rl = Tiny("x").Rl! with { CheckpointEvery = 2, Algorithm = "ppo", SamplesPerPrompt = 2, KlCoefficient = 0.05 };
+        var rl = Tiny("x").Rl! with { CheckpointEvery = 2, Algorithm = Algorithm.Ppo, SamplesPerPrompt = 2, KlCoefficient = 0.05 };
         var (whole, wholeMetrics) = await Run(grains, Tiny("resume-whole", 5, rl));
         var (stopped, _) = await Run(grains, Tiny("resume-stopped", 3, rl));
         var (resumed, resumedMetrics) = await Run(grains, Tiny("resume-stopped", 5, rl), resume: true);
@@ -131,7 +159,7 @@ public sealed class RlJobTests(ClusterFixture fixture)
     {
         var name = $"algorithm-{algorithm.Replace("+", "p")}-{klInReward}";
         // Run-length expansion gives partial credit, so the rewards within a group differ from the start.
-        var spec = Tiny(name) with { Rl = Tiny("x").Rl! with { Algorithm = algorithm, KlCoefficient = 0.1, KlInReward = klInReward, Task = "runlength" } };
+        var spec = Tiny(name) with { Rl = Tiny("x").Rl! with { Algorithm = SpecNames.Parse<Algorithm>(algorithm), KlCoefficient = 0.1, KlInReward = klInReward, Task = RlTask.Runlength } };
 
         var (status, metrics) = await Run(fixture.Cluster.GrainFactory, spec);
 

@@ -1,3 +1,4 @@
+using Grains.Interfaces.Jobs;
 using Grains.Models;
 using Grains.Interfaces.Rl;
 using Grains.Rl;
@@ -13,11 +14,11 @@ public sealed class SampleGrainTests(ClusterFixture fixture)
 {
     private const string ReferenceObject = "tests/sample-grain/reference.safetensors";
 
-    private static SampleStart Start(string job, int index, bool streaming = false)
+    private static SampleStart Start(string job, int index)
     {
         var tokenizer = CharTokenizer.ForTasks();
-        return new SampleStart(job, 1, index, "1/0", 0, [tokenizer.BosId, .. tokenizer.Encode("12+30=")], "42", 5, 4, 1.0, streaming,
-            new ScoringModels("arithmetic", null, ReferenceObject, null, "demo", 1.0, 64), Run: 1);
+        return new SampleStart(job, 1, index, "1/0", 0, [tokenizer.BosId, .. tokenizer.Encode("12+30=")], "42", 5, 4, 1.0,
+            new ScoringModels(RlTask.Arithmetic, null, ReferenceObject, null, "demo", 1.0, 64), Run: 1);
     }
 
     private static GeneratedResponse Response(string answer)
@@ -86,15 +87,18 @@ public sealed class SampleGrainTests(ClusterFixture fixture)
     }
 
     [Fact]
-    public async Task Under_streaming_a_generated_sample_is_scored_at_once()
+    public async Task A_generated_sample_waits_for_the_jobs_policy_to_score_it()
     {
         using var reference = await PublishReference();
-        var start = Start("sample-streaming", 0, streaming: true);
+        var start = Start("sample-waits", 0);
         var sample = fixture.Cluster.GrainFactory.GetGrain<ISampleGrain>(start.Id);
         await sample.Create(start);
         await sample.Dispatched("g0");
 
         await sample.Generated(Response("41"));
+        (await sample.Record()).Stage.Should().Be(SampleStage.Generated, "scoring is the stage policy's call");
+        (await sample.Score()).Should().BeTrue();
+        (await sample.Score()).Should().BeFalse("a repeated request changes nothing");
 
         var record = await sample.Record();
         record.Stage.Should().Be(SampleStage.Scored);

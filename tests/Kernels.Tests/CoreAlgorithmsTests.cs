@@ -159,21 +159,4 @@ public sealed class CoreAlgorithmsTests
         chosen.item<float>().Should().BeApproximately(0.1f, 1e-6f);
         rejected.item<float>().Should().BeApproximately(-0.05f, 1e-6f);
     }
-
-    [Fact]
-    public void Adaptive_kl_controller_moves_towards_the_target_and_fixed_does_not()
-    {
-        // KL 12 against target 6: error clamps to 0.2 -> 0.2 * (1 + 0.2 * 256 / 10000) = 0.201024.
-        var adaptive = KlController.Adaptive(0.2, target: 6, horizon: 10_000);
-        adaptive.Update(12, 256);
-        adaptive.Value.Should().BeApproximately(0.201024, 1e-12);
-        // KL 3: error -0.5 -> clamped -0.2 -> 0.201024 * (1 - 0.00512).
-        adaptive.Update(3, 256);
-        adaptive.Value.Should().BeApproximately(0.201024 * (1 - 0.2 * 256 / 10_000.0), 1e-12);
-
-        var fixedBeta = KlController.Fixed(0.05);
-        fixedBeta.Update(100, 1000);
-        fixedBeta.Value.Should().Be(0.05);
-        FluentActions.Invoking(() => KlController.Adaptive(0.1, 0, 1)).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*target*");
-    }
 }

@@ -1,3 +1,5 @@
+using Client.Benchmarks;
+using Grains.Interfaces.Jobs;
 using Grains.Models;
 using Grains.Interfaces.Pipeline;
 using Grains.Interfaces.Rl;
@@ -17,7 +19,7 @@ namespace Grains.Tests.Pipeline;
 public sealed class PipelineTrainingTests(ClusterFixture fixture)
 {
     private static TrainerSetup Trainer(bool critic) => new("demo", critic, Seed: critic ? 12 : 11, LearningRate: 1e-4, WarmupSteps: 0, ClipRatio: 0.2,
-        KlLossCoefficient: 0, KlEstimator: "k3", EntropyCoefficient: 0.01, Temperature: 1.0, ValueClip: 0.5);
+        KlLossCoefficient: 0, KlEstimator: KlEstimatorKind.K3, EntropyCoefficient: 0.01, Temperature: 1.0, ValueClip: 0.5);
 
     private static TrainingRow[] Rows(int count, int seed) => SyntheticRows.Make(count, ModelCatalog.Config("demo").VocabSize, seed, (3, 8), (2, 6));
 
@@ -62,7 +64,7 @@ public sealed class PipelineTrainingTests(ClusterFixture fixture)
         return model.state_dict().ToDictionary(p => p.Key, p => p.Value.to(float32).data<float>().ToArray());
     }
 
-    private static TrainingRow[][][] Cut(TrainingRow[] rows, ModelLayout layout) => SyntheticRows.Cut(rows, layout.Replicas, layout.MicroBatches);
+    private static TrainingRow[][][] Cut(TrainingRow[] rows, ModelLayout layout) => JobPipeline.Cut(rows, layout);
 
     [Theory]
     [InlineData("1f1b", 4, 1, 4, false)]
@@ -74,7 +76,7 @@ public sealed class PipelineTrainingTests(ClusterFixture fixture)
         var layout = new ModelLayout(critic ? "critic" : "actor", stages, replicas, microBatches);
         var setup = Trainer(critic);
         var rows = Rows(replicas * microBatches * 2, seed: stages * 10 + replicas);
-        var trainer = new PipelineTrainer(fixture.Cluster.GrainFactory, $"pp-{name}-{stages}-{replicas}-{critic}", PipelineSchedules.Of(name, layout), [setup]);
+        var trainer = new PipelineTrainer(fixture.Cluster.GrainFactory, $"pp-{name}-{stages}-{replicas}-{critic}", PipelineSchedules.Of(SpecNames.Parse<PipelineScheduleKind>(name), layout), [setup]);
         await trainer.Setup();
 
         var result = await trainer.Step(1, [Cut(rows, layout)]);

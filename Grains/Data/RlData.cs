@@ -1,8 +1,7 @@
-using Grains.Data;
 using Grains.Interfaces.Jobs;
 using Kernels.Tasks;
 
-namespace Grains.Rl;
+namespace Grains.Data;
 
 /// <summary>
 /// A job's examples: the training set (a JSONL file or generated) and a held-out set generated from a
@@ -14,7 +13,7 @@ public sealed class RlData
     public RlData(JobSpec job, TaskEncoding encoding)
     {
         var rl = job.Rl!;
-        Task = TaskDataset.Task(rl.Task);
+        Task = TaskDataset.Task(SpecNames.Of(rl.Task));
         Train = rl.Dataset is { } path ? TaskDataset.ReadFile(path) : TaskDataset.Generate(Task, rl.TrainExamples, job.Seed);
         HeldOut = TaskDataset.Generate(Task, rl.HeldOutExamples, job.Seed ^ 0x5EED_0F_4E1D);
         encoding.Check(Train, rl.Dataset ?? "generated training set");

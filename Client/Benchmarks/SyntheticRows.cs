@@ -1,10 +1,11 @@
 using Grains.Interfaces.Rl;
 
-namespace Grains.Pipeline;
+namespace Client.Benchmarks;
 
 /// <summary>
 /// Seeded training rows of random tokens with made-up log-probs, advantages, values and returns: a
-/// training step's inputs when only its arithmetic and timing matter (benchmarks, equivalence checks).
+/// training step's inputs when only its arithmetic and timing matter: pipeline-bench's workload, and
+/// the tests' equivalence checks.
 /// </summary>
 public static class SyntheticRows
 {
@@ -19,9 +20,4 @@ public static class SyntheticRows
             return new TrainingRow(Tokens(prompt), Tokens(response), Floats(response, -3), Floats(response, 0), Floats(response, 0), Floats(response, 0.5), null);
         }).ToArray();
     }
-
-    /// <summary>Cuts rows into [replica][micro-batch], in order, as evenly as they go.</summary>
-    public static TrainingRow[][][] Cut(TrainingRow[] rows, int replicas, int microBatches) =>
-        Enumerable.Range(0, replicas).Select(r => Enumerable.Range(0, microBatches)
-            .Select(i => rows.Where((_, k) => k % (replicas * microBatches) == r * microBatches + i).ToArray()).ToArray()).ToArray();
 }

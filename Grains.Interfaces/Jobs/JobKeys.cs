@@ -1,0 +1,31 @@
+namespace Grains.Interfaces.Jobs;
+
+/// <summary>
+/// One place for a job's grain keys and checkpoint-store object names (pipeline stages and micro-batches:
+/// <see cref="Pipeline.PipelineKeys"/>; samples: <see cref="Rl.SampleKeys"/>).
+/// </summary>
+public sealed record JobKeys(string Job)
+{
+    public string Worker(int index) => $"{Job}/g{index}";
+
+    /// <summary>A data-parallel replica of a trained model ("actor" or "critic").</summary>
+    public string Trainer(string model, int replica) => $"{Job}/{model}/{replica}";
+
+    /// <summary>One emulated scoring instance (real scoring is one stateless worker keyed by the job).</summary>
+    public string Scorer(int instance) => $"{Job}/s{instance}";
+
+    /// <summary>How a pipelined job reports each pipeline device's busy time.</summary>
+    public string PipelineDevice(int device) => $"{Job}/pp/d{device}";
+
+    private string Objects => $"jobs/{Job}";
+
+    public string ReferenceWeights => $"{Objects}/weights/reference.safetensors";
+
+    public string ActorWeights(int version) => $"{Objects}/weights/actor-{version:D6}.safetensors";
+
+    public string CriticWeights(int version) => $"{Objects}/weights/critic-{version:D6}.safetensors";
+
+    public string Checkpoints => $"{Objects}/checkpoints/";
+
+    public string Checkpoint(int iteration) => $"{Checkpoints}it-{iteration:D6}";
+}

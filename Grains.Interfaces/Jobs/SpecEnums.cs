@@ -1,0 +1,56 @@
+using System.Text.Json.Serialization;
+
+namespace Grains.Interfaces.Jobs;
+
+/// <summary>What a job does: train the smoke model, or post-train a policy with RL.</summary>
+public enum JobKind { Smoke, Rl }
+
+/// <summary>The RL algorithm; each has an advantage estimator registered in Kernels.Rl.AdvantageEstimators under the same member name.</summary>
+public enum Algorithm
+{
+    Grpo,
+    Ppo,
+    Rloo,
+    [JsonStringEnumMemberName("reinforce++")] ReinforcePlusPlus,
+}
+
+/// <summary>A built-in task: its prompts, answers and verifier.</summary>
+public enum RlTask { Arithmetic, Runlength }
+
+/// <summary>Where the reward comes from: the task's rule, or a learned reward model.</summary>
+public enum RewardSource { Verifier, Model }
+
+/// <summary>When a generated sample moves on to scoring (see Grains.Iteration.Policies).</summary>
+public enum StagePolicy
+{
+    /// <summary>All generation, then all scoring, then training.</summary>
+    Barrier,
+    /// <summary>Each sample is scored the moment it is generated.</summary>
+    Streaming,
+}
+
+/// <summary>Where a sample is generated (see Grains.Iteration.Policies).</summary>
+public enum DispatchPolicy
+{
+    /// <summary>Sample k to worker k mod workers, all at once.</summary>
+    [JsonStringEnumMemberName("round-robin")] RoundRobin,
+    /// <summary>A worker takes the next sample when one of its own ends (it starts with a full batch).</summary>
+    Pull,
+}
+
+/// <summary>The estimator of KL to the reference, as Kernels.Rl.KlEstimator names them.</summary>
+public enum KlEstimatorKind { K1, Abs, K2, K3 }
+
+/// <summary>Real tensors, or cost-modelled emulated devices.</summary>
+public enum DeviceKind { Tensor, Emulated }
+
+/// <summary>A pipeline schedule: 1F1B, GPipe, or the planner's fused actor/critic plan.</summary>
+public enum PipelineScheduleKind
+{
+    [JsonStringEnumMemberName("1f1b")] OneForwardOneBackward,
+    Gpipe,
+    Fused,
+}
+
+/// <summary>How activations and gradients travel between pipeline stages.</summary>
+public enum WireFormat { Fp32, Bf16 }

@@ -1,0 +1,39 @@
+using Grains.Interfaces.Cluster;
+using Grains.Interfaces.Rl;
+
+namespace Grains.Iteration;
+
+/// <summary>
+/// How a job trains its actor (and critic): data-parallel trainer grains, or pipeline stages. The
+/// runner only sees steps over mini-batches, published versions and checkpoints.
+/// </summary>
+public interface ITrainerBackend
+{
+    /// <summary>
+    /// Sets the models up from the checkpoint after iteration <paramref name="start"/>, or for a new job
+    /// warm-starts the actor with <paramref name="warmStart"/> and publishes it as the frozen reference;
+    /// then publishes version <paramref name="start"/> for the workers and scorers.
+    /// </summary>
+    Task Start(int start, Func<ITrainerGrain, Task> warmStart);
+
+    /// <summary>One optimizer step of every trained model over a mini-batch (<paramref name="index"/>: the step's place in its iteration).</summary>
+    Task<TrainStep> Step(int iteration, int index, TrainingRow[] miniBatch);
+
+    /// <summary>Writes the actor (and critic) as weight version <paramref name="version"/>.</summary>
+    Task Publish(int version);
+
+    /// <summary>Weights and optimizer states under a checkpoint prefix.</summary>
+    Task SaveState(string prefix);
+
+    /// <summary>The trainers' usage since the last call (pipeline devices report through their steps).</summary>
+    Task<DeviceUsage[]> TakeUsage();
+
+    /// <summary>The bubble share the pipeline schedule should have; null when not pipelined.</summary>
+    double? ExpectedBubble { get; }
+
+    /// <summary>Gives the training devices back.</summary>
+    Task Release();
+}
+
+/// <summary>What one optimizer step did: loss sums, the actor's gradient norm, and (pipelined) per-device busy seconds and the bubble.</summary>
+public sealed record TrainStep(TrainSums Actor, TrainSums? Critic, double GradNorm, IReadOnlyDictionary<string, double> DeviceBusy, double? Bubble);

@@ -1,0 +1,70 @@
+using Grains.Interfaces.Cluster;
+using Grains.Interfaces.Rl;
+using Kernels.Rl;
+
+namespace Grains.Iteration;
+
+/// <summary>Gathers one iteration's figures as it runs (rollout, advantages, training steps) and builds its <see cref="IterationMetrics"/>.</summary>
+public sealed class IterationMetricsBuilder(int iteration, DateTimeOffset began, double timeScale)
+{
+    private SampleRecord[] records = [];
+    private AdvantageResult? advantages;
+    private TrainSums actor = TrainSums.Zero;
+    private TrainSums? critic;
+    private double gradNorm;
+    private readonly Dictionary<string, double> stepBusy = [];
+    private readonly List<double> bubbles = [];
+
+    public void Rollout(SampleRecord[] scored, AdvantageResult estimated) => (records, advantages) = (scored, estimated);
+
+    public void Trained(TrainStep step)
+    {
+        (actor, gradNorm) = (actor + step.Actor, step.GradNorm);
+        if (step.Critic is { } c) critic = (critic ?? TrainSums.Zero) + c;
+        foreach (var (device, seconds) in step.DeviceBusy) stepBusy[device] = stepBusy.GetValueOrDefault(device) + seconds;
+        if (step.Bubble is { } b) bubbles.Add(b);
+    }
+
+    /// <param name="seconds">The whole iteration; <paramref name="trainingSeconds"/>: from the rollout's end to the published weights.</param>
+    public IterationMetrics Build(double seconds, double trainingSeconds, double? accuracy, DeviceUsage[] usage, double? expectedBubble)
+    {
+        var generationEnd = records.Max(r => r.Times.Generated!.Value);
+        var scoringEnd = records.Max(r => r.Times.Scored!.Value);
+        var rewards = records.Select(r => r.Scores!.Reward).ToArray();
+        var rewardMean = rewards.Average();
+        var lengths = records.Select(r => r.Generated!.Tokens).Order().ToArray();
+        return new IterationMetrics
+        {
+            Iteration = iteration,
+            RewardMean = rewardMean,
+            RewardStd = Math.Sqrt(rewards.Sum(r => (r - rewardMean) * (r - rewardMean)) / Math.Max(1, rewards.Length - 1)),
+            HeldOutAccuracy = accuracy,
+            Kl = advantages!.MeanKl,
+            Entropy = actor.Entropy / actor.Tokens,
+            PolicyLoss = actor.Loss / actor.Tokens,
+            ValueLoss = critic is { } c ? c.Loss / c.Tokens : null,
+            ClipFraction = actor.ClipFraction / actor.Tokens,
+            LengthMean = lengths.Average(),
+            LengthP50 = Percentile(lengths, 0.50),
+            LengthP99 = Percentile(lengths, 0.99),
+            LengthMax = lengths[^1],
+            GenerationSeconds = (generationEnd - began).TotalSeconds,
+            ScoringSeconds = Math.Max(0, (scoringEnd - generationEnd).TotalSeconds),
+            TrainingSeconds = trainingSeconds,
+            IterationSeconds = seconds,
+            SamplesPerSecond = records.Length / seconds,
+            TokensPerSecond = lengths.Sum() / seconds,
+            DeviceBusy = usage.Select(u => (u.Holder, u.BusySeconds)).Concat(stepBusy.Select(b => (b.Key, b.Value)))
+                .ToDictionary(u => u.Item1, u => Math.Round(u.Item2 / seconds, 4)),
+            WeightVersion = iteration,
+            GradNorm = gradNorm,
+            TimeScale = timeScale,
+            Timeline = [.. usage.Where(u => u.Intervals is { Length: > 0 }).Select(u => new DeviceTimeline(u.Holder,
+                [.. u.Intervals!.Select(b => new TimelineBar((b.Start - began).TotalSeconds * timeScale, (b.End - began).TotalSeconds * timeScale, b.Stage))]))],
+            PipelineBubble = bubbles.Count > 0 ? bubbles.Average() : null,
+            PipelineBubbleExpected = expectedBubble,
+        };
+    }
+
+    private static int Percentile(int[] sorted, double q) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
+}

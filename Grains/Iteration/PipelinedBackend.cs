@@ -1,0 +1,67 @@
+using Grains.Interfaces.Jobs;
+using Grains.Interfaces.Rl;
+using Grains.Interfaces.Cluster;
+using Grains.Models;
+using Grains.Pipeline;
+using Grains.Storage;
+
+namespace Grains.Iteration;
+
+/// <summary>
+/// Pipeline stages on stage grains (the job's "pipeline" section): the actor's trainer grain only
+/// warm-starts a new job's model and gives its device back; the stages load it (or a checkpoint), run
+/// each mini-batch as one step of the schedule, and publish merged weights.
+/// </summary>
+public sealed class PipelinedBackend(JobSpec job, IGrainFactory grains, ICheckpointStore store) : ITrainerBackend
+{
+    private readonly RlSpec rl = job.Rl!;
+    private readonly JobKeys keys = new(job.Name);
+    private PipelineTrainer? pipeline;
+
+    public double? ExpectedBubble { get; private set; }
+
+    public async Task Start(int start, Func<ITrainerGrain, Task> warmStart)
+    {
+        var layers = ModelCatalog.Config(rl.Model).Layers;
+        var spec = rl.Pipeline!;
+        if (Math.Max(spec.Stages, spec.CriticStagesOrActor) > layers) throw new ArgumentException($"rl.pipeline.stages: {rl.Model} has {layers} layers, too few for {Math.Max(spec.Stages, spec.CriticStagesOrActor)} stages");
+        if (start == 0)
+        {
+            var actor = grains.GetGrain<ITrainerGrain>(keys.Trainer("actor", 0));
+            await actor.Setup(TrainerSetups.For(job, critic: false, emulated: null));
+            await warmStart(actor);
+            await actor.Publish(keys.ReferenceWeights);
+            await actor.Vacate();
+        }
+        (var schedule, ExpectedBubble) = JobPipeline.Schedule(rl, job.Seed);
+        TrainerSetup[] setups = rl.NeedsCritic ? [TrainerSetups.For(job, false, null), TrainerSetups.For(job, true, null)] : [TrainerSetups.For(job, false, null)];
+        pipeline = new PipelineTrainer(grains, job.Name, schedule, setups, spec.Wire == WireFormat.Bf16);
+        await pipeline.Setup();
+        if (start > 0) await pipeline.LoadState(keys.Checkpoint(start));
+        else await pipeline.LoadWeights(0, keys.ReferenceWeights);
+        await Publish(start);
+    }
+
+    public async Task<TrainStep> Step(int iteration, int index, TrainingRow[] miniBatch)
+    {
+        var trainer = Pipeline;
+        // Step numbers rise across iterations (and across a resume), as the devices' turns need.
+        var result = await trainer.Step((long)iteration * 100_000 + index, [.. trainer.Schedule.Models.Select(m => JobPipeline.Cut(miniBatch, m))]);
+        var busy = result.DeviceBusy.Select((seconds, d) => (keys.PipelineDevice(d), seconds)).ToDictionary();
+        return new TrainStep(result.Sums[0], result.Sums.Length > 1 ? result.Sums[1] : null, result.GradNorm[0], busy, result.BubbleFraction);
+    }
+
+    public async Task Publish(int version)
+    {
+        await Pipeline.Publish(0, store, keys.ActorWeights(version));
+        if (rl.NeedsCritic) await Pipeline.Publish(1, store, keys.CriticWeights(version));
+    }
+
+    public Task SaveState(string prefix) => Pipeline.SaveState(prefix);
+
+    public Task<DeviceUsage[]> TakeUsage() => Task.FromResult<DeviceUsage[]>([]);
+
+    public Task Release() => pipeline?.Release() ?? Task.CompletedTask;
+
+    private PipelineTrainer Pipeline => pipeline ?? throw new InvalidOperationException($"job {job.Name}: the pipeline is not set up");
+}

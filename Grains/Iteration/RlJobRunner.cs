@@ -1,0 +1,134 @@
+using System.Diagnostics;
+using Grains.Data;
+using Grains.Engines;
+using Grains.Interfaces.Cluster;
+using Grains.Interfaces.Jobs;
+using Grains.Interfaces.Rl;
+using Grains.Iteration.Policies;
+using Grains.Models;
+using Grains.Storage;
+using Kernels.Rl;
+using Kernels.Tasks;
+using Microsoft.Extensions.Logging;
+
+namespace Grains.Iteration;
+
+/// <summary>
+/// The iterations of one RL job, run by its job grain. Each: the plan draws the step's samples, the
+/// rollout scheduler generates and scores them as its policies say, advantages are estimated over
+/// the step, the trainer backend takes miniBatches x epochs optimizer steps, and the new weights go
+/// to the workers with their version. On emulated devices the same loop runs on response lengths: no
+/// dataset, warm start, evaluation or checkpoints, and no advantages (there are no tokens to give them to).
+/// </summary>
+public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointStore store, ILogger logger, Action<IterationMetrics> report)
+{
+    private readonly RlSpec rl = job.Rl!;
+    private readonly JobKeys keys = new(job.Name);
+    private readonly EmulatedJob? emulated = job.Rl!.Emulated ? new EmulatedJob(job) : null;
+    private readonly JobCheckpoints checkpoints = new(job, store);
+    private readonly IGenerationWorkerGrain[] workers = [.. Enumerable.Range(0, job.Rl!.GenerationWorkers).Select(w => grains.GetGrain<IGenerationWorkerGrain>(new JobKeys(job.Name).Worker(w)))];
+    private RolloutScheduler? scheduler;
+    private ITrainerBackend? trainers;
+
+    /// <summary>Called by the job grain when a sample grain reports a stage.</summary>
+    public void SampleReached(string sampleId, SampleStage stage) => scheduler?.SampleReached(sampleId, stage);
+
+    /// <summary>Runs the job to its last iteration or until cancelled; with <paramref name="resume"/>, from its latest checkpoint.</summary>
+    public async Task RunAsync(bool resume, Action<int, string> progress, CancellationToken cancellation)
+    {
+        var encoding = new TaskEncoding(ModelCatalog.Tokenizer(rl.Model));
+        var data = emulated is null ? new RlData(job, encoding) : null;
+        var limits = data is null
+            ? new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, emulated!.PromptLength + emulated.Lengths.Max + 1, emulated.Generator)
+            : new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, data.Train.Concat(data.HeldOut).Max(e => encoding.Prompt(e).Length) + data.Task.MaxResponseTokens + 1);
+        await Task.WhenAll(workers.Select(w => w.Configure(limits)));
+        var (start, promptsDrawn) = resume ? await checkpoints.Latest() : (0, 0L);
+        var plan = new IterationPlan(job, data, emulated, encoding, limits.MaxSequenceLength) { PromptsDrawn = promptsDrawn };
+        scheduler = new RolloutScheduler(grains, keys, workers);
+        trainers = rl.Pipeline is not null && emulated is null ? new PipelinedBackend(job, grains, store) : new DataParallelBackend(job, grains, emulated);
+
+        if (start > 0) progress(start, $"resuming after iteration {start}");
+        await trainers.Start(start, actor => data is null ? Task.CompletedTask : WarmStart(actor, encoding, data, progress));
+        await Task.WhenAll(workers.Select(w => w.LoadWeights(new WeightsRef(keys.ActorWeights(start), start))));
+        await TakeUsage();
+        if (start == 0 && data is not null) report(new IterationMetrics { Iteration = 0, HeldOutAccuracy = await HeldOutEvaluation.Accuracy(workers, encoding, data) });
+
+        var done = start;
+        for (var i = start + 1; i <= job.Iterations && !cancellation.IsCancellationRequested; i++)
+        {
+            var metrics = await Iteration(i, plan, encoding, data);
+            if (Checkpoints && i % rl.CheckpointEvery == 0) await Checkpoint(i, plan);
+            done = i;
+            report(metrics);
+            progress(i, $"iteration {i}: reward {metrics.RewardMean:F3}" + (metrics.HeldOutAccuracy is { } a ? $", held-out accuracy {a:P1}" : ""));
+        }
+        // A job that stops (cancelled, or at its end) leaves a checkpoint of where it stopped, so that
+        // --resume goes on from there (with more iterations, for instance).
+        if (Checkpoints && done > start && done % rl.CheckpointEvery != 0) await Checkpoint(done, plan);
+    }
+
+    /// <summary>Gives the job's devices back: its generation workers, trainers and stages leave them once their calls end.</summary>
+    public async Task ReleaseDevices()
+    {
+        await Task.WhenAll(workers.Select(w => w.Vacate()));
+        if (trainers is not null) await trainers.Release();
+    }
+
+    private bool Checkpoints => rl.CheckpointEvery > 0 && emulated is null;
+
+    private async Task<IterationMetrics> Iteration(int i, IterationPlan plan, TaskEncoding encoding, RlData? data)
+    {
+        var clock = Stopwatch.StartNew();
+        var metrics = new IterationMetricsBuilder(i, DateTimeOffset.UtcNow, emulated?.TimeScale ?? 1);
+        var starts = plan.Next(i);
+        var records = await scheduler!.Run(starts, RolloutPolicies.Stage(rl.StagePolicy), RolloutPolicies.Dispatch(rl));
+        var trainingStart = clock.Elapsed;
+
+        var advantages = data is null ? new AdvantageResult([.. records.Select(_ => Array.Empty<float>())], null, 0) : Advantages(records);
+        metrics.Rollout(records, advantages);
+        var rows = records.Select((r, k) => new TrainingRow(r.Start!.Prompt, r.Generated!.Response, r.Generated.LogProbs,
+            advantages.Advantages[k], r.Scores!.Values, advantages.Returns?[k], r.Scores.RefLogProbs, r.Start.EmulatedPrompt, r.Generated.EmulatedLength)).ToArray();
+        var steps = MiniBatchPlan.Steps(rows.Length, rl.Epochs, rl.MiniBatches, job.Seed, i);
+        for (var index = 0; index < steps.Length; index++) metrics.Trained(await trainers!.Step(i, index, [.. steps[index].Select(k => rows[k])]));
+        await Task.WhenAll(starts.Select((s, k) => grains.GetGrain<ISampleGrain>(s.Id).Trained(advantages.Advantages[k], advantages.Returns?[k])));
+
+        await trainers!.Publish(i);
+        await Task.WhenAll(workers.Select(w => w.LoadWeights(new WeightsRef(keys.ActorWeights(i), i))));
+        await checkpoints.DeleteOldWeights(i);
+        var trainingSeconds = (clock.Elapsed - trainingStart).TotalSeconds;
+        double? accuracy = data is not null && (i % rl.EvalEvery == 0 || i == job.Iterations) ? await HeldOutEvaluation.Accuracy(workers, encoding, data) : null;
+        var seconds = clock.Elapsed.TotalSeconds;
+        return metrics.Build(seconds, trainingSeconds, accuracy, await TakeUsage(), trainers.ExpectedBubble);
+    }
+
+    private AdvantageResult Advantages(SampleRecord[] records) => AdvantageEstimator.Compute(Enum.Parse<RlAlgorithm>(rl.Algorithm.ToString()),
+        [.. records.Select(r => new ScoredSample(r.Start!.Group, r.Scores!.Reward, r.Generated!.LogProbs, r.Scores.RefLogProbs, r.Scores.Values))],
+        new AdvantageOptions(rl.Gamma, rl.Lambda, rl.KlInReward ? rl.KlCoefficient : 0, TrainerSettings.Kl(rl.KlEstimator)));
+
+    /// <summary>Every device's usage since the last call: workers, trainers, and the emulated scoring instances (real scoring holds no leased device).</summary>
+    private async Task<DeviceUsage[]> TakeUsage()
+    {
+        var workerUsage = Task.WhenAll(workers.Select(w => w.TakeUsage()));
+        var trainerUsage = trainers!.TakeUsage();
+        var scorerUsage = Task.WhenAll(Enumerable.Range(0, emulated?.Scorer.Instances ?? 0).Select(k => grains.GetGrain<IScoringGrain>(keys.Scorer(k)).TakeUsage()));
+        return [.. await workerUsage, .. await trainerUsage, .. await scorerUsage];
+    }
+
+    private async Task WarmStart(ITrainerGrain actor, TaskEncoding encoding, RlData data, Action<int, string> progress)
+    {
+        if (rl.SftSteps == 0) return;
+        var request = new SftRequest([.. data.Train.Select(encoding.Prompt)], [.. data.Train.Select(encoding.Answer)], rl.SftBatchSize, 0, rl.SftLearningRate, Seeds.Mix(job.Seed, 0x5F7));
+        const int chunk = 50;
+        for (var done = 0; done < rl.SftSteps; done += chunk)
+        {
+            var losses = await actor.WarmStart(request with { Steps = Math.Min(chunk, rl.SftSteps - done) });
+            progress(0, $"supervised warm start: step {done + losses.Length}/{rl.SftSteps}, loss {losses.Average():F3}");
+        }
+    }
+
+    private async Task Checkpoint(int iteration, IterationPlan plan)
+    {
+        await checkpoints.Save(iteration, trainers!, plan.PromptsDrawn);
+        logger.LogInformation("job {Job}: checkpoint after iteration {Iteration}", job.Name, iteration);
+    }
+}

@@ -1,0 +1,122 @@
+using FluentAssertions;
+using Grains.Interfaces.Jobs;
+using Grains.Iteration.Policies;
+using Xunit;
+
+namespace Grains.Tests.Iteration;
+
+/// <summary>The rollout policies as plain classes: events in, actions out, no cluster.</summary>
+public sealed class RolloutPolicyTests
+{
+    [Fact]
+    public void Round_robin_deals_sample_k_to_worker_k_mod_workers_at_the_start()
+    {
+        var state = new RolloutState(samples: 7, workers: 3);
+        var dispatch = new RoundRobinDispatch();
+
+        dispatch.Start(state).Select(d => (d.Sample, d.Worker)).Should().Equal((0, 0), (3, 0), (6, 0), (1, 1), (4, 1), (2, 2), (5, 2));
+        Dispatch(state, dispatch.Start(state));
+        state.Generated(4);
+        dispatch.Generated(state, 4, 1).Should().BeEmpty("round-robin dispatches everything at once");
+    }
+
+    [Fact]
+    public void Pull_fills_each_worker_then_hands_the_next_sample_to_the_worker_that_freed_a_slot()
+    {
+        var state = new RolloutState(samples: 7, workers: 2);
+        var dispatch = new PullDispatch(slots: 2);
+
+        var first = dispatch.Start(state);
+        first.Select(d => (d.Sample, d.Worker)).Should().Equal((0, 0), (1, 1), (2, 0), (3, 1));
+        Dispatch(state, first);
+        state.Load(0).Should().Be(2);
+
+        state.Generated(1).Should().BeTrue();
+        Dispatch(state, dispatch.Generated(state, 1, 1)).Should().Equal(new DispatchTo(4, 1));
+        state.Generated(3);
+        Dispatch(state, dispatch.Generated(state, 3, 1)).Should().Equal(new DispatchTo(5, 1));
+        state.Generated(0);
+        Dispatch(state, dispatch.Generated(state, 0, 0)).Should().Equal(new DispatchTo(6, 0));
+        state.Generated(4);
+        dispatch.Generated(state, 4, 1).Should().BeEmpty("every sample is dispatched");
+        (state.Load(0), state.Load(1)).Should().Be((2, 1), "worker 1 ran short samples and took more of them");
+    }
+
+    [Fact]
+    public void Barrier_scores_nothing_before_the_last_sample_is_generated_then_everything()
+    {
+        var state = Started(3);
+        var barrier = new BarrierPolicy();
+
+        state.Generated(2);
+        barrier.Generated(state, 2).Should().BeEmpty();
+        state.Generated(0);
+        barrier.Generated(state, 0).Should().BeEmpty();
+        state.Generated(1);
+        barrier.Generated(state, 1).Should().Equal(new ScoreSample(0), new ScoreSample(1), new ScoreSample(2));
+        ScoreAll(state, barrier, 0, 1).Should().BeEmpty();
+        ScoreAll(state, barrier, 2).Should().Equal(new StartTraining());
+    }
+
+    [Fact]
+    public void Streaming_scores_each_sample_as_it_is_generated_and_trains_after_the_last_score()
+    {
+        var state = Started(3);
+        var streaming = new StreamingPolicy();
+
+        state.Generated(1);
+        streaming.Generated(state, 1).Should().Equal(new ScoreSample(1));
+        ScoreAll(state, streaming, 1).Should().BeEmpty("two samples are still out");
+        state.Generated(0);
+        state.Generated(2);
+        streaming.Generated(state, 2).Should().Equal(new ScoreSample(2));
+        ScoreAll(state, streaming, 2, 0).Should().Equal(new StartTraining());
+    }
+
+    [Fact]
+    public void The_state_refuses_events_out_of_order_and_ignores_repeats()
+    {
+        var state = new RolloutState(samples: 2, workers: 1);
+        FluentActions.Invoking(() => state.Generated(0)).Should().Throw<InvalidOperationException>().WithMessage("*never dispatched*");
+        state.Dispatched(0, 0);
+        FluentActions.Invoking(() => state.Dispatched(0, 0)).Should().Throw<InvalidOperationException>().WithMessage("*already on worker 0*");
+        FluentActions.Invoking(() => state.Scored(0)).Should().Throw<InvalidOperationException>().WithMessage("*before it was generated*");
+        state.Generated(0).Should().BeTrue();
+        state.Generated(0).Should().BeFalse("a repeated report counts once");
+        state.GeneratedCount.Should().Be(1);
+        FluentActions.Invoking(() => new RolloutState(0, 1)).Should().Throw<ArgumentOutOfRangeException>();
+    }
+
+    [Fact]
+    public void A_jobs_settings_choose_its_policies()
+    {
+        RolloutPolicies.Stage(StagePolicy.Barrier).Should().BeOfType<BarrierPolicy>();
+        RolloutPolicies.Stage(StagePolicy.Streaming).Should().BeOfType<StreamingPolicy>();
+        RolloutPolicies.Dispatch(new RlSpec()).Should().BeOfType<RoundRobinDispatch>();
+        RolloutPolicies.Dispatch(new RlSpec { Dispatch = DispatchPolicy.Pull }).Should().BeOfType<PullDispatch>();
+    }
+
+    private static RolloutState Started(int samples)
+    {
+        var state = new RolloutState(samples, workers: 1);
+        for (var k = 0; k < samples; k++) state.Dispatched(k, 0);
+        return state;
+    }
+
+    private static IReadOnlyList<DispatchTo> Dispatch(RolloutState state, IReadOnlyList<DispatchTo> actions)
+    {
+        foreach (var d in actions) state.Dispatched(d.Sample, d.Worker);
+        return actions;
+    }
+
+    private static List<RolloutAction> ScoreAll(RolloutState state, IStagePolicy policy, params int[] samples)
+    {
+        var actions = new List<RolloutAction>();
+        foreach (var k in samples)
+        {
+            state.Scored(k);
+            actions.AddRange(policy.Scored(state, k));
+        }
+        return actions;
+    }
+}
