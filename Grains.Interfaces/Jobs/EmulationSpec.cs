@@ -32,6 +32,10 @@ public sealed record EmulationSpec
     [Id(10)] public string WeightLink { get; init; } = "infiniband-400g";
     /// <summary>Emulated seconds per wall-clock second.</summary>
     [Id(11)] public double TimeScale { get; init; } = 10;
+    /// <summary>How alike the responses to one prompt are: the correlation of siblings' normal scores (0: independent).</summary>
+    [Id(12)] public double LengthCorrelation { get; init; } = 0.6;
+    /// <summary>How fast responses grow as training goes on: lengths scale by (1 + drift) per weight version.</summary>
+    [Id(13)] public double LengthDrift { get; init; } = 0.002;
 
     /// <summary>The first problem found, as "rl.emulation.field: problem", or null.</summary>
     public string? Problem()
@@ -47,6 +51,8 @@ public sealed record EmulationSpec
             ?? Range("inferenceDevices", InferenceDevices, 1, 4096)
             ?? Range("promptLength", PromptLength, 1, 1_000_000)
             ?? Range("timeScale", TimeScale, 1e-3, 1e6)
-            ?? (string.IsNullOrWhiteSpace(Lengths) ? "rl.emulation.lengths: required (chat, reasoning or a histogram file)" : null);
+            ?? Range("lengthCorrelation", LengthCorrelation, 0, 1)
+            ?? Range("lengthDrift", LengthDrift, 0, 0.1)
+            ?? (string.IsNullOrWhiteSpace(Lengths) ? "rl.emulation.lengths: required (chat, reasoning, reasoning-32k or a histogram file)" : null);
     }
 }

@@ -23,6 +23,8 @@ public sealed record JobSpec
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
         WriteIndented = true,
         Converters = { new SpecNameConverter() },
+        // "reinforce++", not "reinforce\u002B\u002B": job files are read by people.
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);

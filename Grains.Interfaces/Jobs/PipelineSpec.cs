@@ -19,7 +19,7 @@ public sealed record PipelineSpec
     /// <summary>How activations and gradients travel between stages.</summary>
     [Id(4)] public WireFormat Wire { get; init; } = WireFormat.Fp32;
 
-    public int CriticStagesOrActor => CriticStages ?? Stages;
+    [System.Text.Json.Serialization.JsonIgnore] public int CriticStagesOrActor => CriticStages ?? Stages;
 
     /// <summary>The first problem found, as "rl.pipeline.field: problem", or null; <paramref name="rl"/> is the section it belongs to.</summary>
     public string? Problem(RlSpec rl)

@@ -67,9 +67,9 @@ public sealed record RlSpec
     /// <summary>Where samples are generated: round-robin over the workers, or pulled by each worker as it frees a slot.</summary>
     [Id(37)] public DispatchPolicy Dispatch { get; init; } = DispatchPolicy.RoundRobin;
 
-    public bool Emulated => Devices == DeviceKind.Emulated;
+    [System.Text.Json.Serialization.JsonIgnore] public bool Emulated => Devices == DeviceKind.Emulated;
 
-    public bool NeedsCritic => Algorithm == Algorithm.Ppo;
+    [System.Text.Json.Serialization.JsonIgnore] public bool NeedsCritic => Algorithm == Algorithm.Ppo;
 
     /// <summary>The first problem found, as "rl.field: problem", or null.</summary>
     public string? Problem()

@@ -13,7 +13,9 @@ public sealed record EmulatedDevice(
 public sealed record EmulatedGenerator(
     [property: Id(0)] EmulatedDevice Device,
     [property: Id(1)] string Lengths,
-    [property: Id(2)] string WeightLink);
+    [property: Id(2)] string WeightLink,
+    [property: Id(3)] double LengthCorrelation = 0,
+    [property: Id(4)] double LengthDrift = 0);
 
 /// <summary>Emulated scoring: the device running the reference's shape, the critic's and reward model's shapes if any, and how many scoring instances share the work.</summary>
 [GenerateSerializer, Immutable]

@@ -14,7 +14,8 @@ public sealed record GenerationWork(
     [property: Id(5)] int[] Response,
     [property: Id(6)] float[] LogProbs,
     [property: Id(7)] int EmulatedPrompt = 0,
-    [property: Id(8)] int EmulatedGenerated = 0)
+    [property: Id(8)] int EmulatedGenerated = 0,
+    [property: Id(9)] long PromptSeed = 0)
 {
     public int PromptTokens => Prompt.Length > 0 ? Prompt.Length : EmulatedPrompt;
     public int GeneratedTokens => Response.Length > 0 ? Response.Length : EmulatedGenerated;

@@ -30,7 +30,8 @@ public sealed record SampleStart(
     [property: Id(9)] double Temperature,
     [property: Id(11)] ScoringModels Scoring,
     [property: Id(12)] long Run,
-    [property: Id(13)] int EmulatedPrompt = 0)
+    [property: Id(13)] int EmulatedPrompt = 0,
+    [property: Id(14)] long PromptSeed = 0)
 {
     /// <summary>The prompt's tokens; an emulated job's prompts are lengths only.</summary>
     public int PromptTokens => Prompt.Length > 0 ? Prompt.Length : EmulatedPrompt;

@@ -19,5 +19,8 @@ public static class Seeds
     /// <summary>The sampling seed of sample <paramref name="index"/> of an iteration.</summary>
     public static long Sample(long jobSeed, int iteration, int index) => Mix(jobSeed, iteration, index);
 
+    /// <summary>The seed of prompt <paramref name="prompt"/> of an iteration (an emulated prompt's length latent).</summary>
+    public static long Prompt(long jobSeed, int iteration, int prompt) => Mix(jobSeed, iteration, prompt, 0x9E);
+
     public static Random Random(long seed, params long[] parts) => new((int)(Mix(seed, parts) & int.MaxValue));
 }

@@ -11,9 +11,13 @@ public static class EmulatedCosts
         new(DeviceClass.Parse(device.DeviceClass), ModelShape.Parse(model ?? device.Model), tensorParallel: device.TensorParallel);
 
     /// <summary>
-    /// The response length an emulated sample reaches: a draw from the job's distribution seeded by the
-    /// sample's sampling seed, so any worker (and the analytic prediction) gets the same length.
+    /// The response length an emulated sample reaches: the job's length model at its prompt's seed, its
+    /// own sampling seed and the weight version it is sampled with, so any worker (and the analytic
+    /// prediction) gets the same length.
     /// </summary>
-    public static int ResponseLength(LengthDistribution lengths, long samplingSeed, int maxNewTokens) =>
-        Math.Min(maxNewTokens, lengths.Sample(Seeds.Random(samplingSeed, 0x1E)));
+    public static int ResponseLength(LengthModel lengths, long promptSeed, long samplingSeed, int version, int maxNewTokens) =>
+        Math.Min(maxNewTokens, lengths.Length(promptSeed, Seeds.Mix(samplingSeed, 0x1E), version));
+
+    public static LengthModel Lengths(EmulatedGenerator generator) =>
+        new(LengthDistribution.Parse(generator.Lengths), generator.LengthCorrelation, generator.LengthDrift);
 }

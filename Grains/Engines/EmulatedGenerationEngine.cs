@@ -15,18 +15,20 @@ public sealed class EmulatedGenerationEngine : IGenerationEngine
 {
     private const double WallQuantum = 0.05;
     private readonly CostModel cost;
-    private readonly LengthDistribution lengths;
+    private readonly LengthModel lengths;
     private readonly Link link;
     private readonly DeviceClock clock;
     private readonly EmulatedBatch batch;
     /// <summary>Admitted and not yet reported: running, or finished in steps whose time has not yet passed.</summary>
     private readonly Dictionary<string, GenerationWork> admitted = [];
     private (Task End, FinishedWork[] Done)? inFlight;
+    /// <summary>The loaded weight version: responses grow with it (the length model's drift).</summary>
+    private int version;
 
     public EmulatedGenerationEngine(EmulatedGenerator setup, GenerationLimits limits)
     {
         cost = EmulatedCosts.Of(setup.Device);
-        lengths = LengthDistribution.Parse(setup.Lengths);
+        lengths = EmulatedCosts.Lengths(setup);
         link = Link.Parse(setup.WeightLink);
         clock = new DeviceClock(setup.Device.TimeScale);
         batch = new EmulatedBatch(cost, limits.MaxBatch);
@@ -37,11 +39,15 @@ public sealed class EmulatedGenerationEngine : IGenerationEngine
     public bool Holds(string sampleId) => admitted.ContainsKey(sampleId);
 
     /// <summary>The new weights cross the link (the store holds nothing for an emulated model).</summary>
-    public Task LoadWeights(WeightsRef weights) => clock.Occupy(cost.WeightTransferSeconds(link), "weights");
+    public Task LoadWeights(WeightsRef weights)
+    {
+        version = weights.Version;
+        return clock.Occupy(cost.WeightTransferSeconds(link), "weights");
+    }
 
     public bool TryAdmit(GenerationWork work)
     {
-        var sequence = new EmulatedSequence(work.SampleId, work.PromptTokens, EmulatedCosts.ResponseLength(lengths, work.Seed, work.MaxNewTokens), work.GeneratedTokens);
+        var sequence = new EmulatedSequence(work.SampleId, work.PromptTokens, EmulatedCosts.ResponseLength(lengths, work.PromptSeed, work.Seed, version, work.MaxNewTokens), work.GeneratedTokens);
         if (batch.Count > 0 && !batch.Fits(sequence)) return false;
         batch.Add(sequence);
         admitted[work.SampleId] = work;

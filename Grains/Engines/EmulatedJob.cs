@@ -26,19 +26,19 @@ public sealed class EmulatedJob
         if (spec.Critic is { } critic) Check("critic", () => ModelShape.Parse(critic));
         if (spec.RewardModel is { } reward) Check("rewardModel", () => ModelShape.Parse(reward));
         Check("weightLink", () => Link.Parse(spec.WeightLink));
-        Lengths = Check("lengths", () => LengthDistribution.Parse(spec.Lengths));
+        Lengths = Check("lengths", () => new LengthModel(LengthDistribution.Parse(spec.Lengths), spec.LengthCorrelation, spec.LengthDrift));
         if (rl.MaxBatch > 0 && EmulatedCosts.Of(Device(spec.GenerationTensorParallel)).MaxCachedTokens() < spec.PromptLength + Lengths.Max)
         {
             throw new ArgumentException($"rl.emulation.generationTensorParallel: {spec.Actor} on {spec.GenerationTensorParallel} {spec.DeviceClass} has no room for one sample of {spec.PromptLength + Lengths.Max} tokens; use more devices per worker");
         }
     }
 
-    public LengthDistribution Lengths { get; }
+    public LengthModel Lengths { get; }
     public int PromptLength => spec.PromptLength;
     public double TimeScale => spec.TimeScale;
     private string CriticShape => spec.Critic ?? spec.Actor;
 
-    public EmulatedGenerator Generator => new(Device(spec.GenerationTensorParallel), spec.Lengths, spec.WeightLink);
+    public EmulatedGenerator Generator => new(Device(spec.GenerationTensorParallel), spec.Lengths, spec.WeightLink, spec.LengthCorrelation, spec.LengthDrift);
 
     public EmulatedScorer Scorer => new(Device(spec.InferenceTensorParallel), rl.NeedsCritic ? CriticShape : null, spec.RewardModel, spec.InferenceDevices);
 
@@ -53,7 +53,8 @@ public sealed class EmulatedJob
     {
         var count = rl.PromptsPerIteration * rl.SamplesPerPrompt;
         var samples = Enumerable.Range(0, count)
-            .Select(k => (spec.PromptLength, EmulatedCosts.ResponseLength(Lengths, Seeds.Sample(job.Seed, iteration, k), Lengths.Max))).ToArray();
+            .Select(k => (spec.PromptLength, EmulatedCosts.ResponseLength(Lengths, Seeds.Prompt(job.Seed, iteration, k / rl.SamplesPerPrompt),
+                Seeds.Sample(job.Seed, iteration, k), iteration - 1, Lengths.Max))).ToArray();
         var scorer = Scorer;
         var scoring = new[] { scorer.Device.Model, scorer.CriticModel, scorer.RewardModel }.OfType<string>().Select(m => EmulatedCosts.Of(scorer.Device, m)).ToArray();
         var steps = MiniBatchPlan.Steps(count, rl.Epochs, rl.MiniBatches, job.Seed, iteration)

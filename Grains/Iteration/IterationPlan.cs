@@ -33,7 +33,7 @@ public sealed class IterationPlan(JobSpec job, RlData? data, EmulatedJob? emulat
             if (data is null)
             {
                 return new SampleStart(job.Name, iteration, index, $"{iteration}/{prompt}", -1, [], "", seed, emulated!.Lengths.Max,
-                    rl.Temperature, scoring, run, emulated.PromptLength);
+                    rl.Temperature, scoring, run, emulated.PromptLength, Seeds.Prompt(job.Seed, iteration, prompt));
             }
             var exampleIndex = data.PromptIndex(PromptsDrawn + prompt);
             var example = data.Train[exampleIndex];

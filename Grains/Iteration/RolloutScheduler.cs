@@ -73,7 +73,7 @@ public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, IGenera
         {
             var key = owner.Keys.Worker(worker);
             await Task.WhenAll(batch.Select(s => samples[index[s.Id]].Dispatched(key)));
-            await owner.Workers[worker].Submit([.. batch.Select(s => new GenerationWork(s.Id, s.Prompt, s.SamplingSeed, s.MaxNewTokens, s.Temperature, [], [], s.EmulatedPrompt))]);
+            await owner.Workers[worker].Submit([.. batch.Select(s => new GenerationWork(s.Id, s.Prompt, s.SamplingSeed, s.MaxNewTokens, s.Temperature, [], [], s.EmulatedPrompt, PromptSeed: s.PromptSeed))]);
         }
 
         /// <summary>An action that fails fails the step (the job then reports it).</summary>

@@ -97,18 +97,25 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, ILogger<Genera
     private async Task RunLoop()
     {
         var reports = new List<Task>();
-        while (waiting.Count > 0 || engine!.Count > 0)
+        while (true)
         {
-            while (waiting.Count > 0 && engine!.TryAdmit(waiting.Peek())) waiting.Dequeue();
-            var workerVersion = version;
-            foreach (var f in await engine!.Advance())
+            while (waiting.Count > 0 || engine!.Count > 0)
             {
-                reports.Add(Report(f.SampleId, new GeneratedResponse(f.Response, f.LogProbs, workerVersion, this.GetPrimaryKeyString(), f.Truncated,
-                    f.Response.Length == 0 ? f.Length : 0)));
+                while (waiting.Count > 0 && engine!.TryAdmit(waiting.Peek())) waiting.Dequeue();
+                var workerVersion = version;
+                foreach (var f in await engine!.Advance())
+                {
+                    reports.Add(Report(f.SampleId, new GeneratedResponse(f.Response, f.LogProbs, workerVersion, this.GetPrimaryKeyString(), f.Truncated,
+                        f.Response.Length == 0 ? f.Length : 0)));
+                }
+                reports.RemoveAll(t => t.IsCompleted);
             }
-            reports.RemoveAll(t => t.IsCompleted);
+            // The last reports may bring more work (a pulling dispatch answers a finished sample with the
+            // next one): this loop only ends when none came, so a later Submit starts a new one.
+            await Task.WhenAll(reports);
+            reports.Clear();
+            if (waiting.Count == 0 && engine!.Count == 0) return;
         }
-        await Task.WhenAll(reports);
     }
 
     private async Task Report(string sampleId, GeneratedResponse response)

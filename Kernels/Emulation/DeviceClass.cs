@@ -34,7 +34,20 @@ public sealed record Link(string Name, double Bandwidth, double LatencySeconds)
     /// <summary>A 100 Gb/s line between datacenters, a few milliseconds away.</summary>
     public static Link CrossDatacenter { get; } = new("cross-dc-100g", 12.5e9, 5e-3);
 
-    public static IReadOnlyList<Link> All { get; } = [NvLinkH100, NvLinkH800, InfiniBand, CrossDatacenter];
+    /// <summary>NVLink within an A100 node (600 GB/s).</summary>
+    public static Link NvLinkA100 { get; } = new("nvlink-a100", 600e9, 5e-6);
+    /// <summary>PCIe Gen5 x16 between a device and its host's memory (64 GB/s raw, about 50 effective).</summary>
+    public static Link PcieGen5 { get; } = new("pcie-gen5", 50e9, 1e-5);
+    /// <summary>PCIe Gen4 x16 (32 GB/s raw, about 25 effective).</summary>
+    public static Link PcieGen4 { get; } = new("pcie-gen4", 25e9, 1e-5);
+
+    public static IReadOnlyList<Link> All { get; } = [NvLinkH100, NvLinkH800, NvLinkA100, InfiniBand, CrossDatacenter, PcieGen5, PcieGen4];
+
+    /// <summary>The link between the devices of one node of a class (tensor-parallel peers).</summary>
+    public static Link WithinNode(DeviceClass device) => device.Name switch { "H800" => NvLinkH800, "A100" => NvLinkA100, _ => NvLinkH100 };
+
+    /// <summary>The link between a device of a class and its host's memory.</summary>
+    public static Link ToHost(DeviceClass device) => device.Name == "A100" ? PcieGen4 : PcieGen5;
 
     public static Link Parse(string name) =>
         All.FirstOrDefault(l => string.Equals(l.Name, name, StringComparison.OrdinalIgnoreCase))

@@ -1,14 +1,19 @@
 using System.Globalization;
+using MathNet.Numerics.Distributions;
 
 namespace Kernels.Emulation;
 
 /// <summary>
-/// Where an emulated sample's response length comes from: seeded draws in [1, Max]. Lognormal,
-/// lognormal with a Pareto tail (a share of samples that run very long), or an empirical histogram.
+/// The marginal distribution of an emulated response's length, in [1, Max]: lognormal, lognormal with
+/// a Pareto tail (a share of samples that run very long), or an empirical histogram. Given by its
+/// quantile function, so a <see cref="LengthModel"/> can correlate draws through their quantiles.
 /// </summary>
 public abstract record LengthDistribution(int Max)
 {
-    public abstract int Sample(Random random);
+    /// <summary>The length at quantile u in [0, 1]: the smallest length whose cumulative share reaches u.</summary>
+    public abstract int Quantile(double u);
+
+    public int Sample(Random random) => Quantile(random.NextDouble());
 
     /// <summary>Chat-like: median 180 tokens, lognormal sigma 0.85, cut at 2,048: p99.9 is more than 10x the median.</summary>
     public static LengthDistribution Chat { get; } = new LogNormalLengths(180, 0.85, 2048);
@@ -16,40 +21,51 @@ public abstract record LengthDistribution(int Max)
     /// <summary>Reasoning-like: median 1,500 tokens, 5% of samples from a Pareto tail from 4,000 tokens, cut at 20,000.</summary>
     public static LengthDistribution Reasoning { get; } = new LogNormalParetoLengths(1500, 0.6, 0.05, 4000, 1.5, 20_000);
 
-    public static LengthDistribution Preset(string name) => name switch
+    /// <summary>
+    /// Long reasoning with a 32K budget (DAPO-style math RL): median 3,000 tokens, 8% from a Pareto tail
+    /// from 9,000 tokens, cut at 32,768; p99 about 10x the median and about 3% of responses hit the cap.
+    /// </summary>
+    public static LengthDistribution Reasoning32K { get; } = new LogNormalParetoLengths(3000, 0.55, 0.08, 9000, 1.3, 32_768);
+
+    public static IReadOnlyDictionary<string, LengthDistribution> Presets { get; } = new Dictionary<string, LengthDistribution>
     {
-        "chat" => Chat,
-        "reasoning" => Reasoning,
-        _ => throw new ArgumentException($"length distribution '{name}' is not one of chat, reasoning"),
+        ["chat"] = Chat, ["reasoning"] = Reasoning, ["reasoning-32k"] = Reasoning32K,
     };
+
+    public static LengthDistribution Preset(string name) =>
+        Presets.TryGetValue(name, out var preset) ? preset : throw new ArgumentException($"length distribution '{name}' is not one of {string.Join(", ", Presets.Keys)}");
 
     /// <summary>A preset's name, or the path of a "length,count" histogram file.</summary>
     public static LengthDistribution Parse(string spec)
     {
-        if (spec is "chat" or "reasoning") return Preset(spec);
-        if (!File.Exists(spec)) throw new ArgumentException($"lengths '{spec}' is neither a preset (chat, reasoning) nor an existing histogram file");
+        if (Presets.ContainsKey(spec)) return Preset(spec);
+        if (!File.Exists(spec)) throw new ArgumentException($"lengths '{spec}' is neither a preset ({string.Join(", ", Presets.Keys)}) nor an existing histogram file");
         using var reader = File.OpenText(spec);
         return EmpiricalLengths.Read(reader, spec);
     }
 
-    protected int Clamp(double length) => (int)Math.Clamp(Math.Round(length), 1, Max);
+    protected int Clamp(double length) => double.IsNaN(length) ? 1 : (int)Math.Clamp(Math.Round(length), 1, Max);
 
-    protected static double StandardNormal(Random random) =>
-        Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
+    /// <summary>The standard normal score at quantile u (infinite at 0 and 1, which <see cref="Clamp"/> bounds).</summary>
+    protected static double NormalScore(double u) => Normal.InvCDF(0, 1, u);
 }
 
-/// <summary>length = median x exp(sigma z), z standard normal.</summary>
+/// <summary>length = median x exp(sigma z), z standard normal: quantile u gives z = Phi^-1(u).</summary>
 public sealed record LogNormalLengths(double Median, double Sigma, int Max) : LengthDistribution(Max)
 {
-    public override int Sample(Random random) => Clamp(Median * Math.Exp(Sigma * StandardNormal(random)));
+    public override int Quantile(double u) => Clamp(Median * Math.Exp(Sigma * NormalScore(u)));
 }
 
-/// <summary>With probability TailShare, length = Scale / U^(1/Alpha) (Pareto, U uniform in (0, 1]); otherwise lognormal.</summary>
+/// <summary>
+/// A lognormal body and, for a share TailShare of samples, a Pareto tail length = Scale / (1 - v)^(1/Alpha).
+/// The top TailShare of quantiles go to the tail (v = (u - (1 - TailShare)) / TailShare), the rest to
+/// the body at u / (1 - TailShare): the same mixture as choosing the part at random, drawn monotonically.
+/// </summary>
 public sealed record LogNormalParetoLengths(double Median, double Sigma, double TailShare, double Scale, double Alpha, int Max) : LengthDistribution(Max)
 {
-    public override int Sample(Random random) => random.NextDouble() < TailShare
-        ? Clamp(Scale / Math.Pow(1 - random.NextDouble(), 1 / Alpha))
-        : Clamp(Median * Math.Exp(Sigma * StandardNormal(random)));
+    public override int Quantile(double u) => u > 1 - TailShare
+        ? Clamp(Scale / Math.Pow(1 - (u - (1 - TailShare)) / TailShare, 1 / Alpha))
+        : Clamp(Median * Math.Exp(Sigma * NormalScore(u / (1 - TailShare))));
 }
 
 /// <summary>A histogram of observed lengths: each bin's length is drawn with probability proportional to its count.</summary>
@@ -57,9 +73,9 @@ public sealed record EmpiricalLengths(IReadOnlyList<(int Length, double Count)> 
 {
     private readonly double[] cumulative = Cumulative(Bins);
 
-    public override int Sample(Random random)
+    public override int Quantile(double u)
     {
-        var target = random.NextDouble() * cumulative[^1];
+        var target = u * cumulative[^1];
         var index = Array.BinarySearch(cumulative, target);
         return Bins[Math.Min(index < 0 ? ~index : index + 1, Bins.Count - 1)].Length;
     }
