@@ -24,6 +24,17 @@ public sealed record LengthModel(LengthDistribution Marginal, double PromptCorre
         return (int)Math.Clamp(Math.Round(length), 1, Max);
     }
 
-    /// <summary>A standard normal draw that depends only on the seed.</summary>
-    public static double Score(long seed) => Normal.Sample(new Random((int)(seed ^ (seed >> 32))), 0, 1);
+    /// <summary>
+    /// A standard normal draw that depends only on the seed: the seed hashed (SplitMix64's finalizer, so
+    /// neighbouring seeds give unrelated draws, which System.Random's seeding does not), its top 53 bits as
+    /// a uniform u in (0, 1), and Phi^-1(u).
+    /// </summary>
+    public static double Score(long seed)
+    {
+        var z = unchecked((ulong)seed + 0x9E3779B97F4A7C15UL);
+        z = unchecked((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL);
+        z = unchecked((z ^ (z >> 27)) * 0x94D049BB133111EBUL);
+        z ^= z >> 31;
+        return Normal.InvCDF(0, 1, ((z >> 11) + 0.5) / (1UL << 53));
+    }
 }
