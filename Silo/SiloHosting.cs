@@ -98,6 +98,7 @@ public static class SiloHosting
         }
         silo.Services.AddSingleton(settings);
         silo.Services.AddSingleton<Grains.Pipeline.DeviceTurns>();
+        silo.Services.AddSingleton<Grains.Engines.HybridDevices>();
         silo.Services.AddSingleton<GrainCallCounter>();
         silo.Services.AddSingleton<IIncomingGrainCallFilter>(services => services.GetRequiredService<GrainCallCounter>());
         silo.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(settings.Checkpoints));

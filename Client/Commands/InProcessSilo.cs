@@ -17,7 +17,7 @@ public static class InProcessSilo
     public static async Task<IHost> StartAsync(JobSpec? job, CancellationToken cancellationToken, int jobs = 1, int? devices = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory });
-        devices ??= jobs * (job?.Rl is { } rl ? rl.GenerationWorkers + TrainingDevices(rl) : 1);
+        devices ??= jobs * (job?.Rl is { } rl ? rl.GenerationWorkers + (rl.Placement == RolePlacement.Colocated ? 0 : TrainingDevices(rl)) : 1);
         var kind = job?.Rl?.Emulation?.DeviceClass.ToLowerInvariant() ?? "cpu";
         var defaults = new Dictionary<string, string?> { ["Silo:Devices"] = devices == 1 ? kind : $"{kind}:0-{devices - 1}" };
         var siloPort = FreePort();

@@ -2,17 +2,25 @@ namespace Grains.Interfaces.Jobs;
 
 /// <summary>
 /// One place for a job's grain keys and checkpoint-store object names (pipeline stages and micro-batches:
-/// <see cref="Pipeline.PipelineKeys"/>; samples: <see cref="Rl.SampleKeys"/>).
+/// <see cref="Pipeline.PipelineKeys"/>; samples: <see cref="Rl.SampleKeys"/>). A colocated job's worker,
+/// scorer and trainers of device k end in "@job/d{k}": they share that device's lease and time line.
 /// </summary>
-public sealed record JobKeys(string Job)
+public sealed record JobKeys(string Job, bool Colocated = false)
 {
-    public string Worker(int index) => $"{Job}/g{index}";
+    public static JobKeys For(JobSpec job) => new(job.Name, job.Rl?.Placement == RolePlacement.Colocated);
+
+    public string Worker(int index) => $"{Job}/g{index}{On(index)}";
 
     /// <summary>A data-parallel replica of a trained model ("actor" or "critic").</summary>
-    public string Trainer(string model, int replica) => $"{Job}/{model}/{replica}";
+    public string Trainer(string model, int replica) => $"{Job}/{model}/{replica}{On(replica)}";
 
     /// <summary>One emulated scoring instance (real scoring is one stateless worker keyed by the job).</summary>
-    public string Scorer(int instance) => $"{Job}/s{instance}";
+    public string Scorer(int instance) => $"{Job}/s{instance}{On(instance)}";
+
+    /// <summary>A colocated job's device k, which its roles' keys name after "@".</summary>
+    public string Device(int index) => $"{Job}/d{index}";
+
+    private string On(int device) => Colocated ? $"@{Device(device)}" : "";
 
     /// <summary>How a pipelined job reports each pipeline device's busy time.</summary>
     public string PipelineDevice(int device) => $"{Job}/pp/d{device}";

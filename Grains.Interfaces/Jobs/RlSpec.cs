@@ -66,10 +66,21 @@ public sealed record RlSpec
     [Id(36)] public PipelineSpec? Pipeline { get; init; }
     /// <summary>Where samples are generated: round-robin over the workers, or pulled by each worker as it frees a slot.</summary>
     [Id(37)] public DispatchPolicy Dispatch { get; init; } = DispatchPolicy.RoundRobin;
+    /// <summary>Devices of their own per role, or every device hosting every role in turn (generationWorkers devices).</summary>
+    [Id(38)] public RolePlacement Placement { get; init; } = RolePlacement.Disaggregated;
 
     [System.Text.Json.Serialization.JsonIgnore] public bool Emulated => Devices == DeviceKind.Emulated;
 
     [System.Text.Json.Serialization.JsonIgnore] public bool NeedsCritic => Algorithm == Algorithm.Ppo;
+
+    /// <summary>A colocated job's devices each hold one of every role, so the roles' counts and tensor-parallel degrees agree.</summary>
+    private string? ColocationProblem() =>
+        TrainingReplicas != GenerationWorkers ? $"rl.trainingReplicas: {TrainingReplicas}, but colocated devices each hold a worker and a replica: set it to generationWorkers ({GenerationWorkers})"
+        : Pipeline is not null ? "rl.pipeline: a colocated job trains data-parallel on its devices; remove the pipeline or use placement 'disaggregated'"
+        : Emulation is { } e && e.InferenceDevices != GenerationWorkers ? $"rl.emulation.inferenceDevices: {e.InferenceDevices}, but colocated devices each hold a scorer: set it to generationWorkers ({GenerationWorkers})"
+        : Emulation is { } t && (t.InferenceTensorParallel != t.GenerationTensorParallel || t.TrainingTensorParallel != t.GenerationTensorParallel)
+            ? $"rl.emulation.trainingTensorParallel: colocated roles share their devices, so every tensor-parallel degree is generationTensorParallel ({t.GenerationTensorParallel})"
+        : null;
 
     /// <summary>The first problem found, as "rl.field: problem", or null.</summary>
     public string? Problem()
@@ -119,6 +130,8 @@ public sealed record RlSpec
             ?? Range("maxTokens", MaxTokens, 16, 10_000_000)
             ?? Range("checkpointEvery", CheckpointEvery, 0, 1_000_000)
             ?? Range("evalEvery", EvalEvery, 1, 1_000_000)
+            ?? Defined("placement", Placement)
+            ?? (Placement == RolePlacement.Colocated ? ColocationProblem() : null)
             ?? (Pipeline is not null && Emulated ? "rl.pipeline: only for devices 'tensor'" : null)
             ?? Pipeline?.Problem(this);
     }

@@ -38,6 +38,15 @@ public enum DispatchPolicy
     Pull,
 }
 
+/// <summary>Where a job's roles run.</summary>
+public enum RolePlacement
+{
+    /// <summary>Generation workers, scorers and trainers on devices of their own.</summary>
+    Disaggregated,
+    /// <summary>Every device hosts a worker, a scorer and a replica of each trained model, and switches between them (verl's hybrid engine).</summary>
+    Colocated,
+}
+
 /// <summary>The estimator of KL to the reference, as Kernels.Rl.KlEstimator names them.</summary>
 public enum KlEstimatorKind { K1, Abs, K2, K3 }
 

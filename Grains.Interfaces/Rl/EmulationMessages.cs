@@ -6,7 +6,19 @@ public sealed record EmulatedDevice(
     [property: Id(0)] string DeviceClass,
     [property: Id(1)] string Model,
     [property: Id(2)] int TensorParallel,
-    [property: Id(3)] double TimeScale);
+    [property: Id(3)] double TimeScale,
+    [property: Id(4)] HybridPool? Hybrid = null);
+
+/// <summary>
+/// A colocated job's devices: every one hosts a worker, a scorer and the trainers, on one time line, and
+/// pays the cost model's price to switch roles (what the models it switches between are, over how many devices training shards).
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record HybridPool(
+    [property: Id(0)] string Actor,
+    [property: Id(1)] string? Critic,
+    [property: Id(2)] string? RewardModel,
+    [property: Id(3)] int Devices);
 
 /// <summary>An emulated generation worker: its device, where response lengths come from, and the link new weights arrive over.</summary>
 [GenerateSerializer, Immutable]

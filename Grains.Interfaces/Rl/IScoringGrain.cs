@@ -14,5 +14,5 @@ public interface IScoringGrain : IGrainWithStringKey
 
     /// <summary>Where a sample is scored: the job's worker, or for emulated scoring one of its instances by the sample's index.</summary>
     public static string KeyFor(SampleStart start) =>
-        start.Scoring.Emulated is { } e ? new JobKeys(start.Job).Scorer(start.Index % e.Instances) : start.Job;
+        start.Scoring.Emulated is { } e ? new JobKeys(start.Job, e.Device.Hybrid is not null).Scorer(start.Index % e.Instances) : start.Job;
 }

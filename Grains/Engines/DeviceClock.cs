@@ -8,7 +8,7 @@ namespace Grains.Engines;
 /// wall seconds from when it is both asked for and free, and the caller awaits its end (a timer, not a
 /// thread). Operations of one stage queued back to back (each starting as the last ends) are kept as one bar.
 /// </summary>
-public sealed class DeviceClock(double timeScale)
+public sealed class DeviceClock(double timeScale) : IDeviceTime
 {
     private readonly List<BusyInterval> intervals = [];
     private DateTimeOffset freeAt = DateTimeOffset.MinValue;

@@ -17,20 +17,23 @@ public sealed class EmulatedGenerationEngine : IGenerationEngine
     private readonly CostModel cost;
     private readonly LengthModel lengths;
     private readonly Link link;
-    private readonly DeviceClock clock;
+    private readonly IDeviceTime clock;
     private readonly EmulatedBatch batch;
     /// <summary>Admitted and not yet reported: running, or finished in steps whose time has not yet passed.</summary>
     private readonly Dictionary<string, GenerationWork> admitted = [];
     private (Task End, FinishedWork[] Done)? inFlight;
     /// <summary>The loaded weight version: responses grow with it (the length model's drift).</summary>
     private int version;
+    private readonly bool colocated;
 
-    public EmulatedGenerationEngine(EmulatedGenerator setup, GenerationLimits limits)
+    /// <param name="clock">The device's time line (a colocated device's is shared with its other roles).</param>
+    public EmulatedGenerationEngine(EmulatedGenerator setup, GenerationLimits limits, IDeviceTime clock)
     {
         cost = EmulatedCosts.Of(setup.Device);
         lengths = EmulatedCosts.Lengths(setup);
         link = Link.Parse(setup.WeightLink);
-        clock = new DeviceClock(setup.Device.TimeScale);
+        this.clock = clock;
+        colocated = setup.Device.Hybrid is not null;
         batch = new EmulatedBatch(cost, limits.MaxBatch);
     }
 
@@ -38,11 +41,14 @@ public sealed class EmulatedGenerationEngine : IGenerationEngine
 
     public bool Holds(string sampleId) => admitted.ContainsKey(sampleId);
 
-    /// <summary>The new weights cross the link (the store holds nothing for an emulated model).</summary>
+    /// <summary>
+    /// The new weights cross the link (the store holds nothing for an emulated model); on a colocated
+    /// device they are already here, and the switch back from training regathers them.
+    /// </summary>
     public Task LoadWeights(WeightsRef weights)
     {
         version = weights.Version;
-        return clock.Occupy(cost.WeightTransferSeconds(link), "weights");
+        return clock.Occupy(colocated ? 0 : cost.WeightTransferSeconds(link), "weights");
     }
 
     public bool TryAdmit(GenerationWork work)

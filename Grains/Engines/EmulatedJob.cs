@@ -44,9 +44,33 @@ public sealed class EmulatedJob
 
     public EmulatedDevice Trainer(bool critic) => Device(spec.TrainingTensorParallel) with { Model = critic ? CriticShape : spec.Actor };
 
-    /// <summary>Every device the job occupies: instances times their tensor-parallel degree.</summary>
-    public int Devices => rl.GenerationWorkers * spec.GenerationTensorParallel + spec.InferenceDevices * spec.InferenceTensorParallel
-        + rl.TrainingReplicas * spec.TrainingTensorParallel * (rl.NeedsCritic ? 2 : 1);
+    /// <summary>Every device the job occupies: instances times their tensor-parallel degree (colocated: the workers' devices, which host every role).</summary>
+    public int Devices => Colocated ? rl.GenerationWorkers * spec.GenerationTensorParallel
+        : rl.GenerationWorkers * spec.GenerationTensorParallel + spec.InferenceDevices * spec.InferenceTensorParallel
+            + rl.TrainingReplicas * spec.TrainingTensorParallel * (rl.NeedsCritic ? 2 : 1);
+
+    private bool Colocated => rl.Placement == RolePlacement.Colocated;
+
+    /// <summary>
+    /// The same workload colocated on as many devices (verl's hybrid engine, the published baseline): a
+    /// worker, a scorer and a replica of each trained model on every group of generationTensorParallel devices.
+    /// </summary>
+    public static JobSpec ColocatedAtSameDevices(JobSpec workload)
+    {
+        var emulated = new EmulatedJob(workload);
+        var spec = workload.Rl!.Emulation!;
+        var tp = spec.GenerationTensorParallel;
+        if (emulated.Devices % tp != 0) throw new ArgumentException($"rl.emulation.generationTensorParallel: {emulated.Devices} devices do not split into groups of {tp}");
+        var groups = emulated.Devices / tp;
+        return workload with
+        {
+            Rl = workload.Rl with
+            {
+                Placement = RolePlacement.Colocated, GenerationWorkers = groups, TrainingReplicas = groups,
+                Emulation = spec with { InferenceDevices = groups, InferenceTensorParallel = tp, TrainingTensorParallel = tp },
+            },
+        };
+    }
 
     /// <summary>Iteration <paramref name="iteration"/>'s samples and cluster, as the job will run them.</summary>
     public EmulatedWorkload Workload(int iteration)
@@ -61,10 +85,13 @@ public sealed class EmulatedJob
             .Select(step => (IReadOnlyList<int[]>)Enumerable.Range(0, rl.TrainingReplicas).Select(r => MiniBatchPlan.Share(step, r, rl.TrainingReplicas)).ToArray())
             .ToArray();
         return new EmulatedWorkload(samples, EmulatedCosts.Of(Generator.Device), rl.GenerationWorkers, rl.MaxBatch, scoring, spec.InferenceDevices,
-            EmulatedCosts.Of(Trainer(critic: false)), rl.NeedsCritic ? EmulatedCosts.Of(Trainer(critic: true)) : null, steps, Link.Parse(spec.WeightLink));
+            EmulatedCosts.Of(Trainer(critic: false)), rl.NeedsCritic ? EmulatedCosts.Of(Trainer(critic: true)) : null, steps, Link.Parse(spec.WeightLink),
+            Colocated ? new RoleSwitch(DeviceClass.Parse(spec.DeviceClass), ModelShape.Parse(spec.Actor), rl.NeedsCritic ? ModelShape.Parse(CriticShape) : null,
+                spec.RewardModel is null ? null : ModelShape.Parse(spec.RewardModel), spec.GenerationTensorParallel, Devices) : null);
     }
 
-    private EmulatedDevice Device(int tensorParallel) => new(spec.DeviceClass, spec.Actor, tensorParallel, spec.TimeScale);
+    private EmulatedDevice Device(int tensorParallel) => new(spec.DeviceClass, spec.Actor, tensorParallel, spec.TimeScale,
+        Colocated ? new HybridPool(spec.Actor, rl.NeedsCritic ? CriticShape : null, spec.RewardModel, Devices) : null);
 
     private static T Check<T>(string field, Func<T> parse)
     {

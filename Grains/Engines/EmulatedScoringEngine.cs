@@ -8,9 +8,9 @@ namespace Grains.Engines;
 /// then the critic's and the reward model's if the job has them, each for the cost model's seconds. The
 /// scores carry no numbers (a zero reward, no log-probs or values): emulation measures time, not learning.
 /// </summary>
-public sealed class EmulatedScoringEngine(EmulatedScorer scorer) : IScoringEngine
+/// <param name="clock">The device's time line (a colocated device's is shared with its other roles).</param>
+public sealed class EmulatedScoringEngine(EmulatedScorer scorer, IDeviceTime clock) : IScoringEngine
 {
-    private readonly DeviceClock clock = new(scorer.Device.TimeScale);
 
     public async Task<SampleScores[]> Score(ScoringModels models, ScoringRequest[] batch)
     {

@@ -10,10 +10,10 @@ namespace Grains.Engines;
 /// and weight hand-over cost the trainer nothing (workers pay for the weights' transfer as they load
 /// them). An emulated model has no state to warm-start, save or load.
 /// </summary>
-public sealed class EmulatedTrainingEngine(EmulatedDevice device) : ITrainingEngine
+/// <param name="clock">The device's time line (a colocated device's is shared with its other roles).</param>
+public sealed class EmulatedTrainingEngine(EmulatedDevice device, IDeviceTime clock) : ITrainingEngine
 {
     private readonly CostModel cost = EmulatedCosts.Of(device);
-    private readonly DeviceClock clock = new(device.TimeScale);
 
     public Task<double[]> WarmStart(SftRequest request) => throw NotModelled("a warm start");
 

@@ -5,11 +5,12 @@ namespace Grains.Engines;
 /// <summary>Figures read off an emulated iteration's timeline: how busy each role was, and how much of the iteration no device worked at all.</summary>
 public static class TimelineAnalysis
 {
-    public static readonly IReadOnlyList<string> Roles = ["generation", "scoring", "actor", "critic"];
+    public static readonly IReadOnlyList<string> Roles = ["hybrid", "generation", "scoring", "actor", "critic"];
 
-    /// <summary>The role of a device grain from its key (job/g{k}, job/s{k}, job/actor/{r}, job/critic/{r}).</summary>
+    /// <summary>The role of a device grain from its key (job/g{k}, job/s{k}, job/actor/{r}, job/critic/{r}; "hybrid": a colocated device's, job/g{k}@job/d{k}).</summary>
     public static string Role(string holder)
     {
+        if (holder.Contains('@')) return "hybrid";
         var parts = holder.Split('/');
         return parts.Length >= 3 && parts[^2] is "actor" or "critic" ? parts[^2]
             : parts[^1].StartsWith('g') ? "generation"

@@ -13,7 +13,7 @@ namespace Grains.Iteration;
 /// </summary>
 public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, EmulatedJob? emulated) : ITrainerBackend
 {
-    private readonly JobKeys keys = new(job.Name);
+    private readonly JobKeys keys = JobKeys.For(job);
     private readonly ITrainerGrain[] actors = Replicas(job, grains, "actor");
     private readonly ITrainerGrain[] critics = job.Rl!.NeedsCritic ? Replicas(job, grains, "critic") : [];
     private static readonly IReadOnlyDictionary<string, double> NoDevices = new Dictionary<string, double>();
@@ -80,5 +80,5 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
     }
 
     private static ITrainerGrain[] Replicas(JobSpec job, IGrainFactory grains, string model) =>
-        [.. Enumerable.Range(0, job.Rl!.TrainingReplicas).Select(r => grains.GetGrain<ITrainerGrain>(new JobKeys(job.Name).Trainer(model, r)))];
+        [.. Enumerable.Range(0, job.Rl!.TrainingReplicas).Select(r => grains.GetGrain<ITrainerGrain>(JobKeys.For(job).Trainer(model, r)))];
 }

@@ -14,7 +14,7 @@ namespace Grains.Iteration;
 public sealed class IterationPlan(JobSpec job, RlData? data, EmulatedJob? emulated, TaskEncoding encoding, int sequenceLength)
 {
     private readonly RlSpec rl = job.Rl!;
-    private readonly JobKeys keys = new(job.Name);
+    private readonly JobKeys keys = JobKeys.For(job);
     /// <summary>Tells runs of the job apart: a resumed run's samples replace an earlier run's.</summary>
     private readonly long run = DateTimeOffset.UtcNow.UtcTicks;
 

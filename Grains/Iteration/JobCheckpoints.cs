@@ -11,7 +11,7 @@ namespace Grains.Iteration;
 /// </summary>
 public sealed class JobCheckpoints(JobSpec job, ICheckpointStore store)
 {
-    private readonly JobKeys keys = new(job.Name);
+    private readonly JobKeys keys = JobKeys.For(job);
 
     public async Task Save(int iteration, ITrainerBackend trainers, long promptsDrawn)
     {

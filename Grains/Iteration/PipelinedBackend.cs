@@ -15,7 +15,7 @@ namespace Grains.Iteration;
 public sealed class PipelinedBackend(JobSpec job, IGrainFactory grains, ICheckpointStore store) : ITrainerBackend
 {
     private readonly RlSpec rl = job.Rl!;
-    private readonly JobKeys keys = new(job.Name);
+    private readonly JobKeys keys = JobKeys.For(job);
     private PipelineTrainer? pipeline;
 
     public double? ExpectedBubble { get; private set; }

@@ -23,10 +23,10 @@ namespace Grains.Iteration;
 public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointStore store, ILogger logger, Action<IterationMetrics> report)
 {
     private readonly RlSpec rl = job.Rl!;
-    private readonly JobKeys keys = new(job.Name);
+    private readonly JobKeys keys = JobKeys.For(job);
     private readonly EmulatedJob? emulated = job.Rl!.Emulated ? new EmulatedJob(job) : null;
     private readonly JobCheckpoints checkpoints = new(job, store);
-    private readonly IGenerationWorkerGrain[] workers = [.. Enumerable.Range(0, job.Rl!.GenerationWorkers).Select(w => grains.GetGrain<IGenerationWorkerGrain>(new JobKeys(job.Name).Worker(w)))];
+    private readonly IGenerationWorkerGrain[] workers = [.. Enumerable.Range(0, job.Rl!.GenerationWorkers).Select(w => grains.GetGrain<IGenerationWorkerGrain>(JobKeys.For(job).Worker(w)))];
     private RolloutScheduler? scheduler;
     private ITrainerBackend? trainers;
 

@@ -1,3 +1,4 @@
+using Kernels.Emulation;
 using Grains.Cluster;
 using Grains.Engines;
 using Grains.Interfaces.Cluster;
@@ -15,7 +16,7 @@ namespace Grains.Rl;
 /// are answered between its steps.
 /// </summary>
 [DevicePlacement(SiloRoles.Generation)]
-public sealed class GenerationWorkerGrain(ICheckpointStore store, ILogger<GenerationWorkerGrain> logger) : DeviceGrain, IGenerationWorkerGrain
+public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices hybrids, ILogger<GenerationWorkerGrain> logger) : DeviceGrain, IGenerationWorkerGrain
 {
     private readonly Queue<GenerationWork> waiting = new();
     private GenerationLimits? limits;
@@ -37,7 +38,7 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, ILogger<Genera
         engine = null;
         (limits, version) = (configured, -1);
         engine = configured.Emulated is { } emulated
-            ? new EmulatedGenerationEngine(emulated, configured)
+            ? new EmulatedGenerationEngine(emulated, configured, hybrids.For(this.GetPrimaryKeyString(), emulated.Device, DeviceRole.Generation))
             : await TensorGenerationEngine.Create(store, configured, $"generation {this.GetPrimaryKeyString()}");
     }
 

@@ -1,3 +1,4 @@
+using Kernels.Emulation;
 using Grains.Interfaces.Cluster;
 using Grains.Engines;
 using Grains.Interfaces.Rl;
@@ -14,7 +15,7 @@ namespace Grains.Rl;
 /// (dynamic batching), so streaming sample by sample costs little more than scoring all at once.
 /// </summary>
 [StatelessWorker(1), Reentrant, InferenceSilosOnly]
-public sealed class ScoringGrain(ICheckpointStore store) : Grain, IScoringGrain
+public sealed class ScoringGrain(ICheckpointStore store, HybridDevices hybrids) : Grain, IScoringGrain
 {
     private const int MaxBatch = 64;
     private readonly List<(ScoringRequest Request, TaskCompletionSource<SampleScores> Done)> pending = [];
@@ -53,7 +54,7 @@ public sealed class ScoringGrain(ICheckpointStore store) : Grain, IScoringGrain
             pending.RemoveAll(p => batch.Contains(p));
             try
             {
-                var engine = models.Emulated is { } e ? emulated.TryGetValue(e, out var known) ? known : emulated[e] = new EmulatedScoringEngine(e) : tensors ??= new TensorScoringEngine(store);
+                var engine = models.Emulated is { } e ? emulated.TryGetValue(e, out var known) ? known : emulated[e] = new EmulatedScoringEngine(e, hybrids.For(this.GetPrimaryKeyString(), e.Device, DeviceRole.Scoring)) : tensors ??= new TensorScoringEngine(store);
                 var scores = await engine.Score(models, batch.Select(p => p.Request).ToArray());
                 for (var k = 0; k < batch.Length; k++) batch[k].Done.SetResult(scores[k]);
             }

@@ -1,3 +1,4 @@
+using Kernels.Emulation;
 using Grains.Cluster;
 using Grains.Engines;
 using Grains.Interfaces.Cluster;
@@ -13,7 +14,7 @@ namespace Grains.Rl;
 /// stay identical without ever exchanging weights.
 /// </summary>
 [DevicePlacement(SiloRoles.Training)]
-public sealed class TrainerGrain(ICheckpointStore store) : DeviceGrain, ITrainerGrain
+public sealed class TrainerGrain(ICheckpointStore store, HybridDevices hybrids) : DeviceGrain, ITrainerGrain
 {
     private TrainerSetup? setup;
     private ITrainingEngine? engine;
@@ -26,7 +27,7 @@ public sealed class TrainerGrain(ICheckpointStore store) : DeviceGrain, ITrainer
         if (engine is not null) await engine.DisposeAsync();
         (engine, setup) = (null, null);
         engine = requested.Emulated is { } device
-            ? new EmulatedTrainingEngine(device)
+            ? new EmulatedTrainingEngine(device, hybrids.For(this.GetPrimaryKeyString(), device, DeviceRole.Training))
             : await TensorTrainingEngine.Create(store, requested, $"trainer {this.GetPrimaryKeyString()}");
         setup = requested;
     }

@@ -4,7 +4,8 @@ namespace Kernels.Emulation;
 /// One emulated workload: its samples' prompt and response lengths, and the cluster that runs it.
 /// <see cref="Scoring"/> holds one cost model per scoring model (reference, critic values, reward
 /// model), all on the inference devices. <see cref="TrainingSteps"/> lists each optimizer step's
-/// replica shares (sample indices per replica), as the job cuts its mini-batches.
+/// replica shares (sample indices per replica), as the job cuts its mini-batches. <see cref="Colocated"/>:
+/// every device hosts every role in turn and pays these switches (null: each role has devices of its own).
 /// </summary>
 public sealed record EmulatedWorkload(
     IReadOnlyList<(int Prompt, int Response)> Samples,
@@ -16,15 +17,20 @@ public sealed record EmulatedWorkload(
     CostModel ActorTraining,
     CostModel? CriticTraining,
     IReadOnlyList<IReadOnlyList<int[]>> TrainingSteps,
-    Link WeightLink)
+    Link WeightLink,
+    RoleSwitch? Colocated = null)
 {
     public int[] Sequences(IEnumerable<int> indices) => indices.Select(k => Samples[k].Prompt + Samples[k].Response).ToArray();
+
+    /// <summary>Every device the workload occupies (an instance of tensor-parallel degree t counts t).</summary>
+    public int Devices => Colocated?.Devices ?? GenerationWorkers * Generation.TensorParallel + InferenceDevices * Scoring[0].TensorParallel
+        + TrainingSteps[0].Count * (ActorTraining.TensorParallel + (CriticTraining?.TensorParallel ?? 0));
 }
 
-/// <summary>The stages of one iteration, in seconds, and their sum.</summary>
-public sealed record IterationTimes(double Generation, double Scoring, double Training, double WeightTransfer)
+/// <summary>The stages of one iteration, in seconds, and their sum; <see cref="Switching"/>: a colocated device's role switches.</summary>
+public sealed record IterationTimes(double Generation, double Scoring, double Training, double WeightTransfer, double Switching = 0)
 {
-    public double Total => Generation + Scoring + Training + WeightTransfer;
+    public double Total => Generation + Scoring + Training + WeightTransfer + Switching;
 }
 
 /// <summary>
@@ -34,6 +40,9 @@ public sealed record IterationTimes(double Generation, double Scoring, double Tr
 /// passes (sample k on device k mod D, every scoring model in turn); then training = the sum over
 /// optimizer steps of the slowest replica's forward and backward of its share, actor and critic side
 /// by side; then the new actor weights cross the weight link once.
+/// Colocated (every device hosts every role, verl's hybrid engine): the same generation and scoring over
+/// all devices; training runs the actor's and then the critic's share on each device (they share it);
+/// no weights cross a link, but every device switches roles three times (<see cref="RoleSwitch.RoundSeconds"/>).
 /// </summary>
 public static class BarrierIteration
 {
@@ -52,8 +61,11 @@ public static class BarrierIteration
         var training = w.TrainingSteps.Sum(step => step.Max(share =>
         {
             var sequences = w.Sequences(share);
-            return Math.Max(w.ActorTraining.TrainingSeconds(sequences), w.CriticTraining?.TrainingSeconds(sequences) ?? 0);
+            var (actor, critic) = (w.ActorTraining.TrainingSeconds(sequences), w.CriticTraining?.TrainingSeconds(sequences) ?? 0);
+            return w.Colocated is null ? Math.Max(actor, critic) : actor + critic;
         }));
-        return new IterationTimes(generation, scoring, training, w.Generation.WeightTransferSeconds(w.WeightLink));
+        return w.Colocated is { } switches
+            ? new IterationTimes(generation, scoring, training, 0, switches.RoundSeconds)
+            : new IterationTimes(generation, scoring, training, w.Generation.WeightTransferSeconds(w.WeightLink));
     }
 }

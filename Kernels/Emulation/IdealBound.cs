@@ -31,9 +31,6 @@ public sealed record IdealBound(double WorkDeviceSeconds, int Devices, double Cr
         var scoring = w.Scoring.Sum(m => m.TensorParallel * m.ForwardSeconds(sequences));
         var training = w.ActorTraining.TensorParallel * w.ActorTraining.TrainingSeconds(sequences)
             + (w.CriticTraining is { } c ? c.TensorParallel * c.TrainingSeconds(sequences) : 0);
-        var devices = w.GenerationWorkers * w.Generation.TensorParallel
-            + w.InferenceDevices * w.Scoring[0].TensorParallel
-            + w.TrainingSteps[0].Count * (w.ActorTraining.TensorParallel + (w.CriticTraining?.TensorParallel ?? 0));
 
         var longest = w.Samples.MaxBy(s => s.Prompt + s.Response);
         var decoding = 0.0;
@@ -41,7 +38,7 @@ public sealed record IdealBound(double WorkDeviceSeconds, int Devices, double Cr
         var sequence = longest.Prompt + longest.Response;
         var path = w.Generation.PrefillSeconds([longest.Prompt]) + decoding + w.Scoring.Sum(m => m.ForwardSeconds([sequence]))
             + Math.Max(w.ActorTraining.TrainingSeconds([sequence]), w.CriticTraining?.TrainingSeconds([sequence]) ?? 0)
-            + w.Generation.WeightTransferSeconds(w.WeightLink);
-        return new IdealBound(generation + scoring + training, devices, path);
+            + (w.Colocated is null ? w.Generation.WeightTransferSeconds(w.WeightLink) : 0);
+        return new IdealBound(generation + scoring + training, w.Devices, path);
     }
 }

@@ -13,7 +13,7 @@ public sealed class DeviceSharingTests(ClusterFixture fixture)
         var directory = fixture.Cluster.GrainFactory.GetGrain<IDeviceDirectoryGrain>(0);
         var silo = fixture.Cluster.Primary!.SiloAddress.ToParsableString();
         SiloDevices[] candidates = [new(silo, ["shared-0"])];
-        const string holder = "pipeline-device/sharing/d0";
+        const string holder = "shared-device/sharing/d0";
 
         var first = await directory.Reserve(holder, "training", candidates, "stage-actor");
         var second = await directory.Reserve(holder, "training", candidates, "stage-critic");
