@@ -67,6 +67,36 @@ public sealed class EmulatedJobTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task On_colocated_devices_each_device_generates_then_scores_then_trains_paying_each_switch()
+    {
+        var grains = fixture.Cluster.GrainFactory;
+        var spec = EmulatedJob.ColocatedAtSameDevices(Emulated("emulated-colocated", "barrier") with { Seed = 6 });
+        spec.Rl!.GenerationWorkers.Should().Be(9, "3 workers, 2 scorers and 2 x 2 trainers make 9 devices");
+        spec = spec with { Rl = spec.Rl with { GenerationWorkers = 3, TrainingReplicas = 3, Emulation = spec.Rl.Emulation! with { InferenceDevices = 3 } } };
+        var emulated = new EmulatedJob(spec);
+
+        var (status, metrics) = await RlJobTests.Run(grains, spec);
+
+        status.State.Should().Be(JobState.Completed, status.Message);
+        var switches = emulated.Workload(1).Colocated!;
+        foreach (var m in metrics)
+        {
+            m.Timeline.Select(t => t.Holder).Should().BeEquivalentTo(Enumerable.Range(0, 3).Select(k => $"{spec.Name}/g{k}@{spec.Name}/d{k}"), "each device reports once, through its worker");
+            foreach (var device in m.Timeline)
+            {
+                var bars = device.Bars.OrderBy(b => b.Start).ToArray();
+                bars.Zip(bars.Skip(1)).Should().OnlyContain(p => p.Second.Start >= p.First.End - 1e-9, "one device does one thing at a time");
+                bars.Select(b => b.Stage).Where((s, k) => k == 0 || bars[k - 1].Stage != s).Should().Equal(["generation", "switch", "scoring", "switch", "training", "switch"], device.Holder);
+                bars.Where(b => b.Stage == "switch").Sum(b => b.End - b.Start).Should().BeApproximately(switches.RoundSeconds, switches.RoundSeconds * 1e-3);
+            }
+            // Each step, every device trains its actor's and its critic's share, one after the other.
+            var workload = emulated.Workload(m.Iteration);
+            var training = workload.TrainingSteps.Sum(step => step.Sum(share => workload.ActorTraining.TrainingSeconds(workload.Sequences(share)) + workload.CriticTraining!.TrainingSeconds(workload.Sequences(share))));
+            m.Timeline.SelectMany(t => t.Bars).Where(b => b.Stage == "training").Sum(b => b.End - b.Start).Should().BeApproximately(training, training * 1e-4);
+        }
+    }
+
+    [Fact]
     public async Task A_grpo_job_with_a_rule_based_reward_trains_only_the_actor()
     {
         var spec = Emulated("emulated-grpo", "streaming", "grpo");

@@ -118,7 +118,10 @@ public sealed class JobGrainTests(ClusterFixture fixture)
     [InlineData("grpo-7b-32xh800-reasoning", 32, 512)]
     [InlineData("grpo-7b-512xh800-chat", 512, 8192)]
     [InlineData("grpo-7b-1024xh800-chat", 1024, 16384)]
-    public void The_shipped_bench_workloads_are_valid_and_occupy_their_devices(string name, int devices, int samples)
+    [InlineData("grpo-7b-128xh800-reasoning32k", 128, 1024)]
+    [InlineData("grpo-7b-128xh20-reasoning32k", 128, 1024)]
+    [InlineData("grpo-32b-256xh800-reasoning", 256, 1024)]
+    public void The_shipped_bench_workloads_are_valid_and_occupy_their_devices_colocated_too(string name, int devices, int samples)
     {
         var file = Path.Combine(Testing.RepositoryPaths.Root, "infra", "workloads", name + ".json");
         var spec = JobSpec.FromJson(File.ReadAllText(file), file);
@@ -127,5 +130,21 @@ public sealed class JobGrainTests(ClusterFixture fixture)
         var emulated = new Grains.Engines.EmulatedJob(spec);
         emulated.Devices.Should().Be(devices);
         emulated.Workload(1).Samples.Should().HaveCount(samples);
+        var colocated = Grains.Engines.EmulatedJob.ColocatedAtSameDevices(spec);
+        colocated.Validated().Rl!.Placement.Should().Be(RolePlacement.Colocated);
+        new Grains.Engines.EmulatedJob(colocated).Devices.Should().Be(devices, "the baseline runs on as many devices");
+        new Grains.Engines.EmulatedJob(colocated).Workload(1).Samples.Should().Equal(emulated.Workload(1).Samples, "the same samples, placed differently");
+    }
+
+    [Theory]
+    [InlineData("""{"trainingReplicas":2,"generationWorkers":1}""", "rl.trainingReplicas: 2, but colocated devices each hold a worker and a replica: set it to generationWorkers (1)")]
+    [InlineData("""{"pipeline":{"stages":2}}""", "rl.pipeline: a colocated job trains data-parallel on its devices; remove the pipeline or use placement 'disaggregated'")]
+    [InlineData("""{"devices":"emulated","emulation":{"inferenceDevices":3}}""", "rl.emulation.inferenceDevices: 3, but colocated devices each hold a scorer: set it to generationWorkers (1)")]
+    [InlineData("""{"devices":"emulated","emulation":{"trainingTensorParallel":2}}""", "rl.emulation.trainingTensorParallel: colocated roles share their devices, so every tensor-parallel degree is generationTensorParallel (1)")]
+    public void A_colocated_job_whose_roles_do_not_share_devices_is_refused_naming_the_field(string rl, string error)
+    {
+        var json = """{"name":"c","kind":"rl","rl":{"placement":"colocated",""" + rl[1..] + "}";
+
+        FluentActions.Invoking(() => JobSpec.FromJson(json, "job.json")).Should().Throw<ArgumentException>().WithMessage($"job.json: {error}");
     }
 }

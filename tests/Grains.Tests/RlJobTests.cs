@@ -103,6 +103,48 @@ public sealed class RlJobTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_colocated_job_trains_on_one_device_exactly_as_on_two()
+    {
+        var grains = fixture.Cluster.GrainFactory;
+        var apart = Tiny("placement-apart");
+        var together = Tiny("placement-together") with { Rl = apart.Rl! with { Placement = RolePlacement.Colocated } };
+
+        var (apartStatus, apartMetrics) = await Run(grains, apart);
+        var together0 = grains.GetGrain<IGenerationWorkerGrain>(JobKeys.For(together).Worker(0));
+        var (togetherStatus, togetherMetrics) = await Run(grains, together);
+
+        apartStatus.State.Should().Be(JobState.Completed, apartStatus.Message);
+        togetherStatus.State.Should().Be(JobState.Completed, togetherStatus.Message);
+        together0.GetPrimaryKeyString().Should().Be("placement-together/g0@placement-together/d0");
+        for (var i = 1; i <= 2; i++)
+        {
+            togetherMetrics[i].RewardMean.Should().Be(apartMetrics[i].RewardMean);
+            togetherMetrics[i].PolicyLoss.Should().Be(apartMetrics[i].PolicyLoss);
+            togetherMetrics[i].HeldOutAccuracy.Should().Be(apartMetrics[i].HeldOutAccuracy);
+            togetherMetrics[i].DeviceBusy.Keys.Should().BeEquivalentTo(["placement-together/g0@placement-together/d0", "placement-together/actor/0@placement-together/d0"]);
+        }
+    }
+
+    [Fact]
+    public async Task A_colocated_jobs_worker_and_trainer_hold_one_device_lease()
+    {
+        var grains = fixture.Cluster.GrainFactory;
+        var job = Tiny("placement-lease", iterations: 1) with { Rl = Tiny("x").Rl! with { Placement = RolePlacement.Colocated } };
+        var keys = JobKeys.For(job);
+        var worker = grains.GetGrain<IGenerationWorkerGrain>(keys.Worker(0));
+        var trainer = grains.GetGrain<ITrainerGrain>(keys.Trainer("actor", 0));
+
+        await worker.Configure(new GenerationLimits(4, 64, RlSpec.DemoModel, 32));
+        await trainer.Setup(Grains.Iteration.TrainerSetups.For(job, critic: false, emulated: null));
+
+        var (a, b) = (await worker.Device(), await trainer.Device());
+        (b.Silo, b.Device, b.Holder).Should().Be((a.Silo, a.Device, a.Holder));
+        a.Holder.Should().Be("shared-device/placement-lease/d0");
+        await worker.Vacate();
+        await trainer.Vacate();
+    }
+
+    [Fact]
     public async Task Two_data_parallel_replicas_train_exactly_like_one()
     {
         var grains = fixture.Cluster.GrainFactory;
