@@ -1,3 +1,4 @@
+using Grains.Interfaces.Jobs;
 using System.ComponentModel;
 using Kernels.Benchmarks;
 using Kernels.Model;
@@ -32,7 +33,7 @@ public sealed class KernelsBenchCommand : Command<KernelsBenchCommand.Settings>
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
-        var models = new List<(string Name, ModelConfig Config)> { ("demo", ModelPresets.Demo) };
+        var models = new List<(string Name, ModelConfig Config)> { (RlSpec.DemoModel, ModelPresets.Demo) };
         if (!settings.DemoOnly) models.Add(("large", ModelPresets.Large));
         var results = new List<KernelBenchmarkResult>();
         AnsiConsole.Status().Start("Measuring...", status =>

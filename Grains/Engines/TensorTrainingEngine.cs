@@ -16,8 +16,7 @@ public sealed class TensorTrainingEngine : ITrainingEngine
     private readonly ICheckpointStore store;
     private readonly TrainerSetup setup;
     private readonly DeviceThread device;
-    private Transformer model = null!;
-    private AdamWOptimizer optimizer = null!;
+    private TrainedModel trained = null!;
     private AdamWOptimizer? warmStartOptimizer;
 
     private TensorTrainingEngine(ICheckpointStore store, TrainerSetup setup, string name) => (this.store, this.setup, device) = (store, setup, new DeviceThread(name));
@@ -30,15 +29,17 @@ public sealed class TensorTrainingEngine : ITrainingEngine
         var engine = new TensorTrainingEngine(store, setup, name);
         await engine.device.Run(() =>
         {
-            engine.model = new Transformer(ModelCatalog.Config(setup.Model), setup.Critic ? HeadKind.Scalar : HeadKind.LanguageModel, setup.Seed);
-            engine.optimizer = new AdamWOptimizer(engine.model.parameters(), options);
+            var model = new Transformer(ModelCatalog.Config(setup.Model), setup.Critic ? HeadKind.Scalar : HeadKind.LanguageModel, setup.Seed);
+            engine.trained = new TrainedModel(model, new AdamWOptimizer(model.parameters(), options), engine.device, store);
         });
         return engine;
     }
 
+    private Transformer Model => trained.Model;
+
     public Task<double[]> WarmStart(SftRequest request) => device.Run(() =>
     {
-        warmStartOptimizer ??= new AdamWOptimizer(model.parameters(), new OptimizerOptions { LearningRate = request.LearningRate, WarmupSteps = 20, WeightDecay = 0 });
+        warmStartOptimizer ??= new AdamWOptimizer(Model.parameters(), new OptimizerOptions { LearningRate = request.LearningRate, WarmupSteps = 20, WeightDecay = 0 });
         var losses = new List<double>();
         for (var s = 0; s < request.Steps; s++)
         {
@@ -46,7 +47,7 @@ public sealed class TensorTrainingEngine : ITrainingEngine
             var random = Seeds.Random(request.Seed, warmStartOptimizer.Steps);
             var rows = Enumerable.Range(0, request.BatchSize).Select(_ => random.Next(request.Prompts.Length))
                 .Select(i => (request.Prompts[i], request.Answers[i])).ToArray();
-            var sums = PolicyUpdate.SupervisedBackward(model, rows, rows.Sum(r => r.Item2.Length));
+            var sums = PolicyUpdate.SupervisedBackward(Model, rows, rows.Sum(r => r.Item2.Length));
             warmStartOptimizer.Step();
             losses.Add(sums.Loss / sums.Tokens);
         }
@@ -58,66 +59,34 @@ public sealed class TensorTrainingEngine : ITrainingEngine
         var samples = share.Select(TrainerSettings.Sample).ToArray();
         return device.Run(() =>
         {
-            foreach (var p in model.parameters()) p.grad = null;
+            foreach (var p in Model.parameters()) p.grad = null;
             var sums = samples.Length == 0 ? UpdateSums.Zero : setup.Critic
-                ? PolicyUpdate.CriticBackward(model, samples, miniBatchTokens, setup.ValueClip)
-                : PolicyUpdate.ActorBackward(model, samples, miniBatchTokens, TrainerSettings.ActorLoss(setup));
-            return new GradientShare(Kernels.Training.Gradients.Flatten(model.parameters()),
-                new TrainSums(sums.Tokens, sums.Loss, sums.ClipFraction, sums.ApproxKl, sums.Entropy, sums.Kl));
+                ? PolicyUpdate.CriticBackward(Model, samples, miniBatchTokens, setup.ValueClip)
+                : PolicyUpdate.ActorBackward(Model, samples, miniBatchTokens, TrainerSettings.ActorLoss(setup));
+            return new GradientShare(Kernels.Training.Gradients.Flatten(Model.parameters()), TrainerSettings.Sums(sums));
         });
     }
 
     public Task<double> Apply(float[] gradient) => device.Run(() =>
     {
-        Kernels.Training.Gradients.Assign(model.parameters(), gradient);
-        return optimizer.Step().GradNorm;
+        Kernels.Training.Gradients.Assign(Model.parameters(), gradient);
+        return trained.Optimizer.Step().GradNorm;
     });
 
-    public async Task Publish(string objectName)
-    {
-        var bytes = await device.Run(() => ModelCatalog.Serialize(model));
-        await ModelCatalog.WriteAsync(store, objectName, bytes);
-    }
+    public Task Publish(string objectName) => trained.Publish(objectName);
 
-    public async Task LoadWeights(string objectName)
-    {
-        var bytes = await ModelCatalog.ReadAsync(store, objectName);
-        await device.Run(() => ModelCatalog.Deserialize(model, bytes, objectName));
-    }
+    public Task LoadWeights(string objectName) => trained.LoadWeights(objectName);
 
-    public async Task SaveState(string prefix)
-    {
-        var (weights, state) = await device.Run(() =>
-        {
-            using var buffer = new MemoryStream();
-            optimizer.Save(buffer);
-            return (ModelCatalog.Serialize(model), buffer.ToArray());
-        });
-        await ModelCatalog.WriteAsync(store, $"{prefix}/{Role}.safetensors", weights);
-        await ModelCatalog.WriteAsync(store, $"{prefix}/{Role}.optimizer", state);
-    }
+    public Task SaveState(string prefix) => trained.SaveState($"{prefix}/{Role}");
 
-    public async Task LoadState(string prefix)
-    {
-        var weights = await ModelCatalog.ReadAsync(store, $"{prefix}/{Role}.safetensors");
-        var state = await ModelCatalog.ReadAsync(store, $"{prefix}/{Role}.optimizer");
-        await device.Run(() =>
-        {
-            ModelCatalog.Deserialize(model, weights, $"{prefix}/{Role}.safetensors");
-            optimizer.Load(new MemoryStream(state));
-        });
-    }
+    public Task LoadState(string prefix) => trained.LoadState($"{prefix}/{Role}");
 
     public (double BusySeconds, BusyInterval[]? Intervals) TakeUsage() => (device.TakeBusySeconds(), null);
 
     public async ValueTask DisposeAsync()
     {
-        await device.Run(() =>
-        {
-            warmStartOptimizer?.Dispose();
-            optimizer.Dispose();
-            model.Dispose();
-        });
+        await device.Run(() => warmStartOptimizer?.Dispose());
+        await trained.Dispose();
         device.Dispose();
     }
 }

@@ -17,5 +17,8 @@ public static class TrainerSettings
     /// <summary>The kernels' estimator of the one a job names (the same members).</summary>
     public static KlEstimator Kl(KlEstimatorKind kind) => Enum.Parse<KlEstimator>(kind.ToString());
 
+    /// <summary>The kernels' loss sums as the trainers report them.</summary>
+    public static TrainSums Sums(UpdateSums s) => new(s.Tokens, s.Loss, s.ClipFraction, s.ApproxKl, s.Entropy, s.Kl);
+
     public static TrainingSample Sample(TrainingRow r) => new(r.Prompt, r.Response, r.OldLogProbs, r.Advantages, r.OldValues, r.Returns, r.RefLogProbs);
 }

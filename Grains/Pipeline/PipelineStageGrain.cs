@@ -31,7 +31,7 @@ public sealed class PipelineStageGrain(DeviceTurns turns, ICheckpointStore store
     private StageSetup? setup;
     private DeviceThread? device;
     private PipelineStage? stage;
-    private AdamWOptimizer? optimizer;
+    private TrainedModel? trained;
 
     private StageSetup Set => setup ?? throw new InvalidOperationException($"{this.GetPrimaryKeyString()} is not set up");
 
@@ -52,7 +52,7 @@ public sealed class PipelineStageGrain(DeviceTurns turns, ICheckpointStore store
             var slice = new Transformer(config, whole.Head, trainer.Seed, first, end);
             ModelCheckpoint.LoadWeights(slice, whole.state_dict(), allowUnexpected: true);
             stage = new PipelineStage(slice);
-            optimizer = new AdamWOptimizer(slice.parameters(), options);
+            trained = new TrainedModel(slice, new AdamWOptimizer(slice.parameters(), options), device, store, slice: true);
         });
         setup = requested;
     }
@@ -105,7 +105,7 @@ public sealed class PipelineStageGrain(DeviceTurns turns, ICheckpointStore store
         var seconds = (DateTimeOffset.UtcNow - began).TotalSeconds;
         var norm = await Update(step.Step);
         return new StageReport(this.GetPrimaryKeyString(), step.Device, busy, seconds,
-            new TrainSums(sums.Tokens, sums.Loss, sums.ClipFraction, sums.ApproxKl, sums.Entropy, sums.Kl), norm, [.. intervals]);
+            TrainerSettings.Sums(sums), norm, [.. intervals]);
     }
 
     private (byte[]? Output, UpdateSums Sums) Forward(PipelinePass pass, byte[]? received, TrainingRow[]? rows, double miniBatchTokens)
@@ -159,13 +159,13 @@ public sealed class PipelineStageGrain(DeviceTurns turns, ICheckpointStore store
             await Task.WhenAll(sends);
             await device.Run(() => Kernels.Training.Gradients.Assign(parameters, total));
         }
-        var squared = await device!.Run(() => optimizer!.GradNormSquared());
+        var squared = await device!.Run(() => trained!.Optimizer.GradNormSquared());
         var norms = set.PipelinePeers.Select(peer => GrainFactory.GetGrain<IPipelineStageGrain>(peer).PeerNorm(step, set.Stage, squared)).ToList();
         var sum = 0.0;
         for (var s = 0; s < set.Stages; s++) sum += s == set.Stage ? squared : await peerNorms.Take((step, s));
         await Task.WhenAll(norms);
         var norm = Math.Sqrt(sum);
-        await device.Run(() => optimizer!.Step(norm));
+        await device.Run(() => trained!.Optimizer.Step(norm));
         return norm;
     }
 
@@ -201,40 +201,17 @@ public sealed class PipelineStageGrain(DeviceTurns turns, ICheckpointStore store
         return Task.CompletedTask;
     }
 
-    public Task<byte[]> Weights() => device?.Run(() => ModelCatalog.Serialize(stage!.Slice)) ?? throw new InvalidOperationException($"{this.GetPrimaryKeyString()} is not set up");
+    public Task<byte[]> Weights() => Trained.Weights();
 
-    public async Task LoadWeights(string objectName)
-    {
-        var bytes = await ModelCatalog.ReadAsync(store, objectName);
-        await Worker.Run(() => ModelCatalog.Deserialize(stage!.Slice, bytes, objectName, slice: true));
-    }
+    public Task LoadWeights(string objectName) => Trained.LoadWeights(objectName);
 
-    public async Task SaveState(string prefix)
-    {
-        var (weights, state) = await Worker.Run(() =>
-        {
-            using var buffer = new MemoryStream();
-            optimizer!.Save(buffer);
-            return (ModelCatalog.Serialize(stage!.Slice), buffer.ToArray());
-        });
-        await ModelCatalog.WriteAsync(store, $"{StatePrefix(prefix)}.safetensors", weights);
-        await ModelCatalog.WriteAsync(store, $"{StatePrefix(prefix)}.optimizer", state);
-    }
+    public Task SaveState(string prefix) => Trained.SaveState(StatePrefix(prefix));
 
-    public async Task LoadState(string prefix)
-    {
-        var weights = await ModelCatalog.ReadAsync(store, $"{StatePrefix(prefix)}.safetensors");
-        var state = await ModelCatalog.ReadAsync(store, $"{StatePrefix(prefix)}.optimizer");
-        await Worker.Run(() =>
-        {
-            ModelCatalog.Deserialize(stage!.Slice, weights, $"{StatePrefix(prefix)}.safetensors");
-            optimizer!.Load(new MemoryStream(state));
-        });
-    }
+    public Task LoadState(string prefix) => Trained.LoadState(StatePrefix(prefix));
 
     private string StatePrefix(string prefix) => $"{prefix}/{(Set.Trainer.Critic ? "critic" : "actor")}.s{Set.Stage}";
 
-    private DeviceThread Worker => device ?? throw new InvalidOperationException($"{this.GetPrimaryKeyString()} is not set up");
+    private TrainedModel Trained => trained ?? throw new InvalidOperationException($"{this.GetPrimaryKeyString()} is not set up");
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
@@ -245,13 +222,9 @@ public sealed class PipelineStageGrain(DeviceTurns turns, ICheckpointStore store
     private async Task Release()
     {
         if (device is null) return;
-        await device.Run(() =>
-        {
-            stage?.Dispose();
-            stage?.Slice.Dispose();
-            optimizer?.Dispose();
-        });
+        await device.Run(() => stage?.Dispose());
+        if (trained is not null) await trained.Dispose();
         device.Dispose();
-        (device, stage, optimizer, setup) = (null, null, null, null);
+        (device, stage, trained, setup) = (null, null, null, null);
     }
 }
