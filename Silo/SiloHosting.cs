@@ -87,15 +87,6 @@ public static class SiloHosting
         });
         silo.AddDevicePlacement();
 
-        silo.AddMemoryGrainStorage("PubSubStore");
-        if (settings.Streams.Provider == StreamProvider.AzureQueue)
-        {
-            silo.AddAzureQueueStreams(StreamsOptions.ProviderName, c => c.ConfigureAzureQueue(o => o.Configure(q => q.QueueServiceClient = new Azure.Storage.Queues.QueueServiceClient(settings.Streams.ConnectionString))));
-        }
-        else
-        {
-            silo.AddMemoryStreams(StreamsOptions.ProviderName);
-        }
         silo.Services.AddSingleton(settings);
         silo.Services.AddSingleton<Grains.Pipeline.DeviceTurns>();
         silo.Services.AddSingleton<Grains.Engines.HybridDevices>();

@@ -6,8 +6,6 @@ namespace Silo.Options;
 
 public enum ClusteringProvider { Localhost, AzureTable, Redis }
 
-public enum StreamProvider { Memory, AzureQueue }
-
 /// <summary>Membership: how silos find each other (section "Clustering").</summary>
 public sealed class ClusteringOptions
 {
@@ -36,15 +34,6 @@ public sealed class SiloOptions
     public string Datacenter { get; set; } = "local";
 }
 
-/// <summary>Sample streams (section "Streams").</summary>
-public sealed class StreamsOptions
-{
-    public const string Section = "Streams";
-    public const string ProviderName = "samples";
-    public StreamProvider Provider { get; set; } = StreamProvider.Memory;
-    public string? ConnectionString { get; set; }
-}
-
 /// <summary>The Orleans dashboard (section "Dashboard"), served on loopback when enabled.</summary>
 public sealed class DashboardOptions
 {
@@ -54,7 +43,7 @@ public sealed class DashboardOptions
 }
 
 /// <summary>Every option of a silo, read from configuration and checked before anything starts.</summary>
-public sealed record SiloSettings(ClusteringOptions Clustering, SiloOptions Silo, CheckpointOptions Checkpoints, StreamsOptions Streams, DashboardOptions Dashboard)
+public sealed record SiloSettings(ClusteringOptions Clustering, SiloOptions Silo, CheckpointOptions Checkpoints, DashboardOptions Dashboard)
 {
     /// <summary>Binds and validates; throws <see cref="ConfigurationException"/> naming the first bad key.</summary>
     public static SiloSettings Load(IConfiguration configuration)
@@ -63,7 +52,6 @@ public sealed record SiloSettings(ClusteringOptions Clustering, SiloOptions Silo
             Bind<ClusteringOptions>(configuration, ClusteringOptions.Section),
             Bind<SiloOptions>(configuration, SiloOptions.Section),
             Bind<CheckpointOptions>(configuration, CheckpointOptions.Section),
-            Bind<StreamsOptions>(configuration, StreamsOptions.Section),
             Bind<DashboardOptions>(configuration, DashboardOptions.Section));
         settings.Validate();
         return settings;
@@ -115,8 +103,6 @@ public sealed record SiloSettings(ClusteringOptions Clustering, SiloOptions Silo
             if (!IsContainerName(Checkpoints.Container)) throw new ConfigurationException("Checkpoints:Container", $"'{Checkpoints.Container}' is not a valid blob container name (3-63 lowercase letters, digits, single hyphens)");
         }
         if (Checkpoints.ChunkBytes is < 64 * 1024 or > 100 * 1024 * 1024) throw new ConfigurationException("Checkpoints:ChunkBytes", $"{Checkpoints.ChunkBytes} must be between 64 KiB and 100 MiB");
-
-        if (Streams.Provider == StreamProvider.AzureQueue) Required("Streams:ConnectionString", Streams.ConnectionString, "required by the AzureQueue provider");
         if (Dashboard.Enabled) Port("Dashboard:Port", Dashboard.Port);
     }
 

@@ -30,8 +30,7 @@ silo() { # name role devices silo-port gateway-port
     --Clustering:Provider AzureTable --Clustering:ConnectionString "$connection" \
     --Clustering:SiloPort "$4" --Clustering:GatewayPort "$5" \
     --Silo:Name "$1" --Silo:Roles "$2" --Silo:Devices "$3" \
-    --Checkpoints:Provider AzureBlob --Checkpoints:ConnectionString "$connection" \
-    --Streams:Provider AzureQueue --Streams:ConnectionString "$connection" > "$work/$1.log" 2>&1 &
+    --Checkpoints:Provider AzureBlob --Checkpoints:ConnectionString "$connection" > "$work/$1.log" 2>&1 &
   pids+=($!)
 }
 silo gen-1 generation gpu:0-1 11111 30000

@@ -18,7 +18,6 @@ public sealed class ConfigurationTests
         settings.Silo.Roles.Should().Be("generation,training,inference");
         settings.Silo.Devices.Should().Be("cpu");
         settings.Checkpoints.Provider.Should().Be(Grains.CheckpointProvider.Local);
-        settings.Streams.Provider.Should().Be(StreamProvider.Memory);
     }
 
     [Theory]
@@ -35,8 +34,6 @@ public sealed class ConfigurationTests
     [InlineData("Silo:Datacenter", "", "Silo:Datacenter: must not be empty")]
     [InlineData("Checkpoints:Provider", "AzureBlob", "Checkpoints:ConnectionString: required by the AzureBlob provider")]
     [InlineData("Checkpoints:ChunkBytes", "10", "Checkpoints:ChunkBytes: 10 must be between 64 KiB and 100 MiB")]
-    [InlineData("Streams:Provider", "AzureQueue", "Streams:ConnectionString: required by the AzureQueue provider")]
-    [InlineData("Streams:Provider", "Kafka", "Streams:Provider")]
     [InlineData("Dashboard:Port", "0", "Dashboard:Port: 0 is not a TCP port")]
     public void A_bad_value_is_named_by_its_key(string key, string value, string expected)
     {

@@ -69,8 +69,7 @@ public sealed class MultiProcessClusterTests(ITestOutputHelper log) : IAsyncLife
     }
 
     private void StartSilo(string name, string role, string devices) =>
-        silos[name] = SiloProcesses.StartOnAzurite(name, role, devices, azurite!.ConnectionString, clusterId, workDirectory,
-            "--Streams:Provider", "AzureQueue", "--Streams:ConnectionString", azurite.ConnectionString);
+        silos[name] = SiloProcesses.StartOnAzurite(name, role, devices, azurite!.ConnectionString, clusterId, workDirectory);
 
     private async Task<IHost> ConnectAsync()
     {
