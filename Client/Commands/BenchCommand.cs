@@ -19,7 +19,7 @@ namespace Client.Commands;
 /// the colocated barrier (verl's hybrid engine) on as many devices. Prints each policy's trained
 /// samples/s and tokens/s, speed-up, efficiency against the bound, generation share of the step, the
 /// analytic prediction's error and the control plane's figures; writes a timeline SVG per policy and,
-/// with --json, the same as JSON.
+/// with --json, the same as JSON with the last iteration's device timelines.
 /// </summary>
 public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
 {
@@ -54,7 +54,7 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
         Directory.CreateDirectory(output);
 
         var results = new List<PolicyResult>();
-        using (var host = await InProcessSilo.StartAsync(workload, cancellationToken, jobs: variants.Count))
+        using (var host = await InProcessSilo.StartAsync(workload, cancellationToken, devices: variants.Sum(v => InProcessSilo.LeasedDevices(v.Apply(workload).Rl!))))
         {
             try
             {
@@ -117,7 +117,7 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
         return new PolicyResult(variant.Name, steady.SecondsPerIteration, steady.SamplesPerSecond, steady.TokensPerSecond, null, steady.BoundSeconds / steady.Iterations,
             steady.Efficiency, steady.GenerationShare, steady.PredictionError, TimelineAnalysis.BusyByRole(last.Timeline, Instances(job), seconds),
             (counter.Calls - calls) / wall, activations, measured.Average(m => TimelineAnalysis.NoDeviceBusyShare(m.Timeline, m.IterationSeconds * m.TimeScale)),
-            wall / (iterations + 1), timeline);
+            wall / (iterations + 1), timeline, last.Timeline);
     }
 
     private static Dictionary<string, int> Instances(JobSpec job)
@@ -133,7 +133,7 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
     /// <summary>One policy's steady-state figures per iteration; seconds are emulated unless named wall.</summary>
     public sealed record PolicyResult(string Policy, double IterationSeconds, double SamplesPerSecond, double TokensPerSecond, double? SpeedUp, double BoundSeconds,
         double Efficiency, double GenerationShare, double? PredictionError, Dictionary<string, double> Busy, double GrainCallsPerSecond, int Activations,
-        double ControlPlaneShare, double WallSecondsPerIteration, string Timeline);
+        double ControlPlaneShare, double WallSecondsPerIteration, string Timeline, DeviceTimeline[] LastIteration);
 
     private static void Print(JobSpec workload, EmulatedJob emulated, List<PolicyResult> results)
     {

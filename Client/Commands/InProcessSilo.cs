@@ -17,7 +17,7 @@ public static class InProcessSilo
     public static async Task<IHost> StartAsync(JobSpec? job, CancellationToken cancellationToken, int jobs = 1, int? devices = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory });
-        devices ??= jobs * (job?.Rl is { } rl ? rl.GenerationWorkers + (rl.Placement == RolePlacement.Colocated ? 0 : TrainingDevices(rl)) : 1);
+        devices ??= jobs * (job?.Rl is { } rl ? LeasedDevices(rl) : 1);
         var kind = job?.Rl?.Emulation?.DeviceClass.ToLowerInvariant() ?? "cpu";
         var defaults = new Dictionary<string, string?> { ["Silo:Devices"] = devices == 1 ? kind : $"{kind}:0-{devices - 1}" };
         var siloPort = FreePort();
@@ -28,6 +28,9 @@ public static class InProcessSilo
         await host.StartAsync(cancellationToken);
         return host;
     }
+
+    /// <summary>The device leases an rl job holds: its workers and trainers, or a colocated job's one per device.</summary>
+    public static int LeasedDevices(RlSpec rl) => rl.GenerationWorkers + (rl.Placement == RolePlacement.Colocated ? 0 : TrainingDevices(rl));
 
     /// <summary>A trainer per replica and model; or the pipelines' stages (the critic's on the actor's devices when fused), and the warm start's trainer before them.</summary>
     private static int TrainingDevices(RlSpec rl) => rl.Pipeline is not { } p ? rl.TrainingReplicas * (rl.NeedsCritic ? 2 : 1)
