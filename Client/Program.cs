@@ -5,6 +5,8 @@ var app = new CommandApp();
 app.Configure(config =>
 {
     config.SetApplicationName("actors");
+    // An unknown option ("--resum") is an error, not an argument silently dropped.
+    config.UseStrictParsing();
     config.AddCommand<RunCommand>("run")
         .WithDescription("Run a job on a silo hosted in this process (localhost clustering, local checkpoints).");
     config.AddCommand<SubmitCommand>("submit").WithDescription("Validate a job file and start the job on the cluster.");
@@ -18,7 +20,7 @@ app.Configure(config =>
     config.AddCommand<ScheduleCommand>("schedule")
         .WithDescription("Plan a fused actor + critic pipeline schedule; compare it with the lower bound and sequential 1F1B.");
     config.AddCommand<BenchCommand>("bench")
-        .WithDescription("Run an emulated workload under every stage policy; compare iteration time, busy shares and efficiency with the ideal bound.");
+        .WithDescription("Run an emulated workload under each policy; steady-state throughput against the colocated barrier at the same device count, efficiency against the bound.");
     config.AddCommand<PipelineBenchCommand>("pipeline-bench")
         .WithDescription("Train the demo model pipeline-parallel on stage grains under each schedule; per-device busy and idle time, measured vs expected bubble.");
     config.AddCommand<DatasetCommand>("dataset").WithDescription("Write a built-in task's examples as JSONL (the format of a job's \"dataset\").");

@@ -45,7 +45,10 @@ public sealed record EmulationSpec
         static string? PowerOfTwo(string field, int value) =>
             value is >= 1 and <= 64 && (value & (value - 1)) == 0 ? null : $"rl.emulation.{field}: {value} must be a power of two from 1 to 64";
 
-        return PowerOfTwo("generationTensorParallel", GenerationTensorParallel)
+        static string? Named(string field, string? value) => string.IsNullOrWhiteSpace(value) ? $"rl.emulation.{field}: required" : null;
+
+        return Named("deviceClass", DeviceClass) ?? Named("actor", Actor) ?? Named("weightLink", WeightLink)
+            ?? PowerOfTwo("generationTensorParallel", GenerationTensorParallel)
             ?? PowerOfTwo("inferenceTensorParallel", InferenceTensorParallel)
             ?? PowerOfTwo("trainingTensorParallel", TrainingTensorParallel)
             ?? Range("inferenceDevices", InferenceDevices, 1, 4096)

@@ -52,7 +52,7 @@ public sealed class JobGrain(ICheckpointStore store, ILogger<JobGrain> logger) :
         return Task.CompletedTask;
     }
 
-    private Task<JobStatus> Start(JobSpec submitted, bool resume)
+    private async Task<JobStatus> Start(JobSpec submitted, bool resume)
     {
         submitted = submitted.Validated();
         if (submitted.Name != this.GetPrimaryKeyString())
@@ -62,18 +62,22 @@ public sealed class JobGrain(ICheckpointStore store, ILogger<JobGrain> logger) :
         // A stopped job (finished, failed or cancelled) may be resumed, with more iterations for instance.
         if (spec is not null && !(resume && status.IsFinished))
         {
-            return spec == submitted ? Task.FromResult(status) : throw new InvalidOperationException($"job '{submitted.Name}' already exists with a different spec");
+            return spec == submitted ? status : throw new InvalidOperationException($"job '{submitted.Name}' already exists with a different spec");
         }
         // An emulated job's names (device class, shapes, link, lengths) are checked here, where the cost model is known.
         if (submitted.Rl is { Emulated: true }) _ = new EmulatedJob(submitted);
         if (resume && submitted.Kind != JobKind.Rl) throw new ArgumentException($"only rl jobs resume; '{submitted.Name}' is a {SpecNames.Of(submitted.Kind)} job");
+        if (submitted.Rl is { Reward: RewardSource.Model, RewardModel: { } rewardModel } && await store.GetAsync(rewardModel) is null)
+        {
+            throw new ArgumentException($"rl.rewardModel: '{rewardModel}' is not in the checkpoint store");
+        }
         spec = submitted;
         metrics.Clear();
         cancel = new CancellationTokenSource();
         status = status with { State = JobState.Running, Iterations = submitted.Iterations, Message = "running", Started = DateTimeOffset.UtcNow, Finished = null };
         keepAlive = this.RegisterGrainTimer(() => Task.CompletedTask, new() { DueTime = TimeSpan.FromMinutes(1), Period = TimeSpan.FromMinutes(1), KeepAlive = true });
         _ = submitted.Kind == JobKind.Rl ? RunRlAsync(submitted, resume, cancel.Token) : RunSmokeAsync(submitted, cancel.Token);
-        return Task.FromResult(status);
+        return status;
     }
 
     private async Task RunRlAsync(JobSpec job, bool resume, CancellationToken token)

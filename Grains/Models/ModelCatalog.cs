@@ -35,8 +35,16 @@ public static class ModelCatalog
     /// <param name="slice">The model is a pipeline stage: the whole model's other tensors are skipped.</param>
     public static void Deserialize(Transformer model, byte[] bytes, string source, bool slice = false)
     {
-        using var content = SafeTensors.Load(new MemoryStream(bytes));
-        ModelCheckpoint.LoadWeights(model, content.Tensors, allowUnexpected: slice, source: source);
+        SafeTensorsContent content;
+        try
+        {
+            content = SafeTensors.Load(new MemoryStream(bytes));
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"{source}: {e.Message}", e);
+        }
+        using (content) ModelCheckpoint.LoadWeights(model, content.Tensors, allowUnexpected: slice, source: source);
     }
 
     /// <summary>One model's weights from its pipeline stages' safetensors bytes.</summary>

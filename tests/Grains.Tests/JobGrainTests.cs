@@ -85,6 +85,9 @@ public sealed class JobGrainTests(ClusterFixture fixture)
     [InlineData("""{"name":"a","iterations":0}""", "job.json: iterations: 0 must be*")]
     [InlineData("""{"name":"a","stepsPerIteration":-1}""", "job.json: stepsPerIteration: -1 must be*")]
     [InlineData("""{"name":"a","colour":"red"}""", "job.json: *colour*")]
+    [InlineData("""{"name":".."}""", "job.json: name: '..' must hold a letter or digit")]
+    [InlineData("""{"name":"a","kind":"rl","rl":{"trainingReplicas":1024,"miniBatches":4194304,"promptsPerIteration":100000,"samplesPerPrompt":1024}}""", "job.json: rl.trainingReplicas: 1024 replicas x 4194304 mini-batches exceed the 102400000 samples*")]
+    [InlineData("""{"name":"a","kind":"rl","rl":{"devices":"emulated","emulation":{"deviceClass":null}}}""", "job.json: rl.emulation.deviceClass: required")]
     [InlineData("""{"name":"a","iterations":"many"}""", "job.json: *iterations*")]
     public void Bad_job_files_name_the_field(string json, string expected)
     {

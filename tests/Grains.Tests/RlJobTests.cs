@@ -216,6 +216,45 @@ public sealed class RlJobTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Resuming_a_job_without_a_checkpoint_fails_saying_so_instead_of_starting_afresh()
+    {
+        var (status, metrics) = await Run(fixture.Cluster.GrainFactory, Tiny("resume-nothing"), resume: true);
+
+        status.State.Should().Be(JobState.Failed);
+        status.Message.Should().Be("job resume-nothing has no complete checkpoint to resume from (none under jobs/resume-nothing/checkpoints/); run it without resume to start it");
+        metrics.Should().BeEmpty("nothing ran");
+    }
+
+    [Fact]
+    public async Task A_missing_reward_model_is_refused_at_submit_naming_the_object()
+    {
+        var spec = Tiny("reward-missing") with { Rl = Tiny("x").Rl! with { Reward = RewardSource.Model, RewardModel = "nosuch/rm.safetensors" } };
+
+        var submit = () => fixture.Cluster.GrainFactory.GetGrain<IJobGrain>(spec.Name).Submit(spec);
+
+        await submit.Should().ThrowAsync<ArgumentException>().WithMessage("rl.rewardModel: 'nosuch/rm.safetensors' is not in the checkpoint store");
+    }
+
+    [Theory]
+    [InlineData(StagePolicy.Streaming)]
+    [InlineData(StagePolicy.Barrier)]
+    public async Task A_scoring_failure_fails_the_job_naming_the_cause_instead_of_hanging(StagePolicy policy)
+    {
+        var store = new LocalCheckpointStore(ClusterFixture.CheckpointDirectory, 1 << 20);
+        var corrupt = $"tests/corrupt-{policy}/rm.safetensors";
+        await store.WriteAsync(corrupt, new MemoryStream(Enumerable.Repeat((byte)0xA5, 64).ToArray()));
+        var spec = Tiny($"reward-corrupt-{policy}".ToLowerInvariant()) with
+        {
+            Rl = Tiny("x").Rl! with { Reward = RewardSource.Model, RewardModel = corrupt, StagePolicy = policy },
+        };
+
+        var (status, _) = await Run(fixture.Cluster.GrainFactory, spec);
+
+        status.State.Should().Be(JobState.Failed, "a sample that cannot be scored fails its step, and the job with it");
+        status.Message.Should().Contain(corrupt);
+    }
+
+    [Fact]
     public async Task A_dataset_with_a_bad_line_fails_the_job_naming_the_line()
     {
         var file = Path.Combine(Path.GetTempPath(), $"bad-{Guid.NewGuid():N}.jsonl");
