@@ -56,6 +56,12 @@ public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
                 var grain = grains.GetGrain<IJobGrain>(job.Name);
                 await (settings.Resume ? grain.Resume(job) : grain.Submit(job));
                 var metrics = settings.Metrics ?? Path.Combine("runs", job.Name, "metrics.jsonl");
+                if (!settings.Resume && File.Exists(metrics))
+                {
+                    // A fresh run's metrics are its own, as its checkpoints are (an earlier run's are removed by the job).
+                    File.Delete(metrics);
+                    AnsiConsole.MarkupLine($"[grey]{Markup.Escape(metrics)}: an earlier run's metrics removed; this run writes its own[/]");
+                }
                 var cursor = new WatchCursor();
                 // The host turns Ctrl-C and SIGTERM into "application stopping"; the silo stays up until it is stopped below.
                 using var interrupted = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken,

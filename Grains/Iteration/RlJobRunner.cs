@@ -44,6 +44,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         await Task.WhenAll(workers.Select(w => w.Configure(limits)));
         var (start, promptsDrawn) = resume ? await checkpoints.Latest() : (0, 0L);
         if (resume && start == 0) throw new InvalidOperationException($"job {job.Name} has no complete checkpoint to resume from (none under {keys.Checkpoints}); run it without resume to start it");
+        if (!resume && emulated is null && await checkpoints.ClearEarlierRun() is var removed and > 0) progress(0, $"starting afresh: removed {removed} objects of an earlier run of {job.Name}");
         var plan = new IterationPlan(job, data, emulated, encoding, limits.MaxSequenceLength) { PromptsDrawn = promptsDrawn };
         scheduler = new RolloutScheduler(grains, keys, workers);
         trainers = rl.Pipeline is not null && emulated is null ? new PipelinedBackend(job, grains, store) : new DataParallelBackend(job, grains, emulated);

@@ -1,0 +1,70 @@
+using FluentAssertions;
+using Grains.Interfaces.Cluster;
+using Grains.Interfaces.Jobs;
+using Grains.Interfaces.Rl;
+using Grains.Iteration;
+using Grains.Storage;
+using Xunit;
+
+namespace Grains.Tests.Iteration;
+
+/// <summary>Checkpoints belong to the job file that wrote them: resume needs that file, and a fresh run of it starts clean.</summary>
+public sealed class JobCheckpointsTests : IDisposable
+{
+    private readonly string directory = Directory.CreateTempSubdirectory("actors-checkpoints-").FullName;
+    private readonly LocalCheckpointStore store;
+
+    public JobCheckpointsTests() => store = new LocalCheckpointStore(directory, 1 << 20);
+
+    private static JobSpec File(double learningRate = 1e-3, int iterations = 5) => RlJobTests.Tiny("owned", iterations) with
+    {
+        Rl = RlJobTests.Tiny("x").Rl! with { ActorLearningRate = learningRate, CheckpointEvery = 1 },
+    };
+
+    [Fact]
+    public async Task A_resume_takes_the_latest_checkpoint_of_its_own_job_file_even_with_more_iterations()
+    {
+        await EarlierRun(File(), iterations: 2);
+
+        (await new JobCheckpoints(File(iterations: 9) with { Rl = File().Rl! with { EvalEvery = 3 } }, store).Latest()).Should().Be((2, 8));
+        var other = () => new JobCheckpoints(File(learningRate: 5e-4), store).Latest();
+        await other.Should().ThrowAsync<InvalidDataException>().WithMessage("jobs/owned/checkpoints/it-000002/state.json was written by another job file under the name owned*");
+    }
+
+    [Fact]
+    public async Task A_fresh_run_of_the_same_file_removes_the_earlier_run_and_of_another_file_is_refused_removing_nothing()
+    {
+        await EarlierRun(File(), iterations: 2);
+        var before = await store.ListAsync("jobs/owned/");
+
+        var refused = () => new JobCheckpoints(File(learningRate: 5e-4), store).ClearEarlierRun();
+        await refused.Should().ThrowAsync<InvalidOperationException>().WithMessage("job owned already has checkpoints of another job file (latest jobs/owned/checkpoints/it-000002/state.json)*");
+        (await store.ListAsync("jobs/owned/")).Should().HaveCount(before.Count, "nothing of the other file's run is lost");
+
+        (await new JobCheckpoints(File(), store).ClearEarlierRun()).Should().Be(before.Count);
+        (await store.ListAsync("jobs/owned/")).Should().BeEmpty();
+        (await new JobCheckpoints(File(), store).ClearEarlierRun()).Should().Be(0);
+    }
+
+    private async Task EarlierRun(JobSpec job, int iterations)
+    {
+        await store.WriteAsync(JobKeys.For(job).ReferenceWeights, new MemoryStream([1, 2, 3]));
+        var checkpoints = new JobCheckpoints(job, store);
+        for (var i = 1; i <= iterations; i++) await checkpoints.Save(i, new OneObjectBackend(store), promptsDrawn: 4L * i);
+    }
+
+    public void Dispose() => Directory.Delete(directory, recursive: true);
+
+    /// <summary>A trainer whose whole state is one object: enough for what a checkpoint holds beside it.</summary>
+    private sealed class OneObjectBackend(ICheckpointStore store) : ITrainerBackend
+    {
+        public Task SaveState(string prefix) => store.WriteAsync($"{prefix}/actor.state", new MemoryStream([42]));
+
+        public double? ExpectedBubble => null;
+        public Task Start(int start, Func<ITrainerGrain, Task> warmStart) => throw new NotSupportedException();
+        public Task<TrainStep> Step(int iteration, int index, TrainingRow[] miniBatch) => throw new NotSupportedException();
+        public Task Publish(int version) => throw new NotSupportedException();
+        public Task<DeviceUsage[]> TakeUsage() => throw new NotSupportedException();
+        public Task Release() => throw new NotSupportedException();
+    }
+}
