@@ -6,6 +6,9 @@ namespace Grains.Interfaces.Cluster;
 /// </summary>
 public static class DeviceSpec
 {
+    /// <summary>The most devices one silo declares (an emulated silo stands for a cluster; more is a typo, and would not fit in memory).</summary>
+    public const int MaxDevices = 65_536;
+
     public static IReadOnlyList<string> Parse(string spec)
     {
         if (string.IsNullOrWhiteSpace(spec)) throw new FormatException("the device list is empty (write e.g. cpu, gpu:0-7)");
@@ -29,6 +32,7 @@ public static class DeviceSpec
                 }
                 var (first, last) = (int.Parse(bounds[0]), int.Parse(bounds[^1]));
                 if (last < first) throw new FormatException($"'{part}': the range '{range}' runs backwards");
+                if ((long)last - first + 1 + devices.Count > MaxDevices) throw new FormatException($"'{part}': more than {MaxDevices:N0} devices on one silo");
                 devices.AddRange(Enumerable.Range(first, last - first + 1).Select(i => $"{kind}:{i}"));
             }
         }

@@ -31,6 +31,8 @@ public sealed class ConfigurationTests
     [InlineData("Silo:Roles", "generation,cooking", "Silo:Roles: 'cooking' is not a role")]
     [InlineData("Silo:Devices", "gpu:7-0", "Silo:Devices: 'gpu:7-0': the range '7-0' runs backwards")]
     [InlineData("Silo:Devices", "gpu:0,0", "Silo:Devices: device gpu:0 is listed twice")]
+    [InlineData("Silo:Devices", "gpu:0-2147483647", "Silo:Devices: 'gpu:0-2147483647': more than 65,536 devices on one silo")]
+    [InlineData("Silo:Devices", "gpu:5-2147483647", "Silo:Devices: 'gpu:5-2147483647': more than 65,536 devices on one silo")]
     [InlineData("Silo:Datacenter", "", "Silo:Datacenter: must not be empty")]
     [InlineData("Checkpoints:Provider", "AzureBlob", "Checkpoints:ConnectionString: required by the AzureBlob provider")]
     [InlineData("Checkpoints:ChunkBytes", "10", "Checkpoints:ChunkBytes: 10 must be between 64 KiB and 100 MiB")]
