@@ -48,6 +48,7 @@ public sealed record SiloSettings(ClusteringOptions Clustering, SiloOptions Silo
     /// <summary>Binds and validates; throws <see cref="ConfigurationException"/> naming the first bad key.</summary>
     public static SiloSettings Load(IConfiguration configuration)
     {
+        RefuseMisspeltSections(configuration);
         var settings = new SiloSettings(
             Bind<ClusteringOptions>(configuration, ClusteringOptions.Section),
             Bind<SiloOptions>(configuration, SiloOptions.Section),
@@ -55,6 +56,42 @@ public sealed record SiloSettings(ClusteringOptions Clustering, SiloOptions Silo
             Bind<DashboardOptions>(configuration, DashboardOptions.Section));
         settings.Validate();
         return settings;
+    }
+
+    private static readonly string[] Sections = [ClusteringOptions.Section, SiloOptions.Section, CheckpointOptions.Section, DashboardOptions.Section];
+
+    /// <summary>
+    /// A section a letter or two away from one of ours ("Clusterng") is a typo whose settings would be
+    /// ignored; sections far from ours (Logging, a library's) are someone else's and stay allowed.
+    /// </summary>
+    private static void RefuseMisspeltSections(IConfiguration configuration)
+    {
+        foreach (var section in configuration.GetChildren().Where(c => c.GetChildren().Any()).Select(c => c.Key))
+        {
+            if (Sections.Contains(section, StringComparer.OrdinalIgnoreCase)) continue;
+            // Short names are near many others: "Silo" takes one letter's slip, the longer ones two.
+            if (Sections.FirstOrDefault(known => Distance(section.ToLowerInvariant(), known.ToLowerInvariant()) <= (known.Length <= 4 ? 1 : 2)) is { } meant)
+            {
+                throw new ConfigurationException(section, $"not a section; did you mean {meant}?");
+            }
+        }
+    }
+
+    /// <summary>Levenshtein distance: the fewest single-letter insertions, deletions and substitutions from a to b.</summary>
+    private static int Distance(string a, string b)
+    {
+        var row = Enumerable.Range(0, b.Length + 1).ToArray();
+        for (var i = 1; i <= a.Length; i++)
+        {
+            var (diagonal, row0) = (row[0], i);
+            row[0] = row0;
+            for (var j = 1; j <= b.Length; j++)
+            {
+                var next = Math.Min(Math.Min(row[j] + 1, row[j - 1] + 1), diagonal + (a[i - 1] == b[j - 1] ? 0 : 1));
+                (diagonal, row[j]) = (row[j], next);
+            }
+        }
+        return row[b.Length];
     }
 
     private static T Bind<T>(IConfiguration configuration, string section) where T : new()
