@@ -10,14 +10,15 @@ namespace Grains.Data;
 /// </summary>
 public sealed class RlData
 {
-    public RlData(JobSpec job, TaskEncoding encoding)
+    /// <param name="maxPositions">The model's positions: every prompt and the task's longest response must fit.</param>
+    public RlData(JobSpec job, TaskEncoding encoding, int maxPositions)
     {
         var rl = job.Rl!;
         Task = TaskDataset.Task(SpecNames.Of(rl.Task));
         Train = rl.Dataset is { } path ? TaskDataset.ReadFile(path) : TaskDataset.Generate(Task, rl.TrainExamples, job.Seed);
         HeldOut = TaskDataset.Generate(Task, rl.HeldOutExamples, job.Seed ^ 0x5EED_0F_4E1D);
-        encoding.Check(Train, rl.Dataset ?? "generated training set");
-        encoding.Check(HeldOut, "generated held-out set");
+        encoding.Check(Train, rl.Dataset ?? "generated training set", maxPositions, Task.MaxResponseTokens);
+        encoding.Check(HeldOut, "generated held-out set", maxPositions, Task.MaxResponseTokens);
         seed = job.Seed;
     }
 

@@ -37,7 +37,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     public async Task RunAsync(bool resume, Action<int, string> progress, CancellationToken cancellation)
     {
         var encoding = new TaskEncoding(ModelCatalog.Tokenizer(rl.Model));
-        var data = emulated is null ? new RlData(job, encoding) : null;
+        var data = emulated is null ? new RlData(job, encoding, ModelCatalog.Config(rl.Model).MaxPositions) : null;
         var limits = data is null
             ? new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, emulated!.PromptLength + emulated.Lengths.Max + 1, emulated.Generator)
             : new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, data.Train.Concat(data.HeldOut).Max(e => encoding.Prompt(e).Length) + data.Task.MaxResponseTokens + 1);

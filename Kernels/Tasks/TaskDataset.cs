@@ -54,7 +54,7 @@ public static class TaskDataset
             }
             if (example is null || string.IsNullOrEmpty(example.Prompt)) throw new InvalidDataException($"{source}:{number}: \"prompt\" is missing or empty");
             if (example.Answer is null) throw new InvalidDataException($"{source}:{number}: \"answer\" is missing");
-            examples.Add(example);
+            examples.Add(example with { Line = number });
         }
         if (examples.Count == 0) throw new InvalidDataException($"{source}: no examples");
         return examples;

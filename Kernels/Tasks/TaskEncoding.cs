@@ -14,19 +14,28 @@ public sealed class TaskEncoding(ITokenizer tokenizer)
     /// <summary>The response's text, up to (not including) its first end-of-sequence.</summary>
     public string Response(IEnumerable<int> response) => Tokenizer.Decode(response.TakeWhile(t => t != Tokenizer.EosId));
 
-    /// <summary>Checks that every example encodes; the error names the 1-based line of the first that does not.</summary>
-    public void Check(IReadOnlyList<TaskExample> examples, string source)
+    /// <summary>
+    /// Checks that every example encodes and that its prompt and the longest response fit the model's
+    /// positions; the error names the example's line (its 1-based place when it came from no file).
+    /// </summary>
+    public void Check(IReadOnlyList<TaskExample> examples, string source, int maxPositions, int maxResponseTokens)
     {
         for (var i = 0; i < examples.Count; i++)
         {
+            var line = examples[i].Line > 0 ? examples[i].Line : i + 1;
+            int prompt;
             try
             {
-                Prompt(examples[i]);
+                prompt = Prompt(examples[i]).Length;
                 Answer(examples[i]);
             }
             catch (ArgumentException e)
             {
-                throw new InvalidDataException($"{source}:{i + 1}: {e.Message}", e);
+                throw new InvalidDataException($"{source}:{line}: {e.Message}", e);
+            }
+            if (prompt + maxResponseTokens + 1 > maxPositions)
+            {
+                throw new InvalidDataException($"{source}:{line}: a prompt of {prompt} tokens and up to {maxResponseTokens} response tokens exceed the model's {maxPositions} positions");
             }
         }
     }

@@ -255,6 +255,24 @@ public sealed class RlJobTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_dataset_prompt_too_long_for_the_model_fails_the_job_naming_its_line()
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"long-{Guid.NewGuid():N}.jsonl");
+        await File.WriteAllTextAsync(file, "{\"prompt\": \"1+2=\", \"answer\": \"3\"}\n\n{\"prompt\": \"" + new string('1', 10_000) + "+2=\", \"answer\": \"3\"}\n");
+        try
+        {
+            var (status, _) = await Run(fixture.Cluster.GrainFactory, Tiny("long-prompt") with { Rl = Tiny("x").Rl! with { Dataset = file } });
+
+            status.State.Should().Be(JobState.Failed);
+            status.Message.Should().StartWith($"{file}:3: a prompt of 10004 tokens").And.Contain("exceed the model's 512 positions");
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
     public async Task A_dataset_with_a_bad_line_fails_the_job_naming_the_line()
     {
         var file = Path.Combine(Path.GetTempPath(), $"bad-{Guid.NewGuid():N}.jsonl");

@@ -62,7 +62,22 @@ public sealed class TaskTests
         FluentActions.Invoking(() => TaskDataset.Read(new StringReader("{\"prompt\": \"1+1=\", \"answer\": \"2\", \"extra\": 1}\n"), "d.jsonl"))
             .Should().Throw<InvalidDataException>().WithMessage("d.jsonl:1: *extra*");
         var encoding = new TaskEncoding(CharTokenizer.ForTasks());
-        FluentActions.Invoking(() => encoding.Check([new("1+1=", "2"), new("1+1=", "TWO")], "d.jsonl"))
+        FluentActions.Invoking(() => encoding.Check([new("1+1=", "2"), new("1+1=", "TWO")], "d.jsonl", 512, 8))
             .Should().Throw<InvalidDataException>().WithMessage("d.jsonl:2: character 'T'*");
+    }
+
+    [Fact]
+    public void A_dataset_error_names_the_files_line_past_blank_lines_and_a_prompt_too_long_for_the_model()
+    {
+        var encoding = new TaskEncoding(CharTokenizer.ForTasks());
+        var read = TaskDataset.Read(new StringReader("{\"prompt\": \"1+1=\", \"answer\": \"2\"}\n\n\n{\"prompt\": \"1+1=\", \"answer\": \"TWO\"}\n"), "d.jsonl");
+        FluentActions.Invoking(() => encoding.Check(read, "d.jsonl", 512, 8)).Should().Throw<InvalidDataException>().WithMessage("d.jsonl:4: character 'T'*");
+
+        var long1 = new string('1', 10_000) + "+1=";
+        var tooLong = TaskDataset.Read(new StringReader($"{{\"prompt\": \"1+1=\", \"answer\": \"2\"}}\n\n{{\"prompt\": \"{long1}\", \"answer\": \"2\"}}\n"), "d.jsonl");
+        FluentActions.Invoking(() => encoding.Check(tooLong, "d.jsonl", 512, 8)).Should().Throw<InvalidDataException>()
+            .WithMessage("d.jsonl:3: a prompt of 10004 tokens and up to 8 response tokens exceed the model's 512 positions");
+        encoding.Check([new("1+1=", "2")], "generated", 14, 8);
+        FluentActions.Invoking(() => encoding.Check([new("1+1=", "2")], "generated", 14, 9)).Should().Throw<InvalidDataException>().WithMessage("generated:1: *");
     }
 }
