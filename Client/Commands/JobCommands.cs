@@ -54,7 +54,7 @@ public sealed class WatchCommand : AsyncCommand<WatchCommand.Settings>
     public override async Task<int> ExecuteAsync(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         using var host = await settings.ConnectAsync(cancellationToken);
-        var status = await JobView.WatchAsync(host.Cluster(), settings.Job, cancellationToken, settings.Metrics);
+        var status = await JobView.WatchAsync(host.Cluster(), settings.Job, cancellationToken, settings.Metrics is { } file ? new MetricsJournal(file) : null);
         JobView.Print(status);
         return JobView.ExitCode(status);
     }

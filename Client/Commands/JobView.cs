@@ -22,23 +22,22 @@ public static class JobView
 
     /// <summary>
     /// Prints the job's progress until it ends, one line per change of its message and one line per RL
-    /// iteration; each iteration's metrics are also appended as one JSON line to <paramref name="metricsFile"/>.
+    /// iteration; each iteration's metrics also go to <paramref name="journal"/> as one JSON line.
     /// Returns its last status.
     /// </summary>
-    public static async Task<JobStatus> WatchAsync(IGrainFactory grains, string job, CancellationToken cancellationToken, string? metricsFile = null, WatchCursor? cursor = null)
+    public static async Task<JobStatus> WatchAsync(IGrainFactory grains, string job, CancellationToken cancellationToken, MetricsJournal? journal = null, WatchCursor? cursor = null)
     {
         cursor ??= new WatchCursor();
         var grain = grains.GetGrain<IJobGrain>(job);
         var status = await grain.Status();
         if (status.State == JobState.NotSubmitted) return status;
-        if (metricsFile is not null && Path.GetDirectoryName(Path.GetFullPath(metricsFile)) is { } directory) Directory.CreateDirectory(directory);
         while (true)
         {
             foreach (var m in await grain.Metrics(cursor.NextIteration))
             {
                 // Plain lines, never wrapped at the terminal width: they are read and grepped.
                 Console.WriteLine(MetricsLine(m));
-                if (metricsFile is not null) await File.AppendAllTextAsync(metricsFile, JsonSerializer.Serialize(m, Json) + "\n", cancellationToken);
+                if (journal is not null) await journal.Append(m, cancellationToken);
                 cursor.NextIteration = m.Iteration + 1;
             }
             if (status.Message != cursor.Message && !status.Message.StartsWith("iteration "))
@@ -52,8 +51,6 @@ public static class JobView
         }
         return status;
     }
-
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     /// <summary>One iteration on one line: what a researcher scans while a job runs.</summary>
     public static string MetricsLine(IterationMetrics m) => m.Iteration == 0

@@ -62,21 +62,21 @@ public sealed class RunCommand : AsyncCommand<RunCommand.Settings>
                     File.Delete(metrics);
                     AnsiConsole.MarkupLine($"[grey]{Markup.Escape(metrics)}: an earlier run's metrics removed; this run writes its own[/]");
                 }
-                var cursor = new WatchCursor();
+                var (cursor, journal) = (new WatchCursor(), new MetricsJournal(metrics));
                 // The host turns Ctrl-C and SIGTERM into "application stopping"; the silo stays up until it is stopped below.
                 using var interrupted = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken,
                     host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping);
                 JobStatus status;
                 try
                 {
-                    status = await JobView.WatchAsync(grains, job.Name, interrupted.Token, metrics, cursor);
+                    status = await JobView.WatchAsync(grains, job.Name, interrupted.Token, journal, cursor);
                 }
                 catch (OperationCanceledException)
                 {
                     // Ctrl-C: the job stops after its current iteration and checkpoints, so --resume goes on from there.
                     AnsiConsole.MarkupLine("[yellow]stopping after the current iteration...[/]");
                     await grain.Cancel();
-                    status = await JobView.WatchAsync(grains, job.Name, CancellationToken.None, metrics, cursor);
+                    status = await JobView.WatchAsync(grains, job.Name, CancellationToken.None, journal, cursor);
                 }
                 JobView.Print(status);
                 return JobView.ExitCode(status);
