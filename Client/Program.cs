@@ -7,6 +7,17 @@ app.Configure(config =>
     config.SetApplicationName("actors");
     // An unknown option ("--resum") is an error, not an argument silently dropped.
     config.UseStrictParsing();
+    // One line on standard error for what went wrong, never a stack trace: exit 2 for bad input, 1 for a failure.
+    config.SetExceptionHandler((e, _) =>
+    {
+        if (e is CommandAppException { Pretty: { } pretty })
+        {
+            Spectre.Console.AnsiConsole.Write(pretty);
+            return 2;
+        }
+        Console.Error.WriteLine($"error: {e.Message}");
+        return e is ArgumentException or FormatException ? 2 : 1;
+    });
     config.AddCommand<RunCommand>("run")
         .WithDescription("Run a job on a silo hosted in this process (localhost clustering, local checkpoints).");
     config.AddCommand<SubmitCommand>("submit").WithDescription("Validate a job file and start the job on the cluster.");

@@ -36,12 +36,17 @@ public class ClusterSettings : CommandSettings
             : GatewayPort is < 1 or > 65535 ? Spectre.Console.ValidationResult.Error("--gateway-port must be a TCP port")
             : Spectre.Console.ValidationResult.Success();
 
-    /// <summary>A started Orleans client connected to the cluster; dispose it to disconnect.</summary>
+    /// <summary>How long a command waits to reach the cluster before it says it cannot.</summary>
+    public static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>A started Orleans client connected to the cluster; dispose it to disconnect. Fails within <see cref="ConnectTimeout"/> naming where it looked.</summary>
     public async Task<IHost> ConnectAsync(CancellationToken cancellationToken)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory });
-        // Standard output is the command's answer; the client's own log goes to standard error.
-        builder.Logging.ClearProviders().AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace).SetMinimumLevel(LogLevel.Warning);
+        // Standard output is the command's answer; the client's own log goes to standard error, and
+        // Orleans' connection retries (a warning with a stack trace each) stay out of it.
+        builder.Logging.ClearProviders().AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace).SetMinimumLevel(LogLevel.Warning)
+            .AddFilter("Orleans", LogLevel.Error).AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);
         builder.UseOrleansClient(client =>
         {
             client.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (ClusterId, ClusterId));
@@ -53,9 +58,27 @@ public class ClusterSettings : CommandSettings
             }
         });
         var host = builder.Build();
-        await host.StartAsync(cancellationToken);
-        return host;
+        using var patience = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        patience.CancelAfter(ConnectTimeout);
+        try
+        {
+            await host.StartAsync(patience.Token);
+            return host;
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+        {
+            host.Dispose();
+            throw new InvalidOperationException($"cannot reach cluster '{ClusterId}' at {Where} within {ConnectTimeout.TotalSeconds:F0} s ({e.GetType().Name})", e);
+        }
     }
+
+    /// <summary>Where the client looks for the cluster, without secrets (a connection string names its account, not its key).</summary>
+    private string Where => Clustering switch
+    {
+        ClusteringProvider.Localhost => $"localhost gateway port {GatewayPort}",
+        ClusteringProvider.AzureTable => "its Azure Table membership" + (Connection?.Split(';').FirstOrDefault(p => p.StartsWith("AccountName=", StringComparison.OrdinalIgnoreCase)) is { } account ? $" ({account})" : ""),
+        _ => "its Redis membership",
+    };
 }
 
 public static class HostExtensions

@@ -28,7 +28,7 @@ public sealed class SubmitCommand : AsyncCommand<SubmitCommand.Settings>
         using var host = await settings.ConnectAsync(cancellationToken);
         var status = await host.Cluster().GetGrain<IJobGrain>(spec.Name).Submit(spec);
         AnsiConsole.MarkupLineInterpolated($"submitted job [bold]{spec.Name}[/]: {status.State}");
-        return 0;
+        return status.State is JobState.Failed or JobState.Cancelled ? 1 : 0;
     }
 }
 
@@ -37,8 +37,14 @@ public sealed class StatusCommand : AsyncCommand<JobSettings>
     public override async Task<int> ExecuteAsync(CommandContext context, JobSettings settings, CancellationToken cancellationToken)
     {
         using var host = await settings.ConnectAsync(cancellationToken);
-        JobView.Print(await host.Cluster().GetGrain<IJobGrain>(settings.Job).Status());
-        return 0;
+        var status = await host.Cluster().GetGrain<IJobGrain>(settings.Job).Status();
+        if (status.State == JobState.NotSubmitted)
+        {
+            Console.Error.WriteLine($"error: no job named '{Markup.Escape(settings.Job)}' on the cluster");
+            return 1;
+        }
+        JobView.Print(status);
+        return status.State == JobState.Failed ? 1 : 0;
     }
 }
 

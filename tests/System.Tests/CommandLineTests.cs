@@ -19,4 +19,19 @@ public sealed class CommandLineTests
         // The terminal library wraps long lines when the output is not a terminal.
         Text.RegularExpressions.Regex.Replace(output, @"\s+", " ").Should().Contain(error);
     }
+
+    [Theory]
+    [InlineData("status")]
+    [InlineData("cancel")]
+    public async Task With_no_cluster_a_command_says_where_it_looked_in_one_line_and_fails(string command)
+    {
+        var port = ChildProcess.FreePort().ToString();
+
+        var (exit, standardOutput, output) = await ChildProcess.RunAsync(RepositoryPaths.BuiltAssembly("Client", "actors.dll"),
+            [command, "some-job", "--gateway-port", port], RepositoryPaths.Root, TimeSpan.FromMinutes(2));
+
+        exit.Should().Be(1);
+        output.Trim().Should().Be($"error: cannot reach cluster 'actors' at localhost gateway port {port} within 10 s (TaskCanceledException)", "one line, no stack trace");
+        standardOutput.Should().BeEmpty("errors go to standard error");
+    }
 }
