@@ -52,8 +52,8 @@ public sealed record JobSpec
     {
         string? problem =
             string.IsNullOrWhiteSpace(Name) ? "name: required" :
-            !Name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.') || Name.Length > 64 ? $"name: '{Name}' must be 1-64 letters, digits, '-', '_' or '.'" :
-            Name.All(c => c == '.') ? $"name: '{Name}' must hold a letter or digit" :
+            !Name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.') || Name.Length > 64 ? $"name: {Quoted.Of(Name)} must be 1-64 letters, digits, '-', '_' or '.'" :
+            Name.All(c => c == '.') ? $"name: {Quoted.Of(Name)} must hold a letter or digit" :
             !Enum.IsDefined(Kind) ? $"kind: {Kind} is not one of {string.Join(", ", SpecNames.All<JobKind>())}" :
             Iterations is < 1 or > 1_000_000 ? $"iterations: {Iterations} must be between 1 and 1000000" :
             StepsPerIteration is < 1 or > 100_000 ? $"stepsPerIteration: {StepsPerIteration} must be between 1 and 100000" :

@@ -96,7 +96,7 @@ public sealed record RlSpec
             ?? (!Emulated && Emulation is not null ? "rl.emulation: only for devices 'emulated'" : null)
             ?? (Emulated && Reward == RewardSource.Model ? "rl.reward: an emulated job's reward model is rl.emulation.rewardModel (a shape); keep reward 'verifier'" : null)
             ?? Emulation?.Problem()
-            ?? (Model == DemoModel ? null : $"rl.model: '{Model}' is not a known preset ({DemoModel})")
+            ?? (Model == DemoModel ? null : $"rl.model: {Quoted.Of(Model)} is not a known preset ({DemoModel})")
             ?? Defined("task", Task)
             ?? Defined("reward", Reward)
             ?? (Reward == RewardSource.Model && string.IsNullOrWhiteSpace(RewardModel) ? "rl.rewardModel: required when reward is 'model'" : null)

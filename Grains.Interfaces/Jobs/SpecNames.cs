@@ -19,7 +19,7 @@ public static class SpecNames
     public static T Parse<T>(string name) where T : struct, Enum =>
         Table<T>.Names.FirstOrDefault(n => string.Equals(n.Value, name, StringComparison.OrdinalIgnoreCase)) is { Value: not null } found
             ? found.Key
-            : throw new ArgumentException($"'{name}' is not one of {string.Join(", ", All<T>())}");
+            : throw new ArgumentException($"{Quoted.Of(name)} is not one of {string.Join(", ", All<T>())}");
 
     private static class Table<T> where T : struct, Enum
     {

@@ -86,6 +86,8 @@ public sealed class JobGrainTests(ClusterFixture fixture)
     [InlineData("""{"name":"a","stepsPerIteration":-1}""", "job.json: stepsPerIteration: -1 must be*")]
     [InlineData("""{"name":"a","colour":"red"}""", "job.json: *colour*")]
     [InlineData("""{"name":".."}""", "job.json: name: '..' must hold a letter or digit")]
+    [InlineData("""{"name":"a\u001b[31mred"}""", "job.json: name: 'a?[31mred' must be 1-64 letters*")]
+    [InlineData("""{"name":"a","kind":"rl","rl":{"algorithm":"\u001b[2J"}}""", "job.json: rl.algorithm: '?[2J' is not one of*")]
     [InlineData("""{"name":"a","kind":"rl","rl":{"trainingReplicas":1024,"miniBatches":4194304,"promptsPerIteration":100000,"samplesPerPrompt":1024}}""", "job.json: rl.trainingReplicas: 1024 replicas x 4194304 mini-batches exceed the 102400000 samples*")]
     [InlineData("""{"name":"a","kind":"rl","rl":{"devices":"emulated","emulation":{"deviceClass":null}}}""", "job.json: rl.emulation.deviceClass: required")]
     [InlineData("""{"name":"a","iterations":"many"}""", "job.json: *iterations*")]
@@ -94,6 +96,16 @@ public sealed class JobGrainTests(ClusterFixture fixture)
         var act = () => JobSpec.FromJson(json, "job.json");
 
         act.Should().Throw<ArgumentException>().WithMessage(expected);
+    }
+
+    [Fact]
+    public void A_huge_name_is_repeated_in_its_error_cut_to_what_a_person_reads()
+    {
+        var name = new string('x', 5_000_000);
+
+        var error = FluentActions.Invoking(() => JobSpec.FromJson($$"""{"name":"{{name}}"}""", "job.json")).Should().Throw<ArgumentException>().Which.Message;
+
+        error.Should().Be($"job.json: name: '{new string('x', 64)}...' (5,000,000 characters) must be 1-64 letters, digits, '-', '_' or '.'");
     }
 
     [Fact]
