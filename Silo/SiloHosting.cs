@@ -29,17 +29,39 @@ public static class SiloHosting
         var settings = SiloSettings.Load(builder.Configuration);
         if (!settings.Dashboard.Enabled)
         {
+            builder.Services.Configure<HostOptions>(BoundedStop);
             builder.UseOrleans(silo => silo.ConfigureActors(settings));
-            await builder.Build().RunAsync();
+            var host = builder.Build();
+            LeaveIfStopHangs(host.Services);
+            await host.RunAsync();
             return;
         }
         var web = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         web.WebHost.UseUrls($"http://127.0.0.1:{settings.Dashboard.Port}");
+        web.Services.Configure<HostOptions>(BoundedStop);
         web.UseOrleans(silo => silo.ConfigureActors(settings).AddDashboard());
         var app = web.Build();
+        LeaveIfStopHangs(app.Services);
         app.MapOrleansDashboard();
         await app.RunAsync();
     }
+
+    /// <summary>How long a stop (SIGTERM, Ctrl-C) may take: past it the silo leaves without saying goodbye, whatever its membership store does.</summary>
+    public static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(10);
+
+    private static void BoundedStop(HostOptions options) => options.ShutdownTimeout = StopTimeout;
+
+    /// <summary>
+    /// A silo whose membership store is gone keeps retrying it inside its stop, past the host's timeout:
+    /// once a stop has had its time and a little more, the process leaves, saying so.
+    /// </summary>
+    private static void LeaveIfStopHangs(IServiceProvider services) =>
+        services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.Register(() => _ = Task.Run(async () =>
+        {
+            await Task.Delay(StopTimeout + TimeSpan.FromSeconds(5));
+            Console.Error.WriteLine($"the silo did not stop within {StopTimeout.TotalSeconds:F0} s (its membership store may be unreachable); leaving without a graceful goodbye");
+            Environment.Exit(0);
+        }));
 
     /// <summary>Reads and checks the configuration, then configures Orleans; throws <see cref="ConfigurationException"/> on a bad value.</summary>
     public static HostApplicationBuilder AddActorsSilo(this HostApplicationBuilder builder)

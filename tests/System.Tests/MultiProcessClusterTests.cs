@@ -66,6 +66,15 @@ public sealed class MultiProcessClusterTests(ITestOutputHelper log) : IAsyncLife
         var second = await smoke.Run(new SmokeRequest(Steps: 5, Seed: 1));
         second.Silo.Should().Be(await AddressOf("train-2"));
         second.FinalLoss.Should().Be(first.FinalLoss, "the same seed gives the same run on any silo");
+
+        // The membership store goes away, then the admin stops the silos: they stop anyway (the host
+        // gives a stop SiloHosting.StopTimeout; the minute here only tells a bounded stop from a hang).
+        client.Dispose();
+        client = null;
+        await azurite!.DisposeAsync();
+        azurite = null;
+        foreach (var silo in silos.Values) silo.Terminate();
+        foreach (var (name, silo) in silos) (await silo.ExitsWithin(TimeSpan.FromMinutes(1))).Should().BeTrue($"{name} must stop though its membership store is gone\n{silo.Output[^Math.Min(2000, silo.Output.Length)..]}");
     }
 
     private void StartSilo(string name, string role, string devices) =>

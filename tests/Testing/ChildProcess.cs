@@ -59,6 +59,29 @@ public sealed class ChildProcess : IDisposable
         return (child.process.ExitCode, child.StandardOutput, child.Output);
     }
 
+    /// <summary>SIGTERM, as an admin's stop or a container runtime sends it: the process may shut down in its own way.</summary>
+    public void Terminate()
+    {
+        if (process.HasExited) return;
+        using var kill = Process.Start(new ProcessStartInfo("kill", ["-TERM", process.Id.ToString()]) { UseShellExecute = false })!;
+        kill.WaitForExit();
+    }
+
+    /// <summary>Whether the process ends within <paramref name="patience"/>.</summary>
+    public async Task<bool> ExitsWithin(TimeSpan patience)
+    {
+        using var cancel = new CancellationTokenSource(patience);
+        try
+        {
+            await process.WaitForExitAsync(cancel.Token);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>SIGKILL: the process gets no chance to leave the cluster gracefully.</summary>
     public void Kill()
     {
