@@ -11,7 +11,9 @@ namespace Grains.Iteration;
 /// (iteration, seed, dataset position, and the job file's fingerprint), so a checkpoint without it is
 /// incomplete and never resumed from. Random generators need no saving: every draw derives from the
 /// seed, the iteration and the sample. A checkpoint belongs to the job file that wrote it: a resume
-/// with another file is refused, and a fresh run of the same file starts clean.
+/// with another file is refused, and a fresh run of the same file starts clean. state.json lists the
+/// checkpoint's parts with their hashes, so a resume can tell a damaged checkpoint (a part missing or
+/// corrupt, a truncated state) and fall back to the one before, saying why.
 /// </summary>
 public sealed class JobCheckpoints(JobSpec job, ICheckpointStore store)
 {
@@ -28,22 +30,59 @@ public sealed class JobCheckpoints(JobSpec job, ICheckpointStore store)
     {
         var prefix = keys.Checkpoint(iteration);
         await trainers.SaveState(prefix);
-        var state = new CheckpointState(iteration, job.Seed, promptsDrawn, Fingerprint(job));
+        var parts = (await store.ListAsync($"{prefix}/")).Where(o => !o.Name.EndsWith("/state.json")).Select(o => new Part(o.Name, o.Sha256)).ToArray();
+        var state = new CheckpointState(iteration, job.Seed, promptsDrawn, Fingerprint(job), parts);
         await store.WriteAsync($"{prefix}/state.json", new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(state)));
     }
 
-    /// <summary>The latest complete checkpoint's iteration and dataset position; (0, 0) when there is none.</summary>
-    public async Task<(int Iteration, long PromptsDrawn)> Latest()
+    /// <summary>
+    /// The latest usable checkpoint's iteration and dataset position ((0, 0) when there is none), and a
+    /// line for each newer one that was damaged and passed over, naming what is wrong with it.
+    /// </summary>
+    public async Task<(int Iteration, long PromptsDrawn, IReadOnlyList<string> PassedOver)> Latest()
     {
-        if (await LatestState() is not { } found) return (0, 0);
-        var (name, state) = found;
-        if (state.Seed != job.Seed) throw new InvalidDataException($"{name} was written by a run with seed {state.Seed}, not {job.Seed}");
-        if (state.Fingerprint is { } written && written != Fingerprint(job))
+        var passedOver = new List<string>();
+        foreach (var name in (await StateObjects()).Reverse())
         {
-            throw new InvalidDataException($"{name} was written by another job file under the name {job.Name}; resume with that file, or run this one afresh");
+            var (state, damage) = await Read(name);
+            if (state is null)
+            {
+                passedOver.Add($"{name}: {damage}");
+                continue;
+            }
+            if (state.Seed != job.Seed) throw new InvalidDataException($"{name} was written by a run with seed {state.Seed}, not {job.Seed}");
+            if (state.Fingerprint is { } written && written != Fingerprint(job))
+            {
+                throw new InvalidDataException($"{name} was written by another job file under the name {job.Name}; resume with that file, or run this one afresh");
+            }
+            if (await Damage(state) is { } broken)
+            {
+                passedOver.Add($"{name}: {broken}");
+                continue;
+            }
+            if (await store.GetAsync(keys.ReferenceWeights) is null) throw new InvalidDataException($"{keys.ReferenceWeights} is missing: the job cannot resume without its reference model");
+            return (state.Iteration, state.PromptsDrawn, passedOver);
         }
-        if (await store.GetAsync(keys.ReferenceWeights) is null) throw new InvalidDataException($"{keys.ReferenceWeights} is missing: the job cannot resume without its reference model");
-        return (state.Iteration, state.PromptsDrawn);
+        return (0, 0, passedOver);
+    }
+
+    /// <summary>What is wrong with a checkpoint's parts, or null: each listed part must be there and read back with its hash.</summary>
+    private async Task<string?> Damage(CheckpointState state)
+    {
+        foreach (var part in state.Parts ?? [])
+        {
+            if (await store.GetAsync(part.Name) is not { } stored) return $"its part {part.Name} is missing";
+            if (stored.Sha256 != part.Sha256) return $"its part {part.Name} was replaced after the checkpoint was written";
+            try
+            {
+                await store.ReadAsync(part.Name, Stream.Null);
+            }
+            catch (Exception e) when (e is InvalidDataException or IOException)
+            {
+                return e.Message;
+            }
+        }
+        return null;
     }
 
     /// <summary>
@@ -55,7 +94,7 @@ public sealed class JobCheckpoints(JobSpec job, ICheckpointStore store)
     {
         var objects = await store.ListAsync($"jobs/{job.Name}/");
         if (objects.Count == 0) return 0;
-        if (await LatestState() is ({ } name, { Fingerprint: { } written }) && written != Fingerprint(job))
+        if ((await StateObjects()).LastOrDefault() is { } name && (await Read(name)).State is { Fingerprint: { } written } && written != Fingerprint(job))
         {
             throw new InvalidOperationException($"job {job.Name} already has checkpoints of another job file (latest {name}); resume it with that file, choose another name, or remove jobs/{job.Name}/ from the checkpoint store");
         }
@@ -71,16 +110,33 @@ public sealed class JobCheckpoints(JobSpec job, ICheckpointStore store)
         if (job.Rl!.NeedsCritic) await store.DeleteAsync(keys.CriticWeights(version - 2));
     }
 
-    private async Task<(string Name, CheckpointState State)?> LatestState()
+    /// <summary>The checkpoints' state objects, oldest first (their names sort by iteration).</summary>
+    private async Task<string[]> StateObjects() =>
+        [.. (await store.ListAsync(keys.Checkpoints)).Select(o => o.Name).Where(n => n.EndsWith("/state.json")).Order(StringComparer.Ordinal)];
+
+    /// <summary>A state object, or why it cannot be read (corrupt, truncated, empty).</summary>
+    private async Task<(CheckpointState? State, string? Damage)> Read(string name)
     {
-        var states = (await store.ListAsync(keys.Checkpoints)).Where(o => o.Name.EndsWith("/state.json")).ToArray();
-        if (states.Length == 0) return null;
-        using var buffer = new MemoryStream();
-        await store.ReadAsync(states[^1].Name, buffer);
-        var state = JsonSerializer.Deserialize<CheckpointState>(buffer.ToArray()) ?? throw new InvalidDataException($"{states[^1].Name} is empty");
-        return (states[^1].Name, state);
+        try
+        {
+            using var buffer = new MemoryStream();
+            await store.ReadAsync(name, buffer);
+            return JsonSerializer.Deserialize<CheckpointState>(buffer.ToArray()) is { } state ? (state, null) : (null, "it is empty");
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException)
+        {
+            return (null, e.Message);
+        }
+        catch (JsonException e)
+        {
+            return (null, $"it is not a whole checkpoint state ({e.Message})");
+        }
     }
 
+    /// <summary>A part of a checkpoint, as it was written.</summary>
+    private sealed record Part(string Name, string Sha256);
+
     /// <param name="Fingerprint">The job file's (<see cref="JobCheckpoints.Fingerprint"/>); null in checkpoints written before it was recorded.</param>
-    private sealed record CheckpointState(int Iteration, long Seed, long PromptsDrawn, string? Fingerprint = null);
+    /// <param name="Parts">The objects the trainers wrote, with their hashes; null in checkpoints written before they were listed.</param>
+    private sealed record CheckpointState(int Iteration, long Seed, long PromptsDrawn, string? Fingerprint = null, Part[]? Parts = null);
 }

@@ -42,8 +42,13 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
             ? new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, emulated!.PromptLength + emulated.Lengths.Max + 1, emulated.Generator)
             : new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, data.Train.Concat(data.HeldOut).Max(e => encoding.Prompt(e).Length) + data.Task.MaxResponseTokens + 1);
         await Task.WhenAll(workers.Select(w => w.Configure(limits)));
-        var (start, promptsDrawn) = resume ? await checkpoints.Latest() : (0, 0L);
-        if (resume && start == 0) throw new InvalidOperationException($"job {job.Name} has no complete checkpoint to resume from (none under {keys.Checkpoints}); run it without resume to start it");
+        var (start, promptsDrawn, passedOver) = resume ? await checkpoints.Latest() : (0, 0L, []);
+        foreach (var damaged in passedOver) progress(0, $"passing over a damaged checkpoint: {damaged}");
+        if (resume && start == 0)
+        {
+            var why = passedOver.Count == 0 ? $"none under {keys.Checkpoints}" : $"every one is damaged: {string.Join("; ", passedOver)}";
+            throw new InvalidOperationException($"job {job.Name} has no complete checkpoint to resume from ({why}); run it without resume to start it");
+        }
         if (!resume && emulated is null && await checkpoints.ClearEarlierRun() is var removed and > 0) progress(0, $"starting afresh: removed {removed} objects of an earlier run of {job.Name}");
         var plan = new IterationPlan(job, data, emulated, encoding, limits.MaxSequenceLength) { PromptsDrawn = promptsDrawn };
         scheduler = new RolloutScheduler(grains, keys, workers);

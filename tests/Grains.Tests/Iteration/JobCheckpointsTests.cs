@@ -26,7 +26,8 @@ public sealed class JobCheckpointsTests : IDisposable
     {
         await EarlierRun(File(), iterations: 2);
 
-        (await new JobCheckpoints(File(iterations: 9) with { Rl = File().Rl! with { EvalEvery = 3 } }, store).Latest()).Should().Be((2, 8));
+        var latest = await new JobCheckpoints(File(iterations: 9) with { Rl = File().Rl! with { EvalEvery = 3 } }, store).Latest();
+        (latest.Iteration, latest.PromptsDrawn, latest.PassedOver.Count).Should().Be((2, 8, 0));
         var other = () => new JobCheckpoints(File(learningRate: 5e-4), store).Latest();
         await other.Should().ThrowAsync<InvalidDataException>().WithMessage("jobs/owned/checkpoints/it-000002/state.json was written by another job file under the name owned*");
     }
@@ -44,6 +45,31 @@ public sealed class JobCheckpointsTests : IDisposable
         (await new JobCheckpoints(File(), store).ClearEarlierRun()).Should().Be(before.Count);
         (await store.ListAsync("jobs/owned/")).Should().BeEmpty();
         (await new JobCheckpoints(File(), store).ClearEarlierRun()).Should().Be(0);
+    }
+
+    [Fact]
+    public async Task A_resume_passes_over_damaged_checkpoints_naming_the_damage_and_takes_the_last_whole_one()
+    {
+        await EarlierRun(File(), iterations: 3);
+        var checkpoints = new JobCheckpoints(File(), store);
+        // it-000003: a flipped byte in a part; it-000002: its state cut short.
+        var data = Directory.GetFiles(Path.Combine(directory, "jobs", "owned", "checkpoints", "it-000003"), "actor.state*.data").Single();
+        var bytes = await System.IO.File.ReadAllBytesAsync(data);
+        bytes[0] ^= 0xFF;
+        await System.IO.File.WriteAllBytesAsync(data, bytes);
+        await store.WriteAsync("jobs/owned/checkpoints/it-000002/state.json", new MemoryStream("{\"Iteration\": 2, \"Se"u8.ToArray()));
+
+        var latest = await checkpoints.Latest();
+
+        (latest.Iteration, latest.PromptsDrawn).Should().Be((1, 4));
+        latest.PassedOver.Should().HaveCount(2);
+        latest.PassedOver[0].Should().StartWith("jobs/owned/checkpoints/it-000003/state.json: object 'jobs/owned/checkpoints/it-000003/actor.state' is corrupt");
+        latest.PassedOver[1].Should().StartWith("jobs/owned/checkpoints/it-000002/state.json: it is not a whole checkpoint state");
+
+        await store.DeleteAsync("jobs/owned/checkpoints/it-000001/actor.state");
+        var none = await checkpoints.Latest();
+        (none.Iteration, none.PassedOver.Count).Should().Be((0, 3));
+        none.PassedOver[2].Should().Be("jobs/owned/checkpoints/it-000001/state.json: its part jobs/owned/checkpoints/it-000001/actor.state is missing");
     }
 
     private async Task EarlierRun(JobSpec job, int iterations)
