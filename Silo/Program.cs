@@ -11,3 +11,9 @@ catch (ConfigurationException e)
     Console.Error.WriteLine($"configuration error: {e.Message}");
     return 2;
 }
+catch (InvalidDataException e)
+{
+    // A settings file that does not parse: the message names the file, the inner one the place.
+    Console.Error.WriteLine($"configuration error: {e.Message}{(e.InnerException is { } inner ? $" {inner.Message}" : "")}");
+    return 2;
+}

@@ -27,6 +27,7 @@ public static class SiloHosting
         // Settings files sit beside the executable, wherever it is started from.
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
         var settings = SiloSettings.Load(builder.Configuration);
+        settings.CheckPortsFree();
         if (!settings.Dashboard.Enabled)
         {
             builder.Services.Configure<HostOptions>(BoundedStop);

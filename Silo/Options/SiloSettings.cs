@@ -116,6 +116,7 @@ public sealed record SiloSettings(ClusteringOptions Clustering, SiloOptions Silo
         Required("Clustering:ClusterId", Clustering.ClusterId);
         Required("Clustering:ServiceId", Clustering.ServiceId);
         if (Clustering.Provider != ClusteringProvider.Localhost) Required("Clustering:ConnectionString", Clustering.ConnectionString, $"required by the {Clustering.Provider} provider");
+        if (Clustering.Provider == ClusteringProvider.AzureTable) AzureStorage("Clustering:ConnectionString", Clustering.ConnectionString!);
 
         Required("Silo:Name", Silo.Name);
         var roles = Silo.Roles.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
@@ -137,10 +138,42 @@ public sealed record SiloSettings(ClusteringOptions Clustering, SiloOptions Silo
         else
         {
             Required("Checkpoints:ConnectionString", Checkpoints.ConnectionString, "required by the AzureBlob provider");
+            AzureStorage("Checkpoints:ConnectionString", Checkpoints.ConnectionString!);
             if (!IsContainerName(Checkpoints.Container)) throw new ConfigurationException("Checkpoints:Container", $"'{Checkpoints.Container}' is not a valid blob container name (3-63 lowercase letters, digits, single hyphens)");
         }
         if (Checkpoints.ChunkBytes is < 64 * 1024 or > 100 * 1024 * 1024) throw new ConfigurationException("Checkpoints:ChunkBytes", $"{Checkpoints.ChunkBytes} must be between 64 KiB and 100 MiB");
         if (Dashboard.Enabled) Port("Dashboard:Port", Dashboard.Port);
+    }
+
+    /// <summary>Checks an Azure Storage connection string without repeating it (it holds a key).</summary>
+    private static void AzureStorage(string key, string connectionString)
+    {
+        try
+        {
+            _ = new Azure.Data.Tables.TableServiceClient(connectionString);
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException or InvalidOperationException)
+        {
+            throw new ConfigurationException(key, "not an Azure Storage connection string (AccountName=...;AccountKey=...;TableEndpoint=..., or UseDevelopmentStorage=true)");
+        }
+    }
+
+    /// <summary>A silo process's own ports must be free on loopback before it starts (checked there; a co-hosted silo picks free ones).</summary>
+    public void CheckPortsFree()
+    {
+        foreach (var (key, port) in new[] { ("Clustering:SiloPort", Clustering.SiloPort), ("Clustering:GatewayPort", Clustering.GatewayPort) })
+        {
+            try
+            {
+                var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, port);
+                listener.Start();
+                listener.Stop();
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                throw new ConfigurationException(key, $"port {port} is in use on 127.0.0.1");
+            }
+        }
     }
 
     private static void Port(string key, int port)

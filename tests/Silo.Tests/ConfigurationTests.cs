@@ -78,4 +78,42 @@ public sealed class ConfigurationTests
         process.ExitCode.Should().Be(2);
         error.Trim().Should().Be("configuration error: Clustering:SiloPort: 0 is not a TCP port (1-65535)");
     }
+
+    [Fact]
+    public async Task A_malformed_connection_string_a_port_in_use_and_a_broken_settings_file_stop_the_silo_in_one_line()
+    {
+        using var busy = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        busy.Start();
+        var port = ((System.Net.IPEndPoint)busy.LocalEndpoint).Port;
+        var directory = Directory.CreateTempSubdirectory("actors-settings-").FullName;
+        // A copy of the silo beside a cut-short appsettings.json.
+        foreach (var file in Directory.GetFiles(AppContext.BaseDirectory)) File.Copy(file, Path.Combine(directory, Path.GetFileName(file)));
+        await File.WriteAllTextAsync(Path.Combine(directory, "appsettings.json"), "{ \"Clustering\": { \"Provider\": ");
+        try
+        {
+            (await RunSilo(AppContext.BaseDirectory, "--Clustering:Provider", "AzureTable", "--Clustering:ConnectionString", "secret-garbage"))
+                .Should().Be((2, "configuration error: Clustering:ConnectionString: not an Azure Storage connection string (AccountName=...;AccountKey=...;TableEndpoint=..., or UseDevelopmentStorage=true)"));
+            (await RunSilo(AppContext.BaseDirectory, "--Clustering:SiloPort", port.ToString(), "--Clustering:PrimarySiloPort", port.ToString(), "--Clustering:GatewayPort", (port == 65535 ? 65534 : port + 1).ToString()))
+                .Should().Be((2, $"configuration error: Clustering:SiloPort: port {port} is in use on 127.0.0.1"));
+            var (exit, broken) = await RunSilo(directory);
+            exit.Should().Be(2);
+            broken.Should().StartWith("configuration error: ").And.Contain("appsettings.json").And.NotContain("   at ");
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    private static async Task<(int Exit, string Error)> RunSilo(string directory, params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
+        start.ArgumentList.Add(Path.Combine(directory, "Silo.dll"));
+        foreach (var arg in args) start.ArgumentList.Add(arg);
+        using var process = Process.Start(start)!;
+        var error = process.StandardError.ReadToEndAsync();
+        await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return (process.ExitCode, (await error).Trim());
+    }
 }
