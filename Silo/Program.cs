@@ -17,3 +17,9 @@ catch (InvalidDataException e)
     Console.Error.WriteLine($"configuration error: {e.Message}{(e.InnerException is { } inner ? $" {inner.Message}" : "")}");
     return 2;
 }
+catch (Exception e)
+{
+    // A silo that cannot start (its membership store unreachable, say) ends with one line, not a crash.
+    Console.Error.WriteLine($"the silo could not start: {e.GetBaseException().Message}");
+    return 1;
+}

@@ -105,6 +105,28 @@ public sealed class ConfigurationTests
         }
     }
 
+    [Fact]
+    public async Task A_silo_whose_membership_store_cannot_be_reached_ends_with_one_line_instead_of_crashing()
+    {
+        using var closed = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        closed.Start();
+        var port = ((System.Net.IPEndPoint)closed.LocalEndpoint).Port;
+        closed.Stop();
+
+        var (exit, error) = await RunSilo(AppContext.BaseDirectory, "--Clustering:Provider", "Redis", "--Clustering:ConnectionString", $"127.0.0.1:{port}",
+            "--Clustering:SiloPort", Free().ToString(), "--Clustering:GatewayPort", Free().ToString());
+
+        exit.Should().Be(1);
+        error.Split('\n')[^1].Should().StartWith("the silo could not start: ").And.Contain("redis");
+    }
+
+    private static int Free()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
     private static async Task<(int Exit, string Error)> RunSilo(string directory, params string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
