@@ -89,7 +89,9 @@ public sealed class TensorGenerationEngine : IGenerationEngine
 
     public async Task<GenerationWork[]> EvictAll()
     {
-        var snapshots = batch is null ? [] : await device.Run(() => batch.RunningIds.ToArray().Select(id => batch.Evict(id)).ToArray());
+        // Asked on the device thread, after the steps queued before: a step that has not run yet may be
+        // the one that creates the batch and puts samples in it (reading it from here lost them under load).
+        var snapshots = await device.Run(() => batch is null ? [] : batch.RunningIds.ToArray().Select(id => batch.Evict(id)).ToArray());
         var handed = unstarted.Concat(snapshots.Select(s => admitted[s.Request.Id] with { Response = s.Response, LogProbs = s.LogProbs })).ToArray();
         // Samples that finished in a step still running are reported by that step, not handed back.
         foreach (var h in handed) admitted.Remove(h.SampleId);
