@@ -257,32 +257,30 @@ public sealed class RlJobTests(ClusterFixture fixture)
     [Fact]
     public async Task A_dataset_prompt_too_long_for_the_model_fails_the_job_naming_its_line()
     {
-        var file = Path.Combine(Path.GetTempPath(), $"long-{Guid.NewGuid():N}.jsonl");
-        await File.WriteAllTextAsync(file, "{\"prompt\": \"1+2=\", \"answer\": \"3\"}\n\n{\"prompt\": \"" + new string('1', 10_000) + "+2=\", \"answer\": \"3\"}\n");
-        try
-        {
-            var (status, _) = await Run(fixture.Cluster.GrainFactory, Tiny("long-prompt") with { Rl = Tiny("x").Rl! with { Dataset = file } });
+        var (file, status) = await RunOnDataset("long-prompt", "{\"prompt\": \"1+2=\", \"answer\": \"3\"}\n\n{\"prompt\": \"" + new string('1', 10_000) + "+2=\", \"answer\": \"3\"}\n");
 
-            status.State.Should().Be(JobState.Failed);
-            status.Message.Should().StartWith($"{file}:3: a prompt of 10004 tokens").And.Contain("exceed the model's 512 positions");
-        }
-        finally
-        {
-            File.Delete(file);
-        }
+        status.State.Should().Be(JobState.Failed);
+        status.Message.Should().StartWith($"{file}:3: a prompt of 10004 tokens").And.Contain("exceed the model's 512 positions");
     }
 
     [Fact]
     public async Task A_dataset_with_a_bad_line_fails_the_job_naming_the_line()
     {
-        var file = Path.Combine(Path.GetTempPath(), $"bad-{Guid.NewGuid():N}.jsonl");
-        await File.WriteAllTextAsync(file, "{\"prompt\": \"1+2=\", \"answer\": \"3\"}\n{\"prompt\": \"1+2=\", \"answer\": \"THREE\"}\n");
+        var (file, status) = await RunOnDataset("bad-dataset", "{\"prompt\": \"1+2=\", \"answer\": \"3\"}\n{\"prompt\": \"1+2=\", \"answer\": \"THREE\"}\n");
+
+        status.State.Should().Be(JobState.Failed);
+        status.Message.Should().Contain($"{file}:2:").And.Contain("'T'");
+    }
+
+    /// <summary>Runs a tiny job on a dataset file with these lines; the file is gone afterwards, its name stays for the assertions.</summary>
+    private async Task<(string File, JobStatus Status)> RunOnDataset(string job, string lines)
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"{job}-{Guid.NewGuid():N}.jsonl");
+        await File.WriteAllTextAsync(file, lines);
         try
         {
-            var (status, _) = await Run(fixture.Cluster.GrainFactory, Tiny("bad-dataset") with { Rl = Tiny("x").Rl! with { Dataset = file } });
-
-            status.State.Should().Be(JobState.Failed);
-            status.Message.Should().Contain($"{file}:2:").And.Contain("'T'");
+            var (status, _) = await Run(fixture.Cluster.GrainFactory, Tiny(job) with { Rl = Tiny("x").Rl! with { Dataset = file } });
+            return (file, status);
         }
         finally
         {
