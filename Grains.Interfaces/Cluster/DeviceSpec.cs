@@ -1,3 +1,4 @@
+using Grains.Interfaces.Jobs;
 namespace Grains.Interfaces.Cluster;
 
 /// <summary>
@@ -17,7 +18,7 @@ public static class DeviceSpec
         {
             var colon = part.IndexOf(':');
             var kind = colon < 0 ? part : part[..colon];
-            if (kind.Length == 0 || !kind.All(char.IsAsciiLetterOrDigit)) throw new FormatException($"'{part}': a device kind is letters and digits, like gpu or cpu");
+            if (kind.Length == 0 || !kind.All(char.IsAsciiLetterOrDigit)) throw new FormatException($"{Quoted.Of(part)}: a device kind is letters and digits, like gpu or cpu");
             if (colon < 0)
             {
                 devices.Add($"{kind}:0");
@@ -28,15 +29,15 @@ public static class DeviceSpec
                 var bounds = range.Split('-');
                 if (bounds.Length > 2 || !bounds.All(b => int.TryParse(b, out var i) && i >= 0))
                 {
-                    throw new FormatException($"'{part}': '{range}' is not an index or a range like 0-7");
+                    throw new FormatException($"{Quoted.Of(part)}: {Quoted.Of(range)} is not an index or a range like 0-7");
                 }
                 var (first, last) = (int.Parse(bounds[0]), int.Parse(bounds[^1]));
-                if (last < first) throw new FormatException($"'{part}': the range '{range}' runs backwards");
-                if ((long)last - first + 1 + devices.Count > MaxDevices) throw new FormatException($"'{part}': more than {MaxDevices:N0} devices on one silo");
+                if (last < first) throw new FormatException($"{Quoted.Of(part)}: the range {Quoted.Of(range)} runs backwards");
+                if ((long)last - first + 1 + devices.Count > MaxDevices) throw new FormatException($"{Quoted.Of(part)}: more than {MaxDevices:N0} devices on one silo");
                 devices.AddRange(Enumerable.Range(first, last - first + 1).Select(i => $"{kind}:{i}"));
             }
         }
         var repeated = devices.GroupBy(d => d).FirstOrDefault(g => g.Count() > 1);
-        return repeated is null ? devices : throw new FormatException($"device {repeated.Key} is listed twice in '{spec}'");
+        return repeated is null ? devices : throw new FormatException($"device {repeated.Key} is listed twice in {Quoted.Of(spec)}");
     }
 }

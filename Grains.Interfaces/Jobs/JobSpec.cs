@@ -37,13 +37,9 @@ public sealed record JobSpec
         {
             spec = JsonSerializer.Deserialize<JobSpec>(json, Json);
         }
-        catch (SpecNameException e)
-        {
-            throw new ArgumentException($"{source}: {e.Path?.TrimStart('$', '.')}: {e.Message}", e);
-        }
         catch (JsonException e)
         {
-            throw new ArgumentException($"{source}: {e.Message}", e);
+            throw new ArgumentException(JobFileErrors.Describe(e, source), e);
         }
         return (spec ?? throw new ArgumentException($"{source}: the file is empty")).Validated(source);
     }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Kernels.Text;
 using MathNet.Numerics.Distributions;
 
 namespace Kernels.Emulation;
@@ -74,11 +75,19 @@ public sealed record EmpiricalLengths(IReadOnlyList<(int Length, double Count)> 
 {
     private readonly double[] cumulative = Cumulative(Bins);
 
+    /// <summary>The first bin whose running count passes u x total: a bin with no count is never chosen (u = 1 takes the last counted one).</summary>
     public override int Quantile(double u)
     {
         var target = u * cumulative[^1];
-        var index = Array.BinarySearch(cumulative, target);
-        return Bins[Math.Min(index < 0 ? ~index : index + 1, Bins.Count - 1)].Length;
+        var (low, high) = (0, Bins.Count - 1);
+        while (low < high)
+        {
+            var middle = (low + high) / 2;
+            if (cumulative[middle] > target) high = middle;
+            else low = middle + 1;
+        }
+        while (Bins[low].Count == 0) low--;
+        return Bins[low].Length;
     }
 
     /// <summary>Reads "length,count" lines (a header line and blank lines are skipped); a bad line is named by its number.</summary>
@@ -94,7 +103,7 @@ public sealed record EmpiricalLengths(IReadOnlyList<(int Length, double Count)> 
             if (parts.Length != 2 || !int.TryParse(parts[0], CultureInfo.InvariantCulture, out var length) || length < 1
                 || !double.TryParse(parts[1], CultureInfo.InvariantCulture, out var count) || count < 0 || !double.IsFinite(count))
             {
-                throw new InvalidDataException($"{source}:{number}: expected \"length,count\" with a length >= 1 and a count >= 0, got \"{line}\"");
+                throw new InvalidDataException($"{source}:{number}: expected \"length,count\" with a length >= 1 and a count >= 0, got {Excerpt.Of(line)}");
             }
             bins.Add((length, count));
         }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Kernels.Text;
 
 namespace Kernels.Tasks;
 
@@ -50,7 +51,7 @@ public static class TaskDataset
             }
             catch (JsonException e)
             {
-                throw new InvalidDataException($"{source}:{number}: not a JSON object with \"prompt\" and \"answer\" ({e.Message})", e);
+                throw new InvalidDataException($"{source}:{number}: not a JSON object with \"prompt\" and \"answer\" ({Excerpt.OfJsonError(e.Message)})", e);
             }
             if (example is null || string.IsNullOrEmpty(example.Prompt)) throw new InvalidDataException($"{source}:{number}: \"prompt\" is missing or empty");
             if (example.Answer is null) throw new InvalidDataException($"{source}:{number}: \"answer\" is missing");

@@ -1,3 +1,5 @@
+using Kernels.Text;
+
 namespace Kernels.Tokenizers;
 
 /// <summary>One token per character of a fixed alphabet, after the special tokens pad (0), bos (1) and eos (2).</summary>
@@ -31,7 +33,7 @@ public sealed class CharTokenizer : ITokenizer
         {
             result[i] = ids.TryGetValue(text[i], out var id)
                 ? id
-                : throw new ArgumentException($"character '{text[i]}' at position {i} of \"{text}\" is not in the tokenizer's alphabet");
+                : throw new ArgumentException($"character {Excerpt.Of(text[i].ToString())} (U+{(int)text[i]:X4}) at position {i} of {Excerpt.Of(text)} is not in the tokenizer's alphabet");
         }
         return result;
     }

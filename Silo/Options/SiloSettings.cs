@@ -1,3 +1,5 @@
+using Grains.Interfaces;
+using Grains.Interfaces.Jobs;
 using Grains;
 using Grains.Interfaces.Cluster;
 using Microsoft.Extensions.Configuration;
@@ -70,28 +72,11 @@ public sealed record SiloSettings(ClusteringOptions Clustering, SiloOptions Silo
         {
             if (Sections.Contains(section, StringComparer.OrdinalIgnoreCase)) continue;
             // Short names are near many others: "Silo" takes one letter's slip, the longer ones two.
-            if (Sections.FirstOrDefault(known => Distance(section.ToLowerInvariant(), known.ToLowerInvariant()) <= (known.Length <= 4 ? 1 : 2)) is { } meant)
+            if (Sections.FirstOrDefault(known => Spelling.Distance(section.ToLowerInvariant(), known.ToLowerInvariant()) <= (known.Length <= 4 ? 1 : 2)) is { } meant)
             {
-                throw new ConfigurationException(section, $"not a section; did you mean {meant}?");
+                throw new ConfigurationException(Quoted.Of(section), $"not a section; did you mean {meant}?");
             }
         }
-    }
-
-    /// <summary>Levenshtein distance: the fewest single-letter insertions, deletions and substitutions from a to b.</summary>
-    private static int Distance(string a, string b)
-    {
-        var row = Enumerable.Range(0, b.Length + 1).ToArray();
-        for (var i = 1; i <= a.Length; i++)
-        {
-            var (diagonal, row0) = (row[0], i);
-            row[0] = row0;
-            for (var j = 1; j <= b.Length; j++)
-            {
-                var next = Math.Min(Math.Min(row[j] + 1, row[j - 1] + 1), diagonal + (a[i - 1] == b[j - 1] ? 0 : 1));
-                (diagonal, row[j]) = (row[j], next);
-            }
-        }
-        return row[b.Length];
     }
 
     private static T Bind<T>(IConfiguration configuration, string section) where T : new()
@@ -102,8 +87,7 @@ public sealed record SiloSettings(ClusteringOptions Clustering, SiloOptions Silo
         }
         catch (InvalidOperationException e)
         {
-            // The binder's message names the key and the value that did not convert, or the unknown key.
-            throw new ConfigurationException(section, e.Message);
+            throw BinderErrors.Describe(e, section, typeof(T));
         }
     }
 
@@ -122,7 +106,7 @@ public sealed record SiloSettings(ClusteringOptions Clustering, SiloOptions Silo
         var roles = Silo.Roles.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         if (roles.Length == 0) throw new ConfigurationException("Silo:Roles", $"name at least one of {string.Join(", ", SiloRoles.All)}");
         var unknown = roles.FirstOrDefault(r => !SiloRoles.All.Contains(r));
-        if (unknown is not null) throw new ConfigurationException("Silo:Roles", $"'{unknown}' is not a role (known: {string.Join(", ", SiloRoles.All)})");
+        if (unknown is not null) throw new ConfigurationException("Silo:Roles", $"{Quoted.Of(unknown)} is not a role (known: {string.Join(", ", SiloRoles.All)})");
         try
         {
             DeviceSpec.Parse(Silo.Devices);

@@ -69,7 +69,7 @@ public sealed class PipelinedJobTests(ClusterFixture fixture)
         var parse = () => JobSpec.FromJson(json, "job.json");
 
         if (expected is null) parse.Should().NotThrow();
-        else parse.Should().Throw<ArgumentException>().WithMessage($"job.json: {expected}");
+        else parse.Should().Throw<ArgumentException>().WithMessage($"job.json*: {expected}");
     }
 
     [Fact]

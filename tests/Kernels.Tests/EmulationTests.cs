@@ -89,6 +89,16 @@ public sealed class EmulationTests
             .Should().Throw<InvalidDataException>().WithMessage("lengths.csv: no bins with a positive count");
     }
 
+    [Fact]
+    public void A_bin_without_count_is_never_drawn_even_at_its_boundaries()
+    {
+        var histogram = EmpiricalLengths.Read(new StringReader("10,5\n20,0\n30,5\n40,0\n"), "lengths.csv");
+
+        // Running counts 5, 5, 10, 10 of 10: u = 0.5 is the boundary the empty bin 20 shares with 10.
+        new[] { 0.0, 0.25, 0.4999 }.Select(histogram.Quantile).Should().OnlyContain(l => l == 10);
+        new[] { 0.5, 0.75, 1.0 }.Select(histogram.Quantile).Should().OnlyContain(l => l == 30);
+    }
+
     private static int[] SampleFrom(LengthDistribution distribution, int seed, int count)
     {
         var random = new Random(seed);

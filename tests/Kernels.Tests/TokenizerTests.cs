@@ -19,7 +19,7 @@ public sealed class TokenizerTests
     [Fact]
     public void Unknown_characters_and_bad_alphabets_are_named()
     {
-        FluentActions.Invoking(() => new CharTokenizer("ab").Encode("abc")).Should().Throw<ArgumentException>().WithMessage("*'c' at position 2*");
+        FluentActions.Invoking(() => new CharTokenizer("ab").Encode("abc")).Should().Throw<ArgumentException>().WithMessage("*\"c\" (U+0063) at position 2*");
         FluentActions.Invoking(() => new CharTokenizer("aba")).Should().Throw<ArgumentException>().WithMessage("*repeats 'a'*");
     }
 }
