@@ -8,7 +8,11 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Dashboard;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using Orleans.Serialization;
+using Orleans.Runtime.Hosting;
+using Orleans.Storage;
 using Orleans.Placement;
 using Orleans.Runtime.MembershipService.SiloMetadata;
 using Silo.Options;
@@ -117,6 +121,24 @@ public static class SiloHosting
         silo.Services.AddSingleton<IIncomingGrainCallFilter>(services => services.GetRequiredService<GrainCallCounter>());
         silo.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(settings.Checkpoints));
         silo.Services.AddSingleton(CreateCheckpointStore(settings.Checkpoints));
+        silo.AddLedger(settings.Checkpoints);
+        return silo;
+    }
+
+    /// <summary>The ledger's grain storage, where the checkpoints are (<see cref="Ledger"/>).</summary>
+    public static ISiloBuilder AddLedger(this ISiloBuilder silo, CheckpointOptions checkpoints)
+    {
+        if (checkpoints.Provider == CheckpointProvider.AzureBlob)
+        {
+            return silo.AddAzureBlobGrainStorage(Ledger.Storage, (OptionsBuilder<AzureBlobStorageOptions> options) => options.Configure<Serializer>((o, serializer) =>
+            {
+                o.BlobServiceClient = new Azure.Storage.Blobs.BlobServiceClient(checkpoints.ConnectionString);
+                o.ContainerName = Ledger.Container(checkpoints);
+                // Records hold arrays of tokens and log-probs: Orleans' binary form, not JSON.
+                o.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer);
+            }));
+        }
+        silo.Services.AddGrainStorage(Ledger.Storage, (services, _) => new DirectoryGrainStorage(Ledger.Directory(checkpoints), services.GetRequiredService<Serializer>()));
         return silo;
     }
 

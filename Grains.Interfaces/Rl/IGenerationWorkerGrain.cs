@@ -24,5 +24,11 @@ public interface IGenerationWorkerGrain : IDeviceGrain
     /// <summary>Samples queued or running.</summary>
     Task<int> Pending();
 
+    /// <summary>
+    /// The ids of the samples queued or running here, until their sample grains have their responses: a
+    /// sample the job sent here that is neither here nor generated was lost with this worker's silo.
+    /// </summary>
+    Task<string[]> Holding();
+
     Task<DeviceUsage> TakeUsage();
 }

@@ -24,4 +24,7 @@ public interface ISampleGrain : IGrainWithStringKey
     Task<bool> Requeued();
 
     Task<SampleRecord> Record();
+
+    /// <summary>The step is over: returns the sample's last record; the grain leaves memory, its record stays in the ledger.</summary>
+    Task<SampleRecord> Retire();
 }

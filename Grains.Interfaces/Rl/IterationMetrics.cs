@@ -35,6 +35,8 @@ public sealed record IterationMetrics
     [Id(24)] public double? PipelineBubble { get; init; }
     /// <summary>Pipelined training: the bubble expected of the schedule (analytic for 1F1B and GPipe, planned for a fused plan).</summary>
     [Id(25)] public double? PipelineBubbleExpected { get; init; }
+    /// <summary>The step's samples accounted for: created, generated, scored, trained, re-dispatched, discarded.</summary>
+    [Id(26)] public StepLedger? Ledger { get; init; }
 }
 
 /// <summary>One device's bars in an iteration's timeline.</summary>

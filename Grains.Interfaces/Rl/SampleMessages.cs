@@ -85,7 +85,15 @@ public sealed record SampleRecord(
     [property: Id(4)] SampleScores? Scores,
     [property: Id(5)] float[]? Advantages,
     [property: Id(6)] float[]? Returns,
-    [property: Id(7)] StageTimes Times);
+    [property: Id(7)] StageTimes Times,
+    [property: Id(8)] int Dispatches = 0)
+{
+    /// <summary>A sample not yet created.</summary>
+    public static SampleRecord New { get; } = new(SampleStage.New, null, null, null, null, null, null, new StageTimes());
+
+    /// <summary>Times it was sent to a worker after the first: after its worker was lost, drained, or handed it back.</summary>
+    public int Redispatches => Math.Max(0, Dispatches - 1);
+}
 
 public static class SampleKeys
 {

@@ -14,8 +14,11 @@ public sealed class IterationMetricsBuilder(int iteration, DateTimeOffset began,
     private double gradNorm;
     private readonly Dictionary<string, double> stepBusy = [];
     private readonly List<double> bubbles = [];
+    private StepLedger? ledger;
 
     public void Rollout(SampleRecord[] scored, AdvantageResult estimated) => (records, advantages) = (scored, estimated);
+
+    public void Accounted(StepLedger accounted) => ledger = accounted;
 
     public void Trained(TrainStep step)
     {
@@ -63,6 +66,7 @@ public sealed class IterationMetricsBuilder(int iteration, DateTimeOffset began,
                 [.. u.Intervals!.Select(b => new TimelineBar((b.Start - began).TotalSeconds * timeScale, (b.End - began).TotalSeconds * timeScale, b.Stage))]))],
             PipelineBubble = bubbles.Count > 0 ? bubbles.Average() : null,
             PipelineBubbleExpected = expectedBubble,
+            Ledger = ledger,
         };
     }
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Grains.Cluster;
 using Grains.Data;
 using Grains.Engines;
 using Grains.Interfaces.Cluster;
@@ -29,6 +30,8 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     private readonly IGenerationWorkerGrain[] workers = [.. Enumerable.Range(0, job.Rl!.GenerationWorkers).Select(w => grains.GetGrain<IGenerationWorkerGrain>(JobKeys.For(job).Worker(w)))];
     private RolloutScheduler? scheduler;
     private ITrainerBackend? trainers;
+    private GenerationLimits? limits;
+    private WeightsRef? weights;
 
     /// <summary>Called by the job grain when a sample grain reports a stage.</summary>
     public void SampleReached(string sampleId, SampleStage stage) => scheduler?.SampleReached(sampleId, stage);
@@ -38,10 +41,10 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     {
         var encoding = new TaskEncoding(ModelCatalog.Tokenizer(rl.Model));
         var data = emulated is null ? new RlData(job, encoding, ModelCatalog.Config(rl.Model).MaxPositions) : null;
-        var limits = data is null
+        limits = data is null
             ? new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, emulated!.PromptLength + emulated.Lengths.Max + 1, emulated.Generator)
             : new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, data.Train.Concat(data.HeldOut).Max(e => encoding.Prompt(e).Length) + data.Task.MaxResponseTokens + 1);
-        await Task.WhenAll(workers.Select(w => w.Configure(limits)));
+        await Task.WhenAll(workers.Select(w => SiloLoss.Retry(() => w.Configure(limits))));
         var (start, promptsDrawn, passedOver) = resume ? await checkpoints.Latest() : (0, 0L, []);
         foreach (var damaged in passedOver) progress(0, $"passing over a damaged checkpoint: {damaged}");
         if (resume && start == 0)
@@ -51,12 +54,12 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         }
         if (!resume && emulated is null && await checkpoints.ClearEarlierRun() is var removed and > 0) progress(0, $"starting afresh: removed {removed} objects of an earlier run of {job.Name}");
         var plan = new IterationPlan(job, data, emulated, encoding, limits.MaxSequenceLength) { PromptsDrawn = promptsDrawn };
-        scheduler = new RolloutScheduler(grains, keys, workers);
+        scheduler = new RolloutScheduler(grains, keys, workers, w => Ready(workers[w]));
         trainers = rl.Pipeline is not null && emulated is null ? new PipelinedBackend(job, grains, store) : new DataParallelBackend(job, grains, emulated);
 
         if (start > 0) progress(start, $"resuming after iteration {start}");
         await trainers.Start(start, actor => data is null ? Task.CompletedTask : WarmStart(actor, encoding, data, progress));
-        await Task.WhenAll(workers.Select(w => w.LoadWeights(new WeightsRef(keys.ActorWeights(start), start))));
+        await LoadWeights(new WeightsRef(keys.ActorWeights(start), start));
         await TakeUsage();
         if (start == 0 && data is not null) report(new IterationMetrics { Iteration = 0, HeldOutAccuracy = await HeldOutEvaluation.Accuracy(workers, encoding, data) });
 
@@ -83,6 +86,20 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
 
     private bool Checkpoints => rl.CheckpointEvery > 0 && emulated is null;
 
+    /// <summary>Every worker gets a weights version; one re-activated after its silo's loss is configured first.</summary>
+    private Task LoadWeights(WeightsRef version)
+    {
+        weights = version;
+        return Task.WhenAll(workers.Select(Ready));
+    }
+
+    /// <summary>A worker with the job's limits and current weights: nothing to do for one that has them.</summary>
+    private Task Ready(IGenerationWorkerGrain worker) => SiloLoss.Retry(async () =>
+    {
+        await worker.Configure(limits!);
+        await worker.LoadWeights(weights!);
+    });
+
     private async Task<IterationMetrics> Iteration(int i, IterationPlan plan, TaskEncoding encoding, RlData? data)
     {
         var clock = Stopwatch.StartNew();
@@ -97,10 +114,11 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
             advantages.Advantages[k], r.Scores!.Values, advantages.Returns?[k], r.Scores.RefLogProbs, r.Start.EmulatedPrompt, r.Generated.EmulatedLength)).ToArray();
         var steps = MiniBatchPlan.Steps(rows.Length, rl.Epochs, rl.MiniBatches, job.Seed, i);
         for (var index = 0; index < steps.Length; index++) metrics.Trained(await trainers!.Step(i, index, [.. steps[index].Select(k => rows[k])]));
-        await Task.WhenAll(starts.Select((s, k) => grains.GetGrain<ISampleGrain>(s.Id).Trained(advantages.Advantages[k], advantages.Returns?[k])));
+        await Task.WhenAll(starts.Select((s, k) => SiloLoss.Retry(() => grains.GetGrain<ISampleGrain>(s.Id).Trained(advantages.Advantages[k], advantages.Returns?[k]))));
+        metrics.Accounted(StepLedger.Of(await Task.WhenAll(starts.Select(s => SiloLoss.Retry(grains.GetGrain<ISampleGrain>(s.Id).Retire)))));
 
         await trainers!.Publish(i);
-        await Task.WhenAll(workers.Select(w => w.LoadWeights(new WeightsRef(keys.ActorWeights(i), i))));
+        await LoadWeights(new WeightsRef(keys.ActorWeights(i), i));
         await checkpoints.DeleteOldWeights(i);
         var trainingSeconds = (clock.Elapsed - trainingStart).TotalSeconds;
         double? accuracy = data is not null && (i % rl.EvalEvery == 0 || i == job.Iterations) ? await HeldOutEvaluation.Accuracy(workers, encoding, data) : null;

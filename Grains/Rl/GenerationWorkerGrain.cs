@@ -19,6 +19,8 @@ namespace Grains.Rl;
 public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices hybrids, ILogger<GenerationWorkerGrain> logger) : DeviceGrain, IGenerationWorkerGrain
 {
     private readonly Queue<GenerationWork> waiting = new();
+    // Admitted samples, until their sample grain has their response: what Holding() answers with the queue.
+    private readonly HashSet<string> running = [];
     private GenerationLimits? limits;
     private IGenerationEngine? engine;
     private int version = -1;
@@ -45,8 +47,8 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
     public async Task LoadWeights(WeightsRef weights)
     {
         if (engine is null) throw new InvalidOperationException($"{this.GetPrimaryKeyString()} is not configured");
-        if (InFlight > 0) throw new InvalidOperationException($"{this.GetPrimaryKeyString()} cannot change weights while {InFlight} samples are in it");
         if (weights.Version == version) return;
+        if (InFlight > 0) throw new InvalidOperationException($"{this.GetPrimaryKeyString()} cannot change weights while {InFlight} samples are in it");
         await engine.LoadWeights(weights);
         version = weights.Version;
     }
@@ -72,6 +74,7 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
         var handed = waiting.ToList();
         waiting.Clear();
         if (engine is not null) handed.AddRange(await engine.EvictAll());
+        running.ExceptWith(handed.Select(w => w.SampleId));
         return [.. handed];
     }
 
@@ -82,6 +85,8 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
     }
 
     public Task<int> Pending() => Task.FromResult(InFlight);
+
+    public Task<string[]> Holding() => Task.FromResult<string[]>([.. waiting.Select(w => w.SampleId), .. running]);
 
     public Task<DeviceUsage> TakeUsage()
     {
@@ -102,7 +107,7 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
         {
             while (waiting.Count > 0 || engine!.Count > 0)
             {
-                while (waiting.Count > 0 && engine!.TryAdmit(waiting.Peek())) waiting.Dequeue();
+                while (waiting.Count > 0 && engine!.TryAdmit(waiting.Peek())) running.Add(waiting.Dequeue().SampleId);
                 var workerVersion = version;
                 foreach (var f in await engine!.Advance())
                 {
@@ -123,11 +128,17 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
     {
         try
         {
-            await GrainFactory.GetGrain<ISampleGrain>(sampleId).Generated(response);
+            // The sample grain's silo may be going: its record is in the ledger, so the call succeeds on its next activation.
+            await SiloLoss.Retry(() => GrainFactory.GetGrain<ISampleGrain>(sampleId).Generated(response));
         }
         catch (Exception e)
         {
+            // The job's audit finds the sample no longer held here and not generated, and sends it again.
             logger.LogError(e, "reporting sample {Sample} failed", sampleId);
+        }
+        finally
+        {
+            running.Remove(sampleId);
         }
     }
 }

@@ -269,7 +269,7 @@ public sealed class RlJobTests(ClusterFixture fixture)
         var (file, status) = await RunOnDataset("bad-dataset", "{\"prompt\": \"1+2=\", \"answer\": \"3\"}\n{\"prompt\": \"1+2=\", \"answer\": \"THREE\"}\n");
 
         status.State.Should().Be(JobState.Failed);
-        status.Message.Should().Contain($"{file}:2:").And.Contain("'T'");
+        status.Message.Should().Contain($"{file}:2:").And.Contain("\"T\" (U+0054)");
     }
 
     /// <summary>Runs a tiny job on a dataset file with these lines; the file is gone afterwards, its name stays for the assertions.</summary>

@@ -1,0 +1,40 @@
+namespace Grains.Interfaces.Rl;
+
+/// <summary>
+/// One step's samples, accounted for from their ledger records when the step is over: every sample
+/// created is trained or discarded (with the reason); one that is neither was lost, and the step fails
+/// naming it rather than report a balance that does not hold.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record StepLedger
+{
+    [Id(0)] public int Created { get; init; }
+    [Id(1)] public int Generated { get; init; }
+    [Id(2)] public int Scored { get; init; }
+    [Id(3)] public int Trained { get; init; }
+    /// <summary>Times samples were sent to a worker again: their worker's silo was lost, or it was drained.</summary>
+    [Id(4)] public int Redispatched { get; init; }
+    [Id(5)] public int Discarded { get; init; }
+    /// <summary>Discarded samples by reason.</summary>
+    [Id(6)] public Dictionary<string, int> DiscardedFor { get; init; } = [];
+
+    public int Lost => Created - Trained - Discarded;
+
+    /// <summary>The ledger of a step's final records; throws naming the samples neither trained nor discarded.</summary>
+    public static StepLedger Of(IReadOnlyList<SampleRecord> records)
+    {
+        var lost = records.Where(r => r.Stage != SampleStage.Trained).Select(r => $"{r.Start?.Id ?? "?"} ({r.Stage})").ToList();
+        if (lost.Count > 0)
+        {
+            throw new InvalidOperationException($"{lost.Count} of {records.Count} samples were neither trained nor discarded: {string.Join(", ", lost.Take(5))}{(lost.Count > 5 ? ", ..." : "")}");
+        }
+        return new StepLedger
+        {
+            Created = records.Count,
+            Generated = records.Count(r => r.Generated is not null),
+            Scored = records.Count(r => r.Scores is not null),
+            Trained = records.Count(r => r.Stage == SampleStage.Trained),
+            Redispatched = records.Sum(r => r.Redispatches),
+        };
+    }
+}
