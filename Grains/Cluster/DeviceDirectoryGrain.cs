@@ -41,7 +41,7 @@ public sealed class DeviceDirectoryGrain(IClusterMembershipService membership) :
         {
             var detail = string.Join("; ", candidates.Select(c =>
                 $"{c.Silo}: {c.Devices.Count(d => taken.Contains((c.Silo, d)))}/{c.Devices.Count} held{(drained.Contains(c.Silo) ? ", drained" : "")}"));
-            throw new InvalidOperationException($"cannot place {holder}: no free device for the '{role}' role ({detail})");
+            throw new NoFreeDeviceException($"cannot place {holder}: no free device for the '{role}' role ({detail})");
         }
         return leases[holder] = new DeviceLease(holder, role, best.Silo, best.Free[0]);
     }

@@ -27,7 +27,10 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     private readonly JobKeys keys = JobKeys.For(job);
     private readonly EmulatedJob? emulated = job.Rl!.Emulated ? new EmulatedJob(job) : null;
     private readonly JobCheckpoints checkpoints = new(job, store);
-    private readonly IGenerationWorkerGrain[] workers = [.. Enumerable.Range(0, job.Rl!.GenerationWorkers).Select(w => grains.GetGrain<IGenerationWorkerGrain>(JobKeys.For(job).Worker(w)))];
+    private readonly IGenerationWorkerGrain[] all = [.. Enumerable.Range(0, job.Rl!.GenerationWorkers).Select(w => grains.GetGrain<IGenerationWorkerGrain>(JobKeys.For(job).Worker(w)))];
+    // The workers the job goes on with: one lost with its silo, when no device is free to place it again, leaves.
+    private readonly List<int> live = [.. Enumerable.Range(0, job.Rl!.GenerationWorkers)];
+    private IGenerationWorkerGrain[] Workers => [.. live.Select(w => all[w])];
     private RolloutScheduler? scheduler;
     private ITrainerBackend? trainers;
     private GenerationLimits? limits;
@@ -44,7 +47,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         limits = data is null
             ? new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, emulated!.PromptLength + emulated.Lengths.Max + 1, emulated.Generator)
             : new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, data.Train.Concat(data.HeldOut).Max(e => encoding.Prompt(e).Length) + data.Task.MaxResponseTokens + 1);
-        await Task.WhenAll(workers.Select(w => SiloLoss.Retry(() => w.Configure(limits))));
+        await Task.WhenAll(Workers.Select(w => SiloLoss.Retry(() => w.Configure(limits))));
         var (start, promptsDrawn, passedOver) = resume ? await checkpoints.Latest() : (0, 0L, []);
         foreach (var damaged in passedOver) progress(0, $"passing over a damaged checkpoint: {damaged}");
         if (resume && start == 0)
@@ -54,19 +57,19 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         }
         if (!resume && emulated is null && await checkpoints.ClearEarlierRun() is var removed and > 0) progress(0, $"starting afresh: removed {removed} objects of an earlier run of {job.Name}");
         var plan = new IterationPlan(job, data, emulated, encoding, limits.MaxSequenceLength) { PromptsDrawn = promptsDrawn };
-        scheduler = new RolloutScheduler(grains, keys, workers, w => Ready(workers[w]));
+        scheduler = new RolloutScheduler(grains, keys, w => Ready(all[w]));
         trainers = rl.Pipeline is not null && emulated is null ? new PipelinedBackend(job, grains, store) : new DataParallelBackend(job, grains, emulated);
 
         if (start > 0) progress(start, $"resuming after iteration {start}");
         await trainers.Start(start, actor => data is null ? Task.CompletedTask : WarmStart(actor, encoding, data, progress));
-        await LoadWeights(new WeightsRef(keys.ActorWeights(start), start));
+        await LoadWeights(new WeightsRef(keys.ActorWeights(start), start), progress);
         await TakeUsage();
-        if (start == 0 && data is not null) report(new IterationMetrics { Iteration = 0, HeldOutAccuracy = await HeldOutEvaluation.Accuracy(workers, encoding, data) });
+        if (start == 0 && data is not null) report(new IterationMetrics { Iteration = 0, HeldOutAccuracy = await HeldOutEvaluation.Accuracy(Workers, encoding, data) });
 
         var done = start;
         for (var i = start + 1; i <= job.Iterations && !cancellation.IsCancellationRequested; i++)
         {
-            var metrics = await Iteration(i, plan, encoding, data);
+            var metrics = await Iteration(i, plan, encoding, data, progress);
             if (Checkpoints && i % rl.CheckpointEvery == 0) await Checkpoint(i, plan);
             done = i;
             report(metrics);
@@ -80,17 +83,38 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     /// <summary>Gives the job's devices back: its generation workers, trainers and stages leave them once their calls end.</summary>
     public async Task ReleaseDevices()
     {
-        await Task.WhenAll(workers.Select(w => w.Vacate()));
+        await Task.WhenAll(Workers.Select(w => w.Vacate()));
         if (trainers is not null) await trainers.Release();
     }
 
     private bool Checkpoints => rl.CheckpointEvery > 0 && emulated is null;
 
-    /// <summary>Every worker gets a weights version; one re-activated after its silo's loss is configured first.</summary>
-    private Task LoadWeights(WeightsRef version)
+    /// <summary>
+    /// Every worker gets a weights version; one re-activated after its silo's loss is configured first, and
+    /// one that cannot be placed again (no device free for it) leaves the job, which goes on with the others.
+    /// </summary>
+    private async Task LoadWeights(WeightsRef version, Action<int, string> progress)
     {
         weights = version;
-        return Task.WhenAll(workers.Select(Ready));
+        var ready = await Task.WhenAll(live.Select(async w =>
+        {
+            try
+            {
+                await Ready(all[w]);
+                return (w, Error: (Exception?)null);
+            }
+            catch (Exception e) when (NoFreeDeviceException.In(e))
+            {
+                return (w, Error: e);
+            }
+        }));
+        foreach (var (w, error) in ready.Where(r => r.Error is not null))
+        {
+            if (live.Count == 1) throw error!;
+            live.Remove(w);
+            logger.LogWarning("job {Job}: generation worker {Worker} was lost and cannot be placed again ({Error}); going on with {Count}", job.Name, keys.Worker(w), error!.Message, live.Count);
+            progress(version.Version, $"generation worker {keys.Worker(w)} lost, no device free for it: going on with {live.Count} workers");
+        }
     }
 
     /// <summary>A worker with the job's limits and current weights: nothing to do for one that has them.</summary>
@@ -100,12 +124,12 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         await worker.LoadWeights(weights!);
     });
 
-    private async Task<IterationMetrics> Iteration(int i, IterationPlan plan, TaskEncoding encoding, RlData? data)
+    private async Task<IterationMetrics> Iteration(int i, IterationPlan plan, TaskEncoding encoding, RlData? data, Action<int, string> progress)
     {
         var clock = Stopwatch.StartNew();
         var metrics = new IterationMetricsBuilder(i, DateTimeOffset.UtcNow, emulated?.TimeScale ?? 1);
         var starts = plan.Next(i);
-        var records = await scheduler!.Run(starts, RolloutPolicies.Stage(rl.StagePolicy), RolloutPolicies.Dispatch(rl));
+        var records = await scheduler!.Run(starts, RolloutPolicies.Stage(rl.StagePolicy), RolloutPolicies.Dispatch(rl), [.. live.Select(w => (w, all[w]))]);
         var trainingStart = clock.Elapsed;
 
         var advantages = data is null ? new AdvantageResult([.. records.Select(_ => Array.Empty<float>())], null, 0) : Advantages(records);
@@ -118,10 +142,10 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         metrics.Accounted(StepLedger.Of(await Task.WhenAll(starts.Select(s => SiloLoss.Retry(grains.GetGrain<ISampleGrain>(s.Id).Retire)))));
 
         await trainers!.Publish(i);
-        await LoadWeights(new WeightsRef(keys.ActorWeights(i), i));
+        await LoadWeights(new WeightsRef(keys.ActorWeights(i), i), progress);
         await checkpoints.DeleteOldWeights(i);
         var trainingSeconds = (clock.Elapsed - trainingStart).TotalSeconds;
-        double? accuracy = data is not null && (i % rl.EvalEvery == 0 || i == job.Iterations) ? await HeldOutEvaluation.Accuracy(workers, encoding, data) : null;
+        double? accuracy = data is not null && (i % rl.EvalEvery == 0 || i == job.Iterations) ? await HeldOutEvaluation.Accuracy(Workers, encoding, data) : null;
         var seconds = clock.Elapsed.TotalSeconds;
         return metrics.Build(seconds, trainingSeconds, accuracy, await TakeUsage(), trainers.ExpectedBubble);
     }
@@ -133,7 +157,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     /// <summary>Every device's usage since the last call: workers, trainers, and the emulated scoring instances (real scoring holds no leased device).</summary>
     private async Task<DeviceUsage[]> TakeUsage()
     {
-        var workerUsage = Task.WhenAll(workers.Select(w => w.TakeUsage()));
+        var workerUsage = Task.WhenAll(Workers.Select(w => w.TakeUsage()));
         var trainerUsage = trainers!.TakeUsage();
         var scorerUsage = Task.WhenAll(Enumerable.Range(0, emulated?.Scorer.Instances ?? 0).Select(k => grains.GetGrain<IScoringGrain>(keys.Scorer(k)).TakeUsage()));
         return [.. await workerUsage, .. await trainerUsage, .. await scorerUsage];

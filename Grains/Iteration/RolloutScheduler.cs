@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Grains.Cluster;
+using Grains.Interfaces.Cluster;
 using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
 using Grains.Iteration.Policies;
@@ -12,27 +13,32 @@ namespace Grains.Iteration;
 /// and generation workers, until the stage policy starts training. Runs on the job grain's scheduler,
 /// so events and actions never race. Every <see cref="AuditPeriod"/> it asks each worker which samples
 /// it holds: one sent there, neither held nor generated, was lost with the worker's silo and is sent
-/// again (after <paramref name="revive"/> has readied the worker's new activation), from its prompt
-/// and seed, so its response is the one it would have had.
+/// again (after <paramref name="revive"/> has readied the worker's new activation, or to another worker
+/// when no device is free for it), from its prompt and seed, so its response is the one it would have had.
 /// </summary>
-public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, IGenerationWorkerGrain[] workers, Func<int, Task> revive)
+public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<int, Task> revive)
 {
     public static readonly TimeSpan AuditPeriod = TimeSpan.FromSeconds(2);
 
+    /// <summary>How long the audit waits for a worker to say what it holds: past it, its silo is taken for lost.</summary>
+    private static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(10);
+
     private Step? current;
     private JobKeys Keys { get; } = keys;
-    private IGenerationWorkerGrain[] Workers { get; } = workers;
     private Func<int, Task> Revive { get; } = revive;
 
     /// <summary>A sample grain reported a stage; reports of other steps' samples and repeats are ignored.</summary>
     public void SampleReached(string sampleId, SampleStage stage) => current?.Reached(sampleId, stage);
 
-    /// <summary>The step's sample records once every one is scored and the stage policy starts training.</summary>
-    public async Task<SampleRecord[]> Run(SampleStart[] starts, IStagePolicy stagePolicy, IDispatchPolicy dispatchPolicy)
+    /// <summary>
+    /// The step's sample records once every one is scored and the stage policy starts training. The
+    /// policies number the <paramref name="workers"/> 0..n-1; each is known by its index in the job.
+    /// </summary>
+    public async Task<SampleRecord[]> Run(SampleStart[] starts, IStagePolicy stagePolicy, IDispatchPolicy dispatchPolicy, IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers)
     {
         var samples = starts.Select(s => grains.GetGrain<ISampleGrain>(s.Id)).ToArray();
         await Task.WhenAll(samples.Select((s, k) => SiloLoss.Retry(() => s.Create(starts[k]))));
-        var step = current = new Step(this, starts, samples, stagePolicy, dispatchPolicy);
+        var step = current = new Step(this, starts, samples, stagePolicy, dispatchPolicy, workers);
         try
         {
             step.Carry(dispatchPolicy.Start(step.State));
@@ -46,14 +52,17 @@ public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, IGenera
         return await Task.WhenAll(samples.Select(s => SiloLoss.Retry(s.Record)));
     }
 
-    private sealed class Step(RolloutScheduler owner, SampleStart[] starts, ISampleGrain[] samples, IStagePolicy stagePolicy, IDispatchPolicy dispatchPolicy)
+    private sealed class Step(RolloutScheduler owner, SampleStart[] starts, ISampleGrain[] samples, IStagePolicy stagePolicy, IDispatchPolicy dispatchPolicy,
+        IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers)
     {
         private readonly Dictionary<string, int> index = starts.Select((s, k) => (s.Id, k)).ToDictionary();
         private readonly Stopwatch clock = Stopwatch.StartNew();
         // Samples a worker has been given (its Submit returned, or failed with its silo): what the audit checks.
         private readonly HashSet<int> submitted = [];
+        // Workers lost with no device free to place them again: their samples went to the others.
+        private readonly HashSet<int> gone = [];
 
-        public RolloutState State { get; } = new(starts.Length, owner.Workers.Length);
+        public RolloutState State { get; } = new(starts.Length, workers.Count);
         public TaskCompletionSource Trained { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public void Reached(string sampleId, SampleStage stage)
@@ -97,34 +106,56 @@ public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, IGenera
                 if (lost.Count == 0) continue;
                 await Task.WhenAll(lost.Select(k => SiloLoss.Retry(samples[k].Requeued)));
                 submitted.ExceptWith(lost);
-                await owner.Revive(worker.Key);
-                await Dispatch(worker.Key, [.. lost]);
+                var target = await Revived(worker.Key);
+                if (target != worker.Key) foreach (var k in lost) State.Moved(k, target);
+                await Dispatch(target, [.. lost]);
             }
         }
 
-        /// <summary>What a worker holds; a worker whose silo is gone holds nothing (its next call re-activates it elsewhere).</summary>
+        /// <summary>What a worker holds; a worker whose silo is gone (or silent) holds nothing: its next call re-activates it elsewhere.</summary>
         private async Task<HashSet<string>> Held(int worker)
         {
             try
             {
-                return [.. await owner.Workers[worker].Holding()];
+                return [.. await workers[worker].Grain.Holding().WaitAsync(AnswerTimeout)];
             }
-            catch (Exception e) when (SiloLoss.Is(e))
+            catch (Exception e) when (SiloLoss.Is(e) || NoFreeDeviceException.In(e))
             {
                 return [];
             }
         }
 
+        /// <summary>The worker re-activated and ready; or, with no device free for it, the least loaded of the others.</summary>
+        private async Task<int> Revived(int worker)
+        {
+            if (!gone.Contains(worker))
+            {
+                try
+                {
+                    await owner.Revive(workers[worker].Index);
+                    return worker;
+                }
+                catch (Exception e) when (NoFreeDeviceException.In(e))
+                {
+                    gone.Add(worker);
+                }
+            }
+            var others = Enumerable.Range(0, workers.Count).Where(w => !gone.Contains(w)).ToArray();
+            return others.Length > 0
+                ? others.MinBy(State.Load)
+                : throw new InvalidOperationException($"every generation worker of the job was lost and none can be placed again");
+        }
+
         private async Task Dispatch(int worker, int[] batch)
         {
-            var key = owner.Keys.Worker(worker);
+            var key = owner.Keys.Worker(workers[worker].Index);
             await Task.WhenAll(batch.Select(k => SiloLoss.Retry(() => samples[k].Dispatched(key))));
             try
             {
-                await owner.Workers[worker].Submit([.. batch.Select(k => starts[k]).Select(s =>
+                await workers[worker].Grain.Submit([.. batch.Select(k => starts[k]).Select(s =>
                     new GenerationWork(s.Id, s.Prompt, s.SamplingSeed, s.MaxNewTokens, s.Temperature, [], [], s.EmulatedPrompt, PromptSeed: s.PromptSeed))]);
             }
-            catch (Exception e) when (SiloLoss.Is(e))
+            catch (Exception e) when (SiloLoss.Is(e) || NoFreeDeviceException.In(e))
             {
                 // The worker's silo went: the next audit finds these samples not held there and sends them again.
             }

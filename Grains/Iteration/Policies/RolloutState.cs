@@ -44,6 +44,13 @@ public sealed class RolloutState
         (workerOf[sample], load[worker]) = (worker, load[worker] + 1);
     }
 
+    /// <summary>A sample whose worker was lost goes to another, not yet generated.</summary>
+    public void Moved(int sample, int worker)
+    {
+        if (workerOf[sample] < 0 || generated[sample]) throw new InvalidOperationException($"sample {sample} is not on a worker, waiting for its response");
+        (load[workerOf[sample]], workerOf[sample], load[worker]) = (load[workerOf[sample]] - 1, worker, load[worker] + 1);
+    }
+
     /// <summary>Records a generated sample; false if it was already (a repeated report).</summary>
     public bool Generated(int sample)
     {

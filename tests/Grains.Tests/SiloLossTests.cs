@@ -1,0 +1,137 @@
+using Grains.Interfaces.Cluster;
+using Grains.Interfaces.Jobs;
+using Grains.Interfaces.Rl;
+using Microsoft.Extensions.Configuration;
+using Orleans.Configuration;
+using Orleans.TestingHost;
+using Silo;
+using Silo.Options;
+
+namespace Grains.Tests;
+
+/// <summary>
+/// A core silo (training, inference) in this process, and generation silos each test starts and kills,
+/// all sharing one checkpoint directory and ledger as the machines of a cluster share a store.
+/// </summary>
+public sealed class SiloLossFixture : IAsyncLifetime
+{
+    private int nextDevices;
+
+    public string Directory { get; } = Path.Combine(Path.GetTempPath(), $"actors-silo-loss-{Guid.NewGuid():N}");
+
+    public InProcessTestCluster Cluster { get; }
+
+    public SiloLossFixture()
+    {
+        var builder = new InProcessTestClusterBuilder(1);
+        builder.ConfigureSilo((options, silo) =>
+        {
+            var core = options.SiloName.EndsWith('0');
+            silo.AddActorsServices(SiloSettings.Load(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Silo:Name"] = options.SiloName,
+                ["Silo:Roles"] = core ? "training,inference" : SiloRoles.Generation,
+                ["Silo:Devices"] = core ? "cpu:0-7" : $"cpu:0-{nextDevices - 1}",
+                ["Checkpoints:Directory"] = Directory,
+            }).Build()));
+            // A killed silo is declared dead within a few seconds, as a cluster with short probes would.
+            silo.Configure<ClusterMembershipOptions>(o => (o.ProbeTimeout, o.NumMissedProbesLimit, o.NumVotesForDeathDeclaration) = (TimeSpan.FromSeconds(1), 2, 1));
+        });
+        Cluster = builder.Build();
+    }
+
+    /// <summary>Starts a generation silo with this many devices.</summary>
+    public async Task<InProcessSiloHandle> AddGenerationSilo(int devices)
+    {
+        nextDevices = devices;
+        return await Cluster.StartAdditionalSiloAsync();
+    }
+
+    public Task InitializeAsync() => Cluster.DeployAsync();
+
+    public async Task DisposeAsync()
+    {
+        await Cluster.DisposeAsync();
+        if (System.IO.Directory.Exists(Directory)) System.IO.Directory.Delete(Directory, recursive: true);
+    }
+}
+
+public sealed class SiloLossTests(SiloLossFixture fixture) : IClassFixture<SiloLossFixture>
+{
+    private static JobSpec Job(string name) => RlJobTests.Tiny(name, iterations: 3) with
+    {
+        Rl = RlJobTests.Tiny(name).Rl! with { GenerationWorkers = 2, PromptsPerIteration = 8, MaxBatch = 2 },
+    };
+
+    [Fact]
+    public async Task A_generation_silo_killed_mid_step_loses_no_sample_and_its_worker_moves_to_a_free_device() =>
+        await KillMidStep("loss-moved", devicesPerSilo: 2, workersAfter: 2);
+
+    [Fact]
+    public async Task With_no_device_free_the_samples_of_a_killed_generation_silo_go_to_the_other_worker() =>
+        await KillMidStep("loss-shrunk", devicesPerSilo: 1, workersAfter: 1);
+
+    /// <summary>
+    /// Two generation silos, a worker on each; the one whose silo does not host the job grain is killed while
+    /// it holds samples of a step past the first. The job completes with every step's ledger balanced and
+    /// learns exactly as an uninterrupted run of the same job file.
+    /// </summary>
+    private async Task KillMidStep(string name, int devicesPerSilo, int workersAfter)
+    {
+        var grains = fixture.Cluster.Client;
+        var silos = new[] { await fixture.AddGenerationSilo(devicesPerSilo), await fixture.AddGenerationSilo(devicesPerSilo) };
+        var (whole, wholeMetrics) = await RlJobTests.Run(grains, Job($"{name}-baseline"));
+        whole.State.Should().Be(JobState.Completed, whole.Message);
+
+        var spec = Job(name);
+        var job = grains.GetGrain<IJobGrain>(spec.Name);
+        await job.Submit(spec);
+        var jobSilo = await grains.GetGrain<IManagementGrain>(0).GetActivationAddress(job) ?? throw new InvalidOperationException("the job grain is not active");
+        var (victim, worker) = await HoldingWorker(grains, spec, jobSilo);
+        await fixture.Cluster.KillSiloAsync(silos.Single(s => s.SiloAddress.Equals(victim)));
+
+        var status = await job.Status();
+        for (var i = 0; i < 1800 && !status.IsFinished; i++)
+        {
+            await Task.Delay(100);
+            status = await job.Status();
+        }
+        var metrics = await job.Metrics(0);
+        var leases = await grains.GetGrain<IDeviceDirectoryGrain>(0).Leases();
+        foreach (var survivor in silos.Where(s => !s.SiloAddress.Equals(victim))) await fixture.Cluster.StopSiloAsync(survivor);
+
+        status.State.Should().Be(JobState.Completed, status.Message);
+        metrics.Should().HaveCount(wholeMetrics.Length);
+        var ledgers = metrics.Skip(1).Select(m => m.Ledger!).ToArray();
+        ledgers.Should().OnlyContain(l => l.Created == 32 && l.Generated == 32 && l.Scored == 32 && l.Trained == 32 && l.Discarded == 0 && l.Lost == 0);
+        ledgers.Sum(l => l.Redispatched).Should().BePositive($"the samples {worker} held were sent again");
+        metrics[^1].DeviceBusy.Keys.Count(k => k.Contains("/g")).Should().Be(workersAfter);
+        for (var i = 1; i < metrics.Length; i++)
+        {
+            metrics[i].RewardMean.Should().Be(wholeMetrics[i].RewardMean, $"iteration {i} generated the same responses");
+            metrics[i].PolicyLoss.Should().BeApproximately(wholeMetrics[i].PolicyLoss, 1e-6);
+            metrics[i].HeldOutAccuracy.Should().Be(wholeMetrics[i].HeldOutAccuracy);
+        }
+        leases.Should().NotContain(l => l.Silo == victim.ToParsableString(), "leases on a dead silo died with it");
+    }
+
+    private static async Task<(SiloAddress Silo, string Worker)> HoldingWorker(IClusterClient grains, JobSpec spec, SiloAddress jobSilo)
+    {
+        var directory = grains.GetGrain<IDeviceDirectoryGrain>(0);
+        for (var attempt = 0; attempt < 3000; attempt++)
+        {
+            var status = await grains.GetGrain<IJobGrain>(spec.Name).Status();
+            status.State.Should().Be(JobState.Running, status.Message);
+            if (status.IterationsDone >= 1)
+            {
+                foreach (var lease in (await directory.Leases()).Where(l => l.Holder.Contains($"generationworker/{spec.Name}/") && l.Silo != jobSilo.ToParsableString()))
+                {
+                    var key = lease.Holder[(lease.Holder.IndexOf('/') + 1)..];
+                    if ((await grains.GetGrain<IGenerationWorkerGrain>(key).Holding()).Length > 0) return (SiloAddress.FromParsableString(lease.Silo), key);
+                }
+            }
+            await Task.Delay(10);
+        }
+        throw new TimeoutException("no worker held samples");
+    }
+}
