@@ -2,7 +2,9 @@ using Grains.Interfaces.Cluster;
 using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Orleans.Configuration;
+using Orleans.Runtime.MembershipService.SiloMetadata;
 using Orleans.TestingHost;
 using Silo;
 using Silo.Options;
@@ -40,12 +42,18 @@ public sealed class SiloLossFixture : IAsyncLifetime
         Cluster = builder.Build();
     }
 
-    /// <summary>Starts a generation silo with this many devices.</summary>
+    /// <summary>Starts a generation silo with this many devices, and waits until every silo sees it with its devices.</summary>
     public async Task<InProcessSiloHandle> AddGenerationSilo(int devices)
     {
         nextDevices = devices;
-        return await Cluster.StartAdditionalSiloAsync();
+        var added = await Cluster.StartAdditionalSiloAsync();
+        for (var i = 0; i < 300 && !Cluster.Silos.All(s => Sees(s, added.SiloAddress)); i++) await Task.Delay(100);
+        return added;
     }
+
+    private static bool Sees(InProcessSiloHandle silo, SiloAddress other) =>
+        silo.ServiceProvider.GetRequiredService<IClusterMembershipService>().CurrentSnapshot.GetSiloStatus(other) == SiloStatus.Active
+        && silo.ServiceProvider.GetRequiredService<ISiloMetadataCache>().GetSiloMetadata(other).Metadata.ContainsKey(SiloMetadataKeys.Devices);
 
     public Task InitializeAsync() => Cluster.DeployAsync();
 
