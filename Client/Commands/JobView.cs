@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Grains.Cluster;
 using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
 using Spectre.Console;
@@ -29,11 +30,13 @@ public static class JobView
     {
         cursor ??= new WatchCursor();
         var grain = grains.GetGrain<IJobGrain>(job);
-        var status = await grain.Status();
+        // A call that fails with a silo's loss (this client's gateway, the job grain's) is asked again: the
+        // job goes on by itself, and so does watching it.
+        var status = await SiloLoss.Retry(grain.Status);
         if (status.State == JobState.NotSubmitted) return status;
         while (true)
         {
-            foreach (var m in await grain.Metrics(cursor.NextIteration))
+            foreach (var m in await SiloLoss.Retry(() => grain.Metrics(cursor.NextIteration)))
             {
                 // Plain lines, never wrapped at the terminal width: they are read and grepped.
                 Console.WriteLine(MetricsLine(m));
@@ -47,7 +50,7 @@ public static class JobView
             cursor.Message = status.Message;
             if (status.IsFinished) break;
             await Task.Delay(500, cancellationToken);
-            status = await grain.Status();
+            status = await SiloLoss.Retry(grain.Status);
         }
         return status;
     }

@@ -35,5 +35,10 @@ public sealed record JobKeys(string Job, bool Colocated = false)
 
     public string Checkpoints => $"{Objects}/checkpoints/";
 
+    /// <summary>Each iteration's metrics, written by the job as it reports them.</summary>
+    public string MetricsPrefix => $"{Objects}/metrics/";
+
+    public string Metrics(int iteration) => $"{MetricsPrefix}it-{iteration:D6}.json";
+
     public string Checkpoint(int iteration) => $"{Checkpoints}it-{iteration:D6}";
 }

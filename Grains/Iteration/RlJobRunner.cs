@@ -21,12 +21,16 @@ namespace Grains.Iteration;
 /// to the workers with their version. On emulated devices the same loop runs on response lengths: no
 /// dataset, warm start, evaluation or checkpoints, and no advantages (there are no tokens to give them to).
 /// </summary>
+/// <summary>How a run begins: afresh; from the latest checkpoint (--resume); or after a silo's loss, from the latest checkpoint if there is one, else afresh.</summary>
+public enum RunStart { Fresh, Resume, Recover }
+
 public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointStore store, ILogger logger, Action<IterationMetrics> report)
 {
     private readonly RlSpec rl = job.Rl!;
     private readonly JobKeys keys = JobKeys.For(job);
     private readonly EmulatedJob? emulated = job.Rl!.Emulated ? new EmulatedJob(job) : null;
     private readonly JobCheckpoints checkpoints = new(job, store);
+    private readonly JobMetricsLog metricsLog = new(job, store);
     private readonly IGenerationWorkerGrain[] all = [.. Enumerable.Range(0, job.Rl!.GenerationWorkers).Select(w => grains.GetGrain<IGenerationWorkerGrain>(JobKeys.For(job).Worker(w)))];
     // The workers the job goes on with: one lost with its silo, when no device is free to place it again, leaves.
     private readonly List<int> live = [.. Enumerable.Range(0, job.Rl!.GenerationWorkers)];
@@ -39,23 +43,29 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     /// <summary>Called by the job grain when a sample grain reports a stage.</summary>
     public void SampleReached(string sampleId, SampleStage stage) => scheduler?.SampleReached(sampleId, stage);
 
-    /// <summary>Runs the job to its last iteration or until cancelled; with <paramref name="resume"/>, from its latest checkpoint.</summary>
-    public async Task RunAsync(bool resume, Action<int, string> progress, CancellationToken cancellation)
+    /// <summary>Runs the job to its last iteration or until cancelled: afresh, from its latest checkpoint, or (recovering) from the latest if there is one.</summary>
+    public async Task RunAsync(RunStart from, Action<int, string> progress, CancellationToken cancellation)
     {
         var encoding = new TaskEncoding(ModelCatalog.Tokenizer(rl.Model));
         var data = emulated is null ? new RlData(job, encoding, ModelCatalog.Config(rl.Model).MaxPositions) : null;
         limits = data is null
             ? new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, emulated!.PromptLength + emulated.Lengths.Max + 1, emulated.Generator)
             : new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, data.Train.Concat(data.HeldOut).Max(e => encoding.Prompt(e).Length) + data.Task.MaxResponseTokens + 1);
-        await Task.WhenAll(Workers.Select(w => SiloLoss.Retry(() => w.Configure(limits))));
-        var (start, promptsDrawn, passedOver) = resume ? await checkpoints.Latest() : (0, 0L, []);
+        // A run starts with empty workers: what an earlier run (lost with its job grain's silo) left in them goes.
+        await OnEachWorker(async w =>
+        {
+            await w.HandBack();
+            await w.Configure(limits);
+        }, progress);
+        var (start, promptsDrawn, passedOver) = from == RunStart.Fresh ? (0, 0L, []) : await checkpoints.Latest();
+        var resume = from == RunStart.Resume || (from == RunStart.Recover && start > 0);
         foreach (var damaged in passedOver) progress(0, $"passing over a damaged checkpoint: {damaged}");
         if (resume && start == 0)
         {
             var why = passedOver.Count == 0 ? $"none under {keys.Checkpoints}" : $"every one is damaged: {string.Join("; ", passedOver)}";
             throw new InvalidOperationException($"job {job.Name} has no complete checkpoint to resume from ({why}); run it without resume to start it");
         }
-        if (!resume && emulated is null && await checkpoints.ClearEarlierRun() is var removed and > 0) progress(0, $"starting afresh: removed {removed} objects of an earlier run of {job.Name}");
+        if (!resume && await checkpoints.ClearEarlierRun() is var removed and > 0) progress(0, $"starting afresh: removed {removed} objects of an earlier run of {job.Name}");
         var plan = new IterationPlan(job, data, emulated, encoding, limits.MaxSequenceLength) { PromptsDrawn = promptsDrawn };
         scheduler = new RolloutScheduler(grains, keys, w => Ready(all[w]));
         trainers = rl.Pipeline is not null && emulated is null ? new PipelinedBackend(job, grains, store) : new DataParallelBackend(job, grains, emulated);
@@ -64,7 +74,12 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         await trainers.Start(start, actor => data is null ? Task.CompletedTask : WarmStart(actor, encoding, data, progress));
         await LoadWeights(new WeightsRef(keys.ActorWeights(start), start), progress);
         await TakeUsage();
-        if (start == 0 && data is not null) report(new IterationMetrics { Iteration = 0, HeldOutAccuracy = await HeldOutEvaluation.Accuracy(Workers, encoding, data) });
+        if (start == 0 && data is not null)
+        {
+            var initial = new IterationMetrics { Iteration = 0, HeldOutAccuracy = await HeldOutEvaluation.Accuracy(Workers, encoding, data) };
+            await metricsLog.Save(initial);
+            report(initial);
+        }
 
         var done = start;
         for (var i = start + 1; i <= job.Iterations && !cancellation.IsCancellationRequested; i++)
@@ -72,6 +87,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
             var metrics = await Iteration(i, plan, encoding, data, progress);
             if (Checkpoints && i % rl.CheckpointEvery == 0) await Checkpoint(i, plan);
             done = i;
+            await metricsLog.Save(metrics);
             report(metrics);
             progress(i, $"iteration {i}: reward {metrics.RewardMean:F3}" + (metrics.HeldOutAccuracy is { } a ? $", held-out accuracy {a:P1}" : ""));
         }
@@ -85,22 +101,32 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     {
         await Task.WhenAll(Workers.Select(w => w.Vacate()));
         if (trainers is not null) await trainers.Release();
+        // A vacated grain gives its lease back as it deactivates, just after: the job's end waits for
+        // that, so a job submitted the moment this one is reported finished finds the devices free.
+        var directory = grains.GetGrain<IDeviceDirectoryGrain>(0);
+        for (var i = 0; i < 200 && (await directory.Leases()).Any(l => l.Holder.Contains($"/{job.Name}/")); i++) await Task.Delay(50);
     }
 
     private bool Checkpoints => rl.CheckpointEvery > 0 && emulated is null;
 
-    /// <summary>
-    /// Every worker gets a weights version; one re-activated after its silo's loss is configured first, and
-    /// one that cannot be placed again (no device free for it) leaves the job, which goes on with the others.
-    /// </summary>
-    private async Task LoadWeights(WeightsRef version, Action<int, string> progress)
+    /// <summary>Every worker gets a weights version; one re-activated after its silo's loss is configured first.</summary>
+    private Task LoadWeights(WeightsRef version, Action<int, string> progress)
     {
         weights = version;
-        var ready = await Task.WhenAll(live.Select(async w =>
+        return OnEachWorker(Ready, progress);
+    }
+
+    /// <summary>
+    /// Does <paramref name="action"/> on every worker, again while a silo's loss fails it; a worker that
+    /// cannot be placed again (no device free for it) leaves the job, which goes on with the others.
+    /// </summary>
+    private async Task OnEachWorker(Func<IGenerationWorkerGrain, Task> action, Action<int, string> progress)
+    {
+        var outcomes = await Task.WhenAll(live.Select(async w =>
         {
             try
             {
-                await Ready(all[w]);
+                await SiloLoss.Retry(() => action(all[w]));
                 return (w, Error: (Exception?)null);
             }
             catch (Exception e) when (NoFreeDeviceException.In(e))
@@ -108,12 +134,12 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
                 return (w, Error: e);
             }
         }));
-        foreach (var (w, error) in ready.Where(r => r.Error is not null))
+        foreach (var (w, error) in outcomes.Where(r => r.Error is not null))
         {
             if (live.Count == 1) throw error!;
             live.Remove(w);
             logger.LogWarning("job {Job}: generation worker {Worker} was lost and cannot be placed again ({Error}); going on with {Count}", job.Name, keys.Worker(w), error!.Message, live.Count);
-            progress(version.Version, $"generation worker {keys.Worker(w)} lost, no device free for it: going on with {live.Count} workers");
+            progress(weights?.Version ?? 0, $"generation worker {keys.Worker(w)} lost, no device free for it: going on with {live.Count} workers");
         }
     }
 

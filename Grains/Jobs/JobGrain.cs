@@ -1,3 +1,4 @@
+using Grains.Cluster;
 using Grains.Engines;
 using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
@@ -11,21 +12,36 @@ namespace Grains.Jobs;
 /// <summary>
 /// Controls one job. Its iterations run in the background on the grain's own scheduler, so status,
 /// cancel, metrics and the sample grains' reports are answered between them; a keep-alive timer holds
-/// the activation while it runs.
+/// the activation while it runs. The job's spec and state are in the ledger: a job grain re-activated
+/// after its silo's loss finds itself running and goes on from the last checkpoint, as it does when a
+/// silo its trainers or scorers were on is lost mid-step.
 /// </summary>
-public sealed class JobGrain(ICheckpointStore store, ILogger<JobGrain> logger) : Grain, IJobGrain
+public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersistentState<JobLedgerEntry> ledger, ICheckpointStore store,
+    IClusterMembershipService membership, ILogger<JobGrain> logger) : Grain, IJobGrain
 {
+    /// <summary>Silo losses a run goes on after; past them the job fails with the last one's error.</summary>
+    public const int MaxRecoveries = 5;
+
     private JobSpec? spec;
     private JobStatus status = new("", JobState.NotSubmitted, 0, 0, null, "not submitted", null, null);
     private CancellationTokenSource? cancel;
     private IGrainTimer? keepAlive;
     private RlJobRunner? runner;
     private readonly List<IterationMetrics> metrics = [];
+    private Task writes = Task.CompletedTask;
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         status = status with { Job = this.GetPrimaryKeyString() };
-        return Task.CompletedTask;
+        // What the ledger holds of a cluster that has since stopped as a whole is history: a submit runs
+        // afresh (the checkpoints' own rules apply) and --resume goes on from the last checkpoint.
+        if (ledger.State.Spec is null || !ledger.State.Silos.Any(s => Active.Contains(s))) return;
+        (spec, status) = (ledger.State.Spec, ledger.State.Status!);
+        if (status.State != JobState.Running) return;
+        // The activation that ran this job was lost with its silo: this one goes on without a command.
+        logger.LogWarning("job {Job} was running on a silo that was lost; going on from its last checkpoint", spec.Name);
+        if (spec.Kind == JobKind.Rl) metrics.AddRange(await new JobMetricsLog(spec, store).Load());
+        Begin(spec, RunStart.Recover, "its silo was lost: going on from the last checkpoint");
     }
 
     public Task<JobStatus> Submit(JobSpec submitted) => Start(submitted, resume: false);
@@ -73,32 +89,52 @@ public sealed class JobGrain(ICheckpointStore store, ILogger<JobGrain> logger) :
         }
         spec = submitted;
         metrics.Clear();
-        cancel = new CancellationTokenSource();
         status = status with { State = JobState.Running, Iterations = submitted.Iterations, Message = "running", Started = DateTimeOffset.UtcNow, Finished = null };
-        keepAlive = this.RegisterGrainTimer(() => Task.CompletedTask, new() { DueTime = TimeSpan.FromMinutes(1), Period = TimeSpan.FromMinutes(1), KeepAlive = true });
-        _ = submitted.Kind == JobKind.Rl ? RunRlAsync(submitted, resume, cancel.Token) : RunSmokeAsync(submitted, cancel.Token);
+        ledger.State.Spec = spec;
+        await Record();
+        Begin(submitted, resume ? RunStart.Resume : RunStart.Fresh, "running");
         return status;
     }
 
-    private async Task RunRlAsync(JobSpec job, bool resume, CancellationToken token)
+    private void Begin(JobSpec job, RunStart from, string message)
+    {
+        cancel = new CancellationTokenSource();
+        status = status with { Message = message };
+        // Held while the job runs; each minute it records the silos then alive, so the job knows, once
+        // re-activated, whether the cluster lived on (a silo was lost) or stopped as a whole.
+        keepAlive = this.RegisterGrainTimer(Record, new() { DueTime = TimeSpan.FromMinutes(1), Period = TimeSpan.FromMinutes(1), KeepAlive = true });
+        _ = job.Kind == JobKind.Rl ? RunRlAsync(job, from, cancel.Token) : RunSmokeAsync(job, cancel.Token);
+    }
+
+    private async Task RunRlAsync(JobSpec job, RunStart from, CancellationToken token)
     {
         var (state, outcome) = (JobState.Failed, "");
-        try
+        for (var recoveries = 0; ; recoveries++)
         {
-            runner = new RlJobRunner(job, GrainFactory, store, logger, m =>
+            try
             {
-                metrics.Add(m);
-                if (m.Iteration > 0) status = status with { LastLoss = m.PolicyLoss };
-            });
-            await runner.RunAsync(resume, (done, message) => status = status with { IterationsDone = done, Message = message }, token);
-            (state, outcome) = token.IsCancellationRequested
-                ? (JobState.Cancelled, $"cancelled after {status.IterationsDone} of {job.Iterations} iterations")
-                : (JobState.Completed, $"completed {job.Iterations} iterations; {status.Message}");
-        }
-        catch (Exception e)
-        {
-            logger.LogError(e, "job {Job} failed", job.Name);
-            outcome = e.Message;
+                runner = new RlJobRunner(job, GrainFactory, store, logger, Reported);
+                await runner.RunAsync(from, (done, message) => status = status with { IterationsDone = done, Message = message }, token);
+                (state, outcome) = token.IsCancellationRequested
+                    ? (JobState.Cancelled, $"cancelled after {status.IterationsDone} of {job.Iterations} iterations")
+                    : (JobState.Completed, $"completed {job.Iterations} iterations; {status.Message}");
+                break;
+            }
+            catch (Exception e) when (SiloLoss.Is(e) && recoveries < MaxRecoveries && !token.IsCancellationRequested)
+            {
+                // A silo the step needed (a trainer's, a scorer's) was lost: the run repeats from the last
+                // checkpoint, bit for bit, on the grains' new activations.
+                logger.LogWarning(e, "job {Job}: a silo was lost; going on from the last checkpoint", job.Name);
+                status = status with { Message = $"a silo was lost ({e.GetBaseException().Message}): going on from the last checkpoint" };
+                from = RunStart.Recover;
+                await Task.Delay(SiloLoss.RetryDelay);
+            }
+            catch (Exception e)
+            {
+                logger.LogError(e, "job {Job} failed", job.Name);
+                outcome = e.Message;
+                break;
+            }
         }
         // A finished job's devices go to the next job, before anyone hears it has finished.
         try
@@ -135,9 +171,41 @@ public sealed class JobGrain(ICheckpointStore store, ILogger<JobGrain> logger) :
         }
     }
 
+    /// <summary>An iteration's metrics; a run repeating iterations after a silo's loss replaces them (they are the same).</summary>
+    private void Reported(IterationMetrics m)
+    {
+        metrics.RemoveAll(x => x.Iteration >= m.Iteration);
+        metrics.Add(m);
+        if (m.Iteration > 0) status = status with { LastLoss = m.PolicyLoss };
+    }
+
     private void Finish(JobState state, string message)
     {
         status = status with { State = state, Message = message, Finished = DateTimeOffset.UtcNow };
         keepAlive?.Dispose();
+        Record().Ignore();
     }
+
+    private string[] Active => [.. membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => m.SiloAddress.ToParsableString())];
+
+    /// <summary>The job's status and the live silos into the ledger, one write at a time.</summary>
+    private Task Record()
+    {
+        writes = writes.ContinueWith(async _ =>
+        {
+            (ledger.State.Status, ledger.State.Silos) = (status, Active);
+            await ledger.WriteStateAsync();
+        }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Current).Unwrap();
+        return writes;
+    }
+}
+
+/// <summary>A job grain's state in the ledger: what was submitted and where it stands.</summary>
+[GenerateSerializer]
+public sealed class JobLedgerEntry
+{
+    [Id(0)] public JobSpec? Spec { get; set; }
+    [Id(1)] public JobStatus? Status { get; set; }
+    /// <summary>The silos alive when it was last written: none of them alive now means the whole cluster stopped since.</summary>
+    [Id(2)] public string[] Silos { get; set; } = [];
 }

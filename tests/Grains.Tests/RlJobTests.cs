@@ -1,3 +1,4 @@
+using Grains.Cluster;
 using Grains.Models;
 using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
@@ -28,13 +29,23 @@ public sealed class RlJobTests(ClusterFixture fixture)
     {
         var job = grains.GetGrain<IJobGrain>(spec.Name);
         await (resume ? job.Resume(spec) : job.Submit(spec));
-        var status = await job.Status();
-        for (var i = 0; i < 1200 && !status.IsFinished; i++)
+        return await Watch(grains, spec.Name);
+    }
+
+    /// <summary>
+    /// Asks the job's status until it ends (at most 3 minutes); its last status and every iteration's
+    /// metrics. A call that fails with a silo's loss (the client's gateway, the job grain's silo) is asked again.
+    /// </summary>
+    internal static async Task<(JobStatus Status, IterationMetrics[] Metrics)> Watch(IGrainFactory grains, string name)
+    {
+        var job = grains.GetGrain<IJobGrain>(name);
+        var status = await SiloLoss.Retry(job.Status);
+        for (var i = 0; i < 1800 && !status.IsFinished; i++)
         {
             await Task.Delay(100);
-            status = await job.Status();
+            status = await SiloLoss.Retry(job.Status);
         }
-        return (status, await job.Metrics(0));
+        return (status, await SiloLoss.Retry(() => job.Metrics(0)));
     }
 
     private static async Task<SampleRecord[]> Records(IGrainFactory grains, string job, int iteration, int count) =>

@@ -18,6 +18,7 @@ namespace Grains.Tests;
 public sealed class SiloLossFixture : IAsyncLifetime
 {
     private int nextDevices;
+    private bool nextCore;
 
     public string Directory { get; } = Path.Combine(Path.GetTempPath(), $"actors-silo-loss-{Guid.NewGuid():N}");
 
@@ -28,7 +29,7 @@ public sealed class SiloLossFixture : IAsyncLifetime
         var builder = new InProcessTestClusterBuilder(1);
         builder.ConfigureSilo((options, silo) =>
         {
-            var core = options.SiloName.EndsWith('0');
+            var core = options.SiloName.EndsWith('0') || nextCore;
             silo.AddActorsServices(SiloSettings.Load(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
             {
                 ["Silo:Name"] = options.SiloName,
@@ -43,9 +44,14 @@ public sealed class SiloLossFixture : IAsyncLifetime
     }
 
     /// <summary>Starts a generation silo with this many devices, and waits until every silo sees it with its devices.</summary>
-    public async Task<InProcessSiloHandle> AddGenerationSilo(int devices)
+    public Task<InProcessSiloHandle> AddGenerationSilo(int devices) => Add(devices, core: false);
+
+    /// <summary>Starts another core silo (training, inference).</summary>
+    public Task<InProcessSiloHandle> AddCoreSilo() => Add(8, core: true);
+
+    private async Task<InProcessSiloHandle> Add(int devices, bool core)
     {
-        nextDevices = devices;
+        (nextDevices, nextCore) = (devices, core);
         var added = await Cluster.StartAdditionalSiloAsync();
         for (var i = 0; i < 300 && !Cluster.Silos.All(s => Sees(s, added.SiloAddress)); i++) await Task.Delay(100);
         return added;
@@ -121,6 +127,43 @@ public sealed class SiloLossTests(SiloLossFixture fixture) : IClassFixture<SiloL
             metrics[i].HeldOutAccuracy.Should().Be(wholeMetrics[i].HeldOutAccuracy);
         }
         leases.Should().NotContain(l => l.Silo == victim.ToParsableString(), "leases on a dead silo died with it");
+    }
+
+    [Fact]
+    public async Task The_job_grains_silo_killed_mid_run_the_job_goes_on_by_itself_from_its_last_checkpoint()
+    {
+        var grains = fixture.Cluster.Client;
+        var generation = new[] { await fixture.AddGenerationSilo(1), await fixture.AddGenerationSilo(1) };
+        await fixture.AddCoreSilo();
+        static JobSpec Spec(string name) => Job(name) with { Rl = Job(name).Rl! with { CheckpointEvery = 1 } };
+        var (whole, wholeMetrics) = await RlJobTests.Run(grains, Spec("lost-job-baseline"));
+        whole.State.Should().Be(JobState.Completed, whole.Message);
+
+        var spec = Spec("lost-job");
+        var job = grains.GetGrain<IJobGrain>(spec.Name);
+        await job.Submit(spec);
+        var status = await job.Status();
+        for (var i = 0; i < 3000 && status.IterationsDone < 2; i++)
+        {
+            await Task.Delay(10);
+            status = await job.Status();
+        }
+        var jobSilo = await grains.GetGrain<IManagementGrain>(0).GetActivationAddress(job) ?? throw new InvalidOperationException("the job grain is not active");
+        await fixture.Cluster.KillSiloAsync(fixture.Cluster.Silos.Single(s => s.SiloAddress.Equals(jobSilo)));
+
+        // Nobody resumes it: asking its status re-activates the job grain, which finds itself running.
+        var (after, metrics) = await RlJobTests.Watch(grains, spec.Name);
+        foreach (var silo in generation.Where(s => !s.SiloAddress.Equals(jobSilo))) await fixture.Cluster.StopSiloAsync(silo);
+
+        after.State.Should().Be(JobState.Completed, after.Message);
+        metrics.Select(m => m.Iteration).Should().Equal(wholeMetrics.Select(m => m.Iteration), "every iteration is reported once");
+        metrics.Skip(1).Should().OnlyContain(m => m.Ledger!.Lost == 0 && m.Ledger.Trained == 32);
+        for (var i = 1; i < metrics.Length; i++)
+        {
+            metrics[i].RewardMean.Should().Be(wholeMetrics[i].RewardMean, $"iteration {i}");
+            metrics[i].PolicyLoss.Should().BeApproximately(wholeMetrics[i].PolicyLoss, 1e-6);
+            metrics[i].HeldOutAccuracy.Should().Be(wholeMetrics[i].HeldOutAccuracy);
+        }
     }
 
     private static async Task<(SiloAddress Silo, string Worker)> HoldingWorker(IClusterClient grains, JobSpec spec, SiloAddress jobSilo)
