@@ -122,8 +122,20 @@ public static class SiloHosting
         silo.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(settings.Checkpoints));
         silo.Services.AddSingleton(CreateCheckpointStore(settings.Checkpoints));
         silo.AddLedger(settings.Checkpoints);
+        silo.AddJobReminders(settings.Clustering);
         return silo;
     }
+
+    /// <summary>
+    /// Where running jobs' reminders are kept: with the membership (Azure Table, Redis), or in memory on a
+    /// single machine, whose membership is in memory too.
+    /// </summary>
+    public static ISiloBuilder AddJobReminders(this ISiloBuilder silo, ClusteringOptions clustering) => clustering.Provider switch
+    {
+        ClusteringProvider.AzureTable => silo.UseAzureTableReminderService(clustering.ConnectionString!),
+        ClusteringProvider.Redis => silo.UseRedisReminderService(o => o.ConfigurationOptions = StackExchange.Redis.ConfigurationOptions.Parse(clustering.ConnectionString!)),
+        _ => silo.UseInMemoryReminderService(),
+    };
 
     /// <summary>The ledger's grain storage, where the checkpoints are (<see cref="Ledger"/>).</summary>
     public static ISiloBuilder AddLedger(this ISiloBuilder silo, CheckpointOptions checkpoints)

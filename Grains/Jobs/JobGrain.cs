@@ -17,8 +17,11 @@ namespace Grains.Jobs;
 /// silo its trainers or scorers were on is lost mid-step.
 /// </summary>
 public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersistentState<JobLedgerEntry> ledger, ICheckpointStore store,
-    IClusterMembershipService membership, ILogger<JobGrain> logger) : Grain, IJobGrain
+    IClusterMembershipService membership, ILogger<JobGrain> logger) : Grain, IJobGrain, IRemindable
 {
+    /// <summary>A running job's reminder: it re-activates the job grain after its silo's loss, even with nobody watching.</summary>
+    private const string RunningReminder = "running";
+
     /// <summary>Silo losses a run goes on after; past them the job fails with the last one's error.</summary>
     public const int MaxRecoveries = 5;
 
@@ -103,6 +106,7 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
         // Held while the job runs; each minute it records the silos then alive, so the job knows, once
         // re-activated, whether the cluster lived on (a silo was lost) or stopped as a whole.
         keepAlive = this.RegisterGrainTimer(Record, new() { DueTime = TimeSpan.FromMinutes(1), Period = TimeSpan.FromMinutes(1), KeepAlive = true });
+        this.RegisterOrUpdateReminder(RunningReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1)).Ignore();
         _ = job.Kind == JobKind.Rl ? RunRlAsync(job, from, cancel.Token) : RunSmokeAsync(job, cancel.Token);
     }
 
@@ -184,6 +188,16 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
         status = status with { State = state, Message = message, Finished = DateTimeOffset.UtcNow };
         keepAlive?.Dispose();
         Record().Ignore();
+        DropReminder().Ignore();
+    }
+
+    /// <summary>The activation is what the reminder is for (<see cref="OnActivateAsync"/> goes on with a running job); a finished job drops it.</summary>
+    public Task ReceiveReminder(string reminderName, TickStatus status) =>
+        reminderName == RunningReminder && this.status.State != JobState.Running ? DropReminder() : Task.CompletedTask;
+
+    private async Task DropReminder()
+    {
+        if (await this.GetReminder(RunningReminder) is { } reminder) await this.UnregisterReminder(reminder);
     }
 
     private string[] Active => [.. membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => m.SiloAddress.ToParsableString())];

@@ -1,4 +1,6 @@
 using Grains.Interfaces.Jobs;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.TestingHost;
 
 namespace Grains.Tests;
 
@@ -46,6 +48,24 @@ public sealed class JobGrainTests(ClusterFixture fixture)
         finished.State.Should().Be(JobState.Cancelled);
         finished.IterationsDone.Should().BeLessThan(10_000);
         finished.Message.Should().StartWith($"cancelled after {finished.IterationsDone} of 10000");
+    }
+
+    [Fact]
+    public async Task A_running_job_keeps_a_reminder_that_brings_it_back_after_its_silos_loss_and_drops_it_when_it_ends()
+    {
+        var job = fixture.Cluster.GrainFactory.GetGrain<IJobGrain>("reminded");
+        var reminders = (fixture.Cluster.Primary as InProcessSiloHandle ?? throw new InvalidOperationException("the test silo runs in this process")).SiloHost.Services.GetRequiredService<IReminderTable>();
+        var id = job.GetGrainId();
+
+        await job.Submit(Spec("reminded", iterations: 10_000));
+        for (var i = 0; i < 100 && (await reminders.ReadRows(id)).Reminders.Count == 0; i++) await Task.Delay(50);
+        var held = (await reminders.ReadRows(id)).Reminders;
+        await job.Cancel();
+        await WaitUntilFinished(job);
+        for (var i = 0; i < 100 && (await reminders.ReadRows(id)).Reminders.Count > 0; i++) await Task.Delay(50);
+
+        held.Should().ContainSingle().Which.ReminderName.Should().Be("running");
+        (await reminders.ReadRows(id)).Reminders.Should().BeEmpty("a finished job needs no bringing back");
     }
 
     [Fact]

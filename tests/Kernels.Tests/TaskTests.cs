@@ -63,7 +63,7 @@ public sealed class TaskTests
             .Should().Throw<InvalidDataException>().WithMessage("d.jsonl:1: *extra*");
         var encoding = new TaskEncoding(CharTokenizer.ForTasks());
         FluentActions.Invoking(() => encoding.Check([new("1+1=", "2"), new("1+1=", "TWO")], "d.jsonl", 512, 8))
-            .Should().Throw<InvalidDataException>().WithMessage("d.jsonl:2: character 'T'*");
+            .Should().Throw<InvalidDataException>().WithMessage("d.jsonl:2: character \"T\" (U+0054)*");
     }
 
     [Fact]
@@ -71,7 +71,7 @@ public sealed class TaskTests
     {
         var encoding = new TaskEncoding(CharTokenizer.ForTasks());
         var read = TaskDataset.Read(new StringReader("{\"prompt\": \"1+1=\", \"answer\": \"2\"}\n\n\n{\"prompt\": \"1+1=\", \"answer\": \"TWO\"}\n"), "d.jsonl");
-        FluentActions.Invoking(() => encoding.Check(read, "d.jsonl", 512, 8)).Should().Throw<InvalidDataException>().WithMessage("d.jsonl:4: character 'T'*");
+        FluentActions.Invoking(() => encoding.Check(read, "d.jsonl", 512, 8)).Should().Throw<InvalidDataException>().WithMessage("d.jsonl:4: character \"T\" (U+0054)*");
 
         var long1 = new string('1', 10_000) + "+1=";
         var tooLong = TaskDataset.Read(new StringReader($"{{\"prompt\": \"1+1=\", \"answer\": \"2\"}}\n\n{{\"prompt\": \"{long1}\", \"answer\": \"2\"}}\n"), "d.jsonl");
