@@ -2,6 +2,9 @@ namespace Grains;
 
 public enum CheckpointProvider { Local, AzureBlob }
 
+/// <summary>Where the ledger (sample records, job runs) is kept: with the checkpoints, or in memory (lost with the silo: for benchmarks that measure scheduling alone).</summary>
+public enum LedgerPlace { Store, Memory }
+
 /// <summary>Where checkpoints and weights are kept (configuration section "Checkpoints").</summary>
 public sealed class CheckpointOptions
 {
@@ -17,6 +20,9 @@ public sealed class CheckpointOptions
 
     /// <summary>AzureBlob provider: the container that holds the checkpoints.</summary>
     public string Container { get; set; } = "checkpoints";
+
+    /// <summary>Store: the ledger survives a silo's loss (a directory beside the checkpoints, or a blob container named after theirs).</summary>
+    public LedgerPlace Ledger { get; set; } = LedgerPlace.Store;
 
     /// <summary>Large objects move in chunks of this many bytes, never as one message or array.</summary>
     public int ChunkBytes { get; set; } = 4 * 1024 * 1024;

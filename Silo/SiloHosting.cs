@@ -140,6 +140,11 @@ public static class SiloHosting
     /// <summary>The ledger's grain storage, where the checkpoints are (<see cref="Ledger"/>).</summary>
     public static ISiloBuilder AddLedger(this ISiloBuilder silo, CheckpointOptions checkpoints)
     {
+        if (checkpoints.Ledger == LedgerPlace.Memory)
+        {
+            silo.Services.AddGrainStorage(Ledger.Storage, (_, _) => new ProcessGrainStorage());
+            return silo;
+        }
         if (checkpoints.Provider == CheckpointProvider.AzureBlob)
         {
             return silo.AddAzureBlobGrainStorage(Ledger.Storage, (OptionsBuilder<AzureBlobStorageOptions> options) => options.Configure<Serializer>((o, serializer) =>

@@ -10,16 +10,18 @@ namespace Client.Commands;
 /// (nothing outside reaches it, and several runs can share a machine), declaring one logical device per
 /// device grain the job (or each of <c>jobs</c> such jobs side by side) places (colocated roles), or
 /// <c>devices</c> of them: CPU devices, or the emulated job's device class;
-/// unless the configuration says otherwise.
+/// unless the configuration says otherwise. A benchmark of scheduling keeps the ledger in memory
+/// (<paramref name="ledgerInMemory"/>): its disk writes are a separate cost, which `chaos` measures.
 /// </summary>
 public static class InProcessSilo
 {
-    public static async Task<IHost> StartAsync(JobSpec? job, CancellationToken cancellationToken, int jobs = 1, int? devices = null)
+    public static async Task<IHost> StartAsync(JobSpec? job, CancellationToken cancellationToken, int jobs = 1, int? devices = null, bool ledgerInMemory = false)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory });
         devices ??= jobs * (job?.Rl is { } rl ? LeasedDevices(rl) : 1);
         var kind = job?.Rl?.Emulation?.DeviceClass.ToLowerInvariant() ?? "cpu";
         var defaults = new Dictionary<string, string?> { ["Silo:Devices"] = devices == 1 ? kind : $"{kind}:0-{devices - 1}" };
+        if (ledgerInMemory) defaults["Checkpoints:Ledger"] = nameof(Grains.LedgerPlace.Memory);
         var siloPort = FreePort();
         (defaults["Clustering:SiloPort"], defaults["Clustering:PrimarySiloPort"], defaults["Clustering:GatewayPort"]) = (siloPort, siloPort, FreePort());
         builder.Configuration.AddInMemoryCollection(defaults.Where(d => builder.Configuration[d.Key] is null));

@@ -18,13 +18,18 @@ public interface ISampleGrain : IGrainWithStringKey
     /// <summary>Asks the scoring workers for the reward, reference log-probs and values, and records them.</summary>
     Task<bool> Score();
 
-    Task<bool> Trained(float[] advantages, float[]? returns);
+    /// <summary>The step trained on it: records its advantages (a repeat changes nothing) and returns its last record; the grain then leaves memory, its record stays in the ledger.</summary>
+    Task<SampleRecord> Trained(float[] advantages, float[]? returns);
 
     /// <summary>Puts a sample handed back by a worker before it finished in line for another (Generating to Created).</summary>
     Task<bool> Requeued();
 
+    /// <summary>
+    /// A sample the job found lost with a worker's silo (or its own): back to Created with this start,
+    /// unless its response is already in; returns the stage it is at, so the job knows whether to send it again.
+    /// </summary>
+    Task<SampleStage> Restart(SampleStart start);
+
     Task<SampleRecord> Record();
 
-    /// <summary>The step is over: returns the sample's last record; the grain leaves memory, its record stays in the ledger.</summary>
-    Task<SampleRecord> Retire();
 }

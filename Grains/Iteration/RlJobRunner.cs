@@ -164,8 +164,8 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
             advantages.Advantages[k], r.Scores!.Values, advantages.Returns?[k], r.Scores.RefLogProbs, r.Start.EmulatedPrompt, r.Generated.EmulatedLength)).ToArray();
         var steps = MiniBatchPlan.Steps(rows.Length, rl.Epochs, rl.MiniBatches, job.Seed, i);
         for (var index = 0; index < steps.Length; index++) metrics.Trained(await trainers!.Step(i, index, [.. steps[index].Select(k => rows[k])]));
-        await Task.WhenAll(starts.Select((s, k) => SiloLoss.Retry(() => grains.GetGrain<ISampleGrain>(s.Id).Trained(advantages.Advantages[k], advantages.Returns?[k]))));
-        metrics.Accounted(StepLedger.Of(await Task.WhenAll(starts.Select(s => SiloLoss.Retry(grains.GetGrain<ISampleGrain>(s.Id).Retire)))));
+        metrics.Accounted(StepLedger.Of(await Task.WhenAll(starts.Select((s, k) =>
+            SiloLoss.Retry(() => grains.GetGrain<ISampleGrain>(s.Id).Trained(advantages.Advantages[k], advantages.Returns?[k]))))));
 
         await trainers!.Publish(i);
         await LoadWeights(new WeightsRef(keys.ActorWeights(i), i), progress);

@@ -96,15 +96,14 @@ public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<in
                 var held = await Held(worker.Key);
                 var missing = worker.Where(k => !held.Contains(starts[k].Id)).ToArray();
                 if (missing.Length == 0) continue;
-                var records = await Task.WhenAll(missing.Select(k => SiloLoss.Retry(samples[k].Record)));
+                var stages = await Task.WhenAll(missing.Select(k => SiloLoss.Retry(() => samples[k].Restart(starts[k]))));
                 var lost = new List<int>();
                 for (var m = 0; m < missing.Length; m++)
                 {
-                    if (records[m].Stage >= SampleStage.Generated) Reached(starts[missing[m]].Id, records[m].Stage);
+                    if (stages[m] >= SampleStage.Generated) Reached(starts[missing[m]].Id, stages[m]);
                     else lost.Add(missing[m]);
                 }
                 if (lost.Count == 0) continue;
-                await Task.WhenAll(lost.Select(k => SiloLoss.Retry(samples[k].Requeued)));
                 submitted.ExceptWith(lost);
                 var target = await Revived(worker.Key);
                 if (target != worker.Key) foreach (var k in lost) State.Moved(k, target);

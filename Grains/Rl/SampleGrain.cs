@@ -8,8 +8,10 @@ namespace Grains.Rl;
 /// One sample's record and its life: Created, Generating, Generated, Scored, Trained. Each transition
 /// stamps its time and tells the job; a message that repeats the last transition is ignored (false),
 /// one that skips or goes back is refused. When it is scored is the job's stage policy's call. A later run of the job (a resume) may start
-/// the sample afresh. Every transition is written to the ledger before it is acknowledged, so a sample
-/// re-activated on another silo (its own lost) knows where it was.
+/// the sample afresh. The transitions that carry work (its response, its scores) are written to the
+/// ledger before they are acknowledged, so a sample re-activated on another silo (its own lost) keeps
+/// them, as is its end (trained); the others (created, dispatched) follow from the job's plan and are
+/// redone by <see cref="Restart"/> and the job's audit, cheaply, and with the same outcome.
 /// </summary>
 public sealed class SampleGrain([PersistentState("sample", Ledger.Storage)] IPersistentState<SampleLedgerEntry> ledger) : Grain, ISampleGrain
 {
@@ -19,32 +21,43 @@ public sealed class SampleGrain([PersistentState("sample", Ledger.Storage)] IPer
         set => ledger.State.Record = value;
     }
 
-    public async Task<bool> Create(SampleStart start)
+    public Task<bool> Create(SampleStart start)
     {
         if (start.Id != this.GetPrimaryKeyString()) throw new ArgumentException($"sample {this.GetPrimaryKeyString()} was sent the start of {start.Id}");
         if (Current.Stage != SampleStage.New && start.Run <= Current.Start!.Run)
         {
-            return Current.Start.SameAs(start) ? false : throw new InvalidOperationException($"sample {start.Id} already exists with a different start");
+            return Current.Start.SameAs(start) ? Task.FromResult(false) : throw new InvalidOperationException($"sample {start.Id} already exists with a different start");
         }
         // New, or begun by an earlier run of the job (which a resumed run replaces): start afresh.
-        await Save(SampleRecord.New with { Stage = SampleStage.Created, Start = start, Times = new StageTimes(Created: DateTimeOffset.UtcNow) });
-        return true;
+        Current = Fresh(start);
+        return Task.FromResult(true);
     }
 
-    public async Task<bool> Dispatched(string worker)
+    public Task<SampleStage> Restart(SampleStart start)
     {
-        if (Current.Stage == SampleStage.Generating && Current.Worker == worker) return false;
+        if (start.Id != this.GetPrimaryKeyString()) throw new ArgumentException($"sample {this.GetPrimaryKeyString()} was sent the start of {start.Id}");
+        if (Current.Start is null || start.Run > Current.Start.Run) Current = Fresh(start);
+        else if (Current.Stage == SampleStage.Generating) Current = Current with { Stage = SampleStage.Created, Worker = null };
+        return Task.FromResult(Current.Stage);
+    }
+
+    private static SampleRecord Fresh(SampleStart start) =>
+        SampleRecord.New with { Stage = SampleStage.Created, Start = start, Times = new StageTimes(Created: DateTimeOffset.UtcNow) };
+
+    public Task<bool> Dispatched(string worker)
+    {
+        if (Current.Stage == SampleStage.Generating && Current.Worker == worker) return Task.FromResult(false);
         Expect(SampleStage.Created, "dispatched");
-        await Save(Current with { Stage = SampleStage.Generating, Worker = worker, Dispatches = Current.Dispatches + 1, Times = Current.Times with { Dispatched = Current.Times.Dispatched ?? DateTimeOffset.UtcNow } });
-        return true;
+        Current = Current with { Stage = SampleStage.Generating, Worker = worker, Dispatches = Current.Dispatches + 1, Times = Current.Times with { Dispatched = Current.Times.Dispatched ?? DateTimeOffset.UtcNow } };
+        return Task.FromResult(true);
     }
 
-    public async Task<bool> Requeued()
+    public Task<bool> Requeued()
     {
-        if (Current.Stage == SampleStage.Created) return false;
+        if (Current.Stage == SampleStage.Created) return Task.FromResult(false);
         Expect(SampleStage.Generating, "requeued");
-        await Save(Current with { Stage = SampleStage.Created, Worker = null });
-        return true;
+        Current = Current with { Stage = SampleStage.Created, Worker = null };
+        return Task.FromResult(true);
     }
 
     public async Task<bool> Generated(GeneratedResponse response)
@@ -73,25 +86,23 @@ public sealed class SampleGrain([PersistentState("sample", Ledger.Storage)] IPer
         return true;
     }
 
-    public async Task<bool> Trained(float[] advantages, float[]? returns)
+    public async Task<SampleRecord> Trained(float[] advantages, float[]? returns)
     {
-        if (Current.Stage == SampleStage.Trained) return false;
-        Expect(SampleStage.Scored, "trained");
-        if (advantages.Length != Current.Generated!.Response.Length)
+        if (Current.Stage != SampleStage.Trained)
         {
-            throw new ArgumentException($"sample {this.GetPrimaryKeyString()}: {advantages.Length} advantages for {Current.Generated.Response.Length} response tokens");
+            Expect(SampleStage.Scored, "trained");
+            if (advantages.Length != Current.Generated!.Response.Length)
+            {
+                throw new ArgumentException($"sample {this.GetPrimaryKeyString()}: {advantages.Length} advantages for {Current.Generated.Response.Length} response tokens");
+            }
+            await Save(Current with { Stage = SampleStage.Trained, Advantages = advantages, Returns = returns, Times = Current.Times with { Trained = DateTimeOffset.UtcNow } });
         }
-        await Save(Current with { Stage = SampleStage.Trained, Advantages = advantages, Returns = returns, Times = Current.Times with { Trained = DateTimeOffset.UtcNow } });
-        return true;
+        // The step is over for this sample: its record is in the ledger, and the grain leaves memory.
+        DeactivateOnIdle();
+        return Current;
     }
 
     public Task<SampleRecord> Record() => Task.FromResult(Current);
-
-    public Task<SampleRecord> Retire()
-    {
-        DeactivateOnIdle();
-        return Task.FromResult(Current);
-    }
 
     /// <summary>The new record is in the ledger before anyone hears of it.</summary>
     private async Task Save(SampleRecord next)

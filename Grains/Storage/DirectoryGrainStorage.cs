@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Orleans.Serialization;
 using Orleans.Storage;
 
@@ -6,22 +7,28 @@ namespace Grains.Storage;
 /// <summary>
 /// Grain state as files in a local directory (the embedded silo's ledger, and every silo of a cluster on
 /// one machine): one file per grain and state name, written beside its place and renamed into it, so a
-/// silo killed mid-write leaves the previous state whole. Writes are checked against the version read
-/// (the file's write time), as Orleans' own providers check their ETags.
+/// silo killed mid-write leaves the previous state whole. One activation per grain is Orleans' promise;
+/// the ETag only tells a written state from none.
 /// </summary>
 public sealed class DirectoryGrainStorage(string root, Serializer serializer) : IGrainStorage
 {
     private readonly string root = Path.GetFullPath(root);
+    // Directories known to exist: a write costs a file and a rename, not a directory check too.
+    private readonly ConcurrentDictionary<string, bool> directories = new();
 
     public async Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         var path = PathOf(stateName, grainId);
-        if (!File.Exists(path))
+        byte[] bytes;
+        try
+        {
+            bytes = await File.ReadAllBytesAsync(path);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
             (grainState.ETag, grainState.RecordExists) = (null, false);
             return;
         }
-        var bytes = await File.ReadAllBytesAsync(path);
         try
         {
             grainState.State = serializer.Deserialize<T>(bytes);
@@ -30,37 +37,30 @@ public sealed class DirectoryGrainStorage(string root, Serializer serializer) : 
         {
             throw new InvalidDataException($"the ledger's state of {grainId} ({path}) does not read: {e.Message}", e);
         }
-        (grainState.ETag, grainState.RecordExists) = (Version(path), true);
+        (grainState.ETag, grainState.RecordExists) = ("written", true);
     }
 
     public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         var path = PathOf(stateName, grainId);
-        Check(path, grainState.ETag, grainId);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var partial = $"{path}.{Guid.NewGuid():N}.partial";
+        var directory = Path.GetDirectoryName(path)!;
+        if (!directories.ContainsKey(directory))
+        {
+            Directory.CreateDirectory(directory);
+            directories[directory] = true;
+        }
+        var partial = $"{path}.{Environment.ProcessId}.{Environment.CurrentManagedThreadId}.partial";
         await File.WriteAllBytesAsync(partial, serializer.SerializeToArray(grainState.State));
         File.Move(partial, path, overwrite: true);
-        (grainState.ETag, grainState.RecordExists) = (Version(path), true);
+        (grainState.ETag, grainState.RecordExists) = ("written", true);
     }
 
     public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
-        var path = PathOf(stateName, grainId);
-        Check(path, grainState.ETag, grainId);
-        File.Delete(path);
+        File.Delete(PathOf(stateName, grainId));
         (grainState.ETag, grainState.RecordExists) = (null, false);
         return Task.CompletedTask;
     }
-
-    /// <summary>Another activation wrote since this one read: its write would be lost, so this one's is refused.</summary>
-    private static void Check(string path, string? expected, GrainId grainId)
-    {
-        var actual = File.Exists(path) ? Version(path) : null;
-        if (actual != expected) throw new InconsistentStateException($"the ledger's state of {grainId} changed since it was read", actual ?? "", expected ?? "");
-    }
-
-    private static string Version(string path) => File.GetLastWriteTimeUtc(path).Ticks.ToString();
 
     /// <summary>Grain ids hold '/' and other characters a file name cannot: the file is named by the escaped id.</summary>
     private string PathOf(string stateName, GrainId grainId) =>

@@ -51,8 +51,9 @@ public sealed class SampleGrainTests(ClusterFixture fixture)
         (await sample.Record()).Stage.Should().Be(SampleStage.Generated, "under the barrier policy scoring waits for the job");
         (await sample.Score()).Should().BeTrue();
         (await sample.Score()).Should().BeFalse();
-        (await sample.Trained([1f, 1f, 1f], null)).Should().BeTrue();
-        (await sample.Trained([1f, 1f, 1f], null)).Should().BeFalse();
+        var trained = await sample.Trained([1f, 1f, 1f], null);
+        trained.Stage.Should().Be(SampleStage.Trained);
+        (await sample.Trained([2f, 2f, 2f], null)).Advantages.Should().Equal(trained.Advantages!, "a repeat changes nothing");
 
         var record = await sample.Record();
         record.Stage.Should().Be(SampleStage.Trained);
