@@ -166,6 +166,29 @@ public sealed class SiloLossTests(SiloLossFixture fixture) : IClassFixture<SiloL
         }
     }
 
+    [Fact]
+    public async Task A_generation_silo_drained_mid_step_moves_its_worker_to_a_free_device_and_the_job_goes_on()
+    {
+        var grains = fixture.Cluster.Client;
+        var silos = new[] { await fixture.AddGenerationSilo(2), await fixture.AddGenerationSilo(2) };
+        var (whole, wholeMetrics) = await RlJobTests.Run(grains, Job("drained-baseline"));
+        whole.State.Should().Be(JobState.Completed, whole.Message);
+
+        var spec = Job("drained");
+        await grains.GetGrain<IJobGrain>(spec.Name).Submit(spec);
+        var (drained, worker) = await HoldingWorker(grains, spec, SiloAddress.Zero);
+        var vacated = await grains.GetGrain<IDeviceDirectoryGrain>(0).Drain(drained.ToParsableString());
+        var (status, metrics) = await RlJobTests.Watch(grains, spec.Name);
+        foreach (var silo in silos) await fixture.Cluster.StopSiloAsync(silo);
+
+        vacated.Select(l => l.Holder).Should().Contain(h => h.EndsWith(worker));
+        status.State.Should().Be(JobState.Completed, status.Message);
+        metrics.Skip(1).Should().OnlyContain(m => m.Ledger!.Lost == 0 && m.Ledger.Trained == 32);
+        metrics.Skip(1).Sum(m => m.Ledger!.Redispatched).Should().BePositive($"the samples {worker} held were sent again");
+        metrics[^1].DeviceBusy.Keys.Count(k => k.Contains("/g")).Should().Be(2, "the drained worker moved to the other silo's free device");
+        for (var i = 1; i < metrics.Length; i++) metrics[i].RewardMean.Should().Be(wholeMetrics[i].RewardMean, $"iteration {i}");
+    }
+
     private static async Task<(SiloAddress Silo, string Worker)> HoldingWorker(IClusterClient grains, JobSpec spec, SiloAddress jobSilo)
     {
         var directory = grains.GetGrain<IDeviceDirectoryGrain>(0);
