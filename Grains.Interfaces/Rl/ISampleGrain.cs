@@ -10,7 +10,8 @@ public interface ISampleGrain : IGrainWithStringKey
 {
     Task<bool> Create(SampleStart start);
 
-    Task<bool> Dispatched(string worker);
+    /// <summary>Sent to a worker. The start comes along: a record lost with the grain's silo before its response (only work is in the ledger) starts again from it.</summary>
+    Task<bool> Dispatched(SampleStart start, string worker);
 
     /// <summary>The response is in; the job hears of it and its stage policy says when the sample is scored.</summary>
     Task<bool> Generated(GeneratedResponse response);

@@ -17,28 +17,36 @@ public static class SiloLoss
         _ => error.InnerException is { } inner && Is(inner),
     };
 
-    /// <summary>How long a caller waits between tries: membership declares a dead silo within a few probe rounds.</summary>
+    /// <summary>How long a caller waits between tries.</summary>
     public static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
 
-    /// <summary>Tries an idempotent call until it succeeds, a failure is not a silo's loss, or <paramref name="attempts"/> are spent.</summary>
-    public static async Task<T> Retry<T>(Func<Task<T>> call, int attempts = 30)
+    /// <summary>
+    /// How long a caller goes on trying: membership declares a silo that died without a word dead after a
+    /// few missed probe rounds (tens of seconds with the default probes), and only then do its grains
+    /// activate elsewhere.
+    /// </summary>
+    public static readonly TimeSpan RetryFor = TimeSpan.FromMinutes(2);
+
+    /// <summary>Tries an idempotent call until it succeeds, a failure is not a silo's loss, or <see cref="RetryFor"/> has passed.</summary>
+    public static async Task<T> Retry<T>(Func<Task<T>> call)
     {
-        for (var attempt = 1; ; attempt++)
+        var deadline = DateTime.UtcNow + RetryFor;
+        while (true)
         {
             try
             {
                 return await call();
             }
-            catch (Exception e) when (attempt < attempts && Is(e))
+            catch (Exception e) when (DateTime.UtcNow < deadline && Is(e))
             {
                 await Task.Delay(RetryDelay);
             }
         }
     }
 
-    public static Task Retry(Func<Task> call, int attempts = 30) => Retry(async () =>
+    public static Task Retry(Func<Task> call) => Retry(async () =>
     {
         await call();
         return true;
-    }, attempts);
+    });
 }

@@ -148,7 +148,7 @@ public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<in
         private async Task Dispatch(int worker, int[] batch)
         {
             var key = owner.Keys.Worker(workers[worker].Index);
-            await Task.WhenAll(batch.Select(k => SiloLoss.Retry(() => samples[k].Dispatched(key))));
+            await Task.WhenAll(batch.Select(k => SiloLoss.Retry(() => samples[k].Dispatched(starts[k], key))));
             try
             {
                 await workers[worker].Grain.Submit([.. batch.Select(k => starts[k]).Select(s =>

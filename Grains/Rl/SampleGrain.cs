@@ -44,9 +44,12 @@ public sealed class SampleGrain([PersistentState("sample", Ledger.Storage)] IPer
     private static SampleRecord Fresh(SampleStart start) =>
         SampleRecord.New with { Stage = SampleStage.Created, Start = start, Times = new StageTimes(Created: DateTimeOffset.UtcNow) };
 
-    public Task<bool> Dispatched(string worker)
+    public Task<bool> Dispatched(SampleStart start, string worker)
     {
+        if (start.Id != this.GetPrimaryKeyString()) throw new ArgumentException($"sample {this.GetPrimaryKeyString()} was sent the start of {start.Id}");
         if (Current.Stage == SampleStage.Generating && Current.Worker == worker) return Task.FromResult(false);
+        // A record not yet in the ledger was lost with this grain's silo: the start says what it was.
+        if (Current.Stage == SampleStage.New) Current = Fresh(start);
         Expect(SampleStage.Created, "dispatched");
         Current = Current with { Stage = SampleStage.Generating, Worker = worker, Dispatches = Current.Dispatches + 1, Times = Current.Times with { Dispatched = Current.Times.Dispatched ?? DateTimeOffset.UtcNow } };
         return Task.FromResult(true);

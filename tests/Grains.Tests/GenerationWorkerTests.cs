@@ -36,11 +36,14 @@ public sealed class GenerationWorkerTests(ClusterFixture fixture)
         }
         var work = Enumerable.Range(0, 4).Select(k => new GenerationWork(SampleKeys.Of("handback", 1, k), [1, 5 + k, 6, 7], 100 + k, 40, 1.0, [], [])).ToArray();
         var scoring = new ScoringModels(RlTask.Arithmetic, null, "unused", null, "demo", 1.0, 64);
+        var starts = new Dictionary<string, SampleStart>();
         foreach (var w in work)
         {
             var sample = grains.GetGrain<ISampleGrain>(w.SampleId);
-            await sample.Create(new SampleStart("handback", 1, int.Parse(w.SampleId.Split('/')[^1]), "g", 0, w.Prompt, "", w.Seed, w.MaxNewTokens, 1.0, scoring, 1));
-            await sample.Dispatched("handback/g0");
+            var start = new SampleStart("handback", 1, int.Parse(w.SampleId.Split('/')[^1]), "g", 0, w.Prompt, "", w.Seed, w.MaxNewTokens, 1.0, scoring, 1);
+            starts[w.SampleId] = start;
+            await sample.Create(start);
+            await sample.Dispatched(start, "handback/g0");
         }
 
         await first.Submit(work);
@@ -53,7 +56,7 @@ public sealed class GenerationWorkerTests(ClusterFixture fixture)
         {
             var sample = grains.GetGrain<ISampleGrain>(h.SampleId);
             (await sample.Requeued()).Should().BeTrue();
-            await sample.Dispatched("handback/g1");
+            await sample.Dispatched(starts[h.SampleId], "handback/g1");
         }
         await second.Submit(handed);
         var records = await WaitGenerated(grains, work.Select(w => w.SampleId).ToArray());

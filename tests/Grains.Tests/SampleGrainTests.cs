@@ -44,8 +44,8 @@ public sealed class SampleGrainTests(ClusterFixture fixture)
 
         (await sample.Create(start)).Should().BeTrue();
         (await sample.Create(start)).Should().BeFalse("a repeated create changes nothing");
-        (await sample.Dispatched("job/g0")).Should().BeTrue();
-        (await sample.Dispatched("job/g0")).Should().BeFalse();
+        (await sample.Dispatched(start, "job/g0")).Should().BeTrue();
+        (await sample.Dispatched(start, "job/g0")).Should().BeFalse();
         (await sample.Generated(Response("42"))).Should().BeTrue();
         (await sample.Generated(Response("42"))).Should().BeFalse("a repeated report does not count twice");
         (await sample.Record()).Stage.Should().Be(SampleStage.Generated, "under the barrier policy scoring waits for the job");
@@ -72,19 +72,41 @@ public sealed class SampleGrainTests(ClusterFixture fixture)
         var start = Start("sample-order", 0);
         var sample = fixture.Cluster.GrainFactory.GetGrain<ISampleGrain>(start.Id);
 
-        await FluentActions.Awaiting(() => sample.Dispatched("g0")).Should().ThrowAsync<InvalidOperationException>().WithMessage("*cannot be dispatched while New*");
+        await FluentActions.Awaiting(() => sample.Dispatched(Start("another", 0), "g0")).Should().ThrowAsync<ArgumentException>().WithMessage("*was sent the start of*");
         await sample.Create(start);
         await FluentActions.Awaiting(() => sample.Generated(Response("42"))).Should().ThrowAsync<InvalidOperationException>().WithMessage("*cannot be generated while Created; it must be Generating");
         await FluentActions.Awaiting(() => sample.Create(start with { Prompt = [1, 2] })).Should().ThrowAsync<InvalidOperationException>().WithMessage("*different start*");
-        await sample.Dispatched("g0");
+        await sample.Dispatched(start, "g0");
         await FluentActions.Awaiting(() => sample.Generated(Response("42") with { LogProbs = [0f] })).Should().ThrowAsync<ArgumentException>().WithMessage("*3 tokens, 1 log-probs*");
         (await sample.Requeued()).Should().BeTrue("a worker handed it back unfinished");
-        (await sample.Dispatched("g1")).Should().BeTrue();
+        (await sample.Dispatched(start, "g1")).Should().BeTrue();
         (await sample.Record()).Worker.Should().Be("g1");
         await FluentActions.Awaiting(() => sample.Trained([1f], null)).Should().ThrowAsync<InvalidOperationException>().WithMessage("*cannot be trained while Generating*");
         (await sample.Create(start with { Run = 2 })).Should().BeTrue("a resumed run starts the sample afresh");
         (await sample.Record()).Stage.Should().Be(SampleStage.Created);
         await FluentActions.Awaiting(() => sample.Create(start)).Should().ThrowAsync<InvalidOperationException>("an older run cannot take it back");
+    }
+
+    [Fact]
+    public async Task A_record_lost_before_its_response_restarts_from_the_start_its_dispatch_or_restart_brings()
+    {
+        // Only work is in the ledger: a sample grain re-activated on another silo before its response came
+        // is New, and the next message about it says what it was.
+        var start = Start("sample-lost", 0);
+        var dispatched = fixture.Cluster.GrainFactory.GetGrain<ISampleGrain>(start.Id);
+        var restarted = fixture.Cluster.GrainFactory.GetGrain<ISampleGrain>(Start("sample-lost", 1).Id);
+
+        (await dispatched.Dispatched(start, "g0")).Should().BeTrue();
+        (await restarted.Restart(Start("sample-lost", 1))).Should().Be(SampleStage.Created);
+
+        var record = await dispatched.Record();
+        record.Stage.Should().Be(SampleStage.Generating);
+        record.Start!.SameAs(start).Should().BeTrue();
+        (await restarted.Record()).Start!.Index.Should().Be(1);
+        (await dispatched.Restart(start)).Should().Be(SampleStage.Created, "a restart takes a sample back from a lost worker");
+        await dispatched.Dispatched(start, "g1");
+        await dispatched.Generated(Response("42"));
+        (await dispatched.Restart(start)).Should().Be(SampleStage.Generated, "a response in stays in");
     }
 
     [Fact]
@@ -94,7 +116,7 @@ public sealed class SampleGrainTests(ClusterFixture fixture)
         var start = Start("sample-waits", 0);
         var sample = fixture.Cluster.GrainFactory.GetGrain<ISampleGrain>(start.Id);
         await sample.Create(start);
-        await sample.Dispatched("g0");
+        await sample.Dispatched(start, "g0");
 
         await sample.Generated(Response("41"));
         (await sample.Record()).Stage.Should().Be(SampleStage.Generated, "scoring is the stage policy's call");

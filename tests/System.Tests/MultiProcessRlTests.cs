@@ -71,6 +71,48 @@ public sealed class MultiProcessRlTests(ITestOutputHelper log) : IAsyncLifetime
         many[3].DeviceBusy.Keys.Should().BeEquivalentTo(["multi-process-ppo/g0", "multi-process-ppo/g1", "multi-process-ppo/actor/0", "multi-process-ppo/critic/0"]);
     }
 
+    [Fact]
+    public async Task A_generation_silo_process_killed_mid_run_the_job_goes_on_and_matches_the_job_on_one_silo()
+    {
+        var jobFile = Path.Combine(workDirectory, "job.json");
+        await File.WriteAllTextAsync(jobFile, Job);
+        var actors = RepositoryPaths.BuiltAssembly("Client", "actors.dll");
+        var local = await ChildProcess.RunAsync(actors, ["run", jobFile, "--metrics", "local.jsonl"], workDirectory, Patience);
+        local.ExitCode.Should().Be(0, local.Output);
+
+        StartSilo("gen-a", SiloRoles.Generation, "gpu:0-1");
+        StartSilo("gen-b", SiloRoles.Generation, "gpu:0-1");
+        StartSilo("train", SiloRoles.Training, "gpu:0-1");
+        StartSilo("infer", SiloRoles.Inference, "cpu");
+        var victim = silos[0];
+        string[] cluster = ["--clustering", "AzureTable", "--connection", azurite!.ConnectionString, "--cluster-id", clusterId];
+        await RetryUntilTheClusterAnswers(async () =>
+        {
+            var listed = await ChildProcess.RunAsync(actors, ["cluster", "--json", .. cluster], workDirectory, Patience);
+            return listed with { ExitCode = listed.ExitCode == 0 && listed.StandardOutput.Split("\"Active\"").Length == 5 ? 0 : 1 };
+        });
+        var submitted = await ChildProcess.RunAsync(actors, ["submit", jobFile, .. cluster], workDirectory, Patience);
+        submitted.ExitCode.Should().Be(0, submitted.Output + SiloLogs());
+        using var watch = new ChildProcess(actors, ["watch", "multi-process-ppo", "--metrics", "cluster.jsonl", .. cluster], workDirectory);
+        var metricsFile = Path.Combine(workDirectory, "cluster.jsonl");
+        for (var i = 0; i < 1200 && !(File.Exists(metricsFile) && File.ReadAllLines(metricsFile).Length >= 2); i++) await Task.Delay(100);
+        // Each generation silo holds one of the two workers: SIGKILL one, in the job's second iteration.
+        victim.Kill();
+
+        (await watch.ExitsWithin(Patience)).Should().BeTrue(watch.Output + SiloLogs());
+        log.WriteLine(watch.Output);
+        watch.ExitCode.Should().Be(0, watch.Output + SiloLogs());
+        var (one, many) = (Read("local.jsonl"), Read("cluster.jsonl"));
+        many.Select(m => m.Iteration).Should().Equal([0, 1, 2, 3]);
+        many.Skip(1).Should().OnlyContain(m => m.Ledger!.Lost == 0 && m.Ledger.Trained == 16);
+        for (var i = 0; i < one.Length; i++)
+        {
+            many[i].HeldOutAccuracy.Should().Be(one[i].HeldOutAccuracy, $"iteration {i}");
+            many[i].RewardMean.Should().BeApproximately(one[i].RewardMean, 1e-4, $"iteration {i}");
+            many[i].PolicyLoss.Should().BeApproximately(one[i].PolicyLoss, 1e-4, $"iteration {i}");
+        }
+    }
+
     private IterationMetrics[] Read(string file) => File.ReadAllLines(Path.Combine(workDirectory, file))
         .Select(l => JsonSerializer.Deserialize<IterationMetrics>(l, new JsonSerializerOptions(JsonSerializerDefaults.Web))!).ToArray();
 
