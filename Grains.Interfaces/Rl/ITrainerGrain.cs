@@ -8,6 +8,9 @@ namespace Grains.Interfaces.Rl;
 /// </summary>
 public interface ITrainerGrain : IDeviceGrain
 {
+    /// <summary>Drops the model and optimizer: a run that starts afresh (after a silo's loss with no checkpoint yet) must not go on from an earlier run's weights.</summary>
+    Task Reset();
+
     Task Setup(TrainerSetup setup);
 
     /// <summary>Supervised warm start for request.Steps more steps; returns each step's loss.</summary>

@@ -1,3 +1,4 @@
+using Grains.Interfaces.Cluster;
 using Orleans.Runtime;
 using Orleans.Runtime.Messaging;
 
@@ -5,14 +6,16 @@ namespace Grains.Cluster;
 
 /// <summary>
 /// Failures that mean "a silo went away", not "the request is wrong": a call to a grain whose silo died,
-/// or a message the runtime could not deliver. The same call succeeds once membership has moved on and the
-/// grain is re-activated on a live silo; any other failure is the request's own and is never retried.
+/// a message the runtime could not deliver, or a device grain re-activated without its job's state
+/// (<see cref="StateLostException"/>). The same call succeeds once membership has moved on and the grain
+/// is re-activated on a live silo (and given its state again); any other failure is the request's own
+/// and is never retried.
 /// </summary>
 public static class SiloLoss
 {
     public static bool Is(Exception error) => error switch
     {
-        SiloUnavailableException or OrleansMessageRejectionException or ConnectionFailedException or TimeoutException => true,
+        SiloUnavailableException or OrleansMessageRejectionException or ConnectionFailedException or TimeoutException or StateLostException => true,
         AggregateException aggregate => aggregate.InnerExceptions.All(Is),
         _ => error.InnerException is { } inner && Is(inner),
     };

@@ -22,6 +22,8 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
 
     public async Task Start(int start, Func<ITrainerGrain, Task> warmStart)
     {
+        // From the beginning, every replica starts from its seed, whatever an earlier run left in it.
+        if (start == 0) await Task.WhenAll(actors.Concat(critics).Select(t => t.Reset()));
         await Task.WhenAll(actors.Select(a => a.Setup(TrainerSetups.For(job, critic: false, emulated))));
         await Task.WhenAll(critics.Select(c => c.Setup(TrainerSetups.For(job, critic: true, emulated))));
         if (start > 0)

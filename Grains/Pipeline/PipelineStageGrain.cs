@@ -33,7 +33,7 @@ public sealed class PipelineStageGrain(DeviceTurns turns, ICheckpointStore store
     private PipelineStage? stage;
     private TrainedModel? trained;
 
-    private StageSetup Set => setup ?? throw new InvalidOperationException($"{this.GetPrimaryKeyString()} is not set up");
+    private StageSetup Set => setup ?? throw new StateLostException($"{this.GetPrimaryKeyString()} is not set up");
 
     public async Task Setup(StageSetup requested)
     {
@@ -211,7 +211,7 @@ public sealed class PipelineStageGrain(DeviceTurns turns, ICheckpointStore store
 
     private string StatePrefix(string prefix) => $"{prefix}/{(Set.Trainer.Critic ? "critic" : "actor")}.s{Set.Stage}";
 
-    private TrainedModel Trained => trained ?? throw new InvalidOperationException($"{this.GetPrimaryKeyString()} is not set up");
+    private TrainedModel Trained => trained ?? throw new StateLostException($"{this.GetPrimaryKeyString()} is not set up");
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {

@@ -46,7 +46,7 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
 
     public async Task LoadWeights(WeightsRef weights)
     {
-        if (engine is null) throw new InvalidOperationException($"{this.GetPrimaryKeyString()} is not configured");
+        if (engine is null) throw new StateLostException($"{this.GetPrimaryKeyString()} is not configured");
         if (weights.Version == version) return;
         if (InFlight > 0) throw new InvalidOperationException($"{this.GetPrimaryKeyString()} cannot change weights while {InFlight} samples are in it");
         await engine.LoadWeights(weights);
@@ -55,7 +55,7 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
 
     public Task Submit(GenerationWork[] work)
     {
-        if (version < 0) throw new InvalidOperationException($"{this.GetPrimaryKeyString()} has no weights yet");
+        if (version < 0) throw new StateLostException($"{this.GetPrimaryKeyString()} has no weights yet");
         foreach (var w in work)
         {
             if (w.PromptTokens + w.MaxNewTokens >= limits!.MaxSequenceLength)
@@ -80,7 +80,7 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
 
     public Task<int[][]> Greedy(int[][] prompts, int maxNewTokens)
     {
-        if (version < 0) throw new InvalidOperationException($"{this.GetPrimaryKeyString()} has no weights yet");
+        if (version < 0) throw new StateLostException($"{this.GetPrimaryKeyString()} has no weights yet");
         return engine!.Greedy(prompts, maxNewTokens);
     }
 

@@ -19,7 +19,7 @@ public sealed class TrainerGrain(ICheckpointStore store, HybridDevices hybrids) 
     private TrainerSetup? setup;
     private ITrainingEngine? engine;
 
-    private ITrainingEngine Engine => engine ?? throw new InvalidOperationException($"{this.GetPrimaryKeyString()} is not set up");
+    private ITrainingEngine Engine => engine ?? throw new StateLostException($"{this.GetPrimaryKeyString()} is not set up");
 
     public async Task Setup(TrainerSetup requested)
     {
@@ -30,6 +30,12 @@ public sealed class TrainerGrain(ICheckpointStore store, HybridDevices hybrids) 
             ? new EmulatedTrainingEngine(device, hybrids.For(this.GetPrimaryKeyString(), device, DeviceRole.Training))
             : await TensorTrainingEngine.Create(store, requested, $"trainer {this.GetPrimaryKeyString()}");
         setup = requested;
+    }
+
+    public async Task Reset()
+    {
+        if (engine is not null) await engine.DisposeAsync();
+        (engine, setup) = (null, null);
     }
 
     public Task<double[]> WarmStart(SftRequest request)
