@@ -19,7 +19,7 @@ public interface ISampleGrain : IGrainWithStringKey
     /// <summary>Asks the scoring workers for the reward, reference log-probs and values, and records them.</summary>
     Task<bool> Score();
 
-    /// <summary>The step trained on it: records its advantages (a repeat changes nothing) and returns its last record; the grain then leaves memory, its record stays in the ledger.</summary>
+    /// <summary>The step trained on it: records its advantages (a repeat changes nothing), takes it out of the ledger and returns its last record.</summary>
     Task<SampleRecord> Trained(float[] advantages, float[]? returns);
 
     /// <summary>Puts a sample handed back by a worker before it finished in line for another (Generating to Created).</summary>

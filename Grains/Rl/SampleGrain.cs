@@ -1,3 +1,4 @@
+using Grains.Interfaces.Cluster;
 using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
 using Grains.Storage;
@@ -8,10 +9,11 @@ namespace Grains.Rl;
 /// One sample's record and its life: Created, Generating, Generated, Scored, Trained. Each transition
 /// stamps its time and tells the job; a message that repeats the last transition is ignored (false),
 /// one that skips or goes back is refused. When it is scored is the job's stage policy's call. A later run of the job (a resume) may start
-/// the sample afresh. The transitions that carry work (its response, its scores) are written to the
-/// ledger before they are acknowledged, so a sample re-activated on another silo (its own lost) keeps
-/// them, as is its end (trained); the others (created, dispatched) follow from the job's plan and are
-/// redone by <see cref="Restart"/> and the job's audit, cheaply, and with the same outcome.
+/// the sample afresh. Its response, the costly work, is written to the ledger before it is acknowledged,
+/// so a sample re-activated on another silo (its own lost) keeps it; the other transitions follow from the
+/// job's plan or are cheap to redo (created and dispatched by <see cref="Restart"/> and the job's audit,
+/// scores by the job's replay from its checkpoint). A trained sample leaves the ledger, which so holds
+/// only the samples in flight; its record stays in memory for whoever asks, until the grain is collected.
 /// </summary>
 public sealed class SampleGrain([PersistentState("sample", Ledger.Storage)] IPersistentState<SampleLedgerEntry> ledger) : Grain, ISampleGrain
 {
@@ -84,24 +86,24 @@ public sealed class SampleGrain([PersistentState("sample", Ledger.Storage)] IPer
         var generated = Current.Generated!;
         var scores = await GrainFactory.GetGrain<IScoringGrain>(IScoringGrain.KeyFor(start))
             .Score(new ScoringRequest(this.GetPrimaryKeyString(), start.Prompt, generated.Response, start.Answer, start.Scoring, start.EmulatedPrompt, generated.EmulatedLength));
-        await Save(Current with { Stage = SampleStage.Scored, Scores = scores, Times = Current.Times with { Scored = DateTimeOffset.UtcNow } });
+        Current = Current with { Stage = SampleStage.Scored, Scores = scores, Times = Current.Times with { Scored = DateTimeOffset.UtcNow } };
         Job.SampleReached(this.GetPrimaryKeyString(), SampleStage.Scored).Ignore();
         return true;
     }
 
     public async Task<SampleRecord> Trained(float[] advantages, float[]? returns)
     {
-        if (Current.Stage != SampleStage.Trained)
+        if (Current.Stage == SampleStage.Trained) return Current;
+        // Scores are not in the ledger: a grain re-activated between its scoring and its training has lost them.
+        if (Current.Stage == SampleStage.Generated) throw new StateLostException($"sample {this.GetPrimaryKeyString()} lost its scores with its silo");
+        Expect(SampleStage.Scored, "trained");
+        if (advantages.Length != Current.Generated!.Response.Length)
         {
-            Expect(SampleStage.Scored, "trained");
-            if (advantages.Length != Current.Generated!.Response.Length)
-            {
-                throw new ArgumentException($"sample {this.GetPrimaryKeyString()}: {advantages.Length} advantages for {Current.Generated.Response.Length} response tokens");
-            }
-            await Save(Current with { Stage = SampleStage.Trained, Advantages = advantages, Returns = returns, Times = Current.Times with { Trained = DateTimeOffset.UtcNow } });
+            throw new ArgumentException($"sample {this.GetPrimaryKeyString()}: {advantages.Length} advantages for {Current.Generated.Response.Length} response tokens");
         }
-        // The step is over for this sample: its record is in the ledger, and the grain leaves memory.
-        DeactivateOnIdle();
+        Current = Current with { Stage = SampleStage.Trained, Advantages = advantages, Returns = returns, Times = Current.Times with { Trained = DateTimeOffset.UtcNow } };
+        // The step is over for this sample: it leaves the ledger, which holds only samples in flight.
+        if (ledger.RecordExists) await ledger.ClearStateAsync();
         return Current;
     }
 

@@ -40,7 +40,7 @@ public sealed class DirectoryGrainStorage(string root, Serializer serializer) : 
         (grainState.ETag, grainState.RecordExists) = ("written", true);
     }
 
-    public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         var path = PathOf(stateName, grainId);
         var directory = Path.GetDirectoryName(path)!;
@@ -50,9 +50,11 @@ public sealed class DirectoryGrainStorage(string root, Serializer serializer) : 
             directories[directory] = true;
         }
         var partial = $"{path}.{Environment.ProcessId}.{Environment.CurrentManagedThreadId}.partial";
-        await File.WriteAllBytesAsync(partial, serializer.SerializeToArray(grainState.State));
+        // Records are small: a synchronous write costs less than an asynchronous one's hand-offs.
+        File.WriteAllBytes(partial, serializer.SerializeToArray(grainState.State));
         File.Move(partial, path, overwrite: true);
         (grainState.ETag, grainState.RecordExists) = ("written", true);
+        return Task.CompletedTask;
     }
 
     public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
