@@ -54,7 +54,7 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
         Directory.CreateDirectory(output);
 
         var results = new List<PolicyResult>();
-        using (var host = await InProcessSilo.StartAsync(workload, cancellationToken, devices: variants.Sum(v => InProcessSilo.LeasedDevices(v.Apply(workload).Rl!)), ledgerInMemory: true))
+        using (var host = await InProcessSilo.StartAsync(workload, cancellationToken, devices: variants.Sum(v => InProcessSilo.LeasedDevices(v.Apply(workload).Rl!))))
         {
             try
             {
