@@ -17,30 +17,34 @@ namespace Grains.Rl;
 /// </summary>
 public sealed class SampleGrain([PersistentState("sample", Ledger.Storage)] IPersistentState<SampleLedgerEntry> ledger) : Grain, ISampleGrain
 {
-    private SampleRecord Current
+    // The record itself; the ledger holds a copy of it while the sample is in flight (a provider may reset
+    // its state when cleared, and a trained sample's record is still asked for).
+    private SampleRecord current = SampleRecord.New;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        get => ledger.State.Record;
-        set => ledger.State.Record = value;
+        current = ledger.State.Record;
+        return Task.CompletedTask;
     }
 
     public Task<bool> Create(SampleStart start)
     {
         if (start.Id != this.GetPrimaryKeyString()) throw new ArgumentException($"sample {this.GetPrimaryKeyString()} was sent the start of {start.Id}");
-        if (Current.Stage != SampleStage.New && start.Run <= Current.Start!.Run)
+        if (current.Stage != SampleStage.New && start.Run <= current.Start!.Run)
         {
-            return Current.Start.SameAs(start) ? Task.FromResult(false) : throw new InvalidOperationException($"sample {start.Id} already exists with a different start");
+            return current.Start.SameAs(start) ? Task.FromResult(false) : throw new InvalidOperationException($"sample {start.Id} already exists with a different start");
         }
         // New, or begun by an earlier run of the job (which a resumed run replaces): start afresh.
-        Current = Fresh(start);
+        current = Fresh(start);
         return Task.FromResult(true);
     }
 
     public Task<SampleStage> Restart(SampleStart start)
     {
         if (start.Id != this.GetPrimaryKeyString()) throw new ArgumentException($"sample {this.GetPrimaryKeyString()} was sent the start of {start.Id}");
-        if (Current.Start is null || start.Run > Current.Start.Run) Current = Fresh(start);
-        else if (Current.Stage == SampleStage.Generating) Current = Current with { Stage = SampleStage.Created, Worker = null };
-        return Task.FromResult(Current.Stage);
+        if (current.Start is null || start.Run > current.Start.Run) current = Fresh(start);
+        else if (current.Stage == SampleStage.Generating) current = current with { Stage = SampleStage.Created, Worker = null };
+        return Task.FromResult(current.Stage);
     }
 
     private static SampleRecord Fresh(SampleStart start) =>
@@ -49,80 +53,80 @@ public sealed class SampleGrain([PersistentState("sample", Ledger.Storage)] IPer
     public Task<bool> Dispatched(SampleStart start, string worker)
     {
         if (start.Id != this.GetPrimaryKeyString()) throw new ArgumentException($"sample {this.GetPrimaryKeyString()} was sent the start of {start.Id}");
-        if (Current.Stage == SampleStage.Generating && Current.Worker == worker) return Task.FromResult(false);
+        if (current.Stage == SampleStage.Generating && current.Worker == worker) return Task.FromResult(false);
         // A record not yet in the ledger was lost with this grain's silo: the start says what it was.
-        if (Current.Stage == SampleStage.New) Current = Fresh(start);
+        if (current.Stage == SampleStage.New) current = Fresh(start);
         Expect(SampleStage.Created, "dispatched");
-        Current = Current with { Stage = SampleStage.Generating, Worker = worker, Dispatches = Current.Dispatches + 1, Times = Current.Times with { Dispatched = Current.Times.Dispatched ?? DateTimeOffset.UtcNow } };
+        current = current with { Stage = SampleStage.Generating, Worker = worker, Dispatches = current.Dispatches + 1, Times = current.Times with { Dispatched = current.Times.Dispatched ?? DateTimeOffset.UtcNow } };
         return Task.FromResult(true);
     }
 
     public Task<bool> Requeued()
     {
-        if (Current.Stage == SampleStage.Created) return Task.FromResult(false);
+        if (current.Stage == SampleStage.Created) return Task.FromResult(false);
         Expect(SampleStage.Generating, "requeued");
-        Current = Current with { Stage = SampleStage.Created, Worker = null };
+        current = current with { Stage = SampleStage.Created, Worker = null };
         return Task.FromResult(true);
     }
 
     public async Task<bool> Generated(GeneratedResponse response)
     {
-        if (Current.Stage >= SampleStage.Generated && Current.Generated is { } earlier && SameResponse(earlier, response)) return false;
+        if (current.Stage >= SampleStage.Generated && current.Generated is { } earlier && SameResponse(earlier, response)) return false;
         Expect(SampleStage.Generating, "generated");
         if (response.Tokens == 0 || response.Response.Length != response.LogProbs.Length)
         {
             throw new ArgumentException($"sample {this.GetPrimaryKeyString()}: a response needs at least one token and one log-prob per token ({response.Response.Length} tokens, {response.LogProbs.Length} log-probs, emulated length {response.EmulatedLength})");
         }
-        await Save(Current with { Stage = SampleStage.Generated, Generated = response, Times = Current.Times with { Generated = DateTimeOffset.UtcNow } });
+        await Save(current with { Stage = SampleStage.Generated, Generated = response, Times = current.Times with { Generated = DateTimeOffset.UtcNow } });
         Job.SampleReached(this.GetPrimaryKeyString(), SampleStage.Generated).Ignore();
         return true;
     }
 
     public async Task<bool> Score()
     {
-        if (Current.Stage >= SampleStage.Scored) return false;
+        if (current.Stage >= SampleStage.Scored) return false;
         Expect(SampleStage.Generated, "scored");
-        var start = Current.Start!;
-        var generated = Current.Generated!;
+        var start = current.Start!;
+        var generated = current.Generated!;
         var scores = await GrainFactory.GetGrain<IScoringGrain>(IScoringGrain.KeyFor(start))
             .Score(new ScoringRequest(this.GetPrimaryKeyString(), start.Prompt, generated.Response, start.Answer, start.Scoring, start.EmulatedPrompt, generated.EmulatedLength));
-        Current = Current with { Stage = SampleStage.Scored, Scores = scores, Times = Current.Times with { Scored = DateTimeOffset.UtcNow } };
+        current = current with { Stage = SampleStage.Scored, Scores = scores, Times = current.Times with { Scored = DateTimeOffset.UtcNow } };
         Job.SampleReached(this.GetPrimaryKeyString(), SampleStage.Scored).Ignore();
         return true;
     }
 
     public async Task<SampleRecord> Trained(float[] advantages, float[]? returns)
     {
-        if (Current.Stage == SampleStage.Trained) return Current;
+        if (current.Stage == SampleStage.Trained) return current;
         // Scores are not in the ledger: a grain re-activated between its scoring and its training has lost them.
-        if (Current.Stage == SampleStage.Generated) throw new StateLostException($"sample {this.GetPrimaryKeyString()} lost its scores with its silo");
+        if (current.Stage == SampleStage.Generated) throw new StateLostException($"sample {this.GetPrimaryKeyString()} lost its scores with its silo");
         Expect(SampleStage.Scored, "trained");
-        if (advantages.Length != Current.Generated!.Response.Length)
+        if (advantages.Length != current.Generated!.Response.Length)
         {
-            throw new ArgumentException($"sample {this.GetPrimaryKeyString()}: {advantages.Length} advantages for {Current.Generated.Response.Length} response tokens");
+            throw new ArgumentException($"sample {this.GetPrimaryKeyString()}: {advantages.Length} advantages for {current.Generated.Response.Length} response tokens");
         }
-        Current = Current with { Stage = SampleStage.Trained, Advantages = advantages, Returns = returns, Times = Current.Times with { Trained = DateTimeOffset.UtcNow } };
+        current = current with { Stage = SampleStage.Trained, Advantages = advantages, Returns = returns, Times = current.Times with { Trained = DateTimeOffset.UtcNow } };
         // The step is over for this sample: it leaves the ledger, which holds only samples in flight.
         if (ledger.RecordExists) await ledger.ClearStateAsync();
-        return Current;
+        return current;
     }
 
-    public Task<SampleRecord> Record() => Task.FromResult(Current);
+    public Task<SampleRecord> Record() => Task.FromResult(current);
 
     /// <summary>The new record is in the ledger before anyone hears of it.</summary>
     private async Task Save(SampleRecord next)
     {
-        Current = next;
+        current = ledger.State.Record = next;
         await ledger.WriteStateAsync();
     }
 
-    private IJobGrain Job => GrainFactory.GetGrain<IJobGrain>(Current.Start!.Job);
+    private IJobGrain Job => GrainFactory.GetGrain<IJobGrain>(current.Start!.Job);
 
     private void Expect(SampleStage stage, string transition)
     {
-        if (Current.Stage != stage)
+        if (current.Stage != stage)
         {
-            throw new InvalidOperationException($"sample {this.GetPrimaryKeyString()} cannot be {transition} while {Current.Stage}; it must be {stage}");
+            throw new InvalidOperationException($"sample {this.GetPrimaryKeyString()} cannot be {transition} while {current.Stage}; it must be {stage}");
         }
     }
 

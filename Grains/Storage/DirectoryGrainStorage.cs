@@ -60,7 +60,8 @@ public sealed class DirectoryGrainStorage(string root, Serializer serializer) : 
     public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         File.Delete(PathOf(stateName, grainId));
-        (grainState.ETag, grainState.RecordExists) = (null, false);
+        // As Orleans' own providers do: a cleared state is a fresh one.
+        (grainState.State, grainState.ETag, grainState.RecordExists) = (Activator.CreateInstance<T>(), null, false);
         return Task.CompletedTask;
     }
 

@@ -31,7 +31,8 @@ public sealed class ProcessGrainStorage : IGrainStorage
     public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         states.TryRemove((stateName, grainId), out _);
-        (grainState.ETag, grainState.RecordExists) = (null, false);
+        // As Orleans' own providers do: a cleared state is a fresh one.
+        (grainState.State, grainState.ETag, grainState.RecordExists) = (Activator.CreateInstance<T>(), null, false);
         return Task.CompletedTask;
     }
 }
