@@ -35,25 +35,9 @@ public sealed class MultiProcessRlTests(ITestOutputHelper log) : IAsyncLifetime
     [Fact]
     public async Task A_job_on_generation_training_and_inference_processes_matches_the_same_job_on_one_silo()
     {
-        var jobFile = Path.Combine(workDirectory, "job.json");
-        await File.WriteAllTextAsync(jobFile, Job);
-        var actors = RepositoryPaths.BuiltAssembly("Client", "actors.dll");
-
-        var local = await ChildProcess.RunAsync(actors, ["run", jobFile, "--metrics", "local.jsonl"], workDirectory, Patience);
-        local.ExitCode.Should().Be(0, local.Output);
-
-        StartSilo("gen", SiloRoles.Generation, "gpu:0-1");
-        StartSilo("train", SiloRoles.Training, "gpu:0-1");
-        StartSilo("infer", SiloRoles.Inference, "cpu");
-        string[] cluster = ["--clustering", "AzureTable", "--connection", azurite!.ConnectionString, "--cluster-id", clusterId];
-        await RetryUntilTheClusterAnswers(async () =>
-        {
-            var listed = await ChildProcess.RunAsync(actors, ["cluster", "--json", .. cluster], workDirectory, Patience);
-            return listed with { ExitCode = listed.ExitCode == 0 && listed.StandardOutput.Split("\"Active\"").Length == 4 ? 0 : 1 };
-        });
-        var submitted = await ChildProcess.RunAsync(actors, ["submit", jobFile, .. cluster], workDirectory, Patience);
-        submitted.ExitCode.Should().Be(0, submitted.Output + SiloLogs());
-        var watched = await ChildProcess.RunAsync(actors, ["watch", "multi-process-ppo", "--metrics", "cluster.jsonl", .. cluster], workDirectory, Patience);
+        await RunOnOneSilo();
+        var cluster = await SubmitToCluster(("gen", SiloRoles.Generation, "gpu:0-1"), ("train", SiloRoles.Training, "gpu:0-1"), ("infer", SiloRoles.Inference, "cpu"));
+        var watched = await ChildProcess.RunAsync(Actors, ["watch", "multi-process-ppo", "--metrics", "cluster.jsonl", .. cluster], workDirectory, Patience);
         watched.ExitCode.Should().Be(0, watched.Output + SiloLogs());
         log.WriteLine(watched.Output);
 
@@ -74,26 +58,11 @@ public sealed class MultiProcessRlTests(ITestOutputHelper log) : IAsyncLifetime
     [Fact]
     public async Task A_generation_silo_process_killed_mid_run_the_job_goes_on_and_matches_the_job_on_one_silo()
     {
-        var jobFile = Path.Combine(workDirectory, "job.json");
-        await File.WriteAllTextAsync(jobFile, Job);
-        var actors = RepositoryPaths.BuiltAssembly("Client", "actors.dll");
-        var local = await ChildProcess.RunAsync(actors, ["run", jobFile, "--metrics", "local.jsonl"], workDirectory, Patience);
-        local.ExitCode.Should().Be(0, local.Output);
-
-        StartSilo("gen-a", SiloRoles.Generation, "gpu:0-1");
-        StartSilo("gen-b", SiloRoles.Generation, "gpu:0-1");
-        StartSilo("train", SiloRoles.Training, "gpu:0-1");
-        StartSilo("infer", SiloRoles.Inference, "cpu");
+        await RunOnOneSilo();
+        var cluster = await SubmitToCluster(("gen-a", SiloRoles.Generation, "gpu:0-1"), ("gen-b", SiloRoles.Generation, "gpu:0-1"),
+            ("train", SiloRoles.Training, "gpu:0-1"), ("infer", SiloRoles.Inference, "cpu"));
         var victim = silos[0];
-        string[] cluster = ["--clustering", "AzureTable", "--connection", azurite!.ConnectionString, "--cluster-id", clusterId];
-        await RetryUntilTheClusterAnswers(async () =>
-        {
-            var listed = await ChildProcess.RunAsync(actors, ["cluster", "--json", .. cluster], workDirectory, Patience);
-            return listed with { ExitCode = listed.ExitCode == 0 && listed.StandardOutput.Split("\"Active\"").Length == 5 ? 0 : 1 };
-        });
-        var submitted = await ChildProcess.RunAsync(actors, ["submit", jobFile, .. cluster], workDirectory, Patience);
-        submitted.ExitCode.Should().Be(0, submitted.Output + SiloLogs());
-        using var watch = new ChildProcess(actors, ["watch", "multi-process-ppo", "--metrics", "cluster.jsonl", .. cluster], workDirectory);
+        using var watch = new ChildProcess(Actors, ["watch", "multi-process-ppo", "--metrics", "cluster.jsonl", .. cluster], workDirectory);
         var metricsFile = Path.Combine(workDirectory, "cluster.jsonl");
         for (var i = 0; i < 1200 && !(File.Exists(metricsFile) && File.ReadAllLines(metricsFile).Length >= 2); i++) await Task.Delay(100);
         // Each generation silo holds one of the two workers: SIGKILL one, in the job's second iteration.
@@ -111,6 +80,33 @@ public sealed class MultiProcessRlTests(ITestOutputHelper log) : IAsyncLifetime
             many[i].RewardMean.Should().BeApproximately(one[i].RewardMean, 1e-4, $"iteration {i}");
             many[i].PolicyLoss.Should().BeApproximately(one[i].PolicyLoss, 1e-4, $"iteration {i}");
         }
+    }
+
+    private static string Actors => RepositoryPaths.BuiltAssembly("Client", "actors.dll");
+
+    private string JobFile => Path.Combine(workDirectory, "job.json");
+
+    /// <summary>The job on a silo in the client's process (`actors run`): its metrics in local.jsonl.</summary>
+    private async Task RunOnOneSilo()
+    {
+        await File.WriteAllTextAsync(JobFile, Job);
+        var local = await ChildProcess.RunAsync(Actors, ["run", JobFile, "--metrics", "local.jsonl"], workDirectory, Patience);
+        local.ExitCode.Should().Be(0, local.Output);
+    }
+
+    /// <summary>Starts these silo processes on Azurite, waits until every one is active, submits the job; returns the arguments that reach the cluster.</summary>
+    private async Task<string[]> SubmitToCluster(params (string Name, string Role, string Devices)[] processes)
+    {
+        foreach (var (name, role, devices) in processes) StartSilo(name, role, devices);
+        string[] cluster = ["--clustering", "AzureTable", "--connection", azurite!.ConnectionString, "--cluster-id", clusterId];
+        await RetryUntilTheClusterAnswers(async () =>
+        {
+            var listed = await ChildProcess.RunAsync(Actors, ["cluster", "--json", .. cluster], workDirectory, Patience);
+            return listed with { ExitCode = listed.ExitCode == 0 && listed.StandardOutput.Split("\"Active\"").Length == processes.Length + 1 ? 0 : 1 };
+        });
+        var submitted = await ChildProcess.RunAsync(Actors, ["submit", JobFile, .. cluster], workDirectory, Patience);
+        submitted.ExitCode.Should().Be(0, submitted.Output + SiloLogs());
+        return cluster;
     }
 
     private IterationMetrics[] Read(string file) => File.ReadAllLines(Path.Combine(workDirectory, file))
