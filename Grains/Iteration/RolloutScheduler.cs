@@ -49,7 +49,12 @@ public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<in
         {
             current = null;
         }
-        return await Task.WhenAll(samples.Select(s => SiloLoss.Retry(s.Record)));
+        var records = await Task.WhenAll(samples.Select(s => SiloLoss.Retry(s.Record)));
+        // Scores are not in the ledger: a sample grain re-activated after its silo's loss may have lost
+        // them; the job then goes on from its last checkpoint (a silo's loss, not a bad request).
+        return records.FirstOrDefault(r => r.Scores is null) is { } lost
+            ? throw new StateLostException($"sample {lost.Start?.Id ?? "?"} lost its scores with its silo")
+            : records;
     }
 
     private sealed class Step(RolloutScheduler owner, SampleStart[] starts, ISampleGrain[] samples, IStagePolicy stagePolicy, IDispatchPolicy dispatchPolicy,
