@@ -2,6 +2,7 @@ using Grains.Interfaces.Cluster;
 using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
 using Grains.Storage;
+using Orleans.Placement;
 
 namespace Grains.Rl;
 
@@ -14,7 +15,10 @@ namespace Grains.Rl;
 /// job's plan or are cheap to redo (created and dispatched by <see cref="Restart"/> and the job's audit,
 /// scores by the job's replay from its checkpoint). A trained sample leaves the ledger, which so holds
 /// only the samples in flight; its record stays in memory for whoever asks, until the grain is collected.
+/// Placed with the job grain that creates it: a generation or inference silo's loss then takes no sample
+/// with it (a lost sample's scores would send the whole job back to its last checkpoint).
 /// </summary>
+[PreferLocalPlacement]
 public sealed class SampleGrain([PersistentState("sample", Ledger.Storage)] IPersistentState<SampleLedgerEntry> ledger) : Grain, ISampleGrain
 {
     // The record itself; the ledger holds a copy of it while the sample is in flight (a provider may reset
