@@ -34,6 +34,11 @@ app.Configure(config =>
         .WithDescription("Run an emulated workload under each policy; steady-state throughput against the colocated barrier at the same device count, efficiency against the bound.");
     config.AddCommand<PipelineBenchCommand>("pipeline-bench")
         .WithDescription("Train the demo model pipeline-parallel on stage grains under each schedule; per-device busy and idle time, measured vs expected bubble.");
+    config.AddBranch("tls", tls =>
+    {
+        tls.SetDescription("Transport security of a cluster.");
+        tls.AddCommand<TlsCreateCommand>("create").WithDescription("Make a self-signed cluster certificate (a .pfx file) for the silos' Tls:Certificate and the client's --certificate.");
+    });
     config.AddCommand<DatasetCommand>("dataset").WithDescription("Write a built-in task's examples as JSONL (the format of a job's \"dataset\").");
     config.AddCommand<KernelsBenchCommand>("kernels-bench")
         .WithDescription("Measure the tensor kernels: decoding, KV-cache speed-up, training throughput and FLOP/s efficiency.");

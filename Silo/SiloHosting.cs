@@ -76,8 +76,13 @@ public static class SiloHosting
         return builder;
     }
 
-    public static ISiloBuilder ConfigureActors(this ISiloBuilder silo, SiloSettings settings) =>
+    public static ISiloBuilder ConfigureActors(this ISiloBuilder silo, SiloSettings settings)
+    {
         silo.UseActorsClustering(settings.Clustering).AddActorsServices(settings);
+        // Mutual TLS on silo-to-silo and client-to-gateway connections: a side without the cluster's certificate is refused.
+        if (settings.Certificate is { } certificate) silo.UseTls(certificate.Own, certificate.Configure);
+        return silo;
+    }
 
     public static ISiloBuilder UseActorsClustering(this ISiloBuilder silo, ClusteringOptions clustering)
     {

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
 using Silo.Options;
+using Silo.Tls;
 using Spectre.Console.Cli;
 
 namespace Client.Commands;
@@ -30,11 +31,44 @@ public class ClusterSettings : CommandSettings
     [DefaultValue("actors")]
     public string ClusterId { get; init; } = "actors";
 
-    public override Spectre.Console.ValidationResult Validate() =>
-        Clustering != ClusteringProvider.Localhost && string.IsNullOrWhiteSpace(Connection)
-            ? Spectre.Console.ValidationResult.Error($"--connection is required with --clustering {Clustering}")
-            : GatewayPort is < 1 or > 65535 ? Spectre.Console.ValidationResult.Error("--gateway-port must be a TCP port")
-            : Spectre.Console.ValidationResult.Success();
+    [CommandOption("--tls")]
+    [Description("Auto (TLS when the cluster spans machines: AzureTable, Redis; or when --certificate is given), On or Off (for a cluster whose silos run with Tls:Mode Off).")]
+    [DefaultValue(TlsMode.Auto)]
+    public TlsMode Tls { get; init; } = TlsMode.Auto;
+
+    [CommandOption("--certificate")]
+    [Description("The cluster's certificate, a PKCS#12 (.pfx) file, as the silos' Tls:Certificate; its password, if any, in the environment variable " + PasswordVariable + ".")]
+    public string? Certificate { get; init; }
+
+    [CommandOption("--authority")]
+    [Description("A certificate authority the silos' certificates must chain to (as the silos' Tls:Authority).")]
+    public string? Authority { get; init; }
+
+    /// <summary>Where the client's certificate password comes from: not an option, so it stays out of the process list.</summary>
+    public const string PasswordVariable = "ACTORS_TLS_PASSWORD";
+
+    private ClusterCertificate? certificate;
+
+    public override Spectre.Console.ValidationResult Validate()
+    {
+        if (Clustering != ClusteringProvider.Localhost && string.IsNullOrWhiteSpace(Connection)) return Spectre.Console.ValidationResult.Error($"--connection is required with --clustering {Clustering}");
+        if (GatewayPort is < 1 or > 65535) return Spectre.Console.ValidationResult.Error("--gateway-port must be a TCP port");
+        var tls = new TlsSettings { Mode = Tls, Certificate = Certificate, Authority = Authority, Password = Environment.GetEnvironmentVariable(PasswordVariable) };
+        if (!tls.IsOn(Clustering)) return Spectre.Console.ValidationResult.Success();
+        if (Certificate is null && Tls == TlsMode.Auto)
+        {
+            return Spectre.Console.ValidationResult.Error($"--certificate is required with --clustering {Clustering}: the cluster's silos talk over TLS (--tls Off for a cluster that does not)");
+        }
+        try
+        {
+            certificate = ClusterCertificate.Load(tls, name => name == nameof(TlsSettings.Password) ? PasswordVariable : $"--{name.ToLowerInvariant()}");
+            return Spectre.Console.ValidationResult.Success();
+        }
+        catch (ConfigurationException e)
+        {
+            return Spectre.Console.ValidationResult.Error(e.Message);
+        }
+    }
 
     /// <summary>How long a command waits to reach the cluster before it says it cannot.</summary>
     public static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(10);
@@ -56,6 +90,7 @@ public class ClusterSettings : CommandSettings
                 case ClusteringProvider.AzureTable: client.UseAzureStorageClustering(o => o.TableServiceClient = new Azure.Data.Tables.TableServiceClient(Connection)); break;
                 case ClusteringProvider.Redis: client.UseRedisClustering(Connection!); break;
             }
+            if (certificate is not null) client.UseTls(certificate.Own, certificate.Configure);
         });
         var host = builder.Build();
         using var patience = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

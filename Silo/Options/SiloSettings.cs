@@ -45,7 +45,7 @@ public sealed class DashboardOptions
 }
 
 /// <summary>Every option of a silo, read from configuration and checked before anything starts.</summary>
-public sealed record SiloSettings(ClusteringOptions Clustering, SiloOptions Silo, CheckpointOptions Checkpoints, DashboardOptions Dashboard)
+public sealed record SiloSettings(ClusteringOptions Clustering, SiloOptions Silo, CheckpointOptions Checkpoints, DashboardOptions Dashboard, TlsSettings Tls)
 {
     /// <summary>Binds and validates; throws <see cref="ConfigurationException"/> naming the first bad key.</summary>
     public static SiloSettings Load(IConfiguration configuration)
@@ -55,12 +55,13 @@ public sealed record SiloSettings(ClusteringOptions Clustering, SiloOptions Silo
             Bind<ClusteringOptions>(configuration, ClusteringOptions.Section),
             Bind<SiloOptions>(configuration, SiloOptions.Section),
             Bind<CheckpointOptions>(configuration, CheckpointOptions.Section),
-            Bind<DashboardOptions>(configuration, DashboardOptions.Section));
+            Bind<DashboardOptions>(configuration, DashboardOptions.Section),
+            Bind<TlsSettings>(configuration, TlsSettings.Section));
         settings.Validate();
         return settings;
     }
 
-    private static readonly string[] Sections = [ClusteringOptions.Section, SiloOptions.Section, CheckpointOptions.Section, DashboardOptions.Section];
+    private static readonly string[] Sections = [ClusteringOptions.Section, SiloOptions.Section, CheckpointOptions.Section, DashboardOptions.Section, TlsSettings.Section];
 
     /// <summary>
     /// A section a letter or two away from one of ours ("Clusterng") is a typo whose settings would be
@@ -127,7 +128,19 @@ public sealed record SiloSettings(ClusteringOptions Clustering, SiloOptions Silo
         }
         if (Checkpoints.ChunkBytes is < 64 * 1024 or > 100 * 1024 * 1024) throw new ConfigurationException("Checkpoints:ChunkBytes", $"{Checkpoints.ChunkBytes} must be between 64 KiB and 100 MiB");
         if (Dashboard.Enabled) Port("Dashboard:Port", Dashboard.Port);
+        if (Tls.IsOn(Clustering.Provider))
+        {
+            if (string.IsNullOrWhiteSpace(Tls.Certificate) && Tls.Mode == TlsMode.Auto)
+            {
+                throw new ConfigurationException("Tls:Certificate", $"required: silos that cluster through {Clustering.Provider} talk across machines over TLS "
+                    + "(make a certificate with 'actors tls create cluster.pfx', or set Tls:Mode Off to go unencrypted)");
+            }
+            Certificate = global::Silo.Tls.ClusterCertificate.Load(Tls);
+        }
     }
+
+    /// <summary>The cluster's certificate, loaded and checked, when TLS is on.</summary>
+    public global::Silo.Tls.ClusterCertificate? Certificate { get; private set; }
 
     /// <summary>Checks an Azure Storage connection string without repeating it (it holds a key).</summary>
     private static void AzureStorage(string key, string connectionString)

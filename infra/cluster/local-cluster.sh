@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts a local multi-process cluster on loopback: Azurite (membership, blobs, queues) and three silos,
-# one per role, with Azure Table membership, Azure Blob checkpoints and Azure Queue streams.
+# one per role, with Azure Table membership, Azure Blob checkpoints and mutual TLS with a self-signed
+# cluster certificate (made once, in the work directory, by `actors tls create`).
 # Prints the client options to reach it; Ctrl-C stops everything.
 #
 # usage: infra/cluster/local-cluster.sh [work-dir]
@@ -24,13 +25,16 @@ account=devstoreaccount1
 key="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 connection="DefaultEndpointsProtocol=http;AccountName=$account;AccountKey=$key;BlobEndpoint=http://127.0.0.1:${ports[0]}/$account;QueueEndpoint=http://127.0.0.1:${ports[1]}/$account;TableEndpoint=http://127.0.0.1:${ports[2]}/$account;"
 sleep 3
+certificate="$work/cluster.pfx"
+dotnet "$root/Client/bin/Release/net10.0/actors.dll" tls create "$certificate" --keep
 
 silo() { # name role devices silo-port gateway-port
   dotnet "$root/Silo/bin/Release/net10.0/Silo.dll" \
     --Clustering:Provider AzureTable --Clustering:ConnectionString "$connection" \
     --Clustering:SiloPort "$4" --Clustering:GatewayPort "$5" \
     --Silo:Name "$1" --Silo:Roles "$2" --Silo:Devices "$3" \
-    --Checkpoints:Provider AzureBlob --Checkpoints:ConnectionString "$connection" > "$work/$1.log" 2>&1 &
+    --Checkpoints:Provider AzureBlob --Checkpoints:ConnectionString "$connection" \
+    --Tls:Certificate "$certificate" > "$work/$1.log" 2>&1 &
   pids+=($!)
 }
 silo gen-1 generation gpu:0-1 11111 30000
@@ -39,7 +43,7 @@ silo infer-1 inference cpu 11113 30002
 
 cat <<TXT
 cluster starting (logs in $work). Reach it with:
-  Client/bin/Release/net10.0/actors cluster --clustering AzureTable --connection '$connection'
+  Client/bin/Release/net10.0/actors cluster --clustering AzureTable --connection '$connection' --certificate '$certificate'
 Ctrl-C stops it.
 TXT
 wait

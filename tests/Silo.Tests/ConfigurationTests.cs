@@ -113,7 +113,7 @@ public sealed class ConfigurationTests
         var port = ((System.Net.IPEndPoint)closed.LocalEndpoint).Port;
         closed.Stop();
 
-        var (exit, error) = await RunSilo(AppContext.BaseDirectory, "--Clustering:Provider", "Redis", "--Clustering:ConnectionString", $"127.0.0.1:{port}",
+        var (exit, error) = await RunSilo(AppContext.BaseDirectory, "--Clustering:Provider", "Redis", "--Clustering:ConnectionString", $"127.0.0.1:{port}", "--Tls:Mode", "Off",
             "--Clustering:SiloPort", Free().ToString(), "--Clustering:GatewayPort", Free().ToString());
 
         exit.Should().Be(1);

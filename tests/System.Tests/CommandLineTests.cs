@@ -10,6 +10,10 @@ public sealed class CommandLineTests
     [Theory]
     [InlineData("run --resum job.json", "Unknown option 'resum'")]
     [InlineData("bench --policies fastest infra/workloads/grpo-7b-32xh800-reasoning.json", "--policies: 'fastest' is not one of colocated-barrier, barrier, streaming, colocated-streaming")]
+    [InlineData("cluster --clustering AzureTable --connection UseDevelopmentStorage=true",
+        "--certificate is required with --clustering AzureTable: the cluster's silos talk over TLS (--tls Off for a cluster that does not)")]
+    [InlineData("cluster --clustering Redis --connection 127.0.0.1:1 --certificate no/such.pfx", "--certificate: no file 'no/such.pfx'")]
+    [InlineData("tls create x.pfx --days 0", "--days must be from 1 to 3650 (got 0)")]
     public async Task A_misspelt_option_or_value_is_an_error_naming_it(string arguments, string error)
     {
         var (exit, _, output) = await ChildProcess.RunAsync(RepositoryPaths.BuiltAssembly("Client", "actors.dll"), arguments.Split(' '),

@@ -22,10 +22,21 @@ public sealed class MultiProcessClusterTests(ITestOutputHelper log) : IAsyncLife
     private readonly Dictionary<string, ChildProcess> silos = [];
     private Azurite? azurite;
     private IHost? client;
+    private string? certificate;
+    // Everything the CLI printed, searched for secrets at the end as the silos' own output is.
+    private readonly List<string> printed = [];
+
+    // The certificate's password: silos read it from Tls:Password, the CLI from its environment.
+    private const string Password = "pfx-secret-not-for-logs";
+    private static readonly Dictionary<string, string> CliEnvironment = new() { ["ACTORS_TLS_PASSWORD"] = Password };
 
     private IClusterClient Grains => client!.Services.GetRequiredService<IClusterClient>();
 
-    public async Task InitializeAsync() => azurite = await Azurite.StartAsync();
+    public async Task InitializeAsync()
+    {
+        azurite = await Azurite.StartAsync();
+        certificate = await ClusterTls.CreateCertificateAsync(workDirectory, environment: CliEnvironment);
+    }
 
     [Fact]
     public async Task Device_grains_land_on_their_processes_and_a_killed_silo_is_replaced()
@@ -37,19 +48,27 @@ public sealed class MultiProcessClusterTests(ITestOutputHelper log) : IAsyncLife
         await WaitForActiveSilos("gen-1", "train-1", "infer-1");
 
         // The admin's view, from the CLI in its own process.
-        var (exit, json, output) = await ChildProcess.RunAsync(RepositoryPaths.BuiltAssembly("Client", "actors.dll"),
-            ["cluster", "--clustering", "AzureTable", "--connection", azurite!.ConnectionString, "--cluster-id", clusterId, "--json"], workDirectory, Patience);
+        var (exit, json, output) = await Cli("cluster", "--json", "--certificate", certificate!);
         exit.Should().Be(0, output);
         var listed = JsonSerializer.Deserialize<List<SiloInfo>>(json, new JsonSerializerOptions(JsonSerializerDefaults.Web))!;
         listed.Where(s => s.Status == "Active").Select(s => (s.Name, s.Roles, s.Devices.Count))
             .Should().BeEquivalentTo([("gen-1", "generation", 2), ("train-1", "training", 1), ("infer-1", "inference", 1)]);
+
+        // A client without the cluster's certificate is refused: with none, and with another self-signed one.
+        var plain = await Cli("cluster", "--json", "--tls", "Off");
+        plain.ExitCode.Should().Be(1, "a client that does not speak TLS is refused: " + plain.Output);
+        plain.Output.Should().Contain("cannot reach cluster");
+        var stranger = await ClusterTls.CreateCertificateAsync(workDirectory, "stranger.pfx");
+        var foreign = await Cli("cluster", "--json", "--certificate", stranger);
+        foreign.ExitCode.Should().Be(1, "a client with another cluster's certificate is refused: " + foreign.Output);
+        foreign.StandardOutput.Should().NotContain("gen-1");
 
         // Training work lands on the training process, on its device.
         var smoke = Grains.GetGrain<ISmokeGrain>("system");
         var first = await smoke.Run(new SmokeRequest(Steps: 5, Seed: 1));
         first.Silo.Should().Be(await AddressOf("train-1"));
         first.Device.Should().Be("gpu:0");
-        var blob = new Azure.Storage.Blobs.BlobContainerClient(azurite.ConnectionString, "checkpoints").GetBlobClient(first.CheckpointPath);
+        var blob = new Azure.Storage.Blobs.BlobContainerClient(azurite!.ConnectionString, "checkpoints").GetBlobClient(first.CheckpointPath);
         (await blob.GetPropertiesAsync()).Value.Metadata["sha256"].Should().Be(first.CheckpointSha256, "the checkpoint went to Azure Blob storage");
 
         // SIGKILL the training silo: the others declare it dead and keep serving (how fast is the
@@ -75,10 +94,25 @@ public sealed class MultiProcessClusterTests(ITestOutputHelper log) : IAsyncLife
         azurite = null;
         foreach (var silo in silos.Values) silo.Terminate();
         foreach (var (name, silo) in silos) (await silo.ExitsWithin(TimeSpan.FromMinutes(1))).Should().BeTrue($"{name} must stop though its membership store is gone\n{silo.Output[^Math.Min(2000, silo.Output.Length)..]}");
+
+        // Secrets given to the silos and the CLI were never printed, whatever went on (kills, a lost store, refusals).
+        foreach (var text in silos.Values.Select(s => s.Output).Concat(printed))
+        {
+            text.Should().NotContain(Azurite.Key[..24], "the storage account's key stays out of logs").And.NotContain(Password, "the certificate's password stays out of logs");
+        }
     }
 
     private void StartSilo(string name, string role, string devices) =>
-        silos[name] = SiloProcesses.StartOnAzurite(name, role, devices, azurite!.ConnectionString, clusterId, workDirectory);
+        silos[name] = SiloProcesses.StartOnAzurite(name, role, devices, azurite!.ConnectionString, clusterId, workDirectory, certificate!, "--Tls:Password", Password);
+
+    /// <summary>The CLI against this cluster, its password in its environment; its output is kept for the secrets check.</summary>
+    private async Task<(int ExitCode, string StandardOutput, string Output)> Cli(params string[] arguments)
+    {
+        var result = await ChildProcess.RunAsync(RepositoryPaths.BuiltAssembly("Client", "actors.dll"),
+            [.. arguments, "--clustering", "AzureTable", "--connection", azurite!.ConnectionString, "--cluster-id", clusterId], workDirectory, Patience, CliEnvironment);
+        printed.Add(result.Output);
+        return result;
+    }
 
     private async Task<IHost> ConnectAsync()
     {
@@ -89,7 +123,8 @@ public sealed class MultiProcessClusterTests(ITestOutputHelper log) : IAsyncLife
             var builder = Host.CreateApplicationBuilder();
             builder.UseOrleansClient(c => c
                 .Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (clusterId, clusterId))
-                .UseAzureStorageClustering(o => o.TableServiceClient = new Azure.Data.Tables.TableServiceClient(azurite!.ConnectionString)));
+                .UseAzureStorageClustering(o => o.TableServiceClient = new Azure.Data.Tables.TableServiceClient(azurite!.ConnectionString))
+                .UseClusterTls(certificate!, Password));
             var host = builder.Build();
             try
             {

@@ -18,6 +18,7 @@ public sealed class MultiProcessRlTests(ITestOutputHelper log) : IAsyncLifetime
     private readonly string workDirectory = Directory.CreateTempSubdirectory("actors-system-rl-").FullName;
     private readonly List<ChildProcess> silos = [];
     private Azurite? azurite;
+    private string? certificate;
 
     private const string Job = """
         {
@@ -30,7 +31,11 @@ public sealed class MultiProcessRlTests(ITestOutputHelper log) : IAsyncLifetime
         }
         """;
 
-    public async Task InitializeAsync() => azurite = await Azurite.StartAsync();
+    public async Task InitializeAsync()
+    {
+        azurite = await Azurite.StartAsync();
+        certificate = await ClusterTls.CreateCertificateAsync(workDirectory);
+    }
 
     [Fact]
     public async Task A_job_on_generation_training_and_inference_processes_matches_the_same_job_on_one_silo()
@@ -98,7 +103,7 @@ public sealed class MultiProcessRlTests(ITestOutputHelper log) : IAsyncLifetime
     private async Task<string[]> SubmitToCluster(params (string Name, string Role, string Devices)[] processes)
     {
         foreach (var (name, role, devices) in processes) StartSilo(name, role, devices);
-        string[] cluster = ["--clustering", "AzureTable", "--connection", azurite!.ConnectionString, "--cluster-id", clusterId];
+        string[] cluster = ["--clustering", "AzureTable", "--connection", azurite!.ConnectionString, "--cluster-id", clusterId, "--certificate", certificate!];
         await RetryUntilTheClusterAnswers(async () =>
         {
             var listed = await ChildProcess.RunAsync(Actors, ["cluster", "--json", .. cluster], workDirectory, Patience);
@@ -125,7 +130,7 @@ public sealed class MultiProcessRlTests(ITestOutputHelper log) : IAsyncLifetime
     }
 
     private void StartSilo(string name, string role, string devices) =>
-        silos.Add(SiloProcesses.StartOnAzurite(name, role, devices, azurite!.ConnectionString, clusterId, workDirectory));
+        silos.Add(SiloProcesses.StartOnAzurite(name, role, devices, azurite!.ConnectionString, clusterId, workDirectory, certificate!));
 
     private string SiloLogs() => "\n" + string.Join("\n", silos.Select(s => s.Output[^Math.Min(3000, s.Output.Length)..]));
 

@@ -19,6 +19,7 @@ public sealed class RedisClusteringTests : IDisposable
     public async Task Silos_join_through_Redis_and_serve_work()
     {
         redis = await RedisServer.StartAsync();
+        var certificate = await ClusterTls.CreateCertificateAsync(workDirectory);
         const string clusterId = "redis-test";
         foreach (var (name, role) in new[] { ("redis-gen", SiloRoles.Generation), ("redis-train", SiloRoles.Training) })
         {
@@ -28,6 +29,7 @@ public sealed class RedisClusteringTests : IDisposable
                 "--Clustering:ClusterId", clusterId, "--Clustering:ServiceId", clusterId,
                 "--Clustering:SiloPort", ChildProcess.FreePort().ToString(), "--Clustering:GatewayPort", ChildProcess.FreePort().ToString(),
                 "--Silo:Name", name, "--Silo:Roles", role, "--Silo:Devices", "gpu:0-1", "--Checkpoints:Directory", Path.Combine(workDirectory, name),
+                "--Tls:Certificate", certificate,
             ], workDirectory));
         }
 
@@ -36,7 +38,7 @@ public sealed class RedisClusteringTests : IDisposable
         while (true)
         {
             var (exit, json, output) = await ChildProcess.RunAsync(RepositoryPaths.BuiltAssembly("Client", "actors.dll"),
-                ["cluster", "--clustering", "Redis", "--connection", redis.ConnectionString, "--cluster-id", clusterId, "--json"], workDirectory, TimeSpan.FromSeconds(60));
+                ["cluster", "--clustering", "Redis", "--connection", redis.ConnectionString, "--cluster-id", clusterId, "--certificate", certificate, "--json"], workDirectory, TimeSpan.FromSeconds(60));
             listed = exit == 0 ? JsonSerializer.Deserialize<List<SiloInfo>>(json, new JsonSerializerOptions(JsonSerializerDefaults.Web))! : [];
             if (listed.Count(s => s.Status == "Active") == 2) break;
             DateTime.UtcNow.Should().BeBefore(deadline, $"both silos should join; the CLI said (exit {exit}):\n{output}\n{string.Join("\n", silos.Select(s => s.Output))}");
@@ -45,7 +47,7 @@ public sealed class RedisClusteringTests : IDisposable
         listed.Select(s => s.Name).Should().BeEquivalentTo(["redis-gen", "redis-train"]);
 
         var builder = Host.CreateApplicationBuilder();
-        builder.UseOrleansClient(c => c.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (clusterId, clusterId)).UseRedisClustering(redis.ConnectionString));
+        builder.UseOrleansClient(c => c.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (clusterId, clusterId)).UseRedisClustering(redis.ConnectionString).UseClusterTls(certificate));
         using var client = builder.Build();
         await client.StartAsync();
         var report = await client.Services.GetRequiredService<IClusterClient>().GetGrain<ISmokeGrain>("redis").Run(new SmokeRequest(3, 1));
@@ -53,7 +55,7 @@ public sealed class RedisClusteringTests : IDisposable
         await client.StopAsync();
 
         // A researcher's round trip through the CLI: submit a job file, watch it to the end, ask its status.
-        string[] cluster = ["--clustering", "Redis", "--connection", redis.ConnectionString, "--cluster-id", clusterId];
+        string[] cluster = ["--clustering", "Redis", "--connection", redis.ConnectionString, "--cluster-id", clusterId, "--certificate", certificate];
         var actors = RepositoryPaths.BuiltAssembly("Client", "actors.dll");
         var timeout = TimeSpan.FromSeconds(120);
         var submit = await ChildProcess.RunAsync(actors, ["submit", Path.Combine(RepositoryPaths.Root, "infra", "jobs", "smoke.json"), .. cluster], workDirectory, timeout);

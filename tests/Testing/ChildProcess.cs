@@ -12,12 +12,14 @@ public sealed class ChildProcess : IDisposable
     private readonly StringBuilder output = new();
     private readonly StringBuilder standardOutput = new();
 
-    public ChildProcess(string assembly, IEnumerable<string> arguments, string workingDirectory)
+    /// <param name="environment">Variables set for it beside this process's own (secrets a program reads from its environment).</param>
+    public ChildProcess(string assembly, IEnumerable<string> arguments, string workingDirectory, IReadOnlyDictionary<string, string>? environment = null)
     {
         var start = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = workingDirectory,
         };
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) start.Environment[name] = value;
         start.ArgumentList.Add(assembly);
         foreach (var argument in arguments) start.ArgumentList.Add(argument);
         process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {assembly}");
@@ -53,9 +55,10 @@ public sealed class ChildProcess : IDisposable
     }
 
     /// <summary>Runs a program to its end; returns its exit code, its standard output, and everything it printed.</summary>
-    public static async Task<(int ExitCode, string StandardOutput, string Output)> RunAsync(string assembly, IEnumerable<string> arguments, string workingDirectory, TimeSpan timeout)
+    public static async Task<(int ExitCode, string StandardOutput, string Output)> RunAsync(string assembly, IEnumerable<string> arguments, string workingDirectory, TimeSpan timeout,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
-        using var child = new ChildProcess(assembly, arguments, workingDirectory);
+        using var child = new ChildProcess(assembly, arguments, workingDirectory, environment);
         using var cancel = new CancellationTokenSource(timeout);
         await child.process.WaitForExitAsync(cancel.Token);
         child.process.WaitForExit(); // drains the redirected output
