@@ -30,6 +30,8 @@ app.Configure(config =>
         .WithDescription("Drain a silo: no new device grains there; its device grains finish and move; then it can stop.");
     config.AddCommand<ScheduleCommand>("schedule")
         .WithDescription("Plan a fused actor + critic pipeline schedule; compare it with the lower bound and sequential 1F1B.");
+    config.AddCommand<Client.Chaos.ChaosCommand>("chaos")
+        .WithDescription("Kill each kind of silo of a real multi-process cluster mid-step, one run each, beside a run without a kill: does the job go on, what it costs, is anything lost.");
     config.AddCommand<BenchCommand>("bench")
         .WithDescription("Run an emulated workload under each policy; steady-state throughput against the colocated barrier at the same device count, efficiency against the bound.");
     config.AddCommand<PipelineBenchCommand>("pipeline-bench")

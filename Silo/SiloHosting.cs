@@ -79,6 +79,12 @@ public static class SiloHosting
     public static ISiloBuilder ConfigureActors(this ISiloBuilder silo, SiloSettings settings)
     {
         silo.UseActorsClustering(settings.Clustering).AddActorsServices(settings);
+#pragma warning disable ORLEANSEXP003 // experimental in Orleans 10, and what a cluster that loses silos needs:
+        // The default directory forgets the entries a dead silo kept for grains living elsewhere, so a
+        // trainer on a healthy silo gets a second, empty activation on its next call; this one hands its
+        // partitions over on membership changes and keeps every live activation's entry.
+        silo.AddDistributedGrainDirectory();
+#pragma warning restore ORLEANSEXP003
         // Mutual TLS on silo-to-silo and client-to-gateway connections: a side without the cluster's certificate is refused.
         if (settings.Certificate is { } certificate) silo.UseTls(certificate.Own, certificate.Configure);
         return silo;

@@ -7,7 +7,8 @@ namespace Grains.Cluster;
 /// <summary>
 /// Failures that mean "a silo went away", not "the request is wrong": a call to a grain whose silo died,
 /// a message the runtime could not deliver, or a device grain re-activated without its job's state
-/// (<see cref="StateLostException"/>). The same call succeeds once membership has moved on and the grain
+/// (<see cref="StateLostException"/>), or a grain whose role has no live silo left (<see cref="NoSiloForRoleException"/>,
+/// until one joins). The same call succeeds once membership has moved on and the grain
 /// is re-activated on a live silo (and given its state again); any other failure is the request's own
 /// and is never retried.
 /// </summary>
@@ -15,7 +16,8 @@ public static class SiloLoss
 {
     public static bool Is(Exception error) => error switch
     {
-        SiloUnavailableException or OrleansMessageRejectionException or ConnectionFailedException or TimeoutException or StateLostException => true,
+        SiloUnavailableException or OrleansMessageRejectionException or ConnectionFailedException or TimeoutException or StateLostException
+            or NoSiloForRoleException => true,
         AggregateException aggregate => aggregate.InnerExceptions.All(Is),
         _ => error.InnerException is { } inner && Is(inner),
     };

@@ -1,3 +1,4 @@
+using Grains.Interfaces.Cluster;
 using Grains.Cluster;
 using Grains.Engines;
 using Grains.Interfaces.Jobs;
@@ -124,7 +125,8 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
                     : (JobState.Completed, $"completed {job.Iterations} iterations; {status.Message}");
                 break;
             }
-            catch (Exception e) when (SiloLoss.Is(e) && recoveries < MaxRecoveries && !token.IsCancellationRequested)
+            // A role with no silo left was waited for (SiloLoss.RetryFor) already: the job fails naming it.
+            catch (Exception e) when (SiloLoss.Is(e) && !NoSiloForRoleException.In(e) && recoveries < MaxRecoveries && !token.IsCancellationRequested)
             {
                 // A silo the step needed (a trainer's, a scorer's) was lost: the run repeats from the last
                 // checkpoint, bit for bit, on the grains' new activations.

@@ -27,7 +27,7 @@ public sealed class DevicePlacementDirector(IGrainFactory grains, ISiloMetadataC
         }
         if (candidates.Count == 0)
         {
-            throw new OrleansException($"cannot place {target.GrainIdentity}: no live silo serves the '{role}' role ({silos.Length} silos checked)");
+            throw new NoSiloForRoleException($"cannot place {target.GrainIdentity}: no live silo serves the '{role}' role ({silos.Length} silos checked)");
         }
         var lease = await grains.GetGrain<IDeviceDirectoryGrain>(0).Reserve(LeaseHolder.Of(target.GrainIdentity), role, candidates, target.GrainIdentity.ToString());
         return SiloAddress.FromParsableString(lease.Silo);

@@ -27,6 +27,6 @@ public sealed class InferenceSiloFilterDirector(ISiloMetadataCache metadata) : I
             && roles.Split(',', StringSplitOptions.TrimEntries).Contains(SiloRoles.Inference)).ToList();
         return serving.Count > 0
             ? serving
-            : throw new OrleansException($"cannot place {target.GrainIdentity}: no live silo serves the '{SiloRoles.Inference}' role ({candidates.Count} silos checked)");
+            : throw new NoSiloForRoleException($"cannot place {target.GrainIdentity}: no live silo serves the '{SiloRoles.Inference}' role ({candidates.Count} silos checked)");
     }
 }

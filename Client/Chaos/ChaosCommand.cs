@@ -1,0 +1,136 @@
+using System.ComponentModel;
+using System.Diagnostics;
+using System.Text;
+using Client.Commands;
+using Grains;
+using Grains.Cluster;
+using Grains.Interfaces.Cluster;
+using Grains.Interfaces.Jobs;
+using Grains.Interfaces.Rl;
+using Silo;
+using Silo.Options;
+using Silo.Tls;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Client.Chaos;
+
+/// <summary>The kind of silo a chaos scenario kills: one holding a generation worker, the actor's trainer, the scoring models, or the job grain.</summary>
+public enum ChaosKill { None, Generation, Training, Inference, Job }
+
+/// <summary>
+/// The chaos benchmark: the same job on a fresh cluster of real silo processes (two generation, one
+/// inference, two training) once without a kill, then once per kind of silo, SIGKILLed mid-step and
+/// replaced by a new process as a supervisor would. Per run: whether the job finished, how long after the
+/// kill its next iteration was done, the time it cost, samples lost and sent again, and whether its final
+/// weights equal the run without a kill.
+/// </summary>
+public sealed class ChaosCommand : AsyncCommand<ChaosCommand.Settings>
+{
+    public sealed class Settings : CommandSettings
+    {
+        [CommandArgument(0, "[job.json]")]
+        [Description("The job to run (default infra/jobs/ppo-chaos.json).")]
+        public string? File { get; init; }
+
+        [CommandOption("--kills")]
+        [Description("Comma-separated kinds of silo to kill, one run each: generation, training, inference, job.")]
+        [DefaultValue("generation,training,inference,job")]
+        public string Kills { get; init; } = "generation,training,inference,job";
+
+        [CommandOption("--kill-at")]
+        [Description("The iteration during which the silo is killed.")]
+        [DefaultValue(3)]
+        public int KillAt { get; init; } = 3;
+
+        [CommandOption("--work")]
+        [Description("Where the silos' logs and the certificate go (default: a new temporary folder, kept).")]
+        public string? Work { get; init; }
+
+        [CommandOption("--out")]
+        [Description("Also write the table as Markdown to this file.")]
+        public string? Out { get; init; }
+
+        public IReadOnlyList<ChaosKill> Parsed()
+        {
+            var kills = new List<ChaosKill>();
+            foreach (var name in Kills.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            {
+                if (!Enum.TryParse<ChaosKill>(name, ignoreCase: true, out var kill) || kill == ChaosKill.None)
+                {
+                    throw new ArgumentException($"--kills: {Quoted.Of(name)} is not one of generation, training, inference, job");
+                }
+                kills.Add(kill);
+            }
+            return kills;
+        }
+    }
+
+    public override async Task<int> ExecuteAsync(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        var kills = settings.Parsed();
+        var file = settings.File ?? Path.Combine(LocalCluster.RepositoryRoot(), "infra", "jobs", "ppo-chaos.json");
+        if (await JobView.LoadAsync(file, cancellationToken) is not { } spec) return 2;
+        if (spec.Kind != JobKind.Rl) throw new ArgumentException($"{file}: chaos runs rl jobs");
+        if (settings.KillAt < 1 || settings.KillAt >= spec.Iterations) throw new ArgumentException($"--kill-at must be from 1 to {spec.Iterations - 1} (the job has {spec.Iterations} iterations)");
+        var work = settings.Work ?? Directory.CreateTempSubdirectory("actors-chaos-").FullName;
+        Directory.CreateDirectory(work);
+        var certificate = Path.Combine(work, "cluster.pfx");
+        ClusterCertificate.Create(certificate, "actors-chaos", TimeSpan.FromDays(1));
+        AnsiConsole.MarkupLineInterpolated($"[grey]chaos: {spec.Name}, {spec.Iterations} iterations, kills during iteration {settings.KillAt}; logs in {work}[/]");
+
+        await using var cluster = await LocalCluster.StartAsync(work, certificate);
+        var baseline = await new ChaosRun(cluster, spec, ChaosKill.None, settings.KillAt, null).Run(cancellationToken);
+        var results = new List<ChaosResult> { baseline };
+        foreach (var kill in kills) results.Add(await new ChaosRun(cluster, spec, kill, settings.KillAt, baseline).Run(cancellationToken));
+
+        var markdown = Table(results, baseline);
+        Console.WriteLine(markdown);
+        if (settings.Out is not null) await File.WriteAllTextAsync(settings.Out, markdown, cancellationToken);
+        return results.All(r => r.Completed && r.Lost == 0 && r.SameWeights) ? 0 : 1;
+    }
+
+    private static string Table(IReadOnlyList<ChaosResult> results, ChaosResult baseline)
+    {
+        var text = new StringBuilder();
+        text.AppendLine("| killed | victim (roles) | finished | kill → next iteration done | iterations 2.. | cost of the kill | samples lost | samples sent again | replays from a checkpoint | final weights = no-kill run |");
+        text.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
+        foreach (var r in results)
+        {
+            text.AppendLine($"| {r.Kill.ToString().ToLowerInvariant()} | {r.Victim} | {(r.Completed ? "yes" : "NO: " + r.Message)} | "
+                + $"{(r.Continued is { } c ? $"{c:F1} s" : "-")} | {r.Seconds:F1} s | {(r.Kill == ChaosKill.None ? "-" : $"{r.Seconds - baseline.Seconds:+0.0;-0.0} s")} | "
+                + $"{r.Lost} | {r.Resent} | {r.Replays} | {(r.SameWeights ? "yes (SHA-256)" : "NO")}{(r.FirstDifference is { } d ? $" (metrics part at {d})" : "")} |");
+        }
+        text.AppendLine();
+        text.AppendLine($"Without a kill a step takes {baseline.StepSeconds:F1} s ({baseline.GenerationSeconds:F1} s of it generating); 'iterations 2..' is the time from the first iteration's end to the job's (the warm start before it varies more than a kill costs). "
+            + "The silo is killed 30 % into the step's generation, and a new process with its roles starts at once.");
+        return text.ToString();
+    }
+}
+
+/// <summary>One chaos run's outcome.</summary>
+public sealed record ChaosResult
+{
+    public required ChaosKill Kill { get; init; }
+    /// <summary>The killed silo and its roles ("-" without a kill).</summary>
+    public string Victim { get; init; } = "-";
+    public required bool Completed { get; init; }
+    public required string Message { get; init; }
+    /// <summary>Seconds from the kill until the job's next iteration was done.</summary>
+    public double? Continued { get; init; }
+    /// <summary>Seconds from the end of the first iteration to the end of the job.</summary>
+    public required double Seconds { get; init; }
+    public required int Iterations { get; init; }
+    public int Lost { get; init; }
+    public int Resent { get; init; }
+    /// <summary>Times the job went back to its last checkpoint.</summary>
+    public int Replays { get; init; }
+    public string? WeightsSha256 { get; init; }
+    /// <summary>Mean seconds of a step, and of its generation, over the run's iterations.</summary>
+    public double StepSeconds { get; init; }
+    public double GenerationSeconds { get; init; }
+    public bool SameWeights { get; init; } = true;
+    public IterationMetrics[] Metrics { get; init; } = [];
+    /// <summary>Where the run's metrics first parted from the run without a kill (null: nowhere).</summary>
+    public string? FirstDifference { get; init; }
+}

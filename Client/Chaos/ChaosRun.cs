@@ -1,0 +1,165 @@
+using System.Diagnostics;
+using Client.Commands;
+using Grains;
+using Grains.Cluster;
+using Grains.Interfaces.Cluster;
+using Grains.Interfaces.Jobs;
+using Grains.Interfaces.Rl;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Silo;
+using Silo.Options;
+using Spectre.Console;
+
+namespace Client.Chaos;
+
+/// <summary>One chaos run: a fresh cluster of the layout's processes, the job submitted, one silo killed mid-step and replaced, the outcome read back.</summary>
+public sealed class ChaosRun(LocalCluster cluster, JobSpec template, ChaosKill kill, int killAt, ChaosResult? baseline)
+{
+    private static readonly (string Name, string Roles, string Devices)[] Layout =
+    [
+        ("gen-a", SiloRoles.Generation, "gpu:0-1"), ("gen-b", SiloRoles.Generation, "gpu:0-1"), ("infer", SiloRoles.Inference, "cpu"),
+        ("train-a", SiloRoles.Training, "gpu:0-1"), ("train-b", SiloRoles.Training, "gpu:0-1"),
+    ];
+
+    private static readonly TimeSpan Patience = TimeSpan.FromMinutes(30);
+
+    private readonly string clusterId = $"chaos-{kill.ToString().ToLowerInvariant()}-{Guid.NewGuid():N}"[..24];
+    private readonly JobSpec job = template with { Name = $"{template.Name}-{kill.ToString().ToLowerInvariant()}" };
+
+    public async Task<ChaosResult> Run(CancellationToken cancellationToken)
+    {
+        foreach (var (name, roles, devices) in Layout) cluster.StartSilo(clusterId, name, roles, devices);
+        try
+        {
+            using var host = await Connect(cancellationToken);
+            var grains = host.Services.GetRequiredService<IClusterClient>();
+            var grain = grains.GetGrain<IJobGrain>(job.Name);
+            var clock = Stopwatch.StartNew();
+            var status = await grain.Submit(job);
+            var (victim, continued, replays) = ("-", (double?)null, 0);
+            string? lastMessage = null;
+            // The run's time is counted from its first iteration's end: the warm start before it varies more than a kill costs.
+            Stopwatch? afterFirst = null;
+            async Task<JobStatus> Poll()
+            {
+                status = await SiloLoss.Retry(grain.Status);
+                if (status.IterationsDone >= 1) afterFirst ??= Stopwatch.StartNew();
+                if (status.Message != lastMessage && status.Message.Contains("going on from the last checkpoint")) replays++;
+                lastMessage = status.Message;
+                return status;
+            }
+            if (kill != ChaosKill.None)
+            {
+                while (!(await Poll()).IsFinished && status.IterationsDone < killAt - 1) await Task.Delay(100, cancellationToken);
+                // Into the step's generation, as the run without a kill measured it: its workers hold samples.
+                await Task.Delay(TimeSpan.FromSeconds(0.3 * baseline!.GenerationSeconds), cancellationToken);
+                var name = await Victim(grains);
+                var done = (await Poll()).IterationsDone;
+                var (roles, devices) = cluster.Kill(name);
+                var killed = Stopwatch.StartNew();
+                victim = $"{name} ({roles})";
+                AnsiConsole.MarkupLineInterpolated($"[grey]{DateTime.Now:HH:mm:ss} {job.Name}: killed {victim} in iteration {done + 1}; a new {roles} silo starts in its place[/]");
+                cluster.StartSilo(clusterId, $"{name}-new", roles, devices);
+                while (!(await Poll()).IsFinished && status.IterationsDone <= done) await Task.Delay(100, cancellationToken);
+                continued = killed.Elapsed.TotalSeconds;
+            }
+            while (!(await Poll()).IsFinished && clock.Elapsed < Patience) await Task.Delay(250, cancellationToken);
+            var seconds = afterFirst?.Elapsed.TotalSeconds ?? clock.Elapsed.TotalSeconds;
+            var metrics = await SiloLoss.Retry(() => grain.Metrics(0));
+            var weights = await FinalWeights();
+            AnsiConsole.MarkupLineInterpolated($"[grey]{DateTime.Now:HH:mm:ss} {job.Name}: {status.State} in {seconds:F1} s[/]");
+            return new ChaosResult
+            {
+                Kill = kill, Victim = victim, Completed = status.State == JobState.Completed, Message = status.Message, Continued = continued,
+                Seconds = seconds, Iterations = job.Iterations, Replays = replays,
+                StepSeconds = Mean(metrics, m => m.IterationSeconds), GenerationSeconds = Mean(metrics, m => m.GenerationSeconds),
+                Lost = metrics.Sum(m => m.Ledger?.Lost ?? 0), Resent = metrics.Sum(m => m.Ledger?.Redispatched ?? 0),
+                WeightsSha256 = weights, SameWeights = baseline is null || (weights is not null && weights == baseline.WeightsSha256),
+                Metrics = metrics, FirstDifference = baseline is null ? null : FirstDifference(metrics, baseline.Metrics),
+            };
+        }
+        finally
+        {
+            cluster.StopSilos();
+        }
+    }
+
+    /// <summary>Where a run first parted from the run without a kill: the iteration and what differed, or null.</summary>
+    private static string? FirstDifference(IterationMetrics[] run, IterationMetrics[] baseline)
+    {
+        foreach (var (m, b) in run.Zip(baseline))
+        {
+            var what = new (string Name, double? Run, double? Baseline)[]
+            {
+                ("reward", m.RewardMean, b.RewardMean), ("kl", m.Kl, b.Kl), ("policy loss", m.PolicyLoss, b.PolicyLoss), ("value loss", m.ValueLoss, b.ValueLoss),
+            }.FirstOrDefault(d => d.Run != d.Baseline);
+            if (what.Name is not null) return $"iteration {m.Iteration}: {what.Name} {what.Run:G6} vs {what.Baseline:G6}";
+        }
+        return run.Length == baseline.Length ? null : $"{run.Length} iterations reported vs {baseline.Length}";
+    }
+
+    private static double Mean(IterationMetrics[] metrics, Func<IterationMetrics, double> of) =>
+        metrics.Where(m => m.Iteration > 0).Select(of).DefaultIfEmpty(0).Average();
+
+    /// <summary>
+    /// The silo to kill: one holding a generation worker or the actor's trainer, the inference silo, or the
+    /// job grain's. A device silo is one without the job grain where there is one, so that each run loses one thing.
+    /// </summary>
+    private async Task<string> Victim(IClusterClient grains)
+    {
+        var silos = await SiloLoss.Retry(() => grains.GetGrain<IClusterInfoGrain>(0).Silos());
+        string NameOf(string address) => silos.Single(s => s.Address == address).Name;
+        var jobSilo = NameOf((await grains.GetGrain<IManagementGrain>(0).GetActivationAddress(grains.GetGrain<IJobGrain>(job.Name))
+            ?? throw new InvalidOperationException($"job {job.Name} is not active")).ToParsableString());
+        var leases = await SiloLoss.Retry(() => grains.GetGrain<IDeviceDirectoryGrain>(0).Leases());
+        string Holding(string part)
+        {
+            var holders = leases.Where(l => l.Holder.Contains(part)).Select(l => NameOf(l.Silo)).Distinct().ToList();
+            if (holders.Count == 0) throw new InvalidOperationException($"no silo holds {part} (leases: {string.Join(", ", leases.Select(l => l.Holder))})");
+            return holders.FirstOrDefault(h => h != jobSilo) ?? holders[0];
+        }
+        return kill switch
+        {
+            ChaosKill.Generation => Holding($"generationworker/{job.Name}/"),
+            ChaosKill.Training => Holding($"/{job.Name}/actor/"),
+            ChaosKill.Inference => silos.Single(s => s.Status == "Active" && s.Roles.Contains(SiloRoles.Inference)).Name,
+            _ => jobSilo,
+        };
+    }
+
+    /// <summary>The SHA-256 of the actor's weights after the last iteration, as the store recorded it.</summary>
+    private async Task<string?> FinalWeights()
+    {
+        var store = SiloHosting.CreateCheckpointStore(new CheckpointOptions { Provider = CheckpointProvider.AzureBlob, ConnectionString = cluster.ConnectionString });
+        return (await store.GetAsync(JobKeys.For(job).ActorWeights(job.Iterations)))?.Sha256;
+    }
+
+    /// <summary>An Orleans client of this run's cluster, once every silo of the layout is active.</summary>
+    private async Task<IHost> Connect(CancellationToken cancellationToken)
+    {
+        var settings = new ClusterSettings { Clustering = ClusteringProvider.AzureTable, Connection = cluster.ConnectionString, ClusterId = clusterId, Certificate = cluster.Certificate };
+        if (settings.Validate() is { Successful: false } invalid) throw new InvalidOperationException(invalid.Message);
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(3);
+        IHost? host = null;
+        while (true)
+        {
+            try
+            {
+                host ??= await settings.ConnectAsync(cancellationToken);
+                var silos = await host.Services.GetRequiredService<IClusterClient>().GetGrain<IClusterInfoGrain>(0).Silos();
+                if (silos.Count(s => s.Status == "Active") == Layout.Length) return host;
+            }
+            catch (InvalidOperationException) when (DateTime.UtcNow < deadline)
+            {
+                // No gateway yet.
+            }
+            if (DateTime.UtcNow > deadline)
+            {
+                host?.Dispose();
+                throw new TimeoutException($"the chaos cluster {clusterId} did not come up within 3 minutes (logs in {cluster.Work})");
+            }
+            await Task.Delay(1000, cancellationToken);
+        }
+    }
+}

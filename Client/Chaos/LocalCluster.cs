@@ -1,0 +1,136 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Client.Chaos;
+
+/// <summary>
+/// A cluster of real processes on loopback, as the chaos benchmark needs one: Azurite (membership,
+/// checkpoints and ledger in Azure Table and Blob storage), silo processes with mutual TLS, each logging
+/// to its own file, and the supervisor's two moves: SIGKILL one, start another in its place.
+/// </summary>
+public sealed class LocalCluster : IAsyncDisposable
+{
+    // Azurite's well-known development account: public, accepted by no real service.
+    private const string Account = "devstoreaccount1";
+    private const string Key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+    private readonly Process azurite;
+    private readonly Dictionary<string, (Process Process, string Roles, string Devices)> silos = [];
+    private readonly (int Blob, int Queue, int Table) ports;
+
+    private LocalCluster(string root, string work, string certificate, Process azurite, (int, int, int) ports) =>
+        (Root, Work, Certificate, this.azurite, this.ports) = (root, work, certificate, azurite, ports);
+
+    public string Root { get; }
+    public string Work { get; }
+    public string Certificate { get; }
+
+    public string ConnectionString =>
+        $"DefaultEndpointsProtocol=http;AccountName={Account};AccountKey={Key};BlobEndpoint=http://127.0.0.1:{ports.Blob}/{Account};"
+        + $"QueueEndpoint=http://127.0.0.1:{ports.Queue}/{Account};TableEndpoint=http://127.0.0.1:{ports.Table}/{Account};";
+
+    /// <summary>Starts Azurite (installed by infra/setup.sh) and waits until its table endpoint answers.</summary>
+    public static async Task<LocalCluster> StartAsync(string work, string certificate)
+    {
+        var root = RepositoryRoot();
+        var executable = Path.Combine(root, "infra", "node_modules", ".bin", "azurite");
+        if (!File.Exists(executable)) throw new InvalidOperationException($"Azurite is not installed at {executable}: run infra/setup.sh");
+        var ports = (FreePort(), FreePort(), FreePort());
+        var azurite = Start(executable, Path.Combine(work, "azurite.log"), "--skipApiVersionCheck", "--inMemoryPersistence",
+            "--blobHost", "127.0.0.1", "--blobPort", ports.Item1.ToString(), "--queueHost", "127.0.0.1", "--queuePort", ports.Item2.ToString(),
+            "--tableHost", "127.0.0.1", "--tablePort", ports.Item3.ToString());
+        for (var i = 0; i < 600 && !Listening(ports.Item3); i++) await Task.Delay(100);
+        if (!Listening(ports.Item3)) throw new InvalidOperationException($"Azurite did not start (see {work}/azurite.log)");
+        return new LocalCluster(root, work, certificate, azurite, ports);
+    }
+
+    /// <summary>Starts a silo process of <paramref name="clusterId"/> with these roles and devices.</summary>
+    public void StartSilo(string clusterId, string name, string roles, string devices)
+    {
+        var silo = Path.Combine(Root, "Silo", "bin", "Release", "net10.0", "Silo.dll");
+        if (!File.Exists(silo)) throw new InvalidOperationException($"no silo build at {silo}: dotnet build Silo -c Release");
+        var process = Start("dotnet", Path.Combine(Work, $"{clusterId}-{name}.log"), silo,
+            "--Clustering:Provider", "AzureTable", "--Clustering:ConnectionString", ConnectionString,
+            "--Clustering:ClusterId", clusterId, "--Clustering:ServiceId", clusterId,
+            "--Clustering:SiloPort", FreePort().ToString(), "--Clustering:GatewayPort", FreePort().ToString(),
+            "--Silo:Name", name, "--Silo:Roles", roles, "--Silo:Devices", devices,
+            "--Checkpoints:Provider", "AzureBlob", "--Checkpoints:ConnectionString", ConnectionString,
+            "--Tls:Certificate", Certificate, "--Logging:LogLevel:Default", "Warning");
+        silos[name] = (process, roles, devices);
+    }
+
+    /// <summary>SIGKILL: the process ends at once, saying goodbye to nobody. Its roles and devices, for its replacement.</summary>
+    public (string Roles, string Devices) Kill(string name)
+    {
+        var (process, roles, devices) = silos[name];
+        process.Kill(entireProcessTree: true);
+        process.WaitForExit();
+        silos.Remove(name);
+        return (roles, devices);
+    }
+
+    /// <summary>Stops every silo of the cluster (the benchmark's scenarios each have their own).</summary>
+    public void StopSilos()
+    {
+        foreach (var name in silos.Keys.ToList()) Kill(name);
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        StopSilos();
+        if (!azurite.HasExited) azurite.Kill(entireProcessTree: true);
+        azurite.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>A child process whose output goes to a log file (never this terminal: it may hold what a silo logs).</summary>
+    private static Process Start(string executable, string log, params string[] arguments)
+    {
+        var start = new ProcessStartInfo(executable) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in arguments) start.ArgumentList.Add(argument);
+        var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {executable}");
+        var writer = new StreamWriter(log, append: true) { AutoFlush = true };
+        void Write(string? line)
+        {
+            if (line is null) return;
+            lock (writer) writer.WriteLine(line);
+        }
+        process.OutputDataReceived += (_, e) => Write(e.Data);
+        process.ErrorDataReceived += (_, e) => Write(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    private static bool Listening(int port)
+    {
+        try
+        {
+            using var client = new TcpClient();
+            client.Connect(IPAddress.Loopback, port);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>The repository this client was built in: the nearest folder above it holding Actors.sln.</summary>
+    public static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Actors.sln"))) return dir.FullName;
+        }
+        throw new InvalidOperationException($"chaos runs silo processes from the repository's build: no Actors.sln above {AppContext.BaseDirectory}");
+    }
+}
