@@ -93,13 +93,13 @@ public sealed class ChaosCommand : AsyncCommand<ChaosCommand.Settings>
     private static string Table(IReadOnlyList<ChaosResult> results, ChaosResult baseline)
     {
         var text = new StringBuilder();
-        text.AppendLine("| killed | victim (roles) | finished | kill → next iteration done | iterations 2.. | cost of the kill | samples lost | samples sent again | replays from a checkpoint | final weights = no-kill run |");
-        text.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
+        text.AppendLine("| killed | victim (roles) | finished | kill → next iteration done | iterations 2.. | cost of the kill | samples lost | samples sent again | replicas rebuilt | replays from a checkpoint | final weights = no-kill run |");
+        text.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (var r in results)
         {
             text.AppendLine($"| {r.Kill.ToString().ToLowerInvariant()} | {r.Victim} | {(r.Completed ? "yes" : "NO: " + r.Message)} | "
                 + $"{(r.Continued is { } c ? $"{c:F1} s" : "-")} | {r.Seconds:F1} s | {(r.Kill == ChaosKill.None ? "-" : $"{r.Seconds - baseline.Seconds:+0.0;-0.0} s")} | "
-                + $"{r.Lost} | {r.Resent} | {r.Replays} | {(r.SameWeights ? "yes (SHA-256)" : "NO")}{(r.FirstDifference is { } d ? $" (metrics part at {d})" : "")} |");
+                + $"{r.Lost} | {r.Resent} | {r.Rebuilt} | {r.Replays} | {(r.SameWeights ? "yes (SHA-256)" : "NO")}{(r.FirstDifference is { } d ? $" (metrics part at {d})" : "")} |");
         }
         text.AppendLine();
         text.AppendLine($"Without a kill a step takes {baseline.StepSeconds:F1} s ({baseline.GenerationSeconds:F1} s of it generating); 'iterations 2..' is the time from the first iteration's end to the job's (the warm start before it varies more than a kill costs). "
@@ -123,6 +123,8 @@ public sealed record ChaosResult
     public required int Iterations { get; init; }
     public int Lost { get; init; }
     public int Resent { get; init; }
+    /// <summary>Trainer replicas rebuilt from a surviving replica.</summary>
+    public int Rebuilt { get; init; }
     /// <summary>Times the job went back to its last checkpoint.</summary>
     public int Replays { get; init; }
     public string? WeightsSha256 { get; init; }

@@ -75,6 +75,7 @@ public sealed class ChaosRun(LocalCluster cluster, JobSpec template, ChaosKill k
                 Seconds = seconds, Iterations = job.Iterations, Replays = replays,
                 StepSeconds = Mean(metrics, m => m.IterationSeconds), GenerationSeconds = Mean(metrics, m => m.GenerationSeconds),
                 Lost = metrics.Sum(m => m.Ledger?.Lost ?? 0), Resent = metrics.Sum(m => m.Ledger?.Redispatched ?? 0),
+                Rebuilt = metrics.Sum(m => m.ReplicasRebuilt),
                 WeightsSha256 = weights, SameWeights = baseline is null || (weights is not null && weights == baseline.WeightsSha256),
                 Metrics = metrics, FirstDifference = baseline is null ? null : FirstDifference(metrics, baseline.Metrics),
             };

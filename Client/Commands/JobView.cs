@@ -65,7 +65,8 @@ public static class JobView
           $" gen {m.GenerationSeconds:F2}s score {m.ScoringSeconds:F2}s train {m.TrainingSeconds:F2}s" +
           $" {m.SamplesPerSecond:F0} samples/s {m.TokensPerSecond:F0} tok/s" +
           (m.PipelineBubble is { } bubble ? $" bubble {bubble:P0} (expected {m.PipelineBubbleExpected:P0})" : "") +
-          (m.Ledger is { } l && (l.Redispatched > 0 || l.Discarded > 0) ? $" resent {l.Redispatched} discarded {l.Discarded}" : "") + " busy " + Busy(m.DeviceBusy);
+          (m.Ledger is { } l && (l.Redispatched > 0 || l.Discarded > 0) ? $" resent {l.Redispatched} discarded {l.Discarded}" : "")
+          + (m.ReplicasRebuilt > 0 ? $" rebuilt {m.ReplicasRebuilt} replicas" : "") + " busy " + Busy(m.DeviceBusy);
 
     /// <summary>Each device's busy share; past a handful of devices, each kind's mean and range (g, s, actor, critic), so the line stays a line.</summary>
     private static string Busy(IReadOnlyDictionary<string, double> busy)

@@ -41,4 +41,7 @@ public sealed record JobKeys(string Job, bool Colocated = false)
     public string Metrics(int iteration) => $"{MetricsPrefix}it-{iteration:D6}.json";
 
     public string Checkpoint(int iteration) => $"{Checkpoints}it-{iteration:D6}";
+
+    /// <summary>Where a surviving data-parallel replica leaves its state for a lost one's new activation.</summary>
+    public string ReplicaCopy(string model, int replica) => $"{Objects}/replica-copies/{model}-{replica}";
 }

@@ -37,6 +37,8 @@ public sealed record IterationMetrics
     [Id(25)] public double? PipelineBubbleExpected { get; init; }
     /// <summary>The step's samples accounted for: created, generated, scored, trained, re-dispatched, discarded.</summary>
     [Id(26)] public StepLedger? Ledger { get; init; }
+    /// <summary>Data-parallel trainer replicas lost with their silo and rebuilt from a surviving replica in this iteration.</summary>
+    [Id(27)] public int ReplicasRebuilt { get; init; }
 }
 
 /// <summary>One device's bars in an iteration's timeline.</summary>

@@ -1,3 +1,4 @@
+using Grains.Cluster;
 using Grains.Data;
 using Grains.Engines;
 using Grains.Interfaces.Cluster;
@@ -41,22 +42,39 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
 
     public async Task<TrainStep> Step(int iteration, int index, TrainingRow[] miniBatch)
     {
-        var actorStep = Step(actors, miniBatch);
-        var criticStep = critics.Length > 0 ? Step(critics, miniBatch) : null;
-        var (actor, norm) = await actorStep;
-        return new TrainStep(actor, criticStep is null ? null : (await criticStep).Sums, norm, NoDevices, null);
+        var actorStep = Step("actor", actors, miniBatch);
+        var criticStep = critics.Length > 0 ? Step("critic", critics, miniBatch) : null;
+        var (actor, norm, actorRebuilt) = await actorStep;
+        var (critic, _, criticRebuilt) = criticStep is null ? (null, 0, 0) : await criticStep;
+        return new TrainStep(actor, critic, norm, NoDevices, null, actorRebuilt + criticRebuilt);
     }
 
     public async Task Publish(int version)
     {
-        await actors[0].Publish(keys.ActorWeights(version));
-        if (critics.Length > 0) await critics[0].Publish(keys.CriticWeights(version));
+        await AnyReplica(actors, a => a.Publish(keys.ActorWeights(version)));
+        if (critics.Length > 0) await AnyReplica(critics, c => c.Publish(keys.CriticWeights(version)));
     }
 
     public async Task SaveState(string prefix)
     {
-        await actors[0].SaveState(prefix);
-        if (critics.Length > 0) await critics[0].SaveState(prefix);
+        await AnyReplica(actors, a => a.SaveState(prefix));
+        if (critics.Length > 0) await AnyReplica(critics, c => c.SaveState(prefix));
+    }
+
+    /// <summary>The replicas are identical: the first one alive does it (a lost one is rebuilt at the next step).</summary>
+    private static async Task AnyReplica(ITrainerGrain[] replicas, Func<ITrainerGrain, Task> action)
+    {
+        for (var r = 0; ; r++)
+        {
+            try
+            {
+                await action(replicas[r]);
+                return;
+            }
+            catch (Exception e) when (SiloLoss.Is(e) && r < replicas.Length - 1)
+            {
+            }
+        }
     }
 
     public Task<DeviceUsage[]> TakeUsage() => Task.WhenAll(actors.Concat(critics).Select(t => t.TakeUsage()));
@@ -66,19 +84,86 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
     /// <summary>
     /// One optimizer step of a model over a mini-batch split across its replicas: each computes the
     /// gradient of its share (divided by the mini-batch's tokens), the shares are summed in replica
-    /// order, and every replica applies the sum.
+    /// order, and every replica applies the sum. A replica lost with its silo is rebuilt from a survivor,
+    /// which holds the same state (before the step while gradients are computed, after it once applied),
+    /// and the step goes on; with no survivor the loss goes up and the job replays from its checkpoint.
     /// </summary>
-    private static async Task<(TrainSums Sums, double GradNorm)> Step(ITrainerGrain[] replicas, TrainingRow[] miniBatch)
+    private async Task<(TrainSums Sums, double GradNorm, int Rebuilt)> Step(string model, ITrainerGrain[] replicas, TrainingRow[] miniBatch)
     {
         var tokens = miniBatch.Sum(r => r.ResponseTokens);
-        var shares = await Task.WhenAll(replicas.Select((replica, r) => replica.Gradients(MiniBatchPlan.Share(miniBatch, r, replicas.Length), tokens)));
+        var rebuilt = 0;
+        Task<GradientShare> Share(int r) => replicas[r].Gradients(MiniBatchPlan.Share(miniBatch, r, replicas.Length), tokens);
+        var gradients = await Outcomes(replicas.Length, Share);
+        foreach (var r in Lost(gradients))
+        {
+            await Rebuild(model, replicas, r, from: Survivor(gradients, r));
+            gradients[r] = (await Share(r), null);
+            rebuilt++;
+        }
+        var shares = gradients.Select(g => g.Value!).ToArray();
         var sum = new float[shares[0].Gradient.Length];
         foreach (var share in shares)
         {
             for (var k = 0; k < sum.Length; k++) sum[k] += share.Gradient[k];
         }
-        var norms = await Task.WhenAll(replicas.Select(r => r.Apply(sum)));
-        return (shares.Select(s => s.Sums).Aggregate((a, b) => a + b), norms[0]);
+        var norms = await Outcomes(replicas.Length, r => replicas[r].Apply(sum));
+        // A replica lost while applying: a survivor has applied the same sum, so its state is the step's end.
+        foreach (var r in Lost(norms))
+        {
+            await Rebuild(model, replicas, r, from: Survivor(norms, r));
+            rebuilt++;
+        }
+        return (shares.Select(s => s.Sums).Aggregate((a, b) => a + b), norms.First(n => n.Error is null).Value, rebuilt);
+    }
+
+    /// <summary>Each replica's answer, or the silo loss that stopped it (any other failure is the step's own and goes up).</summary>
+    private static async Task<(T? Value, Exception? Error)[]> Outcomes<T>(int replicas, Func<int, Task<T>> call) =>
+        await Task.WhenAll(Enumerable.Range(0, replicas).Select(async r =>
+        {
+            try
+            {
+                return (await call(r), (Exception?)null);
+            }
+            catch (Exception e) when (SiloLoss.Is(e))
+            {
+                return (default(T), e);
+            }
+        }));
+
+    private static int[] Lost<T>((T? Value, Exception? Error)[] outcomes) => [.. outcomes.Select((o, r) => (o, r)).Where(x => x.o.Error is not null).Select(x => x.r)];
+
+    private static int Survivor<T>((T? Value, Exception? Error)[] outcomes, int lost)
+    {
+        var survivor = Array.FindIndex(outcomes, o => o.Error is null);
+        if (survivor < 0) throw outcomes[lost].Error!;
+        return survivor;
+    }
+
+    /// <summary>A lost replica's new activation, set up and given the survivor's weights and optimizer state through the store.</summary>
+    private async Task Rebuild(string model, ITrainerGrain[] replicas, int lost, int from)
+    {
+        var setup = TrainerSetups.For(job, critic: model == "critic", emulated);
+        var copy = keys.ReplicaCopy(model, lost);
+        if (emulated is null) await SiloLoss.Retry(() => replicas[from].SaveState(copy));
+        // The lost replica's device comes back with a replacement of its silo (or another of its role): wait
+        // for one as for a silo's loss.
+        var deadline = DateTime.UtcNow + SiloLoss.RetryFor;
+        while (true)
+        {
+            try
+            {
+                await SiloLoss.Retry(async () =>
+                {
+                    await replicas[lost].Setup(setup);
+                    if (emulated is null) await replicas[lost].LoadState(copy);
+                });
+                return;
+            }
+            catch (Exception e) when (NoFreeDeviceException.In(e) && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(SiloLoss.RetryDelay);
+            }
+        }
     }
 
     private static ITrainerGrain[] Replicas(JobSpec job, IGrainFactory grains, string model) =>

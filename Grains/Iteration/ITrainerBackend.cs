@@ -36,4 +36,5 @@ public interface ITrainerBackend
 }
 
 /// <summary>What one optimizer step did: loss sums, the actor's gradient norm, and (pipelined) per-device busy seconds and the bubble.</summary>
-public sealed record TrainStep(TrainSums Actor, TrainSums? Critic, double GradNorm, IReadOnlyDictionary<string, double> DeviceBusy, double? Bubble);
+/// <param name="Rebuilt">Replicas rebuilt from a survivor during the step (their silo was lost).</param>
+public sealed record TrainStep(TrainSums Actor, TrainSums? Critic, double GradNorm, IReadOnlyDictionary<string, double> DeviceBusy, double? Bubble, int Rebuilt = 0);

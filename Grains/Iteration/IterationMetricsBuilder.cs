@@ -15,6 +15,7 @@ public sealed class IterationMetricsBuilder(int iteration, DateTimeOffset began,
     private readonly Dictionary<string, double> stepBusy = [];
     private readonly List<double> bubbles = [];
     private StepLedger? ledger;
+    private int rebuilt;
 
     public void Rollout(SampleRecord[] scored, AdvantageResult estimated) => (records, advantages) = (scored, estimated);
 
@@ -26,6 +27,7 @@ public sealed class IterationMetricsBuilder(int iteration, DateTimeOffset began,
         if (step.Critic is { } c) critic = (critic ?? TrainSums.Zero) + c;
         foreach (var (device, seconds) in step.DeviceBusy) stepBusy[device] = stepBusy.GetValueOrDefault(device) + seconds;
         if (step.Bubble is { } b) bubbles.Add(b);
+        rebuilt += step.Rebuilt;
     }
 
     /// <param name="seconds">The whole iteration; <paramref name="trainingSeconds"/>: from the rollout's end to the published weights.</param>
@@ -67,6 +69,7 @@ public sealed class IterationMetricsBuilder(int iteration, DateTimeOffset began,
             PipelineBubble = bubbles.Count > 0 ? bubbles.Average() : null,
             PipelineBubbleExpected = expectedBubble,
             Ledger = ledger,
+            ReplicasRebuilt = rebuilt,
         };
     }
 

@@ -167,6 +167,54 @@ public sealed class SiloLossTests(SiloLossFixture fixture) : IClassFixture<SiloL
     }
 
     [Fact]
+    public async Task A_training_silo_killed_mid_run_its_trainer_replica_is_rebuilt_from_the_survivor_and_the_job_goes_on()
+    {
+        var grains = fixture.Cluster.Client;
+        var generation = new[] { await fixture.AddGenerationSilo(1), await fixture.AddGenerationSilo(1) };
+        var core = await fixture.AddCoreSilo();
+        static JobSpec Spec(string name) => Job(name) with { Rl = Job(name).Rl! with { TrainingReplicas = 2 } };
+        var (whole, wholeMetrics) = await RlJobTests.Run(grains, Spec("rebuilt-baseline"));
+        whole.State.Should().Be(JobState.Completed, whole.Message);
+
+        // A job whose grain is not on the new training silo, which holds one of its replicas.
+        var (name, job) = ("rebuilt", grains.GetGrain<IJobGrain>("rebuilt"));
+        for (var k = 0; core.SiloAddress.Equals(await Activated(job)); k++) (name, job) = ($"rebuilt-{k}", grains.GetGrain<IJobGrain>($"rebuilt-{k}"));
+        await job.Submit(Spec(name));
+        var status = await job.Status();
+        for (var i = 0; i < 3000 && status.IterationsDone < 1; i++)
+        {
+            await Task.Delay(10);
+            status = await job.Status();
+        }
+        // The replicas spread over the training silos (most free devices first): kill one holding a replica,
+        // neither the cluster's first silo nor the job grain's (their loss is other tests').
+        var jobSilo = await grains.GetGrain<IManagementGrain>(0).GetActivationAddress(job);
+        var replicaSilos = (await grains.GetGrain<IDeviceDirectoryGrain>(0).Leases()).Where(l => l.Holder.Contains($"/{name}/actor/")).Select(l => l.Silo).ToList();
+        var victim = fixture.Cluster.Silos.Skip(1).FirstOrDefault(s => replicaSilos.Contains(s.SiloAddress.ToParsableString()) && !s.SiloAddress.Equals(jobSilo));
+        victim.Should().NotBeNull($"a replica should be on a silo that can be killed (replicas on {string.Join(", ", replicaSilos)}, job on {jobSilo})");
+        await fixture.Cluster.KillSiloAsync(victim!);
+
+        var (after, metrics) = await RlJobTests.Watch(grains, name);
+        foreach (var silo in generation) await fixture.Cluster.StopSiloAsync(silo);
+
+        after.State.Should().Be(JobState.Completed, after.Message);
+        metrics.Sum(m => m.ReplicasRebuilt).Should().BePositive("the lost replica was rebuilt from the surviving one");
+        metrics.Skip(1).Should().OnlyContain(m => m.Ledger!.Lost == 0 && m.Ledger.Trained == 32);
+        for (var i = 1; i < metrics.Length; i++)
+        {
+            metrics[i].RewardMean.Should().Be(wholeMetrics[i].RewardMean, $"iteration {i}");
+            metrics[i].PolicyLoss.Should().Be(wholeMetrics[i].PolicyLoss, $"iteration {i}: the rebuilt replica holds the survivor's state bit for bit");
+            metrics[i].HeldOutAccuracy.Should().Be(wholeMetrics[i].HeldOutAccuracy);
+        }
+    }
+
+    private async Task<SiloAddress?> Activated(IJobGrain job)
+    {
+        await job.Status();
+        return await fixture.Cluster.Client.GetGrain<IManagementGrain>(0).GetActivationAddress(job);
+    }
+
+    [Fact]
     public async Task A_generation_silo_drained_mid_step_moves_its_worker_to_a_free_device_and_the_job_goes_on()
     {
         var grains = fixture.Cluster.Client;
