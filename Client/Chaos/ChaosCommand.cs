@@ -47,6 +47,15 @@ public sealed class ChaosCommand : AsyncCommand<ChaosCommand.Settings>
         [Description("Where the silos' logs and the certificate go (default: a new temporary folder, kept).")]
         public string? Work { get; init; }
 
+        [CommandOption("--soak")]
+        [Description("Instead of one run per kind: the soak, one run of this many minutes with a random silo killed every --kill-every seconds, memory and activations read every half minute.")]
+        public int? Soak { get; init; }
+
+        [CommandOption("--kill-every")]
+        [Description("The soak: seconds between kills.")]
+        [DefaultValue(120)]
+        public int KillEvery { get; init; } = 120;
+
         [CommandOption("--out")]
         [Description("Also write the table as Markdown to this file.")]
         public string? Out { get; init; }
@@ -80,6 +89,14 @@ public sealed class ChaosCommand : AsyncCommand<ChaosCommand.Settings>
         AnsiConsole.MarkupLineInterpolated($"[grey]chaos: {spec.Name}, {spec.Iterations} iterations, kills during iteration {settings.KillAt}; logs in {work}[/]");
 
         await using var cluster = await LocalCluster.StartAsync(work, certificate);
+        if (settings.Soak is { } minutes)
+        {
+            if (minutes < 1 || settings.KillEvery < 10) throw new ArgumentException($"--soak must be at least 1 minute and --kill-every at least 10 seconds (got {minutes}, {settings.KillEvery})");
+            var (soak, healthy) = await new ChaosSoak(cluster, spec, TimeSpan.FromMinutes(minutes), TimeSpan.FromSeconds(settings.KillEvery), spec.Seed).Run(cancellationToken);
+            Console.WriteLine(soak);
+            if (settings.Out is not null) await File.WriteAllTextAsync(settings.Out, soak, cancellationToken);
+            return healthy ? 0 : 1;
+        }
         var baseline = await new ChaosRun(cluster, spec, ChaosKill.None, settings.KillAt, null).Run(cancellationToken);
         var results = new List<ChaosResult> { baseline };
         foreach (var kill in kills) results.Add(await new ChaosRun(cluster, spec, kill, settings.KillAt, baseline).Run(cancellationToken));

@@ -16,12 +16,6 @@ namespace Client.Chaos;
 /// <summary>One chaos run: a fresh cluster of the layout's processes, the job submitted, one silo killed mid-step and replaced, the outcome read back.</summary>
 public sealed class ChaosRun(LocalCluster cluster, JobSpec template, ChaosKill kill, int killAt, ChaosResult? baseline)
 {
-    private static readonly (string Name, string Roles, string Devices)[] Layout =
-    [
-        ("gen-a", SiloRoles.Generation, "gpu:0-1"), ("gen-b", SiloRoles.Generation, "gpu:0-1"), ("infer", SiloRoles.Inference, "cpu"),
-        ("train-a", SiloRoles.Training, "gpu:0-1"), ("train-b", SiloRoles.Training, "gpu:0-1"),
-    ];
-
     private static readonly TimeSpan Patience = TimeSpan.FromMinutes(30);
 
     private readonly string clusterId = $"chaos-{kill.ToString().ToLowerInvariant()}-{Guid.NewGuid():N}"[..24];
@@ -29,10 +23,10 @@ public sealed class ChaosRun(LocalCluster cluster, JobSpec template, ChaosKill k
 
     public async Task<ChaosResult> Run(CancellationToken cancellationToken)
     {
-        foreach (var (name, roles, devices) in Layout) cluster.StartSilo(clusterId, name, roles, devices);
+        cluster.StartLayout(clusterId);
         try
         {
-            using var host = await Connect(cancellationToken);
+            using var host = await cluster.ConnectAsync(clusterId, cancellationToken);
             var grains = host.Services.GetRequiredService<IClusterClient>();
             var grain = grains.GetGrain<IJobGrain>(job.Name);
             var clock = Stopwatch.StartNew();
@@ -134,33 +128,5 @@ public sealed class ChaosRun(LocalCluster cluster, JobSpec template, ChaosKill k
     {
         var store = SiloHosting.CreateCheckpointStore(new CheckpointOptions { Provider = CheckpointProvider.AzureBlob, ConnectionString = cluster.ConnectionString });
         return (await store.GetAsync(JobKeys.For(job).ActorWeights(job.Iterations)))?.Sha256;
-    }
-
-    /// <summary>An Orleans client of this run's cluster, once every silo of the layout is active.</summary>
-    private async Task<IHost> Connect(CancellationToken cancellationToken)
-    {
-        var settings = new ClusterSettings { Clustering = ClusteringProvider.AzureTable, Connection = cluster.ConnectionString, ClusterId = clusterId, Certificate = cluster.Certificate };
-        if (settings.Validate() is { Successful: false } invalid) throw new InvalidOperationException(invalid.Message);
-        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(3);
-        IHost? host = null;
-        while (true)
-        {
-            try
-            {
-                host ??= await settings.ConnectAsync(cancellationToken);
-                var silos = await host.Services.GetRequiredService<IClusterClient>().GetGrain<IClusterInfoGrain>(0).Silos();
-                if (silos.Count(s => s.Status == "Active") == Layout.Length) return host;
-            }
-            catch (InvalidOperationException) when (DateTime.UtcNow < deadline)
-            {
-                // No gateway yet.
-            }
-            if (DateTime.UtcNow > deadline)
-            {
-                host?.Dispose();
-                throw new TimeoutException($"the chaos cluster {clusterId} did not come up within 3 minutes (logs in {cluster.Work})");
-            }
-            await Task.Delay(1000, cancellationToken);
-        }
     }
 }

@@ -1,6 +1,11 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using Client.Commands;
+using Grains.Interfaces.Cluster;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Silo.Options;
 
 namespace Client.Chaos;
 
@@ -43,6 +48,66 @@ public sealed class LocalCluster : IAsyncDisposable
         for (var i = 0; i < 600 && !Listening(ports.Item3); i++) await Task.Delay(100);
         if (!Listening(ports.Item3)) throw new InvalidOperationException($"Azurite did not start (see {work}/azurite.log)");
         return new LocalCluster(root, work, certificate, azurite, ports);
+    }
+
+    /// <summary>
+    /// The silo processes of a chaos cluster: two generation silos, one inference, two training (2 devices
+    /// each but inference), enough for a job's grains and for a lost silo's grains to move.
+    /// </summary>
+    public static readonly (string Name, string Roles, string Devices)[] Layout =
+    [
+        ("gen-a", SiloRoles.Generation, "gpu:0-1"), ("gen-b", SiloRoles.Generation, "gpu:0-1"), ("infer", SiloRoles.Inference, "cpu"),
+        ("train-a", SiloRoles.Training, "gpu:0-1"), ("train-b", SiloRoles.Training, "gpu:0-1"),
+    ];
+
+    public void StartLayout(string clusterId)
+    {
+        foreach (var (name, roles, devices) in Layout) StartSilo(clusterId, name, roles, devices);
+    }
+
+    /// <summary>The silos running now, by name.</summary>
+    public IReadOnlyCollection<string> Silos => silos.Keys;
+
+    /// <summary>A silo process's resident memory in MiB (Linux /proc), or null where it cannot be read.</summary>
+    public double? MemoryMiB(string name)
+    {
+        try
+        {
+            var line = File.ReadLines($"/proc/{silos[name].Process.Id}/status").FirstOrDefault(l => l.StartsWith("VmRSS:"));
+            return line is null ? null : double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or KeyNotFoundException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>An Orleans client of the cluster (with its certificate), once every silo of the layout is active.</summary>
+    public async Task<IHost> ConnectAsync(string clusterId, CancellationToken cancellationToken)
+    {
+        var settings = new ClusterSettings { Clustering = ClusteringProvider.AzureTable, Connection = ConnectionString, ClusterId = clusterId, Certificate = Certificate };
+        if (settings.Validate() is { Successful: false } invalid) throw new InvalidOperationException(invalid.Message);
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(3);
+        IHost? host = null;
+        while (true)
+        {
+            try
+            {
+                host ??= await settings.ConnectAsync(cancellationToken);
+                var active = await host.Services.GetRequiredService<IClusterClient>().GetGrain<IClusterInfoGrain>(0).Silos();
+                if (active.Count(s => s.Status == "Active") == Layout.Length) return host;
+            }
+            catch (InvalidOperationException) when (DateTime.UtcNow < deadline)
+            {
+                // No gateway yet.
+            }
+            if (DateTime.UtcNow > deadline)
+            {
+                host?.Dispose();
+                throw new TimeoutException($"the chaos cluster {clusterId} did not come up within 3 minutes (logs in {Work})");
+            }
+            await Task.Delay(1000, cancellationToken);
+        }
     }
 
     /// <summary>Starts a silo process of <paramref name="clusterId"/> with these roles and devices.</summary>

@@ -71,7 +71,7 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
                 await action(replicas[r]);
                 return;
             }
-            catch (Exception e) when (SiloLoss.Is(e) && r < replicas.Length - 1)
+            catch (Exception e) when ((SiloLoss.Is(e) || NoFreeDeviceException.In(e)) && r < replicas.Length - 1)
             {
             }
         }
@@ -116,7 +116,7 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
         return (shares.Select(s => s.Sums).Aggregate((a, b) => a + b), norms.First(n => n.Error is null).Value, rebuilt);
     }
 
-    /// <summary>Each replica's answer, or the silo loss that stopped it (any other failure is the step's own and goes up).</summary>
+    /// <summary>Each replica's answer, or the silo's loss that stopped it (any other failure is the step's own and goes up).</summary>
     private static async Task<(T? Value, Exception? Error)[]> Outcomes<T>(int replicas, Func<int, Task<T>> call) =>
         await Task.WhenAll(Enumerable.Range(0, replicas).Select(async r =>
         {
@@ -124,7 +124,8 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
             {
                 return (await call(r), (Exception?)null);
             }
-            catch (Exception e) when (SiloLoss.Is(e))
+            // A replica whose silo was lost: its call failed, or its new activation found no device free (yet).
+            catch (Exception e) when (SiloLoss.Is(e) || NoFreeDeviceException.In(e))
             {
                 return (default(T), e);
             }

@@ -20,7 +20,7 @@ public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<in
 {
     public static readonly TimeSpan AuditPeriod = TimeSpan.FromSeconds(2);
 
-    /// <summary>How long the audit waits for a worker to say what it holds: past it, its silo is taken for lost.</summary>
+    /// <summary>How long the audit waits for a worker to say what it holds: past it, the worker is asked again at the next audit.</summary>
     private static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(10);
 
     private Step? current;
@@ -98,7 +98,9 @@ public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<in
         {
             foreach (var worker in submitted.Where(k => !State.IsGenerated(k)).GroupBy(State.WorkerOf).ToList())
             {
-                var held = await Held(worker.Key);
+                // A worker that did not answer in time is asked again at the next audit: only a lost silo or a
+                // new activation means its samples are gone (re-sending the rest would change its batches).
+                if (await Held(worker.Key) is not { } held) continue;
                 var missing = worker.Where(k => !held.Contains(starts[k].Id)).ToArray();
                 if (missing.Length == 0) continue;
                 var stages = await Task.WhenAll(missing.Select(k => SiloLoss.Retry(() => samples[k].Restart(starts[k]))));
@@ -116,16 +118,26 @@ public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<in
             }
         }
 
-        /// <summary>What a worker holds; a worker whose silo is gone (or silent) holds nothing: its next call re-activates it elsewhere.</summary>
-        private async Task<HashSet<string>> Held(int worker)
+        /// <summary>
+        /// What a worker holds; a worker whose silo is gone holds nothing (its next call re-activates it
+        /// elsewhere, where it answers with nothing); null when it could not be asked this time.
+        /// </summary>
+        private async Task<HashSet<string>?> Held(int worker)
         {
             try
             {
                 return [.. await workers[worker].Grain.Holding().WaitAsync(AnswerTimeout)];
             }
-            catch (Exception e) when (SiloLoss.Is(e) || NoFreeDeviceException.In(e))
+            // Declared dead by membership, or re-activated with no device free: the samples are gone.
+            catch (Exception e) when (e is SiloUnavailableException || NoFreeDeviceException.In(e))
             {
                 return [];
+            }
+            // Not reached this time (a connection refused before membership has declared the silo dead, a
+            // timeout): asked again at the next audit.
+            catch (Exception e) when (SiloLoss.Is(e))
+            {
+                return null;
             }
         }
 
