@@ -104,8 +104,12 @@ public sealed class ChaosCommand : AsyncCommand<ChaosCommand.Settings>
         var markdown = Table(results, baseline);
         Console.WriteLine(markdown);
         if (settings.Out is not null) await File.WriteAllTextAsync(settings.Out, markdown, cancellationToken);
-        return results.All(r => r.Completed && r.Lost == 0 && r.SameWeights) ? 0 : 1;
+        return results.All(r => r.Completed && r.Lost == 0 && r.WeightsAgree) ? 0 : 1;
     }
+
+    private static string Weights(ChaosResult r) =>
+        (r.SameWeights ? "yes (SHA-256)" : r.WeightsDifference is { } d ? $"{(r.WeightsAgree ? "within" : "NO:")} max abs difference {d:G2}" : "NO")
+        + (r.FirstDifference is { } first ? $" (metrics part at {first})" : "");
 
     private static string Table(IReadOnlyList<ChaosResult> results, ChaosResult baseline)
     {
@@ -116,7 +120,7 @@ public sealed class ChaosCommand : AsyncCommand<ChaosCommand.Settings>
         {
             text.AppendLine($"| {r.Kill.ToString().ToLowerInvariant()} | {r.Victim} | {(r.Completed ? "yes" : "NO: " + r.Message)} | "
                 + $"{(r.Continued is { } c ? $"{c:F1} s" : "-")} | {r.Seconds:F1} s | {(r.Kill == ChaosKill.None ? "-" : $"{r.Seconds - baseline.Seconds:+0.0;-0.0} s")} | "
-                + $"{r.Lost} | {r.Resent} | {r.Rebuilt} | {r.Replays} | {(r.SameWeights ? "yes (SHA-256)" : "NO")}{(r.FirstDifference is { } d ? $" (metrics part at {d})" : "")} |");
+                + $"{r.Lost} | {r.Resent} | {r.Rebuilt} | {r.Replays} | {Weights(r)} |");
         }
         text.AppendLine();
         text.AppendLine($"Without a kill a step takes {baseline.StepSeconds:F1} s ({baseline.GenerationSeconds:F1} s of it generating); 'iterations 2..' is the time from the first iteration's end to the job's (the warm start before it varies more than a kill costs). "
@@ -149,6 +153,12 @@ public sealed record ChaosResult
     public double StepSeconds { get; init; }
     public double GenerationSeconds { get; init; }
     public bool SameWeights { get; init; } = true;
+    public string? WeightsObject { get; init; }
+    /// <summary>The largest difference of a final weight from the run without a kill's, where they are not the same.</summary>
+    public double? WeightsDifference { get; init; }
+    /// <summary>The issue's bar: bit for bit, or within the data-parallel tolerance (1e-4) where samples were generated again.</summary>
+    public bool WeightsAgree => SameWeights || WeightsDifference <= Tolerance;
+    public const double Tolerance = 1e-4;
     public IterationMetrics[] Metrics { get; init; } = [];
     /// <summary>Where the run's metrics first parted from the run without a kill (null: nowhere).</summary>
     public string? FirstDifference { get; init; }

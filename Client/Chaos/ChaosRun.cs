@@ -5,6 +5,7 @@ using Grains.Cluster;
 using Grains.Interfaces.Cluster;
 using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
+using Grains.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Silo;
@@ -70,7 +71,9 @@ public sealed class ChaosRun(LocalCluster cluster, JobSpec template, ChaosKill k
                 StepSeconds = Mean(metrics, m => m.IterationSeconds), GenerationSeconds = Mean(metrics, m => m.GenerationSeconds),
                 Lost = metrics.Sum(m => m.Ledger?.Lost ?? 0), Resent = metrics.Sum(m => m.Ledger?.Redispatched ?? 0),
                 Rebuilt = metrics.Sum(m => m.ReplicasRebuilt),
-                WeightsSha256 = weights, SameWeights = baseline is null || (weights is not null && weights == baseline.WeightsSha256),
+                WeightsObject = FinalWeightsObject, WeightsSha256 = weights,
+                SameWeights = baseline is null || (weights is not null && weights == baseline.WeightsSha256),
+                WeightsDifference = baseline is null || weights is null || weights == baseline.WeightsSha256 ? null : await Difference(baseline.WeightsObject!),
                 Metrics = metrics, FirstDifference = baseline is null ? null : FirstDifference(metrics, baseline.Metrics),
             };
         }
@@ -123,10 +126,35 @@ public sealed class ChaosRun(LocalCluster cluster, JobSpec template, ChaosKill k
         };
     }
 
+    private string FinalWeightsObject => JobKeys.For(job).ActorWeights(job.Iterations);
+
+    private ICheckpointStore Store => SiloHosting.CreateCheckpointStore(new CheckpointOptions { Provider = CheckpointProvider.AzureBlob, ConnectionString = cluster.ConnectionString });
+
     /// <summary>The SHA-256 of the actor's weights after the last iteration, as the store recorded it.</summary>
-    private async Task<string?> FinalWeights()
+    private async Task<string?> FinalWeights() => (await Store.GetAsync(FinalWeightsObject))?.Sha256;
+
+    /// <summary>
+    /// The largest difference of any weight from the run without a kill's: a sample generated again in
+    /// another batch may get log-probs a rounding away from the first time's, and training carries that on.
+    /// </summary>
+    private async Task<double> Difference(string baselineObject)
     {
-        var store = SiloHosting.CreateCheckpointStore(new CheckpointOptions { Provider = CheckpointProvider.AzureBlob, ConnectionString = cluster.ConnectionString });
-        return (await store.GetAsync(JobKeys.For(job).ActorWeights(job.Iterations)))?.Sha256;
+        using var mine = await Load(FinalWeightsObject);
+        using var theirs = await Load(baselineObject);
+        var largest = 0.0;
+        foreach (var (name, tensor) in mine.Tensors)
+        {
+            using var delta = (tensor - theirs.Tensors[name]).abs().max();
+            largest = Math.Max(largest, delta.item<float>());
+        }
+        return largest;
+    }
+
+    private async Task<Kernels.Checkpoints.SafeTensorsContent> Load(string name)
+    {
+        using var buffer = new MemoryStream();
+        await Store.ReadAsync(name, buffer);
+        buffer.Position = 0;
+        return Kernels.Checkpoints.SafeTensors.Load(buffer);
     }
 }
