@@ -86,7 +86,8 @@ public sealed class ChaosCommand : AsyncCommand<ChaosCommand.Settings>
         Directory.CreateDirectory(work);
         var certificate = Path.Combine(work, "cluster.pfx");
         ClusterCertificate.Create(certificate, "actors-chaos", TimeSpan.FromDays(1));
-        AnsiConsole.MarkupLineInterpolated($"[grey]chaos: {spec.Name}, {spec.Iterations} iterations, kills during iteration {settings.KillAt}; logs in {work}[/]");
+        if (settings.Soak is { } soakMinutes) AnsiConsole.MarkupLineInterpolated($"[grey]chaos soak: {spec.Name} for {soakMinutes} min, a silo killed every {settings.KillEvery} s; logs in {work}[/]");
+        else AnsiConsole.MarkupLineInterpolated($"[grey]chaos: {spec.Name}, {spec.Iterations} iterations, kills during iteration {settings.KillAt}; logs in {work}[/]");
 
         await using var cluster = await LocalCluster.StartAsync(work, certificate);
         if (settings.Soak is { } minutes)

@@ -77,7 +77,12 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
         }
     }
 
-    public Task<DeviceUsage[]> TakeUsage() => Task.WhenAll(actors.Concat(critics).Select(t => t.TakeUsage()));
+    /// <summary>Each replica's usage; a replica lost with its silo has none (it is rebuilt at the next step).</summary>
+    public async Task<DeviceUsage[]> TakeUsage()
+    {
+        var usages = await Outcomes(actors.Length + critics.Length, r => actors.Concat(critics).ElementAt(r).TakeUsage());
+        return [.. usages.Where(u => u.Error is null).Select(u => u.Value!)];
+    }
 
     public Task Release() => Task.WhenAll(actors.Concat(critics).Select(t => t.Vacate()));
 

@@ -19,6 +19,9 @@ namespace Grains.Rl;
 /// with it (a lost sample's scores would send the whole job back to its last checkpoint).
 /// </summary>
 [PreferLocalPlacement]
+// A trained sample is only read back for a while (its step's metrics, a test): collected after two idle
+// minutes, a long job's sample activations stay at a steady count instead of growing for Orleans' default 15.
+[CollectionAgeLimit(Minutes = 2)]
 public sealed class SampleGrain([PersistentState("sample", Ledger.Storage)] IPersistentState<SampleLedgerEntry> ledger) : Grain, ISampleGrain
 {
     // The record itself; the ledger holds a copy of it while the sample is in flight (a provider may reset
