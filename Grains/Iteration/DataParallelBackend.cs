@@ -25,8 +25,11 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
     {
         // From the beginning, every replica starts from its seed, whatever an earlier run left in it.
         if (start == 0) await Task.WhenAll(actors.Concat(critics).Select(t => t.Reset()));
-        await Task.WhenAll(actors.Select(a => a.Setup(TrainerSetups.For(job, critic: false, emulated))));
-        await Task.WhenAll(critics.Select(c => c.Setup(TrainerSetups.For(job, critic: true, emulated))));
+        // Going on from a checkpoint after a silo's loss, the lost trainers' devices may come with a
+        // replacement silo: they are waited for; a new job on too few devices fails at once.
+        Func<Func<Task>, Task> place = start > 0 ? Placed : call => call();
+        await Task.WhenAll(actors.Select(a => place(() => a.Setup(TrainerSetups.For(job, critic: false, emulated)))));
+        await Task.WhenAll(critics.Select(c => place(() => c.Setup(TrainerSetups.For(job, critic: true, emulated)))));
         if (start > 0)
         {
             await Task.WhenAll(actors.Concat(critics).Select(t => t.LoadState(keys.Checkpoint(start))));
@@ -151,18 +154,25 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
         var setup = TrainerSetups.For(job, critic: model == "critic", emulated);
         var copy = keys.ReplicaCopy(model, lost);
         if (emulated is null) await SiloLoss.Retry(() => replicas[from].SaveState(copy));
-        // The lost replica's device comes back with a replacement of its silo (or another of its role): wait
-        // for one as for a silo's loss.
+        await Placed(async () =>
+        {
+            await replicas[lost].Setup(setup);
+            if (emulated is null) await replicas[lost].LoadState(copy);
+        });
+    }
+
+    /// <summary>
+    /// A call that places a trainer, tried again while a silo's loss or a lack of free devices stops it, for
+    /// as long as a lost silo takes to be replaced (<see cref="SiloLoss.RetryFor"/>).
+    /// </summary>
+    private static async Task Placed(Func<Task> call)
+    {
         var deadline = DateTime.UtcNow + SiloLoss.RetryFor;
         while (true)
         {
             try
             {
-                await SiloLoss.Retry(async () =>
-                {
-                    await replicas[lost].Setup(setup);
-                    if (emulated is null) await replicas[lost].LoadState(copy);
-                });
+                await SiloLoss.Retry(call);
                 return;
             }
             catch (Exception e) when (NoFreeDeviceException.In(e) && DateTime.UtcNow < deadline)
