@@ -1,14 +1,8 @@
 using System.ComponentModel;
-using System.Diagnostics;
 using System.Text;
 using Client.Commands;
-using Grains;
-using Grains.Cluster;
-using Grains.Interfaces.Cluster;
 using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
-using Silo;
-using Silo.Options;
 using Silo.Tls;
 using Spectre.Console;
 using Spectre.Console.Cli;

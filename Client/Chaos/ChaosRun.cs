@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Client.Commands;
 using Grains;
 using Grains.Cluster;
 using Grains.Interfaces.Cluster;
@@ -7,9 +6,7 @@ using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
 using Grains.Storage;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Silo;
-using Silo.Options;
 using Spectre.Console;
 
 namespace Client.Chaos;

@@ -83,7 +83,8 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
     /// <summary>Each replica's usage; a replica lost with its silo has none (it is rebuilt at the next step).</summary>
     public async Task<DeviceUsage[]> TakeUsage()
     {
-        var usages = await Outcomes(actors.Length + critics.Length, r => actors.Concat(critics).ElementAt(r).TakeUsage());
+        ITrainerGrain[] all = [.. actors, .. critics];
+        var usages = await Outcomes(all.Length, r => all[r].TakeUsage());
         return [.. usages.Where(u => u.Error is null).Select(u => u.Value!)];
     }
 
