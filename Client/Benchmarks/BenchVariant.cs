@@ -4,10 +4,12 @@ using Grains.Interfaces.Jobs;
 namespace Client.Benchmarks;
 
 /// <summary>
-/// One way bench runs a workload: where the roles run and when a sample moves on. Colocated variants
-/// run the workload on as many devices, every one hosting every role (the published baseline).
+/// One way bench runs a workload: where the roles run, when a sample moves on, and how many weight
+/// versions generation runs ahead of training (async-k: rl.async.maxStaleness k, streaming scoring;
+/// async-k-partial: with partial rollouts).
+/// Colocated variants run the workload on as many devices, every one hosting every role (the published baseline).
 /// </summary>
-public sealed record BenchVariant(string Name, RolePlacement Placement, StagePolicy Policy)
+public sealed record BenchVariant(string Name, RolePlacement Placement, StagePolicy Policy, int Staleness = 0, bool Partial = false)
 {
     public static IReadOnlyList<BenchVariant> All { get; } =
     [
@@ -15,7 +17,24 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
         new("barrier", RolePlacement.Disaggregated, StagePolicy.Barrier),
         new("streaming", RolePlacement.Disaggregated, StagePolicy.Streaming),
         new("colocated-streaming", RolePlacement.Colocated, StagePolicy.Streaming),
+        .. new[] { 1, 2, 4, 8 }.SelectMany(k => new[]
+        {
+            new BenchVariant($"async-{k}", RolePlacement.Disaggregated, StagePolicy.Streaming, k),
+            new BenchVariant($"async-{k}-partial", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Partial: true),
+        }),
     ];
+
+    /// <summary>
+    /// Iterations before the measured ones: one, and for async-k k more, since the first k + 1 steps are all
+    /// generated with the first weights from the start, and only then does each step wait for its version.
+    /// </summary>
+    public int WarmUp => 1 + Staleness;
+
+    /// <summary>
+    /// Iterations after the measured ones: async-k's last k steps were generated ahead while the steps
+    /// before trained and only train, so they would flatter it; the run goes on k steps past the measured ones.
+    /// </summary>
+    public int CoolDown => Staleness;
 
     /// <summary>What bench runs without --policies: the baseline and the two disaggregated policies.</summary>
     public static IReadOnlyList<BenchVariant> Default { get; } = All.Take(3).ToArray();
@@ -30,6 +49,11 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
     public JobSpec Apply(JobSpec workload)
     {
         var placed = Placement == RolePlacement.Colocated ? EmulatedJob.ColocatedAtSameDevices(workload) : workload;
-        return placed with { Name = $"{workload.Name}-{Name}", Rl = placed.Rl! with { StagePolicy = Policy } };
+        return placed with
+        {
+            Name = $"{workload.Name}-{Name}",
+            Iterations = workload.Iterations - 1 + WarmUp + CoolDown,
+            Rl = placed.Rl! with { StagePolicy = Policy, Async = Staleness > 0 ? new AsyncSpec { MaxStaleness = Staleness, PartialRollouts = Partial } : null },
+        };
     }
 }

@@ -26,8 +26,8 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
     public sealed class Settings : CommandSettings
     {
         [CommandArgument(0, "<workload.json>")][Description("An rl job file with devices 'emulated' (see infra/workloads).")] public string File { get; init; } = "";
-        [CommandOption("--policies")][Description("Comma-separated: colocated-barrier, barrier, streaming, colocated-streaming (default: the first three).")] public string? Policies { get; init; }
-        [CommandOption("--iterations")][Description("Measured iterations per policy, after one warm-up.")][DefaultValue(3)] public int Iterations { get; init; } = 3;
+        [CommandOption("--policies")][Description("Comma-separated: colocated-barrier, barrier, streaming, colocated-streaming, async-1, async-2, async-4, async-8, and each async-k with -partial (default: the first three).")] public string? Policies { get; init; }
+        [CommandOption("--iterations")][Description("Measured iterations per policy, after one warm-up (async-k: 1 + k, and k more after them).")][DefaultValue(3)] public int Iterations { get; init; } = 3;
         [CommandOption("--time-scale")][Description("Emulated seconds per wall second (default: the workload's).")] public double? TimeScale { get; init; }
         [CommandOption("--out")][Description("Folder for the timelines (default runs/bench/<workload>).")] public string? Out { get; init; }
         [CommandOption("--json")][Description("Also write the figures as JSON to this file.")] public string? Json { get; init; }
@@ -100,14 +100,14 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
         var counter = services.GetRequiredService<GrainCallCounter>();
         var job = variant.Apply(workload);
         var emulated = new EmulatedJob(job);
-        AnsiConsole.MarkupLine($"[grey]{variant.Name}: 1 + {iterations} iterations of {emulated.Workload(1).Samples.Count} samples on {emulated.Devices} emulated {job.Rl!.Emulation!.DeviceClass}...[/]");
+        AnsiConsole.MarkupLine($"[grey]{variant.Name}: {variant.WarmUp} + {iterations} + {variant.CoolDown} iterations of {emulated.Workload(1).Samples.Count} samples on {emulated.Devices} emulated {job.Rl!.Emulation!.DeviceClass}...[/]");
         var (calls, clock) = (counter.Calls, Stopwatch.StartNew());
         await grains.GetGrain<IJobGrain>(job.Name).Submit(job);
         var status = await JobView.WatchAsync(grains, job.Name, cancellation);
         if (status.State != JobState.Completed) throw new InvalidOperationException($"{variant.Name}: the job ended {status.State}: {status.Message}");
         var wall = clock.Elapsed.TotalSeconds;
         var activations = (await grains.GetGrain<IManagementGrain>(0).GetSimpleGrainStatistics()).Sum(s => s.ActivationCount);
-        var measured = await grains.GetGrain<IJobGrain>(job.Name).Metrics(2);
+        var measured = (await grains.GetGrain<IJobGrain>(job.Name).Metrics(variant.WarmUp + 1)).Take(iterations).ToArray();
         var workloads = measured.Select(m => emulated.Workload(m.Iteration)).ToArray();
         var steady = SteadyState.Of(measured, workloads, variant.Policy == StagePolicy.Barrier ? w => BarrierIteration.Predict(w).Total : null);
         var last = measured[^1];
@@ -117,7 +117,7 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
         return new PolicyResult(variant.Name, steady.SecondsPerIteration, steady.SamplesPerSecond, steady.TokensPerSecond, null, steady.BoundSeconds / steady.Iterations,
             steady.Efficiency, steady.GenerationShare, steady.PredictionError, TimelineAnalysis.BusyByRole(last.Timeline, Instances(job), seconds),
             (counter.Calls - calls) / wall, activations, measured.Average(m => TimelineAnalysis.NoDeviceBusyShare(m.Timeline, m.IterationSeconds * m.TimeScale)),
-            wall / (iterations + 1), timeline, last.Timeline);
+            wall / (iterations + variant.WarmUp + variant.CoolDown), timeline, last.Timeline);
     }
 
     private static Dictionary<string, int> Instances(JobSpec job)

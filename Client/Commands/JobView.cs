@@ -66,7 +66,9 @@ public static class JobView
           $" {m.SamplesPerSecond:F0} samples/s {m.TokensPerSecond:F0} tok/s" +
           (m.PipelineBubble is { } bubble ? $" bubble {bubble:P0} (expected {m.PipelineBubbleExpected:P0})" : "") +
           (m.Ledger is { } l && (l.Redispatched > 0 || l.Discarded > 0) ? $" resent {l.Redispatched} discarded {l.Discarded}" : "")
-          + (m.ReplicasRebuilt > 0 ? $" rebuilt {m.ReplicasRebuilt} replicas" : "") + " busy " + Busy(m.DeviceBusy);
+          + (m.ReplicasRebuilt > 0 ? $" rebuilt {m.ReplicasRebuilt} replicas" : "")
+          + (m.VersionLagMax > 0 ? $" lag {m.VersionLagMean:0.##}/{m.VersionLagMax}" : "") + (m.PartialShare > 0 ? $" partial {m.PartialShare:P0}" : "")
+          + " busy " + Busy(m.DeviceBusy);
 
     /// <summary>Each device's busy share; past a handful of devices, each kind's mean and range (g, s, actor, critic), so the line stays a line.</summary>
     private static string Busy(IReadOnlyDictionary<string, double> busy)

@@ -68,6 +68,11 @@ public sealed record RlSpec
     [Id(37)] public DispatchPolicy Dispatch { get; init; } = DispatchPolicy.RoundRobin;
     /// <summary>Devices of their own per role, or every device hosting every role in turn (generationWorkers devices).</summary>
     [Id(38)] public RolePlacement Placement { get; init; } = RolePlacement.Disaggregated;
+    /// <summary>Generation running ahead of training by bounded staleness; none: synchronous.</summary>
+    [Id(39)] public AsyncSpec? Async { get; init; }
+
+    /// <summary>How many weight versions generation runs ahead of training (0 without an async section).</summary>
+    [System.Text.Json.Serialization.JsonIgnore] public int Staleness => Async?.MaxStaleness ?? 0;
 
     [System.Text.Json.Serialization.JsonIgnore] public bool Emulated => Devices == DeviceKind.Emulated;
 
@@ -133,6 +138,7 @@ public sealed record RlSpec
             ?? Defined("placement", Placement)
             ?? (Placement == RolePlacement.Colocated ? ColocationProblem() : null)
             ?? (Pipeline is not null && Emulated ? "rl.pipeline: only for devices 'tensor'" : null)
-            ?? Pipeline?.Problem(this);
+            ?? Pipeline?.Problem(this)
+            ?? Async?.Problem(this);
     }
 }

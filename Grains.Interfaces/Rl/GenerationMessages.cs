@@ -2,7 +2,10 @@ namespace Grains.Interfaces.Rl;
 
 /// <summary>
 /// One sample for a generation worker, possibly begun elsewhere (its response so far and log-probs).
-/// On emulated devices prompts and responses are lengths only.
+/// On emulated devices prompts and responses are lengths only. <see cref="Weights"/> is the version it
+/// must be generated with: a worker admits it only with that version loaded, and loads it once the
+/// samples of the version before have left its batch (asynchronous jobs run ahead on older weights);
+/// with partial rollouts, that version or a newer one. <see cref="Spans"/>: which versions made its tokens so far.
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record GenerationWork(
@@ -15,21 +18,31 @@ public sealed record GenerationWork(
     [property: Id(6)] float[] LogProbs,
     [property: Id(7)] int EmulatedPrompt = 0,
     [property: Id(8)] int EmulatedGenerated = 0,
-    [property: Id(9)] long PromptSeed = 0)
+    [property: Id(9)] long PromptSeed = 0,
+    [property: Id(10)] WeightsRef? Weights = null,
+    [property: Id(11)] VersionSpan[]? Spans = null)
 {
     public int PromptTokens => Prompt.Length > 0 ? Prompt.Length : EmulatedPrompt;
     public int GeneratedTokens => Response.Length > 0 ? Response.Length : EmulatedGenerated;
 }
 
+/// <summary>Consecutive response tokens sampled with one weights version (a partial rollout has several).</summary>
+[GenerateSerializer, Immutable]
+public sealed record VersionSpan([property: Id(0)] int Version, [property: Id(1)] int Tokens);
+
 /// <summary>A policy version in the checkpoint store.</summary>
 [GenerateSerializer, Immutable]
 public sealed record WeightsRef([property: Id(0)] string Object, [property: Id(1)] int Version);
 
-/// <summary>Continuous-batching limits of a worker.</summary>
+/// <summary>
+/// Continuous-batching limits of a worker, and whether a newer weights version interrupts its running
+/// samples (partial rollouts: they go on under the new weights from their tokens so far) or waits for them.
+/// </summary>
 [GenerateSerializer, Immutable]
 public sealed record GenerationLimits(
     [property: Id(0)] int MaxBatch,
     [property: Id(1)] int MaxTokens,
     [property: Id(2)] string Model,
     [property: Id(3)] int MaxSequenceLength,
-    [property: Id(4)] EmulatedGenerator? Emulated = null);
+    [property: Id(4)] EmulatedGenerator? Emulated = null,
+    [property: Id(5)] bool PartialRollouts = false);

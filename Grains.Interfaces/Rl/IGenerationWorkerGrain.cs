@@ -18,8 +18,12 @@ public interface IGenerationWorkerGrain : IDeviceGrain
     /// <summary>Takes every queued and running sample out, unfinished, with its state so far.</summary>
     Task<GenerationWork[]> HandBack();
 
-    /// <summary>Greedy responses (up to and without end-of-sequence handling) for held-out prompts.</summary>
-    Task<int[][]> Greedy(int[][] prompts, int maxNewTokens);
+    /// <summary>
+    /// Greedy responses (up to and without end-of-sequence handling) for held-out prompts, with weights
+    /// <paramref name="weights"/>: those of the batch, or a copy loaded for the evaluation (an asynchronous
+    /// job's workers run ahead on older versions while the newest is evaluated).
+    /// </summary>
+    Task<int[][]> Greedy(int[][] prompts, int maxNewTokens, WeightsRef weights);
 
     /// <summary>Samples queued or running.</summary>
     Task<int> Pending();

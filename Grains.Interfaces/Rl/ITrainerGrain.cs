@@ -18,6 +18,9 @@ public interface ITrainerGrain : IDeviceGrain
 
     Task<GradientShare> Gradients(TrainingRow[] share, double miniBatchTokens);
 
+    /// <summary>The model's log-probs of each row's response tokens (the proximal policy of decoupled PPO), at the job's temperature.</summary>
+    Task<float[][]> LogProbs(TrainingRow[] rows);
+
     /// <summary>Clips and applies a summed gradient; returns the gradient norm before clipping.</summary>
     Task<double> Apply(float[] gradient);
 

@@ -39,6 +39,11 @@ public sealed record IterationMetrics
     [Id(26)] public StepLedger? Ledger { get; init; }
     /// <summary>Data-parallel trainer replicas lost with their silo and rebuilt from a surviving replica in this iteration.</summary>
     [Id(27)] public int ReplicasRebuilt { get; init; }
+    /// <summary>How many weight versions the step's samples were generated behind the version it trained (asynchronous jobs; 0 synchronous): mean and most.</summary>
+    [Id(28)] public double VersionLagMean { get; init; }
+    [Id(29)] public int VersionLagMax { get; init; }
+    /// <summary>The share of the step's samples whose tokens more than one weights version sampled (interrupted partial rollouts).</summary>
+    [Id(30)] public double PartialShare { get; init; }
 }
 
 /// <summary>One device's bars in an iteration's timeline.</summary>

@@ -45,7 +45,8 @@ public sealed record SampleStart(
 
 /// <summary>
 /// A generation worker's result for one sample. An emulated device makes no tokens: its response is
-/// empty and <see cref="EmulatedLength"/> says how long it is.
+/// empty and <see cref="EmulatedLength"/> says how long it is. <see cref="WeightVersion"/> is the
+/// oldest version that sampled it; <see cref="Spans"/> say which versions sampled which tokens.
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record GeneratedResponse(
@@ -54,9 +55,13 @@ public sealed record GeneratedResponse(
     [property: Id(2)] int WeightVersion,
     [property: Id(3)] string Worker,
     [property: Id(4)] bool Truncated,
-    [property: Id(5)] int EmulatedLength = 0)
+    [property: Id(5)] int EmulatedLength = 0,
+    [property: Id(6)] VersionSpan[]? Spans = null)
 {
     public int Tokens => Response.Length > 0 ? Response.Length : EmulatedLength;
+
+    /// <summary>Whether more than one weights version sampled its tokens (an interrupted partial rollout).</summary>
+    public bool Partial => Spans is { Length: > 1 };
 }
 
 /// <summary>What scoring adds: the reward, the reference's log-probs, and (PPO) the critic's values, per response token.</summary>

@@ -15,9 +15,13 @@ public sealed record TrainerSetup(
     [property: Id(8)] double EntropyCoefficient,
     [property: Id(9)] double Temperature,
     [property: Id(10)] double ValueClip,
-    [property: Id(11)] EmulatedDevice? Emulated = null);
+    [property: Id(11)] EmulatedDevice? Emulated = null,
+    [property: Id(12)] double BehaviourWeightCap = 5.0);
 
-/// <summary>A sample as the trainers need it; per-token arrays run over the response.</summary>
+/// <summary>
+/// A sample as the trainers need it; per-token arrays run over the response. With
+/// <see cref="ProximalLogProbs"/> (asynchronous jobs: the actor's log-probs before the step) the actor's loss is decoupled PPO.
+/// </summary>
 [GenerateSerializer, Immutable]
 public sealed record TrainingRow(
     [property: Id(0)] int[] Prompt,
@@ -28,7 +32,8 @@ public sealed record TrainingRow(
     [property: Id(5)] float[]? Returns,
     [property: Id(6)] float[]? RefLogProbs,
     [property: Id(7)] int EmulatedPrompt = 0,
-    [property: Id(8)] int EmulatedResponse = 0)
+    [property: Id(8)] int EmulatedResponse = 0,
+    [property: Id(9)] float[]? ProximalLogProbs = null)
 {
     public int PromptTokens => Prompt.Length > 0 ? Prompt.Length : EmulatedPrompt;
     public int ResponseTokens => Response.Length > 0 ? Response.Length : EmulatedResponse;

@@ -53,7 +53,10 @@ public sealed class EmulatedGenerationEngine : IGenerationEngine
 
     public bool TryAdmit(GenerationWork work)
     {
-        var sequence = new EmulatedSequence(work.SampleId, work.PromptTokens, EmulatedCosts.ResponseLength(lengths, work.PromptSeed, work.Seed, version, work.MaxNewTokens), work.GeneratedTokens);
+        // A sample's length is drawn with the version its step names (or it began under): one resumed, or
+        // admitted by a worker already on a newer version (partial rollouts), keeps it.
+        var began = work.Spans is { Length: > 0 } spans ? spans[0].Version : work.Weights?.Version ?? version;
+        var sequence = new EmulatedSequence(work.SampleId, work.PromptTokens, EmulatedCosts.ResponseLength(lengths, work.PromptSeed, work.Seed, began, work.MaxNewTokens), work.GeneratedTokens);
         if (batch.Count > 0 && !batch.Fits(sequence)) return false;
         batch.Add(sequence);
         admitted[work.SampleId] = work;
@@ -91,7 +94,7 @@ public sealed class EmulatedGenerationEngine : IGenerationEngine
         return Task.FromResult(handed);
     }
 
-    public Task<int[][]> Greedy(int[][] prompts, int maxNewTokens) =>
+    public Task<int[][]> Greedy(int[][] prompts, int maxNewTokens, WeightsRef? other) =>
         throw new NotSupportedException("an emulated worker makes no tokens, so it has no greedy responses to evaluate");
 
     public (double BusySeconds, BusyInterval[]? Intervals) TakeUsage() => clock.Take();

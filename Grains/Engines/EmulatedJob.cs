@@ -72,13 +72,14 @@ public sealed class EmulatedJob
         };
     }
 
-    /// <summary>Iteration <paramref name="iteration"/>'s samples and cluster, as the job will run them.</summary>
+    /// <summary>Iteration <paramref name="iteration"/>'s samples and cluster, as the job will run them (generated with weights version max(0, iteration - 1 - maxStaleness)).</summary>
     public EmulatedWorkload Workload(int iteration)
     {
         var count = rl.PromptsPerIteration * rl.SamplesPerPrompt;
+        var version = Math.Max(0, iteration - 1 - rl.Staleness);
         var samples = Enumerable.Range(0, count)
             .Select(k => (spec.PromptLength, EmulatedCosts.ResponseLength(Lengths, Seeds.Prompt(job.Seed, iteration, k / rl.SamplesPerPrompt),
-                Seeds.Sample(job.Seed, iteration, k), iteration - 1, Lengths.Max))).ToArray();
+                Seeds.Sample(job.Seed, iteration, k), version, Lengths.Max))).ToArray();
         var scorer = Scorer;
         var scoring = new[] { scorer.Device.Model, scorer.CriticModel, scorer.RewardModel }.OfType<string>().Select(m => EmulatedCosts.Of(scorer.Device, m)).ToArray();
         var steps = MiniBatchPlan.Steps(count, rl.Epochs, rl.MiniBatches, job.Seed, iteration)

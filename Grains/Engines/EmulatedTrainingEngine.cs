@@ -23,6 +23,13 @@ public sealed class EmulatedTrainingEngine(EmulatedDevice device, IDeviceTime cl
         return new GradientShare([], new TrainSums(share.Sum(r => r.ResponseTokens), 0, 0, 0, 0, 0));
     }
 
+    /// <summary>A forward pass over the rows; the log-probs carry no numbers.</summary>
+    public async Task<float[][]> LogProbs(TrainingRow[] rows)
+    {
+        await clock.Occupy(cost.ForwardSeconds(rows.Select(r => r.PromptTokens + r.ResponseTokens).ToArray()), "training");
+        return [.. rows.Select(_ => Array.Empty<float>())];
+    }
+
     public Task<double> Apply(float[] gradient) => Task.FromResult(0.0);
 
     public Task Publish(string objectName) => Task.CompletedTask;

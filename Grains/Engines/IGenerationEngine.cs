@@ -29,7 +29,8 @@ public interface IGenerationEngine : IAsyncDisposable
     /// <summary>Takes every admitted sample out unfinished, with its progress.</summary>
     Task<GenerationWork[]> EvictAll();
 
-    Task<int[][]> Greedy(int[][] prompts, int maxNewTokens);
+    /// <summary>Greedy responses with the loaded weights, or with <paramref name="other"/> (a version the batch is not on) on a copy.</summary>
+    Task<int[][]> Greedy(int[][] prompts, int maxNewTokens, WeightsRef? other);
 
     /// <summary>Busy seconds (wall) since the last call, and for emulated devices what was done when.</summary>
     (double BusySeconds, BusyInterval[]? Intervals) TakeUsage();

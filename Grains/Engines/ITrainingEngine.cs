@@ -10,6 +10,8 @@ public interface ITrainingEngine : IAsyncDisposable
 
     Task<GradientShare> Gradients(TrainingRow[] share, double miniBatchTokens);
 
+    Task<float[][]> LogProbs(TrainingRow[] rows);
+
     Task<double> Apply(float[] gradient);
 
     Task Publish(string objectName);

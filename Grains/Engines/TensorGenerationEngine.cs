@@ -99,11 +99,21 @@ public sealed class TensorGenerationEngine : IGenerationEngine
         return handed;
     }
 
-    public Task<int[][]> Greedy(int[][] prompts, int maxNewTokens)
+    public async Task<int[][]> Greedy(int[][] prompts, int maxNewTokens, WeightsRef? other)
     {
         var requests = prompts.Select((p, i) => new GenerationRequest($"greedy-{i}", p, new SamplingParams(maxNewTokens, Temperature: 0, StopTokens: [eosId]))).ToArray();
-        return device.Run(() => ContinuousBatch.Generate(model!, requests, Math.Min(limits.MaxBatch, 64), limits.MaxSequenceLength)
-            .Select(c => c.Response).ToArray());
+        var bytes = other is null ? null : await ModelCatalog.ReadAsync(store, other.Object);
+        return await device.Run(() =>
+        {
+            // Another version than the batch's is evaluated on a copy, so the running batch keeps its weights.
+            using var copy = bytes is null ? null : new Transformer(ModelCatalog.Config(limits.Model));
+            if (copy is not null)
+            {
+                ModelCatalog.Deserialize(copy, bytes!, other!.Object);
+                copy.eval();
+            }
+            return ContinuousBatch.Generate(copy ?? model!, requests, Math.Min(limits.MaxBatch, 64), limits.MaxSequenceLength).Select(c => c.Response).ToArray();
+        });
     }
 
     public (double BusySeconds, BusyInterval[]? Intervals) TakeUsage() => (device.TakeBusySeconds(), null);

@@ -67,6 +67,10 @@ public sealed class TensorTrainingEngine : ITrainingEngine
         });
     }
 
+    /// <summary>Log-probs in chunks of the rows in the order given (a replica's share is the same on every run).</summary>
+    public Task<float[][]> LogProbs(TrainingRow[] rows) => device.Run(() =>
+        rows.Chunk(64).SelectMany(chunk => ResponseScoring.LogProbs(Model, [.. chunk.Select(r => (r.Prompt, r.Response))], setup.Temperature)).ToArray());
+
     public Task<double> Apply(float[] gradient) => device.Run(() =>
     {
         Kernels.Training.Gradients.Assign(Model.parameters(), gradient);

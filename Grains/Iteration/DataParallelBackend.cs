@@ -52,6 +52,32 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
         return new TrainStep(actor, critic, norm, NoDevices, null, actorRebuilt + criticRebuilt);
     }
 
+    /// <summary>Each actor replica computes its share (the same split as a step's); a share whose replica was lost is computed by another (they are identical).</summary>
+    public async Task<float[][]> ProximalLogProbs(TrainingRow[] rows)
+    {
+        var shares = Enumerable.Range(0, actors.Length).Select(r => MiniBatchPlan.Share(Enumerable.Range(0, rows.Length).ToArray(), r, actors.Length)).ToArray();
+        var answers = await Task.WhenAll(shares.Select(async (share, r) =>
+        {
+            var mine = share.Select(k => rows[k]).ToArray();
+            try
+            {
+                return await actors[r].LogProbs(mine);
+            }
+            catch (Exception e) when (SiloLoss.Is(e) || NoFreeDeviceException.In(e))
+            {
+                float[][] answer = [];
+                await AnyReplica(actors, async a => answer = await a.LogProbs(mine));
+                return answer;
+            }
+        }));
+        var result = new float[rows.Length][];
+        for (var r = 0; r < shares.Length; r++)
+        {
+            for (var k = 0; k < shares[r].Length; k++) result[shares[r][k]] = answers[r][k];
+        }
+        return result;
+    }
+
     public async Task Publish(int version)
     {
         await AnyReplica(actors, a => a.Publish(keys.ActorWeights(version)));

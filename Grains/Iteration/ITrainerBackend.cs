@@ -19,6 +19,9 @@ public interface ITrainerBackend
     /// <summary>One optimizer step of every trained model over a mini-batch (<paramref name="index"/>: the step's place in its iteration).</summary>
     Task<TrainStep> Step(int iteration, int index, TrainingRow[] miniBatch);
 
+    /// <summary>The actor's log-probs of each row's response before the iteration's steps (decoupled PPO's proximal policy).</summary>
+    Task<float[][]> ProximalLogProbs(TrainingRow[] rows);
+
     /// <summary>Writes the actor (and critic) as weight version <paramref name="version"/>.</summary>
     Task Publish(int version);
 

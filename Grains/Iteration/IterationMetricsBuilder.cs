@@ -8,6 +8,7 @@ namespace Grains.Iteration;
 public sealed class IterationMetricsBuilder(int iteration, DateTimeOffset began, double timeScale)
 {
     private SampleRecord[] records = [];
+    private int[] lags = [];
     private AdvantageResult? advantages;
     private TrainSums actor = TrainSums.Zero;
     private TrainSums? critic;
@@ -17,7 +18,8 @@ public sealed class IterationMetricsBuilder(int iteration, DateTimeOffset began,
     private StepLedger? ledger;
     private int rebuilt;
 
-    public void Rollout(SampleRecord[] scored, AdvantageResult estimated) => (records, advantages) = (scored, estimated);
+    /// <param name="lags">Each sample's weights version behind the version the step trains (0 when synchronous).</param>
+    public void Rollout(SampleRecord[] scored, AdvantageResult estimated, int[] lags) => (records, advantages, this.lags) = (scored, estimated, lags);
 
     public void Accounted(StepLedger accounted) => ledger = accounted;
 
@@ -53,7 +55,8 @@ public sealed class IterationMetricsBuilder(int iteration, DateTimeOffset began,
             LengthP50 = Percentile(lengths, 0.50),
             LengthP99 = Percentile(lengths, 0.99),
             LengthMax = lengths[^1],
-            GenerationSeconds = (generationEnd - began).TotalSeconds,
+            // An asynchronous step's samples may all be generated before its iteration begins.
+            GenerationSeconds = Math.Max(0, (generationEnd - began).TotalSeconds),
             ScoringSeconds = Math.Max(0, (scoringEnd - generationEnd).TotalSeconds),
             TrainingSeconds = trainingSeconds,
             IterationSeconds = seconds,
@@ -70,6 +73,9 @@ public sealed class IterationMetricsBuilder(int iteration, DateTimeOffset began,
             PipelineBubbleExpected = expectedBubble,
             Ledger = ledger,
             ReplicasRebuilt = rebuilt,
+            VersionLagMean = lags.Length > 0 ? lags.Average() : 0,
+            VersionLagMax = lags.Length > 0 ? lags.Max() : 0,
+            PartialShare = records.Count(r => r.Generated!.Partial) / (double)records.Length,
         };
     }
 

@@ -21,12 +21,12 @@ public sealed class IterationPlan(JobSpec job, RlData? data, EmulatedJob? emulat
     /// <summary>Prompts drawn since the job began (saved in checkpoints).</summary>
     public long PromptsDrawn { get; set; }
 
-    /// <summary>Step <paramref name="iteration"/>'s samples; draws its prompts.</summary>
-    public SampleStart[] Next(int iteration)
+    /// <summary>Step <paramref name="iteration"/>'s samples, generated with weights version <paramref name="version"/> (and valued by that version's critic); draws its prompts.</summary>
+    public SampleStart[] Next(int iteration, int version)
     {
         var (prompts, group) = (rl.PromptsPerIteration, rl.SamplesPerPrompt);
         var scoring = new ScoringModels(rl.Task, rl.Reward == RewardSource.Model ? rl.RewardModel : null, keys.ReferenceWeights,
-            rl.NeedsCritic ? keys.CriticWeights(iteration - 1) : null, rl.Model, rl.Temperature, sequenceLength, emulated?.Scorer);
+            rl.NeedsCritic ? keys.CriticWeights(version) : null, rl.Model, rl.Temperature, sequenceLength, emulated?.Scorer);
         var starts = Enumerable.Range(0, prompts * group).Select(index =>
         {
             var (prompt, seed) = (index / group, Seeds.Sample(job.Seed, iteration, index));

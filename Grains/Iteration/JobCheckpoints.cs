@@ -102,12 +102,15 @@ public sealed class JobCheckpoints(JobSpec job, ICheckpointStore store)
         return objects.Count;
     }
 
-    /// <summary>Weight versions older than the one before <paramref name="version"/> are read by nobody.</summary>
-    public async Task DeleteOldWeights(int version)
+    /// <summary>
+    /// Removes version <paramref name="version"/> - <paramref name="keep"/>: with the newest at <paramref name="version"/>, steps still
+    /// generating read versions down to version - maxStaleness, and the one before that is kept for the scorers finishing with it.
+    /// </summary>
+    public async Task DeleteOldWeights(int version, int keep)
     {
-        if (version < 2) return;
-        await store.DeleteAsync(keys.ActorWeights(version - 2));
-        if (job.Rl!.NeedsCritic) await store.DeleteAsync(keys.CriticWeights(version - 2));
+        if (version < keep) return;
+        await store.DeleteAsync(keys.ActorWeights(version - keep));
+        if (job.Rl!.NeedsCritic) await store.DeleteAsync(keys.CriticWeights(version - keep));
     }
 
     /// <summary>The checkpoints' state objects, oldest first (their names sort by iteration).</summary>

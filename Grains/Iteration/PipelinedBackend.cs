@@ -51,6 +51,9 @@ public sealed class PipelinedBackend(JobSpec job, IGrainFactory grains, ICheckpo
         return new TrainStep(result.Sums[0], result.Sums.Length > 1 ? result.Sums[1] : null, result.GradNorm[0], busy, result.BubbleFraction);
     }
 
+    public Task<float[][]> ProximalLogProbs(TrainingRow[] rows) =>
+        throw new NotSupportedException("pipeline-parallel training is synchronous: a job with a pipeline section has no async section");
+
     public async Task Publish(int version)
     {
         await Pipeline.Publish(0, store, keys.ActorWeights(version));

@@ -14,16 +14,18 @@ using Microsoft.Extensions.Logging;
 
 namespace Grains.Iteration;
 
+/// <summary>How a run begins: afresh; from the latest checkpoint (--resume); or after a silo's loss, from the latest checkpoint if there is one, else afresh.</summary>
+public enum RunStart { Fresh, Resume, Recover }
+
 /// <summary>
 /// The iterations of one RL job, run by its job grain. Each: the plan draws the step's samples, the
 /// rollout scheduler generates and scores them as its policies say, advantages are estimated over
 /// the step, the trainer backend takes miniBatches x epochs optimizer steps, and the new weights go
-/// to the workers with their version. On emulated devices the same loop runs on response lengths: no
+/// to the workers with their version. With rl.async's maxStaleness k, step i's rollout is launched as
+/// soon as weights version i - 1 - k exist and is generated with them, so up to k steps generate while
+/// one trains (k = 0: synchronous). On emulated devices the same loop runs on response lengths: no
 /// dataset, warm start, evaluation or checkpoints, and no advantages (there are no tokens to give them to).
 /// </summary>
-/// <summary>How a run begins: afresh; from the latest checkpoint (--resume); or after a silo's loss, from the latest checkpoint if there is one, else afresh.</summary>
-public enum RunStart { Fresh, Resume, Recover }
-
 public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointStore store, ILogger logger, Action<IterationMetrics> report)
 {
     private readonly RlSpec rl = job.Rl!;
@@ -39,6 +41,15 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     private ITrainerBackend? trainers;
     private GenerationLimits? limits;
     private WeightsRef? weights;
+    private readonly int staleness = job.Rl!.Staleness;
+    /// <summary>Rollouts launched and not yet trained on, by step.</summary>
+    private readonly Dictionary<int, LaunchedStep> ahead = [];
+    /// <summary>The last step launched, and the version the run began with (the oldest its steps are generated with).</summary>
+    private int launched, firstVersion;
+    /// <summary>The dataset position after the last trained step's prompts (what a checkpoint saves; launched steps have drawn more).</summary>
+    private long trainedPromptsDrawn;
+
+    private sealed record LaunchedStep(Task<SampleRecord[]> Records, SampleStart[] Starts, long PromptsDrawn);
 
     /// <summary>Called by the job grain when a sample grain reports a stage.</summary>
     public void SampleReached(string sampleId, SampleStage stage) => scheduler?.SampleReached(sampleId, stage);
@@ -49,8 +60,8 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         var encoding = new TaskEncoding(ModelCatalog.Tokenizer(rl.Model));
         var data = emulated is null ? new RlData(job, encoding, ModelCatalog.Config(rl.Model).MaxPositions) : null;
         limits = data is null
-            ? new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, emulated!.PromptLength + emulated.Lengths.Max + 1, emulated.Generator)
-            : new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, data.Train.Concat(data.HeldOut).Max(e => encoding.Prompt(e).Length) + data.Task.MaxResponseTokens + 1);
+            ? new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, emulated!.PromptLength + emulated.Lengths.Max + 1, emulated.Generator, Partial)
+            : new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, data.Train.Concat(data.HeldOut).Max(e => encoding.Prompt(e).Length) + data.Task.MaxResponseTokens + 1, PartialRollouts: Partial);
         // A run starts with empty workers: what an earlier run (lost with its job grain's silo) left in them goes.
         await OnEachWorker(async w =>
         {
@@ -67,6 +78,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         }
         if (!resume && await checkpoints.ClearEarlierRun() is var removed and > 0) progress(0, $"starting afresh: removed {removed} objects of an earlier run of {job.Name}");
         var plan = new IterationPlan(job, data, emulated, encoding, limits.MaxSequenceLength) { PromptsDrawn = promptsDrawn };
+        (launched, firstVersion, trainedPromptsDrawn) = (start, start, promptsDrawn);
         scheduler = new RolloutScheduler(grains, keys, w => Ready(all[w]));
         trainers = rl.Pipeline is not null && emulated is null ? new PipelinedBackend(job, grains, store) : new DataParallelBackend(job, grains, emulated);
 
@@ -76,24 +88,51 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         await TakeUsage();
         if (start == 0 && data is not null)
         {
-            var initial = new IterationMetrics { Iteration = 0, HeldOutAccuracy = await HeldOutEvaluation.Accuracy(Workers, encoding, data) };
+            var initial = new IterationMetrics { Iteration = 0, HeldOutAccuracy = await HeldOutEvaluation.Accuracy(Workers, weights!, encoding, data) };
             await metricsLog.Save(initial);
             report(initial);
         }
 
         var done = start;
-        for (var i = start + 1; i <= job.Iterations && !cancellation.IsCancellationRequested; i++)
+        try
         {
-            var metrics = await Iteration(i, plan, encoding, data, progress);
-            if (Checkpoints && i % rl.CheckpointEvery == 0) await Checkpoint(i, plan);
-            done = i;
-            await metricsLog.Save(metrics);
-            report(metrics);
-            progress(i, $"iteration {i}: reward {metrics.RewardMean:F3}" + (metrics.HeldOutAccuracy is { } a ? $", held-out accuracy {a:P1}" : ""));
+            for (var i = start + 1; i <= job.Iterations && !cancellation.IsCancellationRequested; i++)
+            {
+                var metrics = await Iteration(i, plan, encoding, data, progress);
+                if (Checkpoints && i % rl.CheckpointEvery == 0) await Checkpoint(i);
+                done = i;
+                await metricsLog.Save(metrics);
+                report(metrics);
+                progress(i, $"iteration {i}: reward {metrics.RewardMean:F3}" + (metrics.HeldOutAccuracy is { } a ? $", held-out accuracy {a:P1}" : ""));
+            }
+        }
+        finally
+        {
+            // Steps launched ahead and never trained on stop here; a resumed run launches them again.
+            scheduler.Abandon();
+            foreach (var step in ahead.Values) step.Records.Ignore();
+            ahead.Clear();
         }
         // A job that stops (cancelled, or at its end) leaves a checkpoint of where it stopped, so that
         // --resume goes on from there (with more iterations, for instance).
-        if (Checkpoints && done > start && done % rl.CheckpointEvery != 0) await Checkpoint(done, plan);
+        if (Checkpoints && done > start && done % rl.CheckpointEvery != 0) await Checkpoint(done);
+    }
+
+    /// <summary>
+    /// Launches the rollouts of the steps whose weights exist once version <paramref name="published"/>
+    /// does: step j is generated with version max(first, j - 1 - k), so steps up to published + 1 + k.
+    /// </summary>
+    private void Launch(IterationPlan plan, int published)
+    {
+        for (var last = Math.Min(job.Iterations, published + 1 + staleness); launched < last;)
+        {
+            var step = ++launched;
+            var version = Math.Max(firstVersion, step - 1 - staleness);
+            var generatedWith = new WeightsRef(keys.ActorWeights(version), version);
+            var starts = plan.Next(step, version);
+            var records = scheduler!.Run(starts, generatedWith, RolloutPolicies.Stage(rl.StagePolicy), RolloutPolicies.Dispatch(rl), [.. live.Select(w => (w, all[w]))]);
+            ahead[step] = new LaunchedStep(records, starts, plan.PromptsDrawn);
+        }
     }
 
     /// <summary>Gives the job's devices back: its generation workers, trainers and stages leave them once their calls end.</summary>
@@ -108,6 +147,8 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     }
 
     private bool Checkpoints => rl.CheckpointEvery > 0 && emulated is null;
+
+    private bool Partial => rl.Async is { PartialRollouts: true };
 
     /// <summary>Every worker gets a weights version; one re-activated after its silo's loss is configured first.</summary>
     private Task LoadWeights(WeightsRef version, Action<int, string> progress)
@@ -154,24 +195,47 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     {
         var clock = Stopwatch.StartNew();
         var metrics = new IterationMetricsBuilder(i, DateTimeOffset.UtcNow, emulated?.TimeScale ?? 1);
-        var starts = plan.Next(i);
-        var records = await scheduler!.Run(starts, RolloutPolicies.Stage(rl.StagePolicy), RolloutPolicies.Dispatch(rl), [.. live.Select(w => (w, all[w]))]);
+        Launch(plan, published: i - 1);
+        var launchedStep = ahead[i];
+        var records = await launchedStep.Records;
+        ahead.Remove(i);
+        var starts = launchedStep.Starts;
         var trainingStart = clock.Elapsed;
 
+        var lags = records.Select(r => i - 1 - r.Generated!.WeightVersion).ToArray();
+        // Each step's samples are generated with the version its launch named: more lag is a defect, never trained on silently.
+        if (lags.Max() > staleness)
+        {
+            var stale = records[Array.IndexOf(lags, lags.Max())];
+            throw new InvalidOperationException($"sample {stale.Start!.Id} was generated with weights version {stale.Generated!.WeightVersion}, {lags.Max()} behind the trainer's {i - 1}; rl.async.maxStaleness is {staleness}");
+        }
         var advantages = data is null ? new AdvantageResult([.. records.Select(_ => Array.Empty<float>())], null, 0) : Advantages(records);
-        metrics.Rollout(records, advantages);
+        metrics.Rollout(records, advantages, lags);
         var rows = records.Select((r, k) => new TrainingRow(r.Start!.Prompt, r.Generated!.Response, r.Generated.LogProbs,
             advantages.Advantages[k], r.Scores!.Values, advantages.Returns?[k], r.Scores.RefLogProbs, r.Start.EmulatedPrompt, r.Generated.EmulatedLength)).ToArray();
+        if (rl.Async is { Decoupled: true, MaxStaleness: > 0 })
+        {
+            var proximal = await trainers!.ProximalLogProbs(rows);
+            rows = [.. rows.Select((r, k) => r with { ProximalLogProbs = proximal[k] })];
+        }
         var steps = MiniBatchPlan.Steps(rows.Length, rl.Epochs, rl.MiniBatches, job.Seed, i);
         for (var index = 0; index < steps.Length; index++) metrics.Trained(await trainers!.Step(i, index, [.. steps[index].Select(k => rows[k])]));
         metrics.Accounted(StepLedger.Of(await Task.WhenAll(starts.Select((s, k) =>
             SiloLoss.Retry(() => grains.GetGrain<ISampleGrain>(s.Id).Trained(advantages.Advantages[k], advantages.Returns?[k]))))));
 
         await trainers!.Publish(i);
-        await LoadWeights(new WeightsRef(keys.ActorWeights(i), i), progress);
-        await checkpoints.DeleteOldWeights(i);
+        var trained = new WeightsRef(keys.ActorWeights(i), i);
+        // Synchronous workers are idle now and take the new weights at once, and partial rollouts are
+        // interrupted for them; other asynchronous workers load each version as their samples of the one
+        // before leave their batch (their work names its version).
+        if (staleness == 0 || Partial) await LoadWeights(trained, progress);
+        else weights = trained;
+        trainedPromptsDrawn = launchedStep.PromptsDrawn;
+        // Asynchronous steps are launched the moment their weights exist; a synchronous step at its iteration's start.
+        if (staleness > 0) Launch(plan, published: i);
+        await checkpoints.DeleteOldWeights(i, keep: staleness + 2);
         var trainingSeconds = (clock.Elapsed - trainingStart).TotalSeconds;
-        double? accuracy = data is not null && (i % rl.EvalEvery == 0 || i == job.Iterations) ? await HeldOutEvaluation.Accuracy(Workers, encoding, data) : null;
+        double? accuracy = data is not null && (i % rl.EvalEvery == 0 || i == job.Iterations) ? await HeldOutEvaluation.Accuracy(Workers, trained, encoding, data) : null;
         var seconds = clock.Elapsed.TotalSeconds;
         return metrics.Build(seconds, trainingSeconds, accuracy, await TakeUsage(), trainers.ExpectedBubble);
     }
@@ -201,9 +265,9 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         }
     }
 
-    private async Task Checkpoint(int iteration, IterationPlan plan)
+    private async Task Checkpoint(int iteration)
     {
-        await checkpoints.Save(iteration, trainers!, plan.PromptsDrawn);
+        await checkpoints.Save(iteration, trainers!, trainedPromptsDrawn);
         logger.LogInformation("job {Job}: checkpoint after iteration {Iteration}", job.Name, iteration);
     }
 }

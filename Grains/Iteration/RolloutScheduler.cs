@@ -8,10 +8,11 @@ using Grains.Iteration.Policies;
 namespace Grains.Iteration;
 
 /// <summary>
-/// Runs one step's rollout: creates its sample grains, hears each sample's progress from the job grain,
+/// Runs steps' rollouts: creates their sample grains, hears each sample's progress from the job grain,
 /// asks the stage and dispatch policies what to do, and carries their actions out on the sample grains
-/// and generation workers, until the stage policy starts training. Runs on the job grain's scheduler,
-/// so events and actions never race. Every <see cref="AuditPeriod"/> it asks each worker which samples
+/// and generation workers, until the stage policy starts training. An asynchronous job has several
+/// steps' rollouts running at once, each generated with its own weights version. Runs on the job
+/// grain's scheduler, so events and actions never race. Every <see cref="AuditPeriod"/> it asks each worker which samples
 /// it holds: one sent there, neither held nor generated, was lost with the worker's silo and is sent
 /// again (after <paramref name="revive"/> has readied the worker's new activation, or to another worker
 /// when no device is free for it), from its prompt and seed, so its response is the one it would have had.
@@ -23,22 +24,37 @@ public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<in
     /// <summary>How long the audit waits for a worker to say what it holds: past it, the worker is asked again at the next audit.</summary>
     private static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(10);
 
-    private Step? current;
+    private readonly List<Step> running = [];
+    private bool abandoned;
     private JobKeys Keys { get; } = keys;
     private Func<int, Task> Revive { get; } = revive;
 
-    /// <summary>A sample grain reported a stage; reports of other steps' samples and repeats are ignored.</summary>
-    public void SampleReached(string sampleId, SampleStage stage) => current?.Reached(sampleId, stage);
+    /// <summary>A sample grain reported a stage; reports of samples of no running step and repeats are ignored.</summary>
+    public void SampleReached(string sampleId, SampleStage stage)
+    {
+        foreach (var step in running) step.Reached(sampleId, stage);
+    }
+
+    /// <summary>Stops every running rollout (the job stops or failed): their runs end cancelled, and they send nothing more.</summary>
+    public void Abandon()
+    {
+        abandoned = true;
+        foreach (var step in running) step.Trained.TrySetCanceled();
+    }
 
     /// <summary>
     /// The step's sample records once every one is scored and the stage policy starts training. The
     /// policies number the <paramref name="workers"/> 0..n-1; each is known by its index in the job.
+    /// Every sample is generated with <paramref name="weights"/>.
     /// </summary>
-    public async Task<SampleRecord[]> Run(SampleStart[] starts, IStagePolicy stagePolicy, IDispatchPolicy dispatchPolicy, IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers)
+    public async Task<SampleRecord[]> Run(SampleStart[] starts, WeightsRef weights, IStagePolicy stagePolicy, IDispatchPolicy dispatchPolicy,
+        IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers)
     {
         var samples = starts.Select(s => grains.GetGrain<ISampleGrain>(s.Id)).ToArray();
         await Task.WhenAll(samples.Select((s, k) => SiloLoss.Retry(() => s.Create(starts[k]))));
-        var step = current = new Step(this, starts, samples, stagePolicy, dispatchPolicy, workers);
+        if (abandoned) throw new TaskCanceledException("the job's rollouts were abandoned");
+        var step = new Step(this, starts, weights, samples, stagePolicy, dispatchPolicy, workers);
+        running.Add(step);
         try
         {
             step.Carry(dispatchPolicy.Start(step.State));
@@ -47,7 +63,7 @@ public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<in
         }
         finally
         {
-            current = null;
+            running.Remove(step);
         }
         var records = await Task.WhenAll(samples.Select(s => SiloLoss.Retry(s.Record)));
         // Scores are not in the ledger: a sample grain re-activated after its silo's loss may have lost
@@ -57,7 +73,7 @@ public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<in
             : records;
     }
 
-    private sealed class Step(RolloutScheduler owner, SampleStart[] starts, ISampleGrain[] samples, IStagePolicy stagePolicy, IDispatchPolicy dispatchPolicy,
+    private sealed class Step(RolloutScheduler owner, SampleStart[] starts, WeightsRef weights, ISampleGrain[] samples, IStagePolicy stagePolicy, IDispatchPolicy dispatchPolicy,
         IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers)
     {
         private readonly Dictionary<string, int> index = starts.Select((s, k) => (s.Id, k)).ToDictionary();
@@ -169,7 +185,7 @@ public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<in
             try
             {
                 await workers[worker].Grain.Submit([.. batch.Select(k => starts[k]).Select(s =>
-                    new GenerationWork(s.Id, s.Prompt, s.SamplingSeed, s.MaxNewTokens, s.Temperature, [], [], s.EmulatedPrompt, PromptSeed: s.PromptSeed))]);
+                    new GenerationWork(s.Id, s.Prompt, s.SamplingSeed, s.MaxNewTokens, s.Temperature, [], [], s.EmulatedPrompt, PromptSeed: s.PromptSeed, Weights: weights))]);
             }
             catch (Exception e) when (SiloLoss.Is(e) || NoFreeDeviceException.In(e))
             {

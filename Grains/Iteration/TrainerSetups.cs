@@ -13,6 +13,7 @@ public static class TrainerSetups
         var rl = job.Rl!;
         return new(rl.Model, critic, Seeds.Mix(job.Seed, critic ? 2 : 1),
             critic ? rl.CriticLearningRate : rl.ActorLearningRate, rl.WarmupSteps, rl.ClipRatio,
-            rl.KlInReward ? 0 : rl.KlCoefficient, rl.KlEstimator, rl.EntropyCoefficient, rl.Temperature, rl.ValueClip, emulated?.Trainer(critic));
+            rl.KlInReward ? 0 : rl.KlCoefficient, rl.KlEstimator, rl.EntropyCoefficient, rl.Temperature, rl.ValueClip, emulated?.Trainer(critic),
+            rl.Async?.BehaviourWeightCap ?? 5.0);
     }
 }

@@ -12,7 +12,8 @@ public static class TrainerSettings
         new OptimizerOptions { LearningRate = setup.LearningRate, WarmupSteps = setup.WarmupSteps, WeightDecay = 0 }.Validated();
 
     public static ActorLossOptions ActorLoss(TrainerSetup setup) => new(setup.ClipRatio, setup.ClipRatio, KlLossCoefficient: setup.KlLossCoefficient,
-        KlEstimator: Kl(setup.KlEstimator), EntropyCoefficient: setup.EntropyCoefficient, Temperature: setup.Temperature);
+        KlEstimator: Kl(setup.KlEstimator), EntropyCoefficient: setup.EntropyCoefficient, Temperature: setup.Temperature,
+        BehaviourWeightCap: setup.BehaviourWeightCap);
 
     /// <summary>The kernels' estimator of the one a job names (the same members).</summary>
     public static KlEstimator Kl(KlEstimatorKind kind) => Enum.Parse<KlEstimator>(kind.ToString());
@@ -20,5 +21,5 @@ public static class TrainerSettings
     /// <summary>The kernels' loss sums as the trainers report them.</summary>
     public static TrainSums Sums(UpdateSums s) => new(s.Tokens, s.Loss, s.ClipFraction, s.ApproxKl, s.Entropy, s.Kl);
 
-    public static TrainingSample Sample(TrainingRow r) => new(r.Prompt, r.Response, r.OldLogProbs, r.Advantages, r.OldValues, r.Returns, r.RefLogProbs);
+    public static TrainingSample Sample(TrainingRow r) => new(r.Prompt, r.Response, r.OldLogProbs, r.Advantages, r.OldValues, r.Returns, r.RefLogProbs, r.ProximalLogProbs);
 }

@@ -13,17 +13,23 @@ namespace Grains.Rl;
 /// A generation worker on one device of a generation silo, real or emulated (its engine). Its loop
 /// admits queued samples while the engine says they fit, advances the batch, and reports each finished
 /// sample to its sample grain at once. The loop is not a grain call, so Submit, HandBack and the rest
-/// are answered between its steps.
+/// are answered between its steps. A sample names the weights version it is generated with: one of
+/// another version waits until the batch has emptied, then the worker loads that version; with partial
+/// rollouts a newer version instead interrupts the batch, whose samples go on under it from their tokens so far.
 /// </summary>
 [DevicePlacement(SiloRoles.Generation)]
 public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices hybrids, ILogger<GenerationWorkerGrain> logger) : DeviceGrain, IGenerationWorkerGrain
 {
-    private readonly Queue<GenerationWork> waiting = new();
+    private readonly LinkedList<GenerationWork> waiting = new();
     // Admitted samples, until their sample grain has their response: what Holding() answers with the queue.
     private readonly HashSet<string> running = [];
+    // The work of each sample in the batch and the version it was admitted under: its tokens from then on are that version's.
+    private readonly Dictionary<string, (GenerationWork Work, int Version)> batch = [];
     private GenerationLimits? limits;
     private IGenerationEngine? engine;
     private int version = -1;
+    // While a version loads, nothing is admitted: its samples' tokens would be labelled with the old one.
+    private Task? loadingVersion;
     private Task? loop;
 
     private int InFlight => waiting.Count + (engine?.Count ?? 0);
@@ -44,26 +50,30 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
             : await TensorGenerationEngine.Create(store, configured, $"generation {this.GetPrimaryKeyString()}");
     }
 
+    /// <summary>Loads a version now: on an idle worker; with partial rollouts also on a busy one (a newer version interrupts its batch).</summary>
     public async Task LoadWeights(WeightsRef weights)
     {
         if (engine is null) throw new StateLostException($"{this.GetPrimaryKeyString()} is not configured");
         if (weights.Version == version) return;
-        if (InFlight > 0) throw new InvalidOperationException($"{this.GetPrimaryKeyString()} cannot change weights while {InFlight} samples are in it");
-        await engine.LoadWeights(weights);
-        version = weights.Version;
+        if (InFlight > 0 && !(limits!.PartialRollouts && weights.Version > version))
+        {
+            throw new InvalidOperationException($"{this.GetPrimaryKeyString()} cannot change weights while {InFlight} samples are in it");
+        }
+        await Load(weights);
     }
 
     public Task Submit(GenerationWork[] work)
     {
-        if (version < 0) throw new StateLostException($"{this.GetPrimaryKeyString()} has no weights yet");
         foreach (var w in work)
         {
             if (w.PromptTokens + w.MaxNewTokens >= limits!.MaxSequenceLength)
             {
                 throw new ArgumentException($"sample {w.SampleId}: prompt of {w.PromptTokens} tokens + {w.MaxNewTokens} new tokens exceeds the worker's sequence length {limits.MaxSequenceLength}");
             }
+            if (engine is null) throw new StateLostException($"{this.GetPrimaryKeyString()} is not configured");
+            if (w.Weights is null && version < 0) throw new StateLostException($"{this.GetPrimaryKeyString()} has no weights yet");
             if (engine!.Holds(w.SampleId) || waiting.Any(q => q.SampleId == w.SampleId)) continue;
-            waiting.Enqueue(w);
+            waiting.AddLast(w);
         }
         loop = loop is { IsCompleted: false } ? loop : RunLoop();
         return Task.CompletedTask;
@@ -73,15 +83,15 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
     {
         var handed = waiting.ToList();
         waiting.Clear();
-        if (engine is not null) handed.AddRange(await engine.EvictAll());
+        if (engine is not null) handed.AddRange((await engine.EvictAll()).Select(Progressed));
         running.ExceptWith(handed.Select(w => w.SampleId));
         return [.. handed];
     }
 
-    public Task<int[][]> Greedy(int[][] prompts, int maxNewTokens)
+    public Task<int[][]> Greedy(int[][] prompts, int maxNewTokens, WeightsRef weights)
     {
-        if (version < 0) throw new StateLostException($"{this.GetPrimaryKeyString()} has no weights yet");
-        return engine!.Greedy(prompts, maxNewTokens);
+        if (engine is null) throw new StateLostException($"{this.GetPrimaryKeyString()} is not configured");
+        return engine.Greedy(prompts, maxNewTokens, weights.Version == version ? null : weights);
     }
 
     public Task<int> Pending() => Task.FromResult(InFlight);
@@ -100,6 +110,50 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
         await base.OnDeactivateAsync(reason, cancellationToken);
     }
 
+    /// <summary>A sample admits under the loaded version if it names none, names it, or (partial rollouts) names an older one.</summary>
+    private bool Admissible(GenerationWork work) =>
+        loadingVersion is not { IsCompleted: false } && (work.Weights is null || work.Weights.Version == version || (limits!.PartialRollouts && work.Weights.Version < version));
+
+    /// <summary>
+    /// Loads a version. A busy batch (partial rollouts only) is interrupted first: its samples go back to
+    /// the head of the queue with their tokens so far and are admitted again under the new version, their
+    /// context recomputed.
+    /// </summary>
+    private async Task Load(WeightsRef weights)
+    {
+        // One load at a time: the loop and a LoadWeights call may both ask for the same version.
+        while (loadingVersion is { IsCompleted: false } other) await other;
+        if (weights.Version == version || (limits!.PartialRollouts && weights.Version < version)) return;
+        loadingVersion = Interrupt(weights);
+        await loadingVersion;
+        if (waiting.Count > 0) loop = loop is { IsCompleted: false } ? loop : RunLoop();
+    }
+
+    private async Task Interrupt(WeightsRef weights)
+    {
+        var interrupted = engine!.Count > 0 ? await engine.EvictAll() : [];
+        foreach (var w in interrupted.Reverse()) waiting.AddFirst(Progressed(w));
+        await engine.LoadWeights(weights);
+        version = weights.Version;
+    }
+
+    /// <summary>Evicted work with the span its last admission added.</summary>
+    private GenerationWork Progressed(GenerationWork evicted)
+    {
+        if (!batch.Remove(evicted.SampleId, out var admitted)) return evicted;
+        return evicted with { Spans = Spans(admitted.Work, admitted.Version, evicted.GeneratedTokens) };
+    }
+
+    private static VersionSpan[] Spans(GenerationWork admitted, int version, int tokensNow)
+    {
+        var before = admitted.Spans ?? [];
+        var added = tokensNow - admitted.GeneratedTokens;
+        if (added <= 0) return before;
+        return before.Length > 0 && before[^1].Version == version
+            ? [.. before[..^1], before[^1] with { Tokens = before[^1].Tokens + added }]
+            : [.. before, new VersionSpan(version, added)];
+    }
+
     private async Task RunLoop()
     {
         var reports = new List<Task>();
@@ -107,12 +161,25 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
         {
             while (waiting.Count > 0 || engine!.Count > 0)
             {
-                while (waiting.Count > 0 && engine!.TryAdmit(waiting.Peek())) running.Add(waiting.Dequeue().SampleId);
-                var workerVersion = version;
+                if (loadingVersion is { IsCompleted: false } load)
+                {
+                    await load;
+                    continue;
+                }
+                // Samples of another weight version wait until the batch has emptied (or, with partial rollouts, interrupt it for a newer one).
+                if (waiting.First?.Value.Weights is { } next && !Admissible(waiting.First.Value) && (engine!.Count == 0 || limits!.PartialRollouts)) await Load(next);
+                while (waiting.First is { } head && Admissible(head.Value) && engine!.TryAdmit(head.Value))
+                {
+                    waiting.RemoveFirst();
+                    batch[head.Value.SampleId] = (head.Value, version);
+                    running.Add(head.Value.SampleId);
+                }
                 foreach (var f in await engine!.Advance())
                 {
-                    reports.Add(Report(f.SampleId, new GeneratedResponse(f.Response, f.LogProbs, workerVersion, this.GetPrimaryKeyString(), f.Truncated,
-                        f.Response.Length == 0 ? f.Length : 0)));
+                    var (work, admittedUnder) = batch.Remove(f.SampleId, out var b) ? b : (null, version);
+                    var spans = work is null ? [new VersionSpan(admittedUnder, f.Length)] : Spans(work, admittedUnder, f.Length);
+                    reports.Add(Report(f.SampleId, new GeneratedResponse(f.Response, f.LogProbs, spans.Length > 0 ? spans[0].Version : admittedUnder,
+                        this.GetPrimaryKeyString(), f.Truncated, f.Response.Length == 0 ? f.Length : 0, spans)));
                 }
                 reports.RemoveAll(t => t.IsCompleted);
             }

@@ -51,6 +51,12 @@ public sealed class TrainerGrain(ICheckpointStore store, HybridDevices hybrids) 
         return Engine.Gradients(share, miniBatchTokens);
     }
 
+    public Task<float[][]> LogProbs(TrainingRow[] rows)
+    {
+        if (setup is null || setup.Critic) throw new InvalidOperationException($"{this.GetPrimaryKeyString()}: only a set-up actor has log-probs");
+        return Engine.LogProbs(rows);
+    }
+
     public Task<double> Apply(float[] gradient) => Engine.Apply(gradient);
 
     public Task Publish(string objectName) => Engine.Publish(objectName);

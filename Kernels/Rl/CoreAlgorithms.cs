@@ -160,21 +160,53 @@ public static class CoreAlgorithms
         Tensor logProbs, Tensor oldLogProbs, Tensor advantages, Tensor mask,
         double clipLow = 0.2, double clipHigh = 0.2, double dualClip = 3.0, LossAggregation aggregation = LossAggregation.TokenMean)
     {
+        var clip = PpoClipTokenLosses(logProbs, oldLogProbs, advantages, clipLow, clipHigh, dualClip);
+        return new PolicyLoss(Aggregate(clip.Losses, mask, aggregation), MaskedMean(clip.Clipped, mask), MaskedMean(-clip.LogRatio, mask), MaskedMean(clip.DualClipped, mask));
+    }
+
+    /// <summary>
+    /// Decoupled PPO (Hilton et al. 2022; AReaL's objective for stale samples): the proximal policy
+    /// pi_prox (the trainer's weights before this step's updates) takes the old policy's place in the
+    /// clipping, and the behaviour policy pi_behav (the weights that sampled the tokens, possibly versions
+    /// older) only weights each token:
+    ///   u_t = pi / pi_prox = exp(clamp(log pi - log pi_prox, ±20)),   L_t = PPO-clip(u_t, A_t) as in <see cref="PpoPolicyLoss"/>,
+    ///   w_t = pi_prox / pi_behav = exp(clamp(log pi_prox - log pi_behav, ±20)),
+    ///   L = agg(w_t [w_t &lt;= cap] L_t) over the mask (a token whose weight passes the cap counts as 0).
+    /// When behaviour and proximal policies are the same, w = 1 and this is PPO. Also returns the clip
+    /// fraction, mean(log pi_prox - log pi), the dual-clip fraction and the share of tokens cut by the cap.
+    /// </summary>
+    public static PolicyLoss DecoupledPpoPolicyLoss(
+        Tensor logProbs, Tensor proximalLogProbs, Tensor behaviourLogProbs, Tensor advantages, Tensor mask,
+        double clipLow = 0.2, double clipHigh = 0.2, double dualClip = 3.0, double behaviourWeightCap = 5.0, LossAggregation aggregation = LossAggregation.TokenMean)
+    {
+        if (behaviourWeightCap <= 1) throw new ArgumentOutOfRangeException(nameof(behaviourWeightCap), behaviourWeightCap, "the behaviour weight cap must be greater than 1");
+        using var s = new Scalars();
+        var clip = PpoClipTokenLosses(logProbs, proximalLogProbs, advantages, clipLow, clipHigh, dualClip);
+        var weight = (proximalLogProbs - behaviourLogProbs).clamp(s[-20.0], s[20.0]).exp().detach();
+        var kept = weight.le(s[behaviourWeightCap]).to(weight.dtype);
+        return new PolicyLoss(Aggregate(clip.Losses * weight * kept, mask, aggregation), MaskedMean(clip.Clipped, mask), MaskedMean(-clip.LogRatio, mask),
+            MaskedMean(clip.DualClipped, mask), MaskedMean(kept.neg().add(s[1.0]), mask));
+    }
+
+    /// <summary>
+    /// The per-token PPO clipped loss against a policy <paramref name="anchorLogProbs"/>: ratio = exp(clamp(log pi - log anchor, ±20)),
+    /// L = max(-A ratio, -A clamp(ratio, 1 - eps_low, 1 + eps_high)), and for A &lt; 0 L = min(L, -A c);
+    /// with the log-ratio and where the clip and the dual clip acted (1 or 0).
+    /// </summary>
+    private static (Tensor Losses, Tensor LogRatio, Tensor Clipped, Tensor DualClipped) PpoClipTokenLosses(
+        Tensor logProbs, Tensor anchorLogProbs, Tensor advantages, double clipLow, double clipHigh, double dualClip)
+    {
         if (dualClip <= 1) throw new ArgumentOutOfRangeException(nameof(dualClip), dualClip, "the dual-clip constant must be greater than 1");
         using var s = new Scalars();
-        var logRatio = (logProbs - oldLogProbs).clamp(s[-20.0], s[20.0]);
+        var logRatio = (logProbs - anchorLogProbs).clamp(s[-20.0], s[20.0]);
         var ratio = logRatio.exp();
         var unclipped = -advantages * ratio;
         var clipped = -advantages * ratio.clamp(s[1 - clipLow], s[1 + clipHigh]);
         var clippedMax = maximum(unclipped, clipped);
         var dual = (-advantages).mul(s[dualClip]);
         var negative = advantages.lt(s[0]);
-        var losses = where(negative, minimum(dual, clippedMax), clippedMax);
-        return new PolicyLoss(
-            Aggregate(losses, mask, aggregation),
-            MaskedMean((clipped > unclipped).to(float32), mask),
-            MaskedMean(-logRatio, mask),
-            MaskedMean(((clippedMax > dual).logical_and(negative)).to(float32), mask));
+        return (where(negative, minimum(dual, clippedMax), clippedMax), logRatio,
+            (clipped > unclipped).to(float32), ((clippedMax > dual).logical_and(negative)).to(float32));
     }
 
     /// <summary>
@@ -249,5 +281,5 @@ public static class CoreAlgorithms
         tensor(perSequence, device: mask.device).to(mask.dtype).unsqueeze(1) * mask;
 }
 
-/// <summary>The PPO policy loss and its diagnostics.</summary>
-public sealed record PolicyLoss(Tensor Loss, Tensor ClipFraction, Tensor ApproxKl, Tensor DualClipFraction);
+/// <summary>The PPO policy loss and its diagnostics; <paramref name="BehaviourCutFraction"/> is the decoupled loss's share of tokens over the behaviour weight's cap.</summary>
+public sealed record PolicyLoss(Tensor Loss, Tensor ClipFraction, Tensor ApproxKl, Tensor DualClipFraction, Tensor? BehaviourCutFraction = null);

@@ -11,7 +11,8 @@ public sealed record ActorLossOptions(
     double KlLossCoefficient = 0.0,
     KlEstimator KlEstimator = KlEstimator.K3,
     double EntropyCoefficient = 0.0,
-    double Temperature = 1.0);
+    double Temperature = 1.0,
+    double BehaviourWeightCap = 5.0);
 
 /// <summary>
 /// Sums over the tokens of one replica's share of a mini-batch. Every figure is a token-weighted sum,
@@ -35,7 +36,7 @@ public static class PolicyUpdate
 {
     /// <summary>
     /// L = sum_t PPO-clip(ratio_t, A_t) / N + c_kl sum_t KL_t / N - c_ent sum_t H_t / N, over this share's
-    /// response tokens t, N the mini-batch's tokens.
+    /// response tokens t, N the mini-batch's tokens; decoupled PPO when every sample has proximal log-probs.
     /// </summary>
     public static UpdateSums ActorBackward(Transformer actor, IReadOnlyList<TrainingSample> samples, double miniBatchTokens, ActorLossOptions options)
     {
@@ -72,8 +73,12 @@ public static class PolicyUpdate
         var tokens = mask.sum().item<float>();
         var share = tokens / miniBatchTokens;
 
-        var policy = CoreAlgorithms.PpoPolicyLoss(logProbs, batch.Pad(samples.Select(s => s.OldLogProbs).ToArray()),
-            batch.Pad(samples.Select(s => s.Advantages).ToArray()), mask, options.ClipLow, options.ClipHigh, options.DualClip);
+        var behaviour = batch.Pad(samples.Select(s => s.OldLogProbs).ToArray());
+        var advantages = batch.Pad(samples.Select(s => s.Advantages).ToArray());
+        var policy = samples.All(s => s.ProximalLogProbs is not null)
+            ? CoreAlgorithms.DecoupledPpoPolicyLoss(logProbs, batch.Pad(samples.Select(s => s.ProximalLogProbs!).ToArray()), behaviour, advantages, mask,
+                options.ClipLow, options.ClipHigh, options.DualClip, options.BehaviourWeightCap)
+            : CoreAlgorithms.PpoPolicyLoss(logProbs, behaviour, advantages, mask, options.ClipLow, options.ClipHigh, options.DualClip);
         using var s = new Scalars();
         var entropy = CoreAlgorithms.MaskedMean(CoreAlgorithms.Entropy(logits), mask);
         var loss = policy.Loss - entropy.mul(s[options.EntropyCoefficient]);

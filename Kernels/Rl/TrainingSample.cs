@@ -3,9 +3,11 @@ namespace Kernels.Rl;
 /// <summary>
 /// One generated sample as the trainers see it. Per-token arrays run over the response tokens:
 /// the behaviour log-probs it was sampled with, its advantages, and for PPO the critic's values at
-/// generation time and the returns the critic learns.
+/// generation time and the returns the critic learns. With <see cref="ProximalLogProbs"/> (the
+/// trainer's log-probs before the step, for samples of older weights) the actor's loss is decoupled PPO.
 /// </summary>
-public sealed record TrainingSample(int[] Prompt, int[] Response, float[] OldLogProbs, float[] Advantages, float[]? OldValues = null, float[]? Returns = null, float[]? RefLogProbs = null)
+public sealed record TrainingSample(int[] Prompt, int[] Response, float[] OldLogProbs, float[] Advantages, float[]? OldValues = null, float[]? Returns = null, float[]? RefLogProbs = null,
+    float[]? ProximalLogProbs = null)
 {
     public int Tokens => Response.Length;
 }

@@ -27,6 +27,30 @@ public sealed class EmulatedJobTests(ClusterFixture fixture)
         },
     };
 
+    [Fact]
+    public async Task An_async_job_with_partial_rollouts_on_emulated_devices_trains_every_sample_within_its_staleness()
+    {
+        var grains = fixture.Cluster.GrainFactory;
+        var spec = Emulated("emulated-async", "streaming", "grpo") with { Iterations = 5 };
+        spec = spec with { Rl = spec.Rl! with { Async = new AsyncSpec { MaxStaleness = 2, PartialRollouts = true }, Emulation = spec.Rl.Emulation! with { Lengths = "reasoning" } } };
+        var emulated = new EmulatedJob(spec);
+
+        var (status, metrics) = await RlJobTests.Run(grains, spec);
+
+        status.State.Should().Be(JobState.Completed, status.Message);
+        metrics.Select(m => m.Iteration).Should().Equal(1, 2, 3, 4, 5);
+        foreach (var m in metrics)
+        {
+            var records = await Task.WhenAll(Enumerable.Range(0, 24).Select(k => grains.GetGrain<ISampleGrain>(SampleKeys.Of(spec.Name, m.Iteration, k)).Record()));
+            records.Should().OnlyContain(r => r.Stage == SampleStage.Trained);
+            records.Select(r => r.Generated!.Tokens).Should().Equal(emulated.Workload(m.Iteration).Samples.Select(s => s.Response),
+                "each sample reaches the length its seed draws with its step's version, however often it was interrupted");
+            records.Should().OnlyContain(r => r.Generated!.Spans!.Sum(s => s.Tokens) == r.Generated.Tokens && r.Generated.Spans![0].Version >= Math.Max(0, m.Iteration - 3));
+            m.VersionLagMax.Should().BeLessThanOrEqualTo(2);
+            m.Ledger!.Lost.Should().Be(0);
+        }
+    }
+
     [Theory]
     [InlineData("barrier")]
     [InlineData("streaming")]

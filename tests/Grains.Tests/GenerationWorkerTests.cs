@@ -14,6 +14,15 @@ public sealed class GenerationWorkerTests(ClusterFixture fixture)
 {
     private static readonly LocalCheckpointStore Store = new(ClusterFixture.CheckpointDirectory, 1 << 20);
 
+    /// <summary>A configured worker {test}/g0 and two policy versions (0 and 1) of the test's own in the store.</summary>
+    private async Task<(IGenerationWorkerGrain Worker, Transformer Older, Transformer Newer, WeightsRef V0, WeightsRef V1)> WorkerWithTwoVersions(string test, int maxBatch, bool partial)
+    {
+        var worker = fixture.Cluster.GrainFactory.GetGrain<IGenerationWorkerGrain>($"{test}/g0");
+        await worker.Configure(new GenerationLimits(maxBatch, MaxTokens: 1000, "demo", MaxSequenceLength: 64, PartialRollouts: partial));
+        return (worker, await Publish($"tests/{test}/actor-0.safetensors", HeadKind.LanguageModel, 31), await Publish($"tests/{test}/actor-1.safetensors", HeadKind.LanguageModel, 32),
+            new WeightsRef($"tests/{test}/actor-0.safetensors", 0), new WeightsRef($"tests/{test}/actor-1.safetensors", 1));
+    }
+
     private static async Task<Transformer> Publish(string name, HeadKind head, long seed)
     {
         var model = new Transformer(ModelPresets.Demo, head, seed);
@@ -68,6 +77,70 @@ public sealed class GenerationWorkerTests(ClusterFixture fixture)
             records[k].Generated!.LogProbs.Should().Equal(uninterrupted[k].LogProbs, (x, y) => Math.Abs(x - y) < 1e-4f);
             records[k].Generated!.Worker.Should().Be("handback/g1");
         }
+    }
+
+    [Fact]
+    public async Task A_partial_rollout_goes_on_under_newer_weights_recording_each_tokens_version_and_log_prob()
+    {
+        var grains = fixture.Cluster.GrainFactory;
+        var (worker, older, newer, v0, v1) = await WorkerWithTwoVersions("partial", maxBatch: 2, partial: true);
+        using var _ = older;
+        using var __ = newer;
+        // The first seed whose response outlasts the worker's first hand-over of 8 steps under version 0.
+        var (seed, uninterrupted) = Enumerable.Range(100, 100).Select(s => (Seed: (long)s, Response: ContinuousBatch.Generate(older,
+            [new GenerationRequest("probe", [1, 5, 6, 7], new SamplingParams(40, 1.0, Seed: s, StopTokens: [2]))], 1, 64)[0])).First(p => p.Response.Response.Length > 12);
+        var work = new GenerationWork(SampleKeys.Of("partial", 1, 0), [1, 5, 6, 7], seed, 40, 1.0, [], [], Weights: v0);
+        var scoring = new ScoringModels(RlTask.Arithmetic, null, "unused", null, "demo", 1.0, 64);
+        var start = new SampleStart("partial", 1, 0, "g", 0, work.Prompt, "", work.Seed, work.MaxNewTokens, 1.0, scoring, 1);
+        var sample = grains.GetGrain<ISampleGrain>(work.SampleId);
+        await sample.Create(start);
+        await sample.Dispatched(start, "partial/g0");
+
+        // The sample's first steps are queued on the device before Submit returns; the new version interrupts it after them.
+        await worker.Submit([work]);
+        await worker.LoadWeights(v1);
+        var generated = (await WaitGenerated(grains, [work.SampleId]))[0].Generated!;
+
+        generated.WeightVersion.Should().Be(0, "the oldest version that sampled it");
+        generated.Spans.Should().Equal(new VersionSpan(0, 8), new VersionSpan(1, generated.Response.Length - 8));
+        generated.Partial.Should().BeTrue();
+        generated.Response[..8].Should().Equal(uninterrupted.Response[..8]);
+        generated.LogProbs[..8].Should().Equal(uninterrupted.LogProbs[..8], (x, y) => Math.Abs(x - y) < 1e-4f);
+        // Every later token's behaviour log-prob is the newer weights' own, recomputed here independently.
+        var underNewer = ResponseScoring.LogProbs(newer, [(work.Prompt, generated.Response)], 1.0)[0];
+        generated.LogProbs[8..].Should().Equal(underNewer[8..], (x, y) => Math.Abs(x - y) < 1e-4f);
+        underNewer[..8].Should().NotEqual(generated.LogProbs[..8], "the first tokens were sampled by the other weights");
+    }
+
+    [Fact]
+    public async Task Without_partial_rollouts_a_worker_loads_a_samples_version_only_once_its_batch_has_emptied()
+    {
+        var grains = fixture.Cluster.GrainFactory;
+        var (worker, older, newer, v0, v1) = await WorkerWithTwoVersions("versions", maxBatch: 4, partial: false);
+        using var _ = older;
+        using var __ = newer;
+        var scoring = new ScoringModels(RlTask.Arithmetic, null, "unused", null, "demo", 1.0, 64);
+        var work = new[] { v0, v0, v1, v1 }.Select((v, k) => new GenerationWork(SampleKeys.Of("versions", 1, k), [1, 5 + k, 6, 7], 103 + k, 30, 1.0, [], [], Weights: v)).ToArray();
+        foreach (var w in work)
+        {
+            var start = new SampleStart("versions", 1, int.Parse(w.SampleId.Split('/')[^1]), "g", 0, w.Prompt, "", w.Seed, w.MaxNewTokens, 1.0, scoring, 1);
+            await grains.GetGrain<ISampleGrain>(w.SampleId).Create(start);
+            await grains.GetGrain<ISampleGrain>(w.SampleId).Dispatched(start, "versions/g0");
+        }
+
+        await worker.Submit(work);
+        var records = await WaitGenerated(grains, [.. work.Select(w => w.SampleId)]);
+
+        records.Select(r => r.Generated!.WeightVersion).Should().Equal(0, 0, 1, 1);
+        records.Should().OnlyContain(r => !r.Generated!.Partial);
+        // Each is exactly what its own version generates alone: the two versions never shared a batch.
+        for (var k = 0; k < work.Length; k++)
+        {
+            var model = k < 2 ? older : newer;
+            var alone = ContinuousBatch.Generate(model, [new GenerationRequest(work[k].SampleId, work[k].Prompt, new SamplingParams(30, 1.0, Seed: work[k].Seed, StopTokens: [2]))], 1, 64)[0];
+            records[k].Generated!.Response.Should().Equal(alone.Response, $"sample {k}");
+        }
+        records.Take(2).Max(r => r.Times.Generated).Should().BeOnOrBefore(records.Skip(2).Min(r => r.Times.Generated)!.Value);
     }
 
     [Fact]

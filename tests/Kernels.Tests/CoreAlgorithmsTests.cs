@@ -104,6 +104,47 @@ public sealed class CoreAlgorithmsTests
     }
 
     [Fact]
+    public void Decoupled_ppo_clips_against_the_proximal_policy_and_weights_by_the_behaviour_one()
+    {
+        using var scope = NewDisposeScope();
+        // u = pi / pi_prox = 1.5, 0.5, 1.1, 1.0 with A = 1, -1, -2, 1 (clip 0.2 / 0.3, dual 3):
+        // PPO terms -1.3 (clipped), 0.8 (clipped), 2.2, -1. Behaviour weights w = pi_prox / pi_behav = 2, 0.5,
+        // 1.5, 8: the last is over the cap 5 and counts 0. Mean of w L = (-2.6 + 0.4 + 3.3 + 0) / 4 = 0.275.
+        var u = T([1.5f, 0.5f, 1.1f, 1.0f]);
+        var proximal = T([-1f, -2f, -0.5f, -3f]);
+        var weights = T([2f, 0.5f, 1.5f, 8f]);
+        var policy = CoreAlgorithms.DecoupledPpoPolicyLoss(proximal + u.log(), proximal, proximal - weights.log(), T([1, -1, -2, 1]), ones_like(u),
+            clipLow: 0.2, clipHigh: 0.3, dualClip: 3, behaviourWeightCap: 5);
+
+        policy.Loss.item<float>().Should().BeApproximately(0.275f, 1e-5f);
+        policy.ClipFraction.item<float>().Should().Be(0.5f);
+        policy.BehaviourCutFraction!.item<float>().Should().Be(0.25f);
+        policy.ApproxKl.item<float>().Should().BeApproximately(-(MathF.Log(1.5f) + MathF.Log(0.5f) + MathF.Log(1.1f)) / 4, 1e-5f);
+    }
+
+    [Fact]
+    public void Decoupled_ppo_is_ppo_when_the_behaviour_policy_is_the_proximal_one()
+    {
+        using var scope = NewDisposeScope();
+        var (logProbs, old, advantages, mask) = (T([-0.2f, -1.4f, -0.9f, -2f]), T([-0.5f, -1f, -1f, -2.2f]), T([0.7f, -1.2f, 2f, -0.3f]), T([1, 1, 0, 1]));
+        var ppo = CoreAlgorithms.PpoPolicyLoss(logProbs, old, advantages, mask);
+        var decoupled = CoreAlgorithms.DecoupledPpoPolicyLoss(logProbs, old, old, advantages, mask);
+
+        decoupled.Loss.item<float>().Should().BeApproximately(ppo.Loss.item<float>(), 1e-6f);
+        decoupled.ClipFraction.item<float>().Should().Be(ppo.ClipFraction.item<float>());
+        decoupled.BehaviourCutFraction!.item<float>().Should().Be(0f);
+    }
+
+    [Fact]
+    public void Decoupled_ppo_refuses_a_cap_that_would_cut_on_policy_tokens()
+    {
+        using var scope = NewDisposeScope();
+        var x = T([0f]);
+        var act = () => CoreAlgorithms.DecoupledPpoPolicyLoss(x, x, x, x, ones_like(x), behaviourWeightCap: 1);
+        act.Should().Throw<ArgumentOutOfRangeException>().WithMessage("*behaviour weight cap*");
+    }
+
+    [Fact]
     public void Value_loss_takes_the_larger_of_clipped_and_unclipped()
     {
         using var scope = NewDisposeScope();

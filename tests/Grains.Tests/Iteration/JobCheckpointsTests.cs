@@ -90,6 +90,7 @@ public sealed class JobCheckpointsTests : IDisposable
         public Task Start(int start, Func<ITrainerGrain, Task> warmStart) => throw new NotSupportedException();
         public Task<TrainStep> Step(int iteration, int index, TrainingRow[] miniBatch) => throw new NotSupportedException();
         public Task Publish(int version) => throw new NotSupportedException();
+        public Task<float[][]> ProximalLogProbs(TrainingRow[] rows) => throw new NotSupportedException();
         public Task<DeviceUsage[]> TakeUsage() => throw new NotSupportedException();
         public Task Release() => throw new NotSupportedException();
     }

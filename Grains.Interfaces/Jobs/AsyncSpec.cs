@@ -1,0 +1,34 @@
+namespace Grains.Interfaces.Jobs;
+
+/// <summary>
+/// The "async" section of an rl job: generation runs ahead of training by up to
+/// <see cref="MaxStaleness"/> weight versions (StreamRL's one-step asynchrony at 1, AReaL's bounded
+/// staleness above). Step i's samples are generated with the weights of version max(0, i - 1 - k), so
+/// step i + 1.. are generated while step i trains; 0 is synchronous. With <see cref="Decoupled"/> the
+/// actor's loss is decoupled PPO: it clips against the trainer's own weights before the step (the
+/// proximal policy) and weights each token by proximal / behaviour probability, cut past
+/// <see cref="BehaviourWeightCap"/>; without it, plain PPO against the stale behaviour policy (the ablation).
+/// With <see cref="PartialRollouts"/> each new version reaches the workers at once and interrupts their
+/// batches: a sample's tokens then come from several versions, the oldest bounded as above.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record AsyncSpec
+{
+    /// <summary>The most weight versions a trained sample's weights may be behind the trainer's.</summary>
+    public const int MostStaleness = 16;
+
+    [Id(0)] public int MaxStaleness { get; init; } = 1;
+    [Id(1)] public bool Decoupled { get; init; } = true;
+    [Id(2)] public double BehaviourWeightCap { get; init; } = 5.0;
+    /// <summary>A new weights version interrupts the workers' running samples, which go on under it from their tokens so far (AReaL's interruptible rollouts).</summary>
+    [Id(3)] public bool PartialRollouts { get; init; }
+
+    /// <summary>The first problem found, as "rl.async.field: problem", or null.</summary>
+    public string? Problem(RlSpec rl) =>
+        MaxStaleness is < 0 or > MostStaleness ? $"rl.async.maxStaleness: {MaxStaleness} must be between 0 and {MostStaleness}"
+        : PartialRollouts && MaxStaleness == 0 ? "rl.async.partialRollouts: a synchronous job (maxStaleness 0) has no newer weights to interrupt a rollout with; set maxStaleness to 1 or more"
+        : !(BehaviourWeightCap > 1 && BehaviourWeightCap <= 1e6) ? $"rl.async.behaviourWeightCap: {BehaviourWeightCap} must be greater than 1 and at most 1e6"
+        : rl.Placement == RolePlacement.Colocated ? "rl.async: colocated devices take turns at generating and training, so neither can run ahead; use placement 'disaggregated'"
+        : rl.Pipeline is not null ? "rl.async: pipeline-parallel training is synchronous so far; remove the pipeline section or the async one"
+        : null;
+}

@@ -1,0 +1,108 @@
+using Grains.Interfaces.Jobs;
+using Grains.Interfaces.Rl;
+
+namespace Grains.Tests;
+
+/// <summary>Jobs whose generation runs ahead of training by a bounded number of weight versions (rl.async), on the in-process cluster.</summary>
+[Collection(ClusterCollection.Name)]
+public sealed class AsyncJobTests(ClusterFixture fixture)
+{
+    private static JobSpec Async(string name, int staleness, int iterations = 5, bool decoupled = true, Algorithm algorithm = Algorithm.Grpo) => RlJobTests.Tiny(name, iterations) with
+    {
+        Rl = RlJobTests.Tiny("x").Rl! with
+        {
+            Algorithm = algorithm, SamplesPerPrompt = algorithm == Algorithm.Ppo ? 2 : 4, GenerationWorkers = 2,
+            Async = new AsyncSpec { MaxStaleness = staleness, Decoupled = decoupled },
+        },
+    };
+
+    private static async Task<SampleRecord[]> Records(IGrainFactory grains, JobSpec job, int iteration) =>
+        await Task.WhenAll(Enumerable.Range(0, job.Rl!.PromptsPerIteration * job.Rl.SamplesPerPrompt)
+            .Select(k => grains.GetGrain<ISampleGrain>(SampleKeys.Of(job.Name, iteration, k)).Record()));
+
+    [Fact]
+    public async Task Each_step_is_generated_with_the_weights_k_versions_behind_and_every_sample_is_trained_once()
+    {
+        var grains = fixture.Cluster.GrainFactory;
+        var job = Async("async-lag", staleness: 2);
+
+        var (status, metrics) = await RlJobTests.Run(grains, job);
+
+        status.State.Should().Be(JobState.Completed, status.Message);
+        var trained = metrics.Where(m => m.Iteration > 0).ToArray();
+        trained.Select(m => m.VersionLagMax).Should().Equal(0, 1, 2, 2, 2);
+        trained.Select(m => m.VersionLagMean).Should().Equal(0, 1, 2, 2, 2);
+        trained.Should().OnlyContain(m => m.Ledger!.Created == 16 && m.Ledger.Trained == 16 && m.Ledger.Lost == 0);
+        for (var i = 1; i <= 5; i++)
+        {
+            (await Records(grains, job, i)).Should().OnlyContain(r => r.Generated!.WeightVersion == Math.Max(0, i - 3), $"step {i} is generated with version max(0, {i} - 1 - 2)");
+        }
+    }
+
+    [Fact]
+    public async Task Generation_of_the_next_steps_overlaps_training_only_when_asynchronous()
+    {
+        var grains = fixture.Cluster.GrainFactory;
+        var synchronous = Async("async-overlap-0", staleness: 0, iterations: 3);
+        var oneStep = Async("async-overlap-1", staleness: 1, iterations: 3);
+
+        var (syncStatus, _) = await RlJobTests.Run(grains, synchronous);
+        var (asyncStatus, _) = await RlJobTests.Run(grains, oneStep);
+
+        syncStatus.State.Should().Be(JobState.Completed, syncStatus.Message);
+        asyncStatus.State.Should().Be(JobState.Completed, asyncStatus.Message);
+        // Synchronous: step 3 is sent to the workers after step 2 has trained. One step ahead: step 3 is
+        // sent as soon as version 1 exists, before step 2 trains (which waits for step 2's generation).
+        var (syncStep2, syncStep3) = (await Records(grains, synchronous, 2), await Records(grains, synchronous, 3));
+        syncStep3.Min(r => r.Times.Dispatched!.Value).Should().BeAfter(syncStep2.Max(r => r.Times.Trained!.Value));
+        var (asyncStep2, asyncStep3) = (await Records(grains, oneStep, 2), await Records(grains, oneStep, 3));
+        asyncStep3.Min(r => r.Times.Dispatched!.Value).Should().BeBefore(asyncStep2.Min(r => r.Times.Trained!.Value));
+    }
+
+    [Fact]
+    public async Task An_async_job_without_partial_rollouts_repeats_bit_for_bit_and_decoupling_changes_its_updates()
+    {
+        var grains = fixture.Cluster.GrainFactory;
+
+        // PPO: the critic's advantages are not zero even where every reward is (the tiny model rarely scores).
+        var (firstStatus, first) = await RlJobTests.Run(grains, Async("async-repeat-a", staleness: 1, iterations: 4, algorithm: Algorithm.Ppo));
+        var (secondStatus, second) = await RlJobTests.Run(grains, Async("async-repeat-b", staleness: 1, iterations: 4, algorithm: Algorithm.Ppo));
+        var (naiveStatus, naive) = await RlJobTests.Run(grains, Async("async-repeat-naive", staleness: 1, iterations: 4, decoupled: false, algorithm: Algorithm.Ppo));
+
+        new[] { firstStatus, secondStatus, naiveStatus }.Should().OnlyContain(s => s.State == JobState.Completed);
+        second.Select(m => (m.RewardMean, m.PolicyLoss, m.ValueLoss, m.Entropy, m.HeldOutAccuracy)).Should().Equal(first.Select(m => (m.RewardMean, m.PolicyLoss, m.ValueLoss, m.Entropy, m.HeldOutAccuracy)));
+        first[2].PolicyLoss.Should().NotBe(0);
+        // Step 2 trains version 1 on samples of version 0: the decoupled loss clips against version 1
+        // and weights by version 1 / version 0, plain PPO clips against version 0.
+        naive[2].PolicyLoss.Should().NotBe(first[2].PolicyLoss);
+        naive[1].PolicyLoss.Should().BeApproximately(first[1].PolicyLoss, 1e-4, "step 1's samples are on-policy, where the two objectives agree");
+    }
+
+    [Theory]
+    [InlineData("""{"maxStaleness":-1}""", "rl.async.maxStaleness: -1 must be between 0 and 16")]
+    [InlineData("""{"maxStaleness":17}""", "rl.async.maxStaleness: 17 must be between 0 and 16")]
+    [InlineData("""{"behaviourWeightCap":1}""", "rl.async.behaviourWeightCap: 1 must be greater than 1 and at most 1e6")]
+    [InlineData("""{"maxStaleness":0,"partialRollouts":true}""", "rl.async.partialRollouts: a synchronous job (maxStaleness 0) has no newer weights*")]
+    [InlineData("""{"maxStaleness":"two"}""", "*maxStaleness*")]
+    [InlineData("""{"staleness":2}""", "*'staleness' is not a field of rl.async*")]
+    [InlineData("""{"maxStaleness":4,"partialRollouts":true,"decoupled":false,"behaviourWeightCap":2}""", null)]
+    public void Bad_async_sections_name_the_field(string section, string? expected)
+    {
+        var json = """{"name":"a","kind":"rl","rl":{"async":""" + section + "}}";
+
+        var parse = () => JobSpec.FromJson(json, "job.json");
+
+        if (expected is null) parse.Should().NotThrow();
+        else parse.Should().Throw<ArgumentException>().WithMessage($"job.json*{expected}");
+    }
+
+    [Fact]
+    public void Asynchrony_is_refused_where_generation_cannot_run_ahead()
+    {
+        var colocated = RlJobTests.Tiny("x").Rl! with { Placement = RolePlacement.Colocated, Async = new AsyncSpec() };
+        var pipelined = RlJobTests.Tiny("x").Rl! with { Pipeline = new PipelineSpec(), Async = new AsyncSpec() };
+
+        colocated.Problem().Should().StartWith("rl.async: colocated devices take turns");
+        pipelined.Problem().Should().StartWith("rl.async: pipeline-parallel training is synchronous so far");
+    }
+}
