@@ -22,12 +22,19 @@ public sealed record AsyncSpec
     [Id(2)] public double BehaviourWeightCap { get; init; } = 5.0;
     /// <summary>A new weights version interrupts the workers' running samples, which go on under it from their tokens so far (AReaL's interruptible rollouts).</summary>
     [Id(3)] public bool PartialRollouts { get; init; }
+    /// <summary>
+    /// StreamRL's dynamic batches: each mini-batch is the next promptsPerIteration / miniBatches groups to
+    /// be scored whole, trained at once (advantages over its own groups); the step's order then follows timing.
+    /// </summary>
+    [Id(4)] public bool StreamTraining { get; init; }
 
     /// <summary>The first problem found, as "rl.async.field: problem", or null.</summary>
     public string? Problem(RlSpec rl) =>
         MaxStaleness is < 0 or > MostStaleness ? $"rl.async.maxStaleness: {MaxStaleness} must be between 0 and {MostStaleness}"
         : PartialRollouts && MaxStaleness == 0 ? "rl.async.partialRollouts: a synchronous job (maxStaleness 0) has no newer weights to interrupt a rollout with; set maxStaleness to 1 or more"
         : !(BehaviourWeightCap > 1 && BehaviourWeightCap <= 1e6) ? $"rl.async.behaviourWeightCap: {BehaviourWeightCap} must be greater than 1 and at most 1e6"
+        : StreamTraining && rl.Epochs != 1 ? $"rl.epochs: {rl.Epochs}, but rl.async.streamTraining trains each mini-batch once, as it is scored; set epochs to 1"
+        : StreamTraining && rl.MiniBatches > rl.PromptsPerIteration ? $"rl.miniBatches: {rl.MiniBatches}, but rl.async.streamTraining makes mini-batches of whole groups and a step has {rl.PromptsPerIteration}"
         : rl.Placement == RolePlacement.Colocated ? "rl.async: colocated devices take turns at generating and training, so neither can run ahead; use placement 'disaggregated'"
         : rl.Pipeline is not null ? "rl.async: pipeline-parallel training is synchronous so far; remove the pipeline section or the async one"
         : null;

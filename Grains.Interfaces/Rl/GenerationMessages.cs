@@ -6,6 +6,8 @@ namespace Grains.Interfaces.Rl;
 /// must be generated with: a worker admits it only with that version loaded, and loads it once the
 /// samples of the version before have left its batch (asynchronous jobs run ahead on older weights);
 /// with partial rollouts, that version or a newer one. <see cref="Spans"/>: which versions made its tokens so far.
+/// <see cref="Step"/>: without partial rollouts a batch holds one step's samples, so that the steps an
+/// asynchronous job generates with one version (its first ones) are batched the same on every run.
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record GenerationWork(
@@ -20,7 +22,8 @@ public sealed record GenerationWork(
     [property: Id(8)] int EmulatedGenerated = 0,
     [property: Id(9)] long PromptSeed = 0,
     [property: Id(10)] WeightsRef? Weights = null,
-    [property: Id(11)] VersionSpan[]? Spans = null)
+    [property: Id(11)] VersionSpan[]? Spans = null,
+    [property: Id(12)] int Step = 0)
 {
     public int PromptTokens => Prompt.Length > 0 ? Prompt.Length : EmulatedPrompt;
     public int GeneratedTokens => Response.Length > 0 ? Response.Length : EmulatedGenerated;

@@ -44,6 +44,8 @@ public sealed record IterationMetrics
     [Id(29)] public int VersionLagMax { get; init; }
     /// <summary>The share of the step's samples whose tokens more than one weights version sampled (interrupted partial rollouts).</summary>
     [Id(30)] public double PartialShare { get; init; }
+    /// <summary>Seconds from the iteration's start to its first optimizer step: after its last sample is scored, or before it when training is streamed.</summary>
+    [Id(31)] public double TrainingStartSeconds { get; init; }
 }
 
 /// <summary>One device's bars in an iteration's timeline.</summary>

@@ -9,6 +9,7 @@ public sealed class IterationMetricsBuilder(int iteration, DateTimeOffset began,
 {
     private SampleRecord[] records = [];
     private int[] lags = [];
+    private DateTimeOffset trainingBegan;
     private AdvantageResult? advantages;
     private TrainSums actor = TrainSums.Zero;
     private TrainSums? critic;
@@ -19,7 +20,9 @@ public sealed class IterationMetricsBuilder(int iteration, DateTimeOffset began,
     private int rebuilt;
 
     /// <param name="lags">Each sample's weights version behind the version the step trains (0 when synchronous).</param>
-    public void Rollout(SampleRecord[] scored, AdvantageResult estimated, int[] lags) => (records, advantages, this.lags) = (scored, estimated, lags);
+    /// <param name="trainingBegan">When the step's first optimizer step began (before its last sample was scored, when streamed).</param>
+    public void Rollout(SampleRecord[] scored, AdvantageResult estimated, int[] lags, DateTimeOffset trainingBegan) =>
+        (records, advantages, this.lags, this.trainingBegan) = (scored, estimated, lags, trainingBegan);
 
     public void Accounted(StepLedger accounted) => ledger = accounted;
 
@@ -76,6 +79,7 @@ public sealed class IterationMetricsBuilder(int iteration, DateTimeOffset began,
             VersionLagMean = lags.Length > 0 ? lags.Average() : 0,
             VersionLagMax = lags.Length > 0 ? lags.Max() : 0,
             PartialShare = records.Count(r => r.Generated!.Partial) / (double)records.Length,
+            TrainingStartSeconds = (trainingBegan - began).TotalSeconds,
         };
     }
 

@@ -49,7 +49,9 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     /// <summary>The dataset position after the last trained step's prompts (what a checkpoint saves; launched steps have drawn more).</summary>
     private long trainedPromptsDrawn;
 
-    private sealed record LaunchedStep(Task<SampleRecord[]> Records, SampleStart[] Starts, long PromptsDrawn);
+    private StepTraining? training;
+
+    private sealed record LaunchedStep(StepRollout Rollout, SampleStart[] Starts, long PromptsDrawn);
 
     /// <summary>Called by the job grain when a sample grain reports a stage.</summary>
     public void SampleReached(string sampleId, SampleStage stage) => scheduler?.SampleReached(sampleId, stage);
@@ -79,8 +81,15 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         if (!resume && await checkpoints.ClearEarlierRun() is var removed and > 0) progress(0, $"starting afresh: removed {removed} objects of an earlier run of {job.Name}");
         var plan = new IterationPlan(job, data, emulated, encoding, limits.MaxSequenceLength) { PromptsDrawn = promptsDrawn };
         (launched, firstVersion, trainedPromptsDrawn) = (start, start, promptsDrawn);
-        scheduler = new RolloutScheduler(grains, keys, w => Ready(all[w]));
+        scheduler = new RolloutScheduler(grains, keys, w => Ready(all[w]), (stopped, message) =>
+        {
+            // Steps launched from now on leave it out; its samples in launched steps go to the others.
+            if (live.Count > 1) live.Remove(stopped);
+            logger.LogWarning("job {Job}: {Message}", job.Name, message);
+            progress(weights?.Version ?? 0, $"{message}; its samples go to the other workers");
+        });
         trainers = rl.Pipeline is not null && emulated is null ? new PipelinedBackend(job, grains, store) : new DataParallelBackend(job, grains, emulated);
+        training = new StepTraining(job, trainers, grains);
 
         if (start > 0) progress(start, $"resuming after iteration {start}");
         await trainers.Start(start, actor => data is null ? Task.CompletedTask : WarmStart(actor, encoding, data, progress));
@@ -110,7 +119,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         {
             // Steps launched ahead and never trained on stop here; a resumed run launches them again.
             scheduler.Abandon();
-            foreach (var step in ahead.Values) step.Records.Ignore();
+            foreach (var step in ahead.Values) step.Rollout.Records.Ignore();
             ahead.Clear();
         }
         // A job that stops (cancelled, or at its end) leaves a checkpoint of where it stopped, so that
@@ -130,8 +139,8 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
             var version = Math.Max(firstVersion, step - 1 - staleness);
             var generatedWith = new WeightsRef(keys.ActorWeights(version), version);
             var starts = plan.Next(step, version);
-            var records = scheduler!.Run(starts, generatedWith, RolloutPolicies.Stage(rl.StagePolicy), RolloutPolicies.Dispatch(rl), [.. live.Select(w => (w, all[w]))]);
-            ahead[step] = new LaunchedStep(records, starts, plan.PromptsDrawn);
+            var rollout = scheduler!.Start(starts, generatedWith, RolloutPolicies.Stage(rl.StagePolicy), RolloutPolicies.Dispatch(rl), [.. live.Select(w => (w, all[w]))]);
+            ahead[step] = new LaunchedStep(rollout, starts, plan.PromptsDrawn);
         }
     }
 
@@ -170,7 +179,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
                 await SiloLoss.Retry(() => action(all[w]));
                 return (w, Error: (Exception?)null);
             }
-            catch (Exception e) when (NoFreeDeviceException.In(e))
+            catch (Exception e) when (RolloutScheduler.Unavailable(e))
             {
                 return (w, Error: e);
             }
@@ -179,8 +188,9 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         {
             if (live.Count == 1) throw error!;
             live.Remove(w);
-            logger.LogWarning("job {Job}: generation worker {Worker} was lost and cannot be placed again ({Error}); going on with {Count}", job.Name, keys.Worker(w), error!.Message, live.Count);
-            progress(weights?.Version ?? 0, $"generation worker {keys.Worker(w)} lost, no device free for it: going on with {live.Count} workers");
+            var why = WorkerStoppedException.In(error) ? RolloutScheduler.Stopped(error!) : $"generation worker {keys.Worker(w)} lost, no device free for it";
+            logger.LogWarning("job {Job}: {Why}; going on with {Count} workers", job.Name, why, live.Count);
+            progress(weights?.Version ?? 0, $"{why}: going on with {live.Count} workers");
         }
     }
 
@@ -197,29 +207,11 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         var metrics = new IterationMetricsBuilder(i, DateTimeOffset.UtcNow, emulated?.TimeScale ?? 1);
         Launch(plan, published: i - 1);
         var launchedStep = ahead[i];
-        var records = await launchedStep.Records;
-        ahead.Remove(i);
         var starts = launchedStep.Starts;
-        var trainingStart = clock.Elapsed;
-
-        var lags = records.Select(r => i - 1 - r.Generated!.WeightVersion).ToArray();
-        // Each step's samples are generated with the version its launch named: more lag is a defect, never trained on silently.
-        if (lags.Max() > staleness)
-        {
-            var stale = records[Array.IndexOf(lags, lags.Max())];
-            throw new InvalidOperationException($"sample {stale.Start!.Id} was generated with weights version {stale.Generated!.WeightVersion}, {lags.Max()} behind the trainer's {i - 1}; rl.async.maxStaleness is {staleness}");
-        }
-        var advantages = data is null ? new AdvantageResult([.. records.Select(_ => Array.Empty<float>())], null, 0) : Advantages(records);
-        metrics.Rollout(records, advantages, lags);
-        var rows = records.Select((r, k) => new TrainingRow(r.Start!.Prompt, r.Generated!.Response, r.Generated.LogProbs,
-            advantages.Advantages[k], r.Scores!.Values, advantages.Returns?[k], r.Scores.RefLogProbs, r.Start.EmulatedPrompt, r.Generated.EmulatedLength)).ToArray();
-        if (rl.Async is { Decoupled: true, MaxStaleness: > 0 })
-        {
-            var proximal = await trainers!.ProximalLogProbs(rows);
-            rows = [.. rows.Select((r, k) => r with { ProximalLogProbs = proximal[k] })];
-        }
-        var steps = MiniBatchPlan.Steps(rows.Length, rl.Epochs, rl.MiniBatches, job.Seed, i);
-        for (var index = 0; index < steps.Length; index++) metrics.Trained(await trainers!.Step(i, index, [.. steps[index].Select(k => rows[k])]));
+        var (records, advantages, lags, trainingBegan) = await training!.Train(i, launchedStep.Rollout, starts, metrics);
+        ahead.Remove(i);
+        var trainingStart = clock.Elapsed - (DateTimeOffset.UtcNow - trainingBegan);
+        metrics.Rollout(records, advantages, lags, trainingBegan);
         metrics.Accounted(StepLedger.Of(await Task.WhenAll(starts.Select((s, k) =>
             SiloLoss.Retry(() => grains.GetGrain<ISampleGrain>(s.Id).Trained(advantages.Advantages[k], advantages.Returns?[k]))))));
 
@@ -239,10 +231,6 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         var seconds = clock.Elapsed.TotalSeconds;
         return metrics.Build(seconds, trainingSeconds, accuracy, await TakeUsage(), trainers.ExpectedBubble);
     }
-
-    private AdvantageResult Advantages(SampleRecord[] records) => AdvantageEstimator.Compute(Enum.Parse<RlAlgorithm>(rl.Algorithm.ToString()),
-        [.. records.Select(r => new ScoredSample(r.Start!.Group, r.Scores!.Reward, r.Generated!.LogProbs, r.Scores.RefLogProbs, r.Scores.Values))],
-        new AdvantageOptions(rl.Gamma, rl.Lambda, rl.KlInReward ? rl.KlCoefficient : 0, TrainerSettings.Kl(rl.KlEstimator)));
 
     /// <summary>Every device's usage since the last call: workers, trainers, and the emulated scoring instances (real scoring holds no leased device).</summary>
     private async Task<DeviceUsage[]> TakeUsage()

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Threading.Channels;
 using Grains.Cluster;
 using Grains.Interfaces.Cluster;
 using Grains.Interfaces.Jobs;
@@ -17,7 +18,9 @@ namespace Grains.Iteration;
 /// again (after <paramref name="revive"/> has readied the worker's new activation, or to another worker
 /// when no device is free for it), from its prompt and seed, so its response is the one it would have had.
 /// </summary>
-public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<int, Task> revive)
+/// A worker that stopped (a weights version failed to load on it) is given up like one with no device
+/// free: its samples go to the others, and <paramref name="notice"/> tells the job which (its index in the job) and why.
+public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<int, Task> revive, Action<int, string> notice)
 {
     public static readonly TimeSpan AuditPeriod = TimeSpan.FromSeconds(2);
 
@@ -28,6 +31,10 @@ public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<in
     private bool abandoned;
     private JobKeys Keys { get; } = keys;
     private Func<int, Task> Revive { get; } = revive;
+    private Action<int, string> Notice { get; } = notice;
+
+    /// <summary>A worker that cannot take samples: no device free for its new activation, or stopped by weights that failed to load.</summary>
+    public static bool Unavailable(Exception e) => NoFreeDeviceException.In(e) || WorkerStoppedException.In(e);
 
     /// <summary>A sample grain reported a stage; reports of samples of no running step and repeats are ignored.</summary>
     public void SampleReached(string sampleId, SampleStage stage)
@@ -43,17 +50,38 @@ public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<in
     }
 
     /// <summary>
-    /// The step's sample records once every one is scored and the stage policy starts training. The
-    /// policies number the <paramref name="workers"/> 0..n-1; each is known by its index in the job.
-    /// Every sample is generated with <paramref name="weights"/>.
+    /// Starts a step's rollout: its records come once every sample is scored and the stage policy starts
+    /// training; meanwhile each group (the responses to one prompt) is announced, as the indices of its
+    /// samples, the moment its last sample is scored. The policies number the <paramref name="workers"/>
+    /// 0..n-1; each is known by its index in the job. Every sample is generated with <paramref name="weights"/>.
     /// </summary>
-    public async Task<SampleRecord[]> Run(SampleStart[] starts, WeightsRef weights, IStagePolicy stagePolicy, IDispatchPolicy dispatchPolicy,
+    public StepRollout Start(SampleStart[] starts, WeightsRef weights, IStagePolicy stagePolicy, IDispatchPolicy dispatchPolicy,
         IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers)
+    {
+        var groups = Channel.CreateUnbounded<int[]>();
+        return new StepRollout(Run(starts, weights, stagePolicy, dispatchPolicy, workers, groups.Writer), groups.Reader);
+    }
+
+    private async Task<SampleRecord[]> Run(SampleStart[] starts, WeightsRef weights, IStagePolicy stagePolicy, IDispatchPolicy dispatchPolicy,
+        IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers, ChannelWriter<int[]> scoredGroups)
+    {
+        try
+        {
+            return await Rollout(starts, weights, stagePolicy, dispatchPolicy, workers, scoredGroups);
+        }
+        finally
+        {
+            scoredGroups.TryComplete();
+        }
+    }
+
+    private async Task<SampleRecord[]> Rollout(SampleStart[] starts, WeightsRef weights, IStagePolicy stagePolicy, IDispatchPolicy dispatchPolicy,
+        IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers, ChannelWriter<int[]> scoredGroups)
     {
         var samples = starts.Select(s => grains.GetGrain<ISampleGrain>(s.Id)).ToArray();
         await Task.WhenAll(samples.Select((s, k) => SiloLoss.Retry(() => s.Create(starts[k]))));
         if (abandoned) throw new TaskCanceledException("the job's rollouts were abandoned");
-        var step = new Step(this, starts, weights, samples, stagePolicy, dispatchPolicy, workers);
+        var step = new Step(this, starts, weights, samples, stagePolicy, dispatchPolicy, workers, scoredGroups);
         running.Add(step);
         try
         {
@@ -74,8 +102,10 @@ public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<in
     }
 
     private sealed class Step(RolloutScheduler owner, SampleStart[] starts, WeightsRef weights, ISampleGrain[] samples, IStagePolicy stagePolicy, IDispatchPolicy dispatchPolicy,
-        IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers)
+        IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers, ChannelWriter<int[]> scoredGroups)
     {
+        private readonly Dictionary<string, int[]> members = starts.Select((s, k) => (s.Group, k)).GroupBy(p => p.Group).ToDictionary(g => g.Key, g => g.Select(p => p.k).ToArray());
+        private readonly Dictionary<string, int> unscored = starts.GroupBy(s => s.Group).ToDictionary(g => g.Key, g => g.Count());
         private readonly Dictionary<string, int> index = starts.Select((s, k) => (s.Id, k)).ToDictionary();
         private readonly Stopwatch clock = Stopwatch.StartNew();
         // Samples a worker has been given (its Submit returned, or failed with its silo): what the audit checks.
@@ -95,7 +125,11 @@ public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<in
                 Carry(dispatchPolicy.Generated(State, k, State.WorkerOf(k)));
                 Carry(stagePolicy.Generated(State, k));
             }
-            if (stage >= SampleStage.Scored && State.Scored(k)) Carry(stagePolicy.Scored(State, k));
+            if (stage >= SampleStage.Scored && State.Scored(k))
+            {
+                if (--unscored[starts[k].Group] == 0) scoredGroups.TryWrite(members[starts[k].Group]);
+                Carry(stagePolicy.Scored(State, k));
+            }
         }
 
         public void Carry(IReadOnlyList<RolloutAction> actions)
@@ -145,7 +179,7 @@ public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<in
                 return [.. await workers[worker].Grain.Holding().WaitAsync(AnswerTimeout)];
             }
             // Declared dead by membership, or re-activated with no device free: the samples are gone.
-            catch (Exception e) when (e is SiloUnavailableException || NoFreeDeviceException.In(e))
+            catch (Exception e) when (e is SiloUnavailableException || Unavailable(e))
             {
                 return [];
             }
@@ -167,9 +201,10 @@ public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<in
                     await owner.Revive(workers[worker].Index);
                     return worker;
                 }
-                catch (Exception e) when (NoFreeDeviceException.In(e))
+                catch (Exception e) when (Unavailable(e))
                 {
                     gone.Add(worker);
+                    if (WorkerStoppedException.In(e)) owner.Notice(workers[worker].Index, Stopped(e));
                 }
             }
             var others = Enumerable.Range(0, workers.Count).Where(w => !gone.Contains(w)).ToArray();
@@ -185,11 +220,11 @@ public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<in
             try
             {
                 await workers[worker].Grain.Submit([.. batch.Select(k => starts[k]).Select(s =>
-                    new GenerationWork(s.Id, s.Prompt, s.SamplingSeed, s.MaxNewTokens, s.Temperature, [], [], s.EmulatedPrompt, PromptSeed: s.PromptSeed, Weights: weights))]);
+                    new GenerationWork(s.Id, s.Prompt, s.SamplingSeed, s.MaxNewTokens, s.Temperature, [], [], s.EmulatedPrompt, PromptSeed: s.PromptSeed, Weights: weights, Step: s.Iteration))]);
             }
-            catch (Exception e) when (SiloLoss.Is(e) || NoFreeDeviceException.In(e))
+            catch (Exception e) when (SiloLoss.Is(e) || Unavailable(e))
             {
-                // The worker's silo went: the next audit finds these samples not held there and sends them again.
+                // The worker's silo went (or the worker stopped): the next audit finds these samples not held there and sends them again.
             }
             submitted.UnionWith(batch);
         }
@@ -198,4 +233,15 @@ public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<in
         private void Watch(Task action) => action.ContinueWith(t => Trained.TrySetException(t.Exception!.InnerExceptions),
             CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Current);
     }
+
+    /// <summary>The stopped worker's own message, however wrapped.</summary>
+    public static string Stopped(Exception e) => e switch
+    {
+        WorkerStoppedException w => w.Message,
+        AggregateException a => Stopped(a.InnerExceptions.First(WorkerStoppedException.In)),
+        _ => Stopped(e.InnerException!),
+    };
 }
+
+/// <summary>A step's rollout in flight: its records once all are scored, and its groups (sample indices) as each is scored whole.</summary>
+public sealed record StepRollout(Task<SampleRecord[]> Records, ChannelReader<int[]> ScoredGroups);

@@ -25,11 +25,15 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
     private readonly HashSet<string> running = [];
     // The work of each sample in the batch and the version it was admitted under: its tokens from then on are that version's.
     private readonly Dictionary<string, (GenerationWork Work, int Version)> batch = [];
+    // The step of the samples in the batch (without partial rollouts a batch holds one step's).
+    private int batchStep;
     private GenerationLimits? limits;
     private IGenerationEngine? engine;
     private int version = -1;
     // While a version loads, nothing is admitted: its samples' tokens would be labelled with the old one.
     private Task? loadingVersion;
+    // Why this worker admits nothing more (a weights version failed to load), or null.
+    private string? stopped;
     private Task? loop;
 
     private int InFlight => waiting.Count + (engine?.Count ?? 0);
@@ -54,6 +58,7 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
     public async Task LoadWeights(WeightsRef weights)
     {
         if (engine is null) throw new StateLostException($"{this.GetPrimaryKeyString()} is not configured");
+        if (stopped is not null) throw new WorkerStoppedException(stopped);
         if (weights.Version == version) return;
         if (InFlight > 0 && !(limits!.PartialRollouts && weights.Version > version))
         {
@@ -64,6 +69,7 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
 
     public Task Submit(GenerationWork[] work)
     {
+        if (stopped is not null) throw new WorkerStoppedException(stopped);
         foreach (var w in work)
         {
             if (w.PromptTokens + w.MaxNewTokens >= limits!.MaxSequenceLength)
@@ -110,9 +116,15 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
         await base.OnDeactivateAsync(reason, cancellationToken);
     }
 
-    /// <summary>A sample admits under the loaded version if it names none, names it, or (partial rollouts) names an older one.</summary>
+    /// <summary>
+    /// A sample admits under the loaded version if it names none, names it, or (partial rollouts) names an
+    /// older one; without partial rollouts, only beside samples of its own step (decoding is not
+    /// batch-invariant, so mixing steps as timing allows would change their log-probs in the last bits).
+    /// </summary>
     private bool Admissible(GenerationWork work) =>
-        loadingVersion is not { IsCompleted: false } && (work.Weights is null || work.Weights.Version == version || (limits!.PartialRollouts && work.Weights.Version < version));
+        loadingVersion is not { IsCompleted: false }
+        && (work.Weights is null || work.Weights.Version == version || (limits!.PartialRollouts && work.Weights.Version < version))
+        && (limits!.PartialRollouts || batch.Count == 0 || batchStep == work.Step);
 
     /// <summary>
     /// Loads a version. A busy batch (partial rollouts only) is interrupted first: its samples go back to
@@ -133,7 +145,18 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
     {
         var interrupted = engine!.Count > 0 ? await engine.EvictAll() : [];
         foreach (var w in interrupted.Reverse()) waiting.AddFirst(Progressed(w));
-        await engine.LoadWeights(weights);
+        try
+        {
+            await engine.LoadWeights(weights);
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or ArgumentException or KeyNotFoundException or FileNotFoundException)
+        {
+            // The worker stops admitting: what it holds is given up (the job's audit sends it elsewhere).
+            stopped = $"{this.GetPrimaryKeyString()} stopped: weights version {weights.Version} ({weights.Object}) failed to load: {e.Message}";
+            logger.LogError("{Stopped}", stopped);
+            waiting.Clear();
+            throw new WorkerStoppedException(stopped);
+        }
         version = weights.Version;
     }
 
@@ -167,11 +190,22 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
                     continue;
                 }
                 // Samples of another weight version wait until the batch has emptied (or, with partial rollouts, interrupt it for a newer one).
-                if (waiting.First?.Value.Weights is { } next && !Admissible(waiting.First.Value) && (engine!.Count == 0 || limits!.PartialRollouts)) await Load(next);
+                if (waiting.First?.Value.Weights is { } next && !Admissible(waiting.First.Value) && (engine!.Count == 0 || limits!.PartialRollouts))
+                {
+                    try
+                    {
+                        await Load(next);
+                    }
+                    catch (WorkerStoppedException)
+                    {
+                        continue;
+                    }
+                }
                 while (waiting.First is { } head && Admissible(head.Value) && engine!.TryAdmit(head.Value))
                 {
                     waiting.RemoveFirst();
                     batch[head.Value.SampleId] = (head.Value, version);
+                    batchStep = head.Value.Step;
                     running.Add(head.Value.SampleId);
                 }
                 foreach (var f in await engine!.Advance())

@@ -78,7 +78,35 @@ public sealed class AsyncJobTests(ClusterFixture fixture)
         naive[1].PolicyLoss.Should().BeApproximately(first[1].PolicyLoss, 1e-4, "step 1's samples are on-policy, where the two objectives agree");
     }
 
+    [Fact]
+    public async Task Streamed_training_takes_its_first_step_while_the_step_is_still_generating()
+    {
+        var grains = fixture.Cluster.GrainFactory;
+        // One worker running one sample at a time: the step's 16 samples end one after another, group by
+        // group (8 groups of 2, 4 mini-batches); an untrained model's run-length responses are tens of
+        // tokens, so the last 12 samples take far longer to generate than the first 4 take to be scored.
+        var rl = RlJobTests.Tiny("x").Rl! with
+        {
+            Task = RlTask.Runlength, SftSteps = 0, GenerationWorkers = 1, MaxBatch = 1, Epochs = 1, PromptsPerIteration = 8, SamplesPerPrompt = 2, MiniBatches = 4,
+        };
+        var streamed = RlJobTests.Tiny("stream-training", 3, rl with { Async = new AsyncSpec { MaxStaleness = 0, StreamTraining = true } });
+        var whole = RlJobTests.Tiny("whole-training", 3, rl with { Async = new AsyncSpec { MaxStaleness = 0 } });
+
+        var (streamedStatus, streamedMetrics) = await RlJobTests.Run(grains, streamed);
+        var (wholeStatus, wholeMetrics) = await RlJobTests.Run(grains, whole);
+
+        streamedStatus.State.Should().Be(JobState.Completed, streamedStatus.Message);
+        wholeStatus.State.Should().Be(JobState.Completed, wholeStatus.Message);
+        streamedMetrics.Where(m => m.Iteration > 0).Should().OnlyContain(m => m.Ledger!.Trained == 16)
+            .And.Contain(m => m.TrainingStartSeconds < m.GenerationSeconds, "the first mini-batch trains while the step's later groups still generate");
+        foreach (var m in wholeMetrics.Where(m => m.Iteration > 0))
+        {
+            m.TrainingStartSeconds.Should().BeGreaterThanOrEqualTo(m.GenerationSeconds + m.ScoringSeconds, $"iteration {m.Iteration}: training waits for the last score");
+        }
+    }
+
     [Theory]
+    [InlineData("""{"streamTraining":true}""", null)]
     [InlineData("""{"maxStaleness":-1}""", "rl.async.maxStaleness: -1 must be between 0 and 16")]
     [InlineData("""{"maxStaleness":17}""", "rl.async.maxStaleness: 17 must be between 0 and 16")]
     [InlineData("""{"behaviourWeightCap":1}""", "rl.async.behaviourWeightCap: 1 must be greater than 1 and at most 1e6")]
@@ -102,7 +130,10 @@ public sealed class AsyncJobTests(ClusterFixture fixture)
         var colocated = RlJobTests.Tiny("x").Rl! with { Placement = RolePlacement.Colocated, Async = new AsyncSpec() };
         var pipelined = RlJobTests.Tiny("x").Rl! with { Pipeline = new PipelineSpec(), Async = new AsyncSpec() };
 
+        var twoEpochs = RlJobTests.Tiny("x").Rl! with { Epochs = 2, Async = new AsyncSpec { StreamTraining = true } };
+
         colocated.Problem().Should().StartWith("rl.async: colocated devices take turns");
+        twoEpochs.Problem().Should().Be("rl.epochs: 2, but rl.async.streamTraining trains each mini-batch once, as it is scored; set epochs to 1");
         pipelined.Problem().Should().StartWith("rl.async: pipeline-parallel training is synchronous so far");
     }
 }

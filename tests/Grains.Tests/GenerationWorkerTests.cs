@@ -144,6 +144,35 @@ public sealed class GenerationWorkerTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_version_that_fails_to_load_stops_the_worker_naming_the_object_after_the_older_samples_finish()
+    {
+        var grains = fixture.Cluster.GrainFactory;
+        var (worker, older, newer, v0, v1) = await WorkerWithTwoVersions("broken", maxBatch: 4, partial: false);
+        using var _ = older;
+        using var __ = newer;
+        await Store.WriteAsync(v1.Object, new MemoryStream([.. Enumerable.Repeat((byte)7, 64)]));
+        var scoring = new ScoringModels(RlTask.Arithmetic, null, "unused", null, "demo", 1.0, 64);
+        var work = new[] { v0, v0, v1 }.Select((v, k) => new GenerationWork(SampleKeys.Of("broken", 1, k), [1, 5 + k, 6, 7], 103 + k, 30, 1.0, [], [], Weights: v)).ToArray();
+        foreach (var w in work)
+        {
+            var start = new SampleStart("broken", 1, int.Parse(w.SampleId.Split('/')[^1]), "g", 0, w.Prompt, "", w.Seed, w.MaxNewTokens, 1.0, scoring, 1);
+            await grains.GetGrain<ISampleGrain>(w.SampleId).Create(start);
+            await grains.GetGrain<ISampleGrain>(w.SampleId).Dispatched(start, "broken/g0");
+        }
+
+        await worker.Submit(work);
+        var generated = await WaitGenerated(grains, [work[0].SampleId, work[1].SampleId]);
+        for (var i = 0; i < 200 && (await worker.Holding()).Length > 0; i++) await Task.Delay(50);
+
+        generated.Should().OnlyContain(r => r.Generated!.WeightVersion == 0, "the older version's samples finish before the newer one is loaded");
+        (await worker.Holding()).Should().BeEmpty("the sample of the version that failed is given up, for the job to send elsewhere");
+        (await grains.GetGrain<ISampleGrain>(work[2].SampleId).Record()).Stage.Should().Be(SampleStage.Generating);
+        var again = () => worker.Submit([work[0] with { SampleId = SampleKeys.Of("broken", 1, 9) }]);
+        (await again.Should().ThrowAsync<WorkerStoppedException>()).WithMessage("broken/g0 stopped: weights version 1 (tests/broken/actor-1.safetensors) failed to load: *");
+        await worker.Invoking(w => w.LoadWeights(v0)).Should().ThrowAsync<WorkerStoppedException>();
+    }
+
+    [Fact]
     public async Task A_learned_reward_model_scores_instead_of_the_verifier()
     {
         using var reference = await Publish("tests/reward/reference.safetensors", HeadKind.LanguageModel, 41);

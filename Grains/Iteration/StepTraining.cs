@@ -1,0 +1,105 @@
+using Grains.Cluster;
+using Grains.Data;
+using Grains.Interfaces.Jobs;
+using Grains.Interfaces.Rl;
+using Grains.Models;
+using Kernels.Rl;
+
+namespace Grains.Iteration;
+
+/// <summary>
+/// How a step's scored samples become optimizer steps. Whole: once every sample is scored, advantages
+/// over the step and miniBatches x epochs steps over seeded shuffles (the same on every run). Streamed
+/// (rl.async.streamTraining, StreamRL's dynamic batches): mini-batch b is the next promptsPerIteration /
+/// miniBatches groups to be scored whole, trained the moment they are, with advantages over its own
+/// groups. Either way every sample's lag behind the trained version is checked against maxStaleness,
+/// and asynchronous jobs get the trainers' proximal log-probs for decoupled PPO.
+/// </summary>
+public sealed class StepTraining(JobSpec job, ITrainerBackend trainers, IGrainFactory grains)
+{
+    private readonly RlSpec rl = job.Rl!;
+
+    /// <summary>What the step trained on: its records, advantages and lags (by sample index), and when its first optimizer step began.</summary>
+    public sealed record Trained(SampleRecord[] Records, AdvantageResult Advantages, int[] Lags, DateTimeOffset Began);
+
+    public Task<Trained> Train(int iteration, StepRollout rollout, SampleStart[] starts, IterationMetricsBuilder metrics) =>
+        rl.Async is { StreamTraining: true } ? Streamed(iteration, rollout, starts, metrics) : Whole(iteration, rollout, metrics);
+
+    private async Task<Trained> Whole(int iteration, StepRollout rollout, IterationMetricsBuilder metrics)
+    {
+        var records = await rollout.Records;
+        var began = DateTimeOffset.UtcNow;
+        var lags = Lags(iteration, records);
+        var advantages = Advantages(records);
+        var rows = await Rows(records, advantages);
+        var steps = MiniBatchPlan.Steps(rows.Length, rl.Epochs, rl.MiniBatches, job.Seed, iteration);
+        for (var index = 0; index < steps.Length; index++) metrics.Trained(await trainers.Step(iteration, index, [.. steps[index].Select(k => rows[k])]));
+        return new Trained(records, advantages, lags, began);
+    }
+
+    private async Task<Trained> Streamed(int iteration, StepRollout rollout, SampleStart[] starts, IterationMetricsBuilder metrics)
+    {
+        var samples = starts.Select(s => grains.GetGrain<ISampleGrain>(s.Id)).ToArray();
+        var (advantages, returns) = (new float[starts.Length][], rl.NeedsCritic ? new float[starts.Length][] : null);
+        var (klSum, began) = (0.0, (DateTimeOffset?)null);
+        for (var b = 0; b < rl.MiniBatches; b++)
+        {
+            var groups = (b + 1) * rl.PromptsPerIteration / rl.MiniBatches - b * rl.PromptsPerIteration / rl.MiniBatches;
+            var indices = new List<int>();
+            for (var g = 0; g < groups; g++) indices.AddRange(await NextGroup(rollout));
+            began ??= DateTimeOffset.UtcNow;
+            var batch = await Task.WhenAll(indices.Select(k => SiloLoss.Retry(samples[k].Record)));
+            Lags(iteration, batch);
+            var estimated = Advantages(batch);
+            for (var m = 0; m < indices.Count; m++)
+            {
+                advantages[indices[m]] = estimated.Advantages[m];
+                if (returns is not null) returns[indices[m]] = estimated.Returns![m];
+            }
+            klSum += estimated.MeanKl * batch.Length;
+            metrics.Trained(await trainers.Step(iteration, b, await Rows(batch, estimated)));
+        }
+        var records = await rollout.Records;
+        return new Trained(records, new AdvantageResult(advantages, returns, klSum / records.Length), Lags(iteration, records), began!.Value);
+    }
+
+    /// <summary>The next group scored whole; a rollout that failed or was abandoned gives its own error.</summary>
+    private static async Task<int[]> NextGroup(StepRollout rollout)
+    {
+        if (await rollout.ScoredGroups.WaitToReadAsync() && rollout.ScoredGroups.TryRead(out var group)) return group;
+        await rollout.Records;
+        throw new InvalidOperationException("the step's rollout ended before every group was scored");
+    }
+
+    /// <summary>
+    /// Each sample's versions behind the one the step trains (i - 1). Samples are generated with the
+    /// version their step's launch named: more lag than maxStaleness is a defect, never trained on silently.
+    /// </summary>
+    private int[] Lags(int iteration, SampleRecord[] records)
+    {
+        var lags = records.Select(r => iteration - 1 - r.Generated!.WeightVersion).ToArray();
+        if (lags.Max() > rl.Staleness)
+        {
+            var stale = records[Array.IndexOf(lags, lags.Max())];
+            throw new InvalidOperationException($"sample {stale.Start!.Id} was generated with weights version {stale.Generated!.WeightVersion}, {lags.Max()} behind the trainer's {iteration - 1}; rl.async.maxStaleness is {rl.Staleness}");
+        }
+        return lags;
+    }
+
+    /// <summary>Advantages over these records (an emulated job's samples have no tokens to give them to).</summary>
+    private AdvantageResult Advantages(SampleRecord[] records) => rl.Emulated
+        ? new AdvantageResult([.. records.Select(_ => Array.Empty<float>())], null, 0)
+        : AdvantageEstimator.Compute(Enum.Parse<RlAlgorithm>(rl.Algorithm.ToString()),
+            [.. records.Select(r => new ScoredSample(r.Start!.Group, r.Scores!.Reward, r.Generated!.LogProbs, r.Scores.RefLogProbs, r.Scores.Values))],
+            new AdvantageOptions(rl.Gamma, rl.Lambda, rl.KlInReward ? rl.KlCoefficient : 0, TrainerSettings.Kl(rl.KlEstimator)));
+
+    /// <summary>The records as training rows; with decoupled PPO on stale samples, with the trainers' proximal log-probs.</summary>
+    private async Task<TrainingRow[]> Rows(SampleRecord[] records, AdvantageResult advantages)
+    {
+        var rows = records.Select((r, k) => new TrainingRow(r.Start!.Prompt, r.Generated!.Response, r.Generated.LogProbs,
+            advantages.Advantages[k], r.Scores!.Values, advantages.Returns?[k], r.Scores.RefLogProbs, r.Start.EmulatedPrompt, r.Generated.EmulatedLength)).ToArray();
+        if (rl.Async is not { Decoupled: true, MaxStaleness: > 0 }) return rows;
+        var proximal = await trainers.ProximalLogProbs(rows);
+        return [.. rows.Select((r, k) => r with { ProximalLogProbs = proximal[k] })];
+    }
+}
