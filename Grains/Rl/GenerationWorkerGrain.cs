@@ -149,7 +149,7 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
         {
             await engine.LoadWeights(weights);
         }
-        catch (Exception e) when (e is InvalidDataException or IOException or ArgumentException or KeyNotFoundException or FileNotFoundException)
+        catch (Exception e) when (e is InvalidDataException or IOException or ArgumentException or KeyNotFoundException)
         {
             // The worker stops admitting: what it holds is given up (the job's audit sends it elsewhere).
             stopped = $"{this.GetPrimaryKeyString()} stopped: weights version {weights.Version} ({weights.Object}) failed to load: {e.Message}";
