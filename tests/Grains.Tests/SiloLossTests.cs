@@ -176,22 +176,33 @@ public sealed class SiloLossTests(SiloLossFixture fixture) : IClassFixture<SiloL
         var (whole, wholeMetrics) = await RlJobTests.Run(grains, Spec("rebuilt-baseline"));
         whole.State.Should().Be(JobState.Completed, whole.Message);
 
-        // A job whose grain is not on the new training silo, which holds one of its replicas.
-        var (name, job) = ("rebuilt", grains.GetGrain<IJobGrain>("rebuilt"));
-        for (var k = 0; core.SiloAddress.Equals(await Activated(job)); k++) (name, job) = ($"rebuilt-{k}", grains.GetGrain<IJobGrain>($"rebuilt-{k}"));
-        await job.Submit(Spec(name));
-        var status = await job.Status();
-        for (var i = 0; i < 3000 && status.IterationsDone < 1; i++)
+        // A job whose grain is not on the new training silo, which holds one of its replicas. Where the
+        // replicas land depends on the devices earlier tests left held: a job with no replica on a silo
+        // that may be killed is cancelled and another tried.
+        var (name, job, victim, tried) = ("", default(IJobGrain)!, default(InProcessSiloHandle), new List<string>());
+        for (var attempt = 0; victim is null && attempt < 4; attempt++)
         {
-            await Task.Delay(10);
-            status = await job.Status();
+            (name, job) = ($"rebuilt-{attempt}", grains.GetGrain<IJobGrain>($"rebuilt-{attempt}"));
+            for (var k = 0; core.SiloAddress.Equals(await Activated(job)); k++) (name, job) = ($"rebuilt-{attempt}-{k}", grains.GetGrain<IJobGrain>($"rebuilt-{attempt}-{k}"));
+            await job.Submit(Spec(name));
+            var status = await job.Status();
+            for (var i = 0; i < 3000 && status.IterationsDone < 1 && !status.IsFinished; i++)
+            {
+                await Task.Delay(10);
+                status = await job.Status();
+            }
+            // The replicas spread over the training silos (most free devices first): kill one holding a replica,
+            // neither the cluster's first silo (the one started first) nor the job grain's (their loss is other tests').
+            var jobSilo = await grains.GetGrain<IManagementGrain>(0).GetActivationAddress(job);
+            var replicaSilos = (await grains.GetGrain<IDeviceDirectoryGrain>(0).Leases()).Where(l => l.Holder.Contains($"/{name}/actor/")).Select(l => l.Silo).ToList();
+            var primary = fixture.Cluster.Silos.MinBy(s => s.SiloAddress.Generation)!.SiloAddress;
+            victim = fixture.Cluster.Silos.FirstOrDefault(s => replicaSilos.Contains(s.SiloAddress.ToParsableString()) && !s.SiloAddress.Equals(jobSilo) && !s.SiloAddress.Equals(primary));
+            if (victim is not null) break;
+            tried.Add($"{name}: replicas on {string.Join(", ", replicaSilos)}, job on {jobSilo}, first silo {primary}");
+            await job.Cancel();
+            await RlJobTests.Watch(grains, name);
         }
-        // The replicas spread over the training silos (most free devices first): kill one holding a replica,
-        // neither the cluster's first silo nor the job grain's (their loss is other tests').
-        var jobSilo = await grains.GetGrain<IManagementGrain>(0).GetActivationAddress(job);
-        var replicaSilos = (await grains.GetGrain<IDeviceDirectoryGrain>(0).Leases()).Where(l => l.Holder.Contains($"/{name}/actor/")).Select(l => l.Silo).ToList();
-        var victim = fixture.Cluster.Silos.Skip(1).FirstOrDefault(s => replicaSilos.Contains(s.SiloAddress.ToParsableString()) && !s.SiloAddress.Equals(jobSilo));
-        victim.Should().NotBeNull($"a replica should be on a silo that can be killed (replicas on {string.Join(", ", replicaSilos)}, job on {jobSilo})");
+        victim.Should().NotBeNull($"a replica should be on a silo that can be killed ({string.Join("; ", tried)})");
         await fixture.Cluster.KillSiloAsync(victim!);
 
         var (after, metrics) = await RlJobTests.Watch(grains, name);
