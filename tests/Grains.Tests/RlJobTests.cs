@@ -28,7 +28,8 @@ public sealed class RlJobTests(ClusterFixture fixture)
     internal static async Task<(JobStatus Status, IterationMetrics[] Metrics)> Run(IGrainFactory grains, JobSpec spec, bool resume = false)
     {
         var job = grains.GetGrain<IJobGrain>(spec.Name);
-        await (resume ? job.Resume(spec) : job.Submit(spec));
+        // A gateway of a silo an earlier test stopped may still be in the client's list: the call is tried again.
+        await SiloLoss.Retry(() => resume ? job.Resume(spec) : job.Submit(spec));
         return await Watch(grains, spec.Name);
     }
 

@@ -92,8 +92,21 @@ public sealed class SiloLossTests(SiloLossFixture fixture) : IClassFixture<SiloL
     /// </summary>
     private async Task KillMidStep(string name, int devicesPerSilo, int workersAfter)
     {
-        var grains = fixture.Cluster.Client;
         var silos = new[] { await fixture.AddGenerationSilo(devicesPerSilo), await fixture.AddGenerationSilo(devicesPerSilo) };
+        try
+        {
+            await KillMidStep(name, silos, workersAfter);
+        }
+        finally
+        {
+            // Whatever happened, the next test finds none of this one's generation silos.
+            foreach (var silo in silos.Where(s => fixture.Cluster.Silos.Contains(s))) await fixture.Cluster.StopSiloAsync(silo);
+        }
+    }
+
+    private async Task KillMidStep(string name, InProcessSiloHandle[] silos, int workersAfter)
+    {
+        var grains = fixture.Cluster.Client;
         var (whole, wholeMetrics) = await RlJobTests.Run(grains, Job($"{name}-baseline"));
         whole.State.Should().Be(JobState.Completed, whole.Message);
 
@@ -172,6 +185,19 @@ public sealed class SiloLossTests(SiloLossFixture fixture) : IClassFixture<SiloL
         var grains = fixture.Cluster.Client;
         var generation = new[] { await fixture.AddGenerationSilo(1), await fixture.AddGenerationSilo(1) };
         var core = await fixture.AddCoreSilo();
+        try
+        {
+            await RebuildAfterKill(grains, core);
+        }
+        finally
+        {
+            // Whatever happened, the next test finds none of this one's generation silos.
+            foreach (var silo in generation.Where(g => fixture.Cluster.Silos.Contains(g))) await fixture.Cluster.StopSiloAsync(silo);
+        }
+    }
+
+    private async Task RebuildAfterKill(IClusterClient grains, InProcessSiloHandle core)
+    {
         static JobSpec Spec(string name) => Job(name) with { Rl = Job(name).Rl! with { TrainingReplicas = 2 } };
         var (whole, wholeMetrics) = await RlJobTests.Run(grains, Spec("rebuilt-baseline"));
         whole.State.Should().Be(JobState.Completed, whole.Message);
@@ -206,7 +232,6 @@ public sealed class SiloLossTests(SiloLossFixture fixture) : IClassFixture<SiloL
         await fixture.Cluster.KillSiloAsync(victim!);
 
         var (after, metrics) = await RlJobTests.Watch(grains, name);
-        foreach (var silo in generation) await fixture.Cluster.StopSiloAsync(silo);
 
         after.State.Should().Be(JobState.Completed, after.Message);
         metrics.Sum(m => m.ReplicasRebuilt).Should().BePositive("the lost replica was rebuilt from the surviving one");
