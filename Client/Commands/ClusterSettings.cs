@@ -44,6 +44,11 @@ public class ClusterSettings : CommandSettings
     [Description("A certificate authority the silos' certificates must chain to (as the silos' Tls:Authority).")]
     public string? Authority { get; init; }
 
+    [CommandOption("--connect-timeout")]
+    [Description("Seconds a command waits to reach the cluster before it says it cannot (TLS handshakes with many silos on a busy machine take a while).")]
+    [DefaultValue(30)]
+    public int ConnectTimeoutSeconds { get; init; } = 30;
+
     /// <summary>Where the client's certificate password comes from: not an option, so it stays out of the process list.</summary>
     public const string PasswordVariable = "ACTORS_TLS_PASSWORD";
 
@@ -53,6 +58,7 @@ public class ClusterSettings : CommandSettings
     {
         if (Clustering != ClusteringProvider.Localhost && string.IsNullOrWhiteSpace(Connection)) return Spectre.Console.ValidationResult.Error($"--connection is required with --clustering {Clustering}");
         if (GatewayPort is < 1 or > 65535) return Spectre.Console.ValidationResult.Error("--gateway-port must be a TCP port");
+        if (ConnectTimeoutSeconds is < 1 or > 3600) return Spectre.Console.ValidationResult.Error($"--connect-timeout must be 1..3600 seconds, not {ConnectTimeoutSeconds}");
         var tls = new TlsSettings { Mode = Tls, Certificate = Certificate, Authority = Authority, Password = Environment.GetEnvironmentVariable(PasswordVariable) };
         if (!tls.IsOn(Clustering)) return Spectre.Console.ValidationResult.Success();
         if (Certificate is null && Tls == TlsMode.Auto)
@@ -71,7 +77,7 @@ public class ClusterSettings : CommandSettings
     }
 
     /// <summary>How long a command waits to reach the cluster before it says it cannot.</summary>
-    public static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(10);
+    private TimeSpan ConnectTimeout => TimeSpan.FromSeconds(ConnectTimeoutSeconds);
 
     /// <summary>A started Orleans client connected to the cluster; dispose it to disconnect. Fails within <see cref="ConnectTimeout"/> naming where it looked.</summary>
     public async Task<IHost> ConnectAsync(CancellationToken cancellationToken)

@@ -13,6 +13,7 @@ public sealed class CommandLineTests
     [InlineData("cluster --clustering AzureTable --connection UseDevelopmentStorage=true",
         "--certificate is required with --clustering AzureTable: the cluster's silos talk over TLS (--tls Off for a cluster that does not)")]
     [InlineData("cluster --clustering Redis --connection 127.0.0.1:1 --certificate no/such.pfx", "--certificate: no file 'no/such.pfx'")]
+    [InlineData("status some-job --connect-timeout 0", "--connect-timeout must be 1..3600 seconds, not 0")]
     [InlineData("tls create x.pfx --days 0", "--days must be from 1 to 3650 (got 0)")]
     public async Task A_misspelt_option_or_value_is_an_error_naming_it(string arguments, string error)
     {
@@ -32,10 +33,10 @@ public sealed class CommandLineTests
         var port = ChildProcess.FreePort().ToString();
 
         var (exit, standardOutput, output) = await ChildProcess.RunAsync(RepositoryPaths.BuiltAssembly("Client", "actors.dll"),
-            [command, "some-job", "--gateway-port", port], RepositoryPaths.Root, TimeSpan.FromMinutes(2));
+            [command, "some-job", "--gateway-port", port, "--connect-timeout", "3"], RepositoryPaths.Root, TimeSpan.FromMinutes(2));
 
         exit.Should().Be(1);
-        output.Trim().Should().Be($"error: cannot reach cluster 'actors' at localhost gateway port {port} within 10 s (TaskCanceledException)", "one line, no stack trace");
+        output.Trim().Should().Be($"error: cannot reach cluster 'actors' at localhost gateway port {port} within 3 s (TaskCanceledException)", "one line, no stack trace");
         standardOutput.Should().BeEmpty("errors go to standard error");
     }
 }

@@ -103,7 +103,7 @@ public sealed class MultiProcessRlTests(ITestOutputHelper log) : IAsyncLifetime
     private async Task<string[]> SubmitToCluster(params (string Name, string Role, string Devices)[] processes)
     {
         foreach (var (name, role, devices) in processes) StartSilo(name, role, devices);
-        string[] cluster = ["--clustering", "AzureTable", "--connection", azurite!.ConnectionString, "--cluster-id", clusterId, "--certificate", certificate!];
+        string[] cluster = ["--clustering", "AzureTable", "--connection", azurite!.ConnectionString, "--cluster-id", clusterId, "--certificate", certificate!, "--connect-timeout", "90"];
         await RetryUntilTheClusterAnswers(async () =>
         {
             var listed = await ChildProcess.RunAsync(Actors, ["cluster", "--json", .. cluster], workDirectory, Patience);

@@ -55,7 +55,7 @@ public sealed class RedisClusteringTests : IDisposable
         await client.StopAsync();
 
         // A researcher's round trip through the CLI: submit a job file, watch it to the end, ask its status.
-        string[] cluster = ["--clustering", "Redis", "--connection", redis.ConnectionString, "--cluster-id", clusterId, "--certificate", certificate];
+        string[] cluster = ["--clustering", "Redis", "--connection", redis.ConnectionString, "--cluster-id", clusterId, "--certificate", certificate, "--connect-timeout", "90"];
         var actors = RepositoryPaths.BuiltAssembly("Client", "actors.dll");
         var timeout = TimeSpan.FromSeconds(120);
         var submit = await ChildProcess.RunAsync(actors, ["submit", Path.Combine(RepositoryPaths.Root, "infra", "jobs", "smoke.json"), .. cluster], workDirectory, timeout);
