@@ -109,7 +109,7 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
         var activations = (await grains.GetGrain<IManagementGrain>(0).GetSimpleGrainStatistics()).Sum(s => s.ActivationCount);
         var measured = (await grains.GetGrain<IJobGrain>(job.Name).Metrics(variant.WarmUp + 1)).Take(iterations).ToArray();
         var workloads = measured.Select(m => emulated.Workload(m.Iteration)).ToArray();
-        var steady = SteadyState.Of(measured, workloads, variant.Policy == StagePolicy.Barrier ? w => BarrierIteration.Predict(w).Total : null);
+        var steady = SteadyState.Of(measured, workloads, variant.Policy == StagePolicy.Barrier ? w => BarrierIteration.Predict(w).Total : null, variant.Staleness);
         var last = measured[^1];
         var seconds = last.IterationSeconds * last.TimeScale;
         var timeline = Path.Combine(output, $"{variant.Name}.svg");

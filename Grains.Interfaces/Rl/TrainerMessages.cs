@@ -20,7 +20,9 @@ public sealed record TrainerSetup(
 
 /// <summary>
 /// A sample as the trainers need it; per-token arrays run over the response. With
-/// <see cref="ProximalLogProbs"/> (asynchronous jobs: the actor's log-probs before the step) the actor's loss is decoupled PPO.
+/// <see cref="ProximalLogProbs"/> (asynchronous jobs: the actor's log-probs before the step) the actor's loss is decoupled PPO;
+/// with <see cref="ProximalIsCurrent"/> too, the proximal log-probs being those of the weights that train the row (a row
+/// trained once, in the step's first optimizer step: no separate forward pass for them).
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record TrainingRow(
@@ -33,7 +35,8 @@ public sealed record TrainingRow(
     [property: Id(6)] float[]? RefLogProbs,
     [property: Id(7)] int EmulatedPrompt = 0,
     [property: Id(8)] int EmulatedResponse = 0,
-    [property: Id(9)] float[]? ProximalLogProbs = null)
+    [property: Id(9)] float[]? ProximalLogProbs = null,
+    [property: Id(10)] bool ProximalIsCurrent = false)
 {
     public int PromptTokens => Prompt.Length > 0 ? Prompt.Length : EmulatedPrompt;
     public int ResponseTokens => Response.Length > 0 ? Response.Length : EmulatedResponse;

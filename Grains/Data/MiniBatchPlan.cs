@@ -2,8 +2,8 @@ namespace Grains.Data;
 
 /// <summary>
 /// How an iteration's samples become optimizer steps: each epoch a seeded shuffle cut into equal
-/// mini-batches, and each mini-batch cut into one contiguous share per data-parallel replica. The
-/// job trains by it and the emulated prediction times by it, so both see the same shares.
+/// mini-batches, and each mini-batch split into one share per data-parallel replica with balanced
+/// tokens. The job trains by it and the emulated prediction times by it, so both see the same shares.
 /// </summary>
 public static class MiniBatchPlan
 {
@@ -20,7 +20,33 @@ public static class MiniBatchPlan
         return [.. steps];
     }
 
-    /// <summary>Replica r's share of a mini-batch.</summary>
+    /// <summary>Replica r's contiguous share of a mini-batch (the pipeline's replicas and micro-batches).</summary>
     public static T[] Share<T>(T[] miniBatch, int replica, int replicas) =>
         miniBatch[(replica * miniBatch.Length / replicas)..((replica + 1) * miniBatch.Length / replicas)];
+
+    /// <summary>
+    /// A mini-batch's positions split into one share per data-parallel replica with balanced tokens
+    /// (verl's sequence-length balancing): an optimizer step waits for its slowest replica, and with
+    /// long-tailed responses a contiguous share can hold several of the longest. Longest first, each
+    /// to the replica with the fewest tokens so far (ties: the lower replica, then the earlier position;
+    /// within 4/3 of the best split); each share in mini-batch order, so the split is a pure function
+    /// of the lengths. Shares differ in size by design; with equal lengths they are as even as counts allow.
+    /// </summary>
+    public static int[][] BalancedShares(IReadOnlyList<long> tokens, int replicas)
+    {
+        if (replicas < 1) throw new ArgumentOutOfRangeException(nameof(replicas), replicas, "at least one replica");
+        var shares = Enumerable.Range(0, replicas).Select(_ => new List<int>()).ToArray();
+        var load = new long[replicas];
+        foreach (var k in Enumerable.Range(0, tokens.Count).OrderByDescending(k => tokens[k]).ThenBy(k => k))
+        {
+            var r = 0;
+            for (var j = 1; j < replicas; j++)
+            {
+                if (load[j] < load[r] || (load[j] == load[r] && shares[j].Count < shares[r].Count)) r = j;
+            }
+            shares[r].Add(k);
+            load[r] += tokens[k];
+        }
+        return [.. shares.Select(s => s.Order().ToArray())];
+    }
 }

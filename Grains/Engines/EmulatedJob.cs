@@ -78,12 +78,13 @@ public sealed class EmulatedJob
         var count = rl.PromptsPerIteration * rl.SamplesPerPrompt;
         var version = Math.Max(0, iteration - 1 - rl.Staleness);
         var samples = Enumerable.Range(0, count)
-            .Select(k => (spec.PromptLength, EmulatedCosts.ResponseLength(Lengths, Seeds.Prompt(job.Seed, iteration, k / rl.SamplesPerPrompt),
+            .Select(k => (Prompt: spec.PromptLength, Response: EmulatedCosts.ResponseLength(Lengths, Seeds.Prompt(job.Seed, iteration, k / rl.SamplesPerPrompt),
                 Seeds.Sample(job.Seed, iteration, k), version, Lengths.Max))).ToArray();
         var scorer = Scorer;
         var scoring = new[] { scorer.Device.Model, scorer.CriticModel, scorer.RewardModel }.OfType<string>().Select(m => EmulatedCosts.Of(scorer.Device, m)).ToArray();
         var steps = MiniBatchPlan.Steps(count, rl.Epochs, rl.MiniBatches, job.Seed, iteration)
-            .Select(step => (IReadOnlyList<int[]>)Enumerable.Range(0, rl.TrainingReplicas).Select(r => MiniBatchPlan.Share(step, r, rl.TrainingReplicas)).ToArray())
+            .Select(step => (IReadOnlyList<int[]>)MiniBatchPlan.BalancedShares([.. step.Select(k => (long)samples[k].Prompt + samples[k].Response)], rl.TrainingReplicas)
+                .Select(share => share.Select(p => step[p]).ToArray()).ToArray())
             .ToArray();
         return new EmulatedWorkload(samples, EmulatedCosts.Of(Generator.Device), rl.GenerationWorkers, rl.MaxBatch, scoring, spec.InferenceDevices,
             EmulatedCosts.Of(Trainer(critic: false)), rl.NeedsCritic ? EmulatedCosts.Of(Trainer(critic: true)) : null, steps, Link.Parse(spec.WeightLink),

@@ -6,8 +6,8 @@ namespace Grains.Engines;
 /// <summary>
 /// A policy's steady-state figures over the measured iterations of an emulated run (after its warm-up),
 /// as the published systems report throughput: trained samples and tokens per emulated second over the
-/// whole run, the run's time against the bound (every iteration's device work over every device), the
-/// generation share of a step, and the analytic barrier prediction's error where there is one.
+/// whole run, the run's time against the bound (each iteration's <see cref="IdealBound"/> at the run's
+/// staleness), the generation share of a step, and the analytic barrier prediction's error where there is one.
 /// </summary>
 public sealed record SteadyState(
     int Iterations,
@@ -24,13 +24,14 @@ public sealed record SteadyState(
     /// <param name="measured">The iterations after the warm-up, in order.</param>
     /// <param name="workloads">Each measured iteration's analytic workload (same order).</param>
     /// <param name="predict">The analytic time of an iteration, for the policies that have one.</param>
-    public static SteadyState Of(IReadOnlyList<IterationMetrics> measured, IReadOnlyList<EmulatedWorkload> workloads, Func<EmulatedWorkload, double>? predict)
+    /// <param name="staleness">The run's rl.async.maxStaleness (0: synchronous).</param>
+    public static SteadyState Of(IReadOnlyList<IterationMetrics> measured, IReadOnlyList<EmulatedWorkload> workloads, Func<EmulatedWorkload, double>? predict, int staleness = 0)
     {
         if (measured.Count == 0 || measured.Count != workloads.Count) throw new ArgumentException($"{measured.Count} measured iterations for {workloads.Count} workloads");
         var seconds = measured.Sum(m => m.IterationSeconds * m.TimeScale);
         var samples = workloads.Sum(w => w.Samples.Count);
         var tokens = workloads.Sum(w => w.Samples.Sum(s => (double)s.Response));
-        var bound = workloads.Sum(w => IdealBound.For(w).WorkPerDevice);
+        var bound = workloads.Sum(w => IdealBound.For(w, staleness).Seconds);
         var generation = measured.Average(m => m.GenerationSeconds / m.IterationSeconds);
         double? error = predict is null ? null : seconds / workloads.Sum(predict) - 1;
         return new SteadyState(measured.Count, seconds, samples / seconds, tokens / seconds, bound, generation, error);

@@ -55,7 +55,7 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
     /// <summary>Each actor replica computes its share (the same split as a step's); a share whose replica was lost is computed by another (they are identical).</summary>
     public async Task<float[][]> ProximalLogProbs(TrainingRow[] rows)
     {
-        var shares = Enumerable.Range(0, actors.Length).Select(r => MiniBatchPlan.Share(Enumerable.Range(0, rows.Length).ToArray(), r, actors.Length)).ToArray();
+        var shares = MiniBatchPlan.BalancedShares(Tokens(rows), actors.Length);
         var answers = await Task.WhenAll(shares.Select(async (share, r) =>
         {
             var mine = share.Select(k => rows[k]).ToArray();
@@ -106,6 +106,8 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
         }
     }
 
+    private static long[] Tokens(TrainingRow[] rows) => [.. rows.Select(r => (long)r.PromptTokens + r.ResponseTokens)];
+
     /// <summary>Each replica's usage; a replica lost with its silo has none (it is rebuilt at the next step).</summary>
     public async Task<DeviceUsage[]> TakeUsage()
     {
@@ -127,7 +129,8 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
     {
         var tokens = miniBatch.Sum(r => r.ResponseTokens);
         var rebuilt = 0;
-        Task<GradientShare> Share(int r) => replicas[r].Gradients(MiniBatchPlan.Share(miniBatch, r, replicas.Length), tokens);
+        var split = MiniBatchPlan.BalancedShares(Tokens(miniBatch), replicas.Length);
+        Task<GradientShare> Share(int r) => replicas[r].Gradients([.. split[r].Select(k => miniBatch[k])], tokens);
         var gradients = await Outcomes(replicas.Length, Share);
         foreach (var r in Lost(gradients))
         {

@@ -31,8 +31,8 @@ public sealed class StepTraining(JobSpec job, ITrainerBackend trainers, IGrainFa
         var began = DateTimeOffset.UtcNow;
         var lags = Lags(iteration, records);
         var advantages = Advantages(records);
-        var rows = await Rows(records, advantages);
-        var steps = MiniBatchPlan.Steps(rows.Length, rl.Epochs, rl.MiniBatches, job.Seed, iteration);
+        var steps = MiniBatchPlan.Steps(records.Length, rl.Epochs, rl.MiniBatches, job.Seed, iteration);
+        var rows = await Rows(records, advantages, firstStep: rl.Epochs == 1 ? steps[0] : []);
         for (var index = 0; index < steps.Length; index++) metrics.Trained(await trainers.Step(iteration, index, [.. steps[index].Select(k => rows[k])]));
         return new Trained(records, advantages, lags, began);
     }
@@ -57,7 +57,7 @@ public sealed class StepTraining(JobSpec job, ITrainerBackend trainers, IGrainFa
                 if (returns is not null) returns[indices[m]] = estimated.Returns![m];
             }
             klSum += estimated.MeanKl * batch.Length;
-            metrics.Trained(await trainers.Step(iteration, b, await Rows(batch, estimated)));
+            metrics.Trained(await trainers.Step(iteration, b, await Rows(batch, estimated, firstStep: b == 0 ? [.. Enumerable.Range(0, batch.Length)] : [])));
         }
         var records = await rollout.Records;
         return new Trained(records, new AdvantageResult(advantages, returns, klSum / records.Length), Lags(iteration, records), began!.Value);
@@ -93,13 +93,22 @@ public sealed class StepTraining(JobSpec job, ITrainerBackend trainers, IGrainFa
             [.. records.Select(r => new ScoredSample(r.Start!.Group, r.Scores!.Reward, r.Generated!.LogProbs, r.Scores.RefLogProbs, r.Scores.Values))],
             new AdvantageOptions(rl.Gamma, rl.Lambda, rl.KlInReward ? rl.KlCoefficient : 0, TrainerSettings.Kl(rl.KlEstimator)));
 
-    /// <summary>The records as training rows; with decoupled PPO on stale samples, with the trainers' proximal log-probs.</summary>
-    private async Task<TrainingRow[]> Rows(SampleRecord[] records, AdvantageResult advantages)
+    /// <summary>
+    /// The records as training rows; with decoupled PPO on stale samples, with the proximal log-probs of
+    /// the weights before the step: the rows of <paramref name="firstStep"/> (trained once, by the step's
+    /// first optimizer step, whose weights those are) take them from that step's own forward pass, the
+    /// others from the trainers now.
+    /// </summary>
+    private async Task<TrainingRow[]> Rows(SampleRecord[] records, AdvantageResult advantages, int[] firstStep)
     {
         var rows = records.Select((r, k) => new TrainingRow(r.Start!.Prompt, r.Generated!.Response, r.Generated.LogProbs,
             advantages.Advantages[k], r.Scores!.Values, advantages.Returns?[k], r.Scores.RefLogProbs, r.Start.EmulatedPrompt, r.Generated.EmulatedLength)).ToArray();
         if (rl.Async is not { Decoupled: true, MaxStaleness: > 0 }) return rows;
-        var proximal = await trainers.ProximalLogProbs(rows);
-        return [.. rows.Select((r, k) => r with { ProximalLogProbs = proximal[k] })];
+        foreach (var k in firstStep) rows[k] = rows[k] with { ProximalIsCurrent = true };
+        var others = Enumerable.Range(0, rows.Length).Where(k => !rows[k].ProximalIsCurrent).ToArray();
+        if (others.Length == 0) return rows;
+        var proximal = await trainers.ProximalLogProbs([.. others.Select(k => rows[k])]);
+        for (var m = 0; m < others.Length; m++) rows[others[m]] = rows[others[m]] with { ProximalLogProbs = proximal[m] };
+        return rows;
     }
 }

@@ -21,5 +21,5 @@ public static class TrainerSettings
     /// <summary>The kernels' loss sums as the trainers report them.</summary>
     public static TrainSums Sums(UpdateSums s) => new(s.Tokens, s.Loss, s.ClipFraction, s.ApproxKl, s.Entropy, s.Kl);
 
-    public static TrainingSample Sample(TrainingRow r) => new(r.Prompt, r.Response, r.OldLogProbs, r.Advantages, r.OldValues, r.Returns, r.RefLogProbs, r.ProximalLogProbs);
+    public static TrainingSample Sample(TrainingRow r) => new(r.Prompt, r.Response, r.OldLogProbs, r.Advantages, r.OldValues, r.Returns, r.RefLogProbs, r.ProximalLogProbs, r.ProximalIsCurrent);
 }

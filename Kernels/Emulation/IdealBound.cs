@@ -1,29 +1,44 @@
 namespace Kernels.Emulation;
 
 /// <summary>
-/// A lower bound on one iteration of an emulated workload, whatever the stage policy: the larger of
-/// (a) the total device work divided by every device, as if work moved freely between devices and
-/// none waited, and (b) the critical path of the longest sample, which no policy can shorten.
-/// Work, in device-seconds (an instance of tensor-parallel degree t counts t devices):
-/// - generation: every prompt prefilled in one batch, and every response token decoded at the share
-///   of a full decoding step it costs when the worker runs its largest batch (the capacity, or what the
-///   KV cache holds at the samples' mean length), contexts at the mean prompt + half the mean response;
-/// - scoring: each scoring model's forward over every sequence;
-/// - training: the actor's (and critic's) forward and backward over every sequence.
-/// Critical path of the sample with the longest sequence: its prefill, its decoding steps alone (batch
-/// one, the cheapest a step can be), its forwards through the scoring models, its own forward and
-/// backward, and the weights' transfer.
+/// A lower bound on one step of an emulated workload in steady state, for a placement (the workload's:
+/// colocated or disaggregated pools) and a staleness k (0: each step generated with the weights it trains),
+/// whatever the scheduling: the larger of the pools' work and the critical path.
+///
+/// Work, in seconds of each pool (an instance of tensor-parallel degree t counts t devices):
+/// - generation: every prompt prefilled in one batch, and every response token decoded at its share of a
+///   decoding step of the largest batch a worker can hold: its capacity, what its KV cache holds at the
+///   samples' mean length, and the samples that can be in flight at once, (k + 1) steps' over every worker
+///   (a worker with few sequences reads all its weights for each token as one with many: decoding is
+///   memory-bound, and a step's samples spread over many workers cannot fill them); contexts at the mean
+///   prompt + half the mean response;
+/// - scoring: each scoring model's forward over every sequence; training: the actor's (and critic's)
+///   forward and backward over every sequence.
+/// Colocated, every device runs every stage in turn: generation + scoring + training, each over all devices.
+/// Disaggregated, each pool its own: synchronous (k = 0), a step's training waits for its generation and
+/// the next generation for the new weights (scoring may overlap generation); asynchronous, the pools overlap
+/// across steps and the busiest sets the pace.
+///
+/// Critical path: the sample with the longest sequence, prefilled and decoded alone (batch one, the cheapest
+/// a decoding step can be), scored, trained on, and the weights sent; step i's samples are launched when
+/// version i - 1 - k is published, so k + 1 steps share one such path.
 /// </summary>
-public sealed record IdealBound(double WorkDeviceSeconds, int Devices, double CriticalPath)
+public sealed record IdealBound(double Generation, double Scoring, double Training, bool Colocated, int Staleness, double CriticalPath)
 {
-    public double WorkPerDevice => WorkDeviceSeconds / Devices;
-    public double Seconds => Math.Max(WorkPerDevice, CriticalPath);
+    /// <summary>Seconds a step needs from the pools' work alone.</summary>
+    public double Work => Colocated ? Generation + Scoring + Training
+        : Staleness == 0 ? Math.Max(Generation, Scoring) + Training
+        : Math.Max(Generation, Math.Max(Scoring, Training));
 
-    public static IdealBound For(EmulatedWorkload w)
+    public double Seconds => Math.Max(Work, CriticalPath / (Staleness + 1));
+
+    public static IdealBound For(EmulatedWorkload w, int staleness = 0)
     {
+        if (staleness < 0) throw new ArgumentOutOfRangeException(nameof(staleness), staleness, "a staleness is 0 or more versions");
         var sequences = w.Sequences(Enumerable.Range(0, w.Samples.Count));
         var (meanPrompt, meanResponse) = (w.Samples.Average(s => (double)s.Prompt), w.Samples.Average(s => (double)s.Response));
-        var batch = (int)Math.Max(1, Math.Min(w.WorkerCapacity, w.Generation.MaxCachedTokens() / (meanPrompt + meanResponse)));
+        var inFlight = Math.Ceiling((staleness + 1.0) * w.Samples.Count / w.GenerationWorkers);
+        var batch = (int)Math.Max(1, Math.Min(Math.Min(w.WorkerCapacity, inFlight), w.Generation.MaxCachedTokens() / (meanPrompt + meanResponse)));
         var context = (int)Math.Round(meanPrompt + meanResponse / 2);
         var perToken = w.Generation.DecodeStepSeconds(Enumerable.Repeat(context, batch).ToArray()) / batch;
         var generation = w.Generation.TensorParallel * (w.Generation.PrefillSeconds(w.Samples.Select(s => s.Prompt).ToArray())
@@ -39,6 +54,10 @@ public sealed record IdealBound(double WorkDeviceSeconds, int Devices, double Cr
         var path = w.Generation.PrefillSeconds([longest.Prompt]) + decoding + w.Scoring.Sum(m => m.ForwardSeconds([sequence]))
             + Math.Max(w.ActorTraining.TrainingSeconds([sequence]), w.CriticTraining?.TrainingSeconds([sequence]) ?? 0)
             + (w.Colocated is null ? w.Generation.WeightTransferSeconds(w.WeightLink) : 0);
-        return new IdealBound(generation + scoring + training, w.Devices, path);
+
+        if (w.Colocated is { } hybrid) return new IdealBound(generation / hybrid.Devices, scoring / hybrid.Devices, training / hybrid.Devices, true, staleness, path);
+        var trainingDevices = w.TrainingSteps[0].Count * (w.ActorTraining.TensorParallel + (w.CriticTraining?.TensorParallel ?? 0));
+        return new IdealBound(generation / (w.GenerationWorkers * w.Generation.TensorParallel), scoring / (w.InferenceDevices * w.Scoring[0].TensorParallel),
+            training / trainingDevices, false, staleness, path);
     }
 }

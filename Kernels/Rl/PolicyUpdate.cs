@@ -75,9 +75,10 @@ public static class PolicyUpdate
 
         var behaviour = batch.Pad(samples.Select(s => s.OldLogProbs).ToArray());
         var advantages = batch.Pad(samples.Select(s => s.Advantages).ToArray());
-        var policy = samples.All(s => s.ProximalLogProbs is not null)
-            ? CoreAlgorithms.DecoupledPpoPolicyLoss(logProbs, batch.Pad(samples.Select(s => s.ProximalLogProbs!).ToArray()), behaviour, advantages, mask,
-                options.ClipLow, options.ClipHigh, options.DualClip, options.BehaviourWeightCap)
+        var proximal = samples.All(s => s.ProximalIsCurrent) ? logProbs.detach()
+            : samples.All(s => s.ProximalLogProbs is not null) ? batch.Pad(samples.Select(s => s.ProximalLogProbs!).ToArray()) : null;
+        var policy = proximal is not null
+            ? CoreAlgorithms.DecoupledPpoPolicyLoss(logProbs, proximal, behaviour, advantages, mask, options.ClipLow, options.ClipHigh, options.DualClip, options.BehaviourWeightCap)
             : CoreAlgorithms.PpoPolicyLoss(logProbs, behaviour, advantages, mask, options.ClipLow, options.ClipHigh, options.DualClip);
         using var s = new Scalars();
         var entropy = CoreAlgorithms.MaskedMean(CoreAlgorithms.Entropy(logits), mask);

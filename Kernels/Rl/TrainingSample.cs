@@ -4,10 +4,12 @@ namespace Kernels.Rl;
 /// One generated sample as the trainers see it. Per-token arrays run over the response tokens:
 /// the behaviour log-probs it was sampled with, its advantages, and for PPO the critic's values at
 /// generation time and the returns the critic learns. With <see cref="ProximalLogProbs"/> (the
-/// trainer's log-probs before the step, for samples of older weights) the actor's loss is decoupled PPO.
+/// trainer's log-probs before the step, for samples of older weights) the actor's loss is decoupled PPO;
+/// <see cref="ProximalIsCurrent"/> says the weights computing the loss are the proximal policy, so its
+/// own log-probs, detached, serve (no separate forward pass).
 /// </summary>
 public sealed record TrainingSample(int[] Prompt, int[] Response, float[] OldLogProbs, float[] Advantages, float[]? OldValues = null, float[]? Returns = null, float[]? RefLogProbs = null,
-    float[]? ProximalLogProbs = null)
+    float[]? ProximalLogProbs = null, bool ProximalIsCurrent = false)
 {
     public int Tokens => Response.Length;
 }

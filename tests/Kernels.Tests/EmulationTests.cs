@@ -215,19 +215,42 @@ public sealed class IdealBoundTests
     }
 
     [Fact]
-    public void The_work_is_every_stage_in_device_seconds_over_all_devices()
+    public void Each_pool_does_its_stage_and_a_synchronous_step_waits_for_generation_then_training()
     {
-        // Four rows fit the worker; decoding at the mean context 100 + 30 / 2 costs a quarter of a four-row step per token.
-        var perToken = Actor.DecodeStepSeconds([115, 115, 115, 115]) / 4;
-        var work = Actor.PrefillSeconds([100, 100]) + 60 * perToken + Actor.ForwardSeconds([110, 150]) + Actor.TrainingSeconds([110, 150]);
+        // Two samples in flight fill two of the worker's four rows; decoding at the mean context 100 + 30 / 2
+        // costs half a two-row step per token. One device per pool.
+        var perToken = Actor.DecodeStepSeconds([115, 115]) / 2;
+        var generation = Actor.PrefillSeconds([100, 100]) + 60 * perToken;
+        var (scoring, training) = (Actor.ForwardSeconds([110, 150]), Actor.TrainingSeconds([110, 150]));
 
         var bound = IdealBound.For(Workload);
 
-        bound.Devices.Should().Be(3);
-        bound.WorkDeviceSeconds.Should().BeApproximately(work, 1e-12);
-        bound.Seconds.Should().Be(Math.Max(work / 3, bound.CriticalPath));
-        var eight = IdealBound.For(Workload with { Generation = new CostModel(DeviceClass.H800, ModelShape.Qwen25_7B, tensorParallel: 8) });
-        eight.Devices.Should().Be(10, "a worker of tensor-parallel degree 8 stands for 8 devices");
+        bound.Generation.Should().BeApproximately(generation, 1e-12);
+        bound.Scoring.Should().BeApproximately(scoring, 1e-12);
+        bound.Training.Should().BeApproximately(training, 1e-12);
+        bound.Work.Should().BeApproximately(Math.Max(generation, scoring) + training, 1e-12);
+        bound.Seconds.Should().Be(Math.Max(bound.Work, bound.CriticalPath));
+        var eight = IdealBound.For(Workload with { GenerationWorkers = 2, Generation = new CostModel(DeviceClass.H800, ModelShape.Qwen25_7B, tensorParallel: 8) });
+        eight.Generation.Should().BeLessThan(generation, "sixteen devices share the decoding, at one row each");
+        // Colocated on three devices: each stage in turn over all three.
+        var hybrid = IdealBound.For(Workload with { Colocated = new RoleSwitch(DeviceClass.H800, ModelShape.Qwen25_7B, null, null, 1, 3) });
+        hybrid.Work.Should().BeApproximately((generation + scoring + training) / 3, 1e-12);
+    }
+
+    [Fact]
+    public void With_staleness_more_samples_fill_a_worker_the_pools_overlap_and_k_plus_one_steps_share_the_critical_path()
+    {
+        // k = 1: two steps' samples in flight, four rows of the worker's four.
+        var perToken = Actor.DecodeStepSeconds([115, 115, 115, 115]) / 4;
+        var generation = Actor.PrefillSeconds([100, 100]) + 60 * perToken;
+
+        var bound = IdealBound.For(Workload, staleness: 1);
+
+        bound.Generation.Should().BeApproximately(generation, 1e-12);
+        bound.Work.Should().Be(Math.Max(bound.Generation, Math.Max(bound.Scoring, bound.Training)));
+        bound.Seconds.Should().Be(Math.Max(bound.Work, bound.CriticalPath / 2));
+        IdealBound.For(Workload, staleness: 8).Generation.Should().BeApproximately(generation, 1e-12, "the worker's capacity caps the batch");
+        FluentActions.Invoking(() => IdealBound.For(Workload, -1)).Should().Throw<ArgumentOutOfRangeException>();
     }
 
     [Fact]

@@ -76,6 +76,30 @@ public sealed class RlUpdateTests
     }
 
     [Fact]
+    public void A_proximal_policy_that_is_the_current_weights_gives_the_loss_and_gradient_of_its_log_probs_passed_in()
+    {
+        using var model = new Transformer(TinyModels.Config, seed: 9);
+        var samples = Samples(model);
+        var tokens = samples.Sum(s => s.Tokens);
+        var options = new ActorLossOptions(EntropyCoefficient: 0.01, BehaviourWeightCap: 1.1);
+        // The separate pass: the current weights' log-probs, as the trainers compute them before a step.
+        var proximal = ResponseScoring.LogProbs(model, Rows);
+
+        var passed = PolicyUpdate.ActorBackward(model, [.. samples.Select((s, b) => s with { ProximalLogProbs = proximal[b] })], tokens, options);
+        var passedGradient = Gradients.Flatten(model.parameters());
+        foreach (var p in model.parameters()) p.grad = null;
+        var current = PolicyUpdate.ActorBackward(model, [.. samples.Select(s => s with { ProximalIsCurrent = true })], tokens, options);
+        var currentGradient = Gradients.Flatten(model.parameters());
+        foreach (var p in model.parameters()) p.grad = null;
+        var plain = PolicyUpdate.ActorBackward(model, samples, tokens, options);
+
+        current.Loss.Should().BeApproximately(passed.Loss, 1e-5);
+        currentGradient.Should().Equal(passedGradient, (x, y) => Math.Abs(x - y) < 1e-6f);
+        // Rows 2 and 3 sampled with weights exp(0.1) and exp(0.15) behind: above the cap, cut, so the loss is not plain PPO's.
+        current.Loss.Should().NotBeApproximately(plain.Loss, 1e-4);
+    }
+
+    [Fact]
     public void Flattened_gradients_assign_back_to_the_same_parameters()
     {
         using var model = new Transformer(TinyModels.Config, seed: 7);

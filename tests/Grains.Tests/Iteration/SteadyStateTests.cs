@@ -27,7 +27,8 @@ public sealed class SteadyStateTests
         steady.SecondsPerIteration.Should().Be(25);
         steady.GenerationShare.Should().Be((0.75 + 0.5) / 2);
         steady.PredictionError.Should().BeApproximately(50 / 40.0 - 1, 1e-12);
-        steady.BoundSeconds.Should().BeApproximately(2 * IdealBound.For(workload).WorkPerDevice, 1e-9);
+        steady.BoundSeconds.Should().BeApproximately(2 * IdealBound.For(workload).Seconds, 1e-9);
+        SteadyState.Of(measured, [workload, workload], null, staleness: 2).BoundSeconds.Should().BeApproximately(2 * IdealBound.For(workload, 2).Seconds, 1e-9);
         steady.Efficiency.Should().BeApproximately(steady.BoundSeconds / 50, 1e-12);
         SteadyState.Of(measured, [workload, workload], null).PredictionError.Should().BeNull();
         FluentActions.Invoking(() => SteadyState.Of(measured, [workload], null)).Should().Throw<ArgumentException>();
