@@ -5,8 +5,9 @@ namespace Client.Benchmarks;
 
 /// <summary>
 /// One way bench runs a workload: where the roles run, when a sample moves on, and how many weight
-/// versions generation runs ahead of training (async-k: rl.async.maxStaleness k, streaming scoring;
-/// async-k-partial: with partial rollouts).
+/// versions generation runs ahead of training (async-k: rl.async.maxStaleness k, streaming scoring, pull
+/// dispatch, so a step's samples go to the workers done with older versions; async-k-partial: with partial
+/// rollouts, where every worker takes every version at once and pull deals as round-robin does).
 /// Colocated variants run the workload on as many devices, every one hosting every role (the published baseline).
 /// </summary>
 public sealed record BenchVariant(string Name, RolePlacement Placement, StagePolicy Policy, int Staleness = 0, bool Partial = false)
@@ -53,7 +54,12 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
         {
             Name = $"{workload.Name}-{Name}",
             Iterations = workload.Iterations - 1 + WarmUp + CoolDown,
-            Rl = placed.Rl! with { StagePolicy = Policy, Async = Staleness > 0 ? new AsyncSpec { MaxStaleness = Staleness, PartialRollouts = Partial } : null },
+            Rl = placed.Rl! with
+            {
+                StagePolicy = Policy,
+                Async = Staleness > 0 ? new AsyncSpec { MaxStaleness = Staleness, PartialRollouts = Partial } : null,
+                Dispatch = Staleness > 0 ? DispatchPolicy.Pull : placed.Rl.Dispatch,
+            },
         };
     }
 }

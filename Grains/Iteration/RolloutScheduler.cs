@@ -20,7 +20,10 @@ namespace Grains.Iteration;
 /// </summary>
 /// A worker that stopped (a weights version failed to load on it) is given up like one with no device
 /// free: its samples go to the others, and <paramref name="notice"/> tells the job which (its index in the job) and why.
-public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<int, Task> revive, Action<int, string> notice)
+/// With <paramref name="oneVersionPerWorker"/> (asynchronous jobs without partial rollouts: a worker admits a
+/// newer version's samples only once the older one's are done) each step's state says which workers are
+/// behind, and the dispatch policy hears when one catches up.
+public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<int, Task> revive, Action<int, string> notice, bool oneVersionPerWorker = false)
 {
     public static readonly TimeSpan AuditPeriod = TimeSpan.FromSeconds(2);
 
@@ -40,7 +43,12 @@ public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<in
     public void SampleReached(string sampleId, SampleStage stage)
     {
         foreach (var step in running) step.Reached(sampleId, stage);
+        if (!oneVersionPerWorker || stage < SampleStage.Generated) return;
+        foreach (var step in running.ToList()) step.CatchUp(w => Behind(step, w));
     }
+
+    /// <summary>Whether a worker still has samples of an older version than the step's to generate.</summary>
+    private bool Behind(Step step, int worker) => running.Any(o => o.Weights.Version < step.Weights.Version && o.State.Load(worker) > 0);
 
     /// <summary>Stops every running rollout (the job stops or failed): their runs end cancelled, and they send nothing more.</summary>
     public void Abandon()
@@ -82,11 +90,17 @@ public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<in
         await Task.WhenAll(samples.Select((s, k) => SiloLoss.Retry(() => s.Create(starts[k]))));
         if (abandoned) throw new TaskCanceledException("the job's rollouts were abandoned");
         var step = new Step(this, starts, weights, samples, stagePolicy, dispatchPolicy, workers, scoredGroups);
+        if (oneVersionPerWorker) for (var w = 0; w < workers.Count; w++) step.State.SetBehind(w, Behind(step, w));
         running.Add(step);
         try
         {
             step.Carry(dispatchPolicy.Start(step.State));
-            while (await Task.WhenAny(step.Trained.Task, Task.Delay(AuditPeriod)) != step.Trained.Task) await step.Audit();
+            while (await Task.WhenAny(step.Trained.Task, Task.Delay(AuditPeriod)) != step.Trained.Task)
+            {
+                await step.Audit();
+                // Samples the audit found generated (their reports lost) may have let a worker catch up.
+                if (oneVersionPerWorker) step.CatchUp(w => Behind(step, w));
+            }
             await step.Trained.Task;
         }
         finally
@@ -114,6 +128,7 @@ public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<in
         private readonly HashSet<int> gone = [];
 
         public RolloutState State { get; } = new(starts.Length, workers.Count);
+        public WeightsRef Weights => weights;
         public TaskCompletionSource Trained { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public void Reached(string sampleId, SampleStage stage)
@@ -129,6 +144,17 @@ public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<in
             {
                 if (--unscored[starts[k].Group] == 0) scoredGroups.TryWrite(members[starts[k].Group]);
                 Carry(stagePolicy.Scored(State, k));
+            }
+        }
+
+        /// <summary>Workers that were behind and no longer are get this step's samples, as the dispatch policy says.</summary>
+        public void CatchUp(Func<int, bool> behind)
+        {
+            for (var w = 0; w < workers.Count; w++)
+            {
+                if (!State.Behind(w) || behind(w)) continue;
+                State.SetBehind(w, false);
+                Carry(dispatchPolicy.CaughtUp(State, w));
             }
         }
 

@@ -51,6 +51,32 @@ public sealed class EmulatedJobTests(ClusterFixture fixture)
         }
     }
 
+    [Fact]
+    public async Task Without_partial_rollouts_pull_dispatch_sends_a_step_only_to_workers_done_with_older_versions()
+    {
+        var grains = fixture.Cluster.GrainFactory;
+        var spec = Emulated("emulated-async-pull", "streaming", "grpo") with { Iterations = 5 };
+        spec = spec with { Rl = spec.Rl! with { Dispatch = DispatchPolicy.Pull, Async = new AsyncSpec { MaxStaleness = 1 }, Emulation = spec.Rl.Emulation! with { Lengths = "reasoning" } } };
+
+        var (status, metrics) = await RlJobTests.Run(grains, spec);
+
+        status.State.Should().Be(JobState.Completed, status.Message);
+        var steps = await Task.WhenAll(metrics.Select(m => Task.WhenAll(Enumerable.Range(0, 24).Select(k => grains.GetGrain<ISampleGrain>(SampleKeys.Of(spec.Name, m.Iteration, k)).Record()))));
+        var caughtUp = 0;
+        for (var i = 1; i < steps.Length; i++)
+        {
+            var older = steps.Take(i).SelectMany(s => s).Where(r => r.Generated!.WeightVersion < steps[i][0].Generated!.WeightVersion).ToArray();
+            var started = steps[i].Min(r => r.Times.Dispatched!.Value);
+            foreach (var worker in steps[i].GroupBy(r => r.Worker))
+            {
+                var lastOlder = older.Where(r => r.Worker == worker.Key).Select(r => r.Times.Generated!.Value).DefaultIfEmpty(DateTimeOffset.MinValue).Max();
+                worker.Should().OnlyContain(r => r.Times.Dispatched >= lastOlder, $"step {i + 1}'s samples wait for {worker.Key}'s older ones to be generated, not on it");
+                if (lastOlder > started) caughtUp++;
+            }
+        }
+        caughtUp.Should().BePositive("some worker was still generating an older version when a step began");
+    }
+
     [Theory]
     [InlineData("barrier")]
     [InlineData("streaming")]

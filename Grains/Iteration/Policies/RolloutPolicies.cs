@@ -15,7 +15,9 @@ public static class RolloutPolicies
     public static IDispatchPolicy Dispatch(RlSpec rl) => rl.Dispatch switch
     {
         DispatchPolicy.RoundRobin => new RoundRobinDispatch(),
-        DispatchPolicy.Pull => new PullDispatch(rl.MaxBatch),
+        // A worker's fair share of the step at a time, at most its batch: a worker that catches up on an
+        // older step (asynchronous jobs) takes its share, not a batch that would leave the others idle.
+        DispatchPolicy.Pull => new PullDispatch(Math.Min(rl.MaxBatch, (rl.PromptsPerIteration * rl.SamplesPerPrompt + rl.GenerationWorkers - 1) / rl.GenerationWorkers)),
         _ => throw new ArgumentOutOfRangeException(nameof(rl), rl.Dispatch, "no such dispatch policy"),
     };
 }

@@ -1,8 +1,9 @@
 namespace Grains.Iteration.Policies;
 
 /// <summary>
-/// What the policies see of one step's rollout: where each sample is, each worker's load, and the
-/// step's clock. The scheduler records events here before it asks a policy; policies only read it.
+/// What the policies see of one step's rollout: where each sample is, each worker's load, which workers
+/// are still generating an older step's samples (and cannot admit this step's yet), and the step's clock.
+/// The scheduler records events here before it asks a policy; policies only read it.
 /// </summary>
 public sealed class RolloutState
 {
@@ -10,12 +11,13 @@ public sealed class RolloutState
     private readonly bool[] generated;
     private readonly bool[] scored;
     private readonly int[] load;
+    private readonly bool[] behind;
 
     public RolloutState(int samples, int workers)
     {
         if (samples < 1) throw new ArgumentOutOfRangeException(nameof(samples), samples, "a step needs at least one sample");
         if (workers < 1) throw new ArgumentOutOfRangeException(nameof(workers), workers, "a step needs at least one generation worker");
-        (workerOf, generated, scored, load) = (Enumerable.Repeat(-1, samples).ToArray(), new bool[samples], new bool[samples], new int[workers]);
+        (workerOf, generated, scored, load, behind) = (Enumerable.Repeat(-1, samples).ToArray(), new bool[samples], new bool[samples], new int[workers], new bool[workers]);
     }
 
     public int Samples => workerOf.Length;
@@ -35,6 +37,14 @@ public sealed class RolloutState
     public int Load(int worker) => load[worker];
 
     public bool IsGenerated(int sample) => generated[sample];
+
+    /// <summary>
+    /// The worker is generating samples of an older weights version and, without partial rollouts, admits
+    /// this step's (of a newer one) only once those are done: samples sent there now would wait.
+    /// </summary>
+    public bool Behind(int worker) => behind[worker];
+
+    public void SetBehind(int worker, bool value) => behind[worker] = value;
 
     public bool IsScored(int sample) => scored[sample];
 

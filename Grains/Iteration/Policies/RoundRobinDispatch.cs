@@ -7,4 +7,6 @@ public sealed class RoundRobinDispatch : IDispatchPolicy
         [.. Enumerable.Range(0, state.Workers).SelectMany(w => Enumerable.Range(0, state.Samples).Where(k => k % state.Workers == w).Select(k => new DispatchTo(k, w)))];
 
     public IReadOnlyList<DispatchTo> Generated(RolloutState state, int sample, int worker) => [];
+
+    public IReadOnlyList<DispatchTo> CaughtUp(RolloutState state, int worker) => [];
 }

@@ -43,6 +43,38 @@ public sealed class RolloutPolicyTests
     }
 
     [Fact]
+    public void Pull_passes_over_a_worker_behind_on_an_older_step_until_it_catches_up()
+    {
+        var state = new RolloutState(samples: 7, workers: 3);
+        state.SetBehind(1, true);
+        var dispatch = new PullDispatch(slots: 2);
+
+        var first = Dispatch(state, dispatch.Start(state));
+        first.Select(d => (d.Sample, d.Worker)).Should().Equal((0, 0), (1, 2), (2, 0), (3, 2));
+        state.Generated(0);
+        Dispatch(state, dispatch.Generated(state, 0, 0)).Should().Equal(new DispatchTo(4, 0));
+
+        // Worker 1's older samples are done: it takes its two slots of what is left.
+        state.SetBehind(1, false);
+        Dispatch(state, dispatch.CaughtUp(state, 1)).Should().Equal(new DispatchTo(5, 1), new DispatchTo(6, 1));
+        dispatch.CaughtUp(state, 1).Should().BeEmpty("every sample is dispatched");
+        new RoundRobinDispatch().CaughtUp(state, 1).Should().BeEmpty("round-robin dispatched everything at the start");
+    }
+
+    [Fact]
+    public void Pull_with_every_worker_behind_dispatches_nothing_until_one_catches_up()
+    {
+        var state = new RolloutState(samples: 3, workers: 2);
+        state.SetBehind(0, true);
+        state.SetBehind(1, true);
+        var dispatch = new PullDispatch(slots: 2);
+
+        dispatch.Start(state).Should().BeEmpty();
+        state.SetBehind(1, false);
+        Dispatch(state, dispatch.CaughtUp(state, 1)).Should().Equal(new DispatchTo(0, 1), new DispatchTo(1, 1));
+    }
+
+    [Fact]
     public void Barrier_scores_nothing_before_the_last_sample_is_generated_then_everything()
     {
         var state = Started(3);
