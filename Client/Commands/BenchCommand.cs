@@ -27,7 +27,7 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
     {
         [CommandArgument(0, "<workload.json>")][Description("An rl job file with devices 'emulated' (see infra/workloads).")] public string File { get; init; } = "";
         [CommandOption("--policies")][Description("Comma-separated: colocated-barrier, barrier, streaming, colocated-streaming, async-1, async-2, async-4, async-8, and each async-k with -partial (default: the first three).")] public string? Policies { get; init; }
-        [CommandOption("--iterations")][Description("Measured iterations per policy, after one warm-up (async-k: 1 + k, and k more after them).")][DefaultValue(3)] public int Iterations { get; init; } = 3;
+        [CommandOption("--iterations")][Description("Measured iterations per policy, after one warm-up (async-k: 1 + k warm-up steps, measured steps rounded up to a multiple of k + 1, and k more after them).")][DefaultValue(3)] public int Iterations { get; init; } = 3;
         [CommandOption("--time-scale")][Description("Emulated seconds per wall second (default: the workload's).")] public double? TimeScale { get; init; }
         [CommandOption("--out")][Description("Folder for the timelines (default runs/bench/<workload>).")] public string? Out { get; init; }
         [CommandOption("--json")][Description("Also write the figures as JSON to this file.")] public string? Json { get; init; }
@@ -99,6 +99,7 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
         var grains = services.GetRequiredService<IGrainFactory>();
         var counter = services.GetRequiredService<GrainCallCounter>();
         var job = variant.Apply(workload);
+        iterations = variant.Measured(iterations);
         var emulated = new EmulatedJob(job);
         AnsiConsole.MarkupLine($"[grey]{variant.Name}: {variant.WarmUp} + {iterations} + {variant.CoolDown} iterations of {emulated.Workload(1).Samples.Count} samples on {emulated.Devices} emulated {job.Rl!.Emulation!.DeviceClass}...[/]");
         var (calls, clock) = (counter.Calls, Stopwatch.StartNew());

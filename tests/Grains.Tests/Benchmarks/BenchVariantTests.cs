@@ -1,0 +1,34 @@
+using Client.Benchmarks;
+using Grains.Interfaces.Jobs;
+
+namespace Grains.Tests.Benchmarks;
+
+public sealed class BenchVariantTests
+{
+    [Theory]
+    [InlineData("streaming", 3, 3)]
+    [InlineData("async-1", 3, 4)]
+    [InlineData("async-2", 3, 3)]
+    [InlineData("async-4", 3, 5)]
+    [InlineData("async-8-partial", 3, 9)]
+    [InlineData("async-4", 6, 10)]
+    public void Async_k_measures_whole_waves_of_k_plus_one_steps(string name, int asked, int measured)
+    {
+        var variant = BenchVariant.Parse(name);
+
+        variant.Measured(asked).Should().Be(measured);
+    }
+
+    [Fact]
+    public void An_async_variant_runs_its_warm_up_whole_waves_and_cool_down_with_pull_dispatch()
+    {
+        var workload = new JobSpec { Name = "w", Kind = JobKind.Rl, Iterations = 4, Rl = new RlSpec() };
+
+        var job = BenchVariant.Parse("async-4").Apply(workload);
+
+        job.Iterations.Should().Be(5 + 5 + 4, "1 + 4 warm-up steps, 3 measured rounded up to 5, 4 generated ahead that only train");
+        job.Rl!.Async!.MaxStaleness.Should().Be(4);
+        job.Rl.Dispatch.Should().Be(DispatchPolicy.Pull);
+        BenchVariant.Parse("streaming").Apply(workload).Rl!.Dispatch.Should().Be(DispatchPolicy.RoundRobin);
+    }
+}
