@@ -85,6 +85,11 @@ public static class SiloHosting
         // partitions over on membership changes and keeps every live activation's entry.
         silo.AddDistributedGrainDirectory();
 #pragma warning restore ORLEANSEXP003
+        // Orleans' silo-metadata cache passes over a silo whose metadata it failed to read (a replacement asked
+        // while still joining) for the failure-detection timeout plus two table refreshes: at the default
+        // refresh (60 s) placement sees no silo of that role for over two minutes, longer than a job waits
+        // for one (measured: a killed inference silo's replacement was up and unseen until the job failed).
+        silo.Configure<ClusterMembershipOptions>(o => o.TableRefreshTimeout = TimeSpan.FromSeconds(10));
         // Mutual TLS on silo-to-silo and client-to-gateway connections: a side without the cluster's certificate is refused.
         if (settings.Certificate is { } certificate) silo.UseTls(certificate.Own, certificate.Configure);
         return silo;

@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using System.Text;
+using Client.Benchmarks;
 using Client.Commands;
 using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
@@ -46,9 +47,23 @@ public sealed class ChaosCommand : AsyncCommand<ChaosCommand.Settings>
         public int? Soak { get; init; }
 
         [CommandOption("--kill-every")]
-        [Description("The soak: seconds between kills.")]
+        [Description("The soak: seconds between kills; an emulated workload: emulated seconds between kills.")]
         [DefaultValue(120)]
         public int KillEvery { get; init; } = 120;
+
+        [CommandOption("--policy")]
+        [Description("An emulated workload: how it runs, as bench names it (async-k, async-k-partial, streaming, ...).")]
+        [DefaultValue("async-4-partial")]
+        public string Policy { get; init; } = "async-4-partial";
+
+        [CommandOption("--steps")]
+        [Description("An emulated workload: steps measured (after the policy's warm-up), with kills and without.")]
+        [DefaultValue(30)]
+        public int Steps { get; init; } = 30;
+
+        [CommandOption("--time-scale")]
+        [Description("An emulated workload: emulated seconds per wall second (default: the workload's).")]
+        public double? TimeScale { get; init; }
 
         [CommandOption("--out")]
         [Description("Also write the table as Markdown to this file.")]
@@ -75,6 +90,7 @@ public sealed class ChaosCommand : AsyncCommand<ChaosCommand.Settings>
         var file = settings.File ?? Path.Combine(LocalCluster.RepositoryRoot(), "infra", "jobs", "ppo-chaos.json");
         if (await JobView.LoadAsync(file, cancellationToken) is not { } spec) return 2;
         if (spec.Kind != JobKind.Rl) throw new ArgumentException($"{file}: chaos runs rl jobs");
+        if (spec.Rl!.Emulated && settings.Soak is null) return await Emulated(settings, spec, cancellationToken);
         if (settings.KillAt < 1 || settings.KillAt >= spec.Iterations) throw new ArgumentException($"--kill-at must be from 1 to {spec.Iterations - 1} (the job has {spec.Iterations} iterations)");
         var work = settings.Work ?? Directory.CreateTempSubdirectory("actors-chaos-").FullName;
         Directory.CreateDirectory(work);
@@ -100,6 +116,41 @@ public sealed class ChaosCommand : AsyncCommand<ChaosCommand.Settings>
         Console.WriteLine(markdown);
         if (settings.Out is not null) await File.WriteAllTextAsync(settings.Out, markdown, cancellationToken);
         return results.All(r => r.Completed && r.Lost == 0 && r.WeightsAgree) ? 0 : 1;
+    }
+
+    /// <summary>
+    /// An emulated workload under a bench policy, without kills and with a random silo killed every
+    /// --kill-every emulated seconds: the steady state of each side by side; passes with no sample lost and
+    /// at least 90 % of the throughput without kills.
+    /// </summary>
+    private static async Task<int> Emulated(Settings settings, JobSpec spec, CancellationToken cancellationToken)
+    {
+        var variant = BenchVariant.Parse(settings.Policy);
+        if (variant.Placement == RolePlacement.Colocated) throw new ArgumentException($"--policy: {settings.Policy} is colocated: every role on every device, so no silo of one role to kill; give a disaggregated one");
+        if (settings.Steps is < 1 or > 1000 || settings.KillEvery < 1 || settings.TimeScale is <= 0) throw new ArgumentException($"--steps must be 1-1000, --kill-every and --time-scale positive (got {settings.Steps}, {settings.KillEvery}, {settings.TimeScale})");
+        var rl = spec.Rl!;
+        var workload = spec with { Iterations = settings.Steps + 1, Rl = rl with { Emulation = rl.Emulation! with { TimeScale = settings.TimeScale ?? rl.Emulation.TimeScale } } };
+        var work = settings.Work ?? Directory.CreateTempSubdirectory("actors-chaos-").FullName;
+        Directory.CreateDirectory(work);
+        var certificate = Path.Combine(work, "cluster.pfx");
+        ClusterCertificate.Create(certificate, "actors-chaos", TimeSpan.FromDays(1));
+        AnsiConsole.MarkupLineInterpolated($"[grey]chaos: {spec.Name} as {variant.Name}, {variant.Measured(settings.Steps)} steps measured, a silo killed every {settings.KillEvery} emulated s (time scale {workload.Rl!.Emulation!.TimeScale}); logs in {work}[/]");
+        await using var cluster = await LocalCluster.StartAsync(work, certificate);
+        var chaos = new EmulatedChaos(cluster, workload, variant, settings.KillEvery, spec.Seed);
+        var calm = await chaos.Run(kills: false, cancellationToken);
+        var killed = await chaos.Run(kills: true, cancellationToken);
+        var text = new StringBuilder();
+        text.AppendLine("| run | kills | steps measured | s / step | samples/s | of the run without kills | samples lost | samples sent again | replicas rebuilt | wall s |");
+        text.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
+        foreach (var r in new[] { calm, killed })
+        {
+            text.AppendLine($"| {r.Run} | {r.Kills.Count} | {r.Steps} | {r.SecondsPerStep:F1} | {r.SamplesPerSecond:F2} | {r.SamplesPerSecond / calm.SamplesPerSecond:P1} | {r.Lost} | {r.Resent} | {r.ReplicasRebuilt} | {r.WallSeconds:F0} |");
+        }
+        text.AppendLine();
+        text.AppendLine($"Kills: {(killed.Kills.Count == 0 ? "none" : string.Join("; ", killed.Kills))}.");
+        Console.WriteLine(text);
+        if (settings.Out is not null) await File.WriteAllTextAsync(settings.Out, text.ToString(), cancellationToken);
+        return killed.Lost == 0 && calm.Lost == 0 && killed.SamplesPerSecond >= 0.9 * calm.SamplesPerSecond ? 0 : 1;
     }
 
     private static string Weights(ChaosResult r) =>

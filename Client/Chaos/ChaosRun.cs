@@ -21,7 +21,7 @@ public sealed class ChaosRun(LocalCluster cluster, JobSpec template, ChaosKill k
 
     public async Task<ChaosResult> Run(CancellationToken cancellationToken)
     {
-        cluster.StartLayout(clusterId);
+        cluster.StartLayout(clusterId, LocalCluster.LayoutFor(job));
         try
         {
             using var host = await cluster.ConnectAsync(clusterId, cancellationToken);
@@ -105,8 +105,7 @@ public sealed class ChaosRun(LocalCluster cluster, JobSpec template, ChaosKill k
     {
         var silos = await SiloLoss.Retry(() => grains.GetGrain<IClusterInfoGrain>(0).Silos());
         string NameOf(string address) => silos.Single(s => s.Address == address).Name;
-        var jobSilo = NameOf((await grains.GetGrain<IManagementGrain>(0).GetActivationAddress(grains.GetGrain<IJobGrain>(job.Name))
-            ?? throw new InvalidOperationException($"job {job.Name} is not active")).ToParsableString());
+        var jobSilo = await SiloOf(grains, grains.GetGrain<IJobGrain>(job.Name));
         var leases = await SiloLoss.Retry(() => grains.GetGrain<IDeviceDirectoryGrain>(0).Leases());
         string Holding(string part)
         {
@@ -121,6 +120,15 @@ public sealed class ChaosRun(LocalCluster cluster, JobSpec template, ChaosKill k
             ChaosKill.Inference => silos.Single(s => s.Status == "Active" && s.Roles.Contains(SiloRoles.Inference)).Name,
             _ => jobSilo,
         };
+    }
+
+    /// <summary>The name of the silo a job's grain is active on.</summary>
+    public static async Task<string> SiloOf(IClusterClient grains, IJobGrain job)
+    {
+        var address = await grains.GetGrain<IManagementGrain>(0).GetActivationAddress(job)
+            ?? throw new InvalidOperationException($"job {job.GetPrimaryKeyString()} is not active");
+        var hosts = await SiloLoss.Retry(() => grains.GetGrain<IManagementGrain>(0).GetDetailedHosts(onlyActive: true));
+        return hosts.Single(h => h.SiloAddress.Equals(address)).SiloName;
     }
 
     private string FinalWeightsObject => JobKeys.For(job).ActorWeights(job.Iterations);

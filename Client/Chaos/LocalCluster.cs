@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using Client.Commands;
 using Grains.Interfaces.Cluster;
+using Grains.Interfaces.Jobs;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Silo.Options;
@@ -60,9 +61,42 @@ public sealed class LocalCluster : IAsyncDisposable
         ("train-a", SiloRoles.Training, "gpu:0-1"), ("train-b", SiloRoles.Training, "gpu:0-1"),
     ];
 
-    public void StartLayout(string clusterId)
+    /// <summary>
+    /// The layout a job runs on: <see cref="Layout"/> for a job on real devices; for an emulated one, a silo
+    /// per machine of <see cref="DevicesPerMachine"/> devices of the job's class, as many as its generation
+    /// workers and its trainers need, and one inference silo. No device is spare: a lost silo's grains wait for
+    /// its replacement, and meanwhile the job goes on with the others.
+    /// </summary>
+    public static (string Name, string Roles, string Devices)[] LayoutFor(JobSpec job)
     {
-        foreach (var (name, roles, devices) in Layout) StartSilo(clusterId, name, roles, devices);
+        if (job.Rl is not { Emulated: true } rl) return Layout;
+        var kind = rl.Emulation!.DeviceClass.ToLowerInvariant();
+        IEnumerable<(string, string, string)> Machines(string prefix, string roles, int devices) =>
+            Enumerable.Range(0, (devices + DevicesPerMachine - 1) / DevicesPerMachine)
+                .Select(m => ($"{prefix}-{m}", roles, $"{kind}:0-{Math.Min(DevicesPerMachine, devices - m * DevicesPerMachine) - 1}"));
+        return
+        [
+            .. Machines("gen", SiloRoles.Generation, rl.GenerationWorkers), ("infer", SiloRoles.Inference, kind),
+            .. Machines("train", SiloRoles.Training, InProcessSilo.TrainingDevices(rl)),
+        ];
+    }
+
+    /// <summary>Devices of an emulated machine (a silo): eight, as an H800 or H20 server has.</summary>
+    public const int DevicesPerMachine = 8;
+
+    private (string Name, string Roles, string Devices)[] layout = Layout;
+
+    // Where the silos keep checkpoints and the ledger: Azure Blob on Azurite, or a directory they share.
+    private string? sharedDirectory;
+
+    /// <summary>
+    /// Starts the silos of <paramref name="of"/> (default <see cref="Layout"/>); with <paramref name="directory"/>,
+    /// their checkpoints and ledger go to that directory, shared as machines share a file system, instead of Azure Blob.
+    /// </summary>
+    public void StartLayout(string clusterId, (string Name, string Roles, string Devices)[]? of = null, string? directory = null)
+    {
+        (layout, sharedDirectory) = (of ?? Layout, directory);
+        foreach (var (name, roles, devices) in layout) StartSilo(clusterId, name, roles, devices);
     }
 
     /// <summary>The silos running now, by name.</summary>
@@ -95,7 +129,7 @@ public sealed class LocalCluster : IAsyncDisposable
             {
                 host ??= await settings.ConnectAsync(cancellationToken);
                 var active = await host.Services.GetRequiredService<IClusterClient>().GetGrain<IClusterInfoGrain>(0).Silos();
-                if (active.Count(s => s.Status == "Active") == Layout.Length) return host;
+                if (active.Count(s => s.Status == "Active") == layout.Length) return host;
             }
             catch (InvalidOperationException) when (DateTime.UtcNow < deadline)
             {
@@ -115,13 +149,15 @@ public sealed class LocalCluster : IAsyncDisposable
     {
         var silo = Path.Combine(Root, "Silo", "bin", "Release", "net10.0", "Silo.dll");
         if (!File.Exists(silo)) throw new InvalidOperationException($"no silo build at {silo}: dotnet build Silo -c Release");
-        var process = Start("dotnet", Path.Combine(Work, $"{clusterId}-{name}.log"), silo,
+        string[] store = sharedDirectory is null
+            ? ["--Checkpoints:Provider", "AzureBlob", "--Checkpoints:ConnectionString", ConnectionString]
+            : ["--Checkpoints:Provider", "Local", "--Checkpoints:Directory", sharedDirectory];
+        var process = Start("dotnet", Path.Combine(Work, $"{clusterId}-{name}.log"), [silo,
             "--Clustering:Provider", "AzureTable", "--Clustering:ConnectionString", ConnectionString,
             "--Clustering:ClusterId", clusterId, "--Clustering:ServiceId", clusterId,
             "--Clustering:SiloPort", FreePort().ToString(), "--Clustering:GatewayPort", FreePort().ToString(),
             "--Silo:Name", name, "--Silo:Roles", roles, "--Silo:Devices", devices,
-            "--Checkpoints:Provider", "AzureBlob", "--Checkpoints:ConnectionString", ConnectionString,
-            "--Tls:Certificate", Certificate, "--Logging:LogLevel:Default", "Warning");
+            .. store, "--Tls:Certificate", Certificate, "--Logging:LogLevel:Default", "Warning"]);
         silos[name] = (process, roles, devices);
     }
 

@@ -36,7 +36,7 @@ public static class InProcessSilo
     public static int LeasedDevices(RlSpec rl) => rl.GenerationWorkers + (rl.Placement == RolePlacement.Colocated ? 0 : TrainingDevices(rl));
 
     /// <summary>A trainer per replica and model; or the pipelines' stages (the critic's on the actor's devices when fused), and the warm start's trainer before them.</summary>
-    private static int TrainingDevices(RlSpec rl) => rl.Pipeline is not { } p ? rl.TrainingReplicas * (rl.NeedsCritic ? 2 : 1)
+    public static int TrainingDevices(RlSpec rl) => rl.Pipeline is not { } p ? rl.TrainingReplicas * (rl.NeedsCritic ? 2 : 1)
         : Math.Max(1, rl.TrainingReplicas * (p.Stages + (rl.NeedsCritic && p.Schedule != PipelineScheduleKind.Fused ? p.CriticStagesOrActor : 0)));
 
     private static string FreePort()

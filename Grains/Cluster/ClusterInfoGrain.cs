@@ -6,7 +6,7 @@ namespace Grains.Cluster;
 
 /// <summary>Joins membership, silo metadata, activation counts and device leases into one view.</summary>
 [StatelessWorker]
-public sealed class ClusterInfoGrain(ISiloMetadataCache metadata) : Grain, IClusterInfoGrain
+public sealed class ClusterInfoGrain(ISiloMetadataCache metadata, IClusterMembershipService membership) : Grain, IClusterInfoGrain
 {
     // A silo that died but is still listed must not hold up the whole answer.
     private static readonly TimeSpan StatisticsTimeout = TimeSpan.FromSeconds(2);
@@ -44,5 +44,15 @@ public sealed class ClusterInfoGrain(ISiloMetadataCache metadata) : Grain, IClus
                 Get(SiloMetadataKeys.DeviceClass), Get(SiloMetadataKeys.Datacenter),
                 activations.GetValueOrDefault(h.SiloAddress), leases.Where(l => l.Silo == address).ToList(), drained.Contains(address));
         }).ToList();
+    }
+
+    public async Task<bool> DeclareDead(string siloName)
+    {
+        // A silo that died while joining is listed as joining: it is declared dead all the same.
+        var hosts = (await GrainFactory.GetGrain<IManagementGrain>(0).GetDetailedHosts(onlyActive: false))
+            .Where(h => h.Status is SiloStatus.Active or SiloStatus.Joining).ToList();
+        var silo = hosts.FirstOrDefault(h => h.SiloName == siloName)
+            ?? throw new ArgumentException($"no active or joining silo is named {Interfaces.Jobs.Quoted.Of(siloName)} (such silos: {string.Join(", ", hosts.Select(h => h.SiloName).Order())})");
+        return await membership.TryKill(silo.SiloAddress);
     }
 }

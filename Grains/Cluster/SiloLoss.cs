@@ -49,6 +49,22 @@ public static class SiloLoss
         }
     }
 
+    /// <summary>
+    /// Gives a device grain's device back. One lost with its silo and not placed again (no device free for
+    /// it, or no silo of its role) holds nothing: calling it would place it only to vacate it, so its
+    /// failure to place is no failure here.
+    /// </summary>
+    public static async Task Vacate(IDeviceGrain grain)
+    {
+        try
+        {
+            await grain.Vacate();
+        }
+        catch (Exception e) when (Is(e) || NoFreeDeviceException.In(e))
+        {
+        }
+    }
+
     public static Task Retry(Func<Task> call) => Retry(async () =>
     {
         await call();

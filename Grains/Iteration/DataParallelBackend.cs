@@ -116,27 +116,37 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
         return [.. usages.Where(u => u.Error is null).Select(u => u.Value!)];
     }
 
-    public Task Release() => Task.WhenAll(actors.Concat(critics).Select(t => t.Vacate()));
+    public Task Release() => Task.WhenAll(actors.Concat(critics).Select(SiloLoss.Vacate));
 
     /// <summary>
     /// One optimizer step of a model over a mini-batch split across its replicas: each computes the
     /// gradient of its share (divided by the mini-batch's tokens), the shares are summed in replica
     /// order, and every replica applies the sum. A replica lost with its silo is rebuilt from a survivor,
-    /// which holds the same state (before the step while gradients are computed, after it once applied),
-    /// and the step goes on; with no survivor the loss goes up and the job replays from its checkpoint.
+    /// which holds the same state (before the step while gradients are computed, after it once applied);
+    /// with no device free for it yet, a survivor computes its share (the same numbers: same state, same
+    /// rows) and the step goes on without it until a device frees (a replacement silo joins). With no
+    /// survivor the loss goes up and the job replays from its checkpoint.
     /// </summary>
     private async Task<(TrainSums Sums, double GradNorm, int Rebuilt)> Step(string model, ITrainerGrain[] replicas, TrainingRow[] miniBatch)
     {
         var tokens = miniBatch.Sum(r => r.ResponseTokens);
         var rebuilt = 0;
         var split = MiniBatchPlan.BalancedShares(Tokens(miniBatch), replicas.Length);
-        Task<GradientShare> Share(int r) => replicas[r].Gradients([.. split[r].Select(k => miniBatch[k])], tokens);
-        var gradients = await Outcomes(replicas.Length, Share);
-        foreach (var r in Lost(gradients))
+        Task<GradientShare> Share(int r, int on) => replicas[on].Gradients([.. split[r].Select(k => miniBatch[k])], tokens);
+        var gradients = await Outcomes(replicas.Length, r => Share(r, r));
+        var missing = Lost(gradients);
+        foreach (var r in missing)
         {
-            await Rebuild(model, replicas, r, from: Survivor(gradients, r));
-            gradients[r] = (await Share(r), null);
-            rebuilt++;
+            var survivor = Survivor(gradients, r);
+            if (await Rebuilt(model, replicas, r, from: survivor))
+            {
+                gradients[r] = (await Share(r, r), null);
+                rebuilt++;
+            }
+            else
+            {
+                gradients[r] = (await Share(r, survivor), null);
+            }
         }
         var shares = gradients.Select(g => g.Value!).ToArray();
         var sum = new float[shares[0].Gradient.Length];
@@ -145,11 +155,10 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
             for (var k = 0; k < sum.Length; k++) sum[k] += share.Gradient[k];
         }
         var norms = await Outcomes(replicas.Length, r => replicas[r].Apply(sum));
-        // A replica lost while applying: a survivor has applied the same sum, so its state is the step's end.
+        // A replica lost while applying (or left out since): a survivor has applied the same sum, so its state is the step's end.
         foreach (var r in Lost(norms))
         {
-            await Rebuild(model, replicas, r, from: Survivor(norms, r));
-            rebuilt++;
+            if (await Rebuilt(model, replicas, r, from: Survivor(norms, r))) rebuilt++;
         }
         return (shares.Select(s => s.Sums).Aggregate((a, b) => a + b), norms.First(n => n.Error is null).Value, rebuilt);
     }
@@ -178,17 +187,28 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
         return survivor;
     }
 
-    /// <summary>A lost replica's new activation, set up and given the survivor's weights and optimizer state through the store.</summary>
-    private async Task Rebuild(string model, ITrainerGrain[] replicas, int lost, int from)
+    /// <summary>
+    /// A lost replica's new activation, set up and given the survivor's weights and optimizer state through
+    /// the store; false where no device is free for it yet (it is tried again at the next step).
+    /// </summary>
+    private async Task<bool> Rebuilt(string model, ITrainerGrain[] replicas, int lost, int from)
     {
         var setup = TrainerSetups.For(job, critic: model == "critic", emulated);
         var copy = keys.ReplicaCopy(model, lost);
-        if (emulated is null) await SiloLoss.Retry(() => replicas[from].SaveState(copy));
-        await Placed(async () =>
+        try
         {
-            await replicas[lost].Setup(setup);
-            if (emulated is null) await replicas[lost].LoadState(copy);
-        });
+            await SiloLoss.Retry(() => replicas[lost].Setup(setup));
+        }
+        catch (Exception e) when (NoFreeDeviceException.In(e))
+        {
+            return false;
+        }
+        if (emulated is null)
+        {
+            await SiloLoss.Retry(() => replicas[from].SaveState(copy));
+            await SiloLoss.Retry(() => replicas[lost].LoadState(copy));
+        }
+        return true;
     }
 
     /// <summary>

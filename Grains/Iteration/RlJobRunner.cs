@@ -37,6 +37,8 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     // The workers the job goes on with: one lost with its silo, when no device is free to place it again, leaves.
     private readonly List<int> live = [.. Enumerable.Range(0, job.Rl!.GenerationWorkers)];
     private IGenerationWorkerGrain[] Workers => [.. live.Select(w => all[w])];
+    // Workers that left for want of a free device: each step they try again, and come back once one is free.
+    private readonly SortedSet<int> dropped = [];
     private RolloutScheduler? scheduler;
     private ITrainerBackend? trainers;
     private GenerationLimits? limits;
@@ -147,7 +149,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     /// <summary>Gives the job's devices back: its generation workers, trainers and stages leave them once their calls end.</summary>
     public async Task ReleaseDevices()
     {
-        await Task.WhenAll(Workers.Select(w => w.Vacate()));
+        await Task.WhenAll(all.Select(SiloLoss.Vacate));
         if (trainers is not null) await trainers.Release();
         // A vacated grain gives its lease back as it deactivates, just after: the job's end waits for
         // that, so a job submitted the moment this one is reported finished finds the devices free.
@@ -188,9 +190,31 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         {
             if (live.Count == 1) throw error!;
             live.Remove(w);
+            if (!WorkerStoppedException.In(error)) dropped.Add(w);
             var why = WorkerStoppedException.In(error) ? RolloutScheduler.Stopped(error!) : $"generation worker {keys.Worker(w)} lost, no device free for it";
             logger.LogWarning("job {Job}: {Why}; going on with {Count} workers", job.Name, why, live.Count);
             progress(weights?.Version ?? 0, $"{why}: going on with {live.Count} workers");
+        }
+    }
+
+    /// <summary>Workers that left for want of a device and can be placed now (a replacement silo joined) rejoin the job's steps from the next one launched.</summary>
+    private async Task Rejoin(Action<int, string> progress)
+    {
+        foreach (var w in dropped.ToList())
+        {
+            try
+            {
+                await all[w].Configure(limits!);
+                await all[w].LoadWeights(weights!);
+            }
+            catch (Exception e) when (RolloutScheduler.Unavailable(e) || SiloLoss.Is(e))
+            {
+                continue;
+            }
+            dropped.Remove(w);
+            live.Add(w);
+            live.Sort();
+            progress(weights?.Version ?? 0, $"generation worker {keys.Worker(w)} placed again: going on with {live.Count} workers");
         }
     }
 
@@ -205,6 +229,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     {
         var clock = Stopwatch.StartNew();
         var metrics = new IterationMetricsBuilder(i, DateTimeOffset.UtcNow, emulated?.TimeScale ?? 1);
+        await Rejoin(progress);
         Launch(plan, published: i - 1);
         var launchedStep = ahead[i];
         var starts = launchedStep.Starts;

@@ -124,8 +124,10 @@ public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<in
         private readonly Stopwatch clock = Stopwatch.StartNew();
         // Samples a worker has been given (its Submit returned, or failed with its silo): what the audit checks.
         private readonly HashSet<int> submitted = [];
-        // Workers lost with no device free to place them again: their samples went to the others.
+        // Workers lost with no device free to place them again: their samples went to the others, until a device frees.
         private readonly HashSet<int> gone = [];
+        // Of those, workers stopped by weights that failed to load: they do not come back.
+        private readonly HashSet<int> stopped = [];
 
         public RolloutState State { get; } = new(starts.Length, workers.Count);
         public WeightsRef Weights => weights;
@@ -172,6 +174,7 @@ public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<in
         /// <summary>Finds the samples lost with a worker's silo and sends them again; catches up on reports lost with a sample's silo.</summary>
         public async Task Audit()
         {
+            await Rejoin();
             foreach (var worker in submitted.Where(k => !State.IsGenerated(k)).GroupBy(State.WorkerOf).ToList())
             {
                 // A worker that did not answer in time is asked again at the next audit: only a lost silo or a
@@ -191,6 +194,28 @@ public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<in
                 var target = await Revived(worker.Key);
                 if (target != worker.Key) foreach (var k in lost) State.Moved(k, target);
                 await Dispatch(target, [.. lost]);
+            }
+        }
+
+        /// <summary>
+        /// Workers lost with no device free for them try again: once a device is free (a replacement silo
+        /// joined, another job gave one back), each is placed again and takes samples as the dispatch
+        /// policy deals a worker that caught up. A worker stopped by weights that failed to load stays out.
+        /// </summary>
+        private async Task Rejoin()
+        {
+            foreach (var worker in gone.Where(w => !stopped.Contains(w)).ToList())
+            {
+                try
+                {
+                    await owner.Revive(workers[worker].Index);
+                }
+                catch (Exception e) when (Unavailable(e) || SiloLoss.Is(e))
+                {
+                    continue;
+                }
+                gone.Remove(worker);
+                Carry(dispatchPolicy.CaughtUp(State, worker));
             }
         }
 
@@ -230,7 +255,11 @@ public sealed class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<in
                 catch (Exception e) when (Unavailable(e))
                 {
                     gone.Add(worker);
-                    if (WorkerStoppedException.In(e)) owner.Notice(workers[worker].Index, Stopped(e));
+                    if (WorkerStoppedException.In(e))
+                    {
+                        stopped.Add(worker);
+                        owner.Notice(workers[worker].Index, Stopped(e));
+                    }
                 }
             }
             var others = Enumerable.Range(0, workers.Count).Where(w => !gone.Contains(w)).ToArray();

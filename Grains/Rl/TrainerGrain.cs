@@ -40,7 +40,8 @@ public sealed class TrainerGrain(ICheckpointStore store, HybridDevices hybrids) 
 
     public Task<double[]> WarmStart(SftRequest request)
     {
-        if (setup is null || setup.Critic) throw new InvalidOperationException($"{this.GetPrimaryKeyString()}: only a set-up actor has a warm start");
+        // Not set up at all is a state lost with a silo (Engine says so); a critic is asked wrongly.
+        if (setup is { Critic: true }) throw new InvalidOperationException($"{this.GetPrimaryKeyString()}: only an actor has a warm start");
         if (request.Prompts.Length == 0 || request.Prompts.Length != request.Answers.Length) throw new ArgumentException("a warm start needs as many answers as prompts, at least one");
         return Engine.WarmStart(request);
     }
@@ -53,7 +54,7 @@ public sealed class TrainerGrain(ICheckpointStore store, HybridDevices hybrids) 
 
     public Task<float[][]> LogProbs(TrainingRow[] rows)
     {
-        if (setup is null || setup.Critic) throw new InvalidOperationException($"{this.GetPrimaryKeyString()}: only a set-up actor has log-probs");
+        if (setup is { Critic: true }) throw new InvalidOperationException($"{this.GetPrimaryKeyString()}: only an actor has log-probs");
         return Engine.LogProbs(rows);
     }
 

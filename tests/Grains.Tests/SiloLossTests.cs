@@ -143,6 +143,84 @@ public sealed class SiloLossTests(SiloLossFixture fixture) : IClassFixture<SiloL
     }
 
     [Fact]
+    public async Task A_worker_left_out_for_want_of_a_device_comes_back_once_a_replacement_silo_joins()
+    {
+        var grains = fixture.Cluster.Client;
+        var silos = new List<InProcessSiloHandle> { await fixture.AddGenerationSilo(1), await fixture.AddGenerationSilo(1) };
+        try
+        {
+            // Long enough never to end by itself: it is cancelled once the worker is back.
+            var spec = Job("rejoined") with { Iterations = 500 };
+            var job = grains.GetGrain<IJobGrain>(spec.Name);
+            await job.Submit(spec);
+            var jobSilo = await grains.GetGrain<IManagementGrain>(0).GetActivationAddress(job) ?? throw new InvalidOperationException("the job grain is not active");
+            var (victim, _) = await HoldingWorker(grains, spec, jobSilo);
+            await fixture.Cluster.KillSiloAsync(silos.Single(s => s.SiloAddress.Equals(victim)));
+            silos.RemoveAll(s => s.SiloAddress.Equals(victim));
+
+            static int Workers(IterationMetrics m) => m.DeviceBusy.Keys.Count(k => k.Contains("/g"));
+            var alone = await Until(job, m => m.Skip(1).FirstOrDefault(i => Workers(i) == 1));
+            silos.Add(await fixture.AddGenerationSilo(1));
+            var back = await Until(job, m => m.FirstOrDefault(i => i.Iteration > alone.Iteration && Workers(i) == 2));
+            await job.Cancel();
+            var (status, metrics) = await RlJobTests.Watch(grains, spec.Name);
+
+            status.State.Should().Be(JobState.Cancelled, status.Message);
+            back.Iteration.Should().BeGreaterThan(alone.Iteration, "the worker went on one device and came back on the replacement's");
+            metrics.Skip(1).Should().OnlyContain(m => m.Ledger!.Lost == 0 && m.Ledger.Trained == 32);
+        }
+        finally
+        {
+            foreach (var silo in silos.Where(s => fixture.Cluster.Silos.Contains(s))) await fixture.Cluster.StopSiloAsync(silo);
+        }
+    }
+
+    [Fact]
+    public async Task A_silo_a_supervisor_declares_dead_leaves_membership_at_once_and_an_unknown_name_is_refused()
+    {
+        var added = await fixture.AddGenerationSilo(1);
+        // Asked on the first silo: the cluster-info grain is a stateless worker, active where it is called.
+        var grains = fixture.Cluster.Silos[0].ServiceProvider.GetRequiredService<IGrainFactory>();
+        var info = grains.GetGrain<IClusterInfoGrain>(0);
+        var name = (await grains.GetGrain<IManagementGrain>(0).GetDetailedHosts(onlyActive: true)).Single(h => h.SiloAddress.Equals(added.SiloAddress)).SiloName;
+        try
+        {
+            var unknown = () => info.DeclareDead("no-such-silo");
+            (await unknown.Should().ThrowAsync<ArgumentException>()).WithMessage("*no-such-silo*");
+
+            (await info.DeclareDead(name)).Should().BeTrue();
+            // The silo is alive and answers its probes: only the supervisor's word can make it dead.
+            var membership = fixture.Cluster.Silos[0].ServiceProvider.GetRequiredService<IClusterMembershipService>();
+            for (var i = 0; i < 300 && membership.CurrentSnapshot.GetSiloStatus(added.SiloAddress) != SiloStatus.Dead; i++) await Task.Delay(100);
+            membership.CurrentSnapshot.GetSiloStatus(added.SiloAddress).Should().Be(SiloStatus.Dead, "membership took the supervisor's word for a silo that answers its probes");
+        }
+        finally
+        {
+            // The declared silo stops itself on hearing it; its handle goes too.
+            try
+            {
+                await fixture.Cluster.KillSiloAsync(added);
+            }
+            catch (Exception e) when (e is InvalidOperationException or ObjectDisposedException or OperationCanceledException)
+            {
+            }
+        }
+    }
+
+    /// <summary>The first iteration's metrics that <paramref name="find"/> picks, as soon as the job has reported it.</summary>
+    private static async Task<IterationMetrics> Until(IJobGrain job, Func<IterationMetrics[], IterationMetrics?> find)
+    {
+        for (var i = 0; i < 6000; i++)
+        {
+            if (find(await job.Metrics(0)) is { } found) return found;
+            var status = await job.Status();
+            status.IsFinished.Should().BeFalse(status.Message);
+            await Task.Delay(20);
+        }
+        throw new TimeoutException("the job never reported such an iteration");
+    }
+
+    [Fact]
     public async Task The_job_grains_silo_killed_mid_run_the_job_goes_on_by_itself_from_its_last_checkpoint()
     {
         var grains = fixture.Cluster.Client;

@@ -1,0 +1,96 @@
+using System.Diagnostics;
+using Client.Benchmarks;
+using Grains.Cluster;
+using Grains.Engines;
+using Grains.Interfaces.Cluster;
+using Grains.Interfaces.Jobs;
+using Microsoft.Extensions.DependencyInjection;
+using Spectre.Console;
+
+namespace Client.Chaos;
+
+/// <summary>
+/// The emulated chaos run: an emulated workload, run as <paramref name="variant"/> runs it in bench, on a
+/// chaos cluster of real silo processes declaring the workload's device class; with kills, from the first
+/// measured step on a random silo is SIGKILLed every <paramref name="killEvery"/> emulated seconds, declared
+/// dead at once (as an orchestrator that saw the process end does: membership's own probes take wall
+/// seconds, which the time scale would turn into emulated minutes) and replaced by a new process. The job
+/// grain's silo is spared: an emulated job keeps no checkpoint, so its loss starts the job again (the
+/// real-process runs measure that loss).
+/// </summary>
+public sealed class EmulatedChaos(LocalCluster cluster, JobSpec workload, BenchVariant variant, double killEvery, long seed)
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromMinutes(60);
+
+    public async Task<EmulatedChaosResult> Run(bool kills, CancellationToken cancellationToken)
+    {
+        var applied = variant.Apply(workload);
+        var job = applied with { Name = $"{applied.Name}{(kills ? "-kills" : "")}" };
+        var clusterId = $"chaos-emu-{Guid.NewGuid():N}"[..20];
+        var timeScale = job.Rl!.Emulation!.TimeScale;
+        // The ledger in a directory the processes share: Azurite, on a machine of two cores, serves ~150 blob
+        // requests a second, and a 1,024-sample step needs ~3.4 per sample (read, response, removal).
+        cluster.StartLayout(clusterId, LocalCluster.LayoutFor(job), Path.Combine(cluster.Work, $"{clusterId}-store"));
+        try
+        {
+            using var host = await cluster.ConnectAsync(clusterId, cancellationToken);
+            var grains = host.Services.GetRequiredService<IClusterClient>();
+            var grain = grains.GetGrain<IJobGrain>(job.Name);
+            var clock = Stopwatch.StartNew();
+            var status = await grain.Submit(job);
+            var (random, killed, next) = (new Random(unchecked((int)seed)), new List<string>(), 0);
+            var every = TimeSpan.FromSeconds(killEvery / timeScale);
+            TimeSpan? nextKill = null;
+            while (!status.IsFinished && clock.Elapsed < Patience)
+            {
+                await Task.Delay(250, cancellationToken);
+                status = await SiloLoss.Retry(grain.Status);
+                if (!kills || status.IterationsDone < variant.WarmUp || status.IsFinished) continue;
+                nextKill ??= clock.Elapsed + every;
+                if (clock.Elapsed < nextKill) continue;
+                var spared = await ChaosRun.SiloOf(grains, grain);
+                var victims = cluster.Silos.Where(s => s != spared).Order().ToArray();
+                var victim = victims[random.Next(victims.Length)];
+                var (roles, devices) = cluster.Kill(victim);
+                await Declare(grains, victim);
+                cluster.StartSilo(clusterId, $"{victim.Split('~')[0]}~{++next}", roles, devices);
+                killed.Add($"{victim} ({roles}) in step {status.IterationsDone + 1}");
+                AnsiConsole.MarkupLineInterpolated($"[grey]{DateTime.Now:HH:mm:ss} {job.Name}: killed {victim} ({roles}) in step {status.IterationsDone + 1}; a new one starts[/]");
+                nextKill += every;
+            }
+            if (status.State != JobState.Completed) throw new InvalidOperationException($"{job.Name} ended {status.State}: {status.Message}");
+            var measuredSteps = variant.Measured(workload.Iterations - 1);
+            var measured = (await SiloLoss.Retry(() => grain.Metrics(variant.WarmUp + 1))).Take(measuredSteps).ToArray();
+            var emulated = new EmulatedJob(job);
+            var steady = SteadyState.Of(measured, [.. measured.Select(m => emulated.Workload(m.Iteration))], null, variant.Staleness);
+            var all = await SiloLoss.Retry(() => grain.Metrics(0));
+            return new EmulatedChaosResult(kills ? "random kills" : "no kill", killed, measured.Length, steady.SecondsPerIteration, steady.SamplesPerSecond,
+                all.Sum(m => m.Ledger?.Lost ?? 0), all.Sum(m => m.Ledger?.Redispatched ?? 0), all.Sum(m => m.ReplicasRebuilt), clock.Elapsed.TotalSeconds);
+        }
+        finally
+        {
+            cluster.StopSilos();
+        }
+    }
+
+    /// <summary>
+    /// Tells membership the killed silo is gone; where that takes long (the cluster is busy re-placing the
+    /// last kill's grains) the silos' own probes declare it, and the run goes on.
+    /// </summary>
+    public static async Task Declare(IClusterClient grains, string silo)
+    {
+        try
+        {
+            await grains.GetGrain<IClusterInfoGrain>(0).DeclareDead(silo).WaitAsync(TimeSpan.FromSeconds(10));
+        }
+        // Busy, or already declared by its probes.
+        catch (Exception e) when (SiloLoss.Is(e) || e is ArgumentException)
+        {
+            AnsiConsole.MarkupLineInterpolated($"[grey]{DateTime.Now:HH:mm:ss} {silo} not declared dead ({e.GetType().Name}): its probes will tell[/]");
+        }
+    }
+}
+
+/// <summary>One emulated chaos run: its kills, and its steady state over the measured steps (emulated seconds).</summary>
+public sealed record EmulatedChaosResult(string Run, IReadOnlyList<string> Kills, int Steps, double SecondsPerStep, double SamplesPerSecond,
+    int Lost, int Resent, int ReplicasRebuilt, double WallSeconds);
