@@ -61,6 +61,11 @@ public sealed class ChaosCommand : AsyncCommand<ChaosCommand.Settings>
         [DefaultValue(30)]
         public int Steps { get; init; } = 30;
 
+        [CommandOption("--machine-devices")]
+        [Description("An emulated workload (chaos or soak): devices per silo process (a machine).")]
+        [DefaultValue(LocalCluster.DevicesPerMachine)]
+        public int MachineDevices { get; init; } = LocalCluster.DevicesPerMachine;
+
         [CommandOption("--time-scale")]
         [Description("An emulated workload: emulated seconds per wall second (default: the workload's).")]
         public double? TimeScale { get; init; }
@@ -103,7 +108,7 @@ public sealed class ChaosCommand : AsyncCommand<ChaosCommand.Settings>
         if (settings.Soak is { } minutes)
         {
             if (minutes < 1 || settings.KillEvery < 10) throw new ArgumentException($"--soak must be at least 1 minute and --kill-every at least 10 seconds (got {minutes}, {settings.KillEvery})");
-            var (soak, healthy) = await new ChaosSoak(cluster, spec, TimeSpan.FromMinutes(minutes), TimeSpan.FromSeconds(settings.KillEvery), spec.Seed).Run(cancellationToken);
+            var (soak, healthy) = await new ChaosSoak(cluster, spec, TimeSpan.FromMinutes(minutes), TimeSpan.FromSeconds(settings.KillEvery), spec.Seed, settings.MachineDevices).Run(cancellationToken);
             Console.WriteLine(soak);
             if (settings.Out is not null) await File.WriteAllTextAsync(settings.Out, soak, cancellationToken);
             return healthy ? 0 : 1;
@@ -127,7 +132,7 @@ public sealed class ChaosCommand : AsyncCommand<ChaosCommand.Settings>
     {
         var variant = BenchVariant.Parse(settings.Policy);
         if (variant.Placement == RolePlacement.Colocated) throw new ArgumentException($"--policy: {settings.Policy} is colocated: every role on every device, so no silo of one role to kill; give a disaggregated one");
-        if (settings.Steps is < 1 or > 1000 || settings.KillEvery < 1 || settings.TimeScale is <= 0) throw new ArgumentException($"--steps must be 1-1000, --kill-every and --time-scale positive (got {settings.Steps}, {settings.KillEvery}, {settings.TimeScale})");
+        if (settings.Steps is < 1 or > 1000 || settings.KillEvery < 1 || settings.TimeScale is <= 0 || settings.MachineDevices < 1) throw new ArgumentException($"--steps must be 1-1000, --kill-every, --time-scale and --machine-devices positive (got {settings.Steps}, {settings.KillEvery}, {settings.TimeScale}, {settings.MachineDevices})");
         var rl = spec.Rl!;
         var workload = spec with { Iterations = settings.Steps + 1, Rl = rl with { Emulation = rl.Emulation! with { TimeScale = settings.TimeScale ?? rl.Emulation.TimeScale } } };
         var work = settings.Work ?? Directory.CreateTempSubdirectory("actors-chaos-").FullName;
@@ -136,7 +141,7 @@ public sealed class ChaosCommand : AsyncCommand<ChaosCommand.Settings>
         ClusterCertificate.Create(certificate, "actors-chaos", TimeSpan.FromDays(1));
         AnsiConsole.MarkupLineInterpolated($"[grey]chaos: {spec.Name} as {variant.Name}, {variant.Measured(settings.Steps)} steps measured, a silo killed every {settings.KillEvery} emulated s (time scale {workload.Rl!.Emulation!.TimeScale}); logs in {work}[/]");
         await using var cluster = await LocalCluster.StartAsync(work, certificate);
-        var chaos = new EmulatedChaos(cluster, workload, variant, settings.KillEvery, spec.Seed);
+        var chaos = new EmulatedChaos(cluster, workload, variant, settings.KillEvery, spec.Seed, settings.MachineDevices);
         var calm = await chaos.Run(kills: false, cancellationToken);
         var killed = await chaos.Run(kills: true, cancellationToken);
         var text = new StringBuilder();

@@ -13,7 +13,7 @@ namespace Client.Chaos;
 /// <paramref name="killEvery"/>, the silo processes' resident memory and the cluster's activations read
 /// every half minute. A leak shows as memory or activations that keep rising across steps.
 /// </summary>
-public sealed class ChaosSoak(LocalCluster cluster, JobSpec template, TimeSpan duration, TimeSpan killEvery, long seed)
+public sealed class ChaosSoak(LocalCluster cluster, JobSpec template, TimeSpan duration, TimeSpan killEvery, long seed, int machineDevices)
 {
     private static readonly TimeSpan SampleEvery = TimeSpan.FromSeconds(30);
 
@@ -23,7 +23,7 @@ public sealed class ChaosSoak(LocalCluster cluster, JobSpec template, TimeSpan d
     {
         var clusterId = $"chaos-soak-{Guid.NewGuid():N}"[..20];
         var job = template with { Name = $"{template.Name}-soak", Iterations = 1_000_000 };
-        cluster.StartLayout(clusterId, LocalCluster.LayoutFor(job), job.Rl!.Emulated ? Path.Combine(cluster.Work, $"{clusterId}-store") : null);
+        cluster.StartLayout(clusterId, LocalCluster.LayoutFor(job, machineDevices), job.Rl!.Emulated ? Path.Combine(cluster.Work, $"{clusterId}-store") : null);
         try
         {
             using var host = await cluster.ConnectAsync(clusterId, cancellationToken);

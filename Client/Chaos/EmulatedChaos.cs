@@ -18,7 +18,7 @@ namespace Client.Chaos;
 /// grain's silo is spared: an emulated job keeps no checkpoint, so its loss starts the job again (the
 /// real-process runs measure that loss).
 /// </summary>
-public sealed class EmulatedChaos(LocalCluster cluster, JobSpec workload, BenchVariant variant, double killEvery, long seed)
+public sealed class EmulatedChaos(LocalCluster cluster, JobSpec workload, BenchVariant variant, double killEvery, long seed, int machineDevices)
 {
     private static readonly TimeSpan Patience = TimeSpan.FromMinutes(60);
 
@@ -30,7 +30,7 @@ public sealed class EmulatedChaos(LocalCluster cluster, JobSpec workload, BenchV
         var timeScale = job.Rl!.Emulation!.TimeScale;
         // The ledger in a directory the processes share: Azurite, on a machine of two cores, serves ~150 blob
         // requests a second, and a 1,024-sample step needs ~3.4 per sample (read, response, removal).
-        cluster.StartLayout(clusterId, LocalCluster.LayoutFor(job), Path.Combine(cluster.Work, $"{clusterId}-store"));
+        cluster.StartLayout(clusterId, LocalCluster.LayoutFor(job, machineDevices), Path.Combine(cluster.Work, $"{clusterId}-store"));
         try
         {
             using var host = await cluster.ConnectAsync(clusterId, cancellationToken);

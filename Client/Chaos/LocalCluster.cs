@@ -63,17 +63,18 @@ public sealed class LocalCluster : IAsyncDisposable
 
     /// <summary>
     /// The layout a job runs on: <see cref="Layout"/> for a job on real devices; for an emulated one, a silo
-    /// per machine of <see cref="DevicesPerMachine"/> devices of the job's class, as many as its generation
+    /// per machine of <paramref name="machineDevices"/> devices of the job's class, as many as its generation
     /// workers and its trainers need, and one inference silo. No device is spare: a lost silo's grains wait for
     /// its replacement, and meanwhile the job goes on with the others.
     /// </summary>
-    public static (string Name, string Roles, string Devices)[] LayoutFor(JobSpec job)
+    public static (string Name, string Roles, string Devices)[] LayoutFor(JobSpec job, int machineDevices = DevicesPerMachine)
     {
         if (job.Rl is not { Emulated: true } rl) return Layout;
+        if (machineDevices < 1) throw new ArgumentOutOfRangeException(nameof(machineDevices), machineDevices, "a machine has at least one device");
         var kind = rl.Emulation!.DeviceClass.ToLowerInvariant();
         IEnumerable<(string, string, string)> Machines(string prefix, string roles, int devices) =>
-            Enumerable.Range(0, (devices + DevicesPerMachine - 1) / DevicesPerMachine)
-                .Select(m => ($"{prefix}-{m}", roles, $"{kind}:0-{Math.Min(DevicesPerMachine, devices - m * DevicesPerMachine) - 1}"));
+            Enumerable.Range(0, (devices + machineDevices - 1) / machineDevices)
+                .Select(m => ($"{prefix}-{m}", roles, $"{kind}:0-{Math.Min(machineDevices, devices - m * machineDevices) - 1}"));
         return
         [
             .. Machines("gen", SiloRoles.Generation, rl.GenerationWorkers), ("infer", SiloRoles.Inference, kind),
@@ -81,8 +82,12 @@ public sealed class LocalCluster : IAsyncDisposable
         ];
     }
 
-    /// <summary>Devices of an emulated machine (a silo): eight, as an H800 or H20 server has.</summary>
-    public const int DevicesPerMachine = 8;
+    /// <summary>
+    /// Devices of an emulated machine (a silo) by default: sixteen, two eight-device servers' worth. A silo
+    /// process per eight devices (fifteen for the 7B / 128-device workload) overloads a two-core machine:
+    /// measured, a cluster's second start timed out its connections and directory hand-overs.
+    /// </summary>
+    public const int DevicesPerMachine = 16;
 
     private (string Name, string Roles, string Devices)[] layout = Layout;
 
