@@ -54,16 +54,18 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
             : await TensorGenerationEngine.Create(store, configured, $"generation {this.GetPrimaryKeyString()}");
     }
 
-    /// <summary>Loads a version now: on an idle worker; with partial rollouts also on a busy one (a newer version interrupts its batch).</summary>
+    /// <summary>
+    /// Loads a version now on an idle worker. A busy one keeps its batch: with partial rollouts a newer
+    /// version interrupts it (an older one changes nothing: its samples may go on under newer weights);
+    /// without, its samples name their versions and it loads each as the batch before empties. A job that
+    /// readies a worker again after a silo's loss may so ask at any time (measured: a revived worker,
+    /// already given another step's samples, was refused and the job failed).
+    /// </summary>
     public async Task LoadWeights(WeightsRef weights)
     {
         if (engine is null) throw new StateLostException($"{this.GetPrimaryKeyString()} is not configured");
         if (stopped is not null) throw new WorkerStoppedException(stopped);
-        if (weights.Version == version) return;
-        if (InFlight > 0 && !(limits!.PartialRollouts && weights.Version > version))
-        {
-            throw new InvalidOperationException($"{this.GetPrimaryKeyString()} cannot change weights while {InFlight} samples are in it");
-        }
+        if (weights.Version == version || (InFlight > 0 && !(limits!.PartialRollouts && weights.Version > version))) return;
         await Load(weights);
     }
 

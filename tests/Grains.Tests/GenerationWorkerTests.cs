@@ -99,6 +99,8 @@ public sealed class GenerationWorkerTests(ClusterFixture fixture)
         // The sample's first steps are queued on the device before Submit returns; the new version interrupts it after them.
         await worker.Submit([work]);
         await worker.LoadWeights(v1);
+        // An older version asked for now (a job readying the worker again) changes nothing.
+        await worker.LoadWeights(v0);
         var generated = (await WaitGenerated(grains, [work.SampleId]))[0].Generated!;
 
         generated.WeightVersion.Should().Be(0, "the oldest version that sampled it");
@@ -129,6 +131,8 @@ public sealed class GenerationWorkerTests(ClusterFixture fixture)
         }
 
         await worker.Submit(work);
+        // A version asked for while busy (a job readying the worker again after a silo's loss) changes no sample's.
+        await worker.LoadWeights(v1);
         var records = await WaitGenerated(grains, [.. work.Select(w => w.SampleId)]);
 
         records.Select(r => r.Generated!.WeightVersion).Should().Equal(0, 0, 1, 1);
