@@ -43,18 +43,18 @@ public sealed class ChaosSoak(LocalCluster cluster, JobSpec template, TimeSpan d
                         cluster.Silos.Select(n => (n, cluster.MemoryMiB(n))).Where(m => m.Item2 is not null).ToDictionary(m => m.n, m => m.Item2!.Value)));
                     nextReading += SampleEvery;
                 }
-                if (clock.Elapsed >= nextKill)
+                // An emulated job keeps no checkpoint: its job grain's loss would start it again, so its silo is spared.
+                var victims = clock.Elapsed < nextKill ? [] : job.Rl!.Emulated ? await EmulatedChaos.Victims(grains, grain, cluster) : cluster.Silos.Order().ToArray();
+                if (victims.Length > 0)
                 {
-                    // An emulated job keeps no checkpoint: its job grain's loss would start it again, so its silo is spared.
-                    var spared = job.Rl!.Emulated ? await ChaosRun.SiloOf(grains, grain) : null;
-                    var victims = cluster.Silos.Where(s => s != spared).Order().ToArray();
                     var victim = victims[random.Next(victims.Length)];
                     var (roles, devices) = cluster.Kill(victim);
                     if (job.Rl!.Emulated) await EmulatedChaos.Declare(grains, victim);
                     cluster.StartSilo(clusterId, $"{victim.Split('~')[0]}~{++next}", roles, devices);
                     kills.Add($"{clock.Elapsed.TotalMinutes:F1} min: {victim} ({roles})");
                     AnsiConsole.MarkupLineInterpolated($"[grey]{DateTime.Now:HH:mm:ss} soak: killed {victim} ({roles}) at iteration {status.IterationsDone}; a new one starts[/]");
-                    nextKill += killEvery;
+                    // Kills missed while the loop waited on a busy cluster are not made up in a burst.
+                    nextKill = nextKill + killEvery > clock.Elapsed ? nextKill + killEvery : clock.Elapsed + killEvery / 2;
                 }
                 await Task.Delay(1000, cancellationToken);
                 status = await SiloLoss.Retry(grain.Status);

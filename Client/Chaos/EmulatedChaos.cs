@@ -48,15 +48,16 @@ public sealed class EmulatedChaos(LocalCluster cluster, JobSpec workload, BenchV
                 if (!kills || status.IterationsDone < variant.WarmUp || status.IsFinished) continue;
                 nextKill ??= clock.Elapsed + every;
                 if (clock.Elapsed < nextKill) continue;
-                var spared = await ChaosRun.SiloOf(grains, grain);
-                var victims = cluster.Silos.Where(s => s != spared).Order().ToArray();
+                var victims = await Victims(grains, grain, cluster);
+                if (victims.Length == 0) continue;
                 var victim = victims[random.Next(victims.Length)];
                 var (roles, devices) = cluster.Kill(victim);
                 await Declare(grains, victim);
                 cluster.StartSilo(clusterId, $"{victim.Split('~')[0]}~{++next}", roles, devices);
                 killed.Add($"{victim} ({roles}) in step {status.IterationsDone + 1}");
                 AnsiConsole.MarkupLineInterpolated($"[grey]{DateTime.Now:HH:mm:ss} {job.Name}: killed {victim} ({roles}) in step {status.IterationsDone + 1}; a new one starts[/]");
-                nextKill += every;
+                // Kills missed while the loop waited on a busy cluster are not made up in a burst.
+                nextKill = Max(nextKill.Value + every, clock.Elapsed + every / 2);
             }
             if (status.State != JobState.Completed) throw new InvalidOperationException($"{job.Name} ended {status.State}: {status.Message}");
             var measuredSteps = variant.Measured(workload.Iterations - 1);
@@ -71,6 +72,20 @@ public sealed class EmulatedChaos(LocalCluster cluster, JobSpec workload, BenchV
         {
             cluster.StopSilos();
         }
+    }
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+
+    /// <summary>
+    /// The silos a kill may hit: those of the cluster active in membership but the job grain's. A replacement
+    /// still joining is no victim (measured: the one inference silo's replacements, killed while joining one
+    /// after the other, left the job no scorer for longer than it waits for one).
+    /// </summary>
+    public static async Task<string[]> Victims(IClusterClient grains, IJobGrain job, LocalCluster cluster)
+    {
+        var spared = await ChaosRun.SiloOf(grains, job);
+        var active = (await SiloLoss.Retry(() => grains.GetGrain<IManagementGrain>(0).GetDetailedHosts(onlyActive: true))).Select(h => h.SiloName).ToHashSet();
+        return [.. cluster.Silos.Where(s => s != spared && active.Contains(s)).Order()];
     }
 
     /// <summary>
