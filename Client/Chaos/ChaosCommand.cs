@@ -97,10 +97,7 @@ public sealed class ChaosCommand : AsyncCommand<ChaosCommand.Settings>
         if (spec.Kind != JobKind.Rl) throw new ArgumentException($"{file}: chaos runs rl jobs");
         if (spec.Rl!.Emulated && settings.Soak is null) return await Emulated(settings, spec, cancellationToken);
         if (settings.KillAt < 1 || settings.KillAt >= spec.Iterations) throw new ArgumentException($"--kill-at must be from 1 to {spec.Iterations - 1} (the job has {spec.Iterations} iterations)");
-        var work = settings.Work ?? Directory.CreateTempSubdirectory("actors-chaos-").FullName;
-        Directory.CreateDirectory(work);
-        var certificate = Path.Combine(work, "cluster.pfx");
-        ClusterCertificate.Create(certificate, "actors-chaos", TimeSpan.FromDays(1));
+        var (work, certificate) = WorkFolder(settings);
         if (settings.Soak is { } soakMinutes) AnsiConsole.MarkupLineInterpolated($"[grey]chaos soak: {spec.Name} for {soakMinutes} min, a silo killed every {settings.KillEvery} s; logs in {work}[/]");
         else AnsiConsole.MarkupLineInterpolated($"[grey]chaos: {spec.Name}, {spec.Iterations} iterations, kills during iteration {settings.KillAt}; logs in {work}[/]");
 
@@ -135,10 +132,7 @@ public sealed class ChaosCommand : AsyncCommand<ChaosCommand.Settings>
         if (settings.Steps is < 1 or > 1000 || settings.KillEvery < 1 || settings.TimeScale is <= 0 || settings.MachineDevices < 1) throw new ArgumentException($"--steps must be 1-1000, --kill-every, --time-scale and --machine-devices positive (got {settings.Steps}, {settings.KillEvery}, {settings.TimeScale}, {settings.MachineDevices})");
         var rl = spec.Rl!;
         var workload = spec with { Iterations = settings.Steps + 1, Rl = rl with { Emulation = rl.Emulation! with { TimeScale = settings.TimeScale ?? rl.Emulation.TimeScale } } };
-        var work = settings.Work ?? Directory.CreateTempSubdirectory("actors-chaos-").FullName;
-        Directory.CreateDirectory(work);
-        var certificate = Path.Combine(work, "cluster.pfx");
-        ClusterCertificate.Create(certificate, "actors-chaos", TimeSpan.FromDays(1));
+        var (work, certificate) = WorkFolder(settings);
         AnsiConsole.MarkupLineInterpolated($"[grey]chaos: {spec.Name} as {variant.Name}, {variant.Measured(settings.Steps)} steps measured, a silo killed every {settings.KillEvery} emulated s (time scale {workload.Rl!.Emulation!.TimeScale}); logs in {work}[/]");
         await using var cluster = await LocalCluster.StartAsync(work, certificate);
         var chaos = new EmulatedChaos(cluster, workload, variant, settings.KillEvery, spec.Seed, settings.MachineDevices);
@@ -156,6 +150,16 @@ public sealed class ChaosCommand : AsyncCommand<ChaosCommand.Settings>
         Console.WriteLine(text);
         if (settings.Out is not null) await File.WriteAllTextAsync(settings.Out, text.ToString(), cancellationToken);
         return killed.Lost == 0 && calm.Lost == 0 && killed.SamplesPerSecond >= 0.9 * calm.SamplesPerSecond ? 0 : 1;
+    }
+
+    /// <summary>The folder for the silos' logs (--work, or a new temporary one, kept) and the cluster's certificate made in it.</summary>
+    private static (string Work, string Certificate) WorkFolder(Settings settings)
+    {
+        var work = settings.Work ?? Directory.CreateTempSubdirectory("actors-chaos-").FullName;
+        Directory.CreateDirectory(work);
+        var certificate = Path.Combine(work, "cluster.pfx");
+        ClusterCertificate.Create(certificate, "actors-chaos", TimeSpan.FromDays(1));
+        return (work, certificate);
     }
 
     private static string Weights(ChaosResult r) =>
