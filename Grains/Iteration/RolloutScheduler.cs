@@ -109,12 +109,19 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
         {
             running.Remove(step);
         }
-        var records = await Task.WhenAll(samples.Select(s => SiloLoss.Retry(s.Record)));
-        // Scores are not in the ledger: a sample grain re-activated after its silo's loss may have lost
-        // them; the job then goes on from its last checkpoint (a silo's loss, not a bad request).
-        return records.FirstOrDefault(r => r.Scores is null) is { } lost
-            ? throw new StateLostException($"sample {lost.Start?.Id ?? "?"} lost its scores with its silo")
-            : records;
+        return await Task.WhenAll(samples.Select(Scored));
+    }
+
+    /// <summary>
+    /// A sample's record with its scores. Scores are not in the ledger: a sample grain re-activated since
+    /// (its silo lost, a directory entry lost with another's) scores its kept response again.
+    /// </summary>
+    private static async Task<SampleRecord> Scored(ISampleGrain sample)
+    {
+        var record = await SiloLoss.Retry(sample.Record);
+        if (record.Scores is not null) return record;
+        await SiloLoss.Retry(sample.Score);
+        return await SiloLoss.Retry(sample.Record);
     }
 
     /// <summary>The stopped worker's own message, however wrapped.</summary>

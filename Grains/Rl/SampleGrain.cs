@@ -13,10 +13,11 @@ namespace Grains.Rl;
 /// the sample afresh. Its response, the costly work, is written to the ledger before it is acknowledged,
 /// so a sample re-activated on another silo (its own lost) keeps it; the other transitions follow from the
 /// job's plan or are cheap to redo (created and dispatched by <see cref="Restart"/> and the job's audit,
-/// scores by the job's replay from its checkpoint). A trained sample leaves the ledger, which so holds
+/// scores by scoring the kept response again: scoring is a function of the response). A scored sample is
+/// kept from collection until it is trained. A trained sample leaves the ledger, which so holds
 /// only the samples in flight; its record stays in memory for whoever asks, until the grain is collected.
 /// Placed with the job grain that creates it: a generation or inference silo's loss then takes no sample
-/// with it (a lost sample's scores would send the whole job back to its last checkpoint).
+/// with it (its scores would have to be computed again).
 /// </summary>
 [PreferLocalPlacement]
 // A trained sample is only read back for a while (its step's metrics, a test): collected after two idle
@@ -93,28 +94,43 @@ public sealed class SampleGrain([PersistentState("sample", Ledger.Storage)] IPer
     {
         if (current.Stage >= SampleStage.Scored) return false;
         Expect(SampleStage.Generated, "scored");
-        var start = current.Start!;
-        var generated = current.Generated!;
-        var scores = await GrainFactory.GetGrain<IScoringGrain>(IScoringGrain.KeyFor(start))
-            .Score(new ScoringRequest(this.GetPrimaryKeyString(), start.Prompt, generated.Response, start.Answer, start.Scoring, start.EmulatedPrompt, generated.EmulatedLength));
-        current = current with { Stage = SampleStage.Scored, Scores = scores, Times = current.Times with { Scored = DateTimeOffset.UtcNow } };
+        await ScoreKept();
         Job.SampleReached(this.GetPrimaryKeyString(), SampleStage.Scored).Ignore();
         return true;
     }
 
+    /// <summary>
+    /// Scores the kept response. Scores are not in the ledger, so a scored sample is kept from collection
+    /// until it is trained (a step may wait minutes for its training under asynchrony and silo losses).
+    /// </summary>
+    private async Task ScoreKept()
+    {
+        var start = current.Start!;
+        var generated = current.Generated!;
+        var scores = await GrainFactory.GetGrain<IScoringGrain>(IScoringGrain.KeyFor(start))
+            .Score(new ScoringRequest(this.GetPrimaryKeyString(), start.Prompt, generated.Response, start.Answer, start.Scoring, start.EmulatedPrompt, generated.EmulatedLength));
+        current = current with { Stage = SampleStage.Scored, Scores = scores, Times = current.Times with { Scored = current.Times.Scored ?? DateTimeOffset.UtcNow } };
+        DelayDeactivation(InFlight);
+    }
+
+    /// <summary>How long a scored sample waits for its training at most before collection may take its scores.</summary>
+    private static readonly TimeSpan InFlight = TimeSpan.FromHours(1);
+
     public async Task<SampleRecord> Trained(float[] advantages, float[]? returns)
     {
         if (current.Stage == SampleStage.Trained) return current;
-        // Scores are not in the ledger: a grain re-activated between its scoring and its training has lost them.
-        if (current.Stage == SampleStage.Generated) throw new StateLostException($"sample {this.GetPrimaryKeyString()} lost its scores with its silo");
+        // Scores are not in the ledger: a grain re-activated between its scoring and its training (its silo
+        // lost, or collected after waiting longer than it is kept) scores its kept response again.
+        if (current.Stage == SampleStage.Generated) await ScoreKept();
         Expect(SampleStage.Scored, "trained");
         if (advantages.Length != current.Generated!.Response.Length)
         {
             throw new ArgumentException($"sample {this.GetPrimaryKeyString()}: {advantages.Length} advantages for {current.Generated.Response.Length} response tokens");
         }
         current = current with { Stage = SampleStage.Trained, Advantages = advantages, Returns = returns, Times = current.Times with { Trained = DateTimeOffset.UtcNow } };
-        // The step is over for this sample: it leaves the ledger, which holds only samples in flight.
+        // The step is over for this sample: it leaves the ledger, which holds only samples in flight, and may be collected.
         if (ledger.RecordExists) await ledger.ClearStateAsync();
+        DelayDeactivation(TimeSpan.Zero);
         return current;
     }
 

@@ -1,4 +1,5 @@
 using Grains.Interfaces.Jobs;
+using Orleans.Core.Internal;
 using Grains.Models;
 using Grains.Interfaces.Rl;
 using Grains.Rl;
@@ -126,5 +127,31 @@ public sealed class SampleGrainTests(ClusterFixture fixture)
         var record = await sample.Record();
         record.Stage.Should().Be(SampleStage.Scored);
         record.Scores!.Reward.Should().Be(0.0, "41 is not 12+30");
+    }
+
+    [Fact]
+    public async Task A_scored_sample_whose_activation_is_lost_scores_its_kept_response_again_when_trained()
+    {
+        // Scores are not in the ledger: a sample grain re-activated between its scoring and its training (its
+        // silo lost, its directory entry lost with another silo) has its response only; training it scores
+        // that response again, with the same numbers, instead of failing the step.
+        using var reference = await PublishReference();
+        var start = Start("sample-rescored", 0);
+        var sample = fixture.Cluster.GrainFactory.GetGrain<ISampleGrain>(start.Id);
+        await sample.Create(start);
+        await sample.Dispatched(start, "g0");
+        await sample.Generated(Response("42"));
+        await sample.Score();
+        var scored = (await sample.Record()).Scores!;
+
+        await sample.Cast<IGrainManagementExtension>().DeactivateOnIdle();
+        var reactivated = await sample.Record();
+        reactivated.Stage.Should().Be(SampleStage.Generated, "the response is in the ledger, the scores are not");
+        reactivated.Scores.Should().BeNull();
+
+        var trained = await sample.Trained([1f, 1f, 1f], null);
+        trained.Stage.Should().Be(SampleStage.Trained);
+        trained.Scores!.Reward.Should().Be(scored.Reward).And.Be(1.0);
+        trained.Scores.RefLogProbs.Should().Equal(scored.RefLogProbs);
     }
 }
