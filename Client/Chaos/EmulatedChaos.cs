@@ -66,7 +66,8 @@ public sealed class EmulatedChaos(LocalCluster cluster, JobSpec workload, BenchV
             var steady = SteadyState.Of(measured, [.. measured.Select(m => emulated.Workload(m.Iteration))], null, variant.Staleness);
             var all = await SiloLoss.Retry(() => grain.Metrics(0));
             return new EmulatedChaosResult(kills ? "random kills" : "no kill", killed, measured.Length, steady.SecondsPerIteration, steady.SamplesPerSecond,
-                all.Sum(m => m.Ledger?.Lost ?? 0), all.Sum(m => m.Ledger?.Redispatched ?? 0), all.Sum(m => m.ReplicasRebuilt), clock.Elapsed.TotalSeconds);
+                all.Sum(m => m.Ledger?.Lost ?? 0), all.Sum(m => m.Ledger?.Redispatched ?? 0), all.Sum(m => m.Ledger?.TokensCarried ?? 0), all.Sum(m => m.ReplicasRebuilt), clock.Elapsed.TotalSeconds,
+                [.. measured.Select(m => m.IterationSeconds * m.TimeScale)]);
         }
         finally
         {
@@ -108,4 +109,4 @@ public sealed class EmulatedChaos(LocalCluster cluster, JobSpec workload, BenchV
 
 /// <summary>One emulated chaos run: its kills, and its steady state over the measured steps (emulated seconds).</summary>
 public sealed record EmulatedChaosResult(string Run, IReadOnlyList<string> Kills, int Steps, double SecondsPerStep, double SamplesPerSecond,
-    int Lost, int Resent, int ReplicasRebuilt, double WallSeconds);
+    int Lost, int Resent, long TokensCarried, int ReplicasRebuilt, double WallSeconds, IReadOnlyList<double> StepSeconds);

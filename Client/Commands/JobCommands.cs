@@ -37,13 +37,14 @@ public sealed class StatusCommand : AsyncCommand<JobSettings>
     public override async Task<int> ExecuteAsync(CommandContext context, JobSettings settings, CancellationToken cancellationToken)
     {
         using var host = await settings.ConnectAsync(cancellationToken);
-        var status = await host.Cluster().GetGrain<IJobGrain>(settings.Job).Status();
+        var grain = host.Cluster().GetGrain<IJobGrain>(settings.Job);
+        var status = await grain.Status();
         if (status.State == JobState.NotSubmitted)
         {
             Console.Error.WriteLine($"error: no job named '{Markup.Escape(settings.Job)}' on the cluster");
             return 1;
         }
-        JobView.Print(status);
+        JobView.Print(status, status.State == JobState.Running ? await grain.Generating() : null);
         return status.State == JobState.Failed ? 1 : 0;
     }
 }

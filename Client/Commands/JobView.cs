@@ -9,7 +9,7 @@ namespace Client.Commands;
 /// <summary>How the client shows a job: a status table, or live progress until it ends.</summary>
 public static class JobView
 {
-    public static void Print(JobStatus status)
+    public static void Print(JobStatus status, GeneratingSample[]? generating = null)
     {
         var table = new Table().Title($"Job {Markup.Escape(status.Job)}").AddColumns("field", "value");
         table.AddRow("state", status.State.ToString());
@@ -18,6 +18,11 @@ public static class JobView
         table.AddRow("message", Markup.Escape(status.Message));
         table.AddRow("started", status.Started?.ToString("u") ?? "-");
         table.AddRow("finished", status.Finished?.ToString("u") ?? "-");
+        // Partial rollouts: the workers tell the job their samples' tokens so far, so the long tail shows.
+        if (generating is { Length: > 0 })
+        {
+            table.AddRow("generating", $"{generating.Length} samples told of; longest {Markup.Escape(generating[0].SampleId)} ({generating[0].Tokens} tokens so far)");
+        }
         AnsiConsole.Write(table);
     }
 
@@ -65,7 +70,7 @@ public static class JobView
           $" gen {m.GenerationSeconds:F2}s score {m.ScoringSeconds:F2}s train {m.TrainingSeconds:F2}s" +
           $" {m.SamplesPerSecond:F0} samples/s {m.TokensPerSecond:F0} tok/s" +
           (m.PipelineBubble is { } bubble ? $" bubble {bubble:P0} (expected {m.PipelineBubbleExpected:P0})" : "") +
-          (m.Ledger is { } l && (l.Redispatched > 0 || l.Discarded > 0) ? $" resent {l.Redispatched} discarded {l.Discarded}" : "")
+          (m.Ledger is { } l && (l.Redispatched > 0 || l.Discarded > 0) ? $" resent {l.Redispatched}{(l.TokensCarried > 0 ? $" (carried {l.TokensCarried} tokens)" : "")} discarded {l.Discarded}" : "")
           + (m.ReplicasRebuilt > 0 ? $" rebuilt {m.ReplicasRebuilt} replicas" : "")
           + (m.VersionLagMax > 0 ? $" lag {m.VersionLagMean:0.##}/{m.VersionLagMax}" : "") + (m.PartialShare > 0 ? $" partial {m.PartialShare:P0}" : "")
           + " busy " + Busy(m.DeviceBusy);

@@ -27,10 +27,17 @@ public sealed record AsyncSpec
     /// be scored whole, trained at once (advantages over its own groups); the step's order then follows timing.
     /// </summary>
     [Id(4)] public bool StreamTraining { get; init; }
+    /// <summary>
+    /// With partial rollouts, a worker tells the job a sample's tokens so far each time it has made this many
+    /// more: a sample lost with its worker's silo goes on from there on another worker (fewer tokens lost
+    /// against more messages to the job).
+    /// </summary>
+    [Id(5)] public int ProgressTokens { get; init; } = 1024;
 
     /// <summary>The first problem found, as "rl.async.field: problem", or null.</summary>
     public string? Problem(RlSpec rl) =>
         MaxStaleness is < 0 or > MostStaleness ? $"rl.async.maxStaleness: {MaxStaleness} must be between 0 and {MostStaleness}"
+        : ProgressTokens < 1 ? $"rl.async.progressTokens: {ProgressTokens} must be at least 1"
         : PartialRollouts && MaxStaleness == 0 ? "rl.async.partialRollouts: a synchronous job (maxStaleness 0) has no newer weights to interrupt a rollout with; set maxStaleness to 1 or more"
         : !(BehaviourWeightCap > 1 && BehaviourWeightCap <= 1e6) ? $"rl.async.behaviourWeightCap: {BehaviourWeightCap} must be greater than 1 and at most 1e6"
         : StreamTraining && rl.Epochs != 1 ? $"rl.epochs: {rl.Epochs}, but rl.async.streamTraining trains each mini-batch once, as it is scored; set epochs to 1"

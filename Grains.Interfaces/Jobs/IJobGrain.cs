@@ -22,7 +22,24 @@ public interface IJobGrain : IGrainWithStringKey
     /// <summary>A sample reached <paramref name="stage"/> (sent by the sample grain).</summary>
     [OneWay]
     Task SampleReached(string sampleId, SampleStage stage);
+
+    /// <summary>
+    /// Samples in a generation worker's batch, each with its tokens so far (partial rollouts): what a sample
+    /// lost with the worker's silo goes on from.
+    /// </summary>
+    [OneWay]
+    Task SamplesProgressed(GenerationWork[] progress);
+
+    /// <summary>
+    /// The samples still generating whose tokens so far a worker told of (partial rollouts), longest first:
+    /// where a step's long tail is, and what a worker's loss would send elsewhere.
+    /// </summary>
+    Task<GeneratingSample[]> Generating();
 }
+
+/// <summary>A sample still generating and its tokens so far, as its worker last told.</summary>
+[GenerateSerializer, Immutable]
+public sealed record GeneratingSample([property: Id(0)] string SampleId, [property: Id(1)] int Tokens);
 
 public enum JobState
 {

@@ -40,6 +40,9 @@ public sealed record WeightsRef([property: Id(0)] string Object, [property: Id(1
 /// <summary>
 /// Continuous-batching limits of a worker, and whether a newer weights version interrupts its running
 /// samples (partial rollouts: they go on under the new weights from their tokens so far) or waits for them.
+/// With <see cref="Progress"/> (partial rollouts) the worker tells the job its samples' tokens so far, so that
+/// samples lost with its silo go on from there elsewhere (without, they start again from the prompt with
+/// their seed, which gives the same response).
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record GenerationLimits(
@@ -48,4 +51,9 @@ public sealed record GenerationLimits(
     [property: Id(2)] string Model,
     [property: Id(3)] int MaxSequenceLength,
     [property: Id(4)] EmulatedGenerator? Emulated = null,
-    [property: Id(5)] bool PartialRollouts = false);
+    [property: Id(5)] bool PartialRollouts = false,
+    [property: Id(6)] ProgressReports? Progress = null);
+
+/// <summary>A worker tells <paramref name="Job"/> a sample's tokens so far each time it has made <paramref name="Tokens"/> more.</summary>
+[GenerateSerializer, Immutable]
+public sealed record ProgressReports([property: Id(0)] string Job, [property: Id(1)] int Tokens);

@@ -17,6 +17,8 @@ public sealed record StepLedger
     [Id(5)] public int Discarded { get; init; }
     /// <summary>Discarded samples by reason.</summary>
     [Id(6)] public Dictionary<string, int> DiscardedFor { get; init; } = [];
+    /// <summary>Tokens so far that samples sent again went on from instead of their prompt (partial rollouts).</summary>
+    [Id(7)] public long TokensCarried { get; init; }
 
     public int Lost => Created - Trained - Discarded;
 

@@ -86,6 +86,9 @@ public sealed class EmulatedGenerationEngine : IGenerationEngine
         return previous.Value.Done;
     }
 
+    public Task<GenerationWork[]> Progress() =>
+        Task.FromResult<GenerationWork[]>([.. batch.Sequences.Where(s => admitted.ContainsKey(s.Id)).Select(s => admitted[s.Id] with { EmulatedGenerated = s.Generated })]);
+
     public Task<GenerationWork[]> EvictAll()
     {
         // Samples that finished in steps still being waited for are reported by them, not handed back.

@@ -26,6 +26,9 @@ public interface IGenerationEngine : IAsyncDisposable
     /// <summary>Runs the batch until at least one sample finishes or a short while has passed.</summary>
     Task<IReadOnlyList<FinishedWork>> Advance();
 
+    /// <summary>Every admitted sample that has begun, with its progress, left running.</summary>
+    Task<GenerationWork[]> Progress();
+
     /// <summary>Takes every admitted sample out unfinished, with its progress.</summary>
     Task<GenerationWork[]> EvictAll();
 

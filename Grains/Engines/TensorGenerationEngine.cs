@@ -87,6 +87,13 @@ public sealed class TensorGenerationEngine : IGenerationEngine
             .Select(f => new FinishedWork(f.Id, f.Response, f.LogProbs, f.Response.Length, f.Reason == FinishReason.Length)).ToArray();
     }
 
+    public async Task<GenerationWork[]> Progress()
+    {
+        // On the device thread, between steps: the batch is not changed under it.
+        var snapshots = await device.Run(() => batch?.Progress() ?? []);
+        return [.. snapshots.Where(s => admitted.ContainsKey(s.Request.Id)).Select(s => admitted[s.Request.Id] with { Response = s.Response, LogProbs = s.LogProbs })];
+    }
+
     public async Task<GenerationWork[]> EvictAll()
     {
         // Asked on the device thread, after the steps queued before: a step that has not run yet may be

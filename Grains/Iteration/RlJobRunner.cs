@@ -58,14 +58,20 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     /// <summary>Called by the job grain when a sample grain reports a stage.</summary>
     public void SampleReached(string sampleId, SampleStage stage) => scheduler?.SampleReached(sampleId, stage);
 
+    /// <summary>Called by the job grain when a worker reports its samples' tokens so far.</summary>
+    public void SamplesProgressed(GenerationWork[] progress) => scheduler?.SamplesProgressed(progress);
+
+    /// <summary>The samples still generating with their tokens so far, longest first.</summary>
+    public GeneratingSample[] Generating() => scheduler?.Generating() ?? [];
+
     /// <summary>Runs the job to its last iteration or until cancelled: afresh, from its latest checkpoint, or (recovering) from the latest if there is one.</summary>
     public async Task RunAsync(RunStart from, Action<int, string> progress, CancellationToken cancellation)
     {
         var encoding = new TaskEncoding(ModelCatalog.Tokenizer(rl.Model));
         var data = emulated is null ? new RlData(job, encoding, ModelCatalog.Config(rl.Model).MaxPositions) : null;
         limits = data is null
-            ? new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, emulated!.PromptLength + emulated.Lengths.Max + 1, emulated.Generator, Partial)
-            : new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, data.Train.Concat(data.HeldOut).Max(e => encoding.Prompt(e).Length) + data.Task.MaxResponseTokens + 1, PartialRollouts: Partial);
+            ? new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, emulated!.PromptLength + emulated.Lengths.Max + 1, emulated.Generator, Partial, Progress)
+            : new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, data.Train.Concat(data.HeldOut).Max(e => encoding.Prompt(e).Length) + data.Task.MaxResponseTokens + 1, PartialRollouts: Partial, Progress: Progress);
         // A run starts with empty workers: what an earlier run (lost with its job grain's silo) left in them goes.
         await OnEachWorker(async w =>
         {
@@ -161,6 +167,9 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
 
     private bool Partial => rl.Async is { PartialRollouts: true };
 
+    /// <summary>With partial rollouts the workers tell the job their samples' tokens so far (what a lost sample goes on from).</summary>
+    private ProgressReports? Progress => rl.Async is { PartialRollouts: true } a ? new ProgressReports(job.Name, a.ProgressTokens) : null;
+
     /// <summary>Every worker gets a weights version; one re-activated after its silo's loss is configured first.</summary>
     private Task LoadWeights(WeightsRef version, Action<int, string> progress)
     {
@@ -238,7 +247,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         var trainingStart = clock.Elapsed - (DateTimeOffset.UtcNow - trainingBegan);
         metrics.Rollout(records, advantages, lags, trainingBegan);
         metrics.Accounted(StepLedger.Of(await Task.WhenAll(starts.Select((s, k) =>
-            SiloLoss.Retry(() => grains.GetGrain<ISampleGrain>(s.Id).Trained(advantages.Advantages[k], advantages.Returns?[k]))))));
+            SiloLoss.Retry(() => grains.GetGrain<ISampleGrain>(s.Id).Trained(advantages.Advantages[k], advantages.Returns?[k]))))) with { TokensCarried = launchedStep.Rollout.Tally.TokensCarried });
 
         await trainers!.Publish(i);
         var trained = new WeightsRef(keys.ActorWeights(i), i);

@@ -49,6 +49,15 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
         foreach (var step in running.ToList()) step.CatchUp(w => Behind(step, w));
     }
 
+    /// <summary>A worker's samples with their tokens so far: kept by their steps for a re-dispatch after the worker's loss.</summary>
+    public void SamplesProgressed(GenerationWork[] progress)
+    {
+        foreach (var step in running) step.Progressed(progress);
+    }
+
+    /// <summary>The running steps' samples not yet generated whose tokens so far a worker told of, longest first.</summary>
+    public GeneratingSample[] Generating() => [.. running.SelectMany(s => s.Generating()).OrderByDescending(g => g.Tokens)];
+
     /// <summary>Whether a worker still has samples of an older version than the step's to generate.</summary>
     private bool Behind(Step step, int worker) => running.Any(o => o.Weights.Version < step.Weights.Version && o.State.Load(worker) > 0);
 
@@ -69,15 +78,16 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
         IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers)
     {
         var groups = Channel.CreateUnbounded<int[]>();
-        return new StepRollout(Run(starts, weights, stagePolicy, dispatchPolicy, workers, groups.Writer), groups.Reader);
+        var tally = new RolloutTally();
+        return new StepRollout(Run(starts, weights, stagePolicy, dispatchPolicy, workers, groups.Writer, tally), groups.Reader, tally);
     }
 
     private async Task<SampleRecord[]> Run(SampleStart[] starts, WeightsRef weights, IStagePolicy stagePolicy, IDispatchPolicy dispatchPolicy,
-        IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers, ChannelWriter<int[]> scoredGroups)
+        IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers, ChannelWriter<int[]> scoredGroups, RolloutTally tally)
     {
         try
         {
-            return await Rollout(starts, weights, stagePolicy, dispatchPolicy, workers, scoredGroups);
+            return await Rollout(starts, weights, stagePolicy, dispatchPolicy, workers, scoredGroups, tally);
         }
         finally
         {
@@ -86,12 +96,12 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
     }
 
     private async Task<SampleRecord[]> Rollout(SampleStart[] starts, WeightsRef weights, IStagePolicy stagePolicy, IDispatchPolicy dispatchPolicy,
-        IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers, ChannelWriter<int[]> scoredGroups)
+        IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers, ChannelWriter<int[]> scoredGroups, RolloutTally tally)
     {
         var samples = starts.Select(s => grains.GetGrain<ISampleGrain>(s.Id)).ToArray();
         await Task.WhenAll(samples.Select((s, k) => SiloLoss.Retry(() => s.Create(starts[k]))));
         if (abandoned) throw new TaskCanceledException("the job's rollouts were abandoned");
-        var step = new Step(this, starts, weights, samples, stagePolicy, dispatchPolicy, workers, scoredGroups);
+        var step = new Step(this, starts, weights, samples, stagePolicy, dispatchPolicy, workers, scoredGroups, tally);
         if (oneVersionPerWorker) for (var w = 0; w < workers.Count; w++) step.State.SetBehind(w, Behind(step, w));
         running.Add(step);
         try
@@ -133,5 +143,14 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
     };
 }
 
-/// <summary>A step's rollout in flight: its records once all are scored, and its groups (sample indices) as each is scored whole.</summary>
-public sealed record StepRollout(Task<SampleRecord[]> Records, ChannelReader<int[]> ScoredGroups);
+/// <summary>A step's rollout in flight: its records once all are scored, its groups (sample indices) as each is scored whole, and its tally.</summary>
+public sealed record StepRollout(Task<SampleRecord[]> Records, ChannelReader<int[]> ScoredGroups, RolloutTally Tally);
+
+/// <summary>What a step's rollout counts besides its samples' records.</summary>
+public sealed class RolloutTally
+{
+    /// <summary>Tokens so far that samples sent again after their worker's loss went on from (partial rollouts).</summary>
+    public long TokensCarried { get; private set; }
+
+    public void Carried(int tokens) => TokensCarried += tokens;
+}

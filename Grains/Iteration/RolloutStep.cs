@@ -15,7 +15,7 @@ public sealed partial class RolloutScheduler
     /// finds samples lost with a worker's silo and sends them again.
     /// </summary>
     private sealed class Step(RolloutScheduler owner, SampleStart[] starts, WeightsRef weights, ISampleGrain[] samples, IStagePolicy stagePolicy, IDispatchPolicy dispatchPolicy,
-        IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers, ChannelWriter<int[]> scoredGroups)
+        IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers, ChannelWriter<int[]> scoredGroups, RolloutTally tally)
     {
         private readonly Dictionary<string, int[]> members = starts.Select((s, k) => (s.Group, k)).GroupBy(p => p.Group).ToDictionary(g => g.Key, g => g.Select(p => p.k).ToArray());
         private readonly Dictionary<string, int> unscored = starts.GroupBy(s => s.Group).ToDictionary(g => g.Key, g => g.Count());
@@ -27,6 +27,8 @@ public sealed partial class RolloutScheduler
         private readonly HashSet<int> gone = [];
         // Of those, workers stopped by weights that failed to load: they do not come back.
         private readonly HashSet<int> stopped = [];
+        // The latest tokens so far a worker told of each sample being generated (partial rollouts): a lost one goes on from them.
+        private readonly Dictionary<int, GenerationWork> progress = [];
 
         public RolloutState State { get; } = new(starts.Length, workers.Count);
         public WeightsRef Weights => weights;
@@ -38,6 +40,7 @@ public sealed partial class RolloutScheduler
             State.Clock = clock.Elapsed.TotalSeconds;
             if (stage >= SampleStage.Generated && State.Generated(k))
             {
+                progress.Remove(k);
                 Carry(dispatchPolicy.Generated(State, k, State.WorkerOf(k)));
                 Carry(stagePolicy.Generated(State, k));
             }
@@ -47,6 +50,18 @@ public sealed partial class RolloutScheduler
                 Carry(stagePolicy.Scored(State, k));
             }
         }
+
+        /// <summary>Keeps each of this step's samples' latest tokens so far, while it is not generated.</summary>
+        public void Progressed(GenerationWork[] reported)
+        {
+            foreach (var work in reported)
+            {
+                if (!index.TryGetValue(work.SampleId, out var k) || State.IsGenerated(k)) continue;
+                if (!progress.TryGetValue(k, out var kept) || work.GeneratedTokens > kept.GeneratedTokens) progress[k] = work;
+            }
+        }
+
+        public IEnumerable<GeneratingSample> Generating() => progress.Select(p => new GeneratingSample(p.Value.SampleId, p.Value.GeneratedTokens));
 
         /// <summary>Workers that were behind and no longer are get this step's samples, as the dispatch policy says.</summary>
         public void CatchUp(Func<int, bool> behind)
@@ -173,14 +188,25 @@ public sealed partial class RolloutScheduler
             await Task.WhenAll(batch.Select(k => SiloLoss.Retry(() => samples[k].Dispatched(starts[k], key))));
             try
             {
-                await workers[worker].Grain.Submit([.. batch.Select(k => starts[k]).Select(s =>
-                    new GenerationWork(s.Id, s.Prompt, s.SamplingSeed, s.MaxNewTokens, s.Temperature, [], [], s.EmulatedPrompt, PromptSeed: s.PromptSeed, Weights: weights, Step: s.Iteration))]);
+                await workers[worker].Grain.Submit([.. batch.Select(Work)]);
             }
             catch (Exception e) when (SiloLoss.Is(e) || Unavailable(e))
             {
                 // The worker's silo went (or the worker stopped): the next audit finds these samples not held there and sends them again.
             }
             submitted.UnionWith(batch);
+        }
+
+        /// <summary>A sample's work: from its prompt, or (sent again after its worker's loss) from the tokens so far its worker last told of.</summary>
+        private GenerationWork Work(int k)
+        {
+            if (progress.TryGetValue(k, out var kept))
+            {
+                tally.Carried(kept.GeneratedTokens);
+                return kept;
+            }
+            var s = starts[k];
+            return new(s.Id, s.Prompt, s.SamplingSeed, s.MaxNewTokens, s.Temperature, [], [], s.EmulatedPrompt, PromptSeed: s.PromptSeed, Weights: weights, Step: s.Iteration);
         }
 
         /// <summary>An action that fails fails the step (the job then reports it).</summary>

@@ -72,6 +72,14 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
         return Task.CompletedTask;
     }
 
+    public Task SamplesProgressed(GenerationWork[] progress)
+    {
+        runner?.SamplesProgressed(progress);
+        return Task.CompletedTask;
+    }
+
+    public Task<GeneratingSample[]> Generating() => Task.FromResult(runner?.Generating() ?? []);
+
     private async Task<JobStatus> Start(JobSpec submitted, bool resume)
     {
         submitted = submitted.Validated();

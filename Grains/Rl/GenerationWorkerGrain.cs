@@ -1,4 +1,5 @@
 using Kernels.Emulation;
+using Grains.Interfaces.Jobs;
 using Grains.Cluster;
 using Grains.Engines;
 using Grains.Interfaces.Cluster;
@@ -35,6 +36,8 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
     // Why this worker admits nothing more (a weights version failed to load), or null.
     private string? stopped;
     private Task? loop;
+    // Partial rollouts: how many tokens each sample had when the job was last told of it.
+    private readonly Dictionary<string, int> told = [];
 
     private int InFlight => waiting.Count + (engine?.Count ?? 0);
 
@@ -165,8 +168,26 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
     /// <summary>Evicted work with the span its last admission added.</summary>
     private GenerationWork Progressed(GenerationWork evicted)
     {
+        told.Remove(evicted.SampleId);
         if (!batch.Remove(evicted.SampleId, out var admitted)) return evicted;
         return evicted with { Spans = Spans(admitted.Work, admitted.Version, evicted.GeneratedTokens) };
+    }
+
+    /// <summary>
+    /// With partial rollouts, tells the job the tokens so far of the samples that made
+    /// <see cref="ProgressReports.Tokens"/> more since it was last told (or since admitted): a sample lost with
+    /// this silo goes on from them on another worker. One message for the batch, not one per sample.
+    /// </summary>
+    private async Task TellProgress()
+    {
+        if (limits is not { PartialRollouts: true, Progress: { } reports }) return;
+        var grown = (await engine!.Progress())
+            .Where(w => batch.ContainsKey(w.SampleId) && w.GeneratedTokens - (told.TryGetValue(w.SampleId, out var before) ? before : batch[w.SampleId].Work.GeneratedTokens) >= reports.Tokens)
+            .Select(w => w with { Spans = Spans(batch[w.SampleId].Work, batch[w.SampleId].Version, w.GeneratedTokens) })
+            .ToArray();
+        if (grown.Length == 0) return;
+        foreach (var w in grown) told[w.SampleId] = w.GeneratedTokens;
+        GrainFactory.GetGrain<IJobGrain>(reports.Job).SamplesProgressed(grown).Ignore();
     }
 
     private static VersionSpan[] Spans(GenerationWork admitted, int version, int tokensNow)
@@ -212,12 +233,14 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
                 }
                 foreach (var f in await engine!.Advance())
                 {
+                    told.Remove(f.SampleId);
                     var (work, admittedUnder) = batch.Remove(f.SampleId, out var b) ? b : (null, version);
                     var spans = work is null ? [new VersionSpan(admittedUnder, f.Length)] : Spans(work, admittedUnder, f.Length);
                     reports.Add(Report(f.SampleId, new GeneratedResponse(f.Response, f.LogProbs, spans.Length > 0 ? spans[0].Version : admittedUnder,
                         this.GetPrimaryKeyString(), f.Truncated, f.Response.Length == 0 ? f.Length : 0, spans)));
                 }
                 reports.RemoveAll(t => t.IsCompleted);
+                await TellProgress();
             }
             // The last reports may bring more work (a pulling dispatch answers a finished sample with the
             // next one): this loop only ends when none came, so a later Submit starts a new one.

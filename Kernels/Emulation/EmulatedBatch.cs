@@ -54,6 +54,9 @@ public sealed class EmulatedBatch(CostModel cost, int capacity)
         return (seconds, finished);
     }
 
+    /// <summary>Every sequence in the batch as it stands, left running (a checkpoint of its tokens so far).</summary>
+    public IReadOnlyList<EmulatedSequence> Sequences => [.. running, .. unfilled];
+
     /// <summary>Takes a sequence out unfinished, with its tokens so far.</summary>
     public EmulatedSequence Evict(string id)
     {

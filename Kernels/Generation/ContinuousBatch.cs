@@ -109,6 +109,10 @@ public sealed class ContinuousBatch : IDisposable
         return finished;
     }
 
+    /// <summary>Every running sequence's tokens so far, left running (a checkpoint that a lost batch resumes from).</summary>
+    public IReadOnlyList<SequenceSnapshot> Progress() =>
+        [.. slots.OfType<Running>().Select(r => new SequenceSnapshot(r.Request, r.Context.Skip(r.Request.Prompt.Length).ToArray(), [.. r.LogProbs]))];
+
     /// <summary>Takes a running sequence out unfinished, optionally with its cache entries.</summary>
     public SequenceSnapshot Evict(string id, bool withKvCache = false)
     {

@@ -111,6 +111,7 @@ public sealed class AsyncJobTests(ClusterFixture fixture)
     [InlineData("""{"maxStaleness":17}""", "rl.async.maxStaleness: 17 must be between 0 and 16")]
     [InlineData("""{"behaviourWeightCap":1}""", "rl.async.behaviourWeightCap: 1 must be greater than 1 and at most 1e6")]
     [InlineData("""{"maxStaleness":0,"partialRollouts":true}""", "rl.async.partialRollouts: a synchronous job (maxStaleness 0) has no newer weights*")]
+    [InlineData("""{"maxStaleness":2,"partialRollouts":true,"progressTokens":0}""", "rl.async.progressTokens: 0 must be at least 1")]
     [InlineData("""{"maxStaleness":"two"}""", "*maxStaleness*")]
     [InlineData("""{"staleness":2}""", "*'staleness' is not a field of rl.async*")]
     [InlineData("""{"maxStaleness":4,"partialRollouts":true,"decoupled":false,"behaviourWeightCap":2}""", null)]

@@ -176,6 +176,59 @@ public sealed class SiloLossTests(SiloLossFixture fixture) : IClassFixture<SiloL
     }
 
     [Fact]
+    public async Task With_partial_rollouts_the_samples_of_a_killed_generation_silo_go_on_from_their_tokens_so_far()
+    {
+        var grains = fixture.Cluster.Client;
+        var silos = new List<InProcessSiloHandle> { await fixture.AddGenerationSilo(2), await fixture.AddGenerationSilo(2) };
+        try
+        {
+            // Emulated reasoning lengths (thousands of tokens): a killed worker's samples are well on their way.
+            var spec = new JobSpec
+            {
+                Name = "progress-carried", Kind = JobKind.Rl, Iterations = 4, Seed = 3,
+                Rl = new RlSpec
+                {
+                    Algorithm = Algorithm.Grpo, Devices = DeviceKind.Emulated, StagePolicy = StagePolicy.Streaming, PromptsPerIteration = 4, SamplesPerPrompt = 4,
+                    MiniBatches = 2, GenerationWorkers = 2, TrainingReplicas = 1, MaxBatch = 8,
+                    Async = new AsyncSpec { MaxStaleness = 1, PartialRollouts = true, ProgressTokens = 64 },
+                    Emulation = new EmulationSpec { DeviceClass = "H100", Actor = "qwen2.5-7b", InferenceDevices = 1, Lengths = "reasoning", PromptLength = 128, TimeScale = 20 },
+                },
+            };
+            var job = grains.GetGrain<IJobGrain>(spec.Name);
+            await job.Submit(spec);
+            var jobSilo = await grains.GetGrain<IManagementGrain>(0).GetActivationAddress(job) ?? throw new InvalidOperationException("the job grain is not active");
+            var (victim, worker) = await HoldingWorker(grains, spec, jobSilo);
+            // Killed once the job has heard of tokens so far of a sample the victim holds.
+            for (var i = 0; i < 3000; i++)
+            {
+                var held = (await grains.GetGrain<IGenerationWorkerGrain>(worker).Holding()).ToHashSet();
+                if ((await job.Generating()).Any(g => held.Contains(g.SampleId) && g.Tokens >= 64)) break;
+                await Task.Delay(10);
+            }
+            await fixture.Cluster.KillSiloAsync(silos.Single(s => s.SiloAddress.Equals(victim)));
+            silos.RemoveAll(s => s.SiloAddress.Equals(victim));
+            var (status, metrics) = await RlJobTests.Watch(grains, spec.Name);
+
+            status.State.Should().Be(JobState.Completed, status.Message);
+            metrics.Should().OnlyContain(m => m.Ledger!.Lost == 0 && m.Ledger.Trained == 16);
+            metrics.Sum(m => m.Ledger!.Redispatched).Should().BePositive($"the samples {worker} held were sent again");
+            metrics.Sum(m => m.Ledger!.TokensCarried).Should().BeGreaterThanOrEqualTo(64, "they went on from the tokens so far their worker told of, not from their prompts");
+            var emulated = new Grains.Engines.EmulatedJob(spec);
+            foreach (var m in metrics)
+            {
+                var records = await Task.WhenAll(Enumerable.Range(0, 16).Select(k => grains.GetGrain<ISampleGrain>(SampleKeys.Of(spec.Name, m.Iteration, k)).Record()));
+                records.Select(r => r.Generated!.Tokens).Should().Equal(emulated.Workload(m.Iteration).Samples.Select(x => x.Response),
+                    "a sample carried over reaches the length its seed draws, neither more nor fewer tokens");
+                records.Should().OnlyContain(r => r.Generated!.Spans!.Sum(x => x.Tokens) == r.Generated.Tokens);
+            }
+        }
+        finally
+        {
+            foreach (var silo in silos.Where(s => fixture.Cluster.Silos.Contains(s))) await fixture.Cluster.StopSiloAsync(silo);
+        }
+    }
+
+    [Fact]
     public async Task A_silo_a_supervisor_declares_dead_leaves_membership_at_once_and_an_unknown_name_is_refused()
     {
         var added = await fixture.AddGenerationSilo(1);

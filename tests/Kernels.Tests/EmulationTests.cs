@@ -149,6 +149,21 @@ public sealed class EmulatedBatchTests
     }
 
     [Fact]
+    public void The_sequences_as_they_stand_are_read_without_taking_them_out()
+    {
+        var batch = new EmulatedBatch(Cost, 2);
+        batch.Add(new EmulatedSequence("a", 10, 5));
+        batch.Step();
+        batch.Add(new EmulatedSequence("b", 10, 5));
+        batch.Step();
+
+        batch.Sequences.Select(s => (s.Id, s.Generated)).Should().BeEquivalentTo([("a", 2), ("b", 1)]);
+        batch.Count.Should().Be(2, "reading takes nothing out");
+        batch.Step();
+        batch.Sequences.Select(s => s.Generated).Should().BeEquivalentTo([3, 2]);
+    }
+
+    [Fact]
     public void The_simulated_generation_of_a_long_tail_is_bound_by_its_longest_sample()
     {
         var sequences = Enumerable.Range(0, 63).Select(i => new EmulatedSequence($"s{i}", 200, 100)).Append(new EmulatedSequence("tail", 200, 2000)).ToArray();

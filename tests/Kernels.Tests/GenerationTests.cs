@@ -133,6 +133,29 @@ public sealed class GenerationTests
     }
 
     [Fact]
+    public void Progress_is_a_checkpoint_of_tokens_so_far_that_leaves_the_batch_running_and_resumes_to_the_same_result()
+    {
+        using var model = new Transformer(Config, seed: 7);
+        var request = Request("checkpointed", [1, 2, 3, 4], maxNew: 16, seed: 21, topP: 0.9);
+        var unmoved = ContinuousBatch.Generate(model, [request], 1, 48).Single();
+
+        using var first = new ContinuousBatch(model, 2, 48);
+        first.Add(request);
+        for (var i = 0; i < 5; i++) first.Step();
+        var progress = first.Progress().Single();
+        progress.Response.Should().HaveCount(5).And.Equal(unmoved.Response.Take(5));
+        progress.LogProbs.Should().HaveCount(5);
+        first.Count.Should().Be(1, "a checkpoint takes nothing out");
+        var finished = Enumerable.Range(0, 20).SelectMany(_ => first.Step()).Single();
+        finished.Response.Should().Equal(unmoved.Response, "the batch went on as if never asked");
+
+        using var second = new ContinuousBatch(model, 1, 48);
+        second.Resume(progress);
+        var resumed = Enumerable.Range(0, 20).SelectMany(_ => second.Step()).Single();
+        resumed.Response.Should().Equal(unmoved.Response, "a batch lost after the checkpoint goes on from it elsewhere");
+    }
+
+    [Fact]
     public void Bad_requests_are_refused_with_the_reason()
     {
         using var model = new Transformer(Config, seed: 7);
