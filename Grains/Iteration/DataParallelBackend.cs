@@ -134,19 +134,22 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
         var split = MiniBatchPlan.BalancedShares(Tokens(miniBatch), replicas.Length);
         Task<GradientShare> Share(int r, int on) => replicas[on].Gradients([.. split[r].Select(k => miniBatch[k])], tokens);
         var gradients = await Outcomes(replicas.Length, r => Share(r, r));
-        var missing = Lost(gradients);
-        foreach (var r in missing)
+        var survivors = Survivors(gradients);
+        foreach (var r in Lost(gradients))
         {
-            var survivor = Survivor(gradients, r);
-            if (await Rebuilt(model, replicas, r, from: survivor))
+            if (await Rebuilt(model, replicas, r, survivors))
             {
-                gradients[r] = (await Share(r, r), null);
                 rebuilt++;
+                var own = (await Outcomes(1, _ => Share(r, r)))[0];
+                if (own.Error is null)
+                {
+                    gradients[r] = own;
+                    continue;
+                }
             }
-            else
-            {
-                gradients[r] = (await Share(r, survivor), null);
-            }
+            // Any survivor computes the share: same state, same rows, same numbers. Kills do not wait for
+            // each other, so a survivor may be gone by now too: the next one is asked.
+            gradients[r] = (await OnSurvivor(r, survivors, Share, gradients[r].Error!), null);
         }
         var shares = gradients.Select(g => g.Value!).ToArray();
         var sum = new float[shares[0].Gradient.Length];
@@ -156,11 +159,24 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
         }
         var norms = await Outcomes(replicas.Length, r => replicas[r].Apply(sum));
         // A replica lost while applying (or left out since): a survivor has applied the same sum, so its state is the step's end.
+        var applied = Survivors(norms);
         foreach (var r in Lost(norms))
         {
-            if (await Rebuilt(model, replicas, r, from: Survivor(norms, r))) rebuilt++;
+            if (await Rebuilt(model, replicas, r, applied)) rebuilt++;
         }
-        return (shares.Select(s => s.Sums).Aggregate((a, b) => a + b), norms.First(n => n.Error is null).Value, rebuilt);
+        return (shares.Select(s => s.Sums).Aggregate((a, b) => a + b), norms[applied[0]].Value, rebuilt);
+    }
+
+    /// <summary>The share of lost replica <paramref name="lost"/> computed on the first survivor that answers; with none, the loss goes up (the job replays from its checkpoint).</summary>
+    private static async Task<GradientShare> OnSurvivor(int lost, List<int> survivors, Func<int, int, Task<GradientShare>> share, Exception loss)
+    {
+        while (survivors.Count > 0)
+        {
+            var (value, error) = (await Outcomes(1, _ => share(lost, survivors[0])))[0];
+            if (error is null) return value!;
+            survivors.RemoveAt(0);
+        }
+        throw loss;
     }
 
     /// <summary>Each replica's answer, or the silo's loss that stopped it (any other failure is the step's own and goes up).</summary>
@@ -180,35 +196,45 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
 
     private static int[] Lost<T>((T? Value, Exception? Error)[] outcomes) => [.. outcomes.Select((o, r) => (o, r)).Where(x => x.o.Error is not null).Select(x => x.r)];
 
-    private static int Survivor<T>((T? Value, Exception? Error)[] outcomes, int lost)
+    /// <summary>The replicas that answered; with none, the first loss goes up (the job replays from its checkpoint).</summary>
+    private static List<int> Survivors<T>((T? Value, Exception? Error)[] outcomes)
     {
-        var survivor = Array.FindIndex(outcomes, o => o.Error is null);
-        if (survivor < 0) throw outcomes[lost].Error!;
-        return survivor;
+        var survivors = outcomes.Select((o, r) => (o, r)).Where(x => x.o.Error is null).Select(x => x.r).ToList();
+        return survivors.Count > 0 ? survivors : throw outcomes.First(o => o.Error is not null).Error!;
     }
 
     /// <summary>
-    /// A lost replica's new activation, set up and given the survivor's weights and optimizer state through
-    /// the store; false where no device is free for it yet (it is tried again at the next step).
+    /// A lost replica's new activation, set up and given a survivor's weights and optimizer state through
+    /// the store; false where no device is free for it yet, or the survivors went before one could hand
+    /// its state over (it is tried again at the next step). A replica set up but not given the state is
+    /// vacated: its next call finds it not set up, never with other weights.
     /// </summary>
-    private async Task<bool> Rebuilt(string model, ITrainerGrain[] replicas, int lost, int from)
+    private async Task<bool> Rebuilt(string model, ITrainerGrain[] replicas, int lost, List<int> survivors)
     {
         var setup = TrainerSetups.For(job, critic: model == "critic", emulated);
         var copy = keys.ReplicaCopy(model, lost);
         try
         {
             await SiloLoss.Retry(() => replicas[lost].Setup(setup));
+            if (emulated is not null) return true;
+            foreach (var from in survivors)
+            {
+                try
+                {
+                    await replicas[from].SaveState(copy);
+                    await replicas[lost].LoadState(copy);
+                    return true;
+                }
+                catch (Exception e) when (SiloLoss.Is(e) || NoFreeDeviceException.In(e))
+                {
+                }
+            }
         }
-        catch (Exception e) when (NoFreeDeviceException.In(e))
+        catch (Exception e) when (SiloLoss.Is(e) || NoFreeDeviceException.In(e))
         {
-            return false;
         }
-        if (emulated is null)
-        {
-            await SiloLoss.Retry(() => replicas[from].SaveState(copy));
-            await SiloLoss.Retry(() => replicas[lost].LoadState(copy));
-        }
-        return true;
+        await SiloLoss.Vacate(replicas[lost]);
+        return false;
     }
 
     /// <summary>
