@@ -266,13 +266,29 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         return metrics.Build(seconds, trainingSeconds, accuracy, await TakeUsage(), trainers.ExpectedBubble);
     }
 
-    /// <summary>Every device's usage since the last call: workers, trainers, and the emulated scoring instances (real scoring holds no leased device).</summary>
+    /// <summary>
+    /// Every device's usage since the last call: workers, trainers, and the emulated scoring instances (real
+    /// scoring holds no leased device). A grain lost with its silo, or with no device free for it now, has
+    /// none to give (its device went with the silo): it is left out rather than fail the step.
+    /// </summary>
     private async Task<DeviceUsage[]> TakeUsage()
     {
-        var workerUsage = Task.WhenAll(Workers.Select(w => w.TakeUsage()));
+        var workerUsage = Task.WhenAll(Workers.Select(w => Usage(w.TakeUsage)));
         var trainerUsage = trainers!.TakeUsage();
-        var scorerUsage = Task.WhenAll(Enumerable.Range(0, emulated?.Scorer.Instances ?? 0).Select(k => grains.GetGrain<IScoringGrain>(keys.Scorer(k)).TakeUsage()));
-        return [.. await workerUsage, .. await trainerUsage, .. await scorerUsage];
+        var scorerUsage = Task.WhenAll(Enumerable.Range(0, emulated?.Scorer.Instances ?? 0).Select(k => Usage(grains.GetGrain<IScoringGrain>(keys.Scorer(k)).TakeUsage)));
+        return [.. (await workerUsage).OfType<DeviceUsage>(), .. await trainerUsage, .. (await scorerUsage).OfType<DeviceUsage>()];
+    }
+
+    private static async Task<DeviceUsage?> Usage(Func<Task<DeviceUsage>> take)
+    {
+        try
+        {
+            return await take();
+        }
+        catch (Exception e) when (SiloLoss.Is(e) || NoFreeDeviceException.In(e))
+        {
+            return null;
+        }
     }
 
     private async Task WarmStart(ITrainerGrain actor, TaskEncoding encoding, RlData data, Action<int, string> progress)
