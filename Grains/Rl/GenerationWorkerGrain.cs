@@ -75,13 +75,14 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
     public Task Submit(GenerationWork[] work)
     {
         if (stopped is not null) throw new WorkerStoppedException(stopped);
+        // A new activation (its silo lost since the job readied it) says so: the job's audit readies it again.
+        if (engine is null || limits is null) throw new StateLostException($"{this.GetPrimaryKeyString()} is not configured");
         foreach (var w in work)
         {
-            if (w.PromptTokens + w.MaxNewTokens >= limits!.MaxSequenceLength)
+            if (w.PromptTokens + w.MaxNewTokens >= limits.MaxSequenceLength)
             {
                 throw new ArgumentException($"sample {w.SampleId}: prompt of {w.PromptTokens} tokens + {w.MaxNewTokens} new tokens exceeds the worker's sequence length {limits.MaxSequenceLength}");
             }
-            if (engine is null) throw new StateLostException($"{this.GetPrimaryKeyString()} is not configured");
             if (w.Weights is null && version < 0) throw new StateLostException($"{this.GetPrimaryKeyString()} has no weights yet");
             if (engine!.Holds(w.SampleId) || waiting.Any(q => q.SampleId == w.SampleId)) continue;
             waiting.AddLast(w);

@@ -1,3 +1,4 @@
+using Grains.Interfaces.Cluster;
 using Grains.Interfaces.Jobs;
 using Grains.Models;
 using Grains.Interfaces.Rl;
@@ -28,6 +29,17 @@ public sealed class GenerationWorkerTests(ClusterFixture fixture)
         var model = new Transformer(ModelPresets.Demo, head, seed);
         await ModelCatalog.WriteAsync(Store, name, ModelCatalog.Serialize(model));
         return model;
+    }
+
+    [Fact]
+    public async Task A_worker_not_configured_says_its_state_is_lost_when_sent_samples()
+    {
+        // A new activation (its silo lost after the job readied it): the job's audit readies it again.
+        var worker = fixture.Cluster.GrainFactory.GetGrain<IGenerationWorkerGrain>("unconfigured/g0");
+        var work = new GenerationWork("unconfigured/1/0", [1, 5, 6], 7, 8, 1.0, [], []);
+
+        await FluentActions.Awaiting(() => worker.Submit([work])).Should().ThrowAsync<StateLostException>().WithMessage("*unconfigured/g0 is not configured");
+        (await worker.Holding()).Should().BeEmpty();
     }
 
     [Fact]
