@@ -105,9 +105,16 @@ public sealed partial class RolloutScheduler
                 }
                 if (lost.Count == 0) continue;
                 submitted.ExceptWith(lost);
-                var target = await Revived(worker.Key);
-                if (target != worker.Key) foreach (var k in lost) State.Moved(k, target);
-                await Dispatch(target, [.. lost]);
+                if (await Revived(worker.Key) is { } revived)
+                {
+                    await Dispatch(revived, [.. lost]);
+                    continue;
+                }
+                // No device for the lost worker: each sample goes to the least loaded other worker in turn.
+                // All to one (measured) queued them behind its batch, whose KV cache has room for only a few
+                // long responses, and the step waited for them one after the other.
+                foreach (var k in lost) State.Moved(k, Others().MinBy(State.Load));
+                foreach (var group in lost.GroupBy(State.WorkerOf)) await Dispatch(group.Key, [.. group]);
             }
         }
 
@@ -156,8 +163,8 @@ public sealed partial class RolloutScheduler
             }
         }
 
-        /// <summary>The worker re-activated and ready; or, with no device free for it, the least loaded of the others.</summary>
-        private async Task<int> Revived(int worker)
+        /// <summary>The worker re-activated and ready; or null, with no device free for it (it is gone until one frees).</summary>
+        private async Task<int?> Revived(int worker)
         {
             if (!gone.Contains(worker))
             {
@@ -176,11 +183,10 @@ public sealed partial class RolloutScheduler
                     }
                 }
             }
-            var others = Enumerable.Range(0, workers.Count).Where(w => !gone.Contains(w)).ToArray();
-            return others.Length > 0
-                ? others.MinBy(State.Load)
-                : throw new InvalidOperationException($"every generation worker of the job was lost and none can be placed again");
+            return Others().Length > 0 ? null : throw new InvalidOperationException($"every generation worker of the job was lost and none can be placed again");
         }
+
+        private int[] Others() => [.. Enumerable.Range(0, workers.Count).Where(w => !gone.Contains(w))];
 
         private async Task Dispatch(int worker, int[] batch)
         {
