@@ -139,11 +139,12 @@ public sealed class ChaosCommand : AsyncCommand<ChaosCommand.Settings>
         var calm = await chaos.Run(kills: false, cancellationToken);
         var killed = await chaos.Run(kills: true, cancellationToken);
         var text = new StringBuilder();
-        text.AppendLine("| run | kills | steps measured | s / step | samples/s | of the run without kills | samples lost | samples sent again | tokens they carried | replicas rebuilt | wall s |");
-        text.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");
+        text.AppendLine("| run | kills | steps measured | s / step | samples/s | of the run without kills | samples lost | samples sent again | tokens they carried | taken back | replicas rebuilt | wall s |");
+        text.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (var r in new[] { calm, killed })
         {
-            text.AppendLine($"| {r.Run} | {r.Kills.Count} | {r.Steps} | {r.SecondsPerStep:F1} | {r.SamplesPerSecond:F2} | {r.SamplesPerSecond / calm.SamplesPerSecond:P1} | {r.Lost} | {r.Resent} | {r.TokensCarried} | {r.ReplicasRebuilt} | {r.WallSeconds:F0} |");
+            var a = r.Account;
+            text.AppendLine($"| {r.Run} | {r.Kills.Count} | {r.Steps} | {r.SecondsPerStep:F1} | {r.SamplesPerSecond:F2} | {r.SamplesPerSecond / calm.SamplesPerSecond:P1} | {a.Lost} | {a.Resent} | {a.TokensCarried} | {a.TakenBack} | {a.ReplicasRebuilt} | {r.WallSeconds:F0} |");
         }
         text.AppendLine();
         text.AppendLine($"Kills: {(killed.Kills.Count == 0 ? "none" : string.Join("; ", killed.Kills))}.");
@@ -151,7 +152,7 @@ public sealed class ChaosCommand : AsyncCommand<ChaosCommand.Settings>
         foreach (var r in new[] { calm, killed }) text.AppendLine($"Emulated seconds of each measured step, {r.Run}: {string.Join(", ", r.StepSeconds.Select(x => x.ToString("F1")))}.");
         Console.WriteLine(text);
         if (settings.Out is not null) await File.WriteAllTextAsync(settings.Out, text.ToString(), cancellationToken);
-        return killed.Lost == 0 && calm.Lost == 0 && killed.SamplesPerSecond >= 0.9 * calm.SamplesPerSecond ? 0 : 1;
+        return killed.Account.Lost == 0 && calm.Account.Lost == 0 && killed.SamplesPerSecond >= 0.9 * calm.SamplesPerSecond ? 0 : 1;
     }
 
     /// <summary>The folder for the silos' logs (--work, or a new temporary one, kept) and the cluster's certificate made in it.</summary>

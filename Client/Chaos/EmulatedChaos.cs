@@ -65,9 +65,10 @@ public sealed class EmulatedChaos(LocalCluster cluster, JobSpec workload, BenchV
             var emulated = new EmulatedJob(job);
             var steady = SteadyState.Of(measured, [.. measured.Select(m => emulated.Workload(m.Iteration))], null, variant.Staleness);
             var all = await SiloLoss.Retry(() => grain.Metrics(0));
+            var account = new ChaosAccount(all.Sum(m => m.Ledger?.Lost ?? 0), all.Sum(m => m.Ledger?.Redispatched ?? 0), all.Sum(m => m.Ledger?.TokensCarried ?? 0),
+                all.Sum(m => m.Ledger?.TakenBack ?? 0), all.Sum(m => m.ReplicasRebuilt));
             return new EmulatedChaosResult(kills ? "random kills" : "no kill", killed, measured.Length, steady.SecondsPerIteration, steady.SamplesPerSecond,
-                all.Sum(m => m.Ledger?.Lost ?? 0), all.Sum(m => m.Ledger?.Redispatched ?? 0), all.Sum(m => m.Ledger?.TokensCarried ?? 0), all.Sum(m => m.ReplicasRebuilt), clock.Elapsed.TotalSeconds,
-                [.. measured.Select(m => m.IterationSeconds * m.TimeScale)]);
+                account, clock.Elapsed.TotalSeconds, [.. measured.Select(m => m.IterationSeconds * m.TimeScale)]);
         }
         finally
         {
@@ -109,4 +110,7 @@ public sealed class EmulatedChaos(LocalCluster cluster, JobSpec workload, BenchV
 
 /// <summary>One emulated chaos run: its kills, and its steady state over the measured steps (emulated seconds).</summary>
 public sealed record EmulatedChaosResult(string Run, IReadOnlyList<string> Kills, int Steps, double SecondsPerStep, double SamplesPerSecond,
-    int Lost, int Resent, long TokensCarried, int ReplicasRebuilt, double WallSeconds, IReadOnlyList<double> StepSeconds);
+    ChaosAccount Account, double WallSeconds, IReadOnlyList<double> StepSeconds);
+
+/// <summary>What a chaos run's steps accounted for: samples lost and sent again (the tokens so far they carried, those taken back by workers back after a loss), replicas rebuilt.</summary>
+public sealed record ChaosAccount(int Lost, int Resent, long TokensCarried, int TakenBack, int ReplicasRebuilt);

@@ -19,6 +19,13 @@ public interface IGenerationWorkerGrain : IDeviceGrain
     Task<GenerationWork[]> HandBack();
 
     /// <summary>
+    /// Takes out up to <paramref name="most"/> of the named samples that are still queued here (never
+    /// admitted, so nothing generated is given up), the last queued first: a worker back after its silo's
+    /// loss takes its share of the samples moved off it.
+    /// </summary>
+    Task<GenerationWork[]> Release(string[] sampleIds, int most);
+
+    /// <summary>
     /// Greedy responses (up to and without end-of-sequence handling) for held-out prompts, with weights
     /// <paramref name="weights"/>: those of the batch, or a copy loaded for the evaluation (an asynchronous
     /// job's workers run ahead on older versions while the newest is evaluated).

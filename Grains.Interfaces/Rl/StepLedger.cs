@@ -19,6 +19,8 @@ public sealed record StepLedger
     [Id(6)] public Dictionary<string, int> DiscardedFor { get; init; } = [];
     /// <summary>Tokens so far that samples sent again went on from instead of their prompt (partial rollouts).</summary>
     [Id(7)] public long TokensCarried { get; init; }
+    /// <summary>Samples taken from other workers' queues by workers back after their silo's loss (counted in <see cref="Redispatched"/> too).</summary>
+    [Id(8)] public int TakenBack { get; init; }
 
     public int Lost => Created - Trained - Discarded;
 

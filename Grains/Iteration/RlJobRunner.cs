@@ -247,7 +247,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         var trainingStart = clock.Elapsed - (DateTimeOffset.UtcNow - trainingBegan);
         metrics.Rollout(records, advantages, lags, trainingBegan);
         metrics.Accounted(StepLedger.Of(await Task.WhenAll(starts.Select((s, k) =>
-            SiloLoss.Retry(() => grains.GetGrain<ISampleGrain>(s.Id).Trained(advantages.Advantages[k], advantages.Returns?[k]))))) with { TokensCarried = launchedStep.Rollout.Tally.TokensCarried });
+            SiloLoss.Retry(() => grains.GetGrain<ISampleGrain>(s.Id).Trained(advantages.Advantages[k], advantages.Returns?[k]))))) with { TokensCarried = launchedStep.Rollout.Tally.TokensCarried, TakenBack = launchedStep.Rollout.Tally.TakenBack });
 
         await trainers!.Publish(i);
         var trained = new WeightsRef(keys.ActorWeights(i), i);

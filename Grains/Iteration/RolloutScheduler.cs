@@ -58,6 +58,9 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
     /// <summary>The running steps' samples not yet generated whose tokens so far a worker told of, longest first.</summary>
     public GeneratingSample[] Generating() => [.. running.SelectMany(s => s.Generating()).OrderByDescending(g => g.Tokens)];
 
+    /// <summary>The samples a worker holds of the step and of older ones: those it admits before a sample of the step sent now.</summary>
+    private int LoadAhead(Step step, int worker) => running.Where(o => o.Weights.Version <= step.Weights.Version).Sum(o => o.State.Load(worker));
+
     /// <summary>Whether a worker still has samples of an older version than the step's to generate.</summary>
     private bool Behind(Step step, int worker) => running.Any(o => o.Weights.Version < step.Weights.Version && o.State.Load(worker) > 0);
 
@@ -153,4 +156,9 @@ public sealed class RolloutTally
     public long TokensCarried { get; private set; }
 
     public void Carried(int tokens) => TokensCarried += tokens;
+
+    /// <summary>Samples taken from other workers' queues by workers back after a loss.</summary>
+    public int TakenBack { get; private set; }
+
+    public void Took(int samples) => TakenBack += samples;
 }

@@ -110,10 +110,11 @@ public sealed partial class RolloutScheduler
                     await Dispatch(revived, [.. lost]);
                     continue;
                 }
-                // No device for the lost worker: each sample goes to the least loaded other worker in turn.
-                // All to one (measured) queued them behind its batch, whose KV cache has room for only a few
-                // long responses, and the step waited for them one after the other.
-                foreach (var k in lost) State.Moved(k, Others().MinBy(State.Load));
+                // No device for the lost worker: each sample goes to the least loaded other worker in turn
+                // (counting the samples it holds of this step and older ones, which it admits first). All to
+                // one (measured) queued them behind its batch, whose KV cache has room for only a few long
+                // responses, and the step waited for them one after the other.
+                foreach (var k in lost) State.Moved(k, Others().MinBy(w => owner.LoadAhead(this, w)));
                 foreach (var group in lost.GroupBy(State.WorkerOf)) await Dispatch(group.Key, [.. group]);
             }
         }
@@ -125,6 +126,7 @@ public sealed partial class RolloutScheduler
         /// </summary>
         private async Task Rejoin()
         {
+            var back = new List<int>();
             foreach (var worker in gone.Where(w => !stopped.Contains(w)).ToList())
             {
                 try
@@ -136,7 +138,40 @@ public sealed partial class RolloutScheduler
                     continue;
                 }
                 gone.Remove(worker);
+                back.Add(worker);
                 Carry(dispatchPolicy.CaughtUp(State, worker));
+            }
+            if (back.Count > 0) await Rebalance(back);
+        }
+
+        /// <summary>
+        /// Workers back after a loss take samples of this step still queued on the others (not admitted
+        /// there, so no token is given up), up to an even share each: the dispatch policy deals them only
+        /// undispatched samples, and a step that dispatched all at its start (an asynchronous wave) would
+        /// leave them idle while the others' queues, grown by the lost worker's samples, hold the step back.
+        /// </summary>
+        private async Task Rebalance(List<int> back)
+        {
+            var share = (State.Samples - State.GeneratedCount + Others().Length - 1) / Others().Length;
+            var released = new List<GenerationWork>();
+            foreach (var w in Others().Except(back).Where(w => State.Load(w) > share).ToList())
+            {
+                string[] ids = [.. submitted.Where(k => State.WorkerOf(k) == w && !State.IsGenerated(k)).Select(k => starts[k].Id)];
+                try
+                {
+                    released.AddRange(await workers[w].Grain.Release(ids, State.Load(w) - share).WaitAsync(AnswerTimeout));
+                }
+                catch (Exception e) when (SiloLoss.Is(e) || Unavailable(e))
+                {
+                    // Lost meanwhile: the audit finds its samples.
+                }
+            }
+            tally.Took(released.Count);
+            await Task.WhenAll(released.Select(work => SiloLoss.Retry(samples[index[work.SampleId]].Requeued)));
+            foreach (var work in released) State.Moved(index[work.SampleId], back.MinBy(State.Load));
+            foreach (var group in released.GroupBy(work => State.WorkerOf(index[work.SampleId])))
+            {
+                await Dispatch(group.Key, [.. group.Select(work => index[work.SampleId])], [.. group]);
             }
         }
 
@@ -188,13 +223,14 @@ public sealed partial class RolloutScheduler
 
         private int[] Others() => [.. Enumerable.Range(0, workers.Count).Where(w => !gone.Contains(w))];
 
-        private async Task Dispatch(int worker, int[] batch)
+        /// <summary>Sends samples to a worker: <paramref name="work"/> where given (taken from another worker's queue), else each one's <see cref="Work"/>.</summary>
+        private async Task Dispatch(int worker, int[] batch, GenerationWork[]? work = null)
         {
             var key = owner.Keys.Worker(workers[worker].Index);
             await Task.WhenAll(batch.Select(k => SiloLoss.Retry(() => samples[k].Dispatched(starts[k], key))));
             try
             {
-                await workers[worker].Grain.Submit([.. batch.Select(Work)]);
+                await workers[worker].Grain.Submit(work ?? [.. batch.Select(Work)]);
             }
             catch (Exception e) when (SiloLoss.Is(e) || Unavailable(e))
             {

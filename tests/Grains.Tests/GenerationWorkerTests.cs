@@ -92,6 +92,45 @@ public sealed class GenerationWorkerTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task An_older_steps_sample_is_admitted_before_newer_ones_queued_and_queued_samples_can_be_released()
+    {
+        var grains = fixture.Cluster.GrainFactory;
+        var (worker, older, newer, v0, _) = await WorkerWithTwoVersions("ordered", maxBatch: 1, partial: true);
+        using var __ = older;
+        using var ___ = newer;
+        await worker.LoadWeights(v0);
+        // Seeds whose responses take a dozen decoding steps or more, so the first sample is still running while the others are sent.
+        var seeds = Enumerable.Range(200, 200).Where(s => ContinuousBatch.Generate(older,
+            [new GenerationRequest("probe", [1, 5, 6, 7], new SamplingParams(30, 1.0, Seed: s, StopTokens: [2]))], 1, 64)[0].Response.Length >= 12).Take(4).ToArray();
+        var scoring = new ScoringModels(RlTask.Arithmetic, null, "unused", null, "demo", 1.0, 64);
+        GenerationWork Work(int k, int step) => new(SampleKeys.Of("ordered", step, k), [1, 5, 6, 7], seeds[k], 30, 1.0, [], [], Weights: v0, Step: step);
+        var (a, b, c, d) = (Work(0, 2), Work(1, 2), Work(2, 2), Work(3, 1));
+        foreach (var w in new[] { a, b, c, d })
+        {
+            var start = new SampleStart("ordered", w.Step, int.Parse(w.SampleId.Split('/')[^1]), "g", 0, w.Prompt, "", w.Seed, w.MaxNewTokens, 1.0, scoring, 1);
+            await grains.GetGrain<ISampleGrain>(w.SampleId).Create(start);
+            await grains.GetGrain<ISampleGrain>(w.SampleId).Dispatched(start, "ordered/g0");
+        }
+
+        await worker.Submit([a, b, c]);
+        // Step 1's sample, sent after step 2's (its worker lost), goes ahead of step 2's queued ones.
+        await worker.Submit([d]);
+        var held = await worker.Holding();
+        var released = await worker.Release([a.SampleId, b.SampleId, c.SampleId], 1);
+        var admitted = await worker.Release([a.SampleId], 5);
+        var records = await WaitGenerated(grains, [a.SampleId, d.SampleId, b.SampleId]);
+
+        held.Should().Equal(d.SampleId, b.SampleId, c.SampleId, a.SampleId);
+        released.Select(r => r.SampleId).Should().Equal([c.SampleId], "the last queued of the named goes first, and no more than asked");
+        admitted.Should().BeEmpty("a sample in the batch is not released");
+        records.Select(r => r.Generated!.Worker).Should().OnlyContain(w => w == "ordered/g0");
+        records[0].Times.Generated.Should().BeOnOrBefore(records[1].Times.Generated!.Value);
+        records[1].Times.Generated.Should().BeOnOrBefore(records[2].Times.Generated!.Value, "the older step's sample was admitted before the newer step's queued before it");
+        (await grains.GetGrain<ISampleGrain>(c.SampleId).Record()).Stage.Should().Be(SampleStage.Generating, "the released sample was not generated here");
+        (await worker.Holding()).Should().BeEmpty();
+    }
+
+    [Fact]
     public async Task A_partial_rollout_goes_on_under_newer_weights_recording_each_tokens_version_and_log_prob()
     {
         var grains = fixture.Cluster.GrainFactory;

@@ -229,6 +229,58 @@ public sealed class SiloLossTests(SiloLossFixture fixture) : IClassFixture<SiloL
     }
 
     [Fact]
+    public async Task A_worker_back_after_its_silos_loss_takes_the_samples_still_queued_on_the_others()
+    {
+        var grains = fixture.Cluster.Client;
+        var silos = new List<InProcessSiloHandle> { await fixture.AddGenerationSilo(1), await fixture.AddGenerationSilo(1) };
+        try
+        {
+            // Every sample of a step is dispatched at its start (8 slots a worker, 16 samples): a worker back
+            // after its silo's loss gets none from the dispatch policy. Emulated in real time, responses of
+            // 4,000 tokens each (some 18 s for a batch of 8) keep the survivor's slots busy with its own
+            // samples while the lost one's wait in its queue and a replacement silo starts.
+            var lengths = Path.Combine(System.IO.Directory.CreateDirectory(fixture.Directory).FullName, "lengths-2000.csv");
+            await File.WriteAllTextAsync(lengths, "length,count\n2000,1\n");
+            var spec = new JobSpec
+            {
+                Name = "taken-back", Kind = JobKind.Rl, Iterations = 2, Seed = 5,
+                Rl = new RlSpec
+                {
+                    Algorithm = Algorithm.Grpo, Devices = DeviceKind.Emulated, StagePolicy = StagePolicy.Streaming, PromptsPerIteration = 4, SamplesPerPrompt = 4,
+                    MiniBatches = 2, GenerationWorkers = 2, TrainingReplicas = 1, MaxBatch = 8,
+                    Emulation = new EmulationSpec { DeviceClass = "H100", Actor = "qwen2.5-7b", InferenceDevices = 1, Lengths = lengths, PromptLength = 128, TimeScale = 1 },
+                },
+            };
+            var job = grains.GetGrain<IJobGrain>(spec.Name);
+            await job.Submit(spec);
+            var jobSilo = await grains.GetGrain<IManagementGrain>(0).GetActivationAddress(job) ?? throw new InvalidOperationException("the job grain is not active");
+            var (victim, lost) = await HoldingWorker(grains, spec, jobSilo);
+            var held = await grains.GetGrain<IGenerationWorkerGrain>(lost).Holding();
+            var survivor = grains.GetGrain<IGenerationWorkerGrain>(lost.EndsWith("g0") ? $"{spec.Name}/g1" : $"{spec.Name}/g0");
+            await fixture.Cluster.KillSiloAsync(silos.Single(s => s.SiloAddress.Equals(victim)));
+            silos.RemoveAll(s => s.SiloAddress.Equals(victim));
+            // The replacement starts once the lost worker's samples went to the survivor (no device was free for it).
+            for (var i = 0; i < 3000 && !(await survivor.Holding()).Intersect(held).Any(); i++) await Task.Delay(10);
+            silos.Add(await fixture.AddGenerationSilo(1));
+            var (status, metrics) = await RlJobTests.Watch(grains, spec.Name);
+
+            status.State.Should().Be(JobState.Completed, status.Message);
+            metrics.Should().OnlyContain(m => m.Ledger!.Lost == 0 && m.Ledger.Trained == 16);
+            metrics.Sum(m => m.Ledger!.TakenBack).Should().BePositive("the replacement's worker took samples moved off its lost predecessor that the other had not admitted yet");
+            var emulated = new Grains.Engines.EmulatedJob(spec);
+            foreach (var m in metrics)
+            {
+                var records = await Task.WhenAll(Enumerable.Range(0, 16).Select(k => grains.GetGrain<ISampleGrain>(SampleKeys.Of(spec.Name, m.Iteration, k)).Record()));
+                records.Select(r => r.Generated!.Tokens).Should().Equal(emulated.Workload(m.Iteration).Samples.Select(x => x.Response), "a sample moved twice still reaches the length its seed draws");
+            }
+        }
+        finally
+        {
+            foreach (var silo in silos.Where(s => fixture.Cluster.Silos.Contains(s))) await fixture.Cluster.StopSiloAsync(silo);
+        }
+    }
+
+    [Fact]
     public async Task A_silo_a_supervisor_declares_dead_leaves_membership_at_once_and_an_unknown_name_is_refused()
     {
         var added = await fixture.AddGenerationSilo(1);
