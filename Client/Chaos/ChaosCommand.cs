@@ -66,6 +66,11 @@ public sealed class ChaosCommand : AsyncCommand<ChaosCommand.Settings>
         [DefaultValue(LocalCluster.DevicesPerMachine)]
         public int MachineDevices { get; init; } = LocalCluster.DevicesPerMachine;
 
+        [CommandOption("--spares")]
+        [Description("An emulated workload: spare machines per role (a generation and a training machine of --machine-devices devices, and an inference silo, each), with kills and without.")]
+        [DefaultValue(0)]
+        public int Spares { get; init; }
+
         [CommandOption("--time-scale")]
         [Description("An emulated workload: emulated seconds per wall second (default: the workload's).")]
         public double? TimeScale { get; init; }
@@ -129,13 +134,16 @@ public sealed class ChaosCommand : AsyncCommand<ChaosCommand.Settings>
     {
         var variant = BenchVariant.Parse(settings.Policy);
         if (variant.Placement == RolePlacement.Colocated) throw new ArgumentException($"--policy: {settings.Policy} is colocated: every role on every device, so no silo of one role to kill; give a disaggregated one");
-        if (settings.Steps is < 1 or > 1000 || settings.KillEvery < 1 || settings.TimeScale is <= 0 || settings.MachineDevices < 1) throw new ArgumentException($"--steps must be 1-1000, --kill-every, --time-scale and --machine-devices positive (got {settings.Steps}, {settings.KillEvery}, {settings.TimeScale}, {settings.MachineDevices})");
+        if (settings.Steps is < 1 or > 1000 || settings.KillEvery < 1 || settings.TimeScale is <= 0 || settings.MachineDevices < 1 || settings.Spares is < 0 or > 4)
+        {
+            throw new ArgumentException($"--steps must be 1-1000, --kill-every, --time-scale and --machine-devices positive, --spares 0-4 (got {settings.Steps}, {settings.KillEvery}, {settings.TimeScale}, {settings.MachineDevices}, {settings.Spares})");
+        }
         var rl = spec.Rl!;
         var workload = spec with { Iterations = settings.Steps + 1, Rl = rl with { Emulation = rl.Emulation! with { TimeScale = settings.TimeScale ?? rl.Emulation.TimeScale } } };
         var (work, certificate) = WorkFolder(settings);
         AnsiConsole.MarkupLineInterpolated($"[grey]chaos: {spec.Name} as {variant.Name}, {variant.Measured(settings.Steps)} steps measured, a silo killed every {settings.KillEvery} emulated s (time scale {workload.Rl!.Emulation!.TimeScale}); logs in {work}[/]");
         await using var cluster = await LocalCluster.StartAsync(work, certificate);
-        var chaos = new EmulatedChaos(cluster, workload, variant, settings.KillEvery, spec.Seed, settings.MachineDevices);
+        var chaos = new EmulatedChaos(cluster, workload, variant, settings.KillEvery, spec.Seed, settings.MachineDevices, settings.Spares);
         var calm = await chaos.Run(kills: false, cancellationToken);
         var killed = await chaos.Run(kills: true, cancellationToken);
         var text = new StringBuilder();

@@ -18,7 +18,7 @@ namespace Client.Chaos;
 /// grain's silo is spared: an emulated job keeps no checkpoint, so its loss starts the job again (the
 /// real-process runs measure that loss).
 /// </summary>
-public sealed class EmulatedChaos(LocalCluster cluster, JobSpec workload, BenchVariant variant, double killEvery, long seed, int machineDevices)
+public sealed class EmulatedChaos(LocalCluster cluster, JobSpec workload, BenchVariant variant, double killEvery, long seed, int machineDevices, int spares = 0)
 {
     private static readonly TimeSpan Patience = TimeSpan.FromMinutes(60);
 
@@ -30,7 +30,7 @@ public sealed class EmulatedChaos(LocalCluster cluster, JobSpec workload, BenchV
         var timeScale = job.Rl!.Emulation!.TimeScale;
         // The ledger in a directory the processes share: Azurite, on a machine of two cores, serves ~150 blob
         // requests a second, and a 1,024-sample step needs ~3.4 per sample (read, response, removal).
-        cluster.StartLayout(clusterId, LocalCluster.LayoutFor(job, machineDevices), Path.Combine(cluster.Work, $"{clusterId}-store"));
+        cluster.StartLayout(clusterId, LocalCluster.LayoutFor(job, machineDevices, spares), Path.Combine(cluster.Work, $"{clusterId}-store"));
         try
         {
             using var host = await cluster.ConnectAsync(clusterId, cancellationToken);
@@ -79,14 +79,20 @@ public sealed class EmulatedChaos(LocalCluster cluster, JobSpec workload, BenchV
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
     /// <summary>
-    /// The silos a kill may hit: those of the cluster active in membership but the job grain's. A replacement
-    /// still joining is no victim (measured: the one inference silo's replacements, killed while joining one
-    /// after the other, left the job no scorer for longer than it waits for one).
+    /// The silos a kill may hit: those of the cluster active in membership but the job grain's, and that work
+    /// for the job: an inference silo, or one where the job holds a device (an idle spare machine's loss
+    /// would cost nothing, and count as a kill survived). A replacement still joining is no victim
+    /// (measured: the one inference silo's replacements, killed while joining one after the other, left the
+    /// job no scorer for longer than it waits for one).
     /// </summary>
     public static async Task<string[]> Victims(IClusterClient grains, IJobGrain job, LocalCluster cluster)
     {
         var spared = await ChaosRun.SiloOf(grains, job);
-        var active = (await SiloLoss.Retry(() => grains.GetGrain<IManagementGrain>(0).GetDetailedHosts(onlyActive: true))).Select(h => h.SiloName).ToHashSet();
+        var hosts = await SiloLoss.Retry(() => grains.GetGrain<IManagementGrain>(0).GetDetailedHosts(onlyActive: true));
+        var leases = await SiloLoss.Retry(() => grains.GetGrain<IDeviceDirectoryGrain>(0).Leases());
+        var name = job.GetPrimaryKeyString();
+        var working = leases.Where(l => l.Holder.Contains($"/{name}/")).Select(l => l.Silo).ToHashSet();
+        var active = hosts.Where(h => working.Contains(h.SiloAddress.ToParsableString()) || cluster.Serves(h.SiloName, SiloRoles.Inference)).Select(h => h.SiloName).ToHashSet();
         return [.. cluster.Silos.Where(s => s != spared && active.Contains(s)).Order()];
     }
 

@@ -64,20 +64,27 @@ public sealed class LocalCluster : IAsyncDisposable
     /// <summary>
     /// The layout a job runs on: <see cref="Layout"/> for a job on real devices; for an emulated one, a silo
     /// per machine of <paramref name="machineDevices"/> devices of the job's class, as many as its generation
-    /// workers and its trainers need, and one inference silo. No device is spare: a lost silo's grains wait for
-    /// its replacement, and meanwhile the job goes on with the others.
+    /// workers and its trainers need, and one inference silo. With no <paramref name="spares"/>, no device is
+    /// spare: a lost silo's grains wait for its replacement, and meanwhile the job goes on with the others.
+    /// Each spare adds a whole machine for generation, one for training and an inference silo (scoring runs
+    /// on every inference silo): a lost silo's grains move at once, as a cluster kept at N+1 machines allows.
     /// </summary>
-    public static (string Name, string Roles, string Devices)[] LayoutFor(JobSpec job, int machineDevices = DevicesPerMachine)
+    public static (string Name, string Roles, string Devices)[] LayoutFor(JobSpec job, int machineDevices = DevicesPerMachine, int spares = 0)
     {
         if (job.Rl is not { Emulated: true } rl) return Layout;
         if (machineDevices < 1) throw new ArgumentOutOfRangeException(nameof(machineDevices), machineDevices, "a machine has at least one device");
+        if (spares < 0) throw new ArgumentOutOfRangeException(nameof(spares), spares, "spare machines cannot be fewer than none");
         var kind = rl.Emulation!.DeviceClass.ToLowerInvariant();
-        IEnumerable<(string, string, string)> Machines(string prefix, string roles, int devices) =>
-            Enumerable.Range(0, (devices + machineDevices - 1) / machineDevices)
-                .Select(m => ($"{prefix}-{m}", roles, $"{kind}:0-{Math.Min(machineDevices, devices - m * machineDevices) - 1}"));
+        IEnumerable<(string, string, string)> Machines(string prefix, string roles, int devices)
+        {
+            var needed = (devices + machineDevices - 1) / machineDevices;
+            return Enumerable.Range(0, needed + spares)
+                .Select(m => ($"{prefix}-{m}", roles, $"{kind}:0-{(m < needed ? Math.Min(machineDevices, devices - m * machineDevices) : machineDevices) - 1}"));
+        }
         return
         [
-            .. Machines("gen", SiloRoles.Generation, rl.GenerationWorkers), ("infer", SiloRoles.Inference, kind),
+            .. Machines("gen", SiloRoles.Generation, rl.GenerationWorkers),
+            .. Enumerable.Range(0, 1 + spares).Select(m => (spares == 0 ? "infer" : $"infer-{m}", SiloRoles.Inference, kind)),
             .. Machines("train", SiloRoles.Training, InProcessSilo.TrainingDevices(rl)),
         ];
     }
@@ -106,6 +113,9 @@ public sealed class LocalCluster : IAsyncDisposable
 
     /// <summary>The silos running now, by name.</summary>
     public IReadOnlyCollection<string> Silos => silos.Keys;
+
+    /// <summary>Whether a running silo of this cluster serves a role.</summary>
+    public bool Serves(string name, string role) => silos.TryGetValue(name, out var silo) && silo.Roles.Split(',', StringSplitOptions.TrimEntries).Contains(role);
 
     /// <summary>A silo process's resident memory in MiB (Linux /proc), or null where it cannot be read.</summary>
     public double? MemoryMiB(string name)

@@ -59,10 +59,11 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
     public GeneratingSample[] Generating() => [.. running.SelectMany(s => s.Generating()).OrderByDescending(g => g.Tokens)];
 
     /// <summary>The samples a worker holds of the step and of older ones: those it admits before a sample of the step sent now.</summary>
-    private int LoadAhead(Step step, int worker) => running.Where(o => o.Weights.Version <= step.Weights.Version).Sum(o => o.State.Load(worker));
+    /// <remarks>Steps may have different workers (one left out for want of a device when a step began): a worker is known across them by its index in the job.</remarks>
+    private int LoadAhead(Step step, int worker) => running.Where(o => o.Weights.Version <= step.Weights.Version).Sum(o => o.LoadOf(step.JobIndex(worker)));
 
     /// <summary>Whether a worker still has samples of an older version than the step's to generate.</summary>
-    private bool Behind(Step step, int worker) => running.Any(o => o.Weights.Version < step.Weights.Version && o.State.Load(worker) > 0);
+    private bool Behind(Step step, int worker) => running.Any(o => o.Weights.Version < step.Weights.Version && o.LoadOf(step.JobIndex(worker)) > 0);
 
     /// <summary>Stops every running rollout (the job stops or failed): their runs end cancelled, and they send nothing more.</summary>
     public void Abandon()

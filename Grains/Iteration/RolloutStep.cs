@@ -30,7 +30,15 @@ public sealed partial class RolloutScheduler
         // The latest tokens so far a worker told of each sample being generated (partial rollouts): a lost one goes on from them.
         private readonly Dictionary<int, GenerationWork> progress = [];
 
+        private readonly Dictionary<int, int> local = workers.Select((w, k) => (w.Index, k)).ToDictionary();
+
         public RolloutState State { get; } = new(starts.Length, workers.Count);
+
+        /// <summary>The job's index of this step's worker <paramref name="worker"/>.</summary>
+        public int JobIndex(int worker) => workers[worker].Index;
+
+        /// <summary>The samples of this step on the job's worker <paramref name="jobIndex"/> not yet generated; none if it is not one of this step's.</summary>
+        public int LoadOf(int jobIndex) => local.TryGetValue(jobIndex, out var w) ? State.Load(w) : 0;
         public WeightsRef Weights => weights;
         public TaskCompletionSource Trained { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
