@@ -19,9 +19,9 @@ public interface IGenerationWorkerGrain : IDeviceGrain
     Task<GenerationWork[]> HandBack();
 
     /// <summary>
-    /// Takes out up to <paramref name="most"/> of the named samples that are still queued here (never
-    /// admitted, so nothing generated is given up), the last queued first: a worker back after its silo's
-    /// loss takes its share of the samples moved off it.
+    /// Takes out up to <paramref name="most"/> of the named samples held here: the queued ones first (the
+    /// last queued first), then from the batch the furthest along, each with its tokens so far. A worker
+    /// back after its silo's loss so takes its share of the samples moved off it.
     /// </summary>
     Task<GenerationWork[]> Release(string[] sampleIds, int most);
 

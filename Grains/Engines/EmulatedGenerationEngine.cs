@@ -89,10 +89,12 @@ public sealed class EmulatedGenerationEngine : IGenerationEngine
     public Task<GenerationWork[]> Progress() =>
         Task.FromResult<GenerationWork[]>([.. batch.Sequences.Where(s => admitted.ContainsKey(s.Id)).Select(s => admitted[s.Id] with { EmulatedGenerated = s.Generated })]);
 
-    public Task<GenerationWork[]> EvictAll()
+    public Task<GenerationWork[]> EvictAll() => Evict(admitted.Keys.ToHashSet());
+
+    public Task<GenerationWork[]> Evict(IReadOnlySet<string> sampleIds)
     {
         // Samples that finished in steps still being waited for are reported by them, not handed back.
-        var handed = admitted.Values.Where(w => batch.Holds(w.SampleId)).Select(w => w with { EmulatedGenerated = batch.Evict(w.SampleId).Generated }).ToArray();
+        var handed = admitted.Values.Where(w => sampleIds.Contains(w.SampleId) && batch.Holds(w.SampleId)).Select(w => w with { EmulatedGenerated = batch.Evict(w.SampleId).Generated }).ToArray();
         foreach (var h in handed) admitted.Remove(h.SampleId);
         return Task.FromResult(handed);
     }

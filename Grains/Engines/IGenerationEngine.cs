@@ -32,6 +32,9 @@ public interface IGenerationEngine : IAsyncDisposable
     /// <summary>Takes every admitted sample out unfinished, with its progress.</summary>
     Task<GenerationWork[]> EvictAll();
 
+    /// <summary>Takes the named admitted samples out unfinished, with their progress; the others go on as they were.</summary>
+    Task<GenerationWork[]> Evict(IReadOnlySet<string> sampleIds);
+
     /// <summary>Greedy responses with the loaded weights, or with <paramref name="other"/> (a version the batch is not on) on a copy.</summary>
     Task<int[][]> Greedy(int[][] prompts, int maxNewTokens, WeightsRef? other);
 

@@ -104,7 +104,7 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
         else waiting.AddBefore(later, work);
     }
 
-    public Task<GenerationWork[]> Release(string[] sampleIds, int most)
+    public async Task<GenerationWork[]> Release(string[] sampleIds, int most)
     {
         var named = sampleIds.ToHashSet();
         var released = new List<GenerationWork>();
@@ -118,7 +118,16 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
             }
             node = before;
         }
-        return Task.FromResult<GenerationWork[]>([.. released]);
+        if (released.Count < most && engine is not null && batch.Keys.Any(named.Contains))
+        {
+            // Then from the batch, the furthest along first: they weigh most on its steps (their KV cache),
+            // and each goes on from its tokens so far.
+            var longest = (await engine.Progress()).Where(w => named.Contains(w.SampleId)).OrderByDescending(w => w.GeneratedTokens).Take(most - released.Count);
+            var evicted = await engine.Evict(longest.Select(w => w.SampleId).ToHashSet());
+            released.AddRange(evicted.Select(Progressed));
+            running.ExceptWith(evicted.Select(w => w.SampleId));
+        }
+        return [.. released];
     }
 
     public async Task<GenerationWork[]> HandBack()

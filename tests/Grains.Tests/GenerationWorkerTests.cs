@@ -92,18 +92,18 @@ public sealed class GenerationWorkerTests(ClusterFixture fixture)
     }
 
     [Fact]
-    public async Task An_older_steps_sample_is_admitted_before_newer_ones_queued_and_queued_samples_can_be_released()
+    public async Task An_older_steps_sample_is_admitted_before_newer_ones_queued_and_held_samples_can_be_released()
     {
         var grains = fixture.Cluster.GrainFactory;
         var (worker, older, newer, v0, _) = await WorkerWithTwoVersions("ordered", maxBatch: 1, partial: true);
         using var __ = older;
         using var ___ = newer;
         await worker.LoadWeights(v0);
-        // Seeds whose responses take a dozen decoding steps or more, so the first sample is still running while the others are sent.
-        var seeds = Enumerable.Range(200, 200).Where(s => ContinuousBatch.Generate(older,
-            [new GenerationRequest("probe", [1, 5, 6, 7], new SamplingParams(30, 1.0, Seed: s, StopTokens: [2]))], 1, 64)[0].Response.Length >= 12).Take(4).ToArray();
+        // Seeds whose responses take five hand-overs of 8 decoding steps or more, so the first sample is still running while the others are sent.
+        CompletedSequence Alone(long seed) => ContinuousBatch.Generate(older, [new GenerationRequest("probe", [1, 5, 6, 7], new SamplingParams(56, 1.0, Seed: seed, StopTokens: [2]))], 1, 64)[0];
+        var seeds = Enumerable.Range(200, 200).Select(s => (long)s).Where(s => Alone(s).Response.Length >= 40).Take(4).ToArray();
         var scoring = new ScoringModels(RlTask.Arithmetic, null, "unused", null, "demo", 1.0, 64);
-        GenerationWork Work(int k, int step) => new(SampleKeys.Of("ordered", step, k), [1, 5, 6, 7], seeds[k], 30, 1.0, [], [], Weights: v0, Step: step);
+        GenerationWork Work(int k, int step) => new(SampleKeys.Of("ordered", step, k), [1, 5, 6, 7], seeds[k], 56, 1.0, [], [], Weights: v0, Step: step);
         var (a, b, c, d) = (Work(0, 2), Work(1, 2), Work(2, 2), Work(3, 1));
         foreach (var w in new[] { a, b, c, d })
         {
@@ -116,17 +116,17 @@ public sealed class GenerationWorkerTests(ClusterFixture fixture)
         // Step 1's sample, sent after step 2's (its worker lost), goes ahead of step 2's queued ones.
         await worker.Submit([d]);
         var held = await worker.Holding();
-        var released = await worker.Release([a.SampleId, b.SampleId, c.SampleId], 1);
-        var admitted = await worker.Release([a.SampleId], 5);
-        var records = await WaitGenerated(grains, [a.SampleId, d.SampleId, b.SampleId]);
+        var queued = await worker.Release([b.SampleId, c.SampleId], 1);
+        var admitted = await worker.Release([a.SampleId, "ordered/none"], 5);
+        var records = await WaitGenerated(grains, [d.SampleId, b.SampleId]);
 
         held.Should().Equal(d.SampleId, b.SampleId, c.SampleId, a.SampleId);
-        released.Select(r => r.SampleId).Should().Equal([c.SampleId], "the last queued of the named goes first, and no more than asked");
-        admitted.Should().BeEmpty("a sample in the batch is not released");
+        queued.Select(r => r.SampleId).Should().Equal([c.SampleId], "the last queued of the named goes first, and no more than asked");
+        admitted.Should().ContainSingle().Which.SampleId.Should().Be(a.SampleId, "a sample in the batch is released too, and an unknown name is passed over");
+        admitted[0].Response.Should().Equal(Alone(seeds[0]).Response[..admitted[0].Response.Length], "it leaves with its tokens so far");
         records.Select(r => r.Generated!.Worker).Should().OnlyContain(w => w == "ordered/g0");
-        records[0].Times.Generated.Should().BeOnOrBefore(records[1].Times.Generated!.Value);
-        records[1].Times.Generated.Should().BeOnOrBefore(records[2].Times.Generated!.Value, "the older step's sample was admitted before the newer step's queued before it");
-        (await grains.GetGrain<ISampleGrain>(c.SampleId).Record()).Stage.Should().Be(SampleStage.Generating, "the released sample was not generated here");
+        records[0].Times.Generated.Should().BeOnOrBefore(records[1].Times.Generated!.Value, "the older step's sample was admitted before the newer step's queued before it");
+        foreach (var gone in new[] { a, c }) (await grains.GetGrain<ISampleGrain>(gone.SampleId).Record()).Stage.Should().Be(SampleStage.Generating, "a released sample is not generated here");
         (await worker.Holding()).Should().BeEmpty();
     }
 
