@@ -94,21 +94,20 @@ public sealed class TensorGenerationEngine : IGenerationEngine
         return [.. snapshots.Where(s => admitted.ContainsKey(s.Request.Id)).Select(s => admitted[s.Request.Id] with { Response = s.Response, LogProbs = s.LogProbs })];
     }
 
-    public Task<GenerationWork[]> EvictAll() => Evict(null);
+    public Task<GenerationWork[]> EvictAll() => EvictWhere(_ => true);
 
-    public Task<GenerationWork[]> Evict(IReadOnlySet<string> sampleIds) => Evict(sampleIds.Contains);
+    public Task<GenerationWork[]> Evict(IReadOnlySet<string> sampleIds) => EvictWhere(sampleIds.Contains);
 
-    /// <summary>Takes out the admitted samples <paramref name="which"/> names (all of them when null).</summary>
-    private async Task<GenerationWork[]> Evict(Func<string, bool>? which)
+    /// <summary>Takes out the admitted samples <paramref name="named"/> says.</summary>
+    private async Task<GenerationWork[]> EvictWhere(Func<string, bool> named)
     {
-        bool Named(string id) => which?.Invoke(id) ?? true;
         // Asked on the device thread, after the steps queued before: a step that has not run yet may be
         // the one that creates the batch and puts samples in it (reading it from here lost them under load).
-        var snapshots = await device.Run(() => batch is null ? [] : batch.RunningIds.Where(Named).ToArray().Select(id => batch.Evict(id)).ToArray());
-        var handed = unstarted.Where(w => Named(w.SampleId)).Concat(snapshots.Select(s => admitted[s.Request.Id] with { Response = s.Response, LogProbs = s.LogProbs })).ToArray();
+        var snapshots = await device.Run(() => batch is null ? [] : batch.RunningIds.Where(named).ToArray().Select(id => batch.Evict(id)).ToArray());
+        var handed = unstarted.Where(w => named(w.SampleId)).Concat(snapshots.Select(s => admitted[s.Request.Id] with { Response = s.Response, LogProbs = s.LogProbs })).ToArray();
         // Samples that finished in a step still running are reported by that step, not handed back.
         foreach (var h in handed) admitted.Remove(h.SampleId);
-        unstarted.RemoveAll(w => Named(w.SampleId));
+        unstarted.RemoveAll(w => named(w.SampleId));
         return handed;
     }
 

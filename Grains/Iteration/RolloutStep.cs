@@ -153,10 +153,11 @@ public sealed partial class RolloutScheduler
         }
 
         /// <summary>
-        /// Workers back after a loss take samples of this step still queued on the others (not admitted
-        /// there, so no token is given up), up to an even share each: the dispatch policy deals them only
-        /// undispatched samples, and a step that dispatched all at its start (an asynchronous wave) would
-        /// leave them idle while the others' queues, grown by the lost worker's samples, hold the step back.
+        /// Workers back after a loss take samples of this step from the others, up to an even share each:
+        /// queued ones first, then the furthest along with their tokens so far (see
+        /// <see cref="IGenerationWorkerGrain.Release"/>). The dispatch policy deals them only undispatched
+        /// samples, and a step that dispatched all at its start (an asynchronous wave) would leave them idle
+        /// while the others, grown by the lost worker's samples, hold the step back.
         /// </summary>
         private async Task Rebalance(List<int> back)
         {
@@ -231,7 +232,7 @@ public sealed partial class RolloutScheduler
 
         private int[] Others() => [.. Enumerable.Range(0, workers.Count).Where(w => !gone.Contains(w))];
 
-        /// <summary>Sends samples to a worker: <paramref name="work"/> where given (taken from another worker's queue), else each one's <see cref="Work"/>.</summary>
+        /// <summary>Sends samples to a worker: <paramref name="work"/> where given (released by another worker), else each one's <see cref="Work"/>.</summary>
         private async Task Dispatch(int worker, int[] batch, GenerationWork[]? work = null)
         {
             var key = owner.Keys.Worker(workers[worker].Index);
