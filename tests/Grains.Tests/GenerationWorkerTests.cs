@@ -102,15 +102,9 @@ public sealed class GenerationWorkerTests(ClusterFixture fixture)
         // Seeds whose responses take five hand-overs of 8 decoding steps or more, so the first sample is still running while the others are sent.
         CompletedSequence Alone(long seed) => ContinuousBatch.Generate(older, [new GenerationRequest("probe", [1, 5, 6, 7], new SamplingParams(56, 1.0, Seed: seed, StopTokens: [2]))], 1, 64)[0];
         var seeds = Enumerable.Range(200, 200).Select(s => (long)s).Where(s => Alone(s).Response.Length >= 40).Take(4).ToArray();
-        var scoring = new ScoringModels(RlTask.Arithmetic, null, "unused", null, "demo", 1.0, 64);
         GenerationWork Work(int k, int step) => new(SampleKeys.Of("ordered", step, k), [1, 5, 6, 7], seeds[k], 56, 1.0, [], [], Weights: v0, Step: step);
         var (a, b, c, d) = (Work(0, 2), Work(1, 2), Work(2, 2), Work(3, 1));
-        foreach (var w in new[] { a, b, c, d })
-        {
-            var start = new SampleStart("ordered", w.Step, int.Parse(w.SampleId.Split('/')[^1]), "g", 0, w.Prompt, "", w.Seed, w.MaxNewTokens, 1.0, scoring, 1);
-            await grains.GetGrain<ISampleGrain>(w.SampleId).Create(start);
-            await grains.GetGrain<ISampleGrain>(w.SampleId).Dispatched(start, "ordered/g0");
-        }
+        await CreateDispatched(grains, "ordered", [a, b, c, d]);
 
         await worker.Submit([a, b, c]);
         // Step 1's sample, sent after step 2's (its worker lost), goes ahead of step 2's queued ones.
@@ -172,14 +166,8 @@ public sealed class GenerationWorkerTests(ClusterFixture fixture)
         var (worker, older, newer, v0, v1) = await WorkerWithTwoVersions("versions", maxBatch: 4, partial: false);
         using var _ = older;
         using var __ = newer;
-        var scoring = new ScoringModels(RlTask.Arithmetic, null, "unused", null, "demo", 1.0, 64);
         var work = new[] { v0, v0, v1, v1 }.Select((v, k) => new GenerationWork(SampleKeys.Of("versions", 1, k), [1, 5 + k, 6, 7], 103 + k, 30, 1.0, [], [], Weights: v)).ToArray();
-        foreach (var w in work)
-        {
-            var start = new SampleStart("versions", 1, int.Parse(w.SampleId.Split('/')[^1]), "g", 0, w.Prompt, "", w.Seed, w.MaxNewTokens, 1.0, scoring, 1);
-            await grains.GetGrain<ISampleGrain>(w.SampleId).Create(start);
-            await grains.GetGrain<ISampleGrain>(w.SampleId).Dispatched(start, "versions/g0");
-        }
+        await CreateDispatched(grains, "versions", work);
 
         await worker.Submit(work);
         // A version asked for while busy (a job readying the worker again after a silo's loss) changes no sample's.
@@ -206,14 +194,8 @@ public sealed class GenerationWorkerTests(ClusterFixture fixture)
         using var _ = older;
         using var __ = newer;
         await Store.WriteAsync(v1.Object, new MemoryStream([.. Enumerable.Repeat((byte)7, 64)]));
-        var scoring = new ScoringModels(RlTask.Arithmetic, null, "unused", null, "demo", 1.0, 64);
         var work = new[] { v0, v0, v1 }.Select((v, k) => new GenerationWork(SampleKeys.Of("broken", 1, k), [1, 5 + k, 6, 7], 103 + k, 30, 1.0, [], [], Weights: v)).ToArray();
-        foreach (var w in work)
-        {
-            var start = new SampleStart("broken", 1, int.Parse(w.SampleId.Split('/')[^1]), "g", 0, w.Prompt, "", w.Seed, w.MaxNewTokens, 1.0, scoring, 1);
-            await grains.GetGrain<ISampleGrain>(w.SampleId).Create(start);
-            await grains.GetGrain<ISampleGrain>(w.SampleId).Dispatched(start, "broken/g0");
-        }
+        await CreateDispatched(grains, "broken", work);
 
         await worker.Submit(work);
         var generated = await WaitGenerated(grains, [work[0].SampleId, work[1].SampleId]);
@@ -243,6 +225,19 @@ public sealed class GenerationWorkerTests(ClusterFixture fixture)
         scores.Values.Should().BeNull("no critic was named");
         await FluentActions.Awaiting(() => fixture.Cluster.GrainFactory.GetGrain<IScoringGrain>("reward-job").Score(new ScoringRequest("s", prompt, response, "42", models with { ReferenceWeights = "tests/reward/missing.safetensors" })))
             .Should().ThrowAsync<Exception>().WithMessage("*missing*");
+    }
+
+    /// <summary>Creates each work's sample grain (step and index from its id) and records it dispatched to {job}/g0.</summary>
+    private static async Task CreateDispatched(IGrainFactory grains, string job, GenerationWork[] work)
+    {
+        var scoring = new ScoringModels(RlTask.Arithmetic, null, "unused", null, "demo", 1.0, 64);
+        foreach (var w in work)
+        {
+            var key = w.SampleId.Split('/');
+            var start = new SampleStart(job, int.Parse(key[^2]), int.Parse(key[^1]), "g", 0, w.Prompt, "", w.Seed, w.MaxNewTokens, 1.0, scoring, 1);
+            await grains.GetGrain<ISampleGrain>(w.SampleId).Create(start);
+            await grains.GetGrain<ISampleGrain>(w.SampleId).Dispatched(start, $"{job}/g0");
+        }
     }
 
     private static async Task<SampleRecord[]> WaitGenerated(IGrainFactory grains, string[] ids)
