@@ -52,28 +52,22 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
         return new TrainStep(actor, critic, norm, NoDevices, null, actorRebuilt + criticRebuilt);
     }
 
-    /// <summary>Each actor replica computes its share (the same split as a step's); a share whose replica was lost is computed by another (they are identical).</summary>
+    /// <summary>Each actor replica computes its share (the same split as a step's); the shares of replicas lost with their silo are spread over the others (they are identical).</summary>
     public async Task<float[][]> ProximalLogProbs(TrainingRow[] rows)
     {
         var shares = MiniBatchPlan.BalancedShares(Tokens(rows), actors.Length);
-        var answers = await Task.WhenAll(shares.Select(async (share, r) =>
+        Task<float[][]> Share(int r, int on) => actors[on].LogProbs([.. shares[r].Select(k => rows[k])]);
+        var answers = await Outcomes(actors.Length, r => Share(r, r));
+        var lost = Lost(answers);
+        if (lost.Length > 0)
         {
-            var mine = share.Select(k => rows[k]).ToArray();
-            try
-            {
-                return await actors[r].LogProbs(mine);
-            }
-            catch (Exception e) when (SiloLoss.Is(e) || NoFreeDeviceException.In(e))
-            {
-                float[][] answer = [];
-                await AnyReplica(actors, async a => answer = await a.LogProbs(mine));
-                return answer;
-            }
-        }));
+            var order = LostShares.Order(lost, Survivors(answers), ShareTokens(rows, shares));
+            await Task.WhenAll(lost.Select(async (r, i) => answers[r] = (await OnSurvivor(r, order[i], Share, answers[r].Error!), null)));
+        }
         var result = new float[rows.Length][];
         for (var r = 0; r < shares.Length; r++)
         {
-            for (var k = 0; k < shares[r].Length; k++) result[shares[r][k]] = answers[r][k];
+            for (var k = 0; k < shares[r].Length; k++) result[shares[r][k]] = answers[r].Value![k];
         }
         return result;
     }
@@ -108,6 +102,8 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
 
     private static long[] Tokens(TrainingRow[] rows) => [.. rows.Select(r => (long)r.PromptTokens + r.ResponseTokens)];
 
+    private static long[] ShareTokens(TrainingRow[] rows, int[][] shares) => [.. shares.Select(share => share.Sum(k => (long)rows[k].PromptTokens + rows[k].ResponseTokens))];
+
     /// <summary>Each replica's usage; a replica lost with its silo has none (it is rebuilt at the next step).</summary>
     public async Task<DeviceUsage[]> TakeUsage()
     {
@@ -132,24 +128,32 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
         var tokens = miniBatch.Sum(r => r.ResponseTokens);
         var rebuilt = 0;
         var split = MiniBatchPlan.BalancedShares(Tokens(miniBatch), replicas.Length);
+        var shareTokens = ShareTokens(miniBatch, split);
         Task<GradientShare> Share(int r, int on) => replicas[on].Gradients([.. split[r].Select(k => miniBatch[k])], tokens);
         var gradients = await Outcomes(replicas.Length, r => Share(r, r));
-        var survivors = Survivors(gradients);
-        foreach (var r in Lost(gradients))
+        var lost = Lost(gradients);
+        if (lost.Length > 0)
         {
-            if (await Rebuilt(model, replicas, r, survivors))
+            // Every lost replica at once: rebuilt where a device is free (then it computes its own share),
+            // else its share computed by the survivor it is given, the lost shares spread over them.
+            var order = LostShares.Order(lost, Survivors(gradients), shareTokens);
+            var placed = await Task.WhenAll(lost.Select((r, i) => Rebuilt(model, replicas, r, order[i])));
+            rebuilt += placed.Count(p => p);
+            await Task.WhenAll(lost.Select(async (r, i) =>
             {
-                rebuilt++;
-                var own = (await Outcomes(1, _ => Share(r, r)))[0];
-                if (own.Error is null)
+                if (placed[i])
                 {
-                    gradients[r] = own;
-                    continue;
+                    var own = (await Outcomes(1, _ => Share(r, r)))[0];
+                    if (own.Error is null)
+                    {
+                        gradients[r] = own;
+                        return;
+                    }
                 }
-            }
-            // Any survivor computes the share: same state, same rows, same numbers. Kills do not wait for
-            // each other, so a survivor may be gone by now too: the next one is asked.
-            gradients[r] = (await OnSurvivor(r, survivors, Share, gradients[r].Error!), null);
+                // Any survivor computes the share: same state, same rows, same numbers. Kills do not wait
+                // for each other, so a survivor may be gone by now too: the next one is asked.
+                gradients[r] = (await OnSurvivor(r, order[i], Share, gradients[r].Error!), null);
+            }));
         }
         var shares = gradients.Select(g => g.Value!).ToArray();
         var sum = new float[shares[0].Gradient.Length];
@@ -159,22 +163,23 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
         }
         var norms = await Outcomes(replicas.Length, r => replicas[r].Apply(sum));
         // A replica lost while applying (or left out since): a survivor has applied the same sum, so its state is the step's end.
-        var applied = Survivors(norms);
-        foreach (var r in Lost(norms))
+        var lostApplying = Lost(norms);
+        if (lostApplying.Length > 0)
         {
-            if (await Rebuilt(model, replicas, r, applied)) rebuilt++;
+            var applied = Survivors(norms);
+            var from = LostShares.Order(lostApplying, applied, shareTokens);
+            rebuilt += (await Task.WhenAll(lostApplying.Select((r, i) => Rebuilt(model, replicas, r, from[i])))).Count(p => p);
         }
-        return (shares.Select(s => s.Sums).Aggregate((a, b) => a + b), norms[applied[0]].Value, rebuilt);
+        return (shares.Select(s => s.Sums).Aggregate((a, b) => a + b), norms.First(n => n.Error is null).Value, rebuilt);
     }
 
-    /// <summary>The share of lost replica <paramref name="lost"/> computed on the first survivor that answers; with none, the loss goes up (the job replays from its checkpoint).</summary>
-    private static async Task<GradientShare> OnSurvivor(int lost, List<int> survivors, Func<int, int, Task<GradientShare>> share, Exception loss)
+    /// <summary>Lost replica <paramref name="lost"/>'s share computed by the first of <paramref name="survivors"/> that answers; with none, the loss goes up (the job replays from its checkpoint).</summary>
+    private static async Task<T> OnSurvivor<T>(int lost, IReadOnlyList<int> survivors, Func<int, int, Task<T>> share, Exception loss)
     {
-        while (survivors.Count > 0)
+        foreach (var survivor in survivors)
         {
-            var (value, error) = (await Outcomes(1, _ => share(lost, survivors[0])))[0];
+            var (value, error) = (await Outcomes(1, _ => share(lost, survivor)))[0];
             if (error is null) return value!;
-            survivors.RemoveAt(0);
         }
         throw loss;
     }
@@ -209,7 +214,7 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
     /// its state over (it is tried again at the next step). A replica set up but not given the state is
     /// vacated: its next call finds it not set up, never with other weights.
     /// </summary>
-    private async Task<bool> Rebuilt(string model, ITrainerGrain[] replicas, int lost, List<int> survivors)
+    private async Task<bool> Rebuilt(string model, ITrainerGrain[] replicas, int lost, IReadOnlyList<int> survivors)
     {
         var setup = TrainerSetups.For(job, critic: model == "critic", emulated);
         var copy = keys.ReplicaCopy(model, lost);
