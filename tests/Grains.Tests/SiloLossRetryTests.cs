@@ -1,0 +1,38 @@
+using FluentAssertions;
+using Grains.Cluster;
+
+namespace Grains.Tests;
+
+public class SiloLossRetryTests
+{
+    [Fact]
+    public async Task A_call_cancelled_by_the_runtime_or_lost_with_a_silo_is_tried_again_until_it_answers()
+    {
+        var failures = new Queue<Exception>([new OperationCanceledException("directory lookup cancelled"), new TimeoutException("no answer")]);
+        var calls = 0;
+
+        var answer = await SiloLoss.Retry(() =>
+        {
+            calls++;
+            return failures.TryDequeue(out var failure) ? Task.FromException<int>(failure) : Task.FromResult(42);
+        });
+
+        answer.Should().Be(42);
+        calls.Should().Be(3);
+    }
+
+    [Fact]
+    public async Task A_call_that_fails_on_its_own_request_is_not_tried_again()
+    {
+        var calls = 0;
+
+        var act = () => SiloLoss.Retry(() =>
+        {
+            calls++;
+            return Task.FromException<int>(new ArgumentException("rows: empty"));
+        });
+
+        await act.Should().ThrowAsync<ArgumentException>().WithMessage("rows: empty");
+        calls.Should().Be(1);
+    }
+}
