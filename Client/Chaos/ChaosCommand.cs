@@ -101,7 +101,12 @@ public sealed class ChaosCommand : AsyncCommand<ChaosCommand.Settings>
         if (await JobView.LoadAsync(file, cancellationToken) is not { } spec) return 2;
         if (spec.Kind != JobKind.Rl) throw new ArgumentException($"{file}: chaos runs rl jobs");
         if (spec.Rl!.Emulated && settings.Soak is null) return await Emulated(settings, spec, cancellationToken);
-        if (settings.KillAt < 1 || settings.KillAt >= spec.Iterations) throw new ArgumentException($"--kill-at must be from 1 to {spec.Iterations - 1} (the job has {spec.Iterations} iterations)");
+        if (settings.Soak is { } soakFor && (soakFor < 1 || settings.KillEvery < 10))
+        {
+            throw new ArgumentException($"--soak must be at least 1 minute and --kill-every at least 10 seconds (got {soakFor}, {settings.KillEvery})");
+        }
+        // A soak runs the job for its minutes, whatever its iterations: --kill-at is not used.
+        if (settings.Soak is null && (settings.KillAt < 1 || settings.KillAt >= spec.Iterations)) throw new ArgumentException($"--kill-at must be from 1 to {spec.Iterations - 1} (the job has {spec.Iterations} iterations)");
         var (work, certificate) = WorkFolder(settings);
         if (settings.Soak is { } soakMinutes) AnsiConsole.MarkupLineInterpolated($"[grey]chaos soak: {spec.Name} for {soakMinutes} min, a silo killed every {settings.KillEvery} s; logs in {work}[/]");
         else AnsiConsole.MarkupLineInterpolated($"[grey]chaos: {spec.Name}, {spec.Iterations} iterations, kills during iteration {settings.KillAt}; logs in {work}[/]");
@@ -109,7 +114,6 @@ public sealed class ChaosCommand : AsyncCommand<ChaosCommand.Settings>
         await using var cluster = await LocalCluster.StartAsync(work, certificate);
         if (settings.Soak is { } minutes)
         {
-            if (minutes < 1 || settings.KillEvery < 10) throw new ArgumentException($"--soak must be at least 1 minute and --kill-every at least 10 seconds (got {minutes}, {settings.KillEvery})");
             var (soak, healthy) = await new ChaosSoak(cluster, spec, TimeSpan.FromMinutes(minutes), TimeSpan.FromSeconds(settings.KillEvery), spec.Seed, settings.MachineDevices).Run(cancellationToken);
             Console.WriteLine(soak);
             if (settings.Out is not null) await File.WriteAllTextAsync(settings.Out, soak, cancellationToken);

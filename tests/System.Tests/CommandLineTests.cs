@@ -15,6 +15,8 @@ public sealed class CommandLineTests
     [InlineData("cluster --clustering Redis --connection 127.0.0.1:1 --certificate no/such.pfx", "--certificate: no file 'no/such.pfx'")]
     [InlineData("status some-job --connect-timeout 0", "--connect-timeout must be 1..3600 seconds, not 0")]
     [InlineData("tls create x.pfx --days 0", "--days must be from 1 to 3650 (got 0)")]
+    [InlineData("chaos infra/workloads/grpo-7b-256xh800-chat.json --soak 0", "--soak must be at least 1 minute and --kill-every at least 10 seconds (got 0, 120)")]
+    [InlineData("chaos --kill-at 9", "--kill-at must be from 1 to 5 (the job has 6 iterations)")]
     public async Task A_misspelt_option_or_value_is_an_error_naming_it(string arguments, string error)
     {
         var (exit, _, output) = await ChildProcess.RunAsync(RepositoryPaths.BuiltAssembly("Client", "actors.dll"), arguments.Split(' '),
