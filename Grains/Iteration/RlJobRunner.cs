@@ -61,6 +61,9 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     /// <summary>Called by the job grain when a worker reports its samples' tokens so far.</summary>
     public void SamplesProgressed(GenerationWork[] progress) => scheduler?.SamplesProgressed(progress);
 
+    /// <summary>Called by the job grain when a silo joins or goes: the running steps audit at once.</summary>
+    public void MembershipChanged() => scheduler?.MembershipChanged();
+
     /// <summary>The samples still generating with their tokens so far, longest first.</summary>
     public GeneratingSample[] Generating() => scheduler?.Generating() ?? [];
 

@@ -33,6 +33,7 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
     private static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(10);
 
     private readonly List<Step> running = [];
+    private TaskCompletionSource wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private bool abandoned;
     private JobKeys Keys { get; } = keys;
     private Func<int, Task> Revive { get; } = revive;
@@ -64,6 +65,18 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
 
     /// <summary>Whether a worker still has samples of an older version than the step's to generate.</summary>
     private bool Behind(Step step, int worker) => running.Any(o => o.Weights.Version < step.Weights.Version && o.LoadOf(step.JobIndex(worker)) > 0);
+
+    /// <summary>
+    /// A silo joined or went: every running step audits now rather than at its next period, so a lost
+    /// worker's samples are sent again, and a worker back takes its share, without waiting up to
+    /// <see cref="AuditPeriod"/> (seconds that an emulated job's time scale multiplies).
+    /// </summary>
+    public void MembershipChanged()
+    {
+        var woken = wake;
+        wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        woken.TrySetResult();
+    }
 
     /// <summary>Stops every running rollout (the job stops or failed): their runs end cancelled, and they send nothing more.</summary>
     public void Abandon()
@@ -111,7 +124,7 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
         try
         {
             step.Carry(dispatchPolicy.Start(step.State));
-            while (await Task.WhenAny(step.Trained.Task, Task.Delay(AuditPeriod)) != step.Trained.Task)
+            while (await Task.WhenAny(step.Trained.Task, Task.Delay(AuditPeriod), wake.Task) != step.Trained.Task)
             {
                 await step.Audit();
                 // Samples the audit found generated (their reports lost) may have let a worker catch up.

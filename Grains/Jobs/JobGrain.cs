@@ -29,6 +29,8 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
     private JobSpec? spec;
     private JobStatus status = new("", JobState.NotSubmitted, 0, 0, null, "not submitted", null, null);
     private CancellationTokenSource? cancel;
+    // Cancelled when the run finishes: ends its watch of the cluster's membership.
+    private CancellationTokenSource? watching;
     private IGrainTimer? keepAlive;
     private RlJobRunner? runner;
     private readonly List<IterationMetrics> metrics = [];
@@ -116,7 +118,21 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
         // re-activated, whether the cluster lived on (a silo was lost) or stopped as a whole.
         keepAlive = this.RegisterGrainTimer(Record, new() { DueTime = TimeSpan.FromMinutes(1), Period = TimeSpan.FromMinutes(1), KeepAlive = true });
         this.RegisterOrUpdateReminder(RunningReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1)).Ignore();
+        watching = new CancellationTokenSource();
+        _ = WatchMembership(watching.Token);
         _ = job.Kind == JobKind.Rl ? RunRlAsync(job, from, cancel.Token) : RunSmokeAsync(job, cancel.Token);
+    }
+
+    /// <summary>While the job runs, each change of the cluster's membership (a silo joined, went, was declared dead) is told to its runner.</summary>
+    private async Task WatchMembership(CancellationToken token)
+    {
+        try
+        {
+            await foreach (var _ in membership.MembershipUpdates.WithCancellation(token)) runner?.MembershipChanged();
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+        }
     }
 
     private async Task RunRlAsync(JobSpec job, RunStart from, CancellationToken token)
@@ -197,6 +213,7 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
     {
         status = status with { State = state, Message = message, Finished = DateTimeOffset.UtcNow };
         keepAlive?.Dispose();
+        watching?.Cancel();
         Record().Ignore();
         DropReminder().Ignore();
     }
