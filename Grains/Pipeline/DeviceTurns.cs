@@ -54,6 +54,19 @@ public sealed class DeviceTurns
         }
     }
 
+    /// <summary>
+    /// Forgets <paramref name="device"/>'s steps (its stages were set up again): a job gone back to its last
+    /// checkpoint after a silo's loss runs again steps this device ran or began. A pass still waiting fails.
+    /// </summary>
+    public void Forget(string device)
+    {
+        lock (gate)
+        {
+            if (!turns.Remove(device, out var turn)) return;
+            foreach (var waiting in turn.Waiting.Values) waiting.TrySetException(new InvalidOperationException($"{device}: set up again while step {turn.Step} waited"));
+        }
+    }
+
     private Turn Current(string device, long step)
     {
         if (turns.TryGetValue(device, out var turn))

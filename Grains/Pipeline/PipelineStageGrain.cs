@@ -55,6 +55,8 @@ public sealed class PipelineStageGrain(DeviceTurns turns, ICheckpointStore store
             trained = new TrainedModel(slice, new AdamWOptimizer(slice.parameters(), options), device, store, slice: true);
         });
         setup = requested;
+        // A set-up starts the device's steps afresh: after a silo's loss the job repeats steps from its last checkpoint.
+        if (PipelineKeys.DeviceSlot(this.GetPrimaryKeyString()) is { } slot) turns.Forget(slot);
     }
 
     public async Task<StageReport> Run(StageStep step)

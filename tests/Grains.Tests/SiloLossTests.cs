@@ -1,3 +1,4 @@
+using Grains.Cluster;
 using Grains.Interfaces.Cluster;
 using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
@@ -385,34 +386,8 @@ public sealed class SiloLossTests(SiloLossFixture fixture) : IClassFixture<SiloL
         var (whole, wholeMetrics) = await RlJobTests.Run(grains, Spec("rebuilt-baseline"));
         whole.State.Should().Be(JobState.Completed, whole.Message);
 
-        // A job whose grain is not on the new training silo, which holds one of its replicas. Where the
-        // replicas land depends on the devices earlier tests left held: a job with no replica on a silo
-        // that may be killed is cancelled and another tried.
-        var (name, job, victim, tried) = ("", default(IJobGrain)!, default(InProcessSiloHandle), new List<string>());
-        for (var attempt = 0; victim is null && attempt < 4; attempt++)
-        {
-            (name, job) = ($"rebuilt-{attempt}", grains.GetGrain<IJobGrain>($"rebuilt-{attempt}"));
-            for (var k = 0; core.SiloAddress.Equals(await Activated(job)); k++) (name, job) = ($"rebuilt-{attempt}-{k}", grains.GetGrain<IJobGrain>($"rebuilt-{attempt}-{k}"));
-            await job.Submit(Spec(name));
-            var status = await job.Status();
-            for (var i = 0; i < 3000 && status.IterationsDone < 1 && !status.IsFinished; i++)
-            {
-                await Task.Delay(10);
-                status = await job.Status();
-            }
-            // The replicas spread over the training silos (most free devices first): kill one holding a replica,
-            // neither the cluster's first silo (the one started first) nor the job grain's (their loss is other tests').
-            var jobSilo = await grains.GetGrain<IManagementGrain>(0).GetActivationAddress(job);
-            var replicaSilos = (await grains.GetGrain<IDeviceDirectoryGrain>(0).Leases()).Where(l => l.Holder.Contains($"/{name}/actor/")).Select(l => l.Silo).ToList();
-            var primary = fixture.Cluster.Silos.MinBy(s => s.SiloAddress.Generation)!.SiloAddress;
-            victim = fixture.Cluster.Silos.FirstOrDefault(s => replicaSilos.Contains(s.SiloAddress.ToParsableString()) && !s.SiloAddress.Equals(jobSilo) && !s.SiloAddress.Equals(primary));
-            if (victim is not null) break;
-            tried.Add($"{name}: replicas on {string.Join(", ", replicaSilos)}, job on {jobSilo}, first silo {primary}");
-            await job.Cancel();
-            await RlJobTests.Watch(grains, name);
-        }
-        victim.Should().NotBeNull($"a replica should be on a silo that can be killed ({string.Join("; ", tried)})");
-        await fixture.Cluster.KillSiloAsync(victim!);
+        var (name, victim) = await SubmitWithVictim(grains, core, "rebuilt", Spec, (lease, job) => lease.Holder.Contains($"/{job}/actor/"), "a replica");
+        await fixture.Cluster.KillSiloAsync(victim);
 
         var (after, metrics) = await RlJobTests.Watch(grains, name);
 
@@ -425,6 +400,100 @@ public sealed class SiloLossTests(SiloLossFixture fixture) : IClassFixture<SiloL
             metrics[i].PolicyLoss.Should().Be(wholeMetrics[i].PolicyLoss, $"iteration {i}: the rebuilt replica holds the survivor's state bit for bit");
             metrics[i].HeldOutAccuracy.Should().Be(wholeMetrics[i].HeldOutAccuracy);
         }
+    }
+
+    [Fact]
+    public async Task A_silo_holding_a_pipeline_stage_killed_mid_run_the_job_replays_from_its_checkpoint_and_ends_as_an_uninterrupted_run()
+    {
+        var grains = fixture.Cluster.Client;
+        var generation = new[] { await fixture.AddGenerationSilo(1), await fixture.AddGenerationSilo(1) };
+        var core = await fixture.AddCoreSilo();
+        try
+        {
+            await ReplayAfterStageKill(grains, core);
+        }
+        finally
+        {
+            foreach (var silo in generation.Where(g => fixture.Cluster.Silos.Contains(g))) await fixture.Cluster.StopSiloAsync(silo);
+        }
+    }
+
+    private async Task ReplayAfterStageKill(IClusterClient grains, InProcessSiloHandle core)
+    {
+        // A stage has no replica to rebuild it from: the job goes back to its last checkpoint and repeats the steps since.
+        static JobSpec Spec(string name) => Job(name) with
+        {
+            Rl = Job(name).Rl! with
+            {
+                Algorithm = Algorithm.Ppo, CheckpointEvery = 1,
+                Pipeline = new PipelineSpec { Stages = 2, MicroBatches = 2, Schedule = PipelineScheduleKind.OneForwardOneBackward },
+            },
+        };
+        var (whole, wholeMetrics) = await RlJobTests.Run(grains, Spec("pp-lost-baseline"));
+        whole.State.Should().Be(JobState.Completed, whole.Message);
+
+        var (name, victim) = await SubmitWithVictim(grains, core, "pp-lost", Spec, (lease, job) => lease.Holder.StartsWith($"shared-device/{job}/d"), "a stage");
+        var job = grains.GetGrain<IJobGrain>(name);
+        await fixture.Cluster.KillSiloAsync(victim);
+        // The lost stage's new activation needs a training device: a replacement machine joins, as a supervisor would start one.
+        await fixture.AddCoreSilo();
+
+        // The job says it goes back for a second (SiloLoss.RetryDelay) before it does.
+        var messages = new HashSet<string>();
+        var current = await SiloLoss.Retry(job.Status);
+        for (var i = 0; i < 6000 && !current.IsFinished; i++)
+        {
+            messages.Add(current.Message);
+            await Task.Delay(50);
+            current = await SiloLoss.Retry(job.Status);
+        }
+        var (after, metrics) = await RlJobTests.Watch(grains, name);
+
+        after.State.Should().Be(JobState.Completed, after.Message);
+        messages.Should().Contain(m => m.Contains("going on from the last checkpoint"), "the lost stage had no replica to be rebuilt from");
+        metrics.Select(m => m.Iteration).Should().Equal(wholeMetrics.Select(m => m.Iteration), "every iteration is reported once");
+        metrics.Skip(1).Should().OnlyContain(m => m.Ledger!.Lost == 0 && m.Ledger.Trained == 32);
+        for (var i = 1; i < metrics.Length; i++)
+        {
+            metrics[i].RewardMean.Should().Be(wholeMetrics[i].RewardMean, $"iteration {i}");
+            metrics[i].PolicyLoss.Should().Be(wholeMetrics[i].PolicyLoss, $"iteration {i}: the steps since the checkpoint repeat bit for bit");
+            metrics[i].ValueLoss.Should().Be(wholeMetrics[i].ValueLoss, $"iteration {i}");
+            metrics[i].HeldOutAccuracy.Should().Be(wholeMetrics[i].HeldOutAccuracy);
+        }
+    }
+
+    /// <summary>
+    /// Submits a job (named from <paramref name="prefix"/>) whose grain is not on <paramref name="core"/>, and
+    /// waits for its first iteration; returns it with a silo holding one of its devices as
+    /// <paramref name="holds"/> says (<paramref name="what"/>), neither the cluster's first silo nor the job
+    /// grain's (their loss is other tests'). Where the devices land depends on what earlier tests left held:
+    /// a job with none on a silo that may be killed is cancelled and another tried.
+    /// </summary>
+    private async Task<(string Name, InProcessSiloHandle Victim)> SubmitWithVictim(IClusterClient grains, InProcessSiloHandle core, string prefix,
+        Func<string, JobSpec> spec, Func<DeviceLease, string, bool> holds, string what)
+    {
+        var tried = new List<string>();
+        for (var attempt = 0; attempt < 4; attempt++)
+        {
+            var (name, job) = ($"{prefix}-{attempt}", grains.GetGrain<IJobGrain>($"{prefix}-{attempt}"));
+            for (var k = 0; core.SiloAddress.Equals(await Activated(job)); k++) (name, job) = ($"{prefix}-{attempt}-{k}", grains.GetGrain<IJobGrain>($"{prefix}-{attempt}-{k}"));
+            await job.Submit(spec(name));
+            var status = await job.Status();
+            for (var i = 0; i < 3000 && status.IterationsDone < 1 && !status.IsFinished; i++)
+            {
+                await Task.Delay(10);
+                status = await job.Status();
+            }
+            var jobSilo = await grains.GetGrain<IManagementGrain>(0).GetActivationAddress(job);
+            var holding = (await grains.GetGrain<IDeviceDirectoryGrain>(0).Leases()).Where(l => holds(l, name)).Select(l => l.Silo).ToList();
+            var primary = fixture.Cluster.Silos.MinBy(s => s.SiloAddress.Generation)!.SiloAddress;
+            var victim = fixture.Cluster.Silos.FirstOrDefault(s => holding.Contains(s.SiloAddress.ToParsableString()) && !s.SiloAddress.Equals(jobSilo) && !s.SiloAddress.Equals(primary));
+            if (victim is not null) return (name, victim);
+            tried.Add($"{name}: {what} on {string.Join(", ", holding)}, job on {jobSilo}, first silo {primary}");
+            await job.Cancel();
+            await RlJobTests.Watch(grains, name);
+        }
+        throw new InvalidOperationException($"{what} should be on a silo that can be killed ({string.Join("; ", tried)})");
     }
 
     private async Task<SiloAddress?> Activated(IJobGrain job)

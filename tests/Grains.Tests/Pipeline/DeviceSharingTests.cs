@@ -54,4 +54,21 @@ public sealed class DeviceSharingTests(ClusterFixture fixture)
         await ((Func<Task>)(() => stuck)).Should().ThrowAsync<InvalidOperationException>().WithMessage("stage failed");
         await ((Func<Task>)(() => turns.WaitFor("d0", 0, 0))).Should().ThrowAsync<InvalidOperationException>().WithMessage("*step 0 is older than step 1*");
     }
+
+    [Fact]
+    public async Task A_device_set_up_again_runs_steps_it_ran_before()
+    {
+        // A job back at its checkpoint after a silo's loss repeats steps 2 and 3 on a device that survived.
+        var turns = new DeviceTurns();
+        await turns.WaitFor("d0", 3, 0);
+        turns.Done("d0", 3, 0);
+        var waiting = turns.WaitFor("d0", 3, 2);
+
+        turns.Forget("d0");
+
+        await ((Func<Task>)(() => waiting)).Should().ThrowAsync<InvalidOperationException>().WithMessage("d0: set up again while step 3 waited");
+        turns.WaitFor("d0", 2, 0).IsCompletedSuccessfully.Should().BeTrue("step 2 runs again from its first place");
+        turns.Done("d0", 2, 0);
+        await turns.WaitFor("d0", 2, 1);
+    }
 }
