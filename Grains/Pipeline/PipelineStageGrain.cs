@@ -55,8 +55,11 @@ public sealed class PipelineStageGrain(DeviceTurns turns, ICheckpointStore store
             trained = new TrainedModel(slice, new AdamWOptimizer(slice.parameters(), options), device, store, slice: true);
         });
         setup = requested;
-        // A set-up starts the device's steps afresh: after a silo's loss the job repeats steps from its last checkpoint.
+        // A set-up starts the stage's steps afresh: after a silo's loss the job repeats steps from its last
+        // checkpoint, and what an aborted step left here (its device's turns, messages from neighbours
+        // still running when it was aborted) would refuse them.
         if (PipelineKeys.DeviceSlot(this.GetPrimaryKeyString()) is { } slot) turns.Forget(slot);
+        FailMessages(new InvalidOperationException($"{this.GetPrimaryKeyString()} was set up again"));
     }
 
     public async Task<StageReport> Run(StageStep step)
@@ -198,9 +201,14 @@ public sealed class PipelineStageGrain(DeviceTurns turns, ICheckpointStore store
     public Task Abort(long step, string reason)
     {
         var error = new InvalidOperationException($"step {step} aborted: {reason}");
-        foreach (var mailbox in new Action<Exception>[] { activations.Fail, gradients.Fail, peerNorms.Fail, peerGradients.Fail }) mailbox(error);
+        FailMessages(error);
         if (PipelineKeys.DeviceSlot(this.GetPrimaryKeyString()) is { } slot) turns.Abort(slot, step, error);
         return Task.CompletedTask;
+    }
+
+    private void FailMessages(Exception error)
+    {
+        foreach (var mailbox in new Action<Exception>[] { activations.Fail, gradients.Fail, peerNorms.Fail, peerGradients.Fail }) mailbox(error);
     }
 
     public Task<byte[]> Weights() => Trained.Weights();
