@@ -5,7 +5,7 @@ namespace Grains.Iteration;
 /// replica computes one share at a time, so the lost shares are spread over the survivors (the largest
 /// first, each to the survivor with the fewest tokens so far, its own share counted), and a machine's loss
 /// costs the step about one extra share on some survivors instead of every lost share one after another on
-/// the first (8 lost of 32 replicas made a 28 s step take 117 s that way).
+/// the first (a training machine lost, 16 replicas of 32, made a 28 s emulated step take 117 s that way).
 /// </summary>
 public static class LostShares
 {

@@ -93,38 +93,55 @@ public sealed partial class RolloutScheduler
             if (actions.OfType<StartTraining>().Any()) Trained.TrySetResult();
         }
 
-        /// <summary>Finds the samples lost with a worker's silo and sends them again; catches up on reports lost with a sample's silo.</summary>
+        /// <summary>
+        /// Finds the samples lost with a worker's silo and sends them again; catches up on reports lost with a
+        /// sample's silo. Every worker is asked at once, and a lost machine's workers are dealt with together:
+        /// one after the other, a machine of 16 took the audit seconds of wall time (minutes of an emulated
+        /// job's time) before its last worker's samples were sent again.
+        /// </summary>
         public async Task Audit()
         {
             await Rejoin();
-            foreach (var worker in submitted.Where(k => !State.IsGenerated(k)).GroupBy(State.WorkerOf).ToList())
+            var found = await Task.WhenAll(submitted.Where(k => !State.IsGenerated(k)).GroupBy(State.WorkerOf).ToList().Select(LostOn));
+            var lost = found.Where(f => f.Lost.Length > 0).ToList();
+            if (lost.Count == 0) return;
+            foreach (var (_, samples) in lost) submitted.ExceptWith(samples);
+            var revived = await Task.WhenAll(lost.Select(f => Revived(f.Worker)));
+            var sends = new List<Task>();
+            var moved = new List<int>();
+            for (var i = 0; i < lost.Count; i++)
             {
-                // A worker that did not answer in time is asked again at the next audit: only a lost silo or a
-                // new activation means its samples are gone (re-sending the rest would change its batches).
-                if (await Held(worker.Key) is not { } held) continue;
-                var missing = worker.Where(k => !held.Contains(starts[k].Id)).ToArray();
-                if (missing.Length == 0) continue;
-                var stages = await Task.WhenAll(missing.Select(k => SiloLoss.Retry(() => samples[k].Restart(starts[k]))));
-                var lost = new List<int>();
-                for (var m = 0; m < missing.Length; m++)
-                {
-                    if (stages[m] >= SampleStage.Generated) Reached(starts[missing[m]].Id, stages[m]);
-                    else lost.Add(missing[m]);
-                }
-                if (lost.Count == 0) continue;
-                submitted.ExceptWith(lost);
-                if (await Revived(worker.Key) is { } revived)
-                {
-                    await Dispatch(revived, [.. lost]);
-                    continue;
-                }
-                // No device for the lost worker: each sample goes to the least loaded other worker in turn
-                // (counting the samples it holds of this step and older ones, which it admits first). All to
-                // one (measured) queued them behind its batch, whose KV cache has room for only a few long
-                // responses, and the step waited for them one after the other.
-                foreach (var k in lost) State.Moved(k, Others().MinBy(w => owner.LoadAhead(this, w)));
-                foreach (var group in lost.GroupBy(State.WorkerOf)) await Dispatch(group.Key, [.. group]);
+                if (revived[i] is { } worker) sends.Add(Dispatch(worker, lost[i].Lost));
+                else moved.AddRange(lost[i].Lost);
             }
+            // No device for a lost worker: each sample goes to the least loaded other worker in turn
+            // (counting the samples it holds of this step and older ones, which it admits first). All to
+            // one (measured) queued them behind its batch, whose KV cache has room for only a few long
+            // responses, and the step waited for them one after the other.
+            foreach (var k in moved) State.Moved(k, Others().MinBy(w => owner.LoadAhead(this, w)));
+            sends.AddRange(moved.GroupBy(State.WorkerOf).Select(group => Dispatch(group.Key, [.. group])));
+            await Task.WhenAll(sends);
+        }
+
+        /// <summary>
+        /// The samples sent to a worker that it no longer holds and that are not generated: lost with its
+        /// silo (those found generated, their reports lost, are caught up on). A worker that did not answer
+        /// in time is asked again at the next audit: only a lost silo or a new activation means its samples
+        /// are gone (re-sending the rest would change its batches).
+        /// </summary>
+        private async Task<(int Worker, int[] Lost)> LostOn(IGrouping<int, int> worker)
+        {
+            if (await Held(worker.Key) is not { } held) return (worker.Key, []);
+            var missing = worker.Where(k => !held.Contains(starts[k].Id)).ToArray();
+            if (missing.Length == 0) return (worker.Key, []);
+            var stages = await Task.WhenAll(missing.Select(k => SiloLoss.Retry(() => samples[k].Restart(starts[k]))));
+            var lost = new List<int>();
+            for (var m = 0; m < missing.Length; m++)
+            {
+                if (stages[m] >= SampleStage.Generated) Reached(starts[missing[m]].Id, stages[m]);
+                else lost.Add(missing[m]);
+            }
+            return (worker.Key, [.. lost]);
         }
 
         /// <summary>
