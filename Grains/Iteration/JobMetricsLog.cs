@@ -18,11 +18,12 @@ public sealed class JobMetricsLog(JobSpec job, ICheckpointStore store)
 
     public Task Save(IterationMetrics metrics) => store.WriteAsync(keys.Metrics(metrics.Iteration), new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(metrics, Json)));
 
-    /// <summary>Every iteration's metrics written so far, in order.</summary>
-    public async Task<IReadOnlyList<IterationMetrics>> Load()
+    /// <summary>Every iteration's metrics written so far from <paramref name="fromIteration"/> on, in order.</summary>
+    public async Task<IReadOnlyList<IterationMetrics>> Load(int fromIteration = 0)
     {
         var loaded = new List<IterationMetrics>();
-        foreach (var name in (await store.ListAsync(keys.MetricsPrefix)).Select(o => o.Name).Order(StringComparer.Ordinal))
+        var first = keys.Metrics(fromIteration);
+        foreach (var name in (await store.ListAsync(keys.MetricsPrefix)).Select(o => o.Name).Where(n => string.CompareOrdinal(n, first) >= 0).Order(StringComparer.Ordinal))
         {
             using var buffer = new MemoryStream();
             await store.ReadAsync(name, buffer);

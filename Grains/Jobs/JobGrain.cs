@@ -34,6 +34,9 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
     private IGrainTimer? keepAlive;
     private RlJobRunner? runner;
     private readonly List<IterationMetrics> metrics = [];
+    // How many of the latest iterations' metrics are held whole, and up to which iteration the timelines were let go.
+    private const int WholeMetrics = 64;
+    private int timelinesLetGoThrough;
     private Task writes = Task.CompletedTask;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
@@ -46,7 +49,11 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
         if (status.State != JobState.Running) return;
         // The activation that ran this job was lost with its silo: this one goes on without a command.
         logger.LogWarning("job {Job} was running on a silo that was lost; going on from its last checkpoint", spec.Name);
-        if (spec.Kind == JobKind.Rl) metrics.AddRange(await new JobMetricsLog(spec, store).Load());
+        if (spec.Kind == JobKind.Rl)
+        {
+            metrics.AddRange(await new JobMetricsLog(spec, store).Load());
+            HoldRecentWhole();
+        }
         Begin(spec, RunStart.Recover, "its silo was lost: going on from the last checkpoint");
     }
 
@@ -66,7 +73,14 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
         return Task.FromResult(status);
     }
 
-    public Task<IterationMetrics[]> Metrics(int fromIteration) => Task.FromResult(metrics.Where(m => m.Iteration >= fromIteration).ToArray());
+    /// <summary>The metrics from an iteration on: from memory, or whole from their objects in the store where older ones' timelines are let go (<see cref="HoldRecentWhole"/>).</summary>
+    public async Task<IterationMetrics[]> Metrics(int fromIteration)
+    {
+        if (fromIteration > timelinesLetGoThrough || spec is null || metrics.Count == 0) return [.. metrics.Where(m => m.Iteration >= fromIteration)];
+        // The store may hold iterations a replay has not reached again yet: the held ones say where the run is.
+        var last = metrics[^1].Iteration;
+        return [.. (await new JobMetricsLog(spec, store).Load(fromIteration)).Where(m => m.Iteration <= last)];
+    }
 
     public Task SampleReached(string sampleId, SampleStage stage)
     {
@@ -103,6 +117,7 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
         }
         spec = submitted;
         metrics.Clear();
+        timelinesLetGoThrough = 0;
         status = status with { State = JobState.Running, Iterations = submitted.Iterations, Message = "running", Started = DateTimeOffset.UtcNow, Finished = null };
         ledger.State.Spec = spec;
         await Record();
@@ -206,7 +221,22 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
     {
         metrics.RemoveAll(x => x.Iteration >= m.Iteration);
         metrics.Add(m);
+        HoldRecentWhole();
         if (m.Iteration > 0) status = status with { LastLoss = m.PolicyLoss };
+    }
+
+    /// <summary>
+    /// Lets go of the device timelines (a bar per device and stage: ~170 KB of JSON an iteration on 256
+    /// emulated devices) of all but the latest <see cref="WholeMetrics"/> iterations: held by the hundred,
+    /// they grew the job grain's silo through an hour-long soak. Their objects in the store keep them whole.
+    /// </summary>
+    private void HoldRecentWhole()
+    {
+        for (var k = metrics.Count - WholeMetrics - 1; k >= 0 && metrics[k].Timeline.Length > 0; k--)
+        {
+            timelinesLetGoThrough = Math.Max(timelinesLetGoThrough, metrics[k].Iteration);
+            metrics[k] = metrics[k] with { Timeline = [] };
+        }
     }
 
     private void Finish(JobState state, string message)

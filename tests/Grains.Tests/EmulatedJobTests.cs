@@ -28,6 +28,24 @@ public sealed class EmulatedJobTests(ClusterFixture fixture)
     };
 
     [Fact]
+    public async Task A_long_jobs_older_metrics_come_whole_from_the_store_once_the_grain_lets_their_timelines_go()
+    {
+        // The job grain holds the latest 64 iterations whole; earlier ones are read back from their objects.
+        var grains = fixture.Cluster.GrainFactory;
+        var spec = Emulated("emulated-long", "streaming", "grpo") with { Iterations = 70 };
+        spec = spec with { Rl = spec.Rl! with { PromptsPerIteration = 2, SamplesPerPrompt = 2, Epochs = 1, MiniBatches = 1, Emulation = spec.Rl.Emulation! with { TimeScale = 2000 } } };
+
+        var (status, metrics) = await RlJobTests.Run(grains, spec);
+        var recent = await grains.GetGrain<IJobGrain>(spec.Name).Metrics(60);
+
+        status.State.Should().Be(JobState.Completed, status.Message);
+        metrics.Select(m => m.Iteration).Should().Equal(Enumerable.Range(1, 70));
+        metrics.Should().OnlyContain(m => m.Timeline.Length == 7, "every iteration's 3 generation, 2 training and 2 inference devices, the first ones' from the store");
+        recent.Select(m => m.Iteration).Should().Equal(Enumerable.Range(60, 11));
+        recent.Select(m => m.Timeline.Sum(t => t.Bars.Length)).Should().Equal(metrics.Skip(59).Select(m => m.Timeline.Sum(t => t.Bars.Length)));
+    }
+
+    [Fact]
     public async Task An_async_job_with_partial_rollouts_on_emulated_devices_trains_every_sample_within_its_staleness()
     {
         var grains = fixture.Cluster.GrainFactory;
