@@ -71,6 +71,11 @@ public sealed class SiloLossFixture : IAsyncLifetime
     }
 }
 
+/// <remarks>
+/// The tests share one cluster and kill its silos: a test's first call may reach a silo an earlier one
+/// killed before membership has declared it dead, so jobs are submitted as a client would, through
+/// <see cref="SiloLoss.Retry{T}"/>.
+/// </remarks>
 public sealed class SiloLossTests(SiloLossFixture fixture) : IClassFixture<SiloLossFixture>
 {
     private static JobSpec Job(string name) => RlJobTests.Tiny(name, iterations: 3) with
@@ -113,7 +118,7 @@ public sealed class SiloLossTests(SiloLossFixture fixture) : IClassFixture<SiloL
 
         var spec = Job(name);
         var job = grains.GetGrain<IJobGrain>(spec.Name);
-        await job.Submit(spec);
+        await SiloLoss.Retry(() => job.Submit(spec));
         var jobSilo = await grains.GetGrain<IManagementGrain>(0).GetActivationAddress(job) ?? throw new InvalidOperationException("the job grain is not active");
         var (victim, worker) = await HoldingWorker(grains, spec, jobSilo);
         await fixture.Cluster.KillSiloAsync(silos.Single(s => s.SiloAddress.Equals(victim)));
@@ -153,7 +158,7 @@ public sealed class SiloLossTests(SiloLossFixture fixture) : IClassFixture<SiloL
             // Long enough never to end by itself: it is cancelled once the worker is back.
             var spec = Job("rejoined") with { Iterations = 500 };
             var job = grains.GetGrain<IJobGrain>(spec.Name);
-            await job.Submit(spec);
+            await SiloLoss.Retry(() => job.Submit(spec));
             var jobSilo = await grains.GetGrain<IManagementGrain>(0).GetActivationAddress(job) ?? throw new InvalidOperationException("the job grain is not active");
             var (victim, _) = await HoldingWorker(grains, spec, jobSilo);
             await fixture.Cluster.KillSiloAsync(silos.Single(s => s.SiloAddress.Equals(victim)));
@@ -196,7 +201,7 @@ public sealed class SiloLossTests(SiloLossFixture fixture) : IClassFixture<SiloL
                 },
             };
             var job = grains.GetGrain<IJobGrain>(spec.Name);
-            await job.Submit(spec);
+            await SiloLoss.Retry(() => job.Submit(spec));
             var jobSilo = await grains.GetGrain<IManagementGrain>(0).GetActivationAddress(job) ?? throw new InvalidOperationException("the job grain is not active");
             var (victim, worker) = await HoldingWorker(grains, spec, jobSilo);
             // Killed once the job has heard of tokens so far of a sample the victim holds.
@@ -253,7 +258,7 @@ public sealed class SiloLossTests(SiloLossFixture fixture) : IClassFixture<SiloL
                 },
             };
             var job = grains.GetGrain<IJobGrain>(spec.Name);
-            await job.Submit(spec);
+            await SiloLoss.Retry(() => job.Submit(spec));
             var jobSilo = await grains.GetGrain<IManagementGrain>(0).GetActivationAddress(job) ?? throw new InvalidOperationException("the job grain is not active");
             var (victim, lost) = await HoldingWorker(grains, spec, jobSilo);
             var held = await grains.GetGrain<IGenerationWorkerGrain>(lost).Holding();
@@ -338,7 +343,7 @@ public sealed class SiloLossTests(SiloLossFixture fixture) : IClassFixture<SiloL
 
         var spec = Spec("lost-job");
         var job = grains.GetGrain<IJobGrain>(spec.Name);
-        await job.Submit(spec);
+        await SiloLoss.Retry(() => job.Submit(spec));
         var status = await job.Status();
         for (var i = 0; i < 3000 && status.IterationsDone < 2; i++)
         {
@@ -477,7 +482,7 @@ public sealed class SiloLossTests(SiloLossFixture fixture) : IClassFixture<SiloL
         {
             var (name, job) = ($"{prefix}-{attempt}", grains.GetGrain<IJobGrain>($"{prefix}-{attempt}"));
             for (var k = 0; core.SiloAddress.Equals(await Activated(job)); k++) (name, job) = ($"{prefix}-{attempt}-{k}", grains.GetGrain<IJobGrain>($"{prefix}-{attempt}-{k}"));
-            await job.Submit(spec(name));
+            await SiloLoss.Retry(() => job.Submit(spec(name)));
             var status = await job.Status();
             for (var i = 0; i < 3000 && status.IterationsDone < 1 && !status.IsFinished; i++)
             {
@@ -511,7 +516,7 @@ public sealed class SiloLossTests(SiloLossFixture fixture) : IClassFixture<SiloL
         whole.State.Should().Be(JobState.Completed, whole.Message);
 
         var spec = Job("drained");
-        await grains.GetGrain<IJobGrain>(spec.Name).Submit(spec);
+        await SiloLoss.Retry(() => grains.GetGrain<IJobGrain>(spec.Name).Submit(spec));
         var (drained, worker) = await HoldingWorker(grains, spec, SiloAddress.Zero);
         var vacated = await grains.GetGrain<IDeviceDirectoryGrain>(0).Drain(drained.ToParsableString());
         var (status, metrics) = await RlJobTests.Watch(grains, spec.Name);
