@@ -36,7 +36,7 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
     private readonly List<IterationMetrics> metrics = [];
     // How many of the latest iterations' metrics are held whole, and up to which iteration the timelines were let go.
     private const int WholeMetrics = 64;
-    private int timelinesLetGoThrough;
+    private int? timelinesLetGoThrough;
     private Task writes = Task.CompletedTask;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
@@ -76,7 +76,7 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
     /// <summary>The metrics from an iteration on: from memory, or whole from their objects in the store where older ones' timelines are let go (<see cref="HoldRecentWhole"/>).</summary>
     public async Task<IterationMetrics[]> Metrics(int fromIteration)
     {
-        if (fromIteration > timelinesLetGoThrough || spec is null || metrics.Count == 0) return [.. metrics.Where(m => m.Iteration >= fromIteration)];
+        if (timelinesLetGoThrough is not { } through || fromIteration > through || spec is null || metrics.Count == 0) return [.. metrics.Where(m => m.Iteration >= fromIteration)];
         // The store may hold iterations a replay has not reached again yet: the held ones say where the run is.
         var last = metrics[^1].Iteration;
         return [.. (await new JobMetricsLog(spec, store).Load(fromIteration)).Where(m => m.Iteration <= last)];
@@ -117,7 +117,7 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
         }
         spec = submitted;
         metrics.Clear();
-        timelinesLetGoThrough = 0;
+        timelinesLetGoThrough = null;
         status = status with { State = JobState.Running, Iterations = submitted.Iterations, Message = "running", Started = DateTimeOffset.UtcNow, Finished = null };
         ledger.State.Spec = spec;
         await Record();
@@ -234,7 +234,7 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
     {
         for (var k = metrics.Count - WholeMetrics - 1; k >= 0 && metrics[k].Timeline.Length > 0; k--)
         {
-            timelinesLetGoThrough = Math.Max(timelinesLetGoThrough, metrics[k].Iteration);
+            timelinesLetGoThrough = Math.Max(timelinesLetGoThrough ?? 0, metrics[k].Iteration);
             metrics[k] = metrics[k] with { Timeline = [] };
         }
     }
