@@ -35,6 +35,13 @@ public interface IJobGrain : IGrainWithStringKey
     /// where a step's long tail is, and what a worker's loss would send elsewhere.
     /// </summary>
     Task<GeneratingSample[]> Generating();
+
+    /// <summary>
+    /// A trained sample's final record, while the job keeps it (the latest steps'): what a sample grain
+    /// collected after its training answers from. Null for a sample it does not keep.
+    /// </summary>
+    [AlwaysInterleave]
+    Task<SampleRecord?> TrainedRecord(string sampleId);
 }
 
 /// <summary>A sample still generating and its tokens so far, as its worker last told.</summary>

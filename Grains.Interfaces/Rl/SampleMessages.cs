@@ -103,4 +103,7 @@ public sealed record SampleRecord(
 public static class SampleKeys
 {
     public static string Of(string job, int iteration, int index) => $"{job}/{iteration}/{index}";
+
+    /// <summary>The job a sample belongs to (job names hold no '/'); null for a key not made by <see cref="Of"/>.</summary>
+    public static string? JobOf(string sampleId) => sampleId.IndexOf('/') is > 0 and var slash ? sampleId[..slash] : null;
 }

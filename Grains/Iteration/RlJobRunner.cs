@@ -26,7 +26,8 @@ public enum RunStart { Fresh, Resume, Recover }
 /// one trains (k = 0: synchronous). On emulated devices the same loop runs on response lengths: no
 /// dataset, warm start, evaluation or checkpoints, and no advantages (there are no tokens to give them to).
 /// </summary>
-public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointStore store, ILogger logger, Action<IterationMetrics> report)
+public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointStore store, ILogger logger, Action<IterationMetrics> report,
+    Action<IReadOnlyList<SampleRecord>> trainedSamples)
 {
     private readonly RlSpec rl = job.Rl!;
     private readonly JobKeys keys = JobKeys.For(job);
@@ -249,8 +250,10 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         ahead.Remove(i);
         var trainingStart = clock.Elapsed - (DateTimeOffset.UtcNow - trainingBegan);
         metrics.Rollout(records, advantages, lags, trainingBegan);
-        metrics.Accounted(StepLedger.Of(await Task.WhenAll(starts.Select((s, k) =>
-            SiloLoss.Retry(() => grains.GetGrain<ISampleGrain>(s.Id).Trained(advantages.Advantages[k], advantages.Returns?[k]))))) with { TokensCarried = launchedStep.Rollout.Tally.TokensCarried, TakenBack = launchedStep.Rollout.Tally.TakenBack });
+        var final = await Task.WhenAll(starts.Select((s, k) =>
+            SiloLoss.Retry(() => grains.GetGrain<ISampleGrain>(s.Id).Trained(advantages.Advantages[k], advantages.Returns?[k]))));
+        trainedSamples(final);
+        metrics.Accounted(StepLedger.Of(final) with { TokensCarried = launchedStep.Rollout.Tally.TokensCarried, TakenBack = launchedStep.Rollout.Tally.TakenBack });
 
         await trainers!.Publish(i);
         var trained = new WeightsRef(keys.ActorWeights(i), i);

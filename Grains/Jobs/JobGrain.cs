@@ -38,6 +38,8 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
     private const int WholeMetrics = 64;
     private int? timelinesLetGoThrough;
     private Task writes = Task.CompletedTask;
+    // Four steps of the emulated 1,024-sample workloads' 4,096 responses, a few hundred bytes each.
+    private TrainedSamples trained = new(16_384);
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -95,6 +97,8 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
     }
 
     public Task<GeneratingSample[]> Generating() => Task.FromResult(runner?.Generating() ?? []);
+
+    public Task<SampleRecord?> TrainedRecord(string sampleId) => Task.FromResult(trained.Find(sampleId));
 
     private async Task<JobStatus> Start(JobSpec submitted, bool resume)
     {
@@ -157,7 +161,9 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
         {
             try
             {
-                runner = new RlJobRunner(job, GrainFactory, store, logger, Reported);
+                // A run that goes on from a checkpoint trains its steps' samples again: no record of the run before answers for them.
+                trained = new TrainedSamples(trained.Capacity);
+                runner = new RlJobRunner(job, GrainFactory, store, logger, Reported, trained.Add);
                 await runner.RunAsync(from, (done, message) => status = status with { IterationsDone = done, Message = message }, token);
                 (state, outcome) = token.IsCancellationRequested
                     ? (JobState.Cancelled, $"cancelled after {status.IterationsDone} of {job.Iterations} iterations")

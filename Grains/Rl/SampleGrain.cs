@@ -15,13 +15,13 @@ namespace Grains.Rl;
 /// job's plan or are cheap to redo (created and dispatched by <see cref="Restart"/> and the job's audit,
 /// scores by scoring the kept response again: scoring is a function of the response). A scored sample is
 /// kept from collection until it is trained. A trained sample leaves the ledger, which so holds
-/// only the samples in flight; its record stays in memory for whoever asks, until the grain is collected.
-/// Placed with the job grain that creates it: a generation or inference silo's loss then takes no sample
-/// with it (its scores would have to be computed again).
+/// only the samples in flight, and its grain is collected <see cref="TrainedKept"/> later; its job grain
+/// keeps the latest trained records, and a new activation with nothing in the ledger asked for its record
+/// (or a repeat) gets it from there. Placed with the job grain that creates it: a generation or inference
+/// silo's loss then takes no sample with it (its scores would have to be computed again).
 /// </summary>
 [PreferLocalPlacement]
-// A trained sample is only read back for a while (its step's metrics, a test): collected after two idle
-// minutes, a long job's sample activations stay at a steady count instead of growing for Orleans' default 15.
+// A sample idle that long (one whose step a job no longer runs) is collected.
 [CollectionAgeLimit(Minutes = 2)]
 public sealed class SampleGrain([PersistentState("sample", Ledger.Storage)] IPersistentState<SampleLedgerEntry> ledger) : Grain, ISampleGrain
 {
@@ -33,6 +33,26 @@ public sealed class SampleGrain([PersistentState("sample", Ledger.Storage)] IPer
     {
         current = ledger.State.Record;
         return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// How long a trained sample's grain stays after its training, for repeats and for its step's readers.
+    /// Kept for Orleans' collection age instead (two idle minutes), the trained samples were most of the
+    /// ~100,000 activations, and most of the memory, of the job grain's silo in the emulated 256-device soak.
+    /// </summary>
+    public static readonly TimeSpan TrainedKept = TimeSpan.FromSeconds(20);
+
+    private bool recalled;
+
+    /// <summary>
+    /// A new activation with nothing in the ledger is either a sample not yet created or a trained one
+    /// collected since: the job grain, which keeps the latest trained records, says which (asked once).
+    /// </summary>
+    private async Task Recall()
+    {
+        if (current.Start is not null || recalled || SampleKeys.JobOf(this.GetPrimaryKeyString()) is not { } job) return;
+        recalled = true;
+        current = await GrainFactory.GetGrain<IJobGrain>(job).TrainedRecord(this.GetPrimaryKeyString()) ?? current;
     }
 
     public Task<bool> Create(SampleStart start)
@@ -79,6 +99,7 @@ public sealed class SampleGrain([PersistentState("sample", Ledger.Storage)] IPer
 
     public async Task<bool> Generated(GeneratedResponse response)
     {
+        await Recall();
         if (current.Stage >= SampleStage.Generated && current.Generated is { } earlier && SameResponse(earlier, response)) return false;
         Expect(SampleStage.Generating, "generated");
         if (response.Tokens == 0 || response.Response.Length != response.LogProbs.Length)
@@ -92,6 +113,7 @@ public sealed class SampleGrain([PersistentState("sample", Ledger.Storage)] IPer
 
     public async Task<bool> Score()
     {
+        await Recall();
         if (current.Stage >= SampleStage.Scored) return false;
         Expect(SampleStage.Generated, "scored");
         await ScoreKept();
@@ -118,6 +140,7 @@ public sealed class SampleGrain([PersistentState("sample", Ledger.Storage)] IPer
 
     public async Task<SampleRecord> Trained(float[] advantages, float[]? returns)
     {
+        await Recall();
         if (current.Stage == SampleStage.Trained) return current;
         // Scores are not in the ledger: a grain re-activated between its scoring and its training (its silo
         // lost, or collected after waiting longer than it is kept) scores its kept response again.
@@ -128,13 +151,24 @@ public sealed class SampleGrain([PersistentState("sample", Ledger.Storage)] IPer
             throw new ArgumentException($"sample {this.GetPrimaryKeyString()}: {advantages.Length} advantages for {current.Generated.Response.Length} response tokens");
         }
         current = current with { Stage = SampleStage.Trained, Advantages = advantages, Returns = returns, Times = current.Times with { Trained = DateTimeOffset.UtcNow } };
-        // The step is over for this sample: it leaves the ledger, which holds only samples in flight, and may be collected.
+        // The step is over for this sample: it leaves the ledger, which holds only samples in flight, and its grain goes soon.
         if (ledger.RecordExists) await ledger.ClearStateAsync();
         DelayDeactivation(TimeSpan.Zero);
+        var run = current.Start!.Run;
+        this.RegisterGrainTimer(() =>
+        {
+            // Not one started afresh since by a later run of the job (a replay from a checkpoint).
+            if (current.Stage == SampleStage.Trained && current.Start!.Run == run) DeactivateOnIdle();
+            return Task.CompletedTask;
+        }, new GrainTimerCreationOptions { DueTime = TrainedKept, Period = Timeout.InfiniteTimeSpan });
         return current;
     }
 
-    public Task<SampleRecord> Record() => Task.FromResult(current);
+    public async Task<SampleRecord> Record()
+    {
+        await Recall();
+        return current;
+    }
 
     /// <summary>The new record is in the ledger before anyone hears of it.</summary>
     private async Task Save(SampleRecord next)

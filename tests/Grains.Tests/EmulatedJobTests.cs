@@ -2,6 +2,7 @@ using Grains.Engines;
 using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
 using Grains.Rl;
+using Orleans.Core.Internal;
 
 namespace Grains.Tests;
 
@@ -26,6 +27,29 @@ public sealed class EmulatedJobTests(ClusterFixture fixture)
             },
         },
     };
+
+    [Fact]
+    public async Task A_trained_samples_grain_collected_since_answers_its_record_and_a_repeat_from_its_job()
+    {
+        // A trained sample's grain goes soon after its training (SampleGrain.TrainedKept); its job keeps the
+        // latest trained records, so a new activation knows it was trained and with what.
+        var grains = fixture.Cluster.GrainFactory;
+        var spec = Emulated("emulated-collected", "streaming", "grpo");
+
+        var (status, _) = await RlJobTests.Run(grains, spec);
+        status.State.Should().Be(JobState.Completed, status.Message);
+        var samples = Enumerable.Range(1, 2).SelectMany(i => Enumerable.Range(0, 24).Select(k => grains.GetGrain<ISampleGrain>(SampleKeys.Of(spec.Name, i, k)))).ToList();
+        var before = await Task.WhenAll(samples.Select(s => s.Record()));
+
+        await Task.WhenAll(samples.Select(s => s.Cast<IGrainManagementExtension>().DeactivateOnIdle().AsTask()));
+        var after = await Task.WhenAll(samples.Select(s => s.Record()));
+        var repeated = await Task.WhenAll(samples.Select(s => s.Trained([], null)));
+
+        before.Should().OnlyContain(r => r.Stage == SampleStage.Trained);
+        after.Should().BeEquivalentTo(before, o => o.WithStrictOrdering());
+        repeated.Should().BeEquivalentTo(before, o => o.WithStrictOrdering(), "a repeated Trained changes nothing");
+        (await grains.GetGrain<ISampleGrain>(SampleKeys.Of(spec.Name, 3, 0)).Record()).Stage.Should().Be(SampleStage.New, "a step the job never ran has no record");
+    }
 
     [Fact]
     public async Task A_long_jobs_older_metrics_come_whole_from_the_store_once_the_grain_lets_their_timelines_go()
