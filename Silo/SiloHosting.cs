@@ -119,6 +119,7 @@ public static class SiloHosting
     public static ISiloBuilder AddActorsServices(this ISiloBuilder silo, SiloSettings settings)
     {
         var me = settings.Silo;
+        ResponsePools.Bound();
         silo.Configure<Orleans.Configuration.SiloOptions>(o => o.SiloName = me.Name);
         silo.UseSiloMetadata(new Dictionary<string, string>
         {

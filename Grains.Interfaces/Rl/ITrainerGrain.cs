@@ -14,6 +14,10 @@ public interface ITrainerGrain : IDeviceGrain
     Task Setup(TrainerSetup setup);
 
     /// <summary>Supervised warm start for request.Steps more steps; returns each step's loss.</summary>
+    // Many optimizer steps in one call: on a busy machine they outlast the default 30 s, and a timed-out call
+    // is taken for a lost silo (the job went back to its checkpoint, again and again). A silo that dies is
+    // still noticed at once: membership fails the calls it held.
+    [ResponseTimeout("00:10:00")]
     Task<double[]> WarmStart(SftRequest request);
 
     Task<GradientShare> Gradients(TrainingRow[] share, double miniBatchTokens);
