@@ -109,7 +109,9 @@ public class ClusterSettings : CommandSettings
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
             host.Dispose();
-            throw new InvalidOperationException($"cannot reach cluster '{ClusterId}' at {Where} within {ConnectTimeout.TotalSeconds:F0} s ({e.GetType().Name})", e);
+            // Which cancellation surfaces when the patience runs out (a task's or an operation's) varies with timing: the cause is said once.
+            var cause = e is OperationCanceledException && patience.IsCancellationRequested ? "no gateway answered" : e.GetType().Name;
+            throw new InvalidOperationException($"cannot reach cluster '{ClusterId}' at {Where} within {ConnectTimeout.TotalSeconds:F0} s ({cause})", e);
         }
     }
 

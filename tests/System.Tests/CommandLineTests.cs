@@ -38,7 +38,7 @@ public sealed class CommandLineTests
             [command, "some-job", "--gateway-port", port, "--connect-timeout", "3"], RepositoryPaths.Root, TimeSpan.FromMinutes(2));
 
         exit.Should().Be(1);
-        output.Trim().Should().Be($"error: cannot reach cluster 'actors' at localhost gateway port {port} within 3 s (TaskCanceledException)", "one line, no stack trace");
+        output.Trim().Should().Be($"error: cannot reach cluster 'actors' at localhost gateway port {port} within 3 s (no gateway answered)", "one line, no stack trace");
         standardOutput.Should().BeEmpty("errors go to standard error");
     }
 }

@@ -16,7 +16,8 @@ namespace System.Tests;
 /// </summary>
 public sealed class MultiProcessClusterTests(ITestOutputHelper log) : IAsyncLifetime
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+    // A silo's joining and its metadata reaching the others take seconds, a minute or more on a loaded machine.
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(150);
     private readonly string clusterId = $"sys-{Guid.NewGuid():N}"[..16];
     private readonly string workDirectory = Directory.CreateTempSubdirectory("actors-system-").FullName;
     private readonly Dictionary<string, ChildProcess> silos = [];
