@@ -1,5 +1,8 @@
 using Grains.Interfaces.Cluster;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
 using Orleans.TestingHost;
 using Silo.Options;
 
@@ -67,6 +70,17 @@ public sealed class PlacementTests(PlacementFixture fixture) : IClassFixture<Pla
         var act = () => Grains.GetGrain<IInferenceProbeGrain>("i1").Device();
 
         (await act.Should().ThrowAsync<Exception>()).Which.ToString().Should().Contain("no live silo serves the 'inference' role");
+    }
+
+    [Fact]
+    public void A_silo_caches_a_bounded_number_of_grain_addresses_well_below_orleans_default()
+    {
+        foreach (var silo in fixture.Cluster.Silos)
+        {
+            var cache = silo.ServiceProvider.GetRequiredService<IOptions<GrainDirectoryOptions>>().Value;
+            cache.CacheSize.Should().Be(SiloHosting.DirectoryCacheSize);
+            cache.CacheSize.Should().BeLessThan(GrainDirectoryOptions.DEFAULT_CACHE_SIZE / 10, "a job's new sample grains every step would fill a million entries");
+        }
     }
 
     private static async Task WaitUntil(Func<Task<bool>> condition)
