@@ -29,16 +29,13 @@ public sealed class ChaosRun(LocalCluster cluster, JobSpec template, ChaosKill k
             var grain = grains.GetGrain<IJobGrain>(job.Name);
             var clock = Stopwatch.StartNew();
             var status = await grain.Submit(job);
-            var (victim, continued, replays) = ("-", (double?)null, 0);
-            string? lastMessage = null;
+            var (victim, continued) = ("-", (double?)null);
             // The run's time is counted from its first iteration's end: the warm start before it varies more than a kill costs.
             Stopwatch? afterFirst = null;
             async Task<JobStatus> Poll()
             {
                 status = await SiloLoss.Retry(grain.Status);
                 if (status.IterationsDone >= 1) afterFirst ??= Stopwatch.StartNew();
-                if (status.Message != lastMessage && status.Message.Contains("going on from the last checkpoint")) replays++;
-                lastMessage = status.Message;
                 return status;
             }
             if (kill != ChaosKill.None)
@@ -64,7 +61,7 @@ public sealed class ChaosRun(LocalCluster cluster, JobSpec template, ChaosKill k
             return new ChaosResult
             {
                 Kill = kill, Victim = victim, Completed = status.State == JobState.Completed, Message = status.Message, Continued = continued,
-                Seconds = seconds, Iterations = job.Iterations, Replays = replays,
+                Seconds = seconds, Iterations = job.Iterations, Replays = status.Recoveries,
                 StepSeconds = Mean(metrics, m => m.IterationSeconds), GenerationSeconds = Mean(metrics, m => m.GenerationSeconds),
                 Lost = metrics.Sum(m => m.Ledger?.Lost ?? 0), Resent = metrics.Sum(m => m.Ledger?.Redispatched ?? 0),
                 Rebuilt = metrics.Sum(m => m.ReplicasRebuilt),

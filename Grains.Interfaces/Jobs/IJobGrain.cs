@@ -68,5 +68,8 @@ public sealed record JobStatus(
     [property: Id(6)] DateTimeOffset? Started,
     [property: Id(7)] DateTimeOffset? Finished)
 {
+    /// <summary>Times the job went back to its last checkpoint after a silo's loss (its own grain's, or one no replica covered).</summary>
+    [Id(8)] public int Recoveries { get; init; }
+
     public bool IsFinished => State is JobState.Completed or JobState.Failed or JobState.Cancelled;
 }

@@ -56,6 +56,7 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
             metrics.AddRange(await new JobMetricsLog(spec, store).Load());
             HoldRecentWhole();
         }
+        status = status with { Recoveries = status.Recoveries + 1 };
         Begin(spec, RunStart.Recover, "its silo was lost: going on from the last checkpoint");
     }
 
@@ -122,7 +123,7 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
         spec = submitted;
         metrics.Clear();
         timelinesLetGoThrough = null;
-        status = status with { State = JobState.Running, Iterations = submitted.Iterations, Message = "running", Started = DateTimeOffset.UtcNow, Finished = null };
+        status = status with { State = JobState.Running, Iterations = submitted.Iterations, Message = "running", Started = DateTimeOffset.UtcNow, Finished = null, Recoveries = 0 };
         ledger.State.Spec = spec;
         await Record();
         Begin(submitted, resume ? RunStart.Resume : RunStart.Fresh, "running");
@@ -176,7 +177,7 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
                 // A silo the step needed (a trainer's, a scorer's) was lost: the run repeats from the last
                 // checkpoint, bit for bit, on the grains' new activations.
                 logger.LogWarning(e, "job {Job}: a silo was lost; going on from the last checkpoint", job.Name);
-                status = status with { Message = $"a silo was lost ({e.GetBaseException().Message}): going on from the last checkpoint" };
+                status = status with { Message = $"a silo was lost ({e.GetBaseException().Message}): going on from the last checkpoint", Recoveries = status.Recoveries + 1 };
                 from = RunStart.Recover;
                 await Task.Delay(SiloLoss.RetryDelay);
             }

@@ -34,14 +34,16 @@ public sealed class RlJobTests(ClusterFixture fixture)
     }
 
     /// <summary>
-    /// Asks the job's status until it ends (at most 3 minutes); its last status and every iteration's
-    /// metrics. A call that fails with a silo's loss (the client's gateway, the job grain's silo) is asked again.
+    /// Asks the job's status until it ends (at most 10 minutes: a guard against a hang, not a measure; a tiny
+    /// job on a 2-core machine also running stress-ng and another cluster outlasted 3); its last status and every
+    /// iteration's metrics. A call that fails with a silo's loss (the client's gateway, the job grain's silo) is asked again.
     /// </summary>
     internal static async Task<(JobStatus Status, IterationMetrics[] Metrics)> Watch(IGrainFactory grains, string name)
     {
         var job = grains.GetGrain<IJobGrain>(name);
         var status = await SiloLoss.Retry(job.Status);
-        for (var i = 0; i < 1800 && !status.IsFinished; i++)
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(10);
+        while (!status.IsFinished && DateTime.UtcNow < deadline)
         {
             await Task.Delay(100);
             status = await SiloLoss.Retry(job.Status);

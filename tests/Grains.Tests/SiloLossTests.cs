@@ -358,6 +358,7 @@ public sealed class SiloLossTests(SiloLossFixture fixture) : IClassFixture<SiloL
         foreach (var silo in generation.Where(s => !s.SiloAddress.Equals(jobSilo))) await fixture.Cluster.StopSiloAsync(silo);
 
         after.State.Should().Be(JobState.Completed, after.Message);
+        after.Recoveries.Should().BeGreaterThanOrEqualTo(1, "its new activation went back to the last checkpoint, and the status counts it");
         metrics.Select(m => m.Iteration).Should().Equal(wholeMetrics.Select(m => m.Iteration), "every iteration is reported once");
         metrics.Skip(1).Should().OnlyContain(m => m.Ledger!.Lost == 0 && m.Ledger.Trained == 32);
         for (var i = 1; i < metrics.Length; i++)
@@ -456,6 +457,7 @@ public sealed class SiloLossTests(SiloLossFixture fixture) : IClassFixture<SiloL
 
         after.State.Should().Be(JobState.Completed, after.Message);
         messages.Should().Contain(m => m.Contains("going on from the last checkpoint"), "the lost stage had no replica to be rebuilt from");
+        after.Recoveries.Should().Be(1, "the job went back to its checkpoint once, and says so in its status");
         metrics.Select(m => m.Iteration).Should().Equal(wholeMetrics.Select(m => m.Iteration), "every iteration is reported once");
         metrics.Skip(1).Should().OnlyContain(m => m.Ledger!.Lost == 0 && m.Ledger.Trained == 32);
         for (var i = 1; i < metrics.Length; i++)
