@@ -9,8 +9,10 @@ namespace Client.Benchmarks;
 /// dispatch, so a step's samples go to the workers done with older versions; async-k-partial: with partial
 /// rollouts, where every worker takes every version at once and pull deals as round-robin does).
 /// Colocated variants run the workload on as many devices, every one hosting every role (the published baseline).
+/// Variants with Migrate gather each step's tail on an eighth of the workers once 5 % of its samples are left
+/// (RLHFuse's long-tail migration; colocated-rlhfuse is the colocated form).
 /// </summary>
-public sealed record BenchVariant(string Name, RolePlacement Placement, StagePolicy Policy, int Staleness = 0, bool Partial = false)
+public sealed record BenchVariant(string Name, RolePlacement Placement, StagePolicy Policy, int Staleness = 0, bool Partial = false, bool Migrate = false)
 {
     public static IReadOnlyList<BenchVariant> All { get; } =
     [
@@ -18,12 +20,18 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
         new("barrier", RolePlacement.Disaggregated, StagePolicy.Barrier),
         new("streaming", RolePlacement.Disaggregated, StagePolicy.Streaming),
         new("colocated-streaming", RolePlacement.Colocated, StagePolicy.Streaming),
+        new("colocated-rlhfuse", RolePlacement.Colocated, StagePolicy.Streaming, Migrate: true),
+        new("streaming-migrate", RolePlacement.Disaggregated, StagePolicy.Streaming, Migrate: true),
         .. new[] { 1, 2, 4, 8 }.SelectMany(k => new[]
         {
             new BenchVariant($"async-{k}", RolePlacement.Disaggregated, StagePolicy.Streaming, k),
             new BenchVariant($"async-{k}-partial", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Partial: true),
+            new BenchVariant($"async-{k}-migrate", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Migrate: true),
         }),
     ];
+
+    /// <summary>The share of a step's samples left when a migrating variant gathers the tail.</summary>
+    public const double MigrateRemaining = 0.05;
 
     /// <summary>
     /// Iterations before the measured ones: one, and for async-k k more, since the first k + 1 steps are all
@@ -68,6 +76,7 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
                 StagePolicy = Policy,
                 Async = Staleness > 0 ? new AsyncSpec { MaxStaleness = Staleness, PartialRollouts = Partial } : null,
                 Dispatch = Staleness > 0 ? DispatchPolicy.Pull : placed.Rl.Dispatch,
+                Migration = Migrate ? new MigrationSpec { Remaining = MigrateRemaining, Workers = Math.Clamp(placed.Rl.GenerationWorkers / 8, 1, Math.Max(1, placed.Rl.GenerationWorkers - 1)) } : null,
             },
         };
     }

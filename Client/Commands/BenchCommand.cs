@@ -26,7 +26,7 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
     public sealed class Settings : CommandSettings
     {
         [CommandArgument(0, "<workload.json>")][Description("An rl job file with devices 'emulated' (see infra/workloads).")] public string File { get; init; } = "";
-        [CommandOption("--policies")][Description("Comma-separated: colocated-barrier, barrier, streaming, colocated-streaming, async-1, async-2, async-4, async-8, and each async-k with -partial (default: the first three).")] public string? Policies { get; init; }
+        [CommandOption("--policies")][Description("Comma-separated: colocated-barrier, barrier, streaming, colocated-streaming, colocated-rlhfuse, streaming-migrate, async-1, async-2, async-4, async-8, and each async-k with -partial or -migrate (default: the first three).")] public string? Policies { get; init; }
         [CommandOption("--iterations")][Description("Measured iterations per policy, after one warm-up (async-k: 1 + k warm-up steps, measured steps rounded up to a multiple of k + 1, and k more after them).")][DefaultValue(3)] public int Iterations { get; init; } = 3;
         [CommandOption("--time-scale")][Description("Emulated seconds per wall second (default: the workload's).")] public double? TimeScale { get; init; }
         [CommandOption("--out")][Description("Folder for the timelines (default runs/bench/<workload>).")] public string? Out { get; init; }

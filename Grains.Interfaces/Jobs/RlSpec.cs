@@ -70,6 +70,8 @@ public sealed record RlSpec
     [Id(38)] public RolePlacement Placement { get; init; } = RolePlacement.Disaggregated;
     /// <summary>Generation running ahead of training by bounded staleness; none: synchronous.</summary>
     [Id(39)] public AsyncSpec? Async { get; init; }
+    /// <summary>Long-tail migration: a step's last samples gathered on a few workers; none: they stay where they were dispatched.</summary>
+    [Id(40)] public MigrationSpec? Migration { get; init; }
 
     /// <summary>How many weight versions generation runs ahead of training (0 without an async section).</summary>
     [System.Text.Json.Serialization.JsonIgnore] public int Staleness => Async?.MaxStaleness ?? 0;
@@ -139,6 +141,7 @@ public sealed record RlSpec
             ?? (Placement == RolePlacement.Colocated ? ColocationProblem() : null)
             ?? (Pipeline is not null && Emulated ? "rl.pipeline: only for devices 'tensor'" : null)
             ?? Pipeline?.Problem(this)
-            ?? Async?.Problem(this);
+            ?? Async?.Problem(this)
+            ?? Migration?.Problem(this);
     }
 }

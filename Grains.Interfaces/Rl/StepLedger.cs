@@ -12,7 +12,7 @@ public sealed record StepLedger
     [Id(1)] public int Generated { get; init; }
     [Id(2)] public int Scored { get; init; }
     [Id(3)] public int Trained { get; init; }
-    /// <summary>Times samples were sent to a worker again: their worker's silo was lost, or it was drained.</summary>
+    /// <summary>Times samples were sent to a worker again: their worker's silo was lost, it was drained, or the step's tail was gathered.</summary>
     [Id(4)] public int Redispatched { get; init; }
     [Id(5)] public int Discarded { get; init; }
     /// <summary>Discarded samples by reason.</summary>
@@ -21,6 +21,8 @@ public sealed record StepLedger
     [Id(7)] public long TokensCarried { get; init; }
     /// <summary>Samples taken from other workers' queues by workers back after their silo's loss (counted in <see cref="Redispatched"/> too).</summary>
     [Id(8)] public int TakenBack { get; init; }
+    /// <summary>Samples moved off their worker to gather the step's tail on a few (long-tail migration; counted in <see cref="Redispatched"/> too).</summary>
+    [Id(9)] public int Migrated { get; init; }
 
     public int Lost => Created - Trained - Discarded;
 

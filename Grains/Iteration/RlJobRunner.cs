@@ -151,7 +151,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
             var version = Math.Max(firstVersion, step - 1 - staleness);
             var generatedWith = new WeightsRef(keys.ActorWeights(version), version);
             var starts = plan.Next(step, version);
-            var rollout = scheduler!.Start(starts, generatedWith, RolloutPolicies.Stage(rl.StagePolicy), RolloutPolicies.Dispatch(rl), [.. live.Select(w => (w, all[w]))]);
+            var rollout = scheduler!.Start(starts, generatedWith, RolloutPolicies.Stage(rl.StagePolicy), RolloutPolicies.Dispatch(rl), [.. live.Select(w => (w, all[w]))], RolloutPolicies.Migration(rl));
             ahead[step] = new LaunchedStep(rollout, starts, plan.PromptsDrawn);
         }
     }
@@ -253,7 +253,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         var final = await Task.WhenAll(starts.Select((s, k) =>
             SiloLoss.Retry(() => grains.GetGrain<ISampleGrain>(s.Id).Trained(advantages.Advantages[k], advantages.Returns?[k]))));
         trainedSamples(final);
-        metrics.Accounted(StepLedger.Of(final) with { TokensCarried = launchedStep.Rollout.Tally.TokensCarried, TakenBack = launchedStep.Rollout.Tally.TakenBack });
+        metrics.Accounted(StepLedger.Of(final) with { TokensCarried = launchedStep.Rollout.Tally.TokensCarried, TakenBack = launchedStep.Rollout.Tally.TakenBack, Migrated = launchedStep.Rollout.Tally.Migrated });
 
         await trainers!.Publish(i);
         var trained = new WeightsRef(keys.ActorWeights(i), i);

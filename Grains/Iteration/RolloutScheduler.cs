@@ -91,20 +91,22 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
     /// samples, the moment its last sample is scored. The policies number the <paramref name="workers"/>
     /// 0..n-1; each is known by its index in the job. Every sample is generated with <paramref name="weights"/>.
     /// </summary>
+    /// <remarks>With <paramref name="migration"/>, the step's tail is gathered on a few workers as it says.</remarks>
     public StepRollout Start(SampleStart[] starts, WeightsRef weights, IStagePolicy stagePolicy, IDispatchPolicy dispatchPolicy,
-        IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers)
+        IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers, TailMigration? migration = null)
     {
         var groups = Channel.CreateUnbounded<int[]>();
         var tally = new RolloutTally();
-        return new StepRollout(Run(starts, weights, stagePolicy, dispatchPolicy, workers, groups.Writer, tally), groups.Reader, tally);
+        var policies = new StepPolicies(stagePolicy, dispatchPolicy, migration);
+        return new StepRollout(Run(starts, weights, policies, workers, groups.Writer, tally), groups.Reader, tally);
     }
 
-    private async Task<SampleRecord[]> Run(SampleStart[] starts, WeightsRef weights, IStagePolicy stagePolicy, IDispatchPolicy dispatchPolicy,
+    private async Task<SampleRecord[]> Run(SampleStart[] starts, WeightsRef weights, StepPolicies policies,
         IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers, ChannelWriter<int[]> scoredGroups, RolloutTally tally)
     {
         try
         {
-            return await Rollout(starts, weights, stagePolicy, dispatchPolicy, workers, scoredGroups, tally);
+            return await Rollout(starts, weights, policies, workers, scoredGroups, tally);
         }
         finally
         {
@@ -112,18 +114,18 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
         }
     }
 
-    private async Task<SampleRecord[]> Rollout(SampleStart[] starts, WeightsRef weights, IStagePolicy stagePolicy, IDispatchPolicy dispatchPolicy,
+    private async Task<SampleRecord[]> Rollout(SampleStart[] starts, WeightsRef weights, StepPolicies policies,
         IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers, ChannelWriter<int[]> scoredGroups, RolloutTally tally)
     {
         var samples = starts.Select(s => grains.GetGrain<ISampleGrain>(s.Id)).ToArray();
         await Task.WhenAll(samples.Select((s, k) => SiloLoss.Retry(() => s.Create(starts[k]))));
         if (abandoned) throw new TaskCanceledException("the job's rollouts were abandoned");
-        var step = new Step(this, starts, weights, samples, stagePolicy, dispatchPolicy, workers, scoredGroups, tally);
+        var step = new Step(this, starts, weights, samples, policies, workers, scoredGroups, tally);
         if (oneVersionPerWorker) for (var w = 0; w < workers.Count; w++) step.State.SetBehind(w, Behind(step, w));
         running.Add(step);
         try
         {
-            step.Carry(dispatchPolicy.Start(step.State));
+            step.Carry(policies.Dispatch.Start(step.State));
             while (await Task.WhenAny(step.Trained.Task, Task.Delay(AuditPeriod), wake.Task) != step.Trained.Task)
             {
                 await step.Audit();
@@ -151,6 +153,16 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
         return await SiloLoss.Retry(sample.Record);
     }
 
+    /// <summary>
+    /// Samples moved off workers (a step's tail gathered elsewhere) may have let those catch up on newer
+    /// steps: each running step deals them its samples now.
+    /// </summary>
+    private void CatchUpAll()
+    {
+        if (!oneVersionPerWorker) return;
+        foreach (var step in running.ToList()) step.CatchUp(w => Behind(step, w));
+    }
+
     /// <summary>The stopped worker's own message, however wrapped.</summary>
     public static string Stopped(Exception e) => e switch
     {
@@ -162,6 +174,9 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
 
 /// <summary>A step's rollout in flight: its records once all are scored, its groups (sample indices) as each is scored whole, and its tally.</summary>
 public sealed record StepRollout(Task<SampleRecord[]> Records, ChannelReader<int[]> ScoredGroups, RolloutTally Tally);
+
+/// <summary>The policies one step's rollout asks: when samples move on, where they are generated, and whether its tail is gathered.</summary>
+internal sealed record StepPolicies(IStagePolicy Stage, IDispatchPolicy Dispatch, TailMigration? Migration);
 
 /// <summary>What a step's rollout counts besides its samples' records.</summary>
 public sealed class RolloutTally
@@ -175,4 +190,9 @@ public sealed class RolloutTally
     public int TakenBack { get; private set; }
 
     public void Took(int samples) => TakenBack += samples;
+
+    /// <summary>Samples moved off their worker to gather the step's tail (long-tail migration).</summary>
+    public int Migrated { get; private set; }
+
+    public void Moved(int samples) => Migrated += samples;
 }

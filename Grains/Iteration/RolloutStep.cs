@@ -14,7 +14,7 @@ public sealed partial class RolloutScheduler
     /// One step's rollout: where its samples are, the policies' actions carried out, and the audit that
     /// finds samples lost with a worker's silo and sends them again.
     /// </summary>
-    private sealed class Step(RolloutScheduler owner, SampleStart[] starts, WeightsRef weights, ISampleGrain[] samples, IStagePolicy stagePolicy, IDispatchPolicy dispatchPolicy,
+    private sealed class Step(RolloutScheduler owner, SampleStart[] starts, WeightsRef weights, ISampleGrain[] samples, StepPolicies policies,
         IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers, ChannelWriter<int[]> scoredGroups, RolloutTally tally)
     {
         private readonly Dictionary<string, int[]> members = starts.Select((s, k) => (s.Group, k)).GroupBy(p => p.Group).ToDictionary(g => g.Key, g => g.Select(p => p.k).ToArray());
@@ -49,13 +49,14 @@ public sealed partial class RolloutScheduler
             if (stage >= SampleStage.Generated && State.Generated(k))
             {
                 progress.Remove(k);
-                Carry(dispatchPolicy.Generated(State, k, State.WorkerOf(k)));
-                Carry(stagePolicy.Generated(State, k));
+                Carry(policies.Dispatch.Generated(State, k, State.WorkerOf(k)));
+                Carry(policies.Stage.Generated(State, k));
+                if (policies.Migration is { } migration) Carry(migration.Generated(State));
             }
             if (stage >= SampleStage.Scored && State.Scored(k))
             {
                 if (--unscored[starts[k].Group] == 0) scoredGroups.TryWrite(members[starts[k].Group]);
-                Carry(stagePolicy.Scored(State, k));
+                Carry(policies.Stage.Scored(State, k));
             }
         }
 
@@ -78,7 +79,7 @@ public sealed partial class RolloutScheduler
             {
                 if (!State.Behind(w) || behind(w)) continue;
                 State.SetBehind(w, false);
-                Carry(dispatchPolicy.CaughtUp(State, w));
+                Carry(policies.Dispatch.CaughtUp(State, w));
             }
         }
 
@@ -90,6 +91,7 @@ public sealed partial class RolloutScheduler
                 Watch(Dispatch(group.Key, [.. group.Select(d => d.Sample)]));
             }
             foreach (var score in actions.OfType<ScoreSample>()) Watch(SiloLoss.Retry(samples[score.Sample].Score));
+            foreach (var gather in actions.OfType<GatherTail>()) Watch(Gather(gather.Workers));
             if (actions.OfType<StartTraining>().Any()) Trained.TrySetResult();
         }
 
@@ -164,7 +166,7 @@ public sealed partial class RolloutScheduler
                 }
                 gone.Remove(worker);
                 back.Add(worker);
-                Carry(dispatchPolicy.CaughtUp(State, worker));
+                Carry(policies.Dispatch.CaughtUp(State, worker));
             }
             if (back.Count > 0) await Rebalance(back);
         }
@@ -180,25 +182,49 @@ public sealed partial class RolloutScheduler
         {
             var share = (State.Samples - State.GeneratedCount + Others().Length - 1) / Others().Length;
             var released = new List<GenerationWork>();
-            foreach (var w in Others().Except(back).Where(w => State.Load(w) > share).ToList())
-            {
-                string[] ids = [.. submitted.Where(k => State.WorkerOf(k) == w && !State.IsGenerated(k)).Select(k => starts[k].Id)];
-                try
-                {
-                    released.AddRange(await workers[w].Grain.Release(ids, State.Load(w) - share).WaitAsync(AnswerTimeout));
-                }
-                catch (Exception e) when (SiloLoss.Is(e) || Unavailable(e))
-                {
-                    // Lost meanwhile: the audit finds its samples.
-                }
-            }
+            foreach (var w in Others().Except(back).Where(w => State.Load(w) > share).ToList()) released.AddRange(await ReleaseFrom(w, State.Load(w) - share));
             tally.Took(released.Count);
-            await Task.WhenAll(released.Select(work => SiloLoss.Retry(samples[index[work.SampleId]].Requeued)));
-            foreach (var work in released) State.Moved(index[work.SampleId], back.MinBy(State.Load));
-            foreach (var group in released.GroupBy(work => State.WorkerOf(index[work.SampleId])))
+            await Relocate(released, () => back.MinBy(State.Load));
+        }
+
+        /// <summary>
+        /// Long-tail migration: the step's samples not yet generated are taken off every worker but
+        /// <paramref name="targets"/> (queued ones as they are, running ones with their tokens so far) and
+        /// sent to the target holding the fewest; the workers left without any of them are free for newer steps.
+        /// </summary>
+        private async Task Gather(int[] targets)
+        {
+            var from = Others().Except(targets).Where(w => State.Load(w) > 0).ToList();
+            var released = (await Task.WhenAll(from.Select(w => ReleaseFrom(w, State.Load(w))))).SelectMany(r => r).ToList();
+            tally.Moved(released.Count);
+            // A target lost meanwhile (its samples are the audit's) takes none: the others do.
+            var alive = targets.Except(gone).ToArray() is { Length: > 0 } kept ? kept : Others();
+            await Relocate(released, () => alive.MinBy(State.Load));
+            owner.CatchUpAll();
+        }
+
+        /// <summary>Up to <paramref name="most"/> of this step's samples a worker was given and has not generated, taken out of it; none if it was lost meanwhile.</summary>
+        private async Task<GenerationWork[]> ReleaseFrom(int worker, int most)
+        {
+            string[] ids = [.. submitted.Where(k => State.WorkerOf(k) == worker && !State.IsGenerated(k)).Select(k => starts[k].Id)];
+            try
             {
-                await Dispatch(group.Key, [.. group.Select(work => index[work.SampleId])], [.. group]);
+                return await workers[worker].Grain.Release(ids, most).WaitAsync(AnswerTimeout);
             }
+            catch (Exception e) when (SiloLoss.Is(e) || Unavailable(e))
+            {
+                // Lost meanwhile: the audit finds its samples.
+                return [];
+            }
+        }
+
+        /// <summary>Released samples sent on, each to the worker <paramref name="to"/> names at its turn, from where they were.</summary>
+        private async Task Relocate(List<GenerationWork> released, Func<int> to)
+        {
+            await Task.WhenAll(released.Select(work => SiloLoss.Retry(samples[index[work.SampleId]].Requeued)));
+            foreach (var work in released) State.Moved(index[work.SampleId], to());
+            await Task.WhenAll(released.GroupBy(work => State.WorkerOf(index[work.SampleId]))
+                .Select(group => Dispatch(group.Key, [.. group.Select(work => index[work.SampleId])], [.. group])));
         }
 
         /// <summary>

@@ -137,4 +137,30 @@ public sealed class AsyncJobTests(ClusterFixture fixture)
         twoEpochs.Problem().Should().Be("rl.epochs: 2, but rl.async.streamTraining trains each mini-batch once, as it is scored; set epochs to 1");
         pipelined.Problem().Should().StartWith("rl.async: pipeline-parallel training is synchronous so far");
     }
+
+    [Theory]
+    [InlineData("""{"remaining":0.1,"workers":2}""", null)]
+    [InlineData("""{"remaining":0}""", "rl.migration.remaining: 0 must be a share of the step's samples, greater than 0 and less than 1")]
+    [InlineData("""{"remaining":1}""", "rl.migration.remaining: 1 must be a share*")]
+    [InlineData("""{"workers":0}""", "rl.migration.workers: 0 must be at least 1 and fewer than rl.generationWorkers (4)*")]
+    [InlineData("""{"workers":4}""", "rl.migration.workers: 4 must be at least 1 and fewer than rl.generationWorkers (4)*")]
+    [InlineData("""{"remaining":"most"}""", "*remaining*")]
+    [InlineData("""{"worker":2}""", "*'worker' is not a field of rl.migration*")]
+    public void Bad_migration_sections_name_the_field(string section, string? expected)
+    {
+        var json = """{"name":"a","kind":"rl","rl":{"generationWorkers":4,"migration":""" + section + "}}";
+
+        var parse = () => JobSpec.FromJson(json, "job.json");
+
+        if (expected is null) parse.Should().NotThrow();
+        else parse.Should().Throw<ArgumentException>().WithMessage($"job.json*{expected}");
+    }
+
+    [Fact]
+    public void Migration_is_refused_beside_partial_rollouts()
+    {
+        var rl = RlJobTests.Tiny("x").Rl! with { GenerationWorkers = 4, Async = new AsyncSpec { PartialRollouts = true }, Migration = new MigrationSpec() };
+
+        rl.Problem().Should().StartWith("rl.migration: with partial rollouts every worker admits every step's samples");
+    }
 }

@@ -119,6 +119,33 @@ public sealed class EmulatedJobTests(ClusterFixture fixture)
         caughtUp.Should().BePositive("some worker was still generating an older version when a step began");
     }
 
+    [Fact]
+    public async Task Long_tail_migration_gathers_each_steps_last_samples_on_one_worker_and_they_reach_the_lengths_their_seeds_draw()
+    {
+        var grains = fixture.Cluster.GrainFactory;
+        var spec = Emulated("emulated-migration", "streaming", "grpo");
+        spec = spec with { Rl = spec.Rl! with { Migration = new MigrationSpec { Remaining = 0.25, Workers = 1 }, Emulation = spec.Rl.Emulation! with { Lengths = "reasoning", TimeScale = 10 } } };
+        // At a time scale of 10 a step's generation takes seconds of wall time: at 200 its tail finished before a gather could reach it.
+        var emulated = new EmulatedJob(spec);
+
+        var (status, metrics) = await RlJobTests.Run(grains, spec);
+
+        status.State.Should().Be(JobState.Completed, status.Message);
+        metrics.Sum(m => m.Ledger!.Migrated).Should().BePositive("a step's last quarter was spread over more than one worker");
+        foreach (var m in metrics)
+        {
+            var records = await Task.WhenAll(Enumerable.Range(0, 24).Select(k => grains.GetGrain<ISampleGrain>(SampleKeys.Of(spec.Name, m.Iteration, k)).Record()));
+            records.Should().OnlyContain(r => r.Stage == SampleStage.Trained);
+            m.Ledger!.Trained.Should().Be(24);
+            // Moved with their tokens so far, they finish at the lengths they would have had where they began.
+            records.Select(r => r.Generated!.Tokens).Should().Equal(emulated.Workload(m.Iteration).Samples.Select(s => s.Response));
+            var moved = records.Where(r => r.Dispatches > 1).ToArray();
+            moved.Should().HaveCount(m.Ledger.Migrated, "every migrated sample was dispatched a second time, and only they");
+            moved.Select(r => r.Worker).Distinct().Should().HaveCountLessThanOrEqualTo(1, "the tail went to one worker");
+            m.Ledger.Migrated.Should().BeLessThanOrEqualTo(6, "at most the last quarter of 24 samples moves");
+        }
+    }
+
     [Theory]
     [InlineData("barrier")]
     [InlineData("streaming")]

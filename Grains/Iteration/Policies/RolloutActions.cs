@@ -11,3 +11,6 @@ public sealed record ScoreSample(int Sample) : RolloutAction;
 
 /// <summary>Every sample the step trains on is scored: start its training.</summary>
 public sealed record StartTraining : RolloutAction;
+
+/// <summary>Take the step's samples not yet generated off every other worker and gather them on <paramref name="Workers"/>.</summary>
+public sealed record GatherTail(int[] Workers) : RolloutAction;

@@ -128,6 +128,42 @@ public sealed class RolloutPolicyTests
         RolloutPolicies.Dispatch(new RlSpec { Dispatch = DispatchPolicy.Pull }).Should().BeOfType<PullDispatch>();
     }
 
+    [Fact]
+    public void Tail_migration_gathers_once_when_the_remaining_share_is_reached_on_the_workers_holding_most_of_it()
+    {
+        // 20 samples round-robin over 4 workers: worker w holds w, w + 4, ... (5 each).
+        var state = new RolloutState(samples: 20, workers: 4);
+        Dispatch(state, new RoundRobinDispatch().Start(state));
+        var migration = new TailMigration(remaining: 0.25, workers: 1);
+
+        // The quarter is 5 samples left: nothing while 6 or more are.
+        int[] order = [0, 4, 8, 12, 16, 1, 5, 9, 13, 2, 6, 10, 3, 7];
+        foreach (var k in order)
+        {
+            state.Generated(k);
+            migration.Generated(state).Should().BeEmpty($"{20 - state.GeneratedCount} left is more than a quarter of 20");
+        }
+        // Left 11, 14, 15, 17, 18, 19: worker 1 holds 17; worker 2 14 and 18; worker 3 11, 15 and 19.
+        state.Generated(17);
+        // 5 left: gathered on worker 3, which holds most of them.
+        migration.Generated(state).Should().ContainSingle().Which.Should().BeOfType<GatherTail>().Which.Workers.Should().Equal(3);
+        state.Generated(14);
+        migration.Generated(state).Should().BeEmpty("a step's tail is gathered once");
+    }
+
+    [Fact]
+    public void Tail_migration_moves_nothing_when_the_tail_is_already_on_as_few_workers()
+    {
+        var state = new RolloutState(samples: 4, workers: 4);
+        Dispatch(state, new RoundRobinDispatch().Start(state));
+        var migration = new TailMigration(remaining: 0.5, workers: 2);
+
+        state.Generated(0);
+        state.Generated(1);
+
+        migration.Generated(state).Should().BeEmpty("the two samples left are on two workers already");
+    }
+
     private static RolloutState Started(int samples)
     {
         var state = new RolloutState(samples, workers: 1);

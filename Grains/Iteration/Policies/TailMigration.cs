@@ -1,0 +1,21 @@
+namespace Grains.Iteration.Policies;
+
+/// <summary>
+/// RLHFuse's long-tail migration: once a step's samples not yet generated fall to <paramref name="remaining"/>
+/// of its samples, gather them on <paramref name="workers"/> workers, those already holding the most of them
+/// (the fewest moves; the lowest index first among equals). Once a step: what is left is the tail.
+/// </summary>
+public sealed class TailMigration(double remaining, int workers)
+{
+    private bool gathered;
+
+    /// <summary>Asked after each generated sample (recorded in the state).</summary>
+    public IReadOnlyList<RolloutAction> Generated(RolloutState state)
+    {
+        var left = state.Samples - state.GeneratedCount;
+        if (gathered || left == 0 || left > remaining * state.Samples) return [];
+        gathered = true;
+        var holding = Enumerable.Range(0, state.Workers).Where(w => state.Load(w) > 0).OrderByDescending(state.Load).ThenBy(w => w).ToArray();
+        return holding.Length <= workers ? [] : [new GatherTail([.. holding.Take(workers)])];
+    }
+}
