@@ -1,5 +1,6 @@
 using Grains.Engines;
 using Grains.Interfaces.Jobs;
+using Kernels.Emulation;
 
 namespace Client.Benchmarks;
 
@@ -9,8 +10,8 @@ namespace Client.Benchmarks;
 /// dispatch, so a step's samples go to the workers done with older versions; async-k-partial: with partial
 /// rollouts, where every worker takes every version at once and pull deals as round-robin does).
 /// Colocated variants run the workload on as many devices, every one hosting every role (the published baseline).
-/// Variants with Migrate gather each step's tail on an eighth of the workers once 5 % of its samples are left
-/// (RLHFuse's long-tail migration; colocated-rlhfuse is the colocated form).
+/// Variants with Migrate gather each step's tail on a few workers (RLHFuse's long-tail migration; colocated-rlhfuse
+/// is the colocated form), with the threshold and targets <see cref="TailPlanner"/> chooses for the workload.
 /// </summary>
 public sealed record BenchVariant(string Name, RolePlacement Placement, StagePolicy Policy, int Staleness = 0, bool Partial = false, bool Migrate = false)
 {
@@ -30,8 +31,6 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
         }),
     ];
 
-    /// <summary>The share of a step's samples left when a migrating variant gathers the tail.</summary>
-    public const double MigrateRemaining = 0.05;
 
     /// <summary>
     /// Iterations before the measured ones: one, and for async-k k more, since the first k + 1 steps are all
@@ -76,8 +75,20 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
                 StagePolicy = Policy,
                 Async = Staleness > 0 ? new AsyncSpec { MaxStaleness = Staleness, PartialRollouts = Partial } : null,
                 Dispatch = Staleness > 0 ? DispatchPolicy.Pull : placed.Rl.Dispatch,
-                Migration = Migrate ? new MigrationSpec { Remaining = MigrateRemaining, Workers = Math.Clamp(placed.Rl.GenerationWorkers / 8, 1, Math.Max(1, placed.Rl.GenerationWorkers - 1)) } : null,
             },
         };
+    }
+
+    /// <summary>
+    /// The variant's job with its migration: for a migrating variant, the plan <see cref="TailPlanner"/> chooses
+    /// over the job's first step (its lengths drawn as the job will draw them), or none where no plan frees
+    /// devices without slowing the step's generation.
+    /// </summary>
+    public (JobSpec Job, TailPlanner.Plan? Plan) WithMigration(JobSpec job)
+    {
+        if (!Migrate) return (job, null);
+        var plan = TailPlanner.Choose(new EmulatedJob(job).Workload(1));
+        var migration = plan.Workers > 0 ? new MigrationSpec { Remaining = plan.Remaining, Workers = plan.Workers } : null;
+        return (job with { Rl = job.Rl! with { Migration = migration } }, plan);
     }
 }

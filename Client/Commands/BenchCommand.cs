@@ -98,9 +98,15 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
     {
         var grains = services.GetRequiredService<IGrainFactory>();
         var counter = services.GetRequiredService<GrainCallCounter>();
-        var job = variant.Apply(workload);
+        var (job, plan) = variant.WithMigration(variant.Apply(workload));
         iterations = variant.Measured(iterations);
         var emulated = new EmulatedJob(job);
+        if (plan is not null)
+        {
+            AnsiConsole.MarkupLine(plan.Workers > 0
+                ? $"[grey]{variant.Name}: the tail is gathered on {plan.Workers} workers once {plan.Remaining:P0} of a step is left (simulated: generation {plan.Seconds:F1} s, {plan.HeldDeviceSeconds:F0} worker-seconds held)[/]"
+                : $"[grey]{variant.Name}: no migration frees workers without slowing generation (simulated {plan.Seconds:F1} s); it runs without[/]");
+        }
         AnsiConsole.MarkupLine($"[grey]{variant.Name}: {variant.WarmUp} + {iterations} + {variant.CoolDown} iterations of {emulated.Workload(1).Samples.Count} samples on {emulated.Devices} emulated {job.Rl!.Emulation!.DeviceClass}...[/]");
         var (calls, clock) = (counter.Calls, Stopwatch.StartNew());
         await grains.GetGrain<IJobGrain>(job.Name).Submit(job);

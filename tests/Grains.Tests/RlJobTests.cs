@@ -117,6 +117,38 @@ public sealed class RlJobTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Long_tail_migration_moves_work_not_results()
+    {
+        // Run-length responses (SFT-free, so up to their limit) on two workers; the tail is gathered on one
+        // once a tenth of a step is generated: the samples moved go on from their tokens so far.
+        var grains = fixture.Cluster.GrainFactory;
+        var rl = Tiny("x").Rl! with { Task = RlTask.Runlength, SftSteps = 0, GenerationWorkers = 2, MaxBatch = 4 };
+        var stay = Tiny("migration-none") with { Rl = rl };
+        var moved = Tiny("migration-gather") with { Rl = rl with { Migration = new MigrationSpec { Remaining = 0.9, Workers = 1 } } };
+
+        var (stayStatus, stayMetrics) = await Run(grains, stay);
+        var (movedStatus, movedMetrics) = await Run(grains, moved);
+
+        stayStatus.State.Should().Be(JobState.Completed, stayStatus.Message);
+        movedStatus.State.Should().Be(JobState.Completed, movedStatus.Message);
+        for (var i = 1; i <= 2; i++)
+        {
+            var a = await Records(grains, stay.Name, i, 16);
+            var b = await Records(grains, moved.Name, i, 16);
+            for (var k = 0; k < 16; k++)
+            {
+                b[k].Stage.Should().Be(SampleStage.Trained);
+                b[k].Generated!.Response.Should().Equal(a[k].Generated!.Response, $"iteration {i} sample {k}: a response depends on its seed and weights, not on where it finished");
+                b[k].Scores!.Reward.Should().Be(a[k].Scores!.Reward);
+                b[k].Generated!.LogProbs.Should().Equal(a[k].Generated!.LogProbs, (x, y) => Math.Abs(x - y) < 1e-4f);
+            }
+            b.Where(r => r.Dispatches > 1).Select(r => r.Worker).Distinct().Should().HaveCountLessThanOrEqualTo(1, "a step's tail is gathered on one worker");
+            b.Count(r => r.Dispatches > 1).Should().Be(movedMetrics[i].Ledger!.Migrated);
+            movedMetrics[i].PolicyLoss.Should().BeApproximately(stayMetrics[i].PolicyLoss, 1e-4);
+        }
+    }
+
+    [Fact]
     public async Task A_colocated_job_trains_on_one_device_exactly_as_on_two()
     {
         var grains = fixture.Cluster.GrainFactory;

@@ -1,5 +1,7 @@
 using Client.Benchmarks;
+using Grains.Engines;
 using Grains.Interfaces.Jobs;
+using Kernels.Emulation;
 
 namespace Grains.Tests.Benchmarks;
 
@@ -30,5 +32,29 @@ public sealed class BenchVariantTests
         job.Rl!.Async!.MaxStaleness.Should().Be(4);
         job.Rl.Dispatch.Should().Be(DispatchPolicy.Pull);
         BenchVariant.Parse("streaming").Apply(workload).Rl!.Dispatch.Should().Be(DispatchPolicy.RoundRobin);
+    }
+
+    [Fact]
+    public void A_migrating_variant_runs_with_the_plan_the_simulation_chooses_for_its_workload()
+    {
+        var workload = new JobSpec
+        {
+            Name = "w", Kind = JobKind.Rl, Iterations = 2, Seed = 3,
+            Rl = new RlSpec
+            {
+                Devices = DeviceKind.Emulated, PromptsPerIteration = 16, SamplesPerPrompt = 4, GenerationWorkers = 8, TrainingReplicas = 2, MaxBatch = 16,
+                Emulation = new EmulationSpec { DeviceClass = "H800", Actor = "qwen2.5-7b", InferenceDevices = 2, Lengths = "reasoning", PromptLength = 256 },
+            },
+        };
+        var variant = BenchVariant.Parse("async-1-migrate");
+
+        var (job, plan) = variant.WithMigration(variant.Apply(workload));
+
+        var expected = TailPlanner.Choose(new EmulatedJob(job).Workload(1));
+        plan.Should().Be(expected);
+        if (expected.Workers > 0) job.Rl!.Migration.Should().Be(new MigrationSpec { Remaining = expected.Remaining, Workers = expected.Workers });
+        else job.Rl!.Migration.Should().BeNull();
+        job.Rl.Async!.MaxStaleness.Should().Be(1);
+        BenchVariant.Parse("async-1").WithMigration(job).Plan.Should().BeNull("a variant without migration plans none");
     }
 }

@@ -1,0 +1,103 @@
+namespace Kernels.Emulation;
+
+/// <summary>
+/// Chooses RLHFuse's migration settings for a step, the share of samples left when the tail is gathered
+/// (R_t) and the workers it is gathered on (m), by simulating the step's generation over response lengths
+/// (those the job observed in its last step: lengths drift as training goes on) with the cost model. A
+/// plan is judged by the device time generation holds, each worker from the step's start to its last
+/// busy moment (a freed worker goes on to scoring or the next step), among plans whose generation ends no
+/// more than <c>slowdown</c> later than without migration (the tail must not pay for the freed devices).
+/// </summary>
+public static class TailPlanner
+{
+    /// <summary>A plan: gather once <see cref="Remaining"/> of the samples are left on <see cref="Workers"/> workers (0 and 0: do not migrate).</summary>
+    public sealed record Plan(double Remaining, int Workers, double Seconds, double HeldDeviceSeconds);
+
+    /// <summary>The thresholds tried, as RLHFuse's: a few percent of the step.</summary>
+    public static IReadOnlyList<double> Thresholds { get; } = [0.02, 0.05, 0.1, 0.2];
+
+    /// <summary>The plan for a workload's step: its samples' lengths on its generation workers.</summary>
+    public static Plan Choose(EmulatedWorkload workload, double slowdown = 0.02) =>
+        Choose(workload.Generation, workload.WorkerCapacity, workload.GenerationWorkers,
+            [.. workload.Samples.Select((s, k) => new EmulatedSequence($"{k}", s.Prompt, s.Response))], slowdown);
+
+    /// <summary>
+    /// The plan that holds the least device time among those within <paramref name="slowdown"/> of the
+    /// generation time without migration (which is the plan when none is). Targets tried: powers of two below the workers.
+    /// </summary>
+    public static Plan Choose(CostModel cost, int capacity, int workers, IReadOnlyList<EmulatedSequence> sequences, double slowdown = 0.02)
+    {
+        var (seconds, held) = Simulate(cost, capacity, workers, sequences, 0, 0);
+        var best = new Plan(0, 0, seconds, held);
+        foreach (var remaining in Thresholds)
+        {
+            for (var m = 1; m < workers; m *= 2)
+            {
+                var run = Simulate(cost, capacity, workers, sequences, remaining, m);
+                if (run.Seconds <= seconds * (1 + slowdown) && run.Held < best.HeldDeviceSeconds) best = new Plan(remaining, m, run.Seconds, run.Held);
+            }
+        }
+        return best;
+    }
+
+    /// <summary>
+    /// A step's generation on <paramref name="workers"/> continuous batches, sequence i dealt to worker i mod
+    /// workers; once <paramref name="remaining"/> of them are left (0: never), those not yet finished leave
+    /// every worker but the <paramref name="targets"/> holding most of them (with their tokens so far, to be
+    /// prefilled again) and queue on the target holding fewest. Each worker steps on its own clock; the
+    /// gather happens at the clock of the step that reached the threshold. Returns when the last sequence
+    /// finished and the device time held: each worker's last busy moment, summed.
+    /// </summary>
+    public static (double Seconds, double Held) Simulate(CostModel cost, int capacity, int workers, IReadOnlyList<EmulatedSequence> sequences, double remaining, int targets)
+    {
+        if (workers < 1) throw new ArgumentOutOfRangeException(nameof(workers), workers, "at least one worker");
+        if (remaining > 0 && (targets < 1 || targets >= workers)) throw new ArgumentOutOfRangeException(nameof(targets), targets, $"between 1 and {workers - 1}");
+        var batches = Enumerable.Range(0, workers).Select(_ => new EmulatedBatch(cost, capacity)).ToArray();
+        var queues = Enumerable.Range(0, workers).Select(_ => new Queue<EmulatedSequence>()).ToArray();
+        for (var i = 0; i < sequences.Count; i++) queues[i % workers].Enqueue(sequences[i]);
+        var clocks = new double[workers];
+        var ready = new PriorityQueue<int, double>(Enumerable.Range(0, workers).Where(w => queues[w].Count > 0).Select(w => (w, 0.0)));
+        var (left, gathered) = (sequences.Count, remaining <= 0);
+        while (ready.TryDequeue(out var w, out _))
+        {
+            var (batch, queue) = (batches[w], queues[w]);
+            if (batch.Count == 0 && queue.Count == 0) continue;
+            while (queue.Count > 0 && (batch.Count == 0 || batch.Fits(queue.Peek()))) batch.Add(queue.Dequeue());
+            var (seconds, finished) = batch.Step();
+            clocks[w] += seconds;
+            left -= finished.Count;
+            if (!gathered && left <= remaining * sequences.Count)
+            {
+                gathered = true;
+                Gather(batches, queues, clocks, clocks[w], targets, ready);
+            }
+            if (batch.Count > 0 || queue.Count > 0) ready.Enqueue(w, clocks[w]);
+        }
+        return (clocks.Max(), clocks.Sum());
+    }
+
+    private static void Gather(EmulatedBatch[] batches, Queue<EmulatedSequence>[] queues, double[] clocks, double now, int targets, PriorityQueue<int, double> ready)
+    {
+        int Holding(int w) => batches[w].Count + queues[w].Count;
+        var chosen = Enumerable.Range(0, batches.Length).OrderByDescending(Holding).ThenBy(w => w).Take(targets).ToArray();
+        var moved = new List<EmulatedSequence>();
+        for (var w = 0; w < batches.Length; w++)
+        {
+            if (chosen.Contains(w) || Holding(w) == 0) continue;
+            moved.AddRange(batches[w].Sequences.ToList().Select(s => batches[w].Evict(s.Id)));
+            moved.AddRange(queues[w]);
+            queues[w].Clear();
+        }
+        foreach (var sequence in moved)
+        {
+            var to = chosen.MinBy(Holding);
+            queues[to].Enqueue(sequence);
+            // A target idle since before the gather starts on the moved samples when they arrive.
+            if (batches[to].Count == 0 && queues[to].Count == 1)
+            {
+                clocks[to] = Math.Max(clocks[to], now);
+                ready.Enqueue(to, clocks[to]);
+            }
+        }
+    }
+}

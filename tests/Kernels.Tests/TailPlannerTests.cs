@@ -1,0 +1,78 @@
+using FluentAssertions;
+using Kernels.Emulation;
+using Xunit;
+
+namespace Kernels.Tests;
+
+/// <summary>The simulation that chooses RLHFuse's migration threshold and targets, against the batch it is built from.</summary>
+public sealed class TailPlannerTests
+{
+    private static readonly CostModel Cost = new(DeviceClass.H800, ModelShape.Qwen25_7B);
+
+    /// <summary>
+    /// Twenty sequences dealt over four workers (i mod 4): each gets four short responses and a long one
+    /// (worker 0's the longest); the shorts end together, leaving a fifth of the step, one on each worker.
+    /// </summary>
+    private static readonly EmulatedSequence[] Sequences =
+    [
+        .. Enumerable.Range(0, 16).Select(k => new EmulatedSequence($"short{k}", 256, 10)),
+        new("long0", 256, 4000), new("long1", 256, 1500), new("long2", 256, 1500), new("long3", 256, 1500),
+    ];
+
+    private static EmulatedSequence[] Of(int worker) => [.. Sequences.Where((_, i) => i % 4 == worker)];
+
+    [Fact]
+    public void Without_migration_each_worker_runs_its_own_batch_and_holds_its_device_until_its_last_response()
+    {
+        var (seconds, held) = TailPlanner.Simulate(Cost, capacity: 8, workers: 4, Sequences, remaining: 0, targets: 0);
+
+        // One batch per worker, as EmulatedBatch.Simulate runs it alone.
+        var alone = Enumerable.Range(0, 4).Select(w => EmulatedBatch.Simulate(Cost, 8, Of(w)).Seconds).ToArray();
+        seconds.Should().BeApproximately(alone.Max(), 1e-9);
+        held.Should().BeApproximately(alone.Sum(), 1e-9);
+    }
+
+    [Fact]
+    public void Gathering_the_tail_frees_the_other_workers_at_the_threshold_and_its_target_runs_the_moved_responses_on()
+    {
+        var none = TailPlanner.Simulate(Cost, 8, 4, Sequences, 0, 0);
+
+        // A fifth left once the shorts end: the longs of workers 1-3 move to worker 0 (all hold one; the lowest index wins).
+        var gathered = TailPlanner.Simulate(Cost, 8, 4, Sequences, remaining: 0.2, targets: 1);
+
+        var shortsEnd = EmulatedBatch.Simulate(Cost, 8, Of(1)).FinishedAt["short1"];
+        // Workers 1-3 are held until the shorts end; worker 0 until its batch of four finishes the longs.
+        gathered.Held.Should().BeApproximately(gathered.Seconds + 3 * shortsEnd, 1e-9);
+        gathered.Held.Should().BeLessThan(none.Held * 0.6, "three workers go at the threshold instead of after 1,500 tokens");
+        gathered.Seconds.Should().BeGreaterThan(none.Seconds, "the longest response now shares its batch with three others");
+    }
+
+    [Fact]
+    public void The_chosen_plan_holds_the_least_device_time_within_the_allowed_slowdown_or_does_not_migrate()
+    {
+        var none = TailPlanner.Simulate(Cost, 8, 4, Sequences, 0, 0);
+
+        var strict = TailPlanner.Choose(Cost, 8, 4, Sequences, slowdown: 0);
+        var lenient = TailPlanner.Choose(Cost, 8, 4, Sequences, slowdown: 0.5);
+
+        strict.Should().Be(new TailPlanner.Plan(0, 0, none.Seconds, none.Held), "every gather that moves a response here adds its prefill to the step");
+        lenient.Workers.Should().BeInRange(1, 3);
+        lenient.Seconds.Should().BeLessThanOrEqualTo(none.Seconds * 1.5);
+        foreach (var remaining in TailPlanner.Thresholds)
+        {
+            foreach (var m in new[] { 1, 2 })
+            {
+                var run = TailPlanner.Simulate(Cost, 8, 4, Sequences, remaining, m);
+                if (run.Seconds <= none.Seconds * 1.5) lenient.HeldDeviceSeconds.Should().BeLessThanOrEqualTo(run.Held, $"R_t {remaining}, m {m} holds {run.Held:F1}");
+            }
+        }
+    }
+
+    [Fact]
+    public void Bad_settings_are_refused()
+    {
+        var act = () => TailPlanner.Simulate(Cost, 8, 4, Sequences, remaining: 0.1, targets: 4);
+
+        act.Should().Throw<ArgumentOutOfRangeException>().WithMessage("*between 1 and 3*");
+    }
+}
