@@ -203,19 +203,30 @@ public sealed partial class RolloutScheduler
             owner.CatchUpAll();
         }
 
-        /// <summary>Up to <paramref name="most"/> of this step's samples a worker was given and has not generated, taken out of it; none if it was lost meanwhile.</summary>
+        /// <summary>
+        /// Up to <paramref name="most"/> of this step's samples a worker was given and has not generated, taken
+        /// out of it; none if it was lost meanwhile. While they move they are out of the audit's sight (the
+        /// worker no longer holds them and the next does not yet): a gather runs beside the audits, and one
+        /// would find them on neither and send them again. <see cref="Dispatch"/> puts them back in it.
+        /// </summary>
         private async Task<GenerationWork[]> ReleaseFrom(int worker, int most)
         {
-            string[] ids = [.. submitted.Where(k => State.WorkerOf(k) == worker && !State.IsGenerated(k)).Select(k => starts[k].Id)];
+            int[] held = [.. submitted.Where(k => State.WorkerOf(k) == worker && !State.IsGenerated(k))];
+            submitted.ExceptWith(held);
+            GenerationWork[] released = [];
             try
             {
-                return await workers[worker].Grain.Release(ids, most).WaitAsync(AnswerTimeout);
+                released = await workers[worker].Grain.Release([.. held.Select(k => starts[k].Id)], most).WaitAsync(AnswerTimeout);
             }
             catch (Exception e) when (SiloLoss.Is(e) || Unavailable(e))
             {
                 // Lost meanwhile: the audit finds its samples.
-                return [];
             }
+            finally
+            {
+                submitted.UnionWith(held.Except(released.Select(w => index[w.SampleId])));
+            }
+            return released;
         }
 
         /// <summary>Released samples sent on, each to the worker <paramref name="to"/> names at its turn, from where they were.</summary>
