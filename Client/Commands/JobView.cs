@@ -70,7 +70,7 @@ public static class JobView
           $" gen {m.GenerationSeconds:F2}s score {m.ScoringSeconds:F2}s train {m.TrainingSeconds:F2}s" +
           $" {m.SamplesPerSecond:F0} samples/s {m.TokensPerSecond:F0} tok/s" +
           (m.PipelineBubble is { } bubble ? $" bubble {bubble:P0} (expected {m.PipelineBubbleExpected:P0})" : "") +
-          (m.Ledger is { } l && (l.Redispatched > 0 || l.Discarded > 0) ? $" resent {l.Redispatched}{(l.TokensCarried > 0 ? $" (carried {l.TokensCarried} tokens)" : "")}{(l.TakenBack > 0 ? $" {l.TakenBack} taken back" : "")}{(l.Migrated > 0 ? $" {l.Migrated} migrated" : "")} discarded {l.Discarded}" : "")
+          (m.Ledger is { } l && (l.Redispatched > 0 || l.Discarded > 0) ? $" resent {l.Redispatched}{(l.TokensCarried > 0 ? $" (carried {l.TokensCarried} tokens)" : "")}{(l.TakenBack > 0 ? $" {l.TakenBack} taken back" : "")}{(l.Migrated > 0 ? $" ({l.Migrated} migrated)" : "")} discarded {l.Discarded}" : "")
           + (m.ReplicasRebuilt > 0 ? $" rebuilt {m.ReplicasRebuilt} replicas" : "")
           + (m.VersionLagMax > 0 ? $" lag {m.VersionLagMean:0.##}/{m.VersionLagMax}" : "") + (m.PartialShare > 0 ? $" partial {m.PartialShare:P0}" : "")
           + " busy " + Busy(m.DeviceBusy);
@@ -78,7 +78,8 @@ public static class JobView
     /// <summary>Each device's busy share; past a handful of devices, each kind's mean and range (g, s, actor, critic), so the line stays a line.</summary>
     private static string Busy(IReadOnlyDictionary<string, double> busy)
     {
-        static string Device(string key) => key[(key.IndexOf('/') + 1)..];
+        // A colocated device's roles end in "@job/d{k}": the role's own name comes before it.
+        static string Device(string key) => key.Split('@')[0] is var own ? own[(own.IndexOf('/') + 1)..] : key;
         if (busy.Count <= 8) return string.Join(",", busy.OrderBy(d => d.Key).Select(d => $"{Device(d.Key)}={d.Value:P0}"));
         return string.Join(",", busy.GroupBy(d => Device(d.Key).TrimEnd("0123456789".ToCharArray()).TrimEnd('/')).OrderBy(g => g.Key)
             .Select(g => $"{g.Key}x{g.Count()}={g.Average(d => d.Value):P0} ({g.Min(d => d.Value):P0}-{g.Max(d => d.Value):P0})"));
