@@ -136,7 +136,7 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
         {
             // Every lost replica at once: rebuilt where a device is free (then it computes its own share),
             // else its share computed by the survivor it is given, the lost shares spread over them.
-            var order = LostShares.Order(lost, Survivors(gradients), shareTokens);
+            var order = Rescuers(lost, gradients, shareTokens);
             var placed = await Task.WhenAll(lost.Select((r, i) => Rebuilt(model, replicas, r, order[i])));
             rebuilt += placed.Count(p => p);
             await Task.WhenAll(lost.Select(async (r, i) =>
@@ -166,12 +166,22 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
         var lostApplying = Lost(norms);
         if (lostApplying.Length > 0)
         {
-            var applied = Survivors(norms);
-            var from = LostShares.Order(lostApplying, applied, shareTokens);
+            var from = Rescuers(lostApplying, norms, shareTokens);
             rebuilt += (await Task.WhenAll(lostApplying.Select((r, i) => Rebuilt(model, replicas, r, from[i])))).Count(p => p);
         }
-        return (shares.Select(s => s.Sums).Aggregate((a, b) => a + b), norms.First(n => n.Error is null).Value, rebuilt);
+        // An emulated step's norm is 0 on every replica, rebuilt ones included.
+        return (shares.Select(s => s.Sums).Aggregate((a, b) => a + b), norms.Where(n => n.Error is null).Select(n => n.Value).FirstOrDefault(), rebuilt);
     }
+
+    /// <summary>
+    /// For each lost replica, the survivors that hold its state and can compute its share (see
+    /// <see cref="LostShares"/>). An emulated replica holds none (its engine is the cost model): with every
+    /// one lost, each is set up again from nothing and computes its own share, where a real job, with no
+    /// survivor, goes back to its checkpoint (measured: a training machine's loss in an hour's soak that every
+    /// replica failed, those of the surviving machine included, sent the emulated job back to its start).
+    /// </summary>
+    private int[][] Rescuers<T>(int[] lost, (T? Value, Exception? Error)[] outcomes, long[] shareTokens) =>
+        emulated is not null && lost.Length == outcomes.Length ? [.. lost.Select(_ => Array.Empty<int>())] : LostShares.Order(lost, Survivors(outcomes), shareTokens);
 
     /// <summary>Lost replica <paramref name="lost"/>'s share computed by the first of <paramref name="survivors"/> that answers; with none, the loss goes up (the job replays from its checkpoint).</summary>
     private static async Task<T> OnSurvivor<T>(int lost, IReadOnlyList<int> survivors, Func<int, int, Task<T>> share, Exception loss)

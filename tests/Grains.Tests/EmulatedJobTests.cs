@@ -120,6 +120,26 @@ public sealed class EmulatedJobTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Every_emulated_replica_lost_at_once_is_set_up_again_and_the_job_goes_on_without_going_back()
+    {
+        var grains = fixture.Cluster.GrainFactory;
+        var spec = Emulated("emulated-replicas-lost", "streaming", "grpo") with { Iterations = 6 };
+        spec = spec with { Rl = spec.Rl! with { Emulation = spec.Rl.Emulation! with { TimeScale = 10 } } };
+        var job = grains.GetGrain<IJobGrain>(spec.Name);
+        await job.Submit(spec);
+
+        // Once the first iteration is trained, both replicas lose their state, as new activations after their silo's loss would.
+        while ((await job.Status()).IterationsDone < 1) await Task.Delay(20);
+        await Task.WhenAll(Enumerable.Range(0, 2).Select(r => grains.GetGrain<ITrainerGrain>(JobKeys.For(spec).Trainer("actor", r)).Reset()));
+        var (status, metrics) = await RlJobTests.Watch(grains, spec.Name);
+
+        status.State.Should().Be(JobState.Completed, status.Message);
+        status.Recoveries.Should().Be(0, "an emulated replica has no state to go back to a checkpoint for");
+        metrics.Select(m => m.Iteration).Should().Equal(1, 2, 3, 4, 5, 6);
+        metrics.Sum(m => m.ReplicasRebuilt).Should().Be(2, "each replica was set up again once");
+    }
+
+    [Fact]
     public async Task Long_tail_migration_gathers_each_steps_last_samples_on_one_worker_and_they_reach_the_lengths_their_seeds_draw()
     {
         var grains = fixture.Cluster.GrainFactory;
