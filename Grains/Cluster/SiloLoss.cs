@@ -8,7 +8,10 @@ namespace Grains.Cluster;
 /// Failures that mean "a silo went away", not "the request is wrong": a call to a grain whose silo died,
 /// a message the runtime could not deliver, or a device grain re-activated without its job's state
 /// (<see cref="StateLostException"/>), or a grain whose role has no live silo left (<see cref="NoSiloForRoleException"/>,
-/// until one joins). The same call succeeds once membership has moved on and the grain
+/// until one joins), or a call the runtime cancelled (a grain directory lookup cancelled as the silo owning
+/// its partition went: no grain call of this project passes a caller's cancellation token, so a cancelled
+/// call is the runtime's; measured, an audit's question to a worker failed so and failed the job). The same
+/// call succeeds once membership has moved on and the grain
 /// is re-activated on a live silo (and given its state again); any other failure is the request's own
 /// and is never retried.
 /// </summary>
@@ -17,7 +20,7 @@ public static class SiloLoss
     public static bool Is(Exception error) => error switch
     {
         SiloUnavailableException or OrleansMessageRejectionException or ConnectionFailedException or TimeoutException or StateLostException
-            or NoSiloForRoleException => true,
+            or NoSiloForRoleException or OperationCanceledException => true,
         AggregateException aggregate => aggregate.InnerExceptions.All(Is),
         _ => error.InnerException is { } inner && Is(inner),
     };
@@ -47,7 +50,7 @@ public static class SiloLoss
             {
                 return await call();
             }
-            catch (Exception e) when (DateTime.UtcNow < deadline && (Is(e) || e is OperationCanceledException))
+            catch (Exception e) when (DateTime.UtcNow < deadline && Is(e))
             {
                 await Task.Delay(RetryDelay);
             }

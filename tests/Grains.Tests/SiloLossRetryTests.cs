@@ -35,4 +35,15 @@ public class SiloLossRetryTests
         await act.Should().ThrowAsync<ArgumentException>().WithMessage("rows: empty");
         calls.Should().Be(1);
     }
+
+    [Fact]
+    public void A_call_the_runtime_cancelled_counts_as_a_silos_loss_where_a_request_of_its_own_does_not()
+    {
+        // The audit asks workers what they hold; a lookup cancelled as a directory partition moved failed the job.
+        SiloLoss.Is(new OperationCanceledException("directory lookup cancelled")).Should().BeTrue();
+        SiloLoss.Is(new TaskCanceledException()).Should().BeTrue();
+        SiloLoss.Is(new AggregateException(new OperationCanceledException(), new TimeoutException())).Should().BeTrue();
+        SiloLoss.Is(new AggregateException(new OperationCanceledException(), new ArgumentException("rows"))).Should().BeFalse();
+        SiloLoss.Is(new InvalidOperationException("sample 3 was scored before it was generated")).Should().BeFalse();
+    }
 }
