@@ -46,8 +46,7 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
     public void SampleReached(string sampleId, SampleStage stage)
     {
         foreach (var step in running) step.Reached(sampleId, stage);
-        if (!oneVersionPerWorker || stage < SampleStage.Generated) return;
-        foreach (var step in running.ToList()) step.CatchUp(w => Behind(step, w));
+        if (stage >= SampleStage.Generated) CatchUpAll();
     }
 
     /// <summary>A worker's samples with their tokens so far: kept by their steps for a re-dispatch after the worker's loss.</summary>
