@@ -11,9 +11,11 @@ namespace Client.Benchmarks;
 /// rollouts, where every worker takes every version at once and pull deals as round-robin does).
 /// Colocated variants run the workload on as many devices, every one hosting every role (the published baseline).
 /// Variants with Migrate gather each step's tail on a few workers (RLHFuse's long-tail migration; colocated-rlhfuse
-/// is the colocated form), with the threshold and targets <see cref="TailPlanner"/> chooses for the workload.
+/// is the colocated form), with the threshold and targets <see cref="TailPlanner"/> chooses for the workload; their
+/// running samples move as Migrate says (async-k-migrate-prefill: prefilled again, the others: with their KV
+/// cache where the cost model says it is sooner).
 /// </summary>
-public sealed record BenchVariant(string Name, RolePlacement Placement, StagePolicy Policy, int Staleness = 0, bool Partial = false, bool Migrate = false)
+public sealed record BenchVariant(string Name, RolePlacement Placement, StagePolicy Policy, int Staleness = 0, bool Partial = false, MigrationMove? Migrate = null)
 {
     public static IReadOnlyList<BenchVariant> All { get; } =
     [
@@ -21,13 +23,14 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
         new("barrier", RolePlacement.Disaggregated, StagePolicy.Barrier),
         new("streaming", RolePlacement.Disaggregated, StagePolicy.Streaming),
         new("colocated-streaming", RolePlacement.Colocated, StagePolicy.Streaming),
-        new("colocated-rlhfuse", RolePlacement.Colocated, StagePolicy.Streaming, Migrate: true),
-        new("streaming-migrate", RolePlacement.Disaggregated, StagePolicy.Streaming, Migrate: true),
+        new("colocated-rlhfuse", RolePlacement.Colocated, StagePolicy.Streaming, Migrate: MigrationMove.Auto),
+        new("streaming-migrate", RolePlacement.Disaggregated, StagePolicy.Streaming, Migrate: MigrationMove.Auto),
         .. new[] { 1, 2, 4, 8 }.SelectMany(k => new[]
         {
             new BenchVariant($"async-{k}", RolePlacement.Disaggregated, StagePolicy.Streaming, k),
             new BenchVariant($"async-{k}-partial", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Partial: true),
-            new BenchVariant($"async-{k}-migrate", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Migrate: true),
+            new BenchVariant($"async-{k}-migrate", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Migrate: MigrationMove.Auto),
+            new BenchVariant($"async-{k}-migrate-prefill", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Migrate: MigrationMove.Prefill),
         }),
     ];
 
@@ -86,9 +89,11 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
     /// </summary>
     public (JobSpec Job, TailPlanner.Plan? Plan) WithMigration(JobSpec job)
     {
-        if (!Migrate) return (job, null);
-        var plan = TailPlanner.Choose(new EmulatedJob(job).Workload(1));
-        var migration = plan.Workers > 0 ? new MigrationSpec { Remaining = plan.Remaining, Workers = plan.Workers } : null;
+        if (Migrate is not { } move) return (job, null);
+        var workload = new EmulatedJob(job).Workload(1);
+        var transfer = move == MigrationMove.Prefill ? null : new CacheTransfer(workload.WeightLink, Always: move == MigrationMove.Cache);
+        var plan = TailPlanner.Choose(workload, transfer);
+        var migration = plan.Workers > 0 ? new MigrationSpec { Remaining = plan.Remaining, Workers = plan.Workers, Move = move } : null;
         return (job with { Rl = job.Rl! with { Migration = migration } }, plan);
     }
 }

@@ -63,3 +63,14 @@ public enum PipelineScheduleKind
 
 /// <summary>How activations and gradients travel between pipeline stages.</summary>
 public enum WireFormat { Fp32, Bf16 }
+
+/// <summary>How a running sample moved to another worker (long-tail migration, a worker back after a loss) goes on there.</summary>
+public enum MigrationMove
+{
+    /// <summary>With its KV cache where the cost model says sending it is sooner than prefilling its context again (real devices: always).</summary>
+    Auto,
+    /// <summary>With its KV cache, sent as TensorCodec buffers.</summary>
+    Cache,
+    /// <summary>Its context prefilled again where it lands.</summary>
+    Prefill,
+}

@@ -23,11 +23,21 @@ public sealed record GenerationWork(
     [property: Id(9)] long PromptSeed = 0,
     [property: Id(10)] WeightsRef? Weights = null,
     [property: Id(11)] VersionSpan[]? Spans = null,
-    [property: Id(12)] int Step = 0)
+    [property: Id(12)] int Step = 0,
+    [property: Id(13)] CarriedCache? Cache = null)
 {
     public int PromptTokens => Prompt.Length > 0 ? Prompt.Length : EmulatedPrompt;
     public int GeneratedTokens => Response.Length > 0 ? Response.Length : EmulatedGenerated;
 }
+
+/// <summary>
+/// A running sample's KV cache, moved with it to another worker so that it goes on without reading its
+/// context again: made with weights <see cref="Version"/> (a worker on another version prefills instead),
+/// for the first <see cref="Positions"/> tokens of its context; <see cref="Entries"/>: each layer's keys and
+/// values as TensorCodec buffers (none on emulated devices, where only its size counts).
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record CarriedCache([property: Id(0)] int Version, [property: Id(1)] int Positions, [property: Id(2)] byte[][] Entries);
 
 /// <summary>Consecutive response tokens sampled with one weights version (a partial rollout has several).</summary>
 [GenerateSerializer, Immutable]

@@ -1,4 +1,5 @@
 using Grains.Interfaces.Cluster;
+using Grains.Interfaces.Jobs;
 namespace Grains.Interfaces.Rl;
 
 /// <summary>
@@ -20,10 +21,11 @@ public interface IGenerationWorkerGrain : IDeviceGrain
 
     /// <summary>
     /// Takes out up to <paramref name="most"/> of the named samples held here: the queued ones first (the
-    /// last queued first), then from the batch the furthest along, each with its tokens so far. A worker
-    /// back after its silo's loss so takes its share of the samples moved off it.
+    /// last queued first), then from the batch the furthest along, each with its tokens so far, and its KV
+    /// cache as <paramref name="move"/> says. A worker back after its silo's loss so takes its share of the
+    /// samples moved off it; a step's tail is so gathered on a few workers.
     /// </summary>
-    Task<GenerationWork[]> Release(string[] sampleIds, int most);
+    Task<GenerationWork[]> Release(string[] sampleIds, int most, MigrationMove move);
 
     /// <summary>
     /// Greedy responses (up to and without end-of-sequence handling) for held-out prompts, with weights

@@ -19,6 +19,9 @@ public interface ISampleGrain : IGrainWithStringKey
     /// <summary>Asks the scoring workers for the reward, reference log-probs and values, and records them.</summary>
     Task<bool> Score();
 
+    /// <summary>As <see cref="Score"/>, on a colocated job's device <paramref name="device"/> (one its worker left free); elsewhere where <see cref="Score"/> would.</summary>
+    Task<bool> ScoreOn(int device);
+
     /// <summary>The step trained on it: records its advantages (a repeat changes nothing), takes it out of the ledger and returns its last record.</summary>
     Task<SampleRecord> Trained(float[] advantages, float[]? returns);
 

@@ -12,7 +12,10 @@ public interface IScoringGrain : IGrainWithStringKey
 
     Task<DeviceUsage> TakeUsage();
 
-    /// <summary>Where a sample is scored: the job's worker, or for emulated scoring one of its instances by the sample's index.</summary>
-    public static string KeyFor(SampleStart start) =>
-        start.Scoring.Emulated is { } e ? new JobKeys(start.Job, e.Device.Hybrid is not null).Scorer(start.Index % e.Instances) : start.Job;
+    /// <summary>
+    /// Where a sample is scored: the job's worker, or for emulated scoring one of its instances, by the
+    /// sample's index or, on a colocated job's devices, on <paramref name="device"/> where one is given.
+    /// </summary>
+    public static string KeyFor(SampleStart start, int? device = null) => start.Scoring.Emulated is not { } e ? start.Job
+        : new JobKeys(start.Job, e.Device.Hybrid is not null).Scorer((e.Device.Hybrid is not null && device is { } d ? d : start.Index) % e.Instances);
 }

@@ -46,7 +46,13 @@ public sealed record IterationMetrics
     [Id(30)] public double PartialShare { get; init; }
     /// <summary>Seconds from the iteration's start to its first optimizer step: after its last sample is scored, or before it when training is streamed.</summary>
     [Id(31)] public double TrainingStartSeconds { get; init; }
+    /// <summary>The long-tail migration the step's rollout was launched with (R_t, m), or null: none, or a plan of none.</summary>
+    [Id(32)] public MigrationPlan? Migration { get; init; }
 }
+
+/// <summary>Long-tail migration settings in force: gather once <see cref="Remaining"/> of a step is left, on <see cref="Workers"/> workers.</summary>
+[GenerateSerializer, Immutable]
+public sealed record MigrationPlan([property: Id(0)] double Remaining, [property: Id(1)] int Workers);
 
 /// <summary>One device's bars in an iteration's timeline.</summary>
 [GenerateSerializer, Immutable]

@@ -80,7 +80,10 @@ public sealed record StageTimes(
     [property: Id(3)] DateTimeOffset? Scored = null,
     [property: Id(4)] DateTimeOffset? Trained = null);
 
-/// <summary>The whole record of one sample.</summary>
+/// <summary>
+/// The whole record of one sample. <see cref="RefusedTrainings"/>: times it was asked to be trained again
+/// once trained (a call repeated after its answer was lost), each refused and counted.
+/// </summary>
 [GenerateSerializer, Immutable]
 public sealed record SampleRecord(
     [property: Id(0)] SampleStage Stage,
@@ -91,7 +94,8 @@ public sealed record SampleRecord(
     [property: Id(5)] float[]? Advantages,
     [property: Id(6)] float[]? Returns,
     [property: Id(7)] StageTimes Times,
-    [property: Id(8)] int Dispatches = 0)
+    [property: Id(8)] int Dispatches = 0,
+    [property: Id(9)] int RefusedTrainings = 0)
 {
     /// <summary>A sample not yet created.</summary>
     public static SampleRecord New { get; } = new(SampleStage.New, null, null, null, null, null, null, new StageTimes());

@@ -23,6 +23,10 @@ public sealed record StepLedger
     [Id(8)] public int TakenBack { get; init; }
     /// <summary>Samples moved off their worker to gather the step's tail on a few (long-tail migration; counted in <see cref="Redispatched"/> too).</summary>
     [Id(9)] public int Migrated { get; init; }
+    /// <summary>Of the samples moved, those that went on with their KV cache sent along instead of their context prefilled again.</summary>
+    [Id(10)] public int CachesCarried { get; init; }
+    /// <summary>Calls to train a sample already trained (repeats after a lost answer), each refused by its sample grain.</summary>
+    [Id(11)] public int RefusedTrainings { get; init; }
 
     public int Lost => Created - Trained - Discarded;
 
@@ -41,6 +45,7 @@ public sealed record StepLedger
             Scored = records.Count(r => r.Scores is not null),
             Trained = records.Count(r => r.Stage == SampleStage.Trained),
             Redispatched = records.Sum(r => r.Redispatches),
+            RefusedTrainings = records.Sum(r => r.RefusedTrainings),
         };
     }
 }

@@ -1,5 +1,6 @@
 using Grains.Interfaces.Cluster;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Orleans.Runtime.MembershipService.SiloMetadata;
 
 namespace Grains.Cluster;
@@ -42,7 +43,10 @@ public abstract class DeviceGrain : Grain, IDeviceGrain
         lease = leased;
         this.RegisterGrainTimer(async _ =>
         {
-            if (!await Directory.Confirm(Lease, this.GetGrainId().ToString())) this.DeactivateOnIdle();
+            if (await Directory.Confirm(Lease, this.GetGrainId().ToString())) return;
+            ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger<DeviceGrain>().LogWarning(
+                "{Grain} deactivates: the device directory leased its device {Device} on {Silo} to another holder", this.GetGrainId(), Lease.Device, Lease.Silo);
+            this.DeactivateOnIdle();
         }, new GrainTimerCreationOptions(ConfirmEvery, ConfirmEvery) { Interleave = true });
         await base.OnActivateAsync(cancellationToken);
     }

@@ -1,4 +1,5 @@
 using Grains.Interfaces.Cluster;
+using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
 using Kernels.Emulation;
 
@@ -25,6 +26,7 @@ public sealed class EmulatedGenerationEngine : IGenerationEngine
     /// <summary>The loaded weight version: responses grow with it (the length model's drift).</summary>
     private int version;
     private readonly bool colocated;
+    private readonly CacheTransfer transfer;
 
     /// <param name="clock">The device's time line (a colocated device's is shared with its other roles).</param>
     public EmulatedGenerationEngine(EmulatedGenerator setup, GenerationLimits limits, IDeviceTime clock)
@@ -34,7 +36,9 @@ public sealed class EmulatedGenerationEngine : IGenerationEngine
         link = Link.Parse(setup.WeightLink);
         this.clock = clock;
         colocated = setup.Device.Hybrid is not null;
-        batch = new EmulatedBatch(cost, limits.MaxBatch);
+        // Workers send each other moved samples' KV caches over the network their weights arrive on.
+        batch = new EmulatedBatch(cost, limits.MaxBatch, link);
+        transfer = new CacheTransfer(link);
     }
 
     public int Count => admitted.Count;
@@ -56,10 +60,11 @@ public sealed class EmulatedGenerationEngine : IGenerationEngine
         // A sample's length is drawn with the version its step names (or it began under): one resumed, or
         // admitted by a worker already on a newer version (partial rollouts), keeps it.
         var began = work.Spans is { Length: > 0 } spans ? spans[0].Version : work.Weights?.Version ?? version;
-        var sequence = new EmulatedSequence(work.SampleId, work.PromptTokens, EmulatedCosts.ResponseLength(lengths, work.PromptSeed, work.Seed, began, work.MaxNewTokens), work.GeneratedTokens);
+        var sequence = new EmulatedSequence(work.SampleId, work.PromptTokens, EmulatedCosts.ResponseLength(lengths, work.PromptSeed, work.Seed, began, work.MaxNewTokens), work.GeneratedTokens,
+            CacheCarried: work.Cache is { } c && c.Version == version);
         if (batch.Count > 0 && !batch.Fits(sequence)) return false;
         batch.Add(sequence);
-        admitted[work.SampleId] = work;
+        admitted[work.SampleId] = work with { Cache = null };
         return true;
     }
 
@@ -89,12 +94,23 @@ public sealed class EmulatedGenerationEngine : IGenerationEngine
     public Task<GenerationWork[]> Progress() =>
         Task.FromResult<GenerationWork[]>([.. batch.Sequences.Where(s => admitted.ContainsKey(s.Id)).Select(s => admitted[s.Id] with { EmulatedGenerated = s.Generated })]);
 
-    public Task<GenerationWork[]> EvictAll() => Evict(admitted.Keys.ToHashSet());
+    public Task<GenerationWork[]> EvictAll() => Evict(admitted.Keys.ToHashSet(), MigrationMove.Prefill);
 
-    public Task<GenerationWork[]> Evict(IReadOnlySet<string> sampleIds)
+    public Task<GenerationWork[]> Evict(IReadOnlySet<string> sampleIds, MigrationMove move)
     {
         // Samples that finished in steps still being waited for are reported by them, not handed back.
-        var handed = admitted.Values.Where(w => sampleIds.Contains(w.SampleId) && batch.Holds(w.SampleId)).Select(w => w with { EmulatedGenerated = batch.Evict(w.SampleId).Generated }).ToArray();
+        var handed = admitted.Values.Where(w => sampleIds.Contains(w.SampleId) && batch.Holds(w.SampleId)).Select(w =>
+        {
+            var sequence = batch.Evict(w.SampleId);
+            // Only its size counts here: the cache travels if the move says so, or if the cost model says sending it is sooner.
+            var carried = sequence.Generated > 0 && move switch
+            {
+                MigrationMove.Cache => true,
+                MigrationMove.Auto => transfer.Carries(cost, sequence.Context),
+                _ => false,
+            };
+            return w with { EmulatedGenerated = sequence.Generated, Cache = carried ? new CarriedCache(version, sequence.Context, []) : null };
+        }).ToArray();
         foreach (var h in handed) admitted.Remove(h.SampleId);
         return Task.FromResult(handed);
     }

@@ -1,4 +1,5 @@
 using Grains.Interfaces.Cluster;
+using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
 
 namespace Grains.Engines;
@@ -32,8 +33,11 @@ public interface IGenerationEngine : IAsyncDisposable
     /// <summary>Takes every admitted sample out unfinished, with its progress.</summary>
     Task<GenerationWork[]> EvictAll();
 
-    /// <summary>Takes the named admitted samples out unfinished, with their progress; the others go on as they were.</summary>
-    Task<GenerationWork[]> Evict(IReadOnlySet<string> sampleIds);
+    /// <summary>
+    /// Takes the named admitted samples out unfinished, with their progress and, as <paramref name="move"/>
+    /// says, their KV cache; the others go on as they were.
+    /// </summary>
+    Task<GenerationWork[]> Evict(IReadOnlySet<string> sampleIds, MigrationMove move);
 
     /// <summary>Greedy responses with the loaded weights, or with <paramref name="other"/> (a version the batch is not on) on a copy.</summary>
     Task<int[][]> Greedy(int[][] prompts, int maxNewTokens, WeightsRef? other);

@@ -1,6 +1,7 @@
 using Grains.Interfaces.Cluster;
 using Grains.Models;
 using Grains.Cluster;
+using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
 using Grains.Storage;
 using Kernels.Generation;
@@ -23,6 +24,8 @@ public sealed class TensorGenerationEngine : IGenerationEngine
     private readonly int eosId;
     private Transformer? model;
     private ContinuousBatch? batch;
+    /// <summary>The loaded weights version: a KV cache made with another is not used.</summary>
+    private int version = -1;
 
     private TensorGenerationEngine(ICheckpointStore store, GenerationLimits limits, string name)
     {
@@ -50,6 +53,7 @@ public sealed class TensorGenerationEngine : IGenerationEngine
     {
         var bytes = await ModelCatalog.ReadAsync(store, weights.Object);
         await device.Run(() => ModelCatalog.Deserialize(model!, bytes, weights.Object));
+        version = weights.Version;
     }
 
     public bool TryAdmit(GenerationWork work)
@@ -71,10 +75,13 @@ public sealed class TensorGenerationEngine : IGenerationEngine
     {
         var starting = unstarted.ToArray();
         unstarted.Clear();
+        // Once in the batch a cache is the batch's: the sample's work no longer carries it.
+        foreach (var w in starting.Where(w => w.Cache is not null)) admitted[w.SampleId] = w with { Cache = null };
         var finished = await device.Run(() =>
         {
             batch ??= new ContinuousBatch(model!, limits.MaxBatch, limits.MaxSequenceLength);
-            foreach (var w in starting) batch.Resume(new SequenceSnapshot(ToRequest(w), w.Response, w.LogProbs));
+            // A sample moved here with its KV cache (made with these weights) skips reading its context again.
+            foreach (var w in starting) batch.Resume(new SequenceSnapshot(ToRequest(w), w.Response, w.LogProbs, w.Cache is { } c && c.Version == version ? c.Entries : null));
             // A few steps per hand-over keep the hand-over cost small; finished samples still go out at once.
             for (var step = 0; step < 8 && batch.Count > 0; step++)
             {
@@ -94,17 +101,22 @@ public sealed class TensorGenerationEngine : IGenerationEngine
         return [.. snapshots.Where(s => admitted.ContainsKey(s.Request.Id)).Select(s => admitted[s.Request.Id] with { Response = s.Response, LogProbs = s.LogProbs })];
     }
 
-    public Task<GenerationWork[]> EvictAll() => EvictWhere(_ => true);
+    public Task<GenerationWork[]> EvictAll() => EvictWhere(_ => true, withCache: false);
 
-    public Task<GenerationWork[]> Evict(IReadOnlySet<string> sampleIds) => EvictWhere(sampleIds.Contains);
+    /// <remarks>Real devices have no cost model here: <see cref="MigrationMove.Auto"/> sends the cache (a tensor copy against a forward pass over the whole context).</remarks>
+    public Task<GenerationWork[]> Evict(IReadOnlySet<string> sampleIds, MigrationMove move) => EvictWhere(sampleIds.Contains, withCache: move != MigrationMove.Prefill);
 
-    /// <summary>Takes out the admitted samples <paramref name="named"/> says.</summary>
-    private async Task<GenerationWork[]> EvictWhere(Func<string, bool> named)
+    /// <summary>Takes out the admitted samples <paramref name="named"/> says, those running with their KV cache if <paramref name="withCache"/>.</summary>
+    private async Task<GenerationWork[]> EvictWhere(Func<string, bool> named, bool withCache)
     {
         // Asked on the device thread, after the steps queued before: a step that has not run yet may be
         // the one that creates the batch and puts samples in it (reading it from here lost them under load).
-        var snapshots = await device.Run(() => batch is null ? [] : batch.RunningIds.Where(named).ToArray().Select(id => batch.Evict(id)).ToArray());
-        var handed = unstarted.Where(w => named(w.SampleId)).Concat(snapshots.Select(s => admitted[s.Request.Id] with { Response = s.Response, LogProbs = s.LogProbs })).ToArray();
+        var snapshots = await device.Run(() => batch is null ? [] : batch.RunningIds.Where(named).ToArray().Select(id => batch.Evict(id, withCache)).ToArray());
+        var handed = unstarted.Where(w => named(w.SampleId)).Concat(snapshots.Select(s => admitted[s.Request.Id] with
+        {
+            Response = s.Response, LogProbs = s.LogProbs,
+            Cache = s.KvCache is { } entries ? new CarriedCache(version, s.Request.Prompt.Length + s.Response.Length - 1, entries) : null,
+        })).ToArray();
         // Samples that finished in a step still running are reported by that step, not handed back.
         foreach (var h in handed) admitted.Remove(h.SampleId);
         unstarted.RemoveAll(w => named(w.SampleId));

@@ -18,13 +18,15 @@ public sealed class IterationMetricsBuilder(int iteration, DateTimeOffset began,
     private readonly List<double> bubbles = [];
     private StepLedger? ledger;
     private int rebuilt;
+    private MigrationPlan? migration;
 
     /// <param name="lags">Each sample's weights version behind the version the step trains (0 when synchronous).</param>
     /// <param name="trainingBegan">When the step's first optimizer step began (before its last sample was scored, when streamed).</param>
     public void Rollout(SampleRecord[] scored, AdvantageResult estimated, int[] lags, DateTimeOffset trainingBegan) =>
         (records, advantages, this.lags, this.trainingBegan) = (scored, estimated, lags, trainingBegan);
 
-    public void Accounted(StepLedger accounted) => ledger = accounted;
+    /// <param name="migration">The long-tail migration the step was launched with.</param>
+    public void Accounted(StepLedger accounted, MigrationPlan? migration) => (ledger, this.migration) = (accounted, migration);
 
     public void Trained(TrainStep step)
     {
@@ -80,6 +82,7 @@ public sealed class IterationMetricsBuilder(int iteration, DateTimeOffset began,
             VersionLagMax = lags.Length > 0 ? lags.Max() : 0,
             PartialShare = records.Count(r => r.Generated!.Partial) / (double)records.Length,
             TrainingStartSeconds = (trainingBegan - began).TotalSeconds,
+            Migration = migration,
         };
     }
 

@@ -53,8 +53,9 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     private long trainedPromptsDrawn;
 
     private StepTraining? training;
+    private MigrationTuning? migration;
 
-    private sealed record LaunchedStep(StepRollout Rollout, SampleStart[] Starts, long PromptsDrawn);
+    private sealed record LaunchedStep(StepRollout Rollout, SampleStart[] Starts, long PromptsDrawn, MigrationPlan? Migration);
 
     /// <summary>Called by the job grain when a sample grain reports a stage.</summary>
     public void SampleReached(string sampleId, SampleStage stage) => scheduler?.SampleReached(sampleId, stage);
@@ -102,6 +103,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         }, oneVersionPerWorker: staleness > 0 && !Partial);
         trainers = rl.Pipeline is not null && emulated is null ? new PipelinedBackend(job, grains, store) : new DataParallelBackend(job, grains, emulated);
         training = new StepTraining(job, trainers, grains);
+        migration = new MigrationTuning(rl, emulated);
 
         if (start > 0) progress(start, $"resuming after iteration {start}");
         await trainers.Start(start, actor => data is null ? Task.CompletedTask : WarmStart(actor, encoding, data, progress));
@@ -151,8 +153,8 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
             var version = Math.Max(firstVersion, step - 1 - staleness);
             var generatedWith = new WeightsRef(keys.ActorWeights(version), version);
             var starts = plan.Next(step, version);
-            var rollout = scheduler!.Start(starts, generatedWith, RolloutPolicies.Stage(rl.StagePolicy), RolloutPolicies.Dispatch(rl), [.. live.Select(w => (w, all[w]))], RolloutPolicies.Migration(rl));
-            ahead[step] = new LaunchedStep(rollout, starts, plan.PromptsDrawn);
+            var rollout = scheduler!.Start(starts, generatedWith, RolloutPolicies.Stage(rl.StagePolicy), RolloutPolicies.Dispatch(rl), [.. live.Select(w => (w, all[w]))], migration!.Policy());
+            ahead[step] = new LaunchedStep(rollout, starts, plan.PromptsDrawn, migration.Current);
         }
     }
 
@@ -253,7 +255,9 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         var final = await Task.WhenAll(starts.Select((s, k) =>
             SiloLoss.Retry(() => grains.GetGrain<ISampleGrain>(s.Id).Trained(advantages.Advantages[k], advantages.Returns?[k]))));
         trainedSamples(final);
-        metrics.Accounted(StepLedger.Of(final) with { TokensCarried = launchedStep.Rollout.Tally.TokensCarried, TakenBack = launchedStep.Rollout.Tally.TakenBack, Migrated = launchedStep.Rollout.Tally.Migrated });
+        var tally = launchedStep.Rollout.Tally;
+        metrics.Accounted(StepLedger.Of(final) with { TokensCarried = tally.TokensCarried, TakenBack = tally.TakenBack, Migrated = tally.Migrated, CachesCarried = tally.CachesCarried }, launchedStep.Migration);
+        migration!.Trained(i, final, live.Count);
 
         await trainers!.Publish(i);
         var trained = new WeightsRef(keys.ActorWeights(i), i);

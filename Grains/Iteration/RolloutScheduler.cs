@@ -194,4 +194,9 @@ public sealed class RolloutTally
     public int Migrated { get; private set; }
 
     public void Moved(int samples) => Migrated += samples;
+
+    /// <summary>Samples moved (migrated or taken back) that went on with their KV cache instead of a prefill.</summary>
+    public int CachesCarried { get; private set; }
+
+    public void CachesMoved(int samples) => CachesCarried += samples;
 }

@@ -29,6 +29,9 @@ public sealed partial class RolloutScheduler
         private readonly HashSet<int> stopped = [];
         // The latest tokens so far a worker told of each sample being generated (partial rollouts): a lost one goes on from them.
         private readonly Dictionary<int, GenerationWork> progress = [];
+        // A colocated job's samples to score, waiting for a device its worker has left free.
+        private readonly Queue<int> toScore = new();
+        private readonly FreeDeviceScoring freeDevices = new();
 
         private readonly Dictionary<int, int> local = workers.Select((w, k) => (w.Index, k)).ToDictionary();
 
@@ -52,6 +55,7 @@ public sealed partial class RolloutScheduler
                 Carry(policies.Dispatch.Generated(State, k, State.WorkerOf(k)));
                 Carry(policies.Stage.Generated(State, k));
                 if (policies.Migration is { } migration) Carry(migration.Generated(State));
+                ScoreOnFreeDevices();
             }
             if (stage >= SampleStage.Scored && State.Scored(k))
             {
@@ -90,9 +94,31 @@ public sealed partial class RolloutScheduler
                 foreach (var d in group) State.Dispatched(d.Sample, d.Worker);
                 Watch(Dispatch(group.Key, [.. group.Select(d => d.Sample)]));
             }
-            foreach (var score in actions.OfType<ScoreSample>()) Watch(SiloLoss.Retry(samples[score.Sample].Score));
+            foreach (var score in actions.OfType<ScoreSample>()) Score(score.Sample);
             foreach (var gather in actions.OfType<GatherTail>()) Watch(Gather(gather.Workers));
             if (actions.OfType<StartTraining>().Any()) Trained.TrySetResult();
+        }
+
+        /// <summary>A sample to score: at once, or in a colocated job once a device's worker has nothing of the step left to generate.</summary>
+        private void Score(int k)
+        {
+            if (!owner.Keys.Colocated)
+            {
+                Watch(SiloLoss.Retry(samples[k].Score));
+                return;
+            }
+            toScore.Enqueue(k);
+            ScoreOnFreeDevices();
+        }
+
+        /// <summary>The samples waiting to be scored go to the devices free now, in turn (the last generated sample frees every one).</summary>
+        private void ScoreOnFreeDevices()
+        {
+            while (toScore.Count > 0 && freeDevices.Next(State, x => !gone.Contains(x)) is { } w)
+            {
+                var (k, device) = (toScore.Dequeue(), workers[w].Index);
+                Watch(SiloLoss.Retry(() => samples[k].ScoreOn(device)));
+            }
         }
 
         /// <summary>
@@ -201,6 +227,7 @@ public sealed partial class RolloutScheduler
             var alive = targets.Except(gone).ToArray() is { Length: > 0 } kept ? kept : Others();
             await Relocate(released, () => alive.MinBy(State.Load));
             owner.CatchUpAll();
+            ScoreOnFreeDevices();
         }
 
         /// <summary>
@@ -216,7 +243,8 @@ public sealed partial class RolloutScheduler
             GenerationWork[] released = [];
             try
             {
-                released = await workers[worker].Grain.Release([.. held.Select(k => starts[k].Id)], most).WaitAsync(AnswerTimeout);
+                // Without a migration section samples move as they always did: prefilled again where they land.
+                released = await workers[worker].Grain.Release([.. held.Select(k => starts[k].Id)], most, policies.Migration?.Move ?? MigrationMove.Prefill).WaitAsync(AnswerTimeout);
             }
             catch (Exception e) when (SiloLoss.Is(e) || Unavailable(e))
             {
@@ -232,6 +260,7 @@ public sealed partial class RolloutScheduler
         /// <summary>Released samples sent on, each to the worker <paramref name="to"/> names at its turn, from where they were.</summary>
         private async Task Relocate(List<GenerationWork> released, Func<int> to)
         {
+            tally.CachesMoved(released.Count(w => w.Cache is not null));
             await Task.WhenAll(released.Select(work => SiloLoss.Retry(samples[index[work.SampleId]].Requeued)));
             foreach (var work in released) State.Moved(index[work.SampleId], to());
             await Task.WhenAll(released.GroupBy(work => State.WorkerOf(index[work.SampleId]))

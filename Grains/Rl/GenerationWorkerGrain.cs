@@ -104,7 +104,7 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
         else waiting.AddBefore(later, work);
     }
 
-    public async Task<GenerationWork[]> Release(string[] sampleIds, int most)
+    public async Task<GenerationWork[]> Release(string[] sampleIds, int most, MigrationMove move)
     {
         var named = sampleIds.ToHashSet();
         var released = new List<GenerationWork>();
@@ -121,9 +121,10 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
         if (released.Count < most && engine is not null && batch.Keys.Any(named.Contains))
         {
             // Then from the batch, the furthest along first: they weigh most on its steps (their KV cache),
-            // and each goes on from its tokens so far.
-            var longest = (await engine.Progress()).Where(w => named.Contains(w.SampleId)).OrderByDescending(w => w.GeneratedTokens).Take(most - released.Count);
-            var evicted = await engine.Evict(longest.Select(w => w.SampleId).ToHashSet());
+            // and each goes on from its tokens so far; admitted ones not yet begun come last.
+            var tokens = (await engine.Progress()).ToDictionary(w => w.SampleId, w => w.GeneratedTokens);
+            var longest = batch.Keys.Where(named.Contains).OrderByDescending(id => tokens.GetValueOrDefault(id, -1)).Take(most - released.Count);
+            var evicted = await engine.Evict(longest.ToHashSet(), move);
             released.AddRange(evicted.Select(Progressed));
             running.ExceptWith(evicted.Select(w => w.SampleId));
         }

@@ -111,12 +111,16 @@ public sealed class SampleGrain([PersistentState("sample", Ledger.Storage)] IPer
         return true;
     }
 
-    public async Task<bool> Score()
+    public Task<bool> Score() => Score(null);
+
+    public Task<bool> ScoreOn(int device) => Score(device);
+
+    private async Task<bool> Score(int? device)
     {
         await Recall();
         if (current.Stage >= SampleStage.Scored) return false;
         Expect(SampleStage.Generated, "scored");
-        await ScoreKept();
+        await ScoreKept(device);
         Job.SampleReached(this.GetPrimaryKeyString(), SampleStage.Scored).Ignore();
         return true;
     }
@@ -125,11 +129,11 @@ public sealed class SampleGrain([PersistentState("sample", Ledger.Storage)] IPer
     /// Scores the kept response. Scores are not in the ledger, so a scored sample is kept from collection
     /// until it is trained (a step may wait minutes for its training under asynchrony and silo losses).
     /// </summary>
-    private async Task ScoreKept()
+    private async Task ScoreKept(int? device = null)
     {
         var start = current.Start!;
         var generated = current.Generated!;
-        var scores = await GrainFactory.GetGrain<IScoringGrain>(IScoringGrain.KeyFor(start))
+        var scores = await GrainFactory.GetGrain<IScoringGrain>(IScoringGrain.KeyFor(start, device))
             .Score(new ScoringRequest(this.GetPrimaryKeyString(), start.Prompt, generated.Response, start.Answer, start.Scoring, start.EmulatedPrompt, generated.EmulatedLength));
         current = current with { Stage = SampleStage.Scored, Scores = scores, Times = current.Times with { Scored = current.Times.Scored ?? DateTimeOffset.UtcNow } };
         DelayDeactivation(InFlight);
@@ -141,7 +145,12 @@ public sealed class SampleGrain([PersistentState("sample", Ledger.Storage)] IPer
     public async Task<SampleRecord> Trained(float[] advantages, float[]? returns)
     {
         await Recall();
-        if (current.Stage == SampleStage.Trained) return current;
+        if (current.Stage == SampleStage.Trained)
+        {
+            // Nothing trains on a sample twice: a repeat (its first answer lost) changes nothing but its count.
+            current = current with { RefusedTrainings = current.RefusedTrainings + 1 };
+            return current;
+        }
         // Scores are not in the ledger: a grain re-activated between its scoring and its training (its silo
         // lost, or collected after waiting longer than it is kept) scores its kept response again.
         if (current.Stage == SampleStage.Generated) await ScoreKept();

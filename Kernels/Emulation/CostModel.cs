@@ -87,6 +87,13 @@ public sealed class CostModel(DeviceClass device, ModelShape model, CostAssumpti
     /// <summary>Sending <paramref name="bytes"/> over a link: latency + bytes / bandwidth.</summary>
     public static double TransferSeconds(double bytes, Link link) => link.LatencySeconds + bytes / link.Bandwidth;
 
+    /// <summary>
+    /// Running sequences' KV caches of c_i tokens each over a link, each tensor-parallel rank sending its
+    /// shard on its own: latency + K sum c_i / (t x link bandwidth).
+    /// </summary>
+    public double CacheTransferSeconds(IReadOnlyCollection<int> contexts, Link link) =>
+        TransferSeconds(Model.KvBytesPerToken * contexts.Sum(c => (double)c) / TensorParallel, link);
+
     /// <summary>The whole model's bf16 weights over a link (what a weight update costs a generation worker).</summary>
     public double WeightTransferSeconds(Link link) => TransferSeconds(Model.WeightBytes / TensorParallel, link);
 

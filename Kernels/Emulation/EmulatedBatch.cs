@@ -1,7 +1,11 @@
 namespace Kernels.Emulation;
 
-/// <summary>An emulated sequence: its prompt's length, the response length it will reach, and how far it has come.</summary>
-public sealed record EmulatedSequence(string Id, int PromptLength, int TargetLength, int Generated = 0)
+/// <summary>
+/// An emulated sequence: its prompt's length, the response length it will reach, and how far it has come;
+/// <see cref="CacheCarried"/>: moved from another worker with its KV cache, which arrives over the batch's
+/// link instead of its context being prefilled again.
+/// </summary>
+public sealed record EmulatedSequence(string Id, int PromptLength, int TargetLength, int Generated = 0, bool CacheCarried = false)
 {
     public int Context => PromptLength + Generated;
 }
@@ -10,9 +14,10 @@ public sealed record EmulatedSequence(string Id, int PromptLength, int TargetLen
 /// Continuous batching without tensors: the same admission and stepping as the real batch, but each
 /// step yields token counts and the seconds the cost model gives for it (the prefill of newly admitted
 /// prompts plus one decoding step of every running sequence). A sequence finishes when it reaches its
-/// target length; one can be taken out unfinished and resumed in another batch.
+/// target length; one can be taken out unfinished and resumed in another batch, prefilled again or with
+/// its KV cache sent over <paramref name="cacheLink"/>.
 /// </summary>
-public sealed class EmulatedBatch(CostModel cost, int capacity)
+public sealed class EmulatedBatch(CostModel cost, int capacity, Link? cacheLink = null)
 {
     private readonly List<EmulatedSequence> running = [];
     private readonly List<EmulatedSequence> unfilled = [];
@@ -36,16 +41,23 @@ public sealed class EmulatedBatch(CostModel cost, int capacity)
             throw new ArgumentException($"sequence '{sequence.Id}' needs a prompt, a target length of at least 1 and tokens left to generate");
         }
         if (FreeSlots == 0) throw new InvalidOperationException($"no free slot: all {Capacity} are running");
+        if (sequence.CacheCarried && cacheLink is null) throw new ArgumentException($"sequence '{sequence.Id}' brings its KV cache to a batch with no link for it to arrive over");
         if (running.Concat(unfilled).Any(s => s.Id == sequence.Id)) throw new ArgumentException($"sequence '{sequence.Id}' is already running");
         unfilled.Add(sequence);
     }
 
-    /// <summary>One step: prefill what was admitted, then every running sequence gains a token. Returns the step's seconds and the sequences that finished.</summary>
+    /// <summary>
+    /// One step: prefill what was admitted (or receive the KV caches of those that brought theirs), then every
+    /// running sequence gains a token. Returns the step's seconds and the sequences that finished.
+    /// </summary>
     public (double Seconds, IReadOnlyList<EmulatedSequence> Finished) Step()
     {
         if (Count == 0) return (0, []);
-        var seconds = unfilled.Count > 0 ? cost.PrefillSeconds(unfilled.Select(s => s.Context).ToArray()) : 0;
-        running.AddRange(unfilled);
+        int[] prefilled = [.. unfilled.Where(s => !s.CacheCarried).Select(s => s.Context)];
+        int[] carried = [.. unfilled.Where(s => s.CacheCarried).Select(s => s.Context)];
+        var seconds = (prefilled.Length > 0 ? cost.PrefillSeconds(prefilled) : 0) + (carried.Length > 0 ? cost.CacheTransferSeconds(carried, cacheLink!) : 0);
+        // Once here its cache is this batch's: moved again, it is carried (or not) anew.
+        running.AddRange(unfilled.Select(s => s with { CacheCarried = false }));
         unfilled.Clear();
         seconds += cost.DecodeStepSeconds(running.Select(s => s.Context).ToArray());
         for (var i = 0; i < running.Count; i++) running[i] = running[i] with { Generated = running[i].Generated + 1 };

@@ -16,16 +16,16 @@ public static class TailPlanner
     /// <summary>The thresholds tried, as RLHFuse's: a few percent of the step.</summary>
     public static IReadOnlyList<double> Thresholds { get; } = [0.02, 0.05, 0.1, 0.2];
 
-    /// <summary>The plan for a workload's step: its samples' lengths on its generation workers.</summary>
-    public static Plan Choose(EmulatedWorkload workload, double slowdown = 0.02) =>
+    /// <summary>The plan for a workload's step: its samples' lengths on its generation workers; moved samples travel as <paramref name="transfer"/> says.</summary>
+    public static Plan Choose(EmulatedWorkload workload, CacheTransfer? transfer = null, double slowdown = 0.02) =>
         Choose(workload.Generation, workload.WorkerCapacity, workload.GenerationWorkers,
-            [.. workload.Samples.Select((s, k) => new EmulatedSequence($"{k}", s.Prompt, s.Response))], slowdown);
+            [.. workload.Samples.Select((s, k) => new EmulatedSequence($"{k}", s.Prompt, s.Response))], transfer, slowdown);
 
     /// <summary>
     /// The plan that holds the least device time among those within <paramref name="slowdown"/> of the
     /// generation time without migration (which is the plan when none is). Targets tried: powers of two below the workers.
     /// </summary>
-    public static Plan Choose(CostModel cost, int capacity, int workers, IReadOnlyList<EmulatedSequence> sequences, double slowdown = 0.02)
+    public static Plan Choose(CostModel cost, int capacity, int workers, IReadOnlyList<EmulatedSequence> sequences, CacheTransfer? transfer = null, double slowdown = 0.02)
     {
         var (seconds, held) = Simulate(cost, capacity, workers, sequences, 0, 0);
         var best = new Plan(0, 0, seconds, held);
@@ -33,7 +33,7 @@ public static class TailPlanner
         {
             for (var m = 1; m < workers; m *= 2)
             {
-                var run = Simulate(cost, capacity, workers, sequences, remaining, m);
+                var run = Simulate(cost, capacity, workers, sequences, remaining, m, transfer);
                 if (run.Seconds <= seconds * (1 + slowdown) && run.Held < best.HeldDeviceSeconds) best = new Plan(remaining, m, run.Seconds, run.Held);
             }
         }
@@ -44,15 +44,17 @@ public static class TailPlanner
     /// A step's generation on <paramref name="workers"/> continuous batches, sequence i dealt to worker i mod
     /// workers; once <paramref name="remaining"/> of them are left (0: never), those not yet finished leave
     /// every worker but the <paramref name="targets"/> holding most of them (with their tokens so far, to be
-    /// prefilled again) and queue on the target holding fewest. Each worker steps on its own clock; the
+    /// prefilled again, or those <paramref name="transfer"/> carries with their KV cache) and queue on the
+    /// target holding fewest. Each worker steps on its own clock; the
     /// gather happens at the clock of the step that reached the threshold. Returns when the last sequence
     /// finished and the device time held: each worker's last busy moment, summed.
     /// </summary>
-    public static (double Seconds, double Held) Simulate(CostModel cost, int capacity, int workers, IReadOnlyList<EmulatedSequence> sequences, double remaining, int targets)
+    public static (double Seconds, double Held) Simulate(CostModel cost, int capacity, int workers, IReadOnlyList<EmulatedSequence> sequences, double remaining, int targets,
+        CacheTransfer? transfer = null)
     {
         if (workers < 1) throw new ArgumentOutOfRangeException(nameof(workers), workers, "at least one worker");
         if (remaining > 0 && (targets < 1 || targets >= workers)) throw new ArgumentOutOfRangeException(nameof(targets), targets, $"between 1 and {workers - 1}");
-        var batches = Enumerable.Range(0, workers).Select(_ => new EmulatedBatch(cost, capacity)).ToArray();
+        var batches = Enumerable.Range(0, workers).Select(_ => new EmulatedBatch(cost, capacity, transfer?.Link)).ToArray();
         var queues = Enumerable.Range(0, workers).Select(_ => new Queue<EmulatedSequence>()).ToArray();
         for (var i = 0; i < sequences.Count; i++) queues[i % workers].Enqueue(sequences[i]);
         var clocks = new double[workers];
@@ -69,14 +71,15 @@ public static class TailPlanner
             if (!gathered && left <= remaining * sequences.Count)
             {
                 gathered = true;
-                Gather(batches, queues, clocks, clocks[w], targets, ready);
+                Gather(batches, queues, clocks, clocks[w], targets, ready, s => s.Generated > 0 && transfer is not null && transfer.Carries(cost, s.Context));
             }
             if (batch.Count > 0 || queue.Count > 0) ready.Enqueue(w, clocks[w]);
         }
         return (clocks.Max(), clocks.Sum());
     }
 
-    private static void Gather(EmulatedBatch[] batches, Queue<EmulatedSequence>[] queues, double[] clocks, double now, int targets, PriorityQueue<int, double> ready)
+    private static void Gather(EmulatedBatch[] batches, Queue<EmulatedSequence>[] queues, double[] clocks, double now, int targets, PriorityQueue<int, double> ready,
+        Func<EmulatedSequence, bool> carried)
     {
         int Holding(int w) => batches[w].Count + queues[w].Count;
         var chosen = Enumerable.Range(0, batches.Length).OrderByDescending(Holding).ThenBy(w => w).Take(targets).ToArray();
@@ -84,7 +87,7 @@ public static class TailPlanner
         for (var w = 0; w < batches.Length; w++)
         {
             if (chosen.Contains(w) || Holding(w) == 0) continue;
-            moved.AddRange(batches[w].Sequences.ToList().Select(s => batches[w].Evict(s.Id)));
+            moved.AddRange(batches[w].Sequences.ToList().Select(s => batches[w].Evict(s.Id)).Select(s => carried(s) ? s with { CacheCarried = true } : s));
             moved.AddRange(queues[w]);
             queues[w].Clear();
         }

@@ -146,6 +146,10 @@ public sealed class AsyncJobTests(ClusterFixture fixture)
     [InlineData("""{"workers":4}""", "rl.migration.workers: 4 must be at least 1 and fewer than rl.generationWorkers (4)*")]
     [InlineData("""{"remaining":"most"}""", "*remaining*")]
     [InlineData("""{"worker":2}""", "*'worker' is not a field of rl.migration*")]
+    [InlineData("""{"move":"cache"}""", null)]
+    [InlineData("""{"move":"teleport"}""", "*move*")]
+    [InlineData("""{"retuneEvery":-1}""", "rl.migration.retuneEvery: -1 must be 0 (keep the settings) or a number of steps")]
+    [InlineData("""{"retuneEvery":5}""", "rl.migration.retuneEvery: re-tuning simulates steps with the emulated devices' cost model, which real devices do not have; set it to 0")]
     public void Bad_migration_sections_name_the_field(string section, string? expected)
     {
         var json = """{"name":"a","kind":"rl","rl":{"generationWorkers":4,"migration":""" + section + "}}";

@@ -2,6 +2,7 @@ using Grains.Engines;
 using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
 using Grains.Rl;
+using Kernels.Emulation;
 using Orleans.Core.Internal;
 
 namespace Grains.Tests;
@@ -47,7 +48,8 @@ public sealed class EmulatedJobTests(ClusterFixture fixture)
 
         before.Should().OnlyContain(r => r.Stage == SampleStage.Trained);
         after.Should().BeEquivalentTo(before, o => o.WithStrictOrdering());
-        repeated.Should().BeEquivalentTo(before, o => o.WithStrictOrdering(), "a repeated Trained changes nothing");
+        repeated.Should().BeEquivalentTo(before, o => o.WithStrictOrdering().Excluding(r => r.RefusedTrainings), "a repeated Trained trains nothing");
+        repeated.Should().OnlyContain(r => r.RefusedTrainings == 1, "and is counted as refused");
         (await grains.GetGrain<ISampleGrain>(SampleKeys.Of(spec.Name, 3, 0)).Record()).Stage.Should().Be(SampleStage.New, "a step the job never ran has no record");
     }
 
@@ -166,6 +168,36 @@ public sealed class EmulatedJobTests(ClusterFixture fixture)
         }
     }
 
+    [Fact]
+    public async Task Retuned_migration_runs_each_step_with_the_plan_chosen_over_the_lengths_the_step_before_reached()
+    {
+        var grains = fixture.Cluster.GrainFactory;
+        var spec = Emulated("emulated-retuned", "streaming", "grpo") with { Iterations = 3 };
+        spec = spec with
+        {
+            Rl = spec.Rl! with
+            {
+                Migration = new MigrationSpec { Remaining = 0.25, Workers = 1, RetuneEvery = 1 },
+                Emulation = spec.Rl.Emulation! with { Lengths = "reasoning", TimeScale = 10 },
+            },
+        };
+        var emulated = new EmulatedJob(spec);
+
+        var (status, metrics) = await RlJobTests.Run(grains, spec);
+
+        status.State.Should().Be(JobState.Completed, status.Message);
+        metrics[0].Migration.Should().Be(new MigrationPlan(0.25, 1), "the first step runs with the file's settings");
+        for (var i = 1; i < metrics.Length; i++)
+        {
+            // The planner's own choice over the lengths the step before reached, on the job's three workers.
+            var before = await Task.WhenAll(Enumerable.Range(0, 24).Select(k => grains.GetGrain<ISampleGrain>(SampleKeys.Of(spec.Name, metrics[i - 1].Iteration, k)).Record()));
+            var workload = emulated.Workload(metrics[i - 1].Iteration);
+            var plan = TailPlanner.Choose(workload.Generation, workload.WorkerCapacity, 3,
+                [.. before.Select(r => new EmulatedSequence(r.Start!.Id, r.Start.PromptTokens, r.Generated!.Tokens))], new CacheTransfer(workload.WeightLink));
+            metrics[i].Migration.Should().Be(plan.Workers > 0 ? new MigrationPlan(plan.Remaining, plan.Workers) : null, $"iteration {metrics[i].Iteration}");
+        }
+    }
+
     [Theory]
     [InlineData("barrier")]
     [InlineData("streaming")]
@@ -232,6 +264,29 @@ public sealed class EmulatedJobTests(ClusterFixture fixture)
             var workload = emulated.Workload(m.Iteration);
             var training = workload.TrainingSteps.Sum(step => step.Sum(share => workload.ActorTraining.TrainingSeconds(workload.Sequences(share)) + workload.CriticTraining!.TrainingSeconds(workload.Sequences(share))));
             m.Timeline.SelectMany(t => t.Bars).Where(b => b.Stage == "training").Sum(b => b.End - b.Start).Should().BeApproximately(training, training * 1e-4);
+        }
+    }
+
+    [Fact]
+    public async Task On_colocated_devices_streamed_scoring_runs_only_on_devices_whose_worker_is_done()
+    {
+        // Streaming scores each sample once generated; on colocated devices it waits for a device whose worker
+        // has generated its share (RLHFuse's freed devices), never sending one back from scoring to generation.
+        var grains = fixture.Cluster.GrainFactory;
+        var spec = EmulatedJob.ColocatedAtSameDevices(Emulated("emulated-colocated-streaming", "streaming") with { Seed = 6 });
+        spec = spec with { Rl = spec.Rl! with { GenerationWorkers = 3, TrainingReplicas = 3, Emulation = spec.Rl.Emulation! with { InferenceDevices = 3 } } };
+
+        var (status, metrics) = await RlJobTests.Run(grains, spec);
+
+        status.State.Should().Be(JobState.Completed, status.Message);
+        foreach (var m in metrics)
+        {
+            m.Timeline.SelectMany(t => t.Bars).Count(b => b.Stage == "scoring").Should().BePositive();
+            foreach (var device in m.Timeline)
+            {
+                var lastGeneration = device.Bars.Where(b => b.Stage == "generation").Max(b => b.End);
+                device.Bars.Where(b => b.Stage == "scoring").Should().NotContain(b => b.Start < lastGeneration - 1e-9, $"{device.Holder} scores only once its worker is done");
+            }
         }
     }
 

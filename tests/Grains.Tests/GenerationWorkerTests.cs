@@ -91,6 +91,57 @@ public sealed class GenerationWorkerTests(ClusterFixture fixture)
         }
     }
 
+    [Theory]
+    [InlineData(MigrationMove.Cache)]
+    [InlineData(MigrationMove.Prefill)]
+    public async Task Running_samples_moved_with_their_KV_cache_or_prefilled_again_finish_as_they_would_have(MigrationMove move)
+    {
+        var grains = fixture.Cluster.GrainFactory;
+        var name = $"moved-{move}".ToLowerInvariant();
+        using var policy = await Publish($"tests/{name}/actor.safetensors", HeadKind.LanguageModel, 31);
+        var weights = new WeightsRef($"tests/{name}/actor.safetensors", 0);
+        var (first, second) = (grains.GetGrain<IGenerationWorkerGrain>($"{name}/g0"), grains.GetGrain<IGenerationWorkerGrain>($"{name}/g1"));
+        foreach (var w in new[] { first, second })
+        {
+            await w.Configure(new GenerationLimits(MaxBatch: 4, MaxTokens: 1000, "demo", MaxSequenceLength: 64));
+            await w.LoadWeights(weights);
+        }
+        // Seeds whose responses outlast the first hand-overs (8 decoding steps each), so all four are running when moved.
+        var seeds = Enumerable.Range(100, 100).Select(s => (long)s).Where(s => ContinuousBatch.Generate(policy,
+            [new GenerationRequest("probe", [1, 5, 6, 7], new SamplingParams(40, 1.0, Seed: s, StopTokens: [2]))], 1, 64)[0].Response.Length >= 30).Take(4).ToArray();
+        var work = seeds.Select((seed, k) => new GenerationWork(SampleKeys.Of(name, 1, k), [1, 5, 6, 7], seed, 40, 1.0, [], [], Weights: weights)).ToArray();
+        await CreateDispatched(grains, name, work);
+
+        await first.Submit(work);
+        var moved = await first.Release([.. work.Select(w => w.SampleId)], 4, move);
+        foreach (var m in moved)
+        {
+            (await grains.GetGrain<ISampleGrain>(m.SampleId).Requeued()).Should().BeTrue();
+            await grains.GetGrain<ISampleGrain>(m.SampleId).Dispatched(Start(name, m), $"{name}/g1");
+        }
+        await second.Submit(moved);
+        var records = await WaitGenerated(grains, [.. work.Select(w => w.SampleId)]);
+
+        moved.Should().HaveCount(4).And.Contain(m => m.Response.Length > 0, "nothing finishes 40 tokens in one hand-over");
+        if (move == MigrationMove.Cache)
+        {
+            // Keys and values for every position but the last token's, which the new worker feeds.
+            moved.Where(m => m.Response.Length > 0).Should().OnlyContain(m => m.Cache != null && m.Cache.Version == 0 && m.Cache.Positions == m.Prompt.Length + m.Response.Length - 1
+                && m.Cache.Entries.Length == 2 * ModelPresets.Demo.Layers);
+        }
+        else
+        {
+            moved.Should().OnlyContain(m => m.Cache == null);
+        }
+        var uninterrupted = ContinuousBatch.Generate(policy, work.Select(w => new GenerationRequest(w.SampleId, w.Prompt, new SamplingParams(40, 1.0, Seed: w.Seed, StopTokens: [2]))).ToArray(), 4, 64);
+        for (var k = 0; k < work.Length; k++)
+        {
+            records[k].Generated!.Response.Should().Equal(uninterrupted[k].Response, $"sample {k}");
+            records[k].Generated!.LogProbs.Should().Equal(uninterrupted[k].LogProbs, (x, y) => Math.Abs(x - y) < 1e-4f);
+            records[k].Generated!.Worker.Should().Be($"{name}/g1");
+        }
+    }
+
     [Fact]
     public async Task An_older_steps_sample_is_admitted_before_newer_ones_queued_and_held_samples_can_be_released()
     {
@@ -110,8 +161,8 @@ public sealed class GenerationWorkerTests(ClusterFixture fixture)
         // Step 1's sample, sent after step 2's (its worker lost), goes ahead of step 2's queued ones.
         await worker.Submit([d]);
         var held = await worker.Holding();
-        var queued = await worker.Release([b.SampleId, c.SampleId], 1);
-        var admitted = await worker.Release([a.SampleId, "ordered/none"], 5);
+        var queued = await worker.Release([b.SampleId, c.SampleId], 1, MigrationMove.Prefill);
+        var admitted = await worker.Release([a.SampleId, "ordered/none"], 5, MigrationMove.Prefill);
         var records = await WaitGenerated(grains, [d.SampleId, b.SampleId]);
 
         held.Should().Equal(d.SampleId, b.SampleId, c.SampleId, a.SampleId);
@@ -230,14 +281,18 @@ public sealed class GenerationWorkerTests(ClusterFixture fixture)
     /// <summary>Creates each work's sample grain (step and index from its id) and records it dispatched to {job}/g0.</summary>
     private static async Task CreateDispatched(IGrainFactory grains, string job, GenerationWork[] work)
     {
-        var scoring = new ScoringModels(RlTask.Arithmetic, null, "unused", null, "demo", 1.0, 64);
         foreach (var w in work)
         {
-            var key = w.SampleId.Split('/');
-            var start = new SampleStart(job, int.Parse(key[^2]), int.Parse(key[^1]), "g", 0, w.Prompt, "", w.Seed, w.MaxNewTokens, 1.0, scoring, 1);
-            await grains.GetGrain<ISampleGrain>(w.SampleId).Create(start);
-            await grains.GetGrain<ISampleGrain>(w.SampleId).Dispatched(start, $"{job}/g0");
+            await grains.GetGrain<ISampleGrain>(w.SampleId).Create(Start(job, w));
+            await grains.GetGrain<ISampleGrain>(w.SampleId).Dispatched(Start(job, w), $"{job}/g0");
         }
+    }
+
+    private static SampleStart Start(string job, GenerationWork w)
+    {
+        var key = w.SampleId.Split('/');
+        var scoring = new ScoringModels(RlTask.Arithmetic, null, "unused", null, "demo", 1.0, 64);
+        return new SampleStart(job, int.Parse(key[^2]), int.Parse(key[^1]), "g", 0, w.Prompt, "", w.Seed, w.MaxNewTokens, 1.0, scoring, 1);
     }
 
     private static async Task<SampleRecord[]> WaitGenerated(IGrainFactory grains, string[] ids)

@@ -146,6 +146,7 @@ public sealed class RlJobTests(ClusterFixture fixture)
             b.Count(r => r.Dispatches > 1).Should().Be(movedMetrics[i].Ledger!.Migrated);
             movedMetrics[i].PolicyLoss.Should().BeApproximately(stayMetrics[i].PolicyLoss, 1e-4);
         }
+        movedMetrics.Skip(1).Sum(m => m.Ledger!.CachesCarried).Should().BePositive("running samples move with their KV cache (move: auto, on real devices always)");
     }
 
     [Fact]

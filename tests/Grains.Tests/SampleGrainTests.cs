@@ -54,7 +54,10 @@ public sealed class SampleGrainTests(ClusterFixture fixture)
         (await sample.Score()).Should().BeFalse();
         var trained = await sample.Trained([1f, 1f, 1f], null);
         trained.Stage.Should().Be(SampleStage.Trained);
-        (await sample.Trained([2f, 2f, 2f], null)).Advantages.Should().Equal(trained.Advantages!, "a repeat changes nothing");
+        var repeated = await sample.Trained([2f, 2f, 2f], null);
+        repeated.Advantages.Should().Equal(trained.Advantages!, "a repeat trains nothing");
+        (trained.RefusedTrainings, repeated.RefusedTrainings).Should().Be((0, 1), "the repeat is refused and counted");
+        StepLedger.Of([repeated]).RefusedTrainings.Should().Be(1, "the step's ledger counts refusals");
 
         var record = await sample.Record();
         record.Stage.Should().Be(SampleStage.Trained);

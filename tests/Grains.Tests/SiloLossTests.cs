@@ -532,6 +532,77 @@ public sealed class SiloLossTests(SiloLossFixture fixture) : IClassFixture<SiloL
         for (var i = 1; i < metrics.Length; i++) metrics[i].RewardMean.Should().Be(wholeMetrics[i].RewardMean, $"iteration {i}");
     }
 
+    [Fact]
+    public async Task A_migration_target_killed_while_it_holds_a_steps_gathered_tail_loses_no_sample()
+    {
+        var grains = fixture.Cluster.Client;
+        var silos = new[] { await fixture.AddGenerationSilo(2), await fixture.AddGenerationSilo(2) };
+        try
+        {
+            await KillMigrationTarget(grains, silos);
+        }
+        finally
+        {
+            foreach (var silo in silos.Where(s => fixture.Cluster.Silos.Contains(s))) await fixture.Cluster.StopSiloAsync(silo);
+        }
+    }
+
+    private async Task KillMigrationTarget(IClusterClient grains, InProcessSiloHandle[] silos)
+    {
+        // Run-length responses (to their limit: no warm start) and the tail gathered on one worker as soon as
+        // a tenth of a step is generated, so the target holds most of the step for a while.
+        static JobSpec Spec(string name) => Job(name) with
+        {
+            Rl = Job(name).Rl! with { Task = RlTask.Runlength, SftSteps = 0, MaxBatch = 4, Migration = new MigrationSpec { Remaining = 0.9, Workers = 1 } },
+        };
+        var (whole, wholeMetrics) = await RlJobTests.Run(grains, Spec("target-lost-baseline"));
+        whole.State.Should().Be(JobState.Completed, whole.Message);
+
+        // The job grain (and so its samples) off the generation silos: whichever worker the tail goes to may be killed.
+        var name = "target-lost";
+        for (var k = 0; await Activated(grains.GetGrain<IJobGrain>(name)) is { } at && silos.Any(s => s.SiloAddress.Equals(at)); k++) name = $"target-lost-{k}";
+        var job = grains.GetGrain<IJobGrain>(name);
+        await SiloLoss.Retry(() => job.Submit(Spec(name)));
+        var (victim, target) = await GatheredTail(grains, name, silos);
+        await fixture.Cluster.KillSiloAsync(victim);
+
+        var (after, metrics) = await RlJobTests.Watch(grains, name);
+
+        after.State.Should().Be(JobState.Completed, after.Message);
+        metrics.Skip(1).Should().OnlyContain(m => m.Ledger!.Created == 32 && m.Ledger.Trained == 32 && m.Ledger.Lost == 0);
+        metrics.Skip(1).Sum(m => m.Ledger!.Migrated).Should().BePositive();
+        metrics.Skip(1).Sum(m => m.Ledger!.Redispatched).Should().BeGreaterThan(metrics.Skip(1).Sum(m => m.Ledger!.Migrated), $"the tail {target} held when its silo died was sent again");
+        for (var i = 1; i < metrics.Length; i++)
+        {
+            metrics[i].RewardMean.Should().Be(wholeMetrics[i].RewardMean, $"iteration {i}: a response depends on its seed and weights, not on where it finished");
+            metrics[i].PolicyLoss.Should().BeApproximately(wholeMetrics[i].PolicyLoss, 1e-4);
+        }
+    }
+
+    /// <summary>A generation silo of <paramref name="silos"/> whose worker holds samples moved to it to gather a step's tail, not yet generated.</summary>
+    private static async Task<(InProcessSiloHandle Silo, string Worker)> GatheredTail(IClusterClient grains, string name, InProcessSiloHandle[] silos)
+    {
+        var job = grains.GetGrain<IJobGrain>(name);
+        for (var attempt = 0; attempt < 3000; attempt++)
+        {
+            var status = await job.Status();
+            status.State.Should().Be(JobState.Running, status.Message);
+            // Samples a worker holds exist (the job created them before sending them): asking them for their
+            // records places no new activation away from the job grain.
+            for (var w = 0; w < 2 && status.IterationsDone >= 1; w++)
+            {
+                var worker = JobKeys.For(Job(name)).Worker(w);
+                var held = await grains.GetGrain<IGenerationWorkerGrain>(worker).Holding();
+                var records = await Task.WhenAll(held.Select(id => grains.GetGrain<ISampleGrain>(id).Record()));
+                if (!records.Any(r => r.Dispatches > 1 && r.Stage == SampleStage.Generating && r.Worker == worker)) continue;
+                var lease = (await grains.GetGrain<IDeviceDirectoryGrain>(0).Lookup($"generationworker/{worker}"))!;
+                if (silos.FirstOrDefault(s => s.SiloAddress.ToParsableString() == lease.Silo) is { } silo) return (silo, worker);
+            }
+            await Task.Delay(10);
+        }
+        throw new TimeoutException("no step's tail was gathered on a worker of the generation silos");
+    }
+
     private static async Task<(SiloAddress Silo, string Worker)> HoldingWorker(IClusterClient grains, JobSpec spec, SiloAddress jobSilo)
     {
         var directory = grains.GetGrain<IDeviceDirectoryGrain>(0);

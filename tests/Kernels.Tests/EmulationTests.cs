@@ -149,6 +149,40 @@ public sealed class EmulatedBatchTests
     }
 
     [Fact]
+    public void A_sequence_that_brings_its_KV_cache_pays_its_transfer_instead_of_its_prefill()
+    {
+        var prefilled = new EmulatedBatch(Cost, 2);
+        prefilled.Add(new EmulatedSequence("moved", 256, 3000, Generated: 1000));
+        var carried = new EmulatedBatch(Cost, 2, Link.InfiniBand);
+        carried.Add(new EmulatedSequence("moved", 256, 3000, Generated: 1000, CacheCarried: true));
+
+        var again = prefilled.Step().Seconds;
+        var sent = carried.Step().Seconds;
+
+        // Qwen2.5-7B keeps 2 (K, V) x 28 layers x 4 KV heads x 128 x 2 bytes = 57,344 bytes a token; 1,256 of them over 50 GB/s after 5 us.
+        var transfer = 5e-6 + 57_344.0 * 1256 / 50e9;
+        sent.Should().BeApproximately(transfer + Cost.DecodeStepSeconds([1256]), 1e-12);
+        again.Should().BeApproximately(Cost.PrefillSeconds([1256]) + Cost.DecodeStepSeconds([1256]), 1e-12);
+        sent.Should().BeLessThan(again);
+        carried.Step().Seconds.Should().BeApproximately(Cost.DecodeStepSeconds([1257]), 1e-12, "the cache arrived once");
+        FluentActions.Invoking(() => prefilled.Add(new EmulatedSequence("other", 256, 3000, 10, CacheCarried: true)))
+            .Should().Throw<ArgumentException>().WithMessage("*no link*");
+    }
+
+    [Fact]
+    public void A_cache_travels_where_the_link_sends_it_sooner_than_its_context_is_prefilled()
+    {
+        var infiniband = new CacheTransfer(Link.InfiniBand);
+        var slow = new CacheTransfer(new Link("slow", 1e8, 0.01));
+
+        infiniband.Carries(Cost, 16_000).Should().BeTrue("0.9 GB at 50 GB/s (18 ms) against a prefill of 16,000 tokens (0.47 s)");
+        Cost.PrefillSeconds([16_000]).Should().BeApproximately(0.468, 0.001);
+        slow.Carries(Cost, 16_000).Should().BeFalse("9 s at 100 MB/s");
+        (slow with { Always = true }).Carries(Cost, 16_000).Should().BeTrue();
+        Cost.CacheTransferSeconds([16_000], slow.Link).Should().BeApproximately(0.01 + 57_344.0 * 16_000 / 1e8, 1e-9);
+    }
+
+    [Fact]
     public void The_sequences_as_they_stand_are_read_without_taking_them_out()
     {
         var batch = new EmulatedBatch(Cost, 2);

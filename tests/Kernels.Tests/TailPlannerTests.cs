@@ -69,6 +69,18 @@ public sealed class TailPlannerTests
     }
 
     [Fact]
+    public void A_tail_moved_with_its_KV_caches_ends_sooner_than_one_prefilled_again()
+    {
+        var prefilled = TailPlanner.Simulate(Cost, 8, 4, Sequences, remaining: 0.2, targets: 1);
+        var carried = TailPlanner.Simulate(Cost, 8, 4, Sequences, remaining: 0.2, targets: 1, new CacheTransfer(Link.InfiniBand));
+
+        // The three moved longs, ten tokens in, arrive as 3 x 266 tokens of cache instead of a prefill of them.
+        carried.Seconds.Should().BeLessThan(prefilled.Seconds);
+        (prefilled.Seconds - carried.Seconds).Should().BeApproximately(
+            Cost.PrefillSeconds([266, 266, 266]) - Cost.CacheTransferSeconds([266, 266, 266], Link.InfiniBand), 1e-9);
+    }
+
+    [Fact]
     public void Bad_settings_are_refused()
     {
         var act = () => TailPlanner.Simulate(Cost, 8, 4, Sequences, remaining: 0.1, targets: 4);

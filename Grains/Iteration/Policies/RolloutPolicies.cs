@@ -20,7 +20,4 @@ public static class RolloutPolicies
         DispatchPolicy.Pull => new PullDispatch(Math.Min(rl.MaxBatch, (rl.PromptsPerIteration * rl.SamplesPerPrompt + rl.GenerationWorkers - 1) / rl.GenerationWorkers)),
         _ => throw new ArgumentOutOfRangeException(nameof(rl), rl.Dispatch, "no such dispatch policy"),
     };
-
-    /// <summary>The step's long-tail migration, or null without a migration section.</summary>
-    public static TailMigration? Migration(RlSpec rl) => rl.Migration is { } m ? new TailMigration(m.Remaining, m.Workers) : null;
 }

@@ -1,12 +1,17 @@
+using Grains.Interfaces.Jobs;
+
 namespace Grains.Iteration.Policies;
 
 /// <summary>
 /// RLHFuse's long-tail migration: once a step's samples not yet generated fall to <paramref name="remaining"/>
 /// of its samples, gather them on <paramref name="workers"/> workers, those already holding the most of them
 /// (the fewest moves; the lowest index first among equals). Once a step: what is left is the tail.
+/// Running samples move as <paramref name="move"/> says: with their KV cache, or prefilled again.
 /// </summary>
-public sealed class TailMigration(double remaining, int workers)
+public sealed class TailMigration(double remaining, int workers, MigrationMove move = MigrationMove.Auto)
 {
+    public MigrationMove Move => move;
+
     private bool gathered;
 
     /// <summary>Asked after each generated sample (recorded in the state).</summary>

@@ -50,11 +50,17 @@ public sealed class BenchVariantTests
 
         var (job, plan) = variant.WithMigration(variant.Apply(workload));
 
-        var expected = TailPlanner.Choose(new EmulatedJob(job).Workload(1));
+        // Moved samples carry their KV cache where the workload's link sends it sooner than a prefill.
+        var steps = new EmulatedJob(job).Workload(1);
+        var expected = TailPlanner.Choose(steps, new CacheTransfer(steps.WeightLink));
         plan.Should().Be(expected);
-        if (expected.Workers > 0) job.Rl!.Migration.Should().Be(new MigrationSpec { Remaining = expected.Remaining, Workers = expected.Workers });
+        if (expected.Workers > 0) job.Rl!.Migration.Should().Be(new MigrationSpec { Remaining = expected.Remaining, Workers = expected.Workers, Move = MigrationMove.Auto });
         else job.Rl!.Migration.Should().BeNull();
         job.Rl.Async!.MaxStaleness.Should().Be(1);
+        var prefill = BenchVariant.Parse("async-1-migrate-prefill");
+        var (prefilled, prefillPlan) = prefill.WithMigration(prefill.Apply(workload));
+        prefillPlan.Should().Be(TailPlanner.Choose(steps), "the ablation plans for samples prefilled again");
+        if (prefillPlan!.Workers > 0) prefilled.Rl!.Migration!.Move.Should().Be(MigrationMove.Prefill);
         BenchVariant.Parse("async-1").WithMigration(job).Plan.Should().BeNull("a variant without migration plans none");
     }
 }

@@ -164,6 +164,25 @@ public sealed class RolloutPolicyTests
         migration.Generated(state).Should().BeEmpty("the two samples left are on two workers already");
     }
 
+    [Fact]
+    public void Colocated_scoring_goes_to_devices_whose_worker_is_done_in_turn_and_waits_while_every_one_generates()
+    {
+        // Samples 0-1 on worker 0, 2 on worker 1, 3 on worker 2; worker 1 done.
+        var state = new RolloutState(samples: 4, workers: 3);
+        foreach (var (k, w) in new[] { (0, 0), (1, 0), (2, 1), (3, 2) }) state.Dispatched(k, w);
+        var scoring = new FreeDeviceScoring();
+        var busy = new FreeDeviceScoring();
+        busy.Next(state, _ => true).Should().BeNull("every worker has samples left to generate");
+        state.Generated(2);
+
+        scoring.Next(state, _ => true).Should().Be(1);
+        scoring.Next(state, _ => true).Should().Be(1, "the only free device");
+        state.Generated(3);
+        scoring.Next(state, _ => true).Should().Be(2, "from where it left off");
+        scoring.Next(state, _ => true).Should().Be(1);
+        scoring.Next(state, w => w != 1 && w != 2).Should().BeNull("worker 0 still generates and the others are not usable (lost)");
+    }
+
     private static RolloutState Started(int samples)
     {
         var state = new RolloutState(samples, workers: 1);

@@ -1,0 +1,35 @@
+using Grains.Engines;
+using Grains.Interfaces.Jobs;
+using Grains.Interfaces.Rl;
+using Grains.Iteration.Policies;
+using Kernels.Emulation;
+
+namespace Grains.Iteration;
+
+/// <summary>
+/// A job's long-tail migration step by step: the settings its file gives, or, with retuneEvery K on
+/// emulated devices, the plan <see cref="TailPlanner"/> chooses every K trained steps over the lengths that
+/// step's samples reached, for the steps launched after it (lengths drift as training goes on; RLHFuse
+/// tunes once). A plan that frees no worker without slowing generation pauses migration until the next.
+/// </summary>
+public sealed class MigrationTuning(RlSpec rl, EmulatedJob? emulated)
+{
+    private MigrationPlan? current = rl.Migration is { } m ? new MigrationPlan(m.Remaining, m.Workers) : null;
+
+    /// <summary>The plan a step launched now runs with; null without migration.</summary>
+    public MigrationPlan? Current => current is { Workers: > 0 } ? current : null;
+
+    /// <summary>The policy for a step launched now.</summary>
+    public TailMigration? Policy() => Current is { } plan ? new TailMigration(plan.Remaining, plan.Workers, rl.Migration!.Move) : null;
+
+    /// <summary>After step <paramref name="step"/> is trained on <paramref name="workers"/> workers: every K steps, the plan for the next ones.</summary>
+    public void Trained(int step, IReadOnlyList<SampleRecord> records, int workers)
+    {
+        if (rl.Migration is not { RetuneEvery: > 0 } migration || emulated is null || step % migration.RetuneEvery != 0 || workers < 2) return;
+        var workload = emulated.Workload(step);
+        var sequences = records.Select(r => new EmulatedSequence(r.Start!.Id, r.Start.PromptTokens, r.Generated!.Tokens)).ToArray();
+        var transfer = migration.Move == MigrationMove.Prefill ? null : new CacheTransfer(workload.WeightLink, Always: migration.Move == MigrationMove.Cache);
+        var plan = TailPlanner.Choose(workload.Generation, workload.WorkerCapacity, workers, sequences, transfer);
+        current = new MigrationPlan(plan.Remaining, plan.Workers);
+    }
+}
