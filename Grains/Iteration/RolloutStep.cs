@@ -29,9 +29,11 @@ public sealed partial class RolloutScheduler
         private readonly HashSet<int> stopped = [];
         // The latest tokens so far a worker told of each sample being generated (partial rollouts): a lost one goes on from them.
         private readonly Dictionary<int, GenerationWork> progress = [];
-        // A colocated job's samples to score, waiting for a device its worker has left free.
+        // A colocated job's samples to score, waiting for a device its worker has left free, and where each is being scored:
+        // a device takes up to its share of the step at a time.
         private readonly Queue<int> toScore = new();
-        private readonly FreeDeviceScoring freeDevices = new();
+        private readonly Dictionary<int, int> scoringOn = [];
+        private readonly FreeDeviceScoring freeDevices = new((starts.Length + workers.Count - 1) / workers.Count);
 
         private readonly Dictionary<int, int> local = workers.Select((w, k) => (w.Index, k)).ToDictionary();
 
@@ -59,6 +61,11 @@ public sealed partial class RolloutScheduler
             }
             if (stage >= SampleStage.Scored && State.Scored(k))
             {
+                if (scoringOn.Remove(k, out var device))
+                {
+                    freeDevices.Scored(device);
+                    ScoreOnFreeDevices();
+                }
                 if (--unscored[starts[k].Group] == 0) scoredGroups.TryWrite(members[starts[k].Group]);
                 Carry(policies.Stage.Scored(State, k));
             }
@@ -117,6 +124,7 @@ public sealed partial class RolloutScheduler
             while (toScore.Count > 0 && freeDevices.Next(State, x => !gone.Contains(x)) is { } w)
             {
                 var (k, device) = (toScore.Dequeue(), workers[w].Index);
+                scoringOn[k] = w;
                 Watch(SiloLoss.Retry(() => samples[k].ScoreOn(device)));
             }
         }

@@ -170,17 +170,18 @@ public sealed class RolloutPolicyTests
         // Samples 0-1 on worker 0, 2 on worker 1, 3 on worker 2; worker 1 done.
         var state = new RolloutState(samples: 4, workers: 3);
         foreach (var (k, w) in new[] { (0, 0), (1, 0), (2, 1), (3, 2) }) state.Dispatched(k, w);
-        var scoring = new FreeDeviceScoring();
-        var busy = new FreeDeviceScoring();
-        busy.Next(state, _ => true).Should().BeNull("every worker has samples left to generate");
+        var scoring = new FreeDeviceScoring(most: 2);
+        scoring.Next(state, _ => true).Should().BeNull("every worker has samples left to generate");
         state.Generated(2);
 
         scoring.Next(state, _ => true).Should().Be(1);
-        scoring.Next(state, _ => true).Should().Be(1, "the only free device");
+        scoring.Next(state, _ => true).Should().Be(1, "the only free device, with room for two");
+        scoring.Next(state, _ => true).Should().BeNull("its two are being scored");
+        scoring.Scored(1);
+        scoring.Next(state, _ => true).Should().Be(1, "one of its two is done");
         state.Generated(3);
         scoring.Next(state, _ => true).Should().Be(2, "from where it left off");
-        scoring.Next(state, _ => true).Should().Be(1);
-        scoring.Next(state, w => w != 1 && w != 2).Should().BeNull("worker 0 still generates and the others are not usable (lost)");
+        scoring.Next(state, w => w != 2).Should().BeNull("worker 0 still generates, 1 is full and 2 is not usable (lost)");
     }
 
     private static RolloutState Started(int samples)
