@@ -103,12 +103,7 @@ public sealed class EmulatedGenerationEngine : IGenerationEngine
         {
             var sequence = batch.Evict(w.SampleId);
             // Only its size counts here: the cache travels if the move says so, or if the cost model says sending it is sooner.
-            var carried = sequence.Generated > 0 && move switch
-            {
-                MigrationMove.Cache => true,
-                MigrationMove.Auto => transfer.Carries(cost, sequence.Context),
-                _ => false,
-            };
+            var carried = sequence.Generated > 0 && move != MigrationMove.Prefill && (transfer with { Always = move == MigrationMove.Cache }).Carries(cost, sequence.Context);
             return w with { EmulatedGenerated = sequence.Generated, Cache = carried ? new CarriedCache(version, sequence.Context, []) : null };
         }).ToArray();
         foreach (var h in handed) admitted.Remove(h.SampleId);

@@ -26,10 +26,11 @@ public sealed class MigrationTuning(RlSpec rl, EmulatedJob? emulated)
     public void Trained(int step, IReadOnlyList<SampleRecord> records, int workers)
     {
         if (rl.Migration is not { RetuneEvery: > 0 } migration || emulated is null || step % migration.RetuneEvery != 0 || workers < 2) return;
-        var workload = emulated.Workload(step);
+        // The generation workers' cost model, batch and link: not the whole workload a step of it draws.
+        var generator = emulated.Generator;
         var sequences = records.Select(r => new EmulatedSequence(r.Start!.Id, r.Start.PromptTokens, r.Generated!.Tokens)).ToArray();
-        var transfer = migration.Move == MigrationMove.Prefill ? null : new CacheTransfer(workload.WeightLink, Always: migration.Move == MigrationMove.Cache);
-        var plan = TailPlanner.Choose(workload.Generation, workload.WorkerCapacity, workers, sequences, transfer);
+        var transfer = migration.Move == MigrationMove.Prefill ? null : new CacheTransfer(Link.Parse(generator.WeightLink), Always: migration.Move == MigrationMove.Cache);
+        var plan = TailPlanner.Choose(EmulatedCosts.Of(generator.Device), rl.MaxBatch, workers, sequences, transfer);
         current = new MigrationPlan(plan.Remaining, plan.Workers);
     }
 }
