@@ -13,6 +13,12 @@ public enum GreedyRule
     ActorFirst,
     /// <summary>The longest tail, blurred by random noise of up to one forward time: many different good starts.</summary>
     Randomized,
+    /// <summary>
+    /// The longest tail, but a device starts a model's forward only while fewer of that model's micro-batches
+    /// are in flight there than 1F1B allows its stage (stages - stage): each device holds what the two 1F1B
+    /// pipelines would, a start for plans that fit in memory.
+    /// </summary>
+    InFlightLimited,
 }
 
 /// <summary>How long and how the planner searches.</summary>
@@ -28,9 +34,10 @@ public sealed record PlannerResult(PipelinePlan Plan, double LowerBound, Pipelin
 /// <summary>
 /// Fuses the actor's and the critic's pipelines on the same devices: greedy list schedules, improved
 /// by simulated annealing over the devices' task orders (swaps of neighbours and short moves of one
-/// task) for a quarter of the time; then, if the best is above the lower bound, CP-SAT on an exact model
-/// started from it (<see cref="ConstraintRefiner"/>); then a second annealing that lowers peak memory
-/// without lengthening the makespan. Chains run on every core, each seeded from the options' seed; the
+/// task) for a tenth of the time; then, if the best is above the lower bound, CP-SAT on an exact model
+/// started from it (<see cref="ConstraintRefiner"/>) until 45 % of the time. Then memory, the makespan
+/// held: with no cap given, starts that hold what 1F1B holds plus a slack, annealed under their own peak
+/// toward that makespan, until 75 %; CP-SAT minimising the peak until 90 %; an annealing for the rest. Chains run on every core, each seeded from the options' seed; the
 /// best plan wins (ties to the lowest chain), so a search bounded by moves rather than seconds (CP-SAT
 /// then on one worker with a deterministic time limit) gives the same plan for the same seed.
 /// </summary>
@@ -66,8 +73,19 @@ public static class FusedPlanner
         var orders = best.Orders;
         if (best.Makespan > bound + 1e-9)
         {
-            var refined = ConstraintRefiner.Refine(problem, ScheduleDecoder.Decode(problem, orders), bound, deadline * 0.95 - clock.Elapsed, options.Seed, deterministic);
+            var refined = ConstraintRefiner.Refine(problem, ScheduleDecoder.Decode(problem, orders), bound, deadline * 0.45 - clock.Elapsed, options.Seed, deterministic);
             if (refined is not null && ScheduleDecoder.Makespan(problem, refined, new double[problem.Tasks.Count]) < best.Makespan) orders = refined;
+        }
+
+        // Memory decides whether a plan runs on a real device: with no cap given, the leanest plan found at this makespan.
+        var incumbent = ScheduleDecoder.Decode(problem, orders);
+        if (problem.MemoryCap is null) (orders, incumbent) = Leanest(problem, incumbent, orders, clock, deadline * 0.75, options, chains);
+        // Then CP-SAT again, the makespan held, the peak minimised.
+        var leaner = ConstraintRefiner.LowerMemory(problem, incumbent, deadline * 0.9 - clock.Elapsed, options.Seed, deterministic);
+        if (leaner is not null && ScheduleDecoder.Decode(problem, leaner) is var lean && lean.Makespan <= incumbent.Makespan + 1e-9
+            && lean.PeakMemory.Max() <= incumbent.PeakMemory.Max() + 1e-9)
+        {
+            orders = leaner;
         }
 
         // Then lower peak memory without lengthening the makespan, one annealing chain per core.
@@ -84,6 +102,44 @@ public static class FusedPlanner
     }
 
     /// <summary>
+    /// The plan with the lowest peak memory found at <paramref name="incumbent"/>'s makespan: starts that hold
+    /// what the two 1F1B pipelines hold plus a slack of micro-batches per model and device (the in-flight
+    /// limited greedy: the more slack, the shorter and the more memory), each annealed toward the makespan
+    /// under its own peak as a cap, one chain per start; the leanest start or chain that reaches it wins.
+    /// </summary>
+    private static (int[][] Orders, PipelinePlan Plan) Leanest(PipelineProblem problem, PipelinePlan incumbent, int[][] orders, Stopwatch clock,
+        TimeSpan until, PlannerOptions options, int chains)
+    {
+        var target = incumbent.Makespan + 1e-9;
+        var starts = Enumerable.Range(0, problem.M0 + problem.M1 + 1)
+            .Select(slack => FusedPlanner.Greedy(problem, GreedyRule.InFlightLimited, slack: slack))
+            .Select(o => (Orders: o, Plan: ScheduleDecoder.Decode(problem, o)))
+            .Where(s => s.Plan.PeakMemory.Max() < incumbent.PeakMemory.Max() - 1e-9)
+            .OrderBy(s => s.Plan.PeakMemory.Max()).ToList();
+        var best = (Orders: orders, Plan: incumbent);
+        if (starts.FirstOrDefault(s => s.Plan.Makespan <= target) is { Orders: not null } reached) best = reached;
+        var tried = starts.Where(s => s.Plan.PeakMemory.Max() < best.Plan.PeakMemory.Max() - 1e-9).ToList();
+        if (tried.Count == 0) return best;
+        // Spread the chains over the leaner starts, from the leanest.
+        var picked = Enumerable.Range(0, Math.Min(chains, tried.Count)).Select(i => tried[i * tried.Count / Math.Min(chains, tried.Count)]).ToArray();
+        var annealed = new (int[][] Orders, double Makespan)[picked.Length];
+        Parallel.For(0, picked.Length, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, chain =>
+        {
+            var capped = problem.WithMemoryCap(picked[chain].Plan.PeakMemory.Max());
+            var search = new Search(capped, picked[chain].Orders, new Random(unchecked((int)(options.Seed * 1_000_037 + chain * 7937))));
+            search.MinimiseMakespan(incumbent.Makespan, clock, until, options.MaxMovesPerChain / 4);
+            annealed[chain] = (search.Orders, search.Makespan);
+        });
+        foreach (var (found, makespan) in annealed)
+        {
+            if (makespan > target) continue;
+            var plan = ScheduleDecoder.Decode(problem, found);
+            if (plan.PeakMemory.Max() < best.Plan.PeakMemory.Max() - 1e-9) best = (found, plan);
+        }
+        return best;
+    }
+
+    /// <summary>
     /// List scheduling: repeatedly start the ready task that can start earliest; among equals, the one with
     /// the longest chain of work after it, backwards first (they free memory).
     /// </summary>
@@ -94,7 +150,7 @@ public static class FusedPlanner
             .MinBy(orders => ScheduleDecoder.Makespan(problem, orders, ends))!;
     }
 
-    public static int[][] Greedy(PipelineProblem problem, GreedyRule rule = GreedyRule.LongestTail, Random? random = null)
+    public static int[][] Greedy(PipelineProblem problem, GreedyRule rule = GreedyRule.LongestTail, Random? random = null, int slack = 0)
     {
         var tasks = problem.Tasks;
         var tail = new double[tasks.Count];
@@ -114,21 +170,30 @@ public static class FusedPlanner
         for (var t = 0; t < tasks.Count; t++) if (problem.Predecessor[t] < 0) ready[tasks[t].Device].Add(t);
         var free = new double[problem.Devices];
         var orders = Enumerable.Range(0, problem.Devices).Select(_ => new List<int>()).ToArray();
+        // Micro-batches in flight per device and model (forward placed there, backward not yet).
+        var inFlight = new int[problem.Devices, 2];
         for (var placed = 0; placed < tasks.Count; placed++)
         {
             var (bestTask, bestStart) = (-1, double.MaxValue);
-            for (var d = 0; d < problem.Devices; d++)
+            // A limit that would leave nothing to place is dropped for this pick (it never is for 1F1B's own orders).
+            foreach (var limited in rule == GreedyRule.InFlightLimited ? new[] { true, false } : [false])
             {
-                foreach (var t in ready[d])
+                for (var d = 0; d < problem.Devices; d++)
                 {
-                    var start = Math.Max(free[d], readyAt[t]);
-                    if (start < bestStart - 1e-12 || (Math.Abs(start - bestStart) <= 1e-12 && Better(t, bestTask)))
+                    foreach (var t in ready[d])
                     {
-                        (bestTask, bestStart) = (t, start);
+                        if (limited && !Admits(t)) continue;
+                        var start = Math.Max(free[d], readyAt[t]);
+                        if (start < bestStart - 1e-12 || (Math.Abs(start - bestStart) <= 1e-12 && Better(t, bestTask)))
+                        {
+                            (bestTask, bestStart) = (t, start);
+                        }
                     }
                 }
+                if (bestTask >= 0) break;
             }
             var device = tasks[bestTask].Device;
+            inFlight[device, (int)tasks[bestTask].Model] += tasks[bestTask].Kind == PassKind.F ? 1 : -1;
             ready[device].Remove(bestTask);
             orders[device].Add(bestTask);
             free[device] = bestStart + tasks[bestTask].Duration;
@@ -139,6 +204,13 @@ public static class FusedPlanner
             }
         }
         return orders.Select(o => o.ToArray()).ToArray();
+
+        bool Admits(int t)
+        {
+            var task = tasks[t];
+            var stages = task.Model == PipelineModel.Actor ? problem.Pp0 : problem.Pp1;
+            return task.Kind == PassKind.B || inFlight[task.Device, (int)task.Model] < stages - task.Stage + slack;
+        }
 
         bool Better(int candidate, int incumbent)
         {

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The fused planner on the 12 configurations of the published study, one markdown row each:
+#   bash infra/schedule-study.sh [SECONDS]      (60 s each by default, as in the README's table)
+# FlexFusion's published peak memory is printed where the project's references quote it.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+seconds="${1:-60}"
+dotnet build "$root/Client" -c Release -nologo -v q -clp:ErrorsOnly >/dev/null
+actors="$root/Client/bin/Release/net10.0/actors"
+echo "| pp0 | pp1 | m0 | m1 | makespan | lower bound | gap | bubble rate | peak memory (max device) | FlexFusion's peak | sequential 1F1B | speed-up | seconds |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+# pp0 pp1 m0 m1 f0 f1 mem0 mem1 flexfusion-peak
+while read -r pp0 pp1 m0 m1 f0 f1 mem0 mem1 published; do
+  "$actors" schedule --pp0 "$pp0" --pp1 "$pp1" --m0 "$m0" --m1 "$m1" --f0 "$f0" --f1 "$f1" --mem0 "$mem0" --mem1 "$mem1" \
+      --seconds "$seconds" --json |
+    python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+pp0, pp1, m0, m1, published = sys.argv[1:6]
+gap = r["makespan"] / r["lowerBound"] - 1
+print(f"| {pp0} | {pp1} | {m0} | {m1} | {r['"'"'makespan'"'"']:g} | {r['"'"'lowerBound'"'"']:g} | {gap:.2%} | {r['"'"'bubbleRate'"'"']:.1%} | "
+      f"{max(r['"'"'peakMemory'"'"']):.2f} | {published} | {r['"'"'sequentialMakespan'"'"']:g} | {r['"'"'sequentialMakespan'"'"'] / r['"'"'makespan'"'"']:.3f}x | {r['"'"'seconds'"'"']:.0f} |")
+' "$pp0" "$pp1" "$m0" "$m1" "$published"
+done <<'ROWS'
+8 4 8 4 5 4 1.95 2 -
+8 4 16 8 5 4 1.95 2 -
+8 4 32 16 5 4 1.95 2 -
+8 8 8 8 5 2 1.95 1 -
+8 8 16 16 5 2 1.95 1 -
+8 8 32 32 5 2 1.95 1 20.50
+16 8 16 8 2 2 1.64 2 -
+16 8 32 16 2 2 1.64 2 -
+16 8 64 32 2 2 1.64 2 41.36
+16 16 16 16 2 1 1.64 1 -
+16 16 32 32 2 1 1.64 1 -
+16 16 64 64 2 1 1.64 1 43.64
+ROWS
