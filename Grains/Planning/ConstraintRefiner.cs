@@ -79,6 +79,12 @@ public static class ConstraintRefiner
         return exact.Solve(limit, seed, deterministic, value => value < current);
     }
 
+    /// <summary>
+    /// A search bounded by moves has no deadline of its own (`actors schedule --moves`): each CP-SAT phase then
+    /// stops after this much deterministic time (about as many seconds on one core).
+    /// </summary>
+    private const double MaxDeterministicSeconds = 60;
+
     /// <summary>The model both searches share: start times, chains, micro-batch order within a stage, one task at a time per device, the incumbent as a hint.</summary>
     private sealed record Exact(CpModel Model, IntVar[] Starts, long[] Durations, long Scale, long Horizon, PipelineProblem Problem)
     {
@@ -121,7 +127,7 @@ public static class ConstraintRefiner
             var solver = new CpSolver
             {
                 StringParameters = deterministic
-                    ? $"num_workers:1,random_seed:{seed % int.MaxValue},max_deterministic_time:{limit.TotalSeconds}"
+                    ? $"num_workers:1,random_seed:{seed % int.MaxValue},max_deterministic_time:{Math.Min(limit.TotalSeconds, MaxDeterministicSeconds)}"
                     : $"num_workers:{Math.Max(4, Environment.ProcessorCount)},random_seed:{seed % int.MaxValue},max_time_in_seconds:{limit.TotalSeconds}",
             };
             var status = solver.Solve(Model);
