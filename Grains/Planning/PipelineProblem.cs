@@ -53,9 +53,6 @@ public sealed class PipelineProblem
         Predecessor = [.. predecessors];
     }
 
-    /// <summary>The same problem (the same tasks, numbered alike) under a memory cap.</summary>
-    public PipelineProblem WithMemoryCap(double cap) => new(Pp0, Pp1, M0, M1, F0, F1, Mem0, Mem1, cap);
-
     public int Pp0 { get; }
     public int Pp1 { get; }
     public int M0 { get; }
