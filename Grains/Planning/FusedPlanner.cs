@@ -13,12 +13,6 @@ public enum GreedyRule
     ActorFirst,
     /// <summary>The longest tail, blurred by random noise of up to one forward time: many different good starts.</summary>
     Randomized,
-    /// <summary>
-    /// The longest tail, but a device starts a model's forward only while fewer of that model's micro-batches
-    /// are in flight there than 1F1B allows its stage (stages - stage): each device holds what the two 1F1B
-    /// pipelines would, a start for plans that fit in memory.
-    /// </summary>
-    InFlightLimited,
 }
 
 /// <summary>How long and how the planner searches.</summary>
@@ -34,11 +28,9 @@ public sealed record PlannerResult(PipelinePlan Plan, double LowerBound, Pipelin
 /// <summary>
 /// Fuses the actor's and the critic's pipelines on the same devices: greedy list schedules, improved
 /// by simulated annealing over the devices' task orders (swaps of neighbours and short moves of one
-/// task) for a tenth of the time; then, if the best is above the lower bound, CP-SAT on an exact model
-/// started from it (<see cref="ConstraintRefiner"/>) until 85 % of the time. Then memory, the makespan
-/// held, in the time left: with no cap given, the leanest of the plan and the starts that hold what 1F1B
-/// holds plus a slack, as fast; CP-SAT minimising the peak (a tenth); an annealing (the rest), half its
-/// chains from that plan and half from the makespan's own. Chains run on every core, each seeded from the options' seed; the
+/// task) for a quarter of the time; then, if the best is above the lower bound, CP-SAT on an exact model
+/// started from it (<see cref="ConstraintRefiner"/>); then a second annealing that lowers peak memory
+/// without lengthening the makespan. Chains run on every core, each seeded from the options' seed; the
 /// best plan wins (ties to the lowest chain), so a search bounded by moves rather than seconds (CP-SAT
 /// then on one worker with a deterministic time limit) gives the same plan for the same seed.
 /// </summary>
@@ -74,53 +66,21 @@ public static class FusedPlanner
         var orders = best.Orders;
         if (best.Makespan > bound + 1e-9)
         {
-            var refined = ConstraintRefiner.Refine(problem, ScheduleDecoder.Decode(problem, orders), bound, deadline * 0.85 - clock.Elapsed, options.Seed, deterministic);
+            var refined = ConstraintRefiner.Refine(problem, ScheduleDecoder.Decode(problem, orders), bound, deadline * 0.95 - clock.Elapsed, options.Seed, deterministic);
             if (refined is not null && ScheduleDecoder.Makespan(problem, refined, new double[problem.Tasks.Count]) < best.Makespan) orders = refined;
         }
 
-        // Memory decides whether a plan runs on a real device: with no cap given, the leanest plan found at this makespan.
-        // The time left after the makespan: a tenth for CP-SAT, the rest for the annealing.
-        var incumbent = ScheduleDecoder.Decode(problem, orders);
-        var fastest = orders;
-        var solverUntil = clock.Elapsed + (deadline - clock.Elapsed) * 0.1;
-        if (problem.MemoryCap is null) (orders, incumbent) = Leanest(problem, incumbent, orders);
-        // Then CP-SAT again, the makespan held, the peak minimised.
-        var leaner = ConstraintRefiner.LowerMemory(problem, incumbent, solverUntil - clock.Elapsed, options.Seed, deterministic);
-        if (leaner is not null && ScheduleDecoder.Decode(problem, leaner) is var lean && lean.Makespan <= incumbent.Makespan + 1e-9
-            && lean.PeakMemory.Max() <= incumbent.PeakMemory.Max() + 1e-9)
-        {
-            orders = leaner;
-        }
-
-        // Then lower peak memory without lengthening the makespan, one annealing chain per core: half from the
-        // leanest plan, half from the makespan's own (measured: neither basin is the better one on every configuration).
+        // Then lower peak memory without lengthening the makespan, one annealing chain per core.
         var lowered = new (int[][] Orders, double Memory, long Moves)[chains];
         Parallel.For(0, chains, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, chain =>
         {
-            var search = new Search(problem, chain % 2 == 0 ? orders : fastest, new Random(unchecked((int)(options.Seed * 1_000_033 + chain * 7933))));
+            var search = new Search(problem, orders, new Random(unchecked((int)(options.Seed * 1_000_033 + chain * 7933))));
             var moves = search.MinimiseMemory(clock, deadline, options.MaxMovesPerChain / 4);
             lowered[chain] = (search.Orders, search.Memory, moves);
         });
         var chosen = lowered.Select((r, i) => (r, i)).OrderBy(x => x.r.Memory).ThenBy(x => x.i).First().r;
         var plan = ScheduleDecoder.Decode(problem, chosen.Orders);
         return new PlannerResult(plan, bound, sequential, clock.Elapsed.TotalSeconds, annealed.Sum(r => r.Moves) + lowered.Sum(r => r.Moves));
-    }
-
-    /// <summary>
-    /// The leanest of <paramref name="incumbent"/> and the starts that hold what the two 1F1B pipelines hold
-    /// plus a slack of micro-batches per model and device (the in-flight limited greedy: the more slack, the
-    /// shorter and the more memory) whose makespan is no longer than the incumbent's.
-    /// </summary>
-    private static (int[][] Orders, PipelinePlan Plan) Leanest(PipelineProblem problem, PipelinePlan incumbent, int[][] orders)
-    {
-        var best = (Orders: orders, Plan: incumbent);
-        for (var slack = 0; slack <= problem.M0 + problem.M1; slack++)
-        {
-            var start = Greedy(problem, GreedyRule.InFlightLimited, slack: slack);
-            var plan = ScheduleDecoder.Decode(problem, start);
-            if (plan.Makespan <= incumbent.Makespan + 1e-9 && plan.PeakMemory.Max() < best.Plan.PeakMemory.Max() - 1e-9) best = (start, plan);
-        }
-        return best;
     }
 
     /// <summary>
@@ -134,7 +94,7 @@ public static class FusedPlanner
             .MinBy(orders => ScheduleDecoder.Makespan(problem, orders, ends))!;
     }
 
-    public static int[][] Greedy(PipelineProblem problem, GreedyRule rule = GreedyRule.LongestTail, Random? random = null, int slack = 0)
+    public static int[][] Greedy(PipelineProblem problem, GreedyRule rule = GreedyRule.LongestTail, Random? random = null)
     {
         var tasks = problem.Tasks;
         var tail = new double[tasks.Count];
@@ -154,30 +114,21 @@ public static class FusedPlanner
         for (var t = 0; t < tasks.Count; t++) if (problem.Predecessor[t] < 0) ready[tasks[t].Device].Add(t);
         var free = new double[problem.Devices];
         var orders = Enumerable.Range(0, problem.Devices).Select(_ => new List<int>()).ToArray();
-        // Micro-batches in flight per device and model (forward placed there, backward not yet).
-        var inFlight = new int[problem.Devices, 2];
         for (var placed = 0; placed < tasks.Count; placed++)
         {
             var (bestTask, bestStart) = (-1, double.MaxValue);
-            // A limit that would leave nothing to place is dropped for this pick (it never is for 1F1B's own orders).
-            foreach (var limited in rule == GreedyRule.InFlightLimited ? new[] { true, false } : [false])
+            for (var d = 0; d < problem.Devices; d++)
             {
-                for (var d = 0; d < problem.Devices; d++)
+                foreach (var t in ready[d])
                 {
-                    foreach (var t in ready[d])
+                    var start = Math.Max(free[d], readyAt[t]);
+                    if (start < bestStart - 1e-12 || (Math.Abs(start - bestStart) <= 1e-12 && Better(t, bestTask)))
                     {
-                        if (limited && !Admits(t)) continue;
-                        var start = Math.Max(free[d], readyAt[t]);
-                        if (start < bestStart - 1e-12 || (Math.Abs(start - bestStart) <= 1e-12 && Better(t, bestTask)))
-                        {
-                            (bestTask, bestStart) = (t, start);
-                        }
+                        (bestTask, bestStart) = (t, start);
                     }
                 }
-                if (bestTask >= 0) break;
             }
             var device = tasks[bestTask].Device;
-            inFlight[device, (int)tasks[bestTask].Model] += tasks[bestTask].Kind == PassKind.F ? 1 : -1;
             ready[device].Remove(bestTask);
             orders[device].Add(bestTask);
             free[device] = bestStart + tasks[bestTask].Duration;
@@ -188,13 +139,6 @@ public static class FusedPlanner
             }
         }
         return orders.Select(o => o.ToArray()).ToArray();
-
-        bool Admits(int t)
-        {
-            var task = tasks[t];
-            var stages = task.Model == PipelineModel.Actor ? problem.Pp0 : problem.Pp1;
-            return task.Kind == PassKind.B || inFlight[task.Device, (int)task.Model] < stages - task.Stage + slack;
-        }
 
         bool Better(int candidate, int incumbent)
         {

@@ -93,43 +93,6 @@ public sealed class FusedPlannerTests
     }
 
     [Fact]
-    public void The_in_flight_limited_start_holds_what_1f1b_holds()
-    {
-        // One model, 4 stages, 8 micro-batches: 1F1B takes (m + p - 1) 3f = 33 and holds p - s micro-batches on stage s;
-        // the plain greedy starts every forward it can (all 8 held everywhere).
-        var problem = new PipelineProblem(pp0: 4, pp1: 1, m0: 8, m1: 0, f0: 1, f1: 1, mem0: 1, mem1: 1);
-
-        var limited = ScheduleDecoder.Decode(problem, FusedPlanner.Greedy(problem, GreedyRule.InFlightLimited));
-        var plain = ScheduleDecoder.Decode(problem, FusedPlanner.Greedy(problem));
-
-        limited.Makespan.Should().Be(33);
-        limited.PeakMemory.Should().Equal(4, 3, 2, 1);
-        plain.PeakMemory.Should().Equal(8, 8, 8, 8);
-        PlanValidator.Validate(limited).Should().BeEmpty();
-    }
-
-    [Fact]
-    public void With_no_cap_the_plan_holds_no_more_than_any_in_flight_limited_start_as_fast()
-    {
-        // Its plain greedy start holds all 8 + 4 micro-batches on a device; the in-flight limited starts reach
-        // the lower bound (78) from a slack of 2 on, holding 9.
-        var problem = new PipelineProblem(4, 2, 8, 4, 2, 2, 1, 1);
-
-        var result = FusedPlanner.Plan(problem, new PlannerOptions(Seconds: 10, Seed: 5, MaxMovesPerChain: 20_000));
-
-        // Every slack's start whose makespan is no longer than the plan's: the plan is at least as lean.
-        var asFast = Enumerable.Range(0, problem.M0 + problem.M1 + 1)
-            .Select(slack => ScheduleDecoder.Decode(problem, FusedPlanner.Greedy(problem, GreedyRule.InFlightLimited, slack: slack)))
-            .Where(p => p.Makespan <= result.Plan.Makespan).ToList();
-        var plain = ScheduleDecoder.Decode(problem, FusedPlanner.Greedy(problem));
-        result.Plan.Makespan.Should().Be(result.LowerBound);
-        asFast.Should().NotBeEmpty();
-        result.Plan.PeakMemory.Max().Should().BeLessThanOrEqualTo(asFast.Min(p => p.PeakMemory.Max()) + 1e-9);
-        result.Plan.PeakMemory.Max().Should().BeLessThan(plain.PeakMemory.Max());
-        PlanValidator.Validate(result.Plan).Should().BeEmpty();
-    }
-
-    [Fact]
     public void The_validator_names_what_a_broken_plan_gets_wrong()
     {
         var problem = new PipelineProblem(2, 1, 1, 1, 1, 1, 1, 1, memoryCap: 0.5);
