@@ -17,9 +17,10 @@ while read -r pp0 pp1 m0 m1 f0 f1 mem0 mem1 published; do
 import json, sys
 r = json.load(sys.stdin)
 pp0, pp1, m0, m1, published = sys.argv[1:6]
-gap = r["makespan"] / r["lowerBound"] - 1
-print(f"| {pp0} | {pp1} | {m0} | {m1} | {r['"'"'makespan'"'"']:g} | {r['"'"'lowerBound'"'"']:g} | {gap:.2%} | {r['"'"'bubbleRate'"'"']:.1%} | "
-      f"{max(r['"'"'peakMemory'"'"']):.2f} | {published} | {r['"'"'sequentialMakespan'"'"']:g} | {r['"'"'sequentialMakespan'"'"'] / r['"'"'makespan'"'"']:.3f}x | {r['"'"'seconds'"'"']:.0f} |")
+makespan, bound, sequential = r["makespan"], r["lowerBound"], r["sequentialMakespan"]
+bubble, peak, seconds = r["bubbleRate"], max(r["peakMemory"]), r["seconds"]
+print(f"| {pp0} | {pp1} | {m0} | {m1} | {makespan:g} | {bound:g} | {makespan / bound - 1:.2%} | {bubble:.1%} | "
+      f"{peak:.2f} | {published} | {sequential:g} | {sequential / makespan:.3f}x | {seconds:.0f} |")
 ' "$pp0" "$pp1" "$m0" "$m1" "$published"
 done <<'ROWS'
 8 4 8 4 5 4 1.95 2 -
