@@ -47,6 +47,10 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
     {
         var actorStep = Step("actor", actors, miniBatch);
         var criticStep = critics.Length > 0 ? Step("critic", critics, miniBatch) : null;
+        // Both models' steps end before either's loss goes up: a critic step still applying its sum
+        // after the job went back to its checkpoint would land on the restored critic (measured: the
+        // replayed run's value loss differed from the run without a kill, now and then).
+        await Task.WhenAll(criticStep is null ? [actorStep] : [actorStep, criticStep]);
         var (actor, norm, actorRebuilt) = await actorStep;
         var (critic, _, criticRebuilt) = criticStep is null ? (null, 0, 0) : await criticStep;
         return new TrainStep(actor, critic, norm, NoDevices, null, actorRebuilt + criticRebuilt);

@@ -29,7 +29,8 @@ certificate="$work/cluster.pfx"
 dotnet "$root/Client/bin/Release/net10.0/actors.dll" tls create "$certificate" --keep
 
 silo() { # name role devices silo-port gateway-port
-  dotnet "$root/Silo/bin/Release/net10.0/Silo.dll" \
+  # glibc's allocator held to two arenas (as `actors chaos` starts its silos; see Client/Chaos/LocalCluster.cs).
+  MALLOC_ARENA_MAX=2 dotnet "$root/Silo/bin/Release/net10.0/Silo.dll" \
     --Clustering:Provider AzureTable --Clustering:ConnectionString "$connection" \
     --Clustering:SiloPort "$4" --Clustering:GatewayPort "$5" \
     --Silo:Name "$1" --Silo:Roles "$2" --Silo:Devices "$3" \
