@@ -13,9 +13,12 @@ namespace Client.Benchmarks;
 /// Variants with Migrate gather each step's tail on a few workers (RLHFuse's long-tail migration; colocated-rlhfuse
 /// is the colocated form), with the threshold and targets <see cref="TailPlanner"/> chooses for the workload; their
 /// running samples move as Migrate says (async-k-migrate-prefill: prefilled again, the others: with their KV
-/// cache where the cost model says it is sooner).
+/// cache where the cost model says it is sooner). Variants with TailBatch run RollPacker's tail batching at its
+/// default over-provisioning (<see cref="TailBatchingSpec"/>): short rounds that train on what finishes first, and
+/// long rounds of the prompts they deferred.
 /// </summary>
-public sealed record BenchVariant(string Name, RolePlacement Placement, StagePolicy Policy, int Staleness = 0, bool Partial = false, MigrationMove? Migrate = null)
+public sealed record BenchVariant(string Name, RolePlacement Placement, StagePolicy Policy, int Staleness = 0, bool Partial = false, MigrationMove? Migrate = null,
+    bool TailBatch = false)
 {
     public static IReadOnlyList<BenchVariant> All { get; } =
     [
@@ -25,6 +28,9 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
         new("colocated-streaming", RolePlacement.Colocated, StagePolicy.Streaming),
         new("colocated-rlhfuse", RolePlacement.Colocated, StagePolicy.Streaming, Migrate: MigrationMove.Auto),
         new("streaming-migrate", RolePlacement.Disaggregated, StagePolicy.Streaming, Migrate: MigrationMove.Auto),
+        new("colocated-tailbatch", RolePlacement.Colocated, StagePolicy.Streaming, TailBatch: true),
+        new("colocated-rlhfuse-tailbatch", RolePlacement.Colocated, StagePolicy.Streaming, Migrate: MigrationMove.Auto, TailBatch: true),
+        new("streaming-tailbatch", RolePlacement.Disaggregated, StagePolicy.Streaming, TailBatch: true),
         .. new[] { 1, 2, 4, 8 }.SelectMany(k => new[]
         {
             new BenchVariant($"async-{k}", RolePlacement.Disaggregated, StagePolicy.Streaming, k),
@@ -52,9 +58,24 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
     /// waves of k + 1 (the first k + 1 generated together with the first weights; each of their trainings
     /// launches one of the next k + 1, which then generate together), so a window of part of a wave measures
     /// only the steps that were generated while others trained (measured, 3 steps of async-4 came out at half
-    /// the bound's time before this).
+    /// the bound's time before this). Tail batching rounds up to whole cycles of its rounds on
+    /// <paramref name="rl"/>'s job: a window of short rounds only would leave out the long round that trains what they deferred.
     /// </summary>
-    public int Measured(int asked) => (asked + Staleness) / (Staleness + 1) * (Staleness + 1);
+    public int Measured(int asked, RlSpec? rl = null)
+    {
+        var wave = TailBatch && rl is not null ? TailBatchCycle(rl) : Staleness + 1;
+        return (asked + wave - 1) / wave * wave;
+    }
+
+    /// <summary>
+    /// Steps from one long round to the next: a short round defers the prompts it launched beyond
+    /// promptsPerIteration, so one long round follows every ceil(prompts / deferred) short ones.
+    /// </summary>
+    public static int TailBatchCycle(RlSpec rl)
+    {
+        var deferred = new TailBatchingSpec().Prompts(rl) - rl.PromptsPerIteration;
+        return deferred == 0 ? 1 : (rl.PromptsPerIteration + deferred - 1) / deferred + 1;
+    }
 
     /// <summary>What bench runs without --policies: the baseline and the two disaggregated policies.</summary>
     public static IReadOnlyList<BenchVariant> Default { get; } = All.Take(3).ToArray();
@@ -72,12 +93,13 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
         return placed with
         {
             Name = $"{workload.Name}-{Name}",
-            Iterations = WarmUp + Measured(workload.Iterations - 1) + CoolDown,
+            Iterations = WarmUp + Measured(workload.Iterations - 1, workload.Rl) + CoolDown,
             Rl = placed.Rl! with
             {
                 StagePolicy = Policy,
                 Async = Staleness > 0 ? new AsyncSpec { MaxStaleness = Staleness, PartialRollouts = Partial } : null,
                 Dispatch = Staleness > 0 ? DispatchPolicy.Pull : placed.Rl.Dispatch,
+                TailBatching = TailBatch ? new TailBatchingSpec() : null,
             },
         };
     }

@@ -99,7 +99,7 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
         var grains = services.GetRequiredService<IGrainFactory>();
         var counter = services.GetRequiredService<GrainCallCounter>();
         var (job, plan) = variant.WithMigration(variant.Apply(workload));
-        iterations = variant.Measured(iterations);
+        iterations = variant.Measured(iterations, workload.Rl);
         var emulated = new EmulatedJob(job);
         if (plan is not null)
         {

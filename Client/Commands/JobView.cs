@@ -71,6 +71,7 @@ public static class JobView
           $" {m.SamplesPerSecond:F0} samples/s {m.TokensPerSecond:F0} tok/s" +
           (m.PipelineBubble is { } bubble ? $" bubble {bubble:P0} (expected {m.PipelineBubbleExpected:P0})" : "") +
           (m.Ledger is { } l && (l.Redispatched > 0 || l.Discarded > 0) ? $" resent {l.Redispatched}{(l.TokensCarried > 0 ? $" (carried {l.TokensCarried} tokens)" : "")}{(l.TakenBack > 0 ? $" {l.TakenBack} taken back" : "")}{(l.Migrated > 0 ? $" ({l.Migrated} migrated{(l.CachesCarried > 0 ? $", {l.CachesCarried} with their KV cache" : "")})" : "")} discarded {l.Discarded}" : "")
+          + (m.Round is { } round ? $" {(round.Long ? "long" : "short")} round ({round.Deferred} deferred)" : "")
           + (m.ReplicasRebuilt > 0 ? $" rebuilt {m.ReplicasRebuilt} replicas" : "")
           + (m.VersionLagMax > 0 ? $" lag {m.VersionLagMean:0.##}/{m.VersionLagMax}" : "") + (m.PartialShare > 0 ? $" partial {m.PartialShare:P0}" : "")
           + " busy " + Busy(m.DeviceBusy);

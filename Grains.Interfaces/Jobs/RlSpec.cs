@@ -72,6 +72,8 @@ public sealed record RlSpec
     [Id(39)] public AsyncSpec? Async { get; init; }
     /// <summary>Long-tail migration: a step's last samples gathered on a few workers; none: they stay where they were dispatched.</summary>
     [Id(40)] public MigrationSpec? Migration { get; init; }
+    /// <summary>RollPacker's tail batching: more launched than trained, the long-running prompts deferred to long rounds; none: a step trains on all it launches.</summary>
+    [Id(41)] public TailBatchingSpec? TailBatching { get; init; }
 
     /// <summary>How many weight versions generation runs ahead of training (0 without an async section).</summary>
     [System.Text.Json.Serialization.JsonIgnore] public int Staleness => Async?.MaxStaleness ?? 0;
@@ -142,6 +144,7 @@ public sealed record RlSpec
             ?? (Pipeline is not null && Emulated ? "rl.pipeline: only for devices 'tensor'" : null)
             ?? Pipeline?.Problem(this)
             ?? Async?.Problem(this)
-            ?? Migration?.Problem(this);
+            ?? Migration?.Problem(this)
+            ?? TailBatching?.Problem(this);
     }
 }

@@ -36,4 +36,10 @@ public interface ISampleGrain : IGrainWithStringKey
 
     Task<SampleRecord> Record();
 
+    /// <summary>
+    /// Its step will not train on it (a tail-batching round ended first): it leaves the ledger with the
+    /// reason and reports nothing more; its worker's late answer is ignored. A repeat, or a trained sample, changes nothing.
+    /// </summary>
+    Task<SampleRecord> Discard(string reason);
+
 }

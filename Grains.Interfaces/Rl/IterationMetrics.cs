@@ -48,7 +48,13 @@ public sealed record IterationMetrics
     [Id(31)] public double TrainingStartSeconds { get; init; }
     /// <summary>The long-tail migration the step's rollout was launched with (R_t, m), or null: none, or a plan of none.</summary>
     [Id(32)] public MigrationPlan? Migration { get; init; }
+    /// <summary>The step's tail-batching round (null without tail batching).</summary>
+    [Id(33)] public RoundReport? Round { get; init; }
 }
+
+/// <summary>A tail-batching round: long (deferred prompts run to the end) or short, and the prompts deferred after it.</summary>
+[GenerateSerializer, Immutable]
+public sealed record RoundReport([property: Id(0)] bool Long, [property: Id(1)] int Deferred);
 
 /// <summary>Long-tail migration settings in force: gather once <see cref="Remaining"/> of a step is left, on <see cref="Workers"/> workers.</summary>
 [GenerateSerializer, Immutable]

@@ -9,6 +9,8 @@ public enum SampleStage
     Generated,
     Scored,
     Trained,
+    /// <summary>Out of its step untrained, for a reason the record names (a tail-batching round ended without it).</summary>
+    Discarded,
 }
 
 /// <summary>
@@ -95,7 +97,8 @@ public sealed record SampleRecord(
     [property: Id(6)] float[]? Returns,
     [property: Id(7)] StageTimes Times,
     [property: Id(8)] int Dispatches = 0,
-    [property: Id(9)] int RefusedTrainings = 0)
+    [property: Id(9)] int RefusedTrainings = 0,
+    [property: Id(10)] string? DiscardedFor = null)
 {
     /// <summary>A sample not yet created.</summary>
     public static SampleRecord New { get; } = new(SampleStage.New, null, null, null, null, null, null, new StageTimes());

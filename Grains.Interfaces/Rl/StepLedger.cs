@@ -33,7 +33,7 @@ public sealed record StepLedger
     /// <summary>The ledger of a step's final records; throws naming the samples neither trained nor discarded.</summary>
     public static StepLedger Of(IReadOnlyList<SampleRecord> records)
     {
-        var lost = records.Where(r => r.Stage != SampleStage.Trained).Select(r => $"{r.Start?.Id ?? "?"} ({r.Stage})").ToList();
+        var lost = records.Where(r => r.Stage is not (SampleStage.Trained or SampleStage.Discarded)).Select(r => $"{r.Start?.Id ?? "?"} ({r.Stage})").ToList();
         if (lost.Count > 0)
         {
             throw new InvalidOperationException($"{lost.Count} of {records.Count} samples were neither trained nor discarded: {string.Join(", ", lost.Take(5))}{(lost.Count > 5 ? ", ..." : "")}");
@@ -44,6 +44,8 @@ public sealed record StepLedger
             Generated = records.Count(r => r.Generated is not null),
             Scored = records.Count(r => r.Scores is not null),
             Trained = records.Count(r => r.Stage == SampleStage.Trained),
+            Discarded = records.Count(r => r.Stage == SampleStage.Discarded),
+            DiscardedFor = records.Where(r => r.Stage == SampleStage.Discarded).GroupBy(r => r.DiscardedFor ?? "no reason given").ToDictionary(g => g.Key, g => g.Count()),
             Redispatched = records.Sum(r => r.Redispatches),
             RefusedTrainings = records.Sum(r => r.RefusedTrainings),
         };

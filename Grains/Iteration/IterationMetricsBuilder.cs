@@ -18,6 +18,7 @@ public sealed class IterationMetricsBuilder(int iteration, DateTimeOffset began,
     private readonly List<double> bubbles = [];
     private StepLedger? ledger;
     private int rebuilt;
+    private RoundReport? round;
     private MigrationPlan? migration;
 
     /// <param name="lags">Each sample's weights version behind the version the step trains (0 when synchronous).</param>
@@ -27,6 +28,9 @@ public sealed class IterationMetricsBuilder(int iteration, DateTimeOffset began,
 
     /// <param name="migration">The long-tail migration the step was launched with.</param>
     public void Accounted(StepLedger accounted, MigrationPlan? migration) => (ledger, this.migration) = (accounted, migration);
+
+    /// <summary>The step's tail-batching round, if it ran one, and the prompts waiting for a long round after it.</summary>
+    public void Round(PlannedRound? planned, int deferred) => round = planned is null ? null : new RoundReport(planned.Long, deferred);
 
     public void Trained(TrainStep step)
     {
@@ -83,6 +87,7 @@ public sealed class IterationMetricsBuilder(int iteration, DateTimeOffset began,
             PartialShare = records.Count(r => r.Generated!.Partial) / (double)records.Length,
             TrainingStartSeconds = (trainingBegan - began).TotalSeconds,
             Migration = migration,
+            Round = round,
         };
     }
 

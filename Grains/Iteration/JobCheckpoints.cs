@@ -26,20 +26,21 @@ public sealed class JobCheckpoints(JobSpec job, ICheckpointStore store)
         return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(training.ToJson())))[..16].ToLowerInvariant();
     }
 
-    public async Task Save(int iteration, ITrainerBackend trainers, long promptsDrawn)
+    /// <param name="deferred">Prompts tail batching deferred to a long round, in line: a resumed run trains them as the stopped one would have.</param>
+    public async Task Save(int iteration, ITrainerBackend trainers, long promptsDrawn, IReadOnlyList<DeferredPrompt>? deferred = null)
     {
         var prefix = keys.Checkpoint(iteration);
         await trainers.SaveState(prefix);
         var parts = (await store.ListAsync($"{prefix}/")).Where(o => !o.Name.EndsWith("/state.json")).Select(o => new Part(o.Name, o.Sha256)).ToArray();
-        var state = new CheckpointState(iteration, job.Seed, promptsDrawn, Fingerprint(job), parts);
+        var state = new CheckpointState(iteration, job.Seed, promptsDrawn, Fingerprint(job), parts, deferred is { Count: > 0 } ? [.. deferred] : null);
         await store.WriteAsync($"{prefix}/state.json", new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(state)));
     }
 
     /// <summary>
-    /// The latest usable checkpoint's iteration and dataset position ((0, 0) when there is none), and a
+    /// The latest usable checkpoint's iteration, dataset position and deferred prompts ((0, 0, none) when there is none), and a
     /// line for each newer one that was damaged and passed over, naming what is wrong with it.
     /// </summary>
-    public async Task<(int Iteration, long PromptsDrawn, IReadOnlyList<string> PassedOver)> Latest()
+    public async Task<(int Iteration, long PromptsDrawn, IReadOnlyList<DeferredPrompt> Deferred, IReadOnlyList<string> PassedOver)> Latest()
     {
         var passedOver = new List<string>();
         foreach (var name in (await StateObjects()).Reverse())
@@ -61,9 +62,9 @@ public sealed class JobCheckpoints(JobSpec job, ICheckpointStore store)
                 continue;
             }
             if (await store.GetAsync(keys.ReferenceWeights) is null) throw new InvalidDataException($"{keys.ReferenceWeights} is missing: the job cannot resume without its reference model");
-            return (state.Iteration, state.PromptsDrawn, passedOver);
+            return (state.Iteration, state.PromptsDrawn, state.Deferred ?? [], passedOver);
         }
-        return (0, 0, passedOver);
+        return (0, 0, [], passedOver);
     }
 
     /// <summary>What is wrong with a checkpoint's parts, or null: each listed part must be there and read back with its hash.</summary>
@@ -141,5 +142,6 @@ public sealed class JobCheckpoints(JobSpec job, ICheckpointStore store)
 
     /// <param name="Fingerprint">The job file's (<see cref="JobCheckpoints.Fingerprint"/>); null in checkpoints written before it was recorded.</param>
     /// <param name="Parts">The objects the trainers wrote, with their hashes; null in checkpoints written before they were listed.</param>
-    private sealed record CheckpointState(int Iteration, long Seed, long PromptsDrawn, string? Fingerprint = null, Part[]? Parts = null);
+    /// <param name="Deferred">Prompts tail batching deferred to a long round, in line; null when none waited.</param>
+    private sealed record CheckpointState(int Iteration, long Seed, long PromptsDrawn, string? Fingerprint = null, Part[]? Parts = null, DeferredPrompt[]? Deferred = null);
 }

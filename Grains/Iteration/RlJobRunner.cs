@@ -51,11 +51,13 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     private int launched, firstVersion;
     /// <summary>The dataset position after the last trained step's prompts (what a checkpoint saves; launched steps have drawn more).</summary>
     private long trainedPromptsDrawn;
+    /// <summary>The prompts tail batching deferred, as of the last trained step (what a checkpoint saves with the dataset position).</summary>
+    private DeferredPrompt[] deferredAfterTraining = [];
 
     private StepTraining? training;
     private MigrationTuning? migration;
 
-    private sealed record LaunchedStep(StepRollout Rollout, SampleStart[] Starts, long PromptsDrawn, MigrationPlan? Migration);
+    private sealed record LaunchedStep(StepRollout Rollout, SampleStart[] Starts, long PromptsDrawn, MigrationPlan? Migration, PlannedRound? Round);
 
     /// <summary>Called by the job grain when a sample grain reports a stage.</summary>
     public void SampleReached(string sampleId, SampleStage stage) => scheduler?.SampleReached(sampleId, stage);
@@ -83,7 +85,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
             await w.HandBack();
             await w.Configure(limits);
         }, progress);
-        var (start, promptsDrawn, passedOver) = from == RunStart.Fresh ? (0, 0L, []) : await checkpoints.Latest();
+        var (start, promptsDrawn, deferred, passedOver) = from == RunStart.Fresh ? (0, 0L, [], []) : await checkpoints.Latest();
         var resume = from == RunStart.Resume || (from == RunStart.Recover && start > 0);
         foreach (var damaged in passedOver) progress(0, $"passing over a damaged checkpoint: {damaged}");
         if (resume && start == 0)
@@ -93,7 +95,8 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         }
         if (!resume && await checkpoints.ClearEarlierRun() is var removed and > 0) progress(0, $"starting afresh: removed {removed} objects of an earlier run of {job.Name}");
         var plan = new IterationPlan(job, data, emulated, encoding, limits.MaxSequenceLength) { PromptsDrawn = promptsDrawn };
-        (launched, firstVersion, trainedPromptsDrawn) = (start, start, promptsDrawn);
+        plan.Restore(deferred);
+        (launched, firstVersion, trainedPromptsDrawn, deferredAfterTraining) = (start, start, promptsDrawn, [.. deferred]);
         scheduler = new RolloutScheduler(grains, keys, w => Ready(all[w]), (stopped, message) =>
         {
             // Steps launched from now on leave it out; its samples in launched steps go to the others.
@@ -152,9 +155,10 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
             var step = ++launched;
             var version = Math.Max(firstVersion, step - 1 - staleness);
             var generatedWith = new WeightsRef(keys.ActorWeights(version), version);
-            var starts = plan.Next(step, version);
-            var rollout = scheduler!.Start(starts, generatedWith, RolloutPolicies.Stage(rl.StagePolicy), RolloutPolicies.Dispatch(rl), [.. live.Select(w => (w, all[w]))], migration!.Policy());
-            ahead[step] = new LaunchedStep(rollout, starts, plan.PromptsDrawn, migration.Current);
+            var (starts, round) = plan.Next(step, version);
+            var stage = round is null ? RolloutPolicies.Stage(rl.StagePolicy) : RolloutPolicies.TailBatch(rl, starts);
+            var rollout = scheduler!.Start(starts, generatedWith, stage, RolloutPolicies.Dispatch(rl), [.. live.Select(w => (w, all[w]))], migration!.Policy());
+            ahead[step] = new LaunchedStep(rollout, starts, plan.PromptsDrawn, migration.Current, round);
         }
     }
 
@@ -252,11 +256,15 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         ahead.Remove(i);
         var trainingStart = clock.Elapsed - (DateTimeOffset.UtcNow - trainingBegan);
         metrics.Rollout(records, advantages, lags, trainingBegan);
-        var final = await Task.WhenAll(starts.Select((s, k) =>
-            SiloLoss.Retry(() => grains.GetGrain<ISampleGrain>(s.Id).Trained(advantages.Advantages[k], advantages.Returns?[k]))));
+        var final = await Task.WhenAll(records.Select((r, k) =>
+            SiloLoss.Retry(() => grains.GetGrain<ISampleGrain>(r.Start!.Id).Trained(advantages.Advantages[k], advantages.Returns?[k]))));
         trainedSamples(final);
         var tally = launchedStep.Rollout.Tally;
-        metrics.Accounted(StepLedger.Of(final) with { TokensCarried = tally.TokensCarried, TakenBack = tally.TakenBack, Migrated = tally.Migrated, CachesCarried = tally.CachesCarried }, launchedStep.Migration);
+        // A tail-batching round's prompts without a whole group wait for a long round.
+        var trainedGroups = records.Select(r => r.Start!.Group).ToHashSet();
+        plan.Defer(starts.Where(s => !trainedGroups.Contains(s.Group)).DistinctBy(s => s.Group));
+        metrics.Round(launchedStep.Round, plan.Deferred.Count);
+        metrics.Accounted(StepLedger.Of([.. final, .. tally.Discarded]) with { TokensCarried = tally.TokensCarried, TakenBack = tally.TakenBack, Migrated = tally.Migrated, CachesCarried = tally.CachesCarried }, launchedStep.Migration);
         migration!.Trained(i, final, live.Count);
 
         await trainers!.Publish(i);
@@ -266,7 +274,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         // before leave their batch (their work names its version).
         if (staleness == 0 || Partial) await LoadWeights(trained, progress);
         else weights = trained;
-        trainedPromptsDrawn = launchedStep.PromptsDrawn;
+        (trainedPromptsDrawn, deferredAfterTraining) = (launchedStep.PromptsDrawn, [.. plan.Deferred]);
         // Asynchronous steps are launched the moment their weights exist; a synchronous step at its iteration's start.
         if (staleness > 0) Launch(plan, published: i);
         await checkpoints.DeleteOldWeights(i, keep: staleness + 2);
@@ -315,7 +323,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
 
     private async Task Checkpoint(int iteration)
     {
-        await checkpoints.Save(iteration, trainers!, trainedPromptsDrawn);
+        await checkpoints.Save(iteration, trainers!, trainedPromptsDrawn, deferredAfterTraining);
         logger.LogInformation("job {Job}: checkpoint after iteration {Iteration}", job.Name, iteration);
     }
 }

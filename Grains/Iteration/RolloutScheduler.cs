@@ -86,7 +86,8 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
 
     /// <summary>
     /// Starts a step's rollout: its records come once every sample is scored and the stage policy starts
-    /// training; meanwhile each group (the responses to one prompt) is announced, as the indices of its
+    /// training (with a <see cref="TailBatchRound"/> as the stage policy: the records of the samples it kept,
+    /// by index, the discarded ones' in the tally); meanwhile each group (the responses to one prompt) is announced, as the indices of its
     /// samples, the moment its last sample is scored. The policies number the <paramref name="workers"/>
     /// 0..n-1; each is known by its index in the job. Every sample is generated with <paramref name="weights"/>.
     /// </summary>
@@ -132,12 +133,15 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
                 if (oneVersionPerWorker) step.CatchUp(w => Behind(step, w));
             }
             await step.Trained.Task;
+            tally.Discard(await step.RoundEnded);
         }
         finally
         {
             running.Remove(step);
         }
-        return await Task.WhenAll(samples.Select(Scored));
+        // A tail-batching round trains on the samples it kept (by index); any other step on all.
+        int[] trainedOn = policies.Stage is TailBatchRound round ? round.Kept : [.. Enumerable.Range(0, samples.Length)];
+        return await Task.WhenAll(trainedOn.Select(k => Scored(samples[k])));
     }
 
     /// <summary>
@@ -199,4 +203,9 @@ public sealed class RolloutTally
     public int CachesCarried { get; private set; }
 
     public void CachesMoved(int samples) => CachesCarried += samples;
+
+    /// <summary>The records of the samples a tail-batching round ended without (out of the ledger, with their reason).</summary>
+    public IReadOnlyList<SampleRecord> Discarded { get; private set; } = [];
+
+    public void Discard(SampleRecord[] records) => Discarded = records;
 }

@@ -34,6 +34,8 @@ public sealed partial class RolloutScheduler
         private readonly Queue<int> toScore = new();
         private readonly Dictionary<int, int> scoringOn = [];
         private readonly FreeDeviceScoring freeDevices = new((starts.Length + workers.Count - 1) / workers.Count);
+        // Samples a tail-batching round ended without: out of the step, never dispatched, scored or sent again.
+        private readonly HashSet<int> discarded = [];
 
         private readonly Dictionary<int, int> local = workers.Select((w, k) => (w.Index, k)).ToDictionary();
 
@@ -46,6 +48,9 @@ public sealed partial class RolloutScheduler
         public int LoadOf(int jobIndex) => local.TryGetValue(jobIndex, out var w) ? State.Load(w) : 0;
         public WeightsRef Weights => weights;
         public TaskCompletionSource Trained { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>A tail-batching round's end carried out (its discarded samples off their workers and out of the ledger); done at once without one.</summary>
+        public Task<SampleRecord[]> RoundEnded { get; private set; } = Task.FromResult<SampleRecord[]>([]);
 
         public void Reached(string sampleId, SampleStage stage)
         {
@@ -96,7 +101,13 @@ public sealed partial class RolloutScheduler
 
         public void Carry(IReadOnlyList<RolloutAction> actions)
         {
-            foreach (var group in actions.OfType<DispatchTo>().GroupBy(d => d.Worker))
+            // First: a round's end marks its discarded samples at once, so that nothing below sends them anywhere.
+            foreach (var end in actions.OfType<EndRound>())
+            {
+                RoundEnded = EndRound(end.Discard);
+                Watch(RoundEnded);
+            }
+            foreach (var group in actions.OfType<DispatchTo>().Where(d => !discarded.Contains(d.Sample)).GroupBy(d => d.Worker))
             {
                 foreach (var d in group) State.Dispatched(d.Sample, d.Worker);
                 Watch(Dispatch(group.Key, [.. group.Select(d => d.Sample)]));
@@ -121,9 +132,15 @@ public sealed partial class RolloutScheduler
         /// <summary>The samples waiting to be scored go to the devices free now, in turn (the last generated sample frees every one).</summary>
         private void ScoreOnFreeDevices()
         {
+            while (toScore.Count > 0 && discarded.Contains(toScore.Peek())) toScore.Dequeue();
             while (toScore.Count > 0 && freeDevices.Next(State, x => !gone.Contains(x)) is { } w)
             {
                 var (k, device) = (toScore.Dequeue(), workers[w].Index);
+                if (discarded.Contains(k))
+                {
+                    freeDevices.Scored(w);
+                    continue;
+                }
                 scoringOn[k] = w;
                 Watch(SiloLoss.Retry(() => samples[k].ScoreOn(device)));
             }
@@ -138,7 +155,7 @@ public sealed partial class RolloutScheduler
         public async Task Audit()
         {
             await Rejoin();
-            var found = await Task.WhenAll(submitted.Where(k => !State.IsGenerated(k)).GroupBy(State.WorkerOf).ToList().Select(LostOn));
+            var found = await Task.WhenAll(submitted.Where(k => !State.IsGenerated(k) && !discarded.Contains(k)).GroupBy(State.WorkerOf).ToList().Select(LostOn));
             var lost = found.Where(f => f.Lost.Length > 0).ToList();
             if (lost.Count == 0) return;
             foreach (var (_, samples) in lost) submitted.ExceptWith(samples);
@@ -239,12 +256,36 @@ public sealed partial class RolloutScheduler
         }
 
         /// <summary>
+        /// A tail-batching round's end: the samples it discards are out of the step at once (the state no longer
+        /// counts them as their workers' load, so colocated devices they held are free for scoring), those still
+        /// generating are taken off their workers (their tokens so far dropped), and each sample grain records
+        /// why it leaves untrained. Returns their records, for the step's ledger.
+        /// </summary>
+        private async Task<SampleRecord[]> EndRound(int[] discard)
+        {
+            foreach (var k in discard)
+            {
+                discarded.Add(k);
+                State.Discarded(k);
+                // One being scored frees its device's room now: a discarded sample's scoring may never report.
+                if (scoringOn.Remove(k, out var device)) freeDevices.Scored(device);
+            }
+            ScoreOnFreeDevices();
+            var holding = submitted.Where(k => discarded.Contains(k) && !State.IsGenerated(k)).Select(State.WorkerOf).Distinct().Where(w => !gone.Contains(w)).ToList();
+            await Task.WhenAll(holding.Select(w => ReleaseFrom(w, int.MaxValue, MigrationMove.Prefill)));
+            return await Task.WhenAll(discard.Select(k => SiloLoss.Retry(() => samples[k].Discard(RoundEndedReason))));
+        }
+
+        /// <summary>What a discarded sample's record says.</summary>
+        public const string RoundEndedReason = "tail batching: its round had its groups first";
+
+        /// <summary>
         /// Up to <paramref name="most"/> of this step's samples a worker was given and has not generated, taken
         /// out of it; none if it was lost meanwhile. While they move they are out of the audit's sight (the
         /// worker no longer holds them and the next does not yet): a gather runs beside the audits, and one
         /// would find them on neither and send them again. <see cref="Dispatch"/> puts them back in it.
         /// </summary>
-        private async Task<GenerationWork[]> ReleaseFrom(int worker, int most)
+        private async Task<GenerationWork[]> ReleaseFrom(int worker, int most, MigrationMove? move = null)
         {
             int[] held = [.. submitted.Where(k => State.WorkerOf(k) == worker && !State.IsGenerated(k))];
             submitted.ExceptWith(held);
@@ -252,7 +293,7 @@ public sealed partial class RolloutScheduler
             try
             {
                 // Without a migration section samples move as they always did: prefilled again where they land.
-                released = await workers[worker].Grain.Release([.. held.Select(k => starts[k].Id)], most, policies.Migration?.Move ?? MigrationMove.Prefill).WaitAsync(AnswerTimeout);
+                released = await workers[worker].Grain.Release([.. held.Select(k => starts[k].Id)], most, move ?? policies.Migration?.Move ?? MigrationMove.Prefill).WaitAsync(AnswerTimeout);
             }
             catch (Exception e) when (SiloLoss.Is(e) || Unavailable(e))
             {
@@ -337,6 +378,8 @@ public sealed partial class RolloutScheduler
                 // The worker's silo went (or the worker stopped): the next audit finds these samples not held there and sends them again.
             }
             submitted.UnionWith(batch);
+            // Sent just as their round ended: they leave the worker too.
+            if (batch.Any(discarded.Contains)) await ReleaseFrom(worker, int.MaxValue, MigrationMove.Prefill);
         }
 
         /// <summary>A sample's work: from its prompt, or (sent again after its worker's loss) from the tokens so far its worker last told of.</summary>

@@ -7,7 +7,7 @@ using Orleans.Placement;
 namespace Grains.Rl;
 
 /// <summary>
-/// One sample's record and its life: Created, Generating, Generated, Scored, Trained. Each transition
+/// One sample's record and its life: Created, Generating, Generated, Scored, Trained (or Discarded, from any stage before). Each transition
 /// stamps its time and tells the job; a message that repeats the last transition is ignored (false),
 /// one that skips or goes back is refused. When it is scored is the job's stage policy's call. A later run of the job (a resume) may start
 /// the sample afresh. Its response, the costly work, is written to the ledger before it is acknowledged,
@@ -81,7 +81,7 @@ public sealed class SampleGrain([PersistentState("sample", Ledger.Storage)] IPer
     public Task<bool> Dispatched(SampleStart start, string worker)
     {
         if (start.Id != this.GetPrimaryKeyString()) throw new ArgumentException($"sample {this.GetPrimaryKeyString()} was sent the start of {start.Id}");
-        if (current.Stage == SampleStage.Generating && current.Worker == worker) return Task.FromResult(false);
+        if ((current.Stage == SampleStage.Generating && current.Worker == worker) || current.Stage == SampleStage.Discarded) return Task.FromResult(false);
         // A record not yet in the ledger was lost with this grain's silo: the start says what it was.
         if (current.Stage == SampleStage.New) current = Fresh(start);
         Expect(SampleStage.Created, "dispatched");
@@ -91,7 +91,7 @@ public sealed class SampleGrain([PersistentState("sample", Ledger.Storage)] IPer
 
     public Task<bool> Requeued()
     {
-        if (current.Stage == SampleStage.Created) return Task.FromResult(false);
+        if (current.Stage is SampleStage.Created or SampleStage.Discarded) return Task.FromResult(false);
         Expect(SampleStage.Generating, "requeued");
         current = current with { Stage = SampleStage.Created, Worker = null };
         return Task.FromResult(true);
@@ -101,6 +101,8 @@ public sealed class SampleGrain([PersistentState("sample", Ledger.Storage)] IPer
     {
         await Recall();
         if (current.Stage >= SampleStage.Generated && current.Generated is { } earlier && SameResponse(earlier, response)) return false;
+        // Its round ended without it: the worker's late answer changes nothing.
+        if (current.Stage == SampleStage.Discarded) return false;
         Expect(SampleStage.Generating, "generated");
         if (response.Tokens == 0 || response.Response.Length != response.LogProbs.Length)
         {
@@ -151,6 +153,7 @@ public sealed class SampleGrain([PersistentState("sample", Ledger.Storage)] IPer
             current = current with { RefusedTrainings = current.RefusedTrainings + 1 };
             return current;
         }
+        if (current.Stage == SampleStage.Discarded) throw new InvalidOperationException($"sample {this.GetPrimaryKeyString()} was discarded ({current.DiscardedFor}): no step trains on it");
         // Scores are not in the ledger: a grain re-activated between its scoring and its training (its silo
         // lost, or collected after waiting longer than it is kept) scores its kept response again.
         if (current.Stage == SampleStage.Generated) await ScoreKept();
@@ -160,17 +163,32 @@ public sealed class SampleGrain([PersistentState("sample", Ledger.Storage)] IPer
             throw new ArgumentException($"sample {this.GetPrimaryKeyString()}: {advantages.Length} advantages for {current.Generated.Response.Length} response tokens");
         }
         current = current with { Stage = SampleStage.Trained, Advantages = advantages, Returns = returns, Times = current.Times with { Trained = DateTimeOffset.UtcNow } };
-        // The step is over for this sample: it leaves the ledger, which holds only samples in flight, and its grain goes soon.
+        await Leave();
+        return current;
+    }
+
+    public async Task<SampleRecord> Discard(string reason)
+    {
+        await Recall();
+        if (current.Stage is SampleStage.Trained or SampleStage.Discarded) return current;
+        if (current.Start is null) throw new InvalidOperationException($"sample {this.GetPrimaryKeyString()} was never created: there is nothing to discard");
+        current = current with { Stage = SampleStage.Discarded, DiscardedFor = reason };
+        await Leave();
+        return current;
+    }
+
+    /// <summary>The step is over for this sample: it leaves the ledger, which holds only samples in flight, and its grain goes soon.</summary>
+    private async Task Leave()
+    {
         if (ledger.RecordExists) await ledger.ClearStateAsync();
         DelayDeactivation(TimeSpan.Zero);
-        var run = current.Start!.Run;
+        var (run, stage) = (current.Start!.Run, current.Stage);
         this.RegisterGrainTimer(() =>
         {
             // Not one started afresh since by a later run of the job (a replay from a checkpoint).
-            if (current.Stage == SampleStage.Trained && current.Start!.Run == run) DeactivateOnIdle();
+            if (current.Stage == stage && current.Start!.Run == run) DeactivateOnIdle();
             return Task.CompletedTask;
         }, new GrainTimerCreationOptions { DueTime = TrainedKept, Period = Timeout.InfiniteTimeSpan });
-        return current;
     }
 
     public async Task<SampleRecord> Record()

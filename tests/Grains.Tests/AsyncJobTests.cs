@@ -117,12 +117,7 @@ public sealed class AsyncJobTests(ClusterFixture fixture)
     [InlineData("""{"maxStaleness":4,"partialRollouts":true,"decoupled":false,"behaviourWeightCap":2}""", null)]
     public void Bad_async_sections_name_the_field(string section, string? expected)
     {
-        var json = """{"name":"a","kind":"rl","rl":{"async":""" + section + "}}";
-
-        var parse = () => JobSpec.FromJson(json, "job.json");
-
-        if (expected is null) parse.Should().NotThrow();
-        else parse.Should().Throw<ArgumentException>().WithMessage($"job.json*{expected}");
+        ParsesOrNames("""{"name":"a","kind":"rl","rl":{"async":""" + section + "}}", expected);
     }
 
     [Fact]
@@ -152,12 +147,7 @@ public sealed class AsyncJobTests(ClusterFixture fixture)
     [InlineData("""{"retuneEvery":5}""", "rl.migration.retuneEvery: re-tuning simulates steps with the emulated devices' cost model, which real devices do not have; set it to 0")]
     public void Bad_migration_sections_name_the_field(string section, string? expected)
     {
-        var json = """{"name":"a","kind":"rl","rl":{"generationWorkers":4,"migration":""" + section + "}}";
-
-        var parse = () => JobSpec.FromJson(json, "job.json");
-
-        if (expected is null) parse.Should().NotThrow();
-        else parse.Should().Throw<ArgumentException>().WithMessage($"job.json*{expected}");
+        ParsesOrNames("""{"name":"a","kind":"rl","rl":{"generationWorkers":4,"migration":""" + section + "}}", expected);
     }
 
     [Fact]
@@ -166,5 +156,38 @@ public sealed class AsyncJobTests(ClusterFixture fixture)
         var rl = RlJobTests.Tiny("x").Rl! with { GenerationWorkers = 4, Async = new AsyncSpec { PartialRollouts = true }, Migration = new MigrationSpec() };
 
         rl.Problem().Should().StartWith("rl.migration: with partial rollouts every worker admits every step's samples");
+    }
+
+    [Theory]
+    [InlineData("""{}""", null)]
+    [InlineData("""{"extraPrompts":0.5,"extraResponses":0}""", null)]
+    [InlineData("""{"extraPrompts":-0.1}""", "rl.tailBatching.extraPrompts: -0.1 must be a share of promptsPerIteration between 0 and 4")]
+    [InlineData("""{"extraResponses":5}""", "rl.tailBatching.extraResponses: 5 must be a share of samplesPerPrompt between 0 and 4")]
+    [InlineData("""{"extraPrompts":0,"extraResponses":0}""", "rl.tailBatching: extraPrompts 0 and extraResponses 0 launch no sample more than a step trains on (32 x 8); raise one")]
+    [InlineData("""{"extraPrompts":"many"}""", "*extraPrompts*")]
+    [InlineData("""{"extra":0.5}""", "*'extra' is not a field of rl.tailBatching*")]
+    public void Bad_tail_batching_sections_name_the_field(string section, string? expected)
+    {
+        ParsesOrNames("""{"name":"a","kind":"rl","rl":{"tailBatching":""" + section + "}}", expected);
+    }
+
+    [Fact]
+    public void Tail_batching_is_refused_in_an_asynchronous_job_and_rounds_up_its_extra_prompts_and_responses()
+    {
+        var rl = RlJobTests.Tiny("x").Rl! with { Async = new AsyncSpec { MaxStaleness = 1 }, TailBatching = new TailBatchingSpec() };
+
+        rl.Problem().Should().StartWith("rl.tailBatching: tail batching is strictly on-policy");
+        var shape = rl with { Async = null, PromptsPerIteration = 6, SamplesPerPrompt = 4, TailBatching = new TailBatchingSpec { ExtraPrompts = 0.1, ExtraResponses = 0.3 } };
+        shape.Problem().Should().BeNull();
+        (shape.TailBatching!.Prompts(shape), shape.TailBatching.Responses(shape)).Should().Be((7, 6), "6 x 1.1 = 6.6 and 4 x 1.3 = 5.2, each rounded up");
+    }
+
+    /// <summary>The job file parses when <paramref name="expected"/> is null, else is refused with that message after the file's name.</summary>
+    private static void ParsesOrNames(string json, string? expected)
+    {
+        var parse = () => JobSpec.FromJson(json, "job.json");
+
+        if (expected is null) parse.Should().NotThrow();
+        else parse.Should().Throw<ArgumentException>().WithMessage($"job.json*{expected}");
     }
 }

@@ -1,3 +1,4 @@
+using Grains.Data;
 using Grains.Engines;
 using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
@@ -166,6 +167,43 @@ public sealed class EmulatedJobTests(ClusterFixture fixture)
             moved.Select(r => r.Worker).Distinct().Should().HaveCountLessThanOrEqualTo(1, "the tail went to one worker");
             m.Ledger.Migrated.Should().BeLessThanOrEqualTo(6, "at most the last quarter of 24 samples moves");
         }
+    }
+
+    [Fact]
+    public async Task Tail_batching_trains_each_prompt_once_on_policy_deferring_the_unfinished_to_a_long_round()
+    {
+        var grains = fixture.Cluster.GrainFactory;
+        var spec = Emulated("emulated-tail-batching", "streaming", "grpo") with { Iterations = 4 };
+        // Short rounds of 9 prompts x 6 responses keep 6 x 4: each defers 3 prompts, so the third step is a long round of the first two's 6.
+        spec = spec with { Rl = spec.Rl! with { TailBatching = new TailBatchingSpec { ExtraPrompts = 0.5, ExtraResponses = 0.5 }, Emulation = spec.Rl.Emulation! with { Lengths = "reasoning" } } };
+        var lengths = EmulatedCosts.Lengths(new EmulatedJob(spec).Generator);
+
+        var (status, metrics) = await RlJobTests.Run(grains, spec);
+
+        status.State.Should().Be(JobState.Completed, status.Message);
+        metrics.Select(m => m.Round).Should().Equal(new RoundReport(false, 3), new RoundReport(false, 6), new RoundReport(true, 0), new RoundReport(false, 3));
+        var trainedPrompts = new List<long>();
+        foreach (var m in metrics)
+        {
+            var launched = m.Round!.Long ? 24 : 54;
+            m.Ledger!.Trained.Should().Be(24, $"iteration {m.Iteration} trains 6 prompts x 4 responses");
+            (m.Ledger.Created, m.Ledger.Discarded, m.Ledger.Lost).Should().Be((launched, launched - 24, 0));
+            if (m.Ledger.Discarded > 0) m.Ledger.DiscardedFor.Should().Equal(new Dictionary<string, int> { ["tail batching: its round had its groups first"] = launched - 24 });
+            var records = (await Task.WhenAll(Enumerable.Range(0, launched).Select(k => grains.GetGrain<ISampleGrain>(SampleKeys.Of(spec.Name, m.Iteration, k)).Record())))
+                .Where(r => r.Stage == SampleStage.Trained).ToArray();
+            records.Should().HaveCount(24);
+            records.GroupBy(r => r.Start!.Group).Should().HaveCount(6).And.OnlyContain(g => g.Count() == 4);
+            // On-policy: generated with the weights of the step before; at the lengths their prompt's and their own seed draw.
+            records.Should().OnlyContain(r => r.Generated!.WeightVersion == m.Iteration - 1);
+            records.Select(r => r.Generated!.Tokens).Should().Equal(records.Select(r => EmulatedCosts.ResponseLength(lengths, r.Start!.PromptSeed, r.Start.SamplingSeed, m.Iteration - 1, lengths.Max)));
+            trainedPrompts.AddRange(records.Select(r => r.Start!.PromptSeed).Distinct());
+        }
+        // The data an epoch sees: every prompt drawn (9 by each short round) trained once, or still deferred (the last round's 3).
+        int[] shortRounds = [1, 2, 4];
+        var drawn = shortRounds.SelectMany(i => Enumerable.Range(0, 9).Select(p => Seeds.Prompt(spec.Seed, i, p))).ToList();
+        trainedPrompts.Should().OnlyHaveUniqueItems();
+        trainedPrompts.Should().HaveCount(24).And.BeSubsetOf(drawn);
+        drawn.Except(trainedPrompts).Should().HaveCount(3, "the fourth step's deferred prompts wait for the next long round");
     }
 
     [Fact]

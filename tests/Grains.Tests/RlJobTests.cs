@@ -216,6 +216,44 @@ public sealed class RlJobTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Tail_batching_on_real_devices_defers_unfinished_prompts_across_a_resume_to_the_long_round_that_trains_them()
+    {
+        // Short rounds of 6 prompts x 5 responses keep 4 x 4 and defer 2: after two, a long round of those 4.
+        var grains = fixture.Cluster.GrainFactory;
+        var rl = Tiny("x").Rl! with { CheckpointEvery = 1, GenerationWorkers = 2, TailBatching = new TailBatchingSpec { ExtraPrompts = 0.5, ExtraResponses = 0.25 } };
+        var (stopped, metrics) = await Run(grains, Tiny("tail-batching", 2, rl));
+        var first = metrics.Where(m => m.Iteration > 0).ToArray();
+        stopped.State.Should().Be(JobState.Completed, stopped.Message);
+        var store = new LocalCheckpointStore(ClusterFixture.CheckpointDirectory, 1 << 20);
+        var checkpoint = await new Grains.Iteration.JobCheckpoints(Tiny("tail-batching", 3, rl), store).Latest();
+        var trainedExamples = new List<int>();
+        foreach (var m in first)
+        {
+            // A discarded sample's grain goes soon after its round: the trained ones' records stay with the job.
+            var trained = (await Records(grains, "tail-batching", m.Iteration, 30)).Where(r => r.Stage == SampleStage.Trained).ToArray();
+            trained.Should().HaveCount(16);
+            trained.GroupBy(r => r.Start!.Group).Should().HaveCount(4).And.OnlyContain(g => g.Count() == 4);
+            trained.Should().OnlyContain(r => r.Generated!.WeightVersion == m.Iteration - 1);
+            (m.Ledger!.Created, m.Ledger.Trained, m.Ledger.Discarded, m.Ledger.Lost).Should().Be((30, 16, 14, 0));
+            trainedExamples.AddRange(trained.Select(r => r.Start!.ExampleIndex).Distinct());
+        }
+        first.Select(m => m.Round).Should().Equal(new RoundReport(false, 2), new RoundReport(false, 4));
+        (checkpoint.Iteration, checkpoint.PromptsDrawn).Should().Be((2, 12L));
+        var deferredAfter = checkpoint.Deferred.Select(d => d.ExampleIndex).ToList();
+        deferredAfter.Should().HaveCount(4).And.OnlyHaveUniqueItems();
+        trainedExamples.Should().HaveCount(8).And.OnlyHaveUniqueItems().And.NotIntersectWith(deferredAfter, "a deferred prompt was not trained in its short round");
+
+        var (resumed, after) = await Run(grains, Tiny("tail-batching", 3, rl), resume: true);
+
+        resumed.State.Should().Be(JobState.Completed, resumed.Message);
+        after.Should().ContainSingle().Which.Round.Should().Be(new RoundReport(true, 0));
+        var longRound = await Records(grains, "tail-batching", 3, 16);
+        longRound.Should().OnlyContain(r => r.Stage == SampleStage.Trained && r.Generated!.WeightVersion == 2);
+        longRound.Select(r => r.Start!.ExampleIndex).Distinct().Should().Equal(deferredAfter, "the long round trains the prompts the short ones deferred, in their order");
+        after[0].Ledger!.Discarded.Should().Be(0);
+    }
+
+    [Fact]
     public async Task A_resumed_job_continues_exactly_as_one_that_never_stopped()
     {
         var grains = fixture.Cluster.GrainFactory;

@@ -37,6 +37,31 @@ public sealed class SampleGrainTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_discarded_sample_ignores_its_workers_late_answer_is_never_trained_and_counts_as_discarded_in_the_ledger()
+    {
+        var start = Start("sample-discarded", 0);
+        var sample = fixture.Cluster.GrainFactory.GetGrain<ISampleGrain>(start.Id);
+        await sample.Create(start);
+        await sample.Dispatched(start, "job/g0");
+
+        var discarded = await sample.Discard("tail batching: its round had its groups first");
+
+        discarded.Stage.Should().Be(SampleStage.Discarded);
+        discarded.DiscardedFor.Should().Be("tail batching: its round had its groups first");
+        (await sample.Discard("again")).DiscardedFor.Should().Be("tail batching: its round had its groups first", "a repeat changes nothing");
+        (await sample.Generated(Response("42"))).Should().BeFalse("the worker's late answer is ignored");
+        (await sample.Requeued()).Should().BeFalse();
+        (await sample.Dispatched(start, "job/g1")).Should().BeFalse();
+        var train = () => sample.Trained([1f, 1f, 1f], null);
+        await train.Should().ThrowAsync<InvalidOperationException>().WithMessage("sample sample-discarded/1/0 was discarded (tail batching: its round had its groups first): no step trains on it");
+        var ledger = StepLedger.Of([await sample.Record()]);
+        (ledger.Created, ledger.Trained, ledger.Discarded, ledger.Lost).Should().Be((1, 0, 1, 0));
+        ledger.DiscardedFor.Should().Equal(new Dictionary<string, int> { ["tail batching: its round had its groups first"] = 1 });
+        var never = () => fixture.Cluster.GrainFactory.GetGrain<ISampleGrain>(SampleKeys.Of("sample-discarded", 1, 1)).Discard("x");
+        await never.Should().ThrowAsync<InvalidOperationException>().WithMessage("sample sample-discarded/1/1 was never created: there is nothing to discard");
+    }
+
+    [Fact]
     public async Task A_sample_moves_through_its_stages_once_and_is_scored_by_the_verifier_and_the_reference()
     {
         using var reference = await PublishReference();

@@ -14,3 +14,6 @@ public sealed record StartTraining : RolloutAction;
 
 /// <summary>Take the step's samples not yet generated off every other worker and gather them on <paramref name="Workers"/>.</summary>
 public sealed record GatherTail(int[] Workers) : RolloutAction;
+
+/// <summary>A tail-batching round is over: its samples <paramref name="Discard"/> (none it trains on) leave their workers and the step.</summary>
+public sealed record EndRound(int[] Discard) : RolloutAction;

@@ -1,4 +1,5 @@
 using Grains.Interfaces.Jobs;
+using Grains.Interfaces.Rl;
 
 namespace Grains.Iteration.Policies;
 
@@ -11,6 +12,17 @@ public static class RolloutPolicies
         StagePolicy.Streaming => new StreamingPolicy(),
         _ => throw new ArgumentOutOfRangeException(nameof(policy), policy, "no such stage policy"),
     };
+
+    /// <summary>
+    /// A tail-batching round over these samples (groups numbered in order): it keeps promptsPerIteration
+    /// groups of samplesPerPrompt, scored as the stage policy says (streaming: as each is kept; barrier: at the round's end).
+    /// </summary>
+    public static TailBatchRound TailBatch(RlSpec rl, IReadOnlyList<SampleStart> starts)
+    {
+        var number = new Dictionary<string, int>();
+        int[] groupOf = [.. starts.Select(s => number.TryGetValue(s.Group, out var g) ? g : number[s.Group] = number.Count)];
+        return new TailBatchRound(groupOf, rl.PromptsPerIteration, rl.SamplesPerPrompt, streaming: rl.StagePolicy == StagePolicy.Streaming);
+    }
 
     public static IDispatchPolicy Dispatch(RlSpec rl) => rl.Dispatch switch
     {

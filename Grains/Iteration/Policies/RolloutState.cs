@@ -12,12 +12,13 @@ public sealed class RolloutState
     private readonly bool[] scored;
     private readonly int[] load;
     private readonly bool[] behind;
+    private readonly bool[] discarded;
 
     public RolloutState(int samples, int workers)
     {
         if (samples < 1) throw new ArgumentOutOfRangeException(nameof(samples), samples, "a step needs at least one sample");
         if (workers < 1) throw new ArgumentOutOfRangeException(nameof(workers), workers, "a step needs at least one generation worker");
-        (workerOf, generated, scored, load, behind) = (Enumerable.Repeat(-1, samples).ToArray(), new bool[samples], new bool[samples], new int[workers], new bool[workers]);
+        (workerOf, generated, scored, load, behind, discarded) = (Enumerable.Repeat(-1, samples).ToArray(), new bool[samples], new bool[samples], new int[workers], new bool[workers], new bool[samples]);
     }
 
     public int Samples => workerOf.Length;
@@ -57,14 +58,24 @@ public sealed class RolloutState
     /// <summary>A sample whose worker was lost goes to another, not yet generated.</summary>
     public void Moved(int sample, int worker)
     {
-        if (workerOf[sample] < 0 || generated[sample]) throw new InvalidOperationException($"sample {sample} is not on a worker, waiting for its response");
+        if (workerOf[sample] < 0 || generated[sample] || discarded[sample]) throw new InvalidOperationException($"sample {sample} is not on a worker, waiting for its response");
         (load[workerOf[sample]], workerOf[sample], load[worker]) = (load[workerOf[sample]] - 1, worker, load[worker] + 1);
     }
 
-    /// <summary>Records a generated sample; false if it was already (a repeated report).</summary>
+    /// <summary>A sample out of the step (its tail-batching round ended without it): no longer its worker's load; a late report of it is ignored.</summary>
+    public void Discarded(int sample)
+    {
+        if (discarded[sample]) return;
+        discarded[sample] = true;
+        if (workerOf[sample] >= 0 && !generated[sample]) load[workerOf[sample]]--;
+    }
+
+    public bool IsDiscarded(int sample) => discarded[sample];
+
+    /// <summary>Records a generated sample; false if it was already (a repeated report) or was discarded.</summary>
     public bool Generated(int sample)
     {
-        if (generated[sample]) return false;
+        if (generated[sample] || discarded[sample]) return false;
         if (workerOf[sample] < 0) throw new InvalidOperationException($"sample {sample} was generated but never dispatched");
         (generated[sample], load[workerOf[sample]]) = (true, load[workerOf[sample]] - 1);
         GeneratedCount++;

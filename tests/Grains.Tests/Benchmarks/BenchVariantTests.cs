@@ -63,4 +63,20 @@ public sealed class BenchVariantTests
         if (prefillPlan!.Workers > 0) prefilled.Rl!.Migration!.Move.Should().Be(MigrationMove.Prefill);
         BenchVariant.Parse("async-1").WithMigration(job).Plan.Should().BeNull("a variant without migration plans none");
     }
+
+    [Fact]
+    public void A_tail_batching_variant_measures_whole_cycles_of_short_rounds_and_the_long_one_they_defer_to()
+    {
+        // 32 prompts: short rounds launch 40 (32 x 1.25) and defer 8, so one long round follows every 4 short ones.
+        var workload = new JobSpec { Name = "w", Kind = JobKind.Rl, Iterations = 4, Rl = new RlSpec { PromptsPerIteration = 32 } };
+        var variant = BenchVariant.Parse("streaming-tailbatch");
+
+        BenchVariant.TailBatchCycle(workload.Rl!).Should().Be(5);
+        variant.Measured(3, workload.Rl).Should().Be(5);
+        variant.Measured(6, workload.Rl).Should().Be(10);
+        var job = variant.Apply(workload);
+        job.Iterations.Should().Be(1 + 5, "one warm-up step, then 3 asked rounded up to a whole cycle of 5");
+        job.Rl!.TailBatching.Should().Be(new TailBatchingSpec());
+        BenchVariant.TailBatchCycle(new RlSpec { PromptsPerIteration = 3 }).Should().Be(4, "3 x 1.25 rounds up to 4 prompts: 1 deferred a round, a long round after 3");
+    }
 }
