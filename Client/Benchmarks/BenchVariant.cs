@@ -28,6 +28,9 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
         new("colocated-streaming", RolePlacement.Colocated, StagePolicy.Streaming),
         new("colocated-rlhfuse", RolePlacement.Colocated, StagePolicy.Streaming, Migrate: MigrationMove.Auto),
         new("streaming-migrate", RolePlacement.Disaggregated, StagePolicy.Streaming, Migrate: MigrationMove.Auto),
+        // The colocated ablation: each technique alone over the barrier baseline, then together.
+        new("colocated-barrier-migrate", RolePlacement.Colocated, StagePolicy.Barrier, Migrate: MigrationMove.Auto),
+        new("colocated-barrier-tailbatch", RolePlacement.Colocated, StagePolicy.Barrier, TailBatch: true),
         new("colocated-tailbatch", RolePlacement.Colocated, StagePolicy.Streaming, TailBatch: true),
         new("colocated-rlhfuse-tailbatch", RolePlacement.Colocated, StagePolicy.Streaming, Migrate: MigrationMove.Auto, TailBatch: true),
         new("streaming-tailbatch", RolePlacement.Disaggregated, StagePolicy.Streaming, TailBatch: true),

@@ -26,7 +26,7 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
     public sealed class Settings : CommandSettings
     {
         [CommandArgument(0, "<workload.json>")][Description("An rl job file with devices 'emulated' (see infra/workloads).")] public string File { get; init; } = "";
-        [CommandOption("--policies")][Description("Comma-separated: colocated-barrier, barrier, streaming, colocated-streaming, colocated-rlhfuse, streaming-migrate, async-1, async-2, async-4, async-8, and each async-k with -partial or -migrate (default: the first three).")] public string? Policies { get; init; }
+        [CommandOption("--policies")][Description("Comma-separated: colocated-barrier, barrier, streaming, colocated-streaming, colocated-rlhfuse, streaming-migrate, colocated-barrier-migrate, colocated-barrier-tailbatch, colocated-tailbatch, colocated-rlhfuse-tailbatch, streaming-tailbatch, async-1, async-2, async-4, async-8, and each async-k with -partial, -migrate or -migrate-prefill (default: the first three).")] public string? Policies { get; init; }
         [CommandOption("--iterations")][Description("Measured iterations per policy, after one warm-up (async-k: 1 + k warm-up steps, measured steps rounded up to a multiple of k + 1, and k more after them).")][DefaultValue(3)] public int Iterations { get; init; } = 3;
         [CommandOption("--time-scale")][Description("Emulated seconds per wall second (default: the workload's).")] public double? TimeScale { get; init; }
         [CommandOption("--out")][Description("Folder for the timelines (default runs/bench/<workload>).")] public string? Out { get; init; }
@@ -116,7 +116,15 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
         var activations = (await grains.GetGrain<IManagementGrain>(0).GetSimpleGrainStatistics()).Sum(s => s.ActivationCount);
         var measured = (await grains.GetGrain<IJobGrain>(job.Name).Metrics(variant.WarmUp + 1)).Take(iterations).ToArray();
         var workloads = measured.Select(m => emulated.Workload(m.Iteration)).ToArray();
-        var steady = SteadyState.Of(measured, workloads, variant.Policy == StagePolicy.Barrier ? w => BarrierIteration.Predict(w).Total : null, variant.Staleness);
+        // The analytic barrier prediction models neither a gathered tail nor a round that ends early.
+        var predicted = variant.Policy == StagePolicy.Barrier && variant.Migrate is null && !variant.TailBatch;
+        var steady = SteadyState.Of(measured, workloads, predicted ? w => BarrierIteration.Predict(w).Total : null, variant.Staleness);
+        if (variant.TailBatch)
+        {
+            var rounds = measured.Where(m => m.Round is not null).ToArray();
+            AnsiConsole.MarkupLine($"[grey]{variant.Name}: measured {rounds.Count(m => !m.Round!.Long)} short and {rounds.Count(m => m.Round!.Long)} long rounds; " +
+                $"{measured.Sum(m => m.Ledger?.Discarded ?? 0)} samples discarded, {measured[^1].Round?.Deferred ?? 0} prompts deferred at the end[/]");
+        }
         var last = measured[^1];
         var seconds = last.IterationSeconds * last.TimeScale;
         var timeline = Path.Combine(output, $"{variant.Name}.svg");
