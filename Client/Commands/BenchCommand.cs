@@ -129,8 +129,9 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
         var seconds = last.IterationSeconds * last.TimeScale;
         var timeline = Path.Combine(output, $"{variant.Name}.svg");
         File.WriteAllText(timeline, Timeline(last, seconds, $"{workload.Name}, {variant.Name}: iteration {last.Iteration}, {seconds:F1} emulated s"));
-        return new PolicyResult(variant.Name, steady.SecondsPerIteration, steady.SamplesPerSecond, steady.TokensPerSecond, null, steady.BoundSeconds / steady.Iterations,
-            steady.Efficiency, steady.GenerationShare, steady.PredictionError, TimelineAnalysis.BusyByRole(last.Timeline, Instances(job), seconds),
+        // The bound is over the workload's samples; a tail-batching step trains others (those that finished first), so it has none to compare with.
+        return new PolicyResult(variant.Name, steady.SecondsPerIteration, steady.SamplesPerSecond, steady.TokensPerSecond, null,
+            variant.TailBatch ? null : steady.BoundSeconds / steady.Iterations, variant.TailBatch ? null : steady.Efficiency, steady.GenerationShare, steady.PredictionError, TimelineAnalysis.BusyByRole(last.Timeline, Instances(job), seconds),
             (counter.Calls - calls) / wall, activations, measured.Average(m => TimelineAnalysis.NoDeviceBusyShare(m.Timeline, m.IterationSeconds * m.TimeScale)),
             wall / (iterations + variant.WarmUp + variant.CoolDown), timeline, last.Timeline);
     }
@@ -146,8 +147,8 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
     }
 
     /// <summary>One policy's steady-state figures per iteration; seconds are emulated unless named wall.</summary>
-    public sealed record PolicyResult(string Policy, double IterationSeconds, double SamplesPerSecond, double TokensPerSecond, double? SpeedUp, double BoundSeconds,
-        double Efficiency, double GenerationShare, double? PredictionError, Dictionary<string, double> Busy, double GrainCallsPerSecond, int Activations,
+    public sealed record PolicyResult(string Policy, double IterationSeconds, double SamplesPerSecond, double TokensPerSecond, double? SpeedUp, double? BoundSeconds,
+        double? Efficiency, double GenerationShare, double? PredictionError, Dictionary<string, double> Busy, double GrainCallsPerSecond, int Activations,
         double ControlPlaneShare, double WallSecondsPerIteration, string Timeline, DeviceTimeline[] LastIteration);
 
     private static void Print(JobSpec workload, EmulatedJob emulated, List<PolicyResult> results)
@@ -161,8 +162,8 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
         foreach (var role in roles) table.AddColumn($"busy {role}");
         foreach (var r in results)
         {
-            table.AddRow([r.Policy, $"{r.IterationSeconds:F1}", $"{r.SamplesPerSecond:F2}", $"{r.TokensPerSecond:N0}", r.SpeedUp is { } s ? $"{s:F2}x" : "", $"{r.BoundSeconds:F1}",
-                $"{r.Efficiency:P0}", $"{r.GenerationShare:P0}", r.PredictionError is { } e ? $"{e:+0.0%;-0.0%}" : "", .. roles.Select(role => r.Busy.TryGetValue(role, out var b) ? $"{b:P0}" : "")]);
+            table.AddRow([r.Policy, $"{r.IterationSeconds:F1}", $"{r.SamplesPerSecond:F2}", $"{r.TokensPerSecond:N0}", r.SpeedUp is { } s ? $"{s:F2}x" : "", r.BoundSeconds is { } bound ? $"{bound:F1}" : "-",
+                r.Efficiency is { } f ? $"{f:P0}" : "-", $"{r.GenerationShare:P0}", r.PredictionError is { } e ? $"{e:+0.0%;-0.0%}" : "", .. roles.Select(role => r.Busy.TryGetValue(role, out var b) ? $"{b:P0}" : "")]);
         }
         AnsiConsole.Write(table);
         var control = new Table().AddColumns("policy", "grain calls/s", "activations", "no device busy", "wall s / iteration", "timeline");
