@@ -34,8 +34,6 @@ public sealed partial class RolloutScheduler
         private readonly Queue<int> toScore = new();
         private readonly Dictionary<int, int> scoringOn = [];
         private readonly FreeDeviceScoring freeDevices = new((starts.Length + workers.Count - 1) / workers.Count);
-        // Samples a tail-batching round ended without: out of the step, never dispatched, scored or sent again.
-        private readonly HashSet<int> discarded = [];
 
         private readonly Dictionary<int, int> local = workers.Select((w, k) => (w.Index, k)).ToDictionary();
 
@@ -101,13 +99,13 @@ public sealed partial class RolloutScheduler
 
         public void Carry(IReadOnlyList<RolloutAction> actions)
         {
-            // First: a round's end marks its discarded samples at once, so that nothing below sends them anywhere.
+            // First: a round's end marks its discarded samples in the state at once, so that nothing below sends them anywhere.
             foreach (var end in actions.OfType<EndRound>())
             {
                 RoundEnded = EndRound(end.Discard);
                 Watch(RoundEnded);
             }
-            foreach (var group in actions.OfType<DispatchTo>().Where(d => !discarded.Contains(d.Sample)).GroupBy(d => d.Worker))
+            foreach (var group in actions.OfType<DispatchTo>().Where(d => !State.IsDiscarded(d.Sample)).GroupBy(d => d.Worker))
             {
                 foreach (var d in group) State.Dispatched(d.Sample, d.Worker);
                 Watch(Dispatch(group.Key, [.. group.Select(d => d.Sample)]));
@@ -132,11 +130,11 @@ public sealed partial class RolloutScheduler
         /// <summary>The samples waiting to be scored go to the devices free now, in turn (the last generated sample frees every one).</summary>
         private void ScoreOnFreeDevices()
         {
-            while (toScore.Count > 0 && discarded.Contains(toScore.Peek())) toScore.Dequeue();
             while (toScore.Count > 0 && freeDevices.Next(State, x => !gone.Contains(x)) is { } w)
             {
                 var (k, device) = (toScore.Dequeue(), workers[w].Index);
-                if (discarded.Contains(k))
+                // Discarded while it waited: the device's room goes back.
+                if (State.IsDiscarded(k))
                 {
                     freeDevices.Scored(w);
                     continue;
@@ -155,7 +153,7 @@ public sealed partial class RolloutScheduler
         public async Task Audit()
         {
             await Rejoin();
-            var found = await Task.WhenAll(submitted.Where(k => !State.IsGenerated(k) && !discarded.Contains(k)).GroupBy(State.WorkerOf).ToList().Select(LostOn));
+            var found = await Task.WhenAll(submitted.Where(k => !State.IsGenerated(k) && !State.IsDiscarded(k)).GroupBy(State.WorkerOf).ToList().Select(LostOn));
             var lost = found.Where(f => f.Lost.Length > 0).ToList();
             if (lost.Count == 0) return;
             foreach (var (_, samples) in lost) submitted.ExceptWith(samples);
@@ -265,13 +263,12 @@ public sealed partial class RolloutScheduler
         {
             foreach (var k in discard)
             {
-                discarded.Add(k);
                 State.Discarded(k);
                 // One being scored frees its device's room now: a discarded sample's scoring may never report.
                 if (scoringOn.Remove(k, out var device)) freeDevices.Scored(device);
             }
             ScoreOnFreeDevices();
-            var holding = submitted.Where(k => discarded.Contains(k) && !State.IsGenerated(k)).Select(State.WorkerOf).Distinct().Where(w => !gone.Contains(w)).ToList();
+            var holding = submitted.Where(k => State.IsDiscarded(k) && !State.IsGenerated(k)).Select(State.WorkerOf).Distinct().Where(w => !gone.Contains(w)).ToList();
             await Task.WhenAll(holding.Select(w => ReleaseFrom(w, int.MaxValue, MigrationMove.Prefill)));
             return await Task.WhenAll(discard.Select(k => SiloLoss.Retry(() => samples[k].Discard(RoundEndedReason))));
         }
@@ -379,7 +376,7 @@ public sealed partial class RolloutScheduler
             }
             submitted.UnionWith(batch);
             // Sent just as their round ended: they leave the worker too.
-            if (batch.Any(discarded.Contains)) await ReleaseFrom(worker, int.MaxValue, MigrationMove.Prefill);
+            if (batch.Any(State.IsDiscarded)) await ReleaseFrom(worker, int.MaxValue, MigrationMove.Prefill);
         }
 
         /// <summary>A sample's work: from its prompt, or (sent again after its worker's loss) from the tokens so far its worker last told of.</summary>

@@ -22,9 +22,6 @@ public sealed class TailBatchRound(int[] groupOf, int groups, int keep, bool str
     /// <summary>The samples the step trains on, by index (the first <c>keep</c> of each whole group); empty until the round ends.</summary>
     public int[] Kept => kept is null ? [] : [.. kept.Order()];
 
-    /// <summary>The groups the round ended without (their prompts are deferred), by group number.</summary>
-    public int[] Deferred => Ended ? [.. groupOf.Distinct().Except(whole).Order()] : [];
-
     public IReadOnlyList<RolloutAction> Generated(RolloutState state, int sample)
     {
         var group = groupOf[sample];

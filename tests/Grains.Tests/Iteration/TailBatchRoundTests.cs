@@ -4,7 +4,7 @@ using Xunit;
 
 namespace Grains.Tests.Iteration;
 
-/// <summary>A tail-batching round as a plain stage policy: which samples it keeps, when it ends, what it discards and defers.</summary>
+/// <summary>A tail-batching round as a plain stage policy: which samples it keeps, when it ends, what it discards.</summary>
 public sealed class TailBatchRoundTests
 {
     // Three prompts of three responses each (samples 0-2, 3-5, 6-8); the round keeps two groups of two.
@@ -28,7 +28,6 @@ public sealed class TailBatchRoundTests
         end[0].Should().Be(new ScoreSample(4));
         end[1].Should().BeOfType<EndRound>().Which.Discard.Should().Equal(2, 5, 6, 7, 8);
         round.Kept.Should().Equal(0, 1, 3, 4);
-        round.Deferred.Should().Equal(2);
 
         Generate(state, round, 6).Should().BeEmpty("the round is over");
         Score(state, round, 1).Should().BeEmpty();
@@ -47,7 +46,6 @@ public sealed class TailBatchRoundTests
 
         end[0].Should().BeOfType<EndRound>().Which.Discard.Should().Equal(2, 3, 4, 5, 8);
         end.Skip(1).Should().Equal(new ScoreSample(0), new ScoreSample(1), new ScoreSample(6), new ScoreSample(7));
-        round.Deferred.Should().Equal(1);
         foreach (var k in new[] { 0, 1, 6 }) Score(state, round, k).Should().BeEmpty();
         Score(state, round, 7).Should().Equal(new StartTraining());
     }
@@ -64,7 +62,6 @@ public sealed class TailBatchRoundTests
 
         end[1].Should().BeOfType<EndRound>().Which.Discard.Should().BeEmpty();
         round.Kept.Should().Equal(0, 1, 2, 3);
-        round.Deferred.Should().BeEmpty();
         Score(state, round, 1).Should().Equal(new StartTraining());
     }
 
