@@ -85,7 +85,6 @@ public sealed record RlSpec
     /// <summary>A colocated job's devices each hold one of every role, so the roles' counts and tensor-parallel degrees agree.</summary>
     private string? ColocationProblem() =>
         TrainingReplicas != GenerationWorkers ? $"rl.trainingReplicas: {TrainingReplicas}, but colocated devices each hold a worker and a replica: set it to generationWorkers ({GenerationWorkers})"
-        : Pipeline is not null ? "rl.pipeline: a colocated job trains data-parallel on its devices; remove the pipeline or use placement 'disaggregated'"
         : Emulation is { } e && e.InferenceDevices != GenerationWorkers ? $"rl.emulation.inferenceDevices: {e.InferenceDevices}, but colocated devices each hold a scorer: set it to generationWorkers ({GenerationWorkers})"
         : Emulation is { } t && (t.InferenceTensorParallel != t.GenerationTensorParallel || t.TrainingTensorParallel != t.GenerationTensorParallel)
             ? $"rl.emulation.trainingTensorParallel: colocated roles share their devices, so every tensor-parallel degree is generationTensorParallel ({t.GenerationTensorParallel})"
@@ -141,7 +140,7 @@ public sealed record RlSpec
             ?? Range("evalEvery", EvalEvery, 1, 1_000_000)
             ?? Defined("placement", Placement)
             ?? (Placement == RolePlacement.Colocated ? ColocationProblem() : null)
-            ?? (Pipeline is not null && Emulated ? "rl.pipeline: only for devices 'tensor'" : null)
+            ?? (Pipeline is not null && Emulated && Placement != RolePlacement.Colocated ? "rl.pipeline: on emulated devices only with placement 'colocated' (an emulated disaggregated job trains data-parallel)" : null)
             ?? Pipeline?.Problem(this)
             ?? Async?.Problem(this)
             ?? Migration?.Problem(this)

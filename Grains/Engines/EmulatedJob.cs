@@ -72,6 +72,28 @@ public sealed class EmulatedJob
         };
     }
 
+    /// <summary>
+    /// One micro-batch's training forward through one stage of the actor and of the critic, at the prompt
+    /// length plus the median response: a stage holds layers / stages of its model, and a micro-batch
+    /// holds the mini-batch's samples over the model's pipelines and their micro-batches.
+    /// </summary>
+    public StagePassTimes StagePassTimes()
+    {
+        var pipeline = rl.Pipeline ?? throw new ArgumentException("rl.pipeline: required");
+        var sequence = spec.PromptLength + Lengths.Marginal.Quantile(0.5);
+        var miniBatch = (double)rl.PromptsPerIteration * rl.SamplesPerPrompt / rl.MiniBatches;
+        double Pass(bool critic, int stages, int pipelines, int microBatches)
+        {
+            var cost = EmulatedCosts.Of(Trainer(critic));
+            var sequences = Math.Max(1, (int)Math.Round(miniBatch / pipelines / microBatches));
+            return cost.StageForwardSeconds(Math.Max(1, cost.Model.Layers / stages), false, Enumerable.Repeat(sequence, sequences).ToArray());
+        }
+        var fused = pipeline.Schedule == PipelineScheduleKind.Fused;
+        var criticMicroBatches = fused ? pipeline.MicroBatches / (pipeline.Stages / pipeline.CriticStagesOrActor) : pipeline.MicroBatches;
+        return new StagePassTimes(Pass(false, pipeline.Stages, pipeline.Replicas(rl), pipeline.MicroBatches),
+            rl.NeedsCritic ? Pass(true, pipeline.CriticStagesOrActor, pipeline.CriticReplicas(rl), criticMicroBatches) : 1);
+    }
+
     /// <summary>Iteration <paramref name="iteration"/>'s samples and cluster, as the job will run them (generated with weights version max(0, iteration - 1 - maxStaleness)).</summary>
     public EmulatedWorkload Workload(int iteration)
     {

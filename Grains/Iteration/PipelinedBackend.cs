@@ -1,6 +1,7 @@
 using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
 using Grains.Interfaces.Cluster;
+using Grains.Engines;
 using Grains.Models;
 using Grains.Pipeline;
 using Grains.Storage;
@@ -10,9 +11,11 @@ namespace Grains.Iteration;
 /// <summary>
 /// Pipeline stages on stage grains (the job's "pipeline" section): the actor's trainer grain only
 /// warm-starts a new job's model and gives its device back; the stages load it (or a checkpoint), run
-/// each mini-batch as one step of the schedule, and publish merged weights.
+/// each mini-batch as one step of the schedule, and publish merged weights. On emulated devices the
+/// stages take the cost model's time for their passes and hold no weights: nothing is loaded or published,
+/// and the schedule's pass times are the cost model's (<see cref="EmulatedJob.StagePassTimes"/>).
 /// </summary>
-public sealed class PipelinedBackend(JobSpec job, IGrainFactory grains, ICheckpointStore store) : ITrainerBackend
+public sealed class PipelinedBackend(JobSpec job, IGrainFactory grains, ICheckpointStore store, EmulatedJob? emulated = null) : ITrainerBackend
 {
     private readonly RlSpec rl = job.Rl!;
     private readonly JobKeys keys = JobKeys.For(job);
@@ -25,7 +28,7 @@ public sealed class PipelinedBackend(JobSpec job, IGrainFactory grains, ICheckpo
         var layers = ModelCatalog.Config(rl.Model).Layers;
         var spec = rl.Pipeline!;
         if (Math.Max(spec.Stages, spec.CriticStagesOrActor) > layers) throw new ArgumentException($"rl.pipeline.stages: {rl.Model} has {layers} layers, too few for {Math.Max(spec.Stages, spec.CriticStagesOrActor)} stages");
-        if (start == 0)
+        if (start == 0 && emulated is null)
         {
             var actor = grains.GetGrain<ITrainerGrain>(keys.Trainer("actor", 0));
             await actor.Setup(TrainerSetups.For(job, critic: false, emulated: null));
@@ -33,10 +36,11 @@ public sealed class PipelinedBackend(JobSpec job, IGrainFactory grains, ICheckpo
             await actor.Publish(keys.ReferenceWeights);
             await actor.Vacate();
         }
-        (var schedule, ExpectedBubble) = JobPipeline.Schedule(rl, job.Seed);
-        TrainerSetup[] setups = rl.NeedsCritic ? [TrainerSetups.For(job, false, null), TrainerSetups.For(job, true, null)] : [TrainerSetups.For(job, false, null)];
+        (var schedule, ExpectedBubble) = JobPipeline.Schedule(rl, job.Seed, emulated?.StagePassTimes());
+        TrainerSetup[] setups = rl.NeedsCritic ? [TrainerSetups.For(job, false, emulated), TrainerSetups.For(job, true, emulated)] : [TrainerSetups.For(job, false, emulated)];
         pipeline = new PipelineTrainer(grains, job.Name, schedule, setups, spec.Wire == WireFormat.Bf16);
         await pipeline.Setup();
+        if (emulated is not null) return;
         if (start > 0) await pipeline.LoadState(keys.Checkpoint(start));
         else await pipeline.LoadWeights(0, keys.ReferenceWeights);
         await Publish(start);
@@ -47,7 +51,8 @@ public sealed class PipelinedBackend(JobSpec job, IGrainFactory grains, ICheckpo
         var trainer = Pipeline;
         // Step numbers rise across iterations (and across a resume), as the devices' turns need.
         var result = await trainer.Step((long)iteration * 100_000 + index, [.. trainer.Schedule.Models.Select(m => JobPipeline.Cut(miniBatch, m))]);
-        var busy = result.DeviceBusy.Select((seconds, d) => (keys.PipelineDevice(d), seconds)).ToDictionary();
+        // An emulated colocated device's time line reports its training with its other roles'.
+        var busy = emulated is not null ? [] : result.DeviceBusy.Select((seconds, d) => (keys.PipelineDevice(d), seconds)).ToDictionary();
         return new TrainStep(result.Sums[0], result.Sums.Length > 1 ? result.Sums[1] : null, result.GradNorm[0], busy, result.BubbleFraction);
     }
 
@@ -56,6 +61,7 @@ public sealed class PipelinedBackend(JobSpec job, IGrainFactory grains, ICheckpo
 
     public async Task Publish(int version)
     {
+        if (emulated is not null) return;
         await Pipeline.Publish(0, store, keys.ActorWeights(version));
         if (rl.NeedsCritic) await Pipeline.Publish(1, store, keys.CriticWeights(version));
     }
@@ -64,7 +70,7 @@ public sealed class PipelinedBackend(JobSpec job, IGrainFactory grains, ICheckpo
 
     public Task<DeviceUsage[]> TakeUsage() => Task.FromResult<DeviceUsage[]>([]);
 
-    public Task Release() => pipeline?.Release() ?? Task.CompletedTask;
+    public Task Release() => pipeline?.Release(shared: rl.Placement == RolePlacement.Colocated) ?? Task.CompletedTask;
 
     private PipelineTrainer Pipeline => pipeline ?? throw new InvalidOperationException($"job {job.Name}: the pipeline is not set up");
 }

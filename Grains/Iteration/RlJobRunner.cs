@@ -104,7 +104,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
             logger.LogWarning("job {Job}: {Message}", job.Name, message);
             progress(weights?.Version ?? 0, $"{message}; its samples go to the other workers");
         }, oneVersionPerWorker: staleness > 0 && !Partial);
-        trainers = rl.Pipeline is not null && emulated is null ? new PipelinedBackend(job, grains, store) : new DataParallelBackend(job, grains, emulated);
+        trainers = rl.Pipeline is not null ? new PipelinedBackend(job, grains, store, emulated) : new DataParallelBackend(job, grains, emulated);
         training = new StepTraining(job, trainers, grains);
         migration = new MigrationTuning(rl, emulated);
 

@@ -35,6 +35,30 @@ public static class PipelineSchedules
             .Select(t => new PipelinePass((int)t.Task.Model, t.Task.Replica, t.Task.MicroBatch, t.Task.Stage, t.Task.Kind == PassKind.B)).ToArray()).ToArray());
     }
 
+    /// <summary>
+    /// <paramref name="copies"/> data-parallel copies of a schedule, copy c on devices c x D .. (c + 1) x D - 1
+    /// with each model's replicas numbered on from the copy before (a fused plan on as many devices as it fills).
+    /// </summary>
+    public static PipelineSchedule Replicate(PipelineSchedule schedule, int copies)
+    {
+        if (copies < 1) throw new ArgumentOutOfRangeException(nameof(copies), copies, "at least one copy");
+        var models = schedule.Models.Select(m => m with { Replicas = m.Replicas * copies }).ToArray();
+        return new PipelineSchedule(schedule.Name, models, [.. Enumerable.Range(0, copies).SelectMany(c => schedule.Devices.Select(order =>
+            order.Select(pass => pass with { Replica = c * schedule.Models[pass.Model].Replicas + pass.Replica }).ToArray()))]);
+    }
+
+    /// <summary>
+    /// Two models' schedules on the same devices, one after the other: device d runs <paramref name="first"/>'s
+    /// passes, then <paramref name="second"/>'s (its model numbers after the first's). Both must fill the same devices.
+    /// </summary>
+    public static PipelineSchedule OneAfterTheOther(PipelineSchedule first, PipelineSchedule second)
+    {
+        if (first.Devices.Length != second.Devices.Length) throw new ArgumentException($"'{first.Name}' runs on {first.Devices.Length} devices, '{second.Name}' on {second.Devices.Length}");
+        var offset = first.Models.Length;
+        return new PipelineSchedule(first.Name, [.. first.Models, .. second.Models], [.. first.Devices.Select((order, d) =>
+            order.Concat(second.Devices[d].Select(pass => pass with { Model = pass.Model + offset })).ToArray())]);
+    }
+
     /// <summary>The analytic bubble fraction of 1F1B (and GPipe) with equal stages: (p - 1) / (m + p - 1).</summary>
     public static double OneForwardOneBackwardBubble(int stages, int microBatches) => (stages - 1.0) / (microBatches + stages - 1.0);
 

@@ -107,11 +107,15 @@ public sealed class PipelineTrainer
             byModel.Select(rs => rs.Length == 0 ? 0 : rs[0].GradNorm).ToArray(), reports);
     }
 
-    /// <summary>Gives the stages' devices back: each stage grain leaves once its calls end; returns when the directory has them free.</summary>
-    public async Task Release()
+    /// <summary>
+    /// Gives the stages' devices back: each stage grain leaves once its calls end; returns when the directory
+    /// has them free (<paramref name="shared"/>: at once, as a colocated job's devices stay with its other roles).
+    /// </summary>
+    public async Task Release(bool shared = false)
     {
         var keys = StagePasses().Select(s => s.Key).ToArray();
         await Task.WhenAll(keys.Select(k => grains.GetGrain<IPipelineStageGrain>(k).Vacate()));
+        if (shared) return;
         var holders = keys.Select(k => Placement.LeaseHolder.Of(grains.GetGrain<IPipelineStageGrain>(k).GetGrainId())).ToHashSet();
         var directory = grains.GetGrain<IDeviceDirectoryGrain>(0);
         for (var wait = 0; wait < 200 && (await directory.Leases()).Any(l => holders.Contains(l.Holder)); wait++) await Task.Delay(50);

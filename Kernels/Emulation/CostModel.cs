@@ -84,6 +84,28 @@ public sealed class CostModel(DeviceClass device, ModelShape model, CostAssumpti
         return flops / (Flops * Assumptions.TrainingEfficiency);
     }
 
+    /// <summary>
+    /// The training forward of one pipeline stage holding <paramref name="layers"/> of the model's layers
+    /// (and the LM head when <paramref name="head"/>; the embedding is a lookup) over sequences of lengths
+    /// s_i: 2 P_layer l sum s_i + 2 l d sum s_i^2 (+ 2 V h sum s_i for the head), at the training
+    /// efficiency. Its backward costs two forwards, so a partition's forwards and backwards add up to
+    /// <see cref="TrainingSeconds"/>.
+    /// </summary>
+    public double StageForwardSeconds(int layers, bool head, IReadOnlyCollection<int> sequenceLengths)
+    {
+        if (layers < 0 || layers > Model.Layers) throw new ArgumentOutOfRangeException(nameof(layers), layers, $"{Model.Name} has {Model.Layers} layers");
+        var tokens = sequenceLengths.Sum(t => (double)t);
+        var parameters = layers * Model.LayerParameters + (head ? (double)Model.Vocab * Model.Hidden : 0);
+        var flops = 2 * parameters * tokens + 2 * layers * AttentionWidth * sequenceLengths.Sum(t => (double)t * t);
+        return flops / (Flops * Assumptions.TrainingEfficiency);
+    }
+
+    /// <summary>
+    /// A stage's bf16 activations (or their gradients) for <paramref name="tokens"/> tokens to the next
+    /// stage over a link, each tensor-parallel rank sending its shard: latency + 2 h tokens / (t x link bandwidth).
+    /// </summary>
+    public double ActivationTransferSeconds(double tokens, Link link) => TransferSeconds(2.0 * Model.Hidden * tokens / TensorParallel, link);
+
     /// <summary>Sending <paramref name="bytes"/> over a link: latency + bytes / bandwidth.</summary>
     public static double TransferSeconds(double bytes, Link link) => link.LatencySeconds + bytes / link.Bandwidth;
 

@@ -305,6 +305,48 @@ public sealed class EmulatedJobTests(ClusterFixture fixture)
         }
     }
 
+    [Theory]
+    [InlineData("1f1b")]
+    [InlineData("fused")]
+    public async Task On_colocated_devices_a_pipelined_actor_and_critic_train_on_the_devices_that_generated(string schedule)
+    {
+        // Stage grains on the job's devices: their passes take the cost model's time for their layers, on the
+        // device's one time line after its generation and scoring, and add up to the whole models' training.
+        var grains = fixture.Cluster.GrainFactory;
+        var spec = EmulatedJob.ColocatedAtSameDevices(Emulated($"emulated-colocated-{schedule}", "barrier") with { Seed = 6 });
+        spec = spec with
+        {
+            Rl = spec.Rl! with
+            {
+                GenerationWorkers = 4, TrainingReplicas = 4, Emulation = spec.Rl.Emulation! with { InferenceDevices = 4 },
+                Pipeline = new PipelineSpec { Stages = 2, CriticStages = schedule == "fused" ? 1 : 2, MicroBatches = 2, Schedule = SpecNames.Parse<PipelineScheduleKind>(schedule) },
+            },
+        };
+        var emulated = new EmulatedJob(spec);
+
+        var (status, metrics) = await RlJobTests.Run(grains, spec);
+
+        status.State.Should().Be(JobState.Completed, status.Message);
+        foreach (var m in metrics)
+        {
+            m.Timeline.Select(t => t.Holder).Should().BeEquivalentTo(Enumerable.Range(0, 4).Select(k => $"{spec.Name}/g{k}@{spec.Name}/d{k}"), "each device reports once, through its worker");
+            foreach (var device in m.Timeline)
+            {
+                var bars = device.Bars.OrderBy(b => b.Start).ToArray();
+                bars.Zip(bars.Skip(1)).Should().OnlyContain(p => p.Second.Start >= p.First.End - 1e-9, "one device does one thing at a time");
+                bars.Select(b => b.Stage).Where((s, k) => k == 0 || bars[k - 1].Stage != s).Should().Equal(["generation", "switch", "scoring", "switch", "training", "switch"], device.Holder);
+            }
+            // Every stage's forward and backward over its micro-batches: the actor's and the critic's training of each step's sequences.
+            var workload = emulated.Workload(m.Iteration);
+            var training = workload.TrainingSteps.Sum(step => workload.ActorTraining.TrainingSeconds(workload.Sequences([.. step.SelectMany(share => share)]))
+                + workload.CriticTraining!.TrainingSeconds(workload.Sequences([.. step.SelectMany(share => share)])));
+            // Each pass's end falls on a whole 100 ns tick of wall time (20 us emulated at this scale), over 128 passes a step.
+            m.Timeline.SelectMany(t => t.Bars).Where(b => b.Stage == "training").Sum(b => b.End - b.Start).Should().BeApproximately(training, training * 1e-3);
+            m.PipelineBubbleExpected.Should().BeInRange(0, 1);
+            m.PolicyLoss.Should().Be(0, "an emulated model has no loss, but its tokens are counted");
+        }
+    }
+
     [Fact]
     public async Task On_colocated_devices_streamed_scoring_runs_only_on_devices_whose_worker_is_done()
     {

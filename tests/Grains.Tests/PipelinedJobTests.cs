@@ -41,6 +41,30 @@ public sealed class PipelinedJobTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_colocated_job_trains_its_fused_pipeline_on_the_devices_that_generated_as_on_devices_of_their_own()
+    {
+        // Two colocated devices each hold a worker, the scorer's work and one actor and one critic stage of the
+        // fused plan; the same plan on training devices of their own must train the same numbers.
+        var pipeline = new PipelineSpec { Stages = 2, CriticStages = 1, MicroBatches = 2, Schedule = PipelineScheduleKind.Fused };
+        var apart = Ppo("pp-fused-apart", pipeline) with { Rl = Ppo("x").Rl! with { Pipeline = pipeline, GenerationWorkers = 2 } };
+        var together = apart with { Name = "pp-fused-together", Rl = apart.Rl with { Placement = RolePlacement.Colocated, TrainingReplicas = 2 } };
+
+        var (apartStatus, apartMetrics) = await RlJobTests.Run(fixture.Cluster.GrainFactory, apart);
+        var (status, metrics) = await RlJobTests.Run(fixture.Cluster.GrainFactory, together);
+
+        apartStatus.State.Should().Be(JobState.Completed, apartStatus.Message);
+        status.State.Should().Be(JobState.Completed, status.Message);
+        for (var i = 1; i <= 2; i++)
+        {
+            metrics[i].RewardMean.Should().Be(apartMetrics[i].RewardMean);
+            metrics[i].PolicyLoss.Should().Be(apartMetrics[i].PolicyLoss, $"iteration {i}");
+            metrics[i].ValueLoss.Should().Be(apartMetrics[i].ValueLoss, $"iteration {i}");
+            metrics[i].PipelineBubbleExpected.Should().Be(apartMetrics[i].PipelineBubbleExpected, "one plan, one copy of it");
+            metrics[i].DeviceBusy.Keys.Should().Contain(["pp-fused-together/g0@pp-fused-together/d0", "pp-fused-together/g1@pp-fused-together/d1", "pp-fused-together/pp/d1"]);
+        }
+    }
+
+    [Fact]
     public async Task A_resumed_pipelined_job_continues_exactly_as_one_that_never_stopped()
     {
         var pipeline = new PipelineSpec { Stages = 2, MicroBatches = 2 };
@@ -73,13 +97,15 @@ public sealed class PipelinedJobTests(ClusterFixture fixture)
     }
 
     [Fact]
-    public void A_fused_pipeline_needs_a_critic_and_one_replica()
+    public void A_fused_pipeline_needs_a_critic_and_an_emulated_one_colocated_devices()
     {
         var grpo = RlJobTests.Tiny("x").Rl! with { Pipeline = new PipelineSpec { Schedule = PipelineScheduleKind.Fused } };
         var replicas = RlJobTests.Tiny("x").Rl! with { Algorithm = Algorithm.Ppo, TrainingReplicas = 2, Pipeline = new PipelineSpec { Schedule = PipelineScheduleKind.Fused } };
+        var emulated = RlJobTests.Tiny("x").Rl! with { Devices = DeviceKind.Emulated, Emulation = new EmulationSpec(), Pipeline = new PipelineSpec { Stages = 1 } };
 
         grpo.Problem().Should().Be("rl.pipeline.schedule: 'fused' trains a critic in the actor's bubbles; grpo has none");
-        replicas.Problem().Should().Be("rl.pipeline.schedule: 'fused' runs one pipeline; trainingReplicas is 2");
-        (RlJobTests.Tiny("x").Rl! with { Devices = DeviceKind.Emulated, Emulation = new EmulationSpec(), Pipeline = new PipelineSpec() }).Problem().Should().Be("rl.pipeline: only for devices 'tensor'");
+        replicas.Problem().Should().BeNull("each replica runs a copy of the plan");
+        emulated.Problem().Should().Be("rl.pipeline: on emulated devices only with placement 'colocated' (an emulated disaggregated job trains data-parallel)");
+        (emulated with { Placement = RolePlacement.Colocated }).Problem().Should().BeNull();
     }
 }

@@ -55,6 +55,26 @@ public sealed class EmulationTests
             .Should().BeLessThan(new CostModel(DeviceClass.A100, ModelShape.Qwen25_7B).DecodeStepSeconds([1000]), "decoding follows bandwidth, where the H20 leads");
     }
 
+    [Fact]
+    public void A_pipeline_stages_passes_add_up_to_the_whole_models_training_and_its_activations_cross_the_link()
+    {
+        var cost = new CostModel(DeviceClass.H800, ModelShape.Llama65B, tensorParallel: 8);
+        var shape = ModelShape.Llama65B;
+        int[] sequences = [700, 1300, 512];
+        var (tokens, squares) = (2512.0, 700.0 * 700 + 1300.0 * 1300 + 512.0 * 512);
+
+        // 20 of the 80 layers, without and with the head: 2 P_layer l sum s + 2 l d sum s^2 (+ 2 V h sum s).
+        var flops = 2 * shape.LayerParameters * 20 * tokens + 2 * 20 * 8192.0 * squares;
+        cost.StageForwardSeconds(20, false, sequences).Should().BeApproximately(flops / (989e12 * 8 * 0.4), 1e-12);
+        cost.StageForwardSeconds(20, true, sequences).Should().BeApproximately((flops + 2 * 32000.0 * 8192 * tokens) / (989e12 * 8 * 0.4), 1e-12);
+        // Four stages' forwards and backwards (two forwards each) are the whole model's training.
+        var stages = new[] { 27, 27, 26 }.Select((layers, s) => 3 * cost.StageForwardSeconds(layers, s == 2, sequences)).Sum();
+        stages.Should().BeApproximately(cost.TrainingSeconds(sequences), cost.TrainingSeconds(sequences) * 1e-12);
+        // bf16 activations, each of the 8 ranks its shard: 2 x 8192 x 2512 / 8 bytes.
+        cost.ActivationTransferSeconds(tokens, Link.InfiniBand).Should().BeApproximately(5e-6 + 2 * 8192.0 * 2512 / 8 / 50e9, 1e-15);
+        FluentActions.Invoking(() => cost.StageForwardSeconds(81, false, sequences)).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*llama-65b has 80 layers*");
+    }
+
     [Theory]
     [InlineData("chat", 2048)]
     [InlineData("reasoning", 20_000)]

@@ -1,3 +1,5 @@
+using Grains.Engines;
+using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Pipeline;
 using Grains.Pipeline;
 using Grains.Planning;
@@ -43,6 +45,56 @@ public sealed class PipelineScheduleTests
         schedule.Models.Should().Equal(new ModelLayout("actor", 4, 1, 4), new ModelLayout("critic", 2, 2, 2));
         schedule.Devices[3].Should().Contain(new PipelinePass(1, 1, 0, 0, false), "the critic's replica 1 starts on the last device");
         PipelineSchedules.Problem(schedule).Should().BeNull();
+    }
+
+    [Fact]
+    public void Copies_of_a_fused_plan_fill_as_many_devices_with_replicas_numbered_on()
+    {
+        var schedule = PipelineSchedules.Fused(Baselines.Sequential1F1B(new PipelineProblem(2, 1, 2, 1, 1, 1, 1, 1)));
+
+        var copies = PipelineSchedules.Replicate(schedule, 3);
+
+        copies.Models.Should().Equal(new ModelLayout("actor", 2, 3, 2), new ModelLayout("critic", 1, 6, 1));
+        copies.Devices.Should().HaveCount(6);
+        copies.Devices[4].Should().Equal(schedule.Devices[0].Select(p => p with { Replica = p.Model == 0 ? 2 : 4 + p.Replica }), "copy 2's first device: actor replica 2, critic replica 4 (2 critic replicas a copy)");
+        PipelineSchedules.Problem(copies).Should().BeNull();
+    }
+
+    [Fact]
+    public void A_colocated_job_runs_its_critics_pipelines_after_its_actors_on_the_same_devices()
+    {
+        var rl = new RlSpec
+        {
+            Algorithm = Algorithm.Ppo, Placement = RolePlacement.Colocated, GenerationWorkers = 4, TrainingReplicas = 4, PromptsPerIteration = 16, MiniBatches = 2,
+            Pipeline = new PipelineSpec { Stages = 2, CriticStages = 1, MicroBatches = 2 },
+        };
+
+        var (schedule, bubble) = JobPipeline.Schedule(rl, seed: 1);
+
+        rl.Problem().Should().BeNull();
+        schedule.Models.Should().Equal(new ModelLayout("actor", 2, 2, 2), new ModelLayout("critic", 1, 4, 2));
+        schedule.Devices.Should().HaveCount(4, "every colocated device holds a stage of each model");
+        schedule.Devices[1].Select(p => (p.Model, p.Replica, p.Stage)).Distinct().Should().Equal((0, 0, 1), (1, 1, 0));
+        schedule.Devices[1].TakeWhile(p => p.Model == 0).Should().HaveCount(4, "the actor's passes come first");
+        PipelineSchedules.Problem(schedule).Should().BeNull();
+        // Each pipeline spans (m + p - 1) passes of which a device works m: 1 - 2 (1 + 1) / ((2 + 1) + (2 + 0)).
+        bubble.Should().BeApproximately(0.2, 1e-12);
+        JobPipeline.Schedule(rl, 1, new StagePassTimes(3, 1)).ExpectedBubble.Should().BeApproximately(1 - 2 * 4.0 / (3 * 3 + 2), 1e-12, "weighted by each model's pass time");
+    }
+
+    [Theory]
+    [InlineData(3, null, "rl.pipeline.stages: 3 stages do not divide the 4 colocated devices (each holds one stage of each model)")]
+    [InlineData(2, 3, "rl.pipeline.criticStages: 3 stages do not divide the 4 colocated devices (each holds one stage of each model)")]
+    [InlineData(4, 2, null)]
+    public void A_colocated_pipeline_must_fill_the_devices(int stages, int? criticStages, string? expected)
+    {
+        var rl = new RlSpec
+        {
+            Algorithm = Algorithm.Ppo, Placement = RolePlacement.Colocated, GenerationWorkers = 4, TrainingReplicas = 4, PromptsPerIteration = 16, MiniBatches = 2,
+            Pipeline = new PipelineSpec { Stages = stages, CriticStages = criticStages, MicroBatches = 2, Schedule = PipelineScheduleKind.Fused },
+        };
+
+        rl.Problem().Should().Be(expected);
     }
 
     [Fact]
