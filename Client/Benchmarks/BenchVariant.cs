@@ -15,10 +15,12 @@ namespace Client.Benchmarks;
 /// running samples move as Migrate says (async-k-migrate-prefill: prefilled again, the others: with their KV
 /// cache where the cost model says it is sooner). Variants with TailBatch run RollPacker's tail batching at its
 /// default over-provisioning (<see cref="TailBatchingSpec"/>): short rounds that train on what finishes first, and
-/// long rounds of the prompts they deferred.
+/// long rounds of the prompts they deferred. Variants with a Pipeline schedule train the actor and the critic
+/// pipeline-parallel on the colocated devices (<see cref="PipelineOf"/>): 1f1b one model after the other (RLHFuse's
+/// unfused base), fused with the planner's plan (its intra-stage fusion).
 /// </summary>
 public sealed record BenchVariant(string Name, RolePlacement Placement, StagePolicy Policy, int Staleness = 0, bool Partial = false, MigrationMove? Migrate = null,
-    bool TailBatch = false)
+    bool TailBatch = false, PipelineScheduleKind? Pipeline = null)
 {
     public static IReadOnlyList<BenchVariant> All { get; } =
     [
@@ -34,6 +36,11 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
         new("colocated-tailbatch", RolePlacement.Colocated, StagePolicy.Streaming, TailBatch: true),
         new("colocated-rlhfuse-tailbatch", RolePlacement.Colocated, StagePolicy.Streaming, Migrate: MigrationMove.Auto, TailBatch: true),
         new("streaming-tailbatch", RolePlacement.Disaggregated, StagePolicy.Streaming, TailBatch: true),
+        // Training pipeline-parallel on the colocated devices: the two models one after the other, then fused.
+        new("colocated-1f1b", RolePlacement.Colocated, StagePolicy.Barrier, Pipeline: PipelineScheduleKind.OneForwardOneBackward),
+        new("colocated-fused", RolePlacement.Colocated, StagePolicy.Barrier, Pipeline: PipelineScheduleKind.Fused),
+        new("colocated-rlhfuse-fused", RolePlacement.Colocated, StagePolicy.Streaming, Migrate: MigrationMove.Auto, Pipeline: PipelineScheduleKind.Fused),
+        new("colocated-rlhfuse-tailbatch-fused", RolePlacement.Colocated, StagePolicy.Streaming, Migrate: MigrationMove.Auto, TailBatch: true, Pipeline: PipelineScheduleKind.Fused),
         .. new[] { 1, 2, 4, 8 }.SelectMany(k => new[]
         {
             new BenchVariant($"async-{k}", RolePlacement.Disaggregated, StagePolicy.Streaming, k),
@@ -103,7 +110,23 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
                 Async = Staleness > 0 ? new AsyncSpec { MaxStaleness = Staleness, PartialRollouts = Partial } : null,
                 Dispatch = Staleness > 0 ? DispatchPolicy.Pull : placed.Rl.Dispatch,
                 TailBatching = TailBatch ? new TailBatchingSpec() : null,
+                Pipeline = Pipeline is { } schedule ? PipelineOf(placed.Rl, schedule) : placed.Rl.Pipeline,
             },
+        };
+    }
+
+    /// <summary>
+    /// The pipeline a variant trains with: the actor in 8 stages (4 copies on 32 colocated devices), the critic
+    /// in 4 (two replicas on each actor pipeline's devices when fused, RLHFuse's bidirectional layout), 16
+    /// micro-batches per actor replica; fewer stages where the devices are fewer.
+    /// </summary>
+    public static PipelineSpec PipelineOf(RlSpec rl, PipelineScheduleKind schedule)
+    {
+        var stages = Math.Min(8, rl.GenerationWorkers);
+        return new PipelineSpec
+        {
+            Stages = stages, CriticStages = rl.NeedsCritic ? Math.Max(1, stages / 2) : null, Schedule = schedule,
+            MicroBatches = Math.Min(16, rl.PromptsPerIteration * rl.SamplesPerPrompt / rl.MiniBatches / Math.Max(1, rl.GenerationWorkers / stages)),
         };
     }
 

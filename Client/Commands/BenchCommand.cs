@@ -26,7 +26,7 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
     public sealed class Settings : CommandSettings
     {
         [CommandArgument(0, "<workload.json>")][Description("An rl job file with devices 'emulated' (see infra/workloads).")] public string File { get; init; } = "";
-        [CommandOption("--policies")][Description("Comma-separated: colocated-barrier, barrier, streaming, colocated-streaming, colocated-rlhfuse, streaming-migrate, colocated-barrier-migrate, colocated-barrier-tailbatch, colocated-tailbatch, colocated-rlhfuse-tailbatch, streaming-tailbatch, async-1, async-2, async-4, async-8, and each async-k with -partial, -migrate or -migrate-prefill (default: the first three).")] public string? Policies { get; init; }
+        [CommandOption("--policies")][Description("Comma-separated: colocated-barrier, barrier, streaming, colocated-streaming, colocated-rlhfuse, streaming-migrate, colocated-barrier-migrate, colocated-barrier-tailbatch, colocated-tailbatch, colocated-rlhfuse-tailbatch, streaming-tailbatch, colocated-1f1b, colocated-fused, colocated-rlhfuse-fused, colocated-rlhfuse-tailbatch-fused, async-1, async-2, async-4, async-8, and each async-k with -partial, -migrate or -migrate-prefill (default: the first three).")] public string? Policies { get; init; }
         [CommandOption("--iterations")][Description("Measured iterations per policy, after one warm-up (async-k: 1 + k warm-up steps, measured steps rounded up to a multiple of k + 1, and k more after them).")][DefaultValue(3)] public int Iterations { get; init; } = 3;
         [CommandOption("--time-scale")][Description("Emulated seconds per wall second (default: the workload's).")] public double? TimeScale { get; init; }
         [CommandOption("--out")][Description("Folder for the timelines (default runs/bench/<workload>).")] public string? Out { get; init; }
@@ -116,8 +116,8 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
         var activations = (await grains.GetGrain<IManagementGrain>(0).GetSimpleGrainStatistics()).Sum(s => s.ActivationCount);
         var measured = (await grains.GetGrain<IJobGrain>(job.Name).Metrics(variant.WarmUp + 1)).Take(iterations).ToArray();
         var workloads = measured.Select(m => emulated.Workload(m.Iteration)).ToArray();
-        // The analytic barrier prediction models neither a gathered tail nor a round that ends early.
-        var predicted = variant.Policy == StagePolicy.Barrier && variant.Migrate is null && !variant.TailBatch;
+        // The analytic barrier prediction models neither a gathered tail, a round that ends early, nor pipelined training.
+        var predicted = variant.Policy == StagePolicy.Barrier && variant.Migrate is null && !variant.TailBatch && variant.Pipeline is null;
         var steady = SteadyState.Of(measured, workloads, predicted ? w => BarrierIteration.Predict(w).Total : null, variant.Staleness);
         if (variant.TailBatch)
         {
@@ -130,7 +130,7 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
         var timeline = Path.Combine(output, $"{variant.Name}.svg");
         File.WriteAllText(timeline, Timeline(last, seconds, $"{workload.Name}, {variant.Name}: iteration {last.Iteration}, {seconds:F1} emulated s"));
         // The bound is over the workload's samples; a tail-batching step trains others (those that finished first), so it has none to compare with.
-        return new PolicyResult(variant.Name, steady.SecondsPerIteration, steady.SamplesPerSecond, steady.TokensPerSecond, null,
+        return new PolicyResult(variant.Name, steady.SecondsPerIteration, measured.Average(m => m.TrainingSeconds * m.TimeScale), steady.SamplesPerSecond, steady.TokensPerSecond, null,
             variant.TailBatch ? null : steady.BoundSeconds / steady.Iterations, variant.TailBatch ? null : steady.Efficiency, steady.GenerationShare, steady.PredictionError, TimelineAnalysis.BusyByRole(last.Timeline, Instances(job), seconds),
             (counter.Calls - calls) / wall, activations, measured.Average(m => TimelineAnalysis.NoDeviceBusyShare(m.Timeline, m.IterationSeconds * m.TimeScale)),
             wall / (iterations + variant.WarmUp + variant.CoolDown), timeline, last.Timeline);
@@ -147,7 +147,7 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
     }
 
     /// <summary>One policy's steady-state figures per iteration; seconds are emulated unless named wall.</summary>
-    public sealed record PolicyResult(string Policy, double IterationSeconds, double SamplesPerSecond, double TokensPerSecond, double? SpeedUp, double? BoundSeconds,
+    public sealed record PolicyResult(string Policy, double IterationSeconds, double TrainingSeconds, double SamplesPerSecond, double TokensPerSecond, double? SpeedUp, double? BoundSeconds,
         double? Efficiency, double GenerationShare, double? PredictionError, Dictionary<string, double> Busy, double GrainCallsPerSecond, int Activations,
         double ControlPlaneShare, double WallSecondsPerIteration, string Timeline, DeviceTimeline[] LastIteration);
 
@@ -158,11 +158,11 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
         if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = Math.Max(AnsiConsole.Profile.Width, 220);
         AnsiConsole.MarkupLine($"[bold]{Markup.Escape(workload.Name)}[/]: {SpecNames.Of(rl.Algorithm)}, {emulated.Workload(1).Samples.Count} samples per step of {Markup.Escape(rl.Emulation!.Lengths)} lengths, {emulated.Devices} x {rl.Emulation.DeviceClass}, time scale {emulated.TimeScale}; steady state over {workload.Iterations - 1} steps after one warm-up, speed-up against {BenchVariant.Baseline}");
         var roles = results.SelectMany(r => r.Busy.Keys).Distinct().ToArray();
-        var table = new Table().AddColumns("policy", "s / step", "samples/s", "tokens/s", "speed-up", "bound s / step", "efficiency", "generation share", "vs analytic");
+        var table = new Table().AddColumns("policy", "s / step", "train s / step", "samples/s", "tokens/s", "speed-up", "bound s / step", "efficiency", "generation share", "vs analytic");
         foreach (var role in roles) table.AddColumn($"busy {role}");
         foreach (var r in results)
         {
-            table.AddRow([r.Policy, $"{r.IterationSeconds:F1}", $"{r.SamplesPerSecond:F2}", $"{r.TokensPerSecond:N0}", r.SpeedUp is { } s ? $"{s:F2}x" : "", r.BoundSeconds is { } bound ? $"{bound:F1}" : "-",
+            table.AddRow([r.Policy, $"{r.IterationSeconds:F1}", $"{r.TrainingSeconds:F1}", $"{r.SamplesPerSecond:F2}", $"{r.TokensPerSecond:N0}", r.SpeedUp is { } s ? $"{s:F2}x" : "", r.BoundSeconds is { } bound ? $"{bound:F1}" : "-",
                 r.Efficiency is { } f ? $"{f:P0}" : "-", $"{r.GenerationShare:P0}", r.PredictionError is { } e ? $"{e:+0.0%;-0.0%}" : "", .. roles.Select(role => r.Busy.TryGetValue(role, out var b) ? $"{b:P0}" : "")]);
         }
         AnsiConsole.Write(table);

@@ -42,6 +42,9 @@ public sealed class EmulatedJob
 
     public EmulatedScorer Scorer => new(Device(spec.InferenceTensorParallel), rl.NeedsCritic ? CriticShape : null, spec.RewardModel, spec.InferenceDevices);
 
+    /// <summary>The shape of the trained actor or critic.</summary>
+    public ModelShape Shape(bool critic) => ModelShape.Parse(critic ? CriticShape : spec.Actor);
+
     public EmulatedDevice Trainer(bool critic) => Device(spec.TrainingTensorParallel) with { Model = critic ? CriticShape : spec.Actor };
 
     /// <summary>Every device the job occupies: instances times their tensor-parallel degree (colocated: the workers' devices, which host every role).</summary>

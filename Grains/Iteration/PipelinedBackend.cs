@@ -25,9 +25,12 @@ public sealed class PipelinedBackend(JobSpec job, IGrainFactory grains, ICheckpo
 
     public async Task Start(int start, Func<ITrainerGrain, Task> warmStart)
     {
-        var layers = ModelCatalog.Config(rl.Model).Layers;
         var spec = rl.Pipeline!;
-        if (Math.Max(spec.Stages, spec.CriticStagesOrActor) > layers) throw new ArgumentException($"rl.pipeline.stages: {rl.Model} has {layers} layers, too few for {Math.Max(spec.Stages, spec.CriticStagesOrActor)} stages");
+        foreach (var (critic, field, stages) in new[] { (false, "stages", spec.Stages), (true, "criticStages", spec.CriticStagesOrActor) }.Where(m => !m.Item1 || rl.NeedsCritic))
+        {
+            var (model, layers) = emulated?.Shape(critic) is { } shape ? (shape.Name, shape.Layers) : (rl.Model, ModelCatalog.Config(rl.Model).Layers);
+            if (stages > layers) throw new ArgumentException($"rl.pipeline.{field}: {model} has {layers} layers, too few for {stages} stages");
+        }
         if (start == 0 && emulated is null)
         {
             var actor = grains.GetGrain<ITrainerGrain>(keys.Trainer("actor", 0));

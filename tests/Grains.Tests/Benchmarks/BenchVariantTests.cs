@@ -34,6 +34,26 @@ public sealed class BenchVariantTests
         BenchVariant.Parse("streaming").Apply(workload).Rl!.Dispatch.Should().Be(DispatchPolicy.RoundRobin);
     }
 
+    [Theory]
+    [InlineData("colocated-1f1b", PipelineScheduleKind.OneForwardOneBackward, 4)]
+    [InlineData("colocated-fused", PipelineScheduleKind.Fused, 4)]
+    [InlineData("colocated-rlhfuse-tailbatch-fused", PipelineScheduleKind.Fused, 4)]
+    [InlineData("colocated-barrier", null, null)]
+    public void A_pipelined_variant_trains_the_65b_ppo_workload_in_8_actor_stages_and_4_critic_stages_on_its_32_devices(string name, PipelineScheduleKind? schedule, int? copies)
+    {
+        var workload = JobSpec.FromJson(File.ReadAllText(Path.Combine(Testing.RepositoryPaths.Root, "infra", "workloads", "ppo-65b-256xh800-chat.json")), "ppo-65b");
+
+        var job = BenchVariant.Parse(name).Apply(workload);
+
+        job.Rl!.Problem().Should().BeNull();
+        job.Rl.GenerationWorkers.Should().Be(32, "256 H800 in tensor-parallel groups of 8");
+        job.Rl.Pipeline?.Schedule.Should().Be(schedule);
+        if (schedule is null) return;
+        job.Rl.Pipeline.Should().BeEquivalentTo(new PipelineSpec { Stages = 8, CriticStages = 4, MicroBatches = 16, Schedule = schedule.Value });
+        job.Rl.Pipeline!.Replicas(job.Rl).Should().Be(copies);
+        _ = new EmulatedJob(job);
+    }
+
     [Fact]
     public void A_migrating_variant_runs_with_the_plan_the_simulation_chooses_for_its_workload()
     {
