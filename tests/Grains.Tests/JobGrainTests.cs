@@ -173,7 +173,7 @@ public sealed class JobGrainTests(ClusterFixture fixture)
 
     [Theory]
     [InlineData("""{"trainingReplicas":2,"generationWorkers":1}""", "rl.trainingReplicas: 2, but colocated devices each hold a worker and a replica: set it to generationWorkers (1)")]
-    [InlineData("""{"pipeline":{"stages":2}}""", "rl.pipeline: a colocated job trains data-parallel on its devices; remove the pipeline or use placement 'disaggregated'")]
+    [InlineData("""{"pipeline":{"stages":2}}""", "rl.pipeline.stages: 2 stages do not divide the 1 colocated devices (each holds one stage of each model)")]
     [InlineData("""{"devices":"emulated","emulation":{"inferenceDevices":3}}""", "rl.emulation.inferenceDevices: 3, but colocated devices each hold a scorer: set it to generationWorkers (1)")]
     [InlineData("""{"devices":"emulated","emulation":{"trainingTensorParallel":2}}""", "rl.emulation.trainingTensorParallel: colocated roles share their devices, so every tensor-parallel degree is generationTensorParallel (1)")]
     public void A_colocated_job_whose_roles_do_not_share_devices_is_refused_naming_the_field(string rl, string error)
