@@ -20,16 +20,16 @@ public sealed class IterationPlan(JobSpec job, RlData? data, EmulatedJob? emulat
     private readonly JobKeys keys = JobKeys.For(job);
     /// <summary>Tells runs of the job apart: a resumed run's samples replace an earlier run's.</summary>
     private readonly long run = DateTimeOffset.UtcNow.UtcTicks;
-    private readonly Queue<DeferredPrompt> deferred = new();
+    private readonly Queue<PromptRef> deferred = new();
 
     /// <summary>Prompts drawn since the job began (saved in checkpoints).</summary>
     public long PromptsDrawn { get; set; }
 
     /// <summary>Prompts a tail-batching round ended without, oldest first, waiting for a long round (saved in checkpoints).</summary>
-    public IReadOnlyCollection<DeferredPrompt> Deferred => deferred;
+    public IReadOnlyCollection<PromptRef> Deferred => deferred;
 
     /// <summary>Puts a checkpoint's deferred prompts back in line.</summary>
-    public void Restore(IEnumerable<DeferredPrompt> prompts)
+    public void Restore(IEnumerable<PromptRef> prompts)
     {
         deferred.Clear();
         foreach (var p in prompts) deferred.Enqueue(p);
@@ -38,7 +38,7 @@ public sealed class IterationPlan(JobSpec job, RlData? data, EmulatedJob? emulat
     /// <summary>The prompts of groups a round ended without (one sample of each is enough) wait for a long round.</summary>
     public void Defer(IEnumerable<SampleStart> groups)
     {
-        foreach (var s in groups) deferred.Enqueue(new DeferredPrompt(s.ExampleIndex, s.PromptSeed));
+        foreach (var s in groups) deferred.Enqueue(new PromptRef(s.ExampleIndex, s.PromptSeed));
     }
 
     /// <summary>
@@ -72,18 +72,18 @@ public sealed class IterationPlan(JobSpec job, RlData? data, EmulatedJob? emulat
     }
 
     /// <summary>The next <paramref name="count"/> prompts of the dataset's order (on emulated devices, their seeds).</summary>
-    private DeferredPrompt[] Drawn(int iteration, int count)
+    private PromptRef[] Drawn(int iteration, int count)
     {
         var drawn = Enumerable.Range(0, count).Select(p => data is null
-            ? new DeferredPrompt(-1, Seeds.Prompt(job.Seed, iteration, p))
-            : new DeferredPrompt(data.PromptIndex(PromptsDrawn + p), 0)).ToArray();
+            ? new PromptRef(-1, Seeds.Prompt(job.Seed, iteration, p))
+            : new PromptRef(data.PromptIndex(PromptsDrawn + p), 0)).ToArray();
         PromptsDrawn += count;
         return drawn;
     }
 }
 
 /// <summary>A prompt by what identifies it: its example in the dataset (real devices), or its seed (emulated: its responses' lengths follow it).</summary>
-public sealed record DeferredPrompt(int ExampleIndex, long PromptSeed);
+public sealed record PromptRef(int ExampleIndex, long PromptSeed);
 
 /// <summary>A tail-batching step's round: a short one keeps promptsPerIteration of the groups it launched; a long one runs deferred prompts to the end.</summary>
 public sealed record PlannedRound(bool Long);

@@ -27,7 +27,7 @@ public sealed class JobCheckpoints(JobSpec job, ICheckpointStore store)
     }
 
     /// <param name="deferred">Prompts tail batching deferred to a long round, in line: a resumed run trains them as the stopped one would have.</param>
-    public async Task Save(int iteration, ITrainerBackend trainers, long promptsDrawn, IReadOnlyList<DeferredPrompt>? deferred = null)
+    public async Task Save(int iteration, ITrainerBackend trainers, long promptsDrawn, IReadOnlyList<PromptRef>? deferred = null)
     {
         var prefix = keys.Checkpoint(iteration);
         await trainers.SaveState(prefix);
@@ -40,7 +40,7 @@ public sealed class JobCheckpoints(JobSpec job, ICheckpointStore store)
     /// The latest usable checkpoint's iteration, dataset position and deferred prompts ((0, 0, none) when there is none), and a
     /// line for each newer one that was damaged and passed over, naming what is wrong with it.
     /// </summary>
-    public async Task<(int Iteration, long PromptsDrawn, IReadOnlyList<DeferredPrompt> Deferred, IReadOnlyList<string> PassedOver)> Latest()
+    public async Task<(int Iteration, long PromptsDrawn, IReadOnlyList<PromptRef> Deferred, IReadOnlyList<string> PassedOver)> Latest()
     {
         var passedOver = new List<string>();
         foreach (var name in (await StateObjects()).Reverse())
@@ -143,5 +143,5 @@ public sealed class JobCheckpoints(JobSpec job, ICheckpointStore store)
     /// <param name="Fingerprint">The job file's (<see cref="JobCheckpoints.Fingerprint"/>); null in checkpoints written before it was recorded.</param>
     /// <param name="Parts">The objects the trainers wrote, with their hashes; null in checkpoints written before they were listed.</param>
     /// <param name="Deferred">Prompts tail batching deferred to a long round, in line; null when none waited.</param>
-    private sealed record CheckpointState(int Iteration, long Seed, long PromptsDrawn, string? Fingerprint = null, Part[]? Parts = null, DeferredPrompt[]? Deferred = null);
+    private sealed record CheckpointState(int Iteration, long Seed, long PromptsDrawn, string? Fingerprint = null, Part[]? Parts = null, PromptRef[]? Deferred = null);
 }

@@ -52,7 +52,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     /// <summary>The dataset position after the last trained step's prompts (what a checkpoint saves; launched steps have drawn more).</summary>
     private long trainedPromptsDrawn;
     /// <summary>The prompts tail batching deferred, as of the last trained step (what a checkpoint saves with the dataset position).</summary>
-    private DeferredPrompt[] deferredAfterTraining = [];
+    private PromptRef[] deferredAfterTraining = [];
 
     private StepTraining? training;
     private MigrationTuning? migration;
