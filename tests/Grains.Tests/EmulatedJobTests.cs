@@ -275,6 +275,18 @@ public sealed class EmulatedJobTests(ClusterFixture fixture)
         }
     }
 
+    /// <summary>A colocated iteration's timeline: one row per device, through its worker; one thing at a time; generation, scoring, training, each after a switch.</summary>
+    private static void EachDeviceGeneratesScoresThenTrains(IterationMetrics m, string job, int devices)
+    {
+        m.Timeline.Select(t => t.Holder).Should().BeEquivalentTo(Enumerable.Range(0, devices).Select(k => $"{job}/g{k}@{job}/d{k}"), "each device reports once, through its worker");
+        foreach (var device in m.Timeline)
+        {
+            var bars = device.Bars.OrderBy(b => b.Start).ToArray();
+            bars.Zip(bars.Skip(1)).Should().OnlyContain(p => p.Second.Start >= p.First.End - 1e-9, "one device does one thing at a time");
+            bars.Select(b => b.Stage).Where((s, k) => k == 0 || bars[k - 1].Stage != s).Should().Equal(["generation", "switch", "scoring", "switch", "training", "switch"], device.Holder);
+        }
+    }
+
     [Fact]
     public async Task On_colocated_devices_each_device_generates_then_scores_then_trains_paying_each_switch()
     {
@@ -290,13 +302,10 @@ public sealed class EmulatedJobTests(ClusterFixture fixture)
         var switches = emulated.Workload(1).Colocated!;
         foreach (var m in metrics)
         {
-            m.Timeline.Select(t => t.Holder).Should().BeEquivalentTo(Enumerable.Range(0, 3).Select(k => $"{spec.Name}/g{k}@{spec.Name}/d{k}"), "each device reports once, through its worker");
+            EachDeviceGeneratesScoresThenTrains(m, spec.Name, devices: 3);
             foreach (var device in m.Timeline)
             {
-                var bars = device.Bars.OrderBy(b => b.Start).ToArray();
-                bars.Zip(bars.Skip(1)).Should().OnlyContain(p => p.Second.Start >= p.First.End - 1e-9, "one device does one thing at a time");
-                bars.Select(b => b.Stage).Where((s, k) => k == 0 || bars[k - 1].Stage != s).Should().Equal(["generation", "switch", "scoring", "switch", "training", "switch"], device.Holder);
-                bars.Where(b => b.Stage == "switch").Sum(b => b.End - b.Start).Should().BeApproximately(switches.RoundSeconds, switches.RoundSeconds * 1e-3);
+                device.Bars.Where(b => b.Stage == "switch").Sum(b => b.End - b.Start).Should().BeApproximately(switches.RoundSeconds, switches.RoundSeconds * 1e-3);
             }
             // Each step, every device trains its actor's and its critic's share, one after the other.
             var workload = emulated.Workload(m.Iteration);
@@ -329,13 +338,7 @@ public sealed class EmulatedJobTests(ClusterFixture fixture)
         status.State.Should().Be(JobState.Completed, status.Message);
         foreach (var m in metrics)
         {
-            m.Timeline.Select(t => t.Holder).Should().BeEquivalentTo(Enumerable.Range(0, 4).Select(k => $"{spec.Name}/g{k}@{spec.Name}/d{k}"), "each device reports once, through its worker");
-            foreach (var device in m.Timeline)
-            {
-                var bars = device.Bars.OrderBy(b => b.Start).ToArray();
-                bars.Zip(bars.Skip(1)).Should().OnlyContain(p => p.Second.Start >= p.First.End - 1e-9, "one device does one thing at a time");
-                bars.Select(b => b.Stage).Where((s, k) => k == 0 || bars[k - 1].Stage != s).Should().Equal(["generation", "switch", "scoring", "switch", "training", "switch"], device.Holder);
-            }
+            EachDeviceGeneratesScoresThenTrains(m, spec.Name, devices: 4);
             // Every stage's forward and backward over its micro-batches: the actor's and the critic's training of each step's sequences.
             var workload = emulated.Workload(m.Iteration);
             var training = workload.TrainingSteps.Sum(step => workload.ActorTraining.TrainingSeconds(workload.Sequences([.. step.SelectMany(share => share)]))
