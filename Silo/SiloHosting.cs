@@ -1,5 +1,6 @@
 using System.Net;
 using Grains;
+using Grains.Cluster;
 using Grains.Interfaces.Cluster;
 using Grains.Placement;
 using Grains.Storage;
@@ -143,6 +144,7 @@ public static class SiloHosting
         silo.AddDevicePlacement();
 
         silo.Services.AddSingleton(settings);
+        silo.Services.AddLossExceptions();
         silo.Services.AddSingleton<Grains.Pipeline.DeviceTurns>();
         silo.Services.AddSingleton<Grains.Engines.HybridDevices>();
         silo.Services.AddSingleton<GrainCallCounter>();

@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using Grains.Cluster;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -90,6 +91,7 @@ public class ClusterSettings : CommandSettings
         builder.UseOrleansClient(client =>
         {
             client.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (ClusterId, ClusterId));
+            client.Services.AddLossExceptions();
             switch (Clustering)
             {
                 case ClusteringProvider.Localhost: client.UseLocalhostClustering(GatewayPort, ClusterId, ClusterId); break;

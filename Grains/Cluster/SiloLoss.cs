@@ -1,6 +1,9 @@
 using Grains.Interfaces.Cluster;
+using Microsoft.Extensions.DependencyInjection;
 using Orleans.Runtime;
 using Orleans.Runtime.Messaging;
+using Orleans.Serialization;
+using Polly.Timeout;
 
 namespace Grains.Cluster;
 
@@ -13,14 +16,16 @@ namespace Grains.Cluster;
 /// call is the runtime's; measured, an audit's question to a worker failed so and failed the job). The same
 /// call succeeds once membership has moved on and the grain
 /// is re-activated on a live silo (and given its state again); any other failure is the request's own
-/// and is never retried.
+/// and is never retried. A grain placement that timed out (Orleans runs placement through a Polly timeout,
+/// <see cref="TimeoutRejectedException"/>) is one too: measured in a chaos run, a call placed while the
+/// killed silo still owned its directory partition waited out the placement timeout and failed the client.
 /// </summary>
 public static class SiloLoss
 {
     public static bool Is(Exception error) => error switch
     {
         SiloUnavailableException or OrleansMessageRejectionException or ConnectionFailedException or TimeoutException or StateLostException
-            or NoSiloForRoleException or OperationCanceledException => true,
+            or NoSiloForRoleException or OperationCanceledException or TimeoutRejectedException => true,
         AggregateException aggregate => aggregate.InnerExceptions.All(Is),
         _ => error.InnerException is { } inner && Is(inner),
     };
@@ -78,4 +83,13 @@ public static class SiloLoss
         await call();
         return true;
     });
+
+    /// <summary>
+    /// Lets the runtime's own loss failures cross the wire as themselves. Orleans serializes exceptions of
+    /// the namespaces it knows (System, Microsoft, Orleans, Azure); a placement timeout is Polly's, and
+    /// without its namespace the caller got "could not find a codec for TimeoutRejectedException" instead:
+    /// not a loss, so the call was not tried again. Silos and clients both call this.
+    /// </summary>
+    public static IServiceCollection AddLossExceptions(this IServiceCollection services) =>
+        services.Configure<ExceptionSerializationOptions>(o => o.SupportedNamespacePrefixes.Add(typeof(TimeoutRejectedException).Namespace!.Split('.')[0]));
 }

@@ -1,5 +1,8 @@
 using FluentAssertions;
 using Grains.Cluster;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Serialization;
+using Polly.Timeout;
 
 namespace Grains.Tests;
 
@@ -45,5 +48,26 @@ public class SiloLossRetryTests
         SiloLoss.Is(new AggregateException(new OperationCanceledException(), new TimeoutException())).Should().BeTrue();
         SiloLoss.Is(new AggregateException(new OperationCanceledException(), new ArgumentException("rows"))).Should().BeFalse();
         SiloLoss.Is(new InvalidOperationException("sample 3 was scored before it was generated")).Should().BeFalse();
+    }
+
+    [Fact]
+    public void A_placement_that_timed_out_is_a_silos_loss_and_crosses_the_wire_as_itself()
+    {
+        // Measured in a chaos run: a call placed while the killed silo still owned its directory partition
+        // waited out Orleans' placement timeout (a Polly TimeoutRejectedException), and the client got a codec error.
+        SiloLoss.Is(new TimeoutRejectedException("Grain placement operation timed out after 00:00:30.")).Should().BeTrue();
+
+        static Exception RoundTrip(IServiceCollection services)
+        {
+            using var provider = services.AddSerializer().BuildServiceProvider();
+            var serializer = provider.GetRequiredService<Serializer>();
+            return serializer.Deserialize<Exception>(serializer.SerializeToArray<Exception>(new TimeoutRejectedException("placement timed out")))!;
+        }
+
+        var plain = () => RoundTrip(new ServiceCollection());
+        plain.Should().Throw<CodecNotFoundException>().WithMessage("*TimeoutRejectedException*", "Orleans does not serialize Polly's exceptions by itself");
+        var crossed = RoundTrip(new ServiceCollection().AddLossExceptions());
+        crossed.Should().BeOfType<TimeoutRejectedException>().Which.Message.Should().Be("placement timed out");
+        SiloLoss.Is(crossed).Should().BeTrue();
     }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using Grains.Cluster;
 using Grains.Interfaces.Cluster;
 using Grains.Interfaces.Smoke;
 using Microsoft.Extensions.DependencyInjection;
@@ -132,7 +133,8 @@ public sealed class MultiProcessClusterTests(ITestOutputHelper log) : IAsyncLife
             builder.UseOrleansClient(c => c
                 .Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (clusterId, clusterId))
                 .UseAzureStorageClustering(o => o.TableServiceClient = new Azure.Data.Tables.TableServiceClient(azurite!.ConnectionString))
-                .UseClusterTls(certificate!, Password));
+                .UseClusterTls(certificate!, Password)
+                .Services.AddLossExceptions());
             var host = builder.Build();
             try
             {
