@@ -122,7 +122,7 @@ public sealed class ChaosRun(LocalCluster cluster, JobSpec template, ChaosKill k
     /// <summary>The name of the silo a job's grain is active on.</summary>
     public static async Task<string> SiloOf(IClusterClient grains, IJobGrain job)
     {
-        var address = await SiloLoss.Retry(() => grains.GetGrain<IManagementGrain>(0).GetActivationAddress(job))
+        var address = await SiloLoss.Retry(() => grains.GetGrain<IManagementGrain>(0).GetActivationAddress(job).AsTask())
             ?? throw new InvalidOperationException($"job {job.GetPrimaryKeyString()} is not active");
         var hosts = await SiloLoss.Retry(() => grains.GetGrain<IManagementGrain>(0).GetDetailedHosts(onlyActive: true));
         return hosts.Single(h => h.SiloAddress.Equals(address)).SiloName;
