@@ -18,6 +18,8 @@ public static class JobView
         table.AddRow("message", Markup.Escape(status.Message));
         table.AddRow("started", status.Started?.ToString("u") ?? "-");
         table.AddRow("finished", status.Finished?.ToString("u") ?? "-");
+        if (status.Recoveries > 0) table.AddRow("recoveries", $"{status.Recoveries} (went back to its last checkpoint after a silo's loss)");
+        foreach (var notice in status.Notices) table.AddRow("[yellow]notice[/]", Markup.Escape(notice));
         // Partial rollouts: the workers tell the job their samples' tokens so far, so the long tail shows.
         if (generating is { Length: > 0 })
         {

@@ -71,5 +71,17 @@ public sealed record JobStatus(
     /// <summary>Times the job went back to its last checkpoint after a silo's loss (its own grain's, or one no replica covered).</summary>
     [Id(8)] public int Recoveries { get; init; }
 
+    /// <summary>
+    /// What the job went on without, oldest first (at most <see cref="MaxNotices"/>): a worker stopped because a
+    /// weights version failed to load on it, a damaged checkpoint passed over. The message moves on each
+    /// iteration; these stay until the job is submitted again.
+    /// </summary>
+    [Id(9)] public string[] Notices { get; init; } = [];
+
+    public const int MaxNotices = 32;
+
+    /// <summary>This status with <paramref name="notice"/> added (once; the oldest goes past <see cref="MaxNotices"/>).</summary>
+    public JobStatus Noticed(string notice) => Notices.Contains(notice) ? this : this with { Notices = [.. Notices.Append(notice).TakeLast(MaxNotices)] };
+
     public bool IsFinished => State is JobState.Completed or JobState.Failed or JobState.Cancelled;
 }

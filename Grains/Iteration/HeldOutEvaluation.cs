@@ -7,15 +7,40 @@ namespace Grains.Iteration;
 /// <summary>Held-out accuracy of a weights version: greedy responses to the held-out prompts, split over the workers, that the task's verifier scores 1.</summary>
 public static class HeldOutEvaluation
 {
-    public static async Task<double> Accuracy(IGenerationWorkerGrain[] workers, WeightsRef weights, TaskEncoding encoding, RlData data)
+    /// <summary>
+    /// The accuracy over every held-out prompt. A worker that stops on the version (it failed to load there)
+    /// is told to <paramref name="stopped"/> and its prompts go to the others: greedy responses depend on the
+    /// weights, not on the worker.
+    /// </summary>
+    public static async Task<double> Accuracy(IGenerationWorkerGrain[] workers, WeightsRef weights, TaskEncoding encoding, RlData data,
+        Action<IGenerationWorkerGrain, Exception> stopped)
     {
-        var parts = await Task.WhenAll(workers.Select(async (w, k) =>
+        var rewards = new double[data.HeldOut.Count];
+        var (left, going) = (Enumerable.Range(0, data.HeldOut.Count).ToArray(), workers.ToList());
+        while (left.Length > 0)
         {
-            var mine = Enumerable.Range(0, data.HeldOut.Count).Where(e => e % workers.Length == k).ToArray();
-            var responses = await w.Greedy([.. mine.Select(e => encoding.Prompt(data.HeldOut[e]))], data.Task.MaxResponseTokens, weights);
-            return mine.Zip(responses, (e, response) => data.Task.Reward(data.HeldOut[e], encoding.Response(response))).ToArray();
-        }));
-        var rewards = parts.SelectMany(p => p).ToArray();
+            if (going.Count == 0) throw new InvalidOperationException($"no generation worker could evaluate weights version {weights.Version} ({weights.Object})");
+            var parts = await Task.WhenAll(going.Select(async (w, k) =>
+            {
+                var mine = left.Where((_, j) => j % going.Count == k).ToArray();
+                try
+                {
+                    var responses = await w.Greedy([.. mine.Select(e => encoding.Prompt(data.HeldOut[e]))], data.Task.MaxResponseTokens, weights);
+                    foreach (var (e, response) in mine.Zip(responses)) rewards[e] = data.Task.Reward(data.HeldOut[e], encoding.Response(response));
+                    return (Worker: w, Left: Array.Empty<int>(), Error: (Exception?)null);
+                }
+                catch (Exception error) when (WorkerStoppedException.In(error))
+                {
+                    return (Worker: w, Left: mine, Error: error);
+                }
+            }));
+            foreach (var part in parts.Where(p => p.Error is not null))
+            {
+                stopped(part.Worker, part.Error!);
+                going.Remove(part.Worker);
+            }
+            left = [.. parts.SelectMany(p => p.Left).Order()];
+        }
         return rewards.Count(r => r >= 1.0) / (double)rewards.Length;
     }
 }

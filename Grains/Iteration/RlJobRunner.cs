@@ -26,8 +26,9 @@ public enum RunStart { Fresh, Resume, Recover }
 /// one trains (k = 0: synchronous). On emulated devices the same loop runs on response lengths: no
 /// dataset, warm start, evaluation or checkpoints, and no advantages (there are no tokens to give them to).
 /// </summary>
+/// <param name="notice">What the job goes on without (a worker stopped, a damaged checkpoint passed over): kept in its status.</param>
 public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointStore store, ILogger logger, Action<IterationMetrics> report,
-    Action<IReadOnlyList<SampleRecord>> trainedSamples)
+    Action<IReadOnlyList<SampleRecord>> trainedSamples, Action<string> notice)
 {
     private readonly RlSpec rl = job.Rl!;
     private readonly JobKeys keys = JobKeys.For(job);
@@ -87,7 +88,11 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         }, progress);
         var (start, promptsDrawn, deferred, passedOver) = from == RunStart.Fresh ? (0, 0L, [], []) : await checkpoints.Latest();
         var resume = from == RunStart.Resume || (from == RunStart.Recover && start > 0);
-        foreach (var damaged in passedOver) progress(0, $"passing over a damaged checkpoint: {damaged}");
+        foreach (var damaged in passedOver)
+        {
+            notice($"passed over a damaged checkpoint: {damaged}");
+            progress(0, $"passing over a damaged checkpoint: {damaged}");
+        }
         if (resume && start == 0)
         {
             var why = passedOver.Count == 0 ? $"none under {keys.Checkpoints}" : $"every one is damaged: {string.Join("; ", passedOver)}";
@@ -102,6 +107,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
             // Steps launched from now on leave it out; its samples in launched steps go to the others.
             if (live.Count > 1) live.Remove(stopped);
             logger.LogWarning("job {Job}: {Message}", job.Name, message);
+            notice(message);
             progress(weights?.Version ?? 0, $"{message}; its samples go to the other workers");
         }, oneVersionPerWorker: staleness > 0 && !Partial);
         trainers = rl.Pipeline is not null ? new PipelinedBackend(job, grains, store, emulated) : new DataParallelBackend(job, grains, emulated);
@@ -114,7 +120,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         await TakeUsage();
         if (start == 0 && data is not null)
         {
-            var initial = new IterationMetrics { Iteration = 0, HeldOutAccuracy = await HeldOutEvaluation.Accuracy(Workers, weights!, encoding, data) };
+            var initial = new IterationMetrics { Iteration = 0, HeldOutAccuracy = await Evaluate(weights!, encoding, data, progress) };
             await metricsLog.Save(initial);
             report(initial);
         }
@@ -205,16 +211,29 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
                 return (w, Error: e);
             }
         }));
-        foreach (var (w, error) in outcomes.Where(r => r.Error is not null))
-        {
-            if (live.Count == 1) throw error!;
-            live.Remove(w);
-            if (!WorkerStoppedException.In(error)) dropped.Add(w);
-            var why = WorkerStoppedException.In(error) ? RolloutScheduler.Stopped(error!) : $"generation worker {keys.Worker(w)} lost, no device free for it";
-            logger.LogWarning("job {Job}: {Why}; going on with {Count} workers", job.Name, why, live.Count);
-            progress(weights?.Version ?? 0, $"{why}: going on with {live.Count} workers");
-        }
+        foreach (var (w, error) in outcomes.Where(r => r.Error is not null)) Leave(w, error!, progress);
     }
+
+    /// <summary>
+    /// A worker leaves the job's next steps: one stopped (a version failed to load on it) for good, with a
+    /// notice in the job's status; one with no device free until a device frees (<see cref="Rejoin"/>).
+    /// </summary>
+    private void Leave(int w, Exception error, Action<int, string> progress)
+    {
+        if (!live.Contains(w)) return;
+        if (live.Count == 1) throw error;
+        live.Remove(w);
+        var stopped = WorkerStoppedException.In(error);
+        if (!stopped) dropped.Add(w);
+        var why = stopped ? RolloutScheduler.Stopped(error) : $"generation worker {keys.Worker(w)} lost, no device free for it";
+        if (stopped) notice(why);
+        logger.LogWarning("job {Job}: {Why}; going on with {Count} workers", job.Name, why, live.Count);
+        progress(weights?.Version ?? 0, $"{why}: going on with {live.Count} workers");
+    }
+
+    /// <summary>Held-out accuracy of <paramref name="version"/> on the live workers; one that stops on it leaves.</summary>
+    private Task<double> Evaluate(WeightsRef version, TaskEncoding encoding, RlData data, Action<int, string> progress) =>
+        HeldOutEvaluation.Accuracy(Workers, version, encoding, data, (worker, error) => Leave(Array.IndexOf(all, worker), error, progress));
 
     /// <summary>Workers that left for want of a device and can be placed now (a replacement silo joined) rejoin the job's steps from the next one launched.</summary>
     private async Task Rejoin(Action<int, string> progress)
@@ -279,7 +298,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         if (staleness > 0) Launch(plan, published: i);
         await checkpoints.DeleteOldWeights(i, keep: staleness + 2);
         var trainingSeconds = (clock.Elapsed - trainingStart).TotalSeconds;
-        double? accuracy = data is not null && (i % rl.EvalEvery == 0 || i == job.Iterations) ? await HeldOutEvaluation.Accuracy(Workers, trained, encoding, data) : null;
+        double? accuracy = data is not null && (i % rl.EvalEvery == 0 || i == job.Iterations) ? await Evaluate(trained, encoding, data, progress) : null;
         var seconds = clock.Elapsed.TotalSeconds;
         return metrics.Build(seconds, trainingSeconds, accuracy, await TakeUsage(), trainers.ExpectedBubble);
     }

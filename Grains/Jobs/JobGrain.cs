@@ -123,7 +123,7 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
         spec = submitted;
         metrics.Clear();
         timelinesLetGoThrough = null;
-        status = status with { State = JobState.Running, Iterations = submitted.Iterations, Message = "running", Started = DateTimeOffset.UtcNow, Finished = null, Recoveries = 0 };
+        status = status with { State = JobState.Running, Iterations = submitted.Iterations, Message = "running", Started = DateTimeOffset.UtcNow, Finished = null, Recoveries = 0, Notices = [] };
         ledger.State.Spec = spec;
         await Record();
         Begin(submitted, resume ? RunStart.Resume : RunStart.Fresh, "running");
@@ -164,7 +164,7 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
             {
                 // A run that goes on from a checkpoint trains its steps' samples again: no record of the run before answers for them.
                 trained = new TrainedSamples(trained.Capacity);
-                runner = new RlJobRunner(job, GrainFactory, store, logger, Reported, trained.Add);
+                runner = new RlJobRunner(job, GrainFactory, store, logger, Reported, trained.Add, notice => status = status.Noticed(notice));
                 await runner.RunAsync(from, (done, message) => status = status with { IterationsDone = done, Message = message }, token);
                 (state, outcome) = token.IsCancellationRequested
                     ? (JobState.Cancelled, $"cancelled after {status.IterationsDone} of {job.Iterations} iterations")

@@ -140,10 +140,19 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
         return [.. handed];
     }
 
-    public Task<int[][]> Greedy(int[][] prompts, int maxNewTokens, WeightsRef weights)
+    public async Task<int[][]> Greedy(int[][] prompts, int maxNewTokens, WeightsRef weights)
     {
         if (engine is null) throw new StateLostException($"{this.GetPrimaryKeyString()} is not configured");
-        return engine.Greedy(prompts, maxNewTokens, weights.Version == version ? null : weights);
+        if (stopped is not null) throw new WorkerStoppedException(stopped);
+        try
+        {
+            return await engine.Greedy(prompts, maxNewTokens, weights.Version == version ? null : weights);
+        }
+        catch (WeightsLoadException e)
+        {
+            // An asynchronous worker evaluates a version before its samples need it: the load fails here first.
+            throw Stop(e);
+        }
     }
 
     public Task<int> Pending() => Task.FromResult(InFlight);
@@ -195,15 +204,23 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
         {
             await engine.LoadWeights(weights);
         }
-        catch (Exception e) when (e is InvalidDataException or IOException or ArgumentException or KeyNotFoundException)
+        catch (WeightsLoadException e)
         {
-            // The worker stops admitting: what it holds is given up (the job's audit sends it elsewhere).
-            stopped = $"{this.GetPrimaryKeyString()} stopped: weights version {weights.Version} ({weights.Object}) failed to load: {e.Message}";
-            logger.LogError("{Stopped}", stopped);
-            waiting.Clear();
-            throw new WorkerStoppedException(stopped);
+            throw Stop(e);
         }
         version = weights.Version;
+    }
+
+    /// <summary>
+    /// The worker stops admitting: what waits in it is given up (the job's audit sends it elsewhere); a batch
+    /// already decoding under a loaded version finishes.
+    /// </summary>
+    private WorkerStoppedException Stop(WeightsLoadException e)
+    {
+        stopped = $"{this.GetPrimaryKeyString()} stopped: {e.Message}";
+        logger.LogError("{Stopped}", stopped);
+        waiting.Clear();
+        return new WorkerStoppedException(stopped);
     }
 
     /// <summary>Evicted work with the span its last admission added.</summary>

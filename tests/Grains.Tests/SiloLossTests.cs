@@ -2,6 +2,7 @@ using Grains.Cluster;
 using Grains.Interfaces.Cluster;
 using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
+using Grains.Storage;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Configuration;
@@ -19,7 +20,7 @@ namespace Grains.Tests;
 public sealed class SiloLossFixture : IAsyncLifetime
 {
     private int nextDevices;
-    private bool nextCore;
+    private bool nextCore, nextDamaged;
 
     public string Directory { get; } = Path.Combine(Path.GetTempPath(), $"actors-silo-loss-{Guid.NewGuid():N}");
 
@@ -38,6 +39,7 @@ public sealed class SiloLossFixture : IAsyncLifetime
                 ["Silo:Devices"] = core ? "cpu:0-7" : $"cpu:0-{nextDevices - 1}",
                 ["Checkpoints:Directory"] = Directory,
             }).Build()));
+            if (nextDamaged) silo.Services.AddSingleton<ICheckpointStore>(new DamagedWeightReads(new LocalCheckpointStore(Directory, 1 << 20)));
             // A killed silo is declared dead within a few seconds, as a cluster with short probes would.
             silo.Configure<ClusterMembershipOptions>(o => (o.ProbeTimeout, o.NumMissedProbesLimit, o.NumVotesForDeathDeclaration) = (TimeSpan.FromSeconds(1), 2, 1));
         });
@@ -46,6 +48,20 @@ public sealed class SiloLossFixture : IAsyncLifetime
 
     /// <summary>Starts a generation silo with this many devices, and waits until every silo sees it with its devices.</summary>
     public Task<InProcessSiloHandle> AddGenerationSilo(int devices) => Add(devices, core: false);
+
+    /// <summary>A generation silo whose reads of trained weights of jobs named "*-damaged" fail their hash check (<see cref="DamagedWeightReads"/>).</summary>
+    public async Task<InProcessSiloHandle> AddDamagedGenerationSilo(int devices)
+    {
+        nextDamaged = true;
+        try
+        {
+            return await Add(devices, core: false);
+        }
+        finally
+        {
+            nextDamaged = false;
+        }
+    }
 
     /// <summary>Starts another core silo (training, inference).</summary>
     public Task<InProcessSiloHandle> AddCoreSilo() => Add(8, core: true);
@@ -69,6 +85,26 @@ public sealed class SiloLossFixture : IAsyncLifetime
         await Cluster.DisposeAsync();
         if (System.IO.Directory.Exists(Directory)) System.IO.Directory.Delete(Directory, recursive: true);
     }
+}
+
+/// <summary>
+/// The store as one machine reads it when what reaches it is damaged (a bad disk, a corrupting link): every
+/// object as in the shared store, but the trained weights (version 1 on) of jobs named "*-damaged" fail the
+/// hash check every read makes, as <see cref="LocalCheckpointStore"/> and the blob store fail it.
+/// </summary>
+internal sealed class DamagedWeightReads(ICheckpointStore store) : ICheckpointStore
+{
+    public async Task<StoredObject> ReadAsync(string name, Stream destination, CancellationToken cancellationToken = default)
+    {
+        var read = await store.ReadAsync(name, destination, cancellationToken);
+        if (!name.Contains("-damaged/weights/actor-") || name.EndsWith("actor-000000.safetensors")) return read;
+        throw new InvalidDataException($"object '{name}' is corrupt: its content hashes to {new string('0', 64)}, but {read.Sha256} was recorded when it was written");
+    }
+
+    public Task<StoredObject> WriteAsync(string name, Stream content, CancellationToken cancellationToken = default) => store.WriteAsync(name, content, cancellationToken);
+    public Task<StoredObject?> GetAsync(string name, CancellationToken cancellationToken = default) => store.GetAsync(name, cancellationToken);
+    public Task<IReadOnlyList<StoredObject>> ListAsync(string prefix, CancellationToken cancellationToken = default) => store.ListAsync(prefix, cancellationToken);
+    public Task DeleteAsync(string name, CancellationToken cancellationToken = default) => store.DeleteAsync(name, cancellationToken);
 }
 
 /// <remarks>
@@ -146,6 +182,46 @@ public sealed class SiloLossTests(SiloLossFixture fixture) : IClassFixture<SiloL
             metrics[i].HeldOutAccuracy.Should().Be(wholeMetrics[i].HeldOutAccuracy);
         }
         leases.Should().NotContain(l => l.Silo == victim.ToParsableString(), "leases on a dead silo died with it");
+    }
+
+    [Theory]
+    [InlineData(0, false)]
+    [InlineData(1, false)]
+    [InlineData(1, true)]
+    public async Task A_weights_version_that_fails_to_load_on_one_worker_stops_it_with_a_notice_and_the_job_goes_on_with_the_other(int staleness, bool partial)
+    {
+        // Synchronous workers load each version together; asynchronous ones as their work names it, one at a time.
+        JobSpec Spec(string name) => Job(name) with { Rl = Job(name).Rl! with { Async = new AsyncSpec { MaxStaleness = staleness, PartialRollouts = partial } } };
+        var grains = fixture.Cluster.Client;
+        var silos = new[] { await fixture.AddGenerationSilo(1), await fixture.AddDamagedGenerationSilo(1) };
+        try
+        {
+            var (whole, wholeMetrics) = await RlJobTests.Run(grains, Spec($"weights-{staleness}{partial}-baseline".ToLowerInvariant()));
+            whole.State.Should().Be(JobState.Completed, whole.Message);
+
+            var name = $"weights-{staleness}{partial}-damaged".ToLowerInvariant();
+            var (status, metrics) = await RlJobTests.Run(grains, Spec(name));
+
+            status.State.Should().Be(JobState.Completed, status.Message);
+            var notice = status.Notices.Should().ContainSingle().Which;
+            var weights = $"jobs/{name}/weights/actor-000001.safetensors";
+            notice.Should().StartWith($"{name}/g").And.Contain($" stopped: weights version 1 ({weights}) failed to load: object '{weights}' is corrupt");
+            var stopped = notice[..notice.IndexOf(' ')];
+            metrics.Should().HaveCount(wholeMetrics.Length);
+            metrics[^1].DeviceBusy.Keys.Where(k => k.Contains("/g")).Should().ContainSingle().Which.Should().NotContain(stopped,
+                "the stopped worker admits nothing after version 0; the other generates the job's last steps");
+            metrics.Skip(1).Should().OnlyContain(m => m.Ledger!.Created == 32 && m.Ledger.Trained == 32 && m.Ledger.Lost == 0);
+            for (var i = 1; i < metrics.Length; i++)
+            {
+                metrics[i].RewardMean.Should().Be(wholeMetrics[i].RewardMean, $"iteration {i}: the other worker generated the same responses");
+                metrics[i].PolicyLoss.Should().BeApproximately(wholeMetrics[i].PolicyLoss, 1e-6);
+                metrics[i].HeldOutAccuracy.Should().Be(wholeMetrics[i].HeldOutAccuracy);
+            }
+        }
+        finally
+        {
+            foreach (var silo in silos.Where(s => fixture.Cluster.Silos.Contains(s))) await fixture.Cluster.StopSiloAsync(silo);
+        }
     }
 
     [Fact]
