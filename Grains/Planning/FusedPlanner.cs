@@ -77,7 +77,7 @@ public static class FusedPlanner
         // 41.16 where the annealing left 126.36), and is taken then. Annealing from such a schedule instead
         // did worse elsewhere (8/8/32/32: 35-46 against 31.2): its neighbourhood is not the annealed plan's.
         var makespan = ScheduleDecoder.Makespan(problem, orders, new double[problem.Tasks.Count]);
-        var leanest = LeanPlans(problem).Where(c => c.Makespan <= makespan + 1e-9).MinBy(c => c.Peak);
+        var leanest = LeanPlans(problem, sequential.PeakMemory.Max()).Where(c => c.Makespan <= makespan + 1e-9).MinBy(c => c.Peak);
         var lowered = new (int[][] Orders, double Memory, long Moves)[chains];
         Parallel.For(0, chains, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, chain =>
         {
@@ -121,12 +121,13 @@ public static class FusedPlanner
     /// <summary>
     /// Memory-capped list schedules (<see cref="WithinCap"/>, each tie-breaking rule) on a ladder of caps from
     /// sequential 1F1B's peak to the unlimited list schedule's: the leaner plans, some of them as short as
-    /// the best found (measured: 16/8/64/32 at the makespan bound with 39.5 where the annealed plan held 126).
+    /// the best found (measured: 16/8/64/32 at the makespan bound with 41.16 where the annealed plan held 126.36).
     /// </summary>
-    private static List<Candidate> LeanPlans(PipelineProblem problem, int rungs = 60)
+    /// <param name="low">Sequential 1F1B's peak, the ladder's first rung.</param>
+    private static List<Candidate> LeanPlans(PipelineProblem problem, double low, int rungs = 60)
     {
         var ends = new double[problem.Tasks.Count];
-        var (low, high) = (Baselines.Sequential1F1B(problem).PeakMemory.Max(), PeakMemory(problem, Greedy(problem)));
+        var high = PeakMemory(problem, Greedy(problem));
         if (problem.MemoryCap is { } cap) high = Math.Min(high, cap);
         // Rungs a micro-batch's memory apart (at most `rungs` of them): the peak moves in such steps.
         var step = Math.Max(Math.Min(problem.Mem0, problem.Mem1), (high - low) / rungs);
