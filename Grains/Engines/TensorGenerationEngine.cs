@@ -130,32 +130,17 @@ public sealed class TensorGenerationEngine : IGenerationEngine
     public async Task<int[][]> Greedy(int[][] prompts, int maxNewTokens, WeightsRef? other)
     {
         var requests = prompts.Select((p, i) => new GenerationRequest($"greedy-{i}", p, new SamplingParams(maxNewTokens, Temperature: 0, StopTokens: [eosId]))).ToArray();
-        // Another version than the batch's is evaluated on a copy, so the running batch keeps its weights.
-        var copy = other is null ? null : await WeightsLoadException.Of(other, async () =>
-        {
-            var bytes = await ModelCatalog.ReadAsync(store, other.Object);
-            return await device.Run(() =>
-            {
-                var loaded = new Transformer(ModelCatalog.Config(limits.Model));
-                try
-                {
-                    ModelCatalog.Deserialize(loaded, bytes, other.Object);
-                }
-                catch
-                {
-                    loaded.Dispose();
-                    throw;
-                }
-                loaded.eval();
-                return loaded;
-            });
-        });
+        var bytes = other is null ? null : await WeightsLoadException.Of(other, () => ModelCatalog.ReadAsync(store, other.Object));
         return await device.Run(() =>
         {
-            using (copy)
+            // Another version than the batch's is evaluated on a copy, so the running batch keeps its weights.
+            using var copy = bytes is null ? null : new Transformer(ModelCatalog.Config(limits.Model));
+            if (copy is not null)
             {
-                return ContinuousBatch.Generate(copy ?? model!, requests, Math.Min(limits.MaxBatch, 64), limits.MaxSequenceLength).Select(c => c.Response).ToArray();
+                WeightsLoadException.Of(other!, () => ModelCatalog.Deserialize(copy, bytes!, other!.Object));
+                copy.eval();
             }
+            return ContinuousBatch.Generate(copy ?? model!, requests, Math.Min(limits.MaxBatch, 64), limits.MaxSequenceLength).Select(c => c.Response).ToArray();
         });
     }
 

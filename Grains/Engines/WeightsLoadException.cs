@@ -17,9 +17,24 @@ public sealed class WeightsLoadException(WeightsRef weights, Exception inner)
         {
             return await load();
         }
-        catch (Exception e) when (e is InvalidDataException or IOException or ArgumentException or KeyNotFoundException)
+        catch (Exception e) when (IsLoadFailure(e))
         {
             throw new WeightsLoadException(weights, e);
         }
     }
+
+    /// <summary>Runs a load that does not wait (deserializing on the device's thread), its failures as this exception.</summary>
+    public static void Of(WeightsRef weights, Action load)
+    {
+        try
+        {
+            load();
+        }
+        catch (Exception e) when (IsLoadFailure(e))
+        {
+            throw new WeightsLoadException(weights, e);
+        }
+    }
+
+    private static bool IsLoadFailure(Exception e) => e is InvalidDataException or IOException or ArgumentException or KeyNotFoundException;
 }
