@@ -8,7 +8,8 @@ namespace Client.Benchmarks;
 /// One way bench runs a workload: where the roles run, when a sample moves on, and how many weight
 /// versions generation runs ahead of training (async-k: rl.async.maxStaleness k, streaming scoring, pull
 /// dispatch, so a step's samples go to the workers done with older versions; async-k-partial: with partial
-/// rollouts, where every worker takes every version at once and pull deals as round-robin does).
+/// rollouts, where every worker takes every version at once and pull deals as round-robin does, the interrupted
+/// samples' KV caches kept; async-k-partial-recompute: prefilled again under the new weights instead).
 /// Colocated variants run the workload on as many devices, every one hosting every role (the published baseline).
 /// Variants with Migrate gather each step's tail on a few workers (RLHFuse's long-tail migration; colocated-rlhfuse
 /// is the colocated form), with the threshold and targets <see cref="TailPlanner"/> chooses for the workload; their
@@ -20,7 +21,7 @@ namespace Client.Benchmarks;
 /// unfused base), fused with the planner's plan (its intra-stage fusion).
 /// </summary>
 public sealed record BenchVariant(string Name, RolePlacement Placement, StagePolicy Policy, int Staleness = 0, bool Partial = false, MigrationMove? Migrate = null,
-    bool TailBatch = false, PipelineScheduleKind? Pipeline = null)
+    bool TailBatch = false, PipelineScheduleKind? Pipeline = null, InterruptedCache Interrupted = InterruptedCache.Auto)
 {
     public static IReadOnlyList<BenchVariant> All { get; } =
     [
@@ -45,6 +46,7 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
         {
             new BenchVariant($"async-{k}", RolePlacement.Disaggregated, StagePolicy.Streaming, k),
             new BenchVariant($"async-{k}-partial", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Partial: true),
+            new BenchVariant($"async-{k}-partial-recompute", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Partial: true, Interrupted: InterruptedCache.Recompute),
             new BenchVariant($"async-{k}-migrate", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Migrate: MigrationMove.Auto),
             new BenchVariant($"async-{k}-migrate-prefill", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Migrate: MigrationMove.Prefill),
         }),
@@ -107,7 +109,7 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
             Rl = placed.Rl! with
             {
                 StagePolicy = Policy,
-                Async = Staleness > 0 ? new AsyncSpec { MaxStaleness = Staleness, PartialRollouts = Partial } : null,
+                Async = Staleness > 0 ? new AsyncSpec { MaxStaleness = Staleness, PartialRollouts = Partial, InterruptedCache = Interrupted } : null,
                 Dispatch = Staleness > 0 ? DispatchPolicy.Pull : placed.Rl.Dispatch,
                 TailBatching = TailBatch ? new TailBatchingSpec() : null,
                 Pipeline = Pipeline is { } schedule ? PipelineOf(placed.Rl, schedule) : placed.Rl.Pipeline,

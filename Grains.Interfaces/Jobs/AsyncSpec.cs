@@ -33,11 +33,15 @@ public sealed record AsyncSpec
     /// against more messages to the job).
     /// </summary>
     [Id(5)] public int ProgressTokens { get; init; } = 1024;
+    /// <summary>With partial rollouts, whether an interrupted sample's KV cache is kept or recomputed under the new version.</summary>
+    [Id(6)] public InterruptedCache InterruptedCache { get; init; } = InterruptedCache.Auto;
 
     /// <summary>The first problem found, as "rl.async.field: problem", or null.</summary>
     public string? Problem(RlSpec rl) =>
         MaxStaleness is < 0 or > MostStaleness ? $"rl.async.maxStaleness: {MaxStaleness} must be between 0 and {MostStaleness}"
         : ProgressTokens < 1 ? $"rl.async.progressTokens: {ProgressTokens} must be at least 1"
+        : !Enum.IsDefined(InterruptedCache) ? $"rl.async.interruptedCache: {InterruptedCache} is not one of {string.Join(", ", SpecNames.All<InterruptedCache>())}"
+        : InterruptedCache != InterruptedCache.Auto && !PartialRollouts ? "rl.async.interruptedCache: only partial rollouts interrupt a sample; set partialRollouts or remove interruptedCache"
         : PartialRollouts && MaxStaleness == 0 ? "rl.async.partialRollouts: a synchronous job (maxStaleness 0) has no newer weights to interrupt a rollout with; set maxStaleness to 1 or more"
         : !(BehaviourWeightCap > 1 && BehaviourWeightCap <= 1e6) ? $"rl.async.behaviourWeightCap: {BehaviourWeightCap} must be greater than 1 and at most 1e6"
         : StreamTraining && rl.Epochs != 1 ? $"rl.epochs: {rl.Epochs}, but rl.async.streamTraining trains each mini-batch once, as it is scored; set epochs to 1"

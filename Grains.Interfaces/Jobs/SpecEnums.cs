@@ -74,3 +74,15 @@ public enum MigrationMove
     /// <summary>Its context prefilled again where it lands.</summary>
     Prefill,
 }
+
+/// <summary>What becomes of an interrupted partial rollout's KV cache when a new weights version reaches its worker.</summary>
+public enum InterruptedCache
+{
+    /// <summary>
+    /// Kept on the device where the cost model says resuming on it is sooner than prefilling the context again
+    /// (emulated devices; the keys and values of the tokens so far then stay the older version's); real devices recompute.
+    /// </summary>
+    Auto,
+    /// <summary>Recomputed under the new weights: the context is prefilled again (AReaL's interruptible rollouts).</summary>
+    Recompute,
+}

@@ -62,7 +62,8 @@ public sealed record GenerationLimits(
     [property: Id(3)] int MaxSequenceLength,
     [property: Id(4)] EmulatedGenerator? Emulated = null,
     [property: Id(5)] bool PartialRollouts = false,
-    [property: Id(6)] ProgressReports? Progress = null);
+    [property: Id(6)] ProgressReports? Progress = null,
+    [property: Id(7)] Jobs.InterruptedCache InterruptedCache = Jobs.InterruptedCache.Auto);
 
 /// <summary>A worker tells <paramref name="Job"/> a sample's tokens so far each time it has made <paramref name="Tokens"/> more.</summary>
 [GenerateSerializer, Immutable]

@@ -27,6 +27,9 @@ public sealed class EmulatedGenerationEngine : IGenerationEngine
     private int version;
     private readonly bool colocated;
     private readonly CacheTransfer transfer;
+    private readonly bool keepInterrupted;
+    /// <summary>Interrupted samples whose KV cache this device kept, with the context it holds.</summary>
+    private readonly Dictionary<string, int> kept = [];
 
     /// <param name="clock">The device's time line (a colocated device's is shared with its other roles).</param>
     public EmulatedGenerationEngine(EmulatedGenerator setup, GenerationLimits limits, IDeviceTime clock)
@@ -39,6 +42,7 @@ public sealed class EmulatedGenerationEngine : IGenerationEngine
         // Workers send each other moved samples' KV caches over the network their weights arrive on.
         batch = new EmulatedBatch(cost, limits.MaxBatch, link);
         transfer = new CacheTransfer(link);
+        keepInterrupted = limits.InterruptedCache == InterruptedCache.Auto;
     }
 
     public int Count => admitted.Count;
@@ -62,8 +66,10 @@ public sealed class EmulatedGenerationEngine : IGenerationEngine
         var began = work.Spans is { Length: > 0 } spans ? spans[0].Version : work.Weights?.Version ?? version;
         var sequence = new EmulatedSequence(work.SampleId, work.PromptTokens, EmulatedCosts.ResponseLength(lengths, work.PromptSeed, work.Seed, began, work.MaxNewTokens), work.GeneratedTokens,
             CacheCarried: work.Cache is { } c && c.Version == version);
+        sequence = sequence with { CacheKept = kept.TryGetValue(work.SampleId, out var context) && context == sequence.Context };
         if (batch.Count > 0 && !batch.Fits(sequence)) return false;
         batch.Add(sequence);
+        kept.Remove(work.SampleId);
         admitted[work.SampleId] = work with { Cache = null };
         return true;
     }
@@ -94,7 +100,25 @@ public sealed class EmulatedGenerationEngine : IGenerationEngine
     public Task<GenerationWork[]> Progress() =>
         Task.FromResult<GenerationWork[]>([.. batch.Sequences.Where(s => admitted.ContainsKey(s.Id)).Select(s => admitted[s.Id] with { EmulatedGenerated = s.Generated })]);
 
-    public Task<GenerationWork[]> EvictAll() => Evict(admitted.Keys.ToHashSet(), MigrationMove.Prefill);
+    public Task<GenerationWork[]> EvictAll()
+    {
+        kept.Clear();
+        return Evict(admitted.Keys.ToHashSet(), MigrationMove.Prefill);
+    }
+
+    /// <summary>
+    /// The interrupted samples' KV caches stay on this device unless the job asks to recompute them: resuming
+    /// on a kept cache takes no device time, where prefilling the context takes the cost model's
+    /// <see cref="CostModel.PrefillSeconds"/>; the keys and values of its tokens so far then stay those the
+    /// older version computed. A sample that resumes on another worker is prefilled there.
+    /// </summary>
+    public async Task<GenerationWork[]> Interrupt()
+    {
+        var resident = admitted.Keys.Where(batch.HoldsCache).ToHashSet();
+        var interrupted = await Evict(admitted.Keys.ToHashSet(), MigrationMove.Prefill);
+        foreach (var w in interrupted.Where(w => keepInterrupted && resident.Contains(w.SampleId))) kept[w.SampleId] = w.PromptTokens + w.EmulatedGenerated;
+        return interrupted;
+    }
 
     public Task<GenerationWork[]> Evict(IReadOnlySet<string> sampleIds, MigrationMove move)
     {

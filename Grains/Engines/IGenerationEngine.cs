@@ -34,6 +34,13 @@ public interface IGenerationEngine : IAsyncDisposable
     Task<GenerationWork[]> EvictAll();
 
     /// <summary>
+    /// Takes every admitted sample out for a newer weights version (partial rollouts), with its progress, to be
+    /// admitted again under it; the device may keep their KV caches to resume them on (an emulated one does
+    /// where the job's <see cref="GenerationLimits.InterruptedCache"/> lets the cost model choose).
+    /// </summary>
+    Task<GenerationWork[]> Interrupt();
+
+    /// <summary>
     /// Takes the named admitted samples out unfinished, with their progress and, as <paramref name="move"/>
     /// says, their KV cache; the others go on as they were.
     /// </summary>

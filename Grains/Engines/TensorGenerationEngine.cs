@@ -107,6 +107,9 @@ public sealed class TensorGenerationEngine : IGenerationEngine
 
     public Task<GenerationWork[]> EvictAll() => EvictWhere(_ => true, withCache: false);
 
+    /// <remarks>The context is recomputed under the new weights: a resumed sample's tokens are then exactly the new version's.</remarks>
+    public Task<GenerationWork[]> Interrupt() => EvictAll();
+
     /// <remarks>Real devices have no cost model here: <see cref="MigrationMove.Auto"/> sends the cache (a tensor copy against a forward pass over the whole context).</remarks>
     public Task<GenerationWork[]> Evict(IReadOnlySet<string> sampleIds, MigrationMove move) => EvictWhere(sampleIds.Contains, withCache: move != MigrationMove.Prefill);
 

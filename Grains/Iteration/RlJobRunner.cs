@@ -78,7 +78,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         var encoding = new TaskEncoding(ModelCatalog.Tokenizer(rl.Model));
         var data = emulated is null ? new RlData(job, encoding, ModelCatalog.Config(rl.Model).MaxPositions) : null;
         limits = data is null
-            ? new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, emulated!.PromptLength + emulated.Lengths.Max + 1, emulated.Generator, Partial, Progress)
+            ? new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, emulated!.PromptLength + emulated.Lengths.Max + 1, emulated.Generator, Partial, Progress, Interrupted)
             : new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, data.Train.Concat(data.HeldOut).Max(e => encoding.Prompt(e).Length) + data.Task.MaxResponseTokens + 1, PartialRollouts: Partial, Progress: Progress);
         // A run starts with empty workers: what an earlier run (lost with its job grain's silo) left in them goes.
         await OnEachWorker(async w =>
@@ -88,11 +88,8 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         }, progress);
         var (start, promptsDrawn, deferred, passedOver) = from == RunStart.Fresh ? (0, 0L, [], []) : await checkpoints.Latest();
         var resume = from == RunStart.Resume || (from == RunStart.Recover && start > 0);
-        foreach (var damaged in passedOver)
-        {
-            notice($"passed over a damaged checkpoint: {damaged}");
-            progress(0, $"passing over a damaged checkpoint: {damaged}");
-        }
+        // Kept in the job's status (its notices), so not said again as progress.
+        foreach (var damaged in passedOver) notice($"passed over a damaged checkpoint: {damaged}");
         if (resume && start == 0)
         {
             var why = passedOver.Count == 0 ? $"none under {keys.Checkpoints}" : $"every one is damaged: {string.Join("; ", passedOver)}";
@@ -184,6 +181,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     private bool Partial => rl.Async is { PartialRollouts: true };
 
     /// <summary>With partial rollouts the workers tell the job their samples' tokens so far (what a lost sample goes on from).</summary>
+    private InterruptedCache Interrupted => rl.Async?.InterruptedCache ?? InterruptedCache.Auto;
     private ProgressReports? Progress => rl.Async is { PartialRollouts: true } a ? new ProgressReports(job.Name, a.ProgressTokens) : null;
 
     /// <summary>Every worker gets a weights version; one re-activated after its silo's loss is configured first.</summary>

@@ -77,7 +77,9 @@ public static class FusedPlanner
         // 41.16 where the annealing left 126.36), and is taken then. Annealing from such a schedule instead
         // did worse elsewhere (8/8/32/32: 35-46 against 31.2): its neighbourhood is not the annealed plan's.
         var makespan = ScheduleDecoder.Makespan(problem, orders, new double[problem.Tasks.Count]);
-        var leanest = LeanPlans(problem, sequential.PeakMemory.Max()).Where(c => c.Makespan <= makespan + 1e-9).MinBy(c => c.Peak);
+        // Without a cap, the first start is the unlimited list schedule, the ladder's top.
+        var unlimitedPeak = PeakMemory(problem, problem.MemoryCap is null ? starts[0] : Greedy(problem));
+        var leanest = LeanPlans(problem, sequential.PeakMemory.Max(), unlimitedPeak).Where(c => c.Makespan <= makespan + 1e-9).MinBy(c => c.Peak);
         var lowered = new (int[][] Orders, double Memory, long Moves)[chains];
         Parallel.For(0, chains, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, chain =>
         {
@@ -124,11 +126,11 @@ public static class FusedPlanner
     /// the best found (measured: 16/8/64/32 at the makespan bound with 41.16 where the annealed plan held 126.36).
     /// </summary>
     /// <param name="low">Sequential 1F1B's peak, the ladder's first rung.</param>
-    private static List<Candidate> LeanPlans(PipelineProblem problem, double low, int rungs = 60)
+    /// <param name="unlimited">The unlimited list schedule's peak, its last (or the cap, where lower).</param>
+    private static List<Candidate> LeanPlans(PipelineProblem problem, double low, double unlimited, int rungs = 60)
     {
         var ends = new double[problem.Tasks.Count];
-        var high = PeakMemory(problem, Greedy(problem));
-        if (problem.MemoryCap is { } cap) high = Math.Min(high, cap);
+        var high = problem.MemoryCap is { } cap ? Math.Min(unlimited, cap) : unlimited;
         // Rungs a micro-batch's memory apart (at most `rungs` of them): the peak moves in such steps.
         var step = Math.Max(Math.Min(problem.Mem0, problem.Mem1), (high - low) / rungs);
         var found = new List<Candidate>();

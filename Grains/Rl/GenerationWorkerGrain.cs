@@ -184,7 +184,7 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
     /// <summary>
     /// Loads a version. A busy batch (partial rollouts only) is interrupted first: its samples go back to
     /// the head of the queue with their tokens so far and are admitted again under the new version, their
-    /// context recomputed.
+    /// context recomputed (or, on an emulated device, their KV cache kept where the cost model says so).
     /// </summary>
     private async Task Load(WeightsRef weights)
     {
@@ -198,7 +198,7 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
 
     private async Task Interrupt(WeightsRef weights)
     {
-        var interrupted = engine!.Count > 0 ? await engine.EvictAll() : [];
+        var interrupted = engine!.Count > 0 ? await engine.Interrupt() : [];
         foreach (var w in interrupted.Reverse()) waiting.AddFirst(Progressed(w));
         try
         {

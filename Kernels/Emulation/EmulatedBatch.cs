@@ -3,9 +3,10 @@ namespace Kernels.Emulation;
 /// <summary>
 /// An emulated sequence: its prompt's length, the response length it will reach, and how far it has come;
 /// <see cref="CacheCarried"/>: moved from another worker with its KV cache, which arrives over the batch's
-/// link instead of its context being prefilled again.
+/// link instead of its context being prefilled again; <see cref="CacheKept"/>: resumed on the device that
+/// already holds its KV cache (a partial rollout interrupted by a weights update), so it needs neither.
 /// </summary>
-public sealed record EmulatedSequence(string Id, int PromptLength, int TargetLength, int Generated = 0, bool CacheCarried = false)
+public sealed record EmulatedSequence(string Id, int PromptLength, int TargetLength, int Generated = 0, bool CacheCarried = false, bool CacheKept = false)
 {
     public int Context => PromptLength + Generated;
 }
@@ -27,6 +28,9 @@ public sealed class EmulatedBatch(CostModel cost, int capacity, Link? cacheLink 
     public int FreeSlots => Capacity - Count;
     public bool Holds(string id) => running.Concat(unfilled).Any(s => s.Id == id);
 
+    /// <summary>Whether the sequence's KV cache is in this batch: it has been prefilled here, or was kept here.</summary>
+    public bool HoldsCache(string id) => running.Any(s => s.Id == id) || unfilled.Any(s => s.Id == id && s.CacheKept);
+
     public long CachedTokens => running.Concat(unfilled).Sum(s => (long)s.Context);
 
     /// <summary>Whether a sequence fits now: a free slot, and room in the KV cache for its whole context at its target length.</summary>
@@ -47,17 +51,18 @@ public sealed class EmulatedBatch(CostModel cost, int capacity, Link? cacheLink 
     }
 
     /// <summary>
-    /// One step: prefill what was admitted (or receive the KV caches of those that brought theirs), then every
-    /// running sequence gains a token. Returns the step's seconds and the sequences that finished.
+    /// One step: prefill what was admitted (or receive the KV caches of those that brought theirs; those whose
+    /// cache stayed here cost nothing), then every running sequence gains a token. Returns the step's seconds
+    /// and the sequences that finished.
     /// </summary>
     public (double Seconds, IReadOnlyList<EmulatedSequence> Finished) Step()
     {
         if (Count == 0) return (0, []);
-        int[] prefilled = [.. unfilled.Where(s => !s.CacheCarried).Select(s => s.Context)];
+        int[] prefilled = [.. unfilled.Where(s => !s.CacheCarried && !s.CacheKept).Select(s => s.Context)];
         int[] carried = [.. unfilled.Where(s => s.CacheCarried).Select(s => s.Context)];
         var seconds = (prefilled.Length > 0 ? cost.PrefillSeconds(prefilled) : 0) + (carried.Length > 0 ? cost.CacheTransferSeconds(carried, cacheLink!) : 0);
         // Once here its cache is this batch's: moved again, it is carried (or not) anew.
-        running.AddRange(unfilled.Select(s => s with { CacheCarried = false }));
+        running.AddRange(unfilled.Select(s => s with { CacheCarried = false, CacheKept = false }));
         unfilled.Clear();
         seconds += cost.DecodeStepSeconds(running.Select(s => s.Context).ToArray());
         for (var i = 0; i < running.Count; i++) running[i] = running[i] with { Generated = running[i].Generated + 1 };

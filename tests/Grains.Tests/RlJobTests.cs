@@ -278,6 +278,24 @@ public sealed class RlJobTests(ClusterFixture fixture)
         }
     }
 
+    [Fact]
+    public async Task A_resume_that_passes_over_a_damaged_checkpoint_says_so_in_the_jobs_notices()
+    {
+        var grains = fixture.Cluster.GrainFactory;
+        var rl = Tiny("x").Rl! with { CheckpointEvery = 1 };
+        var (stopped, _) = await Run(grains, Tiny("resume-damaged", 2, rl));
+        var store = new LocalCheckpointStore(ClusterFixture.CheckpointDirectory, 1 << 20);
+        await store.WriteAsync("jobs/resume-damaged/checkpoints/it-000002/state.json", new MemoryStream("{\"Iteration\": 2, \"Se"u8.ToArray()));
+
+        var (resumed, metrics) = await Run(grains, Tiny("resume-damaged", 3, rl), resume: true);
+
+        stopped.State.Should().Be(JobState.Completed, stopped.Message);
+        resumed.State.Should().Be(JobState.Completed, resumed.Message);
+        metrics.Select(m => m.Iteration).Should().Equal([2, 3], "it went back to the last whole checkpoint, iteration 1's");
+        resumed.Notices.Should().ContainSingle().Which.Should()
+            .StartWith("passed over a damaged checkpoint: jobs/resume-damaged/checkpoints/it-000002/state.json: it is not a whole checkpoint state");
+    }
+
     [Theory]
     [InlineData("rloo", false)]
     [InlineData("reinforce++", false)]

@@ -190,6 +190,24 @@ public sealed class EmulatedBatchTests
     }
 
     [Fact]
+    public void A_sequence_resumed_on_its_kept_cache_pays_neither_prefill_nor_transfer()
+    {
+        var batch = new EmulatedBatch(Cost, 2);
+        batch.Add(new EmulatedSequence("resumed", 256, 3000, Generated: 1000, CacheKept: true));
+        batch.Add(new EmulatedSequence("new", 100, 3000));
+
+        // Only the new prompt is prefilled; both decode.
+        batch.Step().Seconds.Should().BeApproximately(Cost.PrefillSeconds([100]) + Cost.DecodeStepSeconds([1256, 100]), 1e-12);
+        batch.HoldsCache("resumed").Should().BeTrue();
+        var evicted = batch.Evict("resumed");
+        evicted.Generated.Should().Be(1001);
+        evicted.CacheKept.Should().BeFalse("once running, its cache is this batch's like any other's");
+        batch.Add(evicted);
+        batch.HoldsCache("resumed").Should().BeFalse("admitted without saying it was kept, it waits to be prefilled");
+        batch.Step().Seconds.Should().BeApproximately(Cost.PrefillSeconds([1257]) + Cost.DecodeStepSeconds([101, 1257]), 1e-12);
+    }
+
+    [Fact]
     public void A_cache_travels_where_the_link_sends_it_sooner_than_its_context_is_prefilled()
     {
         var infiniband = new CacheTransfer(Link.InfiniBand);

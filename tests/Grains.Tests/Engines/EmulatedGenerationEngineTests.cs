@@ -1,0 +1,79 @@
+using Grains.Engines;
+using Grains.Interfaces.Cluster;
+using Grains.Interfaces.Jobs;
+using Grains.Interfaces.Rl;
+using Kernels.Emulation;
+
+namespace Grains.Tests.Engines;
+
+public sealed class EmulatedGenerationEngineTests
+{
+    private static readonly EmulatedGenerator Generator = new(new EmulatedDevice("H100", "qwen2.5-7b", 1, 1), "reasoning", "infiniband-400g");
+    private static readonly WeightsRef V0 = new("job/actor-0", 0), V1 = new("job/actor-1", 1);
+
+    /// <summary>A device's time line that takes no wall time and keeps each operation's emulated seconds.</summary>
+    private sealed class RecordedTime : IDeviceTime
+    {
+        public List<(string Stage, double Seconds)> Operations { get; } = [];
+        public double TimeScale => 1;
+
+        public Task Occupy(double emulatedSeconds, string stage)
+        {
+            Operations.Add((stage, emulatedSeconds));
+            return Task.CompletedTask;
+        }
+
+        public (double BusySeconds, BusyInterval[] Intervals) Take() => (Operations.Sum(o => o.Seconds), []);
+
+        public double Generation => Operations.Where(o => o.Stage == "generation").Sum(o => o.Seconds);
+    }
+
+    private static GenerationWork Work(int k) =>
+        new($"job/1/{k}", [], 100 + k, 30_000, 1.0, [], [], EmulatedPrompt: 256, PromptSeed: 7 + k, Weights: V0, Step: 1);
+
+    /// <summary>Generates two samples, interrupts them after a few advances with version 1 (then hands them back if asked), and generates them to their end.</summary>
+    private static async Task<(double Generation, GenerationWork[] Interrupted, int[] Lengths)> Interrupted(InterruptedCache cache, bool handBack = false)
+    {
+        var time = new RecordedTime();
+        var engine = new EmulatedGenerationEngine(Generator, new GenerationLimits(8, 1 << 20, "qwen2.5-7b", 40_000, Generator, PartialRollouts: true, InterruptedCache: cache), time);
+        await engine.LoadWeights(V0);
+        engine.TryAdmit(Work(0)).Should().BeTrue();
+        engine.TryAdmit(Work(1)).Should().BeTrue();
+        for (var i = 0; i < 3; i++) (await engine.Advance()).Should().BeEmpty();
+
+        var interrupted = await engine.Interrupt();
+        // A hand-back (the job gathering its samples) finds nothing in the batch, and the device forgets what it kept.
+        if (handBack) (await engine.EvictAll()).Should().BeEmpty();
+        await engine.LoadWeights(V1);
+        foreach (var w in interrupted) engine.TryAdmit(w).Should().BeTrue();
+        var lengths = new List<int>();
+        while (engine.Count > 0) lengths.AddRange((await engine.Advance()).Select(f => f.Length));
+        return (time.Generation, interrupted, [.. lengths.Order()]);
+    }
+
+    [Fact]
+    public async Task An_interrupted_sample_resumes_on_its_kept_cache_unless_the_job_asks_to_recompute_it()
+    {
+        var kept = await Interrupted(InterruptedCache.Auto);
+        var recomputed = await Interrupted(InterruptedCache.Recompute);
+
+        kept.Interrupted.Should().HaveCount(2).And.OnlyContain(w => w.EmulatedGenerated > 0 && w.Cache == null);
+        recomputed.Interrupted.Should().BeEquivalentTo(kept.Interrupted, "the same tokens so far either way");
+        recomputed.Lengths.Should().Equal(kept.Lengths, "each sample reaches the length its seed draws with the version it began under");
+        // The only difference: the resumed contexts' prefill, which the kept caches spare.
+        var contexts = kept.Interrupted.Select(w => w.PromptTokens + w.EmulatedGenerated).ToArray();
+        var prefill = EmulatedCosts.Of(Generator.Device).PrefillSeconds(contexts);
+        (recomputed.Generation - kept.Generation).Should().BeApproximately(prefill, 1e-9);
+        prefill.Should().BePositive();
+    }
+
+    [Fact]
+    public async Task A_hand_back_gives_up_the_kept_caches_so_the_samples_are_prefilled_wherever_they_resume()
+    {
+        var recomputed = await Interrupted(InterruptedCache.Recompute);
+        var handedBack = await Interrupted(InterruptedCache.Auto, handBack: true);
+
+        handedBack.Lengths.Should().Equal(recomputed.Lengths);
+        handedBack.Generation.Should().BeApproximately(recomputed.Generation, 1e-9, "resumed even on the device that ran them, they are prefilled again");
+    }
+}
