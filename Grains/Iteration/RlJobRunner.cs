@@ -180,8 +180,10 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
 
     private bool Partial => rl.Async is { PartialRollouts: true };
 
-    /// <summary>With partial rollouts the workers tell the job their samples' tokens so far (what a lost sample goes on from).</summary>
+    /// <summary>What an emulated worker does with an interrupted partial rollout's KV cache (real devices recompute it).</summary>
     private InterruptedCache Interrupted => rl.Async?.InterruptedCache ?? InterruptedCache.Auto;
+
+    /// <summary>With partial rollouts the workers tell the job their samples' tokens so far (what a lost sample goes on from).</summary>
     private ProgressReports? Progress => rl.Async is { PartialRollouts: true } a ? new ProgressReports(job.Name, a.ProgressTokens) : null;
 
     /// <summary>Every worker gets a weights version; one re-activated after its silo's loss is configured first.</summary>
