@@ -36,6 +36,12 @@ public sealed record EmulationSpec
     [Id(12)] public double LengthCorrelation { get; init; } = 0.6;
     /// <summary>How fast responses grow as training goes on: lengths scale by (1 + drift) per weight version.</summary>
     [Id(13)] public double LengthDrift { get; init; } = 0.002;
+    /// <summary>
+    /// How many distinct prompts the emulated dataset holds: each epoch draws them all once, in a fresh
+    /// seeded order, and a prompt's responses follow its latent every time it comes back (what
+    /// history-based length prediction learns from). 0: every prompt drawn is new.
+    /// </summary>
+    [Id(14)] public int DatasetPrompts { get; init; }
 
     /// <summary>The first problem found, as "rl.emulation.field: problem", or null.</summary>
     public string? Problem()
@@ -56,6 +62,7 @@ public sealed record EmulationSpec
             ?? Range("timeScale", TimeScale, 1e-3, 1e6)
             ?? Range("lengthCorrelation", LengthCorrelation, 0, 1)
             ?? Range("lengthDrift", LengthDrift, 0, 0.1)
+            ?? Range("datasetPrompts", DatasetPrompts, 0, 100_000_000)
             ?? (string.IsNullOrWhiteSpace(Lengths) ? "rl.emulation.lengths: required (chat, reasoning, reasoning-32k or a histogram file)" : null);
     }
 }

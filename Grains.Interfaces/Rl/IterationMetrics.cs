@@ -50,7 +50,21 @@ public sealed record IterationMetrics
     [Id(32)] public MigrationPlan? Migration { get; init; }
     /// <summary>The step's tail-batching round (null without tail batching).</summary>
     [Id(33)] public RoundReport? Round { get; init; }
+    /// <summary>How well the output-length ranker's forecast, made when the step was launched, ranked the lengths its trained samples reached.</summary>
+    [Id(34)] public RankingReport? Ranking { get; init; }
 }
+
+/// <summary>
+/// The length ranker's quality on one step. Prompts are ranked by their responses' mean length (what a
+/// prompt-level forecast can know: siblings differ by their own draws), responses by their own lengths
+/// with their prompt's forecast; recall is of the longest 20 %, correlation is Spearman's rho.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record RankingReport(
+    [property: Id(0)] double PromptRecall,
+    [property: Id(1)] double PromptRankCorrelation,
+    [property: Id(2)] double ResponseRecall,
+    [property: Id(3)] double KnownShare);
 
 /// <summary>A tail-batching round: long (deferred prompts run to the end) or short, and the prompts deferred after it.</summary>
 [GenerateSerializer, Immutable]

@@ -16,6 +16,7 @@ public sealed class EmulatedJob
     private readonly JobSpec job;
     private readonly RlSpec rl;
     private readonly EmulationSpec spec;
+    private readonly EpochOrder? order;
 
     public EmulatedJob(JobSpec job)
     {
@@ -26,6 +27,7 @@ public sealed class EmulatedJob
         if (spec.Critic is { } critic) Check("critic", () => ModelShape.Parse(critic));
         if (spec.RewardModel is { } reward) Check("rewardModel", () => ModelShape.Parse(reward));
         Check("weightLink", () => Link.Parse(spec.WeightLink));
+        order = spec.DatasetPrompts > 0 ? new EpochOrder(job.Seed, spec.DatasetPrompts) : null;
         Lengths = Check("lengths", () => new LengthModel(LengthDistribution.Parse(spec.Lengths), spec.LengthCorrelation, spec.LengthDrift));
         if (rl.MaxBatch > 0 && EmulatedCosts.Of(Device(spec.GenerationTensorParallel)).MaxCachedTokens() < spec.PromptLength + Lengths.Max)
         {
@@ -34,6 +36,14 @@ public sealed class EmulatedJob
     }
 
     public LengthModel Lengths { get; }
+
+    /// <summary>
+    /// The seed (the length latent) of the prompt drawn <paramref name="drawn"/>-th since the job began, at
+    /// place <paramref name="place"/> of step <paramref name="iteration"/>: with a dataset size, that of its
+    /// prompt in the dataset (the same each epoch); without, a new one.
+    /// </summary>
+    public long PromptSeed(int iteration, int place, long drawn) =>
+        order is null ? Seeds.Prompt(job.Seed, iteration, place) : Seeds.Mix(job.Seed, order.Index(drawn), 0xDA7A);
     public int PromptLength => spec.PromptLength;
     public double TimeScale => spec.TimeScale;
     private string CriticShape => spec.Critic ?? spec.Actor;
@@ -103,7 +113,7 @@ public sealed class EmulatedJob
         var count = rl.PromptsPerIteration * rl.SamplesPerPrompt;
         var version = Math.Max(0, iteration - 1 - rl.Staleness);
         var samples = Enumerable.Range(0, count)
-            .Select(k => (Prompt: spec.PromptLength, Response: EmulatedCosts.ResponseLength(Lengths, Seeds.Prompt(job.Seed, iteration, k / rl.SamplesPerPrompt),
+            .Select(k => (Prompt: spec.PromptLength, Response: EmulatedCosts.ResponseLength(Lengths, PromptSeed(iteration, k / rl.SamplesPerPrompt, (iteration - 1L) * rl.PromptsPerIteration + k / rl.SamplesPerPrompt),
                 Seeds.Sample(job.Seed, iteration, k), version, Lengths.Max))).ToArray();
         var scorer = Scorer;
         var scoring = new[] { scorer.Device.Model, scorer.CriticModel, scorer.RewardModel }.OfType<string>().Select(m => EmulatedCosts.Of(scorer.Device, m)).ToArray();

@@ -75,7 +75,7 @@ public sealed class IterationPlan(JobSpec job, RlData? data, EmulatedJob? emulat
     private PromptRef[] Drawn(int iteration, int count)
     {
         var drawn = Enumerable.Range(0, count).Select(p => data is null
-            ? new PromptRef(-1, Seeds.Prompt(job.Seed, iteration, p))
+            ? new PromptRef(-1, emulated!.PromptSeed(iteration, p, PromptsDrawn + p))
             : new PromptRef(data.PromptIndex(PromptsDrawn + p), 0)).ToArray();
         PromptsDrawn += count;
         return drawn;

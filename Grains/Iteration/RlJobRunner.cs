@@ -58,7 +58,9 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     private StepTraining? training;
     private MigrationTuning? migration;
 
-    private sealed record LaunchedStep(StepRollout Rollout, SampleStart[] Starts, long PromptsDrawn, MigrationPlan? Migration, PlannedRound? Round);
+    private readonly LengthRanking ranking = new();
+
+    private sealed record LaunchedStep(StepRollout Rollout, SampleStart[] Starts, long PromptsDrawn, MigrationPlan? Migration, PlannedRound? Round, LengthRanking.Forecast Forecast);
 
     /// <summary>Called by the job grain when a sample grain reports a stage.</summary>
     public void SampleReached(string sampleId, SampleStage stage) => scheduler?.SampleReached(sampleId, stage);
@@ -161,7 +163,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
             var (starts, round) = plan.Next(step, version);
             var stage = round is null ? RolloutPolicies.Stage(rl.StagePolicy) : RolloutPolicies.TailBatch(rl, starts);
             var rollout = scheduler!.Start(starts, generatedWith, stage, RolloutPolicies.Dispatch(rl), [.. live.Select(w => (w, all[w]))], migration!.Policy());
-            ahead[step] = new LaunchedStep(rollout, starts, plan.PromptsDrawn, migration.Current, round);
+            ahead[step] = new LaunchedStep(rollout, starts, plan.PromptsDrawn, migration.Current, round, ranking.Predict(starts));
         }
     }
 
@@ -275,6 +277,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         ahead.Remove(i);
         var trainingStart = clock.Elapsed - (DateTimeOffset.UtcNow - trainingBegan);
         metrics.Rollout(records, advantages, lags, trainingBegan);
+        metrics.Ranked(ranking.Trained(launchedStep.Forecast, records));
         var final = await Task.WhenAll(records.Select((r, k) =>
             SiloLoss.Retry(() => grains.GetGrain<ISampleGrain>(r.Start!.Id).Trained(advantages.Advantages[k], advantages.Returns?[k]))));
         trainedSamples(final);

@@ -73,6 +73,28 @@ public sealed class EmulatedJobTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task With_a_dataset_size_emulated_prompts_come_back_each_epoch_and_the_ranker_forecasts_them_from_history()
+    {
+        // Six prompts a step from a dataset of six: every step is an epoch, so from step 2 each prompt has
+        // history, and its responses follow the same latent as before.
+        var grains = fixture.Cluster.GrainFactory;
+        var spec = Emulated("emulated-ranked", "streaming", "grpo") with { Iterations = 4 };
+        spec = spec with { Rl = spec.Rl! with { SamplesPerPrompt = 8, Emulation = spec.Rl.Emulation! with { DatasetPrompts = 6, LengthCorrelation = 0.9, Lengths = "reasoning" } } };
+        var emulated = new EmulatedJob(spec);
+
+        var (status, metrics) = await RlJobTests.Run(grains, spec);
+
+        status.State.Should().Be(JobState.Completed, status.Message);
+        var seeds = Enumerable.Range(1, 4).Select(i => Enumerable.Range(0, 6).Select(p => emulated.PromptSeed(i, p, (i - 1) * 6L + p)).Order().ToArray()).ToArray();
+        seeds.Should().AllSatisfy(epoch => epoch.Should().Equal(seeds[0]), "each epoch draws the dataset's six prompts");
+        seeds[0].Distinct().Should().HaveCount(6);
+        metrics.Select(m => m.Ranking!.KnownShare).Should().Equal(0, 1, 1, 1);
+        metrics[0].Ranking!.PromptRankCorrelation.Should().Be(0, "with no history every prompt is forecast alike");
+        // With siblings correlated at 0.9, eight responses' ranks say where the next eight will be.
+        metrics.Skip(1).Should().OnlyContain(m => m.Ranking!.PromptRankCorrelation > 0.5);
+    }
+
+    [Fact]
     public async Task An_async_job_with_partial_rollouts_on_emulated_devices_trains_every_sample_within_its_staleness()
     {
         var grains = fixture.Cluster.GrainFactory;

@@ -100,6 +100,7 @@ public sealed class JobGrainTests(ClusterFixture fixture)
     [InlineData("""{"name":"a","kind":"rl","rl":{"emulation":{}}}""", "job.json: rl.emulation: only for devices 'emulated'")]
     [InlineData("""{"name":"a","kind":"rl","rl":{"devices":"emulated","emulation":{"generationTensorParallel":3}}}""", "job.json: rl.emulation.generationTensorParallel: 3 must be a power of two*")]
     [InlineData("""{"name":"a","kind":"rl","rl":{"devices":"emulated","emulation":{"timeScale":0}}}""", "job.json: rl.emulation.timeScale: 0 must be between*")]
+    [InlineData("""{"name":"a","kind":"rl","rl":{"devices":"emulated","emulation":{"datasetPrompts":-1}}}""", "job.json: rl.emulation.datasetPrompts: -1 must be between 0 and*")]
     [InlineData("""{"name":"a","kind":"rl","rl":{"devices":"emulated","emulation":{"gpus":8}}}""", "job.json:1: 'gpus' is not a field of rl.emulation")]
     [InlineData("""{"name":"a","kind":"rl","rl":{"learningRate":1}}""", "job.json:1: 'learningRate' is not a field of rl")]
     [InlineData("""{"name":"a","iterations":0}""", "job.json: iterations: 0 must be*")]

@@ -1,0 +1,46 @@
+using Grains.Interfaces.Rl;
+using Kernels.Ranking;
+
+namespace Grains.Iteration;
+
+/// <summary>
+/// The job's output-length ranker: each step's prompts are forecast when the step is launched (before
+/// any of it is generated, so an asynchronous step's forecast knows only the steps trained before it),
+/// and once the step is trained its forecast is scored against the lengths that came and the ranker
+/// learns from them. A prompt is known by its example index, or on emulated devices by its seed (the
+/// same each epoch when the emulation has a dataset size).
+/// </summary>
+public sealed class LengthRanking
+{
+    private readonly LengthRanker ranker = new();
+
+    /// <summary>The forecast of one launched step: each prompt group's predicted score, and how many of its prompts the ranker had seen.</summary>
+    public sealed record Forecast(IReadOnlyDictionary<string, double> ByGroup, double KnownShare);
+
+    public Forecast Predict(IReadOnlyList<SampleStart> starts)
+    {
+        var groups = starts.DistinctBy(s => s.Group).ToArray();
+        var prompts = groups.Select(Prompt).ToArray();
+        var predicted = ranker.Predict(prompts);
+        var seen = groups.Length == 0 ? 0 : prompts.Count(p => ranker.Knows(p.Key)) / (double)groups.Length;
+        return new Forecast(groups.Select((g, k) => (g.Group, predicted[k])).ToDictionary(), seen);
+    }
+
+    /// <summary>Scores the forecast against the trained samples' lengths, then learns from them; null when fewer than five prompts were trained.</summary>
+    public RankingReport? Trained(Forecast forecast, IReadOnlyList<SampleRecord> trained)
+    {
+        var groups = trained.GroupBy(r => r.Start!.Group).Where(g => forecast.ByGroup.ContainsKey(g.Key)).ToArray();
+        ranker.Observe([.. groups.Select(g => new ObservedPrompt(Key(g.First().Start!), g.First().Start!.Prompt, [.. g.Select(r => r.Generated!.Tokens)]))]);
+        if (groups.Length < 5) return null;
+        double[] predicted = [.. groups.Select(g => forecast.ByGroup[g.Key])];
+        double[] means = [.. groups.Select(g => g.Average(r => (double)r.Generated!.Tokens))];
+        double[] perResponse = [.. groups.SelectMany(g => g.Select(_ => forecast.ByGroup[g.Key]))];
+        double[] lengths = [.. groups.SelectMany(g => g.Select(r => (double)r.Generated!.Tokens))];
+        return new RankingReport(RankQuality.RecallOfLongest(predicted, means), RankQuality.SpearmanRho(predicted, means),
+            RankQuality.RecallOfLongest(perResponse, lengths), forecast.KnownShare);
+    }
+
+    private static RankedPrompt Prompt(SampleStart start) => new(Key(start), start.Prompt);
+
+    private static long Key(SampleStart start) => start.ExampleIndex >= 0 ? start.ExampleIndex : start.PromptSeed;
+}

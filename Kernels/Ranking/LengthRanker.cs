@@ -1,0 +1,61 @@
+using MathNet.Numerics.Distributions;
+
+namespace Kernels.Ranking;
+
+/// <summary>A prompt to rank: what identifies it across epochs (its example index, or an emulated prompt's seed) and its tokens (none when emulated).</summary>
+public sealed record RankedPrompt(long Key, IReadOnlyList<int> Tokens);
+
+/// <summary>A prompt after its step: its responses' lengths in tokens.</summary>
+public sealed record ObservedPrompt(long Key, IReadOnlyList<int> Tokens, IReadOnlyList<int> Lengths);
+
+/// <summary>
+/// Predicts, before generation, how long each prompt's responses will run compared with the rest of
+/// its step, learning online from the lengths the job observes. Lengths are compared as rank scores:
+/// a response's score is Phi^-1((rank - 1/2) / n) of its length among the n of its step (ties share
+/// their mean rank), so the upward drift of lengths over training and the heavy tail both drop out,
+/// and a prompt's score is the mean of its responses'. Two sources, as StreamRL (a model on the prompt)
+/// and Seer/RhymeRL (the same prompt's earlier responses) use them: the prompt's own history across
+/// epochs, each new epoch's evidence weighing twice the one before (the policy changes); and
+/// <see cref="PromptLengthModel"/> on the prompt's tokens, which also covers prompts never seen. They
+/// combine as a shrinkage estimate, (sum of the history's scores + k x model) / (responses seen + k):
+/// a prompt with a full group of history leans on it, a new one on the model. Emulated prompts have
+/// no tokens, so there the history is all there is (0, the step's middle, before it).
+/// </summary>
+public sealed class LengthRanker(PromptLengthModel? model = null, double modelWeight = 4)
+{
+    private readonly PromptLengthModel model = model ?? new PromptLengthModel();
+    private readonly Dictionary<long, (double Sum, double Count)> history = [];
+
+    /// <summary>Whether the prompt has history.</summary>
+    public bool Knows(long key) => history.ContainsKey(key);
+
+    /// <summary>Each prompt's predicted score (0 = the step's middle); a larger one ranks longer.</summary>
+    public double[] Predict(IReadOnlyList<RankedPrompt> prompts) => [.. prompts.Select(p =>
+    {
+        var prior = p.Tokens.Count > 0 ? model.Predict(p.Tokens) : 0;
+        var (sum, count) = history.GetValueOrDefault(p.Key);
+        return (sum + modelWeight * prior) / (count + modelWeight);
+    })];
+
+    /// <summary>Learns from one step's prompts and their responses' lengths.</summary>
+    public void Observe(IReadOnlyList<ObservedPrompt> step)
+    {
+        if (step.Any(p => p.Lengths.Any(l => l < 0))) throw new ArgumentException("a response length below 0");
+        var scores = Scores([.. step.SelectMany(p => p.Lengths)]);
+        var next = 0;
+        foreach (var prompt in step)
+        {
+            var sum = 0.0;
+            for (var r = 0; r < prompt.Lengths.Count; r++) sum += scores[next++];
+            if (prompt.Lengths.Count == 0) continue;
+            var (past, count) = history.GetValueOrDefault(prompt.Key);
+            history[prompt.Key] = (past / 2 + sum, count / 2 + prompt.Lengths.Count);
+            if (prompt.Tokens.Count > 0) model.Observe(prompt.Tokens, sum / prompt.Lengths.Count);
+        }
+        if (scores.Length > 0) model.Fit();
+    }
+
+    /// <summary>Each length's rank score among all of them: Phi^-1((mean rank - 1/2) / n).</summary>
+    public static double[] Scores(IReadOnlyList<int> lengths) =>
+        [.. RankQuality.Ranks([.. lengths.Select(l => (double)l)]).Select(rank => Normal.InvCDF(0, 1, (rank - 0.5) / lengths.Count))];
+}

@@ -1,0 +1,72 @@
+using static TorchSharp.torch;
+
+namespace Kernels.Ranking;
+
+/// <summary>
+/// Predicts how long a prompt's responses run compared with the rest of their step (the mean rank score
+/// of <see cref="LengthRanker"/>) from the prompt's tokens: a linear model over hashed token unigram and
+/// bigram counts, refit by ridge regression on the most recent observed prompts after each step. Counts
+/// carry what makes a response long where length adds up over what the prompt asks for (the run-length
+/// task's answer is the sum of its runs' counts, each a digit or a digit pair); the ridge's closed form
+/// makes each refit exact and deterministic, with no learning rate to tune while lengths drift.
+/// </summary>
+public sealed class PromptLengthModel(int buckets = 1024, int window = 2048, double ridge = 1.0)
+{
+    private readonly Queue<(double[] Features, double Target)> seen = new();
+    private double[]? weights;
+
+    /// <summary>Prompts the model was last fit on.</summary>
+    public int Observed => seen.Count;
+
+    /// <summary>Adds one prompt's observed score, forgetting the oldest beyond the window.</summary>
+    public void Observe(IReadOnlyList<int> prompt, double target)
+    {
+        if (!double.IsFinite(target)) throw new ArgumentOutOfRangeException(nameof(target), target, "a finite score");
+        seen.Enqueue((Features(prompt), target));
+        while (seen.Count > window) seen.Dequeue();
+    }
+
+    /// <summary>Solves (X^T X + lambda I) w = X^T y over the window (the bias column unpenalized in effect: its count dominates lambda).</summary>
+    public void Fit()
+    {
+        if (seen.Count == 0) return;
+        using var scope = NewDisposeScope();
+        var x = tensor(seen.SelectMany(s => s.Features).ToArray(), [seen.Count, buckets + 1], ScalarType.Float64);
+        var y = tensor(seen.Select(s => s.Target).ToArray(), [seen.Count, 1], ScalarType.Float64);
+        var gram = x.t().matmul(x) + eye(buckets + 1, dtype: ScalarType.Float64) * ridge;
+        weights = linalg.solve(gram, x.t().matmul(y)).squeeze(1).data<double>().ToArray();
+    }
+
+    /// <summary>The prompt's predicted score: 0 (the middle) before the first fit.</summary>
+    public double Predict(IReadOnlyList<int> prompt)
+    {
+        if (weights is null) return 0;
+        var features = Features(prompt);
+        var sum = 0.0;
+        for (var i = 0; i < features.Length; i++) sum += features[i] * weights[i];
+        return sum;
+    }
+
+    /// <summary>A bias of 1 and the counts of each token and each adjacent pair, hashed into the buckets (FNV-1a over the ids).</summary>
+    private double[] Features(IReadOnlyList<int> prompt)
+    {
+        var features = new double[buckets + 1];
+        features[buckets] = 1;
+        for (var i = 0; i < prompt.Count; i++)
+        {
+            features[Bucket(prompt[i])]++;
+            if (i > 0) features[Bucket(prompt[i - 1], prompt[i])]++;
+        }
+        return features;
+    }
+
+    private int Bucket(params int[] tokens)
+    {
+        var hash = 2166136261u ^ (uint)tokens.Length;
+        foreach (var token in tokens)
+        {
+            foreach (var b in BitConverter.GetBytes(token)) hash = unchecked((hash ^ b) * 16777619u);
+        }
+        return (int)(hash % (uint)buckets);
+    }
+}

@@ -1,0 +1,90 @@
+using FluentAssertions;
+using Kernels.Emulation;
+using Kernels.Ranking;
+using Kernels.Tasks;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Kernels.Tests;
+
+/// <summary>The output-length ranker: its quality figures by hand, and what it learns on the emulated length model and the run-length task.</summary>
+public sealed class RankingTests(ITestOutputHelper output)
+{
+    [Fact]
+    public void Recall_of_the_longest_counts_the_shared_top_k()
+    {
+        double[] actual = [10, 50, 20, 40, 30, 60, 5, 1, 2, 3];
+        double[] predicted = [9, 8, 7, 6, 5, 4, 3, 2, 1, 0];
+        // k = ceil(0.3 x 10) = 3: actual top {5, 1, 3}, predicted top {0, 1, 2}: one shared.
+        RankQuality.RecallOfLongest(predicted, actual, 0.3).Should().BeApproximately(1 / 3.0, 1e-12);
+        RankQuality.RecallOfLongest(actual, actual, 0.2).Should().Be(1);
+    }
+
+    [Fact]
+    public void Ties_in_what_came_count_for_any_of_the_tied()
+    {
+        // k = ceil(0.4 x 5) = 2 and the second-longest actual value, 5, is shared by three: the forecast's
+        // top two (indices 3 and 2) both reach it, whichever of the tied the actual order would list first.
+        RankQuality.RecallOfLongest([0, 0, 1, 9, 0], [1, 5, 5, 5, 0], 0.4).Should().Be(1);
+    }
+
+    [Fact]
+    public void Spearman_averages_tied_ranks()
+    {
+        // Ranks of [1, 2, 2, 3] are [1, 2.5, 2.5, 4]; of [10, 20, 30, 40] [1, 2, 3, 4]: rho = 4.5 / sqrt(4.5 x 5).
+        RankQuality.SpearmanRho([1, 2, 2, 3], [10, 20, 30, 40]).Should().BeApproximately(4.5 / Math.Sqrt(4.5 * 5), 1e-12);
+        RankQuality.SpearmanRho([4, 3, 2, 1], [10, 20, 30, 40]).Should().BeApproximately(-1, 1e-12);
+        RankQuality.SpearmanRho([1, 1, 1], [1, 2, 3]).Should().Be(0);
+    }
+
+    [Fact]
+    public void Bad_lists_are_refused()
+    {
+        var act = () => RankQuality.RecallOfLongest([1, 2], [1, 2, 3]);
+        act.Should().Throw<ArgumentException>().WithMessage("*2 predictions for 3*");
+        act = () => RankQuality.SpearmanRho([], []);
+        act.Should().Throw<ArgumentException>().WithMessage("*nothing to rank*");
+    }
+
+    [Fact]
+    public void The_token_model_learns_the_run_length_tasks_answer_lengths()
+    {
+        // Ten steps of 64 prompts, each with one response of the answer's length (what a policy that has learned the task writes).
+        var task = new RunLengthTask();
+        var random = new Random(5);
+        var ranker = new LengthRanker();
+        for (var step = 0; step < 10; step++)
+        {
+            ranker.Observe([.. Enumerable.Range(0, 64).Select(p => task.Generate(random)).Select((e, p) => new ObservedPrompt(step * 64 + p, Tokens(e.Prompt), [e.Answer.Length]))]);
+        }
+        var unseen = Enumerable.Range(0, 2000).Select(_ => task.Generate(random)).ToArray();
+        var predicted = ranker.Predict([.. unseen.Select((e, i) => new RankedPrompt(-1 - i, Tokens(e.Prompt)))]);
+        var recall = RankQuality.RecallOfLongest(predicted, [.. unseen.Select(e => (double)e.Answer.Length)]);
+        output.WriteLine($"run-length, unseen prompts after 640: recall of the longest 20 % {recall:F3}, rank correlation {RankQuality.SpearmanRho(predicted, [.. unseen.Select(e => (double)e.Answer.Length)]):F3}");
+        recall.Should().BeGreaterThan(0.8);
+    }
+
+    [Fact]
+    public void History_ranks_the_emulated_prompts_once_it_has_seen_them()
+    {
+        var lengths = new LengthModel(LengthDistribution.Reasoning32K, 0.6, 0.002);
+        var ranker = new LengthRanker();
+        const int dataset = 256, perStep = 64, group = 16;
+        var recalls = new List<(double Prompt, double Response)>();
+        for (var step = 0; step < 12; step++)
+        {
+            var keys = Enumerable.Range(0, perStep).Select(p => (long)((step * perStep + p) % dataset)).ToArray();
+            var prompts = keys.Select(k => new RankedPrompt(k, [])).ToArray();
+            var predicted = ranker.Predict(prompts);
+            var observed = keys.Select(k => new ObservedPrompt(k, [], [.. Enumerable.Range(0, group).Select(r => lengths.Length(k, 1_000_000L * step + 100 * k + r, step))])).ToArray();
+            recalls.Add((RankQuality.RecallOfLongest(predicted, [.. observed.Select(o => o.Lengths.Average())]),
+                RankQuality.RecallOfLongest([.. predicted.SelectMany(p => Enumerable.Repeat(p, group))], [.. observed.SelectMany(o => o.Lengths.Select(l => (double)l))])));
+            ranker.Observe(observed);
+            output.WriteLine($"step {step}: prompts {recalls[^1].Prompt:F3}, responses {recalls[^1].Response:F3}");
+        }
+        recalls.Take(4).Average(r => r.Prompt).Should().BeLessThan(0.5, "the first epoch's prompts have no history");
+        recalls.Skip(4).Average(r => r.Prompt).Should().BeGreaterThan(0.75);
+    }
+
+    private static int[] Tokens(string text) => [.. text.Select(c => (int)c)];
+}
