@@ -18,10 +18,13 @@ namespace Client.Benchmarks;
 /// default over-provisioning (<see cref="TailBatchingSpec"/>): short rounds that train on what finishes first, and
 /// long rounds of the prompts they deferred. Variants with a Pipeline schedule train the actor and the critic
 /// pipeline-parallel on the colocated devices (<see cref="PipelineOf"/>): 1f1b one model after the other (RLHFuse's
-/// unfused base), fused with the planner's plan (its intra-stage fusion).
+/// unfused base), fused with the planner's plan (its intra-stage fusion). Variants with a Dispatch policy are
+/// StreamRL's dispatch ablation (async-k-round-robin, async-k-pull, async-k-skew): the same asynchronous job
+/// dispatched three ways, on a dataset of two steps' prompts (when the workload gives none), so that from the
+/// third step the length ranker has each prompt's history; the first epoch is warm-up.
 /// </summary>
 public sealed record BenchVariant(string Name, RolePlacement Placement, StagePolicy Policy, int Staleness = 0, bool Partial = false, MigrationMove? Migrate = null,
-    bool TailBatch = false, PipelineScheduleKind? Pipeline = null, InterruptedCache Interrupted = InterruptedCache.Auto)
+    bool TailBatch = false, PipelineScheduleKind? Pipeline = null, InterruptedCache Interrupted = InterruptedCache.Auto, DispatchPolicy? Dispatch = null)
 {
     public static IReadOnlyList<BenchVariant> All { get; } =
     [
@@ -49,15 +52,22 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
             new BenchVariant($"async-{k}-partial-recompute", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Partial: true, Interrupted: InterruptedCache.Recompute),
             new BenchVariant($"async-{k}-migrate", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Migrate: MigrationMove.Auto),
             new BenchVariant($"async-{k}-migrate-prefill", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Migrate: MigrationMove.Prefill),
+            new BenchVariant($"async-{k}-round-robin", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Dispatch: DispatchPolicy.RoundRobin),
+            new BenchVariant($"async-{k}-pull", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Dispatch: DispatchPolicy.Pull),
+            new BenchVariant($"async-{k}-skew", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Dispatch: DispatchPolicy.SkewAware),
         }),
     ];
 
 
     /// <summary>
     /// Iterations before the measured ones: one, and for async-k k more, since the first k + 1 steps are all
-    /// generated with the first weights from the start, and only then does each step wait for its version.
+    /// generated with the first weights from the start, and only then does each step wait for its version;
+    /// the dispatch ablation's two more, its dataset's first epoch (prompts the ranker has not seen yet).
     /// </summary>
-    public int WarmUp => 1 + Staleness;
+    public int WarmUp => 1 + Staleness + (Dispatch is null ? 0 : DatasetSteps);
+
+    /// <summary>The dispatch ablation's dataset: this many steps' prompts, unless the workload gives one.</summary>
+    private const int DatasetSteps = 2;
 
     /// <summary>
     /// Iterations after the measured ones: async-k's last k steps were generated ahead while the steps
@@ -110,7 +120,9 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
             {
                 StagePolicy = Policy,
                 Async = Staleness > 0 ? new AsyncSpec { MaxStaleness = Staleness, PartialRollouts = Partial, InterruptedCache = Interrupted } : null,
-                Dispatch = Staleness > 0 ? DispatchPolicy.Pull : placed.Rl.Dispatch,
+                Dispatch = Dispatch ?? (Staleness > 0 ? DispatchPolicy.Pull : placed.Rl.Dispatch),
+                Emulation = Dispatch is not null && placed.Rl.Emulation is { DatasetPrompts: 0 } emulation
+                    ? emulation with { DatasetPrompts = DatasetSteps * placed.Rl.PromptsPerIteration } : placed.Rl.Emulation,
                 TailBatching = TailBatch ? new TailBatchingSpec() : null,
                 Pipeline = Pipeline is { } schedule ? PipelineOf(placed.Rl, schedule) : placed.Rl.Pipeline,
             },

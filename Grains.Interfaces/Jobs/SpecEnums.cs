@@ -36,6 +36,8 @@ public enum DispatchPolicy
     [JsonStringEnumMemberName("round-robin")] RoundRobin,
     /// <summary>A worker takes the next sample when one of its own ends (it starts with a full batch).</summary>
     Pull,
+    /// <summary>Pull in order of the length ranker's forecast, longest first, with the forecast-longest on a few long-tail workers in small batches (StreamRL).</summary>
+    [JsonStringEnumMemberName("skew-aware")] SkewAware,
 }
 
 /// <summary>Where a job's roles run.</summary>

@@ -52,6 +52,15 @@ public sealed record IterationMetrics
     [Id(33)] public RoundReport? Round { get; init; }
     /// <summary>How well the output-length ranker's forecast, made when the step was launched, ranked the lengths its trained samples reached.</summary>
     [Id(34)] public RankingReport? Ranking { get; init; }
+    /// <summary>Skew-aware dispatch: the long-tail workers and their batch the step was launched with (null with other dispatch policies).</summary>
+    [Id(35)] public SkewSplit? Split { get; init; }
+}
+
+/// <summary>Skew-aware dispatch's split: <see cref="LongWorkers"/> long-tail workers with batches of <see cref="LongBatch"/> (0 and 0: none, longest forecast first everywhere).</summary>
+[GenerateSerializer, Immutable]
+public sealed record SkewSplit([property: Id(0)] int LongWorkers, [property: Id(1)] int LongBatch)
+{
+    public static SkewSplit None { get; } = new(0, 0);
 }
 
 /// <summary>

@@ -21,14 +21,15 @@ public sealed class IterationMetricsBuilder(int iteration, DateTimeOffset began,
     private RoundReport? round;
     private MigrationPlan? migration;
     private RankingReport? ranking;
+    private SkewSplit? split;
 
     /// <param name="lags">Each sample's weights version behind the version the step trains (0 when synchronous).</param>
     /// <param name="trainingBegan">When the step's first optimizer step began (before its last sample was scored, when streamed).</param>
     public void Rollout(SampleRecord[] scored, AdvantageResult estimated, int[] lags, DateTimeOffset trainingBegan) =>
         (records, advantages, this.lags, this.trainingBegan) = (scored, estimated, lags, trainingBegan);
 
-    /// <summary>How well the step's length forecast ranked what came.</summary>
-    public void Ranked(RankingReport? report) => ranking = report;
+    /// <summary>How well the step's length forecast ranked what came, and the skew-aware split it was dispatched with.</summary>
+    public void Ranked(RankingReport? report, SkewSplit? split) => (ranking, this.split) = (report, split);
 
     /// <param name="migration">The long-tail migration the step was launched with.</param>
     public void Accounted(StepLedger accounted, MigrationPlan? migration) => (ledger, this.migration) = (accounted, migration);
@@ -93,6 +94,7 @@ public sealed class IterationMetricsBuilder(int iteration, DateTimeOffset began,
             Migration = migration,
             Round = round,
             Ranking = ranking,
+            Split = split,
         };
     }
 

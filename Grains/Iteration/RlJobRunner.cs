@@ -60,7 +60,10 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
 
     private readonly LengthRanking ranking = new();
 
-    private sealed record LaunchedStep(StepRollout Rollout, SampleStart[] Starts, long PromptsDrawn, MigrationPlan? Migration, PlannedRound? Round, LengthRanking.Forecast Forecast);
+    private DispatchTuning? dispatch;
+
+    private sealed record LaunchedStep(StepRollout Rollout, SampleStart[] Starts, long PromptsDrawn, MigrationPlan? Migration, PlannedRound? Round,
+        LengthRanking.Forecast Forecast, SkewSplit? Split);
 
     /// <summary>Called by the job grain when a sample grain reports a stage.</summary>
     public void SampleReached(string sampleId, SampleStage stage) => scheduler?.SampleReached(sampleId, stage);
@@ -112,6 +115,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         trainers = rl.Pipeline is not null ? new PipelinedBackend(job, grains, store, emulated) : new DataParallelBackend(job, grains, emulated);
         training = new StepTraining(job, trainers, grains);
         migration = new MigrationTuning(rl, emulated);
+        dispatch = new DispatchTuning(rl, emulated);
 
         if (start > 0) progress(start, $"resuming after iteration {start}");
         await trainers.Start(start, actor => data is null ? Task.CompletedTask : WarmStart(actor, encoding, data, progress));
@@ -162,8 +166,11 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
             var generatedWith = new WeightsRef(keys.ActorWeights(version), version);
             var (starts, round) = plan.Next(step, version);
             var stage = round is null ? RolloutPolicies.Stage(rl.StagePolicy) : RolloutPolicies.TailBatch(rl, starts);
-            var rollout = scheduler!.Start(starts, generatedWith, stage, RolloutPolicies.Dispatch(rl), [.. live.Select(w => (w, all[w]))], migration!.Policy());
-            ahead[step] = new LaunchedStep(rollout, starts, plan.PromptsDrawn, migration.Current, round, ranking.Predict(starts));
+            var forecast = ranking.Predict(starts);
+            var split = dispatch!.Current;
+            var order = RolloutPolicies.Dispatch(rl, [.. starts.Select(s => forecast.ByGroup[s.Group])], split ?? SkewSplit.None);
+            var rollout = scheduler!.Start(starts, generatedWith, stage, order, [.. live.Select(w => (w, all[w]))], migration!.Policy());
+            ahead[step] = new LaunchedStep(rollout, starts, plan.PromptsDrawn, migration.Current, round, forecast, split);
         }
     }
 
@@ -277,7 +284,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         ahead.Remove(i);
         var trainingStart = clock.Elapsed - (DateTimeOffset.UtcNow - trainingBegan);
         metrics.Rollout(records, advantages, lags, trainingBegan);
-        metrics.Ranked(ranking.Trained(launchedStep.Forecast, records));
+        metrics.Ranked(ranking.Trained(launchedStep.Forecast, records), launchedStep.Split);
         var final = await Task.WhenAll(records.Select((r, k) =>
             SiloLoss.Retry(() => grains.GetGrain<ISampleGrain>(r.Start!.Id).Trained(advantages.Advantages[k], advantages.Returns?[k]))));
         trainedSamples(final);
@@ -288,6 +295,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         metrics.Round(launchedStep.Round, plan.Deferred.Count);
         metrics.Accounted(StepLedger.Of([.. final, .. tally.Discarded]) with { TokensCarried = tally.TokensCarried, TakenBack = tally.TakenBack, Migrated = tally.Migrated, CachesCarried = tally.CachesCarried }, launchedStep.Migration);
         migration!.Trained(i, final, live.Count);
+        dispatch!.Trained(final, launchedStep.Forecast, live.Count);
 
         await trainers!.Publish(i);
         var trained = new WeightsRef(keys.ActorWeights(i), i);

@@ -56,11 +56,13 @@ public sealed class CostModel(DeviceClass device, ModelShape model, CostAssumpti
     /// new token's QK^T and AV over its context); bytes = W + K sum c_i (every weight and every cached key
     /// and value is read once). T = max(FLOPs / (F e_decode), bytes / (B e_bw)) + step overhead.
     /// </summary>
-    public double DecodeStepSeconds(IReadOnlyCollection<int> contextLengths)
+    public double DecodeStepSeconds(IReadOnlyCollection<int> contextLengths) => DecodeStepSeconds(contextLengths.Count, contextLengths.Sum(c => (double)c));
+
+    /// <summary>The same step given only what it depends on: how many sequences, and their contexts' sum.</summary>
+    public double DecodeStepSeconds(int sequences, double context)
     {
-        if (contextLengths.Count == 0) return 0;
-        var context = contextLengths.Sum(c => (double)c);
-        var flops = 2 * Model.MatmulParameters * contextLengths.Count + 4 * Model.Layers * AttentionWidth * context;
+        if (sequences == 0) return 0;
+        var flops = 2 * Model.MatmulParameters * sequences + 4 * Model.Layers * AttentionWidth * context;
         var bytes = Model.WeightBytes + Model.KvBytesPerToken * context;
         return Math.Max(flops / (Flops * Assumptions.DecodeComputeEfficiency), bytes / (Bandwidth * Assumptions.BandwidthEfficiency))
             + Assumptions.DecodeStepOverheadSeconds;

@@ -95,6 +95,25 @@ public sealed class EmulatedJobTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_skew_aware_job_dispatches_by_forecast_with_the_split_its_last_trained_step_chose()
+    {
+        var grains = fixture.Cluster.GrainFactory;
+        var spec = Emulated("emulated-skew", "streaming", "grpo") with { Iterations = 3 };
+        spec = spec with { Rl = spec.Rl! with { Dispatch = DispatchPolicy.SkewAware, SamplesPerPrompt = 8, Emulation = spec.Rl.Emulation! with { DatasetPrompts = 6, Lengths = "reasoning" } } };
+
+        var (status, metrics) = await RlJobTests.Run(grains, spec);
+
+        status.State.Should().Be(JobState.Completed, status.Message);
+        metrics[0].Split.Should().Be(SkewSplit.None, "the first step is launched before any is trained");
+        metrics.Should().OnlyContain(m => m.Split != null && m.Ranking != null && m.Ledger!.Lost == 0 && m.Ledger.Trained == 48);
+        foreach (var m in metrics)
+        {
+            var records = await Task.WhenAll(Enumerable.Range(0, 48).Select(k => grains.GetGrain<ISampleGrain>(SampleKeys.Of(spec.Name, m.Iteration, k)).Record()));
+            records.Should().OnlyContain(r => r.Stage == SampleStage.Trained && r.Dispatches == 1);
+        }
+    }
+
+    [Fact]
     public async Task An_async_job_with_partial_rollouts_on_emulated_devices_trains_every_sample_within_its_staleness()
     {
         var grains = fixture.Cluster.GrainFactory;

@@ -24,12 +24,21 @@ public static class RolloutPolicies
         return new TailBatchRound(groupOf, rl.PromptsPerIteration, rl.SamplesPerPrompt, streaming: rl.StagePolicy == StagePolicy.Streaming);
     }
 
-    public static IDispatchPolicy Dispatch(RlSpec rl) => rl.Dispatch switch
+    /// <param name="forecast">Each sample's forecast length score (skew-aware dispatch orders by it).</param>
+    /// <param name="split">The long-tail workers and their batch (skew-aware dispatch).</param>
+    public static IDispatchPolicy Dispatch(RlSpec rl, IReadOnlyList<double> forecast, SkewSplit split)
     {
-        DispatchPolicy.RoundRobin => new RoundRobinDispatch(),
         // A worker's fair share of the step at a time, at most its batch: a worker that catches up on an
         // older step (asynchronous jobs) takes its share, not a batch that would leave the others idle.
-        DispatchPolicy.Pull => new PullDispatch(Math.Min(rl.MaxBatch, (rl.PromptsPerIteration * rl.SamplesPerPrompt + rl.GenerationWorkers - 1) / rl.GenerationWorkers)),
-        _ => throw new ArgumentOutOfRangeException(nameof(rl), rl.Dispatch, "no such dispatch policy"),
-    };
+        var share = Math.Min(rl.MaxBatch, (forecast.Count + rl.GenerationWorkers - 1) / rl.GenerationWorkers);
+        return rl.Dispatch switch
+        {
+            DispatchPolicy.RoundRobin => new RoundRobinDispatch(),
+            DispatchPolicy.Pull => new PullDispatch(share),
+            DispatchPolicy.SkewAware => new SkewAwareDispatch([.. Enumerable.Range(0, forecast.Count).OrderByDescending(k => forecast[k]).ThenBy(k => k)],
+                split.LongWorkers, split.LongBatch,
+                Math.Min(rl.MaxBatch, (forecast.Count - split.LongWorkers * split.LongBatch + rl.GenerationWorkers - split.LongWorkers - 1) / Math.Max(1, rl.GenerationWorkers - split.LongWorkers))),
+            _ => throw new ArgumentOutOfRangeException(nameof(rl), rl.Dispatch, "no such dispatch policy"),
+        };
+    }
 }

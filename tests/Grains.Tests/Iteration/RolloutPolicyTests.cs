@@ -1,5 +1,6 @@
 using FluentAssertions;
 using Grains.Interfaces.Jobs;
+using Grains.Interfaces.Rl;
 using Grains.Iteration.Policies;
 using Xunit;
 
@@ -59,6 +60,31 @@ public sealed class RolloutPolicyTests
         Dispatch(state, dispatch.CaughtUp(state, 1)).Should().Equal(new DispatchTo(5, 1), new DispatchTo(6, 1));
         dispatch.CaughtUp(state, 1).Should().BeEmpty("every sample is dispatched");
         new RoundRobinDispatch().CaughtUp(state, 1).Should().BeEmpty("round-robin dispatched everything at the start");
+    }
+
+    [Fact]
+    public void Skew_aware_dispatch_gives_the_long_tail_worker_the_forecast_longest_then_deals_the_rest_longest_first()
+    {
+        // Forecast order 5, 2, 7, 0, 1, 3, 4, 6 (longest first); worker 0 is the long-tail worker, batches of 2;
+        // workers 1 and 2 are regular, 2 slots each.
+        var state = new RolloutState(samples: 8, workers: 3);
+        var dispatch = new SkewAwareDispatch([5, 2, 7, 0, 1, 3, 4, 6], longWorkers: 1, longBatch: 2, regularSlots: 2);
+
+        Dispatch(state, dispatch.Start(state)).Select(d => (d.Sample, d.Worker)).Should().Equal((5, 0), (2, 0), (7, 1), (0, 2), (1, 1), (3, 2));
+        state.Generated(0);
+        Dispatch(state, dispatch.Generated(state, 0, 2)).Should().Equal(new DispatchTo(4, 2));
+        state.Generated(2);
+        Dispatch(state, dispatch.Generated(state, 2, 0)).Should().Equal(new[] { new DispatchTo(6, 0) }, "the long-tail worker keeps its small batch full, next in order");
+        state.Generated(7);
+        dispatch.Generated(state, 7, 1).Should().BeEmpty("every sample is dispatched");
+    }
+
+    [Fact]
+    public void Skew_aware_dispatch_refuses_an_order_that_is_not_the_steps_samples()
+    {
+        var state = new RolloutState(samples: 3, workers: 2);
+        var act = () => new SkewAwareDispatch([0, 1, 1], 1, 1, 1).Start(state);
+        act.Should().Throw<ArgumentException>().WithMessage("*each of the step's 3 samples once*");
     }
 
     [Fact]
@@ -124,8 +150,9 @@ public sealed class RolloutPolicyTests
     {
         RolloutPolicies.Stage(StagePolicy.Barrier).Should().BeOfType<BarrierPolicy>();
         RolloutPolicies.Stage(StagePolicy.Streaming).Should().BeOfType<StreamingPolicy>();
-        RolloutPolicies.Dispatch(new RlSpec()).Should().BeOfType<RoundRobinDispatch>();
-        RolloutPolicies.Dispatch(new RlSpec { Dispatch = DispatchPolicy.Pull }).Should().BeOfType<PullDispatch>();
+        RolloutPolicies.Dispatch(new RlSpec(), [0, 0], SkewSplit.None).Should().BeOfType<RoundRobinDispatch>();
+        RolloutPolicies.Dispatch(new RlSpec { Dispatch = DispatchPolicy.Pull }, [0, 0], SkewSplit.None).Should().BeOfType<PullDispatch>();
+        RolloutPolicies.Dispatch(new RlSpec { Dispatch = DispatchPolicy.SkewAware }, [0, 0], SkewSplit.None).Should().BeOfType<SkewAwareDispatch>();
     }
 
     [Fact]
