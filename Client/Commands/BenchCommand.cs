@@ -107,7 +107,7 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
                 ? $"[grey]{variant.Name}: the tail is gathered on {plan.Workers} workers once {plan.Remaining:P0} of a step is left (simulated: generation {plan.Seconds:F1} s, {plan.HeldDeviceSeconds:F0} worker-seconds held)[/]"
                 : $"[grey]{variant.Name}: no migration frees workers without slowing generation (simulated {plan.Seconds:F1} s); it runs without[/]");
         }
-        AnsiConsole.MarkupLine($"[grey]{variant.Name}: {variant.WarmUp} + {iterations} + {variant.CoolDown} iterations of {emulated.Workload(1).Samples.Count} samples on {emulated.Devices} emulated {job.Rl!.Emulation!.DeviceClass}...[/]");
+        AnsiConsole.MarkupLine($"[grey]{variant.Name}: {variant.WarmUp} + {iterations} + {variant.CoolDown} iterations of {emulated.Workload(1).Samples.Count} samples on {DevicesOf(emulated)} emulated devices...[/]");
         var (calls, clock) = (counter.Calls, Stopwatch.StartNew());
         await grains.GetGrain<IJobGrain>(job.Name).Submit(job);
         var status = await JobView.WatchAsync(grains, job.Name, cancellation);
@@ -133,7 +133,8 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
         return new PolicyResult(variant.Name, steady.SecondsPerIteration, measured.Average(m => m.TrainingSeconds * m.TimeScale), steady.SamplesPerSecond, steady.TokensPerSecond, null,
             variant.TailBatch ? null : steady.BoundSeconds / steady.Iterations, variant.TailBatch ? null : steady.Efficiency, steady.GenerationShare, steady.PredictionError, TimelineAnalysis.BusyByRole(last.Timeline, Instances(job), seconds),
             (counter.Calls - calls) / wall, activations, measured.Average(m => TimelineAnalysis.NoDeviceBusyShare(m.Timeline, m.IterationSeconds * m.TimeScale)),
-            wall / (iterations + variant.WarmUp + variant.CoolDown), timeline, last.Timeline);
+            wall / (iterations + variant.WarmUp + variant.CoolDown), timeline, last.Timeline, DevicesOf(emulated), emulated.CostPerHour,
+            emulated.CostPerHour is { } cost ? steady.SamplesPerSecond * 3600 / cost : null);
     }
 
     private static Dictionary<string, int> Instances(JobSpec job)
@@ -149,14 +150,18 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
     /// <summary>One policy's steady-state figures per iteration; seconds are emulated unless named wall.</summary>
     public sealed record PolicyResult(string Policy, double IterationSeconds, double TrainingSeconds, double SamplesPerSecond, double TokensPerSecond, double? SpeedUp, double? BoundSeconds,
         double? Efficiency, double GenerationShare, double? PredictionError, Dictionary<string, double> Busy, double GrainCallsPerSecond, int Activations,
-        double ControlPlaneShare, double WallSecondsPerIteration, string Timeline, DeviceTimeline[] LastIteration);
+        double ControlPlaneShare, double WallSecondsPerIteration, string Timeline, DeviceTimeline[] LastIteration, string Devices, double? CostPerHour, double? SamplesPerCost);
+
+    /// <summary>The job's devices by class, "80 H20 + 48 H800".</summary>
+    private static string DevicesOf(EmulatedJob emulated) =>
+        string.Join(" + ", emulated.DevicesByClass.Where(d => d.Value > 0).OrderBy(d => d.Key, StringComparer.Ordinal).Select(d => $"{d.Value} {d.Key}"));
 
     private static void Print(JobSpec workload, EmulatedJob emulated, List<PolicyResult> results)
     {
         var rl = workload.Rl!;
         // Redirected output (a log, CI) would otherwise be cut to 80 columns.
         if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = Math.Max(AnsiConsole.Profile.Width, 220);
-        AnsiConsole.MarkupLine($"[bold]{Markup.Escape(workload.Name)}[/]: {SpecNames.Of(rl.Algorithm)}, {emulated.Workload(1).Samples.Count} samples per step of {Markup.Escape(rl.Emulation!.Lengths)} lengths, {emulated.Devices} x {rl.Emulation.DeviceClass}, time scale {emulated.TimeScale}; steady state over {workload.Iterations - 1} steps after one warm-up, speed-up against {BenchVariant.Baseline}");
+        AnsiConsole.MarkupLine($"[bold]{Markup.Escape(workload.Name)}[/]: {SpecNames.Of(rl.Algorithm)}, {emulated.Workload(1).Samples.Count} samples per step of {Markup.Escape(rl.Emulation!.Lengths)} lengths, {DevicesOf(emulated)}, time scale {emulated.TimeScale}; steady state over {workload.Iterations - 1} steps after one warm-up, speed-up against {BenchVariant.Baseline}");
         var roles = results.SelectMany(r => r.Busy.Keys).Distinct().ToArray();
         var table = new Table().AddColumns("policy", "s / step", "train s / step", "samples/s", "tokens/s", "speed-up", "bound s / step", "efficiency", "generation share", "vs analytic");
         foreach (var role in roles) table.AddColumn($"busy {role}");
@@ -166,6 +171,13 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
                 r.Efficiency is { } f ? $"{f:P0}" : "-", $"{r.GenerationShare:P0}", r.PredictionError is { } e ? $"{e:+0.0%;-0.0%}" : "", .. roles.Select(role => r.Busy.TryGetValue(role, out var b) ? $"{b:P0}" : "")]);
         }
         AnsiConsole.Write(table);
+        if (results.Any(r => r.CostPerHour is not null))
+        {
+            // Cost-effectiveness as StreamRL reports it: trained samples per unit of cost, at the workload's prices per device-hour.
+            var cost = new Table().AddColumns("policy", "devices", "cost / hour", "trained samples / unit cost");
+            foreach (var r in results) cost.AddRow(r.Policy, Markup.Escape(r.Devices), r.CostPerHour is { } c ? $"{c:N1}" : "-", r.SamplesPerCost is { } e ? $"{e:N1}" : "-");
+            AnsiConsole.Write(cost);
+        }
         var control = new Table().AddColumns("policy", "grain calls/s", "activations", "no device busy", "wall s / iteration", "timeline");
         foreach (var r in results) control.AddRow(r.Policy, $"{r.GrainCallsPerSecond:N0}", $"{r.Activations:N0}", $"{r.ControlPlaneShare:P1}", $"{r.WallSecondsPerIteration:F2}", Markup.Escape(r.Timeline));
         AnsiConsole.Write(control);

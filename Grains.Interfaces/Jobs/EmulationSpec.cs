@@ -42,6 +42,10 @@ public sealed record EmulationSpec
     /// history-based length prediction learns from). 0: every prompt drawn is new.
     /// </summary>
     [Id(14)] public int DatasetPrompts { get; init; }
+    /// <summary>The generation workers' device class when it differs from <see cref="DeviceClass"/> (StreamRL: cheaper inference devices generate, training devices train); scoring and training run on <see cref="DeviceClass"/>.</summary>
+    [Id(15)] public string? GenerationDeviceClass { get; init; }
+    /// <summary>Price per device-hour of each device class the job uses, in any one currency: what bench's cost-effectiveness (trained samples per unit of cost) is computed from.</summary>
+    [Id(16)] public Dictionary<string, double>? Prices { get; init; }
 
     /// <summary>The first problem found, as "rl.emulation.field: problem", or null.</summary>
     public string? Problem()

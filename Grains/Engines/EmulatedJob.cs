@@ -23,6 +23,22 @@ public sealed class EmulatedJob
         (this.job, rl) = (job, job.Rl ?? throw new ArgumentException("rl: required"));
         spec = rl.Emulation ?? throw new ArgumentException("rl.emulation: required when devices is 'emulated'");
         Check("deviceClass", () => DeviceClass.Parse(spec.DeviceClass));
+        if (spec.GenerationDeviceClass is { } generation)
+        {
+            Check("generationDeviceClass", () => DeviceClass.Parse(generation));
+            if (Colocated && generation != spec.DeviceClass) throw new ArgumentException($"rl.emulation.generationDeviceClass: colocated roles share their devices, so it must be deviceClass ({spec.DeviceClass}) or left out");
+        }
+        if (spec.Prices is { } prices)
+        {
+            foreach (var (device, _) in DevicesByClass.Where(d => !prices.ContainsKey(d.Key)))
+            {
+                throw new ArgumentException($"rl.emulation.prices: no price for {device}, which the job's {(device == GenerationClass && device != spec.DeviceClass ? "generation workers" : "devices")} are; give one per device-hour");
+            }
+            foreach (var (device, price) in prices.Where(p => !(double.IsFinite(p.Value) && p.Value > 0)))
+            {
+                throw new ArgumentException($"rl.emulation.prices.{device}: {price} must be a positive price per device-hour");
+            }
+        }
         Check("actor", () => ModelShape.Parse(spec.Actor));
         if (spec.Critic is { } critic) Check("critic", () => ModelShape.Parse(critic));
         if (spec.RewardModel is { } reward) Check("rewardModel", () => ModelShape.Parse(reward));
@@ -31,7 +47,7 @@ public sealed class EmulatedJob
         Lengths = Check("lengths", () => new LengthModel(LengthDistribution.Parse(spec.Lengths), spec.LengthCorrelation, spec.LengthDrift));
         if (rl.MaxBatch > 0 && EmulatedCosts.Of(Device(spec.GenerationTensorParallel)).MaxCachedTokens() < spec.PromptLength + Lengths.Max)
         {
-            throw new ArgumentException($"rl.emulation.generationTensorParallel: {spec.Actor} on {spec.GenerationTensorParallel} {spec.DeviceClass} has no room for one sample of {spec.PromptLength + Lengths.Max} tokens; use more devices per worker");
+            throw new ArgumentException($"rl.emulation.generationTensorParallel: {spec.Actor} on {spec.GenerationTensorParallel} {GenerationClass} has no room for one sample of {spec.PromptLength + Lengths.Max} tokens; use more devices per worker");
         }
     }
 
@@ -48,7 +64,10 @@ public sealed class EmulatedJob
     public double TimeScale => spec.TimeScale;
     private string CriticShape => spec.Critic ?? spec.Actor;
 
-    public EmulatedGenerator Generator => new(Device(spec.GenerationTensorParallel), spec.Lengths, spec.WeightLink, spec.LengthCorrelation, spec.LengthDrift);
+    /// <summary>The generation workers' device class.</summary>
+    public string GenerationClass => spec.GenerationDeviceClass ?? spec.DeviceClass;
+
+    public EmulatedGenerator Generator => new(Device(spec.GenerationTensorParallel) with { DeviceClass = GenerationClass }, spec.Lengths, spec.WeightLink, spec.LengthCorrelation, spec.LengthDrift);
 
     public EmulatedScorer Scorer => new(Device(spec.InferenceTensorParallel), rl.NeedsCritic ? CriticShape : null, spec.RewardModel, spec.InferenceDevices);
 
@@ -63,6 +82,21 @@ public sealed class EmulatedJob
             + rl.TrainingReplicas * spec.TrainingTensorParallel * (rl.NeedsCritic ? 2 : 1);
 
     private bool Colocated => rl.Placement == RolePlacement.Colocated;
+
+    /// <summary>The devices the job occupies, by class: the generation workers' on theirs, the rest on deviceClass.</summary>
+    public IReadOnlyDictionary<string, int> DevicesByClass
+    {
+        get
+        {
+            var generation = Colocated ? 0 : rl.GenerationWorkers * spec.GenerationTensorParallel;
+            var byClass = new Dictionary<string, int> { [spec.DeviceClass] = Devices - generation };
+            byClass[GenerationClass] = byClass.GetValueOrDefault(GenerationClass) + generation;
+            return byClass;
+        }
+    }
+
+    /// <summary>What the job's devices cost an hour at the workload's prices; null without prices.</summary>
+    public double? CostPerHour => spec.Prices is { } prices ? DevicesByClass.Sum(d => d.Value * prices[d.Key]) : null;
 
     /// <summary>
     /// The same workload colocated on as many devices (verl's hybrid engine, the published baseline): a
@@ -80,7 +114,7 @@ public sealed class EmulatedJob
             Rl = workload.Rl with
             {
                 Placement = RolePlacement.Colocated, GenerationWorkers = groups, TrainingReplicas = groups,
-                Emulation = spec with { InferenceDevices = groups, InferenceTensorParallel = tp, TrainingTensorParallel = tp },
+                Emulation = spec with { InferenceDevices = groups, InferenceTensorParallel = tp, TrainingTensorParallel = tp, GenerationDeviceClass = null },
             },
         };
     }

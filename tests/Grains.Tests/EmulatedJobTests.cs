@@ -437,6 +437,59 @@ public sealed class EmulatedJobTests(ClusterFixture fixture)
         await submit.Should().ThrowAsync<ArgumentException>().WithMessage("rl.emulation.critic: *llama-7000b*");
     }
 
+    [Theory]
+    [InlineData("B200", null, null, "rl.emulation.generationDeviceClass: *B200*")]
+    [InlineData("H20", "H100", null, "rl.emulation.prices: no price for H20, which the job's generation workers are*")]
+    [InlineData("H20", "H100,H20", -1.0, "rl.emulation.prices.H20: -1 must be a positive price per device-hour")]
+    public async Task Device_classes_and_prices_are_checked_at_submit_naming_the_field(string generation, string? priced, double? price, string message)
+    {
+        var spec = Emulated("emulated-priced-bad", "barrier");
+        var prices = priced?.Split(',').ToDictionary(c => c, c => c == "H20" && price is { } p ? p : 2.0);
+        spec = spec with { Rl = spec.Rl! with { Emulation = spec.Rl.Emulation! with { GenerationDeviceClass = generation, Prices = prices } } };
+
+        var submit = () => fixture.Cluster.GrainFactory.GetGrain<IJobGrain>(spec.Name).Submit(spec);
+
+        await submit.Should().ThrowAsync<ArgumentException>().WithMessage(message);
+    }
+
+    [Fact]
+    public void Colocated_roles_cannot_generate_on_another_class()
+    {
+        var spec = Emulated("emulated-colocated-h20", "barrier");
+        spec = spec with { Rl = spec.Rl! with { Placement = RolePlacement.Colocated, TrainingReplicas = 3, Emulation = spec.Rl.Emulation! with { InferenceDevices = 3, GenerationDeviceClass = "H20" } } };
+
+        var build = () => new EmulatedJob(spec);
+
+        build.Should().Throw<ArgumentException>().WithMessage("rl.emulation.generationDeviceClass: colocated roles share their devices*");
+    }
+
+    [Fact]
+    public async Task Generation_on_its_own_device_class_is_timed_and_priced_as_that_class()
+    {
+        // Three generation workers on H20 beside two scoring and 2 x 2 training devices on H100, read from a job file.
+        var json = """
+            {"name": "emulated-h20-generation", "kind": "rl", "iterations": 2, "seed": 5,
+             "rl": {"algorithm": "ppo", "devices": "emulated", "promptsPerIteration": 24, "samplesPerPrompt": 1, "miniBatches": 2, "epochs": 2,
+                    "generationWorkers": 3, "trainingReplicas": 2, "maxBatch": 8,
+                    "emulation": {"deviceClass": "H100", "generationDeviceClass": "H20", "actor": "qwen2.5-7b", "critic": "llama-13b", "inferenceDevices": 2,
+                                  "lengths": "chat", "promptLength": 128, "timeScale": 200, "prices": {"H100": 2.5, "H20": 1.0}}}}
+            """;
+        var spec = JobSpec.FromJson(json, "job.json");
+        var emulated = new EmulatedJob(spec);
+
+        emulated.Generator.Device.DeviceClass.Should().Be("H20");
+        emulated.Workload(1).Generation.Device.Should().Be(DeviceClass.H20, "the analytic prediction times generation on the workers' class");
+        emulated.DevicesByClass.Should().BeEquivalentTo(new Dictionary<string, int> { ["H20"] = 3, ["H100"] = 6 });
+        emulated.CostPerHour.Should().BeApproximately(3 * 1.0 + 6 * 2.5, 1e-12);
+        new EmulatedJob(EmulatedJob.ColocatedAtSameDevices(spec)).DevicesByClass.Should().BeEquivalentTo(new Dictionary<string, int> { ["H100"] = 9 },
+            "the colocated baseline runs every role on the training class");
+
+        var (status, metrics) = await RlJobTests.Run(fixture.Cluster.GrainFactory, spec);
+
+        status.State.Should().Be(JobState.Completed, status.Message);
+        metrics.Should().OnlyContain(m => m.Ledger!.Trained == 24);
+    }
+
     private static TimelineBar[] Bars(IterationMetrics m, string role) =>
         m.Timeline.Where(t => TimelineAnalysis.Role(t.Holder) == role).SelectMany(t => t.Bars).ToArray();
 
