@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Grains.Interfaces.Jobs;
 using Grains.Storage;
+using Kernels.Ranking;
 
 namespace Grains.Iteration;
 
@@ -13,7 +14,8 @@ namespace Grains.Iteration;
 /// seed, the iteration and the sample. A checkpoint belongs to the job file that wrote it: a resume
 /// with another file is refused, and a fresh run of the same file starts clean. state.json lists the
 /// checkpoint's parts with their hashes, so a resume can tell a damaged checkpoint (a part missing or
-/// corrupt, a truncated state) and fall back to the one before, saying why.
+/// corrupt, a truncated state) and fall back to the one before, saying why. The length ranker's state is
+/// a part too (ranker.json), so a resumed job forecasts as the stopped one would have.
 /// </summary>
 public sealed class JobCheckpoints(JobSpec job, ICheckpointStore store)
 {
@@ -27,20 +29,26 @@ public sealed class JobCheckpoints(JobSpec job, ICheckpointStore store)
     }
 
     /// <param name="deferred">Prompts tail batching deferred to a long round, in line: a resumed run trains them as the stopped one would have.</param>
-    public async Task Save(int iteration, ITrainerBackend trainers, long promptsDrawn, IReadOnlyList<PromptRef>? deferred = null)
+    /// <param name="ranker">What the length ranker has learned from the steps trained so far.</param>
+    public async Task Save(int iteration, ITrainerBackend trainers, long promptsDrawn, IReadOnlyList<PromptRef>? deferred = null, RankerState? ranker = null)
     {
         var prefix = keys.Checkpoint(iteration);
         await trainers.SaveState(prefix);
+        if (ranker is not null) await store.WriteAsync($"{prefix}/{RankerObject}", new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(ranker)));
         var parts = (await store.ListAsync($"{prefix}/")).Where(o => !o.Name.EndsWith("/state.json")).Select(o => new Part(o.Name, o.Sha256)).ToArray();
         var state = new CheckpointState(iteration, job.Seed, promptsDrawn, Fingerprint(job), parts, deferred is { Count: > 0 } ? [.. deferred] : null);
         await store.WriteAsync($"{prefix}/state.json", new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(state)));
     }
 
-    /// <summary>
-    /// The latest usable checkpoint's iteration, dataset position and deferred prompts ((0, 0, none) when there is none), and a
-    /// line for each newer one that was damaged and passed over, naming what is wrong with it.
-    /// </summary>
-    public async Task<(int Iteration, long PromptsDrawn, IReadOnlyList<PromptRef> Deferred, IReadOnlyList<string> PassedOver)> Latest()
+    private const string RankerObject = "ranker.json";
+
+    /// <summary>Where a run goes on from: the latest usable checkpoint's iteration, dataset position, deferred prompts and ranker (iteration 0 when there is none), and a line for each newer checkpoint that was damaged and passed over, naming what is wrong with it.</summary>
+    public sealed record ResumePoint(int Iteration, long PromptsDrawn, IReadOnlyList<PromptRef> Deferred, IReadOnlyList<string> PassedOver, RankerState? Ranker = null)
+    {
+        public static ResumePoint Fresh { get; } = new(0, 0, [], []);
+    }
+
+    public async Task<ResumePoint> Latest()
     {
         var passedOver = new List<string>();
         foreach (var name in (await StateObjects()).Reverse())
@@ -62,9 +70,17 @@ public sealed class JobCheckpoints(JobSpec job, ICheckpointStore store)
                 continue;
             }
             if (await store.GetAsync(keys.ReferenceWeights) is null) throw new InvalidDataException($"{keys.ReferenceWeights} is missing: the job cannot resume without its reference model");
-            return (state.Iteration, state.PromptsDrawn, state.Deferred ?? [], passedOver);
+            var ranker = state.Parts?.FirstOrDefault(p => p.Name.EndsWith($"/{RankerObject}")) is { } part ? await ReadRanker(part.Name) : null;
+            return new ResumePoint(state.Iteration, state.PromptsDrawn, state.Deferred ?? [], passedOver, ranker);
         }
-        return (0, 0, [], passedOver);
+        return ResumePoint.Fresh with { PassedOver = passedOver };
+    }
+
+    private async Task<RankerState> ReadRanker(string name)
+    {
+        using var buffer = new MemoryStream();
+        await store.ReadAsync(name, buffer);
+        return JsonSerializer.Deserialize<RankerState>(buffer.ToArray()) ?? throw new InvalidDataException($"{name} holds no ranker state");
     }
 
     /// <summary>What is wrong with a checkpoint's parts, or null: each listed part must be there and read back with its hash.</summary>

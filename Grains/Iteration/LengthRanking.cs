@@ -17,6 +17,12 @@ public sealed class LengthRanking
     /// <summary>The forecast of one launched step: each prompt group's predicted score, and how many of its prompts the ranker had seen.</summary>
     public sealed record Forecast(IReadOnlyDictionary<string, double> ByGroup, double KnownShare);
 
+    /// <summary>What the ranker has learned, for a checkpoint.</summary>
+    public RankerState State() => ranker.State();
+
+    /// <summary>A resumed job's ranker takes up what its checkpoint's had learned.</summary>
+    public void Restore(RankerState state) => ranker.Restore(state);
+
     public Forecast Predict(IReadOnlyList<SampleStart> starts)
     {
         var groups = starts.DistinctBy(s => s.Group).ToArray();

@@ -91,7 +91,8 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
             await w.HandBack();
             await w.Configure(limits);
         }, progress);
-        var (start, promptsDrawn, deferred, passedOver) = from == RunStart.Fresh ? (0, 0L, [], []) : await checkpoints.Latest();
+        var (start, promptsDrawn, deferred, passedOver, ranker) = from == RunStart.Fresh ? JobCheckpoints.ResumePoint.Fresh : await checkpoints.Latest();
+        if (ranker is not null) ranking.Restore(ranker);
         var resume = from == RunStart.Resume || (from == RunStart.Recover && start > 0);
         // Kept in the job's status (its notices), so not said again as progress.
         foreach (var damaged in passedOver) notice($"passed over a damaged checkpoint: {damaged}");
@@ -353,7 +354,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
 
     private async Task Checkpoint(int iteration)
     {
-        await checkpoints.Save(iteration, trainers!, trainedPromptsDrawn, deferredAfterTraining);
+        await checkpoints.Save(iteration, trainers!, trainedPromptsDrawn, deferredAfterTraining, ranking.State());
         logger.LogInformation("job {Job}: checkpoint after iteration {Iteration}", job.Name, iteration);
     }
 }

@@ -8,6 +8,15 @@ public sealed record RankedPrompt(long Key, IReadOnlyList<int> Tokens);
 /// <summary>A prompt after its step: its responses' lengths in tokens.</summary>
 public sealed record ObservedPrompt(long Key, IReadOnlyList<int> Tokens, IReadOnlyList<int> Lengths);
 
+/// <summary>What a ranker has learned, as a checkpoint keeps it: each prompt's history, and the token model's window.</summary>
+public sealed record RankerState(PromptHistory[] History, ObservedScore[] Window);
+
+/// <summary>A prompt's history: the sum of its responses' scores and how many they count for (older epochs weigh less).</summary>
+public sealed record PromptHistory(long Key, double Sum, double Count);
+
+/// <summary>A prompt of the token model's window and its score.</summary>
+public sealed record ObservedScore(int[] Prompt, double Score);
+
 /// <summary>
 /// Predicts, before generation, how long each prompt's responses will run compared with the rest of
 /// its step, learning online from the lengths the job observes. Lengths are compared as rank scores:
@@ -25,6 +34,20 @@ public sealed class LengthRanker(PromptLengthModel? model = null, double modelWe
 {
     private readonly PromptLengthModel model = model ?? new PromptLengthModel();
     private readonly Dictionary<long, (double Sum, double Count)> history = [];
+
+    /// <summary>What it has learned so far.</summary>
+    public RankerState State() => new([.. history.Select(h => new PromptHistory(h.Key, h.Value.Sum, h.Value.Count))],
+        [.. model.Window.Select(w => new ObservedScore(w.Prompt, w.Target))]);
+
+    /// <summary>Takes up what a ranker had learned in place of its own (its history, and its token model refit on the same window).</summary>
+    public void Restore(RankerState state)
+    {
+        history.Clear();
+        model.Clear();
+        foreach (var h in state.History) history[h.Key] = (h.Sum, h.Count);
+        foreach (var w in state.Window) model.Observe(w.Prompt, w.Score);
+        if (state.Window.Length > 0) model.Fit();
+    }
 
     /// <summary>Whether the prompt has history.</summary>
     public bool Knows(long key) => history.ContainsKey(key);

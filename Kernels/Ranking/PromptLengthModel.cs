@@ -12,17 +12,24 @@ namespace Kernels.Ranking;
 /// </summary>
 public sealed class PromptLengthModel(int buckets = 1024, int window = 2048, double ridge = 1.0)
 {
-    private readonly Queue<(double[] Features, double Target)> seen = new();
+    private readonly Queue<(int[] Prompt, double Target)> seen = new();
     private double[]? weights;
 
-    /// <summary>Prompts the model was last fit on.</summary>
-    public int Observed => seen.Count;
+    /// <summary>The window's prompts with their scores, oldest first: the fit follows from them (what a checkpoint keeps).</summary>
+    public IReadOnlyList<(int[] Prompt, double Target)> Window => [.. seen];
+
+    /// <summary>Forgets every prompt and the fit.</summary>
+    public void Clear()
+    {
+        seen.Clear();
+        weights = null;
+    }
 
     /// <summary>Adds one prompt's observed score, forgetting the oldest beyond the window.</summary>
     public void Observe(IReadOnlyList<int> prompt, double target)
     {
         if (!double.IsFinite(target)) throw new ArgumentOutOfRangeException(nameof(target), target, "a finite score");
-        seen.Enqueue((Features(prompt), target));
+        seen.Enqueue(([.. prompt], target));
         while (seen.Count > window) seen.Dequeue();
     }
 
@@ -31,7 +38,7 @@ public sealed class PromptLengthModel(int buckets = 1024, int window = 2048, dou
     {
         if (seen.Count == 0) return;
         using var scope = NewDisposeScope();
-        var x = tensor(seen.SelectMany(s => s.Features).ToArray(), [seen.Count, buckets + 1], ScalarType.Float64);
+        var x = tensor(seen.SelectMany(s => Features(s.Prompt)).ToArray(), [seen.Count, buckets + 1], ScalarType.Float64);
         var y = tensor(seen.Select(s => s.Target).ToArray(), [seen.Count, 1], ScalarType.Float64);
         var gram = x.t().matmul(x) + eye(buckets + 1, dtype: ScalarType.Float64) * ridge;
         weights = linalg.solve(gram, x.t().matmul(y)).squeeze(1).data<double>().ToArray();

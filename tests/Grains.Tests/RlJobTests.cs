@@ -257,7 +257,8 @@ public sealed class RlJobTests(ClusterFixture fixture)
     public async Task A_resumed_job_continues_exactly_as_one_that_never_stopped()
     {
         var grains = fixture.Cluster.GrainFactory;
-        var rl = Tiny("x").Rl! with { CheckpointEvery = 2, Algorithm = Algorithm.Ppo, SamplesPerPrompt = 2, KlCoefficient = 0.05 };
+        // Six prompts a step, so each step's length ranking is reported (it needs five).
+        var rl = Tiny("x").Rl! with { CheckpointEvery = 2, Algorithm = Algorithm.Ppo, PromptsPerIteration = 6, SamplesPerPrompt = 2, KlCoefficient = 0.05 };
         var (whole, wholeMetrics) = await Run(grains, Tiny("resume-whole", 5, rl));
         var (stopped, _) = await Run(grains, Tiny("resume-stopped", 3, rl));
         var (resumed, resumedMetrics) = await Run(grains, Tiny("resume-stopped", 5, rl), resume: true);
@@ -275,6 +276,8 @@ public sealed class RlJobTests(ClusterFixture fixture)
             m.Kl.Should().BeApproximately(w.Kl, 1e-4);
             m.Entropy.Should().BeApproximately(w.Entropy, 1e-4);
             m.HeldOutAccuracy.Should().Be(w.HeldOutAccuracy);
+            // The ranker's state came back with the checkpoint: the same forecast as if it never stopped.
+            m.Ranking.Should().NotBeNull().And.Be(w.Ranking);
         }
     }
 

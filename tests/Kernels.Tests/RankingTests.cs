@@ -103,5 +103,25 @@ public sealed class RankingTests(ITestOutputHelper output)
         recalls.Average().Should().BeInRange(0.80, 0.92);
     }
 
+    [Fact]
+    public void A_ranker_restored_from_its_state_forecasts_as_the_one_that_saved_it()
+    {
+        var task = new RunLengthTask();
+        var random = new Random(3);
+        var ranker = new LengthRanker();
+        for (var step = 0; step < 3; step++)
+        {
+            ranker.Observe([.. Enumerable.Range(0, 16).Select(p => task.Generate(random)).Select((e, p) => new ObservedPrompt(p % 10, Tokens(e.Prompt), [e.Answer.Length, e.Answer.Length + 1]))]);
+        }
+        var prompts = Enumerable.Range(0, 20).Select(i => new RankedPrompt(i, Tokens(task.Generate(random).Prompt))).ToArray();
+
+        var restored = new LengthRanker();
+        restored.Observe([new ObservedPrompt(99, Tokens("5a="), [3])]);
+        restored.Restore(ranker.State());
+
+        restored.Predict(prompts).Should().Equal(ranker.Predict(prompts), "history and the token model's window came back, and nothing of its own stayed");
+        restored.Knows(99).Should().BeFalse();
+    }
+
     private static int[] Tokens(string text) => [.. text.Select(c => (int)c)];
 }

@@ -4,6 +4,7 @@ using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
 using Grains.Iteration;
 using Grains.Storage;
+using Kernels.Ranking;
 using Xunit;
 
 namespace Grains.Tests.Iteration;
@@ -70,6 +71,27 @@ public sealed class JobCheckpointsTests : IDisposable
         var none = await checkpoints.Latest();
         (none.Iteration, none.PassedOver.Count).Should().Be((0, 3));
         none.PassedOver[2].Should().Be("jobs/owned/checkpoints/it-000001/state.json: its part jobs/owned/checkpoints/it-000001/actor.state is missing");
+    }
+
+    [Fact]
+    public async Task A_checkpoint_keeps_the_length_rankers_state_as_a_part_it_checks()
+    {
+        await store.WriteAsync(JobKeys.For(File()).ReferenceWeights, new MemoryStream([1, 2, 3]));
+        var checkpoints = new JobCheckpoints(File(), store);
+        var state = new RankerState([new PromptHistory(7, 1.5, 3), new PromptHistory(-2, -0.25, 1.5)], [new ObservedScore([5, 6, 7], 0.75)]);
+        await checkpoints.Save(1, new OneObjectBackend(store), promptsDrawn: 4, ranker: state);
+        await checkpoints.Save(2, new OneObjectBackend(store), promptsDrawn: 8, ranker: state with { History = [] });
+
+        var latest = await checkpoints.Latest();
+        latest.Iteration.Should().Be(2);
+        latest.Ranker!.History.Should().BeEmpty();
+
+        // A ranker state changed after its checkpoint was written makes that checkpoint damaged: the one before is taken.
+        await store.WriteAsync("jobs/owned/checkpoints/it-000002/ranker.json", new MemoryStream("{}"u8.ToArray()));
+        latest = await checkpoints.Latest();
+        latest.Iteration.Should().Be(1);
+        latest.PassedOver.Should().ContainSingle().Which.Should().Contain("ranker.json");
+        latest.Ranker.Should().BeEquivalentTo(state);
     }
 
     private async Task EarlierRun(JobSpec job, int iterations)
