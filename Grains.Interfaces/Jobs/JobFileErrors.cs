@@ -33,7 +33,11 @@ internal static partial class JobFileErrors
         return $"{at}: {field}not valid JSON: {Clean(reason)}";
     }
 
-    private static string JsonPath(string? path) => path?.TrimStart('$').TrimStart('.') ?? "";
+    /// <summary>The field a reader's path names: "$.rl.emulation.prices['H20']" is rl.emulation.prices (a map's key is user text, never repeated raw).</summary>
+    private static string JsonPath(string? path) => path is null ? "" : MapKey().Replace(path, "").TrimStart('$').TrimStart('.');
+
+    [GeneratedRegex(@"\['(?:[^'\\]|\\.)*'\]")]
+    private static partial Regex MapKey();
 
     private static IEnumerable<string> Fields(string typeName) =>
         typeof(JobSpec).Assembly.GetType(typeName)?.GetProperties()

@@ -26,17 +26,21 @@ public sealed class EmulatedJob
         if (spec.GenerationDeviceClass is { } generation)
         {
             Check("generationDeviceClass", () => DeviceClass.Parse(generation));
-            if (Colocated && generation != spec.DeviceClass) throw new ArgumentException($"rl.emulation.generationDeviceClass: colocated roles share their devices, so it must be deviceClass ({spec.DeviceClass}) or left out");
+            if (Colocated && GenerationClass != TrainingClass) throw new ArgumentException($"rl.emulation.generationDeviceClass: colocated roles share their devices, so it must be deviceClass ({spec.DeviceClass}) or left out");
         }
-        if (spec.Prices is { } prices)
+        if (spec.Prices?.Keys.GroupBy(k => k, StringComparer.OrdinalIgnoreCase).FirstOrDefault(g => g.Count() > 1) is { } twice)
+        {
+            throw new ArgumentException($"rl.emulation.prices: {Quoted(twice.Key)} is priced twice");
+        }
+        if (Prices is { } prices)
         {
             foreach (var (device, _) in DevicesByClass.Where(d => !prices.ContainsKey(d.Key)))
             {
-                throw new ArgumentException($"rl.emulation.prices: no price for {device}, which the job's {(device == GenerationClass && device != spec.DeviceClass ? "generation workers" : "devices")} are; give one per device-hour");
+                throw new ArgumentException($"rl.emulation.prices: no price for {device}, which the job's {(device == GenerationClass && device != TrainingClass ? "generation workers" : "devices")} are; give one per device-hour");
             }
             foreach (var (device, price) in prices.Where(p => !(double.IsFinite(p.Value) && p.Value > 0)))
             {
-                throw new ArgumentException($"rl.emulation.prices.{device}: {price} must be a positive price per device-hour");
+                throw new ArgumentException($"rl.emulation.prices: {Quoted(device)} costs {price}, not a positive price per device-hour");
             }
         }
         Check("actor", () => ModelShape.Parse(spec.Actor));
@@ -64,8 +68,15 @@ public sealed class EmulatedJob
     public double TimeScale => spec.TimeScale;
     private string CriticShape => spec.Critic ?? spec.Actor;
 
-    /// <summary>The generation workers' device class.</summary>
-    public string GenerationClass => spec.GenerationDeviceClass ?? spec.DeviceClass;
+    /// <summary>The generation workers' device class, as the cost model names it.</summary>
+    public string GenerationClass => DeviceClass.Parse(spec.GenerationDeviceClass ?? spec.DeviceClass).Name;
+
+    private string TrainingClass => DeviceClass.Parse(spec.DeviceClass).Name;
+
+    /// <summary>The workload's prices by class, whatever case its file spells them in.</summary>
+    private Dictionary<string, double>? Prices => spec.Prices is { } prices ? new(prices, StringComparer.OrdinalIgnoreCase) : null;
+
+    private static string Quoted(string text) => Kernels.Text.Excerpt.Of(text);
 
     public EmulatedGenerator Generator => new(Device(spec.GenerationTensorParallel) with { DeviceClass = GenerationClass }, spec.Lengths, spec.WeightLink, spec.LengthCorrelation, spec.LengthDrift);
 
@@ -89,14 +100,14 @@ public sealed class EmulatedJob
         get
         {
             var generation = Colocated ? 0 : rl.GenerationWorkers * spec.GenerationTensorParallel;
-            var byClass = new Dictionary<string, int> { [spec.DeviceClass] = Devices - generation };
+            var byClass = new Dictionary<string, int> { [TrainingClass] = Devices - generation };
             byClass[GenerationClass] = byClass.GetValueOrDefault(GenerationClass) + generation;
             return byClass;
         }
     }
 
     /// <summary>What the job's devices cost an hour at the workload's prices; null without prices.</summary>
-    public double? CostPerHour => spec.Prices is { } prices ? DevicesByClass.Sum(d => d.Value * prices[d.Key]) : null;
+    public double? CostPerHour => Prices is { } prices ? DevicesByClass.Sum(d => d.Value * prices[d.Key]) : null;
 
     /// <summary>
     /// The same workload colocated on as many devices (verl's hybrid engine, the published baseline): a

@@ -19,7 +19,7 @@ public sealed record DeviceClass(string Name, double PeakFlops, double MemoryBan
 
     public static DeviceClass Parse(string name) =>
         All.FirstOrDefault(d => string.Equals(d.Name, name, StringComparison.OrdinalIgnoreCase))
-        ?? throw new ArgumentException($"device class '{name}' is not one of {string.Join(", ", All.Select(d => d.Name))}");
+        ?? throw new ArgumentException($"device class {Text.Excerpt.Of(name)} is not one of {string.Join(", ", All.Select(d => d.Name))}");
 }
 
 /// <summary>A link weights travel over: bandwidth in bytes/s and one-way latency in seconds.</summary>
@@ -51,5 +51,5 @@ public sealed record Link(string Name, double Bandwidth, double LatencySeconds)
 
     public static Link Parse(string name) =>
         All.FirstOrDefault(l => string.Equals(l.Name, name, StringComparison.OrdinalIgnoreCase))
-        ?? throw new ArgumentException($"link '{name}' is not one of {string.Join(", ", All.Select(l => l.Name))}");
+        ?? throw new ArgumentException($"link {Text.Excerpt.Of(name)} is not one of {string.Join(", ", All.Select(l => l.Name))}");
 }

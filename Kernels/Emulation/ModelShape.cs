@@ -17,7 +17,7 @@ public sealed record ModelShape(string Name, int Layers, int Hidden, int Heads, 
 
     public static ModelShape Parse(string name) =>
         All.FirstOrDefault(m => string.Equals(m.Name, name, StringComparison.OrdinalIgnoreCase))
-        ?? throw new ArgumentException($"model shape '{name}' is not one of {string.Join(", ", All.Select(m => m.Name))}");
+        ?? throw new ArgumentException($"model shape {Text.Excerpt.Of(name)} is not one of {string.Join(", ", All.Select(m => m.Name))}");
 
     public int HeadDim => Hidden / Heads;
 

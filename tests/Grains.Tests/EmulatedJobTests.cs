@@ -440,7 +440,8 @@ public sealed class EmulatedJobTests(ClusterFixture fixture)
     [Theory]
     [InlineData("B200", null, null, "rl.emulation.generationDeviceClass: *B200*")]
     [InlineData("H20", "H100", null, "rl.emulation.prices: no price for H20, which the job's generation workers are*")]
-    [InlineData("H20", "H100,H20", -1.0, "rl.emulation.prices.H20: -1 must be a positive price per device-hour")]
+    [InlineData("H20", "H100,H20", -1.0, "rl.emulation.prices: \"H20\" costs -1, not a positive price per device-hour")]
+    [InlineData("h20", "H100,H20", 0.0, "rl.emulation.prices: \"H20\" costs 0, not a positive price per device-hour")]
     public async Task Device_classes_and_prices_are_checked_at_submit_naming_the_field(string generation, string? priced, double? price, string message)
     {
         var spec = Emulated("emulated-priced-bad", "barrier");
