@@ -21,10 +21,13 @@ namespace Client.Benchmarks;
 /// unfused base), fused with the planner's plan (its intra-stage fusion). Variants with a Dispatch policy are
 /// StreamRL's dispatch ablation (async-k-round-robin, async-k-pull, async-k-skew): the same asynchronous job
 /// dispatched three ways, on a dataset of two steps' prompts (when the workload gives none), so that from the
-/// third step the length ranker has each prompt's history; the first epoch is warm-up.
+/// third step the length ranker has each prompt's history; the first epoch is warm-up. Variants with Pools are
+/// StreamRL's resource split (rl.pools): async-k-split divides the devices once, at the start, by simulating
+/// the first step (the fixed split chosen at step 0), async-k-elastic divides them again after every step.
 /// </summary>
 public sealed record BenchVariant(string Name, RolePlacement Placement, StagePolicy Policy, int Staleness = 0, bool Partial = false, MigrationMove? Migrate = null,
-    bool TailBatch = false, PipelineScheduleKind? Pipeline = null, InterruptedCache Interrupted = InterruptedCache.Auto, DispatchPolicy? Dispatch = null)
+    bool TailBatch = false, PipelineScheduleKind? Pipeline = null, InterruptedCache Interrupted = InterruptedCache.Auto, DispatchPolicy? Dispatch = null,
+    PoolsSpec? Pools = null)
 {
     public static IReadOnlyList<BenchVariant> All { get; } =
     [
@@ -55,6 +58,8 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
             new BenchVariant($"async-{k}-round-robin", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Dispatch: DispatchPolicy.RoundRobin),
             new BenchVariant($"async-{k}-pull", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Dispatch: DispatchPolicy.Pull),
             new BenchVariant($"async-{k}-skew", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Dispatch: DispatchPolicy.SkewAware),
+            new BenchVariant($"async-{k}-split", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Pools: new PoolsSpec { Split = PoolSplit.Auto }),
+            new BenchVariant($"async-{k}-elastic", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Pools: new PoolsSpec { Split = PoolSplit.Auto, Elastic = true }),
         }),
     ];
 
@@ -125,6 +130,7 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
                     ? emulation with { DatasetPrompts = DatasetSteps * placed.Rl.PromptsPerIteration } : placed.Rl.Emulation,
                 TailBatching = TailBatch ? new TailBatchingSpec() : null,
                 Pipeline = Pipeline is { } schedule ? PipelineOf(placed.Rl, schedule) : placed.Rl.Pipeline,
+                Pools = Pools ?? placed.Rl.Pools,
             },
         };
     }

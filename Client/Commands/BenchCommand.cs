@@ -131,19 +131,21 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
         File.WriteAllText(timeline, Timeline(last, seconds, $"{workload.Name}, {variant.Name}: iteration {last.Iteration}, {seconds:F1} emulated s"));
         // The bound is over the workload's samples; a tail-batching step trains others (those that finished first), so it has none to compare with.
         return new PolicyResult(variant.Name, steady.SecondsPerIteration, measured.Average(m => m.TrainingSeconds * m.TimeScale), steady.SamplesPerSecond, steady.TokensPerSecond, null,
-            variant.TailBatch ? null : steady.BoundSeconds / steady.Iterations, variant.TailBatch ? null : steady.Efficiency, steady.GenerationShare, steady.PredictionError, TimelineAnalysis.BusyByRole(last.Timeline, Instances(job), seconds),
+            variant.TailBatch ? null : steady.BoundSeconds / steady.Iterations, variant.TailBatch ? null : steady.Efficiency, steady.GenerationShare, steady.PredictionError, TimelineAnalysis.BusyByRole(last.Timeline, Instances(job, last.Pools), seconds),
             (counter.Calls - calls) / wall, activations, measured.Average(m => TimelineAnalysis.NoDeviceBusyShare(m.Timeline, m.IterationSeconds * m.TimeScale)),
             wall / (iterations + variant.WarmUp + variant.CoolDown), timeline, last.Timeline, DevicesOf(emulated), emulated.CostPerHour,
             emulated.CostPerHour is { } cost ? steady.SamplesPerSecond * 3600 / cost : null);
     }
 
-    private static Dictionary<string, int> Instances(JobSpec job)
+    /// <summary>Each role's instances in an iteration: as the job file gives them, or as its pools divided them then (rl.pools).</summary>
+    private static Dictionary<string, int> Instances(JobSpec job, PoolSizes? pools)
     {
         var rl = job.Rl!;
+        var (workers, replicas) = pools is null ? (rl.GenerationWorkers, rl.TrainingReplicas) : (pools.GenerationWorkers, pools.TrainingReplicas);
         return rl.Placement == RolePlacement.Colocated ? new() { ["hybrid"] = rl.GenerationWorkers } : new()
         {
-            ["generation"] = rl.GenerationWorkers, ["scoring"] = rl.Emulation!.InferenceDevices,
-            ["actor"] = rl.TrainingReplicas, ["critic"] = rl.NeedsCritic ? rl.TrainingReplicas : 0,
+            ["generation"] = workers, ["scoring"] = rl.Emulation!.InferenceDevices,
+            ["actor"] = replicas, ["critic"] = rl.NeedsCritic ? replicas : 0,
         };
     }
 

@@ -74,6 +74,8 @@ public sealed record RlSpec
     [Id(40)] public MigrationSpec? Migration { get; init; }
     /// <summary>RollPacker's tail batching: more launched than trained, the long-running prompts deferred to long rounds; none: a step trains on all it launches.</summary>
     [Id(41)] public TailBatchingSpec? TailBatching { get; init; }
+    /// <summary>How the generation and training pools divide the job's devices, at its start and as it runs (null: as given).</summary>
+    [Id(42)] public PoolsSpec? Pools { get; init; }
 
     /// <summary>How many weight versions generation runs ahead of training (0 without an async section).</summary>
     [System.Text.Json.Serialization.JsonIgnore] public int Staleness => Async?.MaxStaleness ?? 0;
@@ -144,6 +146,7 @@ public sealed record RlSpec
             ?? Pipeline?.Problem(this)
             ?? Async?.Problem(this)
             ?? Migration?.Problem(this)
-            ?? TailBatching?.Problem(this);
+            ?? TailBatching?.Problem(this)
+            ?? Pools?.Problem(this);
     }
 }

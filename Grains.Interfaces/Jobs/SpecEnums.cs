@@ -88,3 +88,12 @@ public enum InterruptedCache
     /// <summary>Recomputed under the new weights: the context is prefilled again (AReaL's interruptible rollouts).</summary>
     Recompute,
 }
+
+/// <summary>How an asynchronous job's device budget is divided between generation and training (see PoolsSpec).</summary>
+public enum PoolSplit
+{
+    /// <summary>As the job file gives generationWorkers and trainingReplicas.</summary>
+    Fixed,
+    /// <summary>The division whose simulated step is fastest on the cost model.</summary>
+    Auto,
+}

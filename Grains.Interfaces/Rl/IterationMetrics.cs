@@ -54,7 +54,13 @@ public sealed record IterationMetrics
     [Id(34)] public RankingReport? Ranking { get; init; }
     /// <summary>Skew-aware dispatch: the long-tail workers and their batch the step was launched with (null with other dispatch policies).</summary>
     [Id(35)] public SkewSplit? Split { get; init; }
+    /// <summary>With rl.pools: the generation workers and training replicas the step was trained with (the division after any move then).</summary>
+    [Id(36)] public PoolSizes? Pools { get; init; }
 }
+
+/// <summary>How an asynchronous job's pools divide its devices at a step (rl.pools).</summary>
+[GenerateSerializer, Immutable]
+public sealed record PoolSizes([property: Id(0)] int GenerationWorkers, [property: Id(1)] int TrainingReplicas);
 
 /// <summary>Skew-aware dispatch's split: <see cref="LongWorkers"/> long-tail workers with batches of <see cref="LongBatch"/> (0 and 0: none, longest forecast first everywhere).</summary>
 [GenerateSerializer, Immutable]

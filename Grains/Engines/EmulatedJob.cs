@@ -11,7 +11,7 @@ namespace Grains.Engines;
 /// prediction and the ideal bound). Constructing one checks every name; a bad one is reported as
 /// "rl.emulation.field: problem".
 /// </summary>
-public sealed class EmulatedJob
+public sealed partial class EmulatedJob
 {
     private readonly JobSpec job;
     private readonly RlSpec rl;

@@ -10,13 +10,19 @@ namespace Grains.Iteration;
 /// <summary>
 /// Trainer grains, one per data-parallel replica of the actor (and of the critic): each step every
 /// replica computes the gradient of its share of the mini-batch, the shares are summed in replica order
-/// and every replica applies the sum, so the replicas stay identical.
+/// and every replica applies the sum, so the replicas stay identical. The job runs <paramref name="replicas"/>
+/// of them (trainingReplicas unless given); elastic pools grow and shrink that, up to <paramref name="most"/>.
 /// </summary>
-public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, EmulatedJob? emulated) : ITrainerBackend
+public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, EmulatedJob? emulated, int? replicas = null, int? most = null) : ITrainerBackend
 {
     private readonly JobKeys keys = JobKeys.For(job);
-    private readonly ITrainerGrain[] actors = Replicas(job, grains, "actor");
-    private readonly ITrainerGrain[] critics = job.Rl!.NeedsCritic ? Replicas(job, grains, "critic") : [];
+    private readonly ITrainerGrain[] actorPool = Replicas(job, grains, "actor", most ?? replicas ?? job.Rl!.TrainingReplicas);
+    private readonly ITrainerGrain[] criticPool = job.Rl!.NeedsCritic ? Replicas(job, grains, "critic", most ?? replicas ?? job.Rl!.TrainingReplicas) : [];
+    private int active = replicas ?? job.Rl!.TrainingReplicas;
+    // The most replicas ever active: those that may hold a device.
+    private int reached = replicas ?? job.Rl!.TrainingReplicas;
+    private ITrainerGrain[] Actors => actorPool[..active];
+    private ITrainerGrain[] Critics => criticPool.Length == 0 ? [] : criticPool[..active];
     private static readonly IReadOnlyDictionary<string, double> NoDevices = new Dictionary<string, double>();
 
     public double? ExpectedBubble => null;
@@ -24,29 +30,29 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
     public async Task Start(int start, Func<ITrainerGrain, Task> warmStart)
     {
         // From the beginning, every replica starts from its seed, whatever an earlier run left in it.
-        if (start == 0) await Task.WhenAll(actors.Concat(critics).Select(t => t.Reset()));
+        if (start == 0) await Task.WhenAll(Actors.Concat(Critics).Select(t => t.Reset()));
         // Going on from a checkpoint after a silo's loss, the lost trainers' devices may come with a
         // replacement silo: they are waited for; a new job on too few devices fails at once.
         Func<Func<Task>, Task> place = start > 0 ? Placed : call => call();
-        await Task.WhenAll(actors.Select(a => place(() => a.Setup(TrainerSetups.For(job, critic: false, emulated)))));
-        await Task.WhenAll(critics.Select(c => place(() => c.Setup(TrainerSetups.For(job, critic: true, emulated)))));
+        await Task.WhenAll(Actors.Select(a => place(() => a.Setup(TrainerSetups.For(job, critic: false, emulated)))));
+        await Task.WhenAll(Critics.Select(c => place(() => c.Setup(TrainerSetups.For(job, critic: true, emulated)))));
         if (start > 0)
         {
-            await Task.WhenAll(actors.Concat(critics).Select(t => t.LoadState(keys.Checkpoint(start))));
+            await Task.WhenAll(Actors.Concat(Critics).Select(t => t.LoadState(keys.Checkpoint(start))));
         }
         else
         {
-            await warmStart(actors[0]);
-            await actors[0].Publish(keys.ReferenceWeights);
-            await Task.WhenAll(actors.Skip(1).Select(a => a.LoadWeights(keys.ReferenceWeights)));
+            await warmStart(Actors[0]);
+            await Actors[0].Publish(keys.ReferenceWeights);
+            await Task.WhenAll(Actors.Skip(1).Select(a => a.LoadWeights(keys.ReferenceWeights)));
         }
         await Publish(start);
     }
 
     public async Task<TrainStep> Step(int iteration, int index, TrainingRow[] miniBatch)
     {
-        var actorStep = Step("actor", actors, miniBatch);
-        var criticStep = critics.Length > 0 ? Step("critic", critics, miniBatch) : null;
+        var actorStep = Step("actor", Actors, miniBatch);
+        var criticStep = Critics.Length > 0 ? Step("critic", Critics, miniBatch) : null;
         // Both models' steps end before either's loss goes up: a critic step still applying its sum
         // after the job went back to its checkpoint would land on the restored critic (measured: the
         // replayed run's value loss differed from the run without a kill, now and then).
@@ -59,9 +65,9 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
     /// <summary>Each actor replica computes its share (the same split as a step's); the shares of replicas lost with their silo are spread over the others (they are identical).</summary>
     public async Task<float[][]> ProximalLogProbs(TrainingRow[] rows)
     {
-        var shares = MiniBatchPlan.BalancedShares(Tokens(rows), actors.Length);
-        Task<float[][]> Share(int r, int on) => actors[on].LogProbs([.. shares[r].Select(k => rows[k])]);
-        var answers = await Outcomes(actors.Length, r => Share(r, r));
+        var shares = MiniBatchPlan.BalancedShares(Tokens(rows), Actors.Length);
+        Task<float[][]> Share(int r, int on) => Actors[on].LogProbs([.. shares[r].Select(k => rows[k])]);
+        var answers = await Outcomes(Actors.Length, r => Share(r, r));
         var lost = Lost(answers);
         if (lost.Length > 0)
         {
@@ -78,14 +84,14 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
 
     public async Task Publish(int version)
     {
-        await AnyReplica(actors, a => a.Publish(keys.ActorWeights(version)));
-        if (critics.Length > 0) await AnyReplica(critics, c => c.Publish(keys.CriticWeights(version)));
+        await AnyReplica(Actors, a => a.Publish(keys.ActorWeights(version)));
+        if (Critics.Length > 0) await AnyReplica(Critics, c => c.Publish(keys.CriticWeights(version)));
     }
 
     public async Task SaveState(string prefix)
     {
-        await AnyReplica(actors, a => a.SaveState(prefix));
-        if (critics.Length > 0) await AnyReplica(critics, c => c.SaveState(prefix));
+        await AnyReplica(Actors, a => a.SaveState(prefix));
+        if (Critics.Length > 0) await AnyReplica(Critics, c => c.SaveState(prefix));
     }
 
     /// <summary>The replicas are identical: the first one alive does it (a lost one is rebuilt at the next step).</summary>
@@ -111,12 +117,47 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
     /// <summary>Each replica's usage; a replica lost with its silo has none (it is rebuilt at the next step).</summary>
     public async Task<DeviceUsage[]> TakeUsage()
     {
-        ITrainerGrain[] all = [.. actors, .. critics];
+        ITrainerGrain[] all = [.. Actors, .. Critics];
         var usages = await Outcomes(all.Length, r => all[r].TakeUsage());
         return [.. usages.Where(u => u.Error is null).Select(u => u.Value!)];
     }
 
-    public Task Release() => Task.WhenAll(actors.Concat(critics).Select(SiloLoss.Vacate));
+    public Task Release() => Task.WhenAll(actorPool.Take(reached).Concat(criticPool.Take(reached)).Select(SiloLoss.Vacate));
+
+    /// <summary>The replicas running now (of each trained model).</summary>
+    public int Active => active;
+
+    /// <summary>The trainer grains that hold a device (or may) but are not among the active replicas: what a job's run begins by vacating.</summary>
+    public IEnumerable<ITrainerGrain> Inactive => actorPool.Skip(active).Concat(criticPool.Skip(active));
+
+    /// <summary>
+    /// One replica more of each trained model, set up and given an active replica's state through the store
+    /// (an emulated one: set up); false, with none added, where no device is free for it.
+    /// </summary>
+    public async Task<bool> Grow()
+    {
+        if (active == actorPool.Length) throw new InvalidOperationException($"the job already runs its most training replicas ({active})");
+        var added = await Rebuilt("actor", actorPool, active, [.. Enumerable.Range(0, active)]);
+        if (added && criticPool.Length > 0 && !await Rebuilt("critic", criticPool, active, [.. Enumerable.Range(0, active)]))
+        {
+            await SiloLoss.Vacate(actorPool[active]);
+            added = false;
+        }
+        if (!added) return false;
+        active++;
+        reached = Math.Max(reached, active);
+        return true;
+    }
+
+    /// <summary>The last replica of each trained model leaves (vacated: its device goes back); returns their grains' keys.</summary>
+    public async Task<string[]> Shrink()
+    {
+        if (active == 1) throw new InvalidOperationException("the job's last training replica cannot leave");
+        active--;
+        await SiloLoss.Vacate(actorPool[active]);
+        if (criticPool.Length > 0) await SiloLoss.Vacate(criticPool[active]);
+        return [keys.Trainer("actor", active), .. criticPool.Length > 0 ? new[] { keys.Trainer("critic", active) } : []];
+    }
 
     /// <summary>
     /// One optimizer step of a model over a mini-batch split across its replicas: each computes the
@@ -277,6 +318,6 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
         }
     }
 
-    private static ITrainerGrain[] Replicas(JobSpec job, IGrainFactory grains, string model) =>
-        [.. Enumerable.Range(0, job.Rl!.TrainingReplicas).Select(r => grains.GetGrain<ITrainerGrain>(JobKeys.For(job).Trainer(model, r)))];
+    private static ITrainerGrain[] Replicas(JobSpec job, IGrainFactory grains, string model, int count) =>
+        [.. Enumerable.Range(0, count).Select(r => grains.GetGrain<ITrainerGrain>(JobKeys.For(job).Trainer(model, r)))];
 }

@@ -22,6 +22,7 @@ public sealed class IterationMetricsBuilder(int iteration, DateTimeOffset began,
     private MigrationPlan? migration;
     private RankingReport? ranking;
     private SkewSplit? split;
+    private PoolSizes? pools;
 
     /// <param name="lags">Each sample's weights version behind the version the step trains (0 when synchronous).</param>
     /// <param name="trainingBegan">When the step's first optimizer step began (before its last sample was scored, when streamed).</param>
@@ -30,6 +31,8 @@ public sealed class IterationMetricsBuilder(int iteration, DateTimeOffset began,
 
     /// <summary>How well the step's length forecast ranked what came, and the skew-aware split it was dispatched with.</summary>
     public void Ranked(RankingReport? report, SkewSplit? split) => (ranking, this.split) = (report, split);
+
+    public void Pooled(PoolSizes sizes) => pools = sizes;
 
     /// <param name="migration">The long-tail migration the step was launched with.</param>
     public void Accounted(StepLedger accounted, MigrationPlan? migration) => (ledger, this.migration) = (accounted, migration);
@@ -95,6 +98,7 @@ public sealed class IterationMetricsBuilder(int iteration, DateTimeOffset began,
             Round = round,
             Ranking = ranking,
             Split = split,
+            Pools = pools,
         };
     }
 

@@ -35,9 +35,13 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     private readonly EmulatedJob? emulated = job.Rl!.Emulated ? new EmulatedJob(job) : null;
     private readonly JobCheckpoints checkpoints = new(job, store);
     private readonly JobMetricsLog metricsLog = new(job, store);
-    private readonly IGenerationWorkerGrain[] all = [.. Enumerable.Range(0, job.Rl!.GenerationWorkers).Select(w => grains.GetGrain<IGenerationWorkerGrain>(JobKeys.For(job).Worker(w)))];
+    private readonly PoolTuning pools = new(job, job.Rl!.Emulated ? new EmulatedJob(job) : null);
+    // The job's generation worker grains: as many as any division of its pools gives (rl.pools); those of the division it runs are live.
+    private readonly IGenerationWorkerGrain[] all = [.. Enumerable.Range(0, PoolTuning.Most(job).Workers).Select(w => grains.GetGrain<IGenerationWorkerGrain>(JobKeys.For(job).Worker(w)))];
     // The workers the job goes on with: one lost with its silo, when no device is free to place it again, leaves.
     private readonly List<int> live = [.. Enumerable.Range(0, job.Rl!.GenerationWorkers)];
+    // Every worker that has been live in this run: those that may hold a device.
+    private readonly SortedSet<int> used = [.. Enumerable.Range(0, job.Rl!.GenerationWorkers)];
     private IGenerationWorkerGrain[] Workers => [.. live.Select(w => all[w])];
     // Workers that left for want of a free device: each step they try again, and come back once one is free.
     private readonly SortedSet<int> dropped = [];
@@ -85,6 +89,15 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         limits = data is null
             ? new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, emulated!.PromptLength + emulated.Lengths.Max + 1, emulated.Generator, Partial, Progress, Interrupted)
             : new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, data.Train.Concat(data.HeldOut).Max(e => encoding.Prompt(e).Length) + data.Task.MaxResponseTokens + 1, PartialRollouts: Partial, Progress: Progress);
+        var division = await pools.Begin();
+        if (rl.Pools is not null)
+        {
+            live.Clear();
+            live.AddRange(Enumerable.Range(0, division.GenerationWorkers));
+            used.Clear();
+            used.UnionWith(live);
+            progress(0, $"pools: {Describe(division)}");
+        }
         // A run starts with empty workers: what an earlier run (lost with its job grain's silo) left in them goes.
         await OnEachWorker(async w =>
         {
@@ -113,7 +126,9 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
             notice(message);
             progress(weights?.Version ?? 0, $"{message}; its samples go to the other workers");
         }, oneVersionPerWorker: staleness > 0 && !Partial);
-        trainers = rl.Pipeline is not null ? new PipelinedBackend(job, grains, store, emulated) : new DataParallelBackend(job, grains, emulated);
+        trainers = rl.Pipeline is not null ? new PipelinedBackend(job, grains, store, emulated)
+            : new DataParallelBackend(job, grains, emulated, division.TrainingReplicas, PoolTuning.Most(job).Replicas);
+        if (rl.Pools is not null) await VacateOutsideDivision();
         training = new StepTraining(job, trainers, grains);
         migration = new MigrationTuning(rl, emulated);
         dispatch = new DispatchTuning(rl, emulated);
@@ -175,10 +190,97 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         }
     }
 
+    private static string Describe(Kernels.Emulation.PoolSplitPlanner.Division d) =>
+        $"{d.GenerationWorkers} generation workers, {d.TrainingReplicas} training replicas" + (d.GenerationSeconds > 0 ? $" (a step simulated: generation {d.GenerationSeconds:F1} s, training {d.TrainingSeconds:F1} s)" : "");
+
+    /// <summary>
+    /// Moves one unit between the pools, between steps (the next step is launched after): a training
+    /// replica leaves and its devices take generation workers, or the last worker leaves (its samples of the
+    /// running steps go to the others with their tokens so far) and its devices take a training replica.
+    /// The devices are waited for until the directory has them back. Where no device is free for the new
+    /// role after all (another job took it), the leaving grain comes back and the division stays.
+    /// </summary>
+    private async Task Move(Kernels.Emulation.PoolSplitPlanner.Division next, Action<int, string> progress)
+    {
+        var backend = (DataParallelBackend)trainers!;
+        var before = pools.Current;
+        if (next.TrainingReplicas < backend.Active)
+        {
+            await DevicesBack(await backend.Shrink());
+            var added = new List<int>();
+            foreach (var w in Enumerable.Range(0, all.Length).Where(w => !live.Contains(w) && !dropped.Contains(w)).Take(next.GenerationWorkers - live.Count))
+            {
+                try
+                {
+                    used.Add(w);
+                    await Ready(all[w]);
+                    added.Add(w);
+                }
+                catch (Exception e) when (RolloutScheduler.Unavailable(e) || SiloLoss.Is(e))
+                {
+                    await SiloLoss.Vacate(all[w]);
+                    break;
+                }
+            }
+            live.AddRange(added);
+            live.Sort();
+            if (added.Count == 0 && !await backend.Grow()) throw new InvalidOperationException("a training replica left for generation workers, and neither could be placed again");
+        }
+        else
+        {
+            var leaving = live.Skip(next.GenerationWorkers).ToArray();
+            var moved = 0;
+            foreach (var w in leaving) moved += await scheduler!.Retire(w);
+            foreach (var w in leaving) live.Remove(w);
+            await Task.WhenAll(leaving.Select(w => SiloLoss.Vacate(all[w])));
+            await DevicesBack([.. leaving.Select(keys.Worker)]);
+            if (!await backend.Grow())
+            {
+                foreach (var w in leaving) await Ready(all[w]);
+                live.AddRange(leaving);
+                live.Sort();
+            }
+            else if (moved > 0) logger.LogInformation("job {Job}: {Moved} samples moved off the workers that left the generation pool", job.Name, moved);
+        }
+        pools.Moved(next with { GenerationWorkers = live.Count, TrainingReplicas = backend.Active });
+        if (pools.Current != before) progress(weights?.Version ?? 0, $"pools moved: {Describe(pools.Current)}");
+    }
+
+    /// <summary>The mean busy seconds of the devices held by the grains of <paramref name="keys"/>.</summary>
+    private static double BusyPerDevice(DeviceUsage[] usage, string[] keys)
+    {
+        var mine = usage.Where(u => keys.Contains(u.Holder)).ToArray();
+        return mine.Length == 0 ? 0 : mine.Average(u => u.BusySeconds);
+    }
+
+    /// <summary>The active training replicas' grain keys (actor, and critic beside it).</summary>
+    private string[] TrainerKeys() => [.. Enumerable.Range(0, ((DataParallelBackend)trainers!).Active)
+        .SelectMany(r => rl.NeedsCritic ? new[] { keys.Trainer("actor", r), keys.Trainer("critic", r) } : [keys.Trainer("actor", r)])];
+
+    /// <summary>Waits until no device lease is held by the vacated grains of <paramref name="keys"/> (a vacated grain gives its lease back as it deactivates).</summary>
+    private async Task DevicesBack(string[] keys)
+    {
+        var directory = grains.GetGrain<IDeviceDirectoryGrain>(0);
+        for (var i = 0; i < 200 && (await directory.Leases()).Any(l => keys.Any(k => l.Holder.EndsWith("/" + k, StringComparison.Ordinal))); i++) await Task.Delay(50);
+    }
+
+    /// <summary>
+    /// An earlier run of the job (lost with its silo) may have moved devices between its pools: the worker and
+    /// trainer grains outside the division this run begins with give back any device they hold.
+    /// </summary>
+    private async Task VacateOutsideDivision()
+    {
+        var holders = (await grains.GetGrain<IDeviceDirectoryGrain>(0).Leases()).Select(l => l.Holder).ToHashSet();
+        var outside = Enumerable.Range(0, all.Length).Where(w => !live.Contains(w)).Select(w => (IDeviceGrain)all[w])
+            .Concat(((DataParallelBackend)trainers!).Inactive)
+            .Where(g => holders.Contains(Placement.LeaseHolder.Of(g.GetGrainId())));
+        await Task.WhenAll(outside.Select(SiloLoss.Vacate));
+    }
+
     /// <summary>Gives the job's devices back: its generation workers, trainers and stages leave them once their calls end.</summary>
     public async Task ReleaseDevices()
     {
-        await Task.WhenAll(all.Select(SiloLoss.Vacate));
+        await Task.WhenAll(used.Select(w => SiloLoss.Vacate(all[w])));
         if (trainers is not null) await trainers.Release();
         // A vacated grain gives its lease back as it deactivates, just after: the job's end waits for
         // that, so a job submitted the moment this one is reported finished finds the devices free.
@@ -306,13 +408,21 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         if (staleness == 0 || Partial) await LoadWeights(trained, progress);
         else weights = trained;
         (trainedPromptsDrawn, deferredAfterTraining) = (launchedStep.PromptsDrawn, [.. plan.Deferred]);
+        // The step ran with these: its usage is theirs, whatever moves now.
+        var (division, workersBefore, trainersBefore) = pools.Elastic ? (pools.Current, live.Select(keys.Worker).ToArray(), TrainerKeys()) : (pools.Current, [], []);
+        if (pools.Due() is { } next) await Move(next, progress);
+        if (rl.Pools is not null) metrics.Pooled(new PoolSizes(live.Count, ((DataParallelBackend)trainers).Active));
         // Asynchronous steps are launched the moment their weights exist; a synchronous step at its iteration's start.
         if (staleness > 0) Launch(plan, published: i);
         await checkpoints.DeleteOldWeights(i, keep: staleness + 2);
         var trainingSeconds = (clock.Elapsed - trainingStart).TotalSeconds;
         double? accuracy = data is not null && (i % rl.EvalEvery == 0 || i == job.Iterations) ? await Evaluate(trained, encoding, data, progress) : null;
         var seconds = clock.Elapsed.TotalSeconds;
-        return metrics.Build(seconds, trainingSeconds, accuracy, await TakeUsage(), trainers.ExpectedBubble);
+        var usage = await TakeUsage();
+        // Devices report wall seconds; an emulated job's cost model counts its own (wall times the time scale).
+        var scale = emulated?.TimeScale ?? 1;
+        if (pools.Elastic) pools.Trained(i, final, division, scale * BusyPerDevice(usage, workersBefore), scale * BusyPerDevice(usage, trainersBefore));
+        return metrics.Build(seconds, trainingSeconds, accuracy, usage, trainers.ExpectedBubble);
     }
 
     /// <summary>

@@ -77,6 +77,18 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
         woken.TrySetResult();
     }
 
+    /// <summary>
+    /// A worker leaves the job's generation pool (its devices move to training): in every running step its
+    /// samples not yet generated go to the step's other workers, with their tokens so far, and it is dealt no
+    /// more. Returns the samples moved.
+    /// </summary>
+    public async Task<int> Retire(int jobIndex)
+    {
+        var moved = 0;
+        foreach (var step in running.ToList()) moved += await step.Retire(jobIndex);
+        return moved;
+    }
+
     /// <summary>Stops every running rollout (the job stops or failed): their runs end cancelled, and they send nothing more.</summary>
     public void Abandon()
     {

@@ -91,7 +91,7 @@ public sealed partial class RolloutScheduler
         {
             for (var w = 0; w < workers.Count; w++)
             {
-                if (!State.Behind(w) || behind(w)) continue;
+                if (!State.Behind(w) || behind(w) || stopped.Contains(w)) continue;
                 State.SetBehind(w, false);
                 Carry(policies.Dispatch.CaughtUp(State, w));
             }
@@ -105,7 +105,9 @@ public sealed partial class RolloutScheduler
                 RoundEnded = EndRound(end.Discard);
                 Watch(RoundEnded);
             }
-            foreach (var group in actions.OfType<DispatchTo>().Where(d => !State.IsDiscarded(d.Sample)).GroupBy(d => d.Worker))
+            // A worker that stopped or left the pool takes nothing more: what a policy deals it goes to the least loaded other.
+            foreach (var group in actions.OfType<DispatchTo>().Where(d => !State.IsDiscarded(d.Sample))
+                .Select(d => stopped.Contains(d.Worker) ? d with { Worker = Others().MinBy(State.Load) } : d).GroupBy(d => d.Worker))
             {
                 foreach (var d in group) State.Dispatched(d.Sample, d.Worker);
                 Watch(Dispatch(group.Key, [.. group.Select(d => d.Sample)]));
@@ -218,6 +220,23 @@ public sealed partial class RolloutScheduler
                 Carry(policies.Dispatch.CaughtUp(State, worker));
             }
             if (back.Count > 0) await Rebalance(back);
+        }
+
+        /// <summary>
+        /// The job's worker <paramref name="jobIndex"/> leaves the pool: out of this step for good (never
+        /// revived, dealt nothing), and its samples not yet generated taken off it with their tokens so far and
+        /// sent to the least loaded others. Returns how many moved.
+        /// </summary>
+        public async Task<int> Retire(int jobIndex)
+        {
+            if (!local.TryGetValue(jobIndex, out var w) || stopped.Contains(w)) return 0;
+            if (Others().Except([w]).ToArray() is { Length: 0 }) throw new InvalidOperationException($"generation worker {owner.Keys.Worker(jobIndex)} is the step's last and cannot leave");
+            gone.Add(w);
+            stopped.Add(w);
+            var released = await ReleaseFrom(w, int.MaxValue);
+            tally.Moved(released.Length);
+            await Relocate([.. released], () => Others().MinBy(o => owner.LoadAhead(this, o)));
+            return released.Length;
         }
 
         /// <summary>

@@ -1,0 +1,86 @@
+namespace Kernels.Emulation;
+
+/// <summary>
+/// StreamRL's resource split: a device budget divided between generation workers and training replicas
+/// so that a step's generation and its training, which overlap in an asynchronous job, take as long as
+/// each other. The budget is counted in generation workers; a training replica takes
+/// <c>workersPerReplica</c> of them. T_generation(G) falls as G grows and T_training(R) as R does, so
+/// along the budget line G = budget - R x workersPerReplica the larger of the two is smallest where they
+/// cross: found by bisection on R (a handful of the callers' simulations, not one per division).
+/// </summary>
+public static class PoolSplitPlanner
+{
+    /// <summary>A division of the budget with its simulated seconds of a step for each pool.</summary>
+    public sealed record Division(int GenerationWorkers, int TrainingReplicas, double GenerationSeconds, double TrainingSeconds)
+    {
+        /// <summary>A step's seconds in steady state: the slower pool sets the pace.</summary>
+        public double Seconds => Math.Max(GenerationSeconds, TrainingSeconds);
+    }
+
+    /// <summary>
+    /// The division with the fewest seconds a step. <paramref name="generation"/> gives a step's generation
+    /// seconds on G workers, <paramref name="training"/> its training seconds on R replicas; each is called
+    /// once per count it is asked for.
+    /// </summary>
+    public static Division Choose(int budget, int workersPerReplica, int maxReplicas, Func<int, double> generation, Func<int, double> training) =>
+        new Divisions(budget, workersPerReplica, maxReplicas, generation, training).Best();
+
+    /// <summary>
+    /// The division to run next, from <paramref name="replicas"/> now: one replica more or fewer, towards the
+    /// best division, when the seconds that move saves a step, over <paramref name="horizon"/> steps, exceed
+    /// <paramref name="moveSeconds"/> (what the moved devices spend loading their new role's state); else the
+    /// current one. One unit at a time: the simulation is of the last step, and the next may differ.
+    /// </summary>
+    public static Division Next(int budget, int workersPerReplica, int maxReplicas, int replicas, Func<int, double> generation, Func<int, double> training,
+        double moveSeconds, int horizon)
+    {
+        var divisions = new Divisions(budget, workersPerReplica, maxReplicas, generation, training);
+        var current = divisions.At(replicas);
+        var best = divisions.Best();
+        if (best.TrainingReplicas == replicas) return current;
+        var moved = divisions.At(replicas + Math.Sign(best.TrainingReplicas - replicas));
+        return (current.Seconds - moved.Seconds) * horizon > moveSeconds ? moved : current;
+    }
+
+    /// <summary>The divisions of one budget, each simulated at most once.</summary>
+    private sealed class Divisions
+    {
+        private readonly int budget, workersPerReplica;
+        private readonly Func<int, double> generation, training;
+        private readonly Dictionary<int, Division> known = [];
+
+        public Divisions(int budget, int workersPerReplica, int maxReplicas, Func<int, double> generation, Func<int, double> training)
+        {
+            if (workersPerReplica < 1) throw new ArgumentOutOfRangeException(nameof(workersPerReplica), workersPerReplica, "a replica takes at least one worker's devices");
+            Most = Math.Min(maxReplicas, (budget - 1) / workersPerReplica);
+            if (Most < 1) throw new ArgumentOutOfRangeException(nameof(budget), budget, $"a budget of {budget} workers' devices holds no worker beside a replica of {workersPerReplica}");
+            (this.budget, this.workersPerReplica, this.generation, this.training) = (budget, workersPerReplica, generation, training);
+        }
+
+        /// <summary>The most replicas a division may have: every one but a worker's devices, or the most the step's samples can keep busy.</summary>
+        public int Most { get; }
+
+        public Division At(int replicas)
+        {
+            if (replicas < 1 || replicas > Most) throw new ArgumentOutOfRangeException(nameof(replicas), replicas, $"between 1 and {Most}");
+            if (known.TryGetValue(replicas, out var division)) return division;
+            var workers = budget - replicas * workersPerReplica;
+            return known[replicas] = new Division(workers, replicas, generation(workers), training(replicas));
+        }
+
+        /// <summary>The fewest replicas whose training is no slower than the generation beside them, or the one before: the better of the two.</summary>
+        public Division Best()
+        {
+            bool TrainingKeepsUp(int r) => At(r).TrainingSeconds <= At(r).GenerationSeconds;
+            var (low, high) = (1, Most);
+            if (!TrainingKeepsUp(high)) return At(high);
+            while (low < high)
+            {
+                var middle = (low + high) / 2;
+                if (TrainingKeepsUp(middle)) high = middle;
+                else low = middle + 1;
+            }
+            return low > 1 && At(low - 1).Seconds < At(low).Seconds ? At(low - 1) : At(low);
+        }
+    }
+}

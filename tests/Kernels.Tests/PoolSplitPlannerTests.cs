@@ -1,0 +1,76 @@
+using FluentAssertions;
+using Kernels.Emulation;
+using Xunit;
+
+namespace Kernels.Tests;
+
+/// <summary>The division of a device budget between generation workers and training replicas, against every division tried.</summary>
+public sealed class PoolSplitPlannerTests
+{
+    /// <summary>The fewest seconds any division has, trying each replica count in turn.</summary>
+    private static (int Replicas, double Seconds) BruteForce(int budget, int perReplica, int most, Func<int, double> generation, Func<int, double> training) =>
+        Enumerable.Range(1, Math.Min(most, (budget - 1) / perReplica))
+            .Select(r => (r, Math.Max(generation(budget - r * perReplica), training(r))))
+            .MinBy(x => x.Item2);
+
+    [Theory]
+    [InlineData(12, 1, 100, 120.0, 60.0)]
+    [InlineData(24, 1, 100, 30.0, 400.0)]
+    [InlineData(40, 2, 100, 500.0, 90.0)]
+    [InlineData(40, 2, 5, 50.0, 900.0)]
+    [InlineData(128, 1, 256, 2000.0, 1000.0)]
+    public void The_division_is_the_fastest_of_all_with_each_count_simulated_once(int budget, int perReplica, int most, double generationWork, double trainingWork)
+    {
+        // Each pool's work split over its devices, plus a part that does not split (a step's longest sample, its weights' load).
+        double Generation(int g) => generationWork / g + 3;
+        double Training(int r) => trainingWork / r + 1;
+        var calls = new List<int>();
+
+        var division = PoolSplitPlanner.Choose(budget, perReplica, most, g => { calls.Add(g); return Generation(g); }, Training);
+
+        var best = BruteForce(budget, perReplica, most, Generation, Training);
+        division.Seconds.Should().BeApproximately(best.Seconds, 1e-9);
+        (division.GenerationWorkers + division.TrainingReplicas * perReplica).Should().Be(budget, "the division spends the whole budget");
+        division.GenerationSeconds.Should().Be(Generation(division.GenerationWorkers));
+        division.TrainingSeconds.Should().Be(Training(division.TrainingReplicas));
+        calls.Should().OnlyHaveUniqueItems().And.HaveCountLessThanOrEqualTo(2 + (int)Math.Ceiling(Math.Log2(budget)), "bisection, not one simulation per division");
+    }
+
+    [Fact]
+    public void Where_every_replica_still_trains_slower_than_generation_the_most_replicas_win()
+    {
+        var division = PoolSplitPlanner.Choose(10, 1, 4, g => 1.0, r => 100.0 / r);
+
+        (division.GenerationWorkers, division.TrainingReplicas).Should().Be((6, 4), "4 replicas are the most the step can keep busy, 25 s against 1 s");
+    }
+
+    [Fact]
+    public void A_move_is_one_replica_towards_the_best_and_only_when_it_pays_for_itself()
+    {
+        // Generation-bound at 4 replicas of 12: the best is 2 replicas (10 workers: 12 s against 20 s of training).
+        double Generation(int g) => 120.0 / g;
+        double Training(int r) => 40.0 / r;
+
+        var moved = PoolSplitPlanner.Next(12, 1, 100, 4, Generation, Training, moveSeconds: 1, horizon: 4);
+        var kept = PoolSplitPlanner.Next(12, 1, 100, 4, Generation, Training, moveSeconds: 1000, horizon: 4);
+        var there = PoolSplitPlanner.Next(12, 1, 100, moved.TrainingReplicas, Generation, Training, moveSeconds: 1, horizon: 4);
+
+        // 4 replicas: max(120 / 8, 10) = 15 s; 3: max(120 / 9, 13.3) = 13.3 s; a gain of 1.67 s a step, 6.7 over 4 steps.
+        (moved.GenerationWorkers, moved.TrainingReplicas).Should().Be((9, 3));
+        moved.Seconds.Should().BeApproximately(120.0 / 9, 1e-9);
+        (kept.GenerationWorkers, kept.TrainingReplicas).Should().Be((8, 4), "1,000 s of moving are not won back in 4 steps");
+        kept.Seconds.Should().Be(15);
+        // 3 replicas against 2: max(13.3, 13.3) = 13.3 s; 2: max(12, 20) = 20 s: the best stays.
+        (there.GenerationWorkers, there.TrainingReplicas).Should().Be((9, 3));
+    }
+
+    [Fact]
+    public void A_budget_with_no_room_for_a_worker_beside_a_replica_is_refused()
+    {
+        var choose = () => PoolSplitPlanner.Choose(2, 2, 10, g => 1, r => 1);
+        var next = () => PoolSplitPlanner.Next(10, 1, 100, 10, g => 1, r => 1, 0, 1);
+
+        choose.Should().Throw<ArgumentOutOfRangeException>().WithMessage("*budget of 2 workers' devices holds no worker beside a replica of 2*");
+        next.Should().Throw<ArgumentOutOfRangeException>().WithMessage("*between 1 and 9*");
+    }
+}
