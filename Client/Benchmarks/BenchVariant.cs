@@ -27,7 +27,7 @@ namespace Client.Benchmarks;
 /// </summary>
 public sealed record BenchVariant(string Name, RolePlacement Placement, StagePolicy Policy, int Staleness = 0, bool Partial = false, MigrationMove? Migrate = null,
     bool TailBatch = false, PipelineScheduleKind? Pipeline = null, InterruptedCache Interrupted = InterruptedCache.Auto, DispatchPolicy? Dispatch = null,
-    PoolsSpec? Pools = null)
+    PoolsSpec? Pools = null, string? CrossDatacenter = null)
 {
     public static IReadOnlyList<BenchVariant> All { get; } =
     [
@@ -60,6 +60,7 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
             new BenchVariant($"async-{k}-skew", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Dispatch: DispatchPolicy.SkewAware),
             new BenchVariant($"async-{k}-split", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Pools: new PoolsSpec { Split = PoolSplit.Auto }),
             new BenchVariant($"async-{k}-elastic", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Pools: new PoolsSpec { Split = PoolSplit.Auto, Elastic = true }),
+            new BenchVariant($"async-{k}-cross-dc", RolePlacement.Disaggregated, StagePolicy.Streaming, k, CrossDatacenter: Link.CrossDatacenter.Name),
         }),
     ];
 
@@ -126,13 +127,21 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
                 StagePolicy = Policy,
                 Async = Staleness > 0 ? new AsyncSpec { MaxStaleness = Staleness, PartialRollouts = Partial, InterruptedCache = Interrupted } : null,
                 Dispatch = Dispatch ?? (Staleness > 0 ? DispatchPolicy.Pull : placed.Rl.Dispatch),
-                Emulation = Dispatch is not null && placed.Rl.Emulation is { DatasetPrompts: 0 } emulation
-                    ? emulation with { DatasetPrompts = DatasetSteps * placed.Rl.PromptsPerIteration } : placed.Rl.Emulation,
+                Emulation = EmulationOf(placed.Rl),
                 TailBatching = TailBatch ? new TailBatchingSpec() : null,
                 Pipeline = Pipeline is { } schedule ? PipelineOf(placed.Rl, schedule) : placed.Rl.Pipeline,
                 Pools = Pools ?? placed.Rl.Pools,
             },
         };
+    }
+
+    /// <summary>The workload's emulation as the variant runs it: the dispatch ablation's dataset, the second datacenter.</summary>
+    private EmulationSpec? EmulationOf(RlSpec rl)
+    {
+        var emulation = rl.Emulation;
+        if (Dispatch is not null && emulation is { DatasetPrompts: 0 }) emulation = emulation with { DatasetPrompts = DatasetSteps * rl.PromptsPerIteration };
+        if (CrossDatacenter is not null && emulation is not null) emulation = emulation with { CrossDatacenterLink = CrossDatacenter };
+        return emulation;
     }
 
     /// <summary>

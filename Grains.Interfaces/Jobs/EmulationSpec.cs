@@ -46,6 +46,12 @@ public sealed record EmulationSpec
     [Id(15)] public string? GenerationDeviceClass { get; init; }
     /// <summary>Price per device-hour of each device class the job uses, in any one currency: what bench's cost-effectiveness (trained samples per unit of cost) is computed from.</summary>
     [Id(16)] public Dictionary<string, double>? Prices { get; init; }
+    /// <summary>
+    /// The link between two datacenters when the generation pool (with scoring beside it) is in one and
+    /// training in the other (null: one datacenter). Each weights version crosses it once and fans out to
+    /// the workers in a binary tree over <see cref="WeightLink"/>.
+    /// </summary>
+    [Id(17)] public string? CrossDatacenterLink { get; init; }
 
     /// <summary>The first problem found, as "rl.emulation.field: problem", or null.</summary>
     public string? Problem()

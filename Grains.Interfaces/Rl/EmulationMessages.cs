@@ -20,14 +20,20 @@ public sealed record HybridPool(
     [property: Id(2)] string? RewardModel,
     [property: Id(3)] int Devices);
 
-/// <summary>An emulated generation worker: its device, where response lengths come from, and the link new weights arrive over.</summary>
+/// <summary>
+/// An emulated generation worker: its device, where response lengths come from, and the link new weights
+/// arrive over; with <see cref="CrossDatacenterLink"/>, the trainers are in another datacenter: a version
+/// crosses that link once and reaches the <see cref="Workers"/> workers through a tree over the weight link.
+/// </summary>
 [GenerateSerializer, Immutable]
 public sealed record EmulatedGenerator(
     [property: Id(0)] EmulatedDevice Device,
     [property: Id(1)] string Lengths,
     [property: Id(2)] string WeightLink,
     [property: Id(3)] double LengthCorrelation = 0,
-    [property: Id(4)] double LengthDrift = 0);
+    [property: Id(4)] double LengthDrift = 0,
+    [property: Id(5)] string? CrossDatacenterLink = null,
+    [property: Id(6)] int Workers = 1);
 
 /// <summary>Emulated scoring: the device running the reference's shape, the critic's and reward model's shapes if any, and how many scoring instances share the work.</summary>
 [GenerateSerializer, Immutable]

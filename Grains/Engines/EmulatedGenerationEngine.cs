@@ -43,7 +43,20 @@ public sealed class EmulatedGenerationEngine : IGenerationEngine
         batch = new EmulatedBatch(cost, limits.MaxBatch, link);
         transfer = new CacheTransfer(link);
         keepInterrupted = limits.InterruptedCache == InterruptedCache.Auto;
+        weightSeconds = WeightSeconds(cost, link, setup.CrossDatacenterLink is { } crossing ? Link.Parse(crossing) : null, setup.Workers);
     }
+
+    private readonly double weightSeconds;
+
+    /// <summary>
+    /// How long a version takes to reach a worker: over the weight link from the trainers; from another
+    /// datacenter, once over the link between them and then down a binary tree of the workers, each hop a
+    /// whole copy over the weight link (store and forward, so a bound: chunked relays overlap the hops).
+    /// Every worker is counted at the tree's depth, ceil(log2(workers + 1)).
+    /// </summary>
+    public static double WeightSeconds(CostModel cost, Link link, Link? crossing, int workers) => crossing is null
+        ? cost.WeightTransferSeconds(link)
+        : cost.WeightTransferSeconds(crossing) + Math.Ceiling(Math.Log2(workers + 1)) * cost.WeightTransferSeconds(link);
 
     public int Count => admitted.Count;
 
@@ -56,7 +69,7 @@ public sealed class EmulatedGenerationEngine : IGenerationEngine
     public Task LoadWeights(WeightsRef weights)
     {
         version = weights.Version;
-        return clock.Occupy(colocated ? 0 : cost.WeightTransferSeconds(link), "weights");
+        return clock.Occupy(colocated ? 0 : weightSeconds, "weights");
     }
 
     public bool TryAdmit(GenerationWork work)

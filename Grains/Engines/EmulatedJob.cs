@@ -47,6 +47,11 @@ public sealed partial class EmulatedJob
         if (spec.Critic is { } critic) Check("critic", () => ModelShape.Parse(critic));
         if (spec.RewardModel is { } reward) Check("rewardModel", () => ModelShape.Parse(reward));
         Check("weightLink", () => Link.Parse(spec.WeightLink));
+        if (spec.CrossDatacenterLink is { } crossing)
+        {
+            Check("crossDatacenterLink", () => Link.Parse(crossing));
+            if (Colocated) throw new ArgumentException("rl.emulation.crossDatacenterLink: colocated roles share their devices, so they are in one datacenter; use placement 'disaggregated' or remove it");
+        }
         order = spec.DatasetPrompts > 0 ? new EpochOrder(job.Seed, spec.DatasetPrompts) : null;
         Lengths = Check("lengths", () => new LengthModel(LengthDistribution.Parse(spec.Lengths), spec.LengthCorrelation, spec.LengthDrift));
         if (rl.MaxBatch > 0 && EmulatedCosts.Of(Device(spec.GenerationTensorParallel)).MaxCachedTokens() < spec.PromptLength + Lengths.Max)
@@ -78,7 +83,8 @@ public sealed partial class EmulatedJob
 
     private static string Quoted(string text) => Kernels.Text.Excerpt.Of(text);
 
-    public EmulatedGenerator Generator => new(Device(spec.GenerationTensorParallel) with { DeviceClass = GenerationClass }, spec.Lengths, spec.WeightLink, spec.LengthCorrelation, spec.LengthDrift);
+    public EmulatedGenerator Generator => new(Device(spec.GenerationTensorParallel) with { DeviceClass = GenerationClass }, spec.Lengths, spec.WeightLink, spec.LengthCorrelation, spec.LengthDrift,
+        spec.CrossDatacenterLink, rl.GenerationWorkers);
 
     public EmulatedScorer Scorer => new(Device(spec.InferenceTensorParallel), rl.NeedsCritic ? CriticShape : null, spec.RewardModel, spec.InferenceDevices);
 
