@@ -609,6 +609,36 @@ public sealed class SiloLossTests(SiloLossFixture fixture) : IClassFixture<SiloL
     }
 
     [Fact]
+    public async Task A_generation_silo_started_mid_job_takes_the_workers_that_had_no_device_from_the_next_step()
+    {
+        var grains = fixture.Cluster.Client;
+        // Two workers and one generation device: the job starts with one; an admin then starts a silo with another.
+        var silos = new List<InProcessSiloHandle> { await fixture.AddGenerationSilo(1) };
+        try
+        {
+            var spec = Job("silo-added") with { Iterations = 12 };
+            var job = grains.GetGrain<IJobGrain>(spec.Name);
+            await SiloLoss.Retry(() => job.Submit(spec));
+            while ((await job.Status()).IterationsDone < 1) await Task.Delay(50);
+            var before = (await job.Status()).IterationsDone;
+            silos.Add(await fixture.AddGenerationSilo(1));
+            var seen = (await job.Status()).IterationsDone;
+            var (status, metrics) = await RlJobTests.Watch(grains, spec.Name);
+
+            status.State.Should().Be(JobState.Completed, status.Message);
+            seen.Should().BeLessThan(spec.Iterations - 1, "the job was still running when every silo saw the new one");
+            int[] Workers(Func<IterationMetrics, bool> which) => [.. metrics.Where(which).Select(m => m.DeviceBusy.Keys.Count(k => k.Contains("/g")))];
+            Workers(m => m.Iteration is >= 1 && m.Iteration <= before).Should().NotBeEmpty().And.OnlyContain(w => w == 1, "one device, one worker");
+            Workers(m => m.Iteration >= seen + 2).Should().NotBeEmpty().And.OnlyContain(w => w == 2, "the step that began after the silo joined placed the second worker on it");
+            metrics.Skip(1).Should().OnlyContain(m => m.Ledger!.Lost == 0 && m.Ledger.Trained == 32);
+        }
+        finally
+        {
+            foreach (var silo in silos) await fixture.Cluster.StopSiloAsync(silo);
+        }
+    }
+
+    [Fact]
     public async Task A_migration_target_killed_while_it_holds_a_steps_gathered_tail_loses_no_sample()
     {
         var grains = fixture.Cluster.Client;
