@@ -1,0 +1,59 @@
+using System.ComponentModel;
+using System.Diagnostics;
+using Grains.Interfaces.Cluster;
+using Grains.Interfaces.Rl;
+using Microsoft.Extensions.DependencyInjection;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Client.Commands;
+
+/// <summary>
+/// The control plane's placement: an in-process silo declaring as many devices as there are grains, then
+/// that many generation worker grains activated at once (each asks the device directory for a lease as it is
+/// placed, and looks it up as it activates), timed until every one answers; then all vacated and their
+/// leases waited back, and again. Prints each round's seconds and per-grain milliseconds.
+/// </summary>
+public sealed class PlacementBenchCommand : AsyncCommand<PlacementBenchCommand.Settings>
+{
+    public sealed class Settings : CommandSettings
+    {
+        [CommandOption("--grains")][Description("Device grains placed at once (and devices declared).")][DefaultValue(2048)] public int Grains { get; init; } = 2048;
+        [CommandOption("--rounds")][Description("Rounds of placing and vacating; the first warms up and is not counted.")][DefaultValue(4)] public int Rounds { get; init; } = 4;
+
+        public override ValidationResult Validate() =>
+            Grains < 1 || Rounds < 2 ? ValidationResult.Error("--grains must be at least 1 and --rounds at least 2") : ValidationResult.Success();
+    }
+
+    public override async Task<int> ExecuteAsync(CommandContext context, Settings s, CancellationToken cancellationToken)
+    {
+        using var host = await InProcessSilo.StartAsync(null, cancellationToken, devices: s.Grains);
+        var grains = host.Services.GetRequiredService<IGrainFactory>();
+        var directory = grains.GetGrain<IDeviceDirectoryGrain>(0);
+        var table = new Table().AddColumns("round", "grains", "placement s", "ms / grain", "vacated and released s");
+        var placed = new List<double>();
+        for (var round = 0; round < s.Rounds; round++)
+        {
+            var workers = Enumerable.Range(0, s.Grains).Select(g => grains.GetGrain<IGenerationWorkerGrain>($"placement-bench/r{round}/g{g}")).ToArray();
+            var clock = Stopwatch.StartNew();
+            var leases = await Task.WhenAll(workers.Select(w => w.Device()));
+            var placing = clock.Elapsed.TotalSeconds;
+            if (leases.Select(l => (l.Silo, l.Device)).Distinct().Count() != s.Grains) throw new InvalidOperationException("two grains were given one device");
+            clock.Restart();
+            await Task.WhenAll(workers.Select(w => w.Vacate()));
+            while ((await directory.Leases()).Count > 0) await Task.Delay(10, cancellationToken);
+            var vacating = clock.Elapsed.TotalSeconds;
+            if (round > 0) placed.Add(placing);
+            table.AddRow(round == 0 ? "0 (warm-up)" : $"{round}", $"{s.Grains:N0}", $"{placing:F3}", $"{placing * 1000 / s.Grains:F3}", $"{vacating:F3}");
+        }
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine($"placement of {s.Grains:N0} device grains: median {Median(placed):F3} s over {placed.Count} rounds");
+        return 0;
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+}
