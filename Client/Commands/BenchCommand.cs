@@ -84,6 +84,8 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
         try
         {
             var variants = settings.Policies?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(BenchVariant.Parse).ToArray() ?? [.. BenchVariant.Default];
+            // Each policy runs as a job named after it: a second run of one would report the first's figures.
+            if (variants.GroupBy(v => v.Name).FirstOrDefault(g => g.Count() > 1) is { } twice) return $"--policies: '{twice.Key}' is named twice; run the bench again to repeat a policy";
             foreach (var v in variants) _ = new EmulatedJob(v.Apply(workload));
             return null;
         }

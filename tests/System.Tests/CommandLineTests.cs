@@ -10,6 +10,7 @@ public sealed class CommandLineTests
     [Theory]
     [InlineData("run --resum job.json", "Unknown option 'resum'")]
     [InlineData("bench --policies fastest infra/workloads/grpo-7b-32xh800-reasoning.json", "--policies: 'fastest' is not one of colocated-barrier, barrier, streaming, colocated-streaming")]
+    [InlineData("bench --policies async-1,async-1 infra/workloads/grpo-7b-32xh800-reasoning.json", "--policies: 'async-1' is named twice")]
     [InlineData("cluster --clustering AzureTable --connection UseDevelopmentStorage=true",
         "--certificate is required with --clustering AzureTable: the cluster's silos talk over TLS (--tls Off for a cluster that does not)")]
     [InlineData("cluster --clustering Redis --connection 127.0.0.1:1 --certificate no/such.pfx", "--certificate: no file 'no/such.pfx'")]
