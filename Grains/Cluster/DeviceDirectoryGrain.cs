@@ -18,12 +18,15 @@ public sealed class DeviceDirectoryGrain(
     private HashSet<string> Drained => state.State.Drained;
     private Dictionary<string, HashSet<string>> Members => state.State.Members;
     private bool changed;
+    private readonly HeldDevices held = new();
+    // The membership version the leases were last pruned at: a reservation prunes only when it changed.
+    private MembershipVersion pruned = MembershipVersion.MinValue;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        foreach (var lease in Leased.Values) held.Add(lease);
         // Leases and drains of silos that left while no directory was active died with them.
-        var live = LiveSilos();
-        foreach (var stale in Leased.Values.Where(l => !live.Contains(l.Silo)).ToList()) Forget(stale.Holder);
+        var live = PruneLeft();
         changed |= Drained.RemoveWhere(s => !live.Contains(s)) > 0;
         await Save();
         await base.OnActivateAsync(cancellationToken);
@@ -46,33 +49,44 @@ public sealed class DeviceDirectoryGrain(
     private DeviceLease Lease(string holder, string role, IReadOnlyList<SiloDevices> candidates)
     {
         // Leases on silos that are no longer active died with them.
-        var live = LiveSilos();
-        foreach (var stale in Leased.Values.Where(l => !live.Contains(l.Silo)).ToList()) Forget(stale.Holder);
+        if (membership.CurrentSnapshot.Version != pruned) PruneLeft();
 
-        if (Leased.TryGetValue(holder, out var held))
+        if (Leased.TryGetValue(holder, out var current))
         {
-            if (!Drained.Contains(held.Silo)) return held;
+            if (!Drained.Contains(current.Silo)) return current;
             Forget(holder);
         }
-        var taken = Leased.Values.Select(l => (l.Silo, l.Device)).ToHashSet();
-        var best = candidates
+        // The silo with the most free devices, its first free one (a silo's devices are held in its list's order).
+        foreach (var (silo, devices) in candidates
             .Where(c => !Drained.Contains(c.Silo))
-            .Select(c => (c.Silo, Free: c.Devices.Where(d => !taken.Contains((c.Silo, d))).ToList()))
-            .Where(c => c.Free.Count > 0)
-            .OrderByDescending(c => c.Free.Count).ThenBy(c => c.Silo, StringComparer.Ordinal)
-            .FirstOrDefault();
-        if (best.Free is null)
+            .Select(c => (c.Silo, c.Devices))
+            .OrderByDescending(c => c.Devices.Count - held.CountOn(c.Silo)).ThenBy(c => c.Silo, StringComparer.Ordinal))
         {
-            var detail = string.Join("; ", candidates.Select(c =>
-                $"{c.Silo}: {c.Devices.Count(d => taken.Contains((c.Silo, d)))}/{c.Devices.Count} held{(Drained.Contains(c.Silo) ? ", drained" : "")}"));
-            throw new NoFreeDeviceException($"cannot place {holder}: no free device for the '{role}' role ({detail})");
+            if (devices.FirstOrDefault(d => held.HolderOf(silo, d) is null) is { } free) return Put(new DeviceLease(holder, role, silo, free));
         }
-        changed = true;
-        return Leased[holder] = new DeviceLease(holder, role, best.Silo, best.Free[0]);
+        var detail = string.Join("; ", candidates.Select(c =>
+            $"{c.Silo}: {c.Devices.Count(d => held.HolderOf(c.Silo, d) is not null)}/{c.Devices.Count} held{(Drained.Contains(c.Silo) ? ", drained" : "")}"));
+        throw new NoFreeDeviceException($"cannot place {holder}: no free device for the '{role}' role ({detail})");
     }
 
-    private HashSet<string> LiveSilos() =>
-        membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => m.SiloAddress.ToParsableString()).ToHashSet();
+    private DeviceLease Put(DeviceLease lease)
+    {
+        if (Leased.Remove(lease.Holder, out var before)) held.Remove(before);
+        Leased[lease.Holder] = lease;
+        held.Add(lease);
+        changed = true;
+        return lease;
+    }
+
+    /// <summary>Forgets the leases on silos that are no longer active; returns the active ones.</summary>
+    private HashSet<string> PruneLeft()
+    {
+        var snapshot = membership.CurrentSnapshot;
+        var live = snapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => m.SiloAddress.ToParsableString()).ToHashSet();
+        foreach (var stale in held.HoldersOutside(live)) Forget(stale);
+        pruned = snapshot.Version;
+        return live;
+    }
 
     private void Join(string holder, string? member)
     {
@@ -83,7 +97,12 @@ public sealed class DeviceDirectoryGrain(
 
     private void Forget(string holder)
     {
-        changed |= Leased.Remove(holder) | Members.Remove(holder);
+        if (Leased.Remove(holder, out var lease))
+        {
+            held.Remove(lease);
+            changed = true;
+        }
+        changed |= Members.Remove(holder);
     }
 
     /// <summary>Writes the leases when a call changed them, before it answers: a lease handed out is one the next activation knows.</summary>
@@ -99,14 +118,10 @@ public sealed class DeviceDirectoryGrain(
     /// <summary>Re-records a holder's lease (one a write did not reach); false if its device went to another holder.</summary>
     public async Task<bool> Confirm(DeviceLease lease, string? member = null)
     {
-        var conflict = Leased.Values.Any(l => l.Holder != lease.Holder && l.Silo == lease.Silo && l.Device == lease.Device);
+        var conflict = held.HolderOf(lease.Silo, lease.Device) is { } other && other != lease.Holder;
         if (!conflict)
         {
-            if (Leased.GetValueOrDefault(lease.Holder) != lease)
-            {
-                Leased[lease.Holder] = lease;
-                changed = true;
-            }
+            if (Leased.GetValueOrDefault(lease.Holder) != lease) Put(lease);
             Join(lease.Holder, member);
             await Save();
         }

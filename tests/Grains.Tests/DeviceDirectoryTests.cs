@@ -27,4 +27,26 @@ public sealed class DeviceDirectoryTests(ClusterFixture fixture)
         (await intruder()).Device.Should().Be("kept-0", "a device released is free again");
         await directory.Release("placed-after/job/d1");
     }
+
+    [Fact]
+    public async Task A_device_is_leased_in_its_silos_order_refused_to_a_second_holder_and_free_again_once_its_holder_moves()
+    {
+        var directory = fixture.Cluster.GrainFactory.GetGrain<IDeviceDirectoryGrain>(0);
+        var silo = fixture.Cluster.Primary!.SiloAddress.ToParsableString();
+        SiloDevices[] three = [new(silo, ["order-0", "order-1", "order-2"])];
+
+        var first = await directory.Reserve("order/h1", "generation", three);
+        var second = await directory.Reserve("order/h2", "generation", three);
+        (await directory.Reserve("order/h1", "generation", three)).Should().Be(first, "a holder asking again keeps its device");
+
+        (first.Device, second.Device).Should().Be(("order-0", "order-1"));
+        (await directory.Confirm(new DeviceLease("order/h3", "generation", silo, "order-0"))).Should().BeFalse("order-0 is order/h1's");
+        (await directory.Confirm(second with { Device = "order-2" })).Should().BeTrue("order-2 is free");
+        (await directory.Reserve("order/h4", "generation", three)).Device.Should().Be("order-1", "order/h2 left it for order-2");
+        var full = () => directory.Reserve("order/h5", "generation", three);
+        await full.Should().ThrowAsync<NoFreeDeviceException>().WithMessage("*3/3 held*");
+
+        foreach (var holder in new[] { "order/h1", "order/h2", "order/h4" }) await directory.Release(holder);
+        (await directory.Leases()).Should().NotContain(l => l.Holder.StartsWith("order/"));
+    }
 }
