@@ -54,6 +54,26 @@ public sealed class ElasticPoolsTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_ppo_job_moves_a_replica_of_actor_and_critic_to_generation_as_two_workers()
+    {
+        var grains = fixture.Cluster.GrainFactory;
+        // PPO: a replica trains the actor and the critic, each on its own device, so it gives two workers.
+        var grpo = Job("elastic-ppo", workers: 1, replicas: 3, "reasoning", 256, new PoolsSpec { Elastic = true });
+        var spec = grpo with { Rl = grpo.Rl! with { Algorithm = Algorithm.Ppo, Emulation = grpo.Rl.Emulation! with { Critic = "qwen2.5-7b" } } };
+        new EmulatedJob(spec).WorkersPerReplica.Should().Be(2);
+
+        var (status, metrics) = await RlJobTests.Run(grains, spec);
+
+        status.State.Should().Be(JobState.Completed, status.Message);
+        metrics[0].Pools.Should().Be(new PoolSizes(1, 3));
+        metrics.Should().OnlyContain(m => m.Pools!.GenerationWorkers + 2 * m.Pools.TrainingReplicas == 7, "a replica's two devices become two workers");
+        metrics[^1].Pools!.TrainingReplicas.Should().BeLessThan(3, "training devices moved to generation");
+        foreach (var step in await Records(grains, spec, metrics)) step.Should().OnlyContain(r => r.Stage == SampleStage.Trained);
+        metrics.Should().OnlyContain(m => m.Ledger!.Lost == 0);
+        metrics.Skip(1).Should().Contain(m => m.DeviceBusy.Keys.Any(k => k.Contains("critic")), "the replicas left still train the critic");
+    }
+
+    [Fact]
     public async Task Elastic_pools_move_a_worker_to_training_and_its_samples_in_flight_go_to_the_others_with_none_lost()
     {
         var grains = fixture.Cluster.GrainFactory;
