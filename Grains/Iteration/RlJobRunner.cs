@@ -380,6 +380,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         var clock = Stopwatch.StartNew();
         var metrics = new IterationMetricsBuilder(i, DateTimeOffset.UtcNow, emulated?.TimeScale ?? 1);
         await Rejoin(progress);
+        if (staleness == 0) await migration!.Planned;
         Launch(plan, published: i - 1);
         var launchedStep = ahead[i];
         var starts = launchedStep.Starts;
