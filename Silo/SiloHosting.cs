@@ -198,6 +198,7 @@ public static class SiloHosting
     /// <summary>The director that places device-owning grains, for each role's strategy, and the inference-silo filter.</summary>
     public static ISiloBuilder AddDevicePlacement(this ISiloBuilder silo)
     {
+        silo.Services.AddSingleton<LeaseCalls>();
         silo.AddPlacementDirector<GenerationDevicePlacement, DevicePlacementDirector>();
         silo.AddPlacementDirector<TrainingDevicePlacement, DevicePlacementDirector>();
         silo.AddPlacementDirector<InferenceDevicePlacement, DevicePlacementDirector>();

@@ -15,6 +15,15 @@ public interface IDeviceDirectoryGrain : IGrainWithIntegerKey
     /// <summary>The lease of <paramref name="holder"/>, if it has one.</summary>
     Task<DeviceLease?> Lookup(string holder);
 
+    /// <summary>
+    /// Several reservations in one call, in order, written to the ledger once: what a silo's placements and
+    /// activations asked for while its previous call was under way. Each is answered on its own.
+    /// </summary>
+    Task<LeaseAnswer[]> ReserveAll(LeaseRequest[] requests);
+
+    /// <summary>Several holders' leases in one call.</summary>
+    Task<DeviceLease?[]> LookupAll(string[] holders);
+
     /// <summary>Re-records a holder's lease (after this directory was re-activated); false if its device went to another holder.</summary>
     Task<bool> Confirm(DeviceLease lease, string? member = null);
 
@@ -35,3 +44,11 @@ public sealed record SiloDevices(string Silo, IReadOnlyList<string> Devices);
 
 [GenerateSerializer, Immutable]
 public sealed record DeviceLease(string Holder, string Role, string Silo, string Device);
+
+/// <summary>A reservation: <see cref="IDeviceDirectoryGrain.Reserve"/>'s arguments.</summary>
+[GenerateSerializer, Immutable]
+public sealed record LeaseRequest(string Holder, string Role, IReadOnlyList<SiloDevices> Candidates, string? Member = null);
+
+/// <summary>A reservation's lease, or why there is none (no free device).</summary>
+[GenerateSerializer, Immutable]
+public sealed record LeaseAnswer(DeviceLease? Lease, string? Refusal);

@@ -46,6 +46,32 @@ public sealed class DeviceDirectoryGrain(
         }
     }
 
+    public async Task<LeaseAnswer[]> ReserveAll(LeaseRequest[] requests)
+    {
+        try
+        {
+            return [.. requests.Select(r =>
+            {
+                try
+                {
+                    var lease = Lease(r.Holder, r.Role, r.Candidates);
+                    Join(r.Holder, r.Member);
+                    return new LeaseAnswer(lease, null);
+                }
+                catch (NoFreeDeviceException e)
+                {
+                    return new LeaseAnswer(null, e.Message);
+                }
+            })];
+        }
+        finally
+        {
+            await Save();
+        }
+    }
+
+    public Task<DeviceLease?[]> LookupAll(string[] holders) => Task.FromResult<DeviceLease?[]>([.. holders.Select(h => Leased.GetValueOrDefault(h))]);
+
     private DeviceLease Lease(string holder, string role, IReadOnlyList<SiloDevices> candidates)
     {
         // Leases on silos that are no longer active died with them.

@@ -25,7 +25,8 @@ public abstract class DeviceGrain : Grain, IDeviceGrain
         var holder = Placement.LeaseHolder.Of(this.GetGrainId());
         var member = this.GetGrainId().ToString();
         var here = GrainContext.Address.SiloAddress!.ToParsableString();
-        var leased = await Directory.Lookup(holder);
+        var calls = ServiceProvider.GetRequiredService<Placement.LeaseCalls>();
+        var leased = await calls.Lookup(holder);
         if (leased is null || leased.Silo != here)
         {
             // Orleans may re-activate a grain where a cached address points, without asking the placement
@@ -38,7 +39,7 @@ public abstract class DeviceGrain : Grain, IDeviceGrain
             {
                 throw new InvalidOperationException($"{holder} cannot run on {here}: it does not serve the '{role}' role");
             }
-            leased = await Directory.Reserve(holder, role, [new SiloDevices(here, DeviceSpec.Parse(declared[SiloMetadataKeys.Devices]))], member);
+            leased = await calls.Reserve(new LeaseRequest(holder, role, [new SiloDevices(here, DeviceSpec.Parse(declared[SiloMetadataKeys.Devices]))], member));
         }
         lease = leased;
         this.RegisterGrainTimer(async _ =>

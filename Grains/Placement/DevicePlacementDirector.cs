@@ -10,12 +10,11 @@ namespace Grains.Placement;
 /// gives a free device on. Fails with an error naming the role when no silo serves it, and (from the
 /// directory) when every device of the role is held.
 /// </summary>
-public sealed class DevicePlacementDirector(IGrainFactory grains, ISiloMetadataCache metadata) : IPlacementDirector
+public sealed class DevicePlacementDirector(LeaseCalls leases, ISiloMetadataCache metadata) : IPlacementDirector
 {
-    // Each placement would otherwise parse a silo's device list again and resolve the directory's
-    // interface by reflection: measured, a fifth of the time placing 2,048 grains on one silo.
+    // Each placement would otherwise parse a silo's device list again: measured, a tenth of the time
+    // placing 2,048 grains on one silo.
     private readonly ConcurrentDictionary<string, IReadOnlyList<string>> parsed = new();
-    private readonly IDeviceDirectoryGrain directory = grains.GetGrain<IDeviceDirectoryGrain>(0);
 
     public async Task<SiloAddress> OnAddActivation(PlacementStrategy strategy, PlacementTarget target, IPlacementContext context)
     {
@@ -35,7 +34,7 @@ public sealed class DevicePlacementDirector(IGrainFactory grains, ISiloMetadataC
         {
             throw new NoSiloForRoleException($"cannot place {target.GrainIdentity}: no live silo serves the '{role}' role ({silos.Length} silos checked)");
         }
-        var lease = await directory.Reserve(LeaseHolder.Of(target.GrainIdentity), role, candidates, target.GrainIdentity.ToString());
+        var lease = await leases.Reserve(new LeaseRequest(LeaseHolder.Of(target.GrainIdentity), role, candidates, target.GrainIdentity.ToString()));
         return SiloAddress.FromParsableString(lease.Silo);
     }
 }

@@ -49,4 +49,26 @@ public sealed class DeviceDirectoryTests(ClusterFixture fixture)
         foreach (var holder in new[] { "order/h1", "order/h2", "order/h4" }) await directory.Release(holder);
         (await directory.Leases()).Should().NotContain(l => l.Holder.StartsWith("order/"));
     }
+
+    [Fact]
+    public async Task Reservations_asked_at_once_are_answered_each_on_its_own_with_one_device_apiece_until_none_is_free()
+    {
+        var calls = new Grains.Placement.LeaseCalls(fixture.Cluster.GrainFactory);
+        var silo = fixture.Cluster.Primary!.SiloAddress.ToParsableString();
+        SiloDevices[] forty = [new(silo, [.. Enumerable.Range(0, 40).Select(d => $"batch-{d}")])];
+
+        var asked = Enumerable.Range(0, 50).Select(h => calls.Reserve(new LeaseRequest($"batch/h{h}", "generation", forty))).ToArray();
+        await Task.WhenAll(asked).ContinueWith(_ => { });
+
+        var granted = asked.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result).ToArray();
+        granted.Select(l => l.Device).Should().OnlyHaveUniqueItems().And.HaveCount(40);
+        asked.Where(t => t.IsFaulted).Should().HaveCount(10).And.OnlyContain(t => t.Exception!.InnerException is NoFreeDeviceException
+            && t.Exception.InnerException.Message.Contains("40/40 held"));
+        var looked = await Task.WhenAll(granted.Select(l => calls.Lookup(l.Holder)));
+        looked.Should().Equal(granted);
+        (await calls.Lookup("batch/never")).Should().BeNull();
+
+        var directory = fixture.Cluster.GrainFactory.GetGrain<IDeviceDirectoryGrain>(0);
+        foreach (var lease in granted) await directory.Release(lease.Holder);
+    }
 }
