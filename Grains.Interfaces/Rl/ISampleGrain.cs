@@ -10,6 +10,12 @@ public interface ISampleGrain : IGrainWithStringKey
 {
     Task<bool> Create(SampleStart start);
 
+    /// <summary>
+    /// Nothing but its activation (its ledger entry read): a synchronous job activates its next step's
+    /// samples while this step trains, so that creating them at the next step's start is a call, not an activation.
+    /// </summary>
+    Task Warm();
+
     /// <summary>Sent to a worker. The start comes along: a record lost with the grain's silo before its response (only work is in the ledger) starts again from it.</summary>
     Task<bool> Dispatched(SampleStart start, string worker);
 

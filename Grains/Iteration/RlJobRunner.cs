@@ -368,6 +368,26 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         }
     }
 
+    /// <summary>
+    /// Activates step <paramref name="next"/>'s sample grains once this step's samples are all in (while it
+    /// trains, when the job grain has little else to do). Created cold at the next step's start, a 1,024-device
+    /// step's 16,384 sample grains took 4.7-6.9 s of wall time before its first sample was dealt, no device
+    /// busy (measured). Only an optimization: a sample grain not warmed (or collected since) activates when created.
+    /// </summary>
+    private async Task WarmNext(int next, Task records)
+    {
+        try
+        {
+            await records;
+            await Task.WhenAll(Enumerable.Range(0, rl.PromptsPerIteration * rl.SamplesPerPrompt).Select(k => grains.GetGrain<ISampleGrain>(SampleKeys.Of(job.Name, next, k)).Warm()));
+        }
+        catch (Exception e)
+        {
+            // The step's own failure is its training's to report; a warm-up that failed leaves the samples to activate when created.
+            logger.LogDebug(e, "job {Job}: warming step {Step}'s samples failed", job.Name, next);
+        }
+    }
+
     /// <summary>A worker with the job's limits and current weights: nothing to do for one that has them.</summary>
     private Task Ready(IGenerationWorkerGrain worker) => SiloLoss.Retry(async () =>
     {
@@ -383,6 +403,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         if (staleness == 0) await migration!.Planned;
         Launch(plan, published: i - 1);
         var launchedStep = ahead[i];
+        if (staleness == 0 && i < job.Iterations) _ = WarmNext(i + 1, launchedStep.Rollout.Records);
         var starts = launchedStep.Starts;
         var (records, advantages, lags, trainingBegan) = await training!.Train(i, launchedStep.Rollout, starts, metrics);
         ahead.Remove(i);

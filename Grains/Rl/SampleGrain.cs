@@ -67,6 +67,8 @@ public sealed class SampleGrain([PersistentState("sample", Ledger.Storage)] IPer
         return Task.FromResult(true);
     }
 
+    public Task Warm() => Task.CompletedTask;
+
     public Task<SampleStage> Restart(SampleStart start)
     {
         if (start.Id != this.GetPrimaryKeyString()) throw new ArgumentException($"sample {this.GetPrimaryKeyString()} was sent the start of {start.Id}");

@@ -117,6 +117,21 @@ public sealed class SampleGrainTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_warmed_sample_is_only_activated_and_is_created_afterwards_as_any_other()
+    {
+        var start = Start("sample-warmed", 0);
+        var sample = fixture.Cluster.GrainFactory.GetGrain<ISampleGrain>(start.Id);
+
+        await sample.Warm();
+        await sample.Warm();
+
+        (await sample.Create(start)).Should().BeTrue("warming created nothing");
+        (await sample.Record()).Stage.Should().Be(SampleStage.Created);
+        await sample.Warm();
+        (await sample.Record()).Should().Match<SampleRecord>(r => r.Stage == SampleStage.Created && r.Start!.SameAs(start), "warming a created sample changes nothing");
+    }
+
+    [Fact]
     public async Task A_record_lost_before_its_response_restarts_from_the_start_its_dispatch_or_restart_brings()
     {
         // Only work is in the ledger: a sample grain re-activated on another silo before its response came
