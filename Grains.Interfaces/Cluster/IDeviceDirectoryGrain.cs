@@ -9,19 +9,15 @@ namespace Grains.Interfaces.Cluster;
 /// </summary>
 public interface IDeviceDirectoryGrain : IGrainWithIntegerKey
 {
-    /// <summary>Picks a free device for <paramref name="holder"/> among the candidates (or returns the one it holds); <paramref name="member"/>: the grain joining a shared holder.</summary>
-    Task<DeviceLease> Reserve(string holder, string role, IReadOnlyList<SiloDevices> candidates, string? member = null);
-
-    /// <summary>The lease of <paramref name="holder"/>, if it has one.</summary>
-    Task<DeviceLease?> Lookup(string holder);
-
     /// <summary>
-    /// Several reservations in one call, in order, written to the ledger once: what a silo's placements and
-    /// activations asked for while its previous call was under way. Each is answered on its own.
+    /// Reservations in order, written to the ledger once: what a silo's placements and activations asked for
+    /// while its previous call was under way (<c>Grains.Placement.LeaseCalls</c>). Each picks a free device
+    /// for its holder among its candidates (or keeps the one it holds; its member: the grain joining a shared
+    /// holder), and is answered on its own.
     /// </summary>
     Task<LeaseAnswer[]> ReserveAll(LeaseRequest[] requests);
 
-    /// <summary>Several holders' leases in one call.</summary>
+    /// <summary>The holders' leases, null for one that has none.</summary>
     Task<DeviceLease?[]> LookupAll(string[] holders);
 
     /// <summary>Re-records a holder's lease (after this directory was re-activated); false if its device went to another holder.</summary>
@@ -45,7 +41,7 @@ public sealed record SiloDevices(string Silo, IReadOnlyList<string> Devices);
 [GenerateSerializer, Immutable]
 public sealed record DeviceLease(string Holder, string Role, string Silo, string Device);
 
-/// <summary>A reservation: <see cref="IDeviceDirectoryGrain.Reserve"/>'s arguments.</summary>
+/// <summary>One reservation: who asks for a device of which role, among which silos' devices.</summary>
 [GenerateSerializer, Immutable]
 public sealed record LeaseRequest(string Holder, string Role, IReadOnlyList<SiloDevices> Candidates, string? Member = null);
 

@@ -32,20 +32,6 @@ public sealed class DeviceDirectoryGrain(
         await base.OnActivateAsync(cancellationToken);
     }
 
-    public async Task<DeviceLease> Reserve(string holder, string role, IReadOnlyList<SiloDevices> candidates, string? member = null)
-    {
-        try
-        {
-            var lease = Lease(holder, role, candidates);
-            Join(holder, member);
-            return lease;
-        }
-        finally
-        {
-            await Save();
-        }
-    }
-
     public async Task<LeaseAnswer[]> ReserveAll(LeaseRequest[] requests)
     {
         try
@@ -138,8 +124,6 @@ public sealed class DeviceDirectoryGrain(
         await state.WriteStateAsync();
         changed = false;
     }
-
-    public Task<DeviceLease?> Lookup(string holder) => Task.FromResult(Leased.GetValueOrDefault(holder));
 
     /// <summary>Re-records a holder's lease (one a write did not reach); false if its device went to another holder.</summary>
     public async Task<bool> Confirm(DeviceLease lease, string? member = null)

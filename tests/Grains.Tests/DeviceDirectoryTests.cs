@@ -1,4 +1,5 @@
 using Grains.Interfaces.Cluster;
+using Grains.Placement;
 using Orleans.Core.Internal;
 
 namespace Grains.Tests;
@@ -11,16 +12,17 @@ public sealed class DeviceDirectoryTests(ClusterFixture fixture)
     public async Task A_directory_activated_again_gives_no_one_a_device_its_last_activation_leased()
     {
         var directory = fixture.Cluster.GrainFactory.GetGrain<IDeviceDirectoryGrain>(0);
+        var calls = new LeaseCalls(fixture.Cluster.GrainFactory);
         SiloDevices[] one = [new(fixture.Cluster.Primary!.SiloAddress.ToParsableString(), ["kept-0"])];
         const string holder = "kept-device/job/d0";
-        var held = await directory.Reserve(holder, "training", one, "trainer/job/actor/0");
+        var held = await calls.Reserve(new LeaseRequest(holder, "training", one, "trainer/job/actor/0"));
 
         // As when the directory's silo is lost: the next call activates it again, while the holder lives on.
         await directory.Cast<IGrainManagementExtension>().DeactivateOnIdle();
-        var intruder = () => directory.Reserve("placed-after/job/d1", "training", one);
+        var intruder = () => calls.Reserve(new LeaseRequest("placed-after/job/d1", "training", one));
 
         await intruder.Should().ThrowAsync<NoFreeDeviceException>().WithMessage("*no free device*1/1 held*");
-        (await directory.Lookup(holder)).Should().Be(held);
+        (await calls.Lookup(holder)).Should().Be(held);
         (await directory.Confirm(held, "trainer/job/actor/0")).Should().BeTrue("the holder's confirmation finds its own lease");
 
         await directory.Release(holder, "trainer/job/actor/0");
@@ -32,18 +34,19 @@ public sealed class DeviceDirectoryTests(ClusterFixture fixture)
     public async Task A_device_is_leased_in_its_silos_order_refused_to_a_second_holder_and_free_again_once_its_holder_moves()
     {
         var directory = fixture.Cluster.GrainFactory.GetGrain<IDeviceDirectoryGrain>(0);
+        var calls = new LeaseCalls(fixture.Cluster.GrainFactory);
         var silo = fixture.Cluster.Primary!.SiloAddress.ToParsableString();
         SiloDevices[] three = [new(silo, ["order-0", "order-1", "order-2"])];
 
-        var first = await directory.Reserve("order/h1", "generation", three);
-        var second = await directory.Reserve("order/h2", "generation", three);
-        (await directory.Reserve("order/h1", "generation", three)).Should().Be(first, "a holder asking again keeps its device");
+        var first = await calls.Reserve(new LeaseRequest("order/h1", "generation", three));
+        var second = await calls.Reserve(new LeaseRequest("order/h2", "generation", three));
+        (await calls.Reserve(new LeaseRequest("order/h1", "generation", three))).Should().Be(first, "a holder asking again keeps its device");
 
         (first.Device, second.Device).Should().Be(("order-0", "order-1"));
         (await directory.Confirm(new DeviceLease("order/h3", "generation", silo, "order-0"))).Should().BeFalse("order-0 is order/h1's");
         (await directory.Confirm(second with { Device = "order-2" })).Should().BeTrue("order-2 is free");
-        (await directory.Reserve("order/h4", "generation", three)).Device.Should().Be("order-1", "order/h2 left it for order-2");
-        var full = () => directory.Reserve("order/h5", "generation", three);
+        (await calls.Reserve(new LeaseRequest("order/h4", "generation", three))).Device.Should().Be("order-1", "order/h2 left it for order-2");
+        var full = () => calls.Reserve(new LeaseRequest("order/h5", "generation", three));
         await full.Should().ThrowAsync<NoFreeDeviceException>().WithMessage("*3/3 held*");
 
         foreach (var holder in new[] { "order/h1", "order/h2", "order/h4" }) await directory.Release(holder);
@@ -53,7 +56,7 @@ public sealed class DeviceDirectoryTests(ClusterFixture fixture)
     [Fact]
     public async Task Reservations_asked_at_once_are_answered_each_on_its_own_with_one_device_apiece_until_none_is_free()
     {
-        var calls = new Grains.Placement.LeaseCalls(fixture.Cluster.GrainFactory);
+        var calls = new LeaseCalls(fixture.Cluster.GrainFactory);
         var silo = fixture.Cluster.Primary!.SiloAddress.ToParsableString();
         SiloDevices[] forty = [new(silo, [.. Enumerable.Range(0, 40).Select(d => $"batch-{d}")])];
 

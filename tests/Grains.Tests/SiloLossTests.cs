@@ -701,7 +701,7 @@ public sealed class SiloLossTests(SiloLossFixture fixture) : IClassFixture<SiloL
                 var held = await grains.GetGrain<IGenerationWorkerGrain>(worker).Holding();
                 var records = await Task.WhenAll(held.Select(id => grains.GetGrain<ISampleGrain>(id).Record()));
                 if (!records.Any(r => r.Dispatches > 1 && r.Stage == SampleStage.Generating && r.Worker == worker)) continue;
-                var lease = (await grains.GetGrain<IDeviceDirectoryGrain>(0).Lookup($"generationworker/{worker}"))!;
+                var lease = (await grains.GetGrain<IDeviceDirectoryGrain>(0).LookupAll([$"generationworker/{worker}"]))[0]!;
                 if (silos.FirstOrDefault(s => s.SiloAddress.ToParsableString() == lease.Silo) is { } silo) return (silo, worker);
             }
             await Task.Delay(10);

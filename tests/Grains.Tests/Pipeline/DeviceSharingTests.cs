@@ -1,5 +1,6 @@
 using Grains.Interfaces.Cluster;
 using Grains.Pipeline;
+using Grains.Placement;
 
 namespace Grains.Tests.Pipeline;
 
@@ -11,21 +12,22 @@ public sealed class DeviceSharingTests(ClusterFixture fixture)
     public async Task A_shared_device_stays_held_until_its_last_member_leaves()
     {
         var directory = fixture.Cluster.GrainFactory.GetGrain<IDeviceDirectoryGrain>(0);
+        var calls = new LeaseCalls(fixture.Cluster.GrainFactory);
         var silo = fixture.Cluster.Primary!.SiloAddress.ToParsableString();
         SiloDevices[] candidates = [new(silo, ["shared-0"])];
         const string holder = "shared-device/sharing/d0";
 
-        var first = await directory.Reserve(holder, "training", candidates, "stage-actor");
-        var second = await directory.Reserve(holder, "training", candidates, "stage-critic");
-        var other = () => directory.Reserve("someone-else", "training", candidates);
+        var first = await calls.Reserve(new LeaseRequest(holder, "training", candidates, "stage-actor"));
+        var second = await calls.Reserve(new LeaseRequest(holder, "training", candidates, "stage-critic"));
+        var other = () => calls.Reserve(new LeaseRequest("someone-else", "training", candidates));
 
         second.Should().Be(first, "both members hold the holder's one lease");
         await other.Should().ThrowAsync<InvalidOperationException>().WithMessage("*no free device*");
         await directory.Release(holder, "stage-actor");
-        (await directory.Lookup(holder)).Should().Be(first, "the critic's stage still uses the device");
+        (await calls.Lookup(holder)).Should().Be(first, "the critic's stage still uses the device");
         await directory.Release(holder, "stage-critic");
-        (await directory.Lookup(holder)).Should().BeNull();
-        (await directory.Reserve("someone-else", "training", candidates)).Device.Should().Be("shared-0");
+        (await calls.Lookup(holder)).Should().BeNull();
+        (await calls.Reserve(new LeaseRequest("someone-else", "training", candidates))).Device.Should().Be("shared-0");
         await directory.Release("someone-else");
     }
 
