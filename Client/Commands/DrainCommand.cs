@@ -7,7 +7,8 @@ namespace Client.Commands;
 
 /// <summary>
 /// Drains a silo: it gets no new device grains, its device grains finish their current calls and
-/// leave (their next call places them elsewhere), and once none is left it can be stopped.
+/// leave (their next call places them elsewhere; a generation worker first hands its samples to its
+/// job's other workers), and once none is left it can be stopped.
 /// </summary>
 public sealed class DrainCommand : AsyncCommand<DrainCommand.Settings>
 {

@@ -31,6 +31,13 @@ public interface IJobGrain : IGrainWithStringKey
     Task SamplesProgressed(GenerationWork[] progress);
 
     /// <summary>
+    /// A generation worker of this job whose silo is drained holds samples: the job takes them off it (with
+    /// their tokens so far) for its other workers, then vacates it.
+    /// </summary>
+    [OneWay]
+    Task WorkerDrained(string worker);
+
+    /// <summary>
     /// The samples still generating whose tokens so far a worker told of (partial rollouts), longest first:
     /// where a step's long tail is, and what a worker's loss would send elsewhere.
     /// </summary>

@@ -63,7 +63,11 @@ public sealed record GenerationLimits(
     [property: Id(4)] EmulatedGenerator? Emulated = null,
     [property: Id(5)] bool PartialRollouts = false,
     [property: Id(6)] ProgressReports? Progress = null,
-    [property: Id(7)] Jobs.InterruptedCache InterruptedCache = Jobs.InterruptedCache.Auto);
+    [property: Id(7)] Jobs.InterruptedCache InterruptedCache = Jobs.InterruptedCache.Auto)
+{
+    /// <summary>The job the worker generates for: the one it hands its samples back to when its silo is drained.</summary>
+    [Id(8)] public string? Job { get; init; }
+}
 
 /// <summary>A worker tells <paramref name="Job"/> a sample's tokens so far each time it has made <paramref name="Tokens"/> more.</summary>
 [GenerateSerializer, Immutable]

@@ -21,7 +21,10 @@ public sealed record StepLedger
     [Id(7)] public long TokensCarried { get; init; }
     /// <summary>Samples taken from other workers' queues by workers back after their silo's loss (counted in <see cref="Redispatched"/> too).</summary>
     [Id(8)] public int TakenBack { get; init; }
-    /// <summary>Samples moved off their worker to gather the step's tail on a few (long-tail migration; counted in <see cref="Redispatched"/> too).</summary>
+    /// <summary>
+    /// Samples moved off a running worker: to gather the step's tail on a few (long-tail migration), or as
+    /// it left (an elastic pool's move, its silo drained). Counted in <see cref="Redispatched"/> too.
+    /// </summary>
     [Id(9)] public int Migrated { get; init; }
     /// <summary>Of the samples moved, those that went on with their KV cache sent along instead of their context prefilled again.</summary>
     [Id(10)] public int CachesCarried { get; init; }

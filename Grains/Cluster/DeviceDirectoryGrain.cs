@@ -159,7 +159,7 @@ public sealed class DeviceDirectoryGrain(
         var holders = Leased.Values.Where(l => l.Silo == silo).ToList();
         foreach (var grain in holders.SelectMany(l => Members.TryGetValue(l.Holder, out var set) ? [.. set] : new[] { l.Holder }))
         {
-            await GrainFactory.GetGrain(GrainId.Parse(grain)).AsReference<IDeviceGrain>().Vacate();
+            await GrainFactory.GetGrain(GrainId.Parse(grain)).AsReference<IDeviceGrain>().Drain();
         }
         return holders;
     }

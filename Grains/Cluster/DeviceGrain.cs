@@ -67,4 +67,6 @@ public abstract class DeviceGrain : Grain, IDeviceGrain
         this.DeactivateOnIdle();
         return Task.CompletedTask;
     }
+
+    public virtual Task Drain() => Vacate();
 }

@@ -45,6 +45,8 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     private IGenerationWorkerGrain[] Workers => [.. live.Select(w => all[w])];
     // Workers that left for want of a free device: each step they try again, and come back once one is free.
     private readonly SortedSet<int> dropped = [];
+    // Drained workers' samples being handed back, one worker after another.
+    private Task handingBack = Task.CompletedTask;
     private RolloutScheduler? scheduler;
     private ITrainerBackend? trainers;
     private GenerationLimits? limits;
@@ -75,6 +77,35 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     /// <summary>Called by the job grain when a worker reports its samples' tokens so far.</summary>
     public void SamplesProgressed(GenerationWork[] progress) => scheduler?.SamplesProgressed(progress);
 
+    /// <summary>
+    /// Called by the job grain when a worker's silo is drained while it holds samples: they go to the other
+    /// workers with their tokens so far, then it leaves its device (the next step places it again on a silo
+    /// not drained, or goes on without it when none has a device free). Hand-backs run one at a time.
+    /// </summary>
+    public Task WorkerDrained(string worker)
+    {
+        var w = Enumerable.Range(0, all.Length).FirstOrDefault(w => keys.Worker(w) == worker, -1);
+        if (w < 0) return Task.CompletedTask;
+        handingBack = HandBack(handingBack, w);
+        return Task.CompletedTask;
+    }
+
+    private async Task HandBack(Task before, int w)
+    {
+        await before;
+        try
+        {
+            var moved = scheduler is null ? 0 : await scheduler.Retire(w);
+            logger.LogInformation("job {Job}: {Worker}'s silo is drained; {Moved} samples moved off it", job.Name, keys.Worker(w), moved);
+        }
+        catch (Exception e)
+        {
+            // Its step's last worker, or a call that failed: the worker leaves with its samples, which the audit sends again.
+            logger.LogWarning(e, "job {Job}: {Worker}'s samples could not be handed back; the audit sends them again", job.Name, keys.Worker(w));
+        }
+        await SiloLoss.Vacate(all[w]);
+    }
+
     /// <summary>Called by the job grain when a silo joins or goes: the running steps audit at once.</summary>
     public void MembershipChanged() => scheduler?.MembershipChanged();
 
@@ -87,8 +118,8 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         var encoding = new TaskEncoding(ModelCatalog.Tokenizer(rl.Model));
         var data = emulated is null ? new RlData(job, encoding, ModelCatalog.Config(rl.Model).MaxPositions) : null;
         limits = data is null
-            ? new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, emulated!.PromptLength + emulated.Lengths.Max + 1, emulated.Generator, Partial, Progress, Interrupted)
-            : new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, data.Train.Concat(data.HeldOut).Max(e => encoding.Prompt(e).Length) + data.Task.MaxResponseTokens + 1, PartialRollouts: Partial, Progress: Progress);
+            ? new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, emulated!.PromptLength + emulated.Lengths.Max + 1, emulated.Generator, Partial, Progress, Interrupted) { Job = job.Name }
+            : new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, data.Train.Concat(data.HeldOut).Max(e => encoding.Prompt(e).Length) + data.Task.MaxResponseTokens + 1, PartialRollouts: Partial, Progress: Progress) { Job = job.Name };
         var division = await pools.Begin();
         if (rl.Pools is not null)
         {

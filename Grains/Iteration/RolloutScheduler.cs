@@ -206,7 +206,7 @@ public sealed class RolloutTally
 
     public void Took(int samples) => TakenBack += samples;
 
-    /// <summary>Samples moved off their worker to gather the step's tail (long-tail migration).</summary>
+    /// <summary>Samples moved off a running worker: to gather the step's tail (long-tail migration), or as the worker left.</summary>
     public int Migrated { get; private set; }
 
     public void Moved(int samples) => Migrated += samples;

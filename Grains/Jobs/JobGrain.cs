@@ -97,6 +97,9 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
         return Task.CompletedTask;
     }
 
+    public Task WorkerDrained(string worker) =>
+        runner?.WorkerDrained(worker) ?? GrainFactory.GetGrain<IGenerationWorkerGrain>(worker).Vacate();
+
     public Task<GeneratingSample[]> Generating() => Task.FromResult(runner?.Generating() ?? []);
 
     public Task<SampleRecord?> TrainedRecord(string sampleId) => Task.FromResult(trained.Find(sampleId));

@@ -21,6 +21,8 @@ namespace Grains.Rl;
 [DevicePlacement(SiloRoles.Generation)]
 public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices hybrids, ILogger<GenerationWorkerGrain> logger) : DeviceGrain, IGenerationWorkerGrain
 {
+    // How long a drained worker waits for its job to take its samples before it leaves with them.
+    private static readonly TimeSpan HandBackWait = TimeSpan.FromSeconds(30);
     private readonly LinkedList<GenerationWork> waiting = new();
     // Admitted samples, until their sample grain has their response: what Holding() answers with the queue.
     private readonly HashSet<string> running = [];
@@ -138,6 +140,25 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
         if (engine is not null) handed.AddRange((await engine.EvictAll()).Select(Progressed));
         running.ExceptWith(handed.Select(w => w.SampleId));
         return [.. handed];
+    }
+
+    /// <summary>
+    /// Its silo is drained. A worker holding samples tells its job, which takes them off it with their
+    /// tokens so far (as when a worker leaves an elastic pool), sends them to its other workers and then
+    /// vacates it; so none is generated again from its prompt. One holding none leaves at once; one whose
+    /// job does not come within <see cref="HandBackWait"/> (the job gone, or this its last worker) leaves
+    /// then, and the job's audit sends its samples again.
+    /// </summary>
+    public override Task Drain()
+    {
+        if (InFlight == 0 || limits?.Job is not { } job) return Vacate();
+        logger.LogInformation("{Worker}: its silo is drained; handing {Count} samples back to job {Job}", this.GetPrimaryKeyString(), InFlight, job);
+        this.RegisterGrainTimer(_ =>
+        {
+            this.DeactivateOnIdle();
+            return Task.CompletedTask;
+        }, new GrainTimerCreationOptions(HandBackWait, Timeout.InfiniteTimeSpan));
+        return GrainFactory.GetGrain<IJobGrain>(job).WorkerDrained(this.GetPrimaryKeyString());
     }
 
     public async Task<int[][]> Greedy(int[][] prompts, int maxNewTokens, WeightsRef weights)

@@ -586,7 +586,7 @@ public sealed class SiloLossTests(SiloLossFixture fixture) : IClassFixture<SiloL
     }
 
     [Fact]
-    public async Task A_generation_silo_drained_mid_step_moves_its_worker_to_a_free_device_and_the_job_goes_on()
+    public async Task A_generation_silo_drained_mid_step_hands_its_samples_back_and_moves_its_worker_to_a_free_device()
     {
         var grains = fixture.Cluster.Client;
         var silos = new[] { await fixture.AddGenerationSilo(2), await fixture.AddGenerationSilo(2) };
@@ -603,7 +603,9 @@ public sealed class SiloLossTests(SiloLossFixture fixture) : IClassFixture<SiloL
         vacated.Select(l => l.Holder).Should().Contain(h => h.EndsWith(worker));
         status.State.Should().Be(JobState.Completed, status.Message);
         metrics.Skip(1).Should().OnlyContain(m => m.Ledger!.Lost == 0 && m.Ledger.Trained == 32);
-        metrics.Skip(1).Sum(m => m.Ledger!.Redispatched).Should().BePositive($"the samples {worker} held were sent again");
+        var moved = metrics.Skip(1).Sum(m => m.Ledger!.Migrated);
+        moved.Should().BePositive($"the samples {worker} held were handed back to the job and moved to the other worker");
+        metrics.Skip(1).Sum(m => m.Ledger!.Redispatched).Should().Be(moved, "none was lost with the worker and sent again by the audit");
         metrics[^1].DeviceBusy.Keys.Count(k => k.Contains("/g")).Should().Be(2, "the drained worker moved to the other silo's free device");
         for (var i = 1; i < metrics.Length; i++) metrics[i].RewardMean.Should().Be(wholeMetrics[i].RewardMean, $"iteration {i}");
     }
