@@ -9,12 +9,6 @@ public sealed partial class EmulatedJob
     /// <summary>A training replica's devices (actor, and critic beside it), in generation workers.</summary>
     public int WorkersPerReplica => spec.TrainingTensorParallel * (rl.NeedsCritic ? 2 : 1) / spec.GenerationTensorParallel;
 
-    /// <summary>The generation workers' and training replicas' devices together, in generation workers.</summary>
-    public int PoolBudget => rl.GenerationWorkers + rl.TrainingReplicas * WorkersPerReplica;
-
-    /// <summary>The most replicas a step's mini-batches can give a share each.</summary>
-    public int MostReplicas => rl.PromptsPerIteration * rl.SamplesPerPrompt / rl.MiniBatches;
-
     /// <summary>
     /// A step's generation on <paramref name="workers"/> workers in steady state, its samples dealt as pull
     /// dispatch deals them (a worker takes the next when one of its own finishes). A worker admits one

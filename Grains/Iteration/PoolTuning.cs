@@ -7,11 +7,14 @@ namespace Grains.Iteration;
 
 /// <summary>
 /// An asynchronous job's division of its devices between generation workers and training replicas
-/// (rl.pools). At the start: as the job file gives it, or (split auto) the division
-/// <see cref="PoolSplitPlanner"/> finds fastest over the first step's lengths on the cost model. With
-/// elastic pools, after each trained step the division is simulated again over the lengths that step
-/// reached (beside the job, not in its grain's turn, one at a time), and the job moves one unit the way
-/// it says, when the move pays for itself within <see cref="Horizon"/> steps.
+/// (rl.pools). At the start: as the job file gives it, or (split auto, emulated devices) the division
+/// <see cref="PoolSplitPlanner"/> finds fastest over the first step's lengths on the cost model. Real
+/// devices have no cost model: with split auto they begin as the file gives and, after each trained step,
+/// move one unit towards the division the step's measurements say is fastest, until the division they
+/// have is that one. With elastic pools, after each trained step the division is planned again from that
+/// step (on emulated devices simulated over the lengths it reached, beside the job, one plan at a time),
+/// and the job moves one unit the way it says when the move pays for itself within <see cref="Horizon"/>
+/// steps.
 /// </summary>
 public sealed class PoolTuning(JobSpec job, EmulatedJob? emulated)
 {
@@ -19,50 +22,79 @@ public sealed class PoolTuning(JobSpec job, EmulatedJob? emulated)
     public const int Horizon = 4;
 
     private readonly RlSpec rl = job.Rl!;
+    private readonly (int Budget, int PerReplica, int MostReplicas) shape = Shape(job, emulated);
     private Task<PoolSplitPlanner.Division>? planning;
+    // Real devices with split auto: whether the measurements have yet given the division the job has.
+    private bool settling = job.Rl!.Pools is { Split: PoolSplit.Auto } && emulated is null;
+    // Real devices: the wall seconds the last move took (none before the first: it is made on its gain alone).
+    private double measuredMoveSeconds;
 
     /// <summary>The division the job runs with now.</summary>
     public PoolSplitPlanner.Division Current { get; private set; } = new(job.Rl!.GenerationWorkers, job.Rl.TrainingReplicas, 0, 0);
 
-    /// <summary>Whether the division changes as the job runs.</summary>
-    public bool Elastic => rl.Pools is { Elastic: true } && emulated is not null;
+    /// <summary>Whether the division may still change as the job runs: elastic pools, or real devices' split auto not settled.</summary>
+    public bool Planning => rl.Pools is { Elastic: true } || settling;
 
     /// <summary>The most generation workers and training replicas any division of the job's pools gives (the grains it may use).</summary>
     public static (int Workers, int Replicas) Most(JobSpec job)
     {
         var rl = job.Rl!;
-        if (rl.Pools is null || !rl.Emulated) return (rl.GenerationWorkers, rl.TrainingReplicas);
-        var emulated = new EmulatedJob(job);
-        return (emulated.PoolBudget - emulated.WorkersPerReplica, Math.Min(emulated.MostReplicas, (emulated.PoolBudget - 1) / emulated.WorkersPerReplica));
+        if (rl.Pools is null) return (rl.GenerationWorkers, rl.TrainingReplicas);
+        var (budget, perReplica, most) = Shape(job, rl.Emulated ? new EmulatedJob(job) : null);
+        return (budget - perReplica, Math.Min(most, (budget - 1) / perReplica));
     }
 
-    /// <summary>The division the job begins with: with split auto, the fastest on the first step's lengths.</summary>
+    /// <summary>
+    /// The pools as one budget counted in generation workers, a training replica's share of it (its devices,
+    /// actor and critic, in workers: one device each on real devices), and the most replicas a step's
+    /// mini-batches can give a share each.
+    /// </summary>
+    private static (int Budget, int PerReplica, int MostReplicas) Shape(JobSpec job, EmulatedJob? emulated)
+    {
+        var rl = job.Rl!;
+        var perReplica = emulated?.WorkersPerReplica ?? (rl.NeedsCritic ? 2 : 1);
+        return (rl.GenerationWorkers + rl.TrainingReplicas * perReplica, perReplica, rl.PromptsPerIteration * rl.SamplesPerPrompt / rl.MiniBatches);
+    }
+
+    /// <summary>The division the job begins with: with split auto on emulated devices, the fastest on the first step's lengths.</summary>
     public async Task<PoolSplitPlanner.Division> Begin()
     {
         if (rl.Pools is { Split: PoolSplit.Auto } && emulated is not null)
         {
             var samples = emulated.FirstStepSamples;
-            Current = await Task.Run(() => PoolSplitPlanner.Choose(emulated.PoolBudget, emulated.WorkersPerReplica, emulated.MostReplicas,
+            Current = await Task.Run(() => PoolSplitPlanner.Choose(shape.Budget, shape.PerReplica, shape.MostReplicas,
                 g => emulated.GenerationSeconds(samples, g), r => emulated.TrainingSeconds(samples, r, 1)));
         }
         return Current;
     }
 
     /// <summary>
-    /// After step <paramref name="iteration"/> is trained and its devices' usage taken: with elastic pools,
-    /// plans the next division from that step's lengths and the busy seconds a generation worker and a
-    /// training replica had in it (<paramref name="generationBusy"/>, <paramref name="trainingBusy"/>: each
-    /// pool's mean per device) under the division <paramref name="under"/> it ran with. The simulation gives
-    /// how each pool's seconds change with its size; the measurements give their level (what the cost model
-    /// leaves out: weights loaded, stragglers, the job's own overheads), so the pool that measures busier is
-    /// the one a move relieves. The move is from the division the job has now (a move may have just been made).
+    /// After step <paramref name="iteration"/> is trained and its devices' usage taken: plans the next
+    /// division from the busy seconds a generation worker and a training replica had in it
+    /// (<paramref name="generationBusy"/>, <paramref name="trainingBusy"/>: each pool's mean per device)
+    /// under the division <paramref name="under"/> it ran with. On emulated devices the simulation over the
+    /// step's lengths gives how each pool's seconds change with its size and the measurements their level
+    /// (what the cost model leaves out: weights loaded, stragglers, the job's own overheads), so the pool that
+    /// measures busier is the one a move relieves. On real devices a pool's step is its measured work spread
+    /// evenly over its devices: T_generation(G) = busy x G_under / G, T_training(R) = busy x R_under / R. The
+    /// move is from the division the job has now (a move may have just been made).
     /// </summary>
     public void Trained(int iteration, IReadOnlyList<SampleRecord> records, PoolSplitPlanner.Division under, double generationBusy, double trainingBusy)
     {
-        if (!Elastic || iteration >= job.Iterations || planning is { IsCompleted: false } || generationBusy <= 0 || trainingBusy <= 0) return;
+        if (!Planning || iteration >= job.Iterations || planning is { IsCompleted: false } || generationBusy <= 0 || trainingBusy <= 0) return;
+        var (budget, perReplica, most, now, horizon) = (shape.Budget, shape.PerReplica, shape.MostReplicas, Current, Math.Min(Horizon, job.Iterations - iteration));
+        if (emulated is null)
+        {
+            Func<int, double> generation = g => generationBusy * under.GenerationWorkers / g, training = r => trainingBusy * under.TrainingReplicas / r;
+            // Settling: towards the fastest division whatever a move costs (the job file's division was not chosen on anything).
+            var next = settling
+                ? PoolSplitPlanner.Next(budget, perReplica, most, now.TrainingReplicas, generation, training, moveSeconds: 0, horizon: 1)
+                : PoolSplitPlanner.Next(budget, perReplica, most, now.TrainingReplicas, generation, training, measuredMoveSeconds, horizon);
+            settling &= next.TrainingReplicas != now.TrainingReplicas;
+            planning = Task.FromResult(next);
+            return;
+        }
         var samples = records.Select(r => (r.Start!.PromptTokens, r.Generated!.Tokens)).ToArray();
-        var (budget, perReplica, most, now, horizon) = (emulated!.PoolBudget, emulated.WorkersPerReplica, emulated.MostReplicas, Current,
-            Math.Min(Horizon, job.Iterations - iteration));
         planning = Task.Run(() =>
         {
             var (simulatedGeneration, simulatedTraining) = (emulated.GenerationSeconds(samples, under.GenerationWorkers), emulated.TrainingSeconds(samples, under.TrainingReplicas, iteration));
@@ -79,10 +111,15 @@ public sealed class PoolTuning(JobSpec job, EmulatedJob? emulated)
         planning = null;
         if (done.IsFaulted) throw new InvalidOperationException("planning the pools' division failed", done.Exception!.InnerException);
         if (done.Result.TrainingReplicas != Current.TrainingReplicas) return done.Result;
-        // No move: the current division, with the seconds simulated over the last step.
+        // No move: the current division, with the seconds planned over the last step.
         Current = done.Result;
         return null;
     }
 
-    public void Moved(PoolSplitPlanner.Division division) => Current = division;
+    /// <summary>The job moved to <paramref name="division"/>, which took <paramref name="seconds"/> of wall time (what the next move on real devices is expected to cost).</summary>
+    public void Moved(PoolSplitPlanner.Division division, double seconds)
+    {
+        Current = division;
+        measuredMoveSeconds = seconds;
+    }
 }

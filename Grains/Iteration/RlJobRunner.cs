@@ -231,7 +231,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     /// The devices are waited for until the directory has them back. Where no device is free for the new
     /// role after all (another job took it), the leaving grain comes back and the division stays.
     /// </summary>
-    private async Task Move(Kernels.Emulation.PoolSplitPlanner.Division next, Action<int, string> progress)
+    private async Task<Kernels.Emulation.PoolSplitPlanner.Division> Move(Kernels.Emulation.PoolSplitPlanner.Division next, Action<int, string> progress)
     {
         var backend = (DataParallelBackend)trainers!;
         var before = pools.Current;
@@ -273,8 +273,9 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
             }
             else if (moved > 0) logger.LogInformation("job {Job}: {Moved} samples moved off the workers that left the generation pool", job.Name, moved);
         }
-        pools.Moved(next with { GenerationWorkers = live.Count, TrainingReplicas = backend.Active });
-        if (pools.Current != before) progress(weights?.Version ?? 0, $"pools moved: {Describe(pools.Current)}");
+        var now = next with { GenerationWorkers = live.Count, TrainingReplicas = backend.Active };
+        if ((now.GenerationWorkers, now.TrainingReplicas) != (before.GenerationWorkers, before.TrainingReplicas)) progress(weights?.Version ?? 0, $"pools moved: {Describe(now)}");
+        return now;
     }
 
     /// <summary>The mean busy seconds of the devices held by the grains of <paramref name="keys"/>.</summary>
@@ -462,8 +463,13 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         else weights = trained;
         (trainedPromptsDrawn, deferredAfterTraining) = (launchedStep.PromptsDrawn, [.. plan.Deferred]);
         // The step ran with these: its usage is theirs, whatever moves now.
-        var (division, workersBefore, trainersBefore) = pools.Elastic ? (pools.Current, live.Select(keys.Worker).ToArray(), TrainerKeys()) : (pools.Current, [], []);
-        if (pools.Due() is { } next) await Move(next, progress);
+        var (division, workersBefore, trainersBefore) = pools.Planning ? (pools.Current, live.Select(keys.Worker).ToArray(), TrainerKeys()) : (pools.Current, [], []);
+        if (pools.Due() is { } next)
+        {
+            var moving = Stopwatch.StartNew();
+            var moved = await Move(next, progress);
+            pools.Moved(moved, moving.Elapsed.TotalSeconds);
+        }
         if (rl.Pools is not null) metrics.Pooled(new PoolSizes(live.Count, ((DataParallelBackend)trainers).Active));
         // Asynchronous steps are launched the moment their weights exist; a synchronous step at its iteration's start.
         if (staleness > 0) Launch(plan, published: i);
@@ -474,7 +480,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         var usage = await TakeUsage();
         // Devices report wall seconds; an emulated job's cost model counts its own (wall times the time scale).
         var scale = emulated?.TimeScale ?? 1;
-        if (pools.Elastic) pools.Trained(i, final, division, scale * BusyPerDevice(usage, workersBefore), scale * BusyPerDevice(usage, trainersBefore));
+        if (pools.Planning) pools.Trained(i, final, division, scale * BusyPerDevice(usage, workersBefore), scale * BusyPerDevice(usage, trainersBefore));
         return metrics.Build(seconds, trainingSeconds, accuracy, usage, trainers.ExpectedBubble);
     }
 
