@@ -44,6 +44,12 @@ public sealed record RlSpec
     [Id(25)] public double Gamma { get; init; } = 1.0;
     [Id(26)] public double Lambda { get; init; } = 1.0;
     [Id(27)] public int GenerationWorkers { get; init; } = 1;
+    /// <summary>
+    /// The most generation workers a disaggregated job places (default: <see cref="GenerationWorkers"/>): it
+    /// starts with those it can, and those past <see cref="GenerationWorkers"/> or without a free device try
+    /// again at every step, joining once a device of their role frees (an admin started a generation silo).
+    /// </summary>
+    [Id(43)] public int? MaxGenerationWorkers { get; init; }
     /// <summary>Data-parallel replicas of each trained model (actor, and critic for PPO).</summary>
     [Id(28)] public int TrainingReplicas { get; init; } = 1;
     [Id(29)] public StagePolicy StagePolicy { get; init; } = StagePolicy.Streaming;
@@ -83,6 +89,8 @@ public sealed record RlSpec
     [System.Text.Json.Serialization.JsonIgnore] public bool Emulated => Devices == DeviceKind.Emulated;
 
     [System.Text.Json.Serialization.JsonIgnore] public bool NeedsCritic => Algorithm == Algorithm.Ppo;
+
+    [System.Text.Json.Serialization.JsonIgnore] public int MostGenerationWorkers => MaxGenerationWorkers ?? GenerationWorkers;
 
     /// <summary>A colocated job's devices each hold one of every role, so the roles' counts and tensor-parallel degrees agree.</summary>
     private string? ColocationProblem() =>
@@ -134,6 +142,9 @@ public sealed record RlSpec
             ?? Range("gamma", Gamma, 0, 1)
             ?? Range("lambda", Lambda, 0, 1)
             ?? Range("generationWorkers", GenerationWorkers, 1, 4096)
+            ?? (MaxGenerationWorkers is { } most ? Range("maxGenerationWorkers", most, GenerationWorkers, 4096) : null)
+            ?? (MaxGenerationWorkers is not null && Placement == RolePlacement.Colocated ? "rl.maxGenerationWorkers: a colocated job's workers are on its own devices, one each; remove it" : null)
+            ?? (MaxGenerationWorkers is not null && Pools is not null ? "rl.maxGenerationWorkers: the pools divide a fixed budget of devices between generation and training; remove one" : null)
             ?? Range("trainingReplicas", TrainingReplicas, 1, 1024)
             ?? ((long)MiniBatches * TrainingReplicas > (long)PromptsPerIteration * SamplesPerPrompt ? $"rl.trainingReplicas: {TrainingReplicas} replicas x {MiniBatches} mini-batches exceed the {PromptsPerIteration * SamplesPerPrompt} samples of an iteration" : null)
             ?? Range("maxBatch", MaxBatch, 1, 65_536)

@@ -39,7 +39,7 @@ public sealed class PoolTuning(JobSpec job, EmulatedJob? emulated)
     public static (int Workers, int Replicas) Most(JobSpec job)
     {
         var rl = job.Rl!;
-        if (rl.Pools is null) return (rl.GenerationWorkers, rl.TrainingReplicas);
+        if (rl.Pools is null) return (rl.MostGenerationWorkers, rl.TrainingReplicas);
         var (budget, perReplica, most) = Shape(job, rl.Emulated ? new EmulatedJob(job) : null);
         return (budget - perReplica, Math.Min(most, (budget - 1) / perReplica));
     }

@@ -36,15 +36,16 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     private readonly JobCheckpoints checkpoints = new(job, store);
     private readonly JobMetricsLog metricsLog = new(job, store);
     private readonly PoolTuning pools = new(job, job.Rl!.Emulated ? new EmulatedJob(job) : null);
-    // The job's generation worker grains: as many as any division of its pools gives (rl.pools); those of the division it runs are live.
+    // The job's generation worker grains: as many as any division of its pools gives (rl.pools), or rl.maxGenerationWorkers; those it runs with are live.
     private readonly IGenerationWorkerGrain[] all = [.. Enumerable.Range(0, PoolTuning.Most(job).Workers).Select(w => grains.GetGrain<IGenerationWorkerGrain>(JobKeys.For(job).Worker(w)))];
     // The workers the job goes on with: one lost with its silo, when no device is free to place it again, leaves.
     private readonly List<int> live = [.. Enumerable.Range(0, job.Rl!.GenerationWorkers)];
     // Every worker that has been live in this run: those that may hold a device.
     private readonly SortedSet<int> used = [.. Enumerable.Range(0, job.Rl!.GenerationWorkers)];
     private IGenerationWorkerGrain[] Workers => [.. live.Select(w => all[w])];
-    // Workers that left for want of a free device: each step they try again, and come back once one is free.
-    private readonly SortedSet<int> dropped = [];
+    // Workers that left for want of a free device, and those past rl.generationWorkers up to rl.maxGenerationWorkers:
+    // each step they try to be placed, and join once a device of their role is free (an admin started a generation silo).
+    private readonly SortedSet<int> dropped = [.. Enumerable.Range(job.Rl!.GenerationWorkers, job.Rl.MostGenerationWorkers - job.Rl.GenerationWorkers)];
     // Drained workers' samples being handed back, one worker after another.
     private Task handingBack = Task.CompletedTask;
     private RolloutScheduler? scheduler;
@@ -379,7 +380,10 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     private Task<double> Evaluate(WeightsRef version, TaskEncoding encoding, RlData data, Action<int, string> progress) =>
         HeldOutEvaluation.Accuracy(Workers, version, encoding, data, (worker, error) => Leave(Array.IndexOf(all, worker), error, progress));
 
-    /// <summary>Workers that left for want of a device and can be placed now (a replacement silo joined) rejoin the job's steps from the next one launched.</summary>
+    /// <summary>
+    /// Workers waiting for a device (one left for want of one, or one past rl.generationWorkers) that can be
+    /// placed now (a silo joined) join the job's steps from the next one launched.
+    /// </summary>
     private async Task Rejoin(Action<int, string> progress)
     {
         foreach (var w in dropped.ToList())
@@ -396,7 +400,8 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
             dropped.Remove(w);
             live.Add(w);
             live.Sort();
-            progress(weights?.Version ?? 0, $"generation worker {keys.Worker(w)} placed again: going on with {live.Count} workers");
+            used.Add(w);
+            progress(weights?.Version ?? 0, $"generation worker {keys.Worker(w)} placed: going on with {live.Count} workers");
         }
     }
 

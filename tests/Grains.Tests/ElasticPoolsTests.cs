@@ -187,6 +187,18 @@ public sealed class ElasticPoolsTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public void Most_generation_workers_below_the_starting_ones_colocated_or_beside_pools_are_refused_naming_why()
+    {
+        var rl = RlJobTests.Tiny("most-workers").Rl! with { GenerationWorkers = 2, TrainingReplicas = 2 };
+
+        (rl with { MaxGenerationWorkers = 1 }).Problem().Should().Be("rl.maxGenerationWorkers: 1 must be between 2 and 4096");
+        (rl with { MaxGenerationWorkers = 3, Placement = RolePlacement.Colocated }).Problem().Should().StartWith("rl.maxGenerationWorkers: a colocated job's workers are on its own devices");
+        (rl with { MaxGenerationWorkers = 3, Async = new AsyncSpec { MaxStaleness = 1 }, Pools = new PoolsSpec() }).Problem().Should().StartWith("rl.maxGenerationWorkers: the pools divide a fixed budget");
+        (rl with { MaxGenerationWorkers = 3 }).Problem().Should().BeNull();
+        PoolTuning.Most(RlJobTests.Tiny("most-workers") with { Rl = rl with { MaxGenerationWorkers = 3 } }).Should().Be((3, 2));
+    }
+
+    [Fact]
     public void Elastic_pools_beside_long_tail_migration_are_refused()
     {
         var rl = Job("pools-migration", workers: 3, replicas: 2, "chat", 128, new PoolsSpec { Elastic = true }).Rl! with { Migration = new MigrationSpec() };

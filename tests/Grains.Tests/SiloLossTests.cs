@@ -610,15 +610,22 @@ public sealed class SiloLossTests(SiloLossFixture fixture) : IClassFixture<SiloL
         for (var i = 1; i < metrics.Length; i++) metrics[i].RewardMean.Should().Be(wholeMetrics[i].RewardMean, $"iteration {i}");
     }
 
-    [Fact]
-    public async Task A_generation_silo_started_mid_job_takes_the_workers_that_had_no_device_from_the_next_step()
+    /// <summary>
+    /// Two workers and one generation device: the job starts with one; an admin then starts a silo with
+    /// another. The second worker is one the job asked for and could not place, or (<paramref name="growing"/>)
+    /// one past its generationWorkers, up to its maxGenerationWorkers.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_generation_silo_started_mid_job_takes_the_workers_that_had_no_device_from_the_next_step(bool growing)
     {
         var grains = fixture.Cluster.Client;
-        // Two workers and one generation device: the job starts with one; an admin then starts a silo with another.
         var silos = new List<InProcessSiloHandle> { await fixture.AddGenerationSilo(1) };
         try
         {
-            var spec = Job("silo-added") with { Iterations = 12 };
+            var fixedJob = Job(growing ? "silo-added-grow" : "silo-added") with { Iterations = 12 };
+            var spec = growing ? fixedJob with { Rl = fixedJob.Rl! with { GenerationWorkers = 1, MaxGenerationWorkers = 2 } } : fixedJob;
             var job = grains.GetGrain<IJobGrain>(spec.Name);
             await SiloLoss.Retry(() => job.Submit(spec));
             while ((await job.Status()).IterationsDone < 1) await Task.Delay(50);
