@@ -24,6 +24,12 @@ public sealed class CheckpointOptions
     /// <summary>Store: the ledger survives a silo's loss (a directory beside the checkpoints, or a blob container named after theirs).</summary>
     public LedgerPlace Ledger { get; set; } = LedgerPlace.Store;
 
+    /// <summary>
+    /// The datacenter the store is in (default: this silo's). A silo in another one reads trained weights
+    /// through its datacenter's relay: each version crosses the link between the two once.
+    /// </summary>
+    public string? Datacenter { get; set; }
+
     /// <summary>Large objects move in chunks of this many bytes, never as one message or array.</summary>
     public int ChunkBytes { get; set; } = 4 * 1024 * 1024;
 }

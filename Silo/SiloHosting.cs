@@ -147,6 +147,7 @@ public static class SiloHosting
         silo.Services.AddLossExceptions();
         silo.Services.AddSingleton<Grains.Pipeline.DeviceTurns>();
         silo.Services.AddSingleton<Grains.Engines.HybridDevices>();
+        silo.Services.AddSingleton<Grains.Rl.SiloWeights>();
         silo.Services.AddSingleton<GrainCallCounter>();
         silo.Services.AddSingleton<IIncomingGrainCallFilter>(services => services.GetRequiredService<GrainCallCounter>());
         silo.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(settings.Checkpoints));

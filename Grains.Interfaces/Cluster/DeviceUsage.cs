@@ -7,7 +7,11 @@ public sealed record DeviceUsage(
     [property: Id(1)] string Silo,
     [property: Id(2)] string Device,
     [property: Id(3)] double BusySeconds,
-    [property: Id(4)] BusyInterval[]? Intervals = null);
+    [property: Id(4)] BusyInterval[]? Intervals = null)
+{
+    /// <summary>Trained weights this device's reads brought over each link ("from->to" datacenters), in bytes.</summary>
+    [Id(5)] public Dictionary<string, long> WeightBytes { get; init; } = [];
+}
 
 /// <summary>A stretch of time (UTC) a device spent on one stage's work.</summary>
 [GenerateSerializer, Immutable]

@@ -56,6 +56,12 @@ public sealed record IterationMetrics
     [Id(35)] public SkewSplit? Split { get; init; }
     /// <summary>With rl.pools: the generation workers and training replicas the step was trained with (the division after any move then).</summary>
     [Id(36)] public PoolSizes? Pools { get; init; }
+    /// <summary>
+    /// Trained weights the generation workers' reads moved in the step, by link ("from->to" datacenters), in
+    /// bytes: a read of the store in its own datacenter, a version crossing into another's relay, the relay's
+    /// copy to each silo there (real devices; emulated ones model the transfer in their time line).
+    /// </summary>
+    [Id(37)] public Dictionary<string, long> WeightBytes { get; init; } = [];
 }
 
 /// <summary>How an asynchronous job's pools divide its devices at a step (rl.pools).</summary>

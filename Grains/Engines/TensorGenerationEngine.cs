@@ -16,7 +16,8 @@ namespace Grains.Engines;
 /// </summary>
 public sealed class TensorGenerationEngine : IGenerationEngine
 {
-    private readonly ICheckpointStore store;
+    // Reads a weights version's bytes (Rl.SiloWeights: from the store, or through the datacenter's relay).
+    private readonly Func<WeightsRef, Task<byte[]>> readWeights;
     private readonly GenerationLimits limits;
     private readonly DeviceThread device;
     private readonly Dictionary<string, GenerationWork> admitted = [];
@@ -27,16 +28,16 @@ public sealed class TensorGenerationEngine : IGenerationEngine
     /// <summary>The loaded weights version: a KV cache made with another is not used.</summary>
     private int version = -1;
 
-    private TensorGenerationEngine(ICheckpointStore store, GenerationLimits limits, string name)
+    private TensorGenerationEngine(Func<WeightsRef, Task<byte[]>> readWeights, GenerationLimits limits, string name)
     {
-        (this.store, this.limits) = (store, limits);
+        (this.readWeights, this.limits) = (readWeights, limits);
         eosId = ModelCatalog.Tokenizer(limits.Model).EosId;
         device = new DeviceThread(name);
     }
 
-    public static async Task<TensorGenerationEngine> Create(ICheckpointStore store, GenerationLimits limits, string name)
+    public static async Task<TensorGenerationEngine> Create(Func<WeightsRef, Task<byte[]>> readWeights, GenerationLimits limits, string name)
     {
-        var engine = new TensorGenerationEngine(store, limits, name);
+        var engine = new TensorGenerationEngine(readWeights, limits, name);
         await engine.device.Run(() =>
         {
             engine.model = new Transformer(ModelCatalog.Config(limits.Model));
@@ -53,7 +54,7 @@ public sealed class TensorGenerationEngine : IGenerationEngine
     {
         await WeightsLoadException.Of(weights, async () =>
         {
-            var bytes = await ModelCatalog.ReadAsync(store, weights.Object);
+            var bytes = await readWeights(weights);
             await device.Run(() => ModelCatalog.Deserialize(model!, bytes, weights.Object));
             return true;
         });
@@ -133,7 +134,7 @@ public sealed class TensorGenerationEngine : IGenerationEngine
     public async Task<int[][]> Greedy(int[][] prompts, int maxNewTokens, WeightsRef? other)
     {
         var requests = prompts.Select((p, i) => new GenerationRequest($"greedy-{i}", p, new SamplingParams(maxNewTokens, Temperature: 0, StopTokens: [eosId]))).ToArray();
-        var bytes = other is null ? null : await WeightsLoadException.Of(other, () => ModelCatalog.ReadAsync(store, other.Object));
+        var bytes = other is null ? null : await WeightsLoadException.Of(other, () => readWeights(other));
         return await device.Run(() =>
         {
             // Another version than the batch's is evaluated on a copy, so the running batch keeps its weights.

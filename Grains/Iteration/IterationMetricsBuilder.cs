@@ -82,6 +82,7 @@ public sealed class IterationMetricsBuilder(int iteration, DateTimeOffset began,
             DeviceBusy = usage.Select(u => (u.Holder, u.BusySeconds)).Concat(stepBusy.Select(b => (b.Key, b.Value)))
                 .ToDictionary(u => u.Item1, u => Math.Round(u.Item2 / seconds, 4)),
             WeightVersion = iteration,
+            WeightBytes = WeightBytesOf(usage),
             GradNorm = gradNorm,
             TimeScale = timeScale,
             Timeline = [.. usage.Where(u => u.Intervals is { Length: > 0 }).Select(u => new DeviceTimeline(u.Holder,
@@ -103,4 +104,8 @@ public sealed class IterationMetricsBuilder(int iteration, DateTimeOffset began,
     }
 
     private static int Percentile(int[] sorted, double q) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
+
+    /// <summary>The trained weights the devices' reads moved, summed by link.</summary>
+    public static Dictionary<string, long> WeightBytesOf(IEnumerable<DeviceUsage> usage) =>
+        usage.SelectMany(u => u.WeightBytes).GroupBy(b => b.Key).ToDictionary(g => g.Key, g => g.Sum(b => b.Value));
 }

@@ -168,10 +168,14 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         if (start > 0) progress(start, $"resuming after iteration {start}");
         await trainers.Start(start, actor => data is null ? Task.CompletedTask : WarmStart(actor, encoding, data, progress));
         await LoadWeights(new WeightsRef(keys.ActorWeights(start), start), progress);
-        await TakeUsage();
+        // The warm start's busy time is no step's; the weights it moved are in iteration 0's metrics.
+        var beforeFirst = await TakeUsage();
         if (start == 0 && data is not null)
         {
-            var initial = new IterationMetrics { Iteration = 0, HeldOutAccuracy = await Evaluate(weights!, encoding, data, progress) };
+            var initial = new IterationMetrics
+            {
+                Iteration = 0, HeldOutAccuracy = await Evaluate(weights!, encoding, data, progress), WeightBytes = IterationMetricsBuilder.WeightBytesOf(beforeFirst),
+            };
             await metricsLog.Save(initial);
             report(initial);
         }

@@ -19,7 +19,7 @@ namespace Grains.Rl;
 /// rollouts a newer version instead interrupts the batch, whose samples go on under it from their tokens so far.
 /// </summary>
 [DevicePlacement(SiloRoles.Generation)]
-public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices hybrids, ILogger<GenerationWorkerGrain> logger) : DeviceGrain, IGenerationWorkerGrain
+public sealed class GenerationWorkerGrain(SiloWeights siloWeights, HybridDevices hybrids, ILogger<GenerationWorkerGrain> logger) : DeviceGrain, IGenerationWorkerGrain
 {
     // How long a drained worker waits for its job to take its samples before it leaves with them.
     private static readonly TimeSpan HandBackWait = TimeSpan.FromSeconds(30);
@@ -40,6 +40,8 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
     private Task? loop;
     // Partial rollouts: how many tokens each sample had when the job was last told of it.
     private readonly Dictionary<string, int> told = [];
+    // The weights transfers this worker's reads caused since its usage was last taken.
+    private readonly List<WeightHop> hops = [];
 
     private int InFlight => waiting.Count + (engine?.Count ?? 0);
 
@@ -56,7 +58,7 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
         (limits, version) = (configured, -1);
         engine = configured.Emulated is { } emulated
             ? new EmulatedGenerationEngine(emulated, configured, hybrids.For(this.GetPrimaryKeyString(), emulated.Device, DeviceRole.Generation))
-            : await TensorGenerationEngine.Create(store, configured, $"generation {this.GetPrimaryKeyString()}");
+            : await TensorGenerationEngine.Create(w => siloWeights.Read(w, hops), configured, $"generation {this.GetPrimaryKeyString()}");
     }
 
     /// <summary>
@@ -183,7 +185,9 @@ public sealed class GenerationWorkerGrain(ICheckpointStore store, HybridDevices 
     public Task<DeviceUsage> TakeUsage()
     {
         var (busy, intervals) = engine?.TakeUsage() ?? (0, null);
-        return Task.FromResult(new DeviceUsage(this.GetPrimaryKeyString(), Lease.Silo, Lease.Device, busy, intervals));
+        var weightBytes = hops.GroupBy(h => h.Link).ToDictionary(g => g.Key, g => g.Sum(h => h.Bytes));
+        hops.Clear();
+        return Task.FromResult(new DeviceUsage(this.GetPrimaryKeyString(), Lease.Silo, Lease.Device, busy, intervals) { WeightBytes = weightBytes });
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)

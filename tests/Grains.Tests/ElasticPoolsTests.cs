@@ -119,7 +119,8 @@ public sealed class ElasticPoolsTests(ClusterFixture fixture)
     /// <summary>
     /// Real devices (the tiny model on CPU), split auto: the job begins with the file's division (one worker
     /// generating one sample at a time, three replicas) and moves a unit a step towards the division its
-    /// measured busy seconds say is fastest, T_generation(G) = busy x G_0 / G, T_training(R) = busy x R_0 / R.
+    /// measured busy seconds say is fastest, T_generation(G) = busy x G_0 / G, T_training(R) = busy x R_0 / R
+    /// (the metrics give busy as a share of the step: the same step for both pools, so the same division).
     /// </summary>
     [Fact]
     public async Task On_real_devices_split_auto_moves_towards_the_division_the_first_steps_measure_fastest()
@@ -145,7 +146,7 @@ public sealed class ElasticPoolsTests(ClusterFixture fixture)
         var (generation, training) = (Busy("/g"), Busy("/actor/"));
         var fastest = Enumerable.Range(1, 3).MinBy(r => Math.Max(generation * 1 / (4 - r), training * 3 / r));
         metrics[2].Pools!.TrainingReplicas.Should().Be(fastest < 3 ? 2 : 3,
-            $"step 1 measured {generation:F2} s a worker and {training:F2} s a replica: {fastest} replicas are fastest");
+            $"in step 1 a worker was busy {generation:P0} of the step and a replica {training:P0}: {fastest} replicas are fastest");
     }
 
     [Fact]

@@ -21,6 +21,7 @@ public sealed class SiloLossFixture : IAsyncLifetime
 {
     private int nextDevices;
     private bool nextCore, nextDamaged;
+    private string nextDatacenter = "local";
 
     public string Directory { get; } = Path.Combine(Path.GetTempPath(), $"actors-silo-loss-{Guid.NewGuid():N}");
 
@@ -37,7 +38,9 @@ public sealed class SiloLossFixture : IAsyncLifetime
                 ["Silo:Name"] = options.SiloName,
                 ["Silo:Roles"] = core ? "training,inference" : SiloRoles.Generation,
                 ["Silo:Devices"] = core ? "cpu:0-7" : $"cpu:0-{nextDevices - 1}",
+                ["Silo:Datacenter"] = core ? "local" : nextDatacenter,
                 ["Checkpoints:Directory"] = Directory,
+                ["Checkpoints:Datacenter"] = "local",
             }).Build()));
             if (nextDamaged) silo.Services.AddSingleton<ICheckpointStore>(new DamagedWeightReads(new LocalCheckpointStore(Directory, 1 << 20)));
             // A killed silo is declared dead within a few seconds, as a cluster with short probes would.
@@ -48,6 +51,20 @@ public sealed class SiloLossFixture : IAsyncLifetime
 
     /// <summary>Starts a generation silo with this many devices, and waits until every silo sees it with its devices.</summary>
     public Task<InProcessSiloHandle> AddGenerationSilo(int devices) => Add(devices, core: false);
+
+    /// <summary>A generation silo in another datacenter than the store's (which is the core silo's, "local").</summary>
+    public async Task<InProcessSiloHandle> AddGenerationSilo(int devices, string datacenter)
+    {
+        nextDatacenter = datacenter;
+        try
+        {
+            return await Add(devices, core: false);
+        }
+        finally
+        {
+            nextDatacenter = "local";
+        }
+    }
 
     /// <summary>A generation silo whose reads of trained weights of jobs named "*-damaged" fail their hash check (<see cref="DamagedWeightReads"/>).</summary>
     public async Task<InProcessSiloHandle> AddDamagedGenerationSilo(int devices)
@@ -645,6 +662,43 @@ public sealed class SiloLossTests(SiloLossFixture fixture) : IClassFixture<SiloL
         {
             foreach (var silo in silos) await fixture.Cluster.StopSiloAsync(silo);
         }
+    }
+
+    /// <summary>
+    /// The same job with its four workers on two generation silos in the store's datacenter, then on two in
+    /// another: there each weights version crosses the link once (into the datacenter's relay) and is copied
+    /// once into each silo, where each of the four workers read the store itself. The job learns the same.
+    /// </summary>
+    [Fact]
+    public async Task A_weights_version_crosses_to_another_datacenter_once_and_reaches_each_of_its_silos_once()
+    {
+        var grains = fixture.Cluster.Client;
+        JobSpec Spec(string name) => Job(name) with { Rl = Job(name).Rl! with { GenerationWorkers = 4 } };
+        async Task<(JobStatus, IterationMetrics[])> RunOn(string datacenter, JobSpec spec)
+        {
+            var silos = new[] { await fixture.AddGenerationSilo(2, datacenter), await fixture.AddGenerationSilo(2, datacenter) };
+            try
+            {
+                return await RlJobTests.Run(grains, spec);
+            }
+            finally
+            {
+                foreach (var silo in silos) await fixture.Cluster.StopSiloAsync(silo);
+            }
+        }
+        var (nearStatus, near) = await RunOn("local", Spec("weights-near"));
+        var (farStatus, far) = await RunOn("east", Spec("weights-far"));
+
+        nearStatus.State.Should().Be(JobState.Completed, nearStatus.Message);
+        farStatus.State.Should().Be(JobState.Completed, farStatus.Message);
+        // Every version (the warm start's, then one a step) has the same shapes, so the same size as the last.
+        var version = (await new LocalCheckpointStore(fixture.Directory, 1 << 20).GetAsync(new JobKeys("weights-far").ActorWeights(3)))!.Length;
+        static long Over(IterationMetrics[] metrics, string link) => metrics.Sum(m => m.WeightBytes.GetValueOrDefault(link));
+        (Over(near, "local->local"), Over(near, "local->east")).Should().Be((4 * 4 * version, 0), "each of 4 workers read 4 versions from the store");
+        Over(far, "local->east").Should().Be(4 * version, "each version crossed once");
+        Over(far, "east->east").Should().Be(2 * 4 * version, "and was copied once into each of the 2 silos");
+        Over(far, "local->local").Should().Be(0, "no worker read the store across the link itself");
+        for (var i = 1; i < far.Length; i++) far[i].RewardMean.Should().Be(near[i].RewardMean, $"iteration {i} generated with the same weights");
     }
 
     [Fact]
