@@ -50,6 +50,12 @@ public sealed record RlSpec
     /// again at every step, joining once a device of their role frees (an admin started a generation silo).
     /// </summary>
     [Id(43)] public int? MaxGenerationWorkers { get; init; }
+    /// <summary>
+    /// A safetensors object in the checkpoint store that the actor (and the frozen reference) start from
+    /// instead of the preset's initialization: another job's weights, or a merge (<c>actors merge</c>). The
+    /// warm start's <see cref="SftSteps"/>, if any, run from it.
+    /// </summary>
+    [Id(44)] public string? InitialWeights { get; init; }
     /// <summary>Data-parallel replicas of each trained model (actor, and critic for PPO).</summary>
     [Id(28)] public int TrainingReplicas { get; init; } = 1;
     [Id(29)] public StagePolicy StagePolicy { get; init; } = StagePolicy.Streaming;
@@ -118,6 +124,8 @@ public sealed record RlSpec
             ?? Defined("task", Task)
             ?? Defined("reward", Reward)
             ?? (Reward == RewardSource.Model && string.IsNullOrWhiteSpace(RewardModel) ? "rl.rewardModel: required when reward is 'model'" : null)
+            ?? (InitialWeights is not null && Emulated ? "rl.initialWeights: emulated devices have no weights; remove it" : null)
+            ?? (InitialWeights is "" ? "rl.initialWeights: an object name in the checkpoint store, or remove it" : null)
             ?? Defined("stagePolicy", StagePolicy)
             ?? Defined("dispatch", Dispatch)
             ?? Defined("klEstimator", KlEstimator)

@@ -520,6 +520,11 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
 
     private async Task WarmStart(ITrainerGrain actor, TaskEncoding encoding, RlData data, Action<int, string> progress)
     {
+        if (rl.InitialWeights is { } initial)
+        {
+            await actor.LoadWeights(initial);
+            progress(0, $"actor starts from {initial}");
+        }
         if (rl.SftSteps == 0) return;
         var request = new SftRequest([.. data.Train.Select(encoding.Prompt)], [.. data.Train.Select(encoding.Answer)], rl.SftBatchSize, 0, rl.SftLearningRate, Seeds.Mix(job.Seed, 0x5F7));
         const int chunk = 50;

@@ -123,6 +123,18 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
         {
             throw new ArgumentException($"rl.rewardModel: '{rewardModel}' is not in the checkpoint store");
         }
+        if (submitted.Rl?.InitialWeights is { } initial)
+        {
+            try
+            {
+                CheckpointStoreExtensions.CheckName(initial);
+            }
+            catch (ArgumentException e)
+            {
+                throw new ArgumentException($"rl.initialWeights: {e.Message}", e);
+            }
+            if (await store.GetAsync(initial) is null) throw new ArgumentException($"rl.initialWeights: '{initial}' is not in the checkpoint store");
+        }
         spec = submitted;
         metrics.Clear();
         timelinesLetGoThrough = null;

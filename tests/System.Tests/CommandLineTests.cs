@@ -18,6 +18,8 @@ public sealed class CommandLineTests
     [InlineData("tls create x.pfx --days 0", "--days must be from 1 to 3650 (got 0)")]
     [InlineData("chaos infra/workloads/grpo-7b-256xh800-chat.json --soak 0", "--soak must be at least 1 minute and --kill-every at least 10 seconds (got 0, 120)")]
     [InlineData("chaos --kill-at 9", "--kill-at must be from 1 to 5 (the job has 6 iterations)")]
+    [InlineData("merge jobs/a/weights/actor-000001.safetensors --out models/m.safetensors", "<models>: two or more to merge, not 1")]
+    [InlineData("merge a.safetensors b.safetensors --weights 0.5,x --out m.safetensors", "--weights: '0.5,x' is not a comma-separated list of numbers")]
     public async Task A_misspelt_option_or_value_is_an_error_naming_it(string arguments, string error)
     {
         var (exit, _, output) = await ChildProcess.RunAsync(RepositoryPaths.BuiltAssembly("Client", "actors.dll"), arguments.Split(' '),
