@@ -10,6 +10,7 @@ public sealed class GrainCallCounter : IIncomingGrainCallFilter
     public Task Invoke(IIncomingGrainCallContext context)
     {
         Interlocked.Increment(ref calls);
+        Grains.Telemetry.ActorsMeter.GrainCalls.Add(1);
         return context.Invoke();
     }
 }

@@ -154,6 +154,7 @@ public static class SiloHosting
         silo.Services.AddSingleton(CreateCheckpointStore(settings.Checkpoints));
         silo.AddLedger(settings.Checkpoints);
         silo.AddJobReminders(settings.Clustering);
+        if (settings.Metrics.PrometheusEnabled) silo.Services.AddPrometheusEndpoint(settings.Metrics.PrometheusPort);
         return silo;
     }
 

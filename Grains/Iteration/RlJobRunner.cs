@@ -189,6 +189,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
                 if (Checkpoints && i % rl.CheckpointEvery == 0) await Checkpoint(i);
                 done = i;
                 await metricsLog.Save(metrics);
+                Publish(metrics);
                 report(metrics);
                 progress(i, $"iteration {i}: reward {metrics.RewardMean:F3}" + (metrics.HeldOutAccuracy is { } a ? $", held-out accuracy {a:P1}" : ""));
             }
@@ -516,6 +517,17 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         {
             return null;
         }
+    }
+
+    /// <summary>An iteration's figures to the silo's meter (<see cref="Telemetry.ActorsMeter"/>), tagged with the job.</summary>
+    private void Publish(IterationMetrics metrics)
+    {
+        var tag = Telemetry.ActorsMeter.Job(job.Name);
+        Telemetry.ActorsMeter.Steps.Add(1, tag);
+        Telemetry.ActorsMeter.SamplesTrained.Add(metrics.Ledger?.Trained ?? 0, tag);
+        Telemetry.ActorsMeter.StepDuration.Record(metrics.IterationSeconds, tag);
+        foreach (var busy in metrics.DeviceBusy.Values) Telemetry.ActorsMeter.DeviceBusy.Record(busy, tag);
+        if (staleness > 0) Telemetry.ActorsMeter.Staleness.Record(metrics.VersionLagMean, tag);
     }
 
     private async Task WarmStart(ITrainerGrain actor, TaskEncoding encoding, RlData data, Action<int, string> progress)

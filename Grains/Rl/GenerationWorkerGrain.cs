@@ -335,6 +335,11 @@ public sealed class GenerationWorkerGrain(SiloWeights siloWeights, HybridDevices
 
     private async Task Report(string sampleId, GeneratedResponse response)
     {
+        if (limits?.Job is { } job)
+        {
+            Telemetry.ActorsMeter.SamplesGenerated.Add(1, Telemetry.ActorsMeter.Job(job));
+            Telemetry.ActorsMeter.TokensGenerated.Add(response.Tokens, Telemetry.ActorsMeter.Job(job));
+        }
         try
         {
             // The sample grain's silo may be going: its record is in the ledger, so the call succeeds on its next activation.

@@ -44,8 +44,19 @@ public sealed class DashboardOptions
     public int Port { get; set; } = 8080;
 }
 
+/// <summary>
+/// What the silo publishes (section "Metrics"): the Actors meter's figures and the Orleans runtime's, on a
+/// Prometheus endpoint, http://127.0.0.1:{PrometheusPort}/metrics, when enabled.
+/// </summary>
+public sealed class MetricsOptions
+{
+    public const string Section = "Metrics";
+    public bool PrometheusEnabled { get; set; }
+    public int PrometheusPort { get; set; } = 9464;
+}
+
 /// <summary>Every option of a silo, read from configuration and checked before anything starts.</summary>
-public sealed record SiloSettings(ClusteringOptions Clustering, SiloOptions Silo, CheckpointOptions Checkpoints, DashboardOptions Dashboard, TlsSettings Tls)
+public sealed record SiloSettings(ClusteringOptions Clustering, SiloOptions Silo, CheckpointOptions Checkpoints, DashboardOptions Dashboard, TlsSettings Tls, MetricsOptions Metrics)
 {
     /// <summary>Binds and validates; throws <see cref="ConfigurationException"/> naming the first bad key.</summary>
     public static SiloSettings Load(IConfiguration configuration)
@@ -56,12 +67,13 @@ public sealed record SiloSettings(ClusteringOptions Clustering, SiloOptions Silo
             Bind<SiloOptions>(configuration, SiloOptions.Section),
             Bind<CheckpointOptions>(configuration, CheckpointOptions.Section),
             Bind<DashboardOptions>(configuration, DashboardOptions.Section),
-            Bind<TlsSettings>(configuration, TlsSettings.Section));
+            Bind<TlsSettings>(configuration, TlsSettings.Section),
+            Bind<MetricsOptions>(configuration, MetricsOptions.Section));
         settings.Validate();
         return settings;
     }
 
-    private static readonly string[] Sections = [ClusteringOptions.Section, SiloOptions.Section, CheckpointOptions.Section, DashboardOptions.Section, TlsSettings.Section];
+    private static readonly string[] Sections = [ClusteringOptions.Section, SiloOptions.Section, CheckpointOptions.Section, DashboardOptions.Section, TlsSettings.Section, MetricsOptions.Section];
 
     /// <summary>
     /// A section a letter or two away from one of ours ("Clusterng") is a typo whose settings would be
@@ -128,6 +140,7 @@ public sealed record SiloSettings(ClusteringOptions Clustering, SiloOptions Silo
         }
         if (Checkpoints.ChunkBytes is < 64 * 1024 or > 100 * 1024 * 1024) throw new ConfigurationException("Checkpoints:ChunkBytes", $"{Checkpoints.ChunkBytes} must be between 64 KiB and 100 MiB");
         if (Dashboard.Enabled) Port("Dashboard:Port", Dashboard.Port);
+        if (Metrics.PrometheusEnabled) Port("Metrics:PrometheusPort", Metrics.PrometheusPort);
         if (Tls.IsOn(Clustering.Provider))
         {
             if (string.IsNullOrWhiteSpace(Tls.Certificate) && Tls.Mode == TlsMode.Auto)

@@ -11,7 +11,19 @@ public sealed class ClusterFixture : IAsyncLifetime
     /// <summary>Each fixture's checkpoints go to a fresh directory, removed afterwards.</summary>
     public static readonly string CheckpointDirectory = Path.Combine(Path.GetTempPath(), $"actors-grains-tests-{Environment.ProcessId}");
 
+    /// <summary>The silo's Prometheus endpoint's port (a free one).</summary>
+    public static readonly int MetricsPort = FreePort();
+
     public TestCluster Cluster { get; } = new TestClusterBuilder(1).AddSiloBuilderConfigurator<Configurator>().Build();
+
+    private static int FreePort()
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
 
     public Task InitializeAsync() => Cluster.DeployAsync();
 
@@ -28,6 +40,8 @@ public sealed class ClusterFixture : IAsyncLifetime
             {
                 ["Silo:Devices"] = "cpu:0-63",
                 ["Checkpoints:Directory"] = CheckpointDirectory,
+                ["Metrics:PrometheusEnabled"] = "true",
+                ["Metrics:PrometheusPort"] = MetricsPort.ToString(),
             }).Build()));
     }
 }

@@ -1,0 +1,35 @@
+using System.Diagnostics.Metrics;
+
+namespace Grains.Telemetry;
+
+/// <summary>
+/// The figures a silo publishes through System.Diagnostics.Metrics (meter "Actors"): what a job's
+/// iteration lines print, as counters and histograms tagged with the job's name, for OpenTelemetry to
+/// export (the silo's Prometheus endpoint when Metrics:Prometheus:Enabled). Each is recorded where it
+/// happens: samples and tokens by the generation worker that made them, steps by the job's runner, grain
+/// calls by the silo that received them.
+/// </summary>
+public static class ActorsMeter
+{
+    public const string Name = "Actors";
+
+    private static readonly Meter Meter = new(Name);
+
+    public static readonly Counter<long> SamplesGenerated = Meter.CreateCounter<long>("actors.samples.generated", "{sample}", "Responses finished by generation workers");
+
+    public static readonly Counter<long> TokensGenerated = Meter.CreateCounter<long>("actors.tokens.generated", "{token}", "Response tokens finished by generation workers");
+
+    public static readonly Counter<long> SamplesTrained = Meter.CreateCounter<long>("actors.samples.trained", "{sample}", "Samples a job trained on");
+
+    public static readonly Counter<long> Steps = Meter.CreateCounter<long>("actors.steps", "{step}", "Iterations a job finished");
+
+    public static readonly Histogram<double> StepDuration = Meter.CreateHistogram<double>("actors.step.duration", "s", "Wall seconds of an iteration");
+
+    public static readonly Histogram<double> DeviceBusy = Meter.CreateHistogram<double>("actors.device.busy", "1", "Each device's busy share of an iteration");
+
+    public static readonly Histogram<double> Staleness = Meter.CreateHistogram<double>("actors.staleness", "{version}", "Mean weights-version lag of an iteration's trained samples (asynchronous jobs)");
+
+    public static readonly Counter<long> GrainCalls = Meter.CreateCounter<long>("actors.grain.calls", "{call}", "Grain calls this silo received");
+
+    public static KeyValuePair<string, object?> Job(string name) => new("job", name);
+}
