@@ -14,6 +14,9 @@ public interface IJobGrain : IGrainWithStringKey
 
     Task<JobStatus> Status();
 
+    /// <summary>The job file it runs (or ran), null before a submit.</summary>
+    Task<JobSpec?> Spec();
+
     Task<JobStatus> Cancel();
 
     /// <summary>The metrics of iterations from <paramref name="fromIteration"/> on (RL jobs).</summary>

@@ -31,6 +31,9 @@ public sealed record JobKeys(string Job, bool Colocated = false)
 
     public string ActorWeights(int version) => $"{Objects}/weights/actor-{version:D6}.safetensors";
 
+    /// <summary>What every actor weights version's name starts with.</summary>
+    public string ActorWeightsPrefix => $"{Objects}/weights/actor-";
+
     public string CriticWeights(int version) => $"{Objects}/weights/critic-{version:D6}.safetensors";
 
     public string Checkpoints => $"{Objects}/checkpoints/";

@@ -66,6 +66,8 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
 
     public Task<JobStatus> Status() => Task.FromResult(status);
 
+    public Task<JobSpec?> Spec() => Task.FromResult(spec);
+
     public Task<JobStatus> Cancel()
     {
         if (status.State == JobState.Running)

@@ -40,4 +40,36 @@ public sealed class CharTokenizer : ITokenizer
 
     public string Decode(IEnumerable<int> tokenIds) =>
         new(tokenIds.Where(id => id >= Specials && id < VocabSize).Select(id => alphabet[id - Specials]).ToArray());
+
+    /// <summary>The special tokens' names in a Hugging Face tokenizer, by id.</summary>
+    public static readonly string[] SpecialNames = ["<pad>", "<s>", "</s>"];
+
+    /// <summary>
+    /// This tokenizer as a Hugging Face tokenizer.json: a word-level vocabulary of the special tokens and one
+    /// entry per character, each character split off on its own before lookup, decoded by joining.
+    /// </summary>
+    public System.Text.Json.Nodes.JsonObject ToHuggingFaceJson()
+    {
+        var vocab = new System.Text.Json.Nodes.JsonObject();
+        for (var id = 0; id < VocabSize; id++) vocab[id < Specials ? SpecialNames[id] : alphabet[id - Specials].ToString()] = id;
+        var added = new System.Text.Json.Nodes.JsonArray([.. SpecialNames.Select((name, id) => (System.Text.Json.Nodes.JsonNode)new System.Text.Json.Nodes.JsonObject
+        {
+            ["id"] = id, ["content"] = name, ["single_word"] = false, ["lstrip"] = false, ["rstrip"] = false, ["normalized"] = false, ["special"] = true,
+        })]);
+        return new System.Text.Json.Nodes.JsonObject
+        {
+            ["version"] = "1.0",
+            ["truncation"] = null,
+            ["padding"] = null,
+            ["added_tokens"] = added,
+            ["normalizer"] = null,
+            ["pre_tokenizer"] = new System.Text.Json.Nodes.JsonObject
+            {
+                ["type"] = "Split", ["pattern"] = new System.Text.Json.Nodes.JsonObject { ["Regex"] = "." }, ["behavior"] = "Isolated", ["invert"] = false,
+            },
+            ["post_processor"] = null,
+            ["decoder"] = new System.Text.Json.Nodes.JsonObject { ["type"] = "Fuse" },
+            ["model"] = new System.Text.Json.Nodes.JsonObject { ["type"] = "WordLevel", ["vocab"] = vocab, ["unk_token"] = SpecialNames[0] },
+        };
+    }
 }

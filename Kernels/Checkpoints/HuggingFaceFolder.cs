@@ -1,0 +1,87 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Kernels.Model;
+using Kernels.Tokenizers;
+using static TorchSharp.torch;
+
+namespace Kernels.Checkpoints;
+
+/// <summary>
+/// A model written as a Hugging Face model folder: config.json (the LLaMA or Qwen2 config with its
+/// architecture), the weights in model.safetensors or, above a shard size, model-0000k-of-0000n.safetensors
+/// shards with model.safetensors.index.json mapping each tensor to its shard, generation_config.json, and
+/// the tokenizer as tokenizer.json and tokenizer_config.json.
+/// </summary>
+public static class HuggingFaceFolder
+{
+    public const string IndexFile = "model.safetensors.index.json";
+
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    /// <summary>Writes the folder (created if need be); returns the files written, in order.</summary>
+    public static IReadOnlyList<string> Write(string folder, ModelConfig config, IReadOnlyDictionary<string, Tensor> tensors, CharTokenizer tokenizer,
+        double temperature, long maxShardBytes)
+    {
+        if (maxShardBytes < 1) throw new ArgumentOutOfRangeException(nameof(maxShardBytes), maxShardBytes, "a shard holds at least one byte");
+        Directory.CreateDirectory(folder);
+        var written = new List<string>();
+        void Json(string file, JsonNode node)
+        {
+            File.WriteAllText(Path.Combine(folder, file), node.ToJsonString(Indented));
+            written.Add(file);
+        }
+
+        var hfConfig = JsonNode.Parse(config.ToJson())!.AsObject();
+        hfConfig["architectures"] = new JsonArray(config.ModelType == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM");
+        hfConfig["hidden_act"] = "silu";
+        hfConfig["torch_dtype"] = "float32";
+        (hfConfig["pad_token_id"], hfConfig["bos_token_id"], hfConfig["eos_token_id"]) = (tokenizer.PadId, tokenizer.BosId, tokenizer.EosId);
+        Json("config.json", hfConfig);
+        Json("generation_config.json", new JsonObject
+        {
+            ["pad_token_id"] = tokenizer.PadId, ["bos_token_id"] = tokenizer.BosId, ["eos_token_id"] = tokenizer.EosId, ["do_sample"] = true, ["temperature"] = temperature,
+        });
+        Json("tokenizer.json", tokenizer.ToHuggingFaceJson());
+        Json("tokenizer_config.json", new JsonObject
+        {
+            ["tokenizer_class"] = "PreTrainedTokenizerFast", ["pad_token"] = CharTokenizer.SpecialNames[0], ["bos_token"] = CharTokenizer.SpecialNames[1],
+            ["eos_token"] = CharTokenizer.SpecialNames[2], ["model_max_length"] = config.MaxPositions,
+        });
+
+        var shards = Shards(tensors, maxShardBytes);
+        var total = tensors.Values.Sum(Bytes);
+        if (shards.Count == 1)
+        {
+            SafeTensors.Save(Path.Combine(folder, ModelCheckpoint.WeightsFile), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+            written.Add(ModelCheckpoint.WeightsFile);
+            return written;
+        }
+        var map = new JsonObject();
+        for (var k = 0; k < shards.Count; k++)
+        {
+            var file = $"model-{k + 1:D5}-of-{shards.Count:D5}.safetensors";
+            SafeTensors.Save(Path.Combine(folder, file), shards[k].ToDictionary(n => n, n => tensors[n]), new Dictionary<string, string> { ["format"] = "pt" });
+            written.Add(file);
+            foreach (var name in shards[k]) map[name] = file;
+        }
+        Json(IndexFile, new JsonObject { ["metadata"] = new JsonObject { ["total_size"] = total }, ["weight_map"] = map });
+        return written;
+    }
+
+    /// <summary>The tensors' names by shard: in name order, each shard filled up to the size (a tensor larger than it is a shard of its own).</summary>
+    public static IReadOnlyList<IReadOnlyList<string>> Shards(IReadOnlyDictionary<string, Tensor> tensors, long maxShardBytes)
+    {
+        var shards = new List<List<string>> { new() };
+        long inShard = 0;
+        foreach (var name in tensors.Keys.Order(StringComparer.Ordinal))
+        {
+            var bytes = Bytes(tensors[name]);
+            if (shards[^1].Count > 0 && inShard + bytes > maxShardBytes) (shards, inShard) = ([.. shards, new()], 0);
+            shards[^1].Add(name);
+            inShard += bytes;
+        }
+        return shards;
+    }
+
+    private static long Bytes(Tensor tensor) => tensor.NumberOfElements * tensor.ElementSize;
+}
