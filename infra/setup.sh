@@ -18,6 +18,8 @@ command -v patchelf >/dev/null || apt_install patchelf
 command -v g++ >/dev/null || apt_install g++
 # Redis: the second real membership provider, started by its tests on a free loopback port.
 command -v redis-server >/dev/null || apt_install redis-server
+# Chromium, headless: the test that opens `actors report`'s page as a browser does.
+command -v chromium >/dev/null || apt_install chromium
 
 # Azurite, the Azure Storage emulator the storage tests start, pinned by infra/package-lock.json.
 stamp="$root/infra/node_modules/.package-lock.json"

@@ -187,7 +187,7 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
         AnsiConsole.Write(control);
     }
 
-    private static string Timeline(IterationMetrics m, double seconds, string caption)
+    internal static string Timeline(IterationMetrics m, double seconds, string caption)
     {
         var order = TimelineAnalysis.Roles.ToList();
         var rows = m.Timeline.OrderBy(t => order.IndexOf(TimelineAnalysis.Role(t.Holder))).ThenBy(t => t.Holder.Length).ThenBy(t => t.Holder, StringComparer.Ordinal)

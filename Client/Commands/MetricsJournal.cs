@@ -15,6 +15,26 @@ public sealed class MetricsJournal(string path)
 
     public string Path => path;
 
+    /// <summary>Every iteration's metrics in a journal, in file order; a line that is not one names its number.</summary>
+    public static async Task<IterationMetrics[]> Read(string path, CancellationToken cancellationToken)
+    {
+        var lines = await File.ReadAllLinesAsync(path, cancellationToken);
+        var metrics = new List<IterationMetrics>();
+        for (var i = 0; i < lines.Length; i++)
+        {
+            if (string.IsNullOrWhiteSpace(lines[i])) continue;
+            try
+            {
+                metrics.Add(JsonSerializer.Deserialize<IterationMetrics>(lines[i], Json) ?? throw new JsonException("null"));
+            }
+            catch (JsonException e)
+            {
+                throw new InvalidDataException($"{path}:{i + 1}: not an iteration's metrics ({e.Message})", e);
+            }
+        }
+        return [.. metrics];
+    }
+
     public async Task Append(IterationMetrics metrics, CancellationToken cancellationToken)
     {
         if (!trimmed)

@@ -1,0 +1,52 @@
+using Grains.Interfaces.Rl;
+using ScottPlot;
+
+namespace Client.Report;
+
+/// <summary>A job's curves as PNG charts (ScottPlot), one figure each, iterations along the x axis.</summary>
+public static class ReportCharts
+{
+    private const int Width = 720, Height = 300;
+
+    /// <summary>Each chart's title and PNG bytes; charts with nothing to show (no held-out evaluation, a synchronous job's staleness) are left out.</summary>
+    public static IReadOnlyList<(string Title, byte[] Png)> Draw(IReadOnlyList<IterationMetrics> metrics)
+    {
+        var steps = metrics.Where(m => m.Iteration > 0).ToArray();
+        double[] X(IEnumerable<IterationMetrics> of) => [.. of.Select(m => (double)m.Iteration)];
+        var charts = new List<(string, byte[])>
+        {
+            Chart("Reward (mean per step)", "reward", ("mean", X(steps), [.. steps.Select(m => m.RewardMean)])),
+        };
+        var evaluated = metrics.Where(m => m.HeldOutAccuracy is not null).ToArray();
+        if (evaluated.Length > 0) charts.Add(Chart("Held-out accuracy", "accuracy", ("held-out", X(evaluated), [.. evaluated.Select(m => m.HeldOutAccuracy!.Value)])));
+        charts.Add(Chart("KL to the reference and entropy", "nats", ("KL", X(steps), [.. steps.Select(m => m.Kl)]), ("entropy", X(steps), [.. steps.Select(m => m.Entropy)])));
+        charts.Add(Chart("Response length", "tokens", ("p50", X(steps), [.. steps.Select(m => (double)m.LengthP50)]),
+            ("mean", X(steps), [.. steps.Select(m => m.LengthMean)]), ("p99", X(steps), [.. steps.Select(m => (double)m.LengthP99)])));
+        charts.Add(Chart("Throughput", "trained samples / s", ("samples/s", X(steps), [.. steps.Select(m => m.SamplesPerSecond)])));
+        charts.Add(Chart("Device busy (mean over devices)", "share of the step", ("busy", X(steps), [.. steps.Select(MeanBusy)])));
+        if (steps.Any(m => m.VersionLagMax > 0))
+        {
+            charts.Add(Chart("Staleness", "weights versions behind", ("mean lag", X(steps), [.. steps.Select(m => m.VersionLagMean)]),
+                ("max lag", X(steps), [.. steps.Select(m => (double)m.VersionLagMax)])));
+        }
+        return charts;
+    }
+
+    public static double MeanBusy(IterationMetrics m) => m.DeviceBusy.Count == 0 ? 0 : m.DeviceBusy.Values.Average();
+
+    private static (string, byte[]) Chart(string title, string yLabel, params (string Legend, double[] X, double[] Y)[] series)
+    {
+        var plot = new Plot();
+        foreach (var (legend, x, y) in series)
+        {
+            var line = plot.Add.Scatter(x, y);
+            line.LegendText = legend;
+            line.MarkerSize = x.Length > 60 ? 0 : 4;
+        }
+        plot.Title(title);
+        plot.XLabel("iteration");
+        plot.YLabel(yLabel);
+        if (series.Length > 1) plot.ShowLegend(Alignment.UpperLeft);
+        return (title, plot.GetImageBytes(Width, Height, ImageFormat.Png));
+    }
+}

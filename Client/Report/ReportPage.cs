@@ -1,0 +1,59 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using Client.Commands;
+using Grains.Interfaces.Rl;
+
+namespace Client.Report;
+
+/// <summary>
+/// One HTML page for a job (<c>actors report</c>): its charts as PNG images inside the page, the last step's
+/// device timeline when it has one, and a table of every step's figures. Self-contained (images as data
+/// URIs), so it opens anywhere; once loaded it marks on its body how many of its images a browser drew.
+/// </summary>
+public static class ReportPage
+{
+    public static string Build(string job, IReadOnlyList<IterationMetrics> metrics)
+    {
+        var page = new StringBuilder();
+        page.Append(CultureInfo.InvariantCulture, $$"""
+            <!DOCTYPE html>
+            <html><head><meta charset="utf-8"><title>{{Html(job)}}</title>
+            <style>body{font-family:sans-serif;margin:24px}img{display:block;margin:12px 0}table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}</style>
+            </head><body>
+            <h1>{{Html(job)}}</h1>
+            <p>{{metrics.Count(m => m.Iteration > 0)}} steps.</p>
+
+            """);
+        foreach (var (title, png) in ReportCharts.Draw(metrics))
+        {
+            page.Append(CultureInfo.InvariantCulture, $"<img alt=\"{Html(title)}\" src=\"data:image/png;base64,{Convert.ToBase64String(png)}\">\n");
+        }
+        if (metrics.LastOrDefault(m => m.Timeline.Length > 0) is { } last)
+        {
+            page.Append(CultureInfo.InvariantCulture, $"<h2>Device timeline, iteration {last.Iteration}</h2>\n");
+            page.Append(BenchCommand.Timeline(last, last.Timeline.SelectMany(t => t.Bars).Select(b => b.End).DefaultIfEmpty(1).Max(), $"iteration {last.Iteration}")).Append('\n');
+        }
+        page.Append("<h2>Steps</h2>\n<table id=\"steps\"><tr><th>iteration</th><th>reward</th><th>held-out accuracy</th><th>KL</th><th>entropy</th><th>length mean</th><th>samples/s</th><th>device busy</th><th>mean lag</th></tr>\n");
+        foreach (var m in metrics)
+        {
+            page.Append(CultureInfo.InvariantCulture, $"<tr data-iteration=\"{m.Iteration}\"><td>{m.Iteration}</td><td>{m.RewardMean:R}</td><td>{(m.HeldOutAccuracy is { } a ? a.ToString("R", CultureInfo.InvariantCulture) : "")}</td>");
+            page.Append(CultureInfo.InvariantCulture, $"<td>{m.Kl:R}</td><td>{m.Entropy:R}</td><td>{m.LengthMean:R}</td><td>{m.SamplesPerSecond:R}</td><td>{ReportCharts.MeanBusy(m):R}</td><td>{m.VersionLagMean:R}</td></tr>\n");
+        }
+        page.Append("""
+            </table>
+            <script>
+            window.addEventListener('load', () => {
+              const drawn = [...document.images].filter(i => i.complete && i.naturalWidth > 0);
+              document.body.dataset.images = document.images.length;
+              document.body.dataset.imagesLoaded = drawn.length;
+            });
+            </script>
+            </body></html>
+
+            """);
+        return page.ToString();
+    }
+
+    private static string Html(string text) => WebUtility.HtmlEncode(text);
+}

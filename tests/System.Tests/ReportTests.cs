@@ -1,0 +1,69 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Grains.Interfaces.Rl;
+using Testing;
+using Xunit;
+
+namespace System.Tests;
+
+/// <summary>`actors report` on a 300-step metrics file, its page opened in headless Chromium as a browser opens it.</summary>
+public sealed class ReportTests : IDisposable
+{
+    private readonly string folder = Path.Combine(Path.GetTempPath(), $"report-{Guid.NewGuid():N}");
+
+    public ReportTests() => Directory.CreateDirectory(Path.Combine(folder, "report-job"));
+
+    public void Dispose() => Directory.Delete(folder, recursive: true);
+
+    /// <summary>An asynchronous job's 300 steps, every figure a function of the step, evaluated every 10.</summary>
+    private static IterationMetrics Step(int i) => new()
+    {
+        Iteration = i, RewardMean = i == 0 ? 0 : 0.2 + 0.6 * i / 300.0, HeldOutAccuracy = i % 10 == 0 ? i / 400.0 : null, Kl = i * 1e-4, Entropy = 1.5 - i / 600.0,
+        LengthMean = 40 + i / 10.0, LengthP50 = 38 + i / 10, LengthP99 = 90 + i / 5, SamplesPerSecond = 12.5 + Math.Sin(i), VersionLagMean = i == 0 ? 0 : 0.75, VersionLagMax = i == 0 ? 0 : 1,
+        DeviceBusy = new() { ["job/g0"] = 0.8, ["job/actor/0"] = 0.4 + i / 1000.0 },
+        Timeline = i == 300 ? [new DeviceTimeline("report-job/g0", [new TimelineBar(0, 2.5, "generation")]), new DeviceTimeline("report-job/actor/0", [new TimelineBar(2.5, 4, "training")])] : [],
+    };
+
+    [Fact]
+    public async Task A_300_step_report_is_a_page_under_2_MB_whose_charts_a_browser_draws_and_whose_numbers_are_the_metrics_files()
+    {
+        var file = Path.Combine(folder, "report-job", "metrics.jsonl");
+        var metrics = Enumerable.Range(0, 301).Select(Step).ToArray();
+        await File.WriteAllLinesAsync(file, metrics.Select(m => JsonSerializer.Serialize(m, new JsonSerializerOptions(JsonSerializerDefaults.Web))));
+        var page = Path.Combine(folder, "report.html");
+
+        var (exit, _, output) = await ChildProcess.RunAsync(RepositoryPaths.BuiltAssembly("Client", "actors.dll"), ["report", file, "--out", page], folder, TimeSpan.FromMinutes(2));
+
+        exit.Should().Be(0, output);
+        new FileInfo(page).Length.Should().BeLessThan(2 * 1024 * 1024);
+        var dom = Browse(page);
+        var images = int.Parse(Regex.Match(dom, @"data-images=""(\d+)""").Groups[1].Value);
+        images.Should().Be(7, "reward, held-out accuracy, KL and entropy, length, throughput, device busy, staleness");
+        Regex.Match(dom, @"data-images-loaded=""(\d+)""").Groups[1].Value.Should().Be("7", "every chart decoded and drawn");
+        dom.Should().Contain("<svg", "the last step's device timeline");
+        var rows = Regex.Matches(dom, @"<tr data-iteration=""(\d+)""><td>\d+</td><td>([^<]*)</td><td>([^<]*)</td>");
+        rows.Should().HaveCount(301);
+        foreach (Match row in rows)
+        {
+            var m = metrics[int.Parse(row.Groups[1].Value)];
+            double.Parse(row.Groups[2].Value, CultureInfo.InvariantCulture).Should().Be(m.RewardMean);
+            (row.Groups[3].Value.Length == 0 ? (double?)null : double.Parse(row.Groups[3].Value, CultureInfo.InvariantCulture)).Should().Be(m.HeldOutAccuracy);
+        }
+    }
+
+    /// <summary>The page's document after it loaded in headless Chromium (the Debian package infra/setup.sh installs).</summary>
+    private static string Browse(string page)
+    {
+        var start = new ProcessStartInfo("chromium", ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000", "--dump-dom", new Uri(page).AbsoluteUri])
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true,
+        };
+        using var browser = Process.Start(start) ?? throw new InvalidOperationException("chromium did not start: run infra/setup.sh");
+        var dom = browser.StandardOutput.ReadToEndAsync();
+        browser.StandardError.ReadToEndAsync();
+        browser.WaitForExit(120_000).Should().BeTrue("chromium loads a local page in well under 2 minutes");
+        return dom.Result;
+    }
+}
