@@ -54,11 +54,16 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
         Directory.CreateDirectory(output);
 
         var results = new List<PolicyResult>();
+        var steps = new List<IterationMetrics[]>();
         using (var host = await InProcessSilo.StartAsync(workload, cancellationToken, devices: variants.Sum(v => InProcessSilo.LeasedDevices(v.Apply(workload).Rl!))))
         {
             try
             {
-                foreach (var variant in variants) results.Add(await Run(host.Services, variant, workload, settings.Iterations, output, cancellationToken));
+                foreach (var variant in variants)
+                {
+                    var (result, measured) = await Run(host.Services, variant, workload, settings.Iterations, output, cancellationToken);
+                    (results, steps) = ([.. results, result], [.. steps, measured]);
+                }
             }
             finally
             {
@@ -69,6 +74,9 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
         results = results.Select(r => r with { SpeedUp = baseline is { } b ? r.SamplesPerSecond / b : null }).ToList();
         var emulated = new EmulatedJob(workload);
         Print(workload, emulated, results);
+        var page = Path.Combine(output, "report.html");
+        await File.WriteAllTextAsync(page, Report.ReportPage.Bench(workload.Name, [.. results.Zip(steps)]), cancellationToken);
+        AnsiConsole.MarkupLineInterpolated($"[grey]the policies' charts, table and timelines: {page}[/]");
         if (settings.Json is not null)
         {
             var json = new { workload = workload.Name, devices = emulated.Devices, samplesPerIteration = emulated.Workload(1).Samples.Count, measuredIterations = settings.Iterations, timeScale = emulated.TimeScale, baseline = BenchVariant.Baseline, policies = results };
@@ -96,7 +104,7 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
     }
 
     /// <summary>Runs one policy's job to its end and reads its steady state off the iterations after the first.</summary>
-    private static async Task<PolicyResult> Run(IServiceProvider services, BenchVariant variant, JobSpec workload, int iterations, string output, CancellationToken cancellation)
+    private static async Task<(PolicyResult Result, IterationMetrics[] Measured)> Run(IServiceProvider services, BenchVariant variant, JobSpec workload, int iterations, string output, CancellationToken cancellation)
     {
         var grains = services.GetRequiredService<IGrainFactory>();
         var counter = services.GetRequiredService<GrainCallCounter>();
@@ -132,11 +140,11 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
         var timeline = Path.Combine(output, $"{variant.Name}.svg");
         File.WriteAllText(timeline, Timeline(last, seconds, $"{workload.Name}, {variant.Name}: iteration {last.Iteration}, {seconds:F1} emulated s"));
         // The bound is over the workload's samples; a tail-batching step trains others (those that finished first), so it has none to compare with.
-        return new PolicyResult(variant.Name, steady.SecondsPerIteration, measured.Average(m => m.TrainingSeconds * m.TimeScale), steady.SamplesPerSecond, steady.TokensPerSecond, null,
+        return (new PolicyResult(variant.Name, steady.SecondsPerIteration, measured.Average(m => m.TrainingSeconds * m.TimeScale), steady.SamplesPerSecond, steady.TokensPerSecond, null,
             variant.TailBatch ? null : steady.BoundSeconds / steady.Iterations, variant.TailBatch ? null : steady.Efficiency, steady.GenerationShare, steady.PredictionError, TimelineAnalysis.BusyByRole(last.Timeline, Instances(job, last.Pools), seconds),
             (counter.Calls - calls) / wall, activations, measured.Average(m => TimelineAnalysis.NoDeviceBusyShare(m.Timeline, m.IterationSeconds * m.TimeScale)),
             wall / (iterations + variant.WarmUp + variant.CoolDown), timeline, last.Timeline, DevicesOf(emulated), emulated.CostPerHour,
-            emulated.CostPerHour is { } cost ? steady.SamplesPerSecond * 3600 / cost : null);
+            emulated.CostPerHour is { } cost ? steady.SamplesPerSecond * 3600 / cost : null), measured);
     }
 
     /// <summary>Each role's instances in an iteration: as the job file gives them, or as its pools divided them then (rl.pools).</summary>

@@ -34,6 +34,23 @@ public static class ReportCharts
 
     public static double MeanBusy(IterationMetrics m) => m.DeviceBusy.Count == 0 ? 0 : m.DeviceBusy.Values.Average();
 
+    /// <summary>
+    /// Each policy's steps of a bench run side by side: emulated seconds a step, trained samples a second and
+    /// mean device busy, one line per policy.
+    /// </summary>
+    public static IReadOnlyList<(string Title, byte[] Png)> Compare(IReadOnlyList<(string Policy, IterationMetrics[] Steps)> policies)
+    {
+        (string, double[], double[])[] Series(Func<IterationMetrics, double> value) =>
+            [.. policies.Select(p => (p.Policy, p.Steps.Select(m => (double)m.Iteration).ToArray(), p.Steps.Select(value).ToArray()))];
+        static double Seconds(IterationMetrics m) => m.IterationSeconds * m.TimeScale;
+        return
+        [
+            Chart("Seconds per step (emulated)", "s", Series(Seconds)),
+            Chart("Trained samples per second", "samples / s", Series(m => (m.Ledger?.Trained ?? 0) / Seconds(m))),
+            Chart("Device busy (mean over devices)", "share of the step", Series(MeanBusy)),
+        ];
+    }
+
     private static (string, byte[]) Chart(string title, string yLabel, params (string Legend, double[] X, double[] Y)[] series)
     {
         var plot = new Plot();

@@ -16,15 +16,7 @@ public static class ReportPage
     public static string Build(string job, IReadOnlyList<IterationMetrics> metrics)
     {
         var page = new StringBuilder();
-        page.Append(CultureInfo.InvariantCulture, $$"""
-            <!DOCTYPE html>
-            <html><head><meta charset="utf-8"><title>{{Html(job)}}</title>
-            <style>body{font-family:sans-serif;margin:24px}img{display:block;margin:12px 0}table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}</style>
-            </head><body>
-            <h1>{{Html(job)}}</h1>
-            <p>{{metrics.Count(m => m.Iteration > 0)}} steps.</p>
-
-            """);
+        page.Append(Head(job)).Append(CultureInfo.InvariantCulture, $"<p>{metrics.Count(m => m.Iteration > 0)} steps.</p>\n");
         foreach (var (title, png) in ReportCharts.Draw(metrics))
         {
             page.Append(CultureInfo.InvariantCulture, $"<img alt=\"{Html(title)}\" src=\"data:image/png;base64,{Convert.ToBase64String(png)}\">\n");
@@ -40,20 +32,61 @@ public static class ReportPage
             page.Append(CultureInfo.InvariantCulture, $"<tr data-iteration=\"{m.Iteration}\"><td>{m.Iteration}</td><td>{m.RewardMean:R}</td><td>{(m.HeldOutAccuracy is { } a ? a.ToString("R", CultureInfo.InvariantCulture) : "")}</td>");
             page.Append(CultureInfo.InvariantCulture, $"<td>{m.Kl:R}</td><td>{m.Entropy:R}</td><td>{m.LengthMean:R}</td><td>{m.SamplesPerSecond:R}</td><td>{ReportCharts.MeanBusy(m):R}</td><td>{m.VersionLagMean:R}</td></tr>\n");
         }
-        page.Append("""
-            </table>
-            <script>
-            window.addEventListener('load', () => {
-              const drawn = [...document.images].filter(i => i.complete && i.naturalWidth > 0);
-              document.body.dataset.images = document.images.length;
-              document.body.dataset.imagesLoaded = drawn.length;
-            });
-            </script>
-            </body></html>
-
-            """);
+        page.Append("</table>\n").Append(Loaded);
         return page.ToString();
     }
+
+    /// <summary>
+    /// A bench run's page: its policies' steps compared in charts, the table of their steady state, and each
+    /// policy's last device timeline.
+    /// </summary>
+    public static string Bench(string workload, IReadOnlyList<(BenchCommand.PolicyResult Result, IterationMetrics[] Steps)> policies)
+    {
+        var page = new StringBuilder();
+        page.Append(Head($"bench {workload}"));
+        foreach (var (title, png) in ReportCharts.Compare([.. policies.Select(p => (p.Result.Policy, p.Steps))]))
+        {
+            page.Append(CultureInfo.InvariantCulture, $"<img alt=\"{Html(title)}\" src=\"data:image/png;base64,{Convert.ToBase64String(png)}\">\n");
+        }
+        page.Append("<h2>Steady state</h2>\n<table id=\"policies\"><tr><th>policy</th><th>s / step</th><th>samples / s</th><th>speed-up</th><th>efficiency</th></tr>\n");
+        foreach (var (r, _) in policies)
+        {
+            page.Append(CultureInfo.InvariantCulture, $"<tr data-policy=\"{Html(r.Policy)}\"><td>{Html(r.Policy)}</td><td>{r.IterationSeconds:R}</td><td>{r.SamplesPerSecond:R}</td>");
+            page.Append(CultureInfo.InvariantCulture, $"<td>{(r.SpeedUp is { } s ? s.ToString("R", CultureInfo.InvariantCulture) : "")}</td><td>{(r.Efficiency is { } e ? e.ToString("R", CultureInfo.InvariantCulture) : "")}</td></tr>\n");
+        }
+        page.Append("</table>\n");
+        foreach (var (r, steps) in policies.Where(p => p.Steps.Length > 0 && p.Steps[^1].Timeline.Length > 0))
+        {
+            var last = steps[^1];
+            var seconds = last.IterationSeconds * last.TimeScale;
+            page.Append(CultureInfo.InvariantCulture, $"<h2>{Html(r.Policy)}: iteration {last.Iteration}</h2>\n");
+            page.Append(BenchCommand.Timeline(last, seconds, $"{r.Policy}: iteration {last.Iteration}, {seconds:F1} emulated s")).Append('\n');
+        }
+        page.Append(Loaded);
+        return page.ToString();
+    }
+
+    private static string Head(string title) => $$"""
+        <!DOCTYPE html>
+        <html><head><meta charset="utf-8"><title>{{Html(title)}}</title>
+        <style>body{font-family:sans-serif;margin:24px}img{display:block;margin:12px 0}table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}</style>
+        </head><body>
+        <h1>{{Html(title)}}</h1>
+
+        """;
+
+    /// <summary>The page's end: once loaded, it marks on its body how many images it has and how many were drawn.</summary>
+    private const string Loaded = """
+        <script>
+        window.addEventListener('load', () => {
+          const drawn = [...document.images].filter(i => i.complete && i.naturalWidth > 0);
+          document.body.dataset.images = document.images.length;
+          document.body.dataset.imagesLoaded = drawn.length;
+        });
+        </script>
+        </body></html>
+
+        """;
 
     private static string Html(string text) => WebUtility.HtmlEncode(text);
 }

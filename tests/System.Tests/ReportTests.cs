@@ -53,6 +53,26 @@ public sealed class ReportTests : IDisposable
         }
     }
 
+    [Fact]
+    public void A_bench_page_compares_its_policies_in_charts_a_browser_draws_with_their_table_and_timelines()
+    {
+        Client.Commands.BenchCommand.PolicyResult Result(string policy, double seconds, double? speedUp) => new(policy, seconds, seconds / 2, 64 / seconds, 6400 / seconds, speedUp,
+            null, null, 0.5, null, [], 100, 10, 0.01, 1, "", [], "8 H800", null, null);
+        IterationMetrics[] Steps(double seconds) => [.. Enumerable.Range(2, 5).Select(i => Step(300) with
+        {
+            Iteration = i, IterationSeconds = seconds, TimeScale = 1, Ledger = new StepLedger { Created = 64, Generated = 64, Scored = 64, Trained = 64 },
+        })];
+        var page = Path.Combine(folder, "bench.html");
+
+        File.WriteAllText(page, Client.Report.ReportPage.Bench("tiny-workload", [(Result("colocated-barrier", 20, 1), Steps(20)), (Result("async-1", 10, 2), Steps(10))]));
+
+        var dom = Browse(page);
+        (Regex.Match(dom, @"data-images=""(\d+)""").Groups[1].Value, Regex.Match(dom, @"data-images-loaded=""(\d+)""").Groups[1].Value).Should().Be(("3", "3"));
+        Regex.Matches(dom, "<svg").Should().HaveCount(2, "each policy's last timeline");
+        Regex.Match(dom, @"<tr data-policy=""async-1""><td>async-1</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>").Groups.Values.Skip(1).Select(g => g.Value)
+            .Should().Equal("10", "6.4", "2");
+    }
+
     /// <summary>The page's document after it loaded in headless Chromium (the Debian package infra/setup.sh installs).</summary>
     private static string Browse(string page)
     {
