@@ -10,6 +10,7 @@ public sealed class CheckpointOptions
 {
     public const string Section = "Checkpoints";
 
+    /// <summary>Local (a directory) or AzureBlob.</summary>
     public CheckpointProvider Provider { get; set; } = CheckpointProvider.Local;
 
     /// <summary>Local provider: the directory; relative paths are relative to the working directory.</summary>

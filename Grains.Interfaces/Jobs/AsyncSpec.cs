@@ -17,8 +17,11 @@ public sealed record AsyncSpec
     /// <summary>The most weight versions a trained sample's weights may be behind the trainer's.</summary>
     public const int MostStaleness = 16;
 
+    /// <summary>How many weight versions generation may run ahead of training (0: synchronous).</summary>
     [Id(0)] public int MaxStaleness { get; init; } = 1;
+    /// <summary>Decoupled PPO (AReaL): the proximal policy of the last version separates the behaviour importance weight from the clipping.</summary>
     [Id(1)] public bool Decoupled { get; init; } = true;
+    /// <summary>The cap of the behaviour importance weight with decoupled PPO (above 1).</summary>
     [Id(2)] public double BehaviourWeightCap { get; init; } = 5.0;
     /// <summary>A new weights version interrupts the workers' running samples, which go on under it from their tokens so far (AReaL's interruptible rollouts).</summary>
     [Id(3)] public bool PartialRollouts { get; init; }

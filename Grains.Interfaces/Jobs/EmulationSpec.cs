@@ -19,10 +19,13 @@ public sealed record EmulationSpec
     [Id(2)] public string? Critic { get; init; }
     /// <summary>A learned reward model's shape, scored on the inference devices; none: a rule-based verifier that costs no device time.</summary>
     [Id(3)] public string? RewardModel { get; init; }
+    /// <summary>Devices per generation worker (tensor parallel): a power of two.</summary>
     [Id(4)] public int GenerationTensorParallel { get; init; } = 1;
     /// <summary>Scoring instances (reference, critic values, reward model), each of <see cref="InferenceTensorParallel"/> devices.</summary>
     [Id(5)] public int InferenceDevices { get; init; } = 1;
+    /// <summary>Devices per scoring instance (tensor parallel): a power of two.</summary>
     [Id(6)] public int InferenceTensorParallel { get; init; } = 1;
+    /// <summary>Devices per training replica of each model (tensor parallel): a power of two.</summary>
     [Id(7)] public int TrainingTensorParallel { get; init; } = 1;
     /// <summary>Response lengths: "chat", "reasoning", or a histogram file of "length,count" lines.</summary>
     [Id(8)] public string Lengths { get; init; } = "chat";

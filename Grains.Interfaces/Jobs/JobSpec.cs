@@ -11,11 +11,17 @@ namespace Grains.Interfaces.Jobs;
 [GenerateSerializer, Immutable]
 public sealed record JobSpec
 {
+    /// <summary>The job's name: 1-64 letters, digits, '-', '_' or '.'; its grains, objects and metrics are named after it.</summary>
     [Id(0)] public string Name { get; init; } = "";
+    /// <summary>"rl" post-trains a policy (the <c>rl</c> section); "smoke" trains the smoke model, to prove the stack.</summary>
     [Id(1)] public JobKind Kind { get; init; } = JobKind.Smoke;
+    /// <summary>Steps to train (1-1,000,000); a resumed job may be given more.</summary>
     [Id(2)] public int Iterations { get; init; } = 10;
+    /// <summary>Smoke jobs: optimizer steps per iteration.</summary>
     [Id(3)] public int StepsPerIteration { get; init; } = 100;
+    /// <summary>Every random draw (data order, sampling, initialization) derives from it: the same file trains the same way.</summary>
     [Id(4)] public long Seed { get; init; } = 1;
+    /// <summary>The rl section: required for kind "rl".</summary>
     [Id(5)] public RlSpec? Rl { get; init; }
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)

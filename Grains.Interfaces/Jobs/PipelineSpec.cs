@@ -12,10 +12,13 @@ namespace Grains.Interfaces.Jobs;
 [GenerateSerializer, Immutable]
 public sealed record PipelineSpec
 {
+    /// <summary>Pipeline stages of the actor: devices per pipeline.</summary>
     [Id(0)] public int Stages { get; init; } = 2;
     /// <summary>The critic's stages; the actor's when omitted.</summary>
     [Id(1)] public int? CriticStages { get; init; }
+    /// <summary>Micro-batches each mini-batch share is cut into.</summary>
     [Id(2)] public int MicroBatches { get; init; } = 4;
+    /// <summary>1f1b, gpipe, or fused (the critic's passes in the actor's bubbles, as the planner lays them out).</summary>
     [Id(3)] public PipelineScheduleKind Schedule { get; init; } = PipelineScheduleKind.OneForwardOneBackward;
     /// <summary>How activations and gradients travel between stages.</summary>
     [Id(4)] public WireFormat Wire { get; init; } = WireFormat.Fp32;

@@ -15,8 +15,10 @@ namespace Grains.Interfaces.Jobs;
 [GenerateSerializer, Immutable]
 public sealed record PoolsSpec
 {
+    /// <summary>fixed (as the file gives it) or auto (the division whose step is fastest).</summary>
     [Id(0)] public PoolSplit Split { get; init; } = PoolSplit.Fixed;
 
+    /// <summary>Divide the pools again after every step, moving one data-parallel unit when it pays.</summary>
     [Id(1)] public bool Elastic { get; init; }
 
     /// <summary>The first problem found, as "rl.pools.field: problem", or null.</summary>

@@ -10,9 +10,11 @@ public sealed record RlSpec
     /// <summary>The one model preset so far: 4 layers, hidden 128, GQA, character tokenizer.</summary>
     public const string DemoModel = "demo";
 
+    /// <summary>grpo (group baseline), ppo (critic, GAE), rloo (leave-one-out), reinforce++ (whitened returns).</summary>
     [Id(0)] public Algorithm Algorithm { get; init; } = Algorithm.Grpo;
     /// <summary>A model preset (<see cref="DemoModel"/>).</summary>
     [Id(1)] public string Model { get; init; } = DemoModel;
+    /// <summary>arithmetic (exact-match reward) or runlength (long-tailed lengths, partial credit).</summary>
     [Id(2)] public RlTask Task { get; init; } = RlTask.Arithmetic;
     /// <summary>The task's rule, or a learned reward model at <see cref="RewardModel"/>.</summary>
     [Id(3)] public RewardSource Reward { get; init; } = RewardSource.Verifier;
@@ -20,29 +22,49 @@ public sealed record RlSpec
     [Id(4)] public string? RewardModel { get; init; }
     /// <summary>A JSONL file of training examples; without one, <see cref="TrainExamples"/> are generated.</summary>
     [Id(5)] public string? Dataset { get; init; }
+    /// <summary>Generated training examples (without a dataset).</summary>
     [Id(6)] public int TrainExamples { get; init; } = 20_000;
+    /// <summary>Generated held-out examples (their own seed), for the held-out greedy accuracy.</summary>
     [Id(7)] public int HeldOutExamples { get; init; } = 200;
+    /// <summary>Supervised warm-start steps on the training set before RL.</summary>
     [Id(8)] public int SftSteps { get; init; } = 500;
+    /// <summary>The warm start's batch size.</summary>
     [Id(9)] public int SftBatchSize { get; init; } = 64;
+    /// <summary>The warm start's learning rate.</summary>
     [Id(10)] public double SftLearningRate { get; init; } = 3e-4;
+    /// <summary>Prompts drawn per iteration (a seeded permutation per epoch).</summary>
     [Id(11)] public int PromptsPerIteration { get; init; } = 32;
     /// <summary>Responses per prompt (a GRPO/RLOO group; 1 is usual for PPO).</summary>
     [Id(12)] public int SamplesPerPrompt { get; init; } = 8;
+    /// <summary>Optimizer steps per iteration and epoch: the step's samples cut into this many mini-batches.</summary>
     [Id(13)] public int MiniBatches { get; init; } = 2;
+    /// <summary>Passes over a step's samples: optimizer steps per iteration = miniBatches x epochs.</summary>
     [Id(14)] public int Epochs { get; init; } = 1;
+    /// <summary>AdamW learning rate of the actor (gradient norm clipped to 1).</summary>
     [Id(15)] public double ActorLearningRate { get; init; } = 3e-5;
+    /// <summary>AdamW learning rate of the critic (ppo).</summary>
     [Id(16)] public double CriticLearningRate { get; init; } = 1e-3;
+    /// <summary>Optimizer steps of linear learning-rate warm-up.</summary>
     [Id(17)] public int WarmupSteps { get; init; } = 10;
+    /// <summary>Weight of the KL to the frozen reference, as a loss term (or subtracted from the reward with klInReward).</summary>
     [Id(18)] public double KlCoefficient { get; init; }
     /// <summary>True: -beta KL in the reward; false: beta KL as a loss term.</summary>
     [Id(19)] public bool KlInReward { get; init; }
+    /// <summary>How the KL is estimated per token: k1, abs, k2 or k3.</summary>
     [Id(20)] public KlEstimatorKind KlEstimator { get; init; } = KlEstimatorKind.K3;
+    /// <summary>Sampling temperature; training log-probs use the same.</summary>
     [Id(21)] public double Temperature { get; init; } = 0.7;
+    /// <summary>PPO's clip of the importance ratio.</summary>
     [Id(22)] public double ClipRatio { get; init; } = 0.2;
+    /// <summary>The critic's value clip (ppo).</summary>
     [Id(23)] public double ValueClip { get; init; } = 0.5;
+    /// <summary>Weight of the entropy bonus.</summary>
     [Id(24)] public double EntropyCoefficient { get; init; }
+    /// <summary>GAE's discount (ppo).</summary>
     [Id(25)] public double Gamma { get; init; } = 1.0;
+    /// <summary>GAE's lambda (ppo).</summary>
     [Id(26)] public double Lambda { get; init; } = 1.0;
+    /// <summary>Generation workers, a device each (with colocated placement: the job's devices).</summary>
     [Id(27)] public int GenerationWorkers { get; init; } = 1;
     /// <summary>
     /// The most generation workers a disaggregated job places (default: <see cref="GenerationWorkers"/>): it
@@ -58,6 +80,7 @@ public sealed record RlSpec
     [Id(44)] public string? InitialWeights { get; init; }
     /// <summary>Data-parallel replicas of each trained model (actor, and critic for PPO).</summary>
     [Id(28)] public int TrainingReplicas { get; init; } = 1;
+    /// <summary>barrier (all generation, then all scoring, then training) or streaming (each sample scored the moment it ends).</summary>
     [Id(29)] public StagePolicy StagePolicy { get; init; } = StagePolicy.Streaming;
     /// <summary>Continuous batching: the most sequences a generation worker runs at once.</summary>
     [Id(30)] public int MaxBatch { get; init; } = 128;
@@ -73,6 +96,7 @@ public sealed record RlSpec
     /// and its rewards are zero: it measures the system, not learning.
     /// </summary>
     [Id(34)] public DeviceKind Devices { get; init; } = DeviceKind.Tensor;
+    /// <summary>Required with devices "emulated": the workload the cost-modelled devices run (device class, model shapes, devices per role, lengths).</summary>
     [Id(35)] public EmulationSpec? Emulation { get; init; }
     /// <summary>Train the actor (and critic) pipeline-parallel on stage grains; none: one trainer per replica.</summary>
     [Id(36)] public PipelineSpec? Pipeline { get; init; }

@@ -12,12 +12,17 @@ public enum ClusteringProvider { Localhost, AzureTable, Redis }
 public sealed class ClusteringOptions
 {
     public const string Section = "Clustering";
+    /// <summary>Localhost (one machine), AzureTable or Redis membership.</summary>
     public ClusteringProvider Provider { get; set; } = ClusteringProvider.Localhost;
     /// <summary>Azure Storage connection string (AzureTable) or Redis configuration string (Redis).</summary>
     public string? ConnectionString { get; set; }
+    /// <summary>The cluster a silo joins: silos and clients with the same id find each other.</summary>
     public string ClusterId { get; set; } = "actors";
+    /// <summary>The service's id: what stored state (reminders) is kept under across cluster restarts.</summary>
     public string ServiceId { get; set; } = "actors";
+    /// <summary>The port silos talk to each other on.</summary>
     public int SiloPort { get; set; } = 11111;
+    /// <summary>The port clients connect to.</summary>
     public int GatewayPort { get; set; } = 30000;
     /// <summary>Localhost clustering: the silo port of the first silo, which the others join.</summary>
     public int PrimarySiloPort { get; set; } = 11111;
@@ -27,12 +32,15 @@ public sealed class ClusteringOptions
 public sealed class SiloOptions
 {
     public const string Section = "Silo";
+    /// <summary>Shown by `actors cluster` (default: the machine's name).</summary>
     public string Name { get; set; } = Environment.MachineName;
     /// <summary>Comma-separated: generation, training, inference.</summary>
     public string Roles { get; set; } = string.Join(",", SiloRoles.All);
     /// <summary>e.g. cpu, gpu:0-7 (see DeviceSpec).</summary>
     public string Devices { get; set; } = "cpu";
+    /// <summary>The devices' class (cpu, H100, H800, H20...), published as silo metadata.</summary>
     public string DeviceClass { get; set; } = "cpu";
+    /// <summary>The datacenter the silo is in: where its workers read weights from (Checkpoints:Datacenter).</summary>
     public string Datacenter { get; set; } = "local";
 }
 
@@ -40,7 +48,9 @@ public sealed class SiloOptions
 public sealed class DashboardOptions
 {
     public const string Section = "Dashboard";
+    /// <summary>Serve the Orleans dashboard on loopback.</summary>
     public bool Enabled { get; set; }
+    /// <summary>The dashboard's port.</summary>
     public int Port { get; set; } = 8080;
 }
 
@@ -51,7 +61,9 @@ public sealed class DashboardOptions
 public sealed class MetricsOptions
 {
     public const string Section = "Metrics";
+    /// <summary>Serve the Prometheus endpoint.</summary>
     public bool PrometheusEnabled { get; set; }
+    /// <summary>The Prometheus endpoint's port.</summary>
     public int PrometheusPort { get; set; } = 9464;
 }
 

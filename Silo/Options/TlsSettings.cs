@@ -11,6 +11,7 @@ public enum TlsMode { Auto, On, Off }
 public sealed class TlsSettings
 {
     public const string Section = "Tls";
+    /// <summary>Auto (on with AzureTable or Redis membership, or when a certificate is given), On or Off.</summary>
     public TlsMode Mode { get; set; } = TlsMode.Auto;
     /// <summary>A PKCS#12 (.pfx) file with this silo's certificate and private key (`actors tls create` makes a self-signed one).</summary>
     public string? Certificate { get; set; }
