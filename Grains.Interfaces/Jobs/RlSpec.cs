@@ -177,7 +177,7 @@ public sealed record RlSpec
             ?? (MaxGenerationWorkers is { } most ? Range("maxGenerationWorkers", most, GenerationWorkers, 4096) : null)
             ?? (MaxGenerationWorkers is not null && Placement == RolePlacement.Colocated ? "rl.maxGenerationWorkers: a colocated job's workers are on its own devices, one each; remove it" : null)
             ?? (MaxGenerationWorkers is not null && Pools is not null ? "rl.maxGenerationWorkers: the pools divide a fixed budget of devices between generation and training; remove one" : null)
-            ?? Range("trainingReplicas", TrainingReplicas, 1, 1024)
+            ?? Range("trainingReplicas", TrainingReplicas, 1, 4096)
             ?? ((long)MiniBatches * TrainingReplicas > (long)PromptsPerIteration * SamplesPerPrompt ? $"rl.trainingReplicas: {TrainingReplicas} replicas x {MiniBatches} mini-batches exceed the {PromptsPerIteration * SamplesPerPrompt} samples of an iteration" : null)
             ?? Range("maxBatch", MaxBatch, 1, 65_536)
             ?? Range("maxTokens", MaxTokens, 16, 10_000_000)
