@@ -68,6 +68,44 @@ public static class HuggingFaceFolder
         return written;
     }
 
+    /// <summary>
+    /// Reads a Hugging Face model folder: its config.json and its weights, one model.safetensors or the shards
+    /// model.safetensors.index.json maps. A shard missing, a tensor the index names but its shard lacks, or a
+    /// tensor in two shards is refused naming it. The caller disposes the tensors.
+    /// </summary>
+    public static (ModelConfig Config, Dictionary<string, Tensor> Tensors) Read(string folder)
+    {
+        var configPath = Path.Combine(folder, "config.json");
+        if (!File.Exists(configPath)) throw new FileNotFoundException($"{folder}: no config.json (a Hugging Face model folder has one)", configPath);
+        var config = ModelConfig.FromJson(File.ReadAllText(configPath), configPath);
+        var indexPath = Path.Combine(folder, IndexFile);
+        if (!File.Exists(indexPath))
+        {
+            var single = Path.Combine(folder, ModelCheckpoint.WeightsFile);
+            if (!File.Exists(single)) throw new FileNotFoundException($"{folder}: neither {ModelCheckpoint.WeightsFile} nor {IndexFile}", single);
+            using var content = SafeTensors.Load(single);
+            return (config, new Dictionary<string, Tensor>(content.Tensors.Select(t => KeyValuePair.Create(t.Key, t.Value.clone()))));
+        }
+        var map = JsonNode.Parse(File.ReadAllText(indexPath))?["weight_map"]?.AsObject() ?? throw new InvalidDataException($"{indexPath}: no weight_map");
+        var tensors = new Dictionary<string, Tensor>();
+        foreach (var shard in map.Select(e => e.Value!.GetValue<string>()).Distinct())
+        {
+            var path = Path.Combine(folder, shard);
+            if (!File.Exists(path)) throw new FileNotFoundException($"{folder}: the index names shard {shard}, which is not there", path);
+            using var content = SafeTensors.Load(path);
+            foreach (var (name, tensor) in content.Tensors)
+            {
+                if (tensors.ContainsKey(name)) throw new InvalidDataException($"{folder}: tensor '{name}' is in two shards");
+                tensors[name] = tensor.clone();
+            }
+        }
+        if (map.Select(e => e.Key).FirstOrDefault(name => !tensors.ContainsKey(name)) is { } lost)
+        {
+            throw new InvalidDataException($"{folder}: the index puts tensor '{lost}' in {map[lost]!.GetValue<string>()}, which does not hold it");
+        }
+        return (config, tensors);
+    }
+
     /// <summary>The tensors' names by shard: in name order, each shard filled up to the size (a tensor larger than it is a shard of its own).</summary>
     public static IReadOnlyList<IReadOnlyList<string>> Shards(IReadOnlyDictionary<string, Tensor> tensors, long maxShardBytes)
     {

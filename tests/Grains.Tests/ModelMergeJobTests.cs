@@ -44,6 +44,29 @@ public sealed class ModelMergeJobTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_model_imported_in_chunks_is_what_a_job_starting_from_it_begins_with()
+    {
+        var grains = fixture.Cluster.Client;
+        using var model = new Kernels.Model.Transformer(ModelCatalog.Config(RlSpec.DemoModel));
+        var bytes = ModelCatalog.Serialize(model);
+        var import = grains.GetGrain<IModelImportGrain>("models/imported.safetensors");
+
+        const int chunk = 1 << 20;
+        for (var offset = 0; offset < bytes.Length; offset += chunk) await import.Append(offset, bytes[offset..Math.Min(bytes.Length, offset + chunk)]);
+        await import.Append(0, bytes[..chunk]);
+        var late = () => import.Append(bytes.Length + 10, [1]);
+        await late.Should().ThrowAsync<ArgumentException>().WithMessage($"*a chunk at {bytes.Length + 10}, but {bytes.Length} bytes have come");
+        var sha = await import.Commit(bytes.Length);
+        var tiny = RlJobTests.Tiny("import-started", iterations: 1);
+        var (started, _) = await RlJobTests.Run(grains, tiny with { Rl = tiny.Rl! with { InitialWeights = "models/imported.safetensors", SftSteps = 0 } });
+
+        started.State.Should().Be(JobState.Completed, started.Message);
+        sha.Should().BeEquivalentTo(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(bytes)), "a chunk sent twice was taken once");
+        using var startedFrom = await Read(new JobKeys("import-started").ReferenceWeights);
+        foreach (var (name, parameter) in model.state_dict()) startedFrom.Tensors[name].allclose(parameter, rtol: 0, atol: 0).Should().BeTrue(name);
+    }
+
+    [Fact]
     public async Task A_merge_of_models_that_differ_names_the_tensor_and_a_job_from_a_missing_object_is_refused_naming_the_field()
     {
         var grains = fixture.Cluster.Client;

@@ -64,6 +64,15 @@ public sealed class HuggingFaceFolderTests : IDisposable
         }
         var index = JsonNode.Parse(File.ReadAllText(Path.Combine(folder, HuggingFaceFolder.IndexFile)))!;
         index["metadata"]!["total_size"]!.GetValue<long>().Should().Be(total);
+
+        // And back in: the import's reader gives every tensor bit for bit.
+        var (config, back) = HuggingFaceFolder.Read(folder);
+        config.Should().Be(TinyModels.Config);
+        back.Keys.Should().BeEquivalentTo(tensors.Keys);
+        foreach (var (name, tensor) in tensors) back[name].bytes.ToArray().Should().Equal(tensor.contiguous().bytes.ToArray(), name);
+        File.Delete(Path.Combine(folder, "model-00003-of-00004.safetensors"));
+        var lost = () => HuggingFaceFolder.Read(folder);
+        lost.Should().Throw<FileNotFoundException>().WithMessage("*the index names shard model-00003-of-00004.safetensors, which is not there");
     }
 
     [Fact]
