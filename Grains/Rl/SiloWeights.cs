@@ -64,12 +64,15 @@ public sealed class SiloWeights(ICheckpointStore store, IOptions<CheckpointOptio
     private async Task<(byte[] Bytes, WeightHop[] Hops)> FromRelay(WeightsRef weights, string here)
     {
         var relay = grains.GetGrain<IWeightsRelayGrain>($"{here}/{weights.Object[..Math.Max(0, weights.Object.LastIndexOf('/'))]}");
-        var first = await relay.Read(weights, 0, checkpoints.Value.ChunkBytes);
+        // The relay is a copy: lost with its silo, it is activated again elsewhere in the datacenter and reads
+        // the store again (the same bytes), so a read goes on from where it was rather than fail the worker's load.
+        var first = await Cluster.SiloLoss.Retry(() => relay.Read(weights, 0, checkpoints.Value.ChunkBytes));
         var bytes = new byte[first.Length];
         first.Bytes.CopyTo(bytes, 0);
         for (long offset = first.Bytes.Length; offset < bytes.Length;)
         {
-            var chunk = await relay.Read(weights, offset, checkpoints.Value.ChunkBytes);
+            var at = offset;
+            var chunk = await Cluster.SiloLoss.Retry(() => relay.Read(weights, at, checkpoints.Value.ChunkBytes));
             if (chunk.Bytes.Length == 0) throw new InvalidDataException($"the weights relay of {here} ended {weights.Object} at {offset} of {bytes.Length} bytes");
             chunk.Bytes.CopyTo(bytes, offset);
             offset += chunk.Bytes.Length;
