@@ -51,14 +51,7 @@ public sealed class ExportCommand : AsyncCommand<ExportCommand.Settings>
             AnsiConsole.MarkupLineInterpolated($"[red]{e.Message}[/]");
             return 1;
         }
-        var bytes = new byte[model.Length];
-        for (long offset = 0; offset < bytes.Length;)
-        {
-            var chunk = await export.Read(offset, ChunkBytes);
-            if (chunk.Length == 0) throw new InvalidDataException($"{model.WeightsObject} ended at {offset} of {bytes.Length} bytes");
-            chunk.CopyTo(bytes, offset);
-            offset += chunk.Length;
-        }
+        var bytes = await Grains.Storage.GrainChunks.Gather(model.WeightsObject, model.Length, offset => export.Read(offset, ChunkBytes));
         using var weights = SafeTensors.Load(new MemoryStream(bytes));
         var files = HuggingFaceFolder.Write(settings.Folder, ModelCatalog.Config(model.Model), weights.Tensors, (CharTokenizer)ModelCatalog.Tokenizer(model.Model),
             model.Temperature, settings.MaxShardMb * 1_000_000L);

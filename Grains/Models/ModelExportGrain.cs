@@ -31,9 +31,9 @@ public sealed class ModelExportGrain(ICheckpointStore store) : Grain, IModelExpo
     public Task<byte[]> Read(long offset, int most)
     {
         if (opened is null) throw new InvalidOperationException($"export of '{this.GetPrimaryKeyString()}': open a version first");
-        var count = (int)Math.Clamp(opened.Length - offset, 0, most);
+        var chunk = GrainChunks.Slice(opened, offset, most);
         // The last chunk read, the copy is let go.
-        if (offset + count >= opened.Length) this.DeactivateOnIdle();
-        return Task.FromResult(opened.AsSpan((int)offset, count).ToArray());
+        if (offset + chunk.Length >= opened.Length) this.DeactivateOnIdle();
+        return Task.FromResult(chunk);
     }
 }

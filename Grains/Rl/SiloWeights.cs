@@ -67,16 +67,8 @@ public sealed class SiloWeights(ICheckpointStore store, IOptions<CheckpointOptio
         // The relay is a copy: lost with its silo, it is activated again elsewhere in the datacenter and reads
         // the store again (the same bytes), so a read goes on from where it was rather than fail the worker's load.
         var first = await Cluster.SiloLoss.Retry(() => relay.Read(weights, 0, checkpoints.Value.ChunkBytes));
-        var bytes = new byte[first.Length];
-        first.Bytes.CopyTo(bytes, 0);
-        for (long offset = first.Bytes.Length; offset < bytes.Length;)
-        {
-            var at = offset;
-            var chunk = await Cluster.SiloLoss.Retry(() => relay.Read(weights, at, checkpoints.Value.ChunkBytes));
-            if (chunk.Bytes.Length == 0) throw new InvalidDataException($"the weights relay of {here} ended {weights.Object} at {offset} of {bytes.Length} bytes");
-            chunk.Bytes.CopyTo(bytes, offset);
-            offset += chunk.Bytes.Length;
-        }
+        var bytes = await GrainChunks.Gather($"{weights.Object} from the weights relay of {here}", first.Length,
+            async offset => (await Cluster.SiloLoss.Retry(() => relay.Read(weights, offset, checkpoints.Value.ChunkBytes))).Bytes, first.Bytes);
         return (bytes, [.. first.Hops, new WeightHop(here, here, bytes.Length)]);
     }
 }

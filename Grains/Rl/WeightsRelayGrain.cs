@@ -43,7 +43,6 @@ public sealed class WeightsRelayGrain(ICheckpointStore store, IOptions<Checkpoin
         }
         var here = this.GetPrimaryKeyString()[..this.GetPrimaryKeyString().IndexOf('/')];
         WeightHop[] hops = fetched ? [new WeightHop(checkpoints.Value.Datacenter ?? here, here, bytes.Length)] : [];
-        var count = (int)Math.Clamp(bytes.Length - offset, 0, most);
-        return new WeightsChunk(bytes.AsSpan((int)offset, count).ToArray(), bytes.Length, hops);
+        return new WeightsChunk(GrainChunks.Slice(bytes, offset, most), bytes.Length, hops);
     }
 }
