@@ -274,6 +274,18 @@ public static class CoreAlgorithms
             (beta * (rejectedLogProbs - refRejectedLogProbs)).detach());
     }
 
+    /// <summary>
+    /// IPO loss (Azar et al., 2023) over preference pairs, from sequence log-probs (IPO averages them over a
+    /// response's tokens): h = (log pi(y_w) - log pi(y_l)) - (log ref(y_w) - log ref(y_l)),
+    /// L = mean((h - 1 / (2 tau))^2): the log-ratio margin is regressed to 1 / (2 tau) instead of pushed without
+    /// bound, so a preference the data always shows does not drive the policy away from the reference.
+    /// </summary>
+    public static Tensor IpoLoss(Tensor chosenLogProbs, Tensor rejectedLogProbs, Tensor refChosenLogProbs, Tensor refRejectedLogProbs, double tau = 0.1)
+    {
+        var h = (chosenLogProbs - rejectedLogProbs) - (refChosenLogProbs - refRejectedLogProbs);
+        return (h - 1 / (2 * tau)).pow(2).mean();
+    }
+
     private static IEnumerable<int[]> GroupIndices(IReadOnlyList<string> groups) =>
         groups.Select((g, i) => (g, i)).GroupBy(p => p.g).Select(g => g.Select(p => p.i).ToArray());
 

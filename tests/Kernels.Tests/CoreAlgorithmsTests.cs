@@ -200,4 +200,15 @@ public sealed class CoreAlgorithmsTests
         chosen.item<float>().Should().BeApproximately(0.1f, 1e-6f);
         rejected.item<float>().Should().BeApproximately(-0.05f, 1e-6f);
     }
+
+    [Fact]
+    public void Ipo_loss_regresses_the_margin_to_one_over_two_tau()
+    {
+        using var scope = NewDisposeScope();
+        // tau 0.1, target 1 / (2 tau) = 5. Pair 1: h = (-1 + 3) - (-2 + 2.5) = 1.5, (1.5 - 5)^2 = 12.25;
+        // pair 2: h = (-1 + 9) - (-2 + 5) = 5, (5 - 5)^2 = 0. Mean 6.125.
+        var loss = CoreAlgorithms.IpoLoss(tensor(new[] { -1f, -1f }), tensor(new[] { -3f, -9f }), tensor(new[] { -2f, -2f }), tensor(new[] { -2.5f, -5f }), 0.1);
+
+        loss.item<float>().Should().BeApproximately(6.125f, 1e-5f);
+    }
 }
