@@ -34,6 +34,9 @@ public sealed record JobKeys(string Job, bool Colocated = false)
     /// <summary>What every actor weights version's name starts with.</summary>
     public string ActorWeightsPrefix => $"{Objects}/weights/actor-";
 
+    /// <summary>The version an actor weights object of this job holds (the inverse of <see cref="ActorWeights"/>).</summary>
+    public int ActorWeightsVersion(string name) => int.Parse(name[ActorWeightsPrefix.Length..^".safetensors".Length]);
+
     public string CriticWeights(int version) => $"{Objects}/weights/critic-{version:D6}.safetensors";
 
     public string Checkpoints => $"{Objects}/checkpoints/";

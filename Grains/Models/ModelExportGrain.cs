@@ -20,12 +20,12 @@ public sealed class ModelExportGrain(ICheckpointStore store) : Grain, IModelExpo
         var name = iteration is { } i ? keys.ActorWeights(i) : kept.LastOrDefault();
         if (name is null || !kept.Contains(name))
         {
-            var versions = kept.Select(n => int.Parse(n[keys.ActorWeightsPrefix.Length..^".safetensors".Length])).ToList();
+            var versions = kept.Select(keys.ActorWeightsVersion).ToList();
             throw new ArgumentException($"export: job '{job}' has no weights{(iteration is { } v ? $" of iteration {v}" : "")} in the store"
                 + (versions.Count > 0 ? $"; the versions kept are {string.Join(", ", versions)}" : ""));
         }
         opened = await ModelCatalog.ReadAsync(store, name);
-        return new ExportedModel(name, int.Parse(name[keys.ActorWeightsPrefix.Length..^".safetensors".Length]), opened.Length, rl.Model, rl.Temperature);
+        return new ExportedModel(name, keys.ActorWeightsVersion(name), opened.Length, rl.Model, rl.Temperature);
     }
 
     public Task<byte[]> Read(long offset, int most)
