@@ -39,6 +39,9 @@ public sealed record JobKeys(string Job, bool Colocated = false)
 
     public string CriticWeights(int version) => $"{Objects}/weights/critic-{version:D6}.safetensors";
 
+    /// <summary>A DPO job's reference log-probs of its pairs, computed once (see Grains.Preference.ReferenceLogProbs).</summary>
+    public string PreferenceReference => $"{Objects}/preference/reference-logprobs.json";
+
     public string Checkpoints => $"{Objects}/checkpoints/";
 
     /// <summary>Each iteration's metrics, written by the job as it reports them.</summary>

@@ -5,7 +5,8 @@ namespace Grains.Interfaces.Jobs;
 
 /// <summary>
 /// What a researcher submits: a job file in JSON. Kind "rl" post-trains a policy with reinforcement
-/// learning (settings in <see cref="Rl"/>); kind "smoke" trains the smoke model on a training device
+/// learning (settings in <see cref="Rl"/>); kind "dpo" trains it on preference pairs (<see cref="Dpo"/>, with the
+/// rl section's model, warm start, devices and checkpoints); kind "smoke" trains the smoke model on a training device
 /// each iteration, to prove the stack.
 /// </summary>
 [GenerateSerializer, Immutable]
@@ -13,7 +14,7 @@ public sealed record JobSpec
 {
     /// <summary>The job's name: 1-64 letters, digits, '-', '_' or '.'; its grains, objects and metrics are named after it.</summary>
     [Id(0)] public string Name { get; init; } = "";
-    /// <summary>"rl" post-trains a policy (the <c>rl</c> section); "smoke" trains the smoke model, to prove the stack.</summary>
+    /// <summary>"rl" post-trains a policy (the <c>rl</c> section); "dpo" trains it on preference pairs (the <c>dpo</c> section); "smoke" trains the smoke model, to prove the stack.</summary>
     [Id(1)] public JobKind Kind { get; init; } = JobKind.Smoke;
     /// <summary>Steps to train (1-1,000,000); a resumed job may be given more.</summary>
     [Id(2)] public int Iterations { get; init; } = 10;
@@ -23,6 +24,8 @@ public sealed record JobSpec
     [Id(4)] public long Seed { get; init; } = 1;
     /// <summary>The rl section: required for kind "rl".</summary>
     [Id(5)] public RlSpec? Rl { get; init; }
+    /// <summary>The dpo section: required for kind "dpo", whose rl section (optional: its defaults) gives the model, warm start, devices and checkpoints.</summary>
+    [Id(6)] public DpoSpec? Dpo { get; init; }
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
@@ -52,6 +55,8 @@ public sealed record JobSpec
 
     public JobSpec Validated(string source = "job")
     {
+        // A DPO job's rl section may be left out: its defaults train the demo model.
+        if (Kind == JobKind.Dpo && Rl is null) return (this with { Rl = new RlSpec() }).Validated(source);
         string? problem =
             string.IsNullOrWhiteSpace(Name) ? "name: required" :
             !Name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.') || Name.Length > 64 ? $"name: {Quoted.Of(Name)} must be 1-64 letters, digits, '-', '_' or '.'" :
@@ -60,8 +65,10 @@ public sealed record JobSpec
             Iterations is < 1 or > 1_000_000 ? $"iterations: {Iterations} must be between 1 and 1000000" :
             StepsPerIteration is < 1 or > 100_000 ? $"stepsPerIteration: {StepsPerIteration} must be between 1 and 100000" :
             Kind == JobKind.Rl && Rl is null ? "rl: required for kind 'rl'" :
-            Kind != JobKind.Rl && Rl is not null ? $"rl: only for kind 'rl', not '{SpecNames.Of(Kind)}'" :
-            Rl?.Problem();
+            Kind == JobKind.Smoke && Rl is not null ? "rl: only for kinds 'rl' and 'dpo', not 'smoke'" :
+            Kind == JobKind.Dpo && Dpo is null ? "dpo: required for kind 'dpo'" :
+            Kind != JobKind.Dpo && Dpo is not null ? $"dpo: only for kind 'dpo', not '{SpecNames.Of(Kind)}'" :
+            Rl?.Problem() ?? (Kind == JobKind.Dpo ? Dpo!.Problem(Rl!) : null);
         return problem is null ? this : throw new ArgumentException($"{source}: {problem}");
     }
 }

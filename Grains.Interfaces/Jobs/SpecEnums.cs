@@ -2,8 +2,11 @@ using System.Text.Json.Serialization;
 
 namespace Grains.Interfaces.Jobs;
 
-/// <summary>What a job does: train the smoke model, or post-train a policy with RL.</summary>
-public enum JobKind { Smoke, Rl }
+/// <summary>What a job does: train the smoke model, post-train a policy with RL, or with DPO on preference pairs.</summary>
+public enum JobKind { Smoke, Rl, Dpo }
+
+/// <summary>A DPO job's loss over a pair's log-ratio margin h: DPO's -log sigmoid(beta h), or IPO's (h - 1/(2 beta))^2.</summary>
+public enum PreferenceLossKind { Sigmoid, Ipo }
 
 /// <summary>The RL algorithm; each has an advantage estimator registered in Kernels.Rl.AdvantageEstimators under the same member name.</summary>
 public enum Algorithm

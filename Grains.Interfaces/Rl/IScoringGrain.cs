@@ -10,6 +10,9 @@ public interface IScoringGrain : IGrainWithStringKey
 {
     Task<SampleScores> Score(ScoringRequest request);
 
+    /// <summary>Each sequence's log-prob under the weights named (sum over its response tokens, temperature 1): a DPO job's reference, computed once per pair.</summary>
+    Task<float[]> SequenceLogProbs(SequenceRequest request);
+
     Task<DeviceUsage> TakeUsage();
 
     /// <summary>

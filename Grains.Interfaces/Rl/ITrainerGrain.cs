@@ -22,6 +22,12 @@ public interface ITrainerGrain : IDeviceGrain
 
     Task<GradientShare> Gradients(TrainingRow[] share, double miniBatchTokens);
 
+    /// <summary>The gradient of a DPO job's loss over this replica's share of a batch of preference pairs, and its sums.</summary>
+    Task<PreferenceShare> PreferenceGradients(PreferenceBatch share);
+
+    /// <summary>The sums of a DPO job's loss over pairs, without a gradient (held-out pairs).</summary>
+    Task<PairSums> PreferenceSums(PreferenceBatch pairs);
+
     /// <summary>The model's log-probs of each row's response tokens (the proximal policy of decoupled PPO), at the job's temperature.</summary>
     Task<float[][]> LogProbs(TrainingRow[] rows);
 

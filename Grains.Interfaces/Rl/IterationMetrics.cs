@@ -62,6 +62,36 @@ public sealed record IterationMetrics
     /// copy to each silo there (real devices; emulated ones model the transfer in their time line).
     /// </summary>
     [Id(37)] public Dictionary<string, long> WeightBytes { get; init; } = [];
+    /// <summary>A DPO job's step: its pairs' loss, rewards and accuracy, and the held-out pairs' when evaluated (null for RL jobs).</summary>
+    [Id(38)] public PreferenceReport? Preference { get; init; }
+}
+
+/// <summary>
+/// A DPO step's figures over the pairs it trained (each before its optimizer step): mean loss, implicit rewards
+/// r = beta (log pi(y) - log ref(y)) of the chosen and rejected responses, their margin, the share of pairs ranked
+/// right; and over the held-out pairs after the step, when the step evaluated.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record PreferenceReport
+{
+    [Id(0)] public int Pairs { get; init; }
+    [Id(1)] public double Loss { get; init; }
+    [Id(2)] public double ChosenReward { get; init; }
+    [Id(3)] public double RejectedReward { get; init; }
+    [Id(4)] public double Margin { get; init; }
+    [Id(5)] public double Accuracy { get; init; }
+    [Id(6)] public double? HeldOutLoss { get; init; }
+    [Id(7)] public double? HeldOutMargin { get; init; }
+    /// <summary>The share of held-out pairs whose chosen response the policy now rewards above the rejected one.</summary>
+    [Id(8)] public double? HeldOutAccuracy { get; init; }
+
+    /// <summary>A report of <paramref name="trained"/>'s means, with <paramref name="heldOut"/>'s where evaluated.</summary>
+    public static PreferenceReport Of(PairSums trained, PairSums? heldOut) => new()
+    {
+        Pairs = (int)trained.Pairs, Loss = trained.MeanLoss, ChosenReward = trained.Pairs == 0 ? 0 : trained.ChosenReward / trained.Pairs,
+        RejectedReward = trained.Pairs == 0 ? 0 : trained.RejectedReward / trained.Pairs, Margin = trained.MeanMargin, Accuracy = trained.Accuracy,
+        HeldOutLoss = heldOut?.MeanLoss, HeldOutMargin = heldOut?.MeanMargin, HeldOutAccuracy = heldOut?.Accuracy,
+    };
 }
 
 /// <summary>How an asynchronous job's pools divide its devices at a step (rl.pools).</summary>

@@ -30,6 +30,10 @@ public sealed class EmulatedTrainingEngine(EmulatedDevice device, IDeviceTime cl
         return [.. rows.Select(_ => Array.Empty<float>())];
     }
 
+    public Task<PreferenceShare> PreferenceGradients(PreferenceBatch share) => throw NotModelled("preference loss");
+
+    public Task<PairSums> PreferenceSums(PreferenceBatch pairs) => throw NotModelled("preference loss");
+
     public Task<double> Apply(float[] gradient) => Task.FromResult(0.0);
 
     public Task Publish(string objectName) => Task.CompletedTask;

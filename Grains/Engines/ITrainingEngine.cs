@@ -12,6 +12,10 @@ public interface ITrainingEngine : IAsyncDisposable
 
     Task<float[][]> LogProbs(TrainingRow[] rows);
 
+    Task<PreferenceShare> PreferenceGradients(PreferenceBatch share);
+
+    Task<PairSums> PreferenceSums(PreferenceBatch pairs);
+
     Task<double> Apply(float[] gradient);
 
     Task Publish(string objectName);

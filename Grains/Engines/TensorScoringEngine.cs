@@ -5,6 +5,7 @@ using System.Diagnostics;
 using Grains.Interfaces.Rl;
 using Grains.Storage;
 using Kernels.Model;
+using Kernels.Preference;
 using Kernels.Rl;
 using Kernels.Tasks;
 
@@ -46,6 +47,25 @@ public sealed class TensorScoringEngine(ICheckpointStore store) : IScoringEngine
             }).ToArray();
             Interlocked.Add(ref busyTicks, Stopwatch.GetTimestamp() - started);
             return scores;
+        });
+    }
+
+    /// <summary>
+    /// Each sequence's log-prob under the weights named, at temperature 1, in batches of one shape (16 rows of
+    /// the request's longest sequence).
+    /// </summary>
+    public async Task<float[]> SequenceLogProbs(SequenceRequest request)
+    {
+        var model = await Model(request.Model, request.Weights, HeadKind.LanguageModel);
+        var rows = request.Prompts.Zip(request.Responses).ToArray();
+        if (rows.Length == 0) return [];
+        var shape = (ScoringRows, rows.Max(r => r.First.Length + r.Second.Length));
+        return await Task.Run(() =>
+        {
+            var started = Stopwatch.GetTimestamp();
+            var logProbs = rows.Chunk(ScoringRows).SelectMany(chunk => PreferenceUpdate.SequenceLogProbs(model, chunk, shape)).ToArray();
+            Interlocked.Add(ref busyTicks, Stopwatch.GetTimestamp() - started);
+            return logProbs;
         });
     }
 

@@ -5,6 +5,7 @@ using Grains.Cluster;
 using Grains.Interfaces.Rl;
 using Grains.Storage;
 using Kernels.Model;
+using Kernels.Preference;
 using Kernels.Rl;
 using Kernels.Training;
 
@@ -66,6 +67,22 @@ public sealed class TensorTrainingEngine : ITrainingEngine
             return new GradientShare(Kernels.Training.Gradients.Flatten(Model.parameters()), TrainerSettings.Sums(sums));
         });
     }
+
+    public Task<PreferenceShare> PreferenceGradients(PreferenceBatch share)
+    {
+        var pairs = share.Rows.Select(TrainerSettings.Example).ToArray();
+        return device.Run(() =>
+        {
+            foreach (var p in Model.parameters()) p.grad = null;
+            var sums = PreferenceUpdate.Backward(Model, pairs, share.BatchPairs, TrainerSettings.Loss(share.Loss), share.Beta);
+            return new PreferenceShare(Kernels.Training.Gradients.Flatten(Model.parameters()), TrainerSettings.Sums(sums));
+        });
+    }
+
+    /// <summary>Sums in chunks of the pairs in the order given.</summary>
+    public Task<PairSums> PreferenceSums(PreferenceBatch pairs) => device.Run(() =>
+        pairs.Rows.Chunk(64).Select(chunk => TrainerSettings.Sums(PreferenceUpdate.Evaluate(Model, [.. chunk.Select(TrainerSettings.Example)], TrainerSettings.Loss(pairs.Loss), pairs.Beta)))
+            .Aggregate(PairSums.Zero, (a, b) => a + b));
 
     /// <summary>Log-probs in chunks of the rows in the order given (a replica's share is the same on every run).</summary>
     public Task<float[][]> LogProbs(TrainingRow[] rows) => device.Run(() =>

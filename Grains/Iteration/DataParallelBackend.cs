@@ -160,21 +160,47 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
     }
 
     /// <summary>
-    /// One optimizer step of a model over a mini-batch split across its replicas: each computes the
-    /// gradient of its share (divided by the mini-batch's tokens), the shares are summed in replica
+    /// One optimizer step of a DPO job's policy over a batch of preference pairs, split across the actor
+    /// replicas as an RL step's mini-batch is (see <see cref="Step{TRow, TShare}"/>), a pair's two responses on one replica.
+    /// </summary>
+    public async Task<(PairSums Sums, double GradNorm, int Rebuilt)> PreferenceStep(PreferenceRow[] batch, PreferenceLossKind loss, double beta)
+    {
+        var (shares, norm, rebuilt) = await Step("actor", Actors, batch, r => r.Tokens,
+            (trainer, share) => trainer.PreferenceGradients(new PreferenceBatch(share, batch.Length, loss, beta)), s => s.Gradient);
+        return (shares.Select(s => s.Sums).Aggregate(PairSums.Zero, (a, b) => a + b), norm, rebuilt);
+    }
+
+    /// <summary>A DPO job's sums over pairs (held-out ones) by the first actor replica alive: the replicas are identical.</summary>
+    public async Task<PairSums> PreferenceSums(PreferenceRow[] pairs, PreferenceLossKind loss, double beta)
+    {
+        var sums = PairSums.Zero;
+        await AnyReplica(Actors, async a => sums = await a.PreferenceSums(new PreferenceBatch(pairs, Math.Max(1, pairs.Length), loss, beta)));
+        return sums;
+    }
+
+    private async Task<(TrainSums Sums, double GradNorm, int Rebuilt)> Step(string model, ITrainerGrain[] replicas, TrainingRow[] miniBatch)
+    {
+        var tokens = miniBatch.Sum(r => r.ResponseTokens);
+        var (shares, norm, rebuilt) = await Step(model, replicas, miniBatch, r => (long)r.PromptTokens + r.ResponseTokens, (trainer, share) => trainer.Gradients(share, tokens), s => s.Gradient);
+        return (shares.Select(s => s.Sums).Aggregate((a, b) => a + b), norm, rebuilt);
+    }
+
+    /// <summary>
+    /// One optimizer step of a model over a mini-batch split across its replicas by tokens: each computes the
+    /// gradient of its share (divided by the mini-batch's tokens or pairs), the shares are summed in replica
     /// order, and every replica applies the sum. A replica lost with its silo is rebuilt from a survivor,
     /// which holds the same state (before the step while gradients are computed, after it once applied);
     /// with no device free for it yet, a survivor computes its share (the same numbers: same state, same
     /// rows) and the step goes on without it until a device frees (a replacement silo joins). With no
     /// survivor the loss goes up and the job replays from its checkpoint.
     /// </summary>
-    private async Task<(TrainSums Sums, double GradNorm, int Rebuilt)> Step(string model, ITrainerGrain[] replicas, TrainingRow[] miniBatch)
+    private async Task<(TShare[] Shares, double GradNorm, int Rebuilt)> Step<TRow, TShare>(string model, ITrainerGrain[] replicas, TRow[] miniBatch,
+        Func<TRow, long> tokensOf, Func<ITrainerGrain, TRow[], Task<TShare>> compute, Func<TShare, float[]> gradientOf)
     {
-        var tokens = miniBatch.Sum(r => r.ResponseTokens);
         var rebuilt = 0;
-        var split = MiniBatchPlan.BalancedShares(Tokens(miniBatch), replicas.Length);
-        var shareTokens = ShareTokens(miniBatch, split);
-        Task<GradientShare> Share(int r, int on) => replicas[on].Gradients([.. split[r].Select(k => miniBatch[k])], tokens);
+        var split = MiniBatchPlan.BalancedShares([.. miniBatch.Select(tokensOf)], replicas.Length);
+        long[] shareTokens = [.. split.Select(share => share.Sum(k => tokensOf(miniBatch[k])))];
+        Task<TShare> Share(int r, int on) => compute(replicas[on], [.. split[r].Select(k => miniBatch[k])]);
         var gradients = await Outcomes(replicas.Length, r => Share(r, r));
         var lost = Lost(gradients);
         if (lost.Length > 0)
@@ -201,10 +227,11 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
             }));
         }
         var shares = gradients.Select(g => g.Value!).ToArray();
-        var sum = new float[shares[0].Gradient.Length];
+        var sum = new float[gradientOf(shares[0]).Length];
         foreach (var share in shares)
         {
-            for (var k = 0; k < sum.Length; k++) sum[k] += share.Gradient[k];
+            var gradient = gradientOf(share);
+            for (var k = 0; k < sum.Length; k++) sum[k] += gradient[k];
         }
         var norms = await Outcomes(replicas.Length, r => replicas[r].Apply(sum));
         // A replica lost while applying (or left out since): a survivor has applied the same sum, so its state is the step's end.
@@ -215,7 +242,7 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
             rebuilt += (await Task.WhenAll(lostApplying.Select((r, i) => Rebuilt(model, replicas, r, from[i])))).Count(p => p);
         }
         // An emulated step's norm is 0 on every replica, rebuilt ones included.
-        return (shares.Select(s => s.Sums).Aggregate((a, b) => a + b), norms.Where(n => n.Error is null).Select(n => n.Value).FirstOrDefault(), rebuilt);
+        return (shares, norms.Where(n => n.Error is null).Select(n => n.Value).FirstOrDefault(), rebuilt);
     }
 
     /// <summary>

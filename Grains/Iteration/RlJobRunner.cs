@@ -28,7 +28,7 @@ public enum RunStart { Fresh, Resume, Recover }
 /// </summary>
 /// <param name="notice">What the job goes on without (a worker stopped, a damaged checkpoint passed over): kept in its status.</param>
 public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointStore store, ILogger logger, Action<IterationMetrics> report,
-    Action<IReadOnlyList<SampleRecord>> trainedSamples, Action<string> notice)
+    Action<IReadOnlyList<SampleRecord>> trainedSamples, Action<string> notice) : IJobRun
 {
     private readonly RlSpec rl = job.Rl!;
     private readonly JobKeys keys = JobKeys.For(job);
@@ -166,7 +166,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         dispatch = new DispatchTuning(rl, emulated);
 
         if (start > 0) progress(start, $"resuming after iteration {start}");
-        await trainers.Start(start, actor => data is null ? Task.CompletedTask : WarmStart(actor, encoding, data, progress));
+        await trainers.Start(start, actor => data is null ? Task.CompletedTask : ActorWarmStart.Run(job, actor, encoding, data, progress));
         await LoadWeights(new WeightsRef(keys.ActorWeights(start), start), progress);
         // The warm start's busy time is no step's; the weights it moved are in iteration 0's metrics.
         var beforeFirst = await TakeUsage();
@@ -528,23 +528,6 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         Telemetry.ActorsMeter.StepDuration.Record(metrics.IterationSeconds, tag);
         foreach (var busy in metrics.DeviceBusy.Values) Telemetry.ActorsMeter.DeviceBusy.Record(busy, tag);
         if (staleness > 0) Telemetry.ActorsMeter.Staleness.Record(metrics.VersionLagMean, tag);
-    }
-
-    private async Task WarmStart(ITrainerGrain actor, TaskEncoding encoding, RlData data, Action<int, string> progress)
-    {
-        if (rl.InitialWeights is { } initial)
-        {
-            await actor.LoadWeights(initial);
-            progress(0, $"actor starts from {initial}");
-        }
-        if (rl.SftSteps == 0) return;
-        var request = new SftRequest([.. data.Train.Select(encoding.Prompt)], [.. data.Train.Select(encoding.Answer)], rl.SftBatchSize, 0, rl.SftLearningRate, Seeds.Mix(job.Seed, 0x5F7));
-        const int chunk = 50;
-        for (var done = 0; done < rl.SftSteps; done += chunk)
-        {
-            var losses = await actor.WarmStart(request with { Steps = Math.Min(chunk, rl.SftSteps - done) });
-            progress(0, $"supervised warm start: step {done + losses.Length}/{rl.SftSteps}, loss {losses.Average():F3}");
-        }
     }
 
     private async Task Checkpoint(int iteration)

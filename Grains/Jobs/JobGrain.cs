@@ -5,6 +5,9 @@ using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
 using Grains.Interfaces.Smoke;
 using Grains.Iteration;
+using Grains.Models;
+using Grains.Preference;
+using Kernels.Tasks;
 using Grains.Storage;
 using Microsoft.Extensions.Logging;
 
@@ -51,7 +54,7 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
         if (status.State != JobState.Running) return;
         // The activation that ran this job was lost with its silo: this one goes on without a command.
         logger.LogWarning("job {Job} was running on a silo that was lost; going on from its last checkpoint", spec.Name);
-        if (spec.Kind == JobKind.Rl)
+        if (spec.Kind != JobKind.Smoke)
         {
             metrics.AddRange(await new JobMetricsLog(spec, store).Load());
             HoldRecentWhole();
@@ -120,7 +123,13 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
         }
         // An emulated job's names (device class, shapes, link, lengths) are checked here, where the cost model is known.
         if (submitted.Rl is { Emulated: true }) _ = new EmulatedJob(submitted);
-        if (resume && submitted.Kind != JobKind.Rl) throw new ArgumentException($"only rl jobs resume; '{submitted.Name}' is a {SpecNames.Of(submitted.Kind)} job");
+        if (resume && submitted.Kind == JobKind.Smoke) throw new ArgumentException($"only rl and dpo jobs resume; '{submitted.Name}' is a smoke job");
+        if (submitted.Kind == JobKind.Dpo)
+        {
+            // A pairs file that cannot be trained on is refused now, naming its line, not found out once the job runs.
+            var model = submitted.Rl!.Model;
+            PreferenceData.Check(submitted, new TaskEncoding(ModelCatalog.Tokenizer(model)), ModelCatalog.Config(model).MaxPositions);
+        }
         if (submitted.Rl is { Reward: RewardSource.Model, RewardModel: { } rewardModel } && await store.GetAsync(rewardModel) is null)
         {
             throw new ArgumentException($"rl.rewardModel: '{rewardModel}' is not in the checkpoint store");
@@ -157,7 +166,7 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
         this.RegisterOrUpdateReminder(RunningReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1)).Ignore();
         watching = new CancellationTokenSource();
         _ = WatchMembership(watching.Token);
-        _ = job.Kind == JobKind.Rl ? RunRlAsync(job, from, cancel.Token) : RunSmokeAsync(job, cancel.Token);
+        _ = job.Kind == JobKind.Smoke ? RunSmokeAsync(job, cancel.Token) : RunTrainingAsync(job, from, cancel.Token);
     }
 
     /// <summary>While the job runs, each change of the cluster's membership (a silo joined, went, was declared dead) is told to its runner.</summary>
@@ -172,17 +181,20 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
         }
     }
 
-    private async Task RunRlAsync(JobSpec job, RunStart from, CancellationToken token)
+    /// <summary>An RL or DPO job's run, going on from its last checkpoint after a silo's loss, up to <see cref="MaxRecoveries"/> times.</summary>
+    private async Task RunTrainingAsync(JobSpec job, RunStart from, CancellationToken token)
     {
         var (state, outcome) = (JobState.Failed, "");
+        IJobRun? run = null;
         for (var recoveries = 0; ; recoveries++)
         {
             try
             {
                 // A run that goes on from a checkpoint trains its steps' samples again: no record of the run before answers for them.
                 trained = new TrainedSamples(trained.Capacity);
-                runner = new RlJobRunner(job, GrainFactory, store, logger, Reported, trained.Add, notice => status = status.Noticed(notice));
-                await runner.RunAsync(from, (done, message) => status = status with { IterationsDone = done, Message = message }, token);
+                run = job.Kind == JobKind.Dpo ? new DpoJobRunner(job, GrainFactory, store, logger, Reported)
+                    : runner = new RlJobRunner(job, GrainFactory, store, logger, Reported, trained.Add, notice => status = status.Noticed(notice));
+                await run.RunAsync(from, (done, message) => status = status with { IterationsDone = done, Message = message }, token);
                 (state, outcome) = token.IsCancellationRequested
                     ? (JobState.Cancelled, $"cancelled after {status.IterationsDone} of {job.Iterations} iterations")
                     : (JobState.Completed, $"completed {job.Iterations} iterations; {status.Message}");
@@ -208,7 +220,7 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
         // A finished job's devices go to the next job, before anyone hears it has finished.
         try
         {
-            if (runner is not null) await runner.ReleaseDevices();
+            if (run is not null) await run.ReleaseDevices();
         }
         catch (Exception e)
         {

@@ -1,5 +1,6 @@
 using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
+using Kernels.Preference;
 using Kernels.Rl;
 using Kernels.Training;
 
@@ -20,6 +21,13 @@ public static class TrainerSettings
 
     /// <summary>The kernels' loss sums as the trainers report them.</summary>
     public static TrainSums Sums(UpdateSums s) => new(s.Tokens, s.Loss, s.ClipFraction, s.ApproxKl, s.Entropy, s.Kl);
+
+    /// <summary>The kernels' preference loss of the one a job names (the same members).</summary>
+    public static PreferenceLoss Loss(PreferenceLossKind kind) => Enum.Parse<PreferenceLoss>(kind.ToString());
+
+    public static PairSums Sums(PreferenceSums s) => new(s.Pairs, s.Loss, s.ChosenReward, s.RejectedReward, s.Correct);
+
+    public static PreferenceExample Example(PreferenceRow r) => new(r.Prompt, r.Chosen, r.Rejected, r.RefChosen, r.RefRejected);
 
     public static TrainingSample Sample(TrainingRow r) => new(r.Prompt, r.Response, r.OldLogProbs, r.Advantages, r.OldValues, r.Returns, r.RefLogProbs, r.ProximalLogProbs, r.ProximalIsCurrent);
 }

@@ -20,7 +20,7 @@ public sealed class ScoringGrain(ICheckpointStore store, HybridDevices hybrids) 
     private const int MaxBatch = 64;
     private readonly List<(ScoringRequest Request, TaskCompletionSource<SampleScores> Done)> pending = [];
     private readonly Dictionary<EmulatedScorer, IScoringEngine> emulated = [];
-    private IScoringEngine? tensors;
+    private TensorScoringEngine? tensors;
     private Task? draining;
 
     public Task<SampleScores> Score(ScoringRequest request)
@@ -31,6 +31,13 @@ public sealed class ScoringGrain(ICheckpointStore store, HybridDevices hybrids) 
         // A batch can finish without yielding (an emulated device's sub-millisecond wait), so test for completion, not for null.
         if (draining is not { IsCompleted: false }) draining = Drain();
         return done.Task;
+    }
+
+    public Task<float[]> SequenceLogProbs(SequenceRequest request)
+    {
+        if (request.Prompts.Length != request.Responses.Length) throw new ArgumentException($"{request.Prompts.Length} prompts but {request.Responses.Length} responses: each sequence is a prompt and its response");
+        if (Array.FindIndex(request.Responses, r => r.Length == 0) is var empty and >= 0) throw new ArgumentException($"sequence {empty} has no response to score");
+        return (tensors ??= new TensorScoringEngine(store)).SequenceLogProbs(request);
     }
 
     public Task<DeviceUsage> TakeUsage()

@@ -52,6 +52,30 @@ public sealed class TrainerGrain(ICheckpointStore store, HybridDevices hybrids) 
         return Engine.Gradients(share, miniBatchTokens);
     }
 
+    public Task<PreferenceShare> PreferenceGradients(PreferenceBatch share)
+    {
+        Preference(share);
+        return Engine.PreferenceGradients(share);
+    }
+
+    public Task<PairSums> PreferenceSums(PreferenceBatch pairs)
+    {
+        Preference(pairs);
+        return Engine.PreferenceSums(pairs);
+    }
+
+    /// <summary>Refuses a batch a policy's preference loss cannot take, naming what is wrong.</summary>
+    private void Preference(PreferenceBatch batch)
+    {
+        if (setup is { Critic: true }) throw new InvalidOperationException($"{this.GetPrimaryKeyString()}: only an actor trains on preference pairs");
+        if (batch.BatchPairs < batch.Rows.Length || batch.BatchPairs <= 0) throw new ArgumentOutOfRangeException(nameof(batch), batch.BatchPairs, $"a batch of {batch.BatchPairs} pairs cannot hold a share of {batch.Rows.Length}");
+        if (!(batch.Beta > 0)) throw new ArgumentOutOfRangeException(nameof(batch), batch.Beta, "beta must be positive");
+        if (batch.Rows.FirstOrDefault(r => r.Chosen.Length == 0 || r.Rejected.Length == 0 || r.Prompt.Length == 0) is { } empty)
+        {
+            throw new ArgumentException($"a preference pair needs a prompt and two responses; one has {empty.Prompt.Length}, {empty.Chosen.Length} and {empty.Rejected.Length} tokens");
+        }
+    }
+
     public Task<float[][]> LogProbs(TrainingRow[] rows)
     {
         if (setup is { Critic: true }) throw new InvalidOperationException($"{this.GetPrimaryKeyString()}: only an actor has log-probs");

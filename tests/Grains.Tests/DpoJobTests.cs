@@ -1,0 +1,119 @@
+using Grains.Interfaces.Jobs;
+using Grains.Interfaces.Rl;
+using Grains.Models;
+using Grains.Storage;
+using Kernels.Model;
+using Kernels.Preference;
+using Kernels.Tasks;
+
+namespace Grains.Tests;
+
+/// <summary>DPO jobs (kind "dpo") on the in-process cluster: preference pairs of the arithmetic task, small enough to run in seconds.</summary>
+[Collection(ClusterCollection.Name)]
+public sealed class DpoJobTests(ClusterFixture fixture)
+{
+    private static readonly LocalCheckpointStore Store = new(ClusterFixture.CheckpointDirectory, 1 << 20);
+
+    /// <summary>Pairs of the arithmetic task: the right answer chosen over a wrong one (a digit too many: a preference a barely warm-started model learns in a few steps).</summary>
+    internal static string PairsFile(string name, int count = 192)
+    {
+        var path = Path.Combine(ClusterFixture.CheckpointDirectory, $"{name}.pairs.jsonl");
+        Directory.CreateDirectory(ClusterFixture.CheckpointDirectory);
+        var pairs = TaskDataset.Generate(new ArithmeticTask(), count, seed: 31).Select(e =>
+            new PreferencePair(e.Prompt, e.Answer, e.Answer + "0"));
+        using var writer = new StreamWriter(path);
+        PreferenceFile.Write(writer, pairs);
+        return path;
+    }
+
+    internal static JobSpec Tiny(string name, int iterations, int replicas = 1) => new()
+    {
+        Name = name,
+        Kind = JobKind.Dpo,
+        Iterations = iterations,
+        Seed = 5,
+        Rl = new RlSpec
+        {
+            TrainExamples = 64, HeldOutExamples = 8, SftSteps = 20, SftBatchSize = 16, MiniBatches = 2, ActorLearningRate = 2e-3, WarmupSteps = 0,
+            TrainingReplicas = replicas, EvalEvery = 2, CheckpointEvery = 2, MaxBatch = 8,
+        },
+        Dpo = new DpoSpec { Pairs = PairsFile(name), HeldOutPairs = 32, PairsPerIteration = 32, Beta = 0.1 },
+    };
+
+    [Fact]
+    public async Task A_dpo_job_ranks_held_out_pairs_right_after_training_with_the_reference_log_probs_computed_once()
+    {
+        var grains = fixture.Cluster.Client;
+
+        var (status, metrics) = await RlJobTests.Run(grains, Tiny("dpo-learns", iterations: 6, replicas: 2));
+
+        status.State.Should().Be(JobState.Completed, status.Message);
+        metrics.Select(m => m.Iteration).Should().Equal(0, 1, 2, 3, 4, 5, 6);
+        var first = metrics[0].Preference!;
+        var last = metrics[^1].Preference!;
+        first.HeldOutMargin.Should().BeApproximately(0, 1e-3, "the policy starts as its own reference");
+        last.HeldOutMargin.Should().BeGreaterThan(0.05);
+        last.HeldOutAccuracy.Should().BeGreaterThan(0.8);
+        first.HeldOutLoss.Should().BeApproximately(Math.Log(2), 1e-4, "-log sigmoid(0)");
+        last.Loss.Should().BeLessThan(metrics[1].Preference!.Loss);
+        metrics.Skip(1).Should().OnlyContain(m => m.Preference!.Pairs == 32 && m.DeviceBusy.Keys.Count(k => k.Contains("/actor/")) == 2);
+        metrics.Where(m => m.Iteration % 2 == 0).Should().OnlyContain(m => m.HeldOutAccuracy != null && m.Preference!.HeldOutAccuracy != null);
+
+        // The reference log-probs kept in the store are the reference model's, computed here independently.
+        var keys = new JobKeys("dpo-learns");
+        using var reference = new Transformer(ModelCatalog.Config(RlSpec.DemoModel));
+        ModelCatalog.Deserialize(reference, await ModelCatalog.ReadAsync(Store, keys.ReferenceWeights), keys.ReferenceWeights);
+        using var buffer = new MemoryStream();
+        await Store.ReadAsync(keys.PreferenceReference, buffer);
+        var kept = System.Text.Json.JsonDocument.Parse(buffer.ToArray()).RootElement;
+        var encoding = new TaskEncoding(ModelCatalog.Tokenizer(RlSpec.DemoModel));
+        var pairs = PreferenceFile.ReadFile(Tiny("dpo-learns", 1).Dpo!.Pairs);
+        kept.GetProperty("Chosen").GetArrayLength().Should().Be(pairs.Count);
+        foreach (var k in new[] { 0, 57, pairs.Count - 1 })
+        {
+            var prompt = encoding.Prompt(new TaskExample(pairs[k].Prompt, ""));
+            var expected = PreferenceUpdate.SequenceLogProbs(reference, [(prompt, [.. encoding.Tokenizer.Encode(pairs[k].Rejected), encoding.Tokenizer.EosId])]);
+            kept.GetProperty("Rejected")[k].GetSingle().Should().BeApproximately(expected[0], 1e-3f, $"pair {k}'s rejected response");
+        }
+    }
+
+    [Fact]
+    public async Task A_resumed_dpo_job_reads_its_reference_back_and_trains_as_one_never_stopped()
+    {
+        var grains = fixture.Cluster.Client;
+        var (whole, wholeMetrics) = await RlJobTests.Run(grains, Tiny("dpo-whole", iterations: 4));
+        var stopped = Tiny("dpo-stopped", iterations: 2) with { Dpo = Tiny("dpo-whole", 1).Dpo };
+        var (first, _) = await RlJobTests.Run(grains, stopped);
+        // The local store writes an object's manifest last: its time says when the object was written.
+        var manifest = Path.Combine(ClusterFixture.CheckpointDirectory, new JobKeys("dpo-stopped").PreferenceReference + ".manifest.json");
+        var written = File.GetLastWriteTimeUtc(manifest);
+
+        var (resumed, metrics) = await RlJobTests.Run(grains, stopped with { Iterations = 4 }, resume: true);
+
+        (whole.State, first.State, resumed.State).Should().Be((JobState.Completed, JobState.Completed, JobState.Completed), resumed.Message);
+        File.GetLastWriteTimeUtc(manifest).Should().Be(written, "the resumed run read the reference log-probs back");
+        metrics.Select(m => m.Iteration).Should().Equal(3, 4);
+        foreach (var i in new[] { 3, 4 })
+        {
+            metrics[i - 3].Preference!.Loss.Should().BeApproximately(wholeMetrics[i].Preference!.Loss, 1e-5, $"iteration {i} trains the same pairs from the same state");
+            metrics[i - 3].Preference!.Margin.Should().BeApproximately(wholeMetrics[i].Preference!.Margin, 1e-5);
+        }
+        metrics[1].Preference!.HeldOutAccuracy.Should().Be(wholeMetrics[4].Preference!.HeldOutAccuracy);
+    }
+
+    [Fact]
+    public async Task A_pairs_file_with_a_missing_field_or_too_few_pairs_is_refused_at_submit_naming_the_line()
+    {
+        var grains = fixture.Cluster.Client;
+        var path = Path.Combine(ClusterFixture.CheckpointDirectory, "dpo-bad-lines.pairs.jsonl");
+        await File.WriteAllLinesAsync(path, ["{\"prompt\":\"1+1=\",\"chosen\":\"2\",\"rejected\":\"3\"}", "", "{\"prompt\":\"2+2=\",\"chosen\":\"4\"}"]);
+        var bad = Tiny("dpo-bad", 1) with { Dpo = new DpoSpec { Pairs = path, HeldOutPairs = 1 } };
+
+        var submit = () => grains.GetGrain<IJobGrain>("dpo-bad").Submit(bad);
+        await submit.Should().ThrowAsync<InvalidDataException>().WithMessage($"{path}:3: \"rejected\" is missing or empty");
+
+        await File.WriteAllLinesAsync(path, ["{\"prompt\":\"1+1=\",\"chosen\":\"2\",\"rejected\":\"3\"}"]);
+        await submit.Should().ThrowAsync<InvalidDataException>().WithMessage($"{path}: 1 pairs leave none to train on after dpo.heldOutPairs (1)");
+        (await grains.GetGrain<IJobGrain>("dpo-bad").Status()).State.Should().Be(JobState.NotSubmitted);
+    }
+}
