@@ -1,17 +1,25 @@
 using System.ComponentModel;
+using Grains.Cluster;
+using Grains.Interfaces.Jobs;
+using Grains.Models;
+using Grains.Preference;
+using Kernels.Preference;
 using Kernels.Tasks;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
 namespace Client.Commands;
 
-/// <summary>Writes a built-in task's examples as JSONL, the format a job's "dataset" field reads.</summary>
-public sealed class DatasetCommand : Command<DatasetCommand.Settings>
+/// <summary>
+/// Writes a dataset as JSONL: a built-in task's examples (the format of a job's "dataset"), or with "pairs"
+/// preference pairs made from an RL job's samples on a running cluster (the format of a DPO job's "pairs").
+/// </summary>
+public sealed class DatasetCommand : AsyncCommand<DatasetCommand.Settings>
 {
-    public sealed class Settings : CommandSettings
+    public sealed class Settings : ClusterSettings
     {
         [CommandArgument(0, "<task>")]
-        [Description("arithmetic or runlength.")]
+        [Description("arithmetic or runlength: the task's examples; pairs: preference pairs from --job's samples (best vs worst of each group by the verifier).")]
         public string Task { get; init; } = "";
 
         [CommandOption("--count")]
@@ -22,16 +30,24 @@ public sealed class DatasetCommand : Command<DatasetCommand.Settings>
         [DefaultValue(1L)]
         public long Seed { get; init; } = 1;
 
+        [CommandOption("--job")]
+        [Description("pairs: the RL job whose trained samples (the latest steps' the job keeps) the pairs are made of.")]
+        public string? Job { get; init; }
+
         [CommandOption("--output")]
         [Description("The file to write; standard output without it.")]
         public string? Output { get; init; }
 
         public override ValidationResult Validate() =>
-            Count is < 1 or > 10_000_000 ? ValidationResult.Error("--count must be between 1 and 10000000") : ValidationResult.Success();
+            Count is < 1 or > 10_000_000 ? ValidationResult.Error("--count must be between 1 and 10000000")
+            : Task == "pairs" && string.IsNullOrWhiteSpace(Job) ? ValidationResult.Error("pairs: --job names the RL job whose samples make the pairs")
+            : Task != "pairs" && Job is not null ? ValidationResult.Error($"--job is for pairs, not {Task}")
+            : ValidationResult.Success();
     }
 
-    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    public override async Task<int> ExecuteAsync(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
+        if (settings.Task == "pairs") return await Pairs(settings, cancellationToken);
         IVerifiableTask task;
         try
         {
@@ -43,13 +59,36 @@ public sealed class DatasetCommand : Command<DatasetCommand.Settings>
             return 2;
         }
         var examples = TaskDataset.Generate(task, settings.Count, settings.Seed);
-        if (settings.Output is null)
+        using var writer = settings.Output is null ? null : new StreamWriter(settings.Output);
+        TaskDataset.Write(writer ?? Console.Out, examples);
+        return 0;
+    }
+
+    /// <summary>Pairs from every iteration of the job whose samples it still keeps, up to --count.</summary>
+    private static async Task<int> Pairs(Settings settings, CancellationToken cancellationToken)
+    {
+        using var host = await settings.ConnectAsync(cancellationToken);
+        var job = host.Cluster().GetGrain<IJobGrain>(settings.Job!);
+        if (await SiloLoss.Retry(job.Spec) is not { Kind: JobKind.Rl, Rl: { Emulated: false } rl })
         {
-            TaskDataset.Write(Console.Out, examples);
-            return 0;
+            AnsiConsole.MarkupLineInterpolated($"[red]{settings.Job} is not an RL job on real devices on this cluster: its samples have no tokens to make pairs of[/]");
+            return 1;
         }
-        using var writer = new StreamWriter(settings.Output);
-        TaskDataset.Write(writer, examples);
+        var encoding = new TaskEncoding(ModelCatalog.Tokenizer(rl.Model));
+        var status = await SiloLoss.Retry(job.Status);
+        var pairs = new List<PreferencePair>();
+        for (var i = 1; i <= status.IterationsDone && pairs.Count < settings.Count; i++)
+        {
+            pairs.AddRange(PairsFromSamples.Of(await SiloLoss.Retry(() => job.TrainedRecords(i)), encoding));
+        }
+        if (pairs.Count == 0)
+        {
+            AnsiConsole.MarkupLineInterpolated($"[red]{settings.Job} keeps no group whose responses the verifier rewarded differently: no pairs[/]");
+            return 1;
+        }
+        using var writer = settings.Output is null ? null : new StreamWriter(settings.Output);
+        PreferenceFile.Write(writer ?? Console.Out, pairs.Take(settings.Count));
+        if (settings.Output is not null) AnsiConsole.MarkupLineInterpolated($"[green]{Math.Min(pairs.Count, settings.Count)} pairs[/] from {settings.Job}'s samples written to {settings.Output}");
         return 0;
     }
 }

@@ -63,7 +63,7 @@ public static class JobView
     }
 
     /// <summary>One iteration on one line: what a researcher scans while a job runs.</summary>
-    public static string MetricsLine(IterationMetrics m) => m.Iteration == 0
+    public static string MetricsLine(IterationMetrics m) => m.Preference is { } p ? PreferenceLine(m, p) : m.Iteration == 0
         ? $"start (after the supervised warm start): held-out accuracy {m.HeldOutAccuracy:P1}"
         : $"it {m.Iteration,4} reward {m.RewardMean:F3}±{m.RewardStd:F3}" +
           (m.HeldOutAccuracy is { } a ? $" acc {a:P1}" : "") +
@@ -80,6 +80,13 @@ public static class JobView
           + (m.Split is { LongWorkers: > 0 } split ? $" long-tail {split.LongWorkers}x{split.LongBatch}" : "")
           + (m.Pools is { } pools ? $" pools {pools.GenerationWorkers}g/{pools.TrainingReplicas}t" : "")
           + " busy " + Busy(m.DeviceBusy);
+
+    /// <summary>A DPO job's iteration: its pairs' loss, rewards and accuracy, the held-out pairs' and the task's accuracy when evaluated.</summary>
+    private static string PreferenceLine(IterationMetrics m, PreferenceReport p) =>
+        (m.Iteration == 0 ? "start (after the warm start):" : $"it {m.Iteration,4} loss {p.Loss:F4} margin {p.Margin:F3} (chosen {p.ChosenReward:F3} rejected {p.RejectedReward:F3}) pairs right {p.Accuracy:P0} |g| {m.GradNorm:F3}")
+        + (p.HeldOutAccuracy is { } h ? $" held-out pairs right {h:P1} margin {p.HeldOutMargin:F3}" : "")
+        + (m.HeldOutAccuracy is { } a ? $" acc {a:P1}" : "")
+        + (m.Iteration == 0 ? "" : $" train {m.TrainingSeconds:F2}s {m.SamplesPerSecond:F0} pairs/s busy " + Busy(m.DeviceBusy));
 
     /// <summary>Each device's busy share; past a handful of devices, each kind's mean and range (g, s, actor, critic), so the line stays a line.</summary>
     private static string Busy(IReadOnlyDictionary<string, double> busy)

@@ -52,6 +52,10 @@ public interface IJobGrain : IGrainWithStringKey
     /// </summary>
     [AlwaysInterleave]
     Task<SampleRecord?> TrainedRecord(string sampleId);
+
+    /// <summary>The final records of an iteration's trained samples that the job keeps (the latest steps'), in sample order: what <c>actors dataset pairs</c> makes preference pairs of.</summary>
+    [AlwaysInterleave]
+    Task<SampleRecord[]> TrainedRecords(int iteration);
 }
 
 /// <summary>A sample still generating and its tokens so far, as its worker last told.</summary>

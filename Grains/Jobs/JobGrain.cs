@@ -109,6 +109,8 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
 
     public Task<SampleRecord?> TrainedRecord(string sampleId) => Task.FromResult(trained.Find(sampleId));
 
+    public Task<SampleRecord[]> TrainedRecords(int iteration) => Task.FromResult(trained.Of(iteration));
+
     private async Task<JobStatus> Start(JobSpec submitted, bool resume)
     {
         submitted = submitted.Validated();

@@ -29,5 +29,8 @@ public sealed class TrainedSamples(int capacity)
 
     public SampleRecord? Find(string sampleId) => records.GetValueOrDefault(sampleId);
 
+    /// <summary>The records kept of an iteration's samples, in sample order.</summary>
+    public SampleRecord[] Of(int iteration) => [.. records.Values.Where(r => r.Start!.Iteration == iteration).OrderBy(r => r.Start!.Index)];
+
     public int Count => records.Count;
 }

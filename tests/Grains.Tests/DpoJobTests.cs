@@ -1,6 +1,7 @@
 using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
 using Grains.Models;
+using Grains.Preference;
 using Grains.Storage;
 using Kernels.Model;
 using Kernels.Preference;
@@ -99,6 +100,39 @@ public sealed class DpoJobTests(ClusterFixture fixture)
             metrics[i - 3].Preference!.Margin.Should().BeApproximately(wholeMetrics[i].Preference!.Margin, 1e-5);
         }
         metrics[1].Preference!.HeldOutAccuracy.Should().Be(wholeMetrics[4].Preference!.HeldOutAccuracy);
+    }
+
+    [Fact]
+    public async Task Pairs_made_of_an_rl_jobs_samples_are_each_groups_best_response_over_its_worst_and_train_a_dpo_job()
+    {
+        var grains = fixture.Cluster.Client;
+        var source = RlJobTests.Tiny("pairs-source", iterations: 2);
+        var (ran, _) = await RlJobTests.Run(grains, source with { Rl = source.Rl! with { Task = RlTask.Runlength, SftSteps = 0, MaxBatch = 8 } });
+        var job = grains.GetGrain<IJobGrain>("pairs-source");
+        var records = (await job.TrainedRecords(1)).Concat(await job.TrainedRecords(2)).ToArray();
+        var encoding = new TaskEncoding(ModelCatalog.Tokenizer(RlSpec.DemoModel));
+
+        var pairs = PairsFromSamples.Of(records, encoding).ToArray();
+
+        ran.State.Should().Be(JobState.Completed, ran.Message);
+        records.Should().HaveCount(2 * 16);
+        // Independently: each group's responses rewarded again by the task's verifier, the first highest over the first lowest.
+        var task = new RunLengthTask();
+        var expected = records.GroupBy(r => (r.Start!.Iteration, r.Start.Group)).Select(g =>
+        {
+            var prompt = encoding.Tokenizer.Decode(g.First().Start!.Prompt.Skip(1));
+            var rewarded = g.Select(r => (Text: encoding.Response(r.Generated!.Response), Reward: task.Reward(new TaskExample(prompt, r.Start!.Answer), encoding.Response(r.Generated.Response)))).ToArray();
+            var (best, worst) = (rewarded.First(r => r.Reward == rewarded.Max(x => x.Reward)), rewarded.First(r => r.Reward == rewarded.Min(x => x.Reward)));
+            return best.Reward > worst.Reward && best.Text != worst.Text ? new PreferencePair(prompt, best.Text, worst.Text) : null;
+        }).OfType<PreferencePair>().ToArray();
+        pairs.Should().NotBeEmpty().And.Equal(expected);
+
+        var path = Path.Combine(ClusterFixture.CheckpointDirectory, "pairs-made.pairs.jsonl");
+        await using (var writer = new StreamWriter(path)) PreferenceFile.Write(writer, pairs);
+        var dpo = Tiny("pairs-trained", iterations: 2) with { Dpo = new DpoSpec { Pairs = path, HeldOutPairs = 2, PairsPerIteration = 4 } };
+        var (trained, metrics) = await RlJobTests.Run(grains, dpo with { Rl = dpo.Rl! with { Task = RlTask.Runlength, SftSteps = 0 } });
+        trained.State.Should().Be(JobState.Completed, trained.Message);
+        metrics[^1].Preference!.HeldOutAccuracy.Should().NotBeNull();
     }
 
     [Fact]

@@ -1,0 +1,29 @@
+using Grains.Interfaces.Rl;
+using Kernels.Preference;
+using Kernels.Tasks;
+
+namespace Grains.Preference;
+
+/// <summary>
+/// Preference pairs from an RL job's own samples: in each group (one prompt's responses in one step), the
+/// response the verifier rewarded most is chosen over the one it rewarded least. A group whose responses
+/// all have one reward teaches no preference and gives none; nor does a pair whose two responses read the same.
+/// </summary>
+public static class PairsFromSamples
+{
+    public static IEnumerable<PreferencePair> Of(IEnumerable<SampleRecord> records, TaskEncoding encoding)
+    {
+        var scored = records.Where(r => r is { Start: not null, Generated: not null, Scores: not null } && r.Start.Prompt.Length > 0);
+        foreach (var group in scored.GroupBy(r => (r.Start!.Iteration, r.Start.Group)).OrderBy(g => g.Key.Iteration).ThenBy(g => g.Min(r => r.Start!.Index)))
+        {
+            // Ties go to the earliest sample, so the same records give the same pairs.
+            var ranked = group.OrderByDescending(r => r.Scores!.Reward).ThenBy(r => r.Start!.Index).ToArray();
+            var (best, worst) = (ranked[0], ranked.OrderBy(r => r.Scores!.Reward).ThenBy(r => r.Start!.Index).First());
+            if (best.Scores!.Reward <= worst.Scores!.Reward) continue;
+            var (chosen, rejected) = (encoding.Response(best.Generated!.Response), encoding.Response(worst.Generated!.Response));
+            if (chosen == rejected || chosen.Length == 0 || rejected.Length == 0) continue;
+            // The prompt's tokens begin with the task encoding's bos.
+            yield return new PreferencePair(encoding.Tokenizer.Decode(best.Start!.Prompt.Skip(1)), chosen, rejected);
+        }
+    }
+}
