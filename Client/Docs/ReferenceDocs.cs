@@ -24,7 +24,7 @@ public static partial class ReferenceDocs
     public static string JobFile()
     {
         var page = new StringBuilder("# Job file reference\n\nGenerated from the job-file classes (`Grains.Interfaces/Jobs`) by `actors reference`; do not edit by hand.\n"
-            + "A field left out takes its default. Sections are JSON objects inside the job file: `rl`, then `rl.async`, `rl.pools` and the others.\n");
+            + "A field left out takes its default. Sections are JSON objects inside the job file: `rl`, then `rl.async`, `rl.pools` and the others, and `dpo`.\n");
         Section(page, "(top level)", typeof(JobSpec), new JobSpec());
         Section(page, "rl", typeof(RlSpec), new RlSpec());
         foreach (var property in Settable(typeof(RlSpec)).Where(p => Nested(p.PropertyType) is not null))
@@ -32,6 +32,7 @@ public static partial class ReferenceDocs
             var type = Nested(property.PropertyType)!;
             Section(page, $"rl.{JsonName(property)}", type, Activator.CreateInstance(type)!);
         }
+        Section(page, "dpo", typeof(DpoSpec), new DpoSpec());
         return page.ToString();
     }
 

@@ -20,6 +20,8 @@ public sealed class CommandLineTests
     [InlineData("chaos --kill-at 9", "--kill-at must be from 1 to 5 (the job has 6 iterations)")]
     [InlineData("merge jobs/a/weights/actor-000001.safetensors --out models/m.safetensors", "<models>: two or more to merge, not 1")]
     [InlineData("merge a.safetensors b.safetensors --weights 0.5,x --out m.safetensors", "--weights: '0.5,x' is not a comma-separated list of numbers")]
+    [InlineData("dataset pairs", "pairs: --job names the RL job whose samples make the pairs")]
+    [InlineData("dataset arithmetic --job a", "--job is for pairs, not arithmetic")]
     public async Task A_misspelt_option_or_value_is_an_error_naming_it(string arguments, string error)
     {
         var (exit, _, output) = await ChildProcess.RunAsync(RepositoryPaths.BuiltAssembly("Client", "actors.dll"), arguments.Split(' '),
