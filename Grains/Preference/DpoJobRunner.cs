@@ -56,7 +56,6 @@ public sealed class DpoJobRunner(JobSpec job, IGrainFactory grains, ICheckpointS
             await w.HandBack();
             await w.Configure(limits);
         })));
-        _ = await TakeUsage();
         if (start == 0)
         {
             var initial = new IterationMetrics
@@ -67,6 +66,8 @@ public sealed class DpoJobRunner(JobSpec job, IGrainFactory grains, ICheckpointS
             await metricsLog.Save(initial);
             report(initial);
         }
+        // The warm start's and the first evaluation's busy time are no iteration's.
+        _ = await TakeUsage();
 
         var done = start;
         for (var i = start + 1; i <= job.Iterations && !cancellation.IsCancellationRequested; i++)
