@@ -34,6 +34,10 @@ public sealed class DatasetCommand : AsyncCommand<DatasetCommand.Settings>
         [Description("pairs: the RL job whose trained samples (the latest steps' the job keeps) the pairs are made of.")]
         public string? Job { get; init; }
 
+        [CommandOption("--every")]
+        [Description("pairs: every distinct response over every distinct response rewarded less in its group, not only the best over the worst.")]
+        public bool Every { get; init; }
+
         [CommandOption("--output")]
         [Description("The file to write; standard output without it.")]
         public string? Output { get; init; }
@@ -79,7 +83,7 @@ public sealed class DatasetCommand : AsyncCommand<DatasetCommand.Settings>
         var pairs = new List<PreferencePair>();
         for (var i = 1; i <= status.IterationsDone && pairs.Count < settings.Count; i++)
         {
-            pairs.AddRange(PairsFromSamples.Of(await SiloLoss.Retry(() => job.TrainedRecords(i)), encoding));
+            pairs.AddRange(PairsFromSamples.Of(await SiloLoss.Retry(() => job.TrainedRecords(i)), encoding, settings.Every));
         }
         if (pairs.Count == 0)
         {

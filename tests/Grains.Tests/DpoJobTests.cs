@@ -126,6 +126,16 @@ public sealed class DpoJobTests(ClusterFixture fixture)
             return best.Reward > worst.Reward && best.Text != worst.Text ? new PreferencePair(prompt, best.Text, worst.Text) : null;
         }).OfType<PreferencePair>().ToArray();
         pairs.Should().NotBeEmpty().And.Equal(expected);
+        // With every: each distinct response over each rewarded less, in the group.
+        var everyExpected = records.GroupBy(r => (r.Start!.Iteration, r.Start.Group)).SelectMany(g =>
+        {
+            var prompt = encoding.Tokenizer.Decode(g.First().Start!.Prompt.Skip(1));
+            var texts = g.Select(r => (Text: encoding.Response(r.Generated!.Response), Reward: task.Reward(new TaskExample(prompt, r.Start!.Answer), encoding.Response(r.Generated.Response))))
+                .Where(t => t.Text.Length > 0).DistinctBy(t => t.Text).ToArray();
+            return texts.SelectMany(c => texts.Where(r => r.Reward < c.Reward).Select(r => new PreferencePair(prompt, c.Text, r.Text)));
+        }).ToArray();
+        var every = PairsFromSamples.Of(records, encoding, every: true).ToArray();
+        every.Should().Equal(everyExpected).And.Contain(pairs).And.HaveCountGreaterThan(pairs.Length);
 
         var path = Path.Combine(ClusterFixture.CheckpointDirectory, "pairs-made.pairs.jsonl");
         await using (var writer = new StreamWriter(path)) PreferenceFile.Write(writer, pairs);
