@@ -69,7 +69,7 @@ public static class PolicyUpdate
     public static (Tensor Loss, UpdateSums Sums) ActorLoss(Tensor output, ResponseBatch batch, IReadOnlyList<TrainingSample> samples, double miniBatchTokens, ActorLossOptions options)
     {
         var (logProbs, logits) = ResponseScoring.TokenLogProbs(output, batch, options.Temperature);
-        var mask = batch.Mask;
+        var mask = PolicyMask(batch, samples);
         var tokens = mask.sum().item<float>();
         var share = tokens / miniBatchTokens;
 
@@ -104,12 +104,20 @@ public static class PolicyUpdate
     {
         if (samples.Any(s => s.OldValues is null || s.Returns is null)) throw new ArgumentException("the critic needs every sample's old values and returns");
         var values = batch.AtResponse(output);
-        var mask = batch.Mask;
+        var mask = PolicyMask(batch, samples);
         var tokens = mask.sum().item<float>();
         var (loss, clipFraction) = CoreAlgorithms.ClippedValueLoss(values, batch.Pad(samples.Select(s => s.OldValues!).ToArray()),
             batch.Pad(samples.Select(s => s.Returns!).ToArray()), mask, clipRange);
         using var s = new Scalars();
         return (loss.mul(s[tokens / miniBatchTokens]), UpdateSums.Zero with { Tokens = tokens, Loss = loss.item<float>() * tokens, ClipFraction = clipFraction.item<float>() * tokens });
+    }
+
+    /// <summary>The batch's response mask without the tokens a tool wrote (<see cref="TrainingSample.ToolTokens"/>).</summary>
+    public static Tensor PolicyMask(ResponseBatch batch, IReadOnlyList<TrainingSample> samples)
+    {
+        if (samples.All(s => s.ToolTokens is null)) return batch.Mask;
+        var tool = batch.Pad([.. samples.Select(s => s.ToolTokens is { } t ? t.Select(x => x ? 1f : 0f).ToArray() : new float[s.Response.Length])]);
+        return batch.Mask * (1 - tool);
     }
 
     /// <summary>Supervised warm start: L = -sum_t log p(answer token t) / N.</summary>

@@ -76,6 +76,36 @@ public sealed class RlUpdateTests
     }
 
     [Fact]
+    public void Tokens_a_tool_wrote_are_left_out_of_the_loss_its_gradient_and_its_token_count()
+    {
+        using var model = new Transformer(TinyModels.Config, seed: 8);
+        var samples = Samples(model);
+        // Row 2's middle two response tokens came from a tool; garbage in their behaviour log-probs and advantages changes nothing.
+        bool[] tool = [false, true, true, false];
+        var masked = samples.Select((s, b) => b == 2 ? s with { ToolTokens = tool } : s).ToArray();
+        var scrambled = masked.Select((s, b) => b != 2 ? s : s with
+        {
+            OldLogProbs = [.. s.OldLogProbs.Select((x, j) => tool[j] ? -9f : x)], Advantages = [.. s.Advantages.Select((x, j) => tool[j] ? 50f : x)],
+        }).ToArray();
+        var tokens = masked.Sum(s => s.Tokens);
+        var options = new ActorLossOptions(KlLossCoefficient: 0.1);
+
+        var first = PolicyUpdate.ActorBackward(model, masked, tokens, options);
+        var firstGradient = Gradients.Flatten(model.parameters());
+        foreach (var p in model.parameters()) p.grad = null;
+        var second = PolicyUpdate.ActorBackward(model, scrambled, tokens, options);
+        var secondGradient = Gradients.Flatten(model.parameters());
+        foreach (var p in model.parameters()) p.grad = null;
+        var unmasked = PolicyUpdate.ActorBackward(model, scrambled.Select(s => s with { ToolTokens = null }).ToArray(), samples.Sum(s => s.Tokens), options);
+
+        tokens.Should().Be(samples.Sum(s => s.Response.Length) - 2);
+        first.Tokens.Should().Be(tokens);
+        second.Loss.Should().BeApproximately(first.Loss, 1e-6);
+        secondGradient.Should().Equal(firstGradient, (x, y) => Math.Abs(x - y) < 1e-7f);
+        unmasked.Loss.Should().NotBeApproximately(first.Loss, 1e-3, "unmasked, the scrambled tokens count");
+    }
+
+    [Fact]
     public void A_proximal_policy_that_is_the_current_weights_gives_the_loss_and_gradient_of_its_log_probs_passed_in()
     {
         using var model = new Transformer(TinyModels.Config, seed: 9);
