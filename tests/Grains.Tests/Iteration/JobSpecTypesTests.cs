@@ -33,7 +33,7 @@ public sealed class JobSpecTypesTests
     [Theory]
     [InlineData("""{"name":"a","kind":"rl","rl":{"algorithm":"dpo2"}}""", "job:1: rl.algorithm: 'dpo2' is not one of grpo, ppo, rloo, reinforce++")]
     [InlineData("""{"name":"a","kind":"rl","rl":{"dispatch":"random"}}""", "job:1: rl.dispatch: 'random' is not one of round-robin, pull, skew-aware")]
-    [InlineData("""{"name":"a","kind":"batch"}""", "job:1: kind: 'batch' is not one of smoke, rl")]
+    [InlineData("""{"name":"a","kind":"batch"}""", "job:1: kind: 'batch' is not one of smoke, rl, dpo")]
     [InlineData("""{"name":"a","kind":"rl","rl":{"klEstimator":3}}""", "job:1: rl.klEstimator: expected one of k1, abs, k2, k3")]
     public void An_unknown_name_is_refused_naming_the_field_and_the_known_names(string json, string error)
     {
