@@ -67,9 +67,9 @@ public sealed class ContinuousBatch : IDisposable
             var pairs = Enumerable.Range(0, entries.Length / 2)
                 .Select(i => (TensorCodec.Decode(entries[2 * i]).to(device), TensorCodec.Decode(entries[2 * i + 1]).to(device))).ToArray();
             var length = (int)pairs[0].Item1.shape[1];
-            if (length != running.Context.Count - 1)
+            if (length > running.Context.Count - 1)
             {
-                throw new ArgumentException($"sequence '{request.Id}' brings cache entries for {length} positions, expected {running.Context.Count - 1}");
+                throw new ArgumentException($"sequence '{request.Id}' brings cache entries for {length} positions, more than the {running.Context.Count - 1} before its last token");
             }
             cache.Import(slot, pairs);
             running.Fed = length;
@@ -99,10 +99,12 @@ public sealed class ContinuousBatch : IDisposable
             var last = r.Context[^1];
             FinishReason? reason =
                 r.Request.Sampling.StopTokens?.Contains(last) == true ? FinishReason.Stop :
-                r.ResponseLength >= r.Request.Sampling.MaxNewTokens || r.Context.Count >= MaxLength ? FinishReason.Length : null;
+                r.ResponseLength >= r.Request.Sampling.MaxNewTokens || r.Context.Count >= MaxLength ? FinishReason.Length :
+                r.Request.Sampling.CallToken == last ? FinishReason.ToolCall : null;
             if (reason is { } why)
             {
-                finished.Add(new CompletedSequence(r.Request.Id, r.Request.Prompt, r.Context.Skip(r.Request.Prompt.Length).ToArray(), [.. r.LogProbs], why));
+                var entries = why == FinishReason.ToolCall ? Export(r) : null;
+                finished.Add(new CompletedSequence(r.Request.Id, r.Request.Prompt, r.Context.Skip(r.Request.Prompt.Length).ToArray(), [.. r.LogProbs], why, entries));
                 slots[r.Slot] = null;
             }
         }
@@ -118,12 +120,7 @@ public sealed class ContinuousBatch : IDisposable
     {
         var r = slots.OfType<Running>().FirstOrDefault(s => s.Request.Id == id)
             ?? throw new ArgumentException($"sequence '{id}' is not running here");
-        byte[][]? entries = null;
-        if (withKvCache && r.Fed > 0)
-        {
-            using var scope = NewDisposeScope();
-            entries = cache.Export(r.Slot, r.Fed).SelectMany(e => new[] { TensorCodec.Encode(e.Keys), TensorCodec.Encode(e.Values) }).ToArray();
-        }
+        var entries = withKvCache ? Export(r) : null;
         slots[r.Slot] = null;
         return new SequenceSnapshot(r.Request, r.Context.Skip(r.Request.Prompt.Length).ToArray(), [.. r.LogProbs], entries);
     }
@@ -143,6 +140,14 @@ public sealed class ContinuousBatch : IDisposable
     }
 
     public void Dispose() => cache.Dispose();
+
+    /// <summary>A running sequence's cache entries for the positions fed so far (TensorCodec buffers, keys and values per layer); null before any.</summary>
+    private byte[][]? Export(Running r)
+    {
+        if (r.Fed == 0) return null;
+        using var scope = NewDisposeScope();
+        return [.. cache.Export(r.Slot, r.Fed).SelectMany(e => new[] { TensorCodec.Encode(e.Keys), TensorCodec.Encode(e.Values) })];
+    }
 
     /// <summary>Feeds each row's unread tokens at their positions, then samples each row's next token.</summary>
     private void Advance(List<Running> rows)

@@ -1,13 +1,18 @@
 namespace Kernels.Generation;
 
-/// <summary>How one sequence is sampled. Temperature 0 is greedy; TopK 0 and TopP 1 switch those filters off.</summary>
+/// <summary>
+/// How one sequence is sampled. Temperature 0 is greedy; TopK 0 and TopP 1 switch those filters off. A sampled
+/// <see cref="CallToken"/> ends a turn with a tool call: the sequence leaves the batch with its KV cache, to go on
+/// once the tool's answer is appended.
+/// </summary>
 public sealed record SamplingParams(
     int MaxNewTokens,
     double Temperature = 1.0,
     int TopK = 0,
     double TopP = 1.0,
     long Seed = 0,
-    IReadOnlyList<int>? StopTokens = null)
+    IReadOnlyList<int>? StopTokens = null,
+    int? CallToken = null)
 {
     public void Validate()
     {

@@ -133,6 +133,44 @@ public sealed class GenerationTests
     }
 
     [Fact]
+    public void A_turn_ended_by_a_tool_call_leaves_with_its_cache_and_goes_on_after_the_answer_as_a_prefill_would()
+    {
+        using var model = new Transformer(Config, seed: 7);
+        var plain = Request("agent", [1, 2, 3, 4], maxNew: 16, seed: 21);
+        var sampled = ContinuousBatch.Generate(model, [plain], 1, 48).Single().Response;
+        // The call token: the first token sampled the first time at the response's fourth place or later.
+        var at = Enumerable.Range(3, sampled.Length - 4).First(k => !sampled[..k].Contains(sampled[k]));
+        var calling = plain with { Sampling = plain.Sampling with { CallToken = sampled[at] } };
+
+        using var first = new ContinuousBatch(model, 2, 48);
+        first.Add(Request("neighbour", [7, 7], maxNew: 30, seed: 1));
+        first.Add(calling);
+        var turn = Enumerable.Range(0, 20).SelectMany(_ => first.Step()).First(c => c.Id == "agent");
+        turn.Reason.Should().Be(FinishReason.ToolCall);
+        turn.Response.Should().Equal(sampled[..(at + 1)], "the turn is what was sampled up to and with the call");
+        turn.KvCache.Should().NotBeNull();
+        first.RunningIds.Should().Equal(["neighbour"], "the calling sequence left its slot");
+
+        // The tool's answer appended (its log-probs are not the model's), then on with the cache and with none.
+        int[] answer = [9, 10, 11];
+        var response = turn.Response.Concat(answer).ToArray();
+        var logProbs = turn.LogProbs.Concat(new float[answer.Length]).ToArray();
+        var resumed = new[] { turn.KvCache, null }.Select(cache =>
+        {
+            using var batch = new ContinuousBatch(model, 2, 48);
+            batch.Add(Request("other", [3, 3, 3], maxNew: 30, seed: 2));
+            batch.Resume(new SequenceSnapshot(plain, response, logProbs, cache));
+            return Enumerable.Range(0, 30).SelectMany(_ => batch.Step()).Single(c => c.Id == "agent");
+        }).ToArray();
+
+        resumed[0].Reason.Should().NotBe(FinishReason.ToolCall, "the request going on has no call token");
+        resumed[0].Response.Should().StartWith(response).And.Equal(resumed[1].Response);
+        resumed[0].LogProbs.Zip(resumed[1].LogProbs, (a, b) => Math.Abs(a - b)).Max().Should().BeLessThan(1e-5f);
+        FluentActions.Invoking(() => new ContinuousBatch(model, 1, 48).Resume(new SequenceSnapshot(plain, turn.Response[..^2], turn.LogProbs[..^2], turn.KvCache)))
+            .Should().Throw<ArgumentException>().WithMessage("*cache entries for * positions, more than the * before its last token");
+    }
+
+    [Fact]
     public void Progress_is_a_checkpoint_of_tokens_so_far_that_leaves_the_batch_running_and_resumes_to_the_same_result()
     {
         using var model = new Transformer(Config, seed: 7);
