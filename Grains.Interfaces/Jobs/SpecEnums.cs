@@ -100,3 +100,10 @@ public enum PoolSplit
     /// <summary>The division whose simulated step is fastest on the cost model.</summary>
     Auto,
 }
+
+/// <summary>A tool a model may call while it generates (rl.tools), by the name its calls use: "[calc 12*34]".</summary>
+public enum ToolKind
+{
+    /// <summary>The calculator: + - * / and parentheses over numbers.</summary>
+    Calc,
+}

@@ -29,6 +29,10 @@ public static class ActorsMeter
 
     public static readonly Histogram<double> Staleness = Meter.CreateHistogram<double>("actors.staleness", "{version}", "Mean weights-version lag of an iteration's trained samples (asynchronous jobs)");
 
+    public static readonly Counter<long> ToolCalls = Meter.CreateCounter<long>("actors.tool.calls", "{call}", "Tool calls made by generating samples, by tool and outcome (answered, failed, timedout, cutoff)");
+
+    public static readonly Histogram<double> ToolDuration = Meter.CreateHistogram<double>("actors.tool.duration", "s", "Wall seconds of a tool call, by tool");
+
     public static readonly Counter<long> GrainCalls = Meter.CreateCounter<long>("actors.grain.calls", "{call}", "Grain calls this silo received");
 
     public static KeyValuePair<string, object?> Job(string name) => new("job", name);

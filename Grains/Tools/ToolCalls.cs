@@ -1,0 +1,84 @@
+using System.Diagnostics;
+using Grains.Interfaces.Jobs;
+using Grains.Interfaces.Rl;
+using Kernels.Tokenizers;
+using Kernels.Tools;
+
+namespace Grains.Tools;
+
+/// <summary>
+/// Runs a model's tool call the way a real service is called: the call parsed from the response's text, sent
+/// to the tool's grain, given <see cref="ToolUse.TimeoutSeconds"/>, its result held to
+/// <see cref="ToolUse.MaxResultCharacters"/> and to what the model's tokenizer can read. Whatever goes wrong
+/// (a malformed call, a tool not given to the job, a throw, a timeout, a result too long) is an answer the model
+/// sees ("error: ...") with its outcome for the metrics, never a failure of the sample.
+/// </summary>
+public static class ToolCalls
+{
+    /// <summary>The tool grain of each kind, for a job (one class per tool).</summary>
+    public static IToolGrain Grain(IGrainFactory grains, ToolKind tool, string job) => tool switch
+    {
+        ToolKind.Calc => grains.GetGrain<IToolGrain>(job, typeof(CalculatorToolGrain).FullName),
+        _ => throw new ArgumentOutOfRangeException(nameof(tool), tool, "no grain class for this tool"),
+    };
+
+    /// <summary>Answers the call that <paramref name="response"/> (a response's text so far) ends with; counted in the silo's meter by tool and outcome.</summary>
+    public static async Task<ToolAnswer> Answer(IGrainFactory grains, string job, string response, ToolUse use, ITokenizer tokenizer)
+    {
+        var (call, malformed) = ToolSyntax.Parse(response);
+        var given = call is null ? (ToolKind)(-1) : use.Tools.FirstOrDefault(t => SpecNames.Of(t) == call.Tool, (ToolKind)(-1));
+        var answer = call is null ? new ToolAnswer(malformed!, ToolOutcome.Failed, 0)
+            : !Enum.IsDefined(given) ? new ToolAnswer($"error: no tool '{call.Tool}' (tools: {string.Join(", ", use.Tools.Select(SpecNames.Of))})", ToolOutcome.Failed, 0)
+            : await Answer(Grain(grains, given, job), call.Argument, use, tokenizer);
+        var tool = new KeyValuePair<string, object?>("tool", Enum.IsDefined(given) ? SpecNames.Of(given) : "none");
+        Telemetry.ActorsMeter.ToolCalls.Add(1, Telemetry.ActorsMeter.Job(job), tool, new("outcome", answer.Outcome.ToString().ToLowerInvariant()));
+        if (Enum.IsDefined(given)) Telemetry.ActorsMeter.ToolDuration.Record(answer.Seconds, Telemetry.ActorsMeter.Job(job), tool);
+        return answer;
+    }
+
+    /// <summary>Calls <paramref name="tool"/> with <paramref name="argument"/> within the limits of <paramref name="use"/>.</summary>
+    public static async Task<ToolAnswer> Answer(IToolGrain tool, string argument, ToolUse use, ITokenizer tokenizer)
+    {
+        var clock = Stopwatch.StartNew();
+        string result;
+        try
+        {
+            result = await tool.Call(argument).WaitAsync(TimeSpan.FromSeconds(use.TimeoutSeconds));
+        }
+        catch (TimeoutException)
+        {
+            return new ToolAnswer($"error: no answer within {use.TimeoutSeconds:0.###} s", ToolOutcome.TimedOut, clock.Elapsed.TotalSeconds);
+        }
+        catch (Exception e)
+        {
+            return new ToolAnswer(Readable($"error: {e.GetBaseException().Message}", use, tokenizer), ToolOutcome.Failed, clock.Elapsed.TotalSeconds);
+        }
+        var seconds = clock.Elapsed.TotalSeconds;
+        if (result.Length > use.MaxResultCharacters)
+        {
+            return new ToolAnswer($"error: a result of {result.Length} characters is over the limit of {use.MaxResultCharacters}", ToolOutcome.CutOff, seconds);
+        }
+        if (!Expressible(result, tokenizer)) return new ToolAnswer("error: the result has characters the model cannot read", ToolOutcome.Failed, seconds);
+        return new ToolAnswer(result, result.StartsWith("error:", StringComparison.Ordinal) ? ToolOutcome.Failed : ToolOutcome.Answered, seconds);
+    }
+
+    /// <summary>An error message as the model can read it: cut to the result limit, its characters the tokenizer's (others dropped), in lower case.</summary>
+    private static string Readable(string message, ToolUse use, ITokenizer tokenizer)
+    {
+        var kept = new string([.. message.ToLowerInvariant().Where(c => Expressible(c.ToString(), tokenizer))]);
+        return kept.Length <= use.MaxResultCharacters ? kept : kept[..use.MaxResultCharacters];
+    }
+
+    private static bool Expressible(string text, ITokenizer tokenizer)
+    {
+        try
+        {
+            tokenizer.Encode(text);
+            return true;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+}

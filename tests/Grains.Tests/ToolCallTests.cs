@@ -1,0 +1,58 @@
+using Grains.Interfaces.Jobs;
+using Grains.Interfaces.Rl;
+using Grains.Models;
+using Grains.Tools;
+
+namespace Grains.Tests;
+
+/// <summary>Tool calls as a generating sample makes them: on the tool's grain, bounded in time and size, every failure an answer the model sees.</summary>
+[Collection(ClusterCollection.Name)]
+public sealed class ToolCallTests(ClusterFixture fixture)
+{
+    private static readonly ToolUse Use = new([ToolKind.Calc], MaxTurns: 4, TimeoutSeconds: 0.3, MaxResultCharacters: 24);
+    private static readonly Kernels.Tokenizers.ITokenizer Tokenizer = ModelCatalog.Tokenizer(RlSpec.DemoModel);
+
+    /// <summary>A tool as a service may behave: answers late, throws, or answers with a megabyte.</summary>
+    private sealed class Service(Func<string, Task<string>> call) : IToolGrain
+    {
+        public Task<string> Call(string argument) => call(argument);
+    }
+
+    [Theory]
+    [InlineData("so [calc 12+34]", "46", ToolOutcome.Answered)]
+    [InlineData("[calc (7-2)*3]", "15", ToolOutcome.Answered)]
+    [InlineData("[calc 1/0]", "error: division by zero", ToolOutcome.Failed)]
+    [InlineData("[search item 4711]", "error: no tool 'search' (tools: calc)", ToolOutcome.Failed)]
+    [InlineData("[Calc 1]", "error: 'Calc' is not a tool name", ToolOutcome.Failed)]
+    public async Task A_call_runs_on_the_tools_grain_and_a_bad_one_is_an_error_the_model_sees(string response, string text, ToolOutcome outcome)
+    {
+        var answer = await ToolCalls.Answer(fixture.Cluster.Client, "tool-job", response, Use, Tokenizer);
+
+        (answer.Text, answer.Outcome).Should().Be((text, outcome));
+        answer.Seconds.Should().BeGreaterThanOrEqualTo(0);
+    }
+
+    [Fact]
+    public async Task A_tool_that_hangs_throws_or_answers_a_megabyte_is_cut_off_with_its_outcome_named()
+    {
+        var hanging = new Service(async _ =>
+        {
+            await Task.Delay(TimeSpan.FromSeconds(5));
+            return "late";
+        });
+        var throwing = new Service(_ => throw new InvalidOperationException("Service Unavailable (503)"));
+        var huge = new Service(_ => Task.FromResult(new string('1', 1_000_000)));
+        var unreadable = new Service(_ => Task.FromResult("ÆØÅ"));
+
+        var late = await ToolCalls.Answer(hanging, "x", Use, Tokenizer);
+        var thrown = await ToolCalls.Answer(throwing, "x", Use, Tokenizer);
+        var big = await ToolCalls.Answer(huge, "x", Use, Tokenizer);
+        var foreign = await ToolCalls.Answer(unreadable, "x", Use, Tokenizer);
+
+        (late.Text, late.Outcome).Should().Be(("error: no answer within 0.3 s", ToolOutcome.TimedOut));
+        late.Seconds.Should().BeLessThan(5, "the call was not waited for");
+        (thrown.Text, thrown.Outcome).Should().Be(("error: service unavailab", ToolOutcome.Failed), "the message as the model can read it, cut to 24 characters");
+        (big.Text, big.Outcome).Should().Be(("error: a result of 1000000 characters is over the limit of 24", ToolOutcome.CutOff));
+        (foreign.Text, foreign.Outcome).Should().Be(("error: the result has characters the model cannot read", ToolOutcome.Failed));
+    }
+}
