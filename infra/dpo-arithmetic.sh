@@ -5,7 +5,8 @@
 # the DPO job (infra/jobs/dpo-arithmetic.json: the same seed, so the same warm start) trains on them.
 # Both jobs' metrics go to runs/<job>/metrics.jsonl. The README's DPO table comes from this script.
 #
-# usage: infra/dpo-arithmetic.sh [dpo-job.json]
+# usage: [PAIRS_OPTIONS=--every] infra/dpo-arithmetic.sh [dpo-job.json]
+#   PAIRS_OPTIONS: more options of `actors dataset pairs` (--every: every better response over every worse one)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -27,7 +28,7 @@ cluster=(--gateway-port 30411 --tls Off)
 start=$(date +%s)
 actors submit infra/jobs/grpo-arithmetic-pairs.json "${cluster[@]}"
 actors watch grpo-arithmetic-pairs --metrics runs/grpo-arithmetic-pairs/metrics.jsonl "${cluster[@]}"
-actors dataset pairs --job grpo-arithmetic-pairs --count 100000 --output runs/dpo-arithmetic/pairs.jsonl "${cluster[@]}"
+actors dataset pairs --job grpo-arithmetic-pairs --count 100000 --output runs/dpo-arithmetic/pairs.jsonl ${PAIRS_OPTIONS:-} "${cluster[@]}"
 sampled=$(date +%s)
 actors submit "$dpo" "${cluster[@]}"
 name=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["name"])' "$dpo")

@@ -41,12 +41,16 @@ public sealed class DpoJobTests(ClusterFixture fixture)
         Dpo = new DpoSpec { Pairs = PairsFile(name), HeldOutPairs = 32, PairsPerIteration = 32, Beta = 0.1 },
     };
 
-    [Fact]
-    public async Task A_dpo_job_ranks_held_out_pairs_right_after_training_with_the_reference_log_probs_computed_once()
+    [Theory]
+    [InlineData(PreferenceLossKind.Sigmoid)]
+    [InlineData(PreferenceLossKind.Ipo)]
+    public async Task A_dpo_job_ranks_held_out_pairs_right_after_training_with_the_reference_log_probs_computed_once(PreferenceLossKind loss)
     {
         var grains = fixture.Cluster.Client;
+        var name = $"dpo-learns-{SpecNames.Of(loss)}";
+        var spec = Tiny(name, iterations: 6, replicas: 2);
 
-        var (status, metrics) = await RlJobTests.Run(grains, Tiny("dpo-learns", iterations: 6, replicas: 2));
+        var (status, metrics) = await RlJobTests.Run(grains, spec with { Dpo = spec.Dpo! with { Loss = loss } });
 
         status.State.Should().Be(JobState.Completed, status.Message);
         metrics.Select(m => m.Iteration).Should().Equal(0, 1, 2, 3, 4, 5, 6);
@@ -55,20 +59,21 @@ public sealed class DpoJobTests(ClusterFixture fixture)
         first.HeldOutMargin.Should().BeApproximately(0, 1e-3, "the policy starts as its own reference");
         last.HeldOutMargin.Should().BeGreaterThan(0.05);
         last.HeldOutAccuracy.Should().BeGreaterThan(0.8);
-        first.HeldOutLoss.Should().BeApproximately(Math.Log(2), 1e-4, "-log sigmoid(0)");
+        // At the start every margin is 0: DPO's -log sigmoid(0), IPO's (0 - 1/(2 beta))^2.
+        first.HeldOutLoss.Should().BeApproximately(loss == PreferenceLossKind.Sigmoid ? Math.Log(2) : 25, 1e-3);
         last.Loss.Should().BeLessThan(metrics[1].Preference!.Loss);
         metrics.Skip(1).Should().OnlyContain(m => m.Preference!.Pairs == 32 && m.DeviceBusy.Keys.Count(k => k.Contains("/actor/")) == 2);
         metrics.Where(m => m.Iteration % 2 == 0).Should().OnlyContain(m => m.HeldOutAccuracy != null && m.Preference!.HeldOutAccuracy != null);
 
         // The reference log-probs kept in the store are the reference model's, computed here independently.
-        var keys = new JobKeys("dpo-learns");
+        var keys = new JobKeys(name);
         using var reference = new Transformer(ModelCatalog.Config(RlSpec.DemoModel));
         ModelCatalog.Deserialize(reference, await ModelCatalog.ReadAsync(Store, keys.ReferenceWeights), keys.ReferenceWeights);
         using var buffer = new MemoryStream();
         await Store.ReadAsync(keys.PreferenceReference, buffer);
         var kept = System.Text.Json.JsonDocument.Parse(buffer.ToArray()).RootElement;
         var encoding = new TaskEncoding(ModelCatalog.Tokenizer(RlSpec.DemoModel));
-        var pairs = PreferenceFile.ReadFile(Tiny("dpo-learns", 1).Dpo!.Pairs);
+        var pairs = PreferenceFile.ReadFile(spec.Dpo!.Pairs);
         kept.GetProperty("Chosen").GetArrayLength().Should().Be(pairs.Count);
         foreach (var k in new[] { 0, 57, pairs.Count - 1 })
         {
