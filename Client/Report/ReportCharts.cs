@@ -8,11 +8,15 @@ public static class ReportCharts
 {
     private const int Width = 720, Height = 300;
 
-    /// <summary>Each chart's title and PNG bytes; charts with nothing to show (no held-out evaluation, a synchronous job's staleness) are left out.</summary>
+    /// <summary>
+    /// Each chart's title and PNG bytes; charts with nothing to show (no held-out evaluation, a synchronous job's
+    /// staleness) are left out. A DPO job's (its steps have preference figures) are its own: loss, margins, pairs ranked right.
+    /// </summary>
     public static IReadOnlyList<(string Title, byte[] Png)> Draw(IReadOnlyList<IterationMetrics> metrics)
     {
         var steps = metrics.Where(m => m.Iteration > 0).ToArray();
         double[] X(IEnumerable<IterationMetrics> of) => [.. of.Select(m => (double)m.Iteration)];
+        if (steps.Length > 0 && steps.All(m => m.Preference is not null)) return Preference(metrics, steps, X);
         var charts = new List<(string, byte[])>
         {
             Chart("Reward (mean per step)", "reward", ("mean", X(steps), [.. steps.Select(m => m.RewardMean)])),
@@ -29,6 +33,26 @@ public static class ReportCharts
             charts.Add(Chart("Staleness", "weights versions behind", ("mean lag", X(steps), [.. steps.Select(m => m.VersionLagMean)]),
                 ("max lag", X(steps), [.. steps.Select(m => (double)m.VersionLagMax)])));
         }
+        return charts;
+    }
+
+    /// <summary>A DPO job's charts: its loss, the implicit reward margin and the share of pairs ranked right (trained and held out), the held-out greedy accuracy, throughput and device busy.</summary>
+    private static IReadOnlyList<(string Title, byte[] Png)> Preference(IReadOnlyList<IterationMetrics> metrics, IterationMetrics[] steps, Func<IEnumerable<IterationMetrics>, double[]> x)
+    {
+        var heldOut = metrics.Where(m => m.Preference?.HeldOutAccuracy is not null).ToArray();
+        var charts = new List<(string, byte[])>
+        {
+            Chart("DPO loss (mean per step)", "loss", ("trained pairs", x(steps), [.. steps.Select(m => m.Preference!.Loss)]),
+                ("held-out pairs", x(heldOut), [.. heldOut.Select(m => m.Preference!.HeldOutLoss!.Value)])),
+            Chart("Implicit reward margin", "beta x log-ratio", ("trained pairs", x(steps), [.. steps.Select(m => m.Preference!.Margin)]),
+                ("held-out pairs", x(heldOut), [.. heldOut.Select(m => m.Preference!.HeldOutMargin!.Value)])),
+            Chart("Pairs ranked right", "share of pairs", ("trained pairs", x(steps), [.. steps.Select(m => m.Preference!.Accuracy)]),
+                ("held-out pairs", x(heldOut), [.. heldOut.Select(m => m.Preference!.HeldOutAccuracy!.Value)])),
+        };
+        var evaluated = metrics.Where(m => m.HeldOutAccuracy is not null).ToArray();
+        if (evaluated.Length > 0) charts.Add(Chart("Held-out accuracy", "accuracy", ("held-out", x(evaluated), [.. evaluated.Select(m => m.HeldOutAccuracy!.Value)])));
+        charts.Add(Chart("Throughput", "trained pairs / s", ("pairs/s", x(steps), [.. steps.Select(m => m.SamplesPerSecond)])));
+        charts.Add(Chart("Device busy (mean over devices)", "share of the step", ("busy", x(steps), [.. steps.Select(MeanBusy)])));
         return charts;
     }
 

@@ -54,6 +54,27 @@ public sealed class ReportTests : IDisposable
     }
 
     [Fact]
+    public void A_dpo_jobs_report_draws_its_loss_margins_and_pairs_ranked_right_not_the_rl_curves()
+    {
+        // Ten DPO steps, evaluated every 5 (and at the start).
+        var metrics = Enumerable.Range(0, 11).Select(i => new IterationMetrics
+        {
+            Iteration = i, HeldOutAccuracy = i % 5 == 0 ? 0.2 + i / 100.0 : null, SamplesPerSecond = i == 0 ? 0 : 200,
+            DeviceBusy = i == 0 ? [] : new() { ["job/actor/0"] = 0.4 },
+            Preference = new PreferenceReport
+            {
+                Pairs = i == 0 ? 0 : 64, Loss = 0.69 - i / 100.0, Margin = i / 50.0, Accuracy = 0.5 + i / 40.0,
+                HeldOutLoss = i % 5 == 0 ? 0.69 - i / 200.0 : null, HeldOutMargin = i % 5 == 0 ? i / 100.0 : null, HeldOutAccuracy = i % 5 == 0 ? 0.5 + i / 50.0 : null,
+            },
+        }).ToArray();
+
+        var charts = Client.Report.ReportCharts.Draw(metrics);
+
+        charts.Select(c => c.Title).Should().Equal("DPO loss (mean per step)", "Implicit reward margin", "Pairs ranked right", "Held-out accuracy", "Throughput", "Device busy (mean over devices)");
+        charts.Should().OnlyContain(c => c.Png.Length > 1000 && c.Png[1] == (byte)'P' && c.Png[2] == (byte)'N' && c.Png[3] == (byte)'G');
+    }
+
+    [Fact]
     public void A_bench_page_compares_its_policies_in_charts_a_browser_draws_with_their_table_and_timelines()
     {
         Client.Commands.BenchCommand.PolicyResult Result(string policy, double seconds, double? speedUp) => new(policy, seconds, seconds / 2, 64 / seconds, 6400 / seconds, speedUp,
