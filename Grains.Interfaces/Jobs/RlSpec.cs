@@ -112,6 +112,8 @@ public sealed record RlSpec
     [Id(41)] public TailBatchingSpec? TailBatching { get; init; }
     /// <summary>How the generation and training pools divide the job's devices, at its start and as it runs (null: as given).</summary>
     [Id(42)] public PoolsSpec? Pools { get; init; }
+    /// <summary>Multi-turn rollouts: responses may call tools, whose answers are appended and masked out of the losses; none: no tools.</summary>
+    [Id(45)] public ToolsSpec? Tools { get; init; }
 
     /// <summary>How many weight versions generation runs ahead of training (0 without an async section).</summary>
     [System.Text.Json.Serialization.JsonIgnore] public int Staleness => Async?.MaxStaleness ?? 0;
@@ -121,6 +123,9 @@ public sealed record RlSpec
     [System.Text.Json.Serialization.JsonIgnore] public bool NeedsCritic => Algorithm == Algorithm.Ppo;
 
     [System.Text.Json.Serialization.JsonIgnore] public int MostGenerationWorkers => MaxGenerationWorkers ?? GenerationWorkers;
+
+    /// <summary>A response's most tokens: the task's, or with tools the larger budget their turns need.</summary>
+    public int ResponseTokens(int task) => Tools is { } tools ? Math.Max(task, tools.ResponseTokens) : task;
 
     /// <summary>A colocated job's devices each hold one of every role, so the roles' counts and tensor-parallel degrees agree.</summary>
     private string? ColocationProblem() =>
@@ -190,6 +195,7 @@ public sealed record RlSpec
             ?? Async?.Problem(this)
             ?? Migration?.Problem(this)
             ?? TailBatching?.Problem(this)
-            ?? Pools?.Problem(this);
+            ?? Pools?.Problem(this)
+            ?? Tools?.Problem(this);
     }
 }

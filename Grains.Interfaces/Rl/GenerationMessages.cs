@@ -24,7 +24,9 @@ public sealed record GenerationWork(
     [property: Id(10)] WeightsRef? Weights = null,
     [property: Id(11)] VersionSpan[]? Spans = null,
     [property: Id(12)] int Step = 0,
-    [property: Id(13)] CarriedCache? Cache = null)
+    [property: Id(13)] CarriedCache? Cache = null,
+    [property: Id(14)] ToolUse? Tools = null,
+    [property: Id(15)] ToolTurns? Turns = null)
 {
     public int PromptTokens => Prompt.Length > 0 ? Prompt.Length : EmulatedPrompt;
     public int GeneratedTokens => Response.Length > 0 ? Response.Length : EmulatedGenerated;

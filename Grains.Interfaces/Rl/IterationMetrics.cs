@@ -64,6 +64,37 @@ public sealed record IterationMetrics
     [Id(37)] public Dictionary<string, long> WeightBytes { get; init; } = [];
     /// <summary>A DPO job's step: its pairs' loss, rewards and accuracy, and the held-out pairs' when evaluated (null for RL jobs).</summary>
     [Id(38)] public PreferenceReport? Preference { get; init; }
+    /// <summary>With rl.tools: the step's tool turns (null for a job without tools).</summary>
+    [Id(39)] public ToolReport? Tools { get; init; }
+}
+
+/// <summary>A step's tool turns over its trained samples: calls per sample, the share of samples that called, calls by outcome, mean seconds a call, tool tokens masked.</summary>
+[GenerateSerializer, Immutable]
+public sealed record ToolReport
+{
+    [Id(0)] public double CallsPerSample { get; init; }
+    [Id(1)] public double CallingShare { get; init; }
+    [Id(2)] public int Calls { get; init; }
+    [Id(3)] public int Failed { get; init; }
+    [Id(4)] public int TimedOut { get; init; }
+    [Id(5)] public int CutOff { get; init; }
+    [Id(6)] public double MeanCallSeconds { get; init; }
+    [Id(7)] public int MaskedTokens { get; init; }
+
+    /// <summary>The report of samples' turns (null entries: samples without tools); null when none had tools.</summary>
+    public static ToolReport? Of(IEnumerable<ToolTurns?> samples)
+    {
+        var turns = samples.ToArray();
+        if (turns.All(t => t is null)) return null;
+        var all = turns.Select(t => t ?? ToolTurns.None).ToArray();
+        var calls = all.Sum(t => t.Calls);
+        return new ToolReport
+        {
+            CallsPerSample = (double)calls / all.Length, CallingShare = (double)all.Count(t => t.Calls > 0) / all.Length, Calls = calls,
+            Failed = all.Sum(t => t.Failed), TimedOut = all.Sum(t => t.TimedOut), CutOff = all.Sum(t => t.CutOff),
+            MeanCallSeconds = calls == 0 ? 0 : all.Sum(t => t.Seconds) / calls, MaskedTokens = all.Sum(t => t.Masked),
+        };
+    }
 }
 
 /// <summary>

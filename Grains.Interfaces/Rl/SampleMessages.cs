@@ -33,7 +33,8 @@ public sealed record SampleStart(
     [property: Id(11)] ScoringModels Scoring,
     [property: Id(12)] long Run,
     [property: Id(13)] int EmulatedPrompt = 0,
-    [property: Id(14)] long PromptSeed = 0)
+    [property: Id(14)] long PromptSeed = 0,
+    [property: Id(15)] ToolUse? Tools = null)
 {
     /// <summary>The prompt's tokens; an emulated job's prompts are lengths only.</summary>
     public int PromptTokens => Prompt.Length > 0 ? Prompt.Length : EmulatedPrompt;
@@ -58,7 +59,8 @@ public sealed record GeneratedResponse(
     [property: Id(3)] string Worker,
     [property: Id(4)] bool Truncated,
     [property: Id(5)] int EmulatedLength = 0,
-    [property: Id(6)] VersionSpan[]? Spans = null)
+    [property: Id(6)] VersionSpan[]? Spans = null,
+    [property: Id(7)] ToolTurns? Turns = null)
 {
     public int Tokens => Response.Length > 0 ? Response.Length : EmulatedLength;
 

@@ -14,7 +14,8 @@ public sealed record ScoringModels(
     [property: Id(4)] string Model,
     [property: Id(5)] double Temperature,
     [property: Id(6)] int SequenceLength,
-    [property: Id(7)] EmulatedScorer? Emulated = null);
+    [property: Id(7)] EmulatedScorer? Emulated = null,
+    [property: Id(8)] bool ToolTurns = false);
 
 /// <summary>One finished sample to score.</summary>
 [GenerateSerializer, Immutable]

@@ -19,3 +19,30 @@ public enum ToolOutcome { Answered, Failed, TimedOut, CutOff }
 /// <summary>What a call's turn appends for the model (a result, or "error: ..."), how it ended, and its wall seconds.</summary>
 [GenerateSerializer, Immutable]
 public sealed record ToolAnswer([property: Id(0)] string Text, [property: Id(1)] ToolOutcome Outcome, [property: Id(2)] double Seconds);
+
+/// <summary>
+/// A sample's tool turns so far: which of its response tokens a tool wrote (masked out of the losses), and its
+/// calls by outcome with their wall seconds.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record ToolTurns(
+    [property: Id(0)] bool[] ToolTokens,
+    [property: Id(1)] int Calls,
+    [property: Id(2)] int Failed,
+    [property: Id(3)] int TimedOut,
+    [property: Id(4)] int CutOff,
+    [property: Id(5)] double Seconds)
+{
+    public static readonly ToolTurns None = new([], 0, 0, 0, 0, 0);
+
+    /// <summary>These turns after <paramref name="sampled"/> more tokens of the model's and a call answered with <paramref name="answerTokens"/> tokens.</summary>
+    public ToolTurns Answered(int sampled, int answerTokens, ToolAnswer answer) => new(
+        [.. ToolTokens, .. Enumerable.Repeat(false, sampled), .. Enumerable.Repeat(true, answerTokens)], Calls + 1,
+        Failed + (answer.Outcome == ToolOutcome.Failed ? 1 : 0), TimedOut + (answer.Outcome == ToolOutcome.TimedOut ? 1 : 0),
+        CutOff + (answer.Outcome == ToolOutcome.CutOff ? 1 : 0), Seconds + answer.Seconds);
+
+    /// <summary>The mask over a whole response of <paramref name="tokens"/> tokens (the model's after the last answer unmarked).</summary>
+    public bool[] Over(int tokens) => [.. ToolTokens, .. Enumerable.Repeat(false, Math.Max(0, tokens - ToolTokens.Length))];
+
+    public int Masked => ToolTokens.Count(t => t);
+}

@@ -36,10 +36,13 @@ public sealed record TrainingRow(
     [property: Id(7)] int EmulatedPrompt = 0,
     [property: Id(8)] int EmulatedResponse = 0,
     [property: Id(9)] float[]? ProximalLogProbs = null,
-    [property: Id(10)] bool ProximalIsCurrent = false)
+    [property: Id(10)] bool ProximalIsCurrent = false,
+    [property: Id(11)] bool[]? ToolTokens = null)
 {
     public int PromptTokens => Prompt.Length > 0 ? Prompt.Length : EmulatedPrompt;
     public int ResponseTokens => Response.Length > 0 ? Response.Length : EmulatedResponse;
+    /// <summary>The response tokens the policy sampled: a loss's tokens (those a tool wrote left out).</summary>
+    public int PolicyTokens => ResponseTokens - (ToolTokens?.Count(t => t) ?? 0);
 }
 
 /// <summary>Token-weighted sums over one replica's share of a mini-batch (see Kernels' UpdateSums).</summary>

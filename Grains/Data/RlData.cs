@@ -16,8 +16,8 @@ public sealed class RlData
         Task = TaskDataset.Task(SpecNames.Of(rl.Task));
         Train = rl.Dataset is { } path ? TaskDataset.ReadFile(path) : TaskDataset.Generate(Task, rl.TrainExamples, job.Seed);
         HeldOut = TaskDataset.Generate(Task, rl.HeldOutExamples, job.Seed ^ 0x5EED_0F_4E1D);
-        encoding.Check(Train, rl.Dataset ?? "generated training set", maxPositions, Task.MaxResponseTokens);
-        encoding.Check(HeldOut, "generated held-out set", maxPositions, Task.MaxResponseTokens);
+        encoding.Check(Train, rl.Dataset ?? "generated training set", maxPositions, rl.ResponseTokens(Task.MaxResponseTokens));
+        encoding.Check(HeldOut, "generated held-out set", maxPositions, rl.ResponseTokens(Task.MaxResponseTokens));
         order = new EpochOrder(job.Seed, Train.Count);
     }
 

@@ -5,7 +5,7 @@ using Grains.Interfaces.Rl;
 namespace Grains.Engines;
 
 /// <summary>A sample a generation engine finished: its tokens and log-probs (none on emulated devices) and its length.</summary>
-public sealed record FinishedWork(string SampleId, int[] Response, float[] LogProbs, int Length, bool Truncated);
+public sealed record FinishedWork(string SampleId, int[] Response, float[] LogProbs, int Length, bool Truncated, ToolTurns? Turns = null);
 
 /// <summary>
 /// What a generation worker's device does: hold a policy, batch samples continuously, and advance the

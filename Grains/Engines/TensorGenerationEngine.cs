@@ -12,7 +12,8 @@ namespace Grains.Engines;
 /// <summary>
 /// Generation on real tensors: the model and a continuous batch on the worker's device thread. A sample
 /// fits while the batch has a slot and the token budget (prompt + most new tokens of every admitted
-/// sample) has room.
+/// sample) has room. A sample with tools that samples a call leaves the batch with its KV cache while the
+/// call runs (the others go on), and comes back with the answer appended, its tokens marked as the tool's.
 /// </summary>
 public sealed class TensorGenerationEngine : IGenerationEngine
 {
@@ -22,22 +23,31 @@ public sealed class TensorGenerationEngine : IGenerationEngine
     private readonly DeviceThread device;
     private readonly Dictionary<string, GenerationWork> admitted = [];
     private readonly List<GenerationWork> unstarted = [];
+    // Admitted samples waiting for a tool's answer: their work up to the call (with its cache) and the call.
+    private readonly Dictionary<string, (GenerationWork Work, Task<ToolAnswer> Answer)> calling = [];
+    // Answers a call that a response's text ends with (Tools.ToolCalls, on the tool's grain).
+    private readonly Func<string, ToolUse, Task<ToolAnswer>> callTool;
+    private readonly Kernels.Tokenizers.ITokenizer tokenizer;
+    private readonly int callToken;
     private readonly int eosId;
     private Transformer? model;
     private ContinuousBatch? batch;
     /// <summary>The loaded weights version: a KV cache made with another is not used.</summary>
     private int version = -1;
 
-    private TensorGenerationEngine(Func<WeightsRef, Task<byte[]>> readWeights, GenerationLimits limits, string name)
+    private TensorGenerationEngine(Func<WeightsRef, Task<byte[]>> readWeights, GenerationLimits limits, string name, Func<string, ToolUse, Task<ToolAnswer>> callTool)
     {
-        (this.readWeights, this.limits) = (readWeights, limits);
-        eosId = ModelCatalog.Tokenizer(limits.Model).EosId;
+        (this.readWeights, this.limits, this.callTool) = (readWeights, limits, callTool);
+        tokenizer = ModelCatalog.Tokenizer(limits.Model);
+        eosId = tokenizer.EosId;
+        callToken = tokenizer.Encode(Kernels.Tools.ToolSyntax.CallClose.ToString())[0];
         device = new DeviceThread(name);
     }
 
-    public static async Task<TensorGenerationEngine> Create(Func<WeightsRef, Task<byte[]>> readWeights, GenerationLimits limits, string name)
+    public static async Task<TensorGenerationEngine> Create(Func<WeightsRef, Task<byte[]>> readWeights, GenerationLimits limits, string name,
+        Func<string, ToolUse, Task<ToolAnswer>> callTool)
     {
-        var engine = new TensorGenerationEngine(readWeights, limits, name);
+        var engine = new TensorGenerationEngine(readWeights, limits, name, callTool);
         await engine.device.Run(() =>
         {
             engine.model = new Transformer(ModelCatalog.Config(limits.Model));
@@ -78,6 +88,15 @@ public sealed class TensorGenerationEngine : IGenerationEngine
 
     public async Task<IReadOnlyList<FinishedWork>> Advance()
     {
+        // Nothing to step while every admitted sample waits for a tool: the first answer is waited for.
+        if (unstarted.Count == 0 && calling.Count > 0 && calling.Count == admitted.Count) await Task.WhenAny(calling.Values.Select(c => c.Answer));
+        var answeredOut = TakeAnswers();
+        // A sample handed here waiting for its call's answer (it moved while the tool ran) asks again.
+        foreach (var w in unstarted.Where(CallPending).ToArray())
+        {
+            unstarted.Remove(w);
+            calling[w.SampleId] = (w, callTool(tokenizer.Decode(w.Response), w.Tools!));
+        }
         var starting = unstarted.ToArray();
         unstarted.Clear();
         // Once in the batch a cache is the batch's: the sample's work no longer carries it.
@@ -95,15 +114,66 @@ public sealed class TensorGenerationEngine : IGenerationEngine
             }
             return (IReadOnlyList<CompletedSequence>)[];
         });
-        return finished.Where(f => admitted.Remove(f.Id))
-            .Select(f => new FinishedWork(f.Id, f.Response, f.LogProbs, f.Response.Length, f.Reason == FinishReason.Length)).ToArray();
+        foreach (var call in finished.Where(f => f.Reason == FinishReason.ToolCall && admitted.ContainsKey(f.Id)))
+        {
+            var work = admitted[call.Id] with
+            {
+                Response = call.Response, LogProbs = call.LogProbs,
+                Cache = call.KvCache is { } entries ? new CarriedCache(version, call.Prompt.Length + call.Response.Length - 1, entries) : null,
+            };
+            calling[call.Id] = (work, callTool(tokenizer.Decode(call.Response), work.Tools!));
+        }
+        return [.. answeredOut, .. finished.Where(f => f.Reason != FinishReason.ToolCall && admitted.ContainsKey(f.Id)).Select(f =>
+        {
+            var work = admitted[f.Id];
+            var turns = work.Tools is null ? null : work.Turns ?? ToolTurns.None;
+            admitted.Remove(f.Id);
+            return new FinishedWork(f.Id, f.Response, f.LogProbs, f.Response.Length, f.Reason == FinishReason.Length, turns is null ? null : turns with { ToolTokens = turns.Over(f.Response.Length) });
+        })];
+    }
+
+    /// <summary>Whether a sample's response ends with a call still to answer (it may call, and its last token is the call's close).</summary>
+    private bool CallPending(GenerationWork w) =>
+        w.Tools is { } tools && (w.Turns?.Calls ?? 0) < tools.MaxTurns && w.Response.Length > 0 && w.Response[^1] == callToken
+        && (w.Turns?.ToolTokens.Length ?? 0) < w.Response.Length;
+
+    /// <summary>
+    /// The samples whose calls were answered go on: the answer ("&lt;...&gt;") appended to the response, its tokens
+    /// marked as the tool's (their log-probs 0: no policy sampled them), its cache up to the call. One whose answer
+    /// leaves no room in its token budget ends there, truncated, with what fits of it.
+    /// </summary>
+    private List<FinishedWork> TakeAnswers()
+    {
+        var ended = new List<FinishedWork>();
+        foreach (var (id, (work, answer)) in calling.Where(c => c.Value.Answer.IsCompleted).ToArray())
+        {
+            calling.Remove(id);
+            // ToolCalls answers every failure; a call that faulted all the same is one more the model sees.
+            var result = answer.IsCompletedSuccessfully ? answer.Result : new ToolAnswer("error: the call failed", ToolOutcome.Failed, 0);
+            var tokens = tokenizer.Encode(Kernels.Tools.ToolSyntax.Answer(result.Text));
+            var room = work.MaxNewTokens - work.Response.Length;
+            var before = work.Turns ?? ToolTurns.None;
+            var appended = tokens[..Math.Min(tokens.Length, Math.Max(0, room))];
+            var turns = before.Answered(work.Response.Length - before.ToolTokens.Length, appended.Length, result);
+            var next = work with { Response = [.. work.Response, .. appended], LogProbs = [.. work.LogProbs, .. new float[appended.Length]], Turns = turns };
+            if (appended.Length >= room)
+            {
+                admitted.Remove(id);
+                ended.Add(new FinishedWork(id, next.Response, next.LogProbs, next.Response.Length, Truncated: true, turns));
+                continue;
+            }
+            admitted[id] = next;
+            unstarted.Add(next);
+        }
+        return ended;
     }
 
     public async Task<GenerationWork[]> Progress()
     {
         // On the device thread, between steps: the batch is not changed under it.
         var snapshots = await device.Run(() => batch?.Progress() ?? []);
-        return [.. snapshots.Where(s => admitted.ContainsKey(s.Request.Id)).Select(s => admitted[s.Request.Id] with { Response = s.Response, LogProbs = s.LogProbs })];
+        return [.. snapshots.Where(s => admitted.ContainsKey(s.Request.Id)).Select(s => admitted[s.Request.Id] with { Response = s.Response, LogProbs = s.LogProbs }),
+            .. calling.Values.Select(c => c.Work with { Cache = null })];
     }
 
     public Task<GenerationWork[]> EvictAll() => EvictWhere(_ => true, withCache: false);
@@ -120,13 +190,16 @@ public sealed class TensorGenerationEngine : IGenerationEngine
         // Asked on the device thread, after the steps queued before: a step that has not run yet may be
         // the one that creates the batch and puts samples in it (reading it from here lost them under load).
         var snapshots = await device.Run(() => batch is null ? [] : batch.RunningIds.Where(named).ToArray().Select(id => batch.Evict(id, withCache)).ToArray());
+        // A sample waiting for a tool leaves with its response up to the call: where it lands, the call is made again.
+        var waiting = calling.Where(c => named(c.Key)).Select(c => withCache ? c.Value.Work : c.Value.Work with { Cache = null }).ToArray();
         var handed = unstarted.Where(w => named(w.SampleId)).Concat(snapshots.Select(s => admitted[s.Request.Id] with
         {
             Response = s.Response, LogProbs = s.LogProbs,
             Cache = s.KvCache is { } entries ? new CarriedCache(version, s.Request.Prompt.Length + s.Response.Length - 1, entries) : null,
-        })).ToArray();
+        })).Concat(waiting).ToArray();
         // Samples that finished in a step still running are reported by that step, not handed back.
         foreach (var h in handed) admitted.Remove(h.SampleId);
+        foreach (var w in waiting) calling.Remove(w.SampleId);
         unstarted.RemoveAll(w => named(w.SampleId));
         return handed;
     }
@@ -160,6 +233,8 @@ public sealed class TensorGenerationEngine : IGenerationEngine
         device.Dispose();
     }
 
+    /// <summary>A sample's request: with tools and calls left, the call's closing token ends its turn.</summary>
     private GenerationRequest ToRequest(GenerationWork w) =>
-        new(w.SampleId, w.Prompt, new SamplingParams(w.MaxNewTokens, w.Temperature, Seed: w.Seed, StopTokens: [eosId]));
+        new(w.SampleId, w.Prompt, new SamplingParams(w.MaxNewTokens, w.Temperature, Seed: w.Seed, StopTokens: [eosId],
+            CallToken: w.Tools is { } tools && (w.Turns?.Calls ?? 0) < tools.MaxTurns ? callToken : null));
 }

@@ -40,7 +40,7 @@ public sealed class TensorScoringEngine(ICheckpointStore store) : IScoringEngine
                 var shape = (ScoringRows, m.SequenceLength);
                 var rewards = rewardModel is not null
                     ? ResponseScoring.Rewards(rewardModel, rows, shape)
-                    : chunk.Select(r => task.Reward(new TaskExample(encoding.Tokenizer.Decode(r.Prompt), r.Answer), encoding.Response(r.Response))).ToArray();
+                    : chunk.Select(r => task.Reward(new TaskExample(encoding.Tokenizer.Decode(r.Prompt), r.Answer), Answer(m, encoding.Response(r.Response)))).ToArray();
                 var refLogProbs = ResponseScoring.LogProbs(reference, rows, m.Temperature, shape);
                 var values = critic is null ? null : ResponseScoring.Values(critic, rows, shape);
                 return chunk.Select((_, k) => new SampleScores(rewards[k], refLogProbs[k], values?[k]));
@@ -68,6 +68,9 @@ public sealed class TensorScoringEngine(ICheckpointStore store) : IScoringEngine
             return logProbs;
         });
     }
+
+    /// <summary>What the verifier checks: with tool turns, the text after the last tool answer.</summary>
+    private static string Answer(ScoringModels m, string response) => m.ToolTurns ? Kernels.Tools.ToolSyntax.FinalAnswer(response) : response;
 
     public (double BusySeconds, BusyInterval[]? Intervals) TakeUsage() => ((double)Interlocked.Exchange(ref busyTicks, 0) / Stopwatch.Frequency, null);
 

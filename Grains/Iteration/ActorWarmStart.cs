@@ -20,7 +20,7 @@ public static class ActorWarmStart
             progress(0, $"actor starts from {initial}");
         }
         if (rl.SftSteps == 0) return;
-        var request = new SftRequest([.. data.Train.Select(encoding.Prompt)], [.. data.Train.Select(encoding.Answer)], rl.SftBatchSize, 0, rl.SftLearningRate, Seeds.Mix(job.Seed, 0x5F7));
+        var request = new SftRequest([.. data.Train.Select(encoding.Prompt)], [.. data.Train.Select(encoding.Demonstration)], rl.SftBatchSize, 0, rl.SftLearningRate, Seeds.Mix(job.Seed, 0x5F7));
         const int chunk = 50;
         for (var done = 0; done < rl.SftSteps; done += chunk)
         {

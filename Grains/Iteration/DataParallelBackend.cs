@@ -180,7 +180,7 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
 
     private async Task<(TrainSums Sums, double GradNorm, int Rebuilt)> Step(string model, ITrainerGrain[] replicas, TrainingRow[] miniBatch)
     {
-        var tokens = miniBatch.Sum(r => r.ResponseTokens);
+        var tokens = miniBatch.Sum(r => r.PolicyTokens);
         var (shares, norm, rebuilt) = await Step(model, replicas, miniBatch, r => (long)r.PromptTokens + r.ResponseTokens, (trainer, share) => trainer.Gradients(share, tokens), s => s.Gradient);
         return (shares.Select(s => s.Sums).Aggregate((a, b) => a + b), norm, rebuilt);
     }

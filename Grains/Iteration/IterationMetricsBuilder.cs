@@ -98,6 +98,7 @@ public sealed class IterationMetricsBuilder(int iteration, DateTimeOffset began,
             Migration = migration,
             Round = round,
             Ranking = ranking,
+            Tools = ToolReport.Of(records.Select(r => r.Generated!.Turns)),
             Split = split,
             Pools = pools,
         };

@@ -48,7 +48,7 @@ public sealed class IterationPlan(JobSpec job, RlData? data, EmulatedJob? emulat
     public (SampleStart[] Starts, PlannedRound? Round) Next(int iteration, int version)
     {
         var scoring = new ScoringModels(rl.Task, rl.Reward == RewardSource.Model ? rl.RewardModel : null, keys.ReferenceWeights,
-            rl.NeedsCritic ? keys.CriticWeights(version) : null, rl.Model, rl.Temperature, sequenceLength, emulated?.Scorer);
+            rl.NeedsCritic ? keys.CriticWeights(version) : null, rl.Model, rl.Temperature, sequenceLength, emulated?.Scorer, ToolTurns: rl.Tools is not null);
         var (prompts, group, round) = rl.TailBatching switch
         {
             null => (Drawn(iteration, rl.PromptsPerIteration), rl.SamplesPerPrompt, (PlannedRound?)null),
@@ -66,7 +66,7 @@ public sealed class IterationPlan(JobSpec job, RlData? data, EmulatedJob? emulat
             }
             var example = data.Train[prompt.ExampleIndex];
             return new SampleStart(job.Name, iteration, index, id, prompt.ExampleIndex, encoding.Prompt(example), example.Answer,
-                seed, data.Task.MaxResponseTokens, rl.Temperature, scoring, run, PromptSeed: prompt.PromptSeed);
+                seed, rl.ResponseTokens(data.Task.MaxResponseTokens), rl.Temperature, scoring, run, PromptSeed: prompt.PromptSeed, Tools: rl.Tools?.Use());
         }).ToArray();
         return (starts, round);
     }

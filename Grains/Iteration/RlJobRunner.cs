@@ -120,7 +120,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         var data = emulated is null ? new RlData(job, encoding, ModelCatalog.Config(rl.Model).MaxPositions) : null;
         limits = data is null
             ? new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, emulated!.PromptLength + emulated.Lengths.Max + 1, emulated.Generator, Partial, Progress, Interrupted) { Job = job.Name }
-            : new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, data.Train.Concat(data.HeldOut).Max(e => encoding.Prompt(e).Length) + data.Task.MaxResponseTokens + 1, PartialRollouts: Partial, Progress: Progress) { Job = job.Name };
+            : new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, data.Train.Concat(data.HeldOut).Max(e => encoding.Prompt(e).Length) + rl.ResponseTokens(data.Task.MaxResponseTokens) + 1, PartialRollouts: Partial, Progress: Progress) { Job = job.Name };
         var division = await pools.Begin();
         if (rl.Pools is not null)
         {

@@ -407,7 +407,7 @@ public sealed partial class RolloutScheduler
                 return kept;
             }
             var s = starts[k];
-            return new(s.Id, s.Prompt, s.SamplingSeed, s.MaxNewTokens, s.Temperature, [], [], s.EmulatedPrompt, PromptSeed: s.PromptSeed, Weights: weights, Step: s.Iteration);
+            return new(s.Id, s.Prompt, s.SamplingSeed, s.MaxNewTokens, s.Temperature, [], [], s.EmulatedPrompt, PromptSeed: s.PromptSeed, Weights: weights, Step: s.Iteration, Tools: s.Tools);
         }
 
         /// <summary>An action that fails fails the step (the job then reports it).</summary>

@@ -102,7 +102,8 @@ public sealed class StepTraining(JobSpec job, ITrainerBackend trainers, IGrainFa
     private async Task<TrainingRow[]> Rows(SampleRecord[] records, AdvantageResult advantages, int[] firstStep)
     {
         var rows = records.Select((r, k) => new TrainingRow(r.Start!.Prompt, r.Generated!.Response, r.Generated.LogProbs,
-            advantages.Advantages[k], r.Scores!.Values, advantages.Returns?[k], r.Scores.RefLogProbs, r.Start.EmulatedPrompt, r.Generated.EmulatedLength)).ToArray();
+            advantages.Advantages[k], r.Scores!.Values, advantages.Returns?[k], r.Scores.RefLogProbs, r.Start.EmulatedPrompt, r.Generated.EmulatedLength,
+            ToolTokens: r.Generated.Turns is { Calls: > 0 } turns ? turns.Over(r.Generated.Response.Length) : null)).ToArray();
         if (rl.Async is not { Decoupled: true, MaxStaleness: > 0 }) return rows;
         foreach (var k in firstStep) rows[k] = rows[k] with { ProximalIsCurrent = true };
         var others = Enumerable.Range(0, rows.Length).Where(k => !rows[k].ProximalIsCurrent).ToArray();

@@ -69,7 +69,7 @@ public sealed class PipelineTrainer
             .Select(r => Enumerable.Range(0, l.MicroBatches).Select(i => PipelineKeys.MicroBatch(job, l.Name, r, i)).ToArray()).ToArray()).ToArray();
         await Task.WhenAll(Schedule.Models.SelectMany((l, m) => Enumerable.Range(0, l.Replicas).SelectMany(r => Enumerable.Range(0, l.MicroBatches)
             .Select(i => grains.GetGrain<IMicroBatchGrain>(microBatches[m][r][i]).Assign(step, rows[m][r][i])))));
-        var tokens = rows.Select(model => (double)model.Sum(replica => replica.Sum(mb => mb.Sum(row => row.ResponseTokens)))).ToArray();
+        var tokens = rows.Select(model => (double)model.Sum(replica => replica.Sum(mb => mb.Sum(row => row.PolicyTokens)))).ToArray();
 
         var runs = new List<Task<StageReport>>();
         var keys = new List<string>();

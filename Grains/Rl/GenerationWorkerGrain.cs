@@ -58,7 +58,8 @@ public sealed class GenerationWorkerGrain(SiloWeights siloWeights, HybridDevices
         (limits, version) = (configured, -1);
         engine = configured.Emulated is { } emulated
             ? new EmulatedGenerationEngine(emulated, configured, hybrids.For(this.GetPrimaryKeyString(), emulated.Device, DeviceRole.Generation))
-            : await TensorGenerationEngine.Create(w => siloWeights.Read(w, hops), configured, $"generation {this.GetPrimaryKeyString()}");
+            : await TensorGenerationEngine.Create(w => siloWeights.Read(w, hops), configured, $"generation {this.GetPrimaryKeyString()}",
+                (response, use) => Tools.ToolCalls.Answer(GrainFactory, configured.Job ?? this.GetPrimaryKeyString(), response, use, Models.ModelCatalog.Tokenizer(configured.Model)));
     }
 
     /// <summary>
@@ -320,7 +321,7 @@ public sealed class GenerationWorkerGrain(SiloWeights siloWeights, HybridDevices
                     var (work, admittedUnder) = batch.Remove(f.SampleId, out var b) ? b : (null, version);
                     var spans = work is null ? [new VersionSpan(admittedUnder, f.Length)] : Spans(work, admittedUnder, f.Length);
                     reports.Add(Report(f.SampleId, new GeneratedResponse(f.Response, f.LogProbs, spans.Length > 0 ? spans[0].Version : admittedUnder,
-                        this.GetPrimaryKeyString(), f.Truncated, f.Response.Length == 0 ? f.Length : 0, spans)));
+                        this.GetPrimaryKeyString(), f.Truncated, f.Response.Length == 0 ? f.Length : 0, spans, f.Turns)));
                 }
                 reports.RemoveAll(t => t.IsCompleted);
                 await TellProgress();

@@ -28,8 +28,10 @@ public static class ToolCalls
         var (call, malformed) = ToolSyntax.Parse(response);
         var given = call is null ? (ToolKind)(-1) : use.Tools.FirstOrDefault(t => SpecNames.Of(t) == call.Tool, (ToolKind)(-1));
         var answer = call is null ? new ToolAnswer(malformed!, ToolOutcome.Failed, 0)
-            : !Enum.IsDefined(given) ? new ToolAnswer($"error: no tool '{call.Tool}' (tools: {string.Join(", ", use.Tools.Select(SpecNames.Of))})", ToolOutcome.Failed, 0)
+            : !Enum.IsDefined(given) ? new ToolAnswer($"error: no tool {call.Tool} (tools: {string.Join(", ", use.Tools.Select(SpecNames.Of))})", ToolOutcome.Failed, 0)
             : await Answer(Grain(grains, given, job), call.Argument, use, tokenizer);
+        // What the model reads back must be text its tokenizer has (a malformed call's echo may not be).
+        answer = answer with { Text = Readable(answer.Text, int.MaxValue, tokenizer) };
         var tool = new KeyValuePair<string, object?>("tool", Enum.IsDefined(given) ? SpecNames.Of(given) : "none");
         Telemetry.ActorsMeter.ToolCalls.Add(1, Telemetry.ActorsMeter.Job(job), tool, new("outcome", answer.Outcome.ToString().ToLowerInvariant()));
         if (Enum.IsDefined(given)) Telemetry.ActorsMeter.ToolDuration.Record(answer.Seconds, Telemetry.ActorsMeter.Job(job), tool);
@@ -51,22 +53,24 @@ public static class ToolCalls
         }
         catch (Exception e)
         {
-            return new ToolAnswer(Readable($"error: {e.GetBaseException().Message}", use, tokenizer), ToolOutcome.Failed, clock.Elapsed.TotalSeconds);
+            return new ToolAnswer(Readable($"error: {e.GetBaseException().Message}", use.MaxResultCharacters, tokenizer), ToolOutcome.Failed, clock.Elapsed.TotalSeconds);
         }
         var seconds = clock.Elapsed.TotalSeconds;
         if (result.Length > use.MaxResultCharacters)
         {
             return new ToolAnswer($"error: a result of {result.Length} characters is over the limit of {use.MaxResultCharacters}", ToolOutcome.CutOff, seconds);
         }
+        // A tool's own error is told as far as the model can read it; a result it cannot read is an error.
+        if (result.StartsWith("error:", StringComparison.Ordinal)) return new ToolAnswer(Readable(result, use.MaxResultCharacters, tokenizer), ToolOutcome.Failed, seconds);
         if (!Expressible(result, tokenizer)) return new ToolAnswer("error: the result has characters the model cannot read", ToolOutcome.Failed, seconds);
-        return new ToolAnswer(result, result.StartsWith("error:", StringComparison.Ordinal) ? ToolOutcome.Failed : ToolOutcome.Answered, seconds);
+        return new ToolAnswer(result, ToolOutcome.Answered, seconds);
     }
 
-    /// <summary>An error message as the model can read it: cut to the result limit, its characters the tokenizer's (others dropped), in lower case.</summary>
-    private static string Readable(string message, ToolUse use, ITokenizer tokenizer)
+    /// <summary>A message as the model can read it: in lower case, its characters the tokenizer's (others dropped), cut to <paramref name="most"/>.</summary>
+    public static string Readable(string message, int most, ITokenizer tokenizer)
     {
         var kept = new string([.. message.ToLowerInvariant().Where(c => Expressible(c.ToString(), tokenizer))]);
-        return kept.Length <= use.MaxResultCharacters ? kept : kept[..use.MaxResultCharacters];
+        return kept.Length <= most ? kept : kept[..most];
     }
 
     private static bool Expressible(string text, ITokenizer tokenizer)

@@ -11,6 +11,9 @@ public sealed class TaskEncoding(ITokenizer tokenizer)
 
     public int[] Answer(TaskExample example) => [.. Tokenizer.Encode(example.Answer), Tokenizer.EosId];
 
+    /// <summary>What the warm start teaches: the demonstration if the example has one, else the answer; + eos.</summary>
+    public int[] Demonstration(TaskExample example) => example.Demonstration is { } shown ? [.. Tokenizer.Encode(shown), Tokenizer.EosId] : Answer(example);
+
     /// <summary>The response's text, up to (not including) its first end-of-sequence.</summary>
     public string Response(IEnumerable<int> response) => Tokenizer.Decode(response.TakeWhile(t => t != Tokenizer.EosId));
 
@@ -28,6 +31,7 @@ public sealed class TaskEncoding(ITokenizer tokenizer)
             {
                 prompt = Prompt(examples[i]).Length;
                 Answer(examples[i]);
+                if (Demonstration(examples[i]).Length > maxResponseTokens) throw new ArgumentException($"its demonstration of {Demonstration(examples[i]).Length} tokens is longer than a response may be ({maxResponseTokens})");
             }
             catch (ArgumentException e)
             {

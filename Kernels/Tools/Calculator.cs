@@ -15,7 +15,7 @@ public static class Calculator
     public static string Evaluate(string expression)
     {
         if (string.IsNullOrWhiteSpace(expression)) return "error: an empty expression";
-        if (expression.FirstOrDefault(c => !Allowed.Contains(c)) is var bad and not '\0') return $"error: '{bad}' is not arithmetic";
+        if (expression.FirstOrDefault(c => !Allowed.Contains(c)) is var bad and not '\0') return $"error: {bad} is not arithmetic";
         object value;
         try
         {

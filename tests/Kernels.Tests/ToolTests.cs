@@ -12,8 +12,8 @@ public sealed class ToolTests
     [InlineData(" 6 * 7 ", "42")]
     [InlineData("1/0", "error: division by zero")]
     [InlineData("2+", "error: not an expression")]
-    [InlineData("2^3", "error: '^' is not arithmetic")]
-    [InlineData("len(x)", "error: 'l' is not arithmetic")]
+    [InlineData("2^3", "error: ^ is not arithmetic")]
+    [InlineData("len(x)", "error: l is not arithmetic")]
     [InlineData("", "error: an empty expression")]
     public void The_calculator_answers_arithmetic_and_names_what_it_cannot(string expression, string expected) =>
         Calculator.Evaluate(expression).Should().Be(expected);
@@ -27,10 +27,10 @@ public sealed class ToolTests
         ToolSyntax.Parse(response).Should().Be((new ToolCall(tool, argument), (string?)null));
 
     [Theory]
-    [InlineData("12+34]", "error: a call begins with '['")]
-    [InlineData("[ 12+34]", "error: '' is not a tool name")]
-    [InlineData("[Calc 1]", "error: 'Calc' is not a tool name")]
-    [InlineData("[calc 1", "error: a call ends with ']'")]
+    [InlineData("12+34]", "error: a call begins with [")]
+    [InlineData("[ 12+34]", "error: a call names its tool")]
+    [InlineData("[Calc 1]", "error: Calc is not a tool name")]
+    [InlineData("[calc 1", "error: a call ends with ]")]
     public void A_malformed_call_is_an_error_the_model_sees(string response, string error) =>
         ToolSyntax.Parse(response).Should().Be(((ToolCall?)null, error));
 }

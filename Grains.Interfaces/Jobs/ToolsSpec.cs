@@ -1,0 +1,41 @@
+using Grains.Interfaces.Rl;
+
+namespace Grains.Interfaces.Jobs;
+
+/// <summary>
+/// Multi-turn rollouts with tools (rl.tools): a response may call a tool ("[calc 12*34]"), the call runs on the
+/// tool's grain, its answer is appended ("&lt;408&gt;") and generation goes on, on the same worker with its KV cache,
+/// up to <see cref="MaxTurns"/> calls and <see cref="ResponseTokens"/> tokens. The answers' tokens are masked out of
+/// the losses; the task's verifier scores the text after the last answer.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record ToolsSpec
+{
+    /// <summary>The tools a response may call, by the name its calls use.</summary>
+    [Id(0)] public ToolKind[] Tools { get; init; } = [ToolKind.Calc];
+    /// <summary>Tool calls a response may make; past them the call syntax is text like any other.</summary>
+    [Id(1)] public int MaxTurns { get; init; } = 4;
+    /// <summary>Seconds a call may take; a slower tool is cut off and the model sees an error.</summary>
+    [Id(2)] public double TimeoutSeconds { get; init; } = 5;
+    /// <summary>Characters a tool's result may have; a longer one is cut off and the model sees an error.</summary>
+    [Id(3)] public int MaxResultCharacters { get; init; } = 32;
+    /// <summary>The most tokens of a response, its tools' answers included (at least the task's own).</summary>
+    [Id(4)] public int ResponseTokens { get; init; } = 64;
+
+    /// <summary>What each sample carries to its worker.</summary>
+    public ToolUse Use() => new(Tools, MaxTurns, TimeoutSeconds, MaxResultCharacters);
+
+    public string? Problem(RlSpec rl)
+    {
+        static string? Range(string field, double value, double min, double max) =>
+            value >= min && value <= max ? null : $"rl.tools.{field}: {value} must be between {min} and {max}";
+        return (Tools.Length == 0 ? "rl.tools.tools: name at least one tool, or remove the tools section" : null)
+            ?? Tools.Where(t => !Enum.IsDefined(t)).Select(t => $"rl.tools.tools: {t} is not one of {string.Join(", ", SpecNames.All<ToolKind>())}").FirstOrDefault()
+            ?? (Tools.Distinct().Count() != Tools.Length ? "rl.tools.tools: a tool is named twice" : null)
+            ?? Range("maxTurns", MaxTurns, 1, 64)
+            ?? Range("timeoutSeconds", TimeoutSeconds, 0.01, 600)
+            ?? Range("maxResultCharacters", MaxResultCharacters, 1, 4096)
+            ?? Range("responseTokens", ResponseTokens, 8, 65_536)
+            ?? (rl.Emulated ? "rl.tools: emulated devices make no tokens to call tools with; remove it" : null);
+    }
+}
