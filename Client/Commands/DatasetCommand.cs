@@ -30,6 +30,10 @@ public sealed class DatasetCommand : AsyncCommand<DatasetCommand.Settings>
         [DefaultValue(1L)]
         public long Seed { get; init; } = 1;
 
+        [CommandOption("--demonstrate")]
+        [Description("arithmetic: give each example a demonstration that calls a tool (calc: \"[calc 12+34]<46>46\"), what a warm start teaches a job with rl.tools.")]
+        public string? Demonstrate { get; init; }
+
         [CommandOption("--job")]
         [Description("pairs: the RL job whose trained samples (the latest steps' the job keeps) the pairs are made of.")]
         public string? Job { get; init; }
@@ -46,6 +50,7 @@ public sealed class DatasetCommand : AsyncCommand<DatasetCommand.Settings>
             Count is < 1 or > 10_000_000 ? ValidationResult.Error("--count must be between 1 and 10000000")
             : Task == "pairs" && string.IsNullOrWhiteSpace(Job) ? ValidationResult.Error("pairs: --job names the RL job whose samples make the pairs")
             : Task != "pairs" && Job is not null ? ValidationResult.Error($"--job is for pairs, not {Task}")
+            : Demonstrate is not null && (Task != "arithmetic" || Demonstrate != "calc") ? ValidationResult.Error($"--demonstrate: calc for arithmetic only, not {Demonstrate} for {Task}")
             : ValidationResult.Success();
     }
 
@@ -63,6 +68,8 @@ public sealed class DatasetCommand : AsyncCommand<DatasetCommand.Settings>
             return 2;
         }
         var examples = TaskDataset.Generate(task, settings.Count, settings.Seed);
+        // "12+34=" -> "[calc 12+34]<46>46": the call, the calculator's answer, the answer.
+        if (settings.Demonstrate is not null) examples = [.. examples.Select(e => e with { Demonstration = $"[calc {e.Prompt[..^1]}]<{Kernels.Tools.Calculator.Evaluate(e.Prompt[..^1])}>{e.Answer}" })];
         using var writer = settings.Output is null ? null : new StreamWriter(settings.Output);
         TaskDataset.Write(writer ?? Console.Out, examples);
         return 0;

@@ -16,7 +16,8 @@ public enum RlAlgorithm
 }
 
 /// <summary>A scored sample: its group (prompt), its outcome score, and per response token its behaviour, reference and value estimates.</summary>
-public sealed record ScoredSample(string Group, double Score, float[] LogProbs, float[]? RefLogProbs = null, float[]? Values = null);
+/// <param name="ToolTokens">The response tokens a tool wrote: left out of the KL (their log-probs are no policy's).</param>
+public sealed record ScoredSample(string Group, double Score, float[] LogProbs, float[]? RefLogProbs = null, float[]? Values = null, bool[]? ToolTokens = null);
 
 /// <summary>How advantages are estimated: discount, GAE lambda, and the KL penalty folded into the reward (0 for none).</summary>
 public sealed record AdvantageOptions(double Gamma = 1.0, double Lambda = 1.0, double KlInRewardCoefficient = 0.0, KlEstimator KlEstimator = KlEstimator.K1, bool GrpoDivideByStd = true);
@@ -67,8 +68,15 @@ public static class AdvantageEstimator
         {
             var logProbs = Pad(samples.Select(s => s.LogProbs).ToArray(), width);
             var refLogProbs = Pad(samples.Select(s => s.RefLogProbs!).ToArray(), width);
-            meanKl = CoreAlgorithms.MaskedMean(CoreAlgorithms.KlPenalty(logProbs, refLogProbs, options.KlEstimator) * mask, mask).item<float>();
-            if (options.KlInRewardCoefficient > 0) rewards = CoreAlgorithms.ApplyKlPenalty(scores, logProbs, refLogProbs, mask, options.KlInRewardCoefficient, options.KlEstimator);
+            // The policy's tokens only: a tool's answer has no sampling log-probs to compare.
+            var policy = samples.Any(s => s.ToolTokens is not null)
+                ? mask * (1 - Pad(samples.Select(s => s.ToolTokens is { } t ? t.Select(x => x ? 1f : 0f).ToArray() : new float[s.LogProbs.Length]).ToArray(), width))
+                : mask;
+            meanKl = CoreAlgorithms.MaskedMean(CoreAlgorithms.KlPenalty(logProbs, refLogProbs, options.KlEstimator) * policy, policy).item<float>();
+            // At a tool's tokens the reference is taken as the sample's own log-probs, so their KL is 0 under every
+            // estimator, while the score (at the last token, which may be a tool's in a truncated response) stays.
+            var reference = refLogProbs * policy + logProbs * (1 - policy);
+            if (options.KlInRewardCoefficient > 0) rewards = CoreAlgorithms.ApplyKlPenalty(scores, logProbs, reference, mask, options.KlInRewardCoefficient, options.KlEstimator);
         }
         else if (options.KlInRewardCoefficient > 0)
         {

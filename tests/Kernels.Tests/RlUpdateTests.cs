@@ -143,6 +143,22 @@ public sealed class RlUpdateTests
     }
 
     [Fact]
+    public void A_tools_tokens_count_in_neither_the_kl_nor_its_penalty_in_the_reward()
+    {
+        // Policy tokens: log p -1 against the reference's -1.5 (k1 = 0.5); the tool's tokens: log-prob 0 (no policy sampled them) against -4.
+        ScoredSample Sample(string group, double score, bool[] tool) => new(group, score, [.. tool.Select(t => t ? 0f : -1f)],
+            [.. tool.Select(t => t ? -4f : -1.5f)], ToolTokens: tool);
+        var samples = new[] { Sample("a", 1, [false, true, true, false]), Sample("a", 0, [false, false, false]) };
+
+        var result = AdvantageEstimator.Compute(RlAlgorithm.ReinforcePlusPlus, samples, new AdvantageOptions(KlEstimator: KlEstimator.K1, KlInRewardCoefficient: 0.1, Gamma: 1));
+        var unmasked = AdvantageEstimator.Compute(RlAlgorithm.ReinforcePlusPlus, [.. samples.Select(s => s with { ToolTokens = null })], new AdvantageOptions(KlEstimator: KlEstimator.K1, KlInRewardCoefficient: 0.1, Gamma: 1));
+
+        result.MeanKl.Should().BeApproximately(0.5, 1e-6, "the 5 policy tokens' k1; the tool's 2 left out");
+        unmasked.MeanKl.Should().BeApproximately((5 * 0.5 + 2 * 4.0) / 7, 1e-6);
+        result.Advantages.Should().NotBeEquivalentTo(unmasked.Advantages, "the tool's tokens took no KL penalty into the returns");
+    }
+
+    [Fact]
     public void Grpo_advantages_and_the_kl_penalty_match_hand_computed_values()
     {
         // Group a: scores 1, 0, 0 (mean 1/3, unbiased std sqrt(1/3)); group b: 1 and 1 (std 0).
