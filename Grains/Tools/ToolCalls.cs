@@ -56,12 +56,12 @@ public static class ToolCalls
             return new ToolAnswer(Readable($"error: {e.GetBaseException().Message}", use.MaxResultCharacters, tokenizer), ToolOutcome.Failed, clock.Elapsed.TotalSeconds);
         }
         var seconds = clock.Elapsed.TotalSeconds;
+        // A tool's own error is told as far as the model can read it (cut to the limit); a result it cannot read is an error.
+        if (result.StartsWith("error:", StringComparison.Ordinal)) return new ToolAnswer(Readable(result, use.MaxResultCharacters, tokenizer), ToolOutcome.Failed, seconds);
         if (result.Length > use.MaxResultCharacters)
         {
             return new ToolAnswer($"error: a result of {result.Length} characters is over the limit of {use.MaxResultCharacters}", ToolOutcome.CutOff, seconds);
         }
-        // A tool's own error is told as far as the model can read it; a result it cannot read is an error.
-        if (result.StartsWith("error:", StringComparison.Ordinal)) return new ToolAnswer(Readable(result, use.MaxResultCharacters, tokenizer), ToolOutcome.Failed, seconds);
         if (!Expressible(result, tokenizer)) return new ToolAnswer("error: the result has characters the model cannot read", ToolOutcome.Failed, seconds);
         return new ToolAnswer(result, ToolOutcome.Answered, seconds);
     }

@@ -22,6 +22,7 @@ public sealed class CommandLineTests
     [InlineData("merge a.safetensors b.safetensors --weights 0.5,x --out m.safetensors", "--weights: '0.5,x' is not a comma-separated list of numbers")]
     [InlineData("dataset pairs", "pairs: --job names the RL job whose samples make the pairs")]
     [InlineData("dataset arithmetic --job a", "--job is for pairs, not arithmetic")]
+    [InlineData("dataset runlength --demonstrate calc", "--demonstrate: calc for arithmetic only, not calc for runlength")]
     public async Task A_misspelt_option_or_value_is_an_error_naming_it(string arguments, string error)
     {
         var (exit, _, output) = await ChildProcess.RunAsync(RepositoryPaths.BuiltAssembly("Client", "actors.dll"), arguments.Split(' '),
