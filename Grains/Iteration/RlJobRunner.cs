@@ -320,10 +320,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     {
         await Task.WhenAll(used.Select(w => SiloLoss.Vacate(all[w])));
         if (trainers is not null) await trainers.Release();
-        // A vacated grain gives its lease back as it deactivates, just after: the job's end waits for
-        // that, so a job submitted the moment this one is reported finished finds the devices free.
-        var directory = grains.GetGrain<IDeviceDirectoryGrain>(0);
-        for (var i = 0; i < 200 && (await directory.Leases()).Any(l => l.Holder.Contains($"/{job.Name}/")); i++) await Task.Delay(50);
+        await JobLeases.Released(grains, job.Name);
     }
 
     private bool Checkpoints => rl.CheckpointEvery > 0 && emulated is null;

@@ -142,7 +142,6 @@ public sealed class DpoJobRunner(JobSpec job, IGrainFactory grains, ICheckpointS
     {
         await Task.WhenAll(workers.Select(SiloLoss.Vacate));
         if (trainers is not null) await trainers.Release();
-        var directory = grains.GetGrain<IDeviceDirectoryGrain>(0);
-        for (var i = 0; i < 200 && (await directory.Leases()).Any(l => l.Holder.Contains($"/{job.Name}/")); i++) await Task.Delay(50);
+        await JobLeases.Released(grains, job.Name);
     }
 }
