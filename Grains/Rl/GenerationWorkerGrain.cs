@@ -71,8 +71,8 @@ public sealed class GenerationWorkerGrain(SiloWeights siloWeights, HybridDevices
     /// </summary>
     public async Task LoadWeights(WeightsRef weights)
     {
-        if (engine is null) throw new StateLostException($"{this.GetPrimaryKeyString()} is not configured");
         if (stopped is not null) throw new WorkerStoppedException(stopped);
+        if (engine is null) throw new StateLostException($"{this.GetPrimaryKeyString()} is not configured");
         if (weights.Version == version || (InFlight > 0 && !(limits!.PartialRollouts && weights.Version > version))) return;
         await Load(weights);
     }
@@ -166,8 +166,8 @@ public sealed class GenerationWorkerGrain(SiloWeights siloWeights, HybridDevices
 
     public async Task<int[][]> Greedy(int[][] prompts, int maxNewTokens, WeightsRef weights)
     {
-        if (engine is null) throw new StateLostException($"{this.GetPrimaryKeyString()} is not configured");
         if (stopped is not null) throw new WorkerStoppedException(stopped);
+        if (engine is null) throw new StateLostException($"{this.GetPrimaryKeyString()} is not configured");
         try
         {
             return await engine.Greedy(prompts, maxNewTokens, weights.Version == version ? null : weights);
@@ -249,6 +249,32 @@ public sealed class GenerationWorkerGrain(SiloWeights siloWeights, HybridDevices
         return new WorkerStoppedException(stopped);
     }
 
+    /// <summary>
+    /// Its engine failed mid-batch: its state is not to be trusted, so the worker stops as for a version that
+    /// failed to load, drops the engine and gives up every sample it holds, batch included. Holding() then answers none, so
+    /// the job's audit sends them to its other workers, and its next Submit tells the job why (a notice).
+    /// Before, the loop's task faulted unobserved and its samples stayed "held" here: the job hung.
+    /// </summary>
+    private async Task Fail(Exception e)
+    {
+        stopped = $"{this.GetPrimaryKeyString()} stopped: generation failed: {e.GetBaseException().Message}";
+        logger.LogError(e, "{Stopped}", stopped);
+        waiting.Clear();
+        var failed = engine;
+        engine = null;
+        try
+        {
+            await failed!.DisposeAsync();
+        }
+        catch (Exception again)
+        {
+            logger.LogWarning(again, "{Worker}: its failed engine could not be disposed", this.GetPrimaryKeyString());
+        }
+        batch.Clear();
+        told.Clear();
+        running.Clear();
+    }
+
     /// <summary>Evicted work with the span its last admission added.</summary>
     private GenerationWork Progressed(GenerationWork evicted)
     {
@@ -287,6 +313,19 @@ public sealed class GenerationWorkerGrain(SiloWeights siloWeights, HybridDevices
     private async Task RunLoop()
     {
         var reports = new List<Task>();
+        try
+        {
+            await Generate(reports);
+        }
+        catch (Exception e)
+        {
+            await Fail(e);
+            await Task.WhenAll(reports);
+        }
+    }
+
+    private async Task Generate(List<Task> reports)
+    {
         while (true)
         {
             while (waiting.Count > 0 || engine!.Count > 0)

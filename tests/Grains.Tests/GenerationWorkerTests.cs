@@ -261,6 +261,30 @@ public sealed class GenerationWorkerTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task An_engine_that_fails_mid_batch_stops_its_worker_which_gives_up_every_sample_it_held()
+    {
+        // A token past the model's vocabulary fails the prefill inside the worker's loop. Before, the loop's
+        // task faulted unobserved, the samples stayed held there and the job waited for them for ever.
+        var grains = fixture.Cluster.GrainFactory;
+        var (worker, older, newer, v0, _) = await WorkerWithTwoVersions("faulted", maxBatch: 4, partial: false);
+        using var _1 = older;
+        using var _2 = newer;
+        await worker.LoadWeights(v0);
+        var work = new[] { new[] { 1, 5, 6, 7 }, [1, 5, 100_000, 7], [1, 8, 6, 7] }
+            .Select((prompt, k) => new GenerationWork(SampleKeys.Of("faulted", 1, k), prompt, 103 + k, 30, 1.0, [], [], Weights: v0)).ToArray();
+        await CreateDispatched(grains, "faulted", work);
+
+        await worker.Submit(work);
+        for (var i = 0; i < 200 && (await worker.Holding()).Length > 0; i++) await Task.Delay(50);
+
+        (await worker.Holding()).Should().BeEmpty("every sample it held is given up, for the job's audit to send elsewhere");
+        (await worker.Pending()).Should().Be(0);
+        foreach (var w in work) (await grains.GetGrain<ISampleGrain>(w.SampleId).Record()).Stage.Should().Be(SampleStage.Generating);
+        var again = () => worker.Submit([work[0] with { SampleId = SampleKeys.Of("faulted", 1, 9) }]);
+        (await again.Should().ThrowAsync<WorkerStoppedException>()).WithMessage("faulted/g0 stopped: generation failed: *");
+    }
+
+    [Fact]
     public async Task A_learned_reward_model_scores_instead_of_the_verifier()
     {
         using var reference = await Publish("tests/reward/reference.safetensors", HeadKind.LanguageModel, 41);
