@@ -19,7 +19,7 @@ public sealed class DatasetCommand : AsyncCommand<DatasetCommand.Settings>
     public sealed class Settings : ClusterSettings
     {
         [CommandArgument(0, "<task>")]
-        [Description("arithmetic or runlength: the task's examples; pairs: preference pairs from --job's samples (best vs worst of each group by the verifier).")]
+        [Description("arithmetic, runlength or lookup: the task's examples; pairs: preference pairs from --job's samples (best vs worst of each group by the verifier).")]
         public string Task { get; init; } = "";
 
         [CommandOption("--count")]
@@ -31,8 +31,16 @@ public sealed class DatasetCommand : AsyncCommand<DatasetCommand.Settings>
         public long Seed { get; init; } = 1;
 
         [CommandOption("--demonstrate")]
-        [Description("arithmetic: give each example a demonstration that calls a tool (calc: \"[calc 12+34]<46>46\"), what a warm start teaches a job with rl.tools.")]
+        [Description("Give examples a demonstration that calls tools, what a warm start teaches a job with rl.tools: arithmetic with calc (\"[calc 12+34]<46>46\"), lookup with search (\"[search item 4711]<item 4711 lamp code 58>[calc 58+23]<81>81\").")]
         public string? Demonstrate { get; init; }
+
+        [CommandOption("--demonstrated")]
+        [Description("With --demonstrate: how many examples (the first) get a demonstration; a warm start then teaches those only. All without it.")]
+        public int? Demonstrated { get; init; }
+
+        [CommandOption("--documents")]
+        [Description("lookup: also write the catalog the questions ask about, one {\"text\": ...} per line, to this file: the documents of rl.tools.documents.")]
+        public string? Documents { get; init; }
 
         [CommandOption("--job")]
         [Description("pairs: the RL job whose trained samples (the latest steps' the job keeps) the pairs are made of.")]
@@ -50,7 +58,11 @@ public sealed class DatasetCommand : AsyncCommand<DatasetCommand.Settings>
             Count is < 1 or > 10_000_000 ? ValidationResult.Error("--count must be between 1 and 10000000")
             : Task == "pairs" && string.IsNullOrWhiteSpace(Job) ? ValidationResult.Error("pairs: --job names the RL job whose samples make the pairs")
             : Task != "pairs" && Job is not null ? ValidationResult.Error($"--job is for pairs, not {Task}")
-            : Demonstrate is not null && (Task != "arithmetic" || Demonstrate != "calc") ? ValidationResult.Error($"--demonstrate: calc for arithmetic only, not {Demonstrate} for {Task}")
+            : Demonstrate is not null && !(Task == "arithmetic" && Demonstrate == "calc" || Task == "lookup" && Demonstrate == "search")
+                ? ValidationResult.Error($"--demonstrate: calc for arithmetic or search for lookup, not {Demonstrate} for {Task}")
+            : Demonstrated is not null && Demonstrate is null ? ValidationResult.Error("--demonstrated goes with --demonstrate")
+            : Demonstrated is < 1 ? ValidationResult.Error("--demonstrated must be at least 1")
+            : Documents is not null && Task != "lookup" ? ValidationResult.Error($"--documents is for lookup, not {Task}")
             : ValidationResult.Success();
     }
 
@@ -68,12 +80,27 @@ public sealed class DatasetCommand : AsyncCommand<DatasetCommand.Settings>
             return 2;
         }
         var examples = TaskDataset.Generate(task, settings.Count, settings.Seed);
-        // "12+34=" -> "[calc 12+34]<46>46": the call, the calculator's answer, the answer.
-        if (settings.Demonstrate is not null) examples = [.. examples.Select(e => e with { Demonstration = $"[calc {e.Prompt[..^1]}]<{Kernels.Tools.Calculator.Evaluate(e.Prompt[..^1])}>{e.Answer}" })];
-        using var writer = settings.Output is null ? null : new StreamWriter(settings.Output);
-        TaskDataset.Write(writer ?? Console.Out, examples);
+        if (settings.Demonstrate is not null)
+        {
+            var shown = settings.Demonstrated ?? examples.Count;
+            examples = [.. examples.Select((e, k) => k < shown ? e with { Demonstration = Demonstration(task, e) } : e)];
+        }
+        using (var writer = settings.Output is null ? null : new StreamWriter(settings.Output)) TaskDataset.Write(writer ?? Console.Out, examples);
+        if (settings.Documents is not null)
+        {
+            using var documents = new StreamWriter(settings.Documents);
+            Kernels.Tools.DocumentSearch.WriteDocuments(documents, ((LookupTask)task).Documents());
+        }
         return 0;
     }
+
+    /// <summary>
+    /// A response that calls the tools: "12+34=" -> "[calc 12+34]&lt;46&gt;46" (the call, the calculator's answer,
+    /// the answer); a lookup question -> its search, then its sum (<see cref="LookupTask.Demonstration"/>).
+    /// </summary>
+    private static string Demonstration(IVerifiableTask task, TaskExample e) => task is LookupTask lookup
+        ? lookup.Demonstration(e)
+        : $"[calc {e.Prompt[..^1]}]<{Kernels.Tools.Calculator.Evaluate(e.Prompt[..^1])}>{e.Answer}";
 
     /// <summary>Pairs from every iteration of the job whose samples it still keeps, up to --count.</summary>
     private static async Task<int> Pairs(Settings settings, CancellationToken cancellationToken)

@@ -64,7 +64,7 @@ public static class JobView
 
     /// <summary>One iteration on one line: what a researcher scans while a job runs.</summary>
     public static string MetricsLine(IterationMetrics m) => m.Preference is { } p ? PreferenceLine(m, p) : m.Iteration == 0
-        ? $"start (after the supervised warm start): held-out accuracy {m.HeldOutAccuracy:P1}"
+        ? $"start (after the supervised warm start): held-out accuracy {m.HeldOutAccuracy:P1}" + Example(m)
         : $"it {m.Iteration,4} reward {m.RewardMean:F3}±{m.RewardStd:F3}" +
           (m.HeldOutAccuracy is { } a ? $" acc {a:P1}" : "") +
           $" kl {m.Kl:F4} ent {m.Entropy:F3} pg {m.PolicyLoss:F4}" + (m.ValueLoss is { } v ? $" vf {v:F4}" : "") +
@@ -80,14 +80,17 @@ public static class JobView
           + (m.Split is { LongWorkers: > 0 } split ? $" long-tail {split.LongWorkers}x{split.LongBatch}" : "")
           + (m.Pools is { } pools ? $" pools {pools.GenerationWorkers}g/{pools.TrainingReplicas}t" : "")
           + (m.Tools is { } t ? $" tools {t.CallsPerSample:F2}/sample ({t.CallingShare:P0} called) {t.Calls} calls {t.Failed} failed {t.TimedOut} timed out {t.CutOff} cut off {t.MeanCallSeconds * 1000:F1} ms masked {t.MaskedTokens}" : "")
-          + " busy " + Busy(m.DeviceBusy);
+          + " busy " + Busy(m.DeviceBusy) + Example(m);
+
+    /// <summary>When evaluated, the first held-out prompt's greedy response, on a line of its own.</summary>
+    private static string Example(IterationMetrics m) => m.HeldOutExample is { } e ? $"{Environment.NewLine}  e.g. {e}" : "";
 
     /// <summary>A DPO job's iteration: its pairs' loss, rewards and accuracy, the held-out pairs' and the task's accuracy when evaluated.</summary>
     private static string PreferenceLine(IterationMetrics m, PreferenceReport p) =>
         (m.Iteration == 0 ? "start (after the warm start):" : $"it {m.Iteration,4} loss {p.Loss:F4} margin {p.Margin:F3} (chosen {p.ChosenReward:F3} rejected {p.RejectedReward:F3}) pairs right {p.Accuracy:P0} |g| {m.GradNorm:F3}")
         + (p.HeldOutAccuracy is { } h ? $" held-out pairs right {h:P1} margin {p.HeldOutMargin:F3}" : "")
         + (m.HeldOutAccuracy is { } a ? $" acc {a:P1}" : "")
-        + (m.Iteration == 0 ? "" : $" train {m.TrainingSeconds:F2}s {m.SamplesPerSecond:F0} pairs/s busy " + Busy(m.DeviceBusy));
+        + (m.Iteration == 0 ? "" : $" train {m.TrainingSeconds:F2}s {m.SamplesPerSecond:F0} pairs/s busy " + Busy(m.DeviceBusy)) + Example(m);
 
     /// <summary>Each device's busy share; past a handful of devices, each kind's mean and range (g, s, actor, critic), so the line stays a line.</summary>
     private static string Busy(IReadOnlyDictionary<string, double> busy)

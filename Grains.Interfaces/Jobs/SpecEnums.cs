@@ -18,7 +18,7 @@ public enum Algorithm
 }
 
 /// <summary>A built-in task: its prompts, answers and verifier.</summary>
-public enum RlTask { Arithmetic, Runlength }
+public enum RlTask { Arithmetic, Runlength, Lookup }
 
 /// <summary>Where the reward comes from: the task's rule, or a learned reward model.</summary>
 public enum RewardSource { Verifier, Model }
@@ -106,4 +106,6 @@ public enum ToolKind
 {
     /// <summary>The calculator: + - * / and parentheses over numbers.</summary>
     Calc,
+    /// <summary>Full-text search over rl.tools.documents: the best-matching document's text.</summary>
+    Search,
 }

@@ -21,9 +21,14 @@ public sealed record ToolsSpec
     [Id(3)] public int MaxResultCharacters { get; init; } = 32;
     /// <summary>The most tokens of a response, its tools' answers included (at least the task's own).</summary>
     [Id(4)] public int ResponseTokens { get; init; } = 64;
+    /// <summary>
+    /// The search tool's documents: JSONL of {"text": ...} on the silos' machines (`actors dataset lookup
+    /// --documents` writes the lookup task's catalog), indexed by each silo that serves a search.
+    /// </summary>
+    [Id(5)] public string? Documents { get; init; }
 
     /// <summary>What each sample carries to its worker.</summary>
-    public ToolUse Use() => new(Tools, MaxTurns, TimeoutSeconds, MaxResultCharacters);
+    public ToolUse Use() => new(Tools, MaxTurns, TimeoutSeconds, MaxResultCharacters) { Documents = Documents };
 
     public string? Problem(RlSpec rl)
     {
@@ -32,6 +37,8 @@ public sealed record ToolsSpec
         return (Tools.Length == 0 ? "rl.tools.tools: name at least one tool, or remove the tools section" : null)
             ?? Tools.Where(t => !Enum.IsDefined(t)).Select(t => $"rl.tools.tools: {t} is not one of {string.Join(", ", SpecNames.All<ToolKind>())}").FirstOrDefault()
             ?? (Tools.Distinct().Count() != Tools.Length ? "rl.tools.tools: a tool is named twice" : null)
+            ?? (Tools.Contains(ToolKind.Search) && string.IsNullOrWhiteSpace(Documents) ? "rl.tools.documents: the search tool searches a documents file; name one" : null)
+            ?? (!Tools.Contains(ToolKind.Search) && Documents is not null ? "rl.tools.documents: only the search tool reads documents; add search to rl.tools.tools or remove it" : null)
             ?? Range("maxTurns", MaxTurns, 1, 64)
             ?? Range("timeoutSeconds", TimeoutSeconds, 0.01, 600)
             ?? Range("maxResultCharacters", MaxResultCharacters, 1, 4096)

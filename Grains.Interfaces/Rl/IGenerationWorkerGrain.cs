@@ -30,9 +30,10 @@ public interface IGenerationWorkerGrain : IDeviceGrain
     /// <summary>
     /// Greedy responses (up to and without end-of-sequence handling) for held-out prompts, with weights
     /// <paramref name="weights"/>: those of the batch, or a copy loaded for the evaluation (an asynchronous
-    /// job's workers run ahead on older versions while the newest is evaluated).
+    /// job's workers run ahead on older versions while the newest is evaluated). With <paramref name="tools"/>
+    /// the responses call them as the job's samples do, the answers in them.
     /// </summary>
-    Task<int[][]> Greedy(int[][] prompts, int maxNewTokens, WeightsRef weights);
+    Task<int[][]> Greedy(int[][] prompts, int maxNewTokens, WeightsRef weights, ToolUse? tools);
 
     /// <summary>Samples queued or running.</summary>
     Task<int> Pending();

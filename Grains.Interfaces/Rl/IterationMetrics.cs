@@ -66,6 +66,8 @@ public sealed record IterationMetrics
     [Id(38)] public PreferenceReport? Preference { get; init; }
     /// <summary>With rl.tools: the step's tool turns (null for a job without tools).</summary>
     [Id(39)] public ToolReport? Tools { get; init; }
+    /// <summary>When evaluated, the first held-out prompt and the policy's greedy response to it ("12+34= -> 46"): what it writes now.</summary>
+    [Id(40)] public string? HeldOutExample { get; init; }
 }
 
 /// <summary>A step's tool turns over its trained samples: calls per sample, the share of samples that called, calls by outcome, mean seconds a call, tool tokens masked.</summary>

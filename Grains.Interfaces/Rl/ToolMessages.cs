@@ -11,7 +11,11 @@ public sealed record ToolUse(
     [property: Id(0)] ToolKind[] Tools,
     [property: Id(1)] int MaxTurns,
     [property: Id(2)] double TimeoutSeconds,
-    [property: Id(3)] int MaxResultCharacters);
+    [property: Id(3)] int MaxResultCharacters)
+{
+    /// <summary>The documents file the search tool searches (rl.tools.documents).</summary>
+    [Id(4)] public string? Documents { get; init; }
+}
 
 /// <summary>How a tool call ended: answered, failed (the tool threw, or the call was malformed or named no tool given), timed out, or cut off (its result too long).</summary>
 public enum ToolOutcome { Answered, Failed, TimedOut, CutOff }

@@ -147,7 +147,7 @@ public sealed class EmulatedGenerationEngine : IGenerationEngine
         return Task.FromResult(handed);
     }
 
-    public Task<int[][]> Greedy(int[][] prompts, int maxNewTokens, WeightsRef? other) =>
+    public Task<int[][]> Greedy(int[][] prompts, int maxNewTokens, WeightsRef? other, ToolUse? tools) =>
         throw new NotSupportedException("an emulated worker makes no tokens, so it has no greedy responses to evaluate");
 
     public (double BusySeconds, BusyInterval[]? Intervals) TakeUsage() => clock.Take();

@@ -46,8 +46,11 @@ public interface IGenerationEngine : IAsyncDisposable
     /// </summary>
     Task<GenerationWork[]> Evict(IReadOnlySet<string> sampleIds, MigrationMove move);
 
-    /// <summary>Greedy responses with the loaded weights, or with <paramref name="other"/> (a version the batch is not on) on a copy.</summary>
-    Task<int[][]> Greedy(int[][] prompts, int maxNewTokens, WeightsRef? other);
+    /// <summary>
+    /// Greedy responses with the loaded weights, or with <paramref name="other"/> (a version the batch is not on)
+    /// on a copy; with <paramref name="tools"/>, calling them as a sample would (the answers in the responses).
+    /// </summary>
+    Task<int[][]> Greedy(int[][] prompts, int maxNewTokens, WeightsRef? other, ToolUse? tools);
 
     /// <summary>Busy seconds (wall) since the last call, and for emulated devices what was done when.</summary>
     (double BusySeconds, BusyInterval[]? Intervals) TakeUsage();

@@ -204,21 +204,58 @@ public sealed class TensorGenerationEngine : IGenerationEngine
         return handed;
     }
 
-    public async Task<int[][]> Greedy(int[][] prompts, int maxNewTokens, WeightsRef? other)
+    public async Task<int[][]> Greedy(int[][] prompts, int maxNewTokens, WeightsRef? other, ToolUse? tools)
     {
-        var requests = prompts.Select((p, i) => new GenerationRequest($"greedy-{i}", p, new SamplingParams(maxNewTokens, Temperature: 0, StopTokens: [eosId]))).ToArray();
         var bytes = other is null ? null : await WeightsLoadException.Of(other, () => readWeights(other));
-        return await device.Run(() =>
+        // Another version than the batch's is evaluated on a copy, so the running batch keeps its weights.
+        var copy = bytes is null ? null : await device.Run(() =>
         {
-            // Another version than the batch's is evaluated on a copy, so the running batch keeps its weights.
-            using var copy = bytes is null ? null : new Transformer(ModelCatalog.Config(limits.Model));
-            if (copy is not null)
+            var loaded = new Transformer(ModelCatalog.Config(limits.Model));
+            try
             {
-                WeightsLoadException.Of(other!, () => ModelCatalog.Deserialize(copy, bytes!, other!.Object));
-                copy.eval();
+                WeightsLoadException.Of(other!, () => ModelCatalog.Deserialize(loaded, bytes!, other!.Object));
             }
-            return ContinuousBatch.Generate(copy ?? model!, requests, Math.Min(limits.MaxBatch, 64), limits.MaxSequenceLength).Select(c => c.Response).ToArray();
+            catch
+            {
+                loaded.Dispose();
+                throw;
+            }
+            loaded.eval();
+            return loaded;
         });
+        try
+        {
+            var responses = prompts.Select(_ => new List<int>()).ToArray();
+            var calls = new int[prompts.Length];
+            var going = Enumerable.Range(0, prompts.Length).ToList();
+            // Each round generates up to the next call (the context so far read again: greedy decoding is a
+            // function of it), then answers the calls; a response without a call, or out of tokens, is done.
+            while (going.Count > 0)
+            {
+                var requests = going.Select(i => new GenerationRequest($"greedy-{i}", [.. prompts[i], .. responses[i]], new SamplingParams(maxNewTokens - responses[i].Count, Temperature: 0,
+                    StopTokens: [eosId], CallToken: tools is not null && calls[i] < tools.MaxTurns ? callToken : null))).ToArray();
+                var done = await device.Run(() => ContinuousBatch.Generate(copy ?? model!, requests, Math.Min(limits.MaxBatch, 64), limits.MaxSequenceLength));
+                var called = new List<(int Sample, Task<ToolAnswer> Answer)>();
+                foreach (var (i, sequence) in going.Zip(done))
+                {
+                    responses[i].AddRange(sequence.Response);
+                    if (sequence.Reason == FinishReason.ToolCall && responses[i].Count < maxNewTokens) called.Add((i, callTool(tokenizer.Decode([.. responses[i]]), tools!)));
+                }
+                going.Clear();
+                foreach (var (i, answer) in called)
+                {
+                    var tokens = tokenizer.Encode(Kernels.Tools.ToolSyntax.Answer((await answer).Text));
+                    calls[i]++;
+                    responses[i].AddRange(tokens.Take(maxNewTokens - responses[i].Count));
+                    if (responses[i].Count < maxNewTokens) going.Add(i);
+                }
+            }
+            return [.. responses.Select(r => r.ToArray())];
+        }
+        finally
+        {
+            if (copy is not null) await device.Run(copy.Dispose);
+        }
     }
 
     public (double BusySeconds, BusyInterval[]? Intervals) TakeUsage() => (device.TakeBusySeconds(), null);

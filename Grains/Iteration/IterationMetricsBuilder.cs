@@ -50,7 +50,7 @@ public sealed class IterationMetricsBuilder(int iteration, DateTimeOffset began,
     }
 
     /// <param name="seconds">The whole iteration; <paramref name="trainingSeconds"/>: from the rollout's end to the published weights.</param>
-    public IterationMetrics Build(double seconds, double trainingSeconds, double? accuracy, DeviceUsage[] usage, double? expectedBubble)
+    public IterationMetrics Build(double seconds, double trainingSeconds, HeldOutResult? heldOut, DeviceUsage[] usage, double? expectedBubble)
     {
         var generationEnd = records.Max(r => r.Times.Generated!.Value);
         var scoringEnd = records.Max(r => r.Times.Scored!.Value);
@@ -62,7 +62,7 @@ public sealed class IterationMetricsBuilder(int iteration, DateTimeOffset began,
             Iteration = iteration,
             RewardMean = rewardMean,
             RewardStd = Math.Sqrt(rewards.Sum(r => (r - rewardMean) * (r - rewardMean)) / Math.Max(1, rewards.Length - 1)),
-            HeldOutAccuracy = accuracy,
+            HeldOutAccuracy = heldOut?.Accuracy, HeldOutExample = heldOut?.Example,
             Kl = advantages!.MeanKl,
             Entropy = actor.Entropy / actor.Tokens,
             PolicyLoss = actor.Loss / actor.Tokens,

@@ -172,9 +172,10 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         var beforeFirst = await TakeUsage();
         if (start == 0 && data is not null)
         {
+            var greedy = await Evaluate(weights!, encoding, data, progress);
             var initial = new IterationMetrics
             {
-                Iteration = 0, HeldOutAccuracy = await Evaluate(weights!, encoding, data, progress), WeightBytes = IterationMetricsBuilder.WeightBytesOf(beforeFirst),
+                Iteration = 0, HeldOutAccuracy = greedy.Accuracy, HeldOutExample = greedy.Example, WeightBytes = IterationMetricsBuilder.WeightBytesOf(beforeFirst),
             };
             await metricsLog.Save(initial);
             report(initial);
@@ -379,8 +380,8 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     }
 
     /// <summary>Held-out accuracy of <paramref name="version"/> on the live workers; one that stops on it leaves.</summary>
-    private Task<double> Evaluate(WeightsRef version, TaskEncoding encoding, RlData data, Action<int, string> progress) =>
-        HeldOutEvaluation.Accuracy(Workers, version, encoding, data, (worker, error) => Leave(Array.IndexOf(all, worker), error, progress));
+    private Task<HeldOutResult> Evaluate(WeightsRef version, TaskEncoding encoding, RlData data, Action<int, string> progress) =>
+        HeldOutEvaluation.Accuracy(Workers, version, encoding, data, rl.Tools, (worker, error) => Leave(Array.IndexOf(all, worker), error, progress));
 
     /// <summary>
     /// Workers waiting for a device (one left for want of one, or one past rl.generationWorkers) that can be
@@ -482,13 +483,13 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         if (staleness > 0) Launch(plan, published: i);
         await checkpoints.DeleteOldWeights(i, keep: staleness + 2);
         var trainingSeconds = (clock.Elapsed - trainingStart).TotalSeconds;
-        double? accuracy = data is not null && (i % rl.EvalEvery == 0 || i == job.Iterations) ? await Evaluate(trained, encoding, data, progress) : null;
+        var heldOut = data is not null && (i % rl.EvalEvery == 0 || i == job.Iterations) ? await Evaluate(trained, encoding, data, progress) : null;
         var seconds = clock.Elapsed.TotalSeconds;
         var usage = await TakeUsage();
         // Devices report wall seconds; an emulated job's cost model counts its own (wall times the time scale).
         var scale = emulated?.TimeScale ?? 1;
         if (pools.Planning) pools.Trained(i, final, division, scale * BusyPerDevice(usage, workersBefore), scale * BusyPerDevice(usage, trainersBefore));
-        return metrics.Build(seconds, trainingSeconds, accuracy, usage, trainers.ExpectedBubble);
+        return metrics.Build(seconds, trainingSeconds, heldOut, usage, trainers.ExpectedBubble);
     }
 
     /// <summary>

@@ -132,6 +132,18 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
             var model = submitted.Rl!.Model;
             PreferenceData.Check(submitted, new TaskEncoding(ModelCatalog.Tokenizer(model)), ModelCatalog.Config(model).MaxPositions);
         }
+        if (submitted.Rl?.Tools?.Documents is { } documents)
+        {
+            // Found out now, naming the line, not by each search of a running job.
+            try
+            {
+                Kernels.Tools.DocumentSearch.ReadDocuments(documents);
+            }
+            catch (Exception e) when (e is IOException or InvalidDataException)
+            {
+                throw new ArgumentException($"rl.tools.documents: {e.Message}");
+            }
+        }
         if (submitted.Rl is { Reward: RewardSource.Model, RewardModel: { } rewardModel } && await store.GetAsync(rewardModel) is null)
         {
             throw new ArgumentException($"rl.rewardModel: '{rewardModel}' is not in the checkpoint store");

@@ -58,9 +58,10 @@ public sealed class DpoJobRunner(JobSpec job, IGrainFactory grains, ICheckpointS
         })));
         if (start == 0)
         {
+            var greedy = await GreedyAccuracy(0, encoding, task);
             var initial = new IterationMetrics
             {
-                Iteration = 0, HeldOutAccuracy = await GreedyAccuracy(0, encoding, task),
+                Iteration = 0, HeldOutAccuracy = greedy.Accuracy, HeldOutExample = greedy.Example,
                 Preference = PreferenceReport.Of(PairSums.Zero, await HeldOut(data)),
             };
             await metricsLog.Save(initial);
@@ -101,12 +102,12 @@ public sealed class DpoJobRunner(JobSpec job, IGrainFactory grains, ICheckpointS
         await checkpoints.DeleteOldWeights(i, keep: 2);
         var evaluate = i % rl.EvalEvery == 0 || i == job.Iterations;
         var heldOut = evaluate ? await HeldOut(data) : null;
-        double? accuracy = evaluate ? await GreedyAccuracy(i, encoding, task) : null;
+        var greedy = evaluate ? await GreedyAccuracy(i, encoding, task) : null;
         var seconds = clock.Elapsed.TotalSeconds;
         var usage = await TakeUsage();
         return new IterationMetrics
         {
-            Iteration = i, PolicyLoss = sums.MeanLoss, GradNorm = gradNorm, HeldOutAccuracy = accuracy, Preference = PreferenceReport.Of(sums, heldOut),
+            Iteration = i, PolicyLoss = sums.MeanLoss, GradNorm = gradNorm, HeldOutAccuracy = greedy?.Accuracy, HeldOutExample = greedy?.Example, Preference = PreferenceReport.Of(sums, heldOut),
             TrainingSeconds = trainingSeconds, IterationSeconds = seconds, SamplesPerSecond = drawn.Length / trainingSeconds,
             TokensPerSecond = drawn.Sum(r => r.Tokens) / trainingSeconds, WeightVersion = i, ReplicasRebuilt = rebuilt,
             DeviceBusy = usage.ToDictionary(u => u.Holder, u => Math.Round(u.BusySeconds / seconds, 4)),
@@ -123,11 +124,11 @@ public sealed class DpoJobRunner(JobSpec job, IGrainFactory grains, ICheckpointS
     private Task<PairSums> HeldOut(PreferenceData data) => trainers!.PreferenceSums([.. data.HeldOut.Select(k => rows[k])], dpo.Loss, dpo.Beta);
 
     /// <summary>The task's held-out greedy accuracy of weights version <paramref name="version"/>, on the generation workers.</summary>
-    private async Task<double> GreedyAccuracy(int version, TaskEncoding encoding, RlData task)
+    private async Task<HeldOutResult> GreedyAccuracy(int version, TaskEncoding encoding, RlData task)
     {
         var weights = new WeightsRef(keys.ActorWeights(version), version);
         await Task.WhenAll(workers.Select(w => SiloLoss.Retry(() => w.LoadWeights(weights))));
-        return await HeldOutEvaluation.Accuracy(workers, weights, encoding, task, (worker, error) =>
+        return await HeldOutEvaluation.Accuracy(workers, weights, encoding, task, job.Rl!.Tools, (worker, error) =>
             logger.LogWarning(error, "job {Job}: {Worker} stopped on weights version {Version}", job.Name, worker.GetPrimaryKeyString(), version));
     }
 

@@ -164,13 +164,13 @@ public sealed class GenerationWorkerGrain(SiloWeights siloWeights, HybridDevices
         return GrainFactory.GetGrain<IJobGrain>(job).WorkerDrained(this.GetPrimaryKeyString());
     }
 
-    public async Task<int[][]> Greedy(int[][] prompts, int maxNewTokens, WeightsRef weights)
+    public async Task<int[][]> Greedy(int[][] prompts, int maxNewTokens, WeightsRef weights, ToolUse? tools)
     {
         if (stopped is not null) throw new WorkerStoppedException(stopped);
         if (engine is null) throw new StateLostException($"{this.GetPrimaryKeyString()} is not configured");
         try
         {
-            return await engine.Greedy(prompts, maxNewTokens, weights.Version == version ? null : weights);
+            return await engine.Greedy(prompts, maxNewTokens, weights.Version == version ? null : weights, tools);
         }
         catch (WeightsLoadException e)
         {

@@ -15,10 +15,14 @@ namespace Grains.Tools;
 /// </summary>
 public static class ToolCalls
 {
-    /// <summary>The tool grain of each kind, for a job (one class per tool).</summary>
-    public static IToolGrain Grain(IGrainFactory grains, ToolKind tool, string job) => tool switch
+    /// <summary>
+    /// The tool grain of each kind (one class per tool): the calculator's keyed by the job, the search's by its
+    /// documents file, so jobs searching the same file share each silo's index of it.
+    /// </summary>
+    public static IToolGrain Grain(IGrainFactory grains, ToolKind tool, string job, ToolUse use) => tool switch
     {
         ToolKind.Calc => grains.GetGrain<IToolGrain>(job, typeof(CalculatorToolGrain).FullName),
+        ToolKind.Search => grains.GetGrain<IToolGrain>(use.Documents ?? throw new ArgumentException("the search tool is given without documents"), typeof(SearchToolGrain).FullName),
         _ => throw new ArgumentOutOfRangeException(nameof(tool), tool, "no grain class for this tool"),
     };
 
@@ -29,7 +33,7 @@ public static class ToolCalls
         var given = call is null ? (ToolKind)(-1) : use.Tools.FirstOrDefault(t => SpecNames.Of(t) == call.Tool, (ToolKind)(-1));
         var answer = call is null ? new ToolAnswer(malformed!, ToolOutcome.Failed, 0)
             : !Enum.IsDefined(given) ? new ToolAnswer($"error: no tool {call.Tool} (tools: {string.Join(", ", use.Tools.Select(SpecNames.Of))})", ToolOutcome.Failed, 0)
-            : await Answer(Grain(grains, given, job), call.Argument, use, tokenizer);
+            : await Answer(Grain(grains, given, job, use), call.Argument, use, tokenizer);
         // What the model reads back must be text its tokenizer has (a malformed call's echo may not be).
         answer = answer with { Text = Readable(answer.Text, int.MaxValue, tokenizer) };
         var tool = new KeyValuePair<string, object?>("tool", Enum.IsDefined(given) ? SpecNames.Of(given) : "none");

@@ -21,7 +21,8 @@ public static class TaskDataset
     {
         "arithmetic" => new ArithmeticTask(),
         "runlength" => new RunLengthTask(),
-        _ => throw new ArgumentException($"task '{name}' is not one of arithmetic, runlength"),
+        "lookup" => new LookupTask(),
+        _ => throw new ArgumentException($"task '{name}' is not one of arithmetic, runlength, lookup"),
     };
 
     public static IReadOnlyList<TaskExample> Generate(IVerifiableTask task, int count, long seed)

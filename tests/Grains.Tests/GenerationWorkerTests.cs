@@ -285,6 +285,49 @@ public sealed class GenerationWorkerTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Greedy_responses_call_tools_as_samples_do_and_equal_the_same_samples_generated_at_temperature_0()
+    {
+        // Two paths: a sample's turns resume from their KV cache on the worker's batch; a greedy evaluation's
+        // rounds read the whole context again. Their tokens are the same, the tool's answers in both.
+        var grains = fixture.Cluster.GrainFactory;
+        var (worker, older, newer, v0, _) = await WorkerWithTwoVersions("greedy-tools", maxBatch: 8, partial: false);
+        using var _1 = older;
+        using var _2 = newer;
+        await worker.LoadWeights(v0);
+        var tools = new ToolUse([ToolKind.Calc], MaxTurns: 2, TimeoutSeconds: 5, MaxResultCharacters: 16);
+        var prompts = Enumerable.Range(0, 16).Select(k => new[] { 1, 5 + k % 10, 6 + k / 10, 7 }).ToArray();
+
+        var greedy = await worker.Greedy(prompts, 30, v0, tools);
+
+        var work = prompts.Select((p, k) => new GenerationWork(SampleKeys.Of("greedy-tools", 1, k), p, 7, 30, 0.0, [], [], Weights: v0, Tools: tools)).ToArray();
+        await CreateDispatched(grains, "greedy-tools", work);
+        await worker.Submit(work);
+        var records = await WaitGenerated(grains, [.. work.Select(w => w.SampleId)]);
+        var tokenizer = ModelCatalog.Tokenizer("demo");
+        var calls = 0;
+        for (var k = 0; k < work.Length; k++)
+        {
+            greedy[k].Should().Equal(records[k].Generated!.Response, $"prompt {k}");
+            var text = tokenizer.Decode(greedy[k].TakeWhile(t => t != tokenizer.EosId));
+            // Independently: after each of the first two ']' the calculator's own answer to the call (an error for a malformed one).
+            var at = 0;
+            for (var turn = 0; turn < tools.MaxTurns && text.IndexOf(']', at) is var close and >= 0; turn++, calls++)
+            {
+                var (call, error) = Kernels.Tools.ToolSyntax.Parse(text[..(close + 1)]);
+                var result = call?.Tool == "calc" ? Kernels.Tools.Calculator.Evaluate(call.Argument) : null;
+                // A malformed call's message is told whole; the calculator's own error is held to the result limit.
+                var answer = result is null ? Grains.Tools.ToolCalls.Readable(error ?? $"error: no tool {call!.Tool} (tools: calc)", int.MaxValue, tokenizer)
+                    : result.StartsWith("error:") ? Grains.Tools.ToolCalls.Readable(result, tools.MaxResultCharacters, tokenizer) : result;
+                var expected = Kernels.Tools.ToolSyntax.Answer(answer);
+                var written = text.Substring(close + 1, Math.Min(expected.Length, text.Length - close - 1));
+                written.Should().Be(expected[..written.Length], $"prompt {k}: call {turn + 1} of {text}");
+                at = close + 1 + written.Length;
+            }
+        }
+        calls.Should().BeGreaterThan(0, "some of the untrained model's greedy responses write a ']'");
+    }
+
+    [Fact]
     public async Task A_learned_reward_model_scores_instead_of_the_verifier()
     {
         using var reference = await Publish("tests/reward/reference.safetensors", HeadKind.LanguageModel, 41);

@@ -34,6 +34,25 @@ public sealed class ToolCallTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_search_finds_the_catalog_document_of_the_item_and_a_missing_documents_file_is_an_error_the_model_sees()
+    {
+        var task = new Kernels.Tasks.LookupTask();
+        var path = Path.Combine(ClusterFixture.CheckpointDirectory, "search-documents.jsonl");
+        Directory.CreateDirectory(ClusterFixture.CheckpointDirectory);
+        await using (var writer = new StreamWriter(path)) Kernels.Tools.DocumentSearch.WriteDocuments(writer, task.Documents());
+        var use = new ToolUse([ToolKind.Search, ToolKind.Calc], MaxTurns: 4, TimeoutSeconds: 5, MaxResultCharacters: 32) { Documents = path };
+
+        foreach (var item in new[] { 1000, 4711, 9999 })
+        {
+            var found = await ToolCalls.Answer(fixture.Cluster.Client, "search-job", $"look it up [search item {item}]", use, Tokenizer);
+            (found.Text, found.Outcome).Should().Be((task.Document(item), ToolOutcome.Answered));
+        }
+        var missing = await ToolCalls.Answer(fixture.Cluster.Client, "search-job", "[search item 4711]", use with { Documents = path + ".gone" }, Tokenizer);
+        missing.Outcome.Should().Be(ToolOutcome.Failed);
+        missing.Text.Should().StartWith("error: documents file /", "the activation's error, as much as the result limit holds");
+    }
+
+    [Fact]
     public async Task A_tool_that_hangs_throws_or_answers_a_megabyte_is_cut_off_with_its_outcome_named()
     {
         var hanging = new Service(async _ =>

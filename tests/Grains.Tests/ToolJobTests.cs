@@ -56,4 +56,21 @@ public sealed class ToolJobTests(ClusterFixture fixture)
         metrics[1].Tools!.MaskedTokens.Should().Be(first.Sum(r => r.Generated!.Turns!.Masked));
         metrics[1].Tools!.CallingShare.Should().Be((double)first.Count(r => r.Generated!.Turns!.Calls > 0) / first.Length);
     }
+
+    [Fact]
+    public async Task A_documents_file_that_is_missing_or_has_a_bad_line_is_refused_at_submit_naming_it()
+    {
+        var grains = fixture.Cluster.Client;
+        var path = Path.Combine(ClusterFixture.CheckpointDirectory, "bad-documents.jsonl");
+        Directory.CreateDirectory(ClusterFixture.CheckpointDirectory);
+        await File.WriteAllLinesAsync(path, ["{\"text\":\"item 1000 lamp code 12\"}", "{\"title\":\"no text\"}"]);
+        var tiny = RlJobTests.Tiny("search-bad", iterations: 1);
+        var spec = tiny with { Rl = tiny.Rl! with { Task = RlTask.Lookup, Tools = new ToolsSpec { Tools = [ToolKind.Search, ToolKind.Calc], Documents = path } } };
+        var submit = (JobSpec s) => grains.GetGrain<IJobGrain>("search-bad").Submit(s);
+
+        await FluentActions.Awaiting(() => submit(spec)).Should().ThrowAsync<ArgumentException>().WithMessage($"rl.tools.documents: {path}:2: not an object with a \"text\" string");
+        var gone = spec with { Rl = spec.Rl! with { Tools = spec.Rl.Tools! with { Documents = path + ".gone" } } };
+        await FluentActions.Awaiting(() => submit(gone)).Should().ThrowAsync<ArgumentException>().WithMessage($"rl.tools.documents: documents file {path}.gone does not exist");
+        (await grains.GetGrain<IJobGrain>("search-bad").Status()).State.Should().Be(JobState.NotSubmitted);
+    }
 }

@@ -22,7 +22,10 @@ public sealed class CommandLineTests
     [InlineData("merge a.safetensors b.safetensors --weights 0.5,x --out m.safetensors", "--weights: '0.5,x' is not a comma-separated list of numbers")]
     [InlineData("dataset pairs", "pairs: --job names the RL job whose samples make the pairs")]
     [InlineData("dataset arithmetic --job a", "--job is for pairs, not arithmetic")]
-    [InlineData("dataset runlength --demonstrate calc", "--demonstrate: calc for arithmetic only, not calc for runlength")]
+    [InlineData("dataset runlength --demonstrate calc", "--demonstrate: calc for arithmetic or search for lookup, not calc for runlength")]
+    [InlineData("dataset lookup --demonstrate calc", "--demonstrate: calc for arithmetic or search for lookup, not calc for lookup")]
+    [InlineData("dataset lookup --demonstrated 5", "--demonstrated goes with --demonstrate")]
+    [InlineData("dataset arithmetic --documents d.jsonl", "--documents is for lookup, not arithmetic")]
     public async Task A_misspelt_option_or_value_is_an_error_naming_it(string arguments, string error)
     {
         var (exit, _, output) = await ChildProcess.RunAsync(RepositoryPaths.BuiltAssembly("Client", "actors.dll"), arguments.Split(' '),
@@ -46,5 +49,24 @@ public sealed class CommandLineTests
         exit.Should().Be(1);
         output.Trim().Should().Be($"error: cannot reach cluster 'actors' at localhost gateway port {port} within 3 s (no gateway answered)", "one line, no stack trace");
         standardOutput.Should().BeEmpty("errors go to standard error");
+    }
+
+    [Fact]
+    public async Task Dataset_lookup_writes_questions_the_first_demonstrated_and_the_catalog_the_search_tool_indexes()
+    {
+        var folder = Directory.CreateTempSubdirectory("lookup-dataset").FullName;
+        var (questions, documents) = (Path.Combine(folder, "q.jsonl"), Path.Combine(folder, "d.jsonl"));
+
+        var (exit, _, output) = await ChildProcess.RunAsync(RepositoryPaths.BuiltAssembly("Client", "actors.dll"),
+            ["dataset", "lookup", "--count", "5", "--demonstrate", "search", "--demonstrated", "2", "--documents", documents, "--output", questions], RepositoryPaths.Root, TimeSpan.FromMinutes(2));
+
+        exit.Should().Be(0, output);
+        var task = new Kernels.Tasks.LookupTask();
+        var written = Kernels.Tasks.TaskDataset.ReadFile(questions);
+        written.Select(e => (e.Prompt, e.Answer)).Should().Equal(Kernels.Tasks.TaskDataset.Generate(task, 5, 1).Select(e => (e.Prompt, e.Answer)));
+        written.Take(2).Should().OnlyContain(e => e.Demonstration == task.Demonstration(e));
+        written.Skip(2).Should().OnlyContain(e => e.Demonstration == null, "only the first --demonstrated get one");
+        Kernels.Tools.DocumentSearch.ReadDocuments(documents).Should().Equal(task.Documents());
+        Directory.Delete(folder, recursive: true);
     }
 }
