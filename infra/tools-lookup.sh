@@ -2,8 +2,9 @@
 # A GRPO job that has to look facts up (infra/jobs/grpo-lookup-search.json), on a silo hosted in the client:
 # "item 4711+23=" asks for the code of item 4711 in a seeded catalog of 9,000 items plus 23. The catalog is only
 # in the documents the search tool indexes (Lucene.NET), so a response must search, then add ("[search item
-# 4711]<item 4711 lamp code 58>[calc 58+23]<81>81"). The warm start is taught DEMONSTRATED of COUNT questions (default 2,000 of 4,000; the rest teach the bare answer, a guess) such
-# demonstrations; GRPO goes on from there. Held-out accuracy is measured with the tools, as the samples use them.
+# 4711]<item 4711 lamp code 58>[calc 58+23]<81>81"). Of COUNT questions (default 4,000) the first DEMONSTRATED
+# (default 2,000) carry that demonstration and the rest their bare answer (a guess): the warm start teaches both,
+# so the policy starts calling on part of them. Held-out accuracy is measured with the tools, as samples use them.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
