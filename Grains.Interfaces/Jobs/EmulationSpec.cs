@@ -55,6 +55,8 @@ public sealed record EmulationSpec
     /// the workers in a binary tree over <see cref="WeightLink"/>.
     /// </summary>
     [Id(17)] public string? CrossDatacenterLink { get; init; }
+    /// <summary>Tool calls the responses make, answered after a drawn latency (an agentic workload); none without it.</summary>
+    [Id(18)] public EmulatedToolsSpec? Tools { get; init; }
 
     /// <summary>The first problem found, as "rl.emulation.field: problem", or null.</summary>
     public string? Problem()
@@ -76,6 +78,7 @@ public sealed record EmulationSpec
             ?? Range("lengthCorrelation", LengthCorrelation, 0, 1)
             ?? Range("lengthDrift", LengthDrift, 0, 0.1)
             ?? Range("datasetPrompts", DatasetPrompts, 0, 100_000_000)
-            ?? (string.IsNullOrWhiteSpace(Lengths) ? "rl.emulation.lengths: required (chat, reasoning, reasoning-32k or a histogram file)" : null);
+            ?? (string.IsNullOrWhiteSpace(Lengths) ? "rl.emulation.lengths: required (chat, reasoning, reasoning-32k or a histogram file)" : null)
+            ?? Tools?.Problem();
     }
 }

@@ -43,6 +43,6 @@ public sealed record ToolsSpec
             ?? Range("timeoutSeconds", TimeoutSeconds, 0.01, 600)
             ?? Range("maxResultCharacters", MaxResultCharacters, 1, 4096)
             ?? Range("responseTokens", ResponseTokens, 8, 65_536)
-            ?? (rl.Emulated ? "rl.tools: emulated devices make no tokens to call tools with; remove it" : null);
+            ?? (rl.Emulated ? "rl.tools: emulated devices make no tokens to call tools with; emulate their calls with rl.emulation.tools" : null);
     }
 }

@@ -1,3 +1,5 @@
+using Grains.Interfaces.Jobs;
+
 namespace Grains.Interfaces.Rl;
 
 /// <summary>An emulated device instance: its class, the model shape it runs, over how many devices (tensor parallel), and emulated seconds per wall second.</summary>
@@ -33,7 +35,11 @@ public sealed record EmulatedGenerator(
     [property: Id(3)] double LengthCorrelation = 0,
     [property: Id(4)] double LengthDrift = 0,
     [property: Id(5)] string? CrossDatacenterLink = null,
-    [property: Id(6)] int Workers = 1);
+    [property: Id(6)] int Workers = 1)
+{
+    /// <summary>The tool calls responses make (an agentic workload), or null.</summary>
+    [Id(7)] public EmulatedToolsSpec? Tools { get; init; }
+}
 
 /// <summary>Emulated scoring: the device running the reference's shape, the critic's and reward model's shapes if any, and how many scoring instances share the work.</summary>
 [GenerateSerializer, Immutable]

@@ -22,7 +22,7 @@ public sealed class EmulatedGenerationEngine : IGenerationEngine
     private readonly EmulatedBatch batch;
     /// <summary>Admitted and not yet reported: running, or finished in steps whose time has not yet passed.</summary>
     private readonly Dictionary<string, GenerationWork> admitted = [];
-    private (Task End, FinishedWork[] Done)? inFlight;
+    private (Task End, FinishedWork[] Done, EmulatedSequence[] Calls)? inFlight;
     /// <summary>The loaded weight version: responses grow with it (the length model's drift).</summary>
     private int version;
     private readonly bool colocated;
@@ -30,6 +30,8 @@ public sealed class EmulatedGenerationEngine : IGenerationEngine
     private readonly bool keepInterrupted;
     /// <summary>Interrupted samples whose KV cache this device kept, with the context it holds.</summary>
     private readonly Dictionary<string, int> kept = [];
+    /// <summary>The samples' tool calls, with rl.emulation.tools; null without.</summary>
+    private readonly EmulatedToolCalls? tools;
 
     /// <param name="clock">The device's time line (a colocated device's is shared with its other roles).</param>
     public EmulatedGenerationEngine(EmulatedGenerator setup, GenerationLimits limits, IDeviceTime clock)
@@ -44,6 +46,7 @@ public sealed class EmulatedGenerationEngine : IGenerationEngine
         transfer = new CacheTransfer(link);
         keepInterrupted = limits.InterruptedCache == InterruptedCache.Auto;
         weightSeconds = WeightSeconds(cost, link, setup.CrossDatacenterLink is { } crossing ? Link.Parse(crossing) : null, setup.Workers);
+        tools = setup.Tools is { } t ? new EmulatedToolCalls(new ToolCallPlan(t.CallsPerSample, t.MaxTurns, t.LatencyMedianSeconds, t.LatencySigma, t.ResultTokens), clock.TimeScale) : null;
     }
 
     private readonly double weightSeconds;
@@ -77,11 +80,21 @@ public sealed class EmulatedGenerationEngine : IGenerationEngine
         // A sample's length is drawn with the version its step names (or it began under): one resumed, or
         // admitted by a worker already on a newer version (partial rollouts), keeps it.
         var began = work.Spans is { Length: > 0 } spans ? spans[0].Version : work.Weights?.Version ?? version;
-        var sequence = new EmulatedSequence(work.SampleId, work.PromptTokens, EmulatedCosts.ResponseLength(lengths, work.PromptSeed, work.Seed, began, work.MaxNewTokens), work.GeneratedTokens,
+        var length = EmulatedCosts.ResponseLength(lengths, work.PromptSeed, work.Seed, began, work.MaxNewTokens);
+        // With tools, the batch runs it to its next call (its length counts the results' tokens).
+        var sequence = new EmulatedSequence(work.SampleId, work.PromptTokens, tools is null ? length : tools.Admit(work, length), work.GeneratedTokens,
             CacheCarried: work.Cache is { } c && c.Version == version);
+        if (tools is not null) sequence = sequence with { TargetLength = tools.Target(work.SampleId) };
         sequence = sequence with { CacheKept = kept.TryGetValue(work.SampleId, out var context) && context == sequence.Context };
-        if (batch.Count > 0 && !batch.Fits(sequence)) return false;
-        batch.Add(sequence);
+        var atCall = sequence.TargetLength <= sequence.Generated;
+        if (!atCall && batch.Count > 0 && !batch.Fits(sequence))
+        {
+            tools?.Leave(work.SampleId);
+            return false;
+        }
+        // Handed here while its call ran: it asks again, and enters the batch when answered.
+        if (atCall) tools!.Call(sequence);
+        else batch.Add(sequence);
         kept.Remove(work.SampleId);
         admitted[work.SampleId] = work with { Cache = null };
         return true;
@@ -89,6 +102,13 @@ public sealed class EmulatedGenerationEngine : IGenerationEngine
 
     public async Task<IReadOnlyList<FinishedWork>> Advance()
     {
+        var answered = Answered();
+        // Every sample here waits for a tool: the device idles until the first answer (the tail tools widen).
+        if (tools is { WaitingCount: > 0 } && batch.Count == 0 && answered.Count == 0 && inFlight is not { Done.Length: > 0 } && inFlight is not { Calls.Length: > 0 })
+        {
+            await Task.Delay(TimeSpan.FromSeconds(tools.UntilFirstAnswer()));
+            answered = Answered();
+        }
         var seconds = 0.0;
         IReadOnlyList<EmulatedSequence> finished = [];
         while (batch.Count > 0 && finished.Count == 0 && seconds < WallQuantum * clock.TimeScale)
@@ -100,18 +120,50 @@ public sealed class EmulatedGenerationEngine : IGenerationEngine
         // then waits for those to end and reports what finished in them. Its bookkeeping overlaps the
         // device's work, as a real scheduler's does; only a hand-over slower than a whole chunk leaves
         // the device idle.
+        var calls = finished.Where(f => tools?.AtCall(f) == true).ToArray();
         var issued = (batch.Count > 0 || finished.Count > 0 ? clock.Occupy(seconds, "generation") : Task.CompletedTask,
-            finished.Select(f => new FinishedWork(f.Id, [], [], f.TargetLength, f.TargetLength >= admitted[f.Id].MaxNewTokens)).ToArray());
+            finished.Except(calls).Select(Finished).ToArray(), calls);
         var previous = inFlight;
         inFlight = issued;
-        if (previous is null) return [];
+        if (previous is null) return answered;
         await previous.Value.End;
-        foreach (var f in previous.Value.Done) admitted.Remove(f.SampleId);
-        return previous.Value.Done;
+        // A call is made once the steps that reached it have run.
+        foreach (var call in previous.Value.Calls) tools!.Call(call);
+        foreach (var f in previous.Value.Done) Forget(f.SampleId);
+        return [.. answered, .. previous.Value.Done];
+    }
+
+    private FinishedWork Finished(EmulatedSequence f) =>
+        new(f.Id, [], [], f.TargetLength, f.TargetLength >= admitted[f.Id].MaxNewTokens, tools?.Turns(f.Id));
+
+    /// <summary>The samples whose tool answered: back into the batch as room allows, or ended (the result took them to their length).</summary>
+    private List<FinishedWork> Answered()
+    {
+        if (tools is not { WaitingCount: > 0 }) return [];
+        var ended = new List<FinishedWork>();
+        foreach (var (id, resume) in tools.Answered(s => batch.Count == 0 || batch.Fits(s)))
+        {
+            if (resume is not null)
+            {
+                batch.Add(resume);
+                continue;
+            }
+            var length = tools.Length(id);
+            ended.Add(new FinishedWork(id, [], [], length, length >= admitted[id].MaxNewTokens, tools.Turns(id)));
+            Forget(id);
+        }
+        return ended;
+    }
+
+    private void Forget(string id)
+    {
+        admitted.Remove(id);
+        tools?.Leave(id);
     }
 
     public Task<GenerationWork[]> Progress() =>
-        Task.FromResult<GenerationWork[]>([.. batch.Sequences.Where(s => admitted.ContainsKey(s.Id)).Select(s => admitted[s.Id] with { EmulatedGenerated = s.Generated })]);
+        Task.FromResult<GenerationWork[]>([.. batch.Sequences.Concat(tools?.WaitingSequences ?? []).Where(s => admitted.ContainsKey(s.Id))
+            .Select(s => admitted[s.Id] with { EmulatedGenerated = s.Generated, Turns = tools?.Turns(s.Id) })]);
 
     public Task<GenerationWork[]> EvictAll()
     {
@@ -141,9 +193,13 @@ public sealed class EmulatedGenerationEngine : IGenerationEngine
             var sequence = batch.Evict(w.SampleId);
             // Only its size counts here: the cache travels if the move says so, or if the cost model says sending it is sooner.
             var carried = sequence.Generated > 0 && move != MigrationMove.Prefill && (transfer with { Always = move == MigrationMove.Cache }).Carries(cost, sequence.Context);
-            return w with { EmulatedGenerated = sequence.Generated, Cache = carried ? new CarriedCache(version, sequence.Context, []) : null };
+            return w with { EmulatedGenerated = sequence.Generated, Cache = carried ? new CarriedCache(version, sequence.Context, []) : null, Turns = tools?.Turns(w.SampleId) };
         }).ToArray();
-        foreach (var h in handed) admitted.Remove(h.SampleId);
+        // Those waiting for a tool leave with their tokens up to the call; where they land, they call again.
+        var calling = tools is null ? [] : admitted.Values.Where(w => sampleIds.Contains(w.SampleId) && tools.IsWaiting(w.SampleId))
+            .Select(w => w with { EmulatedGenerated = tools.Waiting(w.SampleId).Generated, Turns = tools.Turns(w.SampleId) }).ToArray();
+        handed = [.. handed, .. calling];
+        foreach (var h in handed) Forget(h.SampleId);
         return Task.FromResult(handed);
     }
 

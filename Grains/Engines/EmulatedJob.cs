@@ -84,7 +84,7 @@ public sealed partial class EmulatedJob
     private static string Quoted(string text) => Kernels.Text.Excerpt.Of(text);
 
     public EmulatedGenerator Generator => new(Device(spec.GenerationTensorParallel) with { DeviceClass = GenerationClass }, spec.Lengths, spec.WeightLink, spec.LengthCorrelation, spec.LengthDrift,
-        spec.CrossDatacenterLink, rl.GenerationWorkers);
+        spec.CrossDatacenterLink, rl.GenerationWorkers) { Tools = spec.Tools };
 
     public EmulatedScorer Scorer => new(Device(spec.InferenceTensorParallel), rl.NeedsCritic ? CriticShape : null, spec.RewardModel, spec.InferenceDevices);
 

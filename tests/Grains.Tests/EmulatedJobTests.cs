@@ -211,6 +211,38 @@ public sealed class EmulatedJobTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Emulated_tool_calls_stop_each_sample_where_its_seed_draws_them_and_a_moved_one_calls_again_where_it_lands()
+    {
+        var grains = fixture.Cluster.GrainFactory;
+        var spec = Emulated("emulated-tools", "streaming", "grpo");
+        var tools = new EmulatedToolsSpec { CallsPerSample = 3, LatencyMedianSeconds = 2, LatencySigma = 1, ResultTokens = 48 };
+        spec = spec with { Rl = spec.Rl! with { Migration = new MigrationSpec { Remaining = 0.25, Workers = 1 }, Emulation = spec.Rl.Emulation! with { Lengths = "reasoning", TimeScale = 10, Tools = tools } } };
+        var emulated = new EmulatedJob(spec);
+        var plan = new ToolCallPlan(3, tools.MaxTurns, 2, 1, 48);
+
+        var (status, metrics) = await RlJobTests.Run(grains, spec);
+
+        status.State.Should().Be(JobState.Completed, status.Message);
+        foreach (var m in metrics)
+        {
+            var records = await Task.WhenAll(Enumerable.Range(0, 24).Select(k => grains.GetGrain<ISampleGrain>(SampleKeys.Of(spec.Name, m.Iteration, k)).Record()));
+            records.Should().OnlyContain(r => r.Stage == SampleStage.Trained);
+            var workload = emulated.Workload(m.Iteration).Samples;
+            for (var k = 0; k < 24; k++)
+            {
+                // Independently: the calls the plan draws from the sample's seed over the length its seed draws.
+                var (calls, length) = plan.Draw(Seeds.Mix(records[k].Start!.SamplingSeed, 0x7001), workload[k].Response, records[k].Start!.MaxNewTokens);
+                records[k].Generated!.Tokens.Should().Be(length, $"sample {k}: its own tokens and its {calls.Length} results'");
+                records[k].Generated!.Turns!.Calls.Should().Be(calls.Length, $"sample {k}, dispatched {records[k].Dispatches} times");
+                records[k].Generated!.Turns!.Seconds.Should().BeApproximately(calls.Sum(c => c.Seconds), 1e-9);
+            }
+            m.Tools!.Calls.Should().Be(records.Sum(r => r.Generated!.Turns!.Calls));
+            m.Tools.CallingShare.Should().Be(records.Count(r => r.Generated!.Turns!.Calls > 0) / 24.0);
+        }
+        metrics.Sum(m => m.Ledger!.Migrated).Should().BePositive("the tail moved, some samples while their call ran");
+    }
+
+    [Fact]
     public async Task Tail_batching_trains_each_prompt_once_on_policy_deferring_the_unfinished_to_a_long_round()
     {
         var grains = fixture.Cluster.GrainFactory;
