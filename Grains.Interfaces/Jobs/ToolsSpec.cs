@@ -26,6 +26,13 @@ public sealed record ToolsSpec
     /// --documents` writes the lookup task's catalog), indexed by each silo that serves a search.
     /// </summary>
     [Id(5)] public string? Documents { get; init; }
+    /// <summary>
+    /// A turn-level reward (AReaL's turn rewards): what each call that fails, times out or is cut off earns, placed at
+    /// the token that closed the call, so the turn that made it is credited rather than the whole response (0: none;
+    /// e.g. -0.2). PPO and REINFORCE++ take it as a token reward; GRPO and RLOO add each token's rewards-to-go to the
+    /// group-relative advantage.
+    /// </summary>
+    [Id(6)] public double FailedCallReward { get; init; }
 
     /// <summary>What each sample carries to its worker.</summary>
     public ToolUse Use() => new(Tools, MaxTurns, TimeoutSeconds, MaxResultCharacters) { Documents = Documents };
@@ -43,6 +50,7 @@ public sealed record ToolsSpec
             ?? Range("timeoutSeconds", TimeoutSeconds, 0.01, 600)
             ?? Range("maxResultCharacters", MaxResultCharacters, 1, 4096)
             ?? Range("responseTokens", ResponseTokens, 8, 65_536)
+            ?? Range("failedCallReward", FailedCallReward, -10, 10)
             ?? (rl.Emulated ? "rl.tools: emulated devices make no tokens to call tools with; emulate their calls with rl.emulation.tools" : null);
     }
 }

@@ -91,7 +91,8 @@ public sealed class StepTraining(JobSpec job, ITrainerBackend trainers, IGrainFa
         ? new AdvantageResult([.. records.Select(_ => Array.Empty<float>())], null, 0)
         : AdvantageEstimator.Compute(Enum.Parse<RlAlgorithm>(rl.Algorithm.ToString()),
             [.. records.Select(r => new ScoredSample(r.Start!.Group, r.Scores!.Reward, r.Generated!.LogProbs, r.Scores.RefLogProbs, r.Scores.Values,
-                r.Generated.Turns is { Calls: > 0 } turns ? turns.Over(r.Generated.Response.Length) : null))],
+                r.Generated.Turns is { Calls: > 0 } turns ? turns.Over(r.Generated.Response.Length) : null,
+                r.Generated.Turns?.TurnRewards(r.Generated.Response.Length, rl.Tools?.FailedCallReward ?? 0)))],
             new AdvantageOptions(rl.Gamma, rl.Lambda, rl.KlInReward ? rl.KlCoefficient : 0, TrainerSettings.Kl(rl.KlEstimator)));
 
     /// <summary>

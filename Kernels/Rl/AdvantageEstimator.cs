@@ -17,7 +17,9 @@ public enum RlAlgorithm
 
 /// <summary>A scored sample: its group (prompt), its outcome score, and per response token its behaviour, reference and value estimates.</summary>
 /// <param name="ToolTokens">The response tokens a tool wrote: left out of the KL (their log-probs are no policy's).</param>
-public sealed record ScoredSample(string Group, double Score, float[] LogProbs, float[]? RefLogProbs = null, float[]? Values = null, bool[]? ToolTokens = null);
+/// <param name="TurnRewards">Turn-level rewards per response token (at the token ending the turn that earned each), or null.</param>
+public sealed record ScoredSample(string Group, double Score, float[] LogProbs, float[]? RefLogProbs = null, float[]? Values = null, bool[]? ToolTokens = null,
+    float[]? TurnRewards = null);
 
 /// <summary>How advantages are estimated: discount, GAE lambda, and the KL penalty folded into the reward (0 for none).</summary>
 public sealed record AdvantageOptions(double Gamma = 1.0, double Lambda = 1.0, double KlInRewardCoefficient = 0.0, KlEstimator KlEstimator = KlEstimator.K1, bool GrpoDivideByStd = true);
@@ -27,7 +29,9 @@ public sealed record AdvantageResult(float[][] Advantages, float[][]? Returns, d
 
 /// <summary>
 /// Turns one iteration's scored samples into advantages. Token rewards: the outcome score on the last
-/// response token, minus beta KL_t on every token when the KL penalty is in the reward. Runs over the
+/// response token, minus beta KL_t on every token when the KL penalty is in the reward. Turn-level rewards
+/// are token rewards to the estimators that take them (PPO, REINFORCE++); the group estimators, which see one
+/// score per response, get each token's turn rewards-to-go added to its advantage. Runs over the
 /// whole iteration at once, because group baselines and whitening are batch statistics.
 /// </summary>
 public static class AdvantageEstimator
@@ -84,7 +88,11 @@ public static class AdvantageEstimator
         }
 
         if (!Estimators.TryGetValue(algorithm, out var estimate)) throw new ArgumentOutOfRangeException(nameof(algorithm), algorithm, "no advantage estimator is registered for it");
+        var turns = samples.Any(s => s.TurnRewards is not null) ? Pad(samples.Select(s => s.TurnRewards ?? new float[s.LogProbs.Length]).ToArray(), width) : null;
+        var tokenLevel = algorithm is RlAlgorithm.Ppo or RlAlgorithm.ReinforcePlusPlus;
+        if (turns is not null && tokenLevel) rewards = rewards + turns;
         var (advantages, returns) = estimate(rewards, mask, samples, options);
+        if (turns is not null && !tokenLevel) advantages = advantages + CoreAlgorithms.RewardsToGo(turns, mask);
         return new AdvantageResult(Unpad(advantages, samples), returns is null ? null : Unpad(returns, samples), meanKl);
     }
 

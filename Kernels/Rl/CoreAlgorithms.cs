@@ -111,6 +111,12 @@ public static class CoreAlgorithms
     }
 
     /// <summary>
+    /// Rewards-to-go of token rewards, undiscounted: G_t = sum_{t' >= t} r_{t'}, 0 past the mask. Added to a
+    /// group-relative advantage, a turn-level reward credits the tokens up to the turn that earned it, not those after.
+    /// </summary>
+    public static Tensor RewardsToGo(Tensor tokenRewards, Tensor mask) => (tokenRewards * mask).flip(1).cumsum(1).flip(1) * mask;
+
+    /// <summary>
     /// RLOO: each response's score against the mean of the other n - 1 in its group,
     /// A_i = s_i - (sum_g - s_i) / (n - 1) = n / (n - 1) (s_i - mean_g). A group of one gets 0.
     /// </summary>

@@ -93,6 +93,7 @@ public sealed class JobGrainTests(ClusterFixture fixture)
     [InlineData("""{"name":"a","kind":"rl","rl":{"tools":{"tools":["calc"],"documents":"d.jsonl"}}}""", "job.json: rl.tools.documents: only the search tool reads documents; add search to rl.tools.tools or remove it")]
     [InlineData("""{"name":"a","kind":"rl","rl":{"tools":{"tools":["calc","calc"]}}}""", "job.json: rl.tools.tools: a tool is named twice")]
     [InlineData("""{"name":"a","kind":"rl","rl":{"tools":{"maxTurns":0}}}""", "job.json: rl.tools.maxTurns: 0 must be between 1 and 64")]
+    [InlineData("""{"name":"a","kind":"rl","rl":{"tools":{"failedCallReward":-11}}}""", "job.json: rl.tools.failedCallReward: -11 must be between -10 and 10")]
     [InlineData("""{"name":"a","kind":"rl","rl":{"tools":{"timeoutSeconds":0}}}""", "job.json: rl.tools.timeoutSeconds: 0 must be between*")]
     [InlineData("""{"name":"a","kind":"rl","rl":{"devices":"emulated","emulation":{},"tools":{}}}""", "job.json: rl.tools: emulated devices make no tokens to call tools with; emulate their calls with rl.emulation.tools")]
     [InlineData("""{"name":"a","kind":"rl","rl":{"devices":"emulated","emulation":{"tools":{"latencySigma":5}}}}""", "job.json: rl.emulation.tools.latencySigma: 5 must be between 0 and 4")]

@@ -53,6 +53,20 @@ public sealed class ToolCallTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public void Turn_rewards_sit_at_the_token_closing_each_call_that_did_not_answer()
+    {
+        // 3 tokens of the model's, a failed call's 2-token answer, 1 more token, an answered call's 2, then a timed-out one's.
+        var turns = ToolTurns.None.Answered(3, 2, new ToolAnswer("error: x", ToolOutcome.Failed, 0.1))
+            .Answered(1, 2, new ToolAnswer("46", ToolOutcome.Answered, 0.1))
+            .Answered(2, 3, new ToolAnswer("error: late", ToolOutcome.TimedOut, 5));
+
+        turns.Log.Should().Equal(new ToolCallLog(2, ToolOutcome.Failed), new ToolCallLog(5, ToolOutcome.Answered), new ToolCallLog(9, ToolOutcome.TimedOut));
+        turns.TurnRewards(14, -0.25).Should().Equal(0, 0, -0.25f, 0, 0, 0, 0, 0, 0, -0.25f, 0, 0, 0, 0);
+        turns.TurnRewards(14, 0).Should().BeNull("no turn reward is set");
+        ToolTurns.None.Answered(3, 2, new ToolAnswer("46", ToolOutcome.Answered, 0.1)).TurnRewards(5, -0.25).Should().BeNull("no call failed");
+    }
+
+    [Fact]
     public async Task A_tool_that_hangs_throws_or_answers_a_megabyte_is_cut_off_with_its_outcome_named()
     {
         var hanging = new Service(async _ =>

@@ -19,7 +19,7 @@ public sealed class ToolJobTests(ClusterFixture fixture)
         var examples = TaskDataset.Generate(new ArithmeticTask(), 128, seed: 3).Select(e => e with { Demonstration = $"[calc {e.Prompt[..^1]}]<{e.Answer}>{e.Answer}" });
         await using (var writer = new StreamWriter(path)) TaskDataset.Write(writer, examples);
         var tiny = RlJobTests.Tiny("tools-job", iterations: 2);
-        var spec = tiny with { Rl = tiny.Rl! with { Dataset = path, SftSteps = 150, SftLearningRate = 1e-3, Tools = new ToolsSpec { ResponseTokens = 32 } } };
+        var spec = tiny with { Rl = tiny.Rl! with { Dataset = path, SftSteps = 150, SftLearningRate = 1e-3, Tools = new ToolsSpec { ResponseTokens = 32, FailedCallReward = -0.2 } } };
 
         var (status, metrics) = await RlJobTests.Run(grains, spec);
 
@@ -36,6 +36,7 @@ public sealed class ToolJobTests(ClusterFixture fixture)
             // Independently: after each call's ']', the calculator's own answer (or the error it gives) between '<' and '>'; those characters, and only they, masked.
             var masked = new bool[r.Generated.Response.Length];
             var (at, calls) = (0, 0);
+            var log = new List<ToolCallLog>();
             while (calls < turns.Calls && text.IndexOf(']', at) is var close and >= 0)
             {
                 var (call, error) = ToolSyntax.Parse(text[..(close + 1)]);
@@ -44,9 +45,12 @@ public sealed class ToolJobTests(ClusterFixture fixture)
                 var written = text.Substring(close + 1, Math.Min(expected.Length, text.Length - close - 1));
                 written.Should().Be(expected[..written.Length], $"sample {r.Start!.Id}: call {calls + 1} of {text}");
                 for (var k = 0; k < written.Length; k++) masked[close + 1 + k] = true;
+                // One token a character: the call's turn ends at its ']'.
+                log.Add(new ToolCallLog(close, expected.StartsWith("<error") ? ToolOutcome.Failed : ToolOutcome.Answered));
                 (at, calls) = (close + 1 + written.Length, calls + 1);
             }
             calls.Should().Be(turns.Calls);
+            turns.Log.Should().Equal(log, $"sample {r.Start!.Id}: {text}");
             turns.ToolTokens.Should().Equal(masked, $"sample {r.Start!.Id}: {text}");
             r.Generated.LogProbs.Where((_, k) => masked[k]).Should().OnlyContain(p => p == 0, "no policy sampled a tool's tokens");
             r.Scores!.Reward.Should().Be(ToolSyntax.FinalAnswer(text) == r.Start.Answer ? 1 : 0, $"the verifier checks what follows the last answer of {text}");

@@ -12,6 +12,37 @@ public sealed class CoreAlgorithmsTests
         actual.Select(a => (double)a).Should().Equal(expected, (a, e) => Math.Abs(a - e) < 1e-5);
 
     [Fact]
+    public void Rewards_to_go_sum_each_tokens_later_rewards_inside_the_mask()
+    {
+        using var scope = NewDisposeScope();
+        // r = [0, -0.2, 0, 0.5] with the last token masked out: G = [-0.2, -0.2, 0, 0];
+        // r = [0.1, 0, 0.3, 0]: G = [0.4, 0.3, 0.3, 0].
+        var toGo = CoreAlgorithms.RewardsToGo(T([0f, -0.2f, 0f, 0.5f], [0.1f, 0f, 0.3f, 0f]), T([1f, 1f, 1f, 0f], [1f, 1f, 1f, 1f]));
+        Close(Row(toGo, 0), -0.2, -0.2, 0, 0);
+        Close(Row(toGo, 1), 0.4, 0.3, 0.3, 0);
+    }
+
+    [Fact]
+    public void A_turn_reward_credits_the_tokens_up_to_its_turn_for_group_and_token_level_estimators()
+    {
+        // Two responses to one prompt, scores 1 and 0, the first's call closing at token 1 failed (turn reward -0.2).
+        ScoredSample[] samples =
+        [
+            new("g", 1, [-1f, -1f, -1f, -1f], Values: [0f, 0f, 0f, 0f], TurnRewards: [0f, -0.2f, 0f, 0f]),
+            new("g", 0, [-1f, -1f, -1f, -1f], Values: [0f, 0f, 0f, 0f]),
+        ];
+        // GRPO: outcome advantages (1 - 0.5) / std([1, 0]) = 0.5 / 0.70711 = 0.70711 and -0.70711, then the first
+        // response's tokens 0-1 gain the rewards-to-go -0.2: [0.50711, 0.50711, 0.70711, 0.70711].
+        var grpo = AdvantageEstimator.Compute(RlAlgorithm.Grpo, samples, new AdvantageOptions());
+        Close(grpo.Advantages[0], 0.50711, 0.50711, 0.70711, 0.70711);
+        Close(grpo.Advantages[1], -0.70711, -0.70711, -0.70711, -0.70711);
+        // PPO with gamma = lambda = 1 and values 0: A_t = the rewards from t on: [1 - 0.2, 1 - 0.2, 1, 1].
+        var ppo = AdvantageEstimator.Compute(RlAlgorithm.Ppo, samples, new AdvantageOptions());
+        Close(ppo.Returns![0], 0.8, 0.8, 1, 1);
+        Close(ppo.Returns![1], 0, 0, 0, 0);
+    }
+
+    [Fact]
     public void Gae_without_whitening()
     {
         using var scope = NewDisposeScope();
