@@ -18,6 +18,11 @@ public sealed record DpoSpec
     [Id(3)] public double Beta { get; init; } = 0.1;
     /// <summary>Pairs per iteration (a seeded permutation per epoch), cut into the rl section's miniBatches optimizer steps.</summary>
     [Id(4)] public int PairsPerIteration { get; init; } = 32;
+    /// <summary>
+    /// A checkpoint-store object to measure the implicit rewards against instead of the actor's start (its warm
+    /// start or initial weights): so models trained elsewhere (a merge, a GRPO job) are compared against one reference.
+    /// </summary>
+    [Id(5)] public string? Reference { get; init; }
 
     /// <summary>The first problem found, as "dpo.field: problem" or "rl.field: problem" for an RL-only setting a DPO job does not take, or null.</summary>
     public string? Problem(RlSpec rl)

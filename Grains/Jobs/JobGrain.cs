@@ -148,18 +148,8 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
         {
             throw new ArgumentException($"rl.rewardModel: '{rewardModel}' is not in the checkpoint store");
         }
-        if (submitted.Rl?.InitialWeights is { } initial)
-        {
-            try
-            {
-                CheckpointStoreExtensions.CheckName(initial);
-            }
-            catch (ArgumentException e)
-            {
-                throw new ArgumentException($"rl.initialWeights: {e.Message}", e);
-            }
-            if (await store.GetAsync(initial) is null) throw new ArgumentException($"rl.initialWeights: '{initial}' is not in the checkpoint store");
-        }
+        if (submitted.Rl?.InitialWeights is { } initial) await CheckInStore("rl.initialWeights", initial);
+        if (submitted.Dpo?.Reference is { } reference) await CheckInStore("dpo.reference", reference);
         spec = submitted;
         metrics.Clear();
         timelinesLetGoThrough = null;
@@ -168,6 +158,20 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
         await Record();
         Begin(submitted, resume ? RunStart.Resume : RunStart.Fresh, "running");
         return status;
+    }
+
+    /// <summary>A job's setting that names a checkpoint-store object: a valid name, and there.</summary>
+    private async Task CheckInStore(string field, string name)
+    {
+        try
+        {
+            CheckpointStoreExtensions.CheckName(name);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException($"{field}: {e.Message}", e);
+        }
+        if (await store.GetAsync(name) is null) throw new ArgumentException($"{field}: '{name}' is not in the checkpoint store");
     }
 
     private void Begin(JobSpec job, RunStart from, string message)

@@ -23,14 +23,16 @@ public sealed class ReferenceLogProbs(JobSpec job, IGrainFactory grains, ICheckp
     /// <summary>The reference log-probs of each pair's chosen and rejected response, by pair index; and whether they were computed now (false: read back).</summary>
     public async Task<(float[] Chosen, float[] Rejected, bool Computed)> For(PreferenceData data)
     {
-        var reference = await store.GetAsync(keys.ReferenceWeights) ?? throw new InvalidOperationException($"{keys.ReferenceWeights} is missing: the reference is published before its log-probs are computed");
+        // dpo.reference, or the actor's start as the job published it.
+        var referenceObject = job.Dpo?.Reference ?? keys.ReferenceWeights;
+        var reference = await store.GetAsync(referenceObject) ?? throw new InvalidOperationException($"{referenceObject} is missing: the reference is published before its log-probs are computed");
         var fingerprint = Fingerprint(data, reference.Sha256);
         if (await Stored() is { } stored && stored.Fingerprint == fingerprint) return (stored.Chosen, stored.Rejected, false);
         var tokens = data.Tokens;
         var sequences = tokens.Select(t => (t.Prompt, Response: t.Chosen)).Concat(tokens.Select(t => (t.Prompt, Response: t.Rejected))).ToArray();
         var scorer = grains.GetGrain<IScoringGrain>(job.Name);
         var chunks = await Task.WhenAll(sequences.Chunk(Chunk).Select(chunk => SiloLoss.Retry(() =>
-            scorer.SequenceLogProbs(new SequenceRequest(job.Rl!.Model, keys.ReferenceWeights, [.. chunk.Select(s => s.Prompt)], [.. chunk.Select(s => s.Response)])))));
+            scorer.SequenceLogProbs(new SequenceRequest(job.Rl!.Model, referenceObject, [.. chunk.Select(s => s.Prompt)], [.. chunk.Select(s => s.Response)])))));
         var all = chunks.SelectMany(c => c).ToArray();
         var (chosen, rejected) = (all[..tokens.Count], all[tokens.Count..]);
         await store.WriteAsync(keys.PreferenceReference, new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(new Kept(fingerprint, chosen, rejected))));

@@ -84,6 +84,39 @@ public sealed class DpoJobTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_reference_named_in_the_job_file_is_the_one_the_log_probs_are_measured_against_and_a_missing_one_is_refused()
+    {
+        var grains = fixture.Cluster.Client;
+        const string named = "models/dpo-named-reference.safetensors";
+        using (var other = new Transformer(ModelCatalog.Config(RlSpec.DemoModel), HeadKind.LanguageModel, seed: 77))
+        {
+            await ModelCatalog.WriteAsync(Store, named, ModelCatalog.Serialize(other));
+        }
+        var spec = Tiny("dpo-named-reference", iterations: 1);
+
+        var (status, metrics) = await RlJobTests.Run(grains, spec with { Dpo = spec.Dpo! with { Reference = named } });
+
+        status.State.Should().Be(JobState.Completed, status.Message);
+        metrics[0].Preference!.HeldOutMargin.Should().NotBeInRange(-1e-3, 1e-3, "the warm-started policy is measured against another model, not against itself");
+        using var reference = new Transformer(ModelCatalog.Config(RlSpec.DemoModel));
+        ModelCatalog.Deserialize(reference, await ModelCatalog.ReadAsync(Store, named), named);
+        using var buffer = new MemoryStream();
+        await Store.ReadAsync(new JobKeys("dpo-named-reference").PreferenceReference, buffer);
+        var kept = System.Text.Json.JsonDocument.Parse(buffer.ToArray()).RootElement;
+        var encoding = new TaskEncoding(ModelCatalog.Tokenizer(RlSpec.DemoModel));
+        var pairs = PreferenceFile.ReadFile(spec.Dpo!.Pairs);
+        foreach (var k in new[] { 0, pairs.Count - 1 })
+        {
+            var prompt = encoding.Prompt(new TaskExample(pairs[k].Prompt, ""));
+            var expected = PreferenceUpdate.SequenceLogProbs(reference, [(prompt, [.. encoding.Tokenizer.Encode(pairs[k].Chosen), encoding.Tokenizer.EosId])]);
+            kept.GetProperty("Chosen")[k].GetSingle().Should().BeApproximately(expected[0], 1e-3f, $"pair {k}'s chosen response under the named reference");
+        }
+
+        var missing = () => grains.GetGrain<IJobGrain>("dpo-missing-reference").Submit(Tiny("dpo-missing-reference", 1) with { Dpo = spec.Dpo! with { Reference = "models/none.safetensors" } });
+        await missing.Should().ThrowAsync<ArgumentException>().WithMessage("dpo.reference: 'models/none.safetensors' is not in the checkpoint store");
+    }
+
+    [Fact]
     public async Task A_resumed_dpo_job_reads_its_reference_back_and_trains_as_one_never_stopped()
     {
         var grains = fixture.Cluster.Client;
