@@ -142,7 +142,10 @@ public sealed class EmulatedJobTests(ClusterFixture fixture)
     {
         var grains = fixture.Cluster.GrainFactory;
         var spec = Emulated("emulated-async-pull", "streaming", "grpo") with { Iterations = 5 };
-        spec = spec with { Rl = spec.Rl! with { Dispatch = DispatchPolicy.Pull, Async = new AsyncSpec { MaxStaleness = 1 }, Emulation = spec.Rl.Emulation! with { Lengths = "reasoning" } } };
+        // At a time scale of 30 a step's generation lasts seconds of wall time, so a step begins while an older one's
+        // tail is still generating even on a loaded machine (at 200 the device time was small beside the grains'
+        // own work, and under load the premise below failed now and then).
+        spec = spec with { Rl = spec.Rl! with { Dispatch = DispatchPolicy.Pull, Async = new AsyncSpec { MaxStaleness = 1 }, Emulation = spec.Rl.Emulation! with { Lengths = "reasoning", TimeScale = 30 } } };
 
         var (status, metrics) = await RlJobTests.Run(grains, spec);
 
