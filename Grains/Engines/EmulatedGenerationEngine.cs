@@ -122,7 +122,7 @@ public sealed class EmulatedGenerationEngine : IGenerationEngine
         // the device idle.
         var calls = finished.Where(f => tools?.AtCall(f) == true).ToArray();
         var issued = (batch.Count > 0 || finished.Count > 0 ? clock.Occupy(seconds, "generation") : Task.CompletedTask,
-            finished.Except(calls).Select(Finished).ToArray(), calls);
+            finished.Except(calls).Select(f => Finished(f.Id, f.TargetLength)).ToArray(), calls);
         var previous = inFlight;
         inFlight = issued;
         if (previous is null) return answered;
@@ -133,8 +133,8 @@ public sealed class EmulatedGenerationEngine : IGenerationEngine
         return [.. answered, .. previous.Value.Done];
     }
 
-    private FinishedWork Finished(EmulatedSequence f) =>
-        new(f.Id, [], [], f.TargetLength, f.TargetLength >= admitted[f.Id].MaxNewTokens, tools?.Turns(f.Id));
+    /// <summary>A sample that reached its whole length (truncated if that is its token budget), with its tool turns.</summary>
+    private FinishedWork Finished(string id, int length) => new(id, [], [], length, length >= admitted[id].MaxNewTokens, tools?.Turns(id));
 
     /// <summary>The samples whose tool answered: back into the batch as room allows, or ended (the result took them to their length).</summary>
     private List<FinishedWork> Answered()
@@ -148,8 +148,7 @@ public sealed class EmulatedGenerationEngine : IGenerationEngine
                 batch.Add(resume);
                 continue;
             }
-            var length = tools.Length(id);
-            ended.Add(new FinishedWork(id, [], [], length, length >= admitted[id].MaxNewTokens, tools.Turns(id)));
+            ended.Add(Finished(id, tools.Length(id)));
             Forget(id);
         }
         return ended;

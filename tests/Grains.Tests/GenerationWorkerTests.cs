@@ -24,6 +24,16 @@ public sealed class GenerationWorkerTests(ClusterFixture fixture)
             new WeightsRef($"tests/{test}/actor-0.safetensors", 0), new WeightsRef($"tests/{test}/actor-1.safetensors", 1));
     }
 
+    /// <summary>A configured worker {test}/g0 with version 0 of the test's own policy loaded.</summary>
+    private async Task<(IGenerationWorkerGrain Worker, WeightsRef V0)> WorkerOnVersion0(string test, int maxBatch)
+    {
+        var (worker, older, newer, v0, _) = await WorkerWithTwoVersions(test, maxBatch, partial: false);
+        older.Dispose();
+        newer.Dispose();
+        await worker.LoadWeights(v0);
+        return (worker, v0);
+    }
+
     private static async Task<Transformer> Publish(string name, HeadKind head, long seed)
     {
         var model = new Transformer(ModelPresets.Demo, head, seed);
@@ -266,10 +276,7 @@ public sealed class GenerationWorkerTests(ClusterFixture fixture)
         // A token past the model's vocabulary fails the prefill inside the worker's loop. Before, the loop's
         // task faulted unobserved, the samples stayed held there and the job waited for them for ever.
         var grains = fixture.Cluster.GrainFactory;
-        var (worker, older, newer, v0, _) = await WorkerWithTwoVersions("faulted", maxBatch: 4, partial: false);
-        using var _1 = older;
-        using var _2 = newer;
-        await worker.LoadWeights(v0);
+        var (worker, v0) = await WorkerOnVersion0("faulted", maxBatch: 4);
         var work = new[] { new[] { 1, 5, 6, 7 }, [1, 5, 100_000, 7], [1, 8, 6, 7] }
             .Select((prompt, k) => new GenerationWork(SampleKeys.Of("faulted", 1, k), prompt, 103 + k, 30, 1.0, [], [], Weights: v0)).ToArray();
         await CreateDispatched(grains, "faulted", work);
@@ -290,10 +297,7 @@ public sealed class GenerationWorkerTests(ClusterFixture fixture)
         // Two paths: a sample's turns resume from their KV cache on the worker's batch; a greedy evaluation's
         // rounds read the whole context again. Their tokens are the same, the tool's answers in both.
         var grains = fixture.Cluster.GrainFactory;
-        var (worker, older, newer, v0, _) = await WorkerWithTwoVersions("greedy-tools", maxBatch: 8, partial: false);
-        using var _1 = older;
-        using var _2 = newer;
-        await worker.LoadWeights(v0);
+        var (worker, v0) = await WorkerOnVersion0("greedy-tools", maxBatch: 8);
         var tools = new ToolUse([ToolKind.Calc], MaxTurns: 2, TimeoutSeconds: 5, MaxResultCharacters: 16);
         var prompts = Enumerable.Range(0, 16).Select(k => new[] { 1, 5 + k % 10, 6 + k / 10, 7 }).ToArray();
 
