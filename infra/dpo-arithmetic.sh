@@ -2,15 +2,17 @@
 # DPO on pairs made from the arithmetic task, end to end on a local silo process: a GRPO job
 # (infra/jobs/grpo-arithmetic-pairs.json) samples groups from the warm-started model; `actors dataset pairs`
 # makes each group's best response (by the verifier) over its worst into runs/dpo-arithmetic/pairs.jsonl;
-# the DPO job (infra/jobs/dpo-arithmetic.json: the same seed, so the same warm start) trains on them.
-# Both jobs' metrics go to runs/<job>/metrics.jsonl. The README's DPO table comes from this script.
+# the DPO job (infra/jobs/dpo-arithmetic.json: the same seed, so the same warm start) trains on them; more
+# DPO jobs given are trained on the same pairs one after the other (infra/jobs/dpo-arithmetic-pipelined.json:
+# the same job on a two-stage pipeline). Every job's metrics go to runs/<job>/metrics.jsonl. The README's DPO
+# tables come from this script.
 #
-# usage: [PAIRS_OPTIONS=--every] infra/dpo-arithmetic.sh [dpo-job.json]
+# usage: [PAIRS_OPTIONS=--every] infra/dpo-arithmetic.sh [dpo-job.json ...]
 #   PAIRS_OPTIONS: more options of `actors dataset pairs` (--every: every better response over every worse one)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-dpo=${1:-infra/jobs/dpo-arithmetic.json}
+jobs=("${@:-infra/jobs/dpo-arithmetic.json}")
 bash infra/setup.sh
 dotnet build Silo -c Release -nologo -v q -clp:ErrorsOnly
 dotnet build Client -c Release -nologo -v q -clp:ErrorsOnly
@@ -30,8 +32,11 @@ actors submit infra/jobs/grpo-arithmetic-pairs.json "${cluster[@]}"
 actors watch grpo-arithmetic-pairs --metrics runs/grpo-arithmetic-pairs/metrics.jsonl "${cluster[@]}"
 actors dataset pairs --job grpo-arithmetic-pairs --count 100000 --output runs/dpo-arithmetic/pairs.jsonl ${PAIRS_OPTIONS:-} "${cluster[@]}"
 sampled=$(date +%s)
-actors submit "$dpo" "${cluster[@]}"
-name=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["name"])' "$dpo")
-actors watch "$name" --metrics "runs/$name/metrics.jsonl" "${cluster[@]}"
-done=$(date +%s)
-echo "pairs: $(wc -l < runs/dpo-arithmetic/pairs.jsonl); sampling job and pairs: $((sampled - start)) s; DPO job: $((done - sampled)) s"
+echo "pairs: $(wc -l < runs/dpo-arithmetic/pairs.jsonl); sampling job and pairs: $((sampled - start)) s"
+for dpo in "${jobs[@]}"; do
+  began=$(date +%s)
+  actors submit "$dpo" "${cluster[@]}"
+  name=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["name"])' "$dpo")
+  actors watch "$name" --metrics "runs/$name/metrics.jsonl" "${cluster[@]}"
+  echo "DPO job $name: $(($(date +%s) - began)) s"
+done

@@ -24,6 +24,18 @@ public sealed record DpoSpec
     /// </summary>
     [Id(5)] public string? Reference { get; init; }
 
+    /// <summary>The pairs of an iteration's smallest optimizer step (its pairs cut into rl.miniBatches in order).</summary>
+    public int SmallestStep(RlSpec rl)
+    {
+        var size = (PairsPerIteration + rl.MiniBatches - 1) / rl.MiniBatches;
+        return PairsPerIteration - (PairsPerIteration - 1) / size * size;
+    }
+
+    /// <summary>A pipelined DPO job cuts each step's pairs over its pipeline replicas' micro-batches: every one needs a pair.</summary>
+    private string? PipelineShares(RlSpec rl) => rl.Pipeline is { } p && p.Replicas(rl) * p.MicroBatches > SmallestStep(rl)
+        ? $"rl.pipeline.microBatches: {p.Replicas(rl)} replica(s) x {p.MicroBatches} micro-batches exceed the {SmallestStep(rl)} pairs of the smallest optimizer step (dpo.pairsPerIteration {PairsPerIteration} over rl.miniBatches {rl.MiniBatches})"
+        : null;
+
     /// <summary>The first problem found, as "dpo.field: problem" or "rl.field: problem" for an RL-only setting a DPO job does not take, or null.</summary>
     public string? Problem(RlSpec rl)
     {
@@ -38,7 +50,7 @@ public sealed record DpoSpec
             ?? Range("pairsPerIteration", PairsPerIteration, 1, 100_000)
             ?? (rl.MiniBatches * rl.TrainingReplicas > PairsPerIteration ? $"rl.trainingReplicas: {rl.TrainingReplicas} replicas x {rl.MiniBatches} mini-batches exceed the {PairsPerIteration} pairs of an iteration" : null)
             ?? NotTaken("devices", rl.Devices != DeviceKind.Tensor)
-            ?? NotTaken("pipeline", rl.Pipeline is not null)
+            ?? PipelineShares(rl)
             ?? NotTaken("async", rl.Async is not null)
             ?? NotTaken("migration", rl.Migration is not null)
             ?? NotTaken("tailBatching", rl.TailBatching is not null)

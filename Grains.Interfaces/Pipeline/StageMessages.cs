@@ -26,7 +26,8 @@ public sealed record StageSetup(
 /// <summary>
 /// One training step for one stage grain: the step's number, its passes with their places in its
 /// device's order (the device runs place 0, 1, 2... whichever of its grains holds it), the device's
-/// key, the micro-batch grains' keys, and the tokens of the whole mini-batch (the loss's divisor).
+/// key, the micro-batch grains' keys, and the tokens of the whole mini-batch (the loss's divisor; a DPO step's
+/// pairs carry their batch's pair count instead).
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record StageStep(
@@ -37,7 +38,10 @@ public sealed record StageStep(
     [property: Id(4)] string[] MicroBatches,
     [property: Id(5)] double MiniBatchTokens);
 
-/// <summary>What a stage did in one step: its passes' device seconds, its wall seconds from the step's start to its last pass, the loss sums of its last-stage passes, and its gradient norm squared.</summary>
+/// <summary>
+/// What a stage did in one step: its passes' device seconds, its wall seconds from the step's start to its last
+/// pass, the loss sums of its last-stage passes (of a DPO step's pairs: <see cref="Pairs"/>), and its gradient norm.
+/// </summary>
 [GenerateSerializer, Immutable]
 public sealed record StageReport(
     [property: Id(0)] string Stage,
@@ -46,4 +50,5 @@ public sealed record StageReport(
     [property: Id(3)] double Seconds,
     [property: Id(4)] TrainSums Sums,
     [property: Id(5)] double GradNorm,
-    [property: Id(6)] BusyInterval[] Intervals);
+    [property: Id(6)] BusyInterval[] Intervals,
+    [property: Id(7)] PairSums? Pairs = null);

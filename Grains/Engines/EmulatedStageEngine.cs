@@ -31,13 +31,15 @@ public sealed class EmulatedStageEngine(StageSetup setup, EmulatedDevice device,
         return Task.CompletedTask;
     }
 
-    public async Task<(byte[]? Output, UpdateSums Sums)> Forward(int microBatch, byte[]? received, TrainingRow[]? rows, double miniBatchTokens)
+    public async Task<(byte[]? Output, UpdateSums Sums, PairSums Pairs)> Forward(int microBatch, byte[]? received, MicroBatchInput? input, double miniBatchTokens)
     {
+        if (input?.Pairs is not null) throw new NotSupportedException("emulated devices model RL steps only: a DPO job trains on tensor devices");
+        var rows = input?.Rows;
         var lengths = IsFirst ? [.. rows!.Select(r => r.PromptTokens + r.ResponseTokens)] : Lengths(received!);
         inFlight[microBatch] = lengths;
         await clock.Occupy(cost.StageForwardSeconds(Layers, IsLast, lengths), Bar);
         var sums = IsLast ? new UpdateSums(rows!.Sum(r => r.ResponseTokens), 0, 0, 0, 0, 0) : UpdateSums.Zero;
-        return (IsLast ? null : Bytes(lengths), sums);
+        return (IsLast ? null : Bytes(lengths), sums, PairSums.Zero);
     }
 
     public async Task<byte[]?> Backward(int microBatch, byte[]? received)

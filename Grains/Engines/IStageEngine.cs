@@ -17,9 +17,10 @@ public interface IStageEngine : IAsyncDisposable
     /// <summary>
     /// Micro-batch <paramref name="microBatch"/> forward: from its rows on the first stage, from what the
     /// stage before sent otherwise. Returns what goes to the next stage (none from the last), and on the
-    /// last the loss sums of its rows, each row's loss divided by <paramref name="miniBatchTokens"/>.
+    /// last the loss sums of its rows, each row's loss divided by <paramref name="miniBatchTokens"/> (of
+    /// a DPO step's pairs, each pair's divided by its batch's pairs).
     /// </summary>
-    Task<(byte[]? Output, UpdateSums Sums)> Forward(int microBatch, byte[]? received, TrainingRow[]? rows, double miniBatchTokens);
+    Task<(byte[]? Output, UpdateSums Sums, PairSums Pairs)> Forward(int microBatch, byte[]? received, MicroBatchInput? input, double miniBatchTokens);
 
     /// <summary>Micro-batch <paramref name="microBatch"/> backward; returns the gradient for the stage before (none from the first).</summary>
     Task<byte[]?> Backward(int microBatch, byte[]? received);

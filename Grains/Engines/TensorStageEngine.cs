@@ -6,6 +6,7 @@ using Grains.Storage;
 using Kernels.Checkpoints;
 using Kernels.Model;
 using Kernels.Pipeline;
+using Kernels.Preference;
 using Kernels.Rl;
 using Kernels.Training;
 using static TorchSharp.torch;
@@ -52,23 +53,39 @@ public sealed class TensorStageEngine : IStageEngine
         foreach (var p in stage.Slice.parameters()) p.grad = null;
     });
 
-    public Task<(byte[]? Output, UpdateSums Sums)> Forward(int microBatch, byte[]? received, TrainingRow[]? rows, double miniBatchTokens) => device.Run(() =>
+    public Task<(byte[]? Output, UpdateSums Sums, PairSums Pairs)> Forward(int microBatch, byte[]? received, MicroBatchInput? input, double miniBatchTokens) => device.Run(() =>
     {
         using var scope = NewDisposeScope();
-        var samples = rows?.Select(TrainerSettings.Sample).ToArray();
-        var batch = samples is null ? null : PolicyUpdate.Batch(stage.Slice, samples);
-        var input = stage.IsFirst ? batch!.Tokens : TensorCodec.Decode(received!);
-        var sums = UpdateSums.Zero;
-        Func<Tensor, Tensor>? loss = !stage.IsLast ? null : output =>
+        var (sums, pairSums) = (UpdateSums.Zero, PairSums.Zero);
+        Func<Tensor, Tensor>? loss = null;
+        ResponseBatch? batch = null;
+        if (input?.Pairs is { } share)
         {
+            // A DPO step: chosen rows then rejected ones; the last stage's loss is the preference loss of its pairs.
+            var pairs = share.Rows.Select(TrainerSettings.Example).ToArray();
+            batch = PreferenceUpdate.Batch(stage.Slice, pairs);
+            loss = output =>
+            {
+                var (value, s) = PreferenceUpdate.Loss(output, batch, pairs, share.BatchPairs, TrainerSettings.Loss(share.Loss), share.Beta);
+                pairSums = TrainerSettings.Sums(s);
+                return value;
+            };
+        }
+        else if (input is not null)
+        {
+            var samples = input.Rows.Select(TrainerSettings.Sample).ToArray();
+            batch = PolicyUpdate.Batch(stage.Slice, samples);
             var t = setup.Trainer;
-            (var value, sums) = t.Critic
-                ? PolicyUpdate.CriticLoss(output, batch!, samples!, miniBatchTokens, t.ValueClip)
-                : PolicyUpdate.ActorLoss(output, batch!, samples!, miniBatchTokens, TrainerSettings.ActorLoss(t));
-            return value;
-        };
-        var result = stage.Forward(microBatch, input, loss);
-        return (stage.IsLast ? null : TensorCodec.Encode(result, Wire), sums);
+            loss = output =>
+            {
+                (var value, sums) = t.Critic
+                    ? PolicyUpdate.CriticLoss(output, batch, samples, miniBatchTokens, t.ValueClip)
+                    : PolicyUpdate.ActorLoss(output, batch, samples, miniBatchTokens, TrainerSettings.ActorLoss(t));
+                return value;
+            };
+        }
+        var result = stage.Forward(microBatch, stage.IsFirst ? batch!.Tokens : TensorCodec.Decode(received!), stage.IsLast ? loss : null);
+        return (stage.IsLast ? null : TensorCodec.Encode(result, Wire), sums, pairSums);
     });
 
     public Task<byte[]?> Backward(int microBatch, byte[]? received) => device.Run(() =>

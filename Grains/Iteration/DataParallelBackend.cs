@@ -163,11 +163,11 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
     /// One optimizer step of a DPO job's policy over a batch of preference pairs, split across the actor
     /// replicas as an RL step's mini-batch is (see <see cref="Step{TRow, TShare}"/>), a pair's two responses on one replica.
     /// </summary>
-    public async Task<(PairSums Sums, double GradNorm, int Rebuilt)> PreferenceStep(PreferenceRow[] batch, PreferenceLossKind loss, double beta)
+    public async Task<PreferenceTrainStep> PreferenceStep(int iteration, int index, PreferenceRow[] batch, PreferenceLossKind loss, double beta)
     {
         var (shares, norm, rebuilt) = await Step("actor", Actors, batch, r => r.Tokens,
             (trainer, share) => trainer.PreferenceGradients(new PreferenceBatch(share, batch.Length, loss, beta)), s => s.Gradient);
-        return (shares.Select(s => s.Sums).Aggregate(PairSums.Zero, (a, b) => a + b), norm, rebuilt);
+        return new PreferenceTrainStep(shares.Select(s => s.Sums).Aggregate(PairSums.Zero, (a, b) => a + b), norm, rebuilt, NoDevices, null);
     }
 
     /// <summary>A DPO job's sums over pairs (held-out ones) by the first actor replica alive: the replicas are identical.</summary>

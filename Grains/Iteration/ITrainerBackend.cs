@@ -1,4 +1,5 @@
 using Grains.Interfaces.Cluster;
+using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
 
 namespace Grains.Iteration;
@@ -18,6 +19,9 @@ public interface ITrainerBackend
 
     /// <summary>One optimizer step of every trained model over a mini-batch (<paramref name="index"/>: the step's place in its iteration).</summary>
     Task<TrainStep> Step(int iteration, int index, TrainingRow[] miniBatch);
+
+    /// <summary>One optimizer step of a DPO job's policy over a batch of preference pairs (<paramref name="index"/>: its place in its iteration), a pair's two responses trained together.</summary>
+    Task<PreferenceTrainStep> PreferenceStep(int iteration, int index, PreferenceRow[] batch, PreferenceLossKind loss, double beta);
 
     /// <summary>The actor's log-probs of each row's response before the iteration's steps (decoupled PPO's proximal policy).</summary>
     Task<float[][]> ProximalLogProbs(TrainingRow[] rows);
@@ -41,3 +45,6 @@ public interface ITrainerBackend
 /// <summary>What one optimizer step did: loss sums, the actor's gradient norm, and (pipelined) per-device busy seconds and the bubble.</summary>
 /// <param name="Rebuilt">Replicas rebuilt from a survivor during the step (their silo was lost).</param>
 public sealed record TrainStep(TrainSums Actor, TrainSums? Critic, double GradNorm, IReadOnlyDictionary<string, double> DeviceBusy, double? Bubble, int Rebuilt = 0);
+
+/// <summary>What one DPO optimizer step did: the sums over its pairs, the gradient norm, replicas rebuilt, and (pipelined) per-device busy seconds and the bubble.</summary>
+public sealed record PreferenceTrainStep(PairSums Sums, double GradNorm, int Rebuilt, IReadOnlyDictionary<string, double> DeviceBusy, double? Bubble);

@@ -52,12 +52,25 @@ public sealed class PipelinedBackend(JobSpec job, IGrainFactory grains, ICheckpo
     public async Task<TrainStep> Step(int iteration, int index, TrainingRow[] miniBatch)
     {
         var trainer = Pipeline;
-        // Step numbers rise across iterations (and across a resume), as the devices' turns need.
-        var result = await trainer.Step((long)iteration * 100_000 + index, [.. trainer.Schedule.Models.Select(m => JobPipeline.Cut(miniBatch, m))]);
+        var result = await trainer.Step(StepNumber(iteration, index), [.. trainer.Schedule.Models.Select(m => JobPipeline.Cut(miniBatch, m))]);
         // An emulated colocated device's time line reports its training with its other roles'.
         var busy = emulated is not null ? [] : result.DeviceBusy.Select((seconds, d) => (keys.PipelineDevice(d), seconds)).ToDictionary();
         return new TrainStep(result.Sums[0], result.Sums.Length > 1 ? result.Sums[1] : null, result.GradNorm[0], busy, result.BubbleFraction);
     }
+
+    /// <summary>
+    /// A DPO step on the actor's pipeline: the pairs cut over its replicas and micro-batches as an RL mini-batch's
+    /// rows are, a pair's two responses in one micro-batch, its loss on the last stage.
+    /// </summary>
+    public async Task<PreferenceTrainStep> PreferenceStep(int iteration, int index, PreferenceRow[] batch, PreferenceLossKind loss, double beta)
+    {
+        var trainer = Pipeline;
+        var result = await trainer.PreferenceStep(StepNumber(iteration, index), JobPipeline.Cut(batch, trainer.Schedule.Models[0]), loss, beta);
+        return new PreferenceTrainStep(result.Pairs, result.GradNorm[0], 0, result.DeviceBusy.Select((seconds, d) => (keys.PipelineDevice(d), seconds)).ToDictionary(), result.BubbleFraction);
+    }
+
+    /// <summary>Step numbers rise across iterations (and across a resume), as the devices' turns need.</summary>
+    private static long StepNumber(int iteration, int index) => (long)iteration * 100_000 + index;
 
     public Task<float[][]> ProximalLogProbs(TrainingRow[] rows) =>
         throw new NotSupportedException("pipeline-parallel training is synchronous: a job with a pipeline section has no async section");

@@ -53,10 +53,11 @@ public sealed class PipelineStageGrain(DeviceTurns turns, ICheckpointStore store
         var set = Set;
         var work = Engine;
         var began = DateTimeOffset.UtcNow;
-        var rows = new Dictionary<int, TrainingRow[]>();
+        var inputs = new Dictionary<int, MicroBatchInput>();
         var sends = new List<Task>();
         var intervals = new List<BusyInterval>();
         var sums = UpdateSums.Zero;
+        PairSums? pairSums = null;
         var busy = 0.0;
         var (first, last) = (set.Stage == 0, set.Stage == set.Stages - 1);
         await work.BeginStep();
@@ -64,7 +65,7 @@ public sealed class PipelineStageGrain(DeviceTurns turns, ICheckpointStore store
         {
             var pass = step.Passes[i];
             var microBatch = GrainFactory.GetGrain<IMicroBatchGrain>(step.MicroBatches[pass.MicroBatch]);
-            if ((first && !pass.Backward || last) && !rows.ContainsKey(pass.MicroBatch)) rows[pass.MicroBatch] = await microBatch.Rows(step.Step);
+            if ((first && !pass.Backward || last) && !inputs.ContainsKey(pass.MicroBatch)) inputs[pass.MicroBatch] = await microBatch.Input(step.Step);
             var received = pass.Backward
                 ? last ? null : await gradients.Take((step.Step, pass.MicroBatch))
                 : first ? null : await activations.Take((step.Step, pass.MicroBatch));
@@ -72,11 +73,11 @@ public sealed class PipelineStageGrain(DeviceTurns turns, ICheckpointStore store
             await turns.WaitFor(step.Device, step.Step, step.Places[i]);
             var start = DateTimeOffset.UtcNow;
             var clock = Stopwatch.StartNew();
-            (byte[]? Output, UpdateSums Sums) result;
+            (byte[]? Output, UpdateSums Sums, PairSums Pairs) result;
             try
             {
-                result = pass.Backward ? (await work.Backward(pass.MicroBatch, received), UpdateSums.Zero)
-                    : await work.Forward(pass.MicroBatch, received, rows.GetValueOrDefault(pass.MicroBatch), step.MiniBatchTokens);
+                result = pass.Backward ? (await work.Backward(pass.MicroBatch, received), UpdateSums.Zero, PairSums.Zero)
+                    : await work.Forward(pass.MicroBatch, received, inputs.GetValueOrDefault(pass.MicroBatch), step.MiniBatchTokens);
             }
             finally
             {
@@ -85,6 +86,7 @@ public sealed class PipelineStageGrain(DeviceTurns turns, ICheckpointStore store
             busy += clock.Elapsed.TotalSeconds;
             intervals.Add(new BusyInterval(start, DateTimeOffset.UtcNow, $"{set.Trainer.Model}{(set.Trainer.Critic ? " critic" : "")} {(pass.Backward ? "backward" : "forward")}"));
             sums = sums.Add(result.Sums);
+            if (last && !pass.Backward && inputs[pass.MicroBatch].Pairs is not null) pairSums = (pairSums ?? PairSums.Zero) + result.Pairs;
             if (result.Output is { } output)
             {
                 var neighbour = GrainFactory.GetGrain<IPipelineStageGrain>(pass.Backward ? set.Previous! : set.Next!);
@@ -97,7 +99,7 @@ public sealed class PipelineStageGrain(DeviceTurns turns, ICheckpointStore store
         var seconds = (DateTimeOffset.UtcNow - began).TotalSeconds;
         var norm = await Update(step.Step);
         return new StageReport(this.GetPrimaryKeyString(), step.Device, busy, seconds,
-            TrainerSettings.Sums(sums), norm, [.. intervals]);
+            TrainerSettings.Sums(sums), norm, [.. intervals], pairSums);
     }
 
     /// <summary>Sends after the link's time: the device goes on with its next pass meanwhile.</summary>

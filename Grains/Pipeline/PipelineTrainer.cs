@@ -1,13 +1,21 @@
 using Grains.Models;
 using Grains.Interfaces.Cluster;
 using Grains.Interfaces.Pipeline;
+using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
 using Grains.Storage;
 
 namespace Grains.Pipeline;
 
-/// <summary>What one pipelined step did: its wall seconds, each device's busy seconds, the bubble fraction, and per model the loss sums and gradient norm.</summary>
-public sealed record PipelineStepResult(double Seconds, double[] DeviceBusy, double BubbleFraction, TrainSums[] Sums, double[] GradNorm, StageReport[] Stages);
+/// <summary>
+/// What one pipelined step did: its wall seconds, each device's busy seconds, the bubble fraction, and per model
+/// the loss sums and gradient norm (a DPO step's: the sums of its pairs too).
+/// </summary>
+public sealed record PipelineStepResult(double Seconds, double[] DeviceBusy, double BubbleFraction, TrainSums[] Sums, double[] GradNorm, StageReport[] Stages)
+{
+    /// <summary>A DPO step's sums over its pairs (the last stages' reports).</summary>
+    public PairSums Pairs => Stages.Aggregate(PairSums.Zero, (a, r) => r.Pairs is { } p ? a + p : a);
+}
 
 /// <summary>
 /// Sets up the stage grains a schedule needs and starts its steps: it hands each micro-batch grain its
@@ -62,14 +70,32 @@ public sealed class PipelineTrainer
     }
 
     /// <summary>Runs step <paramref name="step"/> on <paramref name="rows"/>[model][replica][micro-batch]; the loss of each model is its token mean over all its rows.</summary>
-    public async Task<PipelineStepResult> Step(long step, TrainingRow[][][][] rows)
+    public Task<PipelineStepResult> Step(long step, TrainingRow[][][][] rows)
     {
-        CheckShape(rows);
+        CheckShape(rows, "sample");
+        var tokens = rows.Select(model => (double)model.Sum(replica => replica.Sum(mb => mb.Sum(row => row.PolicyTokens)))).ToArray();
+        return Run(step, tokens, (m, r, i, microBatch) => microBatch.Assign(step, rows[m][r][i]));
+    }
+
+    /// <summary>
+    /// Runs DPO step <paramref name="step"/> of the schedule's one model on <paramref name="pairs"/>[replica][micro-batch];
+    /// the loss is the mean over all the pairs.
+    /// </summary>
+    public Task<PipelineStepResult> PreferenceStep(long step, PreferenceRow[][][] pairs, PreferenceLossKind loss, double beta)
+    {
+        if (Schedule.Models.Length != 1) throw new ArgumentException($"a preference step trains one model, but schedule '{Schedule.Name}' has {Schedule.Models.Length}");
+        CheckShape([pairs], "pair");
+        var count = pairs.Sum(replica => replica.Sum(mb => mb.Length));
+        return Run(step, [count], (_, r, i, microBatch) => microBatch.AssignPairs(step, new PreferenceBatch(pairs[r][i], count, loss, beta)));
+    }
+
+    /// <summary>Hands each micro-batch grain its share (<paramref name="assign"/>: model, replica, index), runs the stages' passes and gathers their reports.</summary>
+    private async Task<PipelineStepResult> Run(long step, double[] divisors, Func<int, int, int, IMicroBatchGrain, Task> assign)
+    {
         var microBatches = Schedule.Models.Select((l, m) => Enumerable.Range(0, l.Replicas)
             .Select(r => Enumerable.Range(0, l.MicroBatches).Select(i => PipelineKeys.MicroBatch(job, l.Name, r, i)).ToArray()).ToArray()).ToArray();
         await Task.WhenAll(Schedule.Models.SelectMany((l, m) => Enumerable.Range(0, l.Replicas).SelectMany(r => Enumerable.Range(0, l.MicroBatches)
-            .Select(i => grains.GetGrain<IMicroBatchGrain>(microBatches[m][r][i]).Assign(step, rows[m][r][i])))));
-        var tokens = rows.Select(model => (double)model.Sum(replica => replica.Sum(mb => mb.Sum(row => row.PolicyTokens)))).ToArray();
+            .Select(i => assign(m, r, i, grains.GetGrain<IMicroBatchGrain>(microBatches[m][r][i]))))));
 
         var runs = new List<Task<StageReport>>();
         var keys = new List<string>();
@@ -79,7 +105,7 @@ public sealed class PipelineTrainer
             keys.Add(key);
             models.Add(model);
             runs.Add(grains.GetGrain<IPipelineStageGrain>(key).Run(new StageStep(step, PipelineKeys.DeviceSlot(key)!,
-                passes.Select(p => p.Place).ToArray(), passes.Select(p => p.Pass).ToArray(), microBatches[model][replica], tokens[model])));
+                passes.Select(p => p.Place).ToArray(), passes.Select(p => p.Pass).ToArray(), microBatches[model][replica], divisors[model])));
         }
         var pending = runs.ToList<Task>();
         while (pending.Count > 0)
@@ -152,7 +178,7 @@ public sealed class PipelineTrainer
 
     private int DeviceIndex(string slot) => int.Parse(slot[(slot.LastIndexOf("/d", StringComparison.Ordinal) + 2)..]);
 
-    private void CheckShape(TrainingRow[][][][] rows)
+    private void CheckShape<T>(T[][][][] rows, string what)
     {
         if (rows.Length != Schedule.Models.Length) throw new ArgumentException($"rows for {rows.Length} model(s), but the schedule trains {Schedule.Models.Length}");
         for (var m = 0; m < rows.Length; m++)
@@ -160,7 +186,7 @@ public sealed class PipelineTrainer
             var layout = Schedule.Models[m];
             if (rows[m].Length != layout.Replicas || rows[m].Any(r => r.Length != layout.MicroBatches || r.Any(mb => mb.Length == 0)))
             {
-                throw new ArgumentException($"{layout.Name} needs {layout.Replicas} replica(s) of {layout.MicroBatches} non-empty micro-batch(es)");
+                throw new ArgumentException($"{layout.Name} needs {layout.Replicas} replica(s) of {layout.MicroBatches} micro-batch(es) of at least one {what}");
             }
         }
     }

@@ -7,6 +7,7 @@ using Grains.Interfaces.Rl;
 using Grains.Iteration;
 using Grains.Models;
 using Grains.Storage;
+using Kernels.Preference;
 using Kernels.Tasks;
 using Microsoft.Extensions.Logging;
 
@@ -14,7 +15,8 @@ namespace Grains.Preference;
 
 /// <summary>
 /// The iterations of a DPO job (kind "dpo"), run by its job grain on the grains an RL job trains with: the actor's
-/// data-parallel trainer replicas learn from offline preference pairs, the scoring workers compute the frozen
+/// data-parallel trainer replicas (or, with an rl.pipeline section, its pipeline stages) learn from offline
+/// preference pairs, the scoring workers compute the frozen
 /// reference's log-probs of every pair once, and the generation workers measure the held-out greedy accuracy
 /// on the rl section's task. Each iteration draws dpo.pairsPerIteration pairs and takes rl.miniBatches optimizer
 /// steps over them; every rl.evalEvery it measures the held-out pairs' preference accuracy and the task's
@@ -28,7 +30,7 @@ public sealed class DpoJobRunner(JobSpec job, IGrainFactory grains, ICheckpointS
     private readonly JobCheckpoints checkpoints = new(job, store);
     private readonly JobMetricsLog metricsLog = new(job, store);
     private readonly IGenerationWorkerGrain[] workers = [.. Enumerable.Range(0, job.Rl!.GenerationWorkers).Select(w => grains.GetGrain<IGenerationWorkerGrain>(JobKeys.For(job).Worker(w)))];
-    private DataParallelBackend? trainers;
+    private ITrainerBackend? trainers;
     private PreferenceRow[] rows = [];
     private long pairsDrawn;
 
@@ -45,10 +47,11 @@ public sealed class DpoJobRunner(JobSpec job, IGrainFactory grains, ICheckpointS
         if (start == 0 && await checkpoints.ClearEarlierRun() is var removed and > 0) progress(0, $"starting afresh: removed {removed} objects of an earlier run of {job.Name}");
         pairsDrawn = drawn;
 
-        trainers = new DataParallelBackend(job, grains, emulated: null);
+        trainers = rl.Pipeline is null ? new DataParallelBackend(job, grains, emulated: null) : new PipelinedBackend(job, grains, store);
         if (start > 0) progress(start, $"resuming after iteration {start}");
         await trainers.Start(start, actor => ActorWarmStart.Run(job, actor, encoding, task, progress));
-        var reference = await new ReferenceLogProbs(job, grains, store).For(data);
+        var scored = new ReferenceLogProbs(job, grains, store);
+        var reference = await scored.For(data);
         rows = [.. data.Tokens.Select((t, k) => new PreferenceRow(t.Prompt, t.Chosen, t.Rejected, reference.Chosen[k], reference.Rejected[k]))];
         progress(start, $"reference log-probs of {rows.Length} pairs {(reference.Computed ? "computed by the scoring workers" : "read back from the store")}");
         await Task.WhenAll(workers.Select(w => SiloLoss.Retry(async () =>
@@ -62,7 +65,7 @@ public sealed class DpoJobRunner(JobSpec job, IGrainFactory grains, ICheckpointS
             var initial = new IterationMetrics
             {
                 Iteration = 0, HeldOutAccuracy = greedy.Accuracy, HeldOutExample = greedy.Example,
-                Preference = PreferenceReport.Of(PairSums.Zero, await HeldOut(data)),
+                Preference = PreferenceReport.Of(PairSums.Zero, await HeldOut(data, 0, scored)),
             };
             await metricsLog.Save(initial);
             report(initial);
@@ -73,7 +76,7 @@ public sealed class DpoJobRunner(JobSpec job, IGrainFactory grains, ICheckpointS
         var done = start;
         for (var i = start + 1; i <= job.Iterations && !cancellation.IsCancellationRequested; i++)
         {
-            var metrics = await Iteration(i, data, encoding, task);
+            var metrics = await Iteration(i, data, encoding, task, scored);
             if (rl.CheckpointEvery > 0 && i % rl.CheckpointEvery == 0) await checkpoints.Save(i, trainers, pairsDrawn);
             done = i;
             await metricsLog.Save(metrics);
@@ -86,22 +89,26 @@ public sealed class DpoJobRunner(JobSpec job, IGrainFactory grains, ICheckpointS
         if (rl.CheckpointEvery > 0 && done > start && done % rl.CheckpointEvery != 0) await checkpoints.Save(done, trainers, pairsDrawn);
     }
 
-    private async Task<IterationMetrics> Iteration(int i, PreferenceData data, TaskEncoding encoding, RlData task)
+    private async Task<IterationMetrics> Iteration(int i, PreferenceData data, TaskEncoding encoding, RlData task, ReferenceLogProbs scored)
     {
         var clock = Stopwatch.StartNew();
         PreferenceRow[] drawn = [.. Enumerable.Range(0, dpo.PairsPerIteration).Select(k => rows[data.Drawn(pairsDrawn + k)])];
         var (sums, gradNorm, rebuilt) = (PairSums.Zero, 0.0, 0);
-        foreach (var miniBatch in MiniBatches(drawn))
+        var stageBusy = new Dictionary<string, double>();
+        var bubbles = new List<double>();
+        foreach (var (miniBatch, index) in MiniBatches(drawn).Select((b, k) => (b, k)))
         {
-            var step = await trainers!.PreferenceStep(miniBatch, dpo.Loss, dpo.Beta);
+            var step = await trainers!.PreferenceStep(i, index, miniBatch, dpo.Loss, dpo.Beta);
             (sums, gradNorm, rebuilt) = (sums + step.Sums, step.GradNorm, rebuilt + step.Rebuilt);
+            foreach (var (device, busy) in step.DeviceBusy) stageBusy[device] = stageBusy.GetValueOrDefault(device) + busy;
+            if (step.Bubble is { } bubble) bubbles.Add(bubble);
         }
         pairsDrawn += drawn.Length;
         await trainers!.Publish(i);
         var trainingSeconds = clock.Elapsed.TotalSeconds;
         await checkpoints.DeleteOldWeights(i, keep: 2);
         var evaluate = i % rl.EvalEvery == 0 || i == job.Iterations;
-        var heldOut = evaluate ? await HeldOut(data) : null;
+        var heldOut = evaluate ? await HeldOut(data, i, scored) : null;
         var greedy = evaluate ? await GreedyAccuracy(i, encoding, task) : null;
         var seconds = clock.Elapsed.TotalSeconds;
         var usage = await TakeUsage();
@@ -110,7 +117,8 @@ public sealed class DpoJobRunner(JobSpec job, IGrainFactory grains, ICheckpointS
             Iteration = i, PolicyLoss = sums.MeanLoss, GradNorm = gradNorm, HeldOutAccuracy = greedy?.Accuracy, HeldOutExample = greedy?.Example, Preference = PreferenceReport.Of(sums, heldOut),
             TrainingSeconds = trainingSeconds, IterationSeconds = seconds, SamplesPerSecond = drawn.Length / trainingSeconds,
             TokensPerSecond = drawn.Sum(r => r.Tokens) / trainingSeconds, WeightVersion = i, ReplicasRebuilt = rebuilt,
-            DeviceBusy = usage.ToDictionary(u => u.Holder, u => Math.Round(u.BusySeconds / seconds, 4)),
+            DeviceBusy = usage.Select(u => (u.Holder, u.BusySeconds)).Concat(stageBusy.Select(b => (b.Key, b.Value))).ToDictionary(b => b.Item1, b => Math.Round(b.Item2 / seconds, 4)),
+            PipelineBubble = bubbles.Count > 0 ? bubbles.Average() : null, PipelineBubbleExpected = trainers.ExpectedBubble,
         };
     }
 
@@ -121,7 +129,17 @@ public sealed class DpoJobRunner(JobSpec job, IGrainFactory grains, ICheckpointS
         return [.. drawn.Chunk(size)];
     }
 
-    private Task<PairSums> HeldOut(PreferenceData data) => trainers!.PreferenceSums([.. data.HeldOut.Select(k => rows[k])], dpo.Loss, dpo.Beta);
+    /// <summary>
+    /// The held-out pairs' sums after iteration <paramref name="version"/>: by a data-parallel replica (they hold the
+    /// whole model), or from the scoring workers' log-probs of the published weights (pipeline stages hold slices).
+    /// </summary>
+    private async Task<PairSums> HeldOut(PreferenceData data, int version, ReferenceLogProbs scored)
+    {
+        PreferenceRow[] heldOut = [.. data.HeldOut.Select(k => rows[k])];
+        if (trainers is DataParallelBackend replicas) return await replicas.PreferenceSums(heldOut, dpo.Loss, dpo.Beta);
+        var (chosen, rejected) = await scored.Scored(keys.ActorWeights(version), [.. heldOut.Select(r => (r.Prompt, r.Chosen, r.Rejected))]);
+        return TrainerSettings.Sums(PreferenceUpdate.Sums([.. heldOut.Select(TrainerSettings.Example)], chosen, rejected, TrainerSettings.Loss(dpo.Loss), dpo.Beta));
+    }
 
     /// <summary>The task's held-out greedy accuracy of weights version <paramref name="version"/>, on the generation workers.</summary>
     private async Task<HeldOutResult> GreedyAccuracy(int version, TaskEncoding encoding, RlData task)

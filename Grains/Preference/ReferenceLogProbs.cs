@@ -28,15 +28,20 @@ public sealed class ReferenceLogProbs(JobSpec job, IGrainFactory grains, ICheckp
         var reference = await store.GetAsync(referenceObject) ?? throw new InvalidOperationException($"{referenceObject} is missing: the reference is published before its log-probs are computed");
         var fingerprint = Fingerprint(data, reference.Sha256);
         if (await Stored() is { } stored && stored.Fingerprint == fingerprint) return (stored.Chosen, stored.Rejected, false);
-        var tokens = data.Tokens;
-        var sequences = tokens.Select(t => (t.Prompt, Response: t.Chosen)).Concat(tokens.Select(t => (t.Prompt, Response: t.Rejected))).ToArray();
-        var scorer = grains.GetGrain<IScoringGrain>(job.Name);
-        var chunks = await Task.WhenAll(sequences.Chunk(Chunk).Select(chunk => SiloLoss.Retry(() =>
-            scorer.SequenceLogProbs(new SequenceRequest(job.Rl!.Model, referenceObject, [.. chunk.Select(s => s.Prompt)], [.. chunk.Select(s => s.Response)])))));
-        var all = chunks.SelectMany(c => c).ToArray();
-        var (chosen, rejected) = (all[..tokens.Count], all[tokens.Count..]);
+        var (chosen, rejected) = await Scored(referenceObject, data.Tokens);
         await store.WriteAsync(keys.PreferenceReference, new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(new Kept(fingerprint, chosen, rejected))));
         return (chosen, rejected, true);
+    }
+
+    /// <summary>The sequence log-probs of each pair's chosen and rejected response under the weights <paramref name="objectName"/>, by the job's scoring workers.</summary>
+    public async Task<(float[] Chosen, float[] Rejected)> Scored(string objectName, IReadOnlyList<(int[] Prompt, int[] Chosen, int[] Rejected)> pairs)
+    {
+        var sequences = pairs.Select(t => (t.Prompt, Response: t.Chosen)).Concat(pairs.Select(t => (t.Prompt, Response: t.Rejected))).ToArray();
+        var scorer = grains.GetGrain<IScoringGrain>(job.Name);
+        var chunks = await Task.WhenAll(sequences.Chunk(Chunk).Select(chunk => SiloLoss.Retry(() =>
+            scorer.SequenceLogProbs(new SequenceRequest(job.Rl!.Model, objectName, [.. chunk.Select(s => s.Prompt)], [.. chunk.Select(s => s.Response)])))));
+        var all = chunks.SelectMany(c => c).ToArray();
+        return (all[..pairs.Count], all[pairs.Count..]);
     }
 
     private async Task<Kept?> Stored()

@@ -70,24 +70,61 @@ public static class PreferenceUpdate
     public static float[] SequenceLogProbs(Transformer model, IReadOnlyList<(int[] Prompt, int[] Response)> rows, (int Rows, int Width)? shape = null) =>
         [.. ResponseScoring.LogProbs(model, rows, 1.0, shape).Select(r => r.Sum())];
 
+    /// <summary>
+    /// The rows a model scores for <paramref name="pairs"/>: every pair's chosen response, then every pair's
+    /// rejected one, as one padded batch on <paramref name="model"/>'s device (a first pipeline stage's input).
+    /// </summary>
+    public static ResponseBatch Batch(Transformer model, IReadOnlyList<PreferenceExample> pairs) =>
+        new(pairs.Select(p => (p.Prompt, p.Chosen)).Concat(pairs.Select(p => (p.Prompt, p.Rejected))).ToArray(), ResponseScoring.DeviceOf(model));
+
+    /// <summary>
+    /// The loss of <see cref="Backward"/> from a language-model head's output over <see cref="Batch"/> [2P, T, V]
+    /// (a last pipeline stage's), already scaled by these pairs over <paramref name="batchPairs"/>, and their sums.
+    /// </summary>
+    public static (Tensor Loss, PreferenceSums Sums) Loss(Tensor output, ResponseBatch batch, IReadOnlyList<PreferenceExample> pairs, double batchPairs, PreferenceLoss loss, double beta)
+    {
+        var (tokenLogProbs, _) = ResponseScoring.TokenLogProbs(output, batch, 1.0);
+        var sequence = (tokenLogProbs * batch.Mask).sum(1);
+        var lengths = batch.Mask.sum(1);
+        var n = pairs.Count;
+        var (mean, sums) = FromSequences(sequence[..n], sequence[n..], lengths[..n], lengths[n..], pairs, loss, beta);
+        using var s = new Scalars();
+        return (mean.mul(s[n / batchPairs]), sums);
+    }
+
+    /// <summary>
+    /// The sums of <paramref name="pairs"/> from the policy's sequence log-probs of their chosen and rejected
+    /// responses, computed elsewhere (a scoring worker's, of published weights): the same formulas as training's.
+    /// </summary>
+    public static PreferenceSums Sums(IReadOnlyList<PreferenceExample> pairs, float[] chosen, float[] rejected, PreferenceLoss loss, double beta)
+    {
+        if (pairs.Count == 0) return PreferenceSums.Zero;
+        if (chosen.Length != pairs.Count || rejected.Length != pairs.Count) throw new ArgumentException($"{pairs.Count} pairs need as many chosen and rejected log-probs, not {chosen.Length} and {rejected.Length}");
+        using var scope = NewDisposeScope();
+        var lengths = (Func<PreferenceExample, int[]> response) => tensor(pairs.Select(p => (float)response(p).Length).ToArray());
+        return FromSequences(tensor(chosen), tensor(rejected), lengths(p => p.Chosen), lengths(p => p.Rejected), pairs, loss, beta).Sums;
+    }
+
     /// <summary>The mean loss over <paramref name="pairs"/> (with its graph) and their sums.</summary>
     private static (Tensor Mean, PreferenceSums Sums) Loss(Transformer policy, IReadOnlyList<PreferenceExample> pairs, PreferenceLoss loss, double beta)
     {
-        var rows = pairs.Select(p => (p.Prompt, p.Chosen)).Concat(pairs.Select(p => (p.Prompt, p.Rejected))).ToArray();
-        var batch = new ResponseBatch(rows, ResponseScoring.DeviceOf(policy));
-        var (tokenLogProbs, _) = ResponseScoring.TokenLogProbs(policy, batch, 1.0);
-        var sequence = (tokenLogProbs * batch.Mask).sum(1);
+        var batch = Batch(policy, pairs);
+        return Loss(policy.Forward(batch.Tokens), batch, pairs, pairs.Count, loss, beta);
+    }
+
+    /// <summary>The mean loss over the pairs from sequence log-probs [P] and response lengths [P], and their sums.</summary>
+    private static (Tensor Mean, PreferenceSums Sums) FromSequences(Tensor chosen, Tensor rejected, Tensor chosenLengths, Tensor rejectedLengths,
+        IReadOnlyList<PreferenceExample> pairs, PreferenceLoss loss, double beta)
+    {
         var n = pairs.Count;
-        var device = sequence.device;
+        var device = chosen.device;
         var refChosen = tensor(pairs.Select(p => p.RefChosen).ToArray(), device: device);
         var refRejected = tensor(pairs.Select(p => p.RefRejected).ToArray(), device: device);
-        var (chosen, rejected) = (sequence[..n], sequence[n..]);
         if (loss == PreferenceLoss.Ipo)
         {
             // IPO compares log-probs averaged over each response's tokens, its reference's too.
-            var lengths = batch.Mask.sum(1);
-            (chosen, rejected) = (chosen / lengths[..n], rejected / lengths[n..]);
-            (refChosen, refRejected) = (refChosen / lengths[..n], refRejected / lengths[n..]);
+            (chosen, rejected) = (chosen / chosenLengths, rejected / rejectedLengths);
+            (refChosen, refRejected) = (refChosen / chosenLengths, refRejected / rejectedLengths);
         }
         var mean = loss == PreferenceLoss.Sigmoid
             ? CoreAlgorithms.DpoLoss(chosen, rejected, refChosen, refRejected, beta).Loss

@@ -84,6 +84,52 @@ public sealed class DpoJobTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_pipelined_dpo_job_trains_as_its_data_parallel_twin_and_measures_held_out_pairs_on_the_scoring_workers()
+    {
+        var grains = fixture.Cluster.Client;
+        var twin = Tiny("dpo-pipelined-twin", iterations: 4, replicas: 2);
+        var spec = Tiny("dpo-pipelined", iterations: 4, replicas: 2) with { Dpo = twin.Dpo };
+        spec = spec with { Rl = spec.Rl! with { Pipeline = new PipelineSpec { Stages = 2, MicroBatches = 2 } } };
+
+        var (twinStatus, twinMetrics) = await RlJobTests.Run(grains, twin);
+        var (status, metrics) = await RlJobTests.Run(grains, spec);
+
+        (twinStatus.State, status.State).Should().Be((JobState.Completed, JobState.Completed), status.Message);
+        metrics.Select(m => m.Iteration).Should().Equal(0, 1, 2, 3, 4);
+        // The same warm start, pairs and steps: the pipeline's sums are the replicas' (to float error), its held-out pairs scored from the published weights.
+        metrics[0].Preference!.HeldOutMargin.Should().Be(0, "version 0 is the reference itself, scored by the same workers");
+        metrics[0].Preference!.HeldOutLoss.Should().BeApproximately(Math.Log(2), 1e-6);
+        for (var i = 1; i <= 4; i++)
+        {
+            var (piped, replicated) = (metrics[i].Preference!, twinMetrics[i].Preference!);
+            piped.Pairs.Should().Be(32);
+            piped.Loss.Should().BeApproximately(replicated.Loss, 1e-4, $"iteration {i} trains the same pairs from the same state");
+            piped.Margin.Should().BeApproximately(replicated.Margin, 1e-4);
+        }
+        foreach (var i in new[] { 2, 4 })
+        {
+            metrics[i].Preference!.HeldOutLoss.Should().BeApproximately(twinMetrics[i].Preference!.HeldOutLoss!.Value, 1e-4);
+            metrics[i].HeldOutAccuracy.Should().NotBeNull();
+        }
+        metrics[^1].Preference!.HeldOutAccuracy.Should().BeGreaterThan(0.8);
+        // Two replicas of two stages: four pipeline devices, each busy, and a bubble measured against 1F1B's (p - 1) / (m + p - 1).
+        metrics.Skip(1).Should().OnlyContain(m => m.DeviceBusy.Keys.Count(k => k.Contains("/pp/d")) == 4 && m.DeviceBusy.Where(b => b.Key.Contains("/pp/d")).All(b => b.Value > 0)
+            && m.PipelineBubble > 0 && m.PipelineBubbleExpected == 1.0 / 3);
+    }
+
+    [Fact]
+    public async Task A_pipelined_dpo_job_whose_steps_have_fewer_pairs_than_micro_batches_is_refused()
+    {
+        var spec = Tiny("dpo-pipelined-small", iterations: 1, replicas: 2);
+        spec = spec with { Rl = spec.Rl! with { MiniBatches = 4, Pipeline = new PipelineSpec { Stages = 2, MicroBatches = 8 } }, Dpo = spec.Dpo! with { PairsPerIteration = 30 } };
+
+        var submit = () => fixture.Cluster.Client.GetGrain<IJobGrain>("dpo-pipelined-small").Submit(spec);
+
+        await submit.Should().ThrowAsync<ArgumentException>().WithMessage(
+            "job: rl.pipeline.microBatches: 2 replica(s) x 8 micro-batches exceed the 6 pairs of the smallest optimizer step (dpo.pairsPerIteration 30 over rl.miniBatches 4)");
+    }
+
+    [Fact]
     public async Task A_reference_named_in_the_job_file_is_the_one_the_log_probs_are_measured_against_and_a_missing_one_is_refused()
     {
         var grains = fixture.Cluster.Client;

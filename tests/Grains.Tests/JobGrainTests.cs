@@ -103,7 +103,7 @@ public sealed class JobGrainTests(ClusterFixture fixture)
     [InlineData("""{"name":"a","kind":"dpo","dpo":{"pairs":"p.jsonl","loss":"hinge"}}""", "job.json:1: dpo.loss: 'hinge' is not one of sigmoid, ipo")]
     [InlineData("""{"name":"a","kind":"dpo","dpo":{"pairs":"p.jsonl","beta":0}}""", "job.json: dpo.beta: 0 must be between*")]
     [InlineData("""{"name":"a","kind":"dpo","dpo":{"pairs":"p.jsonl","pairsPerIteration":4},"rl":{"trainingReplicas":2,"miniBatches":4}}""", "job.json: rl.trainingReplicas: 2 replicas x 4 mini-batches exceed the 4 pairs of an iteration")]
-    [InlineData("""{"name":"a","kind":"dpo","dpo":{"pairs":"p.jsonl"},"rl":{"pipeline":{}}}""", "job.json: rl.pipeline: a dpo job trains on preference pairs and does not take it; remove it")]
+    [InlineData("""{"name":"a","kind":"dpo","dpo":{"pairs":"p.jsonl","pairsPerIteration":8},"rl":{"pipeline":{"microBatches":8},"miniBatches":2}}""", "job.json: rl.pipeline.microBatches: 1 replica(s) x 8 micro-batches exceed the 4 pairs of the smallest optimizer step (dpo.pairsPerIteration 8 over rl.miniBatches 2)")]
     [InlineData("""{"name":"a","kind":"dpo","dpo":{"pairs":"p.jsonl"},"rl":{"algorithm":"ppo","samplesPerPrompt":1}}""", "job.json: rl.algorithm: a dpo job trains on preference pairs and does not take it; remove it")]
     [InlineData("""{"name":"a","kind":"rl","rl":{"algorithm":"dpo"}}""", "job.json:1: rl.algorithm: 'dpo' is not one of grpo, ppo, rloo, reinforce++")]
     [InlineData("""{"name":"a","kind":"rl","rl":{"task":"chess"}}""", "job.json:1: rl.task: 'chess' is not one of arithmetic, runlength, lookup")]

@@ -1,6 +1,8 @@
 using Kernels.Model;
+using Kernels.Pipeline;
 using Kernels.Preference;
 using Kernels.Training;
+using static TorchSharp.torch;
 
 namespace Kernels.Tests;
 
@@ -87,6 +89,76 @@ public sealed class PreferenceTests
         wholeGradient.Any(g => g != 0).Should().BeTrue();
         summed.Should().Equal(wholeGradient, (x, y) => Math.Abs(x - y) < 1e-6f);
         first.Add(rest).Loss.Should().BeApproximately(whole.Loss, 1e-5);
+    }
+
+    [Theory]
+    [InlineData(PreferenceLoss.Sigmoid)]
+    [InlineData(PreferenceLoss.Ipo)]
+    public void Pipeline_stages_over_micro_batches_of_pairs_give_the_whole_models_loss_and_gradient(PreferenceLoss loss)
+    {
+        using var scope = NewDisposeScope();
+        using var whole = new Transformer(TinyModels.Config with { Layers = 3 }, seed: 15);
+        var examples = Examples(whole);
+        var wholeSums = PreferenceUpdate.Backward(whole, examples, examples.Length, loss, 0.2);
+        var wholeGradients = whole.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad!.clone());
+
+        var stages = PipelineStage.Split(whole, 3);
+        PreferenceExample[][] microBatches = [examples[..2], examples[2..]];
+        var staged = PreferenceSums.Zero;
+        for (var mb = 0; mb < microBatches.Length; mb++)
+        {
+            var batch = PreferenceUpdate.Batch(stages[0].Slice, microBatches[mb]);
+            var activation = batch.Tokens;
+            for (var s = 0; s < stages.Length; s++)
+            {
+                var pairs = microBatches[mb];
+                activation = stages[s].Forward(mb, activation, s < stages.Length - 1 ? null : output =>
+                {
+                    var (value, sums) = PreferenceUpdate.Loss(output, batch, pairs, examples.Length, loss, 0.2);
+                    staged = staged.Add(sums);
+                    return value;
+                });
+            }
+        }
+        for (var mb = 0; mb < microBatches.Length; mb++)
+        {
+            Tensor? gradient = null;
+            for (var s = stages.Length - 1; s >= 0; s--) gradient = stages[s].Backward(mb, gradient);
+        }
+
+        staged.Pairs.Should().Be(examples.Length);
+        staged.Loss.Should().BeApproximately(wholeSums.Loss, 1e-5);
+        staged.ChosenReward.Should().BeApproximately(wholeSums.ChosenReward, 1e-5);
+        staged.Correct.Should().Be(wholeSums.Correct);
+        foreach (var stage in stages)
+        {
+            foreach (var (name, parameter) in stage.Slice.named_parameters())
+            {
+                (parameter.grad! - wholeGradients[name]).abs().max().item<float>().Should().BeLessThan(1e-6f, name);
+            }
+            stage.Slice.Dispose();
+        }
+    }
+
+    [Theory]
+    [InlineData(PreferenceLoss.Sigmoid)]
+    [InlineData(PreferenceLoss.Ipo)]
+    public void Sums_from_sequence_log_probs_scored_elsewhere_equal_the_policys_own(PreferenceLoss loss)
+    {
+        using var policy = new Transformer(TinyModels.Config, seed: 16);
+        var examples = Examples(policy);
+        var chosen = PreferenceUpdate.SequenceLogProbs(policy, [.. examples.Select(e => (e.Prompt, e.Chosen))]);
+        var rejected = PreferenceUpdate.SequenceLogProbs(policy, [.. examples.Select(e => (e.Prompt, e.Rejected))]);
+
+        var scored = PreferenceUpdate.Sums(examples, chosen, rejected, loss, 0.3);
+
+        var own = PreferenceUpdate.Evaluate(policy, examples, loss, 0.3);
+        scored.Pairs.Should().Be(own.Pairs);
+        scored.Loss.Should().BeApproximately(own.Loss, 1e-5);
+        scored.ChosenReward.Should().BeApproximately(own.ChosenReward, 1e-5);
+        scored.RejectedReward.Should().BeApproximately(own.RejectedReward, 1e-5);
+        scored.Correct.Should().Be(own.Correct);
+        FluentActions.Invoking(() => PreferenceUpdate.Sums(examples, chosen[..1], rejected, loss, 0.3)).Should().Throw<ArgumentException>().WithMessage("3 pairs need as many chosen and rejected log-probs, not 1 and 3");
     }
 
     [Fact]

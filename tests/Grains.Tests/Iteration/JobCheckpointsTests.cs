@@ -111,6 +111,7 @@ public sealed class JobCheckpointsTests : IDisposable
         public double? ExpectedBubble => null;
         public Task Start(int start, Func<ITrainerGrain, Task> warmStart) => throw new NotSupportedException();
         public Task<TrainStep> Step(int iteration, int index, TrainingRow[] miniBatch) => throw new NotSupportedException();
+        public Task<PreferenceTrainStep> PreferenceStep(int iteration, int index, PreferenceRow[] batch, PreferenceLossKind loss, double beta) => throw new NotSupportedException();
         public Task Publish(int version) => throw new NotSupportedException();
         public Task<float[][]> ProximalLogProbs(TrainingRow[] rows) => throw new NotSupportedException();
         public Task<DeviceUsage[]> TakeUsage() => throw new NotSupportedException();

@@ -148,6 +148,6 @@ public sealed class PipelineTrainingTests(ClusterFixture fixture)
         };
 
         create.Should().Throw<ArgumentException>().WithMessage("schedule 'gpipe': the order cannot be followed*");
-        await wrongRows.Should().ThrowAsync<ArgumentException>().WithMessage("actor needs 1 replica(s) of 2 non-empty micro-batch(es)");
+        await wrongRows.Should().ThrowAsync<ArgumentException>().WithMessage("actor needs 1 replica(s) of 2 micro-batch(es) of at least one sample");
     }
 }
