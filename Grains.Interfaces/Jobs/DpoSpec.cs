@@ -2,8 +2,9 @@ namespace Grains.Interfaces.Jobs;
 
 /// <summary>
 /// The "dpo" section of a job file (kind "dpo"): offline preference pairs and the loss trained on them. The
-/// rl section's model, task (for the held-out greedy accuracy), warm start, learning rate, training replicas,
-/// generation workers (which evaluate), checkpoints and initial weights apply; its RL-only settings must stay unset.
+/// rl section's model, task (for the held-out greedy accuracy), warm start, learning rate, training replicas, pipeline
+/// (the pairs cut over its micro-batches), generation workers (which evaluate), checkpoints and initial weights apply;
+/// its RL-only settings must stay unset.
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record DpoSpec
