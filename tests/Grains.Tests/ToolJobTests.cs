@@ -53,6 +53,8 @@ public sealed class ToolJobTests(ClusterFixture fixture)
             turns.Log.Should().Equal(log, $"sample {r.Start!.Id}: {text}");
             turns.ToolTokens.Should().Equal(masked, $"sample {r.Start!.Id}: {text}");
             r.Generated.LogProbs.Where((_, k) => masked[k]).Should().OnlyContain(p => p == 0, "no policy sampled a tool's tokens");
+            r.Generated.Spans.Should().Equal([new VersionSpan(r.Start!.Iteration - 1, r.Generated.Response.Length)],
+                "every turn's tokens, the tool's too, record the weights version they were made under: the one before the sample's iteration");
             r.Scores!.Reward.Should().Be(ToolSyntax.FinalAnswer(text) == r.Start.Answer ? 1 : 0, $"the verifier checks what follows the last answer of {text}");
         }
         var first = records.Where(r => r.Start!.Iteration == 1).ToArray();
