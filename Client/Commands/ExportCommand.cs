@@ -53,8 +53,10 @@ public sealed class ExportCommand : AsyncCommand<ExportCommand.Settings>
         }
         var bytes = await Grains.Storage.GrainChunks.Gather(model.WeightsObject, model.Length, offset => export.Read(offset, ChunkBytes));
         using var weights = SafeTensors.Load(new MemoryStream(bytes));
-        var files = HuggingFaceFolder.Write(settings.Folder, ModelCatalog.Config(model.Model), weights.Tensors, (CharTokenizer)ModelCatalog.Tokenizer(model.Model),
-            model.Temperature, settings.MaxShardMb * 1_000_000L);
+        var config = ModelCatalog.Config(model.Model);
+        var files = ModelCatalog.IsFolder(model.Model)
+            ? HuggingFaceFolder.Write(settings.Folder, config, weights.Tensors, ModelCatalog.Tokenizer(model.Model), ModelCatalog.TokenizerFiles(model.Model), model.Temperature, settings.MaxShardMb * 1_000_000L)
+            : HuggingFaceFolder.Write(settings.Folder, config, weights.Tensors, (CharTokenizer)ModelCatalog.Tokenizer(model.Model), model.Temperature, settings.MaxShardMb * 1_000_000L);
         AnsiConsole.MarkupLineInterpolated($"[green]{settings.Job} iteration {model.Version}[/] written to {settings.Folder}: {string.Join(", ", files)}");
         return 0;
     }

@@ -27,6 +27,9 @@ public sealed record JobKeys(string Job, bool Colocated = false)
 
     private string Objects => $"jobs/{Job}";
 
+    /// <summary>A folder model's weights as the trainers load them: where a new job's actor starts.</summary>
+    public string FolderWeights => $"{Objects}/weights/model.safetensors";
+
     public string ReferenceWeights => $"{Objects}/weights/reference.safetensors";
 
     public string ActorWeights(int version) => $"{Objects}/weights/actor-{version:D6}.safetensors";

@@ -7,12 +7,15 @@ namespace Grains.Interfaces.Jobs;
 [GenerateSerializer, Immutable]
 public sealed record RlSpec
 {
-    /// <summary>The one model preset so far: 4 layers, hidden 128, GQA, character tokenizer.</summary>
+    /// <summary>The model preset: 4 layers, hidden 128, GQA, character tokenizer.</summary>
     public const string DemoModel = "demo";
 
     /// <summary>grpo (group baseline), ppo (critic, GAE), rloo (leave-one-out), reinforce++ (whitened returns).</summary>
     [Id(0)] public Algorithm Algorithm { get; init; } = Algorithm.Grpo;
-    /// <summary>A model preset (<see cref="DemoModel"/>).</summary>
+    /// <summary>
+    /// A model preset (<see cref="DemoModel"/>), or a Hugging Face model folder on the silos' machines (a LLaMA or Qwen2
+    /// config.json, model.safetensors or shards with their index, a byte-level BPE tokenizer.json): a new job's actor starts from its weights.
+    /// </summary>
     [Id(1)] public string Model { get; init; } = DemoModel;
     /// <summary>arithmetic (exact-match reward) or runlength (long-tailed lengths, partial credit).</summary>
     [Id(2)] public RlTask Task { get; init; } = RlTask.Arithmetic;
@@ -149,7 +152,7 @@ public sealed record RlSpec
             ?? (!Emulated && Emulation is not null ? "rl.emulation: only for devices 'emulated'" : null)
             ?? (Emulated && Reward == RewardSource.Model ? "rl.reward: an emulated job's reward model is rl.emulation.rewardModel (a shape); keep reward 'verifier'" : null)
             ?? Emulation?.Problem()
-            ?? (Model == DemoModel ? null : $"rl.model: {Quoted.Of(Model)} is not a known preset ({DemoModel})")
+            ?? (string.IsNullOrWhiteSpace(Model) ? $"rl.model: a preset ({DemoModel}) or a Hugging Face model folder" : null)
             ?? Defined("task", Task)
             ?? Defined("reward", Reward)
             ?? (Reward == RewardSource.Model && string.IsNullOrWhiteSpace(RewardModel) ? "rl.rewardModel: required when reward is 'model'" : null)

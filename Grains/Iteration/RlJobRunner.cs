@@ -166,7 +166,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         dispatch = new DispatchTuning(rl, emulated);
 
         if (start > 0) progress(start, $"resuming after iteration {start}");
-        await trainers.Start(start, actor => data is null ? Task.CompletedTask : ActorWarmStart.Run(job, actor, encoding, data, progress));
+        await trainers.Start(start, actor => data is null ? Task.CompletedTask : ActorWarmStart.Run(job, actor, encoding, data, store, progress));
         await LoadWeights(new WeightsRef(keys.ActorWeights(start), start), progress);
         // The warm start's busy time is no step's; the weights it moved are in iteration 0's metrics.
         var beforeFirst = await TakeUsage();

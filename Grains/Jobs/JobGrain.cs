@@ -148,6 +148,18 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
         {
             throw new ArgumentException($"rl.rewardModel: '{rewardModel}' is not in the checkpoint store");
         }
+        if (submitted.Rl is { Emulated: false, Model: var folder } && ModelCatalog.IsFolder(folder))
+        {
+            // A folder's config, tokenizer and weights are read now, naming what does not fit, not by the job's first trainer.
+            try
+            {
+                await ModelCatalog.ImportFolder(folder);
+            }
+            catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or UnauthorizedAccessException)
+            {
+                throw new ArgumentException($"rl.model: {e.Message}", e);
+            }
+        }
         if (submitted.Rl?.InitialWeights is { } initial) await CheckInStore("rl.initialWeights", initial);
         if (submitted.Dpo?.Reference is { } reference) await CheckInStore("dpo.reference", reference);
         spec = submitted;

@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Text.Json.Nodes;
 using Grains.Interfaces.Jobs;
 using Grains.Storage;
 using Kernels.Checkpoints;
@@ -6,22 +8,63 @@ using Kernels.Tokenizers;
 
 namespace Grains.Models;
 
-/// <summary>The model presets a job can name, their tokenizer, and weights moving through the checkpoint store.</summary>
+/// <summary>
+/// The models a job can name (a preset, or a Hugging Face model folder on the silos' machines), their tokenizer,
+/// and weights moving through the checkpoint store.
+/// </summary>
 public static class ModelCatalog
 {
-    public static ModelConfig Config(string preset) => preset switch
-    {
-        RlSpec.DemoModel => ModelPresets.Demo,
-        _ => throw Unknown(preset),
-    };
+    // A folder's config and tokenizer, read once per process and version of its files (a BPE vocabulary takes a moment to build).
+    private static readonly ConcurrentDictionary<(string Path, DateTime Config, DateTime Tokenizer), (ModelConfig Config, ITokenizer Tokenizer)> Folders = new();
 
-    public static ITokenizer Tokenizer(string preset) => preset switch
-    {
-        RlSpec.DemoModel => CharTokenizer.ForTasks(),
-        _ => throw Unknown(preset),
-    };
+    public static ModelConfig Config(string model) => model == RlSpec.DemoModel ? ModelPresets.Demo : Folder(model).Config;
 
-    private static ArgumentException Unknown(string preset) => new($"model '{preset}' is not a known preset ({RlSpec.DemoModel})");
+    public static ITokenizer Tokenizer(string model) => model == RlSpec.DemoModel ? CharTokenizer.ForTasks() : Folder(model).Tokenizer;
+
+    /// <summary>A folder's config and tokenizer, read again when either file changes (a user fixing a refused folder resubmits it).</summary>
+    private static (ModelConfig Config, ITokenizer Tokenizer) Folder(string model)
+    {
+        var path = Path.GetFullPath(model);
+        if (!Directory.Exists(path)) throw new ArgumentException($"model '{model}' is neither a preset ({RlSpec.DemoModel}) nor a Hugging Face model folder on this machine");
+        var (configFile, tokenizerFile) = (Path.Combine(path, "config.json"), Path.Combine(path, "tokenizer.json"));
+        var key = (path, File.GetLastWriteTimeUtc(configFile), File.GetLastWriteTimeUtc(tokenizerFile));
+        if (Folders.TryGetValue(key, out var known)) return known;
+        var config = ModelConfig.FromJson(File.Exists(configFile) ? File.ReadAllText(configFile)
+            : throw new FileNotFoundException($"{model}: no config.json (a Hugging Face model folder has one)"), Path.Combine(model, "config.json"));
+        var tokenizer = HuggingFaceTokenizer.Read(path);
+        if (tokenizer.VocabSize > config.VocabSize) throw new InvalidDataException($"{Path.Combine(model, "tokenizer.json")}: ids up to {tokenizer.VocabSize - 1}, past config.json's vocab_size {config.VocabSize}");
+        return Folders[key] = (config, tokenizer);
+    }
+
+    /// <summary>A folder model's own tokenizer files (tokenizer.json, and tokenizer_config.json where it has one), as an export copies them.</summary>
+    public static IReadOnlyDictionary<string, JsonNode> TokenizerFiles(string model) =>
+        new[] { "tokenizer.json", "tokenizer_config.json" }.Where(f => File.Exists(Path.Combine(model, f)))
+            .ToDictionary(f => f, f => JsonNode.Parse(File.ReadAllText(Path.Combine(model, f)))!);
+
+    /// <summary>Whether <paramref name="model"/> names a folder (its weights are where a new job's actor starts), not a preset.</summary>
+    public static bool IsFolder(string model) => model != RlSpec.DemoModel;
+
+    /// <summary>
+    /// A folder model's weights loaded into its architecture (every missing, unexpected or mis-shaped tensor named)
+    /// and written to the store as <paramref name="objectName"/>, for the trainers to load; with no object name, only checked.
+    /// </summary>
+    public static async Task ImportFolder(string model, ICheckpointStore? store = null, string? objectName = null)
+    {
+        byte[] bytes;
+        var config = Config(model);
+        var (_, tensors) = HuggingFaceFolder.Read(model);
+        try
+        {
+            using var transformer = new Transformer(config, HeadKind.LanguageModel);
+            ModelCheckpoint.LoadWeights(transformer, tensors, source: model);
+            bytes = objectName is null ? [] : Serialize(transformer);
+        }
+        finally
+        {
+            foreach (var tensor in tensors.Values) tensor.Dispose();
+        }
+        if (objectName is not null) await WriteAsync(store!, objectName, bytes);
+    }
 
     /// <summary>The model's weights as safetensors bytes.</summary>
     public static byte[] Serialize(Transformer model)

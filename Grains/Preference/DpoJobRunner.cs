@@ -49,7 +49,7 @@ public sealed class DpoJobRunner(JobSpec job, IGrainFactory grains, ICheckpointS
 
         trainers = rl.Pipeline is null ? new DataParallelBackend(job, grains, emulated: null) : new PipelinedBackend(job, grains, store);
         if (start > 0) progress(start, $"resuming after iteration {start}");
-        await trainers.Start(start, actor => ActorWarmStart.Run(job, actor, encoding, task, progress));
+        await trainers.Start(start, actor => ActorWarmStart.Run(job, actor, encoding, task, store, progress));
         var scored = new ReferenceLogProbs(job, grains, store);
         var reference = await scored.For(data);
         rows = [.. data.Tokens.Select((t, k) => new PreferenceRow(t.Prompt, t.Chosen, t.Rejected, reference.Chosen[k], reference.Rejected[k]))];

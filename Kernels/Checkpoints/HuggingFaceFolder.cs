@@ -18,9 +18,24 @@ public static class HuggingFaceFolder
 
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    /// <summary>Writes the folder (created if need be); returns the files written, in order.</summary>
+    /// <summary>Writes the folder (created if need be) with the character tokenizer's files; returns the files written, in order.</summary>
     public static IReadOnlyList<string> Write(string folder, ModelConfig config, IReadOnlyDictionary<string, Tensor> tensors, CharTokenizer tokenizer,
-        double temperature, long maxShardBytes)
+        double temperature, long maxShardBytes) => Write(folder, config, tensors, tokenizer, new Dictionary<string, JsonNode>
+        {
+            ["tokenizer.json"] = tokenizer.ToHuggingFaceJson(),
+            ["tokenizer_config.json"] = new JsonObject
+            {
+                ["tokenizer_class"] = "PreTrainedTokenizerFast", ["pad_token"] = CharTokenizer.SpecialNames[0], ["bos_token"] = CharTokenizer.SpecialNames[1],
+                ["eos_token"] = CharTokenizer.SpecialNames[2], ["model_max_length"] = config.MaxPositions,
+            },
+        }, temperature, maxShardBytes);
+
+    /// <summary>
+    /// Writes the folder (created if need be): config.json and generation_config.json with <paramref name="tokenizer"/>'s
+    /// special ids, the tokenizer's files as given (a folder model's own), the weights; returns the files written, in order.
+    /// </summary>
+    public static IReadOnlyList<string> Write(string folder, ModelConfig config, IReadOnlyDictionary<string, Tensor> tensors, ITokenizer tokenizer,
+        IReadOnlyDictionary<string, JsonNode> tokenizerFiles, double temperature, long maxShardBytes)
     {
         if (maxShardBytes < 1) throw new ArgumentOutOfRangeException(nameof(maxShardBytes), maxShardBytes, "a shard holds at least one byte");
         Directory.CreateDirectory(folder);
@@ -41,12 +56,7 @@ public static class HuggingFaceFolder
         {
             ["pad_token_id"] = tokenizer.PadId, ["bos_token_id"] = tokenizer.BosId, ["eos_token_id"] = tokenizer.EosId, ["do_sample"] = true, ["temperature"] = temperature,
         });
-        Json("tokenizer.json", tokenizer.ToHuggingFaceJson());
-        Json("tokenizer_config.json", new JsonObject
-        {
-            ["tokenizer_class"] = "PreTrainedTokenizerFast", ["pad_token"] = CharTokenizer.SpecialNames[0], ["bos_token"] = CharTokenizer.SpecialNames[1],
-            ["eos_token"] = CharTokenizer.SpecialNames[2], ["model_max_length"] = config.MaxPositions,
-        });
+        foreach (var (file, node) in tokenizerFiles) Json(file, node.DeepClone());
 
         var shards = Shards(tensors, maxShardBytes);
         var total = tensors.Values.Sum(Bytes);

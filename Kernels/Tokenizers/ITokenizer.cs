@@ -1,8 +1,8 @@
 namespace Kernels.Tokenizers;
 
 /// <summary>
-/// Text to token ids and back. The built-in tasks use <see cref="CharTokenizer"/>; a BPE tokenizer
-/// (Microsoft.ML.Tokenizers) can stand behind the same interface for real models.
+/// Text to token ids and back: <see cref="CharTokenizer"/> for the demo preset, a Hugging Face folder's byte-level
+/// BPE (<see cref="HuggingFaceTokenizer"/>, through Microsoft.ML.Tokenizers) for a model given as a folder.
 /// </summary>
 public interface ITokenizer
 {
