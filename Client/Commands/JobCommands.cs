@@ -56,12 +56,20 @@ public sealed class WatchCommand : AsyncCommand<WatchCommand.Settings>
         [CommandOption("--metrics")]
         [Description("Also append each iteration's metrics as a JSON line to this file.")]
         public string? Metrics { get; init; }
+
+        [CommandOption("--prometheus-port")]
+        [Description("Also serve the job's latest iteration (and the Orleans client's meter) for Prometheus at http://127.0.0.1:PORT/metrics while watching.")]
+        public int? PrometheusPort { get; init; }
+
+        public override ValidationResult Validate() => PrometheusPort is < 1 or > 65535
+            ? ValidationResult.Error($"--prometheus-port: {PrometheusPort} is not a port (1-65535)") : base.Validate();
     }
 
     public override async Task<int> ExecuteAsync(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         using var host = await settings.ConnectAsync(cancellationToken);
-        var status = await JobView.WatchAsync(host.Cluster(), settings.Job, cancellationToken, settings.Metrics is { } file ? new MetricsJournal(file) : null);
+        using var gauges = settings.PrometheusPort is { } port ? new WatchMetrics(port) : null;
+        var status = await JobView.WatchAsync(host.Cluster(), settings.Job, cancellationToken, settings.Metrics is { } file ? new MetricsJournal(file) : null, gauges: gauges);
         JobView.Print(status);
         return JobView.ExitCode(status);
     }

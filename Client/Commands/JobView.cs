@@ -33,7 +33,8 @@ public static class JobView
     /// iteration; each iteration's metrics also go to <paramref name="journal"/> as one JSON line.
     /// Returns its last status.
     /// </summary>
-    public static async Task<JobStatus> WatchAsync(IGrainFactory grains, string job, CancellationToken cancellationToken, MetricsJournal? journal = null, WatchCursor? cursor = null)
+    public static async Task<JobStatus> WatchAsync(IGrainFactory grains, string job, CancellationToken cancellationToken, MetricsJournal? journal = null, WatchCursor? cursor = null,
+        WatchMetrics? gauges = null)
     {
         cursor ??= new WatchCursor();
         var grain = grains.GetGrain<IJobGrain>(job);
@@ -48,6 +49,7 @@ public static class JobView
                 // Plain lines, never wrapped at the terminal width: they are read and grepped.
                 Console.WriteLine(MetricsLine(m));
                 if (journal is not null) await journal.Append(m, cancellationToken);
+                gauges?.Record(job, m);
                 cursor.NextIteration = m.Iteration + 1;
             }
             if (status.Message != cursor.Message && !status.Message.StartsWith("iteration "))

@@ -6,6 +6,7 @@ using Grains.Interfaces.Cluster;
 using Grains.Interfaces.Rl;
 using Grains.Placement;
 using Grains.Storage;
+using Grains.Telemetry;
 using Microsoft.Extensions.Logging;
 
 namespace Grains.Rl;
@@ -42,6 +43,8 @@ public sealed class GenerationWorkerGrain(SiloWeights siloWeights, HybridDevices
     private readonly Dictionary<string, int> told = [];
     // The weights transfers this worker's reads caused since its usage was last taken.
     private readonly List<WeightHop> hops = [];
+    // This worker's queue depth in the silo's metrics, while it serves a job.
+    private IDisposable? queueGauge;
 
     private int InFlight => waiting.Count + (engine?.Count ?? 0);
 
@@ -56,6 +59,8 @@ public sealed class GenerationWorkerGrain(SiloWeights siloWeights, HybridDevices
         if (engine is not null) await engine.DisposeAsync();
         engine = null;
         (limits, version) = (configured, -1);
+        queueGauge?.Dispose();
+        queueGauge = ActorsMeter.WatchQueue(this.GetPrimaryKeyString(), configured.Job ?? "", () => (waiting.Count, batch.Count));
         engine = configured.Emulated is { } emulated
             ? new EmulatedGenerationEngine(emulated, configured, hybrids.For(this.GetPrimaryKeyString(), emulated.Device, DeviceRole.Generation))
             : await TensorGenerationEngine.Create(w => siloWeights.Read(w, hops), configured, $"generation {this.GetPrimaryKeyString()}",
@@ -193,6 +198,7 @@ public sealed class GenerationWorkerGrain(SiloWeights siloWeights, HybridDevices
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
+        queueGauge?.Dispose();
         if (engine is not null) await engine.DisposeAsync();
         await base.OnDeactivateAsync(reason, cancellationToken);
     }

@@ -171,11 +171,13 @@ public sealed class GenerationWorkerTests(ClusterFixture fixture)
         // Step 1's sample, sent after step 2's (its worker lost), goes ahead of step 2's queued ones.
         await worker.Submit([d]);
         var held = await worker.Holding();
+        var depth = QueueDepth("ordered/g0");
         var queued = await worker.Release([b.SampleId, c.SampleId], 1, MigrationMove.Prefill);
         var admitted = await worker.Release([a.SampleId, "ordered/none"], 5, MigrationMove.Prefill);
         var records = await WaitGenerated(grains, [d.SampleId, b.SampleId]);
 
         held.Should().Equal(d.SampleId, b.SampleId, c.SampleId, a.SampleId);
+        depth.Should().Be((3, 1), "the silo's queue-depth gauge reads the three queued and the one in the batch, as Holding() lists them");
         queued.Select(r => r.SampleId).Should().Equal([c.SampleId], "the last queued of the named goes first, and no more than asked");
         admitted.Should().ContainSingle().Which.SampleId.Should().Be(a.SampleId, "a sample in the batch is released too, and an unknown name is passed over");
         admitted[0].Response.Should().Equal(Alone(seeds[0]).Response[..admitted[0].Response.Length], "it leaves with its tokens so far");
@@ -364,6 +366,27 @@ public sealed class GenerationWorkerTests(ClusterFixture fixture)
         var key = w.SampleId.Split('/');
         var scoring = new ScoringModels(RlTask.Arithmetic, null, "unused", null, "demo", 1.0, 64);
         return new SampleStart(job, int.Parse(key[^2]), int.Parse(key[^1]), "g", 0, w.Prompt, "", w.Seed, w.MaxNewTokens, 1.0, scoring, 1);
+    }
+
+    /// <summary>A worker's samples waiting and running as the silo's actors.queue.depth gauge reads them now (the cluster runs in this process).</summary>
+    private static (int Waiting, int Running) QueueDepth(string worker)
+    {
+        var (waiting, running) = (-1, -1);
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Name == "actors.queue.depth") l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<int>((_, value, tags, _) =>
+        {
+            var named = tags.ToArray().ToDictionary(t => t.Key, t => t.Value as string);
+            if (named["worker"] != worker) return;
+            if (named["state"] == "waiting") waiting = value;
+            else running = value;
+        });
+        listener.Start();
+        listener.RecordObservableInstruments();
+        return (waiting, running);
     }
 
     private static async Task<SampleRecord[]> WaitGenerated(IGrainFactory grains, string[] ids)

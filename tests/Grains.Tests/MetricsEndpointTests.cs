@@ -21,7 +21,15 @@ public sealed class MetricsEndpointTests(ClusterFixture fixture)
     public async Task A_jobs_counters_move_on_the_silos_prometheus_endpoint_as_it_trains()
     {
         var before = await Scrape();
-        var (status, metrics) = await RlJobTests.Run(fixture.Cluster.Client, RlJobTests.Tiny("metrics-scraped", iterations: 2));
+        var run = RlJobTests.Run(fixture.Cluster.Client, RlJobTests.Tiny("metrics-scraped", iterations: 2));
+        // Scraped while the job runs: its workers' queue-depth series, as Prometheus would see them.
+        var queues = new HashSet<string>();
+        while (!run.IsCompleted)
+        {
+            foreach (Match m in Regex.Matches(await Scrape(), @"(?m)^actors_queue_depth\{[^}]*job=""metrics-scraped""[^}]*worker=""([^""]+)""[^}]*\} \d+$")) queues.Add(m.Groups[1].Value);
+            await Task.Delay(50);
+        }
+        var (status, metrics) = await run;
         status.State.Should().Be(JobState.Completed, status.Message);
         var trained = metrics.Skip(1).Sum(m => m.Ledger!.Trained);
         var after = await Scrape();
@@ -39,5 +47,7 @@ public sealed class MetricsEndpointTests(ClusterFixture fixture)
         Counter(after, "actors_tokens_generated_total", "metrics-scraped").Should().BeGreaterThanOrEqualTo(metrics.Skip(1).Sum(m => m.LengthMean * m.Ledger!.Trained) - 1);
         after.Should().MatchRegex(@"(?m)^actors_step_duration_seconds_count\{[^}]*job=""metrics-scraped""[^}]*\} 2$");
         Regex.Match(after, @"(?m)^actors_grain_calls_total(\{[^}]*\})? (\S+)").Groups[2].Value.Should().NotBeEmpty();
+        queues.Should().NotBeEmpty("each of the job's workers publishes its queue while it serves the job");
+        after.Should().NotContain("actors_queue_depth{otel_scope_name=\"Actors\",job=\"metrics-scraped\"", "the workers left with their devices when the job ended");
     }
 }

@@ -26,6 +26,7 @@ public sealed class CommandLineTests
     [InlineData("dataset lookup --demonstrate calc", "--demonstrate: calc for arithmetic or search for lookup, not calc for lookup")]
     [InlineData("dataset lookup --demonstrated 5", "--demonstrated goes with --demonstrate")]
     [InlineData("dataset arithmetic --documents d.jsonl", "--documents is for lookup, not arithmetic")]
+    [InlineData("watch some-job --prometheus-port 70000", "--prometheus-port: 70000 is not a port (1-65535)")]
     public async Task A_misspelt_option_or_value_is_an_error_naming_it(string arguments, string error)
     {
         var (exit, _, output) = await ChildProcess.RunAsync(RepositoryPaths.BuiltAssembly("Client", "actors.dll"), arguments.Split(' '),
