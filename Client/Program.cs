@@ -48,6 +48,7 @@ app.Configure(config =>
     config.AddCommand<ImportCommand>("import").WithDescription("Bring a Hugging Face model folder (sharded or not) into the checkpoint store as weights a job starts from.");
     config.AddCommand<ExportCommand>("export").WithDescription("Write a job's trained actor as a Hugging Face model folder (config, safetensors shards, tokenizer).");
     config.AddCommand<MergeCommand>("merge").WithDescription("Merge models in the checkpoint store (linear with weights, or SLERP of two) into one a job can start from.");
+    config.AddCommand<CodebooksCommand>("codebooks").WithDescription("Learn the speech tokenizer's two codebooks on spoken arithmetic (espeak-ng) and measure its round trip on held-out utterances.");
     config.AddCommand<DatasetCommand>("dataset").WithDescription("Write a built-in task's examples as JSONL (the format of a job's \"dataset\").");
     config.AddCommand<KernelsBenchCommand>("kernels-bench")
         .WithDescription("Measure the tensor kernels: decoding, KV-cache speed-up, training throughput and FLOP/s efficiency.");

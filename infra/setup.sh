@@ -18,6 +18,8 @@ command -v patchelf >/dev/null || apt_install patchelf
 command -v g++ >/dev/null || apt_install g++
 # Redis: the second real membership provider, started by its tests on a free loopback port.
 command -v redis-server >/dev/null || apt_install redis-server
+# espeak-ng: the speech task's spoken prompts are synthesized with it (Kernels/Audio).
+command -v espeak-ng >/dev/null || apt_install espeak-ng
 # Chromium, headless: the test that opens `actors report`'s page as a browser does.
 command -v chromium >/dev/null || apt_install chromium
 

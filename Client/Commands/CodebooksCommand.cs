@@ -1,0 +1,77 @@
+using System.ComponentModel;
+using System.Diagnostics;
+using Kernels.Audio;
+using Kernels.Tasks;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Client.Commands;
+
+/// <summary>
+/// Learns the speech tokenizer's two codebooks on spoken arithmetic questions (espeak-ng, several voices) and measures
+/// its round trip on held-out ones: each utterance's tokens against those of its decoded audio tokenized again.
+/// </summary>
+public sealed class CodebooksCommand : Command<CodebooksCommand.Settings>
+{
+    public sealed class Settings : CommandSettings
+    {
+        [CommandOption("--utterances")]
+        [Description("Spoken questions to learn the codebooks on.")]
+        [DefaultValue(300)]
+        public int Utterances { get; init; } = 300;
+
+        [CommandOption("--held-out")]
+        [Description("Other questions (other numbers) the round trip is measured on.")]
+        [DefaultValue(40)]
+        public int HeldOut { get; init; } = 40;
+
+        [CommandOption("--linguistic")]
+        [Description("Codes of the linguistic codebook (16.7 Hz).")]
+        [DefaultValue(256)]
+        public int Linguistic { get; init; } = 256;
+
+        [CommandOption("--semantic")]
+        [Description("Codes of the semantic codebook (25 Hz).")]
+        [DefaultValue(512)]
+        public int Semantic { get; init; } = 512;
+
+        [CommandOption("--seed")]
+        [Description("Seeds the questions and the codebooks' k-means.")]
+        [DefaultValue(7)]
+        public int Seed { get; init; } = 7;
+
+        [CommandOption("--out")]
+        [Description("Where a held-out utterance and its decoded audio are written as WAV files.")]
+        [DefaultValue("runs/speech")]
+        public string Out { get; init; } = "runs/speech";
+
+        public override ValidationResult Validate() =>
+            Utterances is < 10 or > 100_000 ? ValidationResult.Error($"--utterances must be from 10 to 100,000 (got {Utterances})")
+            : HeldOut is < 1 or > 10_000 ? ValidationResult.Error($"--held-out must be from 1 to 10,000 (got {HeldOut})")
+            : Linguistic is < 2 or > 8192 || Semantic is < 2 or > 8192 ? ValidationResult.Error($"--linguistic and --semantic must be from 2 to 8192 (got {Linguistic}, {Semantic})")
+            : ValidationResult.Success();
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        var examples = TaskDataset.Generate(new ArithmeticTask(), settings.Utterances + settings.HeldOut, seed: settings.Seed);
+        AudioClip Spoken(int k) => Espeak.Speak(SpokenArithmetic.Question(examples[k]), SpeechVoice.Varied[k % SpeechVoice.Varied.Length]);
+        var train = Enumerable.Range(0, settings.Utterances).Select(Spoken).ToArray();
+        var heldOut = Enumerable.Range(settings.Utterances, settings.HeldOut).Select(Spoken).ToArray();
+        var spoken = clock.Elapsed.TotalSeconds;
+        var tokenizer = AudioTokenizer.Learn(train, settings.Linguistic, settings.Semantic, settings.Seed);
+        var learned = clock.Elapsed.TotalSeconds - spoken;
+        var trips = heldOut.Select(tokenizer.RoundTrip).ToArray();
+        var tokens = heldOut.Sum(c => tokenizer.Encode(c).Length);
+
+        var table = new Table().AddColumns("utterances (train / held out)", "seconds of audio", "tokens / s", "codes", "round trip: all", "linguistic", "semantic");
+        table.AddRow($"{train.Length} / {heldOut.Length}", $"{train.Sum(c => c.Seconds):F0} / {heldOut.Sum(c => c.Seconds):F0}", $"{tokens / heldOut.Sum(c => c.Seconds):F1}",
+            $"{settings.Linguistic} + {settings.Semantic}", $"{trips.Average(t => t.All):P1}", $"{trips.Average(t => t.Linguistic):P1}", $"{trips.Average(t => t.Semantic):P1}");
+        AnsiConsole.Write(table);
+        heldOut[0].Write(Path.Combine(settings.Out, "held-out-0.wav"));
+        tokenizer.Decode(tokenizer.Encode(heldOut[0])).Write(Path.Combine(settings.Out, "held-out-0-decoded.wav"));
+        AnsiConsole.WriteLine($"spoken in {spoken:F1} s, codebooks learned in {learned:F1} s; {SpokenArithmetic.Question(examples[settings.Utterances])}: {settings.Out}/held-out-0.wav and its decoded audio held-out-0-decoded.wav");
+        return 0;
+    }
+}
