@@ -8,13 +8,20 @@ using Spectre.Console.Cli;
 namespace Client.Commands;
 
 /// <summary>
-/// Learns the speech tokenizer's two codebooks on spoken arithmetic questions (espeak-ng, several voices) and measures
-/// its round trip on held-out ones: each utterance's tokens against those of its decoded audio tokenized again.
+/// Learns the speech tokenizer's two codebooks on spoken arithmetic questions (espeak-ng, several voices), measures
+/// its round trip on held-out ones (each utterance's tokens against those of its decoded audio tokenized again), and
+/// writes what a speech job needs: a model folder (the demo shape with text and audio tokens, the codebooks beside its
+/// weights) and a dataset of spoken questions (a WAV each) with their text answers.
 /// </summary>
 public sealed class CodebooksCommand : Command<CodebooksCommand.Settings>
 {
     public sealed class Settings : CommandSettings
     {
+        [CommandOption("--examples")]
+        [Description("Spoken questions in the dataset written (the first --utterances of them learn the codebooks).")]
+        [DefaultValue(2000)]
+        public int Examples { get; init; } = 2000;
+
         [CommandOption("--utterances")]
         [Description("Spoken questions to learn the codebooks on.")]
         [DefaultValue(300)]
@@ -41,12 +48,13 @@ public sealed class CodebooksCommand : Command<CodebooksCommand.Settings>
         public int Seed { get; init; } = 7;
 
         [CommandOption("--out")]
-        [Description("Where a held-out utterance and its decoded audio are written as WAV files.")]
+        [Description("Where the model folder (model/), the dataset (data/) and a held-out utterance with its decoded audio (WAV files) are written.")]
         [DefaultValue("runs/speech")]
         public string Out { get; init; } = "runs/speech";
 
         public override ValidationResult Validate() =>
             Utterances is < 10 or > 100_000 ? ValidationResult.Error($"--utterances must be from 10 to 100,000 (got {Utterances})")
+            : Examples < Utterances || Examples > 1_000_000 ? ValidationResult.Error($"--examples must be from --utterances ({Utterances}) to 1,000,000 (got {Examples})")
             : HeldOut is < 1 or > 10_000 ? ValidationResult.Error($"--held-out must be from 1 to 10,000 (got {HeldOut})")
             : Linguistic is < 2 or > 8192 || Semantic is < 2 or > 8192 ? ValidationResult.Error($"--linguistic and --semantic must be from 2 to 8192 (got {Linguistic}, {Semantic})")
             : ValidationResult.Success();
@@ -55,23 +63,31 @@ public sealed class CodebooksCommand : Command<CodebooksCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
-        var examples = TaskDataset.Generate(new ArithmeticTask(), settings.Utterances + settings.HeldOut, seed: settings.Seed);
+        // The dataset's questions, then the held-out utterances of the round trip: other numbers, never learned on.
+        var examples = TaskDataset.Generate(new ArithmeticTask(), settings.Examples + settings.HeldOut, seed: settings.Seed);
+        var data = Path.Combine(settings.Out, "data");
+        Directory.CreateDirectory(Path.Combine(data, "audio"));
         AudioClip Spoken(int k) => Espeak.Speak(SpokenArithmetic.Question(examples[k]), SpeechVoice.Varied[k % SpeechVoice.Varied.Length]);
-        var train = Enumerable.Range(0, settings.Utterances).Select(Spoken).ToArray();
-        var heldOut = Enumerable.Range(settings.Utterances, settings.HeldOut).Select(Spoken).ToArray();
+        var clips = Enumerable.Range(0, settings.Examples).Select(Spoken).ToArray();
+        var heldOut = Enumerable.Range(settings.Examples, settings.HeldOut).Select(Spoken).ToArray();
         var spoken = clock.Elapsed.TotalSeconds;
-        var tokenizer = AudioTokenizer.Learn(train, settings.Linguistic, settings.Semantic, settings.Seed);
+        var tokenizer = AudioTokenizer.Learn(clips[..settings.Utterances], settings.Linguistic, settings.Semantic, settings.Seed);
         var learned = clock.Elapsed.TotalSeconds - spoken;
         var trips = heldOut.Select(tokenizer.RoundTrip).ToArray();
         var tokens = heldOut.Sum(c => tokenizer.Encode(c).Length);
 
-        var table = new Table().AddColumns("utterances (train / held out)", "seconds of audio", "tokens / s", "codes", "round trip: all", "linguistic", "semantic");
-        table.AddRow($"{train.Length} / {heldOut.Length}", $"{train.Sum(c => c.Seconds):F0} / {heldOut.Sum(c => c.Seconds):F0}", $"{tokens / heldOut.Sum(c => c.Seconds):F1}",
+        var table = new Table().AddColumns("utterances (codebooks / held out)", "seconds of audio", "tokens / s", "codes", "round trip: all", "linguistic", "semantic");
+        table.AddRow($"{settings.Utterances} / {heldOut.Length}", $"{clips[..settings.Utterances].Sum(c => c.Seconds):F0} / {heldOut.Sum(c => c.Seconds):F0}", $"{tokens / heldOut.Sum(c => c.Seconds):F1}",
             $"{settings.Linguistic} + {settings.Semantic}", $"{trips.Average(t => t.All):P1}", $"{trips.Average(t => t.Linguistic):P1}", $"{trips.Average(t => t.Semantic):P1}");
         AnsiConsole.Write(table);
         heldOut[0].Write(Path.Combine(settings.Out, "held-out-0.wav"));
         tokenizer.Decode(tokenizer.Encode(heldOut[0])).Write(Path.Combine(settings.Out, "held-out-0-decoded.wav"));
-        AnsiConsole.WriteLine($"spoken in {spoken:F1} s, codebooks learned in {learned:F1} s; {SpokenArithmetic.Question(examples[settings.Utterances])}: {settings.Out}/held-out-0.wav and its decoded audio held-out-0-decoded.wav");
+
+        var dataset = SpeechModelFolder.WriteDataset(data, examples.Take(settings.Examples).ToArray(), clips);
+        var model = Path.Combine(settings.Out, "model");
+        SpeechModelFolder.Write(model, tokenizer, settings.Seed);
+        AnsiConsole.WriteLine($"spoken in {spoken:F1} s, codebooks learned in {learned:F1} s; {SpokenArithmetic.Question(examples[settings.Examples])}: {settings.Out}/held-out-0.wav and its decoded audio held-out-0-decoded.wav");
+        AnsiConsole.WriteLine($"model folder {model} ({tokenizer.VocabSize} audio tokens after the text ones), dataset {dataset} ({settings.Examples} spoken questions)");
         return 0;
     }
 }

@@ -27,7 +27,7 @@ public sealed record RlSpec
     [Id(5)] public string? Dataset { get; init; }
     /// <summary>Generated training examples (without a dataset).</summary>
     [Id(6)] public int TrainExamples { get; init; } = 20_000;
-    /// <summary>Generated held-out examples (their own seed), for the held-out greedy accuracy.</summary>
+    /// <summary>Held-out examples for the held-out greedy accuracy: generated (their own seed), or with a spoken dataset its last lines.</summary>
     [Id(7)] public int HeldOutExamples { get; init; } = 200;
     /// <summary>Supervised warm-start steps on the training set before RL.</summary>
     [Id(8)] public int SftSteps { get; init; } = 500;

@@ -5,7 +5,9 @@ namespace Grains.Data;
 
 /// <summary>
 /// A job's examples: the training set (a JSONL file or generated) and a held-out set generated from a
-/// separate seed, checked to encode; and the order prompts are drawn in (<see cref="EpochOrder"/>).
+/// separate seed, checked to encode; and the order prompts are drawn in (<see cref="EpochOrder"/>). A spoken
+/// dataset (its questions given as audio) holds its own held-out questions, its last rl.heldOutExamples lines:
+/// generated ones would be text, which a speech job's questions are not.
 /// </summary>
 public sealed class RlData
 {
@@ -14,10 +16,16 @@ public sealed class RlData
     {
         var rl = job.Rl!;
         Task = TaskDataset.Task(SpecNames.Of(rl.Task));
-        Train = rl.Dataset is { } path ? TaskDataset.ReadFile(path) : TaskDataset.Generate(Task, rl.TrainExamples, job.Seed);
-        HeldOut = TaskDataset.Generate(Task, rl.HeldOutExamples, job.Seed ^ 0x5EED_0F_4E1D);
+        var examples = rl.Dataset is { } path ? TaskDataset.ReadFile(path) : TaskDataset.Generate(Task, rl.TrainExamples, job.Seed);
+        var spoken = examples.Any(e => e.Audio is not null);
+        if (spoken && examples.Count <= rl.HeldOutExamples)
+        {
+            throw new InvalidDataException($"{rl.Dataset}: {examples.Count} spoken questions leave none to train on after rl.heldOutExamples ({rl.HeldOutExamples}), its last lines");
+        }
+        Train = spoken ? [.. examples.Take(examples.Count - rl.HeldOutExamples)] : examples;
+        HeldOut = spoken ? [.. examples.Skip(examples.Count - rl.HeldOutExamples)] : TaskDataset.Generate(Task, rl.HeldOutExamples, job.Seed ^ 0x5EED_0F_4E1D);
         encoding.Check(Train, rl.Dataset ?? "generated training set", maxPositions, rl.ResponseTokens(Task.MaxResponseTokens));
-        encoding.Check(HeldOut, "generated held-out set", maxPositions, rl.ResponseTokens(Task.MaxResponseTokens));
+        encoding.Check(HeldOut, spoken ? rl.Dataset! : "generated held-out set", maxPositions, rl.ResponseTokens(Task.MaxResponseTokens));
         order = new EpochOrder(job.Seed, Train.Count);
     }
 

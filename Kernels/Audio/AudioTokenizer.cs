@@ -43,6 +43,56 @@ public sealed class AudioTokenizer
         return new AudioTokenizer(linguistic, semantic, snippets);
     }
 
+    /// <summary>The codebooks and the decoder's frames as safetensors, under Hugging Face-style names (audio_codebooks.safetensors beside a model).</summary>
+    public void Save(string path)
+    {
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        var hop = LogMel.HopSamples(SemanticHop);
+        var frames = new float[Semantic.Size * Candidates * hop];
+        var counts = new long[Semantic.Size];
+        for (var c = 0; c < Semantic.Size; c++)
+        {
+            counts[c] = snippets[c].Length;
+            for (var k = 0; k < snippets[c].Length; k++) snippets[c][k].CopyTo(frames, (c * Candidates + k) * hop);
+        }
+        Checkpoints.SafeTensors.Save(path, new Dictionary<string, TorchSharp.torch.Tensor>
+        {
+            ["audio.linguistic.centroids"] = Matrix(Linguistic.Centroids),
+            ["audio.semantic.centroids"] = Matrix(Semantic.Centroids),
+            ["audio.semantic.frames"] = TorchSharp.torch.tensor(frames).view(Semantic.Size, Candidates, hop),
+            ["audio.semantic.frame_counts"] = TorchSharp.torch.tensor(counts),
+        }, new Dictionary<string, string> { ["linguistic_hop"] = LinguisticHop.ToString(System.Globalization.CultureInfo.InvariantCulture), ["semantic_hop"] = SemanticHop.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+    }
+
+    /// <summary>A tokenizer <see cref="Save"/> wrote; a file without its tensors, or of other shapes, is refused naming it.</summary>
+    public static AudioTokenizer Load(string path)
+    {
+        using var content = Checkpoints.SafeTensors.Load(path);
+        TorchSharp.torch.Tensor Get(string name) => content.Tensors.TryGetValue(name, out var t) ? t : throw new InvalidDataException($"{path}: no tensor '{name}'");
+        var (linguistic, semantic, frames, counts) = (Get("audio.linguistic.centroids"), Get("audio.semantic.centroids"), Get("audio.semantic.frames"), Get("audio.semantic.frame_counts"));
+        var hop = LogMel.HopSamples(SemanticHop);
+        if (linguistic.dim() != 2 || semantic.dim() != 2 || linguistic.shape[1] != LogMel.Bands || semantic.shape[1] != LogMel.Bands
+            || !frames.shape.SequenceEqual([semantic.shape[0], (long)Candidates, hop]) || !counts.shape.SequenceEqual([semantic.shape[0]]))
+        {
+            throw new InvalidDataException($"{path}: the codebooks' shapes do not fit ({LogMel.Bands} mel bands, {Candidates} frames of {hop} samples a semantic code)");
+        }
+        var flat = frames.to(TorchSharp.torch.float32).data<float>().ToArray();
+        var count = counts.data<long>().ToArray();
+        var snippets = Enumerable.Range(0, (int)semantic.shape[0]).Select(c => Enumerable.Range(0, (int)count[c])
+            .Select(k => flat[((c * Candidates + k) * hop)..((c * Candidates + k + 1) * hop)]).ToArray()).ToArray();
+        if (Array.FindIndex(snippets, s => s.Length == 0) is var empty and >= 0) throw new InvalidDataException($"{path}: semantic code {empty} has no frame to decode to");
+        return new AudioTokenizer(Codebook.FromCentroids(Rows(linguistic)), Codebook.FromCentroids(Rows(semantic)), snippets);
+    }
+
+    private static TorchSharp.torch.Tensor Matrix(float[][] rows) => TorchSharp.torch.tensor(rows.SelectMany(r => r).ToArray()).view(rows.Length, rows[0].Length);
+
+    private static float[][] Rows(TorchSharp.torch.Tensor matrix)
+    {
+        var flat = matrix.to(TorchSharp.torch.float32).data<float>().ToArray();
+        var width = (int)matrix.shape[1];
+        return [.. Enumerable.Range(0, (int)matrix.shape[0]).Select(r => flat[(r * width)..((r + 1) * width)])];
+    }
+
     /// <summary>The clip's tokens, interleaved 2:3 over its whole 120 ms groups.</summary>
     public int[] Encode(AudioClip clip)
     {

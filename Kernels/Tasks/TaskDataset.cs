@@ -62,9 +62,11 @@ public static class TaskDataset
         return examples;
     }
 
+    /// <summary>A dataset file; spoken prompts' audio files are found relative to its folder.</summary>
     public static IReadOnlyList<TaskExample> ReadFile(string path)
     {
         using var reader = new StreamReader(path);
-        return Read(reader, path);
+        var folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        return [.. Read(reader, path).Select(e => e.Audio is { } audio ? e with { Audio = Path.Combine(folder, audio) } : e)];
     }
 }

@@ -2,12 +2,15 @@ using Kernels.Tokenizers;
 
 namespace Kernels.Tasks;
 
-/// <summary>How a task's text becomes tokens: bos + prompt for the context, answer + eos for the target.</summary>
+/// <summary>How a task's text becomes tokens: bos + prompt (its audio tokens when spoken) for the context, answer + eos for the target.</summary>
 public sealed class TaskEncoding(ITokenizer tokenizer)
 {
     public ITokenizer Tokenizer { get; } = tokenizer;
 
-    public int[] Prompt(TaskExample example) => [Tokenizer.BosId, .. Tokenizer.Encode(example.Prompt)];
+    public int[] Prompt(TaskExample example) => example.Audio is { } audio
+        ? Tokenizer is ISpeechTokenizer speech ? [Tokenizer.BosId, .. speech.EncodeAudio(audio)]
+            : throw new ArgumentException($"a spoken prompt ({Text.Excerpt.Of(audio)}) needs a model whose tokenizer has audio tokens")
+        : [Tokenizer.BosId, .. Tokenizer.Encode(example.Prompt)];
 
     public int[] Answer(TaskExample example) => [.. Tokenizer.Encode(example.Answer), Tokenizer.EosId];
 
@@ -33,7 +36,7 @@ public sealed class TaskEncoding(ITokenizer tokenizer)
                 Answer(examples[i]);
                 if (Demonstration(examples[i]).Length > maxResponseTokens) throw new ArgumentException($"its demonstration of {Demonstration(examples[i]).Length} tokens is longer than a response may be ({maxResponseTokens})");
             }
-            catch (ArgumentException e)
+            catch (Exception e) when (e is ArgumentException or InvalidDataException or IOException)
             {
                 throw new InvalidDataException($"{source}:{line}: {e.Message}", e);
             }

@@ -9,8 +9,15 @@ namespace Kernels.Tasks;
 public sealed record TaskExample(string Prompt, string Answer, [property: System.Text.Json.Serialization.JsonIgnore] int Line = 0,
     [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Demonstration = null)
 {
-    /// <summary>Two examples are the same prompt, answer and demonstration, wherever they were read from.</summary>
-    public bool Equals(TaskExample? other) => other is not null && Prompt == other.Prompt && Answer == other.Answer && Demonstration == other.Demonstration;
+    /// <summary>
+    /// A spoken prompt: a WAV file (relative to the dataset's folder) the model hears instead of reading the prompt's text,
+    /// through a speech tokenizer's audio tokens (the text stays for people and the verifier).
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? Audio { get; init; }
 
-    public override int GetHashCode() => HashCode.Combine(Prompt, Answer, Demonstration);
+    /// <summary>Two examples are the same prompt, answer, demonstration and audio, wherever they were read from.</summary>
+    public bool Equals(TaskExample? other) => other is not null && Prompt == other.Prompt && Answer == other.Answer && Demonstration == other.Demonstration && Audio == other.Audio;
+
+    public override int GetHashCode() => HashCode.Combine(Prompt, Answer, Demonstration, Audio);
 }

@@ -26,12 +26,34 @@ public static class HuggingFaceTokenizer
         var config = File.Exists(configPath) ? Parse(configPath) : throw new FileNotFoundException($"{folder}: no config.json", configPath);
         var model = json["model"] as JsonObject ?? throw new InvalidDataException($"{path}: no \"model\" object");
         var type = model["type"]?.GetValue<string>() ?? (model["merges"] is not null ? "BPE" : null);
-        return type switch
+        ITokenizer text = type switch
         {
             "BPE" => BpeText.From(path, json, model, Specials(configPath, config)),
             "WordLevel" => Characters(path, model),
             _ => throw new InvalidDataException($"{path}: model type '{type}' is not supported (byte-level BPE, or the WordLevel vocabulary actors export writes)"),
         };
+        // A speech model: its audio codebooks beside it, their tokens after the text ones.
+        var codebooks = Path.Combine(folder, CodebooksFile);
+        return File.Exists(codebooks) ? new SpeechTokenizer(text, Audio.AudioTokenizer.Load(codebooks)) : text;
+    }
+
+    /// <summary>A speech model's audio codebooks, in its folder (see <see cref="Audio.AudioTokenizer.Save"/>).</summary>
+    public const string CodebooksFile = "audio_codebooks.safetensors";
+
+    /// <summary>
+    /// A speech tokenizer's tokenizer.json: its text vocabulary's, and each audio token named as an added token
+    /// ("&lt;|audio_l_12|&gt;" a linguistic code, "&lt;|audio_s_5|&gt;" a semantic one) at its id.
+    /// </summary>
+    public static JsonObject SpeechJson(CharTokenizer text, SpeechTokenizer speech)
+    {
+        var json = text.ToHuggingFaceJson();
+        var added = (JsonArray)json["added_tokens"]!;
+        for (var k = 0; k < speech.Audio.VocabSize; k++)
+        {
+            var name = k < speech.Audio.LinguisticSize ? $"<|audio_l_{k}|>" : $"<|audio_s_{k - speech.Audio.LinguisticSize}|>";
+            added.Add(new JsonObject { ["id"] = speech.AudioOffset + k, ["content"] = name, ["special"] = true });
+        }
+        return json;
     }
 
     private static JsonObject Parse(string path)
