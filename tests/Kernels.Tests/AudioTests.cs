@@ -73,6 +73,31 @@ public sealed class AudioTests : IDisposable
         FluentActions.Invoking(() => tokenizer.Decode([0, 5, 4, 5, 6])).Should().Throw<ArgumentException>().WithMessage("audio token 5 at position 1 is not a linguistic code (0-3)");
     }
 
+    [Fact]
+    public void Codebooks_saved_beside_a_model_load_back_as_the_same_tokenizer_and_a_speech_vocabulary_puts_audio_after_text()
+    {
+        var examples = TaskDataset.Generate(new ArithmeticTask(), 4, seed: 2);
+        var clips = examples.Select((e, k) => Espeak.Speak(SpokenArithmetic.Question(e), SpeechVoice.Varied[k])).ToArray();
+        var audio = AudioTokenizer.Learn(clips, linguisticSize: 4, semanticSize: 8, seed: 3);
+        var model = Path.Combine(folder, "model");
+        SpeechModelFolder.Write(model, audio, seed: 1);
+        var dataset = SpeechModelFolder.WriteDataset(Path.Combine(folder, "data"), examples, clips);
+
+        var speech = (Kernels.Tokenizers.SpeechTokenizer)Kernels.Tokenizers.HuggingFaceTokenizer.Read(model);
+        var read = TaskDataset.ReadFile(dataset);
+
+        var text = Kernels.Tokenizers.CharTokenizer.ForTasks();
+        (speech.AudioOffset, speech.VocabSize).Should().Be((text.VocabSize, text.VocabSize + 12));
+        speech.Encode("12+3=").Should().Equal(text.Encode("12+3="));
+        read.Select(e => e.Audio).Should().Equal(Enumerable.Range(0, 4).Select(k => Path.Combine(folder, "data", "audio", $"q-{k:D5}.wav")), "audio is found relative to the dataset's folder");
+        var heard = speech.EncodeAudio(read[1].Audio!);
+        heard.Should().Equal(audio.Encode(clips[1]).Select(t => t + text.VocabSize), "the loaded codebooks tokenize as the learned ones, after the text ids");
+        speech.DecodeAudio(heard).Samples.Should().Equal(audio.Decode(audio.Encode(clips[1])).Samples, "and decode to the same frames");
+        speech.Decode([.. text.Encode("41"), .. heard]).Should().Be("41", "text decoding leaves audio out");
+        new TaskEncoding(speech).Prompt(read[1]).Should().Equal([speech.BosId, .. heard]);
+        FluentActions.Invoking(() => new TaskEncoding(text).Prompt(read[1])).Should().Throw<ArgumentException>().WithMessage("a spoken prompt (*) needs a model whose tokenizer has audio tokens");
+    }
+
     [Theory]
     [InlineData("12+34=", "what is twelve plus thirty four")]
     [InlineData("40-97=", "what is forty minus ninety seven")]
