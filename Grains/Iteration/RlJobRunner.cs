@@ -117,7 +117,8 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     public async Task RunAsync(RunStart from, Action<int, string> progress, CancellationToken cancellation)
     {
         var encoding = new TaskEncoding(ModelCatalog.Tokenizer(rl.Model));
-        var data = emulated is null ? new RlData(job, encoding, ModelCatalog.Config(rl.Model).MaxPositions) : null;
+        // Off the grain's turn: a spoken dataset's audio is read and tokenized here (seconds for thousands of files).
+        var data = emulated is null ? await Task.Run(() => new RlData(job, encoding, ModelCatalog.Config(rl.Model).MaxPositions)) : null;
         limits = data is null
             ? new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, emulated!.PromptLength + emulated.Lengths.Max + 1, emulated.Generator, Partial, Progress, Interrupted) { Job = job.Name }
             : new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, data.Train.Concat(data.HeldOut).Max(e => encoding.Prompt(e).Length) + rl.ResponseTokens(data.Task.MaxResponseTokens) + 1, PartialRollouts: Partial, Progress: Progress) { Job = job.Name };

@@ -39,7 +39,7 @@ public sealed class DpoJobRunner(JobSpec job, IGrainFactory grains, ICheckpointS
         var encoding = new TaskEncoding(ModelCatalog.Tokenizer(rl.Model));
         var maxPositions = ModelCatalog.Config(rl.Model).MaxPositions;
         var data = new PreferenceData(job, encoding, maxPositions);
-        var task = new RlData(job, encoding, maxPositions);
+        var task = await Task.Run(() => new RlData(job, encoding, maxPositions));
         var limits = new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, task.HeldOut.Max(e => encoding.Prompt(e).Length) + task.Task.MaxResponseTokens + 1) { Job = job.Name };
         var (start, drawn, _, passedOver, _) = from == RunStart.Fresh ? JobCheckpoints.ResumePoint.Fresh : await checkpoints.Latest();
         foreach (var damaged in passedOver) progress(start, $"passed over a damaged checkpoint: {damaged}");
