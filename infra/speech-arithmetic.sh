@@ -6,7 +6,7 @@
 # job file given) warm-starts on the spoken questions' answers and trains on them, on one in-process silo.
 # The README's speech figures come from this script.
 #
-# usage: infra/speech-arithmetic.sh [job.json]
+# usage: [EXAMPLES=2000] infra/speech-arithmetic.sh [job.json]   (EXAMPLES: spoken questions in the dataset)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -16,6 +16,6 @@ dotnet build Client -c Release -nologo -v q -clp:ErrorsOnly
 actors() { dotnet Client/bin/Release/net10.0/actors.dll "$@"; }
 
 rm -rf runs/speech
-actors codebooks --examples 2000 --utterances 300 --held-out 40 --out runs/speech
+actors codebooks --examples "${EXAMPLES:-2000}" --utterances 300 --held-out 40 --out runs/speech
 name=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["name"])' "$job")
 actors run "$job" --metrics "runs/$name/metrics.jsonl"
