@@ -24,7 +24,7 @@ public static class ActorWarmStart
         else if (ModelCatalog.IsFolder(rl.Model))
         {
             var weights = JobKeys.For(job).FolderWeights;
-            await ModelCatalog.ImportFolder(rl.Model, store, weights);
+            await Task.Run(() => ModelCatalog.ImportFolder(rl.Model, store, weights));
             await actor.LoadWeights(weights);
             progress(0, $"actor starts from {rl.Model}'s weights");
         }

@@ -153,7 +153,8 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
             // A folder's config, tokenizer and weights are read now, naming what does not fit, not by the job's first trainer.
             try
             {
-                await ModelCatalog.ImportFolder(folder);
+                // Off the grain's turn: a folder's weights take a moment to read and load.
+                await Task.Run(() => ModelCatalog.ImportFolder(folder));
             }
             catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or UnauthorizedAccessException)
             {
