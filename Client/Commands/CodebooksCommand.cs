@@ -42,6 +42,15 @@ public sealed class CodebooksCommand : Command<CodebooksCommand.Settings>
         [DefaultValue(512)]
         public int Semantic { get; init; } = 512;
 
+        [CommandOption("--digits")]
+        [Description("Digits of the questions' operands: 1 asks \"what is three plus four\", 2 \"what is twelve plus thirty four\".")]
+        [DefaultValue(2)]
+        public int Digits { get; init; } = 2;
+
+        [CommandOption("--spoken-answers")]
+        [Description("Also speak each question's answer, in the question's voice (\"answerAudio\" in the dataset): a job with rl.spokenAnswers learns to say it.")]
+        public bool SpokenAnswers { get; init; }
+
         [CommandOption("--seed")]
         [Description("Seeds the questions and the codebooks' k-means.")]
         [DefaultValue(7)]
@@ -56,6 +65,7 @@ public sealed class CodebooksCommand : Command<CodebooksCommand.Settings>
             Utterances is < 10 or > 100_000 ? ValidationResult.Error($"--utterances must be from 10 to 100,000 (got {Utterances})")
             : Examples < Utterances || Examples > 1_000_000 ? ValidationResult.Error($"--examples must be from --utterances ({Utterances}) to 1,000,000 (got {Examples})")
             : HeldOut is < 1 or > 10_000 ? ValidationResult.Error($"--held-out must be from 1 to 10,000 (got {HeldOut})")
+            : Digits is < 1 or > 5 ? ValidationResult.Error($"--digits must be from 1 to 5 (got {Digits})")
             : Linguistic is < 2 or > 8192 || Semantic is < 2 or > 8192 ? ValidationResult.Error($"--linguistic and --semantic must be from 2 to 8192 (got {Linguistic}, {Semantic})")
             : ValidationResult.Success();
     }
@@ -63,11 +73,13 @@ public sealed class CodebooksCommand : Command<CodebooksCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
-        // The dataset's questions, then the held-out utterances of the round trip: other numbers, never learned on.
-        var examples = TaskDataset.Generate(new ArithmeticTask(), settings.Examples + settings.HeldOut, seed: settings.Seed);
+        // The dataset's questions, then the held-out utterances of the round trip: never learned on.
+        var examples = TaskDataset.Generate(new ArithmeticTask(settings.Digits), settings.Examples + settings.HeldOut, seed: settings.Seed);
         var data = Path.Combine(settings.Out, "data");
         Directory.CreateDirectory(Path.Combine(data, "audio"));
-        AudioClip Spoken(int k) => Espeak.Speak(SpokenArithmetic.Question(examples[k]), SpeechVoice.Varied[k % SpeechVoice.Varied.Length]);
+        var voices = new Random(settings.Seed);
+        var voice = Enumerable.Range(0, examples.Count).Select(k => SpeechVoice.Jittered(k, voices)).ToArray();
+        AudioClip Spoken(int k) => Espeak.Speak(SpokenArithmetic.Question(examples[k]), voice[k]);
         var clips = Enumerable.Range(0, settings.Examples).Select(Spoken).ToArray();
         var heldOut = Enumerable.Range(settings.Examples, settings.HeldOut).Select(Spoken).ToArray();
         var spoken = clock.Elapsed.TotalSeconds;
@@ -83,7 +95,9 @@ public sealed class CodebooksCommand : Command<CodebooksCommand.Settings>
         heldOut[0].Write(Path.Combine(settings.Out, "held-out-0.wav"));
         tokenizer.Decode(tokenizer.Encode(heldOut[0])).Write(Path.Combine(settings.Out, "held-out-0-decoded.wav"));
 
-        var dataset = SpeechModelFolder.WriteDataset(data, examples.Take(settings.Examples).ToArray(), clips);
+        var answers = settings.SpokenAnswers
+            ? Enumerable.Range(0, settings.Examples).Select(k => Espeak.Speak(SpokenArithmetic.Words(int.Parse(examples[k].Answer)), voice[k])).ToArray() : null;
+        var dataset = SpeechModelFolder.WriteDataset(data, examples.Take(settings.Examples).ToArray(), clips, answers);
         var model = Path.Combine(settings.Out, "model");
         SpeechModelFolder.Write(model, tokenizer, settings.Seed);
         AnsiConsole.WriteLine($"spoken in {spoken:F1} s, codebooks learned in {learned:F1} s; {SpokenArithmetic.Question(examples[settings.Examples])}: {settings.Out}/held-out-0.wav and its decoded audio held-out-0-decoded.wav");

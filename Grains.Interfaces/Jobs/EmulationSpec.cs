@@ -27,7 +27,7 @@ public sealed record EmulationSpec
     [Id(6)] public int InferenceTensorParallel { get; init; } = 1;
     /// <summary>Devices per training replica of each model (tensor parallel): a power of two.</summary>
     [Id(7)] public int TrainingTensorParallel { get; init; } = 1;
-    /// <summary>Response lengths: "chat", "reasoning", or a histogram file of "length,count" lines.</summary>
+    /// <summary>Response lengths: "chat", "reasoning", "reasoning-32k", "spoken" (a speech model's audio answers), or a histogram file of "length,count" lines.</summary>
     [Id(8)] public string Lengths { get; init; } = "chat";
     /// <summary>Every prompt's length in tokens.</summary>
     [Id(9)] public int PromptLength { get; init; } = 256;
@@ -78,7 +78,7 @@ public sealed record EmulationSpec
             ?? Range("lengthCorrelation", LengthCorrelation, 0, 1)
             ?? Range("lengthDrift", LengthDrift, 0, 0.1)
             ?? Range("datasetPrompts", DatasetPrompts, 0, 100_000_000)
-            ?? (string.IsNullOrWhiteSpace(Lengths) ? "rl.emulation.lengths: required (chat, reasoning, reasoning-32k or a histogram file)" : null)
+            ?? (string.IsNullOrWhiteSpace(Lengths) ? "rl.emulation.lengths: required (chat, reasoning, reasoning-32k, spoken or a histogram file)" : null)
             ?? Tools?.Problem();
     }
 }

@@ -117,6 +117,8 @@ public sealed record RlSpec
     [Id(42)] public PoolsSpec? Pools { get; init; }
     /// <summary>Multi-turn rollouts: responses may call tools, whose answers are appended and masked out of the losses; none: no tools.</summary>
     [Id(45)] public ToolsSpec? Tools { get; init; }
+    /// <summary>Answers spoken by a speech model (the dataset names each answer's audio), and a reward on how they sound; none: text answers.</summary>
+    [Id(46)] public SpokenAnswersSpec? SpokenAnswers { get; init; }
 
     /// <summary>How many weight versions generation runs ahead of training (0 without an async section).</summary>
     [System.Text.Json.Serialization.JsonIgnore] public int Staleness => Async?.MaxStaleness ?? 0;
@@ -127,8 +129,8 @@ public sealed record RlSpec
 
     [System.Text.Json.Serialization.JsonIgnore] public int MostGenerationWorkers => MaxGenerationWorkers ?? GenerationWorkers;
 
-    /// <summary>A response's most tokens: the task's, or with tools the larger budget their turns need.</summary>
-    public int ResponseTokens(int task) => Tools is { } tools ? Math.Max(task, tools.ResponseTokens) : task;
+    /// <summary>A response's most tokens: the task's, or the larger budget tools' turns or spoken answers need.</summary>
+    public int ResponseTokens(int task) => Math.Max(task, Math.Max(Tools?.ResponseTokens ?? 0, SpokenAnswers?.ResponseTokens ?? 0));
 
     /// <summary>A colocated job's devices each hold one of every role, so the roles' counts and tensor-parallel degrees agree.</summary>
     private string? ColocationProblem() =>
@@ -199,6 +201,7 @@ public sealed record RlSpec
             ?? Migration?.Problem(this)
             ?? TailBatching?.Problem(this)
             ?? Pools?.Problem(this)
-            ?? Tools?.Problem(this);
+            ?? Tools?.Problem(this)
+            ?? SpokenAnswers?.Problem(this);
     }
 }

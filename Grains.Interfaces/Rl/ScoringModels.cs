@@ -15,7 +15,8 @@ public sealed record ScoringModels(
     [property: Id(5)] double Temperature,
     [property: Id(6)] int SequenceLength,
     [property: Id(7)] EmulatedScorer? Emulated = null,
-    [property: Id(8)] bool ToolTurns = false);
+    [property: Id(8)] bool ToolTurns = false,
+    [property: Id(9)] Jobs.PitchRewardSpec? Pitch = null);
 
 /// <summary>One finished sample to score.</summary>
 [GenerateSerializer, Immutable]

@@ -17,6 +17,14 @@ public sealed class RlData
         var rl = job.Rl!;
         Task = TaskDataset.Task(SpecNames.Of(rl.Task));
         var examples = rl.Dataset is { } path ? TaskDataset.ReadFile(path) : TaskDataset.Generate(Task, rl.TrainExamples, job.Seed);
+        if (rl.SpokenAnswers is not null && encoding.Tokenizer is not Kernels.Tokenizers.ISpeechTokenizer)
+        {
+            throw new InvalidDataException($"rl.spokenAnswers: model '{rl.Model}' has no audio tokens to speak with (a speech model folder has them)");
+        }
+        if (rl.SpokenAnswers is not null && !examples.Any(e => e.AnswerAudio is not null))
+        {
+            throw new InvalidDataException($"rl.spokenAnswers: {rl.Dataset} has no line with \"answerAudio\" (the answer spoken) to learn to speak from");
+        }
         var spoken = examples.Any(e => e.Audio is not null);
         if (spoken && examples.Count <= rl.HeldOutExamples)
         {

@@ -4,6 +4,7 @@ using Grains.Models;
 using System.Diagnostics;
 using Grains.Interfaces.Rl;
 using Grains.Storage;
+using Kernels.Audio;
 using Kernels.Model;
 using Kernels.Preference;
 using Kernels.Rl;
@@ -12,7 +13,7 @@ using Kernels.Tasks;
 namespace Grains.Engines;
 
 /// <summary>
-/// Scoring on real tensors: the reward from the task's verifier or a learned reward model, the
+/// Scoring on real tensors: the reward from the task's verifier (plus, for spoken answers, their pitch's) or a learned reward model, the
 /// reference's log-probs, and (PPO) the critic's values. Models are cached by object name; a newer
 /// critic replaces the older. Every batch has the same shape, padded to 16 rows of the job's longest
 /// sequence: a row's floating-point results then do not depend on what else is in its batch, which
@@ -40,7 +41,8 @@ public sealed class TensorScoringEngine(ICheckpointStore store) : IScoringEngine
                 var shape = (ScoringRows, m.SequenceLength);
                 var rewards = rewardModel is not null
                     ? ResponseScoring.Rewards(rewardModel, rows, shape)
-                    : chunk.Select(r => task.Reward(new TaskExample(encoding.Tokenizer.Decode(r.Prompt), r.Answer), Answer(m, encoding.Response(r.Response)))).ToArray();
+                    : chunk.Select(r => task.Reward(new TaskExample(encoding.Tokenizer.Decode(r.Prompt), r.Answer), Answer(m, encoding.Response(r.Response)))
+                        + (m.Pitch is { } pitch ? pitch.Weight * SpokenPitch.Score(new PitchReward(pitch.MinHz, pitch.MaxHz), encoding, r.Response) : 0)).ToArray();
                 var refLogProbs = ResponseScoring.LogProbs(reference, rows, m.Temperature, shape);
                 var values = critic is null ? null : ResponseScoring.Values(critic, rows, shape);
                 return chunk.Select((_, k) => new SampleScores(rewards[k], refLogProbs[k], values?[k]));

@@ -48,7 +48,7 @@ public sealed class IterationPlan(JobSpec job, RlData? data, EmulatedJob? emulat
     public (SampleStart[] Starts, PlannedRound? Round) Next(int iteration, int version)
     {
         var scoring = new ScoringModels(rl.Task, rl.Reward == RewardSource.Model ? rl.RewardModel : null, keys.ReferenceWeights,
-            rl.NeedsCritic ? keys.CriticWeights(version) : null, rl.Model, rl.Temperature, sequenceLength, emulated?.Scorer, ToolTurns: rl.Tools is not null);
+            rl.NeedsCritic ? keys.CriticWeights(version) : null, rl.Model, rl.Temperature, sequenceLength, emulated?.Scorer, ToolTurns: rl.Tools is not null, Pitch: rl.SpokenAnswers?.Pitch);
         var (prompts, group, round) = rl.TailBatching switch
         {
             null => (Drawn(iteration, rl.PromptsPerIteration), rl.SamplesPerPrompt, (PlannedRound?)null),

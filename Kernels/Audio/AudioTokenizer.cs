@@ -13,6 +13,9 @@ public sealed class AudioTokenizer
 {
     public const double LinguisticHop = 0.06, SemanticHop = 0.04;
 
+    /// <summary>Audio tokens a second of speech: 16.7 linguistic + 25 semantic, 41.7.</summary>
+    public const double TokensPerSecond = 1 / LinguisticHop + 1 / SemanticHop;
+
     /// <summary>Frames of each semantic code the decoder chooses among.</summary>
     public const int Candidates = 16;
 

@@ -11,6 +11,20 @@ public sealed record SpeechVoice(string Name, int WordsPerMinute, int Pitch)
         new("en-us", 160, 50), new("en-gb", 140, 40), new("en-us", 185, 65), new("en-gb-scotland", 150, 30),
         new("en-us", 130, 75), new("en-gb-x-rp", 175, 55),
     ];
+
+    /// <summary>
+    /// The k-th utterance's voice: one of <see cref="Varied"/> in turn, its rate moved by up to 12 % and its pitch by up
+    /// to 8 either way, drawn from <paramref name="random"/>, so two utterances of one question are never one recording.
+    /// </summary>
+    public static SpeechVoice Jittered(int k, Random random)
+    {
+        var voice = Varied[k % Varied.Length];
+        return voice with
+        {
+            WordsPerMinute = (int)Math.Round(voice.WordsPerMinute * (0.88 + 0.24 * random.NextDouble())),
+            Pitch = Math.Clamp(voice.Pitch + random.Next(-8, 9), 0, 99),
+        };
+    }
 }
 
 /// <summary>Text spoken by espeak-ng (the Debian package infra/setup.sh installs), read back as a clip.</summary>

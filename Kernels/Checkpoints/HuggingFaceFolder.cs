@@ -32,7 +32,7 @@ public static class HuggingFaceFolder
 
     /// <summary>
     /// Writes the folder (created if need be): config.json and generation_config.json with <paramref name="tokenizer"/>'s
-    /// special ids, the tokenizer's files as given (a folder model's own), the weights; returns the files written, in order.
+    /// special ids, the tokenizer's files as given (a folder model's own), a speech model's codebooks, the weights; returns the files written, in order.
     /// </summary>
     public static IReadOnlyList<string> Write(string folder, ModelConfig config, IReadOnlyDictionary<string, Tensor> tensors, ITokenizer tokenizer,
         IReadOnlyDictionary<string, JsonNode> tokenizerFiles, double temperature, long maxShardBytes)
@@ -57,6 +57,12 @@ public static class HuggingFaceFolder
             ["pad_token_id"] = tokenizer.PadId, ["bos_token_id"] = tokenizer.BosId, ["eos_token_id"] = tokenizer.EosId, ["do_sample"] = true, ["temperature"] = temperature,
         });
         foreach (var (file, node) in tokenizerFiles) Json(file, node.DeepClone());
+        // A speech model's audio tokens mean nothing without the codebooks that made them: they go with its vocabulary.
+        if (tokenizer is SpeechTokenizer speech)
+        {
+            speech.Audio.Save(Path.Combine(folder, HuggingFaceTokenizer.CodebooksFile));
+            written.Add(HuggingFaceTokenizer.CodebooksFile);
+        }
 
         var shards = Shards(tensors, maxShardBytes);
         var total = tensors.Values.Sum(Bytes);

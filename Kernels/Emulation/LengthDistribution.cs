@@ -1,4 +1,5 @@
 using System.Globalization;
+using Kernels.Audio;
 using Kernels.Text;
 using MathNet.Numerics.Distributions;
 
@@ -29,9 +30,17 @@ public abstract record LengthDistribution(int Max)
     /// </summary>
     public static LengthDistribution Reasoning32K { get; } = new LogNormalParetoLengths(3000, 0.55, 0.08, 9000, 1.3, 32_768);
 
+    /// <summary>
+    /// Spoken answers of a speech model (Step-Audio's interleaved audio tokens, 41.7 a second): a lognormal body of
+    /// median 10 s (sigma 0.6) and 5% from a Pareto tail from 30 s, cut at 2 minutes: about 420 tokens at the median,
+    /// 5,000 at the cap.
+    /// </summary>
+    public static LengthDistribution Spoken { get; } = new LogNormalParetoLengths(10 * AudioTokenizer.TokensPerSecond, 0.6, 0.05,
+        30 * AudioTokenizer.TokensPerSecond, 1.5, (int)(120 * AudioTokenizer.TokensPerSecond));
+
     public static IReadOnlyDictionary<string, LengthDistribution> Presets { get; } = new Dictionary<string, LengthDistribution>
     {
-        ["chat"] = Chat, ["reasoning"] = Reasoning, ["reasoning-32k"] = Reasoning32K,
+        ["chat"] = Chat, ["reasoning"] = Reasoning, ["reasoning-32k"] = Reasoning32K, ["spoken"] = Spoken,
     };
 
     public static LengthDistribution Preset(string name) =>
@@ -65,8 +74,9 @@ public sealed record LogNormalLengths(double Median, double Sigma, int Max) : Le
 /// </summary>
 public sealed record LogNormalParetoLengths(double Median, double Sigma, double TailShare, double Scale, double Alpha, int Max) : LengthDistribution(Max)
 {
+    // v is capped at 1: (1 - (1 - TailShare)) / TailShare rounds above 1, and the tail's top is the cap, not NaN.
     public override int Quantile(double u) => u > 1 - TailShare
-        ? Clamp(Scale / Math.Pow(1 - (u - (1 - TailShare)) / TailShare, 1 / Alpha))
+        ? Clamp(Scale / Math.Pow(1 - Math.Min(1, (u - (1 - TailShare)) / TailShare), 1 / Alpha))
         : Clamp(Median * Math.Exp(Sigma * NormalScore(u / (1 - TailShare))));
 }
 

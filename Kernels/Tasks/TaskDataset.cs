@@ -62,11 +62,15 @@ public static class TaskDataset
         return examples;
     }
 
-    /// <summary>A dataset file; spoken prompts' audio files are found relative to its folder.</summary>
+    /// <summary>A dataset file; spoken prompts' and answers' audio files are found relative to its folder.</summary>
     public static IReadOnlyList<TaskExample> ReadFile(string path)
     {
         using var reader = new StreamReader(path);
         var folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        return [.. Read(reader, path).Select(e => e.Audio is { } audio ? e with { Audio = Path.Combine(folder, audio) } : e)];
+        return [.. Read(reader, path).Select(e => e with
+        {
+            Audio = e.Audio is { } audio ? Path.Combine(folder, audio) : null,
+            AnswerAudio = e.AnswerAudio is { } answer ? Path.Combine(folder, answer) : null,
+        })];
     }
 }

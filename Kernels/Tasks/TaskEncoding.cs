@@ -14,8 +14,11 @@ public sealed class TaskEncoding(ITokenizer tokenizer)
 
     public int[] Answer(TaskExample example) => [.. Tokenizer.Encode(example.Answer), Tokenizer.EosId];
 
-    /// <summary>What the warm start teaches: the demonstration if the example has one, else the answer; + eos.</summary>
-    public int[] Demonstration(TaskExample example) => example.Demonstration is { } shown ? [.. Tokenizer.Encode(shown), Tokenizer.EosId] : Answer(example);
+    /// <summary>What the warm start teaches: the demonstration if the example has one, else the answer (and its audio tokens when spoken); + eos.</summary>
+    public int[] Demonstration(TaskExample example) => example.Demonstration is { } shown ? [.. Tokenizer.Encode(shown), Tokenizer.EosId]
+        : example.AnswerAudio is { } audio ? Tokenizer is ISpeechTokenizer speech ? [.. Tokenizer.Encode(example.Answer), .. speech.EncodeAudio(audio), Tokenizer.EosId]
+            : throw new ArgumentException($"a spoken answer ({Text.Excerpt.Of(audio)}) needs a model whose tokenizer has audio tokens")
+        : Answer(example);
 
     /// <summary>The response's text, up to (not including) its first end-of-sequence.</summary>
     public string Response(IEnumerable<int> response) => Tokenizer.Decode(response.TakeWhile(t => t != Tokenizer.EosId));

@@ -16,8 +16,16 @@ public sealed record TaskExample(string Prompt, string Answer, [property: System
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public string? Audio { get; init; }
 
-    /// <summary>Two examples are the same prompt, answer, demonstration and audio, wherever they were read from.</summary>
-    public bool Equals(TaskExample? other) => other is not null && Prompt == other.Prompt && Answer == other.Answer && Demonstration == other.Demonstration && Audio == other.Audio;
+    /// <summary>
+    /// The answer spoken: a WAV file (relative to the dataset's folder) whose audio tokens the warm start teaches after the
+    /// answer's text, so the model answers in text and then says it (a reward may judge how it sounds: rl.audioReward).
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? AnswerAudio { get; init; }
 
-    public override int GetHashCode() => HashCode.Combine(Prompt, Answer, Demonstration, Audio);
+    /// <summary>Two examples are the same prompt, answer, demonstration and audio, wherever they were read from.</summary>
+    public bool Equals(TaskExample? other) => other is not null && Prompt == other.Prompt && Answer == other.Answer && Demonstration == other.Demonstration
+        && Audio == other.Audio && AnswerAudio == other.AnswerAudio;
+
+    public override int GetHashCode() => HashCode.Combine(Prompt, Answer, Demonstration, Audio, AnswerAudio);
 }

@@ -78,6 +78,7 @@ public sealed class EmulationTests
     [Theory]
     [InlineData("chat", 2048)]
     [InlineData("reasoning", 20_000)]
+    [InlineData("spoken", 5000)]
     public void Length_presets_have_a_long_tail_within_their_maximum(string preset, int max)
     {
         var distribution = LengthDistribution.Preset(preset);
@@ -91,6 +92,15 @@ public sealed class EmulationTests
         lengths[0].Should().BeGreaterThanOrEqualTo(1);
         SampleFrom(distribution, 7, 100).Should().Equal(SampleFrom(distribution, 7, 100), "the same seed draws the same lengths")
             .And.NotEqual(SampleFrom(distribution, 8, 100));
+    }
+
+    [Fact]
+    public void Spoken_answers_are_seconds_of_audio_at_the_tokenizers_rate()
+    {
+        // 41.7 tokens a second: the body's median (quantile 0.5 of its 95 %) is 10 s, the tail starts at 30 s, the cap is 2 minutes.
+        LengthDistribution.Spoken.Quantile(0.5 * 0.95).Should().Be(417);
+        LengthDistribution.Spoken.Quantile(0.95 + 1e-9).Should().Be(1250);
+        LengthDistribution.Spoken.Quantile(1).Should().Be(5000);
     }
 
     [Fact]
