@@ -97,6 +97,13 @@ public sealed class CodebooksCommand : Command<CodebooksCommand.Settings>
 
         var answers = settings.SpokenAnswers
             ? Enumerable.Range(0, settings.Examples).Select(k => Espeak.Speak(SpokenArithmetic.Words(int.Parse(examples[k].Answer)), voice[k])).ToArray() : null;
+        if (answers is not null)
+        {
+            // What a pitch reward's band is chosen against: the spoken answers' own pitches, decoded as a model would say them.
+            var pitches = answers.Take(200).Select(a => Pitch.MedianHz(tokenizer.Decode(tokenizer.Encode(a)))).Where(hz => hz > 0).Order().ToArray();
+            AnsiConsole.WriteLine(pitches.Length == 0 ? "none of the first 200 spoken answers is voiced after the codebooks' round trip"
+                : $"the first 200 spoken answers' pitch after the codebooks' round trip: p10 {pitches[pitches.Length / 10]:F0} Hz, p50 {pitches[pitches.Length / 2]:F0} Hz, p90 {pitches[pitches.Length * 9 / 10]:F0} Hz ({pitches.Length} voiced)");
+        }
         var dataset = SpeechModelFolder.WriteDataset(data, examples.Take(settings.Examples).ToArray(), clips, answers);
         var model = Path.Combine(settings.Out, "model");
         SpeechModelFolder.Write(model, tokenizer, settings.Seed);

@@ -82,6 +82,7 @@ public static class JobView
           + (m.Split is { LongWorkers: > 0 } split ? $" long-tail {split.LongWorkers}x{split.LongBatch}" : "")
           + (m.Pools is { } pools ? $" pools {pools.GenerationWorkers}g/{pools.TrainingReplicas}t" : "")
           + (m.Tools is { } t ? $" tools {t.CallsPerSample:F2}/sample ({t.CallingShare:P0} called) {t.Calls} calls {t.Failed} failed {t.TimedOut} timed out {t.CutOff} cut off {t.MeanCallSeconds * 1000:F1} ms masked {t.MaskedTokens}" : "")
+          + (m.Spoken is { } spoken ? $" spoken {spoken.VoicedShare:P0} voiced, pitch {spoken.MedianHz:F0} Hz" : "")
           + " busy " + Busy(m.DeviceBusy) + Example(m);
 
     /// <summary>When evaluated, the first held-out prompt's greedy response, on a line of its own.</summary>

@@ -68,6 +68,23 @@ public sealed record IterationMetrics
     [Id(39)] public ToolReport? Tools { get; init; }
     /// <summary>When evaluated, the first held-out prompt and the policy's greedy response to it ("12+34= -> 46"): what it writes now.</summary>
     [Id(40)] public string? HeldOutExample { get; init; }
+    /// <summary>With a pitch reward on spoken answers: how the step's answers sounded (null otherwise).</summary>
+    [Id(41)] public SpokenReport? Spoken { get; init; }
+}
+
+/// <summary>A step's spoken answers: the share with voiced audio, and the median of their pitches (Hz).</summary>
+[GenerateSerializer, Immutable]
+public sealed record SpokenReport([property: Id(0)] double VoicedShare, [property: Id(1)] double MedianHz)
+{
+    /// <summary>The report of samples' measured pitches (null entries: not measured; 0: nothing voiced); null when none was measured.</summary>
+    public static SpokenReport? Of(IEnumerable<double?> pitches)
+    {
+        var measured = pitches.OfType<double>().ToArray();
+        if (measured.Length == 0) return null;
+        var voiced = measured.Where(hz => hz > 0).Order().ToArray();
+        var median = voiced.Length == 0 ? 0 : voiced.Length % 2 == 1 ? voiced[voiced.Length / 2] : (voiced[voiced.Length / 2 - 1] + voiced[voiced.Length / 2]) / 2;
+        return new SpokenReport((double)voiced.Length / measured.Length, median);
+    }
 }
 
 /// <summary>A step's tool turns over its trained samples: calls per sample, the share of samples that called, calls by outcome, mean seconds a call, tool tokens masked.</summary>

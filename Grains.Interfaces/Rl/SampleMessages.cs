@@ -68,12 +68,16 @@ public sealed record GeneratedResponse(
     public bool Partial => Spans is { Length: > 1 };
 }
 
-/// <summary>What scoring adds: the reward, the reference's log-probs, and (PPO) the critic's values, per response token.</summary>
+/// <summary>
+/// What scoring adds: the reward, the reference's log-probs, and (PPO) the critic's values, per response token; with a
+/// pitch reward, the spoken answer's median pitch in Hz (0: nothing voiced).
+/// </summary>
 [GenerateSerializer, Immutable]
 public sealed record SampleScores(
     [property: Id(0)] double Reward,
     [property: Id(1)] float[]? RefLogProbs,
-    [property: Id(2)] float[]? Values);
+    [property: Id(2)] float[]? Values,
+    [property: Id(3)] double? PitchHz = null);
 
 /// <summary>When the sample entered each stage (UTC).</summary>
 [GenerateSerializer, Immutable]

@@ -8,11 +8,11 @@ namespace Grains.Engines;
 public static class SpokenPitch
 {
     /// <summary>
-    /// The pitch reward's score of <paramref name="response"/>'s audio; 0 when it says nothing (no whole 120 ms group) or its
-    /// audio tokens are out of place (a semantic code where a linguistic one belongs): a sampled response may be any tokens,
-    /// and a badly formed one earns nothing rather than failing the scorer.
+    /// The median pitch (Hz) of <paramref name="response"/>'s audio; 0 when it says nothing (no whole 120 ms group, nothing
+    /// voiced) or its audio tokens are out of place (a semantic code where a linguistic one belongs): a sampled response may
+    /// be any tokens, and a badly formed one earns nothing rather than failing the scorer.
     /// </summary>
-    public static double Score(PitchReward reward, TaskEncoding encoding, IReadOnlyList<int> response)
+    public static double Hz(TaskEncoding encoding, IReadOnlyList<int> response)
     {
         if (encoding.Tokenizer is not ISpeechTokenizer speech) throw new InvalidOperationException("a pitch reward needs a speech model's tokenizer");
         AudioClip clip;
@@ -24,6 +24,6 @@ public static class SpokenPitch
         {
             return 0;
         }
-        return clip.Samples.Length == 0 ? 0 : reward.Score(clip);
+        return clip.Samples.Length == 0 ? 0 : Pitch.MedianHz(clip);
     }
 }

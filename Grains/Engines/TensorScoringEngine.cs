@@ -39,13 +39,14 @@ public sealed class TensorScoringEngine(ICheckpointStore store) : IScoringEngine
             {
                 var rows = chunk.Select(r => (r.Prompt, r.Response)).ToArray();
                 var shape = (ScoringRows, m.SequenceLength);
+                var pitches = chunk.Select(r => m.Pitch is null ? (double?)null : SpokenPitch.Hz(encoding, r.Response)).ToArray();
                 var rewards = rewardModel is not null
                     ? ResponseScoring.Rewards(rewardModel, rows, shape)
-                    : chunk.Select(r => task.Reward(new TaskExample(encoding.Tokenizer.Decode(r.Prompt), r.Answer), Answer(m, encoding.Response(r.Response)))
-                        + (m.Pitch is { } pitch ? pitch.Weight * SpokenPitch.Score(new PitchReward(pitch.MinHz, pitch.MaxHz), encoding, r.Response) : 0)).ToArray();
+                    : chunk.Select((r, k) => task.Reward(new TaskExample(encoding.Tokenizer.Decode(r.Prompt), r.Answer), Answer(m, encoding.Response(r.Response)))
+                        + (m.Pitch is { } pitch ? pitch.Weight * new PitchReward(pitch.MinHz, pitch.MaxHz).Score(pitches[k]!.Value) : 0)).ToArray();
                 var refLogProbs = ResponseScoring.LogProbs(reference, rows, m.Temperature, shape);
                 var values = critic is null ? null : ResponseScoring.Values(critic, rows, shape);
-                return chunk.Select((_, k) => new SampleScores(rewards[k], refLogProbs[k], values?[k]));
+                return chunk.Select((_, k) => new SampleScores(rewards[k], refLogProbs[k], values?[k], pitches[k]));
             }).ToArray();
             Interlocked.Add(ref busyTicks, Stopwatch.GetTimestamp() - started);
             return scores;

@@ -99,6 +99,7 @@ public sealed class IterationMetricsBuilder(int iteration, DateTimeOffset began,
             Round = round,
             Ranking = ranking,
             Tools = ToolReport.Of(records.Select(r => r.Generated!.Turns)),
+            Spoken = SpokenReport.Of(records.Select(r => r.Scores!.PitchHz)),
             Split = split,
             Pools = pools,
         };

@@ -116,7 +116,7 @@ public sealed class SpeechJobTests(ClusterFixture fixture)
             },
         };
 
-        var (status, _) = await RlJobTests.Run(grains, spec);
+        var (status, metrics) = await RlJobTests.Run(grains, spec);
 
         status.State.Should().Be(JobState.Completed, status.Message);
         var tokenizer = (SpeechTokenizer)ModelCatalog.Tokenizer(model);
@@ -124,6 +124,7 @@ public sealed class SpeechJobTests(ClusterFixture fixture)
         var records = (await grains.GetGrain<IJobGrain>("speech-answers").TrainedRecords(1)).Concat(await grains.GetGrain<IJobGrain>("speech-answers").TrainedRecords(2)).ToArray();
         records.Should().NotBeEmpty();
         var scored = 0;
+        var measured = new List<double>();
         foreach (var record in records)
         {
             var response = record.Generated!.Response.TakeWhile(t => t != tokenizer.EosId).ToArray();
@@ -135,9 +136,17 @@ public sealed class SpeechJobTests(ClusterFixture fixture)
             var hz = wellFormed && codes.Length >= 5 ? Pitch.MedianHz(audio.Decode(codes)) : 0;
             var expected = (text == record.Start!.Answer ? 1.0 : 0.0) + 0.5 * new PitchReward(100, 160).Score(hz);
             record.Scores!.Reward.Should().BeApproximately(expected, 1e-9, $"response {text} with {codes.Length} audio tokens at {hz:F0} Hz");
+            record.Scores.PitchHz.Should().Be(hz);
+            measured.Add(hz);
             if (hz > 0) scored++;
         }
-        scored.Should().BeGreaterThan(0, "after the warm start some answers are spoken: " + string.Join(" | ", records.Take(8).Select(r => string.Join(",", r.Generated!.Response))));
+        scored.Should().BeGreaterThan(0, "after the warm start some answers are spoken");
+        // Each step reports the share of its answers voiced and their median pitch.
+        var last = metrics.Single(m => m.Iteration == 2).Spoken!;
+        var lastVoiced = records.Where(r => r.Start!.Iteration == 2).Select(r => r.Scores!.PitchHz!.Value).Where(hz => hz > 0).Order().ToArray();
+        last.VoicedShare.Should().Be((double)lastVoiced.Length / records.Count(r => r.Start!.Iteration == 2));
+        if (lastVoiced.Length % 2 == 1) last.MedianHz.Should().Be(lastVoiced[lastVoiced.Length / 2]);
+        else last.MedianHz.Should().Be(lastVoiced.Length == 0 ? 0 : (lastVoiced[lastVoiced.Length / 2 - 1] + lastVoiced[lastVoiced.Length / 2]) / 2);
         examples.Should().OnlyContain(e => e.AnswerAudio != null && File.Exists(e.AnswerAudio));
     }
 
