@@ -12,18 +12,10 @@ public sealed class ClusterFixture : IAsyncLifetime
     public static readonly string CheckpointDirectory = Path.Combine(Path.GetTempPath(), $"actors-grains-tests-{Environment.ProcessId}");
 
     /// <summary>The silo's Prometheus endpoint's port (a free one).</summary>
-    public static readonly int MetricsPort = FreePort();
+    public static readonly int MetricsPort = Testing.ChildProcess.FreePort();
 
     public TestCluster Cluster { get; } = new TestClusterBuilder(1).AddSiloBuilderConfigurator<Configurator>().Build();
 
-    private static int FreePort()
-    {
-        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
 
     public Task InitializeAsync() => Cluster.DeployAsync();
 

@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using Client.Commands;
 using Grains.Interfaces.Jobs;
@@ -14,13 +12,6 @@ public sealed class WatchMetricsTests(ClusterFixture fixture)
 {
     private static readonly HttpClient Http = new();
 
-    private static int FreePort()
-    {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
-    }
-
     /// <summary>A gauge's value for a job, or null when it has no series for it.</summary>
     private static double? Gauge(string scraped, string name, string job) =>
         Regex.Match(scraped, $@"^{name}\{{[^}}]*job=""{job}""[^}}]*\}} (\S+)", RegexOptions.Multiline) is { Success: true } m
@@ -30,7 +21,7 @@ public sealed class WatchMetricsTests(ClusterFixture fixture)
     public async Task Watching_a_job_serves_its_latest_iteration_as_gauges_tagged_with_the_job()
     {
         var (status, metrics) = await RlJobTests.Run(fixture.Cluster.Client, RlJobTests.Tiny("watch-gauges", iterations: 2));
-        var port = FreePort();
+        var port = Testing.ChildProcess.FreePort();
         using var gauges = new WatchMetrics(port);
 
         var watched = await Client.Commands.JobView.WatchAsync(fixture.Cluster.Client, "watch-gauges", CancellationToken.None, gauges: gauges);
