@@ -12,6 +12,13 @@ public sealed class Scalars : IDisposable
 {
     private readonly List<Scalar> held = [];
 
+    /// <summary>
+    /// 1, held for the process's life. TorchSharp's <c>a + b</c> and <c>a + s</c> call <c>add(b, 1)</c>, a fresh Scalar
+    /// alpha that a collection can free while libtorch reads it (seen: a generation worker stopped by "Expected false to
+    /// be true" from Scalar::toFloat inside RmsNorm's add); the model's forward pass adds with this alpha instead.
+    /// </summary>
+    public static Scalar One { get; } = 1.ToScalar();
+
     public Scalar this[double value]
     {
         get

@@ -88,7 +88,7 @@ public sealed class Transformer : Module
     public Tensor ScoreAtLastToken(Tensor tokens, Tensor lengths)
     {
         if (Head != HeadKind.Scalar) throw new InvalidOperationException("only a model with a scalar head gives a score per sequence");
-        return Forward(tokens).gather(1, (lengths.to(int64) - 1).view(-1, 1)).squeeze(1);
+        return Forward(tokens).gather(1, lengths.to(int64).sub(Scalars.One).view(-1, 1)).squeeze(1);
     }
 
     /// <summary>A frozen copy with the same weights: a reference model, or a snapshot for generation.</summary>
@@ -176,8 +176,9 @@ internal sealed class DecoderLayer : Module
 
     public Tensor Forward(Tensor x, Tensor cos, Tensor sin, LayerCache? cache, Tensor? slots, Tensor positions)
     {
-        x = x + self_attn.Forward(input_layernorm.forward(x), cos, sin, cache, slots, positions);
-        return x + mlp.forward(post_attention_layernorm.forward(x));
+        // add(b, alpha) with a held alpha: `x + b` would pass a fresh Scalar 1 (see Scalars.One).
+        x = x.add(self_attn.Forward(input_layernorm.forward(x), cos, sin, cache, slots, positions), Scalars.One);
+        return x.add(mlp.forward(post_attention_layernorm.forward(x)), Scalars.One);
     }
 }
 
@@ -251,7 +252,7 @@ internal sealed class RmsNorm : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x) => x * (x.square().mean([-1L], keepdim: true) + eps).rsqrt() * weight;
+    public override Tensor forward(Tensor x) => x * x.square().mean([-1L], keepdim: true).add(eps, Scalars.One).rsqrt() * weight;
 
     protected override void Dispose(bool disposing)
     {
@@ -294,6 +295,6 @@ internal sealed class RotaryEmbedding : IDisposable
     public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
     {
         var halves = x.chunk(2, dim: -1);
-        return x * cos + cat([-halves[1], halves[0]], dim: -1) * sin;
+        return (x * cos).add(cat([-halves[1], halves[0]], dim: -1) * sin, Scalars.One);
     }
 }
