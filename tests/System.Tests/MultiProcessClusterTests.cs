@@ -74,7 +74,21 @@ public sealed class MultiProcessClusterTests(ITestOutputHelper log) : IAsyncLife
 
         // Training work lands on the training process, on its device.
         var smoke = Grains.GetGrain<ISmokeGrain>("system");
-        var first = await smoke.Run(new SmokeRequest(Steps: 5, Seed: 1));
+        SmokeReport first;
+        for (var deadline = DateTime.UtcNow + Patience; ;)
+        {
+            try
+            {
+                first = await smoke.Run(new SmokeRequest(Steps: 5, Seed: 1));
+                break;
+            }
+            // The client lists a silo's roles as soon as membership has them; the silo that places the grain may
+            // read them a moment later on a loaded machine, and until then refuses with this error, which says so.
+            catch (NoSiloForRoleException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(1000);
+            }
+        }
         first.Silo.Should().Be(await AddressOf("train-1"));
         first.Device.Should().Be("gpu:0");
         var blob = new Azure.Storage.Blobs.BlobContainerClient(azurite!.ConnectionString, "checkpoints").GetBlobClient(first.CheckpointPath);
