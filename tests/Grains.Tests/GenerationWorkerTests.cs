@@ -300,7 +300,7 @@ public sealed class GenerationWorkerTests(ClusterFixture fixture)
         // rounds read the whole context again. Their tokens are the same, the tool's answers in both.
         var grains = fixture.Cluster.GrainFactory;
         var (worker, v0) = await WorkerOnVersion0("greedy-tools", maxBatch: 8);
-        var tools = new ToolUse([ToolKind.Calc], MaxTurns: 2, TimeoutSeconds: 5, MaxResultCharacters: 16);
+        var tools = new ToolUse([ToolKind.Calc], MaxTurns: 2, TimeoutSeconds: 60, MaxResultCharacters: 16);
         var prompts = Enumerable.Range(0, 16).Select(k => new[] { 1, 5 + k % 10, 6 + k / 10, 7 }).ToArray();
 
         var greedy = await worker.Greedy(prompts, 30, v0, tools);

@@ -19,7 +19,7 @@ public sealed class ToolJobTests(ClusterFixture fixture)
         var examples = TaskDataset.Generate(new ArithmeticTask(), 128, seed: 3).Select(e => e with { Demonstration = $"[calc {e.Prompt[..^1]}]<{e.Answer}>{e.Answer}" });
         await using (var writer = new StreamWriter(path)) TaskDataset.Write(writer, examples);
         var tiny = RlJobTests.Tiny("tools-job", iterations: 2);
-        var spec = tiny with { Rl = tiny.Rl! with { Dataset = path, SftSteps = 150, SftLearningRate = 1e-3, Tools = new ToolsSpec { ResponseTokens = 32, FailedCallReward = -0.2 } } };
+        var spec = tiny with { Rl = tiny.Rl! with { Dataset = path, SftSteps = 150, SftLearningRate = 1e-3, Tools = new ToolsSpec { ResponseTokens = 32, FailedCallReward = -0.2, TimeoutSeconds = 60 } } };
 
         var (status, metrics) = await RlJobTests.Run(grains, spec);
 
@@ -33,6 +33,7 @@ public sealed class ToolJobTests(ClusterFixture fixture)
         {
             var text = tokenizer.Decode(r.Generated!.Response.TakeWhile(t => t != tokenizer.EosId));
             var turns = r.Generated.Turns!;
+            // Calls wait up to a minute (a busy 2-core machine may be slow to activate the tool grain): none times out.
             // Independently: after each call's ']', the calculator's own answer (or the error it gives) between '<' and '>'; those characters, and only they, masked.
             var masked = new bool[r.Generated.Response.Length];
             var (at, calls) = (0, 0);
