@@ -22,9 +22,12 @@ public interface IJobGrain : IGrainWithStringKey
     /// <summary>The metrics of iterations from <paramref name="fromIteration"/> on (RL jobs).</summary>
     Task<IterationMetrics[]> Metrics(int fromIteration);
 
-    /// <summary>A sample reached <paramref name="stage"/> (sent by the sample grain).</summary>
+    /// <summary>
+    /// A sample reached <paramref name="stage"/> (sent by the sample grain); once scored, with its record, which
+    /// the step then need not read back from each sample before it trains.
+    /// </summary>
     [OneWay]
-    Task SampleReached(string sampleId, SampleStage stage);
+    Task SampleReached(string sampleId, SampleStage stage, SampleRecord? scored = null);
 
     /// <summary>
     /// Samples in a generation worker's batch, each with its tokens so far (partial rollouts): what a sample

@@ -16,7 +16,10 @@ public interface ISampleGrain : IGrainWithStringKey
     /// </summary>
     Task Warm();
 
-    /// <summary>Sent to a worker. The start comes along: a record lost with the grain's silo before its response (only work is in the ledger) starts again from it.</summary>
+    /// <summary>
+    /// Sent to a worker. The start comes along: a sample dealt at its step's launch is created by it (as
+    /// <see cref="Create"/> would), and a record lost with the grain's silo before its response (only work is in the ledger) starts again from it.
+    /// </summary>
     Task<bool> Dispatched(SampleStart start, string worker);
 
     /// <summary>The response is in; the job hears of it and its stage policy says when the sample is scored.</summary>

@@ -23,7 +23,8 @@ public enum RunStart { Fresh, Resume, Recover }
 /// the step, the trainer backend takes miniBatches x epochs optimizer steps, and the new weights go
 /// to the workers with their version. With rl.async's maxStaleness k, step i's rollout is launched as
 /// soon as weights version i - 1 - k exist and is generated with them, so up to k steps generate while
-/// one trains (k = 0: synchronous). On emulated devices the same loop runs on response lengths: no
+/// one trains (k = 0: synchronous: step i + 1 is launched once version i is loaded on the workers, while step i's
+/// samples are still told they were trained and its held-out evaluation runs). On emulated devices the same loop runs on response lengths: no
 /// dataset, warm start, evaluation or checkpoints, and no advantages (there are no tokens to give them to).
 /// </summary>
 /// <param name="notice">What the job goes on without (a worker stopped, a damaged checkpoint passed over): kept in its status.</param>
@@ -57,6 +58,11 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     private readonly Dictionary<int, LaunchedStep> ahead = [];
     /// <summary>The last step launched, and the version the run began with (the oldest its steps are generated with).</summary>
     private int launched, firstVersion;
+    /// <summary>
+    /// The time of the step being run: from the end of the one before (its devices' usage taken, the next step
+    /// about to launch) to its own; null before a run's first step, whose time begins with it.
+    /// </summary>
+    private (Stopwatch Clock, DateTimeOffset Began)? window;
     /// <summary>The dataset position after the last trained step's prompts (what a checkpoint saves; launched steps have drawn more).</summary>
     private long trainedPromptsDrawn;
     /// <summary>The prompts tail batching deferred, as of the last trained step (what a checkpoint saves with the dataset position).</summary>
@@ -73,7 +79,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         LengthRanking.Forecast Forecast, SkewSplit? Split);
 
     /// <summary>Called by the job grain when a sample grain reports a stage.</summary>
-    public void SampleReached(string sampleId, SampleStage stage) => scheduler?.SampleReached(sampleId, stage);
+    public void SampleReached(string sampleId, SampleStage stage, SampleRecord? scored) => scheduler?.SampleReached(sampleId, stage, scored);
 
     /// <summary>Called by the job grain when a worker reports its samples' tokens so far.</summary>
     public void SamplesProgressed(GenerationWork[] progress) => scheduler?.SamplesProgressed(progress);
@@ -183,6 +189,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         }
 
         var done = start;
+        window = null;
         try
         {
             for (var i = start + 1; i <= job.Iterations && !cancellation.IsCancellationRequested; i++)
@@ -410,16 +417,17 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     }
 
     /// <summary>
-    /// Activates step <paramref name="next"/>'s sample grains once this step's samples are all in (while it
-    /// trains, when the job grain has little else to do). Created cold at the next step's start, a 1,024-device
-    /// step's 16,384 sample grains took 4.7-6.9 s of wall time before its first sample was dealt, no device
-    /// busy (measured). Only an optimization: a sample grain not warmed (or collected since) activates when created.
+    /// Activates step <paramref name="next"/>'s sample grains once this step's first optimizer step is sent
+    /// (while it trains, when the job grain has little else to do; sent before it, their calls held it up).
+    /// Created cold at the next step's start, a 1,024-device step's 16,384 sample grains took 4.7-6.9 s of
+    /// wall time before its first sample was dealt, no device busy (measured). Only an optimization: a sample
+    /// grain not warmed (or collected since) activates when dispatched or created.
     /// </summary>
-    private async Task WarmNext(int next, Task records)
+    private async Task WarmNext(int next, Task trainingSent)
     {
         try
         {
-            await records;
+            await trainingSent;
             await Task.WhenAll(Enumerable.Range(0, rl.PromptsPerIteration * rl.SamplesPerPrompt).Select(k => grains.GetGrain<ISampleGrain>(SampleKeys.Of(job.Name, next, k)).Warm()));
         }
         catch (Exception e)
@@ -438,30 +446,36 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
 
     private async Task<IterationMetrics> Iteration(int i, IterationPlan plan, TaskEncoding encoding, RlData? data, Action<int, string> progress)
     {
-        var clock = Stopwatch.StartNew();
-        var metrics = new IterationMetricsBuilder(i, DateTimeOffset.UtcNow, emulated?.TimeScale ?? 1);
+        var (clock, began) = window ??= (Stopwatch.StartNew(), DateTimeOffset.UtcNow);
+        var metrics = new IterationMetricsBuilder(i, began, emulated?.TimeScale ?? 1);
         await Rejoin(progress);
         if (staleness == 0) await migration!.Planned;
         Launch(plan, published: i - 1);
         var launchedStep = ahead[i];
-        if (staleness == 0 && i < job.Iterations) _ = WarmNext(i + 1, launchedStep.Rollout.Records);
+        var trainingSent = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (staleness == 0 && i < job.Iterations) _ = WarmNext(i + 1, trainingSent.Task);
         var starts = launchedStep.Starts;
-        var (records, advantages, lags, trainingBegan) = await training!.Train(i, launchedStep.Rollout, starts, metrics);
+        StepTraining.Trained trainedStep;
+        try
+        {
+            trainedStep = await training!.Train(i, launchedStep.Rollout, starts, metrics, trainingSent);
+        }
+        finally
+        {
+            // A step that failed before its training warms nothing.
+            trainingSent.TrySetCanceled();
+        }
+        var (records, advantages, lags, trainingBegan) = trainedStep;
         ahead.Remove(i);
         var trainingStart = clock.Elapsed - (DateTimeOffset.UtcNow - trainingBegan);
         metrics.Rollout(records, advantages, lags, trainingBegan);
         metrics.Ranked(ranking.Trained(launchedStep.Forecast, records), launchedStep.Split);
-        var final = await Task.WhenAll(records.Select((r, k) =>
-            SiloLoss.Retry(() => grains.GetGrain<ISampleGrain>(r.Start!.Id).Trained(advantages.Advantages[k], advantages.Returns?[k]))));
-        trainedSamples(final);
-        var tally = launchedStep.Rollout.Tally;
         // A tail-batching round's prompts without a whole group wait for a long round.
         var trainedGroups = records.Select(r => r.Start!.Group).ToHashSet();
         plan.Defer(starts.Where(s => !trainedGroups.Contains(s.Group)).DistinctBy(s => s.Group));
         metrics.Round(launchedStep.Round, plan.Deferred.Count);
-        metrics.Accounted(StepLedger.Of([.. final, .. tally.Discarded]) with { TokensCarried = tally.TokensCarried, TakenBack = tally.TakenBack, Migrated = tally.Migrated, CachesCarried = tally.CachesCarried }, launchedStep.Migration);
-        migration!.Trained(i, final, live.Count);
-        dispatch!.Trained(final, launchedStep.Forecast, live.Count);
+        migration!.Trained(i, records, live.Count);
+        dispatch!.Trained(records, launchedStep.Forecast, live.Count);
 
         await trainers!.Publish(i);
         var trained = new WeightsRef(keys.ActorWeights(i), i);
@@ -480,13 +494,31 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
             pools.Moved(moved, moving.Elapsed.TotalSeconds);
         }
         if (rl.Pools is not null) metrics.Pooled(new PoolSizes(live.Count, ((DataParallelBackend)trainers).Active));
-        // Asynchronous steps are launched the moment their weights exist; a synchronous step at its iteration's start.
-        if (staleness > 0) Launch(plan, published: i);
-        await checkpoints.DeleteOldWeights(i, keep: staleness + 2);
-        var trainingSeconds = (clock.Elapsed - trainingStart).TotalSeconds;
-        var heldOut = data is not null && (i % rl.EvalEvery == 0 || i == job.Iterations) ? await Evaluate(trained, encoding, data, progress) : null;
+        // Asynchronous steps are launched the moment their weights exist; a synchronous one once they are loaded,
+        // with the workers back and the migration plan over this step (as at an iteration's start).
+        if (staleness == 0 && i < job.Iterations)
+        {
+            await Rejoin(progress);
+            await migration.Planned;
+        }
+        // This step's time ends here and the next one's begins: what follows (the samples told, the held-out
+        // evaluation, the checkpoint) runs beside the next step's generation and counts in its time.
         var seconds = clock.Elapsed.TotalSeconds;
+        var trainingSeconds = (clock.Elapsed - trainingStart).TotalSeconds;
+        window = (Stopwatch.StartNew(), DateTimeOffset.UtcNow);
         var usage = await TakeUsage();
+        Launch(plan, published: i);
+        // The samples hear they were trained once the next step's first samples are with its workers, so that
+        // the devices generate while they do: at 1,024 devices their 16,384 calls took a quarter of a second
+        // of wall time in which no device worked, and as many more when they queued before the next step's.
+        if (ahead.TryGetValue(i + 1, out var following)) await Task.WhenAny(following.Rollout.Dealt, following.Rollout.Records);
+        var final = await Task.WhenAll(records.Select((r, k) =>
+            SiloLoss.Retry(() => grains.GetGrain<ISampleGrain>(r.Start!.Id).Trained(advantages.Advantages[k], advantages.Returns?[k]))));
+        trainedSamples(final);
+        var tally = launchedStep.Rollout.Tally;
+        metrics.Accounted(StepLedger.Of([.. final, .. tally.Discarded]) with { TokensCarried = tally.TokensCarried, TakenBack = tally.TakenBack, Migrated = tally.Migrated, CachesCarried = tally.CachesCarried }, launchedStep.Migration);
+        await checkpoints.DeleteOldWeights(i, keep: staleness + 2);
+        var heldOut = data is not null && (i % rl.EvalEvery == 0 || i == job.Iterations) ? await Evaluate(trained, encoding, data, progress) : null;
         // Devices report wall seconds; an emulated job's cost model counts its own (wall times the time scale).
         var scale = emulated?.TimeScale ?? 1;
         if (pools.Planning) pools.Trained(i, final, division, scale * BusyPerDevice(usage, workersBefore), scale * BusyPerDevice(usage, trainersBefore));

@@ -35,6 +35,9 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
     private readonly List<Step> running = [];
     private TaskCompletionSource wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private bool abandoned;
+
+    /// <summary>How many workers a step's first deal sends to at once (see <see cref="Step.Carry"/>).</summary>
+    private const int FirstDealWorkers = 64;
     private JobKeys Keys { get; } = keys;
     private Func<int, Task> Revive { get; } = revive;
     private Action<int, string> Notice { get; } = notice;
@@ -42,10 +45,10 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
     /// <summary>A worker that cannot take samples: no device free for its new activation, or stopped by weights that failed to load.</summary>
     public static bool Unavailable(Exception e) => NoFreeDeviceException.In(e) || WorkerStoppedException.In(e);
 
-    /// <summary>A sample grain reported a stage; reports of samples of no running step and repeats are ignored.</summary>
-    public void SampleReached(string sampleId, SampleStage stage)
+    /// <summary>A sample grain reported a stage (once scored, with its record); reports of samples of no running step and repeats are ignored.</summary>
+    public void SampleReached(string sampleId, SampleStage stage, SampleRecord? scored)
     {
-        foreach (var step in running) step.Reached(sampleId, stage);
+        foreach (var step in running) step.Reached(sampleId, stage, scored);
         if (stage >= SampleStage.Generated) CatchUpAll();
     }
 
@@ -110,34 +113,43 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
         var groups = Channel.CreateUnbounded<int[]>();
         var tally = new RolloutTally();
         var policies = new StepPolicies(stagePolicy, dispatchPolicy, migration);
-        return new StepRollout(Run(starts, weights, policies, workers, groups.Writer, tally), groups.Reader, tally);
+        var dealt = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        return new StepRollout(Run(starts, weights, policies, workers, groups.Writer, tally, dealt), groups.Reader, tally, dealt.Task);
     }
 
     private async Task<SampleRecord[]> Run(SampleStart[] starts, WeightsRef weights, StepPolicies policies,
-        IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers, ChannelWriter<int[]> scoredGroups, RolloutTally tally)
+        IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers, ChannelWriter<int[]> scoredGroups, RolloutTally tally, TaskCompletionSource dealt)
     {
         try
         {
-            return await Rollout(starts, weights, policies, workers, scoredGroups, tally);
+            return await Rollout(starts, weights, policies, workers, scoredGroups, tally, dealt);
         }
         finally
         {
             scoredGroups.TryComplete();
+            dealt.TrySetResult();
         }
     }
 
     private async Task<SampleRecord[]> Rollout(SampleStart[] starts, WeightsRef weights, StepPolicies policies,
-        IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers, ChannelWriter<int[]> scoredGroups, RolloutTally tally)
+        IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers, ChannelWriter<int[]> scoredGroups, RolloutTally tally, TaskCompletionSource dealt)
     {
         var samples = starts.Select(s => grains.GetGrain<ISampleGrain>(s.Id)).ToArray();
-        await Task.WhenAll(samples.Select((s, k) => SiloLoss.Retry(() => s.Create(starts[k]))));
         if (abandoned) throw new TaskCanceledException("the job's rollouts were abandoned");
         var step = new Step(this, starts, weights, samples, policies, workers, scoredGroups, tally);
         if (oneVersionPerWorker) for (var w = 0; w < workers.Count; w++) step.State.SetBehind(w, Behind(step, w));
         running.Add(step);
         try
         {
-            step.Carry(policies.Dispatch.Start(step.State));
+            // The samples dealt at once are created by their dispatch (it carries their start), the others
+            // beside it: workers start generating without waiting for a step's worth of creations (16,384 calls
+            // at 1,024 devices, a quarter of a second with no device busy), and half the calls go.
+            var first = policies.Dispatch.Start(step.State);
+            var dealtAtOnce = first.Select(d => d.Sample).ToHashSet();
+            var created = Task.WhenAll(Enumerable.Range(0, samples.Length).Where(k => !dealtAtOnce.Contains(k)).Select(k => SiloLoss.Retry(() => samples[k].Create(starts[k]))));
+            step.Carry(first, workersAtOnce: FirstDealWorkers);
+            _ = step.Sent().ContinueWith(_ => dealt.TrySetResult(), TaskScheduler.Current);
+            await created;
             while (await Task.WhenAny(step.Trained.Task, Task.Delay(AuditPeriod), wake.Task) != step.Trained.Task)
             {
                 await step.Audit();
@@ -151,9 +163,10 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
         {
             running.Remove(step);
         }
-        // A tail-batching round trains on the samples it kept (by index); any other step on all.
+        // A tail-batching round trains on the samples it kept (by index); any other step on all. Their records
+        // came with their scores; one whose report was lost is read.
         int[] trainedOn = policies.Stage is TailBatchRound round ? round.Kept : [.. Enumerable.Range(0, samples.Length)];
-        return await Task.WhenAll(trainedOn.Select(k => Scored(samples[k])));
+        return await Task.WhenAll(trainedOn.Select(k => step.ScoredRecord(k) is { } record ? Task.FromResult(record) : Scored(samples[k])));
     }
 
     /// <summary>
@@ -188,7 +201,8 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
 }
 
 /// <summary>A step's rollout in flight: its records once all are scored, its groups (sample indices) as each is scored whole, and its tally.</summary>
-public sealed record StepRollout(Task<SampleRecord[]> Records, ChannelReader<int[]> ScoredGroups, RolloutTally Tally);
+/// <param name="Dealt">Done once the samples its dispatch policy deals at once are with their workers (or the rollout ended).</param>
+public sealed record StepRollout(Task<SampleRecord[]> Records, ChannelReader<int[]> ScoredGroups, RolloutTally Tally, Task Dealt);
 
 /// <summary>The policies one step's rollout asks: when samples move on, where they are generated, and whether its tail is gathered.</summary>
 internal sealed record StepPolicies(IStagePolicy Stage, IDispatchPolicy Dispatch, TailMigration? Migration);

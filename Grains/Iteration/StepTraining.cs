@@ -22,10 +22,11 @@ public sealed class StepTraining(JobSpec job, ITrainerBackend trainers, IGrainFa
     /// <summary>What the step trained on: its records, advantages and lags (by sample index), and when its first optimizer step began.</summary>
     public sealed record Trained(SampleRecord[] Records, AdvantageResult Advantages, int[] Lags, DateTimeOffset Began);
 
-    public Task<Trained> Train(int iteration, StepRollout rollout, SampleStart[] starts, IterationMetricsBuilder metrics) =>
-        rl.Async is { StreamTraining: true } ? Streamed(iteration, rollout, starts, metrics) : Whole(iteration, rollout, metrics);
+    /// <param name="sent">Set once the step's first optimizer step is sent to the trainers.</param>
+    public Task<Trained> Train(int iteration, StepRollout rollout, SampleStart[] starts, IterationMetricsBuilder metrics, TaskCompletionSource sent) =>
+        rl.Async is { StreamTraining: true } ? Streamed(iteration, rollout, starts, metrics, sent) : Whole(iteration, rollout, metrics, sent);
 
-    private async Task<Trained> Whole(int iteration, StepRollout rollout, IterationMetricsBuilder metrics)
+    private async Task<Trained> Whole(int iteration, StepRollout rollout, IterationMetricsBuilder metrics, TaskCompletionSource sent)
     {
         var records = await rollout.Records;
         var began = DateTimeOffset.UtcNow;
@@ -33,11 +34,16 @@ public sealed class StepTraining(JobSpec job, ITrainerBackend trainers, IGrainFa
         var advantages = Advantages(records);
         var steps = MiniBatchPlan.Steps(records.Length, rl.Epochs, rl.MiniBatches, job.Seed, iteration);
         var rows = await Rows(records, advantages, firstStep: rl.Epochs == 1 ? steps[0] : []);
-        for (var index = 0; index < steps.Length; index++) metrics.Trained(await trainers.Step(iteration, index, [.. steps[index].Select(k => rows[k])]));
+        for (var index = 0; index < steps.Length; index++)
+        {
+            var step = trainers.Step(iteration, index, [.. steps[index].Select(k => rows[k])]);
+            sent.TrySetResult();
+            metrics.Trained(await step);
+        }
         return new Trained(records, advantages, lags, began);
     }
 
-    private async Task<Trained> Streamed(int iteration, StepRollout rollout, SampleStart[] starts, IterationMetricsBuilder metrics)
+    private async Task<Trained> Streamed(int iteration, StepRollout rollout, SampleStart[] starts, IterationMetricsBuilder metrics, TaskCompletionSource sent)
     {
         var samples = starts.Select(s => grains.GetGrain<ISampleGrain>(s.Id)).ToArray();
         var (advantages, returns) = (new float[starts.Length][], rl.NeedsCritic ? new float[starts.Length][] : null);
@@ -57,7 +63,9 @@ public sealed class StepTraining(JobSpec job, ITrainerBackend trainers, IGrainFa
                 if (returns is not null) returns[indices[m]] = estimated.Returns![m];
             }
             klSum += estimated.MeanKl * batch.Length;
-            metrics.Trained(await trainers.Step(iteration, b, await Rows(batch, estimated, firstStep: b == 0 ? [.. Enumerable.Range(0, batch.Length)] : [])));
+            var step = trainers.Step(iteration, b, await Rows(batch, estimated, firstStep: b == 0 ? [.. Enumerable.Range(0, batch.Length)] : []));
+            sent.TrySetResult();
+            metrics.Trained(await step);
         }
         var records = await rollout.Records;
         return new Trained(records, new AdvantageResult(advantages, returns, klSum / records.Length), Lags(iteration, records), began!.Value);

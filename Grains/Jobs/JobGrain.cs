@@ -90,9 +90,9 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
         return [.. (await new JobMetricsLog(spec, store).Load(fromIteration)).Where(m => m.Iteration <= last)];
     }
 
-    public Task SampleReached(string sampleId, SampleStage stage)
+    public Task SampleReached(string sampleId, SampleStage stage, SampleRecord? scored)
     {
-        runner?.SampleReached(sampleId, stage);
+        runner?.SampleReached(sampleId, stage, scored);
         return Task.CompletedTask;
     }
 

@@ -83,9 +83,11 @@ public sealed class SampleGrain([PersistentState("sample", Ledger.Storage)] IPer
     public Task<bool> Dispatched(SampleStart start, string worker)
     {
         if (start.Id != this.GetPrimaryKeyString()) throw new ArgumentException($"sample {this.GetPrimaryKeyString()} was sent the start of {start.Id}");
+        // Dispatched at its step's launch without a Create, or its record (not yet in the ledger) lost with this
+        // grain's silo, or begun by an earlier run of the job: the start says what it is, as Create would.
+        if (current.Start is null || start.Run > current.Start.Run) current = Fresh(start);
+        else if (!current.Start.SameAs(start)) throw new InvalidOperationException($"sample {start.Id} already exists with a different start");
         if ((current.Stage == SampleStage.Generating && current.Worker == worker) || current.Stage == SampleStage.Discarded) return Task.FromResult(false);
-        // A record not yet in the ledger was lost with this grain's silo: the start says what it was.
-        if (current.Stage == SampleStage.New) current = Fresh(start);
         Expect(SampleStage.Created, "dispatched");
         current = current with { Stage = SampleStage.Generating, Worker = worker, Dispatches = current.Dispatches + 1, Times = current.Times with { Dispatched = current.Times.Dispatched ?? DateTimeOffset.UtcNow } };
         return Task.FromResult(true);
@@ -125,7 +127,7 @@ public sealed class SampleGrain([PersistentState("sample", Ledger.Storage)] IPer
         if (current.Stage >= SampleStage.Scored) return false;
         Expect(SampleStage.Generated, "scored");
         await ScoreKept(device);
-        Job.SampleReached(this.GetPrimaryKeyString(), SampleStage.Scored).Ignore();
+        Job.SampleReached(this.GetPrimaryKeyString(), SampleStage.Scored, current).Ignore();
         return true;
     }
 

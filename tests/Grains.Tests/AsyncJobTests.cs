@@ -51,10 +51,12 @@ public sealed class AsyncJobTests(ClusterFixture fixture)
 
         syncStatus.State.Should().Be(JobState.Completed, syncStatus.Message);
         asyncStatus.State.Should().Be(JobState.Completed, asyncStatus.Message);
-        // Synchronous: step 3 is sent to the workers after step 2 has trained. One step ahead: step 3 is
-        // sent as soon as version 1 exists, before step 2 trains (which waits for step 2's generation).
+        // Synchronous: step 3 is sent to the workers after step 2 has trained, with the weights it trained
+        // (its samples are told they were trained beside step 3's start). One step ahead: step 3 is sent as
+        // soon as version 1 exists, before step 2 trains (which waits for step 2's generation).
         var (syncStep2, syncStep3) = (await Records(grains, synchronous, 2), await Records(grains, synchronous, 3));
-        syncStep3.Min(r => r.Times.Dispatched!.Value).Should().BeAfter(syncStep2.Max(r => r.Times.Trained!.Value));
+        syncStep3.Min(r => r.Times.Dispatched!.Value).Should().BeAfter(syncStep2.Max(r => r.Times.Scored!.Value));
+        syncStep3.Should().OnlyContain(r => r.Generated!.WeightVersion == 2, "version 2 exists once step 2 has trained");
         var (asyncStep2, asyncStep3) = (await Records(grains, oneStep, 2), await Records(grains, oneStep, 3));
         asyncStep3.Min(r => r.Times.Dispatched!.Value).Should().BeBefore(asyncStep2.Min(r => r.Times.Trained!.Value));
     }

@@ -96,6 +96,29 @@ public sealed class SampleGrainTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_sample_dealt_at_its_steps_launch_is_created_by_its_dispatch_and_a_create_after_it_changes_nothing()
+    {
+        var start = Start("sample-dealt", 0);
+        var sample = fixture.Cluster.GrainFactory.GetGrain<ISampleGrain>(start.Id);
+
+        (await sample.Dispatched(start, "job/g0")).Should().BeTrue();
+        var record = await sample.Record();
+        (record.Stage, record.Worker, record.Dispatches).Should().Be((SampleStage.Generating, "job/g0", 1));
+        record.Start!.SameAs(start).Should().BeTrue();
+        record.Times.Created.Should().NotBeNull();
+        (await sample.Create(start)).Should().BeFalse("the launch's create, arriving after its dispatch, is a repeat");
+        (await sample.Record()).Stage.Should().Be(SampleStage.Generating);
+        await FluentActions.Awaiting(() => sample.Dispatched(start with { Prompt = [1, 2] }, "job/g1")).Should().ThrowAsync<InvalidOperationException>().WithMessage("sample sample-dealt/1/0 already exists with a different start");
+
+        // A later run of the job (a resume) deals it afresh, whatever the earlier run left.
+        await sample.Generated(Response("42"));
+        var later = start with { Run = 2 };
+        (await sample.Dispatched(later, "job/g1")).Should().BeTrue();
+        record = await sample.Record();
+        (record.Stage, record.Start!.Run, record.Worker, record.Generated).Should().Be((SampleStage.Generating, 2, "job/g1", null));
+    }
+
+    [Fact]
     public async Task Out_of_order_messages_are_refused_naming_the_stages()
     {
         var start = Start("sample-order", 0);
