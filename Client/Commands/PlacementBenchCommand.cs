@@ -54,6 +54,8 @@ public sealed class PlacementBenchCommand : AsyncCommand<PlacementBenchCommand.S
         }
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLine($"placement of {s.Grains:N0} device grains: median {Median(placed):F3} s over {placed.Count} rounds (grains that own no device: {Median(plain):F3} s)");
+        // Stopped, not only disposed: a disposed silo stops at once, its reminders and membership row mid-call (errors printed after the table).
+        await host.StopAsync(CancellationToken.None);
         return 0;
     }
 
