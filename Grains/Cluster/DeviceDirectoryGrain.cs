@@ -74,7 +74,7 @@ public sealed class DeviceDirectoryGrain(
             .Select(c => (c.Silo, c.Devices))
             .OrderByDescending(c => c.Devices.Count - held.CountOn(c.Silo)).ThenBy(c => c.Silo, StringComparer.Ordinal))
         {
-            if (devices.FirstOrDefault(d => held.HolderOf(silo, d) is null) is { } free) return Put(new DeviceLease(holder, role, silo, free));
+            if (held.FirstFree(silo, devices) is { } free) return Put(new DeviceLease(holder, role, silo, free));
         }
         var detail = string.Join("; ", candidates.Select(c =>
             $"{c.Silo}: {c.Devices.Count(d => held.HolderOf(c.Silo, d) is not null)}/{c.Devices.Count} held{(Drained.Contains(c.Silo) ? ", drained" : "")}"));

@@ -26,7 +26,8 @@ public abstract class DeviceGrain : Grain, IDeviceGrain
         var member = this.GetGrainId().ToString();
         var here = GrainContext.Address.SiloAddress!.ToParsableString();
         var calls = ServiceProvider.GetRequiredService<Placement.LeaseCalls>();
-        var leased = await calls.Lookup(holder);
+        // Placed from this silo, the lease is already here; otherwise the directory says what it leased.
+        var leased = calls.TakeReserved(member, here) ?? await calls.Lookup(holder);
         if (leased is null || leased.Silo != here)
         {
             // Orleans may re-activate a grain where a cached address points, without asking the placement

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Grains.Interfaces.Cluster;
 
 namespace Grains.Placement;
@@ -7,18 +8,36 @@ namespace Grains.Placement;
 /// first goes at once, and those asked while a call is under way go in the next, as one message (and one
 /// ledger write). Measured: a pool of 2,048 grains placed at once sent the directory 4,096 messages, and
 /// most of the time went on their contention for its activation.
+/// A lease this silo reserved for a grain is also kept here until that grain activates, so an activation
+/// on the silo that placed it takes its lease without asking the directory again.
 /// </summary>
-public sealed class LeaseCalls(IGrainFactory grains)
+public sealed class LeaseCalls(IGrainFactory grains, TimeProvider clock)
 {
+    /// <summary>How long a reserved lease waits here for its grain's activation; after that the activation asks the directory.</summary>
+    private static readonly TimeSpan HandOverWithin = TimeSpan.FromSeconds(30);
+
     private readonly IDeviceDirectoryGrain directory = grains.GetGrain<IDeviceDirectoryGrain>(0);
     private readonly Batches<LeaseRequest, LeaseAnswer> reservations = new();
     private readonly Batches<string, DeviceLease?> lookups = new();
+    private readonly ConcurrentDictionary<string, (DeviceLease Lease, DateTimeOffset At)> reserved = new();
+
+    public LeaseCalls(IGrainFactory grains) : this(grains, TimeProvider.System) { }
 
     public async Task<DeviceLease> Reserve(LeaseRequest request)
     {
         var answer = await reservations.Ask(request, directory.ReserveAll);
-        return answer.Lease ?? throw new NoFreeDeviceException(answer.Refusal!);
+        var lease = answer.Lease ?? throw new NoFreeDeviceException(answer.Refusal!);
+        if (request.Member is { } member) reserved[member] = (lease, clock.GetUtcNow());
+        return lease;
     }
+
+    /// <summary>
+    /// The lease this silo reserved for <paramref name="member"/> on <paramref name="silo"/> moments ago, taken
+    /// (a later activation asks the directory), or null: none, one on another silo, or one older than the
+    /// hand-over window (the grain may have come and gone since).
+    /// </summary>
+    public DeviceLease? TakeReserved(string member, string silo) =>
+        reserved.TryRemove(member, out var r) && r.Lease.Silo == silo && clock.GetUtcNow() - r.At <= HandOverWithin ? r.Lease : null;
 
     public Task<DeviceLease?> Lookup(string holder) => lookups.Ask(holder, directory.LookupAll);
 

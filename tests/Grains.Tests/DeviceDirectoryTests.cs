@@ -74,4 +74,57 @@ public sealed class DeviceDirectoryTests(ClusterFixture fixture)
         var directory = fixture.Cluster.GrainFactory.GetGrain<IDeviceDirectoryGrain>(0);
         foreach (var lease in granted) await directory.Release(lease.Holder);
     }
+
+    [Fact]
+    public async Task A_device_released_amid_held_ones_is_the_next_leased_and_another_order_of_the_list_is_searched_in_its_own_order()
+    {
+        var directory = fixture.Cluster.GrainFactory.GetGrain<IDeviceDirectoryGrain>(0);
+        var calls = new LeaseCalls(fixture.Cluster.GrainFactory);
+        var silo = fixture.Cluster.Primary!.SiloAddress.ToParsableString();
+        string[] ten = [.. Enumerable.Range(0, 10).Select(d => $"amid-{d}")];
+        SiloDevices[] inOrder = [new(silo, ten)];
+
+        var first = await Task.WhenAll(Enumerable.Range(0, 5).Select(h => calls.Reserve(new LeaseRequest($"amid/h{h}", "generation", inOrder))));
+        first.Select(l => l.Device).Order().Should().Equal("amid-0", "amid-1", "amid-2", "amid-3", "amid-4");
+        await directory.Release(first.Single(l => l.Device == "amid-2").Holder);
+
+        (await calls.Reserve(new LeaseRequest("amid/h5", "generation", inOrder))).Device.Should().Be("amid-2", "the first free device in the silo's order");
+        (await calls.Reserve(new LeaseRequest("amid/h6", "generation", inOrder))).Device.Should().Be("amid-5");
+        (await calls.Reserve(new LeaseRequest("amid/h7", "generation", [new(silo, [.. ten.Reverse()])]))).Device.Should().Be("amid-9");
+
+        foreach (var lease in (await directory.Leases()).Where(l => l.Holder.StartsWith("amid/"))) await directory.Release(lease.Holder);
+    }
+
+    [Fact]
+    public async Task A_lease_reserved_here_is_handed_to_its_own_grain_once_on_its_own_silo_and_only_within_the_window()
+    {
+        var clock = new SetClock();
+        var calls = new LeaseCalls(fixture.Cluster.GrainFactory, clock);
+        var silo = fixture.Cluster.Primary!.SiloAddress.ToParsableString();
+        SiloDevices[] one = [new(silo, ["handed-0"])];
+        var ask = () => calls.Reserve(new LeaseRequest("handed/h", "generation", one, "worker/handed/0"));
+
+        var lease = await ask();
+        calls.TakeReserved("worker/handed/1", silo).Should().BeNull("it was reserved for another grain");
+        calls.TakeReserved("worker/handed/0", silo).Should().Be(lease);
+        calls.TakeReserved("worker/handed/0", silo).Should().BeNull("a lease is handed over once; a later activation asks the directory");
+
+        await ask();
+        calls.TakeReserved("worker/handed/0", "another-silo").Should().BeNull("the grain activated elsewhere than its lease");
+        calls.TakeReserved("worker/handed/0", silo).Should().BeNull("the entry went with the first look");
+
+        await ask();
+        clock.Now += TimeSpan.FromSeconds(31);
+        calls.TakeReserved("worker/handed/0", silo).Should().BeNull("past the window the grain may have come and gone");
+        (await calls.Lookup("handed/h")).Should().Be(lease, "the directory still holds it for its holder");
+
+        await fixture.Cluster.GrainFactory.GetGrain<IDeviceDirectoryGrain>(0).Release("handed/h", "worker/handed/0");
+    }
+
+    private sealed class SetClock : TimeProvider
+    {
+        public DateTimeOffset Now { get; set; } = new(2026, 12, 4, 0, 0, 0, TimeSpan.Zero);
+
+        public override DateTimeOffset GetUtcNow() => Now;
+    }
 }
