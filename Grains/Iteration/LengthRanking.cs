@@ -8,11 +8,14 @@ namespace Grains.Iteration;
 /// any of it is generated, so an asynchronous step's forecast knows only the steps trained before it),
 /// and once the step is trained its forecast is scored against the lengths that came and the ranker
 /// learns from them. A prompt is known by its example index, or on emulated devices by its seed (the
-/// same each epoch when the emulation has a dataset size).
+/// same each epoch when the emulation has a dataset size). Its token model is fit by a stateless worker
+/// (<see cref="ILengthModelGrain"/>), not in the job grain's turn; a forecast waits for the fit asked before it.
 /// </summary>
-public sealed class LengthRanking
+public sealed class LengthRanking(ILengthModelGrain model)
 {
     private readonly LengthRanker ranker = new();
+    // The fit of the latest window asked for: each next one starts when it ends, and a forecast awaits it.
+    private Task fitted = Task.CompletedTask;
 
     /// <summary>The forecast of one launched step: each prompt group's predicted score, and how many of its prompts the ranker had seen.</summary>
     public sealed record Forecast(IReadOnlyDictionary<string, double> ByGroup, double KnownShare);
@@ -20,8 +23,23 @@ public sealed class LengthRanking
     /// <summary>What the ranker has learned, for a checkpoint.</summary>
     public RankerState State() => ranker.State();
 
-    /// <summary>A resumed job's ranker takes up what its checkpoint's had learned.</summary>
-    public void Restore(RankerState state) => ranker.Restore(state);
+    /// <summary>A resumed job's ranker takes up what its checkpoint's had learned (its model fit as after a step).</summary>
+    public void Restore(RankerState state)
+    {
+        ranker.Restore(state, fit: false);
+        fitted = Fit(fitted);
+    }
+
+    /// <summary>
+    /// Waits for the model's fit asked last (after a step was trained, or at a resume), so the next forecast
+    /// uses it. A fit that failed leaves the weights before it and is rethrown here once, for the caller to report.
+    /// </summary>
+    public async Task Fitted()
+    {
+        var fit = fitted;
+        fitted = Task.CompletedTask;
+        await fit;
+    }
 
     public Forecast Predict(IReadOnlyList<SampleStart> starts)
     {
@@ -36,7 +54,8 @@ public sealed class LengthRanking
     public RankingReport? Trained(Forecast forecast, IReadOnlyList<SampleRecord> trained)
     {
         var groups = trained.GroupBy(r => r.Start!.Group).Where(g => forecast.ByGroup.ContainsKey(g.Key)).ToArray();
-        ranker.Observe([.. groups.Select(g => new ObservedPrompt(Key(g.First().Start!), g.First().Start!.Prompt, [.. g.Select(r => r.Generated!.Tokens)]))]);
+        ranker.Observe([.. groups.Select(g => new ObservedPrompt(Key(g.First().Start!), g.First().Start!.Prompt, [.. g.Select(r => r.Generated!.Tokens)]))], fit: false);
+        fitted = Fit(fitted);
         if (groups.Length < 5) return null;
         double[] predicted = [.. groups.Select(g => forecast.ByGroup[g.Key])];
         double[] means = [.. groups.Select(g => g.Average(r => (double)r.Generated!.Tokens))];
@@ -44,6 +63,24 @@ public sealed class LengthRanking
         double[] lengths = [.. groups.SelectMany(g => g.Select(r => (double)r.Generated!.Tokens))];
         return new RankingReport(RankQuality.RecallOfLongest(predicted, means), RankQuality.SpearmanRho(predicted, means),
             RankQuality.RecallOfLongest(perResponse, lengths), forecast.KnownShare);
+    }
+
+    /// <summary>Has the model fit to its window as it is once <paramref name="before"/> (the fit asked before) ends; an emulated job's prompts have no tokens, and no window.</summary>
+    private async Task Fit(Task before)
+    {
+        try
+        {
+            await before;
+        }
+        finally
+        {
+            var window = ranker.Model.Window;
+            if (window.Count > 0)
+            {
+                var weights = await model.Fit(new LengthModelWindow(ranker.Model.Buckets, ranker.Model.Ridge, [.. window.Select(w => w.Prompt)], [.. window.Select(w => w.Target)]));
+                ranker.Model.Use(weights);
+            }
+        }
     }
 
     private static RankedPrompt Prompt(SampleStart start) => new(Key(start), start.Prompt);

@@ -71,7 +71,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     private StepTraining? training;
     private MigrationTuning? migration;
 
-    private readonly LengthRanking ranking = new();
+    private readonly LengthRanking ranking = new(grains.GetGrain<ILengthModelGrain>(0));
 
     private DispatchTuning? dispatch;
 
@@ -213,6 +213,19 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         // A job that stops (cancelled, or at its end) leaves a checkpoint of where it stopped, so that
         // --resume goes on from there (with more iterations, for instance).
         if (Checkpoints && done > start && done % rl.CheckpointEvery != 0) await Checkpoint(done);
+    }
+
+    /// <summary>The length model fit to the steps trained so far, before the next steps' prompts are forecast; one that failed leaves the fit before it.</summary>
+    private async Task RankerFitted()
+    {
+        try
+        {
+            await ranking.Fitted();
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning(e, "job {Job}: the length model could not be fit; forecasts go on with its previous fit", job.Name);
+        }
     }
 
     /// <summary>
@@ -450,6 +463,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         var metrics = new IterationMetricsBuilder(i, began, emulated?.TimeScale ?? 1);
         await Rejoin(progress);
         if (staleness == 0) await migration!.Planned;
+        await RankerFitted();
         Launch(plan, published: i - 1);
         var launchedStep = ahead[i];
         var trainingSent = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -507,6 +521,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         var trainingSeconds = (clock.Elapsed - trainingStart).TotalSeconds;
         window = (Stopwatch.StartNew(), DateTimeOffset.UtcNow);
         var usage = await TakeUsage();
+        await RankerFitted();
         Launch(plan, published: i);
         // The samples hear they were trained once the next step's first samples are with its workers, so that
         // the devices generate while they do: at 1,024 devices their 16,384 calls took a quarter of a second

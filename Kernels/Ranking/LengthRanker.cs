@@ -39,14 +39,20 @@ public sealed class LengthRanker(PromptLengthModel? model = null, double modelWe
     public RankerState State() => new([.. history.Select(h => new PromptHistory(h.Key, h.Value.Sum, h.Value.Count))],
         [.. model.Window.Select(w => new ObservedScore(w.Prompt, w.Target))]);
 
-    /// <summary>Takes up what a ranker had learned in place of its own (its history, and its token model refit on the same window).</summary>
-    public void Restore(RankerState state)
+    /// <summary>The token model: its window, and the weights it predicts with.</summary>
+    public PromptLengthModel Model => model;
+
+    /// <summary>
+    /// Takes up what a ranker had learned in place of its own: its history, and its token model's window,
+    /// refit unless <paramref name="fit"/> is false (the caller has the model fit elsewhere and gives it the weights).
+    /// </summary>
+    public void Restore(RankerState state, bool fit = true)
     {
         history.Clear();
         model.Clear();
         foreach (var h in state.History) history[h.Key] = (h.Sum, h.Count);
         foreach (var w in state.Window) model.Observe(w.Prompt, w.Score);
-        if (state.Window.Length > 0) model.Fit();
+        if (fit) model.Fit();
     }
 
     /// <summary>Whether the prompt has history.</summary>
@@ -60,8 +66,8 @@ public sealed class LengthRanker(PromptLengthModel? model = null, double modelWe
         return (sum + modelWeight * prior) / (count + modelWeight);
     })];
 
-    /// <summary>Learns from one step's prompts and their responses' lengths.</summary>
-    public void Observe(IReadOnlyList<ObservedPrompt> step)
+    /// <summary>Learns from one step's prompts and their responses' lengths; the token model is refit unless <paramref name="fit"/> is false (as in <see cref="Restore"/>).</summary>
+    public void Observe(IReadOnlyList<ObservedPrompt> step, bool fit = true)
     {
         if (step.Any(p => p.Lengths.Any(l => l < 0))) throw new ArgumentException("a response length below 0");
         var scores = Scores([.. step.SelectMany(p => p.Lengths)]);
@@ -75,7 +81,7 @@ public sealed class LengthRanker(PromptLengthModel? model = null, double modelWe
             history[prompt.Key] = (past / 2 + sum, count / 2 + prompt.Lengths.Count);
             if (prompt.Tokens.Count > 0) model.Observe(prompt.Tokens, sum / prompt.Lengths.Count);
         }
-        if (scores.Length > 0) model.Fit();
+        if (fit) model.Fit();
     }
 
     /// <summary>Each length's rank score among all of them: Phi^-1((mean rank - 1/2) / n).</summary>

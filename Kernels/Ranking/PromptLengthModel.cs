@@ -33,15 +33,38 @@ public sealed class PromptLengthModel(int buckets = 1024, int window = 2048, dou
         while (seen.Count > window) seen.Dequeue();
     }
 
-    /// <summary>Solves (X^T X + lambda I) w = X^T y over the window (the bias column unpenalized in effect: its count dominates lambda).</summary>
+    /// <summary>The hashed feature buckets (the weights are one more: the bias).</summary>
+    public int Buckets => buckets;
+
+    /// <summary>The ridge penalty lambda.</summary>
+    public double Ridge => ridge;
+
+    /// <summary>Fits the weights to the window (<see cref="Solve"/>) and predicts with them.</summary>
     public void Fit()
     {
-        if (seen.Count == 0) return;
+        if (seen.Count > 0) Use(Solve());
+    }
+
+    /// <summary>
+    /// The weights that solve (X^T X + lambda I) w = X^T y over the window (the bias column unpenalized in
+    /// effect: its count dominates lambda), without predicting with them: a job has them solved off its grain.
+    /// </summary>
+    public double[] Solve()
+    {
+        if (seen.Count == 0) throw new InvalidOperationException("no observed prompt to fit the length model to");
         using var scope = NewDisposeScope();
         var x = tensor(seen.SelectMany(s => Features(s.Prompt)).ToArray(), [seen.Count, buckets + 1], ScalarType.Float64);
         var y = tensor(seen.Select(s => s.Target).ToArray(), [seen.Count, 1], ScalarType.Float64);
         var gram = x.t().matmul(x) + eye(buckets + 1, dtype: ScalarType.Float64) * ridge;
-        weights = linalg.solve(gram, x.t().matmul(y)).squeeze(1).data<double>().ToArray();
+        return linalg.solve(gram, x.t().matmul(y)).squeeze(1).data<double>().ToArray();
+    }
+
+    /// <summary>Predicts with <paramref name="fitted"/>: weights solved for a model of the same buckets.</summary>
+    public void Use(double[] fitted)
+    {
+        if (fitted.Length != buckets + 1) throw new ArgumentException($"length model weights: {fitted.Length} given for {buckets} buckets and a bias ({buckets + 1} expected)", nameof(fitted));
+        if (fitted.Any(w => !double.IsFinite(w))) throw new ArgumentException("length model weights: a weight that is not a finite number", nameof(fitted));
+        weights = [.. fitted];
     }
 
     /// <summary>The prompt's predicted score: 0 (the middle) before the first fit.</summary>
