@@ -139,9 +139,10 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
         var seconds = last.IterationSeconds * last.TimeScale;
         var timeline = Path.Combine(output, $"{variant.Name}.svg");
         File.WriteAllText(timeline, Timeline(last, seconds, $"{workload.Name}, {variant.Name}: iteration {last.Iteration}, {seconds:F1} emulated s"));
-        // The bound is over the workload's samples; a tail-batching step trains others (those that finished first), so it has none to compare with.
+        // The bound is over the workload's samples; a tail-batching step trains others (those that finished first), and its round's bound is over those.
+        var bound = variant.TailBatch ? measured.Sum(m => m.Round?.BoundSeconds ?? double.NaN) : steady.BoundSeconds;
         return (new PolicyResult(variant.Name, steady.SecondsPerIteration, measured.Average(m => m.TrainingSeconds * m.TimeScale), steady.SamplesPerSecond, steady.TokensPerSecond, null,
-            variant.TailBatch ? null : steady.BoundSeconds / steady.Iterations, variant.TailBatch ? null : steady.Efficiency, steady.GenerationShare, steady.PredictionError, TimelineAnalysis.BusyByRole(last.Timeline, Instances(job, last.Pools), seconds),
+            bound / steady.Iterations, bound / steady.Seconds, steady.GenerationShare, steady.PredictionError, TimelineAnalysis.BusyByRole(last.Timeline, Instances(job, last.Pools), seconds),
             (counter.Calls - calls) / wall, activations, measured.Average(m => TimelineAnalysis.NoDeviceBusyShare(m.Timeline, m.IterationSeconds * m.TimeScale)),
             wall / (iterations + variant.WarmUp + variant.CoolDown), timeline, last.Timeline, DevicesOf(emulated), emulated.CostPerHour,
             emulated.CostPerHour is { } cost ? steady.SamplesPerSecond * 3600 / cost : null), measured);

@@ -168,8 +168,13 @@ public sealed record RankingReport(
     [property: Id(3)] double KnownShare);
 
 /// <summary>A tail-batching round: long (deferred prompts run to the end) or short, and the prompts deferred after it.</summary>
+/// <param name="BoundSeconds">
+/// On emulated devices, the lower bound on a step that trains the samples this round kept (the ideal bound of a
+/// workload of their lengths, in emulated seconds): the bench's efficiency for tail batching, whose steps do not
+/// train their workload's samples.
+/// </param>
 [GenerateSerializer, Immutable]
-public sealed record RoundReport([property: Id(0)] bool Long, [property: Id(1)] int Deferred);
+public sealed record RoundReport([property: Id(0)] bool Long, [property: Id(1)] int Deferred, [property: Id(2)] double? BoundSeconds = null);
 
 /// <summary>Long-tail migration settings in force: gather once <see cref="Remaining"/> of a step is left, on <see cref="Workers"/> workers.</summary>
 [GenerateSerializer, Immutable]

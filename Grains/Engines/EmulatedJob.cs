@@ -158,13 +158,17 @@ public sealed partial class EmulatedJob
             rl.NeedsCritic ? Pass(true, pipeline.CriticStagesOrActor, pipeline.CriticReplicas(rl), criticMicroBatches) : 1);
     }
 
-    /// <summary>Iteration <paramref name="iteration"/>'s samples and cluster, as the job will run them (generated with weights version max(0, iteration - 1 - maxStaleness)).</summary>
-    public EmulatedWorkload Workload(int iteration)
+    /// <summary>
+    /// Iteration <paramref name="iteration"/>'s samples and cluster, as the job will run them (generated with weights
+    /// version max(0, iteration - 1 - maxStaleness)); or, given <paramref name="responses"/>, the same cluster training
+    /// samples of those response lengths (what a tail-batching round kept, which are not the workload's).
+    /// </summary>
+    public EmulatedWorkload Workload(int iteration, IReadOnlyList<int>? responses = null)
     {
-        var count = rl.PromptsPerIteration * rl.SamplesPerPrompt;
+        var count = responses?.Count ?? rl.PromptsPerIteration * rl.SamplesPerPrompt;
         var version = Math.Max(0, iteration - 1 - rl.Staleness);
         var samples = Enumerable.Range(0, count)
-            .Select(k => (Prompt: spec.PromptLength, Response: EmulatedCosts.ResponseLength(Lengths, PromptSeed(iteration, k / rl.SamplesPerPrompt, (iteration - 1L) * rl.PromptsPerIteration + k / rl.SamplesPerPrompt),
+            .Select(k => (Prompt: spec.PromptLength, Response: responses?[k] ?? EmulatedCosts.ResponseLength(Lengths, PromptSeed(iteration, k / rl.SamplesPerPrompt, (iteration - 1L) * rl.PromptsPerIteration + k / rl.SamplesPerPrompt),
                 Seeds.Sample(job.Seed, iteration, k), version, Lengths.Max))).ToArray();
         var scorer = Scorer;
         var scoring = new[] { scorer.Device.Model, scorer.CriticModel, scorer.RewardModel }.OfType<string>().Select(m => EmulatedCosts.Of(scorer.Device, m)).ToArray();

@@ -37,8 +37,8 @@ public sealed class IterationMetricsBuilder(int iteration, DateTimeOffset began,
     /// <param name="migration">The long-tail migration the step was launched with.</param>
     public void Accounted(StepLedger accounted, MigrationPlan? migration) => (ledger, this.migration) = (accounted, migration);
 
-    /// <summary>The step's tail-batching round, if it ran one, and the prompts waiting for a long round after it.</summary>
-    public void Round(PlannedRound? planned, int deferred) => round = planned is null ? null : new RoundReport(planned.Long, deferred);
+    /// <summary>The step's tail-batching round, if it ran one, the prompts waiting for a long round after it, and (emulated) the bound on training what it kept.</summary>
+    public void Round(PlannedRound? planned, int deferred, double? boundSeconds) => round = planned is null ? null : new RoundReport(planned.Long, deferred, boundSeconds);
 
     public void Trained(TrainStep step)
     {

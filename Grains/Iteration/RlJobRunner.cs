@@ -487,7 +487,10 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         // A tail-batching round's prompts without a whole group wait for a long round.
         var trainedGroups = records.Select(r => r.Start!.Group).ToHashSet();
         plan.Defer(starts.Where(s => !trainedGroups.Contains(s.Group)).DistinctBy(s => s.Group));
-        metrics.Round(launchedStep.Round, plan.Deferred.Count);
+        // A round trains the samples that finished first, not its workload's: its bound is over those.
+        var roundBound = emulated is not null && launchedStep.Round is not null
+            ? Kernels.Emulation.IdealBound.For(emulated.Workload(i, [.. records.Select(r => r.Generated!.Tokens)]), staleness).Seconds : (double?)null;
+        metrics.Round(launchedStep.Round, plan.Deferred.Count, roundBound);
         migration!.Trained(i, records, live.Count);
         dispatch!.Trained(records, launchedStep.Forecast, live.Count);
 
