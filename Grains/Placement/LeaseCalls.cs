@@ -20,6 +20,9 @@ public sealed class LeaseCalls(IGrainFactory grains, TimeProvider clock)
     private readonly Batches<LeaseRequest, LeaseAnswer> reservations = new();
     private readonly Batches<string, DeviceLease?> lookups = new();
     private readonly ConcurrentDictionary<string, (DeviceLease Lease, DateTimeOffset At)> reserved = new();
+    // When reservations past the window were last dropped: a grain placed from here onto another silo never
+    // takes its lease here, so without this a long-lived silo would keep one for every such placement.
+    private DateTimeOffset pruned = DateTimeOffset.MinValue;
 
     public LeaseCalls(IGrainFactory grains) : this(grains, TimeProvider.System) { }
 
@@ -27,9 +30,18 @@ public sealed class LeaseCalls(IGrainFactory grains, TimeProvider clock)
     {
         var answer = await reservations.Ask(request, directory.ReserveAll);
         var lease = answer.Lease ?? throw new NoFreeDeviceException(answer.Refusal!);
-        if (request.Member is { } member) reserved[member] = (lease, clock.GetUtcNow());
+        var now = clock.GetUtcNow();
+        if (request.Member is { } member) reserved[member] = (lease, now);
+        if (now - pruned > HandOverWithin)
+        {
+            pruned = now;
+            foreach (var (key, held) in reserved) if (now - held.At > HandOverWithin) reserved.TryRemove(key, out _);
+        }
         return lease;
     }
+
+    /// <summary>Leases reserved here and not yet taken by their grains (nor dropped past the window).</summary>
+    public int Reserved => reserved.Count;
 
     /// <summary>
     /// The lease this silo reserved for <paramref name="member"/> on <paramref name="silo"/> moments ago, taken

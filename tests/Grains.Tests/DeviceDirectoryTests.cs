@@ -118,6 +118,15 @@ public sealed class DeviceDirectoryTests(ClusterFixture fixture)
         calls.TakeReserved("worker/handed/0", silo).Should().BeNull("past the window the grain may have come and gone");
         (await calls.Lookup("handed/h")).Should().Be(lease, "the directory still holds it for its holder");
 
+        // A lease reserved for a grain that activates on another silo is never taken here: it is dropped once past the window.
+        await ask();
+        calls.Reserved.Should().Be(1);
+        clock.Now += TimeSpan.FromSeconds(31);
+        await calls.Reserve(new LeaseRequest("handed/h2", "generation", [new(silo, ["handed-1"])], "worker/handed/2"));
+        calls.Reserved.Should().Be(1, "worker/handed/0's old reservation went; worker/handed/2's is new");
+        calls.TakeReserved("worker/handed/2", silo).Should().NotBeNull();
+        await fixture.Cluster.GrainFactory.GetGrain<IDeviceDirectoryGrain>(0).Release("handed/h2", "worker/handed/2");
+
         await fixture.Cluster.GrainFactory.GetGrain<IDeviceDirectoryGrain>(0).Release("handed/h", "worker/handed/0");
     }
 
