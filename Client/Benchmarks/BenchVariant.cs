@@ -9,7 +9,9 @@ namespace Client.Benchmarks;
 /// versions generation runs ahead of training (async-k: rl.async.maxStaleness k, streaming scoring, pull
 /// dispatch, so a step's samples go to the workers done with older versions; async-k-partial: with partial
 /// rollouts, where every worker takes every version at once and pull deals as round-robin does, the interrupted
-/// samples' KV caches kept; async-k-partial-recompute: prefilled again under the new weights instead).
+/// samples' KV caches kept; async-k-partial-recompute: prefilled again under the new weights instead). Variants with
+/// Stream train each mini-batch the moment its groups are scored (rl.async.streamTraining, StreamRL's dynamic batches):
+/// async-k-stream, async-k-partial-stream, and async-k-stream-skew with skew-aware dispatch (StreamRL's whole design).
 /// Colocated variants run the workload on as many devices, every one hosting every role (the published baseline).
 /// Variants with Migrate gather each step's tail on a few workers (RLHFuse's long-tail migration; colocated-rlhfuse
 /// is the colocated form), with the threshold and targets <see cref="TailPlanner"/> chooses for the workload; their
@@ -27,7 +29,7 @@ namespace Client.Benchmarks;
 /// </summary>
 public sealed record BenchVariant(string Name, RolePlacement Placement, StagePolicy Policy, int Staleness = 0, bool Partial = false, MigrationMove? Migrate = null,
     bool TailBatch = false, PipelineScheduleKind? Pipeline = null, InterruptedCache Interrupted = InterruptedCache.Auto, DispatchPolicy? Dispatch = null,
-    PoolsSpec? Pools = null, string? CrossDatacenter = null)
+    PoolsSpec? Pools = null, string? CrossDatacenter = null, bool Stream = false)
 {
     public static IReadOnlyList<BenchVariant> All { get; } =
     [
@@ -52,6 +54,9 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
         {
             new BenchVariant($"async-{k}", RolePlacement.Disaggregated, StagePolicy.Streaming, k),
             new BenchVariant($"async-{k}-partial", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Partial: true),
+            new BenchVariant($"async-{k}-stream", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Stream: true),
+            new BenchVariant($"async-{k}-stream-skew", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Stream: true, Dispatch: DispatchPolicy.SkewAware),
+            new BenchVariant($"async-{k}-partial-stream", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Partial: true, Stream: true),
             new BenchVariant($"async-{k}-partial-recompute", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Partial: true, Interrupted: InterruptedCache.Recompute),
             new BenchVariant($"async-{k}-migrate", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Migrate: MigrationMove.Auto),
             new BenchVariant($"async-{k}-migrate-prefill", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Migrate: MigrationMove.Prefill),
@@ -125,7 +130,7 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
             Rl = placed.Rl! with
             {
                 StagePolicy = Policy,
-                Async = Staleness > 0 ? new AsyncSpec { MaxStaleness = Staleness, PartialRollouts = Partial, InterruptedCache = Interrupted } : null,
+                Async = Staleness > 0 ? new AsyncSpec { MaxStaleness = Staleness, PartialRollouts = Partial, InterruptedCache = Interrupted, StreamTraining = Stream } : null,
                 Dispatch = Dispatch ?? (Staleness > 0 ? DispatchPolicy.Pull : placed.Rl.Dispatch),
                 Emulation = EmulationOf(placed.Rl),
                 TailBatching = TailBatch ? new TailBatchingSpec() : null,
