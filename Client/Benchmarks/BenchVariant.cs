@@ -12,6 +12,8 @@ namespace Client.Benchmarks;
 /// samples' KV caches kept; async-k-partial-recompute: prefilled again under the new weights instead). Variants with
 /// Stream train each mini-batch the moment its groups are scored (rl.async.streamTraining, StreamRL's dynamic batches):
 /// async-k-stream, async-k-partial-stream, and async-k-stream-skew with skew-aware dispatch (StreamRL's whole design).
+/// Variants with LongTogether cut each step's mini-batches with its longest sequences gathered (rl.miniBatchOrder
+/// long-together): colocated-barrier-long, async-k-long, async-k-partial-long.
 /// Colocated variants run the workload on as many devices, every one hosting every role (the published baseline).
 /// Variants with Migrate gather each step's tail on a few workers (RLHFuse's long-tail migration; colocated-rlhfuse
 /// is the colocated form), with the threshold and targets <see cref="TailPlanner"/> chooses for the workload; their
@@ -29,7 +31,7 @@ namespace Client.Benchmarks;
 /// </summary>
 public sealed record BenchVariant(string Name, RolePlacement Placement, StagePolicy Policy, int Staleness = 0, bool Partial = false, MigrationMove? Migrate = null,
     bool TailBatch = false, PipelineScheduleKind? Pipeline = null, InterruptedCache Interrupted = InterruptedCache.Auto, DispatchPolicy? Dispatch = null,
-    PoolsSpec? Pools = null, string? CrossDatacenter = null, bool Stream = false)
+    PoolsSpec? Pools = null, string? CrossDatacenter = null, bool Stream = false, bool LongTogether = false)
 {
     public static IReadOnlyList<BenchVariant> All { get; } =
     [
@@ -39,6 +41,7 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
         new("colocated-streaming", RolePlacement.Colocated, StagePolicy.Streaming),
         new("colocated-rlhfuse", RolePlacement.Colocated, StagePolicy.Streaming, Migrate: MigrationMove.Auto),
         new("streaming-migrate", RolePlacement.Disaggregated, StagePolicy.Streaming, Migrate: MigrationMove.Auto),
+        new("colocated-barrier-long", RolePlacement.Colocated, StagePolicy.Barrier, LongTogether: true),
         // The colocated ablation: each technique alone over the barrier baseline, then together.
         new("colocated-barrier-migrate", RolePlacement.Colocated, StagePolicy.Barrier, Migrate: MigrationMove.Auto),
         new("colocated-barrier-tailbatch", RolePlacement.Colocated, StagePolicy.Barrier, TailBatch: true),
@@ -56,6 +59,8 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
             new BenchVariant($"async-{k}-partial", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Partial: true),
             new BenchVariant($"async-{k}-stream", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Stream: true),
             new BenchVariant($"async-{k}-stream-skew", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Stream: true, Dispatch: DispatchPolicy.SkewAware),
+            new BenchVariant($"async-{k}-long", RolePlacement.Disaggregated, StagePolicy.Streaming, k, LongTogether: true),
+            new BenchVariant($"async-{k}-partial-long", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Partial: true, LongTogether: true),
             new BenchVariant($"async-{k}-partial-stream", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Partial: true, Stream: true),
             new BenchVariant($"async-{k}-partial-recompute", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Partial: true, Interrupted: InterruptedCache.Recompute),
             new BenchVariant($"async-{k}-migrate", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Migrate: MigrationMove.Auto),
@@ -136,6 +141,7 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
                 TailBatching = TailBatch ? new TailBatchingSpec() : null,
                 Pipeline = Pipeline is { } schedule ? PipelineOf(placed.Rl, schedule) : placed.Rl.Pipeline,
                 Pools = Pools ?? placed.Rl.Pools,
+                MiniBatchOrder = LongTogether ? MiniBatchOrder.LongTogether : placed.Rl.MiniBatchOrder,
             },
         };
     }

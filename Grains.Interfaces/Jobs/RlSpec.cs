@@ -41,6 +41,8 @@ public sealed record RlSpec
     [Id(12)] public int SamplesPerPrompt { get; init; } = 8;
     /// <summary>Optimizer steps per iteration and epoch: the step's samples cut into this many mini-batches.</summary>
     [Id(13)] public int MiniBatches { get; init; } = 2;
+    /// <summary>Which samples make each mini-batch: a seeded shuffle, or with the longest sequences gathered (long-together).</summary>
+    [Id(47)] public MiniBatchOrder MiniBatchOrder { get; init; } = MiniBatchOrder.Shuffled;
     /// <summary>Passes over a step's samples: optimizer steps per iteration = miniBatches x epochs.</summary>
     [Id(14)] public int Epochs { get; init; } = 1;
     /// <summary>AdamW learning rate of the actor (gradient norm clipped to 1).</summary>
@@ -194,6 +196,8 @@ public sealed record RlSpec
             ?? Range("checkpointEvery", CheckpointEvery, 0, 1_000_000)
             ?? Range("evalEvery", EvalEvery, 1, 1_000_000)
             ?? Defined("placement", Placement)
+            ?? Defined("miniBatchOrder", MiniBatchOrder)
+            ?? (MiniBatchOrder == MiniBatchOrder.LongTogether && Async is { StreamTraining: true } ? "rl.miniBatchOrder: long-together, but rl.async.streamTraining makes each mini-batch of the groups scored next; remove one" : null)
             ?? (Placement == RolePlacement.Colocated ? ColocationProblem() : null)
             ?? (Pipeline is not null && Emulated && Placement != RolePlacement.Colocated ? "rl.pipeline: on emulated devices only with placement 'colocated' (an emulated disaggregated job trains data-parallel)" : null)
             ?? Pipeline?.Problem(this)

@@ -43,6 +43,19 @@ public enum DispatchPolicy
     [JsonStringEnumMemberName("skew-aware")] SkewAware,
 }
 
+/// <summary>How a step's samples are cut into mini-batches (see Grains.Data.MiniBatchPlan).</summary>
+public enum MiniBatchOrder
+{
+    /// <summary>A seeded shuffle cut into equal mini-batches.</summary>
+    Shuffled,
+    /// <summary>
+    /// The shuffle, with the longest sequences (each more than half a replica's even share of a mini-batch's
+    /// tokens) gathered into the first mini-batches, one per replica, swapped with short ones: an optimizer
+    /// step waits for its slowest replica, and one long sequence in every mini-batch made every step wait for one.
+    /// </summary>
+    [JsonStringEnumMemberName("long-together")] LongTogether,
+}
+
 /// <summary>Where a job's roles run.</summary>
 public enum RolePlacement
 {

@@ -1,3 +1,5 @@
+using Grains.Interfaces.Jobs;
+
 namespace Grains.Data;
 
 /// <summary>
@@ -18,6 +20,44 @@ public static class MiniBatchPlan
             for (var m = 0; m < miniBatches; m++) steps.Add(order[(m * rows / miniBatches)..((m + 1) * rows / miniBatches)]);
         }
         return [.. steps];
+    }
+
+    /// <summary>
+    /// A step's optimizer steps as the job's settings cut them: <see cref="Steps"/>, and with mini-batch order
+    /// long-together each epoch's long sequences gathered (<see cref="LongTogether"/>) for rl.trainingReplicas replicas.
+    /// </summary>
+    /// <param name="tokens">Each sample's tokens, prompt and response.</param>
+    public static int[][] For(RlSpec rl, long jobSeed, int iteration, IReadOnlyList<long> tokens)
+    {
+        var steps = Steps(tokens.Count, rl.Epochs, rl.MiniBatches, jobSeed, iteration);
+        return rl.MiniBatchOrder == MiniBatchOrder.LongTogether
+            ? [.. steps.Chunk(rl.MiniBatches).SelectMany(epoch => LongTogether(epoch, tokens, rl.TrainingReplicas))]
+            : steps;
+    }
+
+    /// <summary>
+    /// One epoch's mini-batches with its long sequences gathered: a sequence is long when it holds more than half
+    /// of a replica's even share of a mini-batch's tokens (total / (mini-batches x replicas x 2)); longest first,
+    /// each mini-batch takes up to one per replica, then fills with the others in their shuffled order, each
+    /// mini-batch keeping its size. Why: an optimizer step waits for its slowest replica and a long sequence
+    /// trains alone on one (attention grows with its square), so with one in every mini-batch every step
+    /// waited for one (measured on the emulated H20 reasoning-32k step: 139 s of training, 86-98 s gathered).
+    /// The short ones keep their shuffle; the long ones' optimizer steps come first.
+    /// </summary>
+    public static int[][] LongTogether(int[][] miniBatches, IReadOnlyList<long> tokens, int replicas)
+    {
+        if (replicas < 1) throw new ArgumentOutOfRangeException(nameof(replicas), replicas, "at least one replica");
+        int[] rows = [.. miniBatches.SelectMany(m => m)];
+        var threshold = rows.Sum(k => (double)tokens[k]) / (2.0 * miniBatches.Length * replicas);
+        var longest = new Queue<int>(rows.Where(k => tokens[k] > threshold).OrderByDescending(k => tokens[k]).ThenBy(k => k));
+        var others = new Queue<int>(rows.Where(k => tokens[k] <= threshold));
+        return [.. miniBatches.Select(m =>
+        {
+            var batch = new List<int>(m.Length);
+            while (batch.Count < Math.Min(replicas, m.Length) && longest.TryDequeue(out var k)) batch.Add(k);
+            while (batch.Count < m.Length) batch.Add(others.TryDequeue(out var k) ? k : longest.Dequeue());
+            return batch.ToArray();
+        })];
     }
 
     /// <summary>Replica r's contiguous share of a mini-batch (the pipeline's replicas and micro-batches).</summary>

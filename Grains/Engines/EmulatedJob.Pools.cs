@@ -36,7 +36,7 @@ public sealed partial class EmulatedJob
         var critic = rl.NeedsCritic ? EmulatedCosts.Of(Trainer(critic: true)) : null;
         int[] Sequences(IEnumerable<int> rows) => [.. rows.Select(k => samples[k].Prompt + samples[k].Response)];
         int[][] Shares(int[] rows) => [.. MiniBatchPlan.BalancedShares([.. Sequences(rows).Select(s => (long)s)], replicas).Select(share => share.Select(p => rows[p]).ToArray())];
-        var steps = MiniBatchPlan.Steps(samples.Count, rl.Epochs, rl.MiniBatches, job.Seed, iteration);
+        var steps = MiniBatchPlan.For(rl, job.Seed, iteration, [.. samples.Select(s => (long)s.Prompt + s.Response)]);
         var seconds = steps.Sum(step => Shares(step).Max(share =>
             Math.Max(actor.TrainingSeconds(Sequences(share)), critic?.TrainingSeconds(Sequences(share)) ?? 0)));
         if (rl.Async is { Decoupled: true })

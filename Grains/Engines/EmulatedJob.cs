@@ -172,7 +172,7 @@ public sealed partial class EmulatedJob
                 Seeds.Sample(job.Seed, iteration, k), version, Lengths.Max))).ToArray();
         var scorer = Scorer;
         var scoring = new[] { scorer.Device.Model, scorer.CriticModel, scorer.RewardModel }.OfType<string>().Select(m => EmulatedCosts.Of(scorer.Device, m)).ToArray();
-        var steps = MiniBatchPlan.Steps(count, rl.Epochs, rl.MiniBatches, job.Seed, iteration)
+        var steps = MiniBatchPlan.For(rl, job.Seed, iteration, [.. samples.Select(s => (long)s.Prompt + s.Response)])
             .Select(step => (IReadOnlyList<int[]>)MiniBatchPlan.BalancedShares([.. step.Select(k => (long)samples[k].Prompt + samples[k].Response)], rl.TrainingReplicas)
                 .Select(share => share.Select(p => step[p]).ToArray()).ToArray())
             .ToArray();

@@ -32,7 +32,7 @@ public sealed class StepTraining(JobSpec job, ITrainerBackend trainers, IGrainFa
         var began = DateTimeOffset.UtcNow;
         var lags = Lags(iteration, records);
         var advantages = Advantages(records);
-        var steps = MiniBatchPlan.Steps(records.Length, rl.Epochs, rl.MiniBatches, job.Seed, iteration);
+        var steps = MiniBatchPlan.For(rl, job.Seed, iteration, [.. records.Select(r => (long)r.Start!.PromptTokens + r.Generated!.Tokens)]);
         var rows = await Rows(records, advantages, firstStep: rl.Epochs == 1 ? steps[0] : []);
         for (var index = 0; index < steps.Length; index++)
         {

@@ -125,6 +125,16 @@ public sealed class AsyncJobTests(ClusterFixture fixture)
         ParsesOrNames("""{"name":"a","kind":"rl","rl":{"async":""" + section + "}}", expected);
     }
 
+    [Theory]
+    [InlineData("""{"miniBatchOrder":"long-together"}""", null)]
+    [InlineData("""{"miniBatchOrder":"shuffled","async":{"streamTraining":true}}""", null)]
+    [InlineData("""{"miniBatchOrder":"longest"}""", "*miniBatchOrder*")]
+    [InlineData("""{"miniBatchOrder":"long-together","async":{"streamTraining":true}}""", "rl.miniBatchOrder: long-together, but rl.async.streamTraining makes each mini-batch of the groups scored next; remove one")]
+    public void Bad_mini_batch_orders_name_the_field(string fields, string? expected)
+    {
+        ParsesOrNames("""{"name":"a","kind":"rl","rl":""" + fields + "}", expected);
+    }
+
     [Fact]
     public void Asynchrony_is_refused_where_generation_cannot_run_ahead()
     {

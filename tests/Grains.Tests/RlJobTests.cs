@@ -1,4 +1,5 @@
 using Grains.Cluster;
+using Grains.Data;
 using Grains.Models;
 using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
@@ -114,6 +115,30 @@ public sealed class RlJobTests(ClusterFixture fixture)
             b.Take(12).Select(r => r.Worker).Should().Equal(Enumerable.Range(0, 12).Select(k => $"{pulled.Name}/g{k % 2}"));
             pulledMetrics[i].PolicyLoss.Should().BeApproximately(roundRobinMetrics[i].PolicyLoss, 1e-5);
         }
+    }
+
+    [Fact]
+    public async Task Long_together_trains_each_sample_once_in_mini_batches_cut_around_the_long_responses()
+    {
+        // Run-length responses without SFT run to very different lengths; two replicas, two mini-batches.
+        var grains = fixture.Cluster.GrainFactory;
+        var rl = Tiny("x").Rl! with { Task = RlTask.Runlength, SftSteps = 0, TrainingReplicas = 2, Epochs = 1 };
+        var shuffled = Tiny("order-shuffled") with { Rl = rl };
+        var gathered = Tiny("order-long-together") with { Rl = rl with { MiniBatchOrder = MiniBatchOrder.LongTogether } };
+
+        var (shuffledStatus, _) = await Run(grains, shuffled);
+        var (gatheredStatus, gatheredMetrics) = await Run(grains, gathered);
+
+        shuffledStatus.State.Should().Be(JobState.Completed, shuffledStatus.Message);
+        gatheredStatus.State.Should().Be(JobState.Completed, gatheredStatus.Message);
+        gatheredMetrics.Where(m => m.Iteration > 0).Should().OnlyContain(m => m.Ledger!.Trained == 16);
+        var a = await Records(grains, shuffled.Name, 1, 16);
+        var b = await Records(grains, gathered.Name, 1, 16);
+        b.Select(r => r.Generated!.Response).Should().BeEquivalentTo(a.Select(r => r.Generated!.Response), o => o.WithStrictOrdering(), "the first step samples with the same weights and seeds");
+        b.Should().OnlyContain(r => r.Stage == SampleStage.Trained);
+        long[] tokens = [.. b.Select(r => (long)r.Start!.PromptTokens + r.Generated!.Tokens)];
+        MiniBatchPlan.For(gathered.Rl!, gathered.Seed, 1, tokens).Should().NotBeEquivalentTo(MiniBatchPlan.For(shuffled.Rl!, shuffled.Seed, 1, tokens),
+            o => o.WithStrictOrdering(), "some response is long enough to be gathered, so the two jobs cut their mini-batches differently");
     }
 
     [Fact]
