@@ -21,11 +21,11 @@ namespace Grains.Iteration;
 /// <remarks>
 /// A worker that stopped (a weights version failed to load on it) is given up like one with no device
 /// free: its samples go to the others, and <paramref name="notice"/> tells the job which (its index in the job) and why.
-/// With <paramref name="oneStepPerWorker"/> (asynchronous jobs without partial rollouts: a worker's batch holds
-/// one step's samples, so it admits a later step's only once the earlier one's are done) each step's state says
-/// which workers are behind, and the dispatch policy hears when one catches up. One step's rollout is in RolloutStep.cs.
+/// With <paramref name="oneVersionPerWorker"/> (asynchronous jobs without partial rollouts: a worker admits a
+/// newer version's samples only once the older one's are done) each step's state says which workers are
+/// behind, and the dispatch policy hears when one catches up. One step's rollout is in RolloutStep.cs.
 /// </remarks>
-public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<int, Task> revive, Action<int, string> notice, bool oneStepPerWorker = false)
+public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<int, Task> revive, Action<int, string> notice, bool oneVersionPerWorker = false)
 {
     public static readonly TimeSpan AuditPeriod = TimeSpan.FromSeconds(2);
 
@@ -33,8 +33,6 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
     private static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(10);
 
     private readonly List<Step> running = [];
-    // Steps in the order they were started: a worker admits an earlier step's samples first.
-    private int started;
     private TaskCompletionSource wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private bool abandoned;
 
@@ -63,18 +61,12 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
     /// <summary>The running steps' samples not yet generated whose tokens so far a worker told of, longest first.</summary>
     public GeneratingSample[] Generating() => [.. running.SelectMany(s => s.Generating()).OrderByDescending(g => g.Tokens)];
 
-    /// <summary>The samples a worker holds of the step and of earlier ones: those it admits before a sample of the step sent now.</summary>
+    /// <summary>The samples a worker holds of the step and of older ones: those it admits before a sample of the step sent now.</summary>
     /// <remarks>Steps may have different workers (one left out for want of a device when a step began): a worker is known across them by its index in the job.</remarks>
-    private int LoadAhead(Step step, int worker) => running.Where(o => o.Started <= step.Started).Sum(o => o.LoadOf(step.JobIndex(worker)));
+    private int LoadAhead(Step step, int worker) => running.Where(o => o.Weights.Version <= step.Weights.Version).Sum(o => o.LoadOf(step.JobIndex(worker)));
 
-    /// <summary>
-    /// Whether a worker still has samples of an earlier step to generate. Of an older version, or of the same
-    /// one (the warm-up's first steps all use the first version): dealt at once to every worker, those steps'
-    /// admissions raced, and a worker that began a later step held the earlier one's share back until its
-    /// batch emptied, so the first step, the one training waits for, ended with the later ones (measured:
-    /// async-2 ran 103 or 123 s per step by which way the warm-up's race went).
-    /// </summary>
-    private bool Behind(Step step, int worker) => running.Any(o => o.Started < step.Started && o.LoadOf(step.JobIndex(worker)) > 0);
+    /// <summary>Whether a worker still has samples of an older version than the step's to generate.</summary>
+    private bool Behind(Step step, int worker) => running.Any(o => o.Weights.Version < step.Weights.Version && o.LoadOf(step.JobIndex(worker)) > 0);
 
     /// <summary>
     /// A silo joined or went: every running step audits now rather than at its next period, so a lost
@@ -144,8 +136,8 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
     {
         var samples = starts.Select(s => grains.GetGrain<ISampleGrain>(s.Id)).ToArray();
         if (abandoned) throw new TaskCanceledException("the job's rollouts were abandoned");
-        var step = new Step(this, ++started, starts, weights, samples, policies, workers, scoredGroups, tally);
-        if (oneStepPerWorker) for (var w = 0; w < workers.Count; w++) step.State.SetBehind(w, Behind(step, w));
+        var step = new Step(this, starts, weights, samples, policies, workers, scoredGroups, tally);
+        if (oneVersionPerWorker) for (var w = 0; w < workers.Count; w++) step.State.SetBehind(w, Behind(step, w));
         running.Add(step);
         try
         {
@@ -162,7 +154,7 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
             {
                 await step.Audit();
                 // Samples the audit found generated (their reports lost) may have let a worker catch up.
-                if (oneStepPerWorker) step.CatchUp(w => Behind(step, w));
+                if (oneVersionPerWorker) step.CatchUp(w => Behind(step, w));
             }
             await step.Trained.Task;
             tally.Discard(await step.RoundEnded);
@@ -195,7 +187,7 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
     /// </summary>
     private void CatchUpAll()
     {
-        if (!oneStepPerWorker) return;
+        if (!oneVersionPerWorker) return;
         foreach (var step in running.ToList()) step.CatchUp(w => Behind(step, w));
     }
 

@@ -14,7 +14,7 @@ public sealed partial class RolloutScheduler
     /// One step's rollout: where its samples are, the policies' actions carried out, and the audit that
     /// finds samples lost with a worker's silo and sends them again.
     /// </summary>
-    private sealed class Step(RolloutScheduler owner, int started, SampleStart[] starts, WeightsRef weights, ISampleGrain[] samples, StepPolicies policies,
+    private sealed class Step(RolloutScheduler owner, SampleStart[] starts, WeightsRef weights, ISampleGrain[] samples, StepPolicies policies,
         IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers, ChannelWriter<int[]> scoredGroups, RolloutTally tally)
     {
         private readonly Dictionary<string, int[]> members = starts.Select((s, k) => (s.Group, k)).GroupBy(p => p.Group).ToDictionary(g => g.Key, g => g.Select(p => p.k).ToArray());
@@ -48,8 +48,7 @@ public sealed partial class RolloutScheduler
 
         /// <summary>The samples of this step on the job's worker <paramref name="jobIndex"/> not yet generated; none if it is not one of this step's.</summary>
         public int LoadOf(int jobIndex) => local.TryGetValue(jobIndex, out var w) ? State.Load(w) : 0;
-        /// <summary>Its place in the order steps were started (1 for the first).</summary>
-        public int Started => started;
+        public WeightsRef Weights => weights;
         public TaskCompletionSource Trained { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         /// <summary>A tail-batching round's end carried out (its discarded samples off their workers and out of the ledger); done at once without one.</summary>
