@@ -198,6 +198,7 @@ public sealed record RlSpec
             ?? Defined("placement", Placement)
             ?? Defined("miniBatchOrder", MiniBatchOrder)
             ?? (MiniBatchOrder == MiniBatchOrder.LongTogether && Async is { StreamTraining: true } ? "rl.miniBatchOrder: long-together, but rl.async.streamTraining makes each mini-batch of the groups scored next; remove one" : null)
+            ?? (MiniBatchOrder == MiniBatchOrder.LongTogether && Pipeline is not null ? "rl.miniBatchOrder: long-together spreads the long sequences over data-parallel replicas, but rl.pipeline cuts a mini-batch into contiguous micro-batches, which would stack them; remove one" : null)
             ?? (Placement == RolePlacement.Colocated ? ColocationProblem() : null)
             ?? (Pipeline is not null && Emulated && Placement != RolePlacement.Colocated ? "rl.pipeline: on emulated devices only with placement 'colocated' (an emulated disaggregated job trains data-parallel)" : null)
             ?? Pipeline?.Problem(this)

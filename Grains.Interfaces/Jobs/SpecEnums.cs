@@ -50,8 +50,9 @@ public enum MiniBatchOrder
     Shuffled,
     /// <summary>
     /// The shuffle, with the longest sequences (each more than half a replica's even share of a mini-batch's
-    /// tokens) gathered into the first mini-batches, one per replica, swapped with short ones: an optimizer
-    /// step waits for its slowest replica, and one long sequence in every mini-batch made every step wait for one.
+    /// tokens) gathered into the first mini-batches, one per data-parallel replica, the others filling each in
+    /// their shuffled order: an optimizer step waits for its slowest replica, and one long sequence in every
+    /// mini-batch made every step wait for one.
     /// </summary>
     [JsonStringEnumMemberName("long-together")] LongTogether,
 }

@@ -130,6 +130,7 @@ public sealed class AsyncJobTests(ClusterFixture fixture)
     [InlineData("""{"miniBatchOrder":"shuffled","async":{"streamTraining":true}}""", null)]
     [InlineData("""{"miniBatchOrder":"longest"}""", "*miniBatchOrder*")]
     [InlineData("""{"miniBatchOrder":"long-together","async":{"streamTraining":true}}""", "rl.miniBatchOrder: long-together, but rl.async.streamTraining makes each mini-batch of the groups scored next; remove one")]
+    [InlineData("""{"miniBatchOrder":"long-together","pipeline":{"stages":2}}""", "rl.miniBatchOrder: long-together spreads the long sequences over data-parallel replicas, but rl.pipeline cuts*")]
     public void Bad_mini_batch_orders_name_the_field(string fields, string? expected)
     {
         ParsesOrNames("""{"name":"a","kind":"rl","rl":""" + fields + "}", expected);
