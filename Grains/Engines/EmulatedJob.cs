@@ -172,8 +172,9 @@ public sealed partial class EmulatedJob
                 Seeds.Sample(job.Seed, iteration, k), version, Lengths.Max))).ToArray();
         var scorer = Scorer;
         var scoring = new[] { scorer.Device.Model, scorer.CriticModel, scorer.RewardModel }.OfType<string>().Select(m => EmulatedCosts.Of(scorer.Device, m)).ToArray();
-        var steps = MiniBatchPlan.For(rl, job.Seed, iteration, [.. samples.Select(s => (long)s.Prompt + s.Response)])
-            .Select(step => (IReadOnlyList<int[]>)MiniBatchPlan.BalancedShares([.. step.Select(k => (long)samples[k].Prompt + samples[k].Response)], rl.TrainingReplicas)
+        long[] tokens = [.. samples.Select(s => (long)s.Prompt + s.Response)];
+        var steps = MiniBatchPlan.For(rl, job.Seed, iteration, tokens)
+            .Select(step => (IReadOnlyList<int[]>)MiniBatchPlan.BalancedShares([.. step.Select(k => tokens[k])], rl.TrainingReplicas)
                 .Select(share => share.Select(p => step[p]).ToArray()).ToArray())
             .ToArray();
         return new EmulatedWorkload(samples, EmulatedCosts.Of(Generator.Device), rl.GenerationWorkers, rl.MaxBatch, scoring, spec.InferenceDevices,
