@@ -78,6 +78,7 @@ public static class JobView
           + (m.Round is { } round ? $" {(round.Long ? "long" : "short")} round ({round.Deferred} deferred)" : "")
           + (m.ReplicasRebuilt > 0 ? $" rebuilt {m.ReplicasRebuilt} replicas" : "")
           + (m.VersionLagMax > 0 ? $" lag {m.VersionLagMean:0.##}/{m.VersionLagMax}" : "") + (m.PartialShare > 0 ? $" partial {m.PartialShare:P0}" : "")
+          + (m.BehaviourCutShare > 0 ? $" cut {m.BehaviourCutShare:P1}" : "")
           + (m.Ranking is { } r ? $" ranker r20 {r.PromptRecall:F2}/{r.ResponseRecall:F2} rho {r.PromptRankCorrelation:F2} known {r.KnownShare:P0}" : "")
           + (m.Split is { LongWorkers: > 0 } split ? $" long-tail {split.LongWorkers}x{split.LongBatch}" : "")
           + (m.Pools is { } pools ? $" pools {pools.GenerationWorkers}g/{pools.TrainingReplicas}t" : "")

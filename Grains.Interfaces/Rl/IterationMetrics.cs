@@ -44,6 +44,8 @@ public sealed record IterationMetrics
     [Id(29)] public int VersionLagMax { get; init; }
     /// <summary>The share of the step's samples whose tokens more than one weights version sampled (interrupted partial rollouts).</summary>
     [Id(30)] public double PartialShare { get; init; }
+    /// <summary>The share of the actor's trained tokens decoupled PPO left out of its loss, their behaviour weight pi_prox / pi_behav over rl.async.behaviourWeightCap.</summary>
+    [Id(42)] public double BehaviourCutShare { get; init; }
     /// <summary>Seconds from the iteration's start to its first optimizer step: after its last sample is scored, or before it when training is streamed.</summary>
     [Id(31)] public double TrainingStartSeconds { get; init; }
     /// <summary>The long-tail migration the step's rollout was launched with (R_t, m), or null: none, or a plan of none.</summary>

@@ -45,7 +45,7 @@ public sealed record TrainingRow(
     public int PolicyTokens => ResponseTokens - (ToolTokens?.Count(t => t) ?? 0);
 }
 
-/// <summary>Token-weighted sums over one replica's share of a mini-batch (see Kernels' UpdateSums).</summary>
+/// <summary>Token-weighted sums over one replica's share of a mini-batch (see Kernels' UpdateSums); <see cref="BehaviourCut"/> the tokens decoupled PPO left out.</summary>
 [GenerateSerializer, Immutable]
 public sealed record TrainSums(
     [property: Id(0)] double Tokens,
@@ -53,12 +53,13 @@ public sealed record TrainSums(
     [property: Id(2)] double ClipFraction,
     [property: Id(3)] double ApproxKl,
     [property: Id(4)] double Entropy,
-    [property: Id(5)] double Kl)
+    [property: Id(5)] double Kl,
+    [property: Id(6)] double BehaviourCut = 0)
 {
     public static readonly TrainSums Zero = new(0, 0, 0, 0, 0, 0);
 
     public static TrainSums operator +(TrainSums a, TrainSums b) =>
-        new(a.Tokens + b.Tokens, a.Loss + b.Loss, a.ClipFraction + b.ClipFraction, a.ApproxKl + b.ApproxKl, a.Entropy + b.Entropy, a.Kl + b.Kl);
+        new(a.Tokens + b.Tokens, a.Loss + b.Loss, a.ClipFraction + b.ClipFraction, a.ApproxKl + b.ApproxKl, a.Entropy + b.Entropy, a.Kl + b.Kl, a.BehaviourCut + b.BehaviourCut);
 }
 
 /// <summary>One replica's gradient (flat fp32, already divided by the mini-batch's tokens) and its sums.</summary>

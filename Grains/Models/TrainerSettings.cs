@@ -20,7 +20,7 @@ public static class TrainerSettings
     public static KlEstimator Kl(KlEstimatorKind kind) => Enum.Parse<KlEstimator>(kind.ToString());
 
     /// <summary>The kernels' loss sums as the trainers report them.</summary>
-    public static TrainSums Sums(UpdateSums s) => new(s.Tokens, s.Loss, s.ClipFraction, s.ApproxKl, s.Entropy, s.Kl);
+    public static TrainSums Sums(UpdateSums s) => new(s.Tokens, s.Loss, s.ClipFraction, s.ApproxKl, s.Entropy, s.Kl, s.BehaviourCut);
 
     /// <summary>The kernels' preference loss of the one a job names (the same members).</summary>
     public static PreferenceLoss Loss(PreferenceLossKind kind) => Enum.Parse<PreferenceLoss>(kind.ToString());

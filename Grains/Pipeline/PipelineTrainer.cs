@@ -128,8 +128,7 @@ public sealed class PipelineTrainer
         var bubble = seconds > 0 ? busy.Sum(b => Math.Max(0, seconds - b)) / (seconds * busy.Length) : 0;
         var byModel = Enumerable.Range(0, Schedule.Models.Length).Select(m => reports.Where((_, i) => models[i] == m).ToArray()).ToArray();
         return new PipelineStepResult(seconds, busy, bubble,
-            byModel.Select(rs => rs.Aggregate(new TrainSums(0, 0, 0, 0, 0, 0), (a, r) => new TrainSums(a.Tokens + r.Sums.Tokens, a.Loss + r.Sums.Loss,
-                a.ClipFraction + r.Sums.ClipFraction, a.ApproxKl + r.Sums.ApproxKl, a.Entropy + r.Sums.Entropy, a.Kl + r.Sums.Kl))).ToArray(),
+            byModel.Select(rs => rs.Aggregate(TrainSums.Zero, (a, r) => a + r.Sums)).ToArray(),
             byModel.Select(rs => rs.Length == 0 ? 0 : rs[0].GradNorm).ToArray(), reports);
     }
 

@@ -17,13 +17,14 @@ public sealed record ActorLossOptions(
 /// <summary>
 /// Sums over the tokens of one replica's share of a mini-batch. Every figure is a token-weighted sum,
 /// so the shares of all replicas add up, and dividing by the mini-batch's tokens gives its means.
+/// <paramref name="BehaviourCut"/>: the tokens decoupled PPO left out, their behaviour weight over its cap.
 /// </summary>
-public sealed record UpdateSums(double Tokens, double Loss, double ClipFraction, double ApproxKl, double Entropy, double Kl)
+public sealed record UpdateSums(double Tokens, double Loss, double ClipFraction, double ApproxKl, double Entropy, double Kl, double BehaviourCut = 0)
 {
     public static UpdateSums Zero { get; } = new(0, 0, 0, 0, 0, 0);
 
     public UpdateSums Add(UpdateSums other) => new(Tokens + other.Tokens, Loss + other.Loss, ClipFraction + other.ClipFraction,
-        ApproxKl + other.ApproxKl, Entropy + other.Entropy, Kl + other.Kl);
+        ApproxKl + other.ApproxKl, Entropy + other.Entropy, Kl + other.Kl, BehaviourCut + other.BehaviourCut);
 }
 
 /// <summary>
@@ -96,7 +97,7 @@ public static class PolicyUpdate
             throw new ArgumentException("a KL loss term needs every sample's reference log-probs");
         }
         return (loss.mul(s[share]), new UpdateSums(tokens, loss.item<float>() * tokens, policy.ClipFraction.item<float>() * tokens,
-            policy.ApproxKl.item<float>() * tokens, entropy.item<float>() * tokens, kl * tokens));
+            policy.ApproxKl.item<float>() * tokens, entropy.item<float>() * tokens, kl * tokens, (policy.BehaviourCutFraction?.item<float>() ?? 0) * tokens));
     }
 
     /// <summary>The critic's loss (<see cref="CriticBackward"/>) from its scalar-head output over <paramref name="batch"/> [B, T], scaled by this share's tokens over N; and the share's sums.</summary>

@@ -78,6 +78,14 @@ public sealed class AsyncJobTests(ClusterFixture fixture)
         // and weights by version 1 / version 0, plain PPO clips against version 0.
         naive[2].PolicyLoss.Should().NotBe(first[2].PolicyLoss);
         naive[1].PolicyLoss.Should().BeApproximately(first[1].PolicyLoss, 1e-4, "step 1's samples are on-policy, where the two objectives agree");
+
+        // A cap just over 1 leaves out every stale token the newer weights like better: none on-policy, some after.
+        var cutJob = Async("async-repeat-cut", staleness: 1, iterations: 3, algorithm: Algorithm.Ppo);
+        var (cutStatus, cut) = await RlJobTests.Run(grains, cutJob with { Rl = cutJob.Rl! with { Async = cutJob.Rl.Async! with { BehaviourWeightCap = 1.000001 } } });
+        cutStatus.State.Should().Be(JobState.Completed, cutStatus.Message);
+        cut[1].BehaviourCutShare.Should().Be(0);
+        cut[2].BehaviourCutShare.Should().BeInRange(0.05, 0.95);
+        naive.Should().OnlyContain(m => m.BehaviourCutShare == 0, "plain PPO leaves no token out");
     }
 
     [Fact]

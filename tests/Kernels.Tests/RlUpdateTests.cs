@@ -127,6 +127,10 @@ public sealed class RlUpdateTests
         currentGradient.Should().Equal(passedGradient, (x, y) => Math.Abs(x - y) < 1e-6f);
         // Rows 2 and 3 sampled with weights exp(0.1) and exp(0.15) behind: above the cap, cut, so the loss is not plain PPO's.
         current.Loss.Should().NotBeApproximately(plain.Loss, 1e-4);
+        // Their 4 + 1 tokens are counted as left out; plain PPO leaves none out.
+        current.BehaviourCut.Should().Be(5);
+        passed.BehaviourCut.Should().Be(5);
+        plain.BehaviourCut.Should().Be(0);
     }
 
     [Fact]
