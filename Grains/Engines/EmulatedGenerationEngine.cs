@@ -174,7 +174,8 @@ public sealed class EmulatedGenerationEngine : IGenerationEngine
     /// The interrupted samples' KV caches stay on this device unless the job asks to recompute them: resuming
     /// on a kept cache takes no device time, where prefilling the context takes the cost model's
     /// <see cref="CostModel.PrefillSeconds"/>; the keys and values of its tokens so far then stay those the
-    /// older version computed. A sample that resumes on another worker is prefilled there.
+    /// older version computed. A sample that resumes on another worker takes its kept cache along when it
+    /// is sent (<see cref="Dequeued"/>), or is prefilled there.
     /// </summary>
     public async Task<GenerationWork[]> Interrupt()
     {
@@ -184,6 +185,18 @@ public sealed class EmulatedGenerationEngine : IGenerationEngine
         return interrupted;
     }
 
+    /// <summary>
+    /// A kept cache is of the version this device has loaded since (kept caches resume under it), so it
+    /// travels as that version's: a worker on it resumes without a prefill.
+    /// </summary>
+    public GenerationWork Dequeued(GenerationWork work, MigrationMove move) =>
+        kept.Remove(work.SampleId, out var context) && context == work.PromptTokens + work.GeneratedTokens && Carries(move, context)
+            ? work with { Cache = new CarriedCache(version, context, []) }
+            : work;
+
+    /// <summary>Whether a cache of <paramref name="context"/> positions goes with its sample: always, never, or when sending it is sooner than prefilling it.</summary>
+    private bool Carries(MigrationMove move, int context) => move != MigrationMove.Prefill && (transfer with { Always = move == MigrationMove.Cache }).Carries(cost, context);
+
     public Task<GenerationWork[]> Evict(IReadOnlySet<string> sampleIds, MigrationMove move)
     {
         // Samples that finished in steps still being waited for are reported by them, not handed back.
@@ -191,7 +204,7 @@ public sealed class EmulatedGenerationEngine : IGenerationEngine
         {
             var sequence = batch.Evict(w.SampleId);
             // Only its size counts here: the cache travels if the move says so, or if the cost model says sending it is sooner.
-            var carried = sequence.Generated > 0 && move != MigrationMove.Prefill && (transfer with { Always = move == MigrationMove.Cache }).Carries(cost, sequence.Context);
+            var carried = sequence.Generated > 0 && Carries(move, sequence.Context);
             return w with { EmulatedGenerated = sequence.Generated, Cache = carried ? new CarriedCache(version, sequence.Context, []) : null, Turns = tools?.Turns(w.SampleId) };
         }).ToArray();
         // Those waiting for a tool leave with their tokens up to the call; where they land, they call again.

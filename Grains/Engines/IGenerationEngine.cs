@@ -47,6 +47,13 @@ public interface IGenerationEngine : IAsyncDisposable
     Task<GenerationWork[]> Evict(IReadOnlySet<string> sampleIds, MigrationMove move);
 
     /// <summary>
+    /// A sample taken out of the worker's queue for another worker: its work, with the KV cache this device
+    /// kept for it at an interruption when <paramref name="move"/> says so (or the cost model finds sending
+    /// it sooner than a prefill there); the device lets go of that cache either way.
+    /// </summary>
+    GenerationWork Dequeued(GenerationWork work, MigrationMove move);
+
+    /// <summary>
     /// Greedy responses with the loaded weights, or with <paramref name="other"/> (a version the batch is not on)
     /// on a copy; with <paramref name="tools"/>, calling them as a sample would (the answers in the responses).
     /// </summary>

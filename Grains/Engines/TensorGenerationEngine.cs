@@ -182,6 +182,9 @@ public sealed class TensorGenerationEngine : IGenerationEngine
     public Task<GenerationWork[]> Interrupt() => EvictAll();
 
     /// <remarks>Real devices have no cost model here: <see cref="MigrationMove.Auto"/> sends the cache (a tensor copy against a forward pass over the whole context).</remarks>
+    /// <summary>Interrupted samples keep no cache here (they are prefilled again), so a queued one leaves as it came.</summary>
+    public GenerationWork Dequeued(GenerationWork work, MigrationMove move) => work;
+
     public Task<GenerationWork[]> Evict(IReadOnlySet<string> sampleIds, MigrationMove move) => EvictWhere(sampleIds.Contains, withCache: move != MigrationMove.Prefill);
 
     /// <summary>Takes out the admitted samples <paramref name="named"/> says, those running with their KV cache if <paramref name="withCache"/>.</summary>

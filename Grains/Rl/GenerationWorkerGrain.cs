@@ -123,7 +123,7 @@ public sealed class GenerationWorkerGrain(SiloWeights siloWeights, HybridDevices
             var before = node.Previous;
             if (named.Contains(node.Value.SampleId))
             {
-                released.Add(node.Value);
+                released.Add(engine?.Dequeued(node.Value, move) ?? node.Value);
                 waiting.Remove(node);
             }
             node = before;

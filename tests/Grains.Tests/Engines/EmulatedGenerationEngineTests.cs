@@ -76,4 +76,43 @@ public sealed class EmulatedGenerationEngineTests
         handedBack.Lengths.Should().Equal(recomputed.Lengths);
         handedBack.Generation.Should().BeApproximately(recomputed.Generation, 1e-9, "resumed even on the device that ran them, they are prefilled again");
     }
+
+    [Fact]
+    public async Task A_sample_sent_on_from_the_queue_takes_its_kept_cache_when_the_move_says_so_and_the_device_lets_go_of_it()
+    {
+        var time = new RecordedTime();
+        var engine = new EmulatedGenerationEngine(Generator, new GenerationLimits(8, 1 << 20, "qwen2.5-7b", 40_000, Generator, PartialRollouts: true, InterruptedCache: InterruptedCache.Auto), time);
+        await engine.LoadWeights(V0);
+        engine.TryAdmit(Work(0)).Should().BeTrue();
+        engine.TryAdmit(Work(1)).Should().BeTrue();
+        for (var i = 0; i < 3; i++) await engine.Advance();
+        var interrupted = await engine.Interrupt();
+        await engine.LoadWeights(V1);
+        var contexts = interrupted.Select(w => w.PromptTokens + w.EmulatedGenerated).ToArray();
+
+        var carried = engine.Dequeued(interrupted[0], MigrationMove.Cache);
+        var prefilled = engine.Dequeued(interrupted[1], MigrationMove.Prefill);
+
+        carried.Cache.Should().Be(new CarriedCache(1, contexts[0], []) with { Entries = carried.Cache!.Entries }, "kept caches resume under the version loaded since");
+        carried.Cache.Entries.Should().BeEmpty("only its size counts on an emulated device");
+        prefilled.Cache.Should().BeNull();
+        engine.Dequeued(interrupted[0], MigrationMove.Cache).Cache.Should().BeNull("the device let go of it with the first");
+        // Admitted here again, neither finds its cache kept: the old device pays both prefills.
+        time.Operations.Clear();
+        foreach (var w in interrupted) engine.TryAdmit(w).Should().BeTrue();
+        while (engine.Count > 0) await engine.Advance();
+        var cost = EmulatedCosts.Of(Generator.Device);
+        // Another worker on version 1 receives the carried one's cache over the link, and prefills the other.
+        var other = new RecordedTime();
+        var there = new EmulatedGenerationEngine(Generator, new GenerationLimits(8, 1 << 20, "qwen2.5-7b", 40_000, Generator, PartialRollouts: true), other);
+        await there.LoadWeights(V1);
+        there.TryAdmit(carried).Should().BeTrue();
+        there.TryAdmit(prefilled).Should().BeTrue();
+        other.Operations.Clear();
+        while (there.Count > 0) await there.Advance();
+        // The same tokens decoded in the same batch on both: what differs is how the contexts got there.
+        var link = Link.Parse(Generator.WeightLink);
+        (time.Generation - other.Generation).Should().BeApproximately(cost.PrefillSeconds(contexts) - cost.PrefillSeconds([contexts[1]]) - cost.CacheTransferSeconds([contexts[0]], link), 1e-9);
+        cost.CacheTransferSeconds([contexts[0]], link).Should().BeLessThan(cost.PrefillSeconds([contexts[0]]));
+    }
 }
