@@ -28,10 +28,13 @@ namespace Client.Benchmarks;
 /// third step the length ranker has each prompt's history; the first epoch is warm-up. Variants with Pools are
 /// StreamRL's resource split (rl.pools): async-k-split divides the devices once, at the start, by simulating
 /// the first step (the fixed split chosen at step 0), async-k-elastic divides them again after every step.
+/// Variants with LongTailTensorParallel t (async-k-skew-tpt, async-k-stream-skew-tpt) make <see cref="LongTailWorkers"/>
+/// of the generation workers long-tail instances of t devices each (rl.emulation.longTail), in place of as
+/// many devices' regular workers, so the job keeps its device count.
 /// </summary>
 public sealed record BenchVariant(string Name, RolePlacement Placement, StagePolicy Policy, int Staleness = 0, bool Partial = false, MigrationMove? Migrate = null,
     bool TailBatch = false, PipelineScheduleKind? Pipeline = null, InterruptedCache Interrupted = InterruptedCache.Auto, DispatchPolicy? Dispatch = null,
-    PoolsSpec? Pools = null, string? CrossDatacenter = null, bool Stream = false, bool LongTogether = false)
+    PoolsSpec? Pools = null, string? CrossDatacenter = null, bool Stream = false, bool LongTogether = false, int? LongTailTensorParallel = null)
 {
     public static IReadOnlyList<BenchVariant> All { get; } =
     [
@@ -71,8 +74,14 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
             new BenchVariant($"async-{k}-split", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Pools: new PoolsSpec { Split = PoolSplit.Auto }),
             new BenchVariant($"async-{k}-elastic", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Pools: new PoolsSpec { Split = PoolSplit.Auto, Elastic = true }),
             new BenchVariant($"async-{k}-cross-dc", RolePlacement.Disaggregated, StagePolicy.Streaming, k, CrossDatacenter: Link.CrossDatacenter.Name),
+            new BenchVariant($"async-{k}-skew-tp4", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Dispatch: DispatchPolicy.SkewAware, LongTailTensorParallel: 4),
+            new BenchVariant($"async-{k}-stream-skew-tp4", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Stream: true, Dispatch: DispatchPolicy.SkewAware, LongTailTensorParallel: 4),
+            new BenchVariant($"async-{k}-stream-skew-tp8", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Stream: true, Dispatch: DispatchPolicy.SkewAware, LongTailTensorParallel: 8),
         }),
     ];
+
+    /// <summary>How many long-tail instances the LongTailTensorParallel variants have.</summary>
+    public const int LongTailWorkers = 4;
 
 
     /// <summary>
@@ -137,6 +146,7 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
                 StagePolicy = Policy,
                 Async = Staleness > 0 ? new AsyncSpec { MaxStaleness = Staleness, PartialRollouts = Partial, InterruptedCache = Interrupted, StreamTraining = Stream } : null,
                 Dispatch = Dispatch ?? (Staleness > 0 ? DispatchPolicy.Pull : placed.Rl.Dispatch),
+                GenerationWorkers = LongTailTensorParallel is { } t ? placed.Rl.GenerationWorkers - LongTailWorkers * (t / placed.Rl.Emulation!.GenerationTensorParallel - 1) : placed.Rl.GenerationWorkers,
                 Emulation = EmulationOf(placed.Rl),
                 TailBatching = TailBatch ? new TailBatchingSpec() : null,
                 Pipeline = Pipeline is { } schedule ? PipelineOf(placed.Rl, schedule) : placed.Rl.Pipeline,
@@ -152,6 +162,7 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
         var emulation = rl.Emulation;
         if (Dispatch is not null && emulation is { DatasetPrompts: 0 }) emulation = emulation with { DatasetPrompts = DatasetSteps * rl.PromptsPerIteration };
         if (CrossDatacenter is not null && emulation is not null) emulation = emulation with { CrossDatacenterLink = CrossDatacenter };
+        if (LongTailTensorParallel is { } t && emulation is not null) emulation = emulation with { LongTail = new LongTailSpec { Workers = LongTailWorkers, TensorParallel = t } };
         return emulation;
     }
 

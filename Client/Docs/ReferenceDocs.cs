@@ -27,13 +27,21 @@ public static partial class ReferenceDocs
             + "A field left out takes its default. Sections are JSON objects inside the job file: `rl`, then `rl.async`, `rl.pools` and the others, and `dpo`.\n");
         Section(page, "(top level)", typeof(JobSpec), new JobSpec());
         Section(page, "rl", typeof(RlSpec), new RlSpec());
-        foreach (var property in Settable(typeof(RlSpec)).Where(p => Nested(p.PropertyType) is not null))
-        {
-            var type = Nested(property.PropertyType)!;
-            Section(page, $"rl.{JsonName(property)}", type, Activator.CreateInstance(type)!);
-        }
+        Sections(page, "rl", typeof(RlSpec));
         Section(page, "dpo", typeof(DpoSpec), new DpoSpec());
         return page.ToString();
+    }
+
+    /// <summary>The sections inside <paramref name="type"/>'s, each followed by its own (rl.emulation, then rl.emulation.tools).</summary>
+    private static void Sections(StringBuilder page, string prefix, Type type)
+    {
+        foreach (var property in Settable(type).Where(p => Nested(p.PropertyType) is not null))
+        {
+            var nested = Nested(property.PropertyType)!;
+            var name = $"{prefix}.{JsonName(property)}";
+            Section(page, name, nested, Activator.CreateInstance(nested)!);
+            Sections(page, name, nested);
+        }
     }
 
     public static string SiloSettings()
@@ -79,7 +87,7 @@ public static partial class ReferenceDocs
         type.GetProperties().Where(p => p.SetMethod is not null && p.GetCustomAttribute<System.Text.Json.Serialization.JsonIgnoreAttribute>() is null).OrderBy(p => p.MetadataToken);
 
     /// <summary>The section type a property holds (a class of the job file's namespace), or null for a plain value.</summary>
-    private static Type? Nested(Type type) => (Nullable.GetUnderlyingType(type) ?? type) is { IsClass: true, Namespace: "Grains.Interfaces.Jobs" } t && t != typeof(string) ? t : null;
+    private static Type? Nested(Type type) => (Nullable.GetUnderlyingType(type) ?? type) is { IsClass: true, IsArray: false, Namespace: "Grains.Interfaces.Jobs" } t && t != typeof(string) ? t : null;
 
     private static string JsonName(PropertyInfo property) => JsonNamingPolicy.CamelCase.ConvertName(property.Name);
 

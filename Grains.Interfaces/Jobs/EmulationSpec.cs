@@ -57,6 +57,8 @@ public sealed record EmulationSpec
     [Id(17)] public string? CrossDatacenterLink { get; init; }
     /// <summary>Tool calls the responses make, answered after a drawn latency (an agentic workload); none without it.</summary>
     [Id(18)] public EmulatedToolsSpec? Tools { get; init; }
+    /// <summary>Long-tail generation instances of more devices each (see <see cref="LongTailSpec"/>); none without it.</summary>
+    [Id(19)] public LongTailSpec? LongTail { get; init; }
 
     /// <summary>The first problem found, as "rl.emulation.field: problem", or null.</summary>
     public string? Problem()

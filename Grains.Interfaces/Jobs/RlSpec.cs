@@ -206,6 +206,7 @@ public sealed record RlSpec
             ?? Migration?.Problem(this)
             ?? TailBatching?.Problem(this)
             ?? Pools?.Problem(this)
+            ?? Emulation?.LongTail?.Problem(this)
             ?? Tools?.Problem(this)
             ?? SpokenAnswers?.Problem(this);
     }

@@ -83,8 +83,19 @@ public sealed partial class EmulatedJob
 
     private static string Quoted(string text) => Kernels.Text.Excerpt.Of(text);
 
-    public EmulatedGenerator Generator => new(Device(spec.GenerationTensorParallel) with { DeviceClass = GenerationClass }, spec.Lengths, spec.WeightLink, spec.LengthCorrelation, spec.LengthDrift,
+    /// <summary>What a regular generation worker is told.</summary>
+    public EmulatedGenerator Generator => GeneratorOf(spec.GenerationTensorParallel);
+
+    /// <summary>What generation worker <paramref name="worker"/> (its index in the job) is told: a long-tail instance (rl.emulation.longTail) spans its own devices.</summary>
+    public EmulatedGenerator GeneratorFor(int worker) =>
+        spec.LongTail is { } longTail && worker < longTail.Workers ? GeneratorOf(longTail.TensorParallel) : Generator;
+
+    private EmulatedGenerator GeneratorOf(int tensorParallel) => new(Device(tensorParallel) with { DeviceClass = GenerationClass }, spec.Lengths, spec.WeightLink, spec.LengthCorrelation, spec.LengthDrift,
         spec.CrossDatacenterLink, rl.GenerationWorkers) { Tools = spec.Tools };
+
+    /// <summary>The generation workers' devices: each worker's tensor-parallel degree, a long-tail instance's its own.</summary>
+    private int GenerationDevices => rl.GenerationWorkers * spec.GenerationTensorParallel
+        + (spec.LongTail is { } l ? l.Workers * (l.TensorParallel - spec.GenerationTensorParallel) : 0);
 
     public EmulatedScorer Scorer => new(Device(spec.InferenceTensorParallel), rl.NeedsCritic ? CriticShape : null, spec.RewardModel, spec.InferenceDevices);
 
@@ -95,7 +106,7 @@ public sealed partial class EmulatedJob
 
     /// <summary>Every device the job occupies: instances times their tensor-parallel degree (colocated: the workers' devices, which host every role).</summary>
     public int Devices => Colocated ? rl.GenerationWorkers * spec.GenerationTensorParallel
-        : rl.GenerationWorkers * spec.GenerationTensorParallel + spec.InferenceDevices * spec.InferenceTensorParallel
+        : GenerationDevices + spec.InferenceDevices * spec.InferenceTensorParallel
             + rl.TrainingReplicas * spec.TrainingTensorParallel * (rl.NeedsCritic ? 2 : 1);
 
     private bool Colocated => rl.Placement == RolePlacement.Colocated;
@@ -105,7 +116,7 @@ public sealed partial class EmulatedJob
     {
         get
         {
-            var generation = Colocated ? 0 : rl.GenerationWorkers * spec.GenerationTensorParallel;
+            var generation = Colocated ? 0 : GenerationDevices;
             var byClass = new Dictionary<string, int> { [TrainingClass] = Devices - generation };
             byClass[GenerationClass] = byClass.GetValueOrDefault(GenerationClass) + generation;
             return byClass;
@@ -131,7 +142,7 @@ public sealed partial class EmulatedJob
             Rl = workload.Rl with
             {
                 Placement = RolePlacement.Colocated, GenerationWorkers = groups, TrainingReplicas = groups,
-                Emulation = spec with { InferenceDevices = groups, InferenceTensorParallel = tp, TrainingTensorParallel = tp, GenerationDeviceClass = null },
+                Emulation = spec with { InferenceDevices = groups, InferenceTensorParallel = tp, TrainingTensorParallel = tp, GenerationDeviceClass = null, LongTail = null },
             },
         };
     }
@@ -180,8 +191,14 @@ public sealed partial class EmulatedJob
         return new EmulatedWorkload(samples, EmulatedCosts.Of(Generator.Device), rl.GenerationWorkers, rl.MaxBatch, scoring, spec.InferenceDevices,
             EmulatedCosts.Of(Trainer(critic: false)), rl.NeedsCritic ? EmulatedCosts.Of(Trainer(critic: true)) : null, steps, Link.Parse(spec.WeightLink),
             Colocated ? new RoleSwitch(DeviceClass.Parse(spec.DeviceClass), ModelShape.Parse(spec.Actor), rl.NeedsCritic ? ModelShape.Parse(CriticShape) : null,
-                spec.RewardModel is null ? null : ModelShape.Parse(spec.RewardModel), spec.GenerationTensorParallel, Devices) : null);
+                spec.RewardModel is null ? null : ModelShape.Parse(spec.RewardModel), spec.GenerationTensorParallel, Devices) : null)
+        {
+            LongTail = LongTail,
+        };
     }
+
+    /// <summary>The long-tail instances (rl.emulation.longTail) with their cost model; null without.</summary>
+    public LongTailInstances? LongTail => spec.LongTail is { } longTail ? new LongTailInstances(EmulatedCosts.Of(GeneratorOf(longTail.TensorParallel).Device), longTail.Workers) : null;
 
     private EmulatedDevice Device(int tensorParallel) => new(spec.DeviceClass, spec.Actor, tensorParallel, spec.TimeScale,
         Colocated ? new HybridPool(spec.Actor, rl.NeedsCritic ? CriticShape : null, spec.RewardModel, Devices) : null);

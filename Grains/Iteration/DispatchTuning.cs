@@ -12,11 +12,17 @@ namespace Grains.Iteration;
 /// model, for the steps launched once it is chosen. The simulation runs beside the job, not in its grain's
 /// turn (emulated time is wall time scaled, so a job held up planning would pay for it), one at a time.
 /// Real devices have no cost model to simulate with: their samples go longest forecast first, with no
-/// long-tail workers.
+/// long-tail workers. With long-tail instances of their own devices (rl.emulation.longTail) the long-tail
+/// workers are those, from the first step (in batches of <see cref="FirstLongBatch"/>), and the planner
+/// chooses only their batch.
 /// </summary>
 public sealed class DispatchTuning(RlSpec rl, EmulatedJob? emulated)
 {
-    private volatile SkewSplit? current = rl.Dispatch == DispatchPolicy.SkewAware ? SkewSplit.None : null;
+    /// <summary>The long-tail instances' batch before a step is trained to choose it from.</summary>
+    public const int FirstLongBatch = 4;
+
+    private volatile SkewSplit? current = rl.Dispatch != DispatchPolicy.SkewAware ? null
+        : rl.Emulation?.LongTail is { } longTail ? new SkewSplit(longTail.Workers, FirstLongBatch) : SkewSplit.None;
     private Task? planning;
 
     /// <summary>The split a step launched now runs with; null unless dispatch is skew-aware.</summary>
@@ -29,9 +35,10 @@ public sealed class DispatchTuning(RlSpec rl, EmulatedJob? emulated)
         if (current is null || emulated is null || workers < 2 || planning is { IsCompleted: false }) return;
         var step = records.Select(r => (new EmulatedSequence(r.Start!.Id, r.Start.PromptTokens, r.Generated!.Tokens), forecast.ByGroup.GetValueOrDefault(r.Start.Group))).ToArray();
         var cost = EmulatedCosts.Of(emulated.Generator.Device);
+        var longTail = emulated.LongTail;
         planning = Task.Run(() =>
         {
-            var split = SkewPlanner.Choose(cost, rl.MaxBatch, workers, step);
+            var split = longTail is null ? SkewPlanner.Choose(cost, rl.MaxBatch, workers, step) : SkewPlanner.ChooseBatch(cost, longTail, rl.MaxBatch, workers, step);
             current = new SkewSplit(split.LongWorkers, split.LongBatch);
         });
     }

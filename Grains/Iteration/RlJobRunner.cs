@@ -140,8 +140,8 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         // A run starts with empty workers: what an earlier run (lost with its job grain's silo) left in them goes.
         await OnEachWorker(async w =>
         {
-            await w.HandBack();
-            await w.Configure(limits);
+            await all[w].HandBack();
+            await all[w].Configure(LimitsOf(w));
         }, progress);
         var (start, promptsDrawn, deferred, passedOver, ranker) = from == RunStart.Fresh ? JobCheckpoints.ResumePoint.Fresh : await checkpoints.Latest();
         if (ranker is not null) ranking.Restore(ranker);
@@ -157,7 +157,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         var plan = new IterationPlan(job, data, emulated, encoding, limits.MaxSequenceLength) { PromptsDrawn = promptsDrawn };
         plan.Restore(deferred);
         (launched, firstVersion, trainedPromptsDrawn, deferredAfterTraining) = (start, start, promptsDrawn, [.. deferred]);
-        scheduler = new RolloutScheduler(grains, keys, w => Ready(all[w]), (stopped, message) =>
+        scheduler = new RolloutScheduler(grains, keys, Ready, (stopped, message) =>
         {
             // Steps launched from now on leave it out; its samples in launched steps go to the others.
             if (live.Count > 1) live.Remove(stopped);
@@ -272,7 +272,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
                 try
                 {
                     used.Add(w);
-                    await Ready(all[w]);
+                    await Ready(w);
                     added.Add(w);
                 }
                 catch (Exception e) when (RolloutScheduler.Unavailable(e) || SiloLoss.Is(e))
@@ -295,7 +295,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
             await DevicesBack([.. leaving.Select(keys.Worker)]);
             if (!await backend.Grow())
             {
-                foreach (var w in leaving) await Ready(all[w]);
+                foreach (var w in leaving) await Ready(w);
                 live.AddRange(leaving);
                 live.Sort();
             }
@@ -366,13 +366,13 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     /// Does <paramref name="action"/> on every worker, again while a silo's loss fails it; a worker that
     /// cannot be placed again (no device free for it) leaves the job, which goes on with the others.
     /// </summary>
-    private async Task OnEachWorker(Func<IGenerationWorkerGrain, Task> action, Action<int, string> progress)
+    private async Task OnEachWorker(Func<int, Task> action, Action<int, string> progress)
     {
         var outcomes = await Task.WhenAll(live.Select(async w =>
         {
             try
             {
-                await SiloLoss.Retry(() => action(all[w]));
+                await SiloLoss.Retry(() => action(w));
                 return (w, Error: (Exception?)null);
             }
             catch (Exception e) when (RolloutScheduler.Unavailable(e))
@@ -414,7 +414,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         {
             try
             {
-                await all[w].Configure(limits!);
+                await all[w].Configure(LimitsOf(w));
                 await all[w].LoadWeights(weights!);
             }
             catch (Exception e) when (RolloutScheduler.Unavailable(e) || SiloLoss.Is(e))
@@ -450,12 +450,15 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         }
     }
 
-    /// <summary>A worker with the job's limits and current weights: nothing to do for one that has them.</summary>
-    private Task Ready(IGenerationWorkerGrain worker) => SiloLoss.Retry(async () =>
+    /// <summary>Worker <paramref name="w"/> with the job's limits and current weights: nothing to do for one that has them.</summary>
+    private Task Ready(int w) => SiloLoss.Retry(async () =>
     {
-        await worker.Configure(limits!);
-        await worker.LoadWeights(weights!);
+        await all[w].Configure(LimitsOf(w));
+        await all[w].LoadWeights(weights!);
     });
+
+    /// <summary>Worker <paramref name="w"/>'s limits: the job's, on an emulated long-tail instance's devices for one of those.</summary>
+    private GenerationLimits LimitsOf(int w) => emulated is null ? limits! : limits! with { Emulated = emulated.GeneratorFor(w) };
 
     private async Task<IterationMetrics> Iteration(int i, IterationPlan plan, TaskEncoding encoding, RlData? data, Action<int, string> progress)
     {

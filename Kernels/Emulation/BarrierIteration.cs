@@ -22,10 +22,21 @@ public sealed record EmulatedWorkload(
 {
     public int[] Sequences(IEnumerable<int> indices) => indices.Select(k => Samples[k].Prompt + Samples[k].Response).ToArray();
 
+    /// <summary>The first <see cref="LongTailInstances.Workers"/> generation workers as long-tail instances of their own cost model; null: every worker is of <see cref="Generation"/>.</summary>
+    public LongTailInstances? LongTail { get; init; }
+
+    /// <summary>The generation workers' devices: regular workers of <see cref="Generation"/>'s degree, long-tail ones of theirs.</summary>
+    public int GenerationDevices => LongTail is { } l
+        ? (GenerationWorkers - l.Workers) * Generation.TensorParallel + l.Workers * l.Generation.TensorParallel
+        : GenerationWorkers * Generation.TensorParallel;
+
     /// <summary>Every device the workload occupies (an instance of tensor-parallel degree t counts t).</summary>
-    public int Devices => Colocated?.Devices ?? GenerationWorkers * Generation.TensorParallel + InferenceDevices * Scoring[0].TensorParallel
+    public int Devices => Colocated?.Devices ?? GenerationDevices + InferenceDevices * Scoring[0].TensorParallel
         + TrainingSteps[0].Count * (ActorTraining.TensorParallel + (CriticTraining?.TensorParallel ?? 0));
 }
+
+/// <summary><paramref name="Workers"/> generation workers that decode on <paramref name="Generation"/> (more devices each than a regular worker).</summary>
+public sealed record LongTailInstances(CostModel Generation, int Workers);
 
 /// <summary>The stages of one iteration, in seconds, and their sum; <see cref="Switching"/>: a colocated device's role switches.</summary>
 public sealed record IterationTimes(double Generation, double Scoring, double Training, double WeightTransfer, double Switching = 0)

@@ -20,8 +20,10 @@ namespace Kernels.Emulation;
 /// across steps and the busiest sets the pace.
 ///
 /// Critical path: the sample with the longest sequence, prefilled and decoded alone (batch one, the cheapest
-/// a decoding step can be), scored, trained on, and the weights sent; step i's samples are launched when
-/// version i - 1 - k is published, so k + 1 steps share one such path.
+/// a decoding step can be; on a long-tail instance where the workload has them, the fastest), scored, trained
+/// on, and the weights sent; step i's samples are launched when version i - 1 - k is published, so k + 1
+/// steps share one such path. (A long-tail instance's devices count in the generation pool's, at a regular
+/// worker's cost per token: spread over more devices, a token costs no fewer device-seconds.)
 /// </summary>
 public sealed record IdealBound(double Generation, double Scoring, double Training, bool Colocated, int Staleness, double CriticalPath)
 {
@@ -48,16 +50,17 @@ public sealed record IdealBound(double Generation, double Scoring, double Traini
             + (w.CriticTraining is { } c ? c.TensorParallel * c.TrainingSeconds(sequences) : 0);
 
         var longest = w.Samples.MaxBy(s => s.Prompt + s.Response);
+        var fastest = w.LongTail?.Generation ?? w.Generation;
         var decoding = 0.0;
-        for (var t = 0; t < longest.Response; t++) decoding += w.Generation.DecodeStepSeconds([longest.Prompt + t]);
+        for (var t = 0; t < longest.Response; t++) decoding += fastest.DecodeStepSeconds([longest.Prompt + t]);
         var sequence = longest.Prompt + longest.Response;
-        var path = w.Generation.PrefillSeconds([longest.Prompt]) + decoding + w.Scoring.Sum(m => m.ForwardSeconds([sequence]))
+        var path = fastest.PrefillSeconds([longest.Prompt]) + decoding + w.Scoring.Sum(m => m.ForwardSeconds([sequence]))
             + Math.Max(w.ActorTraining.TrainingSeconds([sequence]), w.CriticTraining?.TrainingSeconds([sequence]) ?? 0)
             + (w.Colocated is null ? w.Generation.WeightTransferSeconds(w.WeightLink) : 0);
 
         if (w.Colocated is { } hybrid) return new IdealBound(generation / hybrid.Devices, scoring / hybrid.Devices, training / hybrid.Devices, true, staleness, path);
         var trainingDevices = w.TrainingSteps[0].Count * (w.ActorTraining.TensorParallel + (w.CriticTraining?.TensorParallel ?? 0));
-        return new IdealBound(generation / (w.GenerationWorkers * w.Generation.TensorParallel), scoring / (w.InferenceDevices * w.Scoring[0].TensorParallel),
+        return new IdealBound(generation / w.GenerationDevices, scoring / (w.InferenceDevices * w.Scoring[0].TensorParallel),
             training / trainingDevices, false, staleness, path);
     }
 }

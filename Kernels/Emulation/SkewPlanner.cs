@@ -37,12 +37,23 @@ public static class SkewPlanner
     }
 
     /// <summary>
-    /// A step's generation under the split: samples in order of their forecast, longest first (ties by
-    /// index); long-tail workers 0..L-1 hold at most <paramref name="longBatch"/> each, regular workers their
-    /// fair share of the rest (at most <paramref name="capacity"/>); each worker takes the next sample in
-    /// order when one of its own finishes. Returns when the last sample finished.
+    /// With long-tail instances of their own devices (<paramref name="longTail"/>, the first workers), only
+    /// their batch is chosen: the one whose simulated generation of the step ends soonest.
     /// </summary>
-    public static double Simulate(CostModel cost, int capacity, int workers, IReadOnlyList<(EmulatedSequence Sequence, double Forecast)> step, int longWorkers, int longBatch)
+    public static Split ChooseBatch(CostModel cost, LongTailInstances longTail, int capacity, int workers, IReadOnlyList<(EmulatedSequence Sequence, double Forecast)> step) =>
+        LongBatches.Where(b => b == LongBatches[0] || longTail.Workers * b < step.Count)
+            .Select(b => new Split(longTail.Workers, b, Simulate(cost, capacity, workers, step, longTail.Workers, b, longTail.Generation)))
+            .MinBy(s => s.Seconds)!;
+
+    /// <summary>
+    /// A step's generation under the split: samples in order of their forecast, longest first (ties by
+    /// index); long-tail workers 0..L-1 hold at most <paramref name="longBatch"/> each (decoding on
+    /// <paramref name="longCost"/> when they span devices of their own), regular workers their fair share of
+    /// the rest (at most <paramref name="capacity"/>); each worker takes the next sample in order when one of
+    /// its own finishes. Returns when the last sample finished.
+    /// </summary>
+    public static double Simulate(CostModel cost, int capacity, int workers, IReadOnlyList<(EmulatedSequence Sequence, double Forecast)> step, int longWorkers, int longBatch,
+        CostModel? longCost = null)
     {
         if (workers < 1) throw new ArgumentOutOfRangeException(nameof(workers), workers, "at least one worker");
         if (longWorkers < 0 || longWorkers >= workers) throw new ArgumentOutOfRangeException(nameof(longWorkers), longWorkers, $"between 0 and {workers - 1}");
@@ -50,7 +61,7 @@ public static class SkewPlanner
         var order = new Queue<EmulatedSequence>(Enumerable.Range(0, step.Count).OrderByDescending(i => step[i].Forecast).ThenBy(i => i).Select(i => step[i].Sequence));
         var regularShare = (step.Count - longWorkers * longBatch + workers - longWorkers - 1) / (workers - longWorkers);
         int Slots(int w) => w < longWorkers ? longBatch : Math.Clamp(regularShare, 1, capacity);
-        var batches = Enumerable.Range(0, workers).Select(w => new EmulatedBatch(cost, Slots(w))).ToArray();
+        var batches = Enumerable.Range(0, workers).Select(w => new EmulatedBatch(w < longWorkers ? longCost ?? cost : cost, Slots(w))).ToArray();
         // The first deal: long-tail workers take the head of the order, then regular ones round-robin.
         for (var w = 0; w < longWorkers; w++)
         {

@@ -2,6 +2,7 @@ using Grains.Data;
 using Grains.Engines;
 using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
+using Grains.Iteration;
 using Grains.Rl;
 using Kernels.Emulation;
 using Orleans.Core.Internal;
@@ -485,6 +486,58 @@ public sealed class EmulatedJobTests(ClusterFixture fixture)
         var spec = Emulated("emulated-priced-bad", "barrier");
         var prices = priced?.Split(',').ToDictionary(c => c, c => c == "H20" && price is { } p ? p : 2.0);
         spec = spec with { Rl = spec.Rl! with { Emulation = spec.Rl.Emulation! with { GenerationDeviceClass = generation, Prices = prices } } };
+
+        var submit = () => fixture.Cluster.GrainFactory.GetGrain<IJobGrain>(spec.Name).Submit(spec);
+
+        await submit.Should().ThrowAsync<ArgumentException>().WithMessage(message);
+    }
+
+    /// <summary>A grpo job with skew-aware dispatch on three workers, the first a long-tail instance of four devices.</summary>
+    private static JobSpec LongTail(string name, Func<RlSpec, RlSpec>? change = null)
+    {
+        var spec = Emulated(name, "streaming", "grpo") with { Iterations = 3 };
+        var rl = spec.Rl! with
+        {
+            Dispatch = DispatchPolicy.SkewAware, SamplesPerPrompt = 8,
+            Emulation = spec.Rl.Emulation! with { DatasetPrompts = 6, Lengths = "reasoning", LongTail = new LongTailSpec { Workers = 1, TensorParallel = 4 } },
+        };
+        return spec with { Rl = change?.Invoke(rl) ?? rl };
+    }
+
+    [Fact]
+    public async Task A_long_tail_instance_of_four_devices_takes_the_head_of_the_forecast_order_and_counts_its_devices()
+    {
+        var grains = fixture.Cluster.GrainFactory;
+        var spec = LongTail("emulated-long-tail");
+        var emulated = new EmulatedJob(spec);
+
+        var (status, metrics) = await RlJobTests.Run(grains, spec);
+
+        status.State.Should().Be(JobState.Completed, status.Message);
+        emulated.GeneratorFor(0).Device.TensorParallel.Should().Be(4);
+        emulated.GeneratorFor(1).Device.TensorParallel.Should().Be(1);
+        emulated.Devices.Should().Be(4 + 2 + 2 + 2, "the long-tail instance's four devices, two regular workers, two scorers and two replicas");
+        emulated.Workload(1).LongTail.Should().Match<LongTailInstances>(l => l.Workers == 1 && l.Generation.TensorParallel == 4);
+        metrics[0].Split.Should().Be(new SkewSplit(1, DispatchTuning.FirstLongBatch), "the instances are the workload's from the first step");
+        metrics.Should().OnlyContain(m => m.Split!.LongWorkers == 1 && m.Ledger!.Lost == 0 && m.Ledger.Trained == 48);
+        // The first step's forecast knows no prompt: its order is the samples' own, and the long-tail instance takes its head.
+        var first = await Task.WhenAll(Enumerable.Range(0, 4).Select(k => grains.GetGrain<ISampleGrain>(SampleKeys.Of(spec.Name, 1, k)).Record()));
+        first.Should().OnlyContain(r => r.Generated!.Worker.StartsWith($"{spec.Name}/g0"));
+    }
+
+    [Theory]
+    [InlineData(3, 4, "skew-aware", "disaggregated", "*rl.emulation.longTail.workers: 3 must be at least 1 and fewer than rl.generationWorkers (3)*")]
+    [InlineData(1, 3, "skew-aware", "disaggregated", "*rl.emulation.longTail.tensorParallel: 3 must be a power of two*")]
+    [InlineData(1, 4, "pull", "disaggregated", "*rl.emulation.longTail: *set rl.dispatch to 'skew-aware'")]
+    [InlineData(1, 4, "skew-aware", "colocated", "*rl.emulation.longTail: a colocated job's devices*")]
+    public async Task Bad_long_tail_instances_are_refused_at_submit_naming_the_field(int workers, int tensorParallel, string dispatch, string placement, string message)
+    {
+        var spec = LongTail("emulated-long-tail-bad", rl => rl with
+        {
+            Dispatch = SpecNames.Parse<DispatchPolicy>(dispatch), Placement = SpecNames.Parse<RolePlacement>(placement),
+            TrainingReplicas = placement == "colocated" ? 3 : rl.TrainingReplicas,
+            Emulation = rl.Emulation! with { InferenceDevices = placement == "colocated" ? 3 : 2, LongTail = new LongTailSpec { Workers = workers, TensorParallel = tensorParallel } },
+        });
 
         var submit = () => fixture.Cluster.GrainFactory.GetGrain<IJobGrain>(spec.Name).Submit(spec);
 

@@ -351,6 +351,24 @@ public sealed class IdealBoundTests
     }
 
     [Fact]
+    public void A_long_tail_instance_of_more_devices_shortens_the_critical_path_and_counts_its_devices_in_the_pool()
+    {
+        var four = new CostModel(DeviceClass.H800, ModelShape.Qwen25_7B, tensorParallel: 4);
+        var workload = Workload with { GenerationWorkers = 2, LongTail = new LongTailInstances(four, 1) };
+        var decoding = Enumerable.Range(0, 50).Sum(t => four.DecodeStepSeconds([100 + t]));
+        var path = four.PrefillSeconds([100]) + decoding + Actor.ForwardSeconds([150]) + Actor.TrainingSeconds([150]) + Actor.WeightTransferSeconds(Link.InfiniBand);
+
+        var bound = IdealBound.For(workload);
+
+        workload.GenerationDevices.Should().Be(5, "one regular worker of one device and one long-tail instance of four");
+        workload.Devices.Should().Be(7);
+        bound.CriticalPath.Should().BeApproximately(path, 1e-12);
+        bound.CriticalPath.Should().BeLessThan(IdealBound.For(Workload).CriticalPath);
+        // The pool's work at a regular worker's cost per token, over its five devices (a sample in flight per worker).
+        bound.Generation.Should().BeApproximately((Actor.PrefillSeconds([100, 100]) + 60 * Actor.DecodeStepSeconds([115])) / 5, 1e-12);
+    }
+
+    [Fact]
     public void No_barrier_iteration_beats_the_bound()
     {
         var samples = Enumerable.Range(0, 64).Select(k => (200, 20 + k * k % 997)).ToArray();

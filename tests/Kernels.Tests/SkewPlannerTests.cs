@@ -41,6 +41,24 @@ public sealed class SkewPlannerTests
     }
 
     [Fact]
+    public void A_long_tail_instance_of_more_devices_decodes_the_forecast_longest_on_its_own_cost_model_and_only_its_batch_is_chosen()
+    {
+        var four = new CostModel(DeviceClass.H800, ModelShape.Qwen25_7B, tensorParallel: 4);
+
+        var seconds = SkewPlanner.Simulate(Cost, capacity: 8, workers: 2, Step, longWorkers: 1, longBatch: 1, longCost: four);
+
+        var alone = EmulatedBatch.Simulate(four, 1, Named("long")).Seconds;
+        var rest = EmulatedBatch.Simulate(Cost, 7, Named("mid0", "mid1", "mid2", "mid3", "mid4", "mid5", "mid6")).Seconds;
+        seconds.Should().BeApproximately(Math.Max(alone, rest), 1e-9);
+        alone.Should().BeLessThan(EmulatedBatch.Simulate(Cost, 1, Named("long")).Seconds / 2, "four devices read the weights for each token, and the step overhead stays");
+        var chosen = SkewPlanner.ChooseBatch(Cost, new LongTailInstances(four, 1), 8, 2, Step);
+        var each = SkewPlanner.LongBatches.Where(b => b < Step.Length).Select(b => SkewPlanner.Simulate(Cost, 8, 2, Step, 1, b, four)).ToArray();
+        chosen.LongWorkers.Should().Be(1, "the instances are the workload's");
+        chosen.Seconds.Should().Be(each.Min());
+        SkewPlanner.Simulate(Cost, 8, 2, Step, 1, chosen.LongBatch, four).Should().Be(chosen.Seconds);
+    }
+
+    [Fact]
     public void The_chosen_split_is_the_soonest_and_plain_unless_one_beats_it_by_the_margin()
     {
         var plain = SkewPlanner.Simulate(Cost, 8, 2, Step, 0, 0);

@@ -54,6 +54,22 @@ public sealed class BenchVariantTests
         _ = new EmulatedJob(job);
     }
 
+    [Theory]
+    [InlineData("async-1-stream-skew-tp4", 4, 68)]
+    [InlineData("async-2-stream-skew-tp8", 8, 52)]
+    public void A_long_tail_variant_puts_four_instances_of_more_devices_in_place_of_regular_workers_keeping_the_device_count(string name, int tensorParallel, int workers)
+    {
+        var workload = JobSpec.FromJson(File.ReadAllText(Path.Combine(Testing.RepositoryPaths.Root, "infra", "workloads", "grpo-7b-128xh800-reasoning32k.json")), "h800");
+
+        var job = BenchVariant.Parse(name).Apply(workload);
+
+        job.Rl!.GenerationWorkers.Should().Be(workers, "80 regular workers, less four instances' worth of devices, plus the four");
+        job.Rl.Emulation!.LongTail.Should().Be(new LongTailSpec { Workers = BenchVariant.LongTailWorkers, TensorParallel = tensorParallel });
+        job.Rl.Dispatch.Should().Be(DispatchPolicy.SkewAware);
+        job.Rl.Problem().Should().BeNull();
+        new EmulatedJob(job).Devices.Should().Be(new EmulatedJob(workload).Devices).And.Be(128);
+    }
+
     [Fact]
     public void A_migrating_variant_runs_with_the_plan_the_simulation_chooses_for_its_workload()
     {
