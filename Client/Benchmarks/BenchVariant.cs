@@ -30,11 +30,14 @@ namespace Client.Benchmarks;
 /// the first step (the fixed split chosen at step 0), async-k-elastic divides them again after every step.
 /// Variants with LongTailTensorParallel t (async-k-skew-tpt, async-k-stream-skew-tpt) make <see cref="LongTailWorkers"/>
 /// of the generation workers long-tail instances of t devices each (rl.emulation.longTail), in place of as
-/// many devices' regular workers, so the job keeps its device count.
+/// many devices' regular workers, so the job keeps its device count; with LongTailRole tail (async-k-skew-tail4,
+/// async-k-stream-skew-tail4) they are dealt nothing and each step's tail is gathered onto them once
+/// <see cref="TailRemaining"/> of its samples are left (rl.migration, with their KV caches where sooner).
 /// </summary>
 public sealed record BenchVariant(string Name, RolePlacement Placement, StagePolicy Policy, int Staleness = 0, bool Partial = false, MigrationMove? Migrate = null,
     bool TailBatch = false, PipelineScheduleKind? Pipeline = null, InterruptedCache Interrupted = InterruptedCache.Auto, DispatchPolicy? Dispatch = null,
-    PoolsSpec? Pools = null, string? CrossDatacenter = null, bool Stream = false, bool LongTogether = false, int? LongTailTensorParallel = null)
+    PoolsSpec? Pools = null, string? CrossDatacenter = null, bool Stream = false, bool LongTogether = false, int? LongTailTensorParallel = null,
+    LongTailRole LongTailRole = LongTailRole.Head)
 {
     public static IReadOnlyList<BenchVariant> All { get; } =
     [
@@ -77,11 +80,16 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
             new BenchVariant($"async-{k}-skew-tp4", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Dispatch: DispatchPolicy.SkewAware, LongTailTensorParallel: 4),
             new BenchVariant($"async-{k}-stream-skew-tp4", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Stream: true, Dispatch: DispatchPolicy.SkewAware, LongTailTensorParallel: 4),
             new BenchVariant($"async-{k}-stream-skew-tp8", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Stream: true, Dispatch: DispatchPolicy.SkewAware, LongTailTensorParallel: 8),
+            new BenchVariant($"async-{k}-skew-tail4", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Dispatch: DispatchPolicy.SkewAware, LongTailTensorParallel: 4, LongTailRole: LongTailRole.Tail),
+            new BenchVariant($"async-{k}-stream-skew-tail4", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Stream: true, Dispatch: DispatchPolicy.SkewAware, LongTailTensorParallel: 4, LongTailRole: LongTailRole.Tail),
         }),
     ];
 
     /// <summary>How many long-tail instances the LongTailTensorParallel variants have.</summary>
     public const int LongTailWorkers = 4;
+
+    /// <summary>The share of a step's samples left when its tail is gathered onto long-tail instances that take tails.</summary>
+    public const double TailRemaining = 0.05;
 
 
     /// <summary>
@@ -151,6 +159,7 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
                 TailBatching = TailBatch ? new TailBatchingSpec() : null,
                 Pipeline = Pipeline is { } schedule ? PipelineOf(placed.Rl, schedule) : placed.Rl.Pipeline,
                 Pools = Pools ?? placed.Rl.Pools,
+                Migration = LongTailRole == LongTailRole.Tail ? new MigrationSpec { Remaining = TailRemaining, Workers = LongTailWorkers } : placed.Rl.Migration,
                 MiniBatchOrder = LongTogether ? MiniBatchOrder.LongTogether : placed.Rl.MiniBatchOrder,
             },
         };
@@ -162,7 +171,7 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
         var emulation = rl.Emulation;
         if (Dispatch is not null && emulation is { DatasetPrompts: 0 }) emulation = emulation with { DatasetPrompts = DatasetSteps * rl.PromptsPerIteration };
         if (CrossDatacenter is not null && emulation is not null) emulation = emulation with { CrossDatacenterLink = CrossDatacenter };
-        if (LongTailTensorParallel is { } t && emulation is not null) emulation = emulation with { LongTail = new LongTailSpec { Workers = LongTailWorkers, TensorParallel = t } };
+        if (LongTailTensorParallel is { } t && emulation is not null) emulation = emulation with { LongTail = new LongTailSpec { Workers = LongTailWorkers, TensorParallel = t, Role = LongTailRole } };
         return emulation;
     }
 

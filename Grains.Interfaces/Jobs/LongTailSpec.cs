@@ -14,6 +14,8 @@ public sealed record LongTailSpec
     [Id(0)] public int Workers { get; init; } = 1;
     /// <summary>Devices per long-tail instance (tensor parallel): a power of two, at least rl.emulation.generationTensorParallel.</summary>
     [Id(1)] public int TensorParallel { get; init; } = 4;
+    /// <summary>What they generate: the samples forecast longest (head), or each step's tail gathered onto them (tail, with rl.migration).</summary>
+    [Id(2)] public LongTailRole Role { get; init; } = LongTailRole.Head;
 
     /// <summary>The first problem found, as "rl.emulation.longTail.field: problem", or null.</summary>
     public string? Problem(RlSpec rl)
@@ -31,6 +33,13 @@ public sealed record LongTailSpec
                 ? "rl.emulation.longTail: elastic pools move whole workers of generationTensorParallel devices; remove one of rl.pools and longTail"
             : rl.MaxGenerationWorkers is not null
                 ? "rl.emulation.longTail: new workers joining would not be long-tail instances; remove one of rl.maxGenerationWorkers and longTail"
+            : !Enum.IsDefined(Role) ? $"rl.emulation.longTail.role: {Role} is not one of {string.Join(", ", SpecNames.All<LongTailRole>())}"
+            : Role == LongTailRole.Tail && rl.Migration is null
+                ? "rl.emulation.longTail.role: 'tail' gathers each step's tail onto the instances; add an rl.migration section (its remaining says when)"
+            : Role == LongTailRole.Tail && rl.Migration!.Workers != Workers
+                ? $"rl.migration.workers: {rl.Migration.Workers}, but the tail is gathered on the long-tail instances; set it to rl.emulation.longTail.workers ({Workers})"
+            : Role == LongTailRole.Tail && rl.Migration!.RetuneEvery > 0
+                ? "rl.migration.retuneEvery: the tail's targets are the long-tail instances, which the re-tuning's simulation does not model; set it to 0"
             : null;
     }
 }

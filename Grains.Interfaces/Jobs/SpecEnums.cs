@@ -83,6 +83,15 @@ public enum PipelineScheduleKind
 /// <summary>How activations and gradients travel between pipeline stages.</summary>
 public enum WireFormat { Fp32, Bf16 }
 
+/// <summary>Which samples long-tail instances of more devices (rl.emulation.longTail) generate.</summary>
+public enum LongTailRole
+{
+    /// <summary>The head of skew-aware dispatch's forecast order (StreamRL's long-tail instances): the samples forecast longest.</summary>
+    Head,
+    /// <summary>Nothing dealt: each step's tail, the samples that turned out long, gathered onto them with their KV caches (rl.migration's gather, its targets these).</summary>
+    Tail,
+}
+
 /// <summary>How a running sample moved to another worker (long-tail migration, a worker back after a loss) goes on there.</summary>
 public enum MigrationMove
 {

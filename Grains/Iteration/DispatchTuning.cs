@@ -22,7 +22,7 @@ public sealed class DispatchTuning(RlSpec rl, EmulatedJob? emulated)
     public const int FirstLongBatch = 4;
 
     private volatile SkewSplit? current = rl.Dispatch != DispatchPolicy.SkewAware ? null
-        : rl.Emulation?.LongTail is { } longTail ? new SkewSplit(longTail.Workers, FirstLongBatch) : SkewSplit.None;
+        : rl.Emulation?.LongTail is { } longTail ? new SkewSplit(longTail.Workers, longTail.Role == LongTailRole.Tail ? 0 : FirstLongBatch) : SkewSplit.None;
     private Task? planning;
 
     /// <summary>The split a step launched now runs with; null unless dispatch is skew-aware.</summary>
@@ -32,7 +32,8 @@ public sealed class DispatchTuning(RlSpec rl, EmulatedJob? emulated)
     public void Trained(IReadOnlyList<SampleRecord> records, LengthRanking.Forecast forecast, int workers)
     {
         if (planning is { IsFaulted: true } failed) throw new InvalidOperationException("planning skew-aware dispatch failed", failed.Exception!.InnerException);
-        if (current is null || emulated is null || workers < 2 || planning is { IsCompleted: false }) return;
+        // Long-tail instances that take the tails are dealt nothing: there is no batch to choose.
+        if (current is null || emulated is null || workers < 2 || planning is { IsCompleted: false } || rl.Emulation?.LongTail is { Role: LongTailRole.Tail }) return;
         var step = records.Select(r => (new EmulatedSequence(r.Start!.Id, r.Start.PromptTokens, r.Generated!.Tokens), forecast.ByGroup.GetValueOrDefault(r.Start.Group))).ToArray();
         var cost = EmulatedCosts.Of(emulated.Generator.Device);
         var longTail = emulated.LongTail;

@@ -29,7 +29,10 @@ public sealed class MigrationTuning(RlSpec rl, EmulatedJob? emulated)
     public MigrationPlan? Current => current is { Workers: > 0 } ? current : null;
 
     /// <summary>The policy for a step launched now.</summary>
-    public TailMigration? Policy() => Current is { } plan ? new TailMigration(plan.Remaining, plan.Workers, rl.Migration!.Move) : null;
+    public TailMigration? Policy() => Current is { } plan ? new TailMigration(plan.Remaining, plan.Workers, rl.Migration!.Move, TailTargets) : null;
+
+    /// <summary>Long-tail instances that take the tails (rl.emulation.longTail, role tail): workers 0 to L - 1, the tail's targets; null otherwise.</summary>
+    private int[]? TailTargets => rl.Emulation?.LongTail is { Role: LongTailRole.Tail } longTail ? [.. Enumerable.Range(0, longTail.Workers)] : null;
 
     /// <summary>After step <paramref name="step"/> is trained on <paramref name="workers"/> workers: every K steps, the plan for the next ones.</summary>
     public void Trained(int step, IReadOnlyList<SampleRecord> records, int workers)

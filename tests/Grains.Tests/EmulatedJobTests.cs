@@ -525,18 +525,49 @@ public sealed class EmulatedJobTests(ClusterFixture fixture)
         first.Should().OnlyContain(r => r.Generated!.Worker.StartsWith($"{spec.Name}/g0"));
     }
 
+    [Fact]
+    public async Task A_long_tail_instance_that_takes_tails_is_dealt_nothing_and_generates_each_steps_gathered_tail()
+    {
+        var grains = fixture.Cluster.GrainFactory;
+        var spec = LongTail("emulated-long-tail-tails", rl => rl with
+        {
+            Migration = new MigrationSpec { Remaining = 0.25, Workers = 1 },
+            Emulation = rl.Emulation! with { LongTail = rl.Emulation.LongTail! with { Role = LongTailRole.Tail } },
+        });
+
+        var (status, metrics) = await RlJobTests.Run(grains, spec);
+
+        status.State.Should().Be(JobState.Completed, status.Message);
+        metrics.Should().OnlyContain(m => m.Split == new SkewSplit(1, 0) && m.Ledger!.Lost == 0 && m.Ledger.Trained == 48 && m.Ledger.Migrated > 0);
+        foreach (var m in metrics)
+        {
+            var records = await Task.WhenAll(Enumerable.Range(0, 48).Select(k => grains.GetGrain<ISampleGrain>(SampleKeys.Of(spec.Name, m.Iteration, k)).Record()));
+            var onInstance = records.Where(r => r.Generated!.Worker.StartsWith($"{spec.Name}/g0")).ToArray();
+            onInstance.Should().NotBeEmpty($"step {m.Iteration}'s tail was gathered there");
+            onInstance.Should().OnlyContain(r => r.Dispatches > 1, "nothing was dealt to it: each came from another worker");
+        }
+    }
+
     [Theory]
     [InlineData(3, 4, "skew-aware", "disaggregated", "*rl.emulation.longTail.workers: 3 must be at least 1 and fewer than rl.generationWorkers (3)*")]
     [InlineData(1, 3, "skew-aware", "disaggregated", "*rl.emulation.longTail.tensorParallel: 3 must be a power of two*")]
     [InlineData(1, 4, "pull", "disaggregated", "*rl.emulation.longTail: *set rl.dispatch to 'skew-aware'")]
     [InlineData(1, 4, "skew-aware", "colocated", "*rl.emulation.longTail: a colocated job's devices*")]
+    [InlineData(1, 4, "skew-aware", "tail", "*rl.emulation.longTail.role: 'tail' gathers each step's tail onto the instances; add an rl.migration section*")]
+    [InlineData(1, 4, "skew-aware", "tail-on-2", "*rl.migration.workers: 2, but the tail is gathered on the long-tail instances; set it to rl.emulation.longTail.workers (1)")]
     public async Task Bad_long_tail_instances_are_refused_at_submit_naming_the_field(int workers, int tensorParallel, string dispatch, string placement, string message)
     {
+        // "tail": long-tail instances that take tails, without a migration section; "tail-on-2": with one gathering on 2 workers.
+        var role = placement.StartsWith("tail") ? LongTailRole.Tail : LongTailRole.Head;
         var spec = LongTail("emulated-long-tail-bad", rl => rl with
         {
-            Dispatch = SpecNames.Parse<DispatchPolicy>(dispatch), Placement = SpecNames.Parse<RolePlacement>(placement),
+            Dispatch = SpecNames.Parse<DispatchPolicy>(dispatch), Placement = placement == "colocated" ? RolePlacement.Colocated : RolePlacement.Disaggregated,
             TrainingReplicas = placement == "colocated" ? 3 : rl.TrainingReplicas,
-            Emulation = rl.Emulation! with { InferenceDevices = placement == "colocated" ? 3 : 2, LongTail = new LongTailSpec { Workers = workers, TensorParallel = tensorParallel } },
+            Migration = placement == "tail-on-2" ? new MigrationSpec { Workers = 2 } : null,
+            Emulation = rl.Emulation! with
+            {
+                InferenceDevices = placement == "colocated" ? 3 : 2, LongTail = new LongTailSpec { Workers = workers, TensorParallel = tensorParallel, Role = role },
+            },
         });
 
         var submit = () => fixture.Cluster.GrainFactory.GetGrain<IJobGrain>(spec.Name).Submit(spec);

@@ -7,6 +7,7 @@ namespace Grains.Iteration.Policies;
 /// the rest, their fair share at a time (at most <paramref name="regularSlots"/>), round-robin. As each sample
 /// is generated, its worker takes the next in order, so the longest-forecast samples start first
 /// everywhere. A worker that is behind (see <see cref="RolloutState.Behind"/>) takes its slots when it catches up.
+/// A <paramref name="longBatch"/> of 0 keeps the long-tail workers out of the deal (they wait for the step's tail, gathered onto them).
 /// </summary>
 /// <param name="order">Every sample of the step, longest forecast first.</param>
 public sealed class SkewAwareDispatch(IReadOnlyList<int> order, int longWorkers, int longBatch, int regularSlots) : IDispatchPolicy
@@ -21,7 +22,7 @@ public sealed class SkewAwareDispatch(IReadOnlyList<int> order, int longWorkers,
         {
             throw new ArgumentException($"the dispatch order must hold each of the step's {state.Samples} samples once");
         }
-        if (regularSlots < 1 || (longWorkers > 0 && longBatch < 1)) throw new ArgumentOutOfRangeException(nameof(regularSlots), "a worker needs at least one slot");
+        if (regularSlots < 1 || longBatch < 0) throw new ArgumentOutOfRangeException(nameof(regularSlots), "a regular worker needs at least one slot, a long-tail one none or more");
         var ready = Enumerable.Range(0, state.Workers).Where(w => !state.Behind(w)).ToArray();
         var dealt = new List<DispatchTo>();
         foreach (var w in ready.Where(w => w < longWorkers))

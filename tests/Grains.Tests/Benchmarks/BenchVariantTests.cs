@@ -68,6 +68,11 @@ public sealed class BenchVariantTests
         job.Rl.Dispatch.Should().Be(DispatchPolicy.SkewAware);
         job.Rl.Problem().Should().BeNull();
         new EmulatedJob(job).Devices.Should().Be(new EmulatedJob(workload).Devices).And.Be(128);
+        job.Rl.Migration.Should().BeNull("the head takes the forecast longest; only the tail role gathers");
+        var tails = BenchVariant.Parse("async-1-stream-skew-tail4").Apply(workload).Rl!;
+        tails.Emulation!.LongTail!.Role.Should().Be(LongTailRole.Tail);
+        tails.Migration.Should().Be(new MigrationSpec { Remaining = BenchVariant.TailRemaining, Workers = BenchVariant.LongTailWorkers });
+        tails.Problem().Should().BeNull();
     }
 
     [Fact]

@@ -179,6 +179,25 @@ public sealed class RolloutPolicyTests
     }
 
     [Fact]
+    public void Long_tail_instances_that_take_tails_are_dealt_nothing_and_the_tail_is_gathered_onto_them()
+    {
+        // Worker 0 is a long-tail instance (no slots); workers 1 and 2 take the 6 samples, 3 each, longest forecast first.
+        var state = new RolloutState(samples: 6, workers: 3);
+        var dispatch = new SkewAwareDispatch([5, 2, 0, 1, 3, 4], longWorkers: 1, longBatch: 0, regularSlots: 3);
+        var migration = new TailMigration(remaining: 0.5, workers: 1, targets: [0]);
+
+        Dispatch(state, dispatch.Start(state)).Select(d => (d.Sample, d.Worker)).Should().Equal((5, 1), (2, 2), (0, 1), (1, 2), (3, 1), (4, 2));
+        state.Load(0).Should().Be(0);
+        dispatch.CaughtUp(state, 0).Should().BeEmpty("it has no slots to fill");
+        state.Generated(5);
+        migration.Generated(state).Should().BeEmpty("5 of 6 left");
+        state.Generated(2);
+        state.Generated(0);
+        // Half left (1, 3, 4), none on worker 0: gathered there all the same.
+        migration.Generated(state).Should().ContainSingle().Which.Should().BeOfType<GatherTail>().Which.Workers.Should().Equal(0);
+    }
+
+    [Fact]
     public void Tail_migration_moves_nothing_when_the_tail_is_already_on_as_few_workers()
     {
         var state = new RolloutState(samples: 4, workers: 4);
