@@ -38,8 +38,6 @@ public sealed record LongTailSpec
                 ? "rl.emulation.longTail.role: 'tail' gathers each step's tail onto the instances; add an rl.migration section (its remaining says when)"
             : Role == LongTailRole.Tail && rl.Migration!.Workers != Workers
                 ? $"rl.migration.workers: {rl.Migration.Workers}, but the tail is gathered on the long-tail instances; set it to rl.emulation.longTail.workers ({Workers})"
-            : Role == LongTailRole.Tail && rl.Migration!.RetuneEvery > 0
-                ? "rl.migration.retuneEvery: the tail's targets are the long-tail instances, which the re-tuning's simulation does not model; set it to 0"
             : null;
     }
 }

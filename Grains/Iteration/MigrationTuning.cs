@@ -11,6 +11,8 @@ namespace Grains.Iteration;
 /// emulated devices, the plan <see cref="TailPlanner"/> chooses every K trained steps over the lengths that
 /// step's samples reached, for the steps launched after it (lengths drift as training goes on; RLHFuse
 /// tunes once). A plan that frees no worker without slowing generation pauses migration until the next.
+/// With long-tail instances that take tails the targets are those, and the plan is the threshold whose
+/// simulated step ends soonest (<see cref="TailPlanner.ChooseForLongTail"/>).
 /// The planner runs beside the job, not in its grain's turn (on a large workload a plan takes seconds, which
 /// would hold the job grain from its status calls and reminders, as skew-aware dispatch's first planner did).
 /// </summary>
@@ -44,9 +46,12 @@ public sealed class MigrationTuning(RlSpec rl, EmulatedJob? emulated)
         var sequences = records.Select(r => new EmulatedSequence(r.Start!.Id, r.Start.PromptTokens, r.Generated!.Tokens)).ToArray();
         var transfer = migration.Move == MigrationMove.Prefill ? null : new CacheTransfer(Link.Parse(generator.WeightLink), Always: migration.Move == MigrationMove.Cache);
         var cost = EmulatedCosts.Of(generator.Device);
+        // Long-tail instances that take tails are the targets: only when to gather is chosen, for the soonest end.
+        var longTail = TailTargets is null ? null : emulated.LongTail;
         planning = Task.Run(() =>
         {
-            var plan = TailPlanner.Choose(cost, rl.MaxBatch, workers, sequences, transfer);
+            var plan = longTail is null ? TailPlanner.Choose(cost, rl.MaxBatch, workers, sequences, transfer)
+                : TailPlanner.ChooseForLongTail(cost, longTail, rl.MaxBatch, workers, sequences, transfer);
             current = new MigrationPlan(plan.Remaining, plan.Workers);
         });
     }

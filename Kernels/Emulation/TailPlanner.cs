@@ -41,22 +41,45 @@ public static class TailPlanner
     }
 
     /// <summary>
+    /// For long-tail instances that take tails (<paramref name="longTail"/>, the first of
+    /// <paramref name="workers"/>): the threshold whose simulated generation ends soonest, the instances the
+    /// targets (0 and 0 when gathering onto them ends no sooner than generating on the regular workers alone).
+    /// </summary>
+    public static Plan ChooseForLongTail(CostModel cost, LongTailInstances longTail, int capacity, int workers, IReadOnlyList<EmulatedSequence> sequences, CacheTransfer? transfer = null)
+    {
+        var (seconds, held) = Simulate(cost, capacity, workers, sequences, 0, 0, transfer, longTail);
+        var best = new Plan(0, 0, seconds, held);
+        foreach (var remaining in Thresholds)
+        {
+            var run = Simulate(cost, capacity, workers, sequences, remaining, longTail.Workers, transfer, longTail);
+            if (run.Seconds < best.Seconds) best = new Plan(remaining, longTail.Workers, run.Seconds, run.Held);
+        }
+        return best;
+    }
+
+    /// <summary>
     /// A step's generation on <paramref name="workers"/> continuous batches, sequence i dealt to worker i mod
     /// workers; once <paramref name="remaining"/> of them are left (0: never), those not yet finished leave
     /// every worker but the <paramref name="targets"/> holding most of them (with their tokens so far, to be
     /// prefilled again, or those <paramref name="transfer"/> carries with their KV cache) and queue on the
-    /// target holding fewest. Each worker steps on its own clock; the
+    /// target holding fewest. With <paramref name="longTail"/>, its instances are the first workers: dealt
+    /// nothing, decoding on their own cost model, and the gather's targets. Each worker steps on its own clock; the
     /// gather happens at the clock of the step that reached the threshold. Returns when the last sequence
     /// finished and the device time held: each worker's last busy moment, summed.
     /// </summary>
     public static (double Seconds, double Held) Simulate(CostModel cost, int capacity, int workers, IReadOnlyList<EmulatedSequence> sequences, double remaining, int targets,
-        CacheTransfer? transfer = null)
+        CacheTransfer? transfer = null, LongTailInstances? longTail = null)
     {
         if (workers < 1) throw new ArgumentOutOfRangeException(nameof(workers), workers, "at least one worker");
         if (remaining > 0 && (targets < 1 || targets >= workers)) throw new ArgumentOutOfRangeException(nameof(targets), targets, $"between 1 and {workers - 1}");
-        var batches = Enumerable.Range(0, workers).Select(_ => new EmulatedBatch(cost, capacity, transfer?.Link)).ToArray();
+        if (longTail is not null && (longTail.Workers >= workers || (remaining > 0 && targets != longTail.Workers)))
+        {
+            throw new ArgumentOutOfRangeException(nameof(longTail), longTail.Workers, $"fewer than the {workers} workers, and the gather's targets");
+        }
+        var instances = longTail?.Workers ?? 0;
+        var batches = Enumerable.Range(0, workers).Select(w => new EmulatedBatch(w < instances ? longTail!.Generation : cost, capacity, transfer?.Link)).ToArray();
         var queues = Enumerable.Range(0, workers).Select(_ => new Queue<EmulatedSequence>()).ToArray();
-        for (var i = 0; i < sequences.Count; i++) queues[i % workers].Enqueue(sequences[i]);
+        for (var i = 0; i < sequences.Count; i++) queues[instances + i % (workers - instances)].Enqueue(sequences[i]);
         var clocks = new double[workers];
         var ready = new PriorityQueue<int, double>(Enumerable.Range(0, workers).Where(w => queues[w].Count > 0).Select(w => (w, 0.0)));
         var (left, gathered) = (sequences.Count, remaining <= 0);
@@ -71,7 +94,8 @@ public static class TailPlanner
             if (!gathered && left <= remaining * sequences.Count)
             {
                 gathered = true;
-                Gather(batches, queues, clocks, clocks[w], targets, ready, s => s.Generated > 0 && transfer is not null && transfer.Carries(cost, s.Context));
+                int[]? fixedTargets = longTail is null ? null : [.. Enumerable.Range(0, instances)];
+                Gather(batches, queues, clocks, clocks[w], targets, ready, s => s.Generated > 0 && transfer is not null && transfer.Carries(cost, s.Context), fixedTargets);
             }
             if (batch.Count > 0 || queue.Count > 0) ready.Enqueue(w, clocks[w]);
         }
@@ -79,10 +103,10 @@ public static class TailPlanner
     }
 
     private static void Gather(EmulatedBatch[] batches, Queue<EmulatedSequence>[] queues, double[] clocks, double now, int targets, PriorityQueue<int, double> ready,
-        Func<EmulatedSequence, bool> carried)
+        Func<EmulatedSequence, bool> carried, int[]? fixedTargets = null)
     {
         int Holding(int w) => batches[w].Count + queues[w].Count;
-        var chosen = Enumerable.Range(0, batches.Length).OrderByDescending(Holding).ThenBy(w => w).Take(targets).ToArray();
+        var chosen = fixedTargets ?? Enumerable.Range(0, batches.Length).OrderByDescending(Holding).ThenBy(w => w).Take(targets).ToArray();
         var moved = new List<EmulatedSequence>();
         for (var w = 0; w < batches.Length; w++)
         {

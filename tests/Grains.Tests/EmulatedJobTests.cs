@@ -531,16 +531,20 @@ public sealed class EmulatedJobTests(ClusterFixture fixture)
         var grains = fixture.Cluster.GrainFactory;
         var spec = LongTail("emulated-long-tail-tails", rl => rl with
         {
-            Migration = new MigrationSpec { Remaining = 0.25, Workers = 1 },
+            Migration = new MigrationSpec { Remaining = 0.25, Workers = 1, RetuneEvery = 1 },
             Emulation = rl.Emulation! with { LongTail = rl.Emulation.LongTail! with { Role = LongTailRole.Tail } },
         });
 
         var (status, metrics) = await RlJobTests.Run(grains, spec);
 
         status.State.Should().Be(JobState.Completed, status.Message);
-        metrics.Should().OnlyContain(m => m.Split == new SkewSplit(1, 0) && m.Ledger!.Lost == 0 && m.Ledger.Trained == 48 && m.Ledger.Migrated > 0);
-        foreach (var m in metrics)
+        metrics.Should().OnlyContain(m => m.Split == new SkewSplit(1, 0) && m.Ledger!.Lost == 0 && m.Ledger.Trained == 48);
+        metrics[0].Migration.Should().Be(new MigrationPlan(0.25, 1), "the first step runs with the file's share");
+        // Each later step with the share its step before's simulation chose for the instance, or none where gathering ends no sooner.
+        metrics.Skip(1).Should().OnlyContain(m => m.Migration == null || (m.Migration.Workers == 1 && TailPlanner.Thresholds.Contains(m.Migration.Remaining)));
+        foreach (var m in metrics.Where(m => m.Migration is not null))
         {
+            m.Ledger!.Migrated.Should().BePositive();
             var records = await Task.WhenAll(Enumerable.Range(0, 48).Select(k => grains.GetGrain<ISampleGrain>(SampleKeys.Of(spec.Name, m.Iteration, k)).Record()));
             var onInstance = records.Where(r => r.Generated!.Worker.StartsWith($"{spec.Name}/g0")).ToArray();
             onInstance.Should().NotBeEmpty($"step {m.Iteration}'s tail was gathered there");

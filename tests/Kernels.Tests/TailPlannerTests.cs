@@ -81,6 +81,27 @@ public sealed class TailPlannerTests
     }
 
     [Fact]
+    public void Long_tail_instances_are_dealt_nothing_and_the_tail_gathered_onto_them_decodes_on_their_devices()
+    {
+        // Worker 0 is an instance of four devices; workers 1-4 take the twenty sequences as workers 0-3 did above.
+        var four = new LongTailInstances(new CostModel(DeviceClass.H800, ModelShape.Qwen25_7B, tensorParallel: 4), 1);
+        var none = TailPlanner.Simulate(Cost, 8, 4, Sequences, 0, 0);
+
+        var idle = TailPlanner.Simulate(Cost, 8, 5, Sequences, 0, 0, longTail: four);
+        var gathered = TailPlanner.Simulate(Cost, 8, 5, Sequences, remaining: 0.2, targets: 1, longTail: four);
+
+        idle.Seconds.Should().BeApproximately(none.Seconds, 1e-9, "without a gather the instance does nothing");
+        // At the shorts' end the four longs (ten tokens each) leave for the instance, which prefills and runs them as one batch.
+        var shortsEnd = EmulatedBatch.Simulate(Cost, 8, Of(1)).FinishedAt["short1"];
+        EmulatedSequence[] longs = [.. Sequences.Where(s => s.Id.StartsWith("long")).Select(s => s with { Generated = 10 })];
+        gathered.Seconds.Should().BeApproximately(shortsEnd + EmulatedBatch.Simulate(four.Generation, 8, longs).Seconds, 1e-9);
+        gathered.Seconds.Should().BeLessThan(none.Seconds, "four devices decode the longest response faster, even beside three others");
+        var chosen = TailPlanner.ChooseForLongTail(Cost, four, 8, 5, Sequences);
+        chosen.Workers.Should().Be(1);
+        chosen.Seconds.Should().Be(TailPlanner.Thresholds.Min(r => TailPlanner.Simulate(Cost, 8, 5, Sequences, r, 1, longTail: four).Seconds));
+    }
+
+    [Fact]
     public void Bad_settings_are_refused()
     {
         var act = () => TailPlanner.Simulate(Cost, 8, 4, Sequences, remaining: 0.1, targets: 4);
