@@ -38,12 +38,19 @@ public sealed record AsyncSpec
     [Id(5)] public int ProgressTokens { get; init; } = 1024;
     /// <summary>With partial rollouts, whether an interrupted sample's KV cache is kept or recomputed under the new version.</summary>
     [Id(6)] public InterruptedCache InterruptedCache { get; init; } = InterruptedCache.Auto;
+    /// <summary>
+    /// How far generation runs ahead: maxStaleness steps always (<see cref="RunAhead.Most"/>), or only as far as keeps the trainer fed
+    /// (<see cref="RunAhead.Needed"/>): where generation is not the bottleneck, more steps ahead add staleness and no throughput.
+    /// </summary>
+    [Id(7)] public RunAhead RunAhead { get; init; } = RunAhead.Most;
 
     /// <summary>The first problem found, as "rl.async.field: problem", or null.</summary>
     public string? Problem(RlSpec rl) =>
         MaxStaleness is < 0 or > MostStaleness ? $"rl.async.maxStaleness: {MaxStaleness} must be between 0 and {MostStaleness}"
         : ProgressTokens < 1 ? $"rl.async.progressTokens: {ProgressTokens} must be at least 1"
         : !Enum.IsDefined(InterruptedCache) ? $"rl.async.interruptedCache: {InterruptedCache} is not one of {string.Join(", ", SpecNames.All<InterruptedCache>())}"
+        : !Enum.IsDefined(RunAhead) ? $"rl.async.runAhead: {RunAhead} is not one of {string.Join(", ", SpecNames.All<RunAhead>())}"
+        : RunAhead == RunAhead.Needed && MaxStaleness == 0 ? "rl.async.runAhead: a synchronous job (maxStaleness 0) runs nothing ahead; set maxStaleness to 1 or more, or remove runAhead"
         : InterruptedCache != InterruptedCache.Auto && !PartialRollouts ? "rl.async.interruptedCache: only partial rollouts interrupt a sample; set partialRollouts or remove interruptedCache"
         : PartialRollouts && MaxStaleness == 0 ? "rl.async.partialRollouts: a synchronous job (maxStaleness 0) has no newer weights to interrupt a rollout with; set maxStaleness to 1 or more"
         : !(BehaviourWeightCap > 1 && BehaviourWeightCap <= 1e6) ? $"rl.async.behaviourWeightCap: {BehaviourWeightCap} must be greater than 1 and at most 1e6"

@@ -132,3 +132,12 @@ public enum ToolKind
     /// <summary>Full-text search over rl.tools.documents: the best-matching document's text.</summary>
     Search,
 }
+
+/// <summary>How many steps an asynchronous job generates ahead of the one it trains (see AsyncSpec.RunAhead).</summary>
+public enum RunAhead
+{
+    /// <summary>Always maxStaleness steps: the most overlap, every trained sample maxStaleness versions old.</summary>
+    Most,
+    /// <summary>As few as keep the trainer from waiting, between 1 and maxStaleness, adjusted each step from whether its samples were in when its training began.</summary>
+    Needed,
+}

@@ -23,7 +23,7 @@ public enum RunStart { Fresh, Resume, Recover }
 /// the step, the trainer backend takes miniBatches x epochs optimizer steps, and the new weights go
 /// to the workers with their version. With rl.async's maxStaleness k, step i's rollout is launched as
 /// soon as weights version i - 1 - k exist and is generated with them, so up to k steps generate while
-/// one trains (k = 0: synchronous: step i + 1 is launched once version i is loaded on the workers, while step i's
+/// one trains (fewer with runAhead needed, <see cref="RunAheadLimit"/>; k = 0: synchronous: step i + 1 is launched once version i is loaded on the workers, while step i's
 /// samples are still told they were trained and its held-out evaluation runs). On emulated devices the same loop runs on response lengths: no
 /// dataset, warm start, evaluation or checkpoints, and no advantages (there are no tokens to give them to).
 /// </summary>
@@ -54,6 +54,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     private GenerationLimits? limits;
     private WeightsRef? weights;
     private readonly int staleness = job.Rl!.Staleness;
+    private readonly RunAheadLimit runAhead = new(job.Rl!.Staleness, job.Rl.Async?.RunAhead ?? RunAhead.Most);
     /// <summary>Rollouts launched and not yet trained on, by step.</summary>
     private readonly Dictionary<int, LaunchedStep> ahead = [];
     /// <summary>The last step launched, and the version the run began with (the oldest its steps are generated with).</summary>
@@ -230,14 +231,15 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
 
     /// <summary>
     /// Launches the rollouts of the steps whose weights exist once version <paramref name="published"/>
-    /// does: step j is generated with version max(first, j - 1 - k), so steps up to published + 1 + k.
+    /// does, up to published + 1 + the steps run ahead (k, or fewer: <see cref="RunAheadLimit"/>), each generated
+    /// with the newest weights, so step j's are at most k versions behind the trainer's when it trains.
     /// </summary>
     private void Launch(IterationPlan plan, int published)
     {
-        for (var last = Math.Min(job.Iterations, published + 1 + staleness); launched < last;)
+        for (var last = Math.Min(job.Iterations, published + 1 + runAhead.Steps); launched < last;)
         {
             var step = ++launched;
-            var version = Math.Max(firstVersion, step - 1 - staleness);
+            var version = Math.Max(firstVersion, published);
             var generatedWith = new WeightsRef(keys.ActorWeights(version), version);
             var (starts, round) = plan.Next(step, version);
             var stage = round is null ? RolloutPolicies.Stage(rl.StagePolicy) : RolloutPolicies.TailBatch(rl, starts);
@@ -472,6 +474,12 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         var trainingSent = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         if (staleness == 0 && i < job.Iterations) _ = WarmNext(i + 1, trainingSent.Task);
         var starts = launchedStep.Starts;
+        // A run's first step had nothing generated ahead of it, so it says nothing of how far ahead to run.
+        if (staleness > 0 && i > firstVersion + 1)
+        {
+            runAhead.TrainingBegins(launchedStep.Rollout.Records.IsCompleted, ahead.TryGetValue(i + 1, out var after) && after.Rollout.Records.IsCompleted);
+            Launch(plan, published: i - 1);
+        }
         StepTraining.Trained trainedStep;
         try
         {

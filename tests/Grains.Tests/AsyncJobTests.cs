@@ -128,6 +128,9 @@ public sealed class AsyncJobTests(ClusterFixture fixture)
     [InlineData("""{"maxStaleness":"two"}""", "*maxStaleness*")]
     [InlineData("""{"staleness":2}""", "*'staleness' is not a field of rl.async*")]
     [InlineData("""{"maxStaleness":4,"partialRollouts":true,"decoupled":false,"behaviourWeightCap":2}""", null)]
+    [InlineData("""{"maxStaleness":4,"runAhead":"needed"}""", null)]
+    [InlineData("""{"maxStaleness":0,"runAhead":"needed"}""", "rl.async.runAhead: a synchronous job (maxStaleness 0) runs nothing ahead*")]
+    [InlineData("""{"maxStaleness":2,"runAhead":"some"}""", "*runAhead*")]
     public void Bad_async_sections_name_the_field(string section, string? expected)
     {
         ParsesOrNames("""{"name":"a","kind":"rl","rl":{"async":""" + section + "}}", expected);

@@ -139,6 +139,33 @@ public sealed class EmulatedJobTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Running_ahead_as_needed_stays_one_step_ahead_where_training_is_slower_and_goes_further_where_generation_is()
+    {
+        var grains = fixture.Cluster.GrainFactory;
+        JobSpec Job(string name, string lengths, int epochs, int replicas, RunAhead runAhead)
+        {
+            var spec = Emulated(name, "streaming", "grpo") with { Iterations = 6 };
+            return spec with { Rl = spec.Rl! with { Epochs = epochs, TrainingReplicas = replicas, Async = new AsyncSpec { MaxStaleness = 3, RunAhead = runAhead },
+                Emulation = spec.Rl.Emulation! with { Lengths = lengths, TimeScale = 30 } } };
+        }
+        // Chat lengths trained 24 times over on one replica: a step generates in a fraction of a step's training.
+        var trainingBound = Job("emulated-run-ahead-training", "chat", epochs: 24, replicas: 1, RunAhead.Needed);
+        var trainingBoundMost = Job("emulated-run-ahead-training-most", "chat", epochs: 24, replicas: 1, RunAhead.Most);
+        // Reasoning lengths trained once on two replicas: a step's generation outlasts its training.
+        var generationBound = Job("emulated-run-ahead-generation", "reasoning", epochs: 1, replicas: 2, RunAhead.Needed);
+
+        var (status, metrics) = await RlJobTests.Run(grains, trainingBound);
+        var (mostStatus, mostMetrics) = await RlJobTests.Run(grains, trainingBoundMost);
+        var (generationStatus, generationMetrics) = await RlJobTests.Run(grains, generationBound);
+
+        foreach (var s in new[] { status, mostStatus, generationStatus }) s.State.Should().Be(JobState.Completed, s.Message);
+        metrics.Select(m => m.VersionLagMax).Should().Equal([0, 1, 1, 1, 1, 1], "each step's samples were in before its training began, and the next step's were not yet");
+        mostMetrics.Select(m => m.VersionLagMax).Should().Equal([0, 1, 2, 3, 3, 3], "maxStaleness steps ahead whatever the trainer needs");
+        generationMetrics.Max(m => m.VersionLagMax).Should().BeGreaterThan(1, "a step's samples were not all in when its training began");
+        generationMetrics.Should().OnlyContain(m => m.VersionLagMax <= 3 && m.Ledger!.Trained == 24 && m.Ledger.Lost == 0);
+    }
+
+    [Fact]
     public async Task Without_partial_rollouts_pull_dispatch_sends_a_step_only_to_workers_done_with_older_versions()
     {
         var grains = fixture.Cluster.GrainFactory;
