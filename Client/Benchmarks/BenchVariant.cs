@@ -33,12 +33,13 @@ namespace Client.Benchmarks;
 /// many devices' regular workers, so the job keeps its device count; with LongTailRole tail (async-k-skew-tail4,
 /// async-k-stream-skew-tail4) they are dealt nothing and each step's tail is gathered onto them once
 /// <see cref="TailRemaining"/> of its samples are left (rl.migration, with their KV caches where sooner; re-tuned
-/// every step by simulation, the share came out at 10-20 % and the steps slower: measured, README).
+/// every step by simulation, the share came out at 10-20 % and the steps slower: measured, README). Variants
+/// ending in -needed run only as many steps ahead as keep the trainer fed (rl.async.runAhead needed).
 /// </summary>
 public sealed record BenchVariant(string Name, RolePlacement Placement, StagePolicy Policy, int Staleness = 0, bool Partial = false, MigrationMove? Migrate = null,
     bool TailBatch = false, PipelineScheduleKind? Pipeline = null, InterruptedCache Interrupted = InterruptedCache.Auto, DispatchPolicy? Dispatch = null,
     PoolsSpec? Pools = null, string? CrossDatacenter = null, bool Stream = false, bool LongTogether = false, int? LongTailTensorParallel = null,
-    LongTailRole LongTailRole = LongTailRole.Head)
+    LongTailRole LongTailRole = LongTailRole.Head, RunAhead RunAhead = RunAhead.Most)
 {
     public static IReadOnlyList<BenchVariant> All { get; } =
     [
@@ -67,6 +68,8 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
             new BenchVariant($"async-{k}-stream", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Stream: true),
             new BenchVariant($"async-{k}-stream-skew", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Stream: true, Dispatch: DispatchPolicy.SkewAware),
             new BenchVariant($"async-{k}-long", RolePlacement.Disaggregated, StagePolicy.Streaming, k, LongTogether: true),
+            new BenchVariant($"async-{k}-needed", RolePlacement.Disaggregated, StagePolicy.Streaming, k, RunAhead: RunAhead.Needed),
+            new BenchVariant($"async-{k}-long-needed", RolePlacement.Disaggregated, StagePolicy.Streaming, k, LongTogether: true, RunAhead: RunAhead.Needed),
             new BenchVariant($"async-{k}-partial-long", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Partial: true, LongTogether: true),
             new BenchVariant($"async-{k}-partial-stream", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Partial: true, Stream: true),
             new BenchVariant($"async-{k}-partial-recompute", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Partial: true, Interrupted: InterruptedCache.Recompute),
@@ -153,7 +156,7 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
             Rl = placed.Rl! with
             {
                 StagePolicy = Policy,
-                Async = Staleness > 0 ? new AsyncSpec { MaxStaleness = Staleness, PartialRollouts = Partial, InterruptedCache = Interrupted, StreamTraining = Stream } : null,
+                Async = Staleness > 0 ? new AsyncSpec { MaxStaleness = Staleness, PartialRollouts = Partial, InterruptedCache = Interrupted, StreamTraining = Stream, RunAhead = RunAhead } : null,
                 Dispatch = Dispatch ?? (Staleness > 0 ? DispatchPolicy.Pull : placed.Rl.Dispatch),
                 GenerationWorkers = LongTailTensorParallel is { } t ? placed.Rl.GenerationWorkers - LongTailWorkers * (t / placed.Rl.Emulation!.GenerationTensorParallel - 1) : placed.Rl.GenerationWorkers,
                 Emulation = EmulationOf(placed.Rl),

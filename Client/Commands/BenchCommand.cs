@@ -18,6 +18,7 @@ namespace Client.Commands;
 /// published systems measure: steady-state throughput over several iterations after a warm-up, against
 /// the colocated barrier (verl's hybrid engine) on as many devices. Prints each policy's trained
 /// samples/s and tokens/s, speed-up, efficiency against the bound, generation share of the step, the
+/// mean version lag of its samples (asynchronous policies), the
 /// analytic prediction's error and the control plane's figures; writes a timeline SVG per policy and,
 /// with --json, the same as JSON with the last iteration's device timelines.
 /// </summary>
@@ -145,7 +146,7 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
             bound / steady.Iterations, bound / steady.Seconds, steady.GenerationShare, steady.PredictionError, TimelineAnalysis.BusyByRole(last.Timeline, Instances(job, last.Pools), seconds),
             (counter.Calls - calls) / wall, activations, measured.Average(m => TimelineAnalysis.NoDeviceBusyShare(m.Timeline, m.IterationSeconds * m.TimeScale)),
             wall / (iterations + variant.WarmUp + variant.CoolDown), timeline, last.Timeline, DevicesOf(emulated), emulated.CostPerHour,
-            emulated.CostPerHour is { } cost ? steady.SamplesPerSecond * 3600 / cost : null), measured);
+            emulated.CostPerHour is { } cost ? steady.SamplesPerSecond * 3600 / cost : null) { VersionLag = measured.Average(m => m.VersionLagMean) }, measured);
     }
 
     /// <summary>Each role's instances in an iteration: as the job file gives them, or as its pools divided them then (rl.pools).</summary>
@@ -163,7 +164,11 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
     /// <summary>One policy's steady-state figures per iteration; seconds are emulated unless named wall.</summary>
     public sealed record PolicyResult(string Policy, double IterationSeconds, double TrainingSeconds, double SamplesPerSecond, double TokensPerSecond, double? SpeedUp, double? BoundSeconds,
         double? Efficiency, double GenerationShare, double? PredictionError, Dictionary<string, double> Busy, double GrainCallsPerSecond, int Activations,
-        double ControlPlaneShare, double WallSecondsPerIteration, string Timeline, DeviceTimeline[] LastIteration, string Devices, double? CostPerHour, double? SamplesPerCost);
+        double ControlPlaneShare, double WallSecondsPerIteration, string Timeline, DeviceTimeline[] LastIteration, string Devices, double? CostPerHour, double? SamplesPerCost)
+    {
+        /// <summary>The measured steps' mean version lag: how many versions behind the trainer's their samples' weights were.</summary>
+        public double VersionLag { get; init; }
+    }
 
     /// <summary>The job's devices by class, "80 H20 + 48 H800".</summary>
     private static string DevicesOf(EmulatedJob emulated) =>
@@ -176,12 +181,12 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
         if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = Math.Max(AnsiConsole.Profile.Width, 220);
         AnsiConsole.MarkupLine($"[bold]{Markup.Escape(workload.Name)}[/]: {SpecNames.Of(rl.Algorithm)}, {emulated.Workload(1).Samples.Count} samples per step of {Markup.Escape(rl.Emulation!.Lengths)} lengths, {DevicesOf(emulated)}, time scale {emulated.TimeScale}; steady state over {workload.Iterations - 1} steps after one warm-up, speed-up against {BenchVariant.Baseline}");
         var roles = results.SelectMany(r => r.Busy.Keys).Distinct().ToArray();
-        var table = new Table().AddColumns("policy", "s / step", "train s / step", "samples/s", "tokens/s", "speed-up", "bound s / step", "efficiency", "generation share", "vs analytic");
+        var table = new Table().AddColumns("policy", "s / step", "train s / step", "samples/s", "tokens/s", "speed-up", "bound s / step", "efficiency", "generation share", "version lag", "vs analytic");
         foreach (var role in roles) table.AddColumn($"busy {role}");
         foreach (var r in results)
         {
             table.AddRow([r.Policy, $"{r.IterationSeconds:F1}", $"{r.TrainingSeconds:F1}", $"{r.SamplesPerSecond:F2}", $"{r.TokensPerSecond:N0}", r.SpeedUp is { } s ? $"{s:F2}x" : "", r.BoundSeconds is { } bound ? $"{bound:F1}" : "-",
-                r.Efficiency is { } f ? $"{f:P0}" : "-", $"{r.GenerationShare:P0}", r.PredictionError is { } e ? $"{e:+0.0%;-0.0%}" : "", .. roles.Select(role => r.Busy.TryGetValue(role, out var b) ? $"{b:P0}" : "")]);
+                r.Efficiency is { } f ? $"{f:P0}" : "-", $"{r.GenerationShare:P0}", $"{r.VersionLag:F2}", r.PredictionError is { } e ? $"{e:+0.0%;-0.0%}" : "", .. roles.Select(role => r.Busy.TryGetValue(role, out var b) ? $"{b:P0}" : "")]);
         }
         AnsiConsole.Write(table);
         if (results.Any(r => r.CostPerHour is not null))

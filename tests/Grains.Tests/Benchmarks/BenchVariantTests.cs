@@ -31,6 +31,9 @@ public sealed class BenchVariantTests
         job.Iterations.Should().Be(5 + 5 + 4, "1 + 4 warm-up steps, 3 measured rounded up to 5, 4 generated ahead that only train");
         job.Rl!.Async!.MaxStaleness.Should().Be(4);
         job.Rl.Dispatch.Should().Be(DispatchPolicy.Pull);
+        job.Rl.Async.RunAhead.Should().Be(RunAhead.Most);
+        BenchVariant.Parse("async-4-needed").Apply(workload).Rl!.Async!.RunAhead.Should().Be(RunAhead.Needed);
+        BenchVariant.Parse("async-4-long-needed").Apply(workload).Rl!.MiniBatchOrder.Should().Be(MiniBatchOrder.LongTogether);
         BenchVariant.Parse("streaming").Apply(workload).Rl!.Dispatch.Should().Be(DispatchPolicy.RoundRobin);
     }
 
