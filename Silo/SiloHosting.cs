@@ -197,13 +197,14 @@ public static class SiloHosting
         _ => new LocalCheckpointStore(options.Directory, options.ChunkBytes),
     };
 
-    /// <summary>The director that places device-owning grains, for each role's strategy, and the inference-silo filter.</summary>
+    /// <summary>The director that places device-owning grains, for each role's strategy, the one that places each datacenter's device partition there, and the inference-silo filter.</summary>
     public static ISiloBuilder AddDevicePlacement(this ISiloBuilder silo)
     {
         silo.Services.AddSingleton<LeaseCalls>();
         silo.AddPlacementDirector<GenerationDevicePlacement, DevicePlacementDirector>();
         silo.AddPlacementDirector<TrainingDevicePlacement, DevicePlacementDirector>();
         silo.AddPlacementDirector<InferenceDevicePlacement, DevicePlacementDirector>();
+        silo.AddPlacementDirector<DatacenterPlacement, DatacenterPlacementDirector>();
         silo.Services.AddPlacementFilter<InferenceSiloFilter, InferenceSiloFilterDirector>(ServiceLifetime.Singleton);
         return silo;
     }

@@ -18,4 +18,11 @@ public static class SiloMetadataKeys
     public const string Devices = "actors.devices";
     public const string DeviceClass = "actors.device-class";
     public const string Datacenter = "actors.datacenter";
+
+    /// <summary>The datacenter of a silo that declares none.</summary>
+    public const string DefaultDatacenter = "local";
+
+    /// <summary>The datacenter a silo's metadata declares.</summary>
+    public static string DatacenterOf(IReadOnlyDictionary<string, string> metadata) =>
+        metadata.TryGetValue(Datacenter, out var datacenter) && datacenter.Length > 0 ? datacenter : DefaultDatacenter;
 }

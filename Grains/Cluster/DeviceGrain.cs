@@ -7,7 +7,7 @@ namespace Grains.Cluster;
 
 /// <summary>
 /// Base of every grain that owns a device (generation workers, pipeline stages): it activates only
-/// where the device directory leased it a device, keeps that lease confirmed, and gives it back when
+/// where its datacenter's device partition leased it a device, keeps that lease confirmed, and gives it back when
 /// it deactivates. Subclasses carry a <see cref="Placement.DevicePlacementAttribute"/>.
 /// </summary>
 public abstract class DeviceGrain : Grain, IDeviceGrain
@@ -18,7 +18,8 @@ public abstract class DeviceGrain : Grain, IDeviceGrain
     /// <summary>The device this grain owns.</summary>
     protected DeviceLease Lease => lease ?? throw new InvalidOperationException("the grain has no device lease before activation");
 
-    private IDeviceDirectoryGrain Directory => GrainFactory.GetGrain<IDeviceDirectoryGrain>(0);
+    /// <summary>The partition of the datacenter the lease is in.</summary>
+    private IDevicePartitionGrain Partition => GrainFactory.GetGrain<IDevicePartitionGrain>(Lease.Datacenter);
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -26,8 +27,10 @@ public abstract class DeviceGrain : Grain, IDeviceGrain
         var member = this.GetGrainId().ToString();
         var here = GrainContext.Address.SiloAddress!.ToParsableString();
         var calls = ServiceProvider.GetRequiredService<Placement.LeaseCalls>();
-        // Placed from this silo, the lease is already here; otherwise the directory says what it leased.
-        var leased = calls.TakeReserved(member, here) ?? await calls.Lookup(holder);
+        var declared = ServiceProvider.GetRequiredService<ISiloMetadataCache>().GetSiloMetadata(GrainContext.Address.SiloAddress).Metadata;
+        var datacenter = SiloMetadataKeys.DatacenterOf(declared);
+        // Placed from this silo, the lease is already here; otherwise this datacenter's partition says what it leased.
+        var leased = calls.TakeReserved(member, here) ?? await calls.Lookup(holder, datacenter);
         if (leased is null || leased.Silo != here)
         {
             // Orleans may re-activate a grain where a cached address points, without asking the placement
@@ -35,19 +38,18 @@ public abstract class DeviceGrain : Grain, IDeviceGrain
             // no free device, drained) when it cannot have one.
             var role = GetType().GetCustomAttributes(typeof(Placement.DevicePlacementAttribute), inherit: true)
                 .Cast<Placement.DevicePlacementAttribute>().Single().PlacementStrategy is Placement.DevicePlacementStrategy s ? s.Role : "";
-            var declared = ServiceProvider.GetRequiredService<ISiloMetadataCache>().GetSiloMetadata(GrainContext.Address.SiloAddress).Metadata;
             if (!declared.TryGetValue(SiloMetadataKeys.Roles, out var roles) || !roles.Split(',', StringSplitOptions.TrimEntries).Contains(role))
             {
                 throw new InvalidOperationException($"{holder} cannot run on {here}: it does not serve the '{role}' role");
             }
-            leased = await calls.Reserve(new LeaseRequest(holder, role, [new SiloDevices(here, DeviceSpec.Parse(declared[SiloMetadataKeys.Devices]))], member));
+            leased = await calls.Reserve(new LeaseRequest(holder, role, [new SiloDevices(here, DeviceSpec.Parse(declared[SiloMetadataKeys.Devices]), datacenter)], member));
         }
         lease = leased;
         this.RegisterGrainTimer(async _ =>
         {
-            if (await Directory.Confirm(Lease, this.GetGrainId().ToString())) return;
+            if (await Partition.Confirm(Lease, this.GetGrainId().ToString())) return;
             ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger<DeviceGrain>().LogWarning(
-                "{Grain} deactivates: the device directory leased its device {Device} on {Silo} to another holder", this.GetGrainId(), Lease.Device, Lease.Silo);
+                "{Grain} deactivates: the device partition leased its device {Device} on {Silo} to another holder", this.GetGrainId(), Lease.Device, Lease.Silo);
             this.DeactivateOnIdle();
         }, new GrainTimerCreationOptions(ConfirmEvery, ConfirmEvery) { Interleave = true });
         await base.OnActivateAsync(cancellationToken);
@@ -55,9 +57,9 @@ public abstract class DeviceGrain : Grain, IDeviceGrain
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        // When the silo shuts down, the directory prunes its leases as it leaves the membership; asking
-        // a directory that may be going down with it would only fail.
-        if (lease is not null && reason.ReasonCode != DeactivationReasonCode.ShuttingDown) await Directory.Release(lease.Holder, this.GetGrainId().ToString());
+        // When the silo shuts down, the partition prunes its leases as it leaves the membership; asking
+        // a partition that may be going down with it would only fail.
+        if (lease is not null && reason.ReasonCode != DeactivationReasonCode.ShuttingDown) await Partition.Release(lease.Holder, this.GetGrainId().ToString());
         await base.OnDeactivateAsync(reason, cancellationToken);
     }
 

@@ -6,8 +6,8 @@ using Orleans.Runtime.Placement;
 namespace Grains.Placement;
 
 /// <summary>
-/// Chooses, among the live silos whose metadata lists the grain's role, the one the device directory
-/// gives a free device on. Fails with an error naming the role when no silo serves it, and (from the
+/// Chooses, among the live silos whose metadata lists the grain's role, the one their datacenter's device
+/// partition gives a free device on. Fails with an error naming the role when no silo serves it, and (from the
 /// directory) when every device of the role is held.
 /// </summary>
 public sealed class DevicePlacementDirector(LeaseCalls leases, ISiloMetadataCache metadata) : IPlacementDirector
@@ -27,7 +27,7 @@ public sealed class DevicePlacementDirector(LeaseCalls leases, ISiloMetadataCach
             if (declared.TryGetValue(SiloMetadataKeys.Roles, out var roles) && roles.Split(',', StringSplitOptions.TrimEntries).Contains(role)
                 && declared.TryGetValue(SiloMetadataKeys.Devices, out var devices))
             {
-                candidates.Add(new SiloDevices(silo.ToParsableString(), parsed.GetOrAdd(devices, DeviceSpec.Parse)));
+                candidates.Add(new SiloDevices(silo.ToParsableString(), parsed.GetOrAdd(devices, DeviceSpec.Parse), SiloMetadataKeys.DatacenterOf(declared)));
             }
         }
         if (candidates.Count == 0)

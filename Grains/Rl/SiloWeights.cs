@@ -21,7 +21,7 @@ public sealed class SiloWeights(ICheckpointStore store, IOptions<CheckpointOptio
     private readonly Dictionary<string, Task<(byte[] Bytes, WeightHop[] Hops)>> copies = [];
     private readonly Queue<string> order = new();
 
-    private string Here => metadata.GetSiloMetadata(silo.SiloAddress).Metadata.GetValueOrDefault(SiloMetadataKeys.Datacenter) ?? "local";
+    private string Here => SiloMetadataKeys.DatacenterOf(metadata.GetSiloMetadata(silo.SiloAddress).Metadata);
 
     /// <summary>The version's bytes; the transfers this read caused are added to <paramref name="hops"/>.</summary>
     public async Task<byte[]> Read(WeightsRef weights, ICollection<WeightHop> hops)

@@ -11,7 +11,7 @@ public sealed class DeviceDirectoryTests(ClusterFixture fixture)
     [Fact]
     public async Task A_directory_activated_again_gives_no_one_a_device_its_last_activation_leased()
     {
-        var directory = fixture.Cluster.GrainFactory.GetGrain<IDeviceDirectoryGrain>(0);
+        var directory = fixture.Cluster.GrainFactory.GetGrain<IDevicePartitionGrain>(SiloMetadataKeys.DefaultDatacenter);
         var calls = new LeaseCalls(fixture.Cluster.GrainFactory);
         SiloDevices[] one = [new(fixture.Cluster.Primary!.SiloAddress.ToParsableString(), ["kept-0"])];
         const string holder = "kept-device/job/d0";
@@ -33,7 +33,7 @@ public sealed class DeviceDirectoryTests(ClusterFixture fixture)
     [Fact]
     public async Task A_device_is_leased_in_its_silos_order_refused_to_a_second_holder_and_free_again_once_its_holder_moves()
     {
-        var directory = fixture.Cluster.GrainFactory.GetGrain<IDeviceDirectoryGrain>(0);
+        var directory = fixture.Cluster.GrainFactory.GetGrain<IDevicePartitionGrain>(SiloMetadataKeys.DefaultDatacenter);
         var calls = new LeaseCalls(fixture.Cluster.GrainFactory);
         var silo = fixture.Cluster.Primary!.SiloAddress.ToParsableString();
         SiloDevices[] three = [new(silo, ["order-0", "order-1", "order-2"])];
@@ -71,14 +71,14 @@ public sealed class DeviceDirectoryTests(ClusterFixture fixture)
         looked.Should().Equal(granted);
         (await calls.Lookup("batch/never")).Should().BeNull();
 
-        var directory = fixture.Cluster.GrainFactory.GetGrain<IDeviceDirectoryGrain>(0);
+        var directory = fixture.Cluster.GrainFactory.GetGrain<IDevicePartitionGrain>(SiloMetadataKeys.DefaultDatacenter);
         foreach (var lease in granted) await directory.Release(lease.Holder);
     }
 
     [Fact]
     public async Task A_device_released_amid_held_ones_is_the_next_leased_and_another_order_of_the_list_is_searched_in_its_own_order()
     {
-        var directory = fixture.Cluster.GrainFactory.GetGrain<IDeviceDirectoryGrain>(0);
+        var directory = fixture.Cluster.GrainFactory.GetGrain<IDevicePartitionGrain>(SiloMetadataKeys.DefaultDatacenter);
         var calls = new LeaseCalls(fixture.Cluster.GrainFactory);
         var silo = fixture.Cluster.Primary!.SiloAddress.ToParsableString();
         string[] ten = [.. Enumerable.Range(0, 10).Select(d => $"amid-{d}")];
@@ -125,9 +125,9 @@ public sealed class DeviceDirectoryTests(ClusterFixture fixture)
         await calls.Reserve(new LeaseRequest("handed/h2", "generation", [new(silo, ["handed-1"])], "worker/handed/2"));
         calls.Reserved.Should().Be(1, "worker/handed/0's old reservation went; worker/handed/2's is new");
         calls.TakeReserved("worker/handed/2", silo).Should().NotBeNull();
-        await fixture.Cluster.GrainFactory.GetGrain<IDeviceDirectoryGrain>(0).Release("handed/h2", "worker/handed/2");
+        await fixture.Cluster.GrainFactory.GetGrain<IDevicePartitionGrain>(SiloMetadataKeys.DefaultDatacenter).Release("handed/h2", "worker/handed/2");
 
-        await fixture.Cluster.GrainFactory.GetGrain<IDeviceDirectoryGrain>(0).Release("handed/h", "worker/handed/0");
+        await fixture.Cluster.GrainFactory.GetGrain<IDevicePartitionGrain>(SiloMetadataKeys.DefaultDatacenter).Release("handed/h", "worker/handed/0");
     }
 
     private sealed class SetClock : TimeProvider

@@ -701,6 +701,54 @@ public sealed class SiloLossTests(SiloLossFixture fixture) : IClassFixture<SiloL
         for (var i = 1; i < far.Length; i++) far[i].RewardMean.Should().Be(near[i].RewardMean, $"iteration {i} generated with the same weights");
     }
 
+    /// <summary>
+    /// A generation silo in another datacenter: its devices are leased by that datacenter's partition, which is
+    /// placed there; the local partition never hears of them, and the cluster's directory reads and drains both.
+    /// </summary>
+    [Fact]
+    public async Task Each_datacenters_devices_are_leased_by_its_own_partition_placed_in_it()
+    {
+        var grains = fixture.Cluster.Client;
+        var east = await fixture.AddGenerationSilo(2, "east");
+        try
+        {
+            var address = east.SiloAddress.ToParsableString();
+            var workers = Enumerable.Range(0, 2).Select(g => grains.GetGrain<IGenerationWorkerGrain>($"partitions/g{g}")).ToArray();
+            var leases = await Task.WhenAll(workers.Select(w => SiloLoss.Retry(() => w.Device())));
+            var (eastPartition, localPartition) = (grains.GetGrain<IDevicePartitionGrain>("east"), grains.GetGrain<IDevicePartitionGrain>(SiloMetadataKeys.DefaultDatacenter));
+
+            leases.Should().OnlyContain(l => l.Silo == address && l.Datacenter == "east", "the only generation devices are the east silo's");
+            (await eastPartition.Leases()).Should().Contain(leases);
+            (await localPartition.Leases()).Should().NotContain(l => l.Holder.Contains("partitions/"));
+            (await grains.GetGrain<IManagementGrain>(0).GetActivationAddress(eastPartition)).Should().Be(east.SiloAddress, "a partition lives in its datacenter");
+            (await grains.GetGrain<IDeviceDirectoryGrain>(0).Leases()).Should().Contain(leases);
+
+            // Candidates in both datacenters: a holder with a lease keeps it where it is; a new one goes to the
+            // datacenter declaring more devices, and to the other once that one has none free.
+            var calls = new Grains.Placement.LeaseCalls(grains);
+            var primary = fixture.Cluster.Silos.First(s => !s.SiloAddress.Equals(east.SiloAddress)).SiloAddress.ToParsableString();
+            SiloDevices[] both = [new(primary, ["both-0"]), new(primary, ["both-1"]), new(address, ["both-2"], "east")];
+            var member = await calls.Reserve(new LeaseRequest("shared-device/partitions/d0", "generation", [both[2]], "partitions/a"));
+            (await calls.Reserve(new LeaseRequest("shared-device/partitions/d0", "generation", both, "partitions/b"))).Should().Be(member, "its first member's lease is in the east");
+            (await calls.Reserve(new LeaseRequest("partitions/h1", "generation", both))).Datacenter.Should().Be(SiloMetadataKeys.DefaultDatacenter);
+            (await calls.Reserve(new LeaseRequest("partitions/h2", "generation", both))).Datacenter.Should().Be(SiloMetadataKeys.DefaultDatacenter);
+            var full = () => calls.Reserve(new LeaseRequest("partitions/h3", "generation", both));
+            await full.Should().ThrowAsync<NoFreeDeviceException>().WithMessage("local: *no free device*; east: *no free device*");
+            foreach (var holder in new[] { "partitions/h1", "partitions/h2" }) await localPartition.Release(holder);
+            await eastPartition.Release("shared-device/partitions/d0", "partitions/a");
+            await eastPartition.Release("shared-device/partitions/d0", "partitions/b");
+
+            var vacated = await grains.GetGrain<IDeviceDirectoryGrain>(0).Drain(address);
+            vacated.Select(l => l.Holder).Should().BeEquivalentTo(leases.Select(l => l.Holder));
+            (await grains.GetGrain<IDeviceDirectoryGrain>(0).DrainedSilos()).Should().Contain(address);
+            (await localPartition.DrainedSilos()).Should().NotContain(address);
+        }
+        finally
+        {
+            await fixture.Cluster.StopSiloAsync(east);
+        }
+    }
+
     [Fact]
     public async Task A_migration_target_killed_while_it_holds_a_steps_gathered_tail_loses_no_sample()
     {
@@ -764,7 +812,7 @@ public sealed class SiloLossTests(SiloLossFixture fixture) : IClassFixture<SiloL
                 var held = await grains.GetGrain<IGenerationWorkerGrain>(worker).Holding();
                 var records = await Task.WhenAll(held.Select(id => grains.GetGrain<ISampleGrain>(id).Record()));
                 if (!records.Any(r => r.Dispatches > 1 && r.Stage == SampleStage.Generating && r.Worker == worker)) continue;
-                var lease = (await grains.GetGrain<IDeviceDirectoryGrain>(0).LookupAll([$"generationworker/{worker}"]))[0]!;
+                if ((await grains.GetGrain<IDeviceDirectoryGrain>(0).Leases()).FirstOrDefault(l => l.Holder == $"generationworker/{worker}") is not { } lease) continue;
                 if (silos.FirstOrDefault(s => s.SiloAddress.ToParsableString() == lease.Silo) is { } silo) return (silo, worker);
             }
             await Task.Delay(10);

@@ -11,7 +11,7 @@ public sealed class DeviceSharingTests(ClusterFixture fixture)
     [Fact]
     public async Task A_shared_device_stays_held_until_its_last_member_leaves()
     {
-        var directory = fixture.Cluster.GrainFactory.GetGrain<IDeviceDirectoryGrain>(0);
+        var directory = fixture.Cluster.GrainFactory.GetGrain<IDevicePartitionGrain>(SiloMetadataKeys.DefaultDatacenter);
         var calls = new LeaseCalls(fixture.Cluster.GrainFactory);
         var silo = fixture.Cluster.Primary!.SiloAddress.ToParsableString();
         SiloDevices[] candidates = [new(silo, ["shared-0"])];
