@@ -33,20 +33,35 @@ public class RunAheadLimitTests
     }
 
     [Fact]
-    public void Needed_drops_a_step_when_the_next_one_was_in_too_and_keeps_it_when_only_its_own_was()
+    public void Needed_drops_a_step_once_the_next_step_was_in_at_three_trainings_in_a_row()
     {
         var limit = new RunAheadLimit(4, RunAhead.Needed);
         for (var i = 0; i < 3; i++) limit.TrainingBegins(stepIn: false, nextIn: false);
         var steps = new List<int> { limit.Steps };
 
-        limit.TrainingBegins(stepIn: true, nextIn: false);
-        steps.Add(limit.Steps);
-        foreach (var _ in Enumerable.Range(0, 4))
+        // Twice ahead, then once only its own step in: no step back.
+        foreach (var (stepIn, nextIn) in new[] { (true, true), (true, true), (true, false) })
         {
-            limit.TrainingBegins(stepIn: true, nextIn: true);
+            limit.TrainingBegins(stepIn, nextIn);
+            steps.Add(limit.Steps);
+        }
+        // Three in a row: one step back; three more: another; a wait in between starts the count over.
+        foreach (var (stepIn, nextIn) in new[] { (true, true), (true, true), (true, true), (true, true), (true, true), (false, false), (true, true), (true, true), (true, true) })
+        {
+            limit.TrainingBegins(stepIn, nextIn);
             steps.Add(limit.Steps);
         }
 
-        steps.Should().Equal(4, 4, 3, 2, 1, 1);
+        steps.Should().Equal(4, 4, 4, 4, 4, 4, 3, 3, 3, 4, 4, 4, 3);
+    }
+
+    [Fact]
+    public void Needed_never_goes_below_one_step_ahead()
+    {
+        var limit = new RunAheadLimit(2, RunAhead.Needed);
+
+        for (var i = 0; i < 10; i++) limit.TrainingBegins(stepIn: true, nextIn: true);
+
+        limit.Steps.Should().Be(1);
     }
 }
