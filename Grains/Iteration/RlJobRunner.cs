@@ -55,6 +55,10 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     private WeightsRef? weights;
     private readonly int staleness = job.Rl!.Staleness;
     private readonly RunAheadLimit runAhead = new(job.Rl!.Staleness, job.Rl.Async?.RunAhead ?? RunAhead.Most);
+    /// <summary>The run's wall clock, for how long the trainer waits for each step's samples (<see cref="RunAheadLimit"/>).</summary>
+    private readonly Stopwatch runClock = Stopwatch.StartNew();
+    /// <summary>When the trainer was free for the step before the one training, by <see cref="runClock"/>; null before a run's first step.</summary>
+    private double? trainerFreeBefore;
     /// <summary>Rollouts launched and not yet trained on, by step.</summary>
     private readonly Dictionary<int, LaunchedStep> ahead = [];
     /// <summary>The last step launched, and the version the run began with (the oldest its steps are generated with).</summary>
@@ -76,8 +80,9 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
 
     private DispatchTuning? dispatch;
 
+    /// <param name="In">When the step's samples were all in, by <see cref="runClock"/>.</param>
     private sealed record LaunchedStep(StepRollout Rollout, SampleStart[] Starts, long PromptsDrawn, MigrationPlan? Migration, PlannedRound? Round,
-        LengthRanking.Forecast Forecast, SkewSplit? Split);
+        LengthRanking.Forecast Forecast, SkewSplit? Split, Task<double> In);
 
     /// <summary>Called by the job grain when a sample grain reports a stage.</summary>
     public void SampleReached(string sampleId, SampleStage stage, SampleRecord? scored) => scheduler?.SampleReached(sampleId, stage, scored);
@@ -247,7 +252,8 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
             var split = dispatch!.Current;
             var order = RolloutPolicies.Dispatch(rl, [.. starts.Select(s => forecast.ByGroup[s.Group])], split ?? SkewSplit.None);
             var rollout = scheduler!.Start(starts, generatedWith, stage, order, [.. live.Select(w => (w, all[w]))], migration!.Policy());
-            ahead[step] = new LaunchedStep(rollout, starts, plan.PromptsDrawn, migration.Current, round, forecast, split);
+            var samplesIn = rollout.Records.ContinueWith(_ => runClock.Elapsed.TotalSeconds, TaskScheduler.Default);
+            ahead[step] = new LaunchedStep(rollout, starts, plan.PromptsDrawn, migration.Current, round, forecast, split, samplesIn);
         }
     }
 
@@ -474,12 +480,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         var trainingSent = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         if (staleness == 0 && i < job.Iterations) _ = WarmNext(i + 1, trainingSent.Task);
         var starts = launchedStep.Starts;
-        // A run's first step had nothing generated ahead of it, so it says nothing of how far ahead to run.
-        if (staleness > 0 && i > firstVersion + 1)
-        {
-            runAhead.TrainingBegins(launchedStep.Rollout.Records.IsCompleted, ahead.TryGetValue(i + 1, out var after) && after.Rollout.Records.IsCompleted);
-            Launch(plan, published: i - 1);
-        }
+        var trainerFree = runClock.Elapsed.TotalSeconds;
         StepTraining.Trained trainedStep;
         try
         {
@@ -492,6 +493,9 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         }
         var (records, advantages, lags, trainingBegan) = trainedStep;
         ahead.Remove(i);
+        // A run's first step had nothing generated ahead of it, so it says nothing of how far ahead to run.
+        if (staleness > 0 && trainerFreeBefore is { } before) runAhead.Trained(await launchedStep.In - trainerFree, trainerFree - before);
+        trainerFreeBefore = trainerFree;
         var trainingStart = clock.Elapsed - (DateTimeOffset.UtcNow - trainingBegan);
         metrics.Rollout(records, advantages, lags, trainingBegan);
         metrics.Ranked(ranking.Trained(launchedStep.Forecast, records), launchedStep.Split);
