@@ -32,7 +32,9 @@ public sealed class BenchVariantTests
         job.Rl!.Async!.MaxStaleness.Should().Be(4);
         job.Rl.Dispatch.Should().Be(DispatchPolicy.Pull);
         job.Rl.Async.RunAhead.Should().Be(RunAhead.Most);
-        BenchVariant.Parse("async-4-needed").Apply(workload).Rl!.Async!.RunAhead.Should().Be(RunAhead.Needed);
+        var needed = BenchVariant.Parse("async-4-needed").Apply(workload);
+        needed.Rl!.Async!.RunAhead.Should().Be(RunAhead.Needed);
+        needed.Iterations.Should().Be(13 + 5 + 4, "8 more warm-up steps while the job goes from one step ahead to four");
         BenchVariant.Parse("async-4-long-needed").Apply(workload).Rl!.MiniBatchOrder.Should().Be(MiniBatchOrder.LongTogether);
         BenchVariant.Parse("streaming").Apply(workload).Rl!.Dispatch.Should().Be(DispatchPolicy.RoundRobin);
     }
