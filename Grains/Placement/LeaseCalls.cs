@@ -50,7 +50,7 @@ public sealed class LeaseCalls(IGrainFactory grains, TimeProvider clock)
                 if (answer.Lease is not null) break;
                 refusals.Add($"{datacenter.Key}: {answer.Refusal}");
             }
-            if (answer.Lease is null) answer = new LeaseAnswer(null, string.Join("; ", refusals));
+            if (answer.Lease is null && refusals.Count > 0) answer = new LeaseAnswer(null, string.Join("; ", refusals));
         }
         var lease = answer.Lease ?? throw new NoFreeDeviceException(answer.Refusal!);
         var now = clock.GetUtcNow();
