@@ -18,10 +18,10 @@ public sealed class DeviceDirectoryGrain(IClusterMembershipService membership, I
     public async Task<IReadOnlyList<string>> DrainedSilos() => [.. (await Task.WhenAll(Partitions().Select(p => p.DrainedSilos()))).SelectMany(s => s)];
 
     private IDevicePartitionGrain Partition(SiloAddress silo) =>
-        GrainFactory.GetGrain<IDevicePartitionGrain>(SiloMetadataKeys.DatacenterOf(metadata.GetSiloMetadata(silo).Metadata));
+        GrainFactory.GetGrain<IDevicePartitionGrain>(metadata.DatacenterOf(silo));
 
     private IEnumerable<IDevicePartitionGrain> Partitions() =>
         membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Active)
-            .Select(m => SiloMetadataKeys.DatacenterOf(metadata.GetSiloMetadata(m.SiloAddress).Metadata)).Distinct()
+            .Select(m => metadata.DatacenterOf(m.SiloAddress)).Distinct()
             .Select(d => GrainFactory.GetGrain<IDevicePartitionGrain>(d));
 }

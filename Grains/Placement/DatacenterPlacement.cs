@@ -1,4 +1,4 @@
-using Grains.Interfaces.Cluster;
+using Grains.Cluster;
 using Orleans.Placement;
 using Orleans.Runtime.MembershipService.SiloMetadata;
 using Orleans.Runtime.Placement;
@@ -18,7 +18,7 @@ public sealed class DatacenterPlacementDirector(ISiloMetadataCache metadata) : I
     {
         var datacenter = target.GrainIdentity.Key.ToString();
         var silos = context.GetCompatibleSilos(target);
-        var inside = silos.Where(s => SiloMetadataKeys.DatacenterOf(metadata.GetSiloMetadata(s).Metadata) == datacenter).ToArray();
+        var inside = silos.Where(s => metadata.DatacenterOf(s) == datacenter).ToArray();
         var pool = inside.Length > 0 ? inside : silos;
         return Task.FromResult(pool.Contains(context.LocalSilo) ? context.LocalSilo : pool[Random.Shared.Next(pool.Length)]);
     }

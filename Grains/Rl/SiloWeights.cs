@@ -1,3 +1,4 @@
+using Grains.Cluster;
 using Grains.Interfaces.Cluster;
 using Grains.Interfaces.Rl;
 using Grains.Models;
@@ -21,7 +22,7 @@ public sealed class SiloWeights(ICheckpointStore store, IOptions<CheckpointOptio
     private readonly Dictionary<string, Task<(byte[] Bytes, WeightHop[] Hops)>> copies = [];
     private readonly Queue<string> order = new();
 
-    private string Here => SiloMetadataKeys.DatacenterOf(metadata.GetSiloMetadata(silo.SiloAddress).Metadata);
+    private string Here => metadata.DatacenterOf(silo.SiloAddress);
 
     /// <summary>The version's bytes; the transfers this read caused are added to <paramref name="hops"/>.</summary>
     public async Task<byte[]> Read(WeightsRef weights, ICollection<WeightHop> hops)
