@@ -132,20 +132,32 @@ public sealed class LocalCluster : IAsyncDisposable
         }
     }
 
-    /// <summary>An Orleans client of the cluster (with its certificate), once every silo of the layout is active.</summary>
+    /// <summary>
+    /// An Orleans client of the cluster (with its certificate), once every silo of the layout is active. A silo
+    /// process that ends before then is started again, twice at most: a port picked free can be taken by another
+    /// process before the silo binds it. The timeout names the silos not active, with their logs' last lines.
+    /// </summary>
     public async Task<IHost> ConnectAsync(string clusterId, CancellationToken cancellationToken)
     {
         var settings = new ClusterSettings { Clustering = ClusteringProvider.AzureTable, Connection = ConnectionString, ClusterId = clusterId, Certificate = Certificate };
         if (settings.Validate() is { Successful: false } invalid) throw new InvalidOperationException(invalid.Message);
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(3);
+        var restarts = new Dictionary<string, int>();
         IHost? host = null;
+        IReadOnlyList<SiloInfo> active = [];
         while (true)
         {
+            foreach (var (name, (process, roles, devices)) in silos.Where(s => s.Value.Process.HasExited).ToList())
+            {
+                if (restarts.GetValueOrDefault(name) == 2) continue;
+                restarts[name] = restarts.GetValueOrDefault(name) + 1;
+                StartSilo(clusterId, name, roles, devices);
+            }
             try
             {
                 host ??= await settings.ConnectAsync(cancellationToken);
-                var active = await host.Services.GetRequiredService<IClusterClient>().GetGrain<IClusterInfoGrain>(0).Silos();
-                if (active.Count(s => s.Status == "Active") == layout.Length) return host;
+                active = (await host.Services.GetRequiredService<IClusterClient>().GetGrain<IClusterInfoGrain>(0).Silos()).Where(s => s.Status == "Active").ToList();
+                if (active.Count == layout.Length) return host;
             }
             // No gateway yet; or one that answers while the silos still start (a call timed out, or cancelled by
             // the runtime as a directory partition moved: measured, a soak begun on a loaded machine ended
@@ -156,9 +168,27 @@ public sealed class LocalCluster : IAsyncDisposable
             if (DateTime.UtcNow > deadline)
             {
                 host?.Dispose();
-                throw new TimeoutException($"the chaos cluster {clusterId} did not come up within 3 minutes (logs in {Work})");
+                var missing = layout.Select(s => s.Name).Where(name => active.All(a => a.Name != name))
+                    .Select(name => $"{name}{(restarts.TryGetValue(name, out var n) ? $" (started again {n} times)" : "")}{(silos.TryGetValue(name, out var s) && s.Process.HasExited ? $" (exited with code {s.Process.ExitCode})" : "")}:{Environment.NewLine}{Tail(LogOf(clusterId, name), 15)}");
+                throw new TimeoutException($"the chaos cluster {clusterId} did not come up within 3 minutes ({active.Count} of {layout.Length} silos active; logs in {Work}); not active:{Environment.NewLine}{string.Join(Environment.NewLine, missing)}");
             }
             await Task.Delay(1000, cancellationToken);
+        }
+    }
+
+    private string LogOf(string clusterId, string name) => Path.Combine(Work, $"{clusterId}-{name}.log");
+
+    private static string Tail(string log, int lines)
+    {
+        try
+        {
+            using var reader = new StreamReader(new FileStream(log, FileMode.Open, FileAccess.Read, FileShare.ReadWrite));
+            var all = reader.ReadToEnd().Split('\n');
+            return string.Join('\n', all.TakeLast(lines).Select(l => "    " + l));
+        }
+        catch (IOException e)
+        {
+            return $"    (log unreadable: {e.Message})";
         }
     }
 
@@ -170,7 +200,7 @@ public sealed class LocalCluster : IAsyncDisposable
         string[] store = sharedDirectory is null
             ? ["--Checkpoints:Provider", "AzureBlob", "--Checkpoints:ConnectionString", ConnectionString]
             : ["--Checkpoints:Provider", "Local", "--Checkpoints:Directory", sharedDirectory];
-        var process = Start("dotnet", Path.Combine(Work, $"{clusterId}-{name}.log"), [silo,
+        var process = Start("dotnet", LogOf(clusterId, name), [silo,
             "--Clustering:Provider", "AzureTable", "--Clustering:ConnectionString", ConnectionString,
             "--Clustering:ClusterId", clusterId, "--Clustering:ServiceId", clusterId,
             "--Clustering:SiloPort", FreePort().ToString(), "--Clustering:GatewayPort", FreePort().ToString(),
