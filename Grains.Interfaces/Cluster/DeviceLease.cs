@@ -15,3 +15,7 @@ public sealed record LeaseRequest(string Holder, string Role, IReadOnlyList<Silo
 /// <summary>A reservation's lease, or why there is none (no free device).</summary>
 [GenerateSerializer, Immutable]
 public sealed record LeaseAnswer(DeviceLease? Lease, string? Refusal);
+
+/// <summary>A holder (or one member of a shared holder) leaving its device.</summary>
+[GenerateSerializer, Immutable]
+public sealed record LeaseRelease(string Holder, string? Member = null);

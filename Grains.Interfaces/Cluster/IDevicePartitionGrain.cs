@@ -27,6 +27,13 @@ public interface IDevicePartitionGrain : IGrainWithStringKey
     /// <summary>The holder (or one member of a shared holder) leaves its device.</summary>
     Task Release(string holder, string? member = null);
 
+    /// <summary>
+    /// Releases in order, written to the ledger once: what a silo's deactivating device grains asked while its
+    /// previous call was under way. Each answer says whether that holder's device is free now (false while
+    /// other members still share it).
+    /// </summary>
+    Task<bool[]> ReleaseAll(LeaseRelease[] releases);
+
     /// <summary>Stops new leases on <paramref name="silo"/>; returns the holders still there.</summary>
     Task<IReadOnlyList<DeviceLease>> Drain(string silo);
 

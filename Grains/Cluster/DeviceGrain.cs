@@ -14,12 +14,13 @@ public abstract class DeviceGrain : Grain, IDeviceGrain
 {
     private static readonly TimeSpan ConfirmEvery = TimeSpan.FromSeconds(10);
     private DeviceLease? lease;
+    private IDevicePartitionGrain? partition;
 
     /// <summary>The device this grain owns.</summary>
     protected DeviceLease Lease => lease ?? throw new InvalidOperationException("the grain has no device lease before activation");
 
-    /// <summary>The partition of the datacenter the lease is in.</summary>
-    private IDevicePartitionGrain Partition => GrainFactory.GetGrain<IDevicePartitionGrain>(Lease.Datacenter);
+    /// <summary>The partition of the datacenter the lease is in (its reference resolved once: GetGrain reflects over the interface).</summary>
+    private IDevicePartitionGrain Partition => partition ??= GrainFactory.GetGrain<IDevicePartitionGrain>(Lease.Datacenter);
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -59,7 +60,10 @@ public abstract class DeviceGrain : Grain, IDeviceGrain
     {
         // When the silo shuts down, the partition prunes its leases as it leaves the membership; asking
         // a partition that may be going down with it would only fail.
-        if (lease is not null && reason.ReasonCode != DeactivationReasonCode.ShuttingDown) await Partition.Release(lease.Holder, this.GetGrainId().ToString());
+        if (lease is not null && reason.ReasonCode != DeactivationReasonCode.ShuttingDown)
+        {
+            await ServiceProvider.GetRequiredService<Placement.LeaseCalls>().Release(lease.Holder, this.GetGrainId().ToString(), lease.Datacenter);
+        }
         await base.OnDeactivateAsync(reason, cancellationToken);
     }
 

@@ -143,16 +143,32 @@ public sealed class DevicePartitionGrain(
 
     public async Task Release(string holder, string? member = null)
     {
-        // A shared device stays held while any of its members is still there.
-        if (member is not null && Members.TryGetValue(holder, out var set) && set.Remove(member) && set.Count > 0)
+        Leave(new LeaseRelease(holder, member));
+        await Save();
+    }
+
+    public async Task<bool[]> ReleaseAll(LeaseRelease[] releases)
+    {
+        try
+        {
+            return [.. releases.Select(Leave)];
+        }
+        finally
+        {
+            await Save();
+        }
+    }
+
+    /// <summary>Whether the holder's device is free now: a shared device stays held while any of its members is still there.</summary>
+    private bool Leave(LeaseRelease release)
+    {
+        if (release.Member is { } member && Members.TryGetValue(release.Holder, out var set) && set.Remove(member) && set.Count > 0)
         {
             changed = true;
+            return false;
         }
-        else
-        {
-            Forget(holder);
-        }
-        await Save();
+        Forget(release.Holder);
+        return true;
     }
 
     public async Task<IReadOnlyList<DeviceLease>> Drain(string silo)

@@ -18,6 +18,7 @@ public sealed class LeaseCalls(IGrainFactory grains, TimeProvider clock)
 
     private readonly ConcurrentDictionary<string, Batches<LeaseRequest, LeaseAnswer>> reservations = new();
     private readonly ConcurrentDictionary<string, Batches<string, DeviceLease?>> lookups = new();
+    private readonly ConcurrentDictionary<string, Batches<LeaseRelease, bool>> releases = new();
     private readonly ConcurrentDictionary<string, (DeviceLease Lease, DateTimeOffset At)> reserved = new();
     // When reservations past the window were last dropped: a grain placed from here onto another silo never
     // takes its lease here, so without this a long-lived silo would keep one for every such placement.
@@ -63,8 +64,10 @@ public sealed class LeaseCalls(IGrainFactory grains, TimeProvider clock)
         return lease;
     }
 
+    // A datacenter's batches keep its partition's reference: resolving one (GetGrain) took a tenth of the
+    // placing silo's time when each request did it (measured, placement-bench).
     private Task<LeaseAnswer> Ask(string datacenter, LeaseRequest request) =>
-        reservations.GetOrAdd(datacenter, _ => new()).Ask(request, Partition(datacenter).ReserveAll);
+        reservations.GetOrAdd(datacenter, d => new(Partition(d).ReserveAll)).Ask(request);
 
     private IDevicePartitionGrain Partition(string datacenter) => grains.GetGrain<IDevicePartitionGrain>(datacenter);
 
@@ -81,16 +84,24 @@ public sealed class LeaseCalls(IGrainFactory grains, TimeProvider clock)
 
     /// <summary>The holder's lease in <paramref name="datacenter"/>'s partition, or null.</summary>
     public Task<DeviceLease?> Lookup(string holder, string datacenter = SiloMetadataKeys.DefaultDatacenter) =>
-        lookups.GetOrAdd(datacenter, _ => new()).Ask(holder, Partition(datacenter).LookupAll);
+        lookups.GetOrAdd(datacenter, d => new(Partition(d).LookupAll)).Ask(holder);
+
+    /// <summary>
+    /// The holder (or one member of a shared holder) leaves its device in <paramref name="datacenter"/>'s partition;
+    /// true when the device is free now. Measured: 2,048 grains vacated at once, each releasing on its own,
+    /// spent most of their time waiting on the partition activation's message lock.
+    /// </summary>
+    public Task<bool> Release(string holder, string? member, string datacenter) =>
+        releases.GetOrAdd(datacenter, d => new(Partition(d).ReleaseAll)).Ask(new LeaseRelease(holder, member));
 
     /// <summary>Requests gathered while a call for earlier ones is under way; a failed call fails every request it carried.</summary>
-    private sealed class Batches<TRequest, TAnswer>
+    private sealed class Batches<TRequest, TAnswer>(Func<TRequest[], Task<TAnswer[]>> call)
     {
         private readonly Lock gate = new();
         private List<(TRequest Request, TaskCompletionSource<TAnswer> Answer)> waiting = [];
         private bool sending;
 
-        public Task<TAnswer> Ask(TRequest request, Func<TRequest[], Task<TAnswer[]>> call)
+        public Task<TAnswer> Ask(TRequest request)
         {
             var answer = new TaskCompletionSource<TAnswer>(TaskCreationOptions.RunContinuationsAsynchronously);
             lock (gate)
@@ -101,11 +112,11 @@ public sealed class LeaseCalls(IGrainFactory grains, TimeProvider clock)
             }
             // Sent from the thread pool, not from the asking grain's context (a grain's turns would run its
             // continuations), and with no request context of the first asker's.
-            using (ExecutionContext.SuppressFlow()) _ = Task.Run(() => Send(call));
+            using (ExecutionContext.SuppressFlow()) _ = Task.Run(Send);
             return answer.Task;
         }
 
-        private async Task Send(Func<TRequest[], Task<TAnswer[]>> call)
+        private async Task Send()
         {
             while (true)
             {

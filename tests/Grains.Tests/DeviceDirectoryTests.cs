@@ -54,6 +54,28 @@ public sealed class DeviceDirectoryTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Releases_asked_at_once_each_free_their_device_and_a_shared_one_only_with_its_last_member()
+    {
+        var directory = fixture.Cluster.GrainFactory.GetGrain<IDevicePartitionGrain>(SiloMetadataKeys.DefaultDatacenter);
+        var calls = new LeaseCalls(fixture.Cluster.GrainFactory);
+        SiloDevices[] four = [new(fixture.Cluster.Primary!.SiloAddress.ToParsableString(), ["leave-0", "leave-1", "leave-2", "leave-3"])];
+        var held = await Task.WhenAll(Enumerable.Range(0, 3).Select(k => calls.Reserve(new LeaseRequest($"leave/h{k}", "generation", four, $"leave/worker{k}"))));
+        await calls.Reserve(new LeaseRequest("shared-device/leave/d3", "training", four, "leave/actor"));
+        await calls.Reserve(new LeaseRequest("shared-device/leave/d3", "training", four, "leave/critic"));
+
+        var freed = await Task.WhenAll(
+            [.. held.Select((l, k) => calls.Release(l.Holder, $"leave/worker{k}", SiloMetadataKeys.DefaultDatacenter)),
+             calls.Release("shared-device/leave/d3", "leave/actor", SiloMetadataKeys.DefaultDatacenter)]);
+
+        freed.Should().Equal([true, true, true, false], "the shared device keeps its other member");
+        (await directory.Leases()).Where(l => l.Holder.Contains("leave/")).Select(l => l.Holder).Should().Equal("shared-device/leave/d3");
+        (await calls.Release("shared-device/leave/d3", "leave/critic", SiloMetadataKeys.DefaultDatacenter)).Should().BeTrue("its last member left");
+        (await directory.Leases()).Should().NotContain(l => l.Holder.Contains("leave/"));
+        (await calls.Reserve(new LeaseRequest("leave/after", "generation", four))).Device.Should().Be("leave-0", "every device is free again");
+        await directory.Release("leave/after");
+    }
+
+    [Fact]
     public async Task Reservations_asked_at_once_are_answered_each_on_its_own_with_one_device_apiece_until_none_is_free()
     {
         var calls = new LeaseCalls(fixture.Cluster.GrainFactory);
