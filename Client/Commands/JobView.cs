@@ -79,7 +79,7 @@ public static class JobView
           + (m.ReplicasRebuilt > 0 ? $" rebuilt {m.ReplicasRebuilt} replicas" : "")
           + (m.VersionLagMax > 0 ? $" lag {m.VersionLagMean:0.##}/{m.VersionLagMax}" : "") + (m.PartialShare > 0 ? $" partial {m.PartialShare:P0}" : "")
           + (m.BehaviourCutShare > 0 ? $" cut {m.BehaviourCutShare:P1}" : "")
-          + (m.Ranking is { } r ? $" ranker r20 {r.PromptRecall:F2}/{r.ResponseRecall:F2} rho {r.PromptRankCorrelation:F2} known {r.KnownShare:P0}" : "")
+          + (m.Ranking is { } r ? $" ranker r20 {r.PromptRecall:F2}/{r.ResponseRecall:F2}{(r.HalfwayPromptRecall is { } h ? $" halfway {h:F2}" : "")} rho {r.PromptRankCorrelation:F2} known {r.KnownShare:P0}" : "")
           + (m.Split is { LongWorkers: > 0 } split ? $" long-tail {split.LongWorkers}x{split.LongBatch}" : "")
           + (m.Pools is { } pools ? $" pools {pools.GenerationWorkers}g/{pools.TrainingReplicas}t" : "")
           + (m.Tools is { } t ? $" tools {t.CallsPerSample:F2}/sample ({t.CallingShare:P0} called) {t.Calls} calls {t.Failed} failed {t.TimedOut} timed out {t.CutOff} cut off {t.MeanCallSeconds * 1000:F1} ms masked {t.MaskedTokens}" : "")

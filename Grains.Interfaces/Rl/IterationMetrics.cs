@@ -161,13 +161,17 @@ public sealed record SkewSplit([property: Id(0)] int LongWorkers, [property: Id(
 /// The length ranker's quality on one step. Prompts are ranked by their responses' mean length (what a
 /// prompt-level forecast can know: siblings differ by their own draws), responses by their own lengths
 /// with their prompt's forecast; recall is of the longest 20 %, correlation is Spearman's rho.
+/// <see cref="HalfwayPromptRecall"/>: the prompt recall of the forecast once half the step's responses had
+/// ended, with their siblings' lengths so far (<c>Kernels.Ranking.SiblingForecast</c>); null where the responses
+/// carry no time they were generated.
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record RankingReport(
     [property: Id(0)] double PromptRecall,
     [property: Id(1)] double PromptRankCorrelation,
     [property: Id(2)] double ResponseRecall,
-    [property: Id(3)] double KnownShare);
+    [property: Id(3)] double KnownShare,
+    [property: Id(4)] double? HalfwayPromptRecall = null);
 
 /// <summary>A tail-batching round: long (deferred prompts run to the end) or short, and the prompts deferred after it.</summary>
 /// <param name="BoundSeconds">

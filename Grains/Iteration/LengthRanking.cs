@@ -62,7 +62,19 @@ public sealed class LengthRanking(ILengthModelGrain model)
         double[] perResponse = [.. groups.SelectMany(g => g.Select(_ => forecast.ByGroup[g.Key]))];
         double[] lengths = [.. groups.SelectMany(g => g.Select(r => (double)r.Generated!.Tokens))];
         return new RankingReport(RankQuality.RecallOfLongest(predicted, means), RankQuality.SpearmanRho(predicted, means),
-            RankQuality.RecallOfLongest(perResponse, lengths), forecast.KnownShare);
+            RankQuality.RecallOfLongest(perResponse, lengths), forecast.KnownShare, Halfway(groups, predicted, means));
+    }
+
+    /// <summary>
+    /// The prompt recall of the forecast the step had once half its responses had ended (by the time each was
+    /// generated): the launch forecast with each prompt's siblings' lengths so far.
+    /// </summary>
+    private static double? Halfway(IGrouping<string, SampleRecord>[] groups, double[] launch, double[] means)
+    {
+        if (groups.Any(g => g.Any(r => r.Times.Generated is null))) return null;
+        var half = groups.SelectMany(g => g).OrderBy(r => r.Times.Generated).Take(groups.Sum(g => g.Count()) / 2).ToHashSet();
+        var halfway = SiblingForecast.Predict(launch, [.. groups.Select(g => g.Where(half.Contains).Select(r => r.Generated!.Tokens).ToArray())], [.. groups.Select(g => g.Count())]);
+        return RankQuality.RecallOfLongest(halfway, means);
     }
 
     /// <summary>Has the model fit to its window as it is once <paramref name="before"/> (the fit asked before) ends; an emulated job's prompts have no tokens, and no window.</summary>

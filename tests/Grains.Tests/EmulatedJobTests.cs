@@ -93,6 +93,7 @@ public sealed class EmulatedJobTests(ClusterFixture fixture)
         metrics[0].Ranking!.PromptRankCorrelation.Should().Be(0, "with no history every prompt is forecast alike");
         // With siblings correlated at 0.9, eight responses' ranks say where the next eight will be.
         metrics.Skip(1).Should().OnlyContain(m => m.Ranking!.PromptRankCorrelation > 0.5);
+        metrics.Select(m => m.Ranking!.HalfwayPromptRecall).Should().AllSatisfy(h => h.Should().BeInRange(0, 1), "each step reports its forecast with the siblings ended by halfway");
     }
 
     [Fact]

@@ -104,6 +104,64 @@ public sealed class RankingTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_forecast_from_siblings_ranks_ended_responses_exactly_and_running_ones_above_them()
+    {
+        // Four responses, two prompts; one of A's ended (length 10): its rank 1 of 4 scores Phi^-1(1/8) = -1.150349;
+        // the three running ones rank above it, each phi(a) / (1 - Phi(a)) = 0.317777 / 0.75 = 0.423702 at a = Phi^-1(1/4).
+        var alone = SiblingForecast.Predict([1.0, -1.0], [[10], []], [2, 2], launchWeight: 0);
+        alone[0].Should().BeApproximately((-1.150349 + 0.423702) / 2, 1e-5);
+        alone[1].Should().BeApproximately(0.423702, 1e-5);
+
+        // Shrunk toward the launch forecast with 4 responses' weight: (-1.150349 + 0.423702 + 4) / 6, (2 x 0.423702 - 4) / 6.
+        var shrunk = SiblingForecast.Predict([1.0, -1.0], [[10], []], [2, 2]);
+        shrunk[0].Should().BeApproximately(0.545559, 1e-5);
+        shrunk[1].Should().BeApproximately(-0.525433, 1e-5);
+
+        SiblingForecast.Predict([0.3, -0.6], [[], []], [2, 2]).Should().Equal([0.3 * 4 / 6, -0.6 * 4 / 6], "nothing ended: the launch forecast, shrunk toward the middle");
+        var scores = LengthRanker.Scores([5, 9, 7, 3]);
+        SiblingForecast.Predict([2.0, 2.0], [[5, 9], [7, 3]], [2, 2], launchWeight: 0).Should().BeEquivalentTo(
+            [(scores[0] + scores[1]) / 2, (scores[2] + scores[3]) / 2], o => o.WithStrictOrdering().Using<double>(c => c.Subject.Should().BeApproximately(c.Expectation, 1e-12)).WhenTypeIs<double>(),
+            "every response ended: the scores the ranker learns from");
+
+        var mismatched = () => SiblingForecast.Predict([0.0], [[1, 2, 3]], [2]);
+        mismatched.Should().Throw<ArgumentException>().WithMessage("prompt 0: 3 responses ended of its 2");
+    }
+
+    [Fact]
+    public void Siblings_ended_rank_the_longest_prompts_better_than_their_latent_and_alone_well_past_chance()
+    {
+        // The emulated reasoning-32k length model (prompt correlation 0.6), 64 prompts x 16 begun together. A quarter
+        // in, the ended responses are the short ones and say nothing of which prompts are the longest; from half on,
+        // which prompts' siblings still run says more than the latent their lengths are drawn from (the ceiling of a
+        // forecast made at launch, the test above). With no launch forecast (prompts never seen) they rank alone.
+        var lengths = new LengthModel(LengthDistribution.Reasoning32K, 0.6, 0);
+        var launch = new List<double>();
+        var shares = new[] { 0.25, 0.5, 0.8 };
+        var (informed, alone) = (shares.ToDictionary(f => f, _ => new List<double>()), shares.ToDictionary(f => f, _ => new List<double>()));
+        for (var step = 0; step < 100; step++)
+        {
+            long[] prompts = [.. Enumerable.Range(0, 64).Select(p => 1000L * step + p)];
+            int[][] drawn = [.. prompts.Select((p, k) => Enumerable.Range(0, 16).Select(r => lengths.Length(p, 7_000_000L * step + 100 * k + r, 0)).ToArray())];
+            double[] means = [.. drawn.Select(d => d.Average())];
+            double[] latent = [.. prompts.Select(LengthModel.Score)];
+            launch.Add(RankQuality.RecallOfLongest(latent, means));
+            foreach (var f in shares)
+            {
+                var endedBelow = drawn.SelectMany(d => d).Order().ElementAt((int)(64 * 16 * f));
+                int[][] ended = [.. drawn.Select(d => d.Where(l => l < endedBelow).ToArray())];
+                informed[f].Add(RankQuality.RecallOfLongest(SiblingForecast.Predict(latent, ended, [.. drawn.Select(d => d.Length)]), means));
+                alone[f].Add(RankQuality.RecallOfLongest(SiblingForecast.Predict(new double[64], ended, [.. drawn.Select(d => d.Length)]), means));
+            }
+        }
+        output.WriteLine($"recall of the longest 20 % of prompts: by their latent {launch.Average():F3}; with it, "
+            + string.Join(", ", shares.Select(f => $"{f:P0} ended {informed[f].Average():F3}")) + "; siblings alone, " + string.Join(", ", shares.Select(f => $"{f:P0} ended {alone[f].Average():F3}")));
+        informed[0.25].Average().Should().BeApproximately(launch.Average(), 0.01, "the shortest quarter says nothing of the longest prompts");
+        informed[0.5].Average().Should().BeGreaterThan(launch.Average() + 0.01);
+        informed[0.8].Average().Should().BeGreaterThan(launch.Average() + 0.03);
+        alone[0.5].Average().Should().BeGreaterThan(0.6, "a random forecast recalls 0.2");
+    }
+
+    [Fact]
     public void A_ranker_restored_from_its_state_forecasts_as_the_one_that_saved_it()
     {
         var task = new RunLengthTask();
