@@ -50,6 +50,7 @@ public sealed record SampleStart(
 /// A generation worker's result for one sample. An emulated device makes no tokens: its response is
 /// empty and <see cref="EmulatedLength"/> says how long it is. <see cref="WeightVersion"/> is the
 /// oldest version that sampled it; <see cref="Spans"/> say which versions sampled which tokens.
+/// <see cref="Began"/>: when its worker admitted it into its batch (last admitted, for one interrupted and admitted again).
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record GeneratedResponse(
@@ -60,7 +61,8 @@ public sealed record GeneratedResponse(
     [property: Id(4)] bool Truncated,
     [property: Id(5)] int EmulatedLength = 0,
     [property: Id(6)] VersionSpan[]? Spans = null,
-    [property: Id(7)] ToolTurns? Turns = null)
+    [property: Id(7)] ToolTurns? Turns = null,
+    [property: Id(8)] DateTimeOffset? Began = null)
 {
     public int Tokens => Response.Length > 0 ? Response.Length : EmulatedLength;
 

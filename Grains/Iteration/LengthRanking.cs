@@ -67,13 +67,17 @@ public sealed class LengthRanking(ILengthModelGrain model)
 
     /// <summary>
     /// The prompt recall of the forecast the step had once half its responses had ended (by the time each was
-    /// generated): the launch forecast with each prompt's siblings' lengths so far.
+    /// generated): the launch forecast with each prompt's siblings' lengths so far, those still waiting in a
+    /// worker's queue then (admitted after) told from those running.
     /// </summary>
     private static double? Halfway(IGrouping<string, SampleRecord>[] groups, double[] launch, double[] means)
     {
         if (groups.Any(g => g.Any(r => r.Times.Generated is null))) return null;
-        var half = groups.SelectMany(g => g).OrderBy(r => r.Times.Generated).Take(groups.Sum(g => g.Count()) / 2).ToHashSet();
-        var halfway = SiblingForecast.Predict(launch, [.. groups.Select(g => g.Where(half.Contains).Select(r => r.Generated!.Tokens).ToArray())], [.. groups.Select(g => g.Count())]);
+        var byEnd = groups.SelectMany(g => g).OrderBy(r => r.Times.Generated).ToArray();
+        var half = byEnd.Take(byEnd.Length / 2).ToHashSet();
+        var now = byEnd[Math.Max(0, byEnd.Length / 2 - 1)].Times.Generated;
+        var halfway = SiblingForecast.Predict(launch, [.. groups.Select(g => g.Where(half.Contains).Select(r => r.Generated!.Tokens).ToArray())],
+            [.. groups.Select(g => g.Count(r => half.Contains(r) || r.Generated!.Began is not { } began || began <= now))], [.. groups.Select(g => g.Count())]);
         return RankQuality.RecallOfLongest(halfway, means);
     }
 

@@ -27,8 +27,9 @@ public sealed class GenerationWorkerGrain(SiloWeights siloWeights, HybridDevices
     private readonly LinkedList<GenerationWork> waiting = new();
     // Admitted samples, until their sample grain has their response: what Holding() answers with the queue.
     private readonly HashSet<string> running = [];
-    // The work of each sample in the batch and the version it was admitted under: its tokens from then on are that version's.
-    private readonly Dictionary<string, (GenerationWork Work, int Version)> batch = [];
+    // The work of each sample in the batch, the version it was admitted under (its tokens from then on are that
+    // version's) and when (the ranker's forecast halfway through a step tells a waiting sample from a long one).
+    private readonly Dictionary<string, (GenerationWork Work, int Version, DateTimeOffset Began)> batch = [];
     // The step of the samples in the batch (without partial rollouts a batch holds one step's).
     private int batchStep;
     private GenerationLimits? limits;
@@ -356,17 +357,17 @@ public sealed class GenerationWorkerGrain(SiloWeights siloWeights, HybridDevices
                 while (waiting.First is { } head && Admissible(head.Value) && engine!.TryAdmit(head.Value))
                 {
                     waiting.RemoveFirst();
-                    batch[head.Value.SampleId] = (head.Value, version);
+                    batch[head.Value.SampleId] = (head.Value, version, DateTimeOffset.UtcNow);
                     batchStep = head.Value.Step;
                     running.Add(head.Value.SampleId);
                 }
                 foreach (var f in await engine!.Advance())
                 {
                     told.Remove(f.SampleId);
-                    var (work, admittedUnder) = batch.Remove(f.SampleId, out var b) ? b : (null, version);
+                    var (work, admittedUnder, began) = batch.Remove(f.SampleId, out var b) ? ((GenerationWork?)b.Work, b.Version, (DateTimeOffset?)b.Began) : (null, version, null);
                     var spans = work is null ? [new VersionSpan(admittedUnder, f.Length)] : Spans(work, admittedUnder, f.Length);
                     reports.Add(Report(f.SampleId, new GeneratedResponse(f.Response, f.LogProbs, spans.Length > 0 ? spans[0].Version : admittedUnder,
-                        this.GetPrimaryKeyString(), f.Truncated, f.Response.Length == 0 ? f.Length : 0, spans, f.Turns)));
+                        this.GetPrimaryKeyString(), f.Truncated, f.Response.Length == 0 ? f.Length : 0, spans, f.Turns, began)));
                 }
                 reports.RemoveAll(t => t.IsCompleted);
                 await TellProgress();

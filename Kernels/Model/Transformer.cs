@@ -268,6 +268,11 @@ internal sealed class RotaryEmbedding : IDisposable
 
     public RotaryEmbedding(int headDim, int maxPositions, double theta)
     {
+        // The temporaries are held by a scope until the tables are made: a model is built outside any scope,
+        // where nothing referenced a temporary during the native call that read it, and a garbage collection then
+        // could free it under that call (measured once in CI: "Cannot access data pointer of Tensor that doesn't
+        // have storage" from outer(), in a silo-loss test's busy process).
+        using var scope = NewDisposeScope();
         positions = arange(maxPositions, dtype: int64).DetachFromDisposeScope();
         var inverseFrequency = 1.0 / pow(theta, arange(0, headDim, 2, dtype: float64) / headDim);
         var angles = outer(arange(maxPositions, dtype: float64), inverseFrequency);

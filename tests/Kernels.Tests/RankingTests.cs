@@ -108,23 +108,29 @@ public sealed class RankingTests(ITestOutputHelper output)
     {
         // Four responses, two prompts; one of A's ended (length 10): its rank 1 of 4 scores Phi^-1(1/8) = -1.150349;
         // the three running ones rank above it, each phi(a) / (1 - Phi(a)) = 0.317777 / 0.75 = 0.423702 at a = Phi^-1(1/4).
-        var alone = SiblingForecast.Predict([1.0, -1.0], [[10], []], [2, 2], launchWeight: 0);
+        var alone = SiblingForecast.Predict([1.0, -1.0], [[10], []], [2, 2], [2, 2], launchWeight: 0);
         alone[0].Should().BeApproximately((-1.150349 + 0.423702) / 2, 1e-5);
         alone[1].Should().BeApproximately(0.423702, 1e-5);
 
         // Shrunk toward the launch forecast with 4 responses' weight: (-1.150349 + 0.423702 + 4) / 6, (2 x 0.423702 - 4) / 6.
-        var shrunk = SiblingForecast.Predict([1.0, -1.0], [[10], []], [2, 2]);
+        var shrunk = SiblingForecast.Predict([1.0, -1.0], [[10], []], [2, 2], [2, 2]);
         shrunk[0].Should().BeApproximately(0.545559, 1e-5);
         shrunk[1].Should().BeApproximately(-0.525433, 1e-5);
 
-        SiblingForecast.Predict([0.3, -0.6], [[], []], [2, 2]).Should().Equal([0.3 * 4 / 6, -0.6 * 4 / 6], "nothing ended: the launch forecast, shrunk toward the middle");
+        // One of B's responses still waiting to begin: A's ended one ranks 1 of the 3 begun, Phi^-1(1/6) = -0.967422;
+        // the running ones score 0.545400 above a = Phi^-1(1/3); the waiting one 0.
+        var waiting = SiblingForecast.Predict([1.0, -1.0], [[10], []], [2, 1], [2, 2], launchWeight: 0);
+        waiting[0].Should().BeApproximately((-0.967422 + 0.545400) / 2, 1e-5);
+        waiting[1].Should().BeApproximately(0.545400 / 2, 1e-5);
+
+        SiblingForecast.Predict([0.3, -0.6], [[], []], [2, 2], [2, 2]).Should().Equal([0.3 * 4 / 6, -0.6 * 4 / 6], "nothing ended: the launch forecast, shrunk toward the middle");
         var scores = LengthRanker.Scores([5, 9, 7, 3]);
-        SiblingForecast.Predict([2.0, 2.0], [[5, 9], [7, 3]], [2, 2], launchWeight: 0).Should().BeEquivalentTo(
+        SiblingForecast.Predict([2.0, 2.0], [[5, 9], [7, 3]], [2, 2], [2, 2], launchWeight: 0).Should().BeEquivalentTo(
             [(scores[0] + scores[1]) / 2, (scores[2] + scores[3]) / 2], o => o.WithStrictOrdering().Using<double>(c => c.Subject.Should().BeApproximately(c.Expectation, 1e-12)).WhenTypeIs<double>(),
             "every response ended: the scores the ranker learns from");
 
-        var mismatched = () => SiblingForecast.Predict([0.0], [[1, 2, 3]], [2]);
-        mismatched.Should().Throw<ArgumentException>().WithMessage("prompt 0: 3 responses ended of its 2");
+        var mismatched = () => SiblingForecast.Predict([0.0], [[1, 2, 3]], [2], [2]);
+        mismatched.Should().Throw<ArgumentException>().WithMessage("prompt 0: 3 responses ended, 2 begun, of its 2");
     }
 
     [Fact]
@@ -149,8 +155,9 @@ public sealed class RankingTests(ITestOutputHelper output)
             {
                 var endedBelow = drawn.SelectMany(d => d).Order().ElementAt((int)(64 * 16 * f));
                 int[][] ended = [.. drawn.Select(d => d.Where(l => l < endedBelow).ToArray())];
-                informed[f].Add(RankQuality.RecallOfLongest(SiblingForecast.Predict(latent, ended, [.. drawn.Select(d => d.Length)]), means));
-                alone[f].Add(RankQuality.RecallOfLongest(SiblingForecast.Predict(new double[64], ended, [.. drawn.Select(d => d.Length)]), means));
+                int[] all = [.. drawn.Select(d => d.Length)];
+                informed[f].Add(RankQuality.RecallOfLongest(SiblingForecast.Predict(latent, ended, all, all), means));
+                alone[f].Add(RankQuality.RecallOfLongest(SiblingForecast.Predict(new double[64], ended, all, all), means));
             }
         }
         output.WriteLine($"recall of the longest 20 % of prompts: by their latent {launch.Average():F3}; with it, "
