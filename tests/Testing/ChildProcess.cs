@@ -60,7 +60,15 @@ public sealed class ChildProcess : IDisposable
     {
         using var child = new ChildProcess(assembly, arguments, workingDirectory, environment);
         using var cancel = new CancellationTokenSource(timeout);
-        await child.process.WaitForExitAsync(cancel.Token);
+        try
+        {
+            await child.process.WaitForExitAsync(cancel.Token);
+        }
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        {
+            // What it printed says where it was (measured once in CI: a chaos run past its 10 minutes, its output lost).
+            throw new TimeoutException($"{Path.GetFileName(assembly)} ran past {timeout.TotalMinutes:F1} minutes; what it printed:{Environment.NewLine}{child.Output}");
+        }
         child.process.WaitForExit(); // drains the redirected output
         return (child.process.ExitCode, child.StandardOutput, child.Output);
     }
