@@ -64,6 +64,26 @@ public sealed class RankingTests(ITestOutputHelper output)
         recall.Should().BeGreaterThan(0.8);
     }
 
+    [Theory]
+    [InlineData(3)]
+    [InlineData(200)]
+    public void The_length_models_solve_is_the_ridge_regression_over_every_bucket(int prompts)
+    {
+        // 3 prompts fill more of the 16 buckets than there are prompts (the dual solve), 200 fewer (the primal):
+        // both must be the one ridge solution over all 17 columns, (X^T X + lambda I) w = X^T y, solved here densely.
+        var random = new Random(prompts);
+        var model = new PromptLengthModel(buckets: 16, ridge: 0.5);
+        var window = Enumerable.Range(0, prompts).Select(_ => (Tokens: Enumerable.Range(0, 2 + random.Next(6)).Select(_ => random.Next(40)).ToArray(), Score: random.NextDouble() * 2 - 1)).ToArray();
+        foreach (var (tokens, score) in window) model.Observe(tokens, score);
+
+        var x = MathNet.Numerics.LinearAlgebra.Matrix<double>.Build.Dense(prompts, 17, (r, c) => model.Features(window[r].Tokens).GetValueOrDefault(c));
+        var y = MathNet.Numerics.LinearAlgebra.Vector<double>.Build.DenseOfEnumerable(window.Select(w => w.Score));
+        var expected = (x.TransposeThisAndMultiply(x) + 0.5 * MathNet.Numerics.LinearAlgebra.Matrix<double>.Build.DenseIdentity(17)).Solve(x.TransposeThisAndMultiply(y));
+
+        model.Solve().Should().BeEquivalentTo(expected.ToArray(), o => o.WithStrictOrdering().Using<double>(c => c.Subject.Should().BeApproximately(c.Expectation, 1e-9)).WhenTypeIs<double>());
+        x.ColumnSums().Count(s => s > 0).Should().Match(c => prompts == 3 ? c > prompts : c < prompts, "each form is exercised");
+    }
+
     [Fact]
     public void History_ranks_the_emulated_prompts_once_it_has_seen_them()
     {
