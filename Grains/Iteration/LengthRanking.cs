@@ -68,16 +68,22 @@ public sealed class LengthRanking(ILengthModelGrain model)
     /// <summary>
     /// The prompt recall of the forecast the step had once half its responses had ended (by the time each was
     /// generated): the launch forecast with each prompt's siblings' lengths so far, those still waiting in a
-    /// worker's queue then (admitted after) told from those running.
+    /// worker's queue then (admitted after) told from those running, and each running one's tokens so far: the
+    /// seconds since its admission at the median decoding rate of the responses ended by then (a worker knows the
+    /// count itself; the records keep only when each began and ended).
     /// </summary>
     private static double? Halfway(IGrouping<string, SampleRecord>[] groups, double[] launch, double[] means)
     {
         if (groups.Any(g => g.Any(r => r.Times.Generated is null))) return null;
         var byEnd = groups.SelectMany(g => g).OrderBy(r => r.Times.Generated).ToArray();
         var half = byEnd.Take(byEnd.Length / 2).ToHashSet();
-        var now = byEnd[Math.Max(0, byEnd.Length / 2 - 1)].Times.Generated;
+        var now = byEnd[Math.Max(0, byEnd.Length / 2 - 1)].Times.Generated!.Value;
+        double[] rates = [.. half.Where(r => r.Generated!.Began is { } b && r.Times.Generated > b).Select(r => r.Generated!.Tokens / (r.Times.Generated!.Value - r.Generated!.Began!.Value).TotalSeconds).Order()];
+        var rate = rates.Length == 0 ? double.PositiveInfinity : rates[rates.Length / 2];
+        var running = groups.Select(g => g.Where(r => !half.Contains(r) && (r.Generated!.Began is not { } began || began <= now))
+            .Select(r => r.Generated!.Began is { } began && double.IsFinite(rate) ? (int)Math.Min(int.MaxValue, Math.Floor((now - began).TotalSeconds * rate)) : int.MaxValue).ToArray()).ToArray();
         var halfway = SiblingForecast.Predict(launch, [.. groups.Select(g => g.Where(half.Contains).Select(r => r.Generated!.Tokens).ToArray())],
-            [.. groups.Select(g => g.Count(r => half.Contains(r) || r.Generated!.Began is not { } began || began <= now))], [.. groups.Select(g => g.Count())]);
+            [.. groups.Select((g, p) => g.Count(half.Contains) + running[p].Length)], [.. groups.Select(g => g.Count())], runningSoFar: running);
         return RankQuality.RecallOfLongest(halfway, means);
     }
 

@@ -154,6 +154,24 @@ public sealed class RankingTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_running_response_ranks_above_the_ended_ones_shorter_than_its_tokens_so_far_only()
+    {
+        // Kaplan-Meier over A's ended 10 and running 20 tokens so far, B's ended 30 and running 5 so far: at 10, three at
+        // risk (B's running one is censored at 5), so F jumps 0 -> 1/3 and A's ended one scores Phi^-1(1/6) = -0.967422;
+        // at 30 only B's ended one is at risk (A's running one censored at 20): F 1/3 -> 1, Phi^-1(2/3) = 0.430727. A's
+        // running one is above F(20) = 1/3: 0.545400 (as in the test above); B's, with nothing ended below its 5, says nothing (0).
+        var scores = SiblingForecast.Predict([0.0, 0.0], [[10], [30]], [2, 2], [2, 2], launchWeight: 0, runningSoFar: [[20], [5]]);
+        scores[0].Should().BeApproximately((-0.967422 + 0.545400) / 2, 1e-5);
+        scores[1].Should().BeApproximately(0.430727 / 2, 1e-5);
+
+        // Running ones past every ended length are the responses begun together: the same forecast as without their counts.
+        SiblingForecast.Predict([1.0, -1.0], [[10], []], [2, 2], [2, 2], runningSoFar: [[11], [12, 50]])
+            .Should().Equal(SiblingForecast.Predict([1.0, -1.0], [[10], []], [2, 2], [2, 2]));
+        var miscounted = () => SiblingForecast.Predict([0.0], [[1]], [2], [2], runningSoFar: [[]]);
+        miscounted.Should().Throw<ArgumentException>().WithMessage("prompt 0: 0 running responses' tokens so far for its 1 running");
+    }
+
+    [Fact]
     public void Siblings_ended_rank_the_longest_prompts_better_than_their_latent_and_alone_well_past_chance()
     {
         // The emulated reasoning-32k length model (prompt correlation 0.6), 64 prompts x 16 begun together. A quarter
