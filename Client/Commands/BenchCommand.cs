@@ -95,7 +95,11 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
             var variants = settings.Policies?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(BenchVariant.Parse).ToArray() ?? [.. BenchVariant.Default];
             // Each policy runs as a job named after it: a second run of one would report the first's figures.
             if (variants.GroupBy(v => v.Name).FirstOrDefault(g => g.Count() > 1) is { } twice) return $"--policies: '{twice.Key}' is named twice; run the bench again to repeat a policy";
-            foreach (var v in variants) _ = new EmulatedJob(v.Apply(workload));
+            foreach (var job in variants.Select(v => v.Apply(workload)))
+            {
+                var emulated = new EmulatedJob(job);
+                if (job.Rl!.Pools is { Split: PoolSplit.Target }) emulated.CheckTarget();
+            }
             return null;
         }
         catch (ArgumentException e)
@@ -118,7 +122,7 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
                 ? $"[grey]{variant.Name}: the tail is gathered on {plan.Workers} workers once {plan.Remaining:P0} of a step is left (simulated: generation {plan.Seconds:F1} s, {plan.HeldDeviceSeconds:F0} worker-seconds held)[/]"
                 : $"[grey]{variant.Name}: no migration frees workers without slowing generation (simulated {plan.Seconds:F1} s); it runs without[/]");
         }
-        AnsiConsole.MarkupLine($"[grey]{variant.Name}: {variant.WarmUp} + {iterations} + {variant.CoolDown} iterations of {emulated.Workload(1).Samples.Count} samples on {DevicesOf(emulated)} emulated devices...[/]");
+        AnsiConsole.MarkupLine($"[grey]{variant.Name}: {variant.WarmUp} + {iterations} + {variant.CoolDown} iterations of {emulated.Workload(1).Samples.Count} samples on {(job.Rl!.Pools is { Split: PoolSplit.Target } ? "up to " : "")}{DevicesOf(emulated)} emulated devices...[/]");
         var (calls, clock) = (counter.Calls, Stopwatch.StartNew());
         await grains.GetGrain<IJobGrain>(job.Name).Submit(job);
         var status = await JobView.WatchAsync(grains, job.Name, cancellation);
@@ -126,7 +130,8 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
         var wall = clock.Elapsed.TotalSeconds;
         var activations = (await grains.GetGrain<IManagementGrain>(0).GetSimpleGrainStatistics()).Sum(s => s.ActivationCount);
         var measured = (await grains.GetGrain<IJobGrain>(job.Name).Metrics(variant.WarmUp + 1)).Take(iterations).ToArray();
-        var workloads = measured.Select(m => emulated.Workload(m.Iteration)).ToArray();
+        // Each step's bound on the devices it ran on: its pools' division then (rl.pools), else the file's.
+        var workloads = measured.Select(m => (m.Pools is { } divided ? emulated.WithPools(divided) : emulated).Workload(m.Iteration)).ToArray();
         // The analytic barrier prediction models neither a gathered tail, a round that ends early, nor pipelined training.
         var predicted = variant.Policy == StagePolicy.Barrier && variant.Migrate is null && !variant.TailBatch && variant.Pipeline is null;
         var steady = SteadyState.Of(measured, workloads, predicted ? w => BarrierIteration.Predict(w).Total : null, variant.Staleness);
@@ -137,6 +142,8 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
                 $"{measured.Sum(m => m.Ledger?.Discarded ?? 0)} samples discarded, {measured[^1].Round?.Deferred ?? 0} prompts deferred at the end[/]");
         }
         var last = measured[^1];
+        // What the devices cost as the job's pools divided them (rl.pools: sized to a target, or divided by the job).
+        var ran = last.Pools is { } pools ? emulated.WithPools(pools) : emulated;
         var seconds = last.IterationSeconds * last.TimeScale;
         var timeline = Path.Combine(output, $"{variant.Name}.svg");
         File.WriteAllText(timeline, Timeline(last, seconds, $"{workload.Name}, {variant.Name}: iteration {last.Iteration}, {seconds:F1} emulated s"));
@@ -145,8 +152,8 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
         return (new PolicyResult(variant.Name, steady.SecondsPerIteration, measured.Average(m => m.TrainingSeconds * m.TimeScale), steady.SamplesPerSecond, steady.TokensPerSecond, null,
             bound / steady.Iterations, bound / steady.Seconds, steady.GenerationShare, steady.PredictionError, TimelineAnalysis.BusyByRole(last.Timeline, Instances(job, last.Pools), seconds),
             (counter.Calls - calls) / wall, activations, measured.Average(m => TimelineAnalysis.NoDeviceBusyShare(m.Timeline, m.IterationSeconds * m.TimeScale)),
-            wall / (iterations + variant.WarmUp + variant.CoolDown), timeline, last.Timeline, DevicesOf(emulated), emulated.CostPerHour,
-            emulated.CostPerHour is { } cost ? steady.SamplesPerSecond * 3600 / cost : null) { VersionLag = measured.Average(m => m.VersionLagMean) }, measured);
+            wall / (iterations + variant.WarmUp + variant.CoolDown), timeline, last.Timeline, DevicesOf(ran), ran.CostPerHour,
+            ran.CostPerHour is { } cost ? steady.SamplesPerSecond * 3600 / cost : null) { VersionLag = measured.Average(m => m.VersionLagMean) }, measured);
     }
 
     /// <summary>Each role's instances in an iteration: as the job file gives them, or as its pools divided them then (rl.pools).</summary>
@@ -179,7 +186,7 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
         var rl = workload.Rl!;
         // Redirected output (a log, CI) would otherwise be cut to 80 columns.
         if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = Math.Max(AnsiConsole.Profile.Width, 220);
-        AnsiConsole.MarkupLine($"[bold]{Markup.Escape(workload.Name)}[/]: {SpecNames.Of(rl.Algorithm)}, {emulated.Workload(1).Samples.Count} samples per step of {Markup.Escape(rl.Emulation!.Lengths)} lengths, {DevicesOf(emulated)}, time scale {emulated.TimeScale}; steady state over {workload.Iterations - 1} steps after one warm-up, speed-up against {BenchVariant.Baseline}");
+        AnsiConsole.MarkupLine($"[bold]{Markup.Escape(workload.Name)}[/]: {SpecNames.Of(rl.Algorithm)}, {emulated.Workload(1).Samples.Count} samples per step of {Markup.Escape(rl.Emulation!.Lengths)} lengths, {(rl.Pools is { Split: PoolSplit.Target } ? "up to " : "")}{DevicesOf(emulated)}, time scale {emulated.TimeScale}; steady state over {workload.Iterations - 1} steps after one warm-up, speed-up against {BenchVariant.Baseline}");
         var roles = results.SelectMany(r => r.Busy.Keys).Distinct().ToArray();
         var table = new Table().AddColumns("policy", "s / step", "train s / step", "samples/s", "tokens/s", "speed-up", "bound s / step", "efficiency", "generation share", "version lag", "vs analytic");
         foreach (var role in roles) table.AddColumn($"busy {role}");

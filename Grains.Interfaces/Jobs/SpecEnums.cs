@@ -122,6 +122,8 @@ public enum PoolSplit
     Fixed,
     /// <summary>The division whose simulated step is fastest on the cost model.</summary>
     Auto,
+    /// <summary>The fewest workers and replicas, up to the file's, whose simulated step meets pools.samplesPerSecond.</summary>
+    Target,
 }
 
 /// <summary>A tool a model may call while it generates (rl.tools), by the name its calls use: "[calc 12*34]".</summary>

@@ -1,4 +1,5 @@
 using Grains.Data;
+using Grains.Interfaces.Rl;
 using Kernels.Emulation;
 
 namespace Grains.Engines;
@@ -55,6 +56,75 @@ public sealed partial class EmulatedJob
     public double MoveSeconds =>
         7 * (EmulatedCosts.Of(Trainer(critic: false)).WeightTransferSeconds(Link.Parse(spec.WeightLink))
             + (rl.NeedsCritic ? EmulatedCosts.Of(Trainer(critic: true)).WeightTransferSeconds(Link.Parse(spec.WeightLink)) : 0));
+
+    /// <summary>The steps a throughput target is sized over: k + 1 to warm up, then as many as this at the steady pace.</summary>
+    private const int SizedSteps = 8;
+
+    /// <summary>
+    /// The pools sized for rl.pools.samplesPerSecond (split target): the cheapest generation workers and
+    /// training replicas, up to the file's, at the workload's prices (without prices, the fewest devices),
+    /// whose step at the steady pace of the job's scheduler (<see cref="PipelinedStepSeconds(int, int)"/>) trains that
+    /// many samples a second. A target the most devices miss is refused (<see cref="CheckTarget"/>).
+    /// </summary>
+    public PoolSplitPlanner.Division SizedPools()
+    {
+        var (steps, seconds, replicas) = TargetSteps();
+        var (pace, trained) = (new Dictionary<(int, int), double>(), new Dictionary<int, double>());
+        double Step(int g, int r) => pace.TryGetValue((g, r), out var s) ? s : pace[(g, r)] = PipelinedStepSeconds(steps, g, r);
+        double Training(int r) => trained.TryGetValue(r, out var t) ? t : trained[r] = steps.Skip(rl.Staleness + 1).Average(s => TrainingSeconds(s.Samples, r, s.Iteration));
+        var (workerCost, replicaCost) = (Price(GenerationClass) * spec.GenerationTensorParallel, Price(TrainingClass) * WorkersPerReplica * spec.GenerationTensorParallel);
+        return PoolSplitPlanner.Cheapest(seconds, rl.GenerationWorkers, replicas, workerCost, replicaCost, Step, Training) ?? throw Unreached(steps, seconds, replicas);
+    }
+
+    /// <summary>Refuses a throughput target the most devices miss, naming the pool that misses it (one simulation: what submit checks).</summary>
+    public void CheckTarget()
+    {
+        var (steps, seconds, replicas) = TargetSteps();
+        if (PipelinedStepSeconds(steps, rl.GenerationWorkers, replicas) > seconds) throw Unreached(steps, seconds, replicas);
+    }
+
+    private (StepSamples[] Steps, double Seconds, int MostReplicas) TargetSteps()
+    {
+        var target = rl.Pools?.SamplesPerSecond ?? throw new InvalidOperationException("rl.pools.samplesPerSecond: not given");
+        var samples = rl.PromptsPerIteration * rl.SamplesPerPrompt;
+        return (SizingSteps(), samples / target, Math.Min(rl.TrainingReplicas, samples / rl.MiniBatches));
+    }
+
+    private StepSamples[] SizingSteps() => [.. Enumerable.Range(1, rl.Staleness + 1 + SizedSteps).Select(i => new StepSamples(i, Workload(i).Samples))];
+
+    private ArgumentException Unreached(StepSamples[] steps, double seconds, int replicas)
+    {
+        var (workers, samples) = (rl.GenerationWorkers, rl.PromptsPerIteration * rl.SamplesPerPrompt);
+        var step = PipelinedStepSeconds(steps, workers, replicas);
+        var training = steps.Skip(rl.Staleness + 1).Average(s => TrainingSeconds(s.Samples, replicas, s.Iteration));
+        var why = training > seconds
+            ? $"{replicas} training replicas alone take {training:F1} s ({(replicas < rl.TrainingReplicas ? "the most a step's mini-batch keeps busy" : "raise rl.trainingReplicas")})"
+            : $"{workers} generation workers beside {replicas} training replicas take {step:F1} s (raise rl.generationWorkers, or rl.async.maxStaleness: a step's longest responses hold its workers)";
+        return new ArgumentException($"rl.pools.samplesPerSecond: {rl.Pools!.SamplesPerSecond} samples a second is a step every {seconds:F1} s for {samples:N0} samples, and {why}");
+    }
+
+    /// <summary>A step's samples as the length model draws them, by the step's number.</summary>
+    private sealed record StepSamples(int Iteration, IReadOnlyList<(int Prompt, int Response)> Samples);
+
+    /// <summary>
+    /// A step's seconds at the steady pace of the job's scheduler on <paramref name="workers"/> generation
+    /// workers beside <paramref name="replicas"/> training replicas, over the steps a throughput target is sized on.
+    /// </summary>
+    public double PipelinedStepSeconds(int workers, int replicas) => PipelinedStepSeconds(SizingSteps(), workers, replicas);
+
+    private double PipelinedStepSeconds(StepSamples[] steps, int workers, int replicas)
+    {
+        IReadOnlyList<EmulatedSequence>[] sequences = [.. steps.Select(step => step.Samples.Select((s, k) => new EmulatedSequence($"{step.Iteration}/{k}", s.Prompt, s.Response)).ToArray())];
+        return AsyncPipelineSimulation.StepSeconds(EmulatedCosts.Of(Generator.Device), rl.MaxBatch, workers, rl.Staleness, sequences,
+            j => TrainingSeconds(steps[j].Samples, replicas, steps[j].Iteration), rl.Staleness + 1);
+    }
+
+    /// <summary>A device-hour of <paramref name="deviceClass"/> at the workload's prices; 1 without prices (the fewest devices are the cheapest).</summary>
+    private double Price(string deviceClass) => Prices?[deviceClass] ?? 1;
+
+    /// <summary>The same job with its pools divided as <paramref name="division"/>: what the devices it ran on cost.</summary>
+    public EmulatedJob WithPools(PoolSizes division) =>
+        new(job with { Rl = rl with { GenerationWorkers = division.GenerationWorkers, TrainingReplicas = division.TrainingReplicas } });
 
     /// <summary>The first step's samples as the length model draws them: what the division at a job's start is chosen on.</summary>
     public IReadOnlyList<(int Prompt, int Response)> FirstStepSamples => Workload(1).Samples;

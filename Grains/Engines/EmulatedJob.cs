@@ -27,6 +27,10 @@ public sealed partial class EmulatedJob
         {
             Check("generationDeviceClass", () => DeviceClass.Parse(generation));
             if (Colocated && GenerationClass != TrainingClass) throw new ArgumentException($"rl.emulation.generationDeviceClass: colocated roles share their devices, so it must be deviceClass ({spec.DeviceClass}) or left out");
+            if (rl.Pools is { Split: PoolSplit.Auto } or { Elastic: true } && GenerationClass != TrainingClass)
+            {
+                throw new ArgumentException($"rl.pools.split: the pools are of two classes ({GenerationClass} generating, {TrainingClass} training), and a device moved between them would change class; use split 'target' or 'fixed'");
+            }
         }
         if (spec.Prices?.Keys.GroupBy(k => k, StringComparer.OrdinalIgnoreCase).FirstOrDefault(g => g.Count() > 1) is { } twice)
         {

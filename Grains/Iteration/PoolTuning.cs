@@ -40,6 +40,7 @@ public sealed class PoolTuning(JobSpec job, EmulatedJob? emulated)
     {
         var rl = job.Rl!;
         if (rl.Pools is null) return (rl.MostGenerationWorkers, rl.TrainingReplicas);
+        if (rl.Pools.Split == PoolSplit.Target) return (rl.GenerationWorkers, rl.TrainingReplicas);
         var (budget, perReplica, most) = Shape(job, rl.Emulated ? new EmulatedJob(job) : null);
         return (budget - perReplica, Math.Min(most, (budget - 1) / perReplica));
     }
@@ -56,9 +57,14 @@ public sealed class PoolTuning(JobSpec job, EmulatedJob? emulated)
         return (rl.GenerationWorkers + rl.TrainingReplicas * perReplica, perReplica, rl.PromptsPerIteration * rl.SamplesPerPrompt / rl.MiniBatches);
     }
 
-    /// <summary>The division the job begins with: with split auto on emulated devices, the fastest on the first step's lengths.</summary>
+    /// <summary>The division the job begins with: with split auto on emulated devices, the fastest on the first step's lengths; with split target, the fewest devices that meet the target on them.</summary>
     public async Task<PoolSplitPlanner.Division> Begin()
     {
+        if (rl.Pools is { Split: PoolSplit.Target })
+        {
+            Current = await Task.Run(emulated!.SizedPools);
+            return Current;
+        }
         if (rl.Pools is { Split: PoolSplit.Auto } && emulated is not null)
         {
             var samples = emulated.FirstStepSamples;

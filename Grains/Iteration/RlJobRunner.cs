@@ -250,7 +250,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
             var stage = round is null ? RolloutPolicies.Stage(rl.StagePolicy) : RolloutPolicies.TailBatch(rl, starts);
             var forecast = ranking.Predict(starts);
             var split = dispatch!.Current;
-            var order = RolloutPolicies.Dispatch(rl, [.. starts.Select(s => forecast.ByGroup[s.Group])], split ?? SkewSplit.None);
+            var order = RolloutPolicies.Dispatch(rl, [.. starts.Select(s => forecast.ByGroup[s.Group])], split ?? SkewSplit.None, live.Count);
             var rollout = scheduler!.Start(starts, generatedWith, stage, order, [.. live.Select(w => (w, all[w]))], migration!.Policy());
             var samplesIn = rollout.Records.ContinueWith(_ => runClock.Elapsed.TotalSeconds, TaskScheduler.Default);
             ahead[step] = new LaunchedStep(rollout, starts, plan.PromptsDrawn, migration.Current, round, forecast, split, samplesIn);

@@ -124,7 +124,12 @@ public sealed class JobGrain([PersistentState("job", Ledger.Storage)] IPersisten
             return spec == submitted ? status : throw new InvalidOperationException($"job '{submitted.Name}' already exists with a different spec");
         }
         // An emulated job's names (device class, shapes, link, lengths) are checked here, where the cost model is known.
-        if (submitted.Rl is { Emulated: true }) _ = new EmulatedJob(submitted);
+        if (submitted.Rl is { Emulated: true })
+        {
+            var emulated = new EmulatedJob(submitted);
+            // A throughput the most devices cannot reach is refused now, not found out once the job runs.
+            if (submitted.Rl.Pools is { Split: PoolSplit.Target }) emulated.CheckTarget();
+        }
         if (resume && submitted.Kind == JobKind.Smoke) throw new ArgumentException($"only rl and dpo jobs resume; '{submitted.Name}' is a smoke job");
         if (submitted.Kind == JobKind.Dpo)
         {

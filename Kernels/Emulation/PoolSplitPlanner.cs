@@ -26,6 +26,50 @@ public static class PoolSplitPlanner
         new Divisions(budget, workersPerReplica, maxReplicas, generation, training).Best();
 
     /// <summary>
+    /// The cheapest generation workers and training replicas, at most <paramref name="maxWorkers"/> and
+    /// <paramref name="maxReplicas"/>, whose step takes at most <paramref name="seconds"/>: a throughput
+    /// target, StreamRL's way of comparing device classes (each set-up sized to one target, then costed). A
+    /// worker costs <paramref name="workerCost"/> and a replica <paramref name="replicaCost"/>.
+    /// <paramref name="step"/> gives a step's seconds on G workers beside R replicas (the replicas count: a
+    /// step must be generated and trained within the staleness bound), <paramref name="training"/> its
+    /// training alone on R, a floor under the step; both fall, or stay, as either pool grows. The fewest
+    /// workers for the first replica count that can meet the target are found by bisection; each further
+    /// replica count needs no more workers than the one before, so its fewest are found stepping down from
+    /// those (a simulation each, and one more), and the search ends once the replicas alone cost more than
+    /// the cheapest found. Null when even the most devices miss the target.
+    /// </summary>
+    public static Division? Cheapest(double seconds, int maxWorkers, int maxReplicas, double workerCost, double replicaCost,
+        Func<int, int, double> step, Func<int, double> training)
+    {
+        if (!(seconds > 0)) throw new ArgumentOutOfRangeException(nameof(seconds), seconds, "a step's seconds must be positive");
+        if (maxWorkers < 1 || maxReplicas < 1) throw new ArgumentOutOfRangeException(maxWorkers < 1 ? nameof(maxWorkers) : nameof(maxReplicas), "each pool needs at least one");
+        if (!(workerCost > 0 && replicaCost > 0)) throw new ArgumentOutOfRangeException(workerCost > 0 ? nameof(replicaCost) : nameof(workerCost), "a device's cost must be positive");
+        var (best, bestCost, most, found) = ((Division?)null, double.PositiveInfinity, maxWorkers, false);
+        for (var r = 1; r <= maxReplicas && r * replicaCost < bestCost; r++)
+        {
+            if (training(r) > seconds) continue;
+            if (!found)
+            {
+                if (step(most, r) > seconds) continue;
+                var low = 1;
+                while (low < most)
+                {
+                    var middle = (low + most) / 2;
+                    if (step(middle, r) <= seconds) most = middle;
+                    else low = middle + 1;
+                }
+                found = true;
+            }
+            else while (most > 1 && step(most - 1, r) <= seconds) most--;
+            if (most * workerCost + r * replicaCost < bestCost)
+            {
+                (best, bestCost) = (new Division(most, r, step(most, r), training(r)), most * workerCost + r * replicaCost);
+            }
+        }
+        return best;
+    }
+
+    /// <summary>
     /// The division to run next, from <paramref name="replicas"/> now: one replica more or fewer, towards the
     /// best division, when the seconds that move saves a step, over <paramref name="horizon"/> steps, exceed
     /// <paramref name="moveSeconds"/> (what the moved devices spend loading their new role's state); else the

@@ -73,4 +73,51 @@ public sealed class PoolSplitPlannerTests
         choose.Should().Throw<ArgumentOutOfRangeException>().WithMessage("*budget of 2 workers' devices holds no worker beside a replica of 2*");
         next.Should().Throw<ArgumentOutOfRangeException>().WithMessage("*between 1 and 9*");
     }
+    [Theory]
+    [InlineData(40.0, 100, 64, 1.0, 1.0)]
+    [InlineData(40.0, 100, 64, 0.45, 1.0)]
+    [InlineData(25.0, 160, 64, 0.45, 2.0)]
+    [InlineData(60.0, 30, 8, 1.0, 3.0)]
+    [InlineData(19.0, 200, 100, 1.0, 1.0)]
+    public void Sized_to_a_target_the_pools_are_the_cheapest_of_all_that_meet_it(double seconds, int maxWorkers, int maxReplicas, double workerCost, double replicaCost)
+    {
+        // Training: its work split over the replicas, plus what does not split. A step: training, the generation
+        // work over the workers plus the longest sample, or a step's latency (longest sample and its training) over 2 steps in flight.
+        double Training(int r) => 300.0 / r + 2;
+        double Step(int g, int r) => Math.Max(Training(r), Math.Max(900.0 / g + 5, (30 + Training(r)) / 2));
+        var calls = new List<(int, int)>();
+
+        var division = PoolSplitPlanner.Cheapest(seconds, maxWorkers, maxReplicas, workerCost, replicaCost, (g, r) => { calls.Add((g, r)); return Step(g, r); }, Training)!;
+
+        var all = (from g in Enumerable.Range(1, maxWorkers) from r in Enumerable.Range(1, maxReplicas)
+                   where Step(g, r) <= seconds select g * workerCost + r * replicaCost).ToArray();
+        (division.GenerationWorkers * workerCost + division.TrainingReplicas * replicaCost).Should().BeApproximately(all.Min(), 1e-9);
+        division.Seconds.Should().BeLessThanOrEqualTo(seconds);
+        division.GenerationSeconds.Should().Be(Step(division.GenerationWorkers, division.TrainingReplicas), "a division's step is what the step gives");
+        division.TrainingSeconds.Should().Be(Training(division.TrainingReplicas));
+        calls.Count.Should().BeLessThan(maxWorkers * maxReplicas / 4, "bisection over the workers once, then steps down, not every division");
+    }
+
+    [Fact]
+    public void A_cheaper_worker_buys_workers_in_place_of_replicas()
+    {
+        // Within 40 s: 900 / g + 5 from g = 26; a replica count r needs (30 + 300 / r + 2) / 2 <= 40 and 300 / r + 2 <= 40: r >= 8.
+        double Training(int r) => 300.0 / r + 2;
+        double Step(int g, int r) => Math.Max(Training(r), Math.Max(900.0 / g + 5, (30 + Training(r)) / 2));
+
+        var division = PoolSplitPlanner.Cheapest(40, 100, 64, 1, 1, Step, Training)!;
+
+        (division.GenerationWorkers, division.TrainingReplicas).Should().Be((26, 8), "39.6 s of generation and 39.5 s of training, the fewest of each");
+    }
+
+    [Fact]
+    public void A_target_the_most_devices_miss_has_no_size_and_a_bad_target_is_refused()
+    {
+        PoolSplitPlanner.Cheapest(10, 100, 3, 1, 1, (g, r) => 5, r => 48.0 / r).Should().BeNull("3 replicas train a step in 16 s");
+        PoolSplitPlanner.Cheapest(10, 4, 100, 1, 1, (g, r) => 60.0 / g, r => 1).Should().BeNull("4 workers generate it in 15 s");
+        var zero = () => PoolSplitPlanner.Cheapest(0, 10, 10, 1, 1, (g, r) => 1, r => 1);
+        var free = () => PoolSplitPlanner.Cheapest(10, 10, 10, 0, 1, (g, r) => 1, r => 1);
+        zero.Should().Throw<ArgumentOutOfRangeException>().WithMessage("*positive*");
+        free.Should().Throw<ArgumentOutOfRangeException>().WithMessage("*workerCost*");
+    }
 }

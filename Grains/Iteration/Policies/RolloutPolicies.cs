@@ -26,18 +26,19 @@ public static class RolloutPolicies
 
     /// <param name="forecast">Each sample's forecast length score (skew-aware dispatch orders by it).</param>
     /// <param name="split">The long-tail workers and their batch (skew-aware dispatch).</param>
-    public static IDispatchPolicy Dispatch(RlSpec rl, IReadOnlyList<double> forecast, SkewSplit split)
+    /// <param name="workers">The workers the step is dealt to: those the job runs with now (its pools' division, less any lost), not the file's count.</param>
+    public static IDispatchPolicy Dispatch(RlSpec rl, IReadOnlyList<double> forecast, SkewSplit split, int workers)
     {
         // A worker's fair share of the step at a time, at most its batch: a worker that catches up on an
         // older step (asynchronous jobs) takes its share, not a batch that would leave the others idle.
-        var share = Math.Min(rl.MaxBatch, (forecast.Count + rl.GenerationWorkers - 1) / rl.GenerationWorkers);
+        var share = Math.Min(rl.MaxBatch, (forecast.Count + workers - 1) / workers);
         return rl.Dispatch switch
         {
             DispatchPolicy.RoundRobin => new RoundRobinDispatch(),
             DispatchPolicy.Pull => new PullDispatch(share),
             DispatchPolicy.SkewAware => new SkewAwareDispatch([.. Enumerable.Range(0, forecast.Count).OrderByDescending(k => forecast[k]).ThenBy(k => k)],
                 split.LongWorkers, split.LongBatch,
-                Math.Min(rl.MaxBatch, (forecast.Count - split.LongWorkers * split.LongBatch + rl.GenerationWorkers - split.LongWorkers - 1) / Math.Max(1, rl.GenerationWorkers - split.LongWorkers))),
+                Math.Min(rl.MaxBatch, (forecast.Count - split.LongWorkers * split.LongBatch + workers - split.LongWorkers - 1) / Math.Max(1, workers - split.LongWorkers))),
             _ => throw new ArgumentOutOfRangeException(nameof(rl), rl.Dispatch, "no such dispatch policy"),
         };
     }

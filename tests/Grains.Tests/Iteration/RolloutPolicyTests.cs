@@ -150,9 +150,22 @@ public sealed class RolloutPolicyTests
     {
         RolloutPolicies.Stage(StagePolicy.Barrier).Should().BeOfType<BarrierPolicy>();
         RolloutPolicies.Stage(StagePolicy.Streaming).Should().BeOfType<StreamingPolicy>();
-        RolloutPolicies.Dispatch(new RlSpec(), [0, 0], SkewSplit.None).Should().BeOfType<RoundRobinDispatch>();
-        RolloutPolicies.Dispatch(new RlSpec { Dispatch = DispatchPolicy.Pull }, [0, 0], SkewSplit.None).Should().BeOfType<PullDispatch>();
-        RolloutPolicies.Dispatch(new RlSpec { Dispatch = DispatchPolicy.SkewAware }, [0, 0], SkewSplit.None).Should().BeOfType<SkewAwareDispatch>();
+        RolloutPolicies.Dispatch(new RlSpec(), [0, 0], SkewSplit.None, 2).Should().BeOfType<RoundRobinDispatch>();
+        RolloutPolicies.Dispatch(new RlSpec { Dispatch = DispatchPolicy.Pull }, [0, 0], SkewSplit.None, 2).Should().BeOfType<PullDispatch>();
+        RolloutPolicies.Dispatch(new RlSpec { Dispatch = DispatchPolicy.SkewAware }, [0, 0], SkewSplit.None, 2).Should().BeOfType<SkewAwareDispatch>();
+    }
+
+    [Fact]
+    public void Pull_dispatch_shares_a_step_over_the_workers_it_is_dealt_to_not_the_files_count()
+    {
+        // The file gives 10 workers; the job runs with 4 (its pools sized or divided so): 25 each, all 100 dealt at once.
+        var rl = new RlSpec { Dispatch = DispatchPolicy.Pull, GenerationWorkers = 10, MaxBatch = 256 };
+
+        var first = RolloutPolicies.Dispatch(rl, new double[100], SkewSplit.None, workers: 4).Start(new RolloutState(100, 4));
+
+        first.Should().HaveCount(100);
+        first.GroupBy(d => d.Worker).Select(g => g.Count()).Should().AllBeEquivalentTo(25);
+        RolloutPolicies.Dispatch(rl, new double[100], SkewSplit.None, workers: 10).Start(new RolloutState(100, 4)).Should().HaveCount(40, "a share of 10 on each of 4");
     }
 
     [Fact]
