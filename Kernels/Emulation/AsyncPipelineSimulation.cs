@@ -25,12 +25,12 @@ public static class AsyncPipelineSimulation
         if (workers < 1) throw new ArgumentOutOfRangeException(nameof(workers), workers, "at least one worker");
         if (staleness < 0) throw new ArgumentOutOfRangeException(nameof(staleness), staleness, "at least 0");
         if (warmUp < 1 || warmUp >= steps.Count) throw new ArgumentOutOfRangeException(nameof(warmUp), warmUp, $"between 1 and {steps.Count - 1}: a step's seconds are between two trainings' ends");
-        var trained = Run(cost, capacity, workers, staleness, steps, training);
+        var (_, trained) = Run(cost, capacity, workers, staleness, steps, training);
         return (trained[^1] - trained[warmUp - 1]) / (steps.Count - warmUp);
     }
 
-    /// <summary>When each step's training ended.</summary>
-    public static double[] Run(CostModel cost, int capacity, int workers, int staleness, IReadOnlyList<IReadOnlyList<EmulatedSequence>> steps, Func<int, double> training)
+    /// <summary>When each step's samples were all generated, and when its training ended.</summary>
+    public static (double[] Generated, double[] Trained) Run(CostModel cost, int capacity, int workers, int staleness, IReadOnlyList<IReadOnlyList<EmulatedSequence>> steps, Func<int, double> training)
     {
         var batches = Enumerable.Range(0, workers).Select(_ => new EmulatedBatch(cost, capacity)).ToArray();
         var serving = Enumerable.Repeat(-1, workers).ToArray();
@@ -105,6 +105,6 @@ public static class AsyncPipelineSimulation
             else Serve(w, at.Time);
         }
         if (nextToTrain < steps.Count) throw new InvalidOperationException($"step {nextToTrain + 1}'s samples were never all generated: one fits on no worker");
-        return trained;
+        return (generated, trained);
     }
 }
