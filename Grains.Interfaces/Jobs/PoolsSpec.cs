@@ -11,14 +11,14 @@ namespace Grains.Interfaces.Jobs;
 /// again after each step, over the lengths that step reached, and moves one data-parallel unit (a
 /// training replica's devices, as generation workers) towards the better division when what it gains over
 /// the next steps exceeds what the move costs (the moved devices load weights and optimizer state).
-/// With <see cref="Split"/> target the two counts are the most the job may use, and it uses the fewest
+/// With <see cref="Split"/> target the two counts are the most the job may use, and it uses the cheapest (at the workload's prices)
 /// whose simulated step trains <see cref="SamplesPerSecond"/> (StreamRL's comparison of device classes at
 /// one throughput target; emulated devices, whose cost model sizes the pools before they run).
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record PoolsSpec
 {
-    /// <summary>fixed (as the file gives it), auto (the division whose step is fastest) or target (the fewest devices that meet <see cref="SamplesPerSecond"/>).</summary>
+    /// <summary>fixed (as the file gives it), auto (the division whose step is fastest) or target (the cheapest devices that meet <see cref="SamplesPerSecond"/>).</summary>
     [Id(0)] public PoolSplit Split { get; init; } = PoolSplit.Fixed;
 
     /// <summary>Divide the pools again after every step, moving one data-parallel unit when it pays.</summary>
