@@ -34,6 +34,8 @@ app.Configure(config =>
         .WithDescription("Kill each kind of silo of a real multi-process cluster mid-step, one run each, beside a run without a kill: does the job go on, what it costs, is anything lost.");
     config.AddCommand<BenchCommand>("bench")
         .WithDescription("Run an emulated workload under each policy; steady-state throughput against the colocated barrier at the same device count, efficiency against the bound.");
+    config.AddCommand<SizeCommand>("size")
+        .WithDescription("Size an emulated asynchronous workload's pools to throughput targets (the cheapest devices that meet each) without running it.");
     config.AddCommand<PlacementBenchCommand>("placement-bench")
         .WithDescription("Time the placement of many device grains at once on an in-process silo (the control plane's device directory).");
     config.AddCommand<PipelineBenchCommand>("pipeline-bench")

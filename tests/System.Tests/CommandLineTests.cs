@@ -27,6 +27,8 @@ public sealed class CommandLineTests
     [InlineData("dataset lookup --demonstrated 5", "--demonstrated goes with --demonstrate")]
     [InlineData("dataset arithmetic --documents d.jsonl", "--documents is for lookup, not arithmetic")]
     [InlineData("watch some-job --prometheus-port 70000", "--prometheus-port: 70000 is not a port (1-65535)")]
+    [InlineData("size infra/workloads/grpo-7b-h800-target-reasoning32k.json --targets 5,x", "--targets: '5,x' is not a comma-separated list of positive samples a second")]
+    [InlineData("size infra/workloads/grpo-7b-128xh800-reasoning32k.json", "no rl.pools.samplesPerSecond; give --targets")]
     public async Task A_misspelt_option_or_value_is_an_error_naming_it(string arguments, string error)
     {
         var (exit, _, output) = await ChildProcess.RunAsync(RepositoryPaths.BuiltAssembly("Client", "actors.dll"), arguments.Split(' '),
@@ -50,6 +52,19 @@ public sealed class CommandLineTests
         exit.Should().Be(1);
         output.Trim().Should().Be($"error: cannot reach cluster 'actors' at localhost gateway port {port} within 3 s (no gateway answered)", "one line, no stack trace");
         standardOutput.Should().BeEmpty("errors go to standard error");
+    }
+
+    [Fact]
+    public async Task Size_prints_the_pools_each_target_needs_and_why_one_is_out_of_reach()
+    {
+        var (exit, _, output) = await ChildProcess.RunAsync(RepositoryPaths.BuiltAssembly("Client", "actors.dll"),
+            ["size", "infra/workloads/grpo-7b-h20-h800-target-reasoning32k.json", "--targets", "5,1000"], RepositoryPaths.Root, TimeSpan.FromMinutes(5));
+
+        exit.Should().Be(0, output);
+        var text = Text.RegularExpressions.Regex.Replace(output, @"\s+", " ");
+        // 5 samples/s: the pools the README's "At one throughput target" table ran with (19 workers, 11 replicas beside 16 scoring H800s).
+        text.Should().Contain("│ 5 │ 19 │ 11 │ 19 H20 + 27 H800 │ 35.5 │");
+        text.Should().Contain("rl.pools.samplesPerSecond: 1000 samples a second is a step every 1.0 s for 1,024 samples, and 64 training replicas alone take");
     }
 
     [Fact]
