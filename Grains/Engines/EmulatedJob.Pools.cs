@@ -71,7 +71,7 @@ public sealed partial class EmulatedJob
         var (steps, seconds, replicas) = TargetSteps();
         var (pace, trained) = (new Dictionary<(int, int), double>(), new Dictionary<int, double>());
         double Step(int g, int r) => pace.TryGetValue((g, r), out var s) ? s : pace[(g, r)] = PipelinedStepSeconds(steps, g, r);
-        double Training(int r) => trained.TryGetValue(r, out var t) ? t : trained[r] = steps.Skip(rl.Staleness + 1).Average(s => TrainingSeconds(s.Samples, r, s.Iteration));
+        double Training(int r) => trained.TryGetValue(r, out var t) ? t : trained[r] = MeanTrainingSeconds(steps, r);
         var (workerCost, replicaCost) = (Price(GenerationClass) * spec.GenerationTensorParallel, Price(TrainingClass) * WorkersPerReplica * spec.GenerationTensorParallel);
         return PoolSplitPlanner.Cheapest(seconds, rl.GenerationWorkers, replicas, workerCost, replicaCost, Step, Training) ?? throw Unreached(steps, seconds, replicas);
     }
@@ -96,12 +96,15 @@ public sealed partial class EmulatedJob
     {
         var (workers, samples) = (rl.GenerationWorkers, rl.PromptsPerIteration * rl.SamplesPerPrompt);
         var step = PipelinedStepSeconds(steps, workers, replicas);
-        var training = steps.Skip(rl.Staleness + 1).Average(s => TrainingSeconds(s.Samples, replicas, s.Iteration));
+        var training = MeanTrainingSeconds(steps, replicas);
         var why = training > seconds
             ? $"{replicas} training replicas alone take {training:F1} s ({(replicas < rl.TrainingReplicas ? "the most a step's mini-batch keeps busy" : "raise rl.trainingReplicas")})"
             : $"{workers} generation workers beside {replicas} training replicas take {step:F1} s (raise rl.generationWorkers, or rl.async.maxStaleness: a step's longest responses hold its workers)";
         return new ArgumentException($"rl.pools.samplesPerSecond: {rl.Pools!.SamplesPerSecond} samples a second is a step every {seconds:F1} s for {samples:N0} samples, and {why}");
     }
+
+    /// <summary>A step's training on <paramref name="replicas"/> replicas, on average over the steps past the warm-up: a floor under the step.</summary>
+    private double MeanTrainingSeconds(StepSamples[] steps, int replicas) => steps.Skip(rl.Staleness + 1).Average(s => TrainingSeconds(s.Samples, replicas, s.Iteration));
 
     /// <summary>A step's samples as the length model draws them, by the step's number.</summary>
     private sealed record StepSamples(int Iteration, IReadOnlyList<(int Prompt, int Response)> Samples);
