@@ -178,7 +178,7 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
     }
 
     /// <summary>The job's devices by class, "80 H20 + 48 H800".</summary>
-    private static string DevicesOf(EmulatedJob emulated) =>
+    internal static string DevicesOf(EmulatedJob emulated) =>
         string.Join(" + ", emulated.DevicesByClass.Where(d => d.Value > 0).OrderBy(d => d.Key, StringComparer.Ordinal).Select(d => $"{d.Value} {d.Key}"));
 
     private static void Print(JobSpec workload, EmulatedJob emulated, List<PolicyResult> results)

@@ -39,7 +39,7 @@ public sealed class SizeCommand : AsyncCommand<SizeCommand.Settings>
                 var ran = emulated.WithPools(new PoolSizes(sized.GenerationWorkers, sized.TrainingReplicas));
                 var samples = job.Rl!.PromptsPerIteration * job.Rl.SamplesPerPrompt;
                 table.AddRow($"{target:G}", $"{sized.GenerationWorkers}", $"{sized.TrainingReplicas}",
-                    string.Join(" + ", ran.DevicesByClass.Where(d => d.Value > 0).OrderBy(d => d.Key, StringComparer.Ordinal).Select(d => $"{d.Value} {d.Key}")),
+                    BenchCommand.DevicesOf(ran),
                     ran.CostPerHour is { } cost ? $"{cost:N1}" : "-", $"{sized.Seconds:F1}",
                     ran.CostPerHour is { } c ? $"{samples / sized.Seconds * 3600 / c:N1}" : "-");
             }
