@@ -115,6 +115,15 @@ public sealed partial class EmulatedJob
     /// </summary>
     public double PipelinedStepSeconds(int workers, int replicas) => PipelinedStepSeconds(SizingSteps(), workers, replicas);
 
+    /// <summary>
+    /// A step's seconds at the steady pace of the job's scheduler on <paramref name="workers"/> generation
+    /// workers beside <paramref name="replicas"/> training replicas, were every step's lengths those of step
+    /// <paramref name="iteration"/>'s <paramref name="samples"/>: what a division is planned on from one step
+    /// the job has seen (at its start, the first step's lengths; as it runs, the last trained step's).
+    /// </summary>
+    public double PipelinedStepSeconds(IReadOnlyList<(int Prompt, int Response)> samples, int iteration, int workers, int replicas) =>
+        PipelinedStepSeconds([.. Enumerable.Range(0, rl.Staleness + 1 + SizedSteps).Select(j => new StepSamples(iteration + j, samples))], workers, replicas);
+
     private double PipelinedStepSeconds(StepSamples[] steps, int workers, int replicas)
     {
         IReadOnlyList<EmulatedSequence>[] sequences = [.. steps.Select(step => step.Samples.Select((s, k) => new EmulatedSequence($"{step.Iteration}/{k}", s.Prompt, s.Response)).ToArray())];

@@ -8,13 +8,14 @@ namespace Grains.Iteration;
 /// <summary>
 /// An asynchronous job's division of its devices between generation workers and training replicas
 /// (rl.pools). At the start: as the job file gives it, or (split auto, emulated devices) the division
-/// <see cref="PoolSplitPlanner"/> finds fastest over the first step's lengths on the cost model. Real
-/// devices have no cost model: with split auto they begin as the file gives and, after each trained step,
-/// move one unit towards the division the step's measurements say is fastest, until the division they
+/// <see cref="PoolSplitPlanner"/> finds fastest when the job's scheduler is simulated on the cost model
+/// over the first step's lengths (<see cref="EmulatedJob.PipelinedStepSeconds(IReadOnlyList{ValueTuple{int, int}}, int, int, int)"/>).
+/// Real devices have no cost model: with split auto they begin as the file gives and, after each trained
+/// step, move one unit towards the division the step's measurements say is fastest, until the division they
 /// have is that one. With elastic pools, after each trained step the division is planned again from that
-/// step (on emulated devices simulated over the lengths it reached, beside the job, one plan at a time),
-/// and the job moves one unit the way it says when the move pays for itself within <see cref="Horizon"/>
-/// steps.
+/// step (on emulated devices the scheduler simulated over the lengths it reached, beside the job, one plan
+/// at a time), and the job moves one unit the way it says when the move pays for itself within
+/// <see cref="Horizon"/> steps.
 /// </summary>
 public sealed class PoolTuning(JobSpec job, EmulatedJob? emulated)
 {
@@ -30,7 +31,7 @@ public sealed class PoolTuning(JobSpec job, EmulatedJob? emulated)
     private double measuredMoveSeconds;
 
     /// <summary>The division the job runs with now.</summary>
-    public PoolSplitPlanner.Division Current { get; private set; } = new(job.Rl!.GenerationWorkers, job.Rl.TrainingReplicas, 0, 0);
+    public PoolSplitPlanner.Division Current { get; private set; } = new(job.Rl!.GenerationWorkers, job.Rl.TrainingReplicas, 0);
 
     /// <summary>Whether the division may still change as the job runs: elastic pools, or real devices' split auto not settled.</summary>
     public bool Planning => rl.Pools is { Elastic: true } || settling;
@@ -69,21 +70,20 @@ public sealed class PoolTuning(JobSpec job, EmulatedJob? emulated)
         {
             var samples = emulated.FirstStepSamples;
             Current = await Task.Run(() => PoolSplitPlanner.Choose(shape.Budget, shape.PerReplica, shape.MostReplicas,
-                g => emulated.GenerationSeconds(samples, g), r => emulated.TrainingSeconds(samples, r, 1)));
+                (g, r) => emulated.PipelinedStepSeconds(samples, 1, g, r)));
         }
         return Current;
     }
 
     /// <summary>
     /// After step <paramref name="iteration"/> is trained and its devices' usage taken: plans the next
-    /// division from the busy seconds a generation worker and a training replica had in it
-    /// (<paramref name="generationBusy"/>, <paramref name="trainingBusy"/>: each pool's mean per device)
-    /// under the division <paramref name="under"/> it ran with. On emulated devices the simulation over the
-    /// step's lengths gives how each pool's seconds change with its size and the measurements their level
-    /// (what the cost model leaves out: weights loaded, stragglers, the job's own overheads), so the pool that
-    /// measures busier is the one a move relieves. On real devices a pool's step is its measured work spread
-    /// evenly over its devices: T_generation(G) = busy x G_under / G, T_training(R) = busy x R_under / R. The
-    /// move is from the division the job has now (a move may have just been made).
+    /// division. On emulated devices: the job's scheduler simulated on the cost model the devices run on, every
+    /// step with this step's lengths (they drift as the job learns). On real devices, from the busy seconds a
+    /// generation worker and a training replica had in it (<paramref name="generationBusy"/>,
+    /// <paramref name="trainingBusy"/>: each pool's mean per device) under the division
+    /// <paramref name="under"/> it ran with: a pool's step is its measured work spread evenly over its
+    /// devices, T_generation(G) = busy x G_under / G, T_training(R) = busy x R_under / R, and the step the
+    /// slower of the two. The move is from the division the job has now (a move may have just been made).
     /// </summary>
     public void Trained(int iteration, IReadOnlyList<SampleRecord> records, PoolSplitPlanner.Division under, double generationBusy, double trainingBusy)
     {
@@ -91,23 +91,18 @@ public sealed class PoolTuning(JobSpec job, EmulatedJob? emulated)
         var (budget, perReplica, most, now, horizon) = (shape.Budget, shape.PerReplica, shape.MostReplicas, Current, Math.Min(Horizon, job.Iterations - iteration));
         if (emulated is null)
         {
-            Func<int, double> generation = g => generationBusy * under.GenerationWorkers / g, training = r => trainingBusy * under.TrainingReplicas / r;
+            double Step(int g, int r) => Math.Max(generationBusy * under.GenerationWorkers / g, trainingBusy * under.TrainingReplicas / r);
             // Settling: towards the fastest division whatever a move costs (the job file's division was not chosen on anything).
             var next = settling
-                ? PoolSplitPlanner.Next(budget, perReplica, most, now.TrainingReplicas, generation, training, moveSeconds: 0, horizon: 1)
-                : PoolSplitPlanner.Next(budget, perReplica, most, now.TrainingReplicas, generation, training, measuredMoveSeconds, horizon);
+                ? PoolSplitPlanner.Next(budget, perReplica, most, now.TrainingReplicas, Step, moveSeconds: 0, horizon: 1)
+                : PoolSplitPlanner.Next(budget, perReplica, most, now.TrainingReplicas, Step, measuredMoveSeconds, horizon);
             settling &= next.TrainingReplicas != now.TrainingReplicas;
             planning = Task.FromResult(next);
             return;
         }
         var samples = records.Select(r => (r.Start!.PromptTokens, r.Generated!.Tokens)).ToArray();
-        planning = Task.Run(() =>
-        {
-            var (simulatedGeneration, simulatedTraining) = (emulated.GenerationSeconds(samples, under.GenerationWorkers), emulated.TrainingSeconds(samples, under.TrainingReplicas, iteration));
-            return PoolSplitPlanner.Next(budget, perReplica, most, now.TrainingReplicas,
-                g => generationBusy * emulated.GenerationSeconds(samples, g) / simulatedGeneration,
-                r => trainingBusy * emulated.TrainingSeconds(samples, r, iteration) / simulatedTraining, emulated.MoveSeconds, horizon);
-        });
+        planning = Task.Run(() => PoolSplitPlanner.Next(budget, perReplica, most, now.TrainingReplicas,
+            (g, r) => emulated.PipelinedStepSeconds(samples, iteration, g, r), emulated.MoveSeconds, horizon));
     }
 
     /// <summary>The division to move to now, if a plan finished and differs from the current one; the job carries the move out and then calls <see cref="Moved"/>.</summary>

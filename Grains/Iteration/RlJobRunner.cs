@@ -258,7 +258,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     }
 
     private static string Describe(Kernels.Emulation.PoolSplitPlanner.Division d) =>
-        $"{d.GenerationWorkers} generation workers, {d.TrainingReplicas} training replicas" + (d.GenerationSeconds > 0 ? $" (a step simulated: generation {d.GenerationSeconds:F1} s, training {d.TrainingSeconds:F1} s)" : "");
+        $"{d.GenerationWorkers} generation workers, {d.TrainingReplicas} training replicas" + (d.Seconds > 0 ? $" (a step simulated: {d.Seconds:F1} s)" : "");
 
     /// <summary>
     /// Moves one unit between the pools, between steps (the next step is launched after): a training

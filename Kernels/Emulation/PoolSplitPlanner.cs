@@ -1,29 +1,26 @@
 namespace Kernels.Emulation;
 
 /// <summary>
-/// StreamRL's resource split: a device budget divided between generation workers and training replicas
-/// so that a step's generation and its training, which overlap in an asynchronous job, take as long as
-/// each other. The budget is counted in generation workers; a training replica takes
-/// <c>workersPerReplica</c> of them. T_generation(G) falls as G grows and T_training(R) as R does, so
-/// along the budget line G = budget - R x workersPerReplica the larger of the two is smallest where they
-/// cross: found by bisection on R (a handful of the callers' simulations, not one per division).
+/// StreamRL's resource split: a device budget divided between generation workers and training replicas so
+/// that an asynchronous job's step, whose generation and training overlap, is fastest. The budget is
+/// counted in generation workers; a training replica takes <c>workersPerReplica</c> of them, so a division
+/// is its replica count R, with G = budget - R x workersPerReplica workers. The callers give a step's
+/// seconds for a division (a simulation of the job's scheduler, or each pool's measured pace): it is at
+/// least the generation's pace on G workers, which rises as R takes workers away, and at least the
+/// training's on R replicas, which falls as R grows, so along the budget line it falls and then rises.
+/// The fastest is found by golden-section search on R: a handful of simulations, not one per division.
 /// </summary>
 public static class PoolSplitPlanner
 {
-    /// <summary>A division of the budget with its simulated seconds of a step for each pool.</summary>
-    public sealed record Division(int GenerationWorkers, int TrainingReplicas, double GenerationSeconds, double TrainingSeconds)
-    {
-        /// <summary>A step's seconds in steady state: the slower pool sets the pace.</summary>
-        public double Seconds => Math.Max(GenerationSeconds, TrainingSeconds);
-    }
+    /// <summary>A division of the budget with its step's seconds as the caller's simulation gives them.</summary>
+    public sealed record Division(int GenerationWorkers, int TrainingReplicas, double Seconds);
 
     /// <summary>
-    /// The division with the fewest seconds a step. <paramref name="generation"/> gives a step's generation
-    /// seconds on G workers, <paramref name="training"/> its training seconds on R replicas; each is called
-    /// once per count it is asked for.
+    /// The division with the fewest seconds a step. <paramref name="step"/> gives a step's seconds on G
+    /// workers beside R replicas; each division is simulated at most once.
     /// </summary>
-    public static Division Choose(int budget, int workersPerReplica, int maxReplicas, Func<int, double> generation, Func<int, double> training) =>
-        new Divisions(budget, workersPerReplica, maxReplicas, generation, training).Best();
+    public static Division Choose(int budget, int workersPerReplica, int maxReplicas, Func<int, int, double> step) =>
+        new Divisions(budget, workersPerReplica, maxReplicas, step).Best();
 
     /// <summary>
     /// The cheapest generation workers and training replicas, at most <paramref name="maxWorkers"/> and
@@ -63,7 +60,7 @@ public static class PoolSplitPlanner
             else while (most > 1 && step(most - 1, r) <= seconds) most--;
             if (most * workerCost + r * replicaCost < bestCost)
             {
-                (best, bestCost) = (new Division(most, r, step(most, r), training(r)), most * workerCost + r * replicaCost);
+                (best, bestCost) = (new Division(most, r, step(most, r)), most * workerCost + r * replicaCost);
             }
         }
         return best;
@@ -71,14 +68,13 @@ public static class PoolSplitPlanner
 
     /// <summary>
     /// The division to run next, from <paramref name="replicas"/> now: one replica more or fewer, towards the
-    /// best division, when the seconds that move saves a step, over <paramref name="horizon"/> steps, exceed
+    /// fastest division, when the seconds that move saves a step, over <paramref name="horizon"/> steps, exceed
     /// <paramref name="moveSeconds"/> (what the moved devices spend loading their new role's state); else the
     /// current one. One unit at a time: the simulation is of the last step, and the next may differ.
     /// </summary>
-    public static Division Next(int budget, int workersPerReplica, int maxReplicas, int replicas, Func<int, double> generation, Func<int, double> training,
-        double moveSeconds, int horizon)
+    public static Division Next(int budget, int workersPerReplica, int maxReplicas, int replicas, Func<int, int, double> step, double moveSeconds, int horizon)
     {
-        var divisions = new Divisions(budget, workersPerReplica, maxReplicas, generation, training);
+        var divisions = new Divisions(budget, workersPerReplica, maxReplicas, step);
         var current = divisions.At(replicas);
         var best = divisions.Best();
         if (best.TrainingReplicas == replicas) return current;
@@ -90,15 +86,15 @@ public static class PoolSplitPlanner
     private sealed class Divisions
     {
         private readonly int budget, workersPerReplica;
-        private readonly Func<int, double> generation, training;
+        private readonly Func<int, int, double> step;
         private readonly Dictionary<int, Division> known = [];
 
-        public Divisions(int budget, int workersPerReplica, int maxReplicas, Func<int, double> generation, Func<int, double> training)
+        public Divisions(int budget, int workersPerReplica, int maxReplicas, Func<int, int, double> step)
         {
             if (workersPerReplica < 1) throw new ArgumentOutOfRangeException(nameof(workersPerReplica), workersPerReplica, "a replica takes at least one worker's devices");
             Most = Math.Min(maxReplicas, (budget - 1) / workersPerReplica);
             if (Most < 1) throw new ArgumentOutOfRangeException(nameof(budget), budget, $"a budget of {budget} workers' devices holds no worker beside a replica of {workersPerReplica}");
-            (this.budget, this.workersPerReplica, this.generation, this.training) = (budget, workersPerReplica, generation, training);
+            (this.budget, this.workersPerReplica, this.step) = (budget, workersPerReplica, step);
         }
 
         /// <summary>The most replicas a division may have: every one but a worker's devices, or the most the step's samples can keep busy.</summary>
@@ -109,22 +105,26 @@ public static class PoolSplitPlanner
             if (replicas < 1 || replicas > Most) throw new ArgumentOutOfRangeException(nameof(replicas), replicas, $"between 1 and {Most}");
             if (known.TryGetValue(replicas, out var division)) return division;
             var workers = budget - replicas * workersPerReplica;
-            return known[replicas] = new Division(workers, replicas, generation(workers), training(replicas));
+            return known[replicas] = new Division(workers, replicas, step(workers, replicas));
         }
 
-        /// <summary>The fewest replicas whose training is no slower than the generation beside them, or the one before: the better of the two.</summary>
+        /// <summary>
+        /// Golden-section search for the fastest replica count: of two inner points the slower one's outer
+        /// side is dropped (a tie keeps the fewer replicas' side), and the last few are each simulated. A
+        /// flat bottom (a step held by its longest responses whatever the pools) ends anywhere on it.
+        /// </summary>
         public Division Best()
         {
-            bool TrainingKeepsUp(int r) => At(r).TrainingSeconds <= At(r).GenerationSeconds;
+            const double shrink = 0.6180339887498949;
             var (low, high) = (1, Most);
-            if (!TrainingKeepsUp(high)) return At(high);
-            while (low < high)
+            while (high - low > 3)
             {
-                var middle = (low + high) / 2;
-                if (TrainingKeepsUp(middle)) high = middle;
-                else low = middle + 1;
+                var left = high - (int)Math.Round((high - low) * shrink);
+                var right = Math.Max(left + 1, low + (int)Math.Round((high - low) * shrink));
+                if (At(left).Seconds <= At(right).Seconds) high = right - 1;
+                else low = left + 1;
             }
-            return low > 1 && At(low - 1).Seconds < At(low).Seconds ? At(low - 1) : At(low);
+            return Enumerable.Range(low, high - low + 1).Select(At).MinBy(d => d.Seconds)!;
         }
     }
 }

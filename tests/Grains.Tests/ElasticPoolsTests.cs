@@ -105,14 +105,14 @@ public sealed class ElasticPoolsTests(ClusterFixture fixture)
         var spec = Job("split-auto", workers: 1, replicas: 4, "reasoning", 256, new PoolsSpec { Split = PoolSplit.Auto }) with { Iterations = 2 };
         var emulated = new EmulatedJob(spec);
         var samples = emulated.Workload(1).Samples;
-        double Step(int replicas) => Math.Max(emulated.GenerationSeconds(samples, 5 - replicas), emulated.TrainingSeconds(samples, replicas, 1));
+        double Step(int replicas) => emulated.PipelinedStepSeconds(samples, 1, 5 - replicas, replicas);
 
         var (status, metrics) = await RlJobTests.Run(grains, spec);
 
         status.State.Should().Be(JobState.Completed, status.Message);
         var chosen = metrics[0].Pools!;
         chosen.GenerationWorkers.Should().Be(5 - chosen.TrainingReplicas);
-        Step(chosen.TrainingReplicas).Should().Be(Enumerable.Range(1, 4).Min(Step), "no other division of the five devices simulates a faster step");
+        Step(chosen.TrainingReplicas).Should().Be(Enumerable.Range(1, 4).Min(Step), "no other division of the five devices simulates a faster step of the scheduler over the first step's lengths");
         metrics[1].Pools.Should().Be(chosen, "without elastic the division stays");
     }
 

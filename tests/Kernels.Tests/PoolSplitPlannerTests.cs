@@ -8,10 +8,13 @@ namespace Kernels.Tests;
 public sealed class PoolSplitPlannerTests
 {
     /// <summary>The fewest seconds any division has, trying each replica count in turn.</summary>
-    private static (int Replicas, double Seconds) BruteForce(int budget, int perReplica, int most, Func<int, double> generation, Func<int, double> training) =>
+    private static (int Replicas, double Seconds) BruteForce(int budget, int perReplica, int most, Func<int, int, double> step) =>
         Enumerable.Range(1, Math.Min(most, (budget - 1) / perReplica))
-            .Select(r => (r, Math.Max(generation(budget - r * perReplica), training(r))))
+            .Select(r => (r, step(budget - r * perReplica, r)))
             .MinBy(x => x.Item2);
+
+    /// <summary>Each pool's work split over its devices, plus a part that does not split (a step's longest sample, its weights' load): the slower pool sets the pace.</summary>
+    private static Func<int, int, double> Paced(double generationWork, double trainingWork) => (g, r) => Math.Max(generationWork / g + 3, trainingWork / r + 1);
 
     [Theory]
     [InlineData(12, 1, 100, 120.0, 60.0)]
@@ -19,27 +22,41 @@ public sealed class PoolSplitPlannerTests
     [InlineData(40, 2, 100, 500.0, 90.0)]
     [InlineData(40, 2, 5, 50.0, 900.0)]
     [InlineData(128, 1, 256, 2000.0, 1000.0)]
-    public void The_division_is_the_fastest_of_all_with_each_count_simulated_once(int budget, int perReplica, int most, double generationWork, double trainingWork)
+    [InlineData(257, 1, 256, 100.0, 9000.0)]
+    public void The_division_is_the_fastest_of_all_with_each_simulated_once_and_few_simulated(int budget, int perReplica, int most, double generationWork, double trainingWork)
     {
-        // Each pool's work split over its devices, plus a part that does not split (a step's longest sample, its weights' load).
-        double Generation(int g) => generationWork / g + 3;
-        double Training(int r) => trainingWork / r + 1;
-        var calls = new List<int>();
+        var step = Paced(generationWork, trainingWork);
+        var calls = new List<(int, int)>();
 
-        var division = PoolSplitPlanner.Choose(budget, perReplica, most, g => { calls.Add(g); return Generation(g); }, Training);
+        var division = PoolSplitPlanner.Choose(budget, perReplica, most, (g, r) => { calls.Add((g, r)); return step(g, r); });
 
-        var best = BruteForce(budget, perReplica, most, Generation, Training);
+        var best = BruteForce(budget, perReplica, most, step);
         division.Seconds.Should().BeApproximately(best.Seconds, 1e-9);
         (division.GenerationWorkers + division.TrainingReplicas * perReplica).Should().Be(budget, "the division spends the whole budget");
-        division.GenerationSeconds.Should().Be(Generation(division.GenerationWorkers));
-        division.TrainingSeconds.Should().Be(Training(division.TrainingReplicas));
-        calls.Should().OnlyHaveUniqueItems().And.HaveCountLessThanOrEqualTo(2 + (int)Math.Ceiling(Math.Log2(budget)), "bisection, not one simulation per division");
+        division.Seconds.Should().Be(step(division.GenerationWorkers, division.TrainingReplicas));
+        var divisions = Math.Min(most, (budget - 1) / perReplica);
+        calls.Should().OnlyHaveUniqueItems().And.HaveCountLessThanOrEqualTo(Math.Min(divisions, 4 + 2 * (int)Math.Ceiling(Math.Log(divisions) / Math.Log(1.618))),
+            "golden-section search, not one simulation per division");
+    }
+
+    [Fact]
+    public void A_step_that_is_not_the_slower_pools_pace_is_still_searched_to_its_fastest_division()
+    {
+        // Two steps in flight: a step's latency (generation, then training) over two, or each pool's pace, whichever is longest.
+        double Generation(int g) => 600.0 / g + 20;
+        double Training(int r) => 200.0 / r + 1;
+        double Step(int g, int r) => Math.Max(Math.Max(Generation(g), Training(r)), (Generation(g) + Training(r)) / 2);
+
+        var division = PoolSplitPlanner.Choose(60, 1, 100, Step);
+
+        division.Seconds.Should().BeApproximately(BruteForce(60, 1, 100, Step).Seconds, 1e-9);
+        division.TrainingReplicas.Should().Be(BruteForce(60, 1, 100, Step).Replicas);
     }
 
     [Fact]
     public void Where_every_replica_still_trains_slower_than_generation_the_most_replicas_win()
     {
-        var division = PoolSplitPlanner.Choose(10, 1, 4, g => 1.0, r => 100.0 / r);
+        var division = PoolSplitPlanner.Choose(10, 1, 4, (g, r) => Math.Max(1.0, 100.0 / r));
 
         (division.GenerationWorkers, division.TrainingReplicas).Should().Be((6, 4), "4 replicas are the most the step can keep busy, 25 s against 1 s");
     }
@@ -47,13 +64,12 @@ public sealed class PoolSplitPlannerTests
     [Fact]
     public void A_move_is_one_replica_towards_the_best_and_only_when_it_pays_for_itself()
     {
-        // Generation-bound at 4 replicas of 12: the best is 2 replicas (10 workers: 12 s against 20 s of training).
-        double Generation(int g) => 120.0 / g;
-        double Training(int r) => 40.0 / r;
+        // Generation-bound at 4 replicas of 12: the best is 3 replicas (9 workers: 13.3 s of each).
+        double Step(int g, int r) => Math.Max(120.0 / g, 40.0 / r);
 
-        var moved = PoolSplitPlanner.Next(12, 1, 100, 4, Generation, Training, moveSeconds: 1, horizon: 4);
-        var kept = PoolSplitPlanner.Next(12, 1, 100, 4, Generation, Training, moveSeconds: 1000, horizon: 4);
-        var there = PoolSplitPlanner.Next(12, 1, 100, moved.TrainingReplicas, Generation, Training, moveSeconds: 1, horizon: 4);
+        var moved = PoolSplitPlanner.Next(12, 1, 100, 4, Step, moveSeconds: 1, horizon: 4);
+        var kept = PoolSplitPlanner.Next(12, 1, 100, 4, Step, moveSeconds: 1000, horizon: 4);
+        var there = PoolSplitPlanner.Next(12, 1, 100, moved.TrainingReplicas, Step, moveSeconds: 1, horizon: 4);
 
         // 4 replicas: max(120 / 8, 10) = 15 s; 3: max(120 / 9, 13.3) = 13.3 s; a gain of 1.67 s a step, 6.7 over 4 steps.
         (moved.GenerationWorkers, moved.TrainingReplicas).Should().Be((9, 3));
@@ -67,12 +83,13 @@ public sealed class PoolSplitPlannerTests
     [Fact]
     public void A_budget_with_no_room_for_a_worker_beside_a_replica_is_refused()
     {
-        var choose = () => PoolSplitPlanner.Choose(2, 2, 10, g => 1, r => 1);
-        var next = () => PoolSplitPlanner.Next(10, 1, 100, 10, g => 1, r => 1, 0, 1);
+        var choose = () => PoolSplitPlanner.Choose(2, 2, 10, (g, r) => 1);
+        var next = () => PoolSplitPlanner.Next(10, 1, 100, 10, (g, r) => 1, 0, 1);
 
         choose.Should().Throw<ArgumentOutOfRangeException>().WithMessage("*budget of 2 workers' devices holds no worker beside a replica of 2*");
         next.Should().Throw<ArgumentOutOfRangeException>().WithMessage("*between 1 and 9*");
     }
+
     [Theory]
     [InlineData(40.0, 100, 64, 1.0, 1.0)]
     [InlineData(40.0, 100, 64, 0.45, 1.0)]
@@ -93,8 +110,7 @@ public sealed class PoolSplitPlannerTests
                    where Step(g, r) <= seconds select g * workerCost + r * replicaCost).ToArray();
         (division.GenerationWorkers * workerCost + division.TrainingReplicas * replicaCost).Should().BeApproximately(all.Min(), 1e-9);
         division.Seconds.Should().BeLessThanOrEqualTo(seconds);
-        division.GenerationSeconds.Should().Be(Step(division.GenerationWorkers, division.TrainingReplicas), "a division's step is what the step gives");
-        division.TrainingSeconds.Should().Be(Training(division.TrainingReplicas));
+        division.Seconds.Should().Be(Step(division.GenerationWorkers, division.TrainingReplicas), "a division's step is what the step gives");
         calls.Count.Should().BeLessThan(maxWorkers * maxReplicas / 4, "bisection over the workers once, then steps down, not every division");
     }
 
