@@ -3,11 +3,11 @@ namespace Grains.Interfaces.Jobs;
 /// <summary>
 /// The "pools" section of an asynchronous rl job (StreamRL's resource split): the devices of its
 /// generation workers and training replicas, as the job file gives them, are one budget that the job
-/// divides itself. With <see cref="Split"/> auto the division is the one whose step minimises
-/// max(T_generation, T_training) (the pools overlap in an asynchronous job, so the slower one sets the
-/// pace): on emulated devices simulated on the cost model over the first step's lengths from the start; on
-/// real devices, which have no cost model, found from the first steps' measured busy seconds, the job
-/// moving one unit a step towards it from the file's division. With <see cref="Elastic"/> the job divides it
+/// divides itself. With <see cref="Split"/> auto the division is the one whose step is fastest (the pools
+/// overlap in an asynchronous job): on emulated devices the job's scheduler simulated on the cost model
+/// over the first step's lengths, from the start; on real devices, which have no cost model, the step is
+/// max(T_generation, T_training) from the first steps' measured busy seconds, the job moving one unit a
+/// step towards the fastest from the file's division. With <see cref="Elastic"/> the job divides it
 /// again after each step, over the lengths that step reached, and moves one data-parallel unit (a
 /// training replica's devices, as generation workers) towards the better division when what it gains over
 /// the next steps exceeds what the move costs (the moved devices load weights and optimizer state).
