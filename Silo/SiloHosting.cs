@@ -133,14 +133,17 @@ public static class SiloHosting
         ResponsePools.Bound();
         silo.Configure<GrainDirectoryOptions>(o => o.CacheSize = DirectoryCacheSize);
         silo.Configure<Orleans.Configuration.SiloOptions>(o => o.SiloName = me.Name);
-        silo.UseSiloMetadata(new Dictionary<string, string>
+        var declared = new Dictionary<string, string>
         {
             [SiloMetadataKeys.Name] = me.Name,
             [SiloMetadataKeys.Roles] = me.Roles,
             [SiloMetadataKeys.Devices] = me.Devices,
             [SiloMetadataKeys.DeviceClass] = me.DeviceClass,
             [SiloMetadataKeys.Datacenter] = me.Datacenter,
-        });
+        };
+        silo.UseSiloMetadata(declared);
+        silo.Services.AddSingleton(new Grains.Cluster.LocalSiloDeclaration(declared));
+        silo.Services.AddSingleton<Grains.Cluster.SiloDeclarations>();
         silo.AddDevicePlacement();
 
         silo.Services.AddSingleton(settings);
@@ -197,7 +200,7 @@ public static class SiloHosting
         _ => new LocalCheckpointStore(options.Directory, options.ChunkBytes),
     };
 
-    /// <summary>The director that places device-owning grains, for each role's strategy, the one that places each datacenter's device partition there, and the inference-silo filter.</summary>
+    /// <summary>The director that places device-owning grains, for each role's strategy, the one that places each datacenter's device partition there, the one that places a grain on the silo its key names, and the inference-silo filter.</summary>
     public static ISiloBuilder AddDevicePlacement(this ISiloBuilder silo)
     {
         silo.Services.AddSingleton<LeaseCalls>();
@@ -205,6 +208,7 @@ public static class SiloHosting
         silo.AddPlacementDirector<TrainingDevicePlacement, DevicePlacementDirector>();
         silo.AddPlacementDirector<InferenceDevicePlacement, DevicePlacementDirector>();
         silo.AddPlacementDirector<DatacenterPlacement, DatacenterPlacementDirector>();
+        silo.AddPlacementDirector<SiloPinnedPlacement, SiloPinnedPlacementDirector>();
         silo.Services.AddPlacementFilter<InferenceSiloFilter, InferenceSiloFilterDirector>(ServiceLifetime.Singleton);
         return silo;
     }

@@ -1,12 +1,11 @@
 using Grains.Interfaces.Cluster;
 using Orleans.Concurrency;
-using Orleans.Runtime.MembershipService.SiloMetadata;
 
 namespace Grains.Cluster;
 
 /// <summary>Joins membership, silo metadata, activation counts and device leases into one view.</summary>
 [StatelessWorker]
-public sealed class ClusterInfoGrain(ISiloMetadataCache metadata, IClusterMembershipService membership) : Grain, IClusterInfoGrain
+public sealed class ClusterInfoGrain(SiloDeclarations metadata, IClusterMembershipService membership) : Grain, IClusterInfoGrain
 {
     // A silo that died but is still listed must not hold up the whole answer.
     private static readonly TimeSpan StatisticsTimeout = TimeSpan.FromSeconds(2);
@@ -36,7 +35,7 @@ public sealed class ClusterInfoGrain(ISiloMetadataCache metadata, IClusterMember
         return hosts.OrderBy(h => h.SiloName).Select(h =>
         {
             var address = h.SiloAddress.ToParsableString();
-            var declared = metadata.GetSiloMetadata(h.SiloAddress).Metadata;
+            var declared = metadata.Of(h.SiloAddress);
             string Get(string key) => declared.TryGetValue(key, out var value) ? value : "";
             return new SiloInfo(
                 address, h.SiloName, h.Status.ToString(), Get(SiloMetadataKeys.Roles),

@@ -1,6 +1,5 @@
 using Grains.Interfaces.Cluster;
 using Orleans.Concurrency;
-using Orleans.Runtime.MembershipService.SiloMetadata;
 
 namespace Grains.Cluster;
 
@@ -9,7 +8,7 @@ namespace Grains.Cluster;
 /// the partitions are those of the datacenters the active silos declare.
 /// </summary>
 [StatelessWorker]
-public sealed class DeviceDirectoryGrain(IClusterMembershipService membership, ISiloMetadataCache metadata) : Grain, IDeviceDirectoryGrain
+public sealed class DeviceDirectoryGrain(IClusterMembershipService membership, SiloDeclarations metadata) : Grain, IDeviceDirectoryGrain
 {
     public async Task<IReadOnlyList<DeviceLease>> Leases() => [.. (await Task.WhenAll(Partitions().Select(p => p.Leases()))).SelectMany(l => l)];
 

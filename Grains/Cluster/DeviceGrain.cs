@@ -1,7 +1,6 @@
 using Grains.Interfaces.Cluster;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using Orleans.Runtime.MembershipService.SiloMetadata;
 
 namespace Grains.Cluster;
 
@@ -28,7 +27,7 @@ public abstract class DeviceGrain : Grain, IDeviceGrain
         var member = this.GetGrainId().ToString();
         var here = GrainContext.Address.SiloAddress!.ToParsableString();
         var calls = ServiceProvider.GetRequiredService<Placement.LeaseCalls>();
-        var declared = ServiceProvider.GetRequiredService<ISiloMetadataCache>().GetSiloMetadata(GrainContext.Address.SiloAddress).Metadata;
+        var declared = ServiceProvider.GetRequiredService<SiloDeclarations>().Of(GrainContext.Address.SiloAddress);
         var datacenter = SiloMetadataKeys.DatacenterOf(declared);
         // Placed from this silo, the lease is already here; otherwise this datacenter's partition says what it leased.
         var leased = calls.TakeReserved(member, here) ?? await calls.Lookup(holder, datacenter);

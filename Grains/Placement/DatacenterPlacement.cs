@@ -1,6 +1,5 @@
 using Grains.Cluster;
 using Orleans.Placement;
-using Orleans.Runtime.MembershipService.SiloMetadata;
 using Orleans.Runtime.Placement;
 
 namespace Grains.Placement;
@@ -12,7 +11,7 @@ public sealed class DatacenterPlacement : PlacementStrategy;
 [AttributeUsage(AttributeTargets.Class, AllowMultiple = false)]
 public sealed class DatacenterPlacementAttribute() : PlacementAttribute(new DatacenterPlacement());
 
-public sealed class DatacenterPlacementDirector(ISiloMetadataCache metadata) : IPlacementDirector
+public sealed class DatacenterPlacementDirector(SiloDeclarations metadata) : IPlacementDirector
 {
     public Task<SiloAddress> OnAddActivation(PlacementStrategy strategy, PlacementTarget target, IPlacementContext context)
     {

@@ -1,6 +1,6 @@
+using Grains.Cluster;
 using Grains.Interfaces.Cluster;
 using Orleans.Placement;
-using Orleans.Runtime.MembershipService.SiloMetadata;
 using Orleans.Runtime.Placement;
 
 namespace Grains.Placement;
@@ -18,12 +18,12 @@ public sealed class InferenceSiloFilter : PlacementFilterStrategy
     public InferenceSiloFilter() : base(order: 0) { }
 }
 
-public sealed class InferenceSiloFilterDirector(ISiloMetadataCache metadata) : IPlacementFilterDirector
+public sealed class InferenceSiloFilterDirector(SiloDeclarations metadata) : IPlacementFilterDirector
 {
     public IEnumerable<SiloAddress> Filter(PlacementFilterStrategy filterStrategy, PlacementTarget target, IEnumerable<SiloAddress> silos)
     {
         var candidates = silos.ToList();
-        var serving = candidates.Where(s => metadata.GetSiloMetadata(s).Metadata.TryGetValue(SiloMetadataKeys.Roles, out var roles)
+        var serving = candidates.Where(s => metadata.Of(s).TryGetValue(SiloMetadataKeys.Roles, out var roles)
             && roles.Split(',', StringSplitOptions.TrimEntries).Contains(SiloRoles.Inference)).ToList();
         return serving.Count > 0
             ? serving

@@ -4,7 +4,6 @@ using Grains.Interfaces.Rl;
 using Grains.Models;
 using Grains.Storage;
 using Microsoft.Extensions.Options;
-using Orleans.Runtime.MembershipService.SiloMetadata;
 
 namespace Grains.Rl;
 
@@ -15,7 +14,7 @@ namespace Grains.Rl;
 /// a tree of the store, a relay per datacenter and a copy per silo. Each transfer is reported, as a
 /// <see cref="WeightHop"/>, to the worker whose read caused it, and so counted once.
 /// </summary>
-public sealed class SiloWeights(ICheckpointStore store, IOptions<CheckpointOptions> checkpoints, IGrainFactory grains, ILocalSiloDetails silo, ISiloMetadataCache metadata)
+public sealed class SiloWeights(ICheckpointStore store, IOptions<CheckpointOptions> checkpoints, IGrainFactory grains, ILocalSiloDetails silo, SiloDeclarations metadata)
 {
     // Versions a silo keeps: an asynchronous job's workers may be a few versions apart.
     private const int Kept = 4;
