@@ -57,6 +57,5 @@ public sealed record AsyncSpec
         : StreamTraining && rl.Epochs != 1 ? $"rl.epochs: {rl.Epochs}, but rl.async.streamTraining trains each mini-batch once, as it is scored; set epochs to 1"
         : StreamTraining && rl.MiniBatches > rl.PromptsPerIteration ? $"rl.miniBatches: {rl.MiniBatches}, but rl.async.streamTraining makes mini-batches of whole groups and a step has {rl.PromptsPerIteration}"
         : rl.Placement == RolePlacement.Colocated ? "rl.async: colocated devices take turns at generating and training, so neither can run ahead; use placement 'disaggregated'"
-        : rl.Pipeline is not null ? "rl.async: pipeline-parallel training is synchronous so far; remove the pipeline section or the async one"
         : null;
 }

@@ -40,5 +40,6 @@ public sealed record PoolsSpec
         : rl.Emulation is { } e && e.TrainingTensorParallel * (rl.NeedsCritic ? 2 : 1) % e.GenerationTensorParallel != 0
             ? $"rl.pools: a training replica's {e.TrainingTensorParallel * (rl.NeedsCritic ? 2 : 1)} devices do not make whole generation workers of {e.GenerationTensorParallel}; make trainingTensorParallel{(rl.NeedsCritic ? " x 2 (actor and critic)" : "")} a multiple of generationTensorParallel"
         : rl.Migration is not null && Elastic ? "rl.pools.elastic: a moved worker would leave the migration's tail workers changing under it; remove the migration section or elastic"
+        : rl.Pipeline is not null ? "rl.pools: the pools move data-parallel training replicas, and rl.pipeline trains on pipeline stages; remove the pipeline section or the pools one"
         : null;
 }

@@ -42,6 +42,15 @@ public sealed class EmulatedStageEngine(StageSetup setup, EmulatedDevice device,
         return (IsLast ? null : Bytes(lengths), sums, PairSums.Zero);
     }
 
+    /// <summary>The forward's time; the log-probs carry no numbers (as an emulated trainer's).</summary>
+    public async Task<(byte[]? Output, float[][]? LogProbs)> Infer(int microBatch, byte[]? received, MicroBatchInput? input)
+    {
+        var rows = input?.Rows;
+        var lengths = IsFirst ? [.. rows!.Select(r => r.PromptTokens + r.ResponseTokens)] : Lengths(received!);
+        await clock.Occupy(cost.StageForwardSeconds(Layers, IsLast, lengths), Bar);
+        return IsLast ? (null, [.. rows!.Select(_ => Array.Empty<float>())]) : (Bytes(lengths), null);
+    }
+
     public async Task<byte[]?> Backward(int microBatch, byte[]? received)
     {
         if (!inFlight.Remove(microBatch, out var lengths)) throw new InvalidOperationException($"stage {setup.Stage}: backward of micro-batch {microBatch} before its forward");

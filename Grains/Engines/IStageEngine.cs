@@ -22,6 +22,13 @@ public interface IStageEngine : IAsyncDisposable
     /// </summary>
     Task<(byte[]? Output, UpdateSums Sums, PairSums Pairs)> Forward(int microBatch, byte[]? received, MicroBatchInput? input, double miniBatchTokens);
 
+    /// <summary>
+    /// Micro-batch <paramref name="microBatch"/> forward for the current weights' log-probs alone (nothing kept
+    /// for a backward): returns what goes to the next stage, and on the last each row's log-probs of its
+    /// response tokens at the trainer's temperature.
+    /// </summary>
+    Task<(byte[]? Output, float[][]? LogProbs)> Infer(int microBatch, byte[]? received, MicroBatchInput? input);
+
     /// <summary>Micro-batch <paramref name="microBatch"/> backward; returns the gradient for the stage before (none from the first).</summary>
     Task<byte[]?> Backward(int microBatch, byte[]? received);
 

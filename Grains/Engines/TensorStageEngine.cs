@@ -88,6 +88,14 @@ public sealed class TensorStageEngine : IStageEngine
         return (stage.IsLast ? null : TensorCodec.Encode(result, Wire), sums, pairSums);
     });
 
+    public Task<(byte[]? Output, float[][]? LogProbs)> Infer(int microBatch, byte[]? received, MicroBatchInput? input) => device.Run(() =>
+    {
+        using var scope = NewDisposeScope();
+        var batch = input is null ? null : PolicyUpdate.Batch(stage.Slice, [.. input.Rows.Select(TrainerSettings.Sample)]);
+        var output = stage.Infer(stage.IsFirst ? batch!.Tokens : TensorCodec.Decode(received!));
+        return stage.IsLast ? ((byte[]?)null, ResponseScoring.LogProbs(output, batch!, setup.Trainer.Temperature)) : (TensorCodec.Encode(output, Wire), (float[][]?)null);
+    });
+
     public Task<byte[]?> Backward(int microBatch, byte[]? received) => device.Run(() =>
     {
         using var scope = NewDisposeScope();

@@ -63,7 +63,7 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
     }
 
     /// <summary>Each actor replica computes its share (the same split as a step's); the shares of replicas lost with their silo are spread over the others (they are identical).</summary>
-    public async Task<float[][]> ProximalLogProbs(TrainingRow[] rows)
+    public async Task<float[][]> ProximalLogProbs(int iteration, int index, TrainingRow[] rows)
     {
         var shares = MiniBatchPlan.BalancedShares(Tokens(rows), Actors.Length);
         Task<float[][]> Share(int r, int on) => Actors[on].LogProbs([.. shares[r].Select(k => rows[k])]);

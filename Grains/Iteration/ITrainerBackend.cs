@@ -23,8 +23,8 @@ public interface ITrainerBackend
     /// <summary>One optimizer step of a DPO job's policy over a batch of preference pairs (<paramref name="index"/>: its place in its iteration), a pair's two responses trained together.</summary>
     Task<PreferenceTrainStep> PreferenceStep(int iteration, int index, PreferenceRow[] batch, PreferenceLossKind loss, double beta);
 
-    /// <summary>The actor's log-probs of each row's response before the iteration's steps (decoupled PPO's proximal policy).</summary>
-    Task<float[][]> ProximalLogProbs(TrainingRow[] rows);
+    /// <summary>The actor's log-probs of each row's response now, before step <paramref name="index"/> of iteration <paramref name="iteration"/> (decoupled PPO's proximal policy).</summary>
+    Task<float[][]> ProximalLogProbs(int iteration, int index, TrainingRow[] rows);
 
     /// <summary>Writes the actor (and critic) as weight version <paramref name="version"/>.</summary>
     Task Publish(int version);

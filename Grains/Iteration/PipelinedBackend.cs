@@ -1,6 +1,7 @@
 using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
 using Grains.Interfaces.Cluster;
+using Grains.Data;
 using Grains.Engines;
 using Grains.Models;
 using Grains.Pipeline;
@@ -69,11 +70,34 @@ public sealed class PipelinedBackend(JobSpec job, IGrainFactory grains, ICheckpo
         return new PreferenceTrainStep(result.Pairs, result.GradNorm[0], 0, result.DeviceBusy.Select((seconds, d) => (keys.PipelineDevice(d), seconds)).ToDictionary(), result.BubbleFraction);
     }
 
-    /// <summary>Step numbers rise across iterations (and across a resume), as the devices' turns need.</summary>
-    private static long StepNumber(int iteration, int index) => (long)iteration * 100_000 + index;
+    /// <summary>
+    /// Step numbers rise across iterations (and across a resume), as the devices' turns need: an iteration's
+    /// optimizer step <paramref name="index"/> is odd, the proximal forward before it (<see cref="ProximalLogProbs"/>) the even number below.
+    /// </summary>
+    private static long StepNumber(int iteration, int index, bool proximal = false) => (long)iteration * 100_000 + 2L * index + (proximal ? 0 : 1);
 
-    public Task<float[][]> ProximalLogProbs(TrainingRow[] rows) =>
-        throw new NotSupportedException("pipeline-parallel training is synchronous: a job with a pipeline section has no async section");
+    /// <summary>
+    /// The actor's log-probs of the rows under its weights now, forward passes alone through its stages: the
+    /// rows cut over its replicas as a step cuts a mini-batch, each replica's share in as many contiguous
+    /// micro-batches as the schedule has (fewer when the share has fewer rows).
+    /// </summary>
+    public async Task<float[][]> ProximalLogProbs(int iteration, int index, TrainingRow[] rows)
+    {
+        var trainer = Pipeline;
+        var layout = trainer.Schedule.Models[0];
+        int[][][] cut = [.. Enumerable.Range(0, layout.Replicas).Select(r => MiniBatchPlan.Share(Enumerable.Range(0, rows.Length).ToArray(), r, layout.Replicas))
+            .Select(share => Enumerable.Range(0, Math.Min(layout.MicroBatches, share.Length)).Select(i => MiniBatchPlan.Share(share, i, Math.Min(layout.MicroBatches, share.Length))).ToArray())];
+        var logProbs = await trainer.LogProbs(StepNumber(iteration, index, proximal: true), 0, [.. cut.Select(replica => replica.Select(mb => mb.Select(k => rows[k]).ToArray()).ToArray())]);
+        var result = new float[rows.Length][];
+        for (var r = 0; r < cut.Length; r++)
+        {
+            for (var i = 0; i < cut[r].Length; i++)
+            {
+                for (var k = 0; k < cut[r][i].Length; k++) result[cut[r][i][k]] = logProbs[r][i][k];
+            }
+        }
+        return result;
+    }
 
     public async Task Publish(int version)
     {

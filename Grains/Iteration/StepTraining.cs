@@ -33,7 +33,7 @@ public sealed class StepTraining(JobSpec job, ITrainerBackend trainers, IGrainFa
         var lags = Lags(iteration, records);
         var advantages = Advantages(records);
         var steps = MiniBatchPlan.For(rl, job.Seed, iteration, [.. records.Select(r => (long)r.Start!.PromptTokens + r.Generated!.Tokens)]);
-        var rows = await Rows(records, advantages, firstStep: rl.Epochs == 1 ? steps[0] : []);
+        var rows = await Rows(iteration, 0, records, advantages, firstStep: rl.Epochs == 1 ? steps[0] : []);
         for (var index = 0; index < steps.Length; index++)
         {
             var step = trainers.Step(iteration, index, [.. steps[index].Select(k => rows[k])]);
@@ -63,7 +63,7 @@ public sealed class StepTraining(JobSpec job, ITrainerBackend trainers, IGrainFa
                 if (returns is not null) returns[indices[m]] = estimated.Returns![m];
             }
             klSum += estimated.MeanKl * batch.Length;
-            var step = trainers.Step(iteration, b, await Rows(batch, estimated, firstStep: b == 0 ? [.. Enumerable.Range(0, batch.Length)] : []));
+            var step = trainers.Step(iteration, b, await Rows(iteration, b, batch, estimated, firstStep: b == 0 ? [.. Enumerable.Range(0, batch.Length)] : []));
             sent.TrySetResult();
             metrics.Trained(await step);
         }
@@ -104,12 +104,12 @@ public sealed class StepTraining(JobSpec job, ITrainerBackend trainers, IGrainFa
             new AdvantageOptions(rl.Gamma, rl.Lambda, rl.KlInReward ? rl.KlCoefficient : 0, TrainerSettings.Kl(rl.KlEstimator)));
 
     /// <summary>
-    /// The records as training rows; with decoupled PPO on stale samples, with the proximal log-probs of
-    /// the weights before the step: the rows of <paramref name="firstStep"/> (trained once, by the step's
+    /// The records as training rows for step <paramref name="index"/> of <paramref name="iteration"/> on; with
+    /// decoupled PPO on stale samples, with the proximal log-probs of the weights before that step: the rows of <paramref name="firstStep"/> (trained once, by the step's
     /// first optimizer step, whose weights those are) take them from that step's own forward pass, the
     /// others from the trainers now.
     /// </summary>
-    private async Task<TrainingRow[]> Rows(SampleRecord[] records, AdvantageResult advantages, int[] firstStep)
+    private async Task<TrainingRow[]> Rows(int iteration, int index, SampleRecord[] records, AdvantageResult advantages, int[] firstStep)
     {
         var rows = records.Select((r, k) => new TrainingRow(r.Start!.Prompt, r.Generated!.Response, r.Generated.LogProbs,
             advantages.Advantages[k], r.Scores!.Values, advantages.Returns?[k], r.Scores.RefLogProbs, r.Start.EmulatedPrompt, r.Generated.EmulatedLength,
@@ -118,7 +118,7 @@ public sealed class StepTraining(JobSpec job, ITrainerBackend trainers, IGrainFa
         foreach (var k in firstStep) rows[k] = rows[k] with { ProximalIsCurrent = true };
         var others = Enumerable.Range(0, rows.Length).Where(k => !rows[k].ProximalIsCurrent).ToArray();
         if (others.Length == 0) return rows;
-        var proximal = await trainers.ProximalLogProbs([.. others.Select(k => rows[k])]);
+        var proximal = await trainers.ProximalLogProbs(iteration, index, [.. others.Select(k => rows[k])]);
         for (var m = 0; m < others.Length; m++) rows[others[m]] = rows[others[m]] with { ProximalLogProbs = proximal[m] };
         return rows;
     }

@@ -58,9 +58,11 @@ public sealed class PipelineStageGrain(DeviceTurns turns, ICheckpointStore store
         var intervals = new List<BusyInterval>();
         var sums = UpdateSums.Zero;
         PairSums? pairSums = null;
+        var logProbs = new List<MicroBatchLogProbs>();
         var busy = 0.0;
         var (first, last) = (set.Stage == 0, set.Stage == set.Stages - 1);
-        await work.BeginStep();
+        if (step.Inference && step.Passes.FirstOrDefault(p => p.Backward) is { } refused) throw new ArgumentException($"an inference step runs forward passes only, not {refused}");
+        if (!step.Inference) await work.BeginStep();
         for (var i = 0; i < step.Passes.Length; i++)
         {
             var pass = step.Passes[i];
@@ -76,8 +78,17 @@ public sealed class PipelineStageGrain(DeviceTurns turns, ICheckpointStore store
             (byte[]? Output, UpdateSums Sums, PairSums Pairs) result;
             try
             {
-                result = pass.Backward ? (await work.Backward(pass.MicroBatch, received), UpdateSums.Zero, PairSums.Zero)
-                    : await work.Forward(pass.MicroBatch, received, inputs.GetValueOrDefault(pass.MicroBatch), step.MiniBatchTokens);
+                if (step.Inference)
+                {
+                    var (sent, rows) = await work.Infer(pass.MicroBatch, received, inputs.GetValueOrDefault(pass.MicroBatch));
+                    if (rows is not null) logProbs.Add(new MicroBatchLogProbs(pass.MicroBatch, rows));
+                    result = (sent, UpdateSums.Zero, PairSums.Zero);
+                }
+                else
+                {
+                    result = pass.Backward ? (await work.Backward(pass.MicroBatch, received), UpdateSums.Zero, PairSums.Zero)
+                        : await work.Forward(pass.MicroBatch, received, inputs.GetValueOrDefault(pass.MicroBatch), step.MiniBatchTokens);
+                }
             }
             finally
             {
@@ -97,9 +108,9 @@ public sealed class PipelineStageGrain(DeviceTurns turns, ICheckpointStore store
         }
         await Task.WhenAll(sends);
         var seconds = (DateTimeOffset.UtcNow - began).TotalSeconds;
-        var norm = await Update(step.Step);
+        var norm = step.Inference ? 0 : await Update(step.Step);
         return new StageReport(this.GetPrimaryKeyString(), step.Device, busy, seconds,
-            TrainerSettings.Sums(sums), norm, [.. intervals], pairSums);
+            TrainerSettings.Sums(sums), norm, [.. intervals], pairSums, step.Inference && last ? [.. logProbs] : null);
     }
 
     /// <summary>Sends after the link's time: the device goes on with its next pass meanwhile.</summary>

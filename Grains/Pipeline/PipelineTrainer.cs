@@ -92,35 +92,10 @@ public sealed class PipelineTrainer
     /// <summary>Hands each micro-batch grain its share (<paramref name="assign"/>: model, replica, index), runs the stages' passes and gathers their reports.</summary>
     private async Task<PipelineStepResult> Run(long step, double[] divisors, Func<int, int, int, IMicroBatchGrain, Task> assign)
     {
-        var microBatches = Schedule.Models.Select((l, m) => Enumerable.Range(0, l.Replicas)
-            .Select(r => Enumerable.Range(0, l.MicroBatches).Select(i => PipelineKeys.MicroBatch(job, l.Name, r, i)).ToArray()).ToArray()).ToArray();
+        var microBatches = MicroBatchKeys(Schedule.Models.Select(l => Enumerable.Repeat(l.MicroBatches, l.Replicas).ToArray()).ToArray());
         await Task.WhenAll(Schedule.Models.SelectMany((l, m) => Enumerable.Range(0, l.Replicas).SelectMany(r => Enumerable.Range(0, l.MicroBatches)
             .Select(i => assign(m, r, i, grains.GetGrain<IMicroBatchGrain>(microBatches[m][r][i]))))));
-
-        var runs = new List<Task<StageReport>>();
-        var keys = new List<string>();
-        var models = new List<int>();
-        foreach (var (key, model, replica, passes) in StagePasses())
-        {
-            keys.Add(key);
-            models.Add(model);
-            runs.Add(grains.GetGrain<IPipelineStageGrain>(key).Run(new StageStep(step, PipelineKeys.DeviceSlot(key)!,
-                passes.Select(p => p.Place).ToArray(), passes.Select(p => p.Pass).ToArray(), microBatches[model][replica], divisors[model])));
-        }
-        var pending = runs.ToList<Task>();
-        while (pending.Count > 0)
-        {
-            var ended = await Task.WhenAny(pending);
-            pending.Remove(ended);
-            if (ended.IsFaulted)
-            {
-                // One stage failed: the others would wait for its messages forever.
-                var reason = ended.Exception!.InnerException!;
-                await Task.WhenAll(keys.Select(k => grains.GetGrain<IPipelineStageGrain>(k).Abort(step, reason.Message)));
-                throw new InvalidOperationException($"pipeline step {step} of '{Schedule.Name}' failed: {reason.Message}", reason);
-            }
-        }
-        var reports = runs.Select(r => r.Result).ToArray();
+        var (reports, models) = await Passes(step, StagePasses(), microBatches, divisors, inference: false);
 
         var seconds = reports.Max(r => r.Seconds);
         var busy = new double[Schedule.Devices.Length];
@@ -130,6 +105,74 @@ public sealed class PipelineTrainer
         return new PipelineStepResult(seconds, busy, bubble,
             byModel.Select(rs => rs.Aggregate(TrainSums.Zero, (a, r) => a + r.Sums)).ToArray(),
             byModel.Select(rs => rs.Length == 0 ? 0 : rs[0].GradNorm).ToArray(), reports);
+    }
+
+    /// <summary>
+    /// Model <paramref name="model"/>'s log-probs of <paramref name="rows"/>[replica][micro-batch] under its
+    /// current weights (the proximal policy of an asynchronous job's decoupled loss): forward passes alone
+    /// through its stages, each device taking its micro-batches in order, in step <paramref name="step"/> of
+    /// the devices' turns; nothing is kept for a backward and nothing is updated. Returned as the rows were given.
+    /// </summary>
+    public async Task<float[][][][]> LogProbs(long step, int model, TrainingRow[][][] rows)
+    {
+        var layout = Schedule.Models[model];
+        if (rows.Length != layout.Replicas || rows.Any(replica => replica.Any(mb => mb.Length == 0)))
+        {
+            throw new ArgumentException($"{layout.Name} needs rows for {layout.Replicas} replica(s) (none for a replica that has none), in micro-batches of at least one sample");
+        }
+        var counts = Schedule.Models.Select((l, m) => m == model ? rows.Select(r => r.Length).ToArray() : new int[l.Replicas]).ToArray();
+        var microBatches = MicroBatchKeys(counts);
+        await Task.WhenAll(rows.SelectMany((replica, r) => replica.Select((share, i) => grains.GetGrain<IMicroBatchGrain>(microBatches[model][r][i]).Assign(step, share))));
+        // Each device's forward passes of this model, micro-batch by micro-batch (a stage's input comes from the stage before, so no device waits on a later place).
+        var orders = (from r in Enumerable.Range(0, layout.Replicas)
+                      from i in Enumerable.Range(0, rows[r].Length)
+                      from s in Enumerable.Range(0, layout.Stages)
+                      select new PipelinePass(model, r, i, s, Backward: false))
+            .GroupBy(p => deviceOf[(p.Model, p.Replica, p.Stage)])
+            .SelectMany(device => device.OrderBy(p => p.MicroBatch).ThenBy(p => p.Stage).ThenBy(p => p.Replica).Select((pass, place) => (place, pass)));
+        var stagePasses = orders.GroupBy(x => (x.pass.Replica, x.pass.Stage)).OrderBy(g => g.Key)
+            .Select(g => (StageKey(model, g.Key.Replica, g.Key.Stage), model, g.Key.Replica, g.Select(x => (x.place, x.pass)).ToArray()));
+        var (reports, _) = await Passes(step, stagePasses, microBatches, new double[Schedule.Models.Length], inference: true);
+        var result = rows.Select(replica => replica.Select(share => new float[share.Length][]).ToArray()).ToArray();
+        foreach (var report in reports)
+        {
+            var replica = ReplicaOf(report.Stage);
+            foreach (var microBatch in report.LogProbs ?? []) result[replica][microBatch.MicroBatch] = microBatch.Rows;
+        }
+        return result;
+    }
+
+    /// <summary>The micro-batch grains' keys, [model][replica][micro-batch], for <paramref name="counts"/>[model][replica] micro-batches.</summary>
+    private string[][][] MicroBatchKeys(int[][] counts) =>
+        [.. Schedule.Models.Select((l, m) => counts[m].Select((count, r) => Enumerable.Range(0, count).Select(i => PipelineKeys.MicroBatch(job, l.Name, r, i)).ToArray()).ToArray())];
+
+    /// <summary>Runs each stage grain's passes and gathers their reports (and each report's model); one stage failing aborts the others, which would wait for its messages forever.</summary>
+    private async Task<(StageReport[] Reports, List<int> Models)> Passes(long step, IEnumerable<(string Key, int Model, int Replica, (int Place, PipelinePass Pass)[] Passes)> stagePasses,
+        string[][][] microBatches, double[] divisors, bool inference)
+    {
+        var runs = new List<Task<StageReport>>();
+        var keys = new List<string>();
+        var models = new List<int>();
+        foreach (var (key, model, replica, passes) in stagePasses)
+        {
+            keys.Add(key);
+            models.Add(model);
+            runs.Add(grains.GetGrain<IPipelineStageGrain>(key).Run(new StageStep(step, PipelineKeys.DeviceSlot(key)!,
+                passes.Select(p => p.Place).ToArray(), passes.Select(p => p.Pass).ToArray(), microBatches[model][replica], divisors[model], inference)));
+        }
+        var pending = runs.ToList<Task>();
+        while (pending.Count > 0)
+        {
+            var ended = await Task.WhenAny(pending);
+            pending.Remove(ended);
+            if (ended.IsFaulted)
+            {
+                var reason = ended.Exception!.InnerException!;
+                await Task.WhenAll(keys.Select(k => grains.GetGrain<IPipelineStageGrain>(k).Abort(step, reason.Message)));
+                throw new InvalidOperationException($"pipeline step {step} of '{Schedule.Name}' failed: {reason.Message}", reason);
+            }
+        }
+        return (runs.Select(r => r.Result).ToArray(), models);
     }
 
     /// <summary>
@@ -176,6 +219,14 @@ public sealed class PipelineTrainer
             .Select(g => (StageKey(g.Key.Model, g.Key.Replica, g.Key.Stage), g.Key.Model, g.Key.Replica, g.Select(x => (x.place, x.pass)).ToArray()));
 
     private int DeviceIndex(string slot) => int.Parse(slot[(slot.LastIndexOf("/d", StringComparison.Ordinal) + 2)..]);
+
+    /// <summary>The replica a stage grain's key names (<see cref="PipelineKeys.Stage"/>: <c>{job}/{model}/r{replica}/s{stage}@...</c>).</summary>
+    private int ReplicaOf(string stageKey)
+    {
+        var path = stageKey[..stageKey.LastIndexOf('@')];
+        var at = path.LastIndexOf("/r", StringComparison.Ordinal) + 2;
+        return int.Parse(path[at..path.IndexOf('/', at)]);
+    }
 
     private void CheckShape<T>(T[][][][] rows, string what)
     {

@@ -72,6 +72,18 @@ public sealed class PipelineStage : IDisposable
     }
 
     /// <summary>
+    /// Runs a micro-batch forward for its outputs alone (no gradient, nothing kept for a backward): what a
+    /// pipelined model's log-probs of the current weights take. Input as <see cref="Forward"/>'s; returns
+    /// this stage's output (on the last stage, the head's).
+    /// </summary>
+    public Tensor Infer(Tensor input)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        return Slice.Forward(input).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
     /// Runs micro-batch <paramref name="microBatch"/> backward from the gradient of its output (none on
     /// the last stage, whose output is the loss). Returns the gradient of its input, or null on the first stage.
     /// </summary>

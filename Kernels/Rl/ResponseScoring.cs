@@ -19,6 +19,14 @@ public static class ResponseScoring
         return batch.Unpad(TokenLogProbs(model, batch, temperature).LogProbs);
     }
 
+    /// <summary>The same from a language-model head's output over <paramref name="batch"/> [B, T, V] (a pipelined model's last stage's), per row.</summary>
+    public static float[][] LogProbs(Tensor output, ResponseBatch batch, double temperature = 1.0)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        return batch.Unpad(TokenLogProbs(output, batch, temperature).LogProbs);
+    }
+
     /// <summary>A critic's value of the state before each response token, per row.</summary>
     public static float[][] Values(Transformer critic, IReadOnlyList<(int[] Prompt, int[] Response)> rows, (int Rows, int Width)? shape = null)
     {

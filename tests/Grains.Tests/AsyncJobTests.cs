@@ -151,13 +151,14 @@ public sealed class AsyncJobTests(ClusterFixture fixture)
     public void Asynchrony_is_refused_where_generation_cannot_run_ahead()
     {
         var colocated = RlJobTests.Tiny("x").Rl! with { Placement = RolePlacement.Colocated, Async = new AsyncSpec() };
-        var pipelined = RlJobTests.Tiny("x").Rl! with { Pipeline = new PipelineSpec(), Async = new AsyncSpec() };
+        var pooled = RlJobTests.Tiny("x").Rl! with { Pipeline = new PipelineSpec(), Async = new AsyncSpec { MaxStaleness = 1 }, Pools = new PoolsSpec { Split = PoolSplit.Auto } };
 
         var twoEpochs = RlJobTests.Tiny("x").Rl! with { Epochs = 2, Async = new AsyncSpec { StreamTraining = true } };
 
         colocated.Problem().Should().StartWith("rl.async: colocated devices take turns");
         twoEpochs.Problem().Should().Be("rl.epochs: 2, but rl.async.streamTraining trains each mini-batch once, as it is scored; set epochs to 1");
-        pipelined.Problem().Should().StartWith("rl.async: pipeline-parallel training is synchronous so far");
+        pooled.Problem().Should().StartWith("rl.pools: the pools move data-parallel training replicas, and rl.pipeline trains on pipeline stages");
+        (RlJobTests.Tiny("x").Rl! with { Pipeline = new PipelineSpec(), Async = new AsyncSpec { MaxStaleness = 1 } }).Problem().Should().BeNull("pipelined training takes its proximal log-probs from its stages");
     }
 
     [Theory]

@@ -40,6 +40,33 @@ public sealed class PipelinedJobTests(ClusterFixture fixture)
         }
     }
 
+    /// <summary>
+    /// One step ahead with decoupled PPO: the proximal policy's log-probs come from forward passes through the
+    /// actor's stages, so the pipelined job trains the numbers the data-parallel one does.
+    /// </summary>
+    [Fact]
+    public async Task An_asynchronous_pipelined_job_trains_one_step_ahead_as_the_data_parallel_one()
+    {
+        JobSpec Async(string name, PipelineSpec? pipeline) => RlJobTests.Tiny(name, iterations: 3) with
+        {
+            Rl = RlJobTests.Tiny("x").Rl! with { GenerationWorkers = 2, Async = new AsyncSpec { MaxStaleness = 1 }, Pipeline = pipeline },
+        };
+        var pipeline = new PipelineSpec { Stages = 2, MicroBatches = 2, Schedule = PipelineScheduleKind.OneForwardOneBackward };
+
+        var (plainStatus, plain) = await RlJobTests.Run(fixture.Cluster.GrainFactory, Async("pp-async-plain", null));
+        var (status, pipelined) = await RlJobTests.Run(fixture.Cluster.GrainFactory, Async("pp-async", pipeline));
+
+        plainStatus.State.Should().Be(JobState.Completed, plainStatus.Message);
+        status.State.Should().Be(JobState.Completed, status.Message);
+        pipelined.Skip(1).Select(m => m.VersionLagMax).Should().Equal(0, 1, 1);
+        for (var i = 1; i <= 3; i++)
+        {
+            pipelined[i].RewardMean.Should().Be(plain[i].RewardMean, $"iteration {i}: the same weights sample the same responses");
+            pipelined[i].PolicyLoss.Should().BeApproximately(plain[i].PolicyLoss, 1e-4, $"iteration {i}: the decoupled loss over the same proximal log-probs");
+            pipelined[i].DeviceBusy.Keys.Should().Contain("pp-async/pp/d1");
+        }
+    }
+
     [Fact]
     public async Task A_colocated_job_trains_its_fused_pipeline_on_the_devices_that_generated_as_on_devices_of_their_own()
     {

@@ -113,7 +113,7 @@ public sealed class JobCheckpointsTests : IDisposable
         public Task<TrainStep> Step(int iteration, int index, TrainingRow[] miniBatch) => throw new NotSupportedException();
         public Task<PreferenceTrainStep> PreferenceStep(int iteration, int index, PreferenceRow[] batch, PreferenceLossKind loss, double beta) => throw new NotSupportedException();
         public Task Publish(int version) => throw new NotSupportedException();
-        public Task<float[][]> ProximalLogProbs(TrainingRow[] rows) => throw new NotSupportedException();
+        public Task<float[][]> ProximalLogProbs(int iteration, int index, TrainingRow[] rows) => throw new NotSupportedException();
         public Task<DeviceUsage[]> TakeUsage() => throw new NotSupportedException();
         public Task Release() => throw new NotSupportedException();
     }

@@ -115,6 +115,48 @@ public sealed class PipelineTrainingTests(ClusterFixture fixture)
         await trainer.Release();
     }
 
+    /// <summary>
+    /// An asynchronous job's proximal policy on a pipelined actor: forward passes alone through its stages give
+    /// each row's log-probs as the whole model gives them, before a step and after it; the micro-batches went
+    /// through every stage forward and none backward.
+    /// </summary>
+    [Fact]
+    public async Task Forward_passes_alone_give_each_rows_log_probs_as_the_whole_model_before_and_after_a_step()
+    {
+        var layout = new ModelLayout("actor", 3, 2, 3);
+        var setup = Trainer(critic: false);
+        var (trained, asked) = (Rows(12, 61), Rows(7, 62));
+        var trainer = new PipelineTrainer(fixture.Cluster.GrainFactory, "pp-logprobs", PipelineSchedules.OneForwardOneBackward(layout), [setup]);
+        await trainer.Setup();
+        // Replica 0 takes three micro-batches of the seven rows, replica 1 fewer than the schedule's three.
+        TrainingRow[][][] cut = [[asked[..2], asked[2..4], asked[4..5]], [asked[5..6], asked[6..]]];
+        float[][] Flat(float[][][][] byReplica) => [.. byReplica[0].SelectMany(mb => mb), .. byReplica[1].SelectMany(mb => mb)];
+
+        var before = Flat(await trainer.LogProbs(1, 0, cut));
+        await trainer.Step(2, [Cut(trained, layout)]);
+        var after = Flat(await trainer.LogProbs(3, 0, cut));
+
+        using var whole = new Transformer(ModelCatalog.Config(setup.Model), HeadKind.LanguageModel, setup.Seed);
+        var pairs = asked.Select(r => (r.Prompt, r.Response)).ToArray();
+        ShouldEqual(before, ResponseScoring.LogProbs(whole, pairs, setup.Temperature));
+        using var optimizer = new AdamWOptimizer(whole.parameters(), new OptimizerOptions { LearningRate = setup.LearningRate, WarmupSteps = 0, WeightDecay = 0 });
+        PolicyUpdate.ActorBackward(whole, [.. trained.Select(r => new TrainingSample(r.Prompt, r.Response, r.OldLogProbs, r.Advantages, r.OldValues, r.Returns, r.RefLogProbs))],
+            trained.Sum(r => r.Response.Length), new ActorLossOptions(setup.ClipRatio, setup.ClipRatio, EntropyCoefficient: setup.EntropyCoefficient));
+        optimizer.Step();
+        var expectedAfter = ResponseScoring.LogProbs(whole, pairs, setup.Temperature);
+        ShouldEqual(after, expectedAfter);
+        after.Zip(before, (a, b) => a.Zip(b, (x, y) => Math.Abs(x - y)).Max()).Max().Should().BeGreaterThan(1e-4f, "the step moved the weights");
+        var progress = await fixture.Cluster.GrainFactory.GetGrain<IMicroBatchGrain>(PipelineKeys.MicroBatch("pp-logprobs", "actor", 1, 1)).Progress();
+        progress.Should().BeEquivalentTo(new MicroBatchProgress(3, 1, [0, 1, 2], []));
+        await trainer.Release();
+    }
+
+    private static void ShouldEqual(float[][] actual, float[][] expected)
+    {
+        actual.Select(r => r.Length).Should().Equal(expected.Select(r => r.Length), "one log-prob a response token");
+        for (var k = 0; k < expected.Length; k++) actual[k].Zip(expected[k], (a, b) => Math.Abs(a - b)).Max().Should().BeLessThan(1e-4f, $"row {k}");
+    }
+
     [Fact]
     public async Task Bf16_on_the_wire_rounds_activations_and_gradients_but_keeps_the_step()
     {
