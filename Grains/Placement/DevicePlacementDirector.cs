@@ -32,7 +32,11 @@ public sealed class DevicePlacementDirector(LeaseCalls leases, SiloDeclarations 
         }
         if (candidates.Count == 0)
         {
-            throw new NoSiloForRoleException($"cannot place {target.GrainIdentity}: no live silo serves the '{role}' role ({silos.Length} silos checked)");
+            // Each silo checked with what it declared: an admin sees a role misspelt, a silo without devices, or one whose metadata is not known yet.
+            var checkedSilos = string.Join("; ", silos.Select(silo => metadata.Of(silo) is { Count: > 0 } declared
+                ? $"{silo.ToParsableString()}: roles {declared.GetValueOrDefault(SiloMetadataKeys.Roles, "none")}, devices {declared.GetValueOrDefault(SiloMetadataKeys.Devices, "none")}"
+                : $"{silo.ToParsableString()}: no metadata known yet"));
+            throw new NoSiloForRoleException($"cannot place {target.GrainIdentity}: no live silo serves the '{role}' role ({silos.Length} silos checked: {checkedSilos})");
         }
         var lease = await leases.Reserve(new LeaseRequest(LeaseHolder.Of(target.GrainIdentity), role, candidates, target.GrainIdentity.ToString()));
         return SiloAddress.FromParsableString(lease.Silo);

@@ -65,11 +65,14 @@ public sealed class PlacementTests(PlacementFixture fixture) : IClassFixture<Pla
     }
 
     [Fact]
-    public async Task A_role_no_silo_serves_fails_with_an_error_naming_it()
+    public async Task A_role_no_silo_serves_fails_with_an_error_naming_it_and_what_each_silo_declares()
     {
         var act = () => Grains.GetGrain<IInferenceProbeGrain>("i1").Device();
 
-        (await act.Should().ThrowAsync<Exception>()).Which.ToString().Should().Contain("no live silo serves the 'inference' role");
+        var error = (await act.Should().ThrowAsync<Exception>()).Which.ToString();
+        error.Should().Contain("no live silo serves the 'inference' role (2 silos checked: ");
+        error.Should().Contain($"{fixture.AddressOf(PlacementFixture.GenerationSilo)}: roles generation, devices gpu:0-1")
+            .And.Contain($"{fixture.AddressOf(PlacementFixture.TrainingSilo)}: roles training, devices gpu:0");
     }
 
     [Fact]
