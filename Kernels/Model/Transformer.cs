@@ -76,8 +76,9 @@ public sealed class Transformer : Module
     /// <summary>Log-probability of each next token: entry t is log p(tokens[t + 1] | tokens[..t]), [B, T - 1].</summary>
     public Tensor NextTokenLogProbs(Tensor tokens, double temperature = 1.0)
     {
+        using var s = new Scalars();
         var logits = Forward(tokens).narrow(1, 0, tokens.shape[1] - 1);
-        if (temperature != 1.0) logits = logits / temperature;
+        if (temperature != 1.0) logits = logits.div(s[temperature]);
         return logits.log_softmax(-1).gather(-1, tokens.narrow(1, 1, tokens.shape[1] - 1).unsqueeze(-1)).squeeze(-1);
     }
 
@@ -271,10 +272,13 @@ internal sealed class RotaryEmbedding : IDisposable
         // The temporaries are held by a scope until the tables are made: a model is built outside any scope,
         // where nothing referenced a temporary during the native call that read it, and a garbage collection then
         // could free it under that call (measured once in CI: "Cannot access data pointer of Tensor that doesn't
-        // have storage" from outer(), in a silo-loss test's busy process).
+        // have storage" from outer(), in a silo-loss test's busy process). The scalars too: `x / headDim` made one
+        // no scope holds (measured once in CI: "Expected false to be true" from Scalar::toLong in div, a model
+        // built while a test's process was busy).
         using var scope = NewDisposeScope();
+        using var s = new Scalars();
         positions = arange(maxPositions, dtype: int64).DetachFromDisposeScope();
-        var inverseFrequency = 1.0 / pow(theta, arange(0, headDim, 2, dtype: float64) / headDim);
+        var inverseFrequency = pow(theta, arange(0, headDim, 2, dtype: float64).div(s[headDim])).reciprocal();
         var angles = outer(arange(maxPositions, dtype: float64), inverseFrequency);
         var table = cat([angles, angles], dim: -1);
         cosTable = table.cos().to(float32).DetachFromDisposeScope();
