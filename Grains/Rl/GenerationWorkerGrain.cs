@@ -27,12 +27,6 @@ public sealed class GenerationWorkerGrain(SiloWeights siloWeights, HybridDevices
     private readonly LinkedList<GenerationWork> waiting = new();
     // Admitted samples, until their sample grain has their response: what Holding() answers with the queue.
     private readonly HashSet<string> running = [];
-    // The activation is going: the decode loop, which runs outside any call, reports its leap and stops; once
-    // gone (the activation takes no calls), it stops without reporting.
-    private bool deactivating, gone;
-
-    /// <summary>How long a deactivating worker waits for its decode loop's last leap and reports.</summary>
-    private static readonly TimeSpan LastLeapWait = TimeSpan.FromSeconds(5);
     // The work of each sample in the batch, the version it was admitted under (its tokens from then on are that
     // version's) and when (the ranker's forecast halfway through a step tells a waiting sample from a long one).
     private readonly Dictionary<string, (GenerationWork Work, int Version, DateTimeOffset Began)> batch = [];
@@ -205,19 +199,6 @@ public sealed class GenerationWorkerGrain(SiloWeights siloWeights, HybridDevices
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        deactivating = true;
-        if (loop is { IsCompleted: false } generating)
-        {
-            try
-            {
-                await generating.WaitAsync(LastLeapWait, cancellationToken);
-            }
-            catch (Exception e) when (e is TimeoutException or OperationCanceledException)
-            {
-                logger.LogWarning("{Worker}: its last leap did not end within {Wait}; the job's audit sends its samples again", this.GetPrimaryKeyString(), LastLeapWait);
-            }
-        }
-        gone = true;
         queueGauge?.Dispose();
         if (engine is not null) await engine.DisposeAsync();
         await base.OnDeactivateAsync(reason, cancellationToken);
@@ -380,26 +361,15 @@ public sealed class GenerationWorkerGrain(SiloWeights siloWeights, HybridDevices
                     batchStep = head.Value.Step;
                     running.Add(head.Value.SampleId);
                 }
-                var finished = await engine!.Advance();
-                // The activation ended while the leap ran (it takes no calls now): the job's audit sends what it held again.
-                if (gone) return;
-                foreach (var f in finished)
+                foreach (var f in await engine!.Advance())
                 {
                     told.Remove(f.SampleId);
-                    // Handed back while the leap ran (the worker leaving its pool, or drained): its new worker owns it now.
-                    if (!running.Contains(f.SampleId)) continue;
                     var (work, admittedUnder, began) = batch.Remove(f.SampleId, out var b) ? ((GenerationWork?)b.Work, b.Version, (DateTimeOffset?)b.Began) : (null, version, null);
                     var spans = work is null ? [new VersionSpan(admittedUnder, f.Length)] : Spans(work, admittedUnder, f.Length);
                     reports.Add(Report(f.SampleId, new GeneratedResponse(f.Response, f.LogProbs, spans.Length > 0 ? spans[0].Version : admittedUnder,
                         this.GetPrimaryKeyString(), f.Truncated, f.Response.Length == 0 ? f.Length : 0, spans, f.Turns, began)));
                 }
                 reports.RemoveAll(t => t.IsCompleted);
-                if (deactivating)
-                {
-                    // Vacated (a worker leaving its pool hands its samples back first): what the last leap finished is reported, and the loop ends.
-                    await Task.WhenAll(reports);
-                    return;
-                }
                 await TellProgress();
             }
             // The last reports may bring more work (a pulling dispatch answers a finished sample with the
