@@ -95,13 +95,13 @@ public sealed class PipelineTrainer
         var microBatches = MicroBatchKeys(Schedule.Models.Select(l => Enumerable.Repeat(l.MicroBatches, l.Replicas).ToArray()).ToArray());
         await Task.WhenAll(Schedule.Models.SelectMany((l, m) => Enumerable.Range(0, l.Replicas).SelectMany(r => Enumerable.Range(0, l.MicroBatches)
             .Select(i => assign(m, r, i, grains.GetGrain<IMicroBatchGrain>(microBatches[m][r][i]))))));
-        var (reports, models) = await Passes(step, StagePasses(), microBatches, divisors, inference: false);
+        var (reports, owners) = await Passes(step, StagePasses(), microBatches, divisors, inference: false);
 
         var seconds = reports.Max(r => r.Seconds);
         var busy = new double[Schedule.Devices.Length];
         foreach (var report in reports) busy[DeviceIndex(report.Device)] += report.BusySeconds;
         var bubble = seconds > 0 ? busy.Sum(b => Math.Max(0, seconds - b)) / (seconds * busy.Length) : 0;
-        var byModel = Enumerable.Range(0, Schedule.Models.Length).Select(m => reports.Where((_, i) => models[i] == m).ToArray()).ToArray();
+        var byModel = Enumerable.Range(0, Schedule.Models.Length).Select(m => reports.Where((_, i) => owners[i].Model == m).ToArray()).ToArray();
         return new PipelineStepResult(seconds, busy, bubble,
             byModel.Select(rs => rs.Aggregate(TrainSums.Zero, (a, r) => a + r.Sums)).ToArray(),
             byModel.Select(rs => rs.Length == 0 ? 0 : rs[0].GradNorm).ToArray(), reports);
@@ -132,12 +132,11 @@ public sealed class PipelineTrainer
             .SelectMany(device => device.OrderBy(p => p.MicroBatch).ThenBy(p => p.Stage).ThenBy(p => p.Replica).Select((pass, place) => (place, pass)));
         var stagePasses = orders.GroupBy(x => (x.pass.Replica, x.pass.Stage)).OrderBy(g => g.Key)
             .Select(g => (StageKey(model, g.Key.Replica, g.Key.Stage), model, g.Key.Replica, g.Select(x => (x.place, x.pass)).ToArray()));
-        var (reports, _) = await Passes(step, stagePasses, microBatches, new double[Schedule.Models.Length], inference: true);
+        var (reports, owners) = await Passes(step, stagePasses, microBatches, new double[Schedule.Models.Length], inference: true);
         var result = rows.Select(replica => replica.Select(share => new float[share.Length][]).ToArray()).ToArray();
-        foreach (var report in reports)
+        for (var k = 0; k < reports.Length; k++)
         {
-            var replica = ReplicaOf(report.Stage);
-            foreach (var microBatch in report.LogProbs ?? []) result[replica][microBatch.MicroBatch] = microBatch.Rows;
+            foreach (var microBatch in reports[k].LogProbs ?? []) result[owners[k].Replica][microBatch.MicroBatch] = microBatch.Rows;
         }
         return result;
     }
@@ -146,17 +145,17 @@ public sealed class PipelineTrainer
     private string[][][] MicroBatchKeys(int[][] counts) =>
         [.. Schedule.Models.Select((l, m) => counts[m].Select((count, r) => Enumerable.Range(0, count).Select(i => PipelineKeys.MicroBatch(job, l.Name, r, i)).ToArray()).ToArray())];
 
-    /// <summary>Runs each stage grain's passes and gathers their reports (and each report's model); one stage failing aborts the others, which would wait for its messages forever.</summary>
-    private async Task<(StageReport[] Reports, List<int> Models)> Passes(long step, IEnumerable<(string Key, int Model, int Replica, (int Place, PipelinePass Pass)[] Passes)> stagePasses,
+    /// <summary>Runs each stage grain's passes and gathers their reports (and each report's model and replica); one stage failing aborts the others, which would wait for its messages forever.</summary>
+    private async Task<(StageReport[] Reports, List<(int Model, int Replica)> Owners)> Passes(long step, IEnumerable<(string Key, int Model, int Replica, (int Place, PipelinePass Pass)[] Passes)> stagePasses,
         string[][][] microBatches, double[] divisors, bool inference)
     {
         var runs = new List<Task<StageReport>>();
         var keys = new List<string>();
-        var models = new List<int>();
+        var owners = new List<(int Model, int Replica)>();
         foreach (var (key, model, replica, passes) in stagePasses)
         {
             keys.Add(key);
-            models.Add(model);
+            owners.Add((model, replica));
             runs.Add(grains.GetGrain<IPipelineStageGrain>(key).Run(new StageStep(step, PipelineKeys.DeviceSlot(key)!,
                 passes.Select(p => p.Place).ToArray(), passes.Select(p => p.Pass).ToArray(), microBatches[model][replica], divisors[model], inference)));
         }
@@ -172,7 +171,7 @@ public sealed class PipelineTrainer
                 throw new InvalidOperationException($"pipeline step {step} of '{Schedule.Name}' failed: {reason.Message}", reason);
             }
         }
-        return (runs.Select(r => r.Result).ToArray(), models);
+        return (runs.Select(r => r.Result).ToArray(), owners);
     }
 
     /// <summary>
@@ -219,14 +218,6 @@ public sealed class PipelineTrainer
             .Select(g => (StageKey(g.Key.Model, g.Key.Replica, g.Key.Stage), g.Key.Model, g.Key.Replica, g.Select(x => (x.place, x.pass)).ToArray()));
 
     private int DeviceIndex(string slot) => int.Parse(slot[(slot.LastIndexOf("/d", StringComparison.Ordinal) + 2)..]);
-
-    /// <summary>The replica a stage grain's key names (<see cref="PipelineKeys.Stage"/>: <c>{job}/{model}/r{replica}/s{stage}@...</c>).</summary>
-    private int ReplicaOf(string stageKey)
-    {
-        var path = stageKey[..stageKey.LastIndexOf('@')];
-        var at = path.LastIndexOf("/r", StringComparison.Ordinal) + 2;
-        return int.Parse(path[at..path.IndexOf('/', at)]);
-    }
 
     private void CheckShape<T>(T[][][][] rows, string what)
     {
