@@ -274,10 +274,11 @@ public static class CoreAlgorithms
     public static (Tensor Loss, Tensor ChosenRewards, Tensor RejectedRewards) DpoLoss(
         Tensor chosenLogProbs, Tensor rejectedLogProbs, Tensor refChosenLogProbs, Tensor refRejectedLogProbs, double beta = 0.1)
     {
-        var z = beta * ((chosenLogProbs - rejectedLogProbs) - (refChosenLogProbs - refRejectedLogProbs));
+        using var s = new Scalars();
+        var z = ((chosenLogProbs - rejectedLogProbs) - (refChosenLogProbs - refRejectedLogProbs)).mul(s[beta]);
         return (-nn.functional.logsigmoid(z).mean(),
-            (beta * (chosenLogProbs - refChosenLogProbs)).detach(),
-            (beta * (rejectedLogProbs - refRejectedLogProbs)).detach());
+            (chosenLogProbs - refChosenLogProbs).mul(s[beta]).detach(),
+            (rejectedLogProbs - refRejectedLogProbs).mul(s[beta]).detach());
     }
 
     /// <summary>
@@ -288,8 +289,9 @@ public static class CoreAlgorithms
     /// </summary>
     public static Tensor IpoLoss(Tensor chosenLogProbs, Tensor rejectedLogProbs, Tensor refChosenLogProbs, Tensor refRejectedLogProbs, double tau = 0.1)
     {
+        using var s = new Scalars();
         var h = (chosenLogProbs - rejectedLogProbs) - (refChosenLogProbs - refRejectedLogProbs);
-        return (h - 1 / (2 * tau)).pow(2).mean();
+        return h.sub(s[1 / (2 * tau)]).pow(s[2]).mean();
     }
 
     private static IEnumerable<int[]> GroupIndices(IReadOnlyList<string> groups) =>
