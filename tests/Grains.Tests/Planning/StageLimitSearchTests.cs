@@ -65,6 +65,42 @@ public sealed class StageLimitSearchTests
     }
 
     [Fact]
+    public void Under_a_gate_a_forward_past_1F1Bs_number_starts_only_within_it()
+    {
+        // 8/8/32/32 with no stage limit: the list schedule holds 11 actor micro-batches on device 0 and more.
+        var problem = new PipelineProblem(8, 8, 32, 32, 5, 2, 1.95, 1);
+        var search = new StageLimitSearch(problem, new Random(1));
+        var unlimited = problem.Tasks.GroupBy(t => (t.Model, t.Replica, t.Stage)).Select(_ => 32).ToArray();
+        // 1F1B holds pp - s micro-batches on stage s.
+        int OneFOneB(PipelineTask t) => 8 - t.Stage;
+
+        foreach (var rule in new[] { GreedyRule.LongestTail, GreedyRule.BackwardFirst, GreedyRule.ActorFirst })
+        {
+            var open = search.Schedule(unlimited, rule);
+            var gated = search.Schedule(unlimited, rule, gate: 20.5);
+
+            open.Peak.Should().BeGreaterThan(20.5, $"{rule}: without a gate");
+            PlanValidator.Validate(ScheduleDecoder.Decode(problem, gated.Orders)).Should().BeEmpty();
+            foreach (var order in gated.Orders)
+            {
+                var (device, stage) = (0.0, new Dictionary<(PipelineModel, int), int>());
+                foreach (var t in order.Select(i => problem.Tasks[i]))
+                {
+                    var key = (t.Model, t.Stage);
+                    var inFlight = stage.GetValueOrDefault(key);
+                    if (t.Kind == PassKind.F && inFlight >= OneFOneB(t)) (device + t.Memory).Should().BeLessThanOrEqualTo(20.5 + 1e-9, $"{rule}: {t} past 1F1B's number");
+                    stage[key] = inFlight + (t.Kind == PassKind.F ? 1 : -1);
+                    device += t.Kind == PassKind.F ? t.Memory : -t.Memory;
+                }
+            }
+            // A gate below any micro-batch leaves 1F1B's numbers alone: no plan deadlocks.
+            var starved = search.Schedule(unlimited, rule, gate: 0.5);
+            PlanValidator.Validate(ScheduleDecoder.Decode(problem, starved.Orders)).Should().BeEmpty();
+            MostHeld(problem, starved.Orders).Should().Equal(MostHeld(problem, search.Schedule(search.OneFOneB(), rule).Orders), $"{rule}: 1F1B's limits, no more");
+        }
+    }
+
+    [Fact]
     public void The_leanest_plan_keeps_the_makespan_asked_for_and_is_leaner_than_where_it_started()
     {
         // 8 actor stages, 8 critic stages over 32 micro-batches each (a configuration of the published study):
