@@ -153,8 +153,9 @@ public sealed class StageLimitSearch
     }
 
     /// <summary>
-    /// The leanest plan found whose makespan is at most <paramref name="makespan"/> (and whose peak is within
-    /// the problem's cap, if any), or null when none was found before <paramref name="until"/>.
+    /// The leanest plan found whose makespan is at most <paramref name="makespan"/>, or, where none is, the
+    /// shortest found (the leanest of equals). Every plan is within the problem's cap, if any; null when none
+    /// was found before <paramref name="until"/>.
     /// </summary>
     public (int[][] Orders, double Makespan, double Peak)? Leanest(double makespan, Stopwatch clock, TimeSpan until, long maxMoves = long.MaxValue)
     {
@@ -209,12 +210,18 @@ public sealed class StageLimitSearch
         }
         return best;
 
-        // A leaner plan as short: kept, and the gate closes below it.
+        // A shorter plan, or a leaner one as short (makespans at or below the goal counting as equal), is kept;
+        // once one is within the goal, the gate closes below it.
         bool Keep((int[][] Orders, double Makespan, double Peak) plan)
         {
-            if (plan.Makespan > makespan + 1e-9 || (problem.MemoryCap is { } cap && plan.Peak > cap + 1e-9)) return false;
-            if (best is not null && plan.Peak >= best.Value.Peak - 1e-9) return false;
+            if (problem.MemoryCap is { } cap && plan.Peak > cap + 1e-9) return false;
+            if (best is { } incumbent)
+            {
+                var (length, incumbentLength) = (Math.Max(plan.Makespan, makespan), Math.Max(incumbent.Makespan, makespan));
+                if (length > incumbentLength + 1e-9 || (length > incumbentLength - 1e-9 && plan.Peak >= incumbent.Peak - 1e-9)) return false;
+            }
             best = plan;
+            if (plan.Makespan > makespan + 1e-9) return false;
             gate = plan.Peak - 1e-6;
             return true;
         }

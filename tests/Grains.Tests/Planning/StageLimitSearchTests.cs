@@ -122,6 +122,26 @@ public sealed class StageLimitSearchTests
     }
 
     [Fact]
+    public void Asked_for_a_makespan_it_does_not_reach_it_gives_its_shortest_plan_within_the_cap()
+    {
+        // 8/8/32/32 under FlexFusion's peak, 20.5, asked for the makespan bound (702): no list schedule here
+        // reaches it, so the answer is the shortest found, no longer than where the search started.
+        var problem = new PipelineProblem(8, 8, 32, 32, 5, 2, 1.95, 1, memoryCap: 20.5);
+        var search = new StageLimitSearch(problem, new Random(2));
+        var started = new[] { GreedyRule.LongestTail, GreedyRule.BackwardFirst, GreedyRule.ActorFirst }
+            .Select(rule => search.Schedule(search.OneFOneB(), rule, gate: 20.5)).Where(p => p.Peak <= 20.5 + 1e-9).Min(p => p.Makespan);
+
+        var shortest = search.Leanest(702, Stopwatch.StartNew(), TimeSpan.FromMinutes(5), maxMoves: 500);
+
+        shortest.Should().NotBeNull();
+        shortest!.Value.Makespan.Should().BeGreaterThan(702).And.BeLessThanOrEqualTo(started);
+        shortest.Value.Peak.Should().BeLessThanOrEqualTo(20.5 + 1e-9);
+        var plan = ScheduleDecoder.Decode(problem, shortest.Value.Orders);
+        PlanValidator.Validate(plan).Should().BeEmpty();
+        plan.Makespan.Should().Be(shortest.Value.Makespan);
+    }
+
+    [Fact]
     public void Under_a_memory_cap_the_leanest_plan_keeps_to_it()
     {
         var problem = new PipelineProblem(8, 4, 16, 8, 5, 4, 1.95, 2, memoryCap: 18);
