@@ -19,6 +19,8 @@ public sealed class StageLimitSearch
     private readonly PipelineProblem problem;
     private readonly Random random;
     private readonly Stage[] stages;
+    // What 1F1B holds on each stage: under a gate, a stage may always hold this many.
+    private readonly int[] oneFOneB;
 
     public StageLimitSearch(PipelineProblem problem, Random random)
     {
@@ -43,6 +45,7 @@ public sealed class StageLimitSearch
                 BackwardTail = backwards[0].Duration * (stage + 1),
             };
         }).ToArray();
+        oneFOneB = OneFOneB();
     }
 
     /// <summary>One stage of one replica of a model: its passes in micro-batch order and where its chains come from.</summary>
@@ -65,8 +68,6 @@ public sealed class StageLimitSearch
         public required double BackwardTail { get; init; }
     }
 
-    private int[]? oneFOneB;
-
     /// <summary>1F1B's limits (the stages from each to its model's last), per stage in the order their first tasks come in the problem.</summary>
     public int[] OneFOneB() => [.. stages.Select(s => Math.Max(1, Math.Min((s.Model == PipelineModel.Actor ? problem.Pp0 : problem.Pp1) - s.Index, s.Forwards.Length)))];
 
@@ -80,7 +81,6 @@ public sealed class StageLimitSearch
     /// <param name="priority">Added to the longest-tail rule's key, per stage's forward (2 g) and backward (2 g + 1): how the search biases ties.</param>
     public (int[][] Orders, double Makespan, double Peak) Schedule(int[] limits, GreedyRule rule, double[]? priority = null, double? gate = null)
     {
-        oneFOneB ??= OneFOneB();
         var n = stages.Length;
         var forwardEnd = stages.Select(s => new double[s.Forwards.Length]).ToArray();
         var backwardEnd = stages.Select(s => new double[s.Backwards.Length]).ToArray();
@@ -163,8 +163,8 @@ public sealed class StageLimitSearch
         var starts = new[] { OneFOneB(), stages.Select(s => s.Forwards.Length).ToArray() };
         (int[][] Orders, double Makespan, double Peak)? best = null;
         // Schedules are decoded within the leanest peak found so far (the problem's cap until one is): the
-        // annealing then looks only among leaner plans for one as short (measured on 8/8/32/32 at 702: 24.75
-        // within 10 s, where the same search without the gate ended at 26.55 after 50 s).
+        // annealing then looks only among leaner plans for one as short (measured in the planner on 8/8/32/32 at
+        // 702: 25.85, where the same search without the gate ended at 26.55).
         var gate = problem.MemoryCap;
         var current = starts[0];
         var (currentCost, currentPlan) = Evaluate(current, null, makespan, gate);
