@@ -14,8 +14,8 @@ public sealed class InferenceFixture : IAsyncLifetime
         var builder = new InProcessTestClusterBuilder(2);
         builder.ConfigureSilo((options, silo) => silo.AddActorsServices(SiloSettings.Load(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
-            ["Silo:Name"] = options.SiloName.EndsWith('0') ? "gen" : "infer",
-            ["Silo:Roles"] = options.SiloName.EndsWith('0') ? SiloRoles.Generation : SiloRoles.Inference,
+            ["Silo:Name"] = options.SiloName == "Silo_0" ? "gen" : "infer",
+            ["Silo:Roles"] = options.SiloName == "Silo_0" ? SiloRoles.Generation : SiloRoles.Inference,
         }).Build())));
         Cluster = builder.Build();
     }

@@ -20,7 +20,7 @@ public sealed class PlacementFixture : IAsyncLifetime
         var builder = new InProcessTestClusterBuilder(2);
         builder.ConfigureSilo((options, silo) =>
         {
-            var (name, roles, devices) = options.SiloName.EndsWith('0')
+            var (name, roles, devices) = options.SiloName == "Silo_0"
                 ? (GenerationSilo, SiloRoles.Generation, "gpu:0-1")
                 : (TrainingSilo, SiloRoles.Training, "gpu:0");
             silo.AddActorsServices(SiloSettings.Load(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
