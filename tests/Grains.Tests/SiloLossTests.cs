@@ -99,9 +99,8 @@ public sealed class SiloLossFixture : IAsyncLifetime
 
     /// <summary>
     /// Kills a silo as a crash would, then declares it dead as the cluster's supervisor does when a machine is
-    /// gone (Kubernetes deleting a pod), and waits until every live silo has taken it out of placement. Probes
-    /// alone left killed in-process silos active for minutes in some views on a busy machine, and calls were
-    /// placed on them (3 of 4 silos one view listed, stop 50's note).
+    /// gone (Kubernetes deleting a pod), and waits until every live silo has taken it out of placement: the
+    /// next test starts from a settled cluster, whatever probes would have taken on a busy machine.
     /// </summary>
     public async Task Kill(InProcessSiloHandle victim)
     {
