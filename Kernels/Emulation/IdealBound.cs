@@ -10,8 +10,10 @@ namespace Kernels.Emulation;
 ///   decoding step of the largest batch a worker can hold: its capacity, what its KV cache holds at the
 ///   samples' mean length, and the samples that can be in flight at once, (k + 1) steps' over every worker
 ///   (a worker with few sequences reads all its weights for each token as one with many: decoding is
-///   memory-bound, and a step's samples spread over many workers cannot fill them); contexts at the mean
-///   prompt + half the mean response;
+///   memory-bound, and a step's samples spread over many workers cannot fill them); each token's context
+///   (the keys and values it reads) is its prompt and the response before it, so the step's decoding reads
+///   sum_i (P_i L_i + L_i (L_i - 1) / 2) of them (summed over steps, a roofline step's larger term is at
+///   least the sums' larger over as many steps: the bound holds);
 /// - scoring: each scoring model's forward over every sequence; training: the actor's (and critic's)
 ///   forward and backward over every sequence.
 /// Colocated, every device runs every stage in turn: generation + scoring + training, each over all devices.
@@ -41,8 +43,13 @@ public sealed record IdealBound(double Generation, double Scoring, double Traini
         var (meanPrompt, meanResponse) = (w.Samples.Average(s => (double)s.Prompt), w.Samples.Average(s => (double)s.Response));
         var inFlight = Math.Ceiling((staleness + 1.0) * w.Samples.Count / w.GenerationWorkers);
         var batch = (int)Math.Max(1, Math.Min(Math.Min(w.WorkerCapacity, inFlight), w.Generation.MaxCachedTokens() / (meanPrompt + meanResponse)));
-        var context = (int)Math.Round(meanPrompt + meanResponse / 2);
-        var perToken = w.Generation.DecodeStepSeconds(Enumerable.Repeat(context, batch).ToArray()) / batch;
+        // A token decoded at position t of its response reads its prompt and t tokens of keys and values, whatever
+        // the batching: over the step, the contexts' sum is sum_i (P_i L_i + L_i (L_i - 1) / 2). Per token, that
+        // is the token-weighted mean context, which a long tail raises well above the mean prompt + half the mean
+        // response (a response's reads grow with the square of its length).
+        var tokens = w.Samples.Sum(s => (double)s.Response);
+        var context = tokens > 0 ? w.Samples.Sum(s => (double)s.Prompt * s.Response + s.Response * (s.Response - 1.0) / 2) / tokens : meanPrompt;
+        var perToken = w.Generation.DecodeStepSeconds(batch, batch * context) / batch;
         var generation = w.Generation.TensorParallel * (w.Generation.PrefillSeconds(w.Samples.Select(s => s.Prompt).ToArray())
             + perToken * w.Samples.Sum(s => (double)s.Response));
         var scoring = w.Scoring.Sum(m => m.TensorParallel * m.ForwardSeconds(sequences));

@@ -314,9 +314,12 @@ public sealed class IdealBoundTests
     [Fact]
     public void Each_pool_does_its_stage_and_a_synchronous_step_waits_for_generation_then_training()
     {
-        // Two samples in flight fill two of the worker's four rows; decoding at the mean context 100 + 30 / 2
-        // costs half a two-row step per token. One device per pool.
-        var perToken = Actor.DecodeStepSeconds([115, 115]) / 2;
+        // Two samples in flight fill two of the worker's four rows; each token at its share of a two-row step
+        // whose rows hold the token-weighted mean context: 100 x 10 + 0 + ... + 9 and 100 x 50 + 0 + ... + 49 over
+        // 60 tokens (121.17; the plain mean prompt + half the mean response, 115, undercounts the longer
+        // response's reads). One device per pool.
+        const double context = (100 * 10 + 45 + 100 * 50 + 1225) / 60.0;
+        var perToken = Actor.DecodeStepSeconds(2, 2 * context) / 2;
         var generation = Actor.PrefillSeconds([100, 100]) + 60 * perToken;
         var (scoring, training) = (Actor.ForwardSeconds([110, 150]), Actor.TrainingSeconds([110, 150]));
 
@@ -337,8 +340,9 @@ public sealed class IdealBoundTests
     [Fact]
     public void With_staleness_more_samples_fill_a_worker_the_pools_overlap_and_k_plus_one_steps_share_the_critical_path()
     {
-        // k = 1: two steps' samples in flight, four rows of the worker's four.
-        var perToken = Actor.DecodeStepSeconds([115, 115, 115, 115]) / 4;
+        // k = 1: two steps' samples in flight, four rows of the worker's four, at the token-weighted context.
+        const double context = (100 * 10 + 45 + 100 * 50 + 1225) / 60.0;
+        var perToken = Actor.DecodeStepSeconds(4, 4 * context) / 4;
         var generation = Actor.PrefillSeconds([100, 100]) + 60 * perToken;
 
         var bound = IdealBound.For(Workload, staleness: 1);
@@ -365,7 +369,7 @@ public sealed class IdealBoundTests
         bound.CriticalPath.Should().BeApproximately(path, 1e-12);
         bound.CriticalPath.Should().BeLessThan(IdealBound.For(Workload).CriticalPath);
         // The pool's work at a regular worker's cost per token, over its five devices (a sample in flight per worker).
-        bound.Generation.Should().BeApproximately((Actor.PrefillSeconds([100, 100]) + 60 * Actor.DecodeStepSeconds([115])) / 5, 1e-12);
+        bound.Generation.Should().BeApproximately((Actor.PrefillSeconds([100, 100]) + 60 * Actor.DecodeStepSeconds(1, (100 * 10 + 45 + 100 * 50 + 1225) / 60.0)) / 5, 1e-12);
     }
 
     [Fact]
