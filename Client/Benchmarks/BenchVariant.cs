@@ -98,13 +98,16 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
 
     /// <summary>
     /// Iterations before the measured ones: one, and for async-k k more, since the first k + 1 steps are all
-    /// generated with the first weights from the start, and only then does each step wait for its version;
-    /// with runAhead needed 2 k more, as the job starts one step ahead and goes one further each step the trainer
+    /// generated with the first weights from the start, and only then does each step wait for its version; then
+    /// a whole wave more (k + 1), since those first steps, all launched at once on idle workers, leave the next
+    /// wave's steps generated ahead: measured from there, async-4 and async-8 on 128 H800 came out at 62.8 and
+    /// 43.7 s a step over their first wave and 88.2 and 75.2 s over 24 and 27 steps (its later waves 87-93 s);
+    /// with runAhead needed 2 k more instead (it climbs one step at a time, no burst), as the job starts one step ahead and goes one further each step the trainer
     /// waits (measured at 1 + k: the steps launched on the way up were in the measured ones, a third of them one
     /// version old where the job ran two ahead, and 52 % slower); the dispatch ablation's two more, its dataset's
     /// first epoch (prompts the ranker has not seen yet).
     /// </summary>
-    public int WarmUp => 1 + Staleness + (RunAhead == RunAhead.Needed ? 2 * Staleness : 0) + (Dispatch is null ? 0 : DatasetSteps);
+    public int WarmUp => 1 + Staleness + (RunAhead == RunAhead.Needed ? 2 * Staleness : Staleness > 0 ? Staleness + 1 : 0) + (Dispatch is null ? 0 : DatasetSteps);
 
     /// <summary>The dispatch ablation's dataset: this many steps' prompts, unless the workload gives one.</summary>
     private const int DatasetSteps = 2;

@@ -28,7 +28,7 @@ public sealed class BenchVariantTests
 
         var job = BenchVariant.Parse("async-4").Apply(workload);
 
-        job.Iterations.Should().Be(5 + 5 + 4, "1 + 4 warm-up steps, 3 measured rounded up to 5, 4 generated ahead that only train");
+        job.Iterations.Should().Be(10 + 5 + 4, "1 + 4 warm-up steps and a whole wave of 5 after them, 3 measured rounded up to 5, 4 generated ahead that only train");
         job.Rl!.Async!.MaxStaleness.Should().Be(4);
         job.Rl.Dispatch.Should().Be(DispatchPolicy.Pull);
         job.Rl.Async.RunAhead.Should().Be(RunAhead.Most);
