@@ -102,8 +102,8 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
     /// a whole wave more (k + 1), since those first steps, all launched at once on idle workers, leave the next
     /// wave's steps generated ahead: measured from there, async-4 and async-8 on 128 H800 came out at 62.8 and
     /// 43.7 s a step over their first wave and 88.2 and 75.2 s over 24 and 27 steps (its later waves 87-93 s);
-    /// with runAhead needed 2 k more instead (it climbs one step at a time, no burst), as the job starts one step ahead and goes one further each step the trainer
-    /// waits (measured at 1 + k: the steps launched on the way up were in the measured ones, a third of them one
+    /// with runAhead needed 2 k more instead (it climbs one step at a time, no burst), as the job starts one step
+    /// ahead and goes one further each step the trainer waits (measured at 1 + k: the steps launched on the way up were in the measured ones, a third of them one
     /// version old where the job ran two ahead, and 52 % slower); the dispatch ablation's two more, its dataset's
     /// first epoch (prompts the ranker has not seen yet).
     /// </summary>

@@ -51,7 +51,7 @@ public sealed record IdealBound(double Generation, double Scoring, double Traini
         var context = tokens > 0 ? w.Samples.Sum(s => (double)s.Prompt * s.Response + s.Response * (s.Response - 1.0) / 2) / tokens : meanPrompt;
         var perToken = w.Generation.DecodeStepSeconds(batch, batch * context) / batch;
         var generation = w.Generation.TensorParallel * (w.Generation.PrefillSeconds(w.Samples.Select(s => s.Prompt).ToArray())
-            + perToken * w.Samples.Sum(s => (double)s.Response));
+            + perToken * tokens);
         var scoring = w.Scoring.Sum(m => m.TensorParallel * m.ForwardSeconds(sequences));
         var training = w.ActorTraining.TensorParallel * w.ActorTraining.TrainingSeconds(sequences)
             + (w.CriticTraining is { } c ? c.TensorParallel * c.TrainingSeconds(sequences) : 0);

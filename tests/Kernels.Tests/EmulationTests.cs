@@ -298,6 +298,11 @@ public sealed class IdealBoundTests
 {
     private static readonly CostModel Actor = new(DeviceClass.H800, ModelShape.Qwen25_7B);
 
+    // The workload's token-weighted mean context: 100 x 10 + 0 + ... + 9 and 100 x 50 + 0 + ... + 49 over its 60
+    // response tokens (121.17; the plain mean prompt + half the mean response, 115, undercounts the longer
+    // response's reads).
+    private const double Context = (100 * 10 + 45 + 100 * 50 + 1225) / 60.0;
+
     // Two samples of 100-token prompts, 10 and 50 tokens of response, on one worker, one scorer and one trainer.
     private static readonly EmulatedWorkload Workload = new([(100, 10), (100, 50)], Actor, GenerationWorkers: 1, WorkerCapacity: 4, [Actor],
         InferenceDevices: 1, Actor, CriticTraining: null, [[[0, 1]]], Link.InfiniBand);
@@ -315,11 +320,8 @@ public sealed class IdealBoundTests
     public void Each_pool_does_its_stage_and_a_synchronous_step_waits_for_generation_then_training()
     {
         // Two samples in flight fill two of the worker's four rows; each token at its share of a two-row step
-        // whose rows hold the token-weighted mean context: 100 x 10 + 0 + ... + 9 and 100 x 50 + 0 + ... + 49 over
-        // 60 tokens (121.17; the plain mean prompt + half the mean response, 115, undercounts the longer
-        // response's reads). One device per pool.
-        const double context = (100 * 10 + 45 + 100 * 50 + 1225) / 60.0;
-        var perToken = Actor.DecodeStepSeconds(2, 2 * context) / 2;
+        // whose rows hold the token-weighted mean context. One device per pool.
+        var perToken = Actor.DecodeStepSeconds(2, 2 * Context) / 2;
         var generation = Actor.PrefillSeconds([100, 100]) + 60 * perToken;
         var (scoring, training) = (Actor.ForwardSeconds([110, 150]), Actor.TrainingSeconds([110, 150]));
 
@@ -341,8 +343,7 @@ public sealed class IdealBoundTests
     public void With_staleness_more_samples_fill_a_worker_the_pools_overlap_and_k_plus_one_steps_share_the_critical_path()
     {
         // k = 1: two steps' samples in flight, four rows of the worker's four, at the token-weighted context.
-        const double context = (100 * 10 + 45 + 100 * 50 + 1225) / 60.0;
-        var perToken = Actor.DecodeStepSeconds(4, 4 * context) / 4;
+        var perToken = Actor.DecodeStepSeconds(4, 4 * Context) / 4;
         var generation = Actor.PrefillSeconds([100, 100]) + 60 * perToken;
 
         var bound = IdealBound.For(Workload, staleness: 1);
@@ -369,7 +370,7 @@ public sealed class IdealBoundTests
         bound.CriticalPath.Should().BeApproximately(path, 1e-12);
         bound.CriticalPath.Should().BeLessThan(IdealBound.For(Workload).CriticalPath);
         // The pool's work at a regular worker's cost per token, over its five devices (a sample in flight per worker).
-        bound.Generation.Should().BeApproximately((Actor.PrefillSeconds([100, 100]) + 60 * Actor.DecodeStepSeconds(1, (100 * 10 + 45 + 100 * 50 + 1225) / 60.0)) / 5, 1e-12);
+        bound.Generation.Should().BeApproximately((Actor.PrefillSeconds([100, 100]) + 60 * Actor.DecodeStepSeconds(1, Context)) / 5, 1e-12);
     }
 
     [Fact]
