@@ -301,8 +301,11 @@ public sealed class RlJobTests(ClusterFixture fixture)
             m.Kl.Should().BeApproximately(w.Kl, 1e-4);
             m.Entropy.Should().BeApproximately(w.Entropy, 1e-4);
             m.HeldOutAccuracy.Should().Be(w.HeldOutAccuracy);
-            // The ranker's state came back with the checkpoint: the same forecast as if it never stopped.
-            m.Ranking.Should().NotBeNull().And.Be(w.Ranking);
+            // The ranker's state came back with the checkpoint: the same forecast as if it never stopped. (Not the
+            // halfway recall: which responses ended in the step's first half is a matter of timing on real devices.)
+            m.Ranking.Should().NotBeNull();
+            w.Ranking.Should().NotBeNull();
+            (m.Ranking! with { HalfwayPromptRecall = null }).Should().Be(w.Ranking! with { HalfwayPromptRecall = null });
         }
     }
 
