@@ -25,7 +25,8 @@ namespace Client.Benchmarks;
 /// unfused base), fused with the planner's plan (its intra-stage fusion). Variants with a Dispatch policy are
 /// StreamRL's dispatch ablation (async-k-round-robin, async-k-pull, async-k-skew): the same asynchronous job
 /// dispatched three ways, on a dataset of two steps' prompts (when the workload gives none), so that from the
-/// third step the length ranker has each prompt's history; the first epoch is warm-up. Variants with Pools are
+/// third step the length ranker has each prompt's history; the first epoch is warm-up (async-k-partial-pull,
+/// async-k-partial-skew and async-k-partial-skew-tp4: the same with partial rollouts). Variants with Pools are
 /// StreamRL's resource split (rl.pools): async-k-split divides the devices once, at the start, by simulating
 /// the first step (the fixed split chosen at step 0), async-k-elastic divides them again after every step.
 /// Variants with LongTailTensorParallel t (async-k-skew-tpt, async-k-stream-skew-tpt) make <see cref="LongTailWorkers"/>
@@ -86,6 +87,9 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
             new BenchVariant($"async-{k}-stream-skew-tp8", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Stream: true, Dispatch: DispatchPolicy.SkewAware, LongTailTensorParallel: 8),
             new BenchVariant($"async-{k}-skew-tail4", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Dispatch: DispatchPolicy.SkewAware, LongTailTensorParallel: 4, LongTailRole: LongTailRole.Tail),
             new BenchVariant($"async-{k}-stream-skew-tail4", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Stream: true, Dispatch: DispatchPolicy.SkewAware, LongTailTensorParallel: 4, LongTailRole: LongTailRole.Tail),
+            new BenchVariant($"async-{k}-partial-pull", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Partial: true, Dispatch: DispatchPolicy.Pull),
+            new BenchVariant($"async-{k}-partial-skew", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Partial: true, Dispatch: DispatchPolicy.SkewAware),
+            new BenchVariant($"async-{k}-partial-skew-tp4", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Partial: true, Dispatch: DispatchPolicy.SkewAware, LongTailTensorParallel: 4),
         }),
     ];
 
