@@ -80,6 +80,27 @@ public sealed class BenchVariantTests
         tails.Problem().Should().BeNull();
     }
 
+    [Theory]
+    [InlineData("async-4-partial-pull", DispatchPolicy.Pull, null, 80)]
+    [InlineData("async-4-partial-skew", DispatchPolicy.SkewAware, null, 80)]
+    [InlineData("async-4-partial-skew-tp4", DispatchPolicy.SkewAware, 4, 68)]
+    public void A_partial_rollouts_dispatch_variant_runs_the_ablations_dataset_with_partial_rollouts(string name, DispatchPolicy dispatch, int? tensorParallel, int workers)
+    {
+        var workload = JobSpec.FromJson(File.ReadAllText(Path.Combine(Testing.RepositoryPaths.Root, "infra", "workloads", "grpo-7b-128xh800-reasoning32k.json")), "h800");
+
+        var job = BenchVariant.Parse(name).Apply(workload);
+
+        job.Rl!.Problem().Should().BeNull();
+        job.Rl.Async.Should().Be(new AsyncSpec { MaxStaleness = 4, PartialRollouts = true });
+        job.Rl.Dispatch.Should().Be(dispatch);
+        job.Rl.Emulation!.DatasetPrompts.Should().Be(2 * 64, "the dispatch ablation's dataset: two steps' prompts, so the ranker knows them from the third step");
+        job.Rl.Emulation.LongTail?.TensorParallel.Should().Be(tensorParallel);
+        job.Rl.GenerationWorkers.Should().Be(workers);
+        job.Rl.Migration.Should().BeNull("partial rollouts refuse a migration section");
+        job.Iterations.Should().Be(1 + 4 + 5 + 2 + 5 + 4, "warm-up (1 + k, a wave, the dataset's first epoch), a wave of 5 measured, 4 that only train");
+        new EmulatedJob(job).Devices.Should().Be(128);
+    }
+
     [Fact]
     public void A_migrating_variant_runs_with_the_plan_the_simulation_chooses_for_its_workload()
     {
