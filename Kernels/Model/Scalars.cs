@@ -19,6 +19,13 @@ public sealed class Scalars : IDisposable
     /// </summary>
     public static Scalar One { get; } = 1.ToScalar();
 
+    /// <summary>
+    /// 2, held for the process's life, for squares: TorchSharp's <c>square()</c> is <c>pow(2)</c> with a fresh Scalar, the
+    /// same race as <see cref="One"/>'s (seen: an asynchronous job failed at iteration 266 with "INTERNAL ASSERT FAILED at
+    /// Scalar.h:279" from pow inside RmsNorm, its trainer computing proximal log-probs beside two generation workers).
+    /// </summary>
+    public static Scalar Two { get; } = 2.ToScalar();
+
     public Scalar this[double value]
     {
         get

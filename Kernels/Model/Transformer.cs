@@ -253,7 +253,7 @@ internal sealed class RmsNorm : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x) => x * x.square().mean([-1L], keepdim: true).add(eps, Scalars.One).rsqrt() * weight;
+    public override Tensor forward(Tensor x) => x * x.pow(Scalars.Two).mean([-1L], keepdim: true).add(eps, Scalars.One).rsqrt() * weight;
 
     protected override void Dispose(bool disposing)
     {

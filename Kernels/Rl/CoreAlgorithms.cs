@@ -46,7 +46,7 @@ public static class CoreAlgorithms
         using var s = new Scalars();
         var centered = values - MaskedMean(values, mask);
         var count = mask.sum();
-        return (centered.square() * mask).sum() / count.sub(s[1]);
+        return (centered.pow(Scalars.Two) * mask).sum() / count.sub(s[1]);
     }
 
     /// <summary>whiten(x) = (x - mean) / sqrt(var + 1e-8) over the unmasked entries; the mean is added back when shiftMean is false.</summary>
@@ -224,8 +224,8 @@ public static class CoreAlgorithms
     {
         using var s = new Scalars();
         var clippedValues = values.clamp(oldValues.sub(s[clipRange]), oldValues.add(s[clipRange]));
-        var unclippedLoss = (values - returns).square();
-        var clippedLoss = (clippedValues - returns).square();
+        var unclippedLoss = (values - returns).pow(Scalars.Two);
+        var clippedLoss = (clippedValues - returns).pow(Scalars.Two);
         return (Aggregate(maximum(unclippedLoss, clippedLoss), mask, aggregation).mul(s[0.5]),
             MaskedMean((clippedLoss > unclippedLoss).to(float32), mask));
     }
@@ -239,7 +239,7 @@ public static class CoreAlgorithms
         {
             case KlEstimator.K1: return logRatio;
             case KlEstimator.Abs: return logRatio.abs();
-            case KlEstimator.K2: return logRatio.square().mul(s[0.5]);
+            case KlEstimator.K2: return logRatio.pow(Scalars.Two).mul(s[0.5]);
             case KlEstimator.K3:
                 var reverse = (refLogProbs - logProbs).clamp(s[-20.0], s[20.0]);
                 return (reverse.exp() - reverse).sub(s[1]).clamp(s[-10.0], s[10.0]);

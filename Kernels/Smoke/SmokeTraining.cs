@@ -1,3 +1,4 @@
+using Kernels.Model;
 using Kernels.Training;
 using System.Security.Cryptography;
 using Kernels.Checkpoints;
@@ -41,7 +42,7 @@ public static class SmokeTraining
             if (step == 0)
             {
                 initialLoss = loss.item<float>();
-                firstGradientNorm = Math.Sqrt(model.parameters().Sum(p => p.grad!.square().sum().item<float>()));
+                firstGradientNorm = Math.Sqrt(model.parameters().Sum(p => p.grad!.pow(Scalars.Two).sum().item<float>()));
             }
             optimizer.Step();
             finalLoss = loss.item<float>();

@@ -1,3 +1,4 @@
+using Kernels.Model;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -35,7 +36,7 @@ public sealed class AdamWOptimizer : IDisposable
     public double GradNormSquared()
     {
         using var scope = NewDisposeScope();
-        return parameters.Select(p => p.grad).Where(g => g is not null).Sum(g => g!.to(float64).square().sum().item<double>());
+        return parameters.Select(p => p.grad).Where(g => g is not null).Sum(g => g!.to(float64).pow(Scalars.Two).sum().item<double>());
     }
 
     /// <summary>
