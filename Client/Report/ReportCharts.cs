@@ -64,18 +64,43 @@ public static class ReportCharts
     /// </summary>
     public static IReadOnlyList<(string Title, byte[] Png)> Compare(IReadOnlyList<(string Policy, IterationMetrics[] Steps)> policies)
     {
-        (string, double[], double[])[] Series(Func<IterationMetrics, double> value) =>
-            [.. policies.Select(p => (p.Policy, p.Steps.Select(m => (double)m.Iteration).ToArray(), p.Steps.Select(value).ToArray()))];
         static double Seconds(IterationMetrics m) => m.IterationSeconds * m.TimeScale;
         return
         [
-            Chart("Seconds per step (emulated)", "s", Series(Seconds)),
-            Chart("Trained samples per second", "samples / s", Series(m => (m.Ledger?.Trained ?? 0) / Seconds(m))),
-            Chart("Device busy (mean over devices)", "share of the step", Series(MeanBusy)),
+            Chart("Seconds per step (emulated)", "s", Series(policies, Seconds)),
+            Chart("Trained samples per second", "samples / s", Series(policies, m => (m.Ledger?.Trained ?? 0) / Seconds(m))),
+            Chart("Device busy (mean over devices)", "share of the step", Series(policies, MeanBusy)),
         ];
     }
 
-    private static (string, byte[]) Chart(string title, string yLabel, params (string Legend, double[] X, double[] Y)[] series)
+    /// <summary>
+    /// Several runs of a job side by side (the staleness sweep's learning curves, seeds against each other), one
+    /// line per run: held-out accuracy at each evaluation, reward, and, when a run is asynchronous, its mean
+    /// version lag; seconds a step (emulated seconds for an emulated run).
+    /// </summary>
+    public static IReadOnlyList<(string Title, byte[] Png)> Runs(IReadOnlyList<(string Run, IterationMetrics[] Metrics)> runs)
+    {
+        var steps = runs.Select(r => (r.Run, r.Metrics.Where(m => m.Iteration > 0).ToArray())).ToArray();
+        var charts = new List<(string, byte[])>();
+        if (runs.Any(r => r.Metrics.Any(m => m.HeldOutAccuracy is not null)))
+        {
+            charts.Add(Chart("Held-out accuracy", "accuracy", Alignment.LowerRight,
+                Series([.. runs.Select(r => (r.Run, r.Metrics.Where(m => m.HeldOutAccuracy is not null).ToArray()))], m => m.HeldOutAccuracy!.Value)));
+        }
+        // Learning curves rise: their legend goes where they are not.
+        charts.Add(Chart("Reward (mean per step)", "reward", Alignment.LowerRight, Series(steps, m => m.RewardMean)));
+        if (steps.Any(r => r.Item2.Any(m => m.VersionLagMax > 0))) charts.Add(Chart("Staleness (mean lag)", "weights versions behind", Series(steps, m => m.VersionLagMean)));
+        charts.Add(Chart("Seconds per step", "s", Series(steps, m => m.IterationSeconds * m.TimeScale)));
+        return charts;
+    }
+
+    /// <summary>A line per named run: its steps' iterations and <paramref name="value"/> of each.</summary>
+    private static (string, double[], double[])[] Series(IReadOnlyList<(string Name, IterationMetrics[] Steps)> runs, Func<IterationMetrics, double> value) =>
+        [.. runs.Select(r => (r.Name, r.Steps.Select(m => (double)m.Iteration).ToArray(), r.Steps.Select(value).ToArray()))];
+
+    private static (string, byte[]) Chart(string title, string yLabel, params (string Legend, double[] X, double[] Y)[] series) => Chart(title, yLabel, Alignment.UpperLeft, series);
+
+    private static (string, byte[]) Chart(string title, string yLabel, Alignment legendAt, params (string Legend, double[] X, double[] Y)[] series)
     {
         var plot = new Plot();
         foreach (var (legend, x, y) in series)
@@ -87,7 +112,7 @@ public static class ReportCharts
         plot.Title(title);
         plot.XLabel("iteration");
         plot.YLabel(yLabel);
-        if (series.Length > 1) plot.ShowLegend(Alignment.UpperLeft);
+        if (series.Length > 1) plot.ShowLegend(legendAt);
         return (title, plot.GetImageBytes(Width, Height, ImageFormat.Png));
     }
 }

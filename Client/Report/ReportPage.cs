@@ -13,14 +13,12 @@ namespace Client.Report;
 /// </summary>
 public static class ReportPage
 {
-    public static string Build(string job, IReadOnlyList<IterationMetrics> metrics)
+    /// <param name="charts">The job's charts (<see cref="ReportCharts.Draw"/>).</param>
+    public static string Build(string job, IReadOnlyList<IterationMetrics> metrics, IReadOnlyList<(string Title, byte[] Png)> charts)
     {
         var page = new StringBuilder();
         page.Append(Head(job)).Append(CultureInfo.InvariantCulture, $"<p>{metrics.Count(m => m.Iteration > 0)} steps.</p>\n");
-        foreach (var (title, png) in ReportCharts.Draw(metrics))
-        {
-            page.Append(CultureInfo.InvariantCulture, $"<img alt=\"{Html(title)}\" src=\"data:image/png;base64,{Convert.ToBase64String(png)}\">\n");
-        }
+        Images(page, charts);
         if (metrics.LastOrDefault(m => m.Timeline.Length > 0) is { } last)
         {
             page.Append(CultureInfo.InvariantCulture, $"<h2>Device timeline, iteration {last.Iteration}</h2>\n");
@@ -44,10 +42,7 @@ public static class ReportPage
     {
         var page = new StringBuilder();
         page.Append(Head($"bench {workload}"));
-        foreach (var (title, png) in ReportCharts.Compare([.. policies.Select(p => (p.Result.Policy, p.Steps))]))
-        {
-            page.Append(CultureInfo.InvariantCulture, $"<img alt=\"{Html(title)}\" src=\"data:image/png;base64,{Convert.ToBase64String(png)}\">\n");
-        }
+        Images(page, ReportCharts.Compare([.. policies.Select(p => (p.Result.Policy, p.Steps))]));
         page.Append("<h2>Steady state</h2>\n<table id=\"policies\"><tr><th>policy</th><th>s / step</th><th>samples / s</th><th>speed-up</th><th>efficiency</th></tr>\n");
         foreach (var (r, _) in policies)
         {
@@ -64,6 +59,54 @@ public static class ReportPage
         }
         page.Append(Loaded);
         return page.ToString();
+    }
+
+    /// <summary>
+    /// Several runs compared (<c>actors report</c> with more than one job or file): their charts
+    /// (<see cref="ReportCharts.Runs"/>), then held-out accuracy at each evaluation, a column per run, closed by each
+    /// run's mean over its last <paramref name="tail"/> evaluations and that mean's gap to the first run's, in points.
+    /// </summary>
+    public static string Runs(IReadOnlyList<(string Run, IterationMetrics[] Metrics)> runs, IReadOnlyList<(string Title, byte[] Png)> charts, int tail)
+    {
+        var page = new StringBuilder();
+        page.Append(Head(string.Join(" vs ", runs.Select(r => r.Run))));
+        Images(page, charts);
+        var iterations = runs.SelectMany(r => r.Metrics.Where(m => m.HeldOutAccuracy is not null).Select(m => m.Iteration)).Distinct().Order().ToArray();
+        page.Append("<h2>Held-out accuracy</h2>\n<table id=\"accuracy\"><tr><th>iteration</th>");
+        foreach (var (run, _) in runs) page.Append(CultureInfo.InvariantCulture, $"<th>{Html(run)}</th>");
+        page.Append("</tr>\n");
+        foreach (var i in iterations)
+        {
+            page.Append(CultureInfo.InvariantCulture, $"<tr data-iteration=\"{i}\"><td>{i}</td>");
+            foreach (var (_, metrics) in runs)
+            {
+                var accuracy = metrics.LastOrDefault(m => m.Iteration == i && m.HeldOutAccuracy is not null)?.HeldOutAccuracy;
+                page.Append(CultureInfo.InvariantCulture, $"<td>{(accuracy is { } a ? a.ToString("R", CultureInfo.InvariantCulture) : "")}</td>");
+            }
+            page.Append("</tr>\n");
+        }
+        var means = runs.Select(r => TailMean(r.Metrics, tail)).ToArray();
+        page.Append(CultureInfo.InvariantCulture, $"<tr id=\"tail-mean\"><td>mean of the last {tail}</td>");
+        foreach (var mean in means) page.Append(CultureInfo.InvariantCulture, $"<td>{(mean is { } m ? m.ToString("R", CultureInfo.InvariantCulture) : "")}</td>");
+        page.Append(CultureInfo.InvariantCulture, $"</tr>\n<tr id=\"tail-gap\"><td>gap to {Html(runs[0].Run)}, points</td>");
+        foreach (var mean in means) page.Append(CultureInfo.InvariantCulture, $"<td>{(mean is { } m && means[0] is { } first ? (100 * (m - first)).ToString("R", CultureInfo.InvariantCulture) : "")}</td>");
+        page.Append("</tr>\n</table>\n").Append(Loaded);
+        return page.ToString();
+    }
+
+    /// <summary>The mean held-out accuracy over a run's last <paramref name="tail"/> evaluations (all it has, if fewer); null when it has none.</summary>
+    public static double? TailMean(IReadOnlyList<IterationMetrics> metrics, int tail)
+    {
+        var evaluated = metrics.Where(m => m.HeldOutAccuracy is not null).TakeLast(tail).ToArray();
+        return evaluated.Length == 0 ? null : evaluated.Average(m => m.HeldOutAccuracy!.Value);
+    }
+
+    private static void Images(StringBuilder page, IReadOnlyList<(string Title, byte[] Png)> charts)
+    {
+        foreach (var (title, png) in charts)
+        {
+            page.Append(CultureInfo.InvariantCulture, $"<img alt=\"{Html(title)}\" src=\"data:image/png;base64,{Convert.ToBase64String(png)}\">\n");
+        }
     }
 
     private static string Head(string title) => $$"""

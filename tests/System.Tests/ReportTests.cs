@@ -54,6 +54,52 @@ public sealed class ReportTests : IDisposable
     }
 
     [Fact]
+    public async Task Two_runs_compared_are_one_page_of_their_curves_with_each_evaluation_side_by_side_their_tail_means_and_the_charts_as_png_files()
+    {
+        // A synchronous run and an asynchronous one of 300 steps: the second's accuracy 0.02 below the first's at
+        // every evaluation from 200 on, so over the last ten (210-300) its mean is 2 points below.
+        var files = new[] { "sync", "async" }.Select(run => Path.Combine(folder, run, "metrics.jsonl")).ToArray();
+        var sync = Enumerable.Range(0, 301).Select(i => Step(i) with { VersionLagMean = 0, VersionLagMax = 0 }).ToArray();
+        var async = Enumerable.Range(0, 301).Select(i => Step(i) with { HeldOutAccuracy = Step(i).HeldOutAccuracy - (i >= 200 && i % 10 == 0 ? 0.02 : 0) }).ToArray();
+        foreach (var (file, metrics) in files.Zip(new[] { sync, async }))
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+            await File.WriteAllLinesAsync(file, metrics.Select(m => JsonSerializer.Serialize(m, new JsonSerializerOptions(JsonSerializerDefaults.Web))));
+        }
+        var (page, pngs) = (Path.Combine(folder, "compared.html"), Path.Combine(folder, "charts"));
+
+        var (exit, _, output) = await ChildProcess.RunAsync(RepositoryPaths.BuiltAssembly("Client", "actors.dll"), ["report", .. files, "--out", page, "--png", pngs], folder, TimeSpan.FromMinutes(2));
+
+        exit.Should().Be(0, output);
+        Directory.GetFiles(pngs).Select(Path.GetFileName).Should().BeEquivalentTo(["held-out-accuracy.png", "reward-mean-per-step.png", "staleness-mean-lag.png", "seconds-per-step.png"]);
+        Directory.GetFiles(pngs).Should().OnlyContain(f => File.ReadAllBytes(f).Take(4).SequenceEqual(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }));
+        var dom = Browse(page);
+        (Regex.Match(dom, @"data-images=""(\d+)""").Groups[1].Value, Regex.Match(dom, @"data-images-loaded=""(\d+)""").Groups[1].Value).Should().Be(("4", "4"));
+        var rows = Regex.Matches(dom, @"<tr data-iteration=""(\d+)""><td>\d+</td><td>([^<]*)</td><td>([^<]*)</td></tr>");
+        rows.Should().HaveCount(31, "iteration 0 and every tenth");
+        foreach (Match row in rows)
+        {
+            var i = int.Parse(row.Groups[1].Value);
+            double.Parse(row.Groups[2].Value, CultureInfo.InvariantCulture).Should().Be(sync[i].HeldOutAccuracy!.Value);
+            double.Parse(row.Groups[3].Value, CultureInfo.InvariantCulture).Should().Be(async[i].HeldOutAccuracy!.Value);
+        }
+        // (210 + 220 + ... + 300) / 10 / 400 = 0.6375 for the first; 0.6175 for the second; -2 points.
+        var tail = Regex.Match(dom, @"<tr id=""tail-mean""><td>[^<]*</td><td>([^<]*)</td><td>([^<]*)</td>");
+        double.Parse(tail.Groups[1].Value, CultureInfo.InvariantCulture).Should().BeApproximately(0.6375, 1e-12);
+        double.Parse(tail.Groups[2].Value, CultureInfo.InvariantCulture).Should().BeApproximately(0.6175, 1e-12);
+        double.Parse(Regex.Match(dom, @"<tr id=""tail-gap""><td>[^<]*</td><td>[^<]*</td><td>([^<]*)</td>").Groups[1].Value, CultureInfo.InvariantCulture).Should().BeApproximately(-2, 1e-9);
+    }
+
+    [Fact]
+    public async Task A_tail_of_no_evaluations_is_refused_naming_the_option()
+    {
+        var (exit, _, output) = await ChildProcess.RunAsync(RepositoryPaths.BuiltAssembly("Client", "actors.dll"), ["report", "a.jsonl", "b.jsonl", "--tail", "0"], folder, TimeSpan.FromMinutes(2));
+
+        exit.Should().NotBe(0);
+        output.Should().Contain("--tail must be at least 1");
+    }
+
+    [Fact]
     public void A_dpo_jobs_report_draws_its_loss_margins_and_pairs_ranked_right_not_the_rl_curves()
     {
         // Ten DPO steps, evaluated every 5 (and at the start).
