@@ -149,11 +149,17 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
         File.WriteAllText(timeline, Timeline(last, seconds, $"{workload.Name}, {variant.Name}: iteration {last.Iteration}, {seconds:F1} emulated s"));
         // The bound is over the workload's samples; a tail-batching step trains others (those that finished first), and its round's bound is over those.
         var bound = variant.TailBatch ? measured.Sum(m => m.Round?.BoundSeconds ?? double.NaN) : steady.BoundSeconds;
-        return (new PolicyResult(variant.Name, steady.SecondsPerIteration, measured.Average(m => m.TrainingSeconds * m.TimeScale), steady.SamplesPerSecond, steady.TokensPerSecond, null,
-            bound / steady.Iterations, bound / steady.Seconds, steady.GenerationShare, steady.PredictionError, TimelineAnalysis.BusyByRole(last.Timeline, Instances(job, last.Pools), seconds),
-            (counter.Calls - calls) / wall, activations, measured.Average(m => TimelineAnalysis.NoDeviceBusyShare(m.Timeline, m.IterationSeconds * m.TimeScale)),
-            wall / (iterations + variant.WarmUp + variant.CoolDown), timeline, last.Timeline, DevicesOf(ran), ran.CostPerHour,
-            ran.CostPerHour is { } cost ? steady.SamplesPerSecond * 3600 / cost : null) { VersionLag = measured.Average(m => m.VersionLagMean) }, measured);
+        return (new PolicyResult
+        {
+            Policy = variant.Name, IterationSeconds = steady.SecondsPerIteration, TrainingSeconds = measured.Average(m => m.TrainingSeconds * m.TimeScale),
+            SamplesPerSecond = steady.SamplesPerSecond, TokensPerSecond = steady.TokensPerSecond,
+            BoundSeconds = bound / steady.Iterations, Efficiency = bound / steady.Seconds, GenerationShare = steady.GenerationShare, PredictionError = steady.PredictionError,
+            Busy = TimelineAnalysis.BusyByRole(last.Timeline, Instances(job, last.Pools), seconds), VersionLag = measured.Average(m => m.VersionLagMean),
+            GrainCallsPerSecond = (counter.Calls - calls) / wall, Activations = activations,
+            ControlPlaneShare = measured.Average(m => TimelineAnalysis.NoDeviceBusyShare(m.Timeline, m.IterationSeconds * m.TimeScale)),
+            WallSecondsPerIteration = wall / (iterations + variant.WarmUp + variant.CoolDown), Timeline = timeline, LastIteration = last.Timeline,
+            Devices = DevicesOf(ran), CostPerHour = ran.CostPerHour, SamplesPerCost = ran.CostPerHour is { } cost ? steady.SamplesPerSecond * 3600 / cost : null,
+        }, measured);
     }
 
     /// <summary>Each role's instances in an iteration: as the job file gives them, or as its pools divided them then (rl.pools).</summary>
@@ -169,12 +175,36 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
     }
 
     /// <summary>One policy's steady-state figures per iteration; seconds are emulated unless named wall.</summary>
-    public sealed record PolicyResult(string Policy, double IterationSeconds, double TrainingSeconds, double SamplesPerSecond, double TokensPerSecond, double? SpeedUp, double? BoundSeconds,
-        double? Efficiency, double GenerationShare, double? PredictionError, Dictionary<string, double> Busy, double GrainCallsPerSecond, int Activations,
-        double ControlPlaneShare, double WallSecondsPerIteration, string Timeline, DeviceTimeline[] LastIteration, string Devices, double? CostPerHour, double? SamplesPerCost)
+    public sealed record PolicyResult
     {
+        public required string Policy { get; init; }
+        public required double IterationSeconds { get; init; }
+        public required double TrainingSeconds { get; init; }
+        public required double SamplesPerSecond { get; init; }
+        public required double TokensPerSecond { get; init; }
+        /// <summary>Samples a second against the baseline's (set once every policy ran; null without a baseline).</summary>
+        public double? SpeedUp { get; init; }
+        public double? BoundSeconds { get; init; }
+        public double? Efficiency { get; init; }
+        public double GenerationShare { get; init; }
+        /// <summary>The measured step against the analytic model's, where there is one.</summary>
+        public double? PredictionError { get; init; }
+        /// <summary>Each role's busy share of the last measured step.</summary>
+        public Dictionary<string, double> Busy { get; init; } = [];
         /// <summary>The measured steps' mean version lag: how many versions behind the trainer's their samples' weights were.</summary>
         public double VersionLag { get; init; }
+        public double GrainCallsPerSecond { get; init; }
+        public int Activations { get; init; }
+        /// <summary>The share of a step in which no device works.</summary>
+        public double ControlPlaneShare { get; init; }
+        public double WallSecondsPerIteration { get; init; }
+        /// <summary>The SVG file of the last step's device timeline.</summary>
+        public string Timeline { get; init; } = "";
+        public DeviceTimeline[] LastIteration { get; init; } = [];
+        /// <summary>The devices by class, "80 H20 + 48 H800".</summary>
+        public string Devices { get; init; } = "";
+        public double? CostPerHour { get; init; }
+        public double? SamplesPerCost { get; init; }
     }
 
     /// <summary>The job's devices by class, "80 H20 + 48 H800".</summary>

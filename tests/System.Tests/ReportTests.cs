@@ -123,8 +123,11 @@ public sealed class ReportTests : IDisposable
     [Fact]
     public void A_bench_page_compares_its_policies_in_charts_a_browser_draws_with_their_table_and_timelines()
     {
-        Client.Commands.BenchCommand.PolicyResult Result(string policy, double seconds, double? speedUp) => new(policy, seconds, seconds / 2, 64 / seconds, 6400 / seconds, speedUp,
-            null, null, 0.5, null, [], 100, 10, 0.01, 1, "", [], "8 H800", null, null);
+        Client.Commands.BenchCommand.PolicyResult Result(string policy, double seconds, double? speedUp) => new()
+        {
+            Policy = policy, IterationSeconds = seconds, TrainingSeconds = seconds / 2, SamplesPerSecond = 64 / seconds, TokensPerSecond = 6400 / seconds, SpeedUp = speedUp,
+            GenerationShare = 0.5, GrainCallsPerSecond = 100, Activations = 10, ControlPlaneShare = 0.01, WallSecondsPerIteration = 1, Devices = "8 H800",
+        };
         IterationMetrics[] Steps(double seconds) => [.. Enumerable.Range(2, 5).Select(i => Step(300) with
         {
             Iteration = i, IterationSeconds = seconds, TimeScale = 1, Ledger = new StepLedger { Created = 64, Generated = 64, Scored = 64, Trained = 64 },
