@@ -8,6 +8,9 @@ public static class ReportCharts
 {
     private const int Width = 720, Height = 300;
 
+    /// <summary>A chart with its legend beside it is wider by this much, so its plot keeps about the width of one without.</summary>
+    private const int LegendWidth = 260;
+
     /// <summary>
     /// Each chart's title and PNG bytes; charts with nothing to show (no held-out evaluation, a synchronous job's
     /// staleness) are left out. A DPO job's (its steps have preference figures) are its own: loss, margins, pairs ranked right.
@@ -84,13 +87,13 @@ public static class ReportCharts
         var charts = new List<(string, byte[])>();
         if (runs.Any(r => r.Metrics.Any(m => m.HeldOutAccuracy is not null)))
         {
-            charts.Add(Chart("Held-out accuracy", "accuracy", Alignment.LowerRight,
+            charts.Add(Chart("Held-out accuracy", "accuracy", Edge.Right,
                 Series([.. runs.Select(r => (r.Run, r.Metrics.Where(m => m.HeldOutAccuracy is not null).ToArray()))], m => m.HeldOutAccuracy!.Value)));
         }
-        // Learning curves rise: their legend goes where they are not.
-        charts.Add(Chart("Reward (mean per step)", "reward", Alignment.LowerRight, Series(steps, m => m.RewardMean)));
-        if (steps.Any(r => r.Item2.Any(m => m.VersionLagMax > 0))) charts.Add(Chart("Staleness (mean lag)", "weights versions behind", Series(steps, m => m.VersionLagMean)));
-        charts.Add(Chart("Seconds per step", "s", Series(steps, m => m.IterationSeconds * m.TimeScale)));
+        // Runs' lines cross everywhere: their legend goes beside the plot, not over it.
+        charts.Add(Chart("Reward (mean per step)", "reward", Edge.Right, Series(steps, m => m.RewardMean)));
+        if (steps.Any(r => r.Item2.Any(m => m.VersionLagMax > 0))) charts.Add(Chart("Staleness (mean lag)", "weights versions behind", Edge.Right, Series(steps, m => m.VersionLagMean)));
+        charts.Add(Chart("Seconds per step", "s", Edge.Right, Series(steps, m => m.IterationSeconds * m.TimeScale)));
         return charts;
     }
 
@@ -98,9 +101,10 @@ public static class ReportCharts
     private static (string, double[], double[])[] Series(IReadOnlyList<(string Name, IterationMetrics[] Steps)> runs, Func<IterationMetrics, double> value) =>
         [.. runs.Select(r => (r.Name, r.Steps.Select(m => (double)m.Iteration).ToArray(), r.Steps.Select(value).ToArray()))];
 
-    private static (string, byte[]) Chart(string title, string yLabel, params (string Legend, double[] X, double[] Y)[] series) => Chart(title, yLabel, Alignment.UpperLeft, series);
+    private static (string, byte[]) Chart(string title, string yLabel, params (string Legend, double[] X, double[] Y)[] series) => Chart(title, yLabel, null, series);
 
-    private static (string, byte[]) Chart(string title, string yLabel, Alignment legendAt, params (string Legend, double[] X, double[] Y)[] series)
+    /// <param name="legendBeside">Where the legend goes outside the plot; null: inside, upper left.</param>
+    private static (string, byte[]) Chart(string title, string yLabel, Edge? legendBeside, params (string Legend, double[] X, double[] Y)[] series)
     {
         var plot = new Plot();
         foreach (var (legend, x, y) in series)
@@ -112,7 +116,8 @@ public static class ReportCharts
         plot.Title(title);
         plot.XLabel("iteration");
         plot.YLabel(yLabel);
-        if (series.Length > 1) plot.ShowLegend(legendAt);
-        return (title, plot.GetImageBytes(Width, Height, ImageFormat.Png));
+        if (series.Length > 1 && legendBeside is { } edge) plot.ShowLegend(edge);
+        else if (series.Length > 1) plot.ShowLegend(Alignment.UpperLeft);
+        return (title, plot.GetImageBytes(legendBeside is null ? Width : Width + LegendWidth, Height, ImageFormat.Png));
     }
 }
