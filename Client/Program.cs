@@ -46,7 +46,7 @@ app.Configure(config =>
         tls.AddCommand<TlsCreateCommand>("create").WithDescription("Make a self-signed cluster certificate (a .pfx file) for the silos' Tls:Certificate and the client's --certificate.");
     });
     config.AddCommand<ReferenceCommand>("reference").WithDescription("Write the job-file and silo-settings references (docs/reference) from the settings classes.");
-    config.AddCommand<ReportCommand>("report").WithDescription("Write a job's report: an HTML page with its curves as PNG charts, its last device timeline and every step's figures.");
+    config.AddCommand<ReportCommand>("report").WithDescription("Write a job's report: an HTML page with its curves as PNG charts, its last device timeline and every step's figures; of several jobs, one page comparing them.");
     config.AddCommand<ImportCommand>("import").WithDescription("Bring a Hugging Face model folder (sharded or not) into the checkpoint store as weights a job starts from.");
     config.AddCommand<ExportCommand>("export").WithDescription("Write a job's trained actor as a Hugging Face model folder (config, safetensors shards, tokenizer).");
     config.AddCommand<MergeCommand>("merge").WithDescription("Merge models in the checkpoint store (linear with weights, or SLERP of two) into one a job can start from.");
