@@ -22,7 +22,8 @@ public sealed record TrainerSetup(
 /// A sample as the trainers need it; per-token arrays run over the response. With
 /// <see cref="ProximalLogProbs"/> (asynchronous jobs: the actor's log-probs before the step) the actor's loss is decoupled PPO;
 /// with <see cref="ProximalIsCurrent"/> too, the proximal log-probs being those of the weights that train the row (a row
-/// trained once, in the step's first optimizer step: no separate forward pass for them).
+/// trained once, in the step's first optimizer step: no separate forward pass for them). With <see cref="VersionLags"/>
+/// (per token: the versions the proximal policy is ahead of the one that sampled it) decoupled PPO's clip range shrinks with the lag.
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record TrainingRow(
@@ -37,7 +38,8 @@ public sealed record TrainingRow(
     [property: Id(8)] int EmulatedResponse = 0,
     [property: Id(9)] float[]? ProximalLogProbs = null,
     [property: Id(10)] bool ProximalIsCurrent = false,
-    [property: Id(11)] bool[]? ToolTokens = null)
+    [property: Id(11)] bool[]? ToolTokens = null,
+    [property: Id(12)] int[]? VersionLags = null)
 {
     public int PromptTokens => Prompt.Length > 0 ? Prompt.Length : EmulatedPrompt;
     public int ResponseTokens => Response.Length > 0 ? Response.Length : EmulatedResponse;

@@ -104,6 +104,23 @@ public sealed class StepTraining(JobSpec job, ITrainerBackend trainers, IGrainFa
             new AdvantageOptions(rl.Gamma, rl.Lambda, rl.KlInReward ? rl.KlCoefficient : 0, TrainerSettings.Kl(rl.KlEstimator)));
 
     /// <summary>
+    /// Per response token, the versions the step's proximal policy (i - 1) is ahead of the one that sampled it, from
+    /// the response's version spans (a token past them, such as a tool's, takes the last span's lag).
+    /// </summary>
+    public static int[] TokenLags(int iteration, GeneratedResponse generated)
+    {
+        var lags = new int[generated.Response.Length];
+        var (t, lag) = (0, iteration - 1 - generated.WeightVersion);
+        foreach (var span in generated.Spans ?? [])
+        {
+            lag = iteration - 1 - span.Version;
+            for (var n = 0; n < span.Tokens && t < lags.Length; n++) lags[t++] = lag;
+        }
+        Array.Fill(lags, lag, t, lags.Length - t);
+        return lags;
+    }
+
+    /// <summary>
     /// The records as training rows for step <paramref name="index"/> of <paramref name="iteration"/> on; with
     /// decoupled PPO on stale samples, with the proximal log-probs of the weights before that step: the rows of <paramref name="firstStep"/> (trained once, by the step's
     /// first optimizer step, whose weights those are) take them from that step's own forward pass, the
@@ -115,6 +132,7 @@ public sealed class StepTraining(JobSpec job, ITrainerBackend trainers, IGrainFa
             advantages.Advantages[k], r.Scores!.Values, advantages.Returns?[k], r.Scores.RefLogProbs, r.Start.EmulatedPrompt, r.Generated.EmulatedLength,
             ToolTokens: r.Generated.Turns is { Calls: > 0 } turns ? turns.Over(r.Generated.Response.Length) : null)).ToArray();
         if (rl.Async is not { Decoupled: true, MaxStaleness: > 0 }) return rows;
+        if (rl.Async.ScalesClipByLag) rows = [.. rows.Select((row, k) => row with { VersionLags = TokenLags(iteration, records[k].Generated!) })];
         foreach (var k in firstStep) rows[k] = rows[k] with { ProximalIsCurrent = true };
         var others = Enumerable.Range(0, rows.Length).Where(k => !rows[k].ProximalIsCurrent).ToArray();
         if (others.Length == 0) return rows;

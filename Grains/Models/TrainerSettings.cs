@@ -29,5 +29,5 @@ public static class TrainerSettings
 
     public static PreferenceExample Example(PreferenceRow r) => new(r.Prompt, r.Chosen, r.Rejected, r.RefChosen, r.RefRejected);
 
-    public static TrainingSample Sample(TrainingRow r) => new(r.Prompt, r.Response, r.OldLogProbs, r.Advantages, r.OldValues, r.Returns, r.RefLogProbs, r.ProximalLogProbs, r.ProximalIsCurrent, r.ToolTokens);
+    public static TrainingSample Sample(TrainingRow r) => new(r.Prompt, r.Response, r.OldLogProbs, r.Advantages, r.OldValues, r.Returns, r.RefLogProbs, r.ProximalLogProbs, r.ProximalIsCurrent, r.ToolTokens, r.VersionLags);
 }

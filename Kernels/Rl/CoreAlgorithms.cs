@@ -178,16 +178,22 @@ public static class CoreAlgorithms
     ///   u_t = pi / pi_prox = exp(clamp(log pi - log pi_prox, ±20)),   L_t = PPO-clip(u_t, A_t) as in <see cref="PpoPolicyLoss"/>,
     ///   w_t = pi_prox / pi_behav = exp(clamp(log pi_prox - log pi_behav, ±20)),
     ///   L = agg(w_t [w_t &lt;= cap] L_t) over the mask (a token whose weight passes the cap counts as 0).
+    /// With <paramref name="versionLags"/> (l_t: how many versions the proximal policy is ahead of the one that
+    /// sampled token t) the clip range shrinks with the lag, as staleness-aware asynchronous SGD divides the
+    /// learning rate by the staleness (Zhang et al. 2016): eps_t = eps / (1 + l_t). A token l versions old
+    /// has l + 1 updates in flight that its gradient's direction already pushed, so each gets its share of one step.
     /// When behaviour and proximal policies are the same, w = 1 and this is PPO. Also returns the clip
     /// fraction, mean(log pi_prox - log pi), the dual-clip fraction and the share of tokens cut by the cap.
     /// </summary>
     public static PolicyLoss DecoupledPpoPolicyLoss(
         Tensor logProbs, Tensor proximalLogProbs, Tensor behaviourLogProbs, Tensor advantages, Tensor mask,
-        double clipLow = 0.2, double clipHigh = 0.2, double dualClip = 3.0, double behaviourWeightCap = 5.0, LossAggregation aggregation = LossAggregation.TokenMean)
+        double clipLow = 0.2, double clipHigh = 0.2, double dualClip = 3.0, double behaviourWeightCap = 5.0, LossAggregation aggregation = LossAggregation.TokenMean,
+        Tensor? versionLags = null)
     {
         if (behaviourWeightCap <= 1) throw new ArgumentOutOfRangeException(nameof(behaviourWeightCap), behaviourWeightCap, "the behaviour weight cap must be greater than 1");
         using var s = new Scalars();
-        var clip = PpoClipTokenLosses(logProbs, proximalLogProbs, advantages, clipLow, clipHigh, dualClip);
+        var clip = PpoClipTokenLosses(logProbs, proximalLogProbs, advantages, clipLow, clipHigh, dualClip,
+            versionLags is null ? null : versionLags.to(logProbs.dtype).add(s[1.0], Scalars.One).reciprocal());
         var weight = (proximalLogProbs - behaviourLogProbs).clamp(s[-20.0], s[20.0]).exp().detach();
         var kept = weight.le(s[behaviourWeightCap]).to(weight.dtype);
         return new PolicyLoss(Aggregate(clip.Losses * weight * kept, mask, aggregation), MaskedMean(clip.Clipped, mask), MaskedMean(-clip.LogRatio, mask),
@@ -197,17 +203,20 @@ public static class CoreAlgorithms
     /// <summary>
     /// The per-token PPO clipped loss against a policy <paramref name="anchorLogProbs"/>: ratio = exp(clamp(log pi - log anchor, ±20)),
     /// L = max(-A ratio, -A clamp(ratio, 1 - eps_low, 1 + eps_high)), and for A &lt; 0 L = min(L, -A c);
-    /// with the log-ratio and where the clip and the dual clip acted (1 or 0).
+    /// with the log-ratio and where the clip and the dual clip acted (1 or 0). A per-token <paramref name="clipScale"/>
+    /// multiplies both clip ranges.
     /// </summary>
     private static (Tensor Losses, Tensor LogRatio, Tensor Clipped, Tensor DualClipped) PpoClipTokenLosses(
-        Tensor logProbs, Tensor anchorLogProbs, Tensor advantages, double clipLow, double clipHigh, double dualClip)
+        Tensor logProbs, Tensor anchorLogProbs, Tensor advantages, double clipLow, double clipHigh, double dualClip, Tensor? clipScale = null)
     {
         if (dualClip <= 1) throw new ArgumentOutOfRangeException(nameof(dualClip), dualClip, "the dual-clip constant must be greater than 1");
         using var s = new Scalars();
         var logRatio = (logProbs - anchorLogProbs).clamp(s[-20.0], s[20.0]);
         var ratio = logRatio.exp();
         var unclipped = -advantages * ratio;
-        var clipped = -advantages * ratio.clamp(s[1 - clipLow], s[1 + clipHigh]);
+        var clippedRatio = clipScale is null ? ratio.clamp(s[1 - clipLow], s[1 + clipHigh])
+            : minimum(maximum(ratio, clipScale.mul(s[-clipLow]).add(s[1.0], Scalars.One)), clipScale.mul(s[clipHigh]).add(s[1.0], Scalars.One));
+        var clipped = -advantages * clippedRatio;
         var clippedMax = maximum(unclipped, clipped);
         var dual = (-advantages).mul(s[dualClip]);
         var negative = advantages.lt(s[0]);

@@ -37,7 +37,8 @@ public static class PolicyUpdate
 {
     /// <summary>
     /// L = sum_t PPO-clip(ratio_t, A_t) / N + c_kl sum_t KL_t / N - c_ent sum_t H_t / N, over this share's
-    /// response tokens t, N the mini-batch's tokens; decoupled PPO when every sample has proximal log-probs.
+    /// response tokens t, N the mini-batch's tokens; decoupled PPO when every sample has proximal log-probs, its clip
+    /// range shrinking with each token's version lag when every sample has them.
     /// </summary>
     public static UpdateSums ActorBackward(Transformer actor, IReadOnlyList<TrainingSample> samples, double miniBatchTokens, ActorLossOptions options)
     {
@@ -78,8 +79,10 @@ public static class PolicyUpdate
         var advantages = batch.Pad(samples.Select(s => s.Advantages).ToArray());
         var proximal = samples.All(s => s.ProximalIsCurrent) ? logProbs.detach()
             : samples.All(s => s.ProximalLogProbs is not null) ? batch.Pad(samples.Select(s => s.ProximalLogProbs!).ToArray()) : null;
+        var lags = samples.All(s => s.VersionLags is not null) ? batch.Pad([.. samples.Select(s => s.VersionLags!.Select(l => (float)l).ToArray())]) : null;
         var policy = proximal is not null
-            ? CoreAlgorithms.DecoupledPpoPolicyLoss(logProbs, proximal, behaviour, advantages, mask, options.ClipLow, options.ClipHigh, options.DualClip, options.BehaviourWeightCap)
+            ? CoreAlgorithms.DecoupledPpoPolicyLoss(logProbs, proximal, behaviour, advantages, mask, options.ClipLow, options.ClipHigh, options.DualClip, options.BehaviourWeightCap,
+                versionLags: lags)
             : CoreAlgorithms.PpoPolicyLoss(logProbs, behaviour, advantages, mask, options.ClipLow, options.ClipHigh, options.DualClip);
         using var s = new Scalars();
         var entropy = CoreAlgorithms.MaskedMean(CoreAlgorithms.Entropy(logits), mask);

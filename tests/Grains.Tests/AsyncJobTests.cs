@@ -1,4 +1,5 @@
 using Grains.Interfaces.Jobs;
+using Grains.Iteration;
 using Grains.Interfaces.Rl;
 
 namespace Grains.Tests;
@@ -86,6 +87,14 @@ public sealed class AsyncJobTests(ClusterFixture fixture)
         cut[1].BehaviourCutShare.Should().Be(0);
         cut[2].BehaviourCutShare.Should().BeInRange(0.05, 0.95);
         naive.Should().OnlyContain(m => m.BehaviourCutShare == 0, "plain PPO leaves no token out");
+
+        // The clip range by lag (the default) is the fixed one on step 1's on-policy samples and half of it on step 2's,
+        // one version old: the second mini-batch, a step away from the proximal weights, is clipped more.
+        var fixedJob = Async("async-repeat-fixed-clip", staleness: 1, iterations: 2, algorithm: Algorithm.Ppo);
+        var (fixedStatus, fixedClip) = await RlJobTests.Run(grains, fixedJob with { Rl = fixedJob.Rl! with { Async = fixedJob.Rl.Async! with { ClipByLag = false } } });
+        fixedStatus.State.Should().Be(JobState.Completed, fixedStatus.Message);
+        (fixedClip[1].PolicyLoss, fixedClip[1].ClipFraction).Should().Be((first[1].PolicyLoss, first[1].ClipFraction));
+        first[2].ClipFraction.Should().BeGreaterThan(fixedClip[2].ClipFraction);
     }
 
     [Fact]
@@ -115,6 +124,16 @@ public sealed class AsyncJobTests(ClusterFixture fixture)
         }
     }
 
+    [Fact]
+    public void Each_token_lags_the_proximal_policy_by_the_versions_since_its_span_was_sampled()
+    {
+        // Trained by step 6 (proximal version 5): two tokens of version 3, three of version 4, and a last token past the
+        // spans (a tool's) with the last span's lag; without spans every token has the response's version.
+        var partial = new GeneratedResponse([1, 2, 3, 4, 5, 6], new float[6], 3, "w", false, Spans: [new VersionSpan(3, 2), new VersionSpan(4, 3)]);
+        StepTraining.TokenLags(6, partial).Should().Equal(2, 2, 1, 1, 1, 1);
+        StepTraining.TokenLags(6, partial with { Spans = null }).Should().Equal(2, 2, 2, 2, 2, 2);
+    }
+
     [Theory]
     [InlineData("""{"streamTraining":true}""", null)]
     [InlineData("""{"maxStaleness":-1}""", "rl.async.maxStaleness: -1 must be between 0 and 16")]
@@ -131,6 +150,9 @@ public sealed class AsyncJobTests(ClusterFixture fixture)
     [InlineData("""{"maxStaleness":4,"runAhead":"needed"}""", null)]
     [InlineData("""{"maxStaleness":0,"runAhead":"needed"}""", "rl.async.runAhead: a synchronous job (maxStaleness 0) runs nothing ahead*")]
     [InlineData("""{"maxStaleness":2,"runAhead":"some"}""", "*runAhead*")]
+    [InlineData("""{"maxStaleness":1,"clipByLag":false}""", null)]
+    [InlineData("""{"maxStaleness":1,"decoupled":false,"clipByLag":true}""", "rl.async.clipByLag: plain PPO (decoupled false) clips against the behaviour policy*")]
+    [InlineData("""{"maxStaleness":1,"clipByLag":"yes"}""", "*clipByLag*")]
     public void Bad_async_sections_name_the_field(string section, string? expected)
     {
         ParsesOrNames("""{"name":"a","kind":"rl","rl":{"async":""" + section + "}}", expected);

@@ -154,6 +154,26 @@ public sealed class CoreAlgorithmsTests
     }
 
     [Fact]
+    public void Decoupled_ppo_shrinks_each_tokens_clip_range_by_its_version_lag()
+    {
+        using var scope = NewDisposeScope();
+        // u = 1.15, 1.15, 0.85, 1.3 with A = 1, 1, -1, -1, lags 0, 1, 1, 3, so eps = 0.2, 0.1, 0.1, 0.05 (w = 1):
+        // -1.15 (inside 0.8-1.2), -1.1 (clipped at 1.1), 0.9 (clipped at 0.9), 1.3 (A < 0 and u above 1.05:
+        // the unclipped term is larger and wins, not counted as clipped). Mean (-1.15 - 1.1 + 0.9 + 1.3) / 4 = -0.0125.
+        // Without lags: -1.15, -1.15, 0.85, 1.3, mean -0.0375, nothing clipped.
+        var u = T([1.15f, 1.15f, 0.85f, 1.3f]);
+        var proximal = T([-1f, -2f, -0.5f, -3f]);
+        var advantages = T([1, 1, -1, -1]);
+        var byLag = CoreAlgorithms.DecoupledPpoPolicyLoss(proximal + u.log(), proximal, proximal, advantages, ones_like(u), versionLags: T([0, 1, 1, 3]));
+        var fixedClip = CoreAlgorithms.DecoupledPpoPolicyLoss(proximal + u.log(), proximal, proximal, advantages, ones_like(u));
+
+        byLag.Loss.item<float>().Should().BeApproximately(-0.0125f, 1e-5f);
+        byLag.ClipFraction.item<float>().Should().Be(0.5f);
+        fixedClip.Loss.item<float>().Should().BeApproximately(-0.0375f, 1e-5f);
+        fixedClip.ClipFraction.item<float>().Should().Be(0f);
+    }
+
+    [Fact]
     public void Decoupled_ppo_is_ppo_when_the_behaviour_policy_is_the_proximal_one()
     {
         using var scope = NewDisposeScope();
