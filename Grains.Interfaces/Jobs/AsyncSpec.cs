@@ -46,7 +46,7 @@ public sealed record AsyncSpec
     /// <summary>
     /// With decoupled PPO (the default when unset): a token sampled l versions before the proximal policy is clipped at
     /// rl.clipRatio / (1 + l), so the l + 1 updates its stale gradient reaches share one step's trust region
-    /// (the arithmetic job at k = 1 over four seeds: 1.1 points from synchronous with it, 3.2 without).
+    /// (what it does to learning at k = 1, 2 and 4: the README's learning parity on the arithmetic job).
     /// </summary>
     [Id(8)] public bool? ClipByLag { get; init; }
 
