@@ -264,7 +264,8 @@ public sealed class GenerationWorkerGrain(SiloWeights siloWeights, HybridDevices
     /// </summary>
     private async Task Fail(Exception e)
     {
-        stopped = $"{this.GetPrimaryKeyString()} stopped: generation failed: {e.GetBaseException().Message}";
+        // A worker already stopped keeps the first reason: the job notices each reason it is told once.
+        stopped ??= $"{this.GetPrimaryKeyString()} stopped: generation failed: {e.GetBaseException().Message}";
         logger.LogError(e, "{Stopped}", stopped);
         waiting.Clear();
         var failed = engine;
@@ -339,7 +340,15 @@ public sealed class GenerationWorkerGrain(SiloWeights siloWeights, HybridDevices
             {
                 if (loadingVersion is { IsCompleted: false } load)
                 {
-                    await load;
+                    // A load the job asked for: if it fails, it has stopped the worker already (and told the
+                    // job why); what is decoding under the loaded version finishes.
+                    try
+                    {
+                        await load;
+                    }
+                    catch (WorkerStoppedException)
+                    {
+                    }
                     continue;
                 }
                 // Samples of another weight version wait until the batch has emptied (or, with partial rollouts, interrupt it for a newer one).

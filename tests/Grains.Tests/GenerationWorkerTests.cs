@@ -273,6 +273,31 @@ public sealed class GenerationWorkerTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_version_that_fails_to_load_while_a_partial_batch_decodes_stops_the_worker_for_that_reason_alone()
+    {
+        // One sample decodes, one waits behind it: the loop comes round while the version the job asked for
+        // loads, and waits on it. Before, the load's failure reached the loop too, which stopped the worker a
+        // second time as "generation failed": the job noticed the one stop twice (CI, stop 56).
+        var grains = fixture.Cluster.GrainFactory;
+        var (worker, older, newer, v0, v1) = await WorkerWithTwoVersions("broken-partial", maxBatch: 1, partial: true);
+        older.Dispose();
+        newer.Dispose();
+        await Store.WriteAsync(v1.Object, new MemoryStream([.. Enumerable.Repeat((byte)7, 64)]));
+        var work = Enumerable.Range(0, 2).Select(k => new GenerationWork(SampleKeys.Of("broken-partial", 1, k), [1, 5 + k, 6, 7], 103 + k, 40, 1.0, [], [], Weights: v0)).ToArray();
+        await CreateDispatched(grains, "broken-partial", work);
+
+        await worker.Submit(work);
+        var load = () => worker.LoadWeights(v1);
+        var why = (await load.Should().ThrowAsync<WorkerStoppedException>()).Which.Message;
+        for (var i = 0; i < 200 && (await worker.Holding()).Length > 0; i++) await Task.Delay(50);
+
+        why.Should().Match("broken-partial/g0 stopped: weights version 1 (tests/broken-partial/actor-1.safetensors) failed to load: *");
+        (await worker.Holding()).Should().BeEmpty("both samples are given up, for the job to send elsewhere");
+        var again = () => worker.Submit([work[0] with { SampleId = SampleKeys.Of("broken-partial", 1, 9) }]);
+        (await again.Should().ThrowAsync<WorkerStoppedException>()).Which.Message.Should().Be(why, "the worker stopped once, for the version");
+    }
+
+    [Fact]
     public async Task An_engine_that_fails_mid_batch_stops_its_worker_which_gives_up_every_sample_it_held()
     {
         // A token past the model's vocabulary fails the prefill inside the worker's loop. Before, the loop's
