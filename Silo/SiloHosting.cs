@@ -150,6 +150,11 @@ public static class SiloHosting
         silo.Services.AddLossExceptions();
         silo.Services.AddSingleton<Grains.Pipeline.DeviceTurns>();
         silo.Services.AddSingleton<Grains.Engines.HybridDevices>();
+        // Applied here too: libtorch gives a thread that has not set its own count the last one set, so the
+        // silo's other threads (a scoring batch's) take it as well.
+        var tensorThreads = new Grains.Cluster.TensorThreads(me.TensorThreads);
+        tensorThreads.ApplyHere();
+        silo.Services.AddSingleton(tensorThreads);
         silo.Services.AddSingleton<Grains.Rl.SiloWeights>();
         silo.Services.AddSingleton<GrainCallCounter>();
         silo.Services.AddSingleton<IIncomingGrainCallFilter>(services => services.GetRequiredService<GrainCallCounter>());

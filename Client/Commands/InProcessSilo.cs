@@ -23,6 +23,9 @@ public static class InProcessSilo
         var kind = job?.Rl?.Emulation?.DeviceClass.ToLowerInvariant() ?? "cpu";
         var defaults = new Dictionary<string, string?> { ["Silo:Devices"] = devices == 1 ? kind : $"{kind}:0-{devices - 1}" };
         defaults["Checkpoints:Ledger"] = nameof(Grains.LedgerPlace.Memory);
+        // An asynchronous job's workers and trainer compute at once: each CPU device gets its share of the
+        // cores rather than every core each (measured: README, "Wall time").
+        if (kind == "cpu" && job?.Rl is { Staleness: > 0 }) defaults["Silo:TensorThreads"] = Math.Max(1, Environment.ProcessorCount / devices.Value).ToString();
         var siloPort = FreePort();
         (defaults["Clustering:SiloPort"], defaults["Clustering:PrimarySiloPort"], defaults["Clustering:GatewayPort"]) = (siloPort, siloPort, FreePort());
         builder.Configuration.AddInMemoryCollection(defaults.Where(d => builder.Configuration[d.Key] is null));

@@ -6,7 +6,8 @@ namespace Grains.Cluster;
 /// <summary>
 /// The one thread that does a device grain's tensor work, in order. Grain methods hand work here and
 /// await it, so the grain's scheduler never blocks and every dispose scope lives and dies on one
-/// thread. Counts the seconds spent working (the device's busy time).
+/// thread. Counts the seconds spent working (the device's busy time). Its tensor work uses the silo's
+/// <see cref="TensorThreads"/>.
 /// </summary>
 public sealed class DeviceThread : IDisposable
 {
@@ -14,10 +15,11 @@ public sealed class DeviceThread : IDisposable
     private readonly Thread thread;
     private long busyTicks;
 
-    public DeviceThread(string name)
+    public DeviceThread(string name, TensorThreads threads)
     {
         thread = new Thread(() =>
         {
+            threads.ApplyHere();
             foreach (var work in queue.GetConsumingEnumerable()) work();
         }) { IsBackground = true, Name = name };
         thread.Start();

@@ -35,19 +35,19 @@ public sealed class TensorGenerationEngine : IGenerationEngine
     /// <summary>The loaded weights version: a KV cache made with another is not used.</summary>
     private int version = -1;
 
-    private TensorGenerationEngine(Func<WeightsRef, Task<byte[]>> readWeights, GenerationLimits limits, string name, Func<string, ToolUse, Task<ToolAnswer>> callTool)
+    private TensorGenerationEngine(Func<WeightsRef, Task<byte[]>> readWeights, GenerationLimits limits, string name, Func<string, ToolUse, Task<ToolAnswer>> callTool, TensorThreads threads)
     {
         (this.readWeights, this.limits, this.callTool) = (readWeights, limits, callTool);
         tokenizer = ModelCatalog.Tokenizer(limits.Model);
         eosId = tokenizer.EosId;
         callToken = tokenizer.Encode(Kernels.Tools.ToolSyntax.CallClose.ToString())[0];
-        device = new DeviceThread(name);
+        device = new DeviceThread(name, threads);
     }
 
     public static async Task<TensorGenerationEngine> Create(Func<WeightsRef, Task<byte[]>> readWeights, GenerationLimits limits, string name,
-        Func<string, ToolUse, Task<ToolAnswer>> callTool)
+        Func<string, ToolUse, Task<ToolAnswer>> callTool, TensorThreads threads)
     {
-        var engine = new TensorGenerationEngine(readWeights, limits, name, callTool);
+        var engine = new TensorGenerationEngine(readWeights, limits, name, callTool, threads);
         await engine.device.Run(() =>
         {
             engine.model = new Transformer(ModelCatalog.Config(limits.Model));

@@ -1,3 +1,4 @@
+using Grains.Cluster;
 using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Cluster;
 using Grains.Models;
@@ -19,7 +20,7 @@ namespace Grains.Engines;
 /// sequence: a row's floating-point results then do not depend on what else is in its batch, which
 /// depends on timing, and the same seeds give the same run.
 /// </summary>
-public sealed class TensorScoringEngine(ICheckpointStore store) : IScoringEngine
+public sealed class TensorScoringEngine(ICheckpointStore store, TensorThreads threads) : IScoringEngine
 {
     private const int ScoringRows = 16;
     private readonly Dictionary<string, Transformer> models = [];
@@ -34,6 +35,7 @@ public sealed class TensorScoringEngine(ICheckpointStore store) : IScoringEngine
         var task = TaskDataset.Task(SpecNames.Of(m.Task));
         return await Task.Run(() =>
         {
+            threads.ApplyHere();
             var started = Stopwatch.GetTimestamp();
             var scores = requests.Chunk(ScoringRows).SelectMany(chunk =>
             {
@@ -65,6 +67,7 @@ public sealed class TensorScoringEngine(ICheckpointStore store) : IScoringEngine
         var shape = (ScoringRows, rows.Max(r => r.First.Length + r.Second.Length));
         return await Task.Run(() =>
         {
+            threads.ApplyHere();
             var started = Stopwatch.GetTimestamp();
             var logProbs = rows.Chunk(ScoringRows).SelectMany(chunk => PreferenceUpdate.SequenceLogProbs(model, chunk, shape)).ToArray();
             Interlocked.Add(ref busyTicks, Stopwatch.GetTimestamp() - started);

@@ -28,13 +28,13 @@ public sealed class TensorStageEngine : IStageEngine
     private TensorStageEngine(StageSetup setup, DeviceThread device, PipelineStage stage, TrainedModel trained) =>
         (this.setup, this.device, this.stage, this.trained) = (setup, device, stage, trained);
 
-    public static async Task<TensorStageEngine> Create(StageSetup setup, ICheckpointStore store, string name)
+    public static async Task<TensorStageEngine> Create(StageSetup setup, ICheckpointStore store, string name, TensorThreads threads)
     {
         var trainer = setup.Trainer;
         var config = ModelCatalog.Config(trainer.Model);
         if (setup.Stages < 1 || setup.Stages > config.Layers) throw new ArgumentException($"{trainer.Model} has {config.Layers} layers: it cannot be cut into {setup.Stages} stages");
         var options = TrainerSettings.Optimizer(trainer);
-        var device = new DeviceThread($"stage {name}");
+        var device = new DeviceThread($"stage {name}", threads);
         var (stage, trained) = await device.Run(() =>
         {
             using var whole = new Transformer(config, trainer.Critic ? HeadKind.Scalar : HeadKind.LanguageModel, trainer.Seed);

@@ -20,14 +20,15 @@ public sealed class TensorTrainingEngine : ITrainingEngine
     private TrainedModel trained = null!;
     private AdamWOptimizer? warmStartOptimizer;
 
-    private TensorTrainingEngine(ICheckpointStore store, TrainerSetup setup, string name) => (this.store, this.setup, device) = (store, setup, new DeviceThread(name));
+    private TensorTrainingEngine(ICheckpointStore store, TrainerSetup setup, string name, TensorThreads threads) =>
+        (this.store, this.setup, device) = (store, setup, new DeviceThread(name, threads));
 
     private string Role => setup.Critic ? "critic" : "actor";
 
-    public static async Task<TensorTrainingEngine> Create(ICheckpointStore store, TrainerSetup setup, string name)
+    public static async Task<TensorTrainingEngine> Create(ICheckpointStore store, TrainerSetup setup, string name, TensorThreads threads)
     {
         var options = TrainerSettings.Optimizer(setup);
-        var engine = new TensorTrainingEngine(store, setup, name);
+        var engine = new TensorTrainingEngine(store, setup, name, threads);
         await engine.device.Run(() =>
         {
             var model = new Transformer(ModelCatalog.Config(setup.Model), setup.Critic ? HeadKind.Scalar : HeadKind.LanguageModel, setup.Seed);

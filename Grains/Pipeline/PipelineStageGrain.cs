@@ -20,7 +20,7 @@ namespace Grains.Pipeline;
 /// emulated device's time line) runs one pass at a time in its device's order (<see cref="DeviceTurns"/>).
 /// </summary>
 [DevicePlacement(SiloRoles.Training), Reentrant]
-public sealed class PipelineStageGrain(DeviceTurns turns, ICheckpointStore store, HybridDevices hybrids) : DeviceGrain, IPipelineStageGrain
+public sealed class PipelineStageGrain(DeviceTurns turns, ICheckpointStore store, HybridDevices hybrids, TensorThreads threads) : DeviceGrain, IPipelineStageGrain
 {
     private readonly Mailbox<(long Step, int MicroBatch), byte[]> activations = new();
     private readonly Mailbox<(long Step, int MicroBatch), byte[]> gradients = new();
@@ -39,7 +39,7 @@ public sealed class PipelineStageGrain(DeviceTurns turns, ICheckpointStore store
         if (requested.Stage < 0 || requested.Stage >= requested.Stages) throw new ArgumentOutOfRangeException(nameof(requested), requested.Stage, $"stage must be below {requested.Stages}");
         engine = requested.Trainer.Emulated is { } device
             ? new EmulatedStageEngine(requested, device, hybrids.For(this.GetPrimaryKeyString(), device, DeviceRole.Training))
-            : await TensorStageEngine.Create(requested, store, this.GetPrimaryKeyString());
+            : await TensorStageEngine.Create(requested, store, this.GetPrimaryKeyString(), threads);
         setup = requested;
         // A set-up starts the stage's steps afresh: after a silo's loss the job repeats steps from its last
         // checkpoint, and what an aborted step left here (its device's turns, messages from neighbours

@@ -20,7 +20,7 @@ namespace Grains.Rl;
 /// rollouts a newer version instead interrupts the batch, whose samples go on under it from their tokens so far.
 /// </summary>
 [DevicePlacement(SiloRoles.Generation)]
-public sealed class GenerationWorkerGrain(SiloWeights siloWeights, HybridDevices hybrids, ILogger<GenerationWorkerGrain> logger) : DeviceGrain, IGenerationWorkerGrain
+public sealed class GenerationWorkerGrain(SiloWeights siloWeights, HybridDevices hybrids, TensorThreads threads, ILogger<GenerationWorkerGrain> logger) : DeviceGrain, IGenerationWorkerGrain
 {
     // How long a drained worker waits for its job to take its samples before it leaves with them.
     private static readonly TimeSpan HandBackWait = TimeSpan.FromSeconds(30);
@@ -65,7 +65,7 @@ public sealed class GenerationWorkerGrain(SiloWeights siloWeights, HybridDevices
         engine = configured.Emulated is { } emulated
             ? new EmulatedGenerationEngine(emulated, configured, hybrids.For(this.GetPrimaryKeyString(), emulated.Device, DeviceRole.Generation))
             : await TensorGenerationEngine.Create(w => siloWeights.Read(w, hops), configured, $"generation {this.GetPrimaryKeyString()}",
-                (response, use) => Tools.ToolCalls.Answer(GrainFactory, configured.Job ?? this.GetPrimaryKeyString(), response, use, Models.ModelCatalog.Tokenizer(configured.Model)));
+                (response, use) => Tools.ToolCalls.Answer(GrainFactory, configured.Job ?? this.GetPrimaryKeyString(), response, use, Models.ModelCatalog.Tokenizer(configured.Model)), threads);
     }
 
     /// <summary>

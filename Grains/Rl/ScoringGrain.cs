@@ -1,3 +1,4 @@
+using Grains.Cluster;
 using Kernels.Emulation;
 using Grains.Interfaces.Cluster;
 using Grains.Engines;
@@ -15,7 +16,7 @@ namespace Grains.Rl;
 /// (dynamic batching), so streaming sample by sample costs little more than scoring all at once.
 /// </summary>
 [StatelessWorker(1), Reentrant, InferenceSilosOnly]
-public sealed class ScoringGrain(ICheckpointStore store, HybridDevices hybrids) : Grain, IScoringGrain
+public sealed class ScoringGrain(ICheckpointStore store, HybridDevices hybrids, TensorThreads threads) : Grain, IScoringGrain
 {
     private const int MaxBatch = 64;
     private readonly List<(ScoringRequest Request, TaskCompletionSource<SampleScores> Done)> pending = [];
@@ -37,7 +38,7 @@ public sealed class ScoringGrain(ICheckpointStore store, HybridDevices hybrids) 
     {
         if (request.Prompts.Length != request.Responses.Length) throw new ArgumentException($"{request.Prompts.Length} prompts but {request.Responses.Length} responses: each sequence is a prompt and its response");
         if (Array.FindIndex(request.Responses, r => r.Length == 0) is var empty and >= 0) throw new ArgumentException($"sequence {empty} has no response to score");
-        return (tensors ??= new TensorScoringEngine(store)).SequenceLogProbs(request);
+        return (tensors ??= new TensorScoringEngine(store, threads)).SequenceLogProbs(request);
     }
 
     public Task<DeviceUsage> TakeUsage()
@@ -61,7 +62,7 @@ public sealed class ScoringGrain(ICheckpointStore store, HybridDevices hybrids) 
             pending.RemoveAll(p => batch.Contains(p));
             try
             {
-                var engine = models.Emulated is { } e ? emulated.TryGetValue(e, out var known) ? known : emulated[e] = new EmulatedScoringEngine(e, hybrids.For(this.GetPrimaryKeyString(), e.Device, DeviceRole.Scoring)) : tensors ??= new TensorScoringEngine(store);
+                var engine = models.Emulated is { } e ? emulated.TryGetValue(e, out var known) ? known : emulated[e] = new EmulatedScoringEngine(e, hybrids.For(this.GetPrimaryKeyString(), e.Device, DeviceRole.Scoring)) : tensors ??= new TensorScoringEngine(store, threads);
                 var scores = await engine.Score(models, batch.Select(p => p.Request).ToArray());
                 for (var k = 0; k < batch.Length; k++) batch[k].Done.SetResult(scores[k]);
             }

@@ -14,7 +14,7 @@ namespace Grains.Rl;
 /// stay identical without ever exchanging weights.
 /// </summary>
 [DevicePlacement(SiloRoles.Training)]
-public sealed class TrainerGrain(ICheckpointStore store, HybridDevices hybrids) : DeviceGrain, ITrainerGrain
+public sealed class TrainerGrain(ICheckpointStore store, HybridDevices hybrids, TensorThreads threads) : DeviceGrain, ITrainerGrain
 {
     private TrainerSetup? setup;
     private ITrainingEngine? engine;
@@ -28,7 +28,7 @@ public sealed class TrainerGrain(ICheckpointStore store, HybridDevices hybrids) 
         (engine, setup) = (null, null);
         engine = requested.Emulated is { } device
             ? new EmulatedTrainingEngine(device, hybrids.For(this.GetPrimaryKeyString(), device, DeviceRole.Training))
-            : await TensorTrainingEngine.Create(store, requested, $"trainer {this.GetPrimaryKeyString()}");
+            : await TensorTrainingEngine.Create(store, requested, $"trainer {this.GetPrimaryKeyString()}", threads);
         setup = requested;
     }
 

@@ -42,6 +42,12 @@ public sealed class SiloOptions
     public string DeviceClass { get; set; } = "cpu";
     /// <summary>The datacenter the silo is in: where its workers read weights from (Checkpoints:Datacenter).</summary>
     public string Datacenter { get; set; } = "local";
+    /// <summary>
+    /// Threads each device's tensor work uses (default: every core, for each device). Set it where devices
+    /// share a machine's cores and compute at once, as an asynchronous job's generation workers and trainer
+    /// do: `actors run` gives each CPU device its share for such a job.
+    /// </summary>
+    public int? TensorThreads { get; set; }
 }
 
 /// <summary>The Orleans dashboard (section "Dashboard"), served on loopback when enabled.</summary>
@@ -142,6 +148,7 @@ public sealed record SiloSettings(ClusteringOptions Clustering, SiloOptions Silo
         }
         Required("Silo:DeviceClass", Silo.DeviceClass);
         Required("Silo:Datacenter", Silo.Datacenter);
+        if (Silo.TensorThreads is < 1) throw new ConfigurationException("Silo:TensorThreads", $"{Silo.TensorThreads} must be at least 1 (threads per device; leave it unset for every core)");
 
         if (Checkpoints.Provider == CheckpointProvider.Local) Required("Checkpoints:Directory", Checkpoints.Directory);
         else

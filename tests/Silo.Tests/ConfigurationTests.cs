@@ -37,6 +37,8 @@ public sealed class ConfigurationTests
     [InlineData("Silo:Devices", "gpu:0-2147483647", "Silo:Devices: 'gpu:0-2147483647': more than 65,536 devices on one silo")]
     [InlineData("Silo:Devices", "gpu:5-2147483647", "Silo:Devices: 'gpu:5-2147483647': more than 65,536 devices on one silo")]
     [InlineData("Silo:Datacenter", "", "Silo:Datacenter: must not be empty")]
+    [InlineData("Silo:TensorThreads", "0", "Silo:TensorThreads: 0 must be at least 1")]
+    [InlineData("Silo:TensorThreads", "two", "Silo:TensorThreads")]
     [InlineData("Checkpoints:Provider", "AzureBlob", "Checkpoints:ConnectionString: required by the AzureBlob provider")]
     [InlineData("Checkpoints:ChunkBytes", "10", "Checkpoints:ChunkBytes: 10 must be between 64 KiB and 100 MiB")]
     [InlineData("Dashboard:Port", "0", "Dashboard:Port: 0 is not a TCP port")]
