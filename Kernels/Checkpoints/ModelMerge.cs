@@ -1,3 +1,5 @@
+using Kernels.Model;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Kernels.Checkpoints;
@@ -21,7 +23,12 @@ public static class ModelMerge
         {
             using var scope = NewDisposeScope();
             var sum = zeros_like(p.Value, ScalarType.Float32);
-            for (var m = 0; m < models.Count; m++) sum.add_(models[m][p.Key].to(ScalarType.Float32), alpha: weights[m]);
+            for (var m = 0; m < models.Count; m++)
+            {
+                // Held: an implicitly converted Scalar can be freed by a collection while libtorch reads it.
+                using Scalar weight = weights[m];
+                sum.add_(models[m][p.Key].to(ScalarType.Float32), weight);
+            }
             return sum.to(p.Value.dtype).MoveToOuterDisposeScope();
         });
     }
@@ -43,7 +50,8 @@ public static class ModelMerge
             var cos = normX == 0 || normY == 0 ? 1 : Math.Clamp(x.flatten().dot(y.flatten()).item<double>() / (normX * normY), -1, 1);
             var omega = Math.Acos(cos);
             var (wa, wb) = Math.Sin(omega) < 1e-6 ? (1 - t, t) : (Math.Sin((1 - t) * omega) / Math.Sin(omega), Math.Sin(t * omega) / Math.Sin(omega));
-            return (x * wa + y * wb).to(p.Value.dtype).MoveToOuterDisposeScope();
+            using Scalar scaleA = wa, scaleB = wb;
+            return (x * scaleA).add(y * scaleB, Scalars.One).to(p.Value.dtype).MoveToOuterDisposeScope();
         });
     }
 

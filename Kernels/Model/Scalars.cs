@@ -15,7 +15,8 @@ public sealed class Scalars : IDisposable
     /// <summary>
     /// 1, held for the process's life. TorchSharp's <c>a + b</c> and <c>a + s</c> call <c>add(b, 1)</c>, a fresh Scalar
     /// alpha that a collection can free while libtorch reads it (seen: a generation worker stopped by "Expected false to
-    /// be true" from Scalar::toFloat inside RmsNorm's add); the model's forward pass adds with this alpha instead.
+    /// be true" from Scalar::toFloat inside RmsNorm's add; again, an asynchronous job's trainer in AdamW's <c>add_(eps)</c>
+    /// at iteration 187); the model, the optimizer and the RL formulas add with this alpha instead.
     /// </summary>
     public static Scalar One { get; } = 1.ToScalar();
 

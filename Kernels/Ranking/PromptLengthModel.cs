@@ -1,3 +1,5 @@
+using Kernels.Model;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Kernels.Ranking;
@@ -73,9 +75,11 @@ public sealed class PromptLengthModel(int buckets = 4096, int window = 2048, dou
         {
             var x = tensor(dense, [rows.Length, filled.Length], ScalarType.Float64);
             var y = tensor(seen.Select(s => s.Target).ToArray(), [rows.Length, 1], ScalarType.Float64);
+            // Scalars held, and added with a held alpha: implicit ones can be freed by a collection mid-call.
+            using Scalar lambda = ridge;
             var w = filled.Length <= rows.Length
-                ? linalg.solve(x.t().matmul(x) + eye(filled.Length, dtype: ScalarType.Float64) * ridge, x.t().matmul(y))
-                : x.t().matmul(linalg.solve(x.matmul(x.t()) + eye(rows.Length, dtype: ScalarType.Float64) * ridge, y));
+                ? linalg.solve(x.t().matmul(x).add(eye(filled.Length, dtype: ScalarType.Float64) * lambda, Scalars.One), x.t().matmul(y))
+                : x.t().matmul(linalg.solve(x.matmul(x.t()).add(eye(rows.Length, dtype: ScalarType.Float64) * lambda, Scalars.One), y));
             solved = w.squeeze(1).data<double>().ToArray();
         }
         var weights = new double[buckets + 1];

@@ -61,6 +61,7 @@ public static class AdvantageEstimator
         if (samples.Count == 0) throw new ArgumentException("no samples to estimate advantages for", nameof(samples));
         using var scope = NewDisposeScope();
         using var _ = no_grad();
+        using var one = new Scalars();
         var width = samples.Max(s => s.LogProbs.Length);
         var mask = Pad(samples.Select(s => Enumerable.Repeat(1f, s.LogProbs.Length).ToArray()).ToArray(), width);
         var scores = zeros(samples.Count, width);
@@ -74,12 +75,12 @@ public static class AdvantageEstimator
             var refLogProbs = Pad(samples.Select(s => s.RefLogProbs!).ToArray(), width);
             // The policy's tokens only: a tool's answer has no sampling log-probs to compare.
             var policy = samples.Any(s => s.ToolTokens is not null)
-                ? mask * (1 - Pad(samples.Select(s => s.ToolTokens is { } t ? t.Select(x => x ? 1f : 0f).ToArray() : new float[s.LogProbs.Length]).ToArray(), width))
+                ? mask * Pad(samples.Select(s => s.ToolTokens is { } t ? t.Select(x => x ? 1f : 0f).ToArray() : new float[s.LogProbs.Length]).ToArray(), width).neg().add(one[1.0], Scalars.One)
                 : mask;
             meanKl = CoreAlgorithms.MaskedMean(CoreAlgorithms.KlPenalty(logProbs, refLogProbs, options.KlEstimator) * policy, policy).item<float>();
             // At a tool's tokens the reference is taken as the sample's own log-probs, so their KL is 0 under every
             // estimator, while the score (at the last token, which may be a tool's in a truncated response) stays.
-            var reference = refLogProbs * policy + logProbs * (1 - policy);
+            var reference = (refLogProbs * policy).add(logProbs * policy.neg().add(one[1.0], Scalars.One), Scalars.One);
             if (options.KlInRewardCoefficient > 0) rewards = CoreAlgorithms.ApplyKlPenalty(scores, logProbs, reference, mask, options.KlInRewardCoefficient, options.KlEstimator);
         }
         else if (options.KlInRewardCoefficient > 0)
@@ -90,9 +91,9 @@ public static class AdvantageEstimator
         if (!Estimators.TryGetValue(algorithm, out var estimate)) throw new ArgumentOutOfRangeException(nameof(algorithm), algorithm, "no advantage estimator is registered for it");
         var turns = samples.Any(s => s.TurnRewards is not null) ? Pad(samples.Select(s => s.TurnRewards ?? new float[s.LogProbs.Length]).ToArray(), width) : null;
         var tokenLevel = algorithm is RlAlgorithm.Ppo or RlAlgorithm.ReinforcePlusPlus;
-        if (turns is not null && tokenLevel) rewards = rewards + turns;
+        if (turns is not null && tokenLevel) rewards = rewards.add(turns, Scalars.One);
         var (advantages, returns) = estimate(rewards, mask, samples, options);
-        if (turns is not null && !tokenLevel) advantages = advantages + CoreAlgorithms.RewardsToGo(turns, mask);
+        if (turns is not null && !tokenLevel) advantages = advantages.add(CoreAlgorithms.RewardsToGo(turns, mask), Scalars.One);
         return new AdvantageResult(Unpad(advantages, samples), returns is null ? null : Unpad(returns, samples), meanKl);
     }
 

@@ -30,7 +30,9 @@ public enum KlEstimator
 /// <summary>
 /// The RL formulas, one function each, on [batch, response length] tensors masked by the response
 /// mask (1 for response tokens, 0 for padding). They follow the widely used open-source
-/// implementations (verl's core algorithms, TRL's DPO) so that results can be compared.
+/// implementations (verl's core algorithms, TRL's DPO) so that results can be compared. Tensors are added
+/// with <c>add(x, Scalars.One)</c>, never <c>+</c>: TorchSharp's <c>a + b</c> is <c>add(b, 1)</c> with a fresh
+/// Scalar alpha that a collection can free while libtorch reads it (see <see cref="Scalars.One"/>).
 /// </summary>
 public static class CoreAlgorithms
 {
@@ -54,8 +56,8 @@ public static class CoreAlgorithms
     {
         using var s = new Scalars();
         var mean = MaskedMean(values, mask);
-        var whitened = (values - mean) * MaskedVariance(values, mask).add(s[1e-8]).rsqrt();
-        return shiftMean ? whitened : whitened + mean;
+        var whitened = (values - mean) * MaskedVariance(values, mask).add(s[1e-8], Scalars.One).rsqrt();
+        return shiftMean ? whitened : whitened.add(mean, Scalars.One);
     }
 
     /// <summary>
@@ -77,16 +79,16 @@ public static class CoreAlgorithms
         for (var t = length - 1; t >= 0; t--)
         {
             var (r, v, m) = (rewards.select(1, t), values.select(1, t), mask.select(1, t));
-            var delta = r + nextValue.mul(g) - v;
-            var advantage = delta + lastAdvantage.mul(gl);
+            var delta = r.add(nextValue.mul(g), Scalars.One) - v;
+            var advantage = delta.add(lastAdvantage.mul(gl), Scalars.One);
             var keep = ones_like(m) - m;
-            nextValue = v * m + keep * nextValue;
-            lastAdvantage = advantage * m + keep * lastAdvantage;
+            nextValue = (v * m).add(keep * nextValue, Scalars.One);
+            lastAdvantage = (advantage * m).add(keep * lastAdvantage, Scalars.One);
             reversed.Add(lastAdvantage);
         }
         reversed.Reverse();
         var advantages = stack(reversed, dim: 1);
-        var returns = advantages + values;
+        var returns = advantages.add(values, Scalars.One);
         return (whiten ? MaskedWhiten(advantages, mask) * mask : advantages * mask, returns * mask);
     }
 
@@ -147,7 +149,7 @@ public static class CoreAlgorithms
         var reversed = new List<Tensor>();
         for (var t = tokenRewards.shape[1] - 1; t >= 0; t--)
         {
-            running = tokenRewards.select(1, t) + running.mul(g);
+            running = tokenRewards.select(1, t).add(running.mul(g), Scalars.One);
             reversed.Add(running);
             running = running * mask.select(1, t);
         }
@@ -197,7 +199,7 @@ public static class CoreAlgorithms
         var weight = (proximalLogProbs - behaviourLogProbs).clamp(s[-20.0], s[20.0]).exp().detach();
         var kept = weight.le(s[behaviourWeightCap]).to(weight.dtype);
         return new PolicyLoss(Aggregate(clip.Losses * weight * kept, mask, aggregation), MaskedMean(clip.Clipped, mask), MaskedMean(-clip.LogRatio, mask),
-            MaskedMean(clip.DualClipped, mask), MaskedMean(kept.neg().add(s[1.0]), mask));
+            MaskedMean(clip.DualClipped, mask), MaskedMean(kept.neg().add(s[1.0], Scalars.One), mask));
     }
 
     /// <summary>
@@ -232,7 +234,7 @@ public static class CoreAlgorithms
         Tensor values, Tensor oldValues, Tensor returns, Tensor mask, double clipRange = 0.2, LossAggregation aggregation = LossAggregation.TokenMean)
     {
         using var s = new Scalars();
-        var clippedValues = values.clamp(oldValues.sub(s[clipRange]), oldValues.add(s[clipRange]));
+        var clippedValues = values.clamp(oldValues.sub(s[clipRange]), oldValues.add(s[clipRange], Scalars.One));
         var unclippedLoss = (values - returns).pow(Scalars.Two);
         var clippedLoss = (clippedValues - returns).pow(Scalars.Two);
         return (Aggregate(maximum(unclippedLoss, clippedLoss), mask, aggregation).mul(s[0.5]),

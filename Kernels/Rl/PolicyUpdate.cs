@@ -92,7 +92,7 @@ public static class PolicyUpdate
         if (samples.All(s => s.RefLogProbs is not null))
         {
             var klMean = CoreAlgorithms.MaskedMean(CoreAlgorithms.KlPenalty(logProbs, batch.Pad(samples.Select(s => s.RefLogProbs!).ToArray()), options.KlEstimator), mask);
-            if (options.KlLossCoefficient > 0) loss = loss + klMean.mul(s[options.KlLossCoefficient]);
+            if (options.KlLossCoefficient > 0) loss = loss.add(klMean.mul(s[options.KlLossCoefficient]), Scalars.One);
             kl = klMean.item<float>();
         }
         else if (options.KlLossCoefficient > 0)

@@ -63,7 +63,7 @@ public sealed class AdamWOptimizer : IDisposable
             if (Options.WeightDecay > 0) p.mul_(decay);
             firstMoments[i].mul_(beta1).add_(g, gradShare);
             secondMoments[i].mul_(beta2).addcmul_(g, g, squareShare);
-            p.addcdiv_(firstMoments[i], secondMoments[i].sqrt().div_(biasCorrection2).add_(epsilon), stepSize);
+            p.addcdiv_(firstMoments[i], secondMoments[i].sqrt().div_(biasCorrection2).add_(epsilon, Scalars.One), stepSize);
         }
         foreach (var p in parameters) p.grad = null;
         Steps++;
