@@ -37,22 +37,11 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     private readonly JobCheckpoints checkpoints = new(job, store);
     private readonly JobMetricsLog metricsLog = new(job, store);
     private readonly PoolTuning pools = new(job, job.Rl!.Emulated ? new EmulatedJob(job) : null);
-    // The job's generation worker grains: as many as any division of its pools gives (rl.pools), or rl.maxGenerationWorkers; those it runs with are live.
-    private readonly IGenerationWorkerGrain[] all = [.. Enumerable.Range(0, PoolTuning.Most(job).Workers).Select(w => grains.GetGrain<IGenerationWorkerGrain>(JobKeys.For(job).Worker(w)))];
-    // The workers the job goes on with: one lost with its silo, when no device is free to place it again, leaves.
-    private readonly List<int> live = [.. Enumerable.Range(0, job.Rl!.GenerationWorkers)];
-    // Every worker that has been live in this run: those that may hold a device.
-    private readonly SortedSet<int> used = [.. Enumerable.Range(0, job.Rl!.GenerationWorkers)];
-    private IGenerationWorkerGrain[] Workers => [.. live.Select(w => all[w])];
-    // Workers that left for want of a free device, and those past rl.generationWorkers up to rl.maxGenerationWorkers:
-    // each step they try to be placed, and join once a device of their role is free (an admin started a generation silo).
-    private readonly SortedSet<int> dropped = [.. Enumerable.Range(job.Rl!.GenerationWorkers, job.Rl.MostGenerationWorkers - job.Rl.GenerationWorkers)];
+    private readonly GenerationPool workers = new(job, grains, logger, notice);
     // Drained workers' samples being handed back, one worker after another.
     private Task handingBack = Task.CompletedTask;
     private RolloutScheduler? scheduler;
     private ITrainerBackend? trainers;
-    private GenerationLimits? limits;
-    private WeightsRef? weights;
     private readonly int staleness = job.Rl!.Staleness;
     private readonly RunAheadLimit runAhead = new(job.Rl!.Staleness, job.Rl.Async?.RunAhead ?? RunAhead.Most);
     /// <summary>The run's wall clock, for how long the trainer waits for each step's samples (<see cref="RunAheadLimit"/>).</summary>
@@ -79,6 +68,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     private readonly LengthRanking ranking = new(grains.GetGrain<ILengthModelGrain>(0));
 
     private DispatchTuning? dispatch;
+    private PoolMoves? moves;
 
     /// <param name="In">When the step's samples were all in, by <see cref="runClock"/>.</param>
     private sealed record LaunchedStep(StepRollout Rollout, SampleStart[] Starts, long PromptsDrawn, MigrationPlan? Migration, PlannedRound? Round,
@@ -97,7 +87,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     /// </summary>
     public Task WorkerDrained(string worker)
     {
-        var w = Enumerable.Range(0, all.Length).FirstOrDefault(w => keys.Worker(w) == worker, -1);
+        var w = workers.IndexOf(worker);
         if (w < 0) return Task.CompletedTask;
         handingBack = HandBack(handingBack, w);
         return Task.CompletedTask;
@@ -116,7 +106,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
             // Its step's last worker, or a call that failed: the worker leaves with its samples, which the audit sends again.
             logger.LogWarning(e, "job {Job}: {Worker}'s samples could not be handed back; the audit sends them again", job.Name, keys.Worker(w));
         }
-        await SiloLoss.Vacate(all[w]);
+        await SiloLoss.Vacate(workers[w]);
     }
 
     /// <summary>Called by the job grain when a silo joins or goes: the running steps audit at once.</summary>
@@ -131,23 +121,21 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         var encoding = new TaskEncoding(ModelCatalog.Tokenizer(rl.Model));
         // Off the grain's turn: a spoken dataset's audio is read and tokenized here (seconds for thousands of files).
         var data = emulated is null ? await Task.Run(() => new RlData(job, encoding, ModelCatalog.Config(rl.Model).MaxPositions)) : null;
-        limits = data is null
+        var limits = data is null
             ? new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, emulated!.PromptLength + emulated.Lengths.Max + 1, emulated.Generator, Partial, Progress, Interrupted) { Job = job.Name }
             : new GenerationLimits(rl.MaxBatch, rl.MaxTokens, rl.Model, data.Train.Concat(data.HeldOut).Max(e => encoding.Prompt(e).Length) + rl.ResponseTokens(data.Task.MaxResponseTokens) + 1, PartialRollouts: Partial, Progress: Progress) { Job = job.Name };
+        workers.Use(limits, emulated);
         var division = await pools.Begin();
         if (rl.Pools is not null)
         {
-            live.Clear();
-            live.AddRange(Enumerable.Range(0, division.GenerationWorkers));
-            used.Clear();
-            used.UnionWith(live);
-            progress(0, $"pools: {Describe(division)}");
+            workers.Begin(division.GenerationWorkers);
+            progress(0, $"pools: {PoolMoves.Describe(division)}");
         }
         // A run starts with empty workers: what an earlier run (lost with its job grain's silo) left in them goes.
-        await OnEachWorker(async w =>
+        await workers.OnEach(async w =>
         {
-            await all[w].HandBack();
-            await all[w].Configure(LimitsOf(w));
+            await workers[w].HandBack();
+            await workers[w].Configure(workers.LimitsOf(w));
         }, progress);
         var (start, promptsDrawn, deferred, passedOver, ranker) = from == RunStart.Fresh ? JobCheckpoints.ResumePoint.Fresh : await checkpoints.Latest();
         if (ranker is not null) ranking.Restore(ranker);
@@ -163,29 +151,33 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         var plan = new IterationPlan(job, data, emulated, encoding, limits.MaxSequenceLength) { PromptsDrawn = promptsDrawn };
         plan.Restore(deferred);
         (launched, firstVersion, trainedPromptsDrawn, deferredAfterTraining) = (start, start, promptsDrawn, [.. deferred]);
-        scheduler = new RolloutScheduler(grains, keys, Ready, (stopped, message) =>
+        scheduler = new RolloutScheduler(grains, keys, workers.Ready, (stopped, message) =>
         {
             // Steps launched from now on leave it out; its samples in launched steps go to the others.
-            if (live.Count > 1) live.Remove(stopped);
+            workers.Stopped(stopped);
             logger.LogWarning("job {Job}: {Message}", job.Name, message);
             notice(message);
-            progress(weights?.Version ?? 0, $"{message}; its samples go to the other workers");
+            progress(workers.Weights?.Version ?? 0, $"{message}; its samples go to the other workers");
         }, oneVersionPerWorker: staleness > 0 && !Partial);
         trainers = rl.Pipeline is not null ? new PipelinedBackend(job, grains, store, emulated)
             : new DataParallelBackend(job, grains, emulated, division.TrainingReplicas, PoolTuning.Most(job).Replicas);
-        if (rl.Pools is not null) await VacateOutsideDivision();
+        if (rl.Pools is not null)
+        {
+            moves = new PoolMoves(job, grains, workers, (DataParallelBackend)trainers, scheduler, logger);
+            await moves.VacateOutsideDivision();
+        }
         training = new StepTraining(job, trainers, grains);
         migration = new MigrationTuning(rl, emulated);
         dispatch = new DispatchTuning(rl, emulated);
 
         if (start > 0) progress(start, $"resuming after iteration {start}");
         await trainers.Start(start, actor => data is null ? Task.CompletedTask : ActorWarmStart.Run(job, actor, encoding, data, store, progress));
-        await LoadWeights(new WeightsRef(keys.ActorWeights(start), start), progress);
+        await workers.LoadWeights(new WeightsRef(keys.ActorWeights(start), start), progress);
         // The warm start's busy time is no step's; the weights it moved are in iteration 0's metrics.
         var beforeFirst = await TakeUsage();
         if (start == 0 && data is not null)
         {
-            var greedy = await Evaluate(weights!, encoding, data, progress);
+            var greedy = await workers.Evaluate(workers.Weights!, encoding, data, rl.Tools, progress);
             var initial = new IterationMetrics
             {
                 Iteration = 0, HeldOutAccuracy = greedy.Accuracy, HeldOutExample = greedy.Example, WeightBytes = IterationMetricsBuilder.WeightBytesOf(beforeFirst),
@@ -250,105 +242,17 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
             var stage = round is null ? RolloutPolicies.Stage(rl.StagePolicy) : RolloutPolicies.TailBatch(rl, starts);
             var forecast = ranking.Predict(starts);
             var split = dispatch!.Current;
-            var order = RolloutPolicies.Dispatch(rl, [.. starts.Select(s => forecast.ByGroup[s.Group])], split ?? SkewSplit.None, live.Count);
-            var rollout = scheduler!.Start(starts, generatedWith, stage, order, [.. live.Select(w => (w, all[w]))], migration!.Policy());
+            var order = RolloutPolicies.Dispatch(rl, [.. starts.Select(s => forecast.ByGroup[s.Group])], split ?? SkewSplit.None, workers.Count);
+            var rollout = scheduler!.Start(starts, generatedWith, stage, order, workers.Live, migration!.Policy());
             var samplesIn = rollout.Records.ContinueWith(_ => runClock.Elapsed.TotalSeconds, TaskScheduler.Default);
             ahead[step] = new LaunchedStep(rollout, starts, plan.PromptsDrawn, migration.Current, round, forecast, split, samplesIn);
         }
     }
 
-    private static string Describe(Kernels.Emulation.PoolSplitPlanner.Division d) =>
-        $"{d.GenerationWorkers} generation workers, {d.TrainingReplicas} training replicas" + (d.Seconds > 0 ? $" (a step simulated: {d.Seconds:F1} s)" : "");
-
-    /// <summary>
-    /// Moves one unit between the pools, between steps (the next step is launched after): a training
-    /// replica leaves and its devices take generation workers, or the last worker leaves (its samples of the
-    /// running steps go to the others with their tokens so far) and its devices take a training replica.
-    /// The devices are waited for until the directory has them back. Where no device is free for the new
-    /// role after all (another job took it), the leaving grain comes back and the division stays.
-    /// </summary>
-    private async Task<Kernels.Emulation.PoolSplitPlanner.Division> Move(Kernels.Emulation.PoolSplitPlanner.Division next, Action<int, string> progress)
-    {
-        var backend = (DataParallelBackend)trainers!;
-        var before = pools.Current;
-        if (next.TrainingReplicas < backend.Active)
-        {
-            await DevicesBack(await backend.Shrink());
-            var added = new List<int>();
-            foreach (var w in Enumerable.Range(0, all.Length).Where(w => !live.Contains(w) && !dropped.Contains(w)).Take(next.GenerationWorkers - live.Count))
-            {
-                try
-                {
-                    used.Add(w);
-                    await Ready(w);
-                    added.Add(w);
-                }
-                catch (Exception e) when (RolloutScheduler.Unavailable(e) || SiloLoss.Is(e))
-                {
-                    await SiloLoss.Vacate(all[w]);
-                    break;
-                }
-            }
-            live.AddRange(added);
-            live.Sort();
-            if (added.Count == 0 && !await backend.Grow()) throw new InvalidOperationException("a training replica left for generation workers, and neither could be placed again");
-        }
-        else
-        {
-            var leaving = live.Skip(next.GenerationWorkers).ToArray();
-            var moved = 0;
-            foreach (var w in leaving) moved += await scheduler!.Retire(w);
-            foreach (var w in leaving) live.Remove(w);
-            await Task.WhenAll(leaving.Select(w => SiloLoss.Vacate(all[w])));
-            await DevicesBack([.. leaving.Select(keys.Worker)]);
-            if (!await backend.Grow())
-            {
-                foreach (var w in leaving) await Ready(w);
-                live.AddRange(leaving);
-                live.Sort();
-            }
-            else if (moved > 0) logger.LogInformation("job {Job}: {Moved} samples moved off the workers that left the generation pool", job.Name, moved);
-        }
-        var now = next with { GenerationWorkers = live.Count, TrainingReplicas = backend.Active };
-        if ((now.GenerationWorkers, now.TrainingReplicas) != (before.GenerationWorkers, before.TrainingReplicas)) progress(weights?.Version ?? 0, $"pools moved: {Describe(now)}");
-        return now;
-    }
-
-    /// <summary>The mean busy seconds of the devices held by the grains of <paramref name="keys"/>.</summary>
-    private static double BusyPerDevice(DeviceUsage[] usage, string[] keys)
-    {
-        var mine = usage.Where(u => keys.Contains(u.Holder)).ToArray();
-        return mine.Length == 0 ? 0 : mine.Average(u => u.BusySeconds);
-    }
-
-    /// <summary>The active training replicas' grain keys (actor, and critic beside it).</summary>
-    private string[] TrainerKeys() => [.. Enumerable.Range(0, ((DataParallelBackend)trainers!).Active)
-        .SelectMany(r => rl.NeedsCritic ? new[] { keys.Trainer("actor", r), keys.Trainer("critic", r) } : [keys.Trainer("actor", r)])];
-
-    /// <summary>Waits until no device lease is held by the vacated grains of <paramref name="keys"/> (a vacated grain gives its lease back as it deactivates).</summary>
-    private async Task DevicesBack(string[] keys)
-    {
-        var directory = grains.GetGrain<IDeviceDirectoryGrain>(0);
-        for (var i = 0; i < 200 && (await directory.Leases()).Any(l => keys.Any(k => l.Holder.EndsWith("/" + k, StringComparison.Ordinal))); i++) await Task.Delay(50);
-    }
-
-    /// <summary>
-    /// An earlier run of the job (lost with its silo) may have moved devices between its pools: the worker and
-    /// trainer grains outside the division this run begins with give back any device they hold.
-    /// </summary>
-    private async Task VacateOutsideDivision()
-    {
-        var holders = (await grains.GetGrain<IDeviceDirectoryGrain>(0).Leases()).Select(l => l.Holder).ToHashSet();
-        var outside = Enumerable.Range(0, all.Length).Where(w => !live.Contains(w)).Select(w => (IDeviceGrain)all[w])
-            .Concat(((DataParallelBackend)trainers!).Inactive)
-            .Where(g => holders.Contains(Placement.LeaseHolder.Of(g.GetGrainId())));
-        await Task.WhenAll(outside.Select(SiloLoss.Vacate));
-    }
-
     /// <summary>Gives the job's devices back: its generation workers, trainers and stages leave them once their calls end.</summary>
     public async Task ReleaseDevices()
     {
-        await Task.WhenAll(used.Select(w => SiloLoss.Vacate(all[w])));
+        await workers.Release();
         if (trainers is not null) await trainers.Release();
         await JobLeases.Released(grains, job.Name);
     }
@@ -362,80 +266,6 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
 
     /// <summary>With partial rollouts the workers tell the job their samples' tokens so far (what a lost sample goes on from).</summary>
     private ProgressReports? Progress => rl.Async is { PartialRollouts: true } a ? new ProgressReports(job.Name, a.ProgressTokens) : null;
-
-    /// <summary>Every worker gets a weights version; one re-activated after its silo's loss is configured first.</summary>
-    private Task LoadWeights(WeightsRef version, Action<int, string> progress)
-    {
-        weights = version;
-        return OnEachWorker(Ready, progress);
-    }
-
-    /// <summary>
-    /// Does <paramref name="action"/> on every worker, again while a silo's loss fails it; a worker that
-    /// cannot be placed again (no device free for it) leaves the job, which goes on with the others.
-    /// </summary>
-    private async Task OnEachWorker(Func<int, Task> action, Action<int, string> progress)
-    {
-        var outcomes = await Task.WhenAll(live.Select(async w =>
-        {
-            try
-            {
-                await SiloLoss.Retry(() => action(w));
-                return (w, Error: (Exception?)null);
-            }
-            catch (Exception e) when (RolloutScheduler.Unavailable(e))
-            {
-                return (w, Error: e);
-            }
-        }));
-        foreach (var (w, error) in outcomes.Where(r => r.Error is not null)) Leave(w, error!, progress);
-    }
-
-    /// <summary>
-    /// A worker leaves the job's next steps: one stopped (a version failed to load on it) for good, with a
-    /// notice in the job's status; one with no device free until a device frees (<see cref="Rejoin"/>).
-    /// </summary>
-    private void Leave(int w, Exception error, Action<int, string> progress)
-    {
-        if (!live.Contains(w)) return;
-        if (live.Count == 1) throw error;
-        live.Remove(w);
-        var stopped = WorkerStoppedException.In(error);
-        if (!stopped) dropped.Add(w);
-        var why = stopped ? RolloutScheduler.Stopped(error) : $"generation worker {keys.Worker(w)} lost, no device free for it";
-        if (stopped) notice(why);
-        logger.LogWarning("job {Job}: {Why}; going on with {Count} workers", job.Name, why, live.Count);
-        progress(weights?.Version ?? 0, $"{why}: going on with {live.Count} workers");
-    }
-
-    /// <summary>Held-out accuracy of <paramref name="version"/> on the live workers; one that stops on it leaves.</summary>
-    private Task<HeldOutResult> Evaluate(WeightsRef version, TaskEncoding encoding, RlData data, Action<int, string> progress) =>
-        HeldOutEvaluation.Accuracy(Workers, version, encoding, data, rl.Tools, (worker, error) => Leave(Array.IndexOf(all, worker), error, progress));
-
-    /// <summary>
-    /// Workers waiting for a device (one left for want of one, or one past rl.generationWorkers) that can be
-    /// placed now (a silo joined) join the job's steps from the next one launched.
-    /// </summary>
-    private async Task Rejoin(Action<int, string> progress)
-    {
-        foreach (var w in dropped.ToList())
-        {
-            try
-            {
-                await all[w].Configure(LimitsOf(w));
-                await all[w].LoadWeights(weights!);
-            }
-            catch (Exception e) when (RolloutScheduler.Unavailable(e) || SiloLoss.Is(e))
-            {
-                continue;
-            }
-            dropped.Remove(w);
-            live.Add(w);
-            live.Sort();
-            used.Add(w);
-            progress(weights?.Version ?? 0, $"generation worker {keys.Worker(w)} placed: going on with {live.Count} workers");
-        }
-    }
 
     /// <summary>
     /// Activates step <paramref name="next"/>'s sample grains once this step's first optimizer step is sent
@@ -458,21 +288,11 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         }
     }
 
-    /// <summary>Worker <paramref name="w"/> with the job's limits and current weights: nothing to do for one that has them.</summary>
-    private Task Ready(int w) => SiloLoss.Retry(async () =>
-    {
-        await all[w].Configure(LimitsOf(w));
-        await all[w].LoadWeights(weights!);
-    });
-
-    /// <summary>Worker <paramref name="w"/>'s limits: the job's, on an emulated long-tail instance's devices for one of those.</summary>
-    private GenerationLimits LimitsOf(int w) => emulated is null ? limits! : limits! with { Emulated = emulated.GeneratorFor(w) };
-
     private async Task<IterationMetrics> Iteration(int i, IterationPlan plan, TaskEncoding encoding, RlData? data, Action<int, string> progress)
     {
         var (clock, began) = window ??= (Stopwatch.StartNew(), DateTimeOffset.UtcNow);
         var metrics = new IterationMetricsBuilder(i, began, emulated?.TimeScale ?? 1);
-        await Rejoin(progress);
+        await workers.Rejoin(progress);
         if (staleness == 0) await migration!.Planned;
         await RankerFitted();
         Launch(plan, published: i - 1);
@@ -506,31 +326,31 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         var roundBound = emulated is not null && launchedStep.Round is not null
             ? Kernels.Emulation.IdealBound.For(emulated.Workload(i, [.. records.Select(r => r.Generated!.Tokens)]), staleness).Seconds : (double?)null;
         metrics.Round(launchedStep.Round, plan.Deferred.Count, roundBound);
-        migration!.Trained(i, records, live.Count);
-        dispatch!.Trained(records, launchedStep.Forecast, live.Count);
+        migration!.Trained(i, records, workers.Count);
+        dispatch!.Trained(records, launchedStep.Forecast, workers.Count);
 
         await trainers!.Publish(i);
         var trained = new WeightsRef(keys.ActorWeights(i), i);
         // Synchronous workers are idle now and take the new weights at once, and partial rollouts are
         // interrupted for them; other asynchronous workers load each version as their samples of the one
         // before leave their batch (their work names its version).
-        if (staleness == 0 || Partial) await LoadWeights(trained, progress);
-        else weights = trained;
+        if (staleness == 0 || Partial) await workers.LoadWeights(trained, progress);
+        else workers.Weights = trained;
         (trainedPromptsDrawn, deferredAfterTraining) = (launchedStep.PromptsDrawn, [.. plan.Deferred]);
         // The step ran with these: its usage is theirs, whatever moves now.
-        var (division, workersBefore, trainersBefore) = pools.Planning ? (pools.Current, live.Select(keys.Worker).ToArray(), TrainerKeys()) : (pools.Current, [], []);
+        var (division, workersBefore, trainersBefore) = pools.Planning ? (pools.Current, moves!.WorkerKeys(), moves.TrainerKeys()) : (pools.Current, [], []);
         if (pools.Due() is { } next)
         {
             var moving = Stopwatch.StartNew();
-            var moved = await Move(next, progress);
+            var moved = await moves!.Move(pools.Current, next, progress);
             pools.Moved(moved, moving.Elapsed.TotalSeconds);
         }
-        if (rl.Pools is not null) metrics.Pooled(new PoolSizes(live.Count, ((DataParallelBackend)trainers).Active));
+        if (rl.Pools is not null) metrics.Pooled(new PoolSizes(workers.Count, ((DataParallelBackend)trainers).Active));
         // Asynchronous steps are launched the moment their weights exist; a synchronous one once they are loaded,
         // with the workers back and the migration plan over this step (as at an iteration's start).
         if (staleness == 0 && i < job.Iterations)
         {
-            await Rejoin(progress);
+            await workers.Rejoin(progress);
             await migration.Planned;
         }
         // This step's time ends here and the next one's begins: what follows (the samples told, the held-out
@@ -551,10 +371,10 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         var tally = launchedStep.Rollout.Tally;
         metrics.Accounted(StepLedger.Of([.. final, .. tally.Discarded]) with { TokensCarried = tally.TokensCarried, TakenBack = tally.TakenBack, Migrated = tally.Migrated, CachesCarried = tally.CachesCarried }, launchedStep.Migration);
         await checkpoints.DeleteOldWeights(i, keep: staleness + 2);
-        var heldOut = data is not null && (i % rl.EvalEvery == 0 || i == job.Iterations) ? await Evaluate(trained, encoding, data, progress) : null;
+        var heldOut = data is not null && (i % rl.EvalEvery == 0 || i == job.Iterations) ? await workers.Evaluate(trained, encoding, data, rl.Tools, progress) : null;
         // Devices report wall seconds; an emulated job's cost model counts its own (wall times the time scale).
         var scale = emulated?.TimeScale ?? 1;
-        if (pools.Planning) pools.Trained(i, final, division, scale * BusyPerDevice(usage, workersBefore), scale * BusyPerDevice(usage, trainersBefore));
+        if (pools.Planning) pools.Trained(i, final, division, scale * PoolMoves.BusyPerDevice(usage, workersBefore), scale * PoolMoves.BusyPerDevice(usage, trainersBefore));
         return metrics.Build(seconds, trainingSeconds, heldOut, usage, trainers.ExpectedBubble);
     }
 
@@ -565,7 +385,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
     /// </summary>
     private async Task<DeviceUsage[]> TakeUsage()
     {
-        var workerUsage = Task.WhenAll(Workers.Select(w => Usage(w.TakeUsage)));
+        var workerUsage = Task.WhenAll(workers.Workers.Select(w => Usage(w.TakeUsage)));
         var trainerUsage = trainers!.TakeUsage();
         var scorerUsage = Task.WhenAll(Enumerable.Range(0, emulated?.Scorer.Instances ?? 0).Select(k => Usage(grains.GetGrain<IScoringGrain>(keys.Scorer(k)).TakeUsage)));
         return [.. (await workerUsage).OfType<DeviceUsage>(), .. await trainerUsage, .. (await scorerUsage).OfType<DeviceUsage>()];
