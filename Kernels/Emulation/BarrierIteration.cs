@@ -25,6 +25,13 @@ public sealed record EmulatedWorkload(
     /// <summary>The first <see cref="LongTailInstances.Workers"/> generation workers as long-tail instances of their own cost model; null: every worker is of <see cref="Generation"/>.</summary>
     public LongTailInstances? LongTail { get; init; }
 
+    /// <summary>
+    /// Whether training takes the actor's forward pass over the rows after the first optimizer step too: decoupled PPO
+    /// on stale samples needs their proximal log-probs under the weights before their own step (the first step's rows
+    /// take them from that step's forward).
+    /// </summary>
+    public bool ProximalForward { get; init; }
+
     /// <summary>The generation workers' devices: regular workers of <see cref="Generation"/>'s degree, long-tail ones of theirs.</summary>
     public int GenerationDevices => LongTail is { } l
         ? (GenerationWorkers - l.Workers) * Generation.TensorParallel + l.Workers * l.Generation.TensorParallel

@@ -15,7 +15,8 @@ namespace Kernels.Emulation;
 ///   sum_i (P_i L_i + L_i (L_i - 1) / 2) of them (summed over steps, a roofline step's larger term is at
 ///   least the sums' larger over as many steps: the bound holds);
 /// - scoring: each scoring model's forward over every sequence; training: the actor's (and critic's)
-///   forward and backward over every sequence.
+///   forward and backward over every sequence, and with decoupled PPO on stale samples the actor's forward over
+///   the rows after the first optimizer step (their proximal log-probs; <see cref="EmulatedWorkload.ProximalForward"/>).
 /// Colocated, every device runs every stage in turn: generation + scoring + training, each over all devices.
 /// Disaggregated, each pool its own: synchronous (k = 0), a step's training waits for its generation and
 /// the next generation for the new weights (scoring may overlap generation); asynchronous, the pools overlap
@@ -53,8 +54,10 @@ public sealed record IdealBound(double Generation, double Scoring, double Traini
         var generation = w.Generation.TensorParallel * (w.Generation.PrefillSeconds(w.Samples.Select(s => s.Prompt).ToArray())
             + perToken * tokens);
         var scoring = w.Scoring.Sum(m => m.TensorParallel * m.ForwardSeconds(sequences));
+        int[] proximal = w.ProximalForward ? [.. Enumerable.Range(0, w.Samples.Count).Except(w.TrainingSteps[0].SelectMany(share => share))] : [];
         var training = w.ActorTraining.TensorParallel * w.ActorTraining.TrainingSeconds(sequences)
-            + (w.CriticTraining is { } c ? c.TensorParallel * c.TrainingSeconds(sequences) : 0);
+            + (w.CriticTraining is { } c ? c.TensorParallel * c.TrainingSeconds(sequences) : 0)
+            + (proximal.Length > 0 ? w.ActorTraining.TensorParallel * w.ActorTraining.ForwardSeconds(w.Sequences(proximal)) : 0);
 
         var longest = w.Samples.MaxBy(s => s.Prompt + s.Response);
         var fastest = w.LongTail?.Generation ?? w.Generation;

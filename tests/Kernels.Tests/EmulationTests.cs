@@ -374,6 +374,22 @@ public sealed class IdealBoundTests
     }
 
     [Fact]
+    public void Decoupled_ppo_on_stale_samples_adds_the_actors_forward_over_the_rows_after_the_first_optimizer_step()
+    {
+        // Two optimizer steps of one row each: the second row's proximal log-probs are a forward of its 110 tokens.
+        var twoSteps = Workload with { TrainingSteps = [[[1]], [[0]]] };
+        var plain = IdealBound.For(twoSteps, staleness: 1);
+
+        var decoupled = IdealBound.For(twoSteps with { ProximalForward = true }, staleness: 1);
+
+        plain.Training.Should().BeApproximately(Actor.TrainingSeconds([110, 150]), 1e-12);
+        decoupled.Training.Should().BeApproximately(Actor.TrainingSeconds([110, 150]) + Actor.ForwardSeconds([110]), 1e-12);
+        decoupled.Generation.Should().Be(plain.Generation);
+        IdealBound.For(Workload with { ProximalForward = true }, staleness: 1).Training.Should().Be(IdealBound.For(Workload, staleness: 1).Training,
+            "one optimizer step: its rows take their proximal log-probs from its own forward");
+    }
+
+    [Fact]
     public void No_barrier_iteration_beats_the_bound()
     {
         var samples = Enumerable.Range(0, 64).Select(k => (200, 20 + k * k % 997)).ToArray();
