@@ -55,11 +55,7 @@ public sealed class GenerationPool(JobSpec job, IGrainFactory grains, ILogger lo
     }
 
     /// <summary>Worker <paramref name="w"/> with the job's limits and current weights: nothing to do for one that has them.</summary>
-    public Task Ready(int w) => SiloLoss.Retry(async () =>
-    {
-        await all[w].Configure(LimitsOf(w));
-        await all[w].LoadWeights(Weights!);
-    });
+    public Task Ready(int w) => SiloLoss.Retry(() => Place(w));
 
     /// <summary>Worker <paramref name="w"/>'s limits: the job's, on an emulated long-tail instance's devices for one of those.</summary>
     public GenerationLimits LimitsOf(int w) => emulated is null ? limits! : limits! with { Emulated = emulated.GeneratorFor(w) };
@@ -130,8 +126,7 @@ public sealed class GenerationPool(JobSpec job, IGrainFactory grains, ILogger lo
         {
             try
             {
-                await all[w].Configure(LimitsOf(w));
-                await all[w].LoadWeights(Weights!);
+                await Place(w);
             }
             catch (Exception e) when (RolloutScheduler.Unavailable(e) || SiloLoss.Is(e))
             {
@@ -193,6 +188,12 @@ public sealed class GenerationPool(JobSpec job, IGrainFactory grains, ILogger lo
 
     /// <summary>Every worker that may hold a device gives it back once its calls end.</summary>
     public Task Release() => Task.WhenAll(used.Select(w => SiloLoss.Vacate(all[w])));
+
+    private async Task Place(int w)
+    {
+        await all[w].Configure(LimitsOf(w));
+        await all[w].LoadWeights(Weights!);
+    }
 
     private void Join(int w)
     {
