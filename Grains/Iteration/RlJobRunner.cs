@@ -158,7 +158,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
             logger.LogWarning("job {Job}: {Message}", job.Name, message);
             notice(message);
             progress(workers.Weights?.Version ?? 0, $"{message}; its samples go to the other workers");
-        }, oneVersionPerWorker: staleness > 0 && !Partial);
+        }, oneStepPerWorker: staleness > 0 && !Partial);
         trainers = rl.Pipeline is not null ? new PipelinedBackend(job, grains, store, emulated)
             : new DataParallelBackend(job, grains, emulated, division.TrainingReplicas, PoolTuning.Most(job).Replicas);
         if (rl.Pools is not null)

@@ -21,11 +21,11 @@ namespace Grains.Iteration;
 /// <remarks>
 /// A worker that stopped (a weights version failed to load on it) is given up like one with no device
 /// free: its samples go to the others, and <paramref name="notice"/> tells the job which (its index in the job) and why.
-/// With <paramref name="oneVersionPerWorker"/> (asynchronous jobs without partial rollouts: a worker admits a
-/// newer version's samples only once the older one's are done) each step's state says which workers are
+/// With <paramref name="oneStepPerWorker"/> (asynchronous jobs without partial rollouts: a worker admits a
+/// later step's samples only once the earlier step's are done) each step's state says which workers are
 /// behind, and the dispatch policy hears when one catches up. One step's rollout is in RolloutStep.cs.
 /// </remarks>
-public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<int, Task> revive, Action<int, string> notice, bool oneVersionPerWorker = false)
+public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys, Func<int, Task> revive, Action<int, string> notice, bool oneStepPerWorker = false)
 {
     public static readonly TimeSpan AuditPeriod = TimeSpan.FromSeconds(2);
 
@@ -65,8 +65,14 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
     /// <remarks>Steps may have different workers (one left out for want of a device when a step began): a worker is known across them by its index in the job.</remarks>
     private int LoadAhead(Step step, int worker) => running.Where(o => o.Weights.Version <= step.Weights.Version).Sum(o => o.LoadOf(step.JobIndex(worker)));
 
-    /// <summary>Whether a worker still has samples of an older version than the step's to generate.</summary>
-    private bool Behind(Step step, int worker) => running.Any(o => o.Weights.Version < step.Weights.Version && o.LoadOf(step.JobIndex(worker)) > 0);
+    /// <summary>
+    /// Whether a worker still has samples of a step launched before this one to generate. Steps launched
+    /// together share a version (an asynchronous job's first k + 1), and a batch holds one step: samples of
+    /// the later step sent to a worker still on the earlier one took its batch whenever their calls came
+    /// first, and the earlier step then waited for the whole of that batch (steps ending in bunches,
+    /// measured), so the later step waits in the scheduler instead, where other workers can pull it.
+    /// </summary>
+    private bool Behind(Step step, int worker) => running.TakeWhile(o => o != step).Any(o => o.LoadOf(step.JobIndex(worker)) > 0);
 
     /// <summary>
     /// A silo joined or went: every running step audits now rather than at its next period, so a lost
@@ -137,7 +143,7 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
         var samples = starts.Select(s => grains.GetGrain<ISampleGrain>(s.Id)).ToArray();
         if (abandoned) throw new TaskCanceledException("the job's rollouts were abandoned");
         var step = new Step(this, starts, weights, samples, policies, workers, scoredGroups, tally);
-        if (oneVersionPerWorker) for (var w = 0; w < workers.Count; w++) step.State.SetBehind(w, Behind(step, w));
+        if (oneStepPerWorker) for (var w = 0; w < workers.Count; w++) step.State.SetBehind(w, Behind(step, w));
         running.Add(step);
         try
         {
@@ -154,7 +160,7 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
             {
                 await step.Audit();
                 // Samples the audit found generated (their reports lost) may have let a worker catch up.
-                if (oneVersionPerWorker) step.CatchUp(w => Behind(step, w));
+                if (oneStepPerWorker) step.CatchUp(w => Behind(step, w));
             }
             await step.Trained.Task;
             tally.Discard(await step.RoundEnded);
@@ -187,7 +193,7 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
     /// </summary>
     private void CatchUpAll()
     {
-        if (!oneVersionPerWorker) return;
+        if (!oneStepPerWorker) return;
         foreach (var step in running.ToList()) step.CatchUp(w => Behind(step, w));
     }
 

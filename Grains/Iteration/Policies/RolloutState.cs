@@ -40,8 +40,8 @@ public sealed class RolloutState
     public bool IsGenerated(int sample) => generated[sample];
 
     /// <summary>
-    /// The worker is generating samples of an older weights version and, without partial rollouts, admits
-    /// this step's (of a newer one) only once those are done: samples sent there now would wait.
+    /// The worker is generating samples of a step launched before this one and, without partial rollouts,
+    /// admits this step's only once those are done: samples sent there now would wait.
     /// </summary>
     public bool Behind(int worker) => behind[worker];
 
