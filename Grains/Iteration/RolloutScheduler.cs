@@ -32,6 +32,7 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
     /// <summary>How long the audit waits for a worker to say what it holds: past it, the worker is asked again at the next audit.</summary>
     private static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(10);
 
+    /// <summary>The running steps, in the order they were launched (what <see cref="Behind"/> reads as earlier).</summary>
     private readonly List<Step> running = [];
     private TaskCompletionSource wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private bool abandoned;
