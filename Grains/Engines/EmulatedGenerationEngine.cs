@@ -77,9 +77,11 @@ public sealed class EmulatedGenerationEngine : IGenerationEngine
 
     public bool TryAdmit(GenerationWork work)
     {
-        // A sample's length is drawn with the version its step names (or it began under): one resumed, or
-        // admitted by a worker already on a newer version (partial rollouts), keeps it.
-        var began = work.Spans is { Length: > 0 } spans ? spans[0].Version : work.Weights?.Version ?? version;
+        // A sample's length is drawn with the version its step names, however often it resumes and wherever: its
+        // first span is the version of the worker that first admitted it, which with partial rollouts may be newer
+        // (a resumed sample drew with that one: it came out longer after a move or a second interrupt). A sample
+        // that names none began under the first span's version, or this worker's.
+        var began = work.Weights?.Version ?? (work.Spans is { Length: > 0 } spans ? spans[0].Version : version);
         var length = EmulatedCosts.ResponseLength(lengths, work.PromptSeed, work.Seed, began, work.MaxNewTokens);
         // With tools, the batch runs it to its next call (its length counts the results' tokens).
         var sequence = new EmulatedSequence(work.SampleId, work.PromptTokens, tools is null ? length : tools.Admit(work, length), work.GeneratedTokens,

@@ -68,6 +68,33 @@ public sealed class EmulatedGenerationEngineTests
     }
 
     [Fact]
+    public async Task A_sample_first_admitted_under_a_newer_version_resumes_to_the_length_its_steps_version_draws()
+    {
+        // Lengths grow by 1 % a version here, so a draw with another version comes out another length.
+        var drifting = Generator with { LengthDrift = 0.01 };
+        async Task<int> Generated(GenerationWork work)
+        {
+            // A worker already on version 1 (partial rollouts: it admits a step-of-version-0 sample beside newer ones).
+            var engine = new EmulatedGenerationEngine(drifting, new GenerationLimits(8, 1 << 20, "qwen2.5-7b", 40_000, drifting, PartialRollouts: true), new RecordedTime());
+            await engine.LoadWeights(V1);
+            engine.TryAdmit(work).Should().BeTrue();
+            var lengths = new List<int>();
+            while (engine.Count > 0) lengths.AddRange((await engine.Advance()).Select(f => f.Length));
+            return lengths.Single();
+        }
+        var lengths = EmulatedCosts.Lengths(drifting);
+        int[] byVersion = [EmulatedCosts.ResponseLength(lengths, 7, 100, 0, 30_000), EmulatedCosts.ResponseLength(lengths, 7, 100, 1, 30_000)];
+        byVersion[0].Should().NotBe(byVersion[1]);
+
+        var fresh = await Generated(Work(0));
+        // Moved or interrupted after 100 tokens, which the version-1 worker sampled: its first span says version 1.
+        var resumed = await Generated(Work(0) with { EmulatedGenerated = 100, Spans = [new VersionSpan(1, 100)] });
+
+        fresh.Should().Be(byVersion[0], "drawn with the version its step names");
+        resumed.Should().Be(fresh, "however it resumes (before, the first span's version drew it again, longer)");
+    }
+
+    [Fact]
     public async Task A_hand_back_gives_up_the_kept_caches_so_the_samples_are_prefilled_wherever_they_resume()
     {
         var recomputed = await Interrupted(InterruptedCache.Recompute);
