@@ -9,7 +9,8 @@ namespace Client.Benchmarks;
 /// versions generation runs ahead of training (async-k: rl.async.maxStaleness k, streaming scoring, pull
 /// dispatch, so a step's samples go to the workers done with older versions; async-k-partial: with partial
 /// rollouts, where every worker takes every version at once and pull deals as round-robin does, the interrupted
-/// samples' KV caches kept; async-k-partial-recompute: prefilled again under the new weights instead). Variants with
+/// samples' KV caches kept; async-k-partial-recompute: prefilled again under the new weights instead; async-k-partial-balance
+/// and async-k-partial-stream-balance: the workers' contexts evened every 15 device seconds, rl.async.balanceEverySeconds). Variants with
 /// Stream train each mini-batch the moment its groups are scored (rl.async.streamTraining, StreamRL's dynamic batches):
 /// async-k-stream, async-k-partial-stream, and async-k-stream-skew with skew-aware dispatch (StreamRL's whole design).
 /// Variants with LongTogether cut each step's mini-batches with its longest sequences gathered (rl.miniBatchOrder
@@ -73,6 +74,8 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
             new BenchVariant($"async-{k}-long-needed", RolePlacement.Disaggregated, StagePolicy.Streaming, k, LongTogether: true, RunAhead: RunAhead.Needed),
             new BenchVariant($"async-{k}-partial-long", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Partial: true, LongTogether: true),
             new BenchVariant($"async-{k}-partial-stream", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Partial: true, Stream: true),
+            new BenchVariant($"async-{k}-partial-balance", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Partial: true) { BalanceEverySeconds = BalancePeriod },
+            new BenchVariant($"async-{k}-partial-stream-balance", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Partial: true, Stream: true) { BalanceEverySeconds = BalancePeriod },
             new BenchVariant($"async-{k}-partial-recompute", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Partial: true, Interrupted: InterruptedCache.Recompute),
             new BenchVariant($"async-{k}-migrate", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Migrate: MigrationMove.Auto),
             new BenchVariant($"async-{k}-migrate-prefill", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Migrate: MigrationMove.Prefill),
@@ -92,6 +95,12 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
             new BenchVariant($"async-{k}-partial-skew-tp4", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Partial: true, Dispatch: DispatchPolicy.SkewAware, LongTailTensorParallel: 4),
         }),
     ];
+
+    /// <summary>With partial rollouts, the workers' contexts evened every this many device seconds (rl.async.balanceEverySeconds; 0: never).</summary>
+    public double BalanceEverySeconds { get; init; }
+
+    /// <summary>The -balance variants' period: on reasoning-32k a response grows by about 2,000 tokens in it (8 ms a token on one H800).</summary>
+    public const double BalancePeriod = 15;
 
     /// <summary>How many long-tail instances the LongTailTensorParallel variants have.</summary>
     public const int LongTailWorkers = 4;
@@ -166,7 +175,7 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
             Rl = placed.Rl! with
             {
                 StagePolicy = Policy,
-                Async = Staleness > 0 ? new AsyncSpec { MaxStaleness = Staleness, PartialRollouts = Partial, InterruptedCache = Interrupted, StreamTraining = Stream, RunAhead = RunAhead } : null,
+                Async = Staleness > 0 ? new AsyncSpec { MaxStaleness = Staleness, PartialRollouts = Partial, InterruptedCache = Interrupted, StreamTraining = Stream, RunAhead = RunAhead, BalanceEverySeconds = BalanceEverySeconds } : null,
                 Dispatch = Dispatch ?? (Staleness > 0 ? DispatchPolicy.Pull : placed.Rl.Dispatch),
                 GenerationWorkers = LongTailTensorParallel is { } t ? placed.Rl.GenerationWorkers - LongTailWorkers * (t / placed.Rl.Emulation!.GenerationTensorParallel - 1) : placed.Rl.GenerationWorkers,
                 Emulation = EmulationOf(placed.Rl),

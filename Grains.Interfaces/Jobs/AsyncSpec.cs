@@ -50,6 +50,15 @@ public sealed record AsyncSpec
     /// </summary>
     [Id(8)] public bool? ClipByLag { get; init; }
 
+    /// <summary>
+    /// With partial rollouts, every this many seconds of device time (an emulated device's own; wall seconds on
+    /// real ones) the samples being generated move between workers, with their KV caches where sending is
+    /// sooner than a prefill, so that each worker holds about as much context: a decoding step reads all its
+    /// batch's keys and values, so a long response beside other long ones decodes slower, and its step waits
+    /// for it (Grains/Iteration/Policies/ContextBalance.cs). 0: samples stay where they were sent.
+    /// </summary>
+    [Id(9)] public double BalanceEverySeconds { get; init; }
+
     /// <summary>Whether the actor's clip range shrinks with each token's version lag (<see cref="ClipByLag"/>).</summary>
     public bool ScalesClipByLag => Decoupled && (ClipByLag ?? true);
 
@@ -61,6 +70,8 @@ public sealed record AsyncSpec
         : !Enum.IsDefined(RunAhead) ? $"rl.async.runAhead: {RunAhead} is not one of {string.Join(", ", SpecNames.All<RunAhead>())}"
         : RunAhead == RunAhead.Needed && MaxStaleness == 0 ? "rl.async.runAhead: a synchronous job (maxStaleness 0) runs nothing ahead; set maxStaleness to 1 or more, or remove runAhead"
         : InterruptedCache != InterruptedCache.Auto && !PartialRollouts ? "rl.async.interruptedCache: only partial rollouts interrupt a sample; set partialRollouts or remove interruptedCache"
+        : !(BalanceEverySeconds >= 0 && BalanceEverySeconds <= 1e6) ? $"rl.async.balanceEverySeconds: {BalanceEverySeconds} must be 0 (off) or a number of seconds up to 1e6"
+        : BalanceEverySeconds > 0 && !PartialRollouts ? "rl.async.balanceEverySeconds: without partial rollouts a worker's batch holds one step's samples, which stay where they began; set partialRollouts or remove balanceEverySeconds"
         : PartialRollouts && MaxStaleness == 0 ? "rl.async.partialRollouts: a synchronous job (maxStaleness 0) has no newer weights to interrupt a rollout with; set maxStaleness to 1 or more"
         : ClipByLag == true && !Decoupled ? "rl.async.clipByLag: plain PPO (decoupled false) clips against the behaviour policy, whose lag is in the ratio already; set decoupled or remove clipByLag"
         : !(BehaviourWeightCap > 1 && BehaviourWeightCap <= 1e6) ? $"rl.async.behaviourWeightCap: {BehaviourWeightCap} must be greater than 1 and at most 1e6"

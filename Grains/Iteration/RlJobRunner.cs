@@ -188,6 +188,8 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
 
         var done = start;
         window = null;
+        using var stopBalancing = new CancellationTokenSource();
+        var balancing = Partial && rl.Async!.BalanceEverySeconds > 0 ? BalanceContexts(rl.Async.BalanceEverySeconds, progress, stopBalancing.Token) : Task.CompletedTask;
         try
         {
             for (var i = start + 1; i <= job.Iterations && !cancellation.IsCancellationRequested; i++)
@@ -204,6 +206,8 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         finally
         {
             // Steps launched ahead and never trained on stop here; a resumed run launches them again.
+            await stopBalancing.CancelAsync();
+            await balancing;
             scheduler.Abandon();
             foreach (var step in ahead.Values) step.Rollout.Records.Ignore();
             ahead.Clear();
@@ -211,6 +215,32 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
         // A job that stops (cancelled, or at its end) leaves a checkpoint of where it stopped, so that
         // --resume goes on from there (with more iterations, for instance).
         if (Checkpoints && done > start && done % rl.CheckpointEvery != 0) await Checkpoint(done);
+    }
+
+    /// <summary>
+    /// Every <paramref name="seconds"/> of device time, the samples being generated move so that the workers hold
+    /// even contexts (rl.async.balanceEverySeconds). A round that fails (a worker's silo lost mid-move: its
+    /// samples are the audit's) is reported and the next one goes on.
+    /// </summary>
+    private async Task BalanceContexts(double seconds, Action<int, string> progress, CancellationToken stop)
+    {
+        var period = TimeSpan.FromSeconds(seconds / (emulated?.TimeScale ?? 1));
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(period, stop);
+                await scheduler!.BalanceContexts([.. workers.Live.Select(w => w.Index)]);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                progress(launched, $"balancing the workers' contexts failed this time: {e.GetBaseException().Message}");
+            }
+        }
     }
 
     /// <summary>The length model fit to the steps trained so far, before the next steps' prompts are forecast; one that failed leaves the fit before it.</summary>

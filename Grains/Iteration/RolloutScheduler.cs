@@ -99,6 +99,20 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
         return moved;
     }
 
+    /// <summary>
+    /// Evens the context the workers hold across every running step (<see cref="ContextBalance"/>): with partial
+    /// rollouts a worker holds several steps' samples at once, and any of them may move. Returns how many moved.
+    /// </summary>
+    /// <param name="workers">The job's live generation workers, by index.</param>
+    public async Task<int> BalanceContexts(IReadOnlyList<int> workers)
+    {
+        var held = running.SelectMany(step => step.Holding().Select(h => (Step: step, h.Sample, h.Worker, h.Context))).ToList();
+        var moves = ContextBalance.Plan([.. held.Select(h => new ContextBalance.Held(h.Worker, h.Context))], workers);
+        var moved = await Task.WhenAll(moves.GroupBy(m => held[m.Sample].Step)
+            .Select(g => g.Key.Move([.. g.Select(m => (held[m.Sample].Sample, m.To))])));
+        return moved.Sum();
+    }
+
     /// <summary>Stops every running rollout (the job stops or failed): their runs end cancelled, and they send nothing more.</summary>
     public void Abandon()
     {

@@ -273,7 +273,7 @@ public sealed partial class RolloutScheduler
             stopped.Add(w);
             var released = await ReleaseFrom(w, int.MaxValue);
             tally.Moved(released.Length);
-            await Relocate([.. released], () => Others().MinBy(o => owner.LoadAhead(this, o)));
+            await Relocate([.. released], _ => Others().MinBy(o => owner.LoadAhead(this, o)));
             return released.Length;
         }
 
@@ -290,7 +290,33 @@ public sealed partial class RolloutScheduler
             var released = new List<GenerationWork>();
             foreach (var w in Others().Except(back).Where(w => State.Load(w) > share).ToList()) released.AddRange(await ReleaseFrom(w, State.Load(w) - share));
             tally.Took(released.Count);
-            await Relocate(released, () => back.MinBy(State.Load));
+            await Relocate(released, _ => back.MinBy(State.Load));
+        }
+
+        /// <summary>
+        /// This step's samples with a worker and not yet generated: each one's index, its worker's index in the job,
+        /// and its context as last told (the prompt and the tokens so far its worker reported; a sample not yet
+        /// reported counts its prompt).
+        /// </summary>
+        public IEnumerable<(int Sample, int Worker, int Context)> Holding() =>
+            submitted.Where(k => !State.IsGenerated(k) && !State.IsDiscarded(k) && !gone.Contains(State.WorkerOf(k)))
+                .Select(k => (k, JobIndex(State.WorkerOf(k)), starts[k].PromptTokens + (progress.TryGetValue(k, out var p) ? p.GeneratedTokens : 0)));
+
+        /// <summary>
+        /// Moves samples between this step's workers (by the job's worker index) with their tokens so far, and
+        /// their KV caches where sending one is sooner than a prefill; a target not among the step's workers, or
+        /// lost, takes none. Returns how many moved.
+        /// </summary>
+        public async Task<int> Move(IReadOnlyList<(int Sample, int ToWorker)> moves)
+        {
+            var to = moves.Where(m => local.TryGetValue(m.ToWorker, out var w) && !gone.Contains(w) && State.WorkerOf(m.Sample) != w)
+                .ToDictionary(m => starts[m.Sample].Id, m => local[m.ToWorker]);
+            var from = moves.Where(m => to.ContainsKey(starts[m.Sample].Id)).GroupBy(m => State.WorkerOf(m.Sample));
+            var released = (await Task.WhenAll(from.Select(g => ReleaseFrom(g.Key, g.Count(), MigrationMove.Auto, g.Select(m => m.Sample).ToHashSet()))))
+                .SelectMany(r => r).ToList();
+            tally.Moved(released.Count);
+            await Relocate(released, work => to[work.SampleId]);
+            return released.Count;
         }
 
         /// <summary>
@@ -305,7 +331,7 @@ public sealed partial class RolloutScheduler
             tally.Moved(released.Count);
             // A target lost meanwhile (its samples are the audit's) takes none: the others do.
             var alive = targets.Except(gone).ToArray() is { Length: > 0 } kept ? kept : Others();
-            await Relocate(released, () => alive.MinBy(State.Load));
+            await Relocate(released, _ => alive.MinBy(State.Load));
             owner.CatchUpAll();
             ScoreOnFreeDevices();
         }
@@ -339,9 +365,9 @@ public sealed partial class RolloutScheduler
         /// worker no longer holds them and the next does not yet): a gather runs beside the audits, and one
         /// would find them on neither and send them again. <see cref="Dispatch"/> puts them back in it.
         /// </summary>
-        private async Task<GenerationWork[]> ReleaseFrom(int worker, int most, MigrationMove? move = null)
+        private async Task<GenerationWork[]> ReleaseFrom(int worker, int most, MigrationMove? move = null, IReadOnlySet<int>? only = null)
         {
-            int[] held = [.. submitted.Where(k => State.WorkerOf(k) == worker && !State.IsGenerated(k))];
+            int[] held = [.. submitted.Where(k => State.WorkerOf(k) == worker && !State.IsGenerated(k) && (only is null || only.Contains(k)))];
             submitted.ExceptWith(held);
             GenerationWork[] released = [];
             try
@@ -361,11 +387,11 @@ public sealed partial class RolloutScheduler
         }
 
         /// <summary>Released samples sent on, each to the worker <paramref name="to"/> names at its turn, from where they were.</summary>
-        private async Task Relocate(List<GenerationWork> released, Func<int> to)
+        private async Task Relocate(List<GenerationWork> released, Func<GenerationWork, int> to)
         {
             tally.CachesMoved(released.Count(w => w.Cache is not null));
             await Task.WhenAll(released.Select(work => SiloLoss.Retry(samples[index[work.SampleId]].Requeued)));
-            foreach (var work in released) State.Moved(index[work.SampleId], to());
+            foreach (var work in released) State.Moved(index[work.SampleId], to(work));
             await Task.WhenAll(released.GroupBy(work => State.WorkerOf(index[work.SampleId]))
                 .Select(group => Dispatch(group.Key, [.. group.Select(work => index[work.SampleId])], [.. group])));
         }

@@ -153,6 +153,9 @@ public sealed class AsyncJobTests(ClusterFixture fixture)
     [InlineData("""{"maxStaleness":1,"clipByLag":false}""", null)]
     [InlineData("""{"maxStaleness":1,"decoupled":false,"clipByLag":true}""", "rl.async.clipByLag: plain PPO (decoupled false) clips against the behaviour policy*")]
     [InlineData("""{"maxStaleness":1,"clipByLag":"yes"}""", "*clipByLag*")]
+    [InlineData("""{"maxStaleness":2,"partialRollouts":true,"balanceEverySeconds":15}""", null)]
+    [InlineData("""{"maxStaleness":2,"balanceEverySeconds":15}""", "rl.async.balanceEverySeconds: without partial rollouts a worker's batch holds one step's samples*")]
+    [InlineData("""{"maxStaleness":2,"partialRollouts":true,"balanceEverySeconds":-1}""", "rl.async.balanceEverySeconds: -1 must be 0 (off) or a number of seconds up to 1e6")]
     public void Bad_async_sections_name_the_field(string section, string? expected)
     {
         ParsesOrNames("""{"name":"a","kind":"rl","rl":{"async":""" + section + "}}", expected);

@@ -140,6 +140,33 @@ public sealed class EmulatedJobTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Balancing_the_workers_contexts_moves_running_samples_and_changes_no_response()
+    {
+        var grains = fixture.Cluster.GrainFactory;
+        var spec = Emulated("emulated-async-balance", "streaming", "grpo") with { Iterations = 4 };
+        // Progress told every 64 tokens and a balance every 5 device seconds (a sixth of a wall second at this
+        // time scale): a step of reasoning lengths generates for several wall seconds, its workers' contexts uneven.
+        spec = spec with { Rl = spec.Rl! with { Async = new AsyncSpec { MaxStaleness = 2, PartialRollouts = true, ProgressTokens = 64, BalanceEverySeconds = 5 },
+            Emulation = spec.Rl.Emulation! with { Lengths = "reasoning", TimeScale = 30 } } };
+        var emulated = new EmulatedJob(spec);
+
+        var (status, metrics) = await RlJobTests.Run(grains, spec);
+
+        status.State.Should().Be(JobState.Completed, status.Message);
+        metrics.Select(m => m.Iteration).Should().Equal(1, 2, 3, 4);
+        foreach (var m in metrics)
+        {
+            var records = await Task.WhenAll(Enumerable.Range(0, 24).Select(k => grains.GetGrain<ISampleGrain>(SampleKeys.Of(spec.Name, m.Iteration, k)).Record()));
+            records.Should().OnlyContain(r => r.Stage == SampleStage.Trained && r.Generated!.Spans!.Sum(s => s.Tokens) == r.Generated.Tokens);
+            records.Select(r => r.Generated!.Tokens).Should().Equal(emulated.Workload(m.Iteration).Samples.Select(s => s.Response),
+                "a moved sample goes on from its tokens so far to the length its seed draws");
+            m.Ledger!.Should().Match<StepLedger>(l => l.Trained == 24 && l.Lost == 0);
+            records.Sum(r => r.Dispatches - 1).Should().BeGreaterThanOrEqualTo(m.Ledger.Migrated, "each move sends its sample to a worker again");
+        }
+        metrics.Sum(m => m.Ledger!.Migrated).Should().BePositive("running samples moved between the workers");
+    }
+
+    [Fact]
     public async Task Running_ahead_as_needed_stays_one_step_ahead_where_training_is_slower_and_goes_further_where_generation_is()
     {
         var grains = fixture.Cluster.GrainFactory;
