@@ -13,7 +13,7 @@ namespace Grains.Iteration;
 /// and every replica applies the sum, so the replicas stay identical. The job runs <paramref name="replicas"/>
 /// of them (trainingReplicas unless given); elastic pools grow and shrink that, up to <paramref name="most"/>.
 /// </summary>
-public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, EmulatedJob? emulated, int? replicas = null, int? most = null) : ITrainerBackend
+public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, EmulatedJob? emulated, int? replicas = null, int? most = null) : ITrainerBackend, IPartwiseTrainer
 {
     private readonly JobKeys keys = JobKeys.For(job);
     private readonly ITrainerGrain[] actorPool = Replicas(job, grains, "actor", most ?? replicas ?? job.Rl!.TrainingReplicas);
@@ -60,6 +60,72 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
         var (actor, norm, actorRebuilt) = await actorStep;
         var (critic, _, criticRebuilt) = criticStep is null ? (null, 0, 0) : await criticStep;
         return new TrainStep(actor, critic, norm, NoDevices, null, actorRebuilt + criticRebuilt);
+    }
+
+    /// <summary>
+    /// The step over the parts' rows: each part's gradient shares are computed as it comes, on the weights before
+    /// the step (nothing is applied until the last part), and weighted by the part's tokens; after the last, the
+    /// sum over parts divided by the mini-batch's tokens is applied. Each replica's share of a part is divided by
+    /// that part's tokens (the loss is a token mean, PolicyUpdate), so weighting by them gives the mini-batch's
+    /// token mean: the gradient of all the rows at once, summed in another order.
+    /// </summary>
+    public async Task<TrainStep> Step(int iteration, int index, IAsyncEnumerable<TrainingRow[]> parts)
+    {
+        var actor = new PartSums(Actors.Length);
+        var critic = Critics.Length > 0 ? new PartSums(Critics.Length) : null;
+        var rows = new List<TrainingRow>();
+        await foreach (var part in parts)
+        {
+            rows.AddRange(part);
+            var tokens = part.Sum(r => (long)r.PolicyTokens);
+            // Every term of the loss is masked to the trained tokens: a part without any adds nothing.
+            if (tokens == 0) continue;
+            // A replica given no row of this part is not called: it has nothing to add.
+            Task<GradientShare> Gradients(ITrainerGrain trainer, TrainingRow[] share) =>
+                share.Length == 0 ? Task.FromResult(new GradientShare([], TrainSums.Zero)) : trainer.Gradients(share, tokens);
+            var split = MiniBatchPlan.BalancedShares(Tokens(part), Actors.Length);
+            var actorShares = Shares("actor", Actors, part, split, RowTokens, Gradients);
+            var criticShares = critic is null ? null : Shares("critic", Critics, part, split, RowTokens, Gradients);
+            await Task.WhenAll(criticShares is null ? [actorShares] : [actorShares, criticShares]);
+            actor.Add(await actorShares, tokens);
+            if (critic is not null) critic.Add(await criticShares!, tokens);
+        }
+        var total = rows.Sum(r => (long)r.PolicyTokens);
+        // Nothing to train: the one step over them all is refused as it would be (the trainers name why).
+        if (total == 0) return await Step(iteration, index, [.. rows]);
+        var actorApplied = Apply("actor", Actors, actor.Gradient(total), actor.ShareTokens);
+        var criticApplied = critic is null ? null : Apply("critic", Critics, critic.Gradient(total), critic.ShareTokens);
+        // As in a whole step: both models' steps end before either's loss goes up.
+        await Task.WhenAll(criticApplied is null ? [actorApplied] : [actorApplied, criticApplied]);
+        var (norm, actorRebuilt) = await actorApplied;
+        var criticRebuilt = criticApplied is null ? 0 : (await criticApplied).Rebuilt;
+        return new TrainStep(actor.Sums, critic?.Sums, norm, NoDevices, null, actor.Rebuilt + (critic?.Rebuilt ?? 0) + actorRebuilt + criticRebuilt);
+    }
+
+    /// <summary>A partwise step's sums so far: the replicas' gradients weighted by their part's tokens, loss sums, tokens per replica.</summary>
+    private sealed class PartSums(int replicas)
+    {
+        private double[] weighted = [];
+
+        public TrainSums Sums { get; private set; } = TrainSums.Zero;
+        public long[] ShareTokens { get; } = new long[replicas];
+        public int Rebuilt { get; private set; }
+
+        public void Add((GradientShare[] Shares, long[] ShareTokens, int Rebuilt) part, long tokens)
+        {
+            foreach (var share in part.Shares)
+            {
+                Sums += share.Sums;
+                // A replica not called for this part (or an emulated one) holds no gradient.
+                if (share.Gradient.Length == 0) continue;
+                if (weighted.Length == 0) weighted = new double[share.Gradient.Length];
+                for (var k = 0; k < weighted.Length; k++) weighted[k] += (double)share.Gradient[k] * tokens;
+            }
+            for (var r = 0; r < ShareTokens.Length; r++) ShareTokens[r] += part.ShareTokens[r];
+            Rebuilt += part.Rebuilt;
+        }
+
+        public float[] Gradient(long total) => [.. weighted.Select(g => (float)(g / total))];
     }
 
     /// <summary>Each actor replica computes its share (the same split as a step's); the shares of replicas lost with their silo are spread over the others (they are identical).</summary>
@@ -110,7 +176,9 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
         }
     }
 
-    private static long[] Tokens(TrainingRow[] rows) => [.. rows.Select(r => (long)r.PromptTokens + r.ResponseTokens)];
+    private static long RowTokens(TrainingRow row) => (long)row.PromptTokens + row.ResponseTokens;
+
+    private static long[] Tokens(TrainingRow[] rows) => [.. rows.Select(RowTokens)];
 
     private static long[] ShareTokens(TrainingRow[] rows, int[][] shares) => [.. shares.Select(share => share.Sum(k => (long)rows[k].PromptTokens + rows[k].ResponseTokens))];
 
@@ -181,26 +249,43 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
     private async Task<(TrainSums Sums, double GradNorm, int Rebuilt)> Step(string model, ITrainerGrain[] replicas, TrainingRow[] miniBatch)
     {
         var tokens = miniBatch.Sum(r => r.PolicyTokens);
-        var (shares, norm, rebuilt) = await Step(model, replicas, miniBatch, r => (long)r.PromptTokens + r.ResponseTokens, (trainer, share) => trainer.Gradients(share, tokens), s => s.Gradient);
+        var (shares, norm, rebuilt) = await Step(model, replicas, miniBatch, RowTokens, (trainer, share) => trainer.Gradients(share, tokens), s => s.Gradient);
         return (shares.Select(s => s.Sums).Aggregate((a, b) => a + b), norm, rebuilt);
     }
 
     /// <summary>
     /// One optimizer step of a model over a mini-batch split across its replicas by tokens: each computes the
     /// gradient of its share (divided by the mini-batch's tokens or pairs), the shares are summed in replica
-    /// order, and every replica applies the sum. A replica lost with its silo is rebuilt from a survivor,
-    /// which holds the same state (before the step while gradients are computed, after it once applied);
-    /// with no device free for it yet, a survivor computes its share (the same numbers: same state, same
-    /// rows) and the step goes on without it until a device frees (a replacement silo joins). With no
-    /// survivor the loss goes up and the job replays from its checkpoint.
+    /// order, and every replica applies the sum (<see cref="Shares"/>, <see cref="Apply"/>).
     /// </summary>
     private async Task<(TShare[] Shares, double GradNorm, int Rebuilt)> Step<TRow, TShare>(string model, ITrainerGrain[] replicas, TRow[] miniBatch,
         Func<TRow, long> tokensOf, Func<ITrainerGrain, TRow[], Task<TShare>> compute, Func<TShare, float[]> gradientOf)
     {
-        var rebuilt = 0;
         var split = MiniBatchPlan.BalancedShares([.. miniBatch.Select(tokensOf)], replicas.Length);
-        long[] shareTokens = [.. split.Select(share => share.Sum(k => tokensOf(miniBatch[k])))];
-        Task<TShare> Share(int r, int on) => compute(replicas[on], [.. split[r].Select(k => miniBatch[k])]);
+        var (shares, shareTokens, rebuilt) = await Shares(model, replicas, miniBatch, split, tokensOf, compute);
+        var sum = new float[gradientOf(shares[0]).Length];
+        foreach (var share in shares)
+        {
+            var gradient = gradientOf(share);
+            for (var k = 0; k < sum.Length; k++) sum[k] += gradient[k];
+        }
+        var (norm, rebuiltApplying) = await Apply(model, replicas, sum, shareTokens);
+        return (shares, norm, rebuilt + rebuiltApplying);
+    }
+
+    /// <summary>
+    /// Each replica's share of <paramref name="rows"/> (<paramref name="split"/>: positions by replica) computed on it. A replica lost with its
+    /// silo is rebuilt from a survivor, which holds the same state (no step is applied while shares are computed);
+    /// with no device free for it yet, a survivor computes its share (the same numbers: same state, same rows) and
+    /// the step goes on without it until a device frees (a replacement silo joins). With no survivor the loss goes
+    /// up and the job replays from its checkpoint.
+    /// </summary>
+    private async Task<(TShare[] Shares, long[] ShareTokens, int Rebuilt)> Shares<TRow, TShare>(string model, ITrainerGrain[] replicas, TRow[] rows,
+        int[][] split, Func<TRow, long> tokensOf, Func<ITrainerGrain, TRow[], Task<TShare>> compute)
+    {
+        var rebuilt = 0;
+        long[] shareTokens = [.. split.Select(share => share.Sum(k => tokensOf(rows[k])))];
+        Task<TShare> Share(int r, int on) => compute(replicas[on], [.. split[r].Select(k => rows[k])]);
         var gradients = await Outcomes(replicas.Length, r => Share(r, r));
         var lost = Lost(gradients);
         if (lost.Length > 0)
@@ -226,23 +311,25 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
                 gradients[r] = (await OnSurvivor(r, order[i], Share, gradients[r].Error!), null);
             }));
         }
-        var shares = gradients.Select(g => g.Value!).ToArray();
-        var sum = new float[gradientOf(shares[0]).Length];
-        foreach (var share in shares)
-        {
-            var gradient = gradientOf(share);
-            for (var k = 0; k < sum.Length; k++) sum[k] += gradient[k];
-        }
+        return ([.. gradients.Select(g => g.Value!)], shareTokens, rebuilt);
+    }
+
+    /// <summary>
+    /// Every replica applies the summed gradient; returns the norm before clipping. A replica lost while applying
+    /// (or left out since) is rebuilt from a survivor, which has applied the same sum, so its state is the step's end.
+    /// </summary>
+    private async Task<(double GradNorm, int Rebuilt)> Apply(string model, ITrainerGrain[] replicas, float[] sum, long[] shareTokens)
+    {
         var norms = await Outcomes(replicas.Length, r => replicas[r].Apply(sum));
-        // A replica lost while applying (or left out since): a survivor has applied the same sum, so its state is the step's end.
         var lostApplying = Lost(norms);
+        var rebuilt = 0;
         if (lostApplying.Length > 0)
         {
             var from = Rescuers(lostApplying, norms, shareTokens);
             rebuilt += (await Task.WhenAll(lostApplying.Select((r, i) => Rebuilt(model, replicas, r, from[i])))).Count(p => p);
         }
         // An emulated step's norm is 0 on every replica, rebuilt ones included.
-        return (shares, norms.Where(n => n.Error is null).Select(n => n.Value).FirstOrDefault(), rebuilt);
+        return (norms.Where(n => n.Error is null).Select(n => n.Value).FirstOrDefault(), rebuilt);
     }
 
     /// <summary>

@@ -48,28 +48,53 @@ public sealed class StepTraining(JobSpec job, ITrainerBackend trainers, IGrainFa
         var samples = starts.Select(s => grains.GetGrain<ISampleGrain>(s.Id)).ToArray();
         var (advantages, returns) = (new float[starts.Length][], rl.NeedsCritic ? new float[starts.Length][] : null);
         var (klSum, began) = (0.0, (DateTimeOffset?)null);
+        var partwise = GroupLocalAdvantages ? trainers as IPartwiseTrainer : null;
+
+        // Mini-batch b's rows: partwise, the groups scored by the time the trainers ask, each part as soon as one is;
+        // else all of its groups at once.
+        async IAsyncEnumerable<TrainingRow[]> Parts(int b, int groups)
+        {
+            for (var taken = 0; taken < groups;)
+            {
+                var indices = new List<int>(await NextGroup(rollout));
+                for (taken++; taken < groups; taken++)
+                {
+                    if (partwise is null) indices.AddRange(await NextGroup(rollout));
+                    else if (rollout.ScoredGroups.TryRead(out var scored)) indices.AddRange(scored);
+                    else break;
+                }
+                began ??= DateTimeOffset.UtcNow;
+                var batch = await Task.WhenAll(indices.Select(k => SiloLoss.Retry(samples[k].Record)));
+                Lags(iteration, batch);
+                var estimated = Advantages(batch);
+                for (var m = 0; m < indices.Count; m++)
+                {
+                    advantages[indices[m]] = estimated.Advantages[m];
+                    if (returns is not null) returns[indices[m]] = estimated.Returns![m];
+                }
+                klSum += estimated.MeanKl * batch.Length;
+                var rows = await Rows(iteration, b, batch, estimated, firstStep: b == 0 ? [.. Enumerable.Range(0, batch.Length)] : []);
+                sent.TrySetResult();
+                yield return rows;
+            }
+        }
+
         for (var b = 0; b < rl.MiniBatches; b++)
         {
             var groups = (b + 1) * rl.PromptsPerIteration / rl.MiniBatches - b * rl.PromptsPerIteration / rl.MiniBatches;
-            var indices = new List<int>();
-            for (var g = 0; g < groups; g++) indices.AddRange(await NextGroup(rollout));
-            began ??= DateTimeOffset.UtcNow;
-            var batch = await Task.WhenAll(indices.Select(k => SiloLoss.Retry(samples[k].Record)));
-            Lags(iteration, batch);
-            var estimated = Advantages(batch);
-            for (var m = 0; m < indices.Count; m++)
-            {
-                advantages[indices[m]] = estimated.Advantages[m];
-                if (returns is not null) returns[indices[m]] = estimated.Returns![m];
-            }
-            klSum += estimated.MeanKl * batch.Length;
-            var step = trainers.Step(iteration, b, await Rows(iteration, b, batch, estimated, firstStep: b == 0 ? [.. Enumerable.Range(0, batch.Length)] : []));
-            sent.TrySetResult();
-            metrics.Trained(await step);
+            metrics.Trained(await (partwise is not null ? partwise.Step(iteration, b, Parts(b, groups)) : Whole(b, Parts(b, groups))));
         }
         var records = await rollout.Records;
         return new Trained(records, new AdvantageResult(advantages, returns, klSum / records.Length), Lags(iteration, records), began!.Value);
+
+        async Task<TrainStep> Whole(int b, IAsyncEnumerable<TrainingRow[]> parts) => await trainers.Step(iteration, b, await parts.SingleAsync());
     }
+
+    /// <summary>
+    /// Whether a sample's advantage depends on its group alone (GRPO's and RLOO's baselines), so that a mini-batch's
+    /// groups can be trained in parts as they come; PPO and REINFORCE++ whiten over the mini-batch, which needs it whole.
+    /// </summary>
+    private bool GroupLocalAdvantages => rl.Algorithm is Algorithm.Grpo or Algorithm.Rloo;
 
     /// <summary>The next group scored whole; a rollout that failed or was abandoned gives its own error.</summary>
     private static async Task<int[]> NextGroup(StepRollout rollout)

@@ -55,6 +55,61 @@ public class DataParallelBackendTests
         events.Should().Equal("the critic applied its sum", "the step's loss went up");
     }
 
+    [Fact]
+    public async Task A_step_in_parts_computes_each_part_as_it_comes_and_applies_the_token_weighted_sum_once()
+    {
+        // A replica's gradient of a token-mean loss over a share, as PolicyUpdate's: each row's advantage times its
+        // tokens, over the tokens it is told the mini-batch has. Rows of 2, 3 and 5 tokens with advantages 1, 2, 4:
+        // the mini-batch's gradient is (1 x 2 + 2 x 3 + 4 x 5) / 10 = 2.8, whether in one step or in parts ({2}, then
+        // {3, 5}: 2 / 2 = 1 weighted by 2, (6 + 20) / 8 = 3.25 weighted by 8, over 10).
+        var calls = new List<string>();
+        var applied = new List<float[]>();
+        var trainer = Trainer.Answering((method, args) => method switch
+        {
+            nameof(ITrainerGrain.Gradients) => Gradient(calls, (TrainingRow[])args![0]!, (double)args[1]!),
+            nameof(ITrainerGrain.Apply) => Apply(calls, applied, (float[])args![0]!),
+            _ => throw new InvalidOperationException($"the trainer was asked to {method}"),
+        });
+        var job = JobSpec.FromJson(Job.Replace("\"ppo\"", "\"grpo\""), "job.json");
+        var backend = new DataParallelBackend(job, Factory.Of(_ => trainer), null);
+        TrainingRow[] rows = [Row(2, 1), Row(3, 2), Row(5, 4)];
+        var second = new TaskCompletionSource();
+
+        async IAsyncEnumerable<TrainingRow[]> Parts()
+        {
+            yield return [rows[0]];
+            await second.Task;
+            yield return [rows[1], rows[2]];
+        }
+
+        var step = backend.Step(1, 0, Parts());
+        calls.Should().Equal(["gradients of 1 rows over 2 tokens"], "the first part is computed before the second comes");
+        second.SetResult();
+        await step;
+        calls.Should().Equal("gradients of 1 rows over 2 tokens", "gradients of 2 rows over 8 tokens", "apply");
+        applied.Single().Should().Equal([2.8f], (a, b) => Math.Abs(a - b) < 1e-6);
+
+        await backend.Step(1, 1, rows);
+        applied[1].Should().Equal([2.8f], (a, b) => Math.Abs(a - b) < 1e-6);
+    }
+
+    private static TrainingRow Row(int tokens, float advantage) =>
+        new([1], [.. Enumerable.Repeat(7, tokens)], new float[tokens], [.. Enumerable.Repeat(advantage, tokens)], null, null, null);
+
+    private static Task<GradientShare> Gradient(List<string> calls, TrainingRow[] share, double miniBatchTokens)
+    {
+        calls.Add($"gradients of {share.Length} rows over {miniBatchTokens} tokens");
+        var gradient = share.Sum(r => r.Advantages.Sum()) / miniBatchTokens;
+        return Task.FromResult(new GradientShare([(float)gradient], new TrainSums(share.Sum(r => r.PolicyTokens), 0, 0, 0, 0, 0)));
+    }
+
+    private static Task<double> Apply(List<string> calls, List<float[]> applied, float[] gradient)
+    {
+        calls.Add("apply");
+        applied.Add(gradient);
+        return Task.FromResult(1.0);
+    }
+
     private static Task<double> Applied(List<string> events)
     {
         events.Add("the critic applied its sum");
