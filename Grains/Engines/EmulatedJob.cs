@@ -198,7 +198,7 @@ public sealed partial class EmulatedJob
                 spec.RewardModel is null ? null : ModelShape.Parse(spec.RewardModel), spec.GenerationTensorParallel, Devices) : null)
         {
             LongTail = LongTail,
-            ProximalForward = rl.Async is { Decoupled: true, MaxStaleness: > 0 },
+            ProximalForward = rl.Async is { Decoupled: true, MaxStaleness: > 0, StreamTraining: false },
         };
     }
 

@@ -73,7 +73,9 @@ public sealed class StepTraining(JobSpec job, ITrainerBackend trainers, IGrainFa
                     if (returns is not null) returns[indices[m]] = estimated.Returns![m];
                 }
                 klSum += estimated.MeanKl * batch.Length;
-                var rows = await Rows(iteration, b, batch, estimated, firstStep: b == 0 ? [.. Enumerable.Range(0, batch.Length)] : []);
+                // Each part is trained once, by mini-batch b's step, at the weights its proximal policy is (those before
+                // that step): its rows take their proximal log-probs from that step's own forward pass, as a first step's do.
+                var rows = await Rows(iteration, b, batch, estimated, firstStep: [.. Enumerable.Range(0, batch.Length)]);
                 sent.TrySetResult();
                 yield return rows;
             }

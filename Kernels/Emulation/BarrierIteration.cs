@@ -27,8 +27,9 @@ public sealed record EmulatedWorkload(
 
     /// <summary>
     /// Whether training takes the actor's forward pass over the rows after the first optimizer step too: decoupled PPO
-    /// on stale samples needs their proximal log-probs under the weights before their own step (the first step's rows
-    /// take them from that step's forward).
+    /// on stale samples needs their proximal log-probs under the weights before the step's first update (the first
+    /// optimizer step's rows take them from its own forward). Streamed training needs none: each mini-batch is
+    /// trained once, by the optimizer step whose weights are its proximal policy.
     /// </summary>
     public bool ProximalForward { get; init; }
 
