@@ -76,6 +76,7 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
             new BenchVariant($"async-{k}-partial-stream", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Partial: true, Stream: true),
             new BenchVariant($"async-{k}-partial-balance", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Partial: true) { BalanceEverySeconds = BalancePeriod },
             new BenchVariant($"async-{k}-partial-stream-balance", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Partial: true, Stream: true) { BalanceEverySeconds = BalancePeriod },
+            new BenchVariant($"async-{k}-stream-balance-needed", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Partial: true, Stream: true, RunAhead: RunAhead.Needed) { BalanceEverySeconds = BalancePeriod },
             new BenchVariant($"async-{k}-partial-recompute", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Partial: true, Interrupted: InterruptedCache.Recompute),
             new BenchVariant($"async-{k}-migrate", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Migrate: MigrationMove.Auto),
             new BenchVariant($"async-{k}-migrate-prefill", RolePlacement.Disaggregated, StagePolicy.Streaming, k, Migrate: MigrationMove.Prefill),

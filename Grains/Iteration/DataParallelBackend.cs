@@ -180,7 +180,7 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
 
     private static long[] Tokens(TrainingRow[] rows) => [.. rows.Select(RowTokens)];
 
-    private static long[] ShareTokens(TrainingRow[] rows, int[][] shares) => [.. shares.Select(share => share.Sum(k => (long)rows[k].PromptTokens + rows[k].ResponseTokens))];
+    private static long[] ShareTokens(TrainingRow[] rows, int[][] shares) => [.. shares.Select(share => share.Sum(k => RowTokens(rows[k])))];
 
     /// <summary>Each replica's usage; a replica lost with its silo has none (it is rebuilt at the next step).</summary>
     public async Task<DeviceUsage[]> TakeUsage()
