@@ -423,7 +423,8 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
             await migration.Planned;
         }
         // This step's time ends here and the next one's begins: what follows (the samples told, the held-out
-        // evaluation, the checkpoint) runs beside the next step's generation and training, and counts in its time.
+        // evaluation) runs beside the next step's generation and training, and counts in its time (a checkpoint
+        // after this step waits for it, and the next step's training for the checkpoint).
         var seconds = clock.Elapsed.TotalSeconds;
         var trainingSeconds = (clock.Elapsed - trainingStart).TotalSeconds;
         window = (Stopwatch.StartNew(), DateTimeOffset.UtcNow);
