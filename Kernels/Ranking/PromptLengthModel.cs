@@ -5,8 +5,8 @@ using static TorchSharp.torch;
 namespace Kernels.Ranking;
 
 /// <summary>
-/// Predicts how long a prompt's responses run compared with the rest of their step (the mean rank score
-/// of <see cref="LengthRanker"/>) from the prompt's tokens: a linear model over hashed token unigram and
+/// Predicts how long a prompt's responses run compared with the rest of their step (what
+/// <see cref="LengthRanker"/> fits it to: their mean log length over the step's median) from the prompt's tokens: a linear model over hashed token unigram and
 /// bigram counts, refit by ridge regression on the most recent observed prompts after each step. Counts
 /// carry what makes a response long where length adds up over what the prompt asks for (the run-length
 /// task's answer is the sum of its runs' counts, each a digit or a digit pair); the ridge's closed form

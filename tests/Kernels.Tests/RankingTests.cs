@@ -64,6 +64,61 @@ public sealed class RankingTests(ITestOutputHelper output)
         recall.Should().BeGreaterThan(0.8);
     }
 
+    [Fact]
+    public void The_token_model_is_fit_to_each_prompts_mean_log_length_ratio_and_its_forecast_put_in_score_units()
+    {
+        // One step, lengths 2, 6 (prompt A), 4 (B), 16 (C): the median is 5, so A's mean log ratio is (ln 0.4 + ln 1.2) / 2,
+        // B's ln 0.8, C's ln 3.2; their rank scores (ranks 1, 3 | 2 | 4 of 4) are (Phi^-1(1/8) + Phi^-1(5/8)) / 2, Phi^-1(3/8), Phi^-1(7/8).
+        var ranker = new LengthRanker();
+        ranker.Observe([new ObservedPrompt(1, [7, 8], [2, 6]), new ObservedPrompt(2, [9], [4]), new ObservedPrompt(3, [7, 9], [16])]);
+
+        ranker.Model.Window.Select(w => w.Target).Should().Equal([-0.366985, -0.223144, 1.163151], (a, e) => Math.Abs(a - e) < 1e-6);
+        // The least-squares line through (ratio, score): (-0.366985, -0.415855), (-0.223144, -0.318639), (1.163151, 1.150349).
+        ranker.Calibration.Slope.Should().BeApproximately(1.038079, 1e-6);
+        ranker.Calibration.Intercept.Should().BeApproximately(-0.059663, 1e-6);
+        ranker.State().History.Single(h => h.Key == 1).Sum.Should().BeApproximately(2 * -0.415855, 1e-6, "history keeps the rank scores");
+
+        // A new prompt's forecast is the model's ratio in score units, shrunk toward the middle by the empty history: 4 x score / (0 + 4).
+        var forecast = ranker.Predict([new RankedPrompt(9, [7, 9])])[0];
+        forecast.Should().BeApproximately(ranker.Calibration.Score(ranker.Model.Predict([7, 9])), 1e-12);
+
+        ScoreCalibration.Fit([(0.5, 1), (0.5, 2)]).Should().BeNull("ratios alike say nothing of the slope");
+        ScoreCalibration.Fit([(0, 1), (1, 0)]).Should().BeNull("a falling line would turn the forecast around");
+        System.Text.Json.JsonSerializer.Deserialize<RankerState>("""{"History":[],"Window":[]}""")!.Calibration.Should().BeNull("a checkpoint from before calibrations restores one to one");
+    }
+
+    [Theory]
+    [InlineData(11)]
+    [InlineData(12)]
+    [InlineData(13)]
+    public void Fit_to_log_length_ratios_the_token_model_recalls_more_of_the_longest_than_fit_to_rank_scores(int seed)
+    {
+        // Ten steps of 64 run-length prompts, each answered at the answer's length (+ eos). The same hashed counts and ridge,
+        // fit to each prompt's rank score or to its log length ratio, forecast 2,000 unseen prompts' answer lengths.
+        var task = new RunLengthTask();
+        var random = new Random(seed);
+        var (byScore, byRatio) = (new PromptLengthModel(), new PromptLengthModel());
+        for (var step = 0; step < 10; step++)
+        {
+            var examples = Enumerable.Range(0, 64).Select(_ => task.Generate(random)).ToArray();
+            int[] lengths = [.. examples.Select(e => e.Answer.Length + 1)];
+            var (scores, ratios) = (LengthRanker.Scores(lengths), LengthRanker.LogRatios(lengths));
+            for (var p = 0; p < examples.Length; p++)
+            {
+                byScore.Observe(Tokens(examples[p].Prompt), scores[p]);
+                byRatio.Observe(Tokens(examples[p].Prompt), ratios[p]);
+            }
+        }
+        byScore.Fit();
+        byRatio.Fit();
+        var unseen = Enumerable.Range(0, 2000).Select(_ => task.Generate(random)).ToArray();
+        double[] means = [.. unseen.Select(e => (double)e.Answer.Length)];
+        var recallByScore = RankQuality.RecallOfLongest([.. unseen.Select(e => byScore.Predict(Tokens(e.Prompt)))], means);
+        var recallByRatio = RankQuality.RecallOfLongest([.. unseen.Select(e => byRatio.Predict(Tokens(e.Prompt)))], means);
+        output.WriteLine($"seed {seed}: recall of the longest 20 % of 2,000 unseen prompts: fit to rank scores {recallByScore:F3}, to log length ratios {recallByRatio:F3}");
+        recallByRatio.Should().BeGreaterThan(recallByScore);
+    }
+
     [Theory]
     [InlineData(3)]
     [InlineData(200)]
