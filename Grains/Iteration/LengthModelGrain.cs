@@ -5,8 +5,8 @@ using Orleans.Concurrency;
 namespace Grains.Iteration;
 
 /// <summary>
-/// Solves a job's length model on a window of prompts: a ridge regression over up to 4,097 features (a square
-/// solve of up to 2,048 after the products), which held the job grain's turn while it was solved there.
+/// Solves a job's length model on a window of prompts: a ridge regression over the filled ones of 16,385 features
+/// (a square solve of up to 2,048 after the products), which held the job grain's turn while it was solved there.
 /// Stateless, so as many solve at once as jobs ask, each on its caller's silo.
 /// </summary>
 [StatelessWorker]

@@ -58,7 +58,7 @@ public sealed record ScoreCalibration(double Intercept, double Slope)
 /// where its target spreads, and the scores, symmetric, spread a step's short responses (2 tokens against 4)
 /// as far as its long ones (40 against 160), where the log ratio is skewed as the lengths are, toward the long
 /// side that a forecast of the longest is for (on the run-length job, five seeds, prompt recall of the longest
-/// 20 % over steps 11-20 0.768 fit to the scores, 0.811 to the log ratios, ranking by the same hashed counts).
+/// 20 % over steps 11-20 0.768 fit to the scores, 0.811 to the log ratios, both over the same 4,096 hashed buckets).
 /// </summary>
 public sealed class LengthRanker(PromptLengthModel? model = null, double modelWeight = 4)
 {
