@@ -78,7 +78,7 @@ public sealed class RankingTests(ITestOutputHelper output)
         ranker.Calibration.Intercept.Should().BeApproximately(-0.059663, 1e-6);
         ranker.State().History.Single(h => h.Key == 1).Sum.Should().BeApproximately(2 * -0.415855, 1e-6, "history keeps the rank scores");
 
-        // A new prompt's forecast is the model's ratio in score units, shrunk toward the middle by the empty history: 4 x score / (0 + 4).
+        // A prompt with no history is forecast by the model alone, its ratio in score units: (0 + 4 x score) / (0 + 4).
         var forecast = ranker.Predict([new RankedPrompt(9, [7, 9])])[0];
         forecast.Should().BeApproximately(ranker.Calibration.Score(ranker.Model.Predict([7, 9])), 1e-12);
 
@@ -112,9 +112,9 @@ public sealed class RankingTests(ITestOutputHelper output)
         byScore.Fit();
         byRatio.Fit();
         var unseen = Enumerable.Range(0, 2000).Select(_ => task.Generate(random)).ToArray();
-        double[] means = [.. unseen.Select(e => (double)e.Answer.Length)];
-        var recallByScore = RankQuality.RecallOfLongest([.. unseen.Select(e => byScore.Predict(Tokens(e.Prompt)))], means);
-        var recallByRatio = RankQuality.RecallOfLongest([.. unseen.Select(e => byRatio.Predict(Tokens(e.Prompt)))], means);
+        double[] answers = [.. unseen.Select(e => (double)e.Answer.Length)];
+        var recallByScore = RankQuality.RecallOfLongest([.. unseen.Select(e => byScore.Predict(Tokens(e.Prompt)))], answers);
+        var recallByRatio = RankQuality.RecallOfLongest([.. unseen.Select(e => byRatio.Predict(Tokens(e.Prompt)))], answers);
         output.WriteLine($"seed {seed}: recall of the longest 20 % of 2,000 unseen prompts: fit to rank scores {recallByScore:F3}, to log length ratios {recallByRatio:F3}");
         recallByRatio.Should().BeGreaterThan(recallByScore);
     }
