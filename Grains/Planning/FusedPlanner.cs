@@ -28,16 +28,20 @@ public sealed record PlannerResult(PipelinePlan Plan, double LowerBound, Pipelin
 /// <summary>
 /// Fuses the actor's and the critic's pipelines on the same devices: greedy list schedules, improved
 /// by simulated annealing over the devices' task orders (swaps of neighbours and short moves of one
-/// task) for a quarter of the time; then, if the best is above the lower bound, CP-SAT on an exact model
-/// started from it (<see cref="ConstraintRefiner"/>); then, at that makespan, a second annealing that lowers
-/// peak memory and, beside it on a core of its own, list schedules under annealed per-stage limits
-/// (<see cref="StageLimitSearch"/>); the plan is the leanest of these and of the memory-capped list
-/// schedules as short (<see cref="WithinCap"/>). With a memory cap, the list schedules keep within it. Chains run on every core, each seeded from the options' seed; the
+/// task) for a tenth of the time; then, if the best is above the lower bound, CP-SAT on an exact model
+/// started from it (<see cref="ConstraintRefiner"/>) until three fifths of the time; then, at that makespan,
+/// the rest of the time lowers peak memory: <see cref="MemoryAnnealer"/> from the plan and, on every other
+/// core, from the leanest of list schedules under annealed per-stage limits (<see cref="StageLimitSearch"/>,
+/// half the time) and memory-capped list schedules as short (<see cref="WithinCap"/>). With a memory cap,
+/// the list schedules keep within it, and under it the stage-limited ones look for the shortest plan first. Chains run on every core, each seeded from the options' seed; the
 /// best plan wins (ties to the lowest chain), so a search bounded by moves rather than seconds (CP-SAT
 /// then on one worker with a deterministic time limit) gives the same plan for the same seed.
 /// </summary>
 public static class FusedPlanner
 {
+    // CP-SAT stops at this share of the time: the rest lowers memory (16/16/64/64 needs both).
+    private const double RefineUntil = 0.6;
+
     public static PlannerResult Plan(PipelineProblem problem, PlannerOptions options)
     {
         var clock = Stopwatch.StartNew();
@@ -74,34 +78,38 @@ public static class FusedPlanner
         var orders = best.Orders;
         if (best.Makespan > bound + 1e-9)
         {
-            var refined = ConstraintRefiner.Refine(problem, ScheduleDecoder.Decode(problem, orders), bound, deadline * 0.95 - clock.Elapsed, options.Seed, deterministic);
+            var refined = ConstraintRefiner.Refine(problem, ScheduleDecoder.Decode(problem, orders), bound, deadline * RefineUntil - clock.Elapsed, options.Seed, deterministic);
             if (refined is not null && ScheduleDecoder.Makespan(problem, refined, new double[problem.Tasks.Count]) < best.Makespan) orders = refined;
         }
 
-        // Then lower peak memory without lengthening the makespan, one annealing chain per core; a
-        // memory-capped list schedule as short may be leaner still (measured: 16/8/64/32 at the bound with
-        // 41.16 where the annealing left 126.36), and is taken then. Annealing from such a schedule instead
-        // did worse elsewhere (8/8/32/32: 35-46 against 31.2): its neighbourhood is not the annealed plan's.
+        // Then lower peak memory without lengthening the makespan, a chain per core.
         var makespan = ScheduleDecoder.Makespan(problem, orders, new double[problem.Tasks.Count]);
         // Without a cap, the first start is the unlimited list schedule, the ladder's top.
         var unlimitedPeak = PeakMemory(problem, problem.MemoryCap is null ? starts[0] : Greedy(problem));
         var leanest = LeanPlans(problem, sequential.PeakMemory.Max(), unlimitedPeak).Where(c => c.Makespan <= makespan + 1e-9).MinBy(c => c.Peak);
-        // Beside it, on a core of its own, list schedules under annealed per-stage limits at this makespan
-        // (measured on 8/8/32/32: 26.55 where the annealing alone ended at 31.2).
-        var limited = Task.Run(() => new StageLimitSearch(problem, new Random(unchecked((int)(options.Seed * 1_000_037))))
-            .Leanest(makespan, clock, deadline, options.MaxMovesPerChain / 64));
-        var lowered = new (int[][] Orders, double Memory, long Moves)[chains];
-        Parallel.For(0, chains, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, Environment.ProcessorCount - 1) }, chain =>
+        // Where a chain ends depends on where it starts and on luck (8/8/32/32, 30 s each, from a stage-limited
+        // list schedule of 25.85: 20.50 on both chains; from the makespan search's 55.65, 45 s: 26.35). So every
+        // other chain first searches stage-limited list schedules for half the time, and anneals from its
+        // leanest, or from a memory-capped list schedule as short where that is leaner (16/8/64/32 at the bound
+        // with 41.16 where the makespan search's plan held 126.36); the others anneal from the makespan
+        // search's plan all the time (a long cooling did better on 16/8/32/16 and 16/16/32/32: 29.88 and 31.16
+        // against 38.08 and 40.36 with chains restarted halfway).
+        var lowered = new (int[][] Orders, double Peak, long Moves)[options.Chains ?? Environment.ProcessorCount];
+        var halfway = clock.Elapsed + (deadline - clock.Elapsed) / 2;
+        Parallel.For(0, lowered.Length, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, chain =>
         {
-            var search = new Search(problem, orders, new Random(unchecked((int)(options.Seed * 1_000_033 + chain * 7933))));
-            var moves = search.MinimiseMemory(clock, deadline, options.MaxMovesPerChain / 4);
-            lowered[chain] = (search.Orders, search.Memory, moves);
+            var start = orders;
+            if (chain % 2 == 1)
+            {
+                start = leanest is not null && leanest.Peak < PeakMemory(problem, orders) ? leanest.Orders : orders;
+                var limited = new StageLimitSearch(problem, new Random(unchecked((int)(options.Seed * 1_000_037 + chain))))
+                    .Leanest(makespan, clock, halfway, options.MaxMovesPerChain / 128);
+                if (limited is { } l && l.Makespan <= makespan + 1e-9 && l.Peak < PeakMemory(problem, start)) start = l.Orders;
+            }
+            lowered[chain] = new MemoryAnnealer(problem, new Random(unchecked((int)(options.Seed * 1_000_033 + chain * 7933))))
+                .Lower(start, makespan, clock, deadline, options.MaxMovesPerChain / (chain % 2 == 1 ? 8 : 4));
         });
-        var stageLimited = limited.Result;
-        var chosen = lowered.Select((r, i) => (r, i)).OrderBy(x => x.r.Memory).ThenBy(x => x.i).First().r.Orders;
-        if (leanest is not null && leanest.Peak < PeakMemory(problem, chosen) - 1e-9) chosen = leanest.Orders;
-        // (Where it found none as short, it gives its shortest: not taken.)
-        if (stageLimited is { } limitedBest && limitedBest.Makespan <= makespan + 1e-9 && limitedBest.Peak < PeakMemory(problem, chosen) - 1e-9) chosen = limitedBest.Orders;
+        var chosen = lowered.Select((r, i) => (r, i)).OrderBy(x => x.r.Peak).ThenBy(x => x.i).First().r.Orders;
         var plan = ScheduleDecoder.Decode(problem, chosen);
         return new PlannerResult(plan, bound, sequential, clock.Elapsed.TotalSeconds, annealed.Sum(r => r.Moves) + lowered.Sum(r => r.Moves));
     }
@@ -300,39 +308,6 @@ public static class FusedPlanner
                     undo();
                 }
                 if ((moves & 1023) == 0) temperature = Math.Max(temperature * 0.995, 1e-6 * currentMakespan);
-            }
-            return moves;
-        }
-
-        /// <summary>Annealing on peak memory among orders whose makespan is no longer than the best found.</summary>
-        public long MinimiseMemory(Stopwatch clock, TimeSpan until, long maxMoves)
-        {
-            if (double.IsPositiveInfinity(Makespan)) return 0;
-            var current = Orders.Select(o => (int[])o.Clone()).ToArray();
-            var currentMemory = Memory;
-            var temperature = 0.05 * Math.Max(currentMemory, 1e-9);
-            long moves = 0;
-            while (moves < maxMoves && ((moves & 255) != 0 || clock.Elapsed < until))
-            {
-                moves++;
-                var undo = Perturb(current);
-                if (undo is null) continue;
-                var makespan = ScheduleDecoder.Makespan(problem, current, ends);
-                var memory = PeakMemory(current);
-                if (makespan <= Makespan + 1e-9 && (memory <= currentMemory || random.NextDouble() < Math.Exp((currentMemory - memory) / temperature)))
-                {
-                    currentMemory = memory;
-                    if (memory < Memory - 1e-12)
-                    {
-                        Memory = memory;
-                        Orders = current.Select(o => (int[])o.Clone()).ToArray();
-                    }
-                }
-                else
-                {
-                    undo();
-                }
-                if ((moves & 1023) == 0) temperature = Math.Max(temperature * 0.99, 1e-9);
             }
             return moves;
         }
