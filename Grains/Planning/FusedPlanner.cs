@@ -90,24 +90,24 @@ public static class FusedPlanner
         // Where a chain ends depends on where it starts and on luck (8/8/32/32, 30 s each, from a stage-limited
         // list schedule of 25.85: 20.50 on both chains; from the makespan search's 55.65, 45 s: 26.35). So every
         // other chain first searches stage-limited list schedules for half the time, and anneals from its
-        // leanest, or from a memory-capped list schedule as short where that is leaner (16/8/64/32 at the bound
-        // with 41.16 where the makespan search's plan held 126.36); the others anneal from the makespan
-        // search's plan all the time (a long cooling did better on 16/8/32/16 and 16/16/32/32: 29.88 and 31.16
-        // against 38.08 and 40.36 with chains restarted halfway).
+        // leanest; the others anneal all the time (a long cooling did better on 16/8/32/16 and 16/16/32/32:
+        // 29.88 and 31.16 against 38.08 and 40.36 with chains restarted halfway), from the makespan search's
+        // plan or a memory-capped list schedule as short where that is leaner (16/8/64/32 at the bound with
+        // 41.16 where the makespan search's plan held 126.36; a job's small plans, planned on one chain).
+        var lean = leanest is not null && leanest.Peak < PeakMemory(problem, orders) ? leanest.Orders : orders;
         var lowered = new (int[][] Orders, double Peak, long Moves)[options.Chains ?? Environment.ProcessorCount];
         var halfway = clock.Elapsed + (deadline - clock.Elapsed) / 2;
         Parallel.For(0, lowered.Length, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, chain =>
         {
-            var start = orders;
-            if (chain % 2 == 1)
+            var start = lean;
+            if (chain % 2 == 1 || lowered.Length == 1)
             {
-                start = leanest is not null && leanest.Peak < PeakMemory(problem, orders) ? leanest.Orders : orders;
                 var limited = new StageLimitSearch(problem, new Random(unchecked((int)(options.Seed * 1_000_037 + chain))))
                     .Leanest(makespan, clock, halfway, options.MaxMovesPerChain / 128);
                 if (limited is { } l && l.Makespan <= makespan + 1e-9 && l.Peak < PeakMemory(problem, start)) start = l.Orders;
             }
             lowered[chain] = new MemoryAnnealer(problem, new Random(unchecked((int)(options.Seed * 1_000_033 + chain * 7933))))
-                .Lower(start, makespan, clock, deadline, options.MaxMovesPerChain / (chain % 2 == 1 ? 8 : 4));
+                .Lower(start, makespan, clock, deadline, options.MaxMovesPerChain / (chain % 2 == 1 || lowered.Length == 1 ? 8 : 4));
         });
         var chosen = lowered.Select((r, i) => (r, i)).OrderBy(x => x.r.Peak).ThenBy(x => x.i).First().r.Orders;
         var plan = ScheduleDecoder.Decode(problem, chosen);
