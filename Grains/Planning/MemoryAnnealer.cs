@@ -267,16 +267,10 @@ public sealed class MemoryAnnealer
         ? k * free.Length + d
         : (replica[d] * problem.M1 + k) * problem.Pp1 + criticStage[d];
 
-    /// <summary>The first position whose start is at or after <paramref name="time"/> (starts rise along a device's order).</summary>
+    /// <summary>The first position whose start is at or after <paramref name="time"/> (starts rise strictly along a device's order).</summary>
     private static int FirstStartingAtOrAfter(double[] starts, double time)
     {
-        var (low, high) = (0, starts.Length);
-        while (low < high)
-        {
-            var middle = (low + high) / 2;
-            if (starts[middle] < time) low = middle + 1;
-            else high = middle;
-        }
-        return low;
+        var i = Array.BinarySearch(starts, time);
+        return i >= 0 ? i : ~i;
     }
 }
