@@ -107,7 +107,7 @@ public static class FusedPlanner
                 if (limited is { } l && l.Makespan <= makespan + 1e-9 && l.Peak < PeakMemory(problem, start)) start = l.Orders;
             }
             lowered[chain] = new MemoryAnnealer(problem, new Random(unchecked((int)(options.Seed * 1_000_033 + chain * 7933))))
-                .Lower(start, makespan, clock, deadline, options.MaxMovesPerChain / (chain % 2 == 1 || lowered.Length == 1 ? 8 : 4));
+                .Lower(start, makespan, clock, deadline, deterministic ? options.MaxMovesPerChain / (chain % 2 == 1 || lowered.Length == 1 ? 8 : 4) : null);
         });
         var chosen = lowered.Select((r, i) => (r, i)).OrderBy(x => x.r.Peak).ThenBy(x => x.i).First().r.Orders;
         var plan = ScheduleDecoder.Decode(problem, chosen);
