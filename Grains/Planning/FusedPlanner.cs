@@ -29,18 +29,21 @@ public sealed record PlannerResult(PipelinePlan Plan, double LowerBound, Pipelin
 /// Fuses the actor's and the critic's pipelines on the same devices: greedy list schedules, improved
 /// by simulated annealing over the devices' task orders (swaps of neighbours and short moves of one
 /// task) for a tenth of the time; then, if the best is above the lower bound, CP-SAT on an exact model
-/// started from it (<see cref="ConstraintRefiner"/>) until three fifths of the time; then, at that makespan,
-/// the rest of the time lowers peak memory: <see cref="MemoryAnnealer"/> from the plan and, on every other
-/// core, from the leanest of list schedules under annealed per-stage limits (<see cref="StageLimitSearch"/>,
-/// half the time) and memory-capped list schedules as short (<see cref="WithinCap"/>). With a memory cap,
-/// the list schedules keep within it, and under it the stage-limited ones look for the shortest plan first. Chains run on every core, each seeded from the options' seed; the
+/// started from it (<see cref="ConstraintRefiner"/>) until four fifths of the time; then, at that makespan,
+/// the rest of the time lowers peak memory: <see cref="MemoryAnnealer"/> on every core from the plan or a
+/// leaner memory-capped list schedule as short (<see cref="WithinCap"/>); a single chain first looks for a
+/// leaner start among list schedules under annealed per-stage limits (<see cref="StageLimitSearch"/>, half
+/// the time). With a memory cap, the list schedules keep within it, and under it the stage-limited ones
+/// look for the shortest plan first. Chains run on every core, each seeded from the options' seed; the
 /// best plan wins (ties to the lowest chain), so a search bounded by moves rather than seconds (CP-SAT
 /// then on one worker with a deterministic time limit) gives the same plan for the same seed.
 /// </summary>
 public static class FusedPlanner
 {
-    // CP-SAT stops at this share of the time: the rest lowers memory (16/16/64/64 needs both).
-    private const double RefineUntil = 0.6;
+    // CP-SAT stops at this share of the time: the rest lowers memory. Only plans above the bound go to
+    // CP-SAT (of the study's 60 s runs, 16/16/32/32 ended at 318 at 0.8 and 319 at 0.6, 16/16/64/64 at
+    // 607-608 and 617).
+    private const double RefineUntil = 0.8;
 
     public static PlannerResult Plan(PipelineProblem problem, PlannerOptions options)
     {
@@ -87,27 +90,28 @@ public static class FusedPlanner
         // Without a cap, the first start is the unlimited list schedule, the ladder's top.
         var unlimitedPeak = PeakMemory(problem, problem.MemoryCap is null ? starts[0] : Greedy(problem));
         var leanest = LeanPlans(problem, sequential.PeakMemory.Max(), unlimitedPeak).Where(c => c.Makespan <= makespan + 1e-9).MinBy(c => c.Peak);
-        // Where a chain ends depends on where it starts and on luck (8/8/32/32, 30 s each, from a stage-limited
-        // list schedule of 25.85: 20.50 on both chains; from the makespan search's 55.65, 45 s: 26.35). So every
-        // other chain first searches stage-limited list schedules for half the time, and anneals from its
-        // leanest; the others anneal all the time (a long cooling did better on 16/8/32/16 and 16/16/32/32:
-        // 29.88 and 31.16 against 38.08 and 40.36 with chains restarted halfway), from the makespan search's
-        // plan or a memory-capped list schedule as short where that is leaner (16/8/64/32 at the bound with
-        // 41.16 where the makespan search's plan held 126.36; a job's small plans, planned on one chain).
+        // Every chain anneals all the time, each with its own seed, from the makespan search's plan or a
+        // memory-capped list schedule as short where that is leaner (16/8/64/32 at the bound with 41.16 where the
+        // makespan search's plan held 126.36); where they end depends on luck, so the leanest wins. A single
+        // chain (a job's small plans) first searches stage-limited list schedules for half the time and anneals
+        // from the leaner start. (Every other chain did so too while the annealing did not cool, see
+        // MemoryAnnealer.Lower; cooling, the chains that annealed all the time ended as lean or leaner on 11 of
+        // the 12 configurations of the study.)
         var lean = leanest is not null && leanest.Peak < PeakMemory(problem, orders) ? leanest.Orders : orders;
         var lowered = new (int[][] Orders, double Peak, long Moves)[options.Chains ?? Environment.ProcessorCount];
+        var limitedFirst = lowered.Length == 1;
         var halfway = clock.Elapsed + (deadline - clock.Elapsed) / 2;
         Parallel.For(0, lowered.Length, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, chain =>
         {
             var start = lean;
-            if (chain % 2 == 1 || lowered.Length == 1)
+            if (limitedFirst)
             {
                 var limited = new StageLimitSearch(problem, new Random(unchecked((int)(options.Seed * 1_000_037 + chain))))
                     .Leanest(makespan, clock, halfway, options.MaxMovesPerChain / 128);
                 if (limited is { } l && l.Makespan <= makespan + 1e-9 && l.Peak < PeakMemory(problem, start)) start = l.Orders;
             }
             lowered[chain] = new MemoryAnnealer(problem, new Random(unchecked((int)(options.Seed * 1_000_033 + chain * 7933))))
-                .Lower(start, makespan, clock, deadline, deterministic ? options.MaxMovesPerChain / (chain % 2 == 1 || lowered.Length == 1 ? 8 : 4) : null);
+                .Lower(start, makespan, clock, deadline, deterministic ? options.MaxMovesPerChain / (limitedFirst ? 8 : 4) : null);
         });
         var chosen = lowered.Select((r, i) => (r, i)).OrderBy(x => x.r.Peak).ThenBy(x => x.i).First().r.Orders;
         var plan = ScheduleDecoder.Decode(problem, chosen);

@@ -7,12 +7,13 @@ namespace Grains.Planning;
 /// sequence of pass kinds (actor forward, actor backward, critic forward, critic backward), in which the
 /// k-th pass of a kind on a device is micro-batch k's at that device's stage (each stage runs its passes in
 /// micro-batch order, which loses nothing, as <see cref="ConstraintRefiner"/> argues). A move swaps two
-/// passes of a device or moves one a few places; a move that makes the plan longer than the makespan it
-/// was given is refused. The energy is the sum of the devices' peaks plus P times the largest: every
-/// device's peak counts, so the search can lower the middle devices that an energy of the largest alone
-/// would not see move (the representation and the summed energy are FlexFusion's memory optimizer's).
-/// Measured on 8/8/32/32 at its makespan bound, from a stage-limited list schedule of 25.85: 20.50 after
-/// 30 s on each of two chains, 18.55 after 120 s (FlexFusion's published plan: 20.50).
+/// passes of a device or moves one a few places, or moves a micro-batch's pass by the same few places on a
+/// run of neighbouring devices; a move that makes the plan longer than the makespan it was given is
+/// refused. The energy is the sum of the devices' peaks plus P times the largest: every device's peak
+/// counts, so the search can lower the middle devices that an energy of the largest alone would not see
+/// move (the representation and the summed energy are FlexFusion's memory optimizer's; the runs are ours).
+/// Measured in the planner (60 s on 2 cores, two chains): 8/8/32/32 at its makespan bound 702 with 18.55,
+/// 8/8/16/16 at 366 with 15.90 (FlexFusion's published plans: 20.50 and 18.55).
 /// </summary>
 public sealed class MemoryAnnealer
 {
@@ -38,6 +39,8 @@ public sealed class MemoryAnnealer
     private readonly Positions accepted, tried;
     private readonly double[] free, held, peak, left;
     private readonly int[] next, done, restart;
+    // The changes of the last move, to undo: device, positions, and whether two passes were swapped.
+    private readonly List<(int Device, int From, int To, bool Swap)> moved = [];
     private readonly double work;
 
     private sealed class Positions(int devices, int length)
@@ -91,7 +94,7 @@ public sealed class MemoryAnnealer
     public (int[][] Orders, double Peak, long Moves) Lower(int[][] orders, double makespan, Stopwatch clock, TimeSpan until, long? maxMoves = null)
     {
         var current = orders.Select(o => o.Select(t => KindOf(problem.Tasks[t])).ToArray()).ToArray();
-        if (double.IsInfinity(Decode(current, makespan, double.PositiveInfinity, -1, 0))) return (orders, PeakOf(orders), 0);
+        if (double.IsInfinity(Decode(current, makespan, double.PositiveInfinity, double.NegativeInfinity))) return (orders, PeakOf(orders), 0);
         Accept();
         var energy = Energy(out var bestPeak, out var bestSum);
         var best = current.Select(k => (byte[])k.Clone()).ToArray();
@@ -110,17 +113,12 @@ public sealed class MemoryAnnealer
                 temperature = hot * Math.Pow(cold, progress);
             }
             moves++;
-            var device = random.Next(current.Length);
-            var kinds = current[device];
-            if (kinds.Length < 2) continue;
-            var (from, to, swap) = (random.Next(kinds.Length), 0, random.Next(3) != 0);
-            // Swaps of neighbours or of any two passes, or one pass moved up to a dozen places.
-            to = swap ? (random.Next(2) == 0 ? Math.Min(from + 1, kinds.Length - 1) : random.Next(kinds.Length)) : Math.Clamp(from + random.Next(-12, 13), 0, kinds.Length - 1);
-            if (kinds[from] == kinds[to]) continue;
-            Apply(kinds, from, to, swap);
+            // Half the moves change one device; the other half move a micro-batch's pass on a run of devices.
+            var since = random.Next(2) == 0 ? MoveOnDevice(current) : MoveOnRun(current);
+            if (since is not { } from) continue;
             // Drawn before decoding, so a decode can stop as soon as its peaks pass what would be accepted.
             var limit = energy - temperature * Math.Log(1 - random.NextDouble());
-            if (double.IsFinite(Decode(current, makespan, limit, device, Math.Min(from, to))) && Energy(out var largest, out var sum) is var e && e <= limit)
+            if (double.IsFinite(Decode(current, makespan, limit, from)) && Energy(out var largest, out var sum) is var e && e <= limit)
             {
                 Accept();
                 energy = e;
@@ -132,7 +130,7 @@ public sealed class MemoryAnnealer
             }
             else
             {
-                Apply(kinds, to, from, swap);
+                for (var i = moved.Count - 1; i >= 0; i--) Apply(current[moved[i].Device], moved[i].To, moved[i].From, moved[i].Swap);
             }
         }
         var lowered = best.Select((kinds, d) =>
@@ -141,6 +139,77 @@ public sealed class MemoryAnnealer
             return kinds.Select(k => taskOf[d][k][seen[k]++]).ToArray();
         }).ToArray();
         return (lowered, bestPeak, moves);
+    }
+
+    /// <summary>
+    /// Swaps two passes of one device (neighbours, or any two) or moves one up to a dozen places; the
+    /// accepted start of the first position it changed, or null when it changed nothing.
+    /// </summary>
+    private double? MoveOnDevice(byte[][] current)
+    {
+        moved.Clear();
+        var device = random.Next(current.Length);
+        var kinds = current[device];
+        if (kinds.Length < 2) return null;
+        var (from, swap) = (random.Next(kinds.Length), random.Next(3) != 0);
+        var to = swap ? (random.Next(2) == 0 ? Math.Min(from + 1, kinds.Length - 1) : random.Next(kinds.Length)) : Math.Clamp(from + random.Next(-12, 13), 0, kinds.Length - 1);
+        if (kinds[from] == kinds[to]) return null;
+        Apply(kinds, from, to, swap);
+        moved.Add((device, from, to, swap));
+        return accepted.Start[device][Math.Min(from, to)];
+    }
+
+    /// <summary>
+    /// Moves the k-th pass of one kind by the same one to three places on a run of two or more neighbouring
+    /// devices (to the end of the pipeline in most moves): a micro-batch's pass and the same pass of it at the next stages, which keep their
+    /// places relative to each other, where a move on one device alone leaves its neighbours waiting and the
+    /// plan longer (8/8/16/16 at 366, 10 s from the same start: 16.85-17.60 with these moves, 20.60-23.50
+    /// without). The run stops at a device where the move would change nothing. The earliest accepted start
+    /// of a changed position, or null when it changed nothing.
+    /// </summary>
+    private double? MoveOnRun(byte[][] current)
+    {
+        moved.Clear();
+        var first = random.Next(current.Length);
+        var kinds = current[first];
+        if (kinds.Length < 2) return null;
+        var at = random.Next(kinds.Length);
+        var kind = kinds[at];
+        var k = 0;
+        for (var i = 0; i < at; i++) if (kinds[i] == kind) k++;
+        var (shift, direction, length) = (random.Next(1, 4) * (random.Next(2) == 0 ? 1 : -1), random.Next(2) == 0 ? 1 : -1, 1 + random.Next(2 * current.Length));
+        var since = double.PositiveInfinity;
+        for (var d = first; d >= 0 && d < current.Length && Math.Abs(d - first) <= length; d += direction)
+        {
+            var from = KthOf(current[d], kind, k);
+            if (from < 0) break;
+            var to = Math.Clamp(from + shift, 0, current[d].Length - 1);
+            if (AllOf(current[d], kind, Math.Min(from, to), Math.Max(from, to))) break;
+            Apply(current[d], from, to, swap: false);
+            moved.Add((d, from, to, false));
+            since = Math.Min(since, accepted.Start[d][Math.Min(from, to)]);
+        }
+        return moved.Count == 0 ? null : since;
+    }
+
+    /// <summary>Whether positions <paramref name="from"/> to <paramref name="to"/> all hold passes of one kind (moving one among them changes nothing).</summary>
+    private static bool AllOf(byte[] kinds, byte kind, int from, int to)
+    {
+        for (var i = from; i <= to; i++)
+        {
+            if (kinds[i] != kind) return false;
+        }
+        return true;
+    }
+
+    /// <summary>The position of the k-th pass of a kind in a device's sequence, or -1.</summary>
+    private static int KthOf(byte[] kinds, byte kind, int k)
+    {
+        for (var i = 0; i < kinds.Length; i++)
+        {
+            if (kinds[i] == kind && k-- == 0) return i;
+        }
+        return -1;
     }
 
     private static byte KindOf(PipelineTask t) => (byte)((t.Model == PipelineModel.Actor ? ActorF : CriticF) + (t.Kind == PassKind.B ? 1 : 0));
@@ -170,20 +239,20 @@ public sealed class MemoryAnnealer
     /// Decodes as <see cref="ScheduleDecoder"/> does, filling the devices' peaks; the makespan, or +infinity
     /// when the kinds deadlock or a device cannot end by <paramref name="makespan"/>, or NaN as soon as the
     /// peaks' energy passes <paramref name="limit"/> (peaks only grow as the decode goes on). After a move
-    /// that changed device <paramref name="moved"/>'s order from position <paramref name="at"/> on, only
-    /// the passes that started at or after that position's start in the accepted plan are decoded again:
-    /// every pass that started before it waited only on passes that started before it too, so it is where it was.
+    /// that changed devices' orders from positions that started at <paramref name="since"/> or later in the
+    /// accepted plan, only the passes that started at or after <paramref name="since"/> are decoded again
+    /// (all of them where it is -infinity): every pass that started before it waited only on passes that
+    /// started before it too, so it is where it was.
     /// </summary>
-    private double Decode(byte[][] kinds, double makespan, double limit, int moved, int at)
+    private double Decode(byte[][] kinds, double makespan, double limit, double since)
     {
-        var since = moved < 0 ? double.NegativeInfinity : accepted.Start[moved][at];
         trials++;
         decoded = 0;
         int p = kinds.Length, pp1 = problem.Pp1, remaining = 0;
         double end = 0, sum = 0, largest = 0;
         for (var d = 0; d < p; d++)
         {
-            var from = moved < 0 ? 0 : d == moved ? at : FirstStartingAtOrAfter(accepted.Start[d], since);
+            var from = double.IsNegativeInfinity(since) ? 0 : FirstStartingAtOrAfter(accepted.Start[d], since);
             (restart[d], next[d]) = (from, from);
             var counts = from == 0 ? 0 : accepted.Done[d][from - 1];
             for (var k = 0; k < 4; k++) done[d * 4 + k] = (int)((counts >> (16 * k)) & 0xFFFF);
