@@ -92,7 +92,10 @@ public static class FusedPlanner
         var leanest = LeanPlans(problem, sequential.PeakMemory.Max(), unlimitedPeak).Where(c => c.Makespan <= makespan + 1e-9).MinBy(c => c.Peak);
         // Every chain anneals all the time, each with its own seed, from the makespan search's plan or a
         // memory-capped list schedule as short where that is leaner (16/8/64/32 at the bound with 41.16 where the
-        // makespan search's plan held 126.36); where they end depends on luck, so the leanest wins. A single
+        // makespan search's plan held 126.36); where they end depends on luck, so the leanest wins. Half the
+        // chains also move passes on runs of devices, half only on one device: each kind of move wins on some
+        // configurations (from the same starts, six chains each: 8/8/16/16 at 366, 10 s, 16.85-17.80 with runs and
+        // 20.50-22.55 without; 16/8/64/32 at 618, 20 s, 39.72 or less five times without runs, once with them). A single
         // chain (a job's small plans) first searches stage-limited list schedules for half the time and anneals
         // from the leaner start. (Every other chain did so too while the annealing did not cool, see
         // MemoryAnnealer.Lower; cooling, the chains that annealed all the time ended as lean or leaner on 11 of
@@ -110,7 +113,7 @@ public static class FusedPlanner
                     .Leanest(makespan, clock, halfway, options.MaxMovesPerChain / 128);
                 if (limited is { } l && l.Makespan <= makespan + 1e-9 && l.Peak < PeakMemory(problem, start)) start = l.Orders;
             }
-            lowered[chain] = new MemoryAnnealer(problem, new Random(unchecked((int)(options.Seed * 1_000_033 + chain * 7933))))
+            lowered[chain] = new MemoryAnnealer(problem, new Random(unchecked((int)(options.Seed * 1_000_033 + chain * 7933))), runShare: chain % 2 == 0 ? 0.5 : 0)
                 .Lower(start, makespan, clock, deadline, deterministic ? options.MaxMovesPerChain / (limitedFirst ? 8 : 4) : null);
         });
         var chosen = lowered.Select((r, i) => (r, i)).OrderBy(x => x.r.Peak).ThenBy(x => x.i).First().r.Orders;

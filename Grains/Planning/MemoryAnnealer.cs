@@ -7,9 +7,9 @@ namespace Grains.Planning;
 /// sequence of pass kinds (actor forward, actor backward, critic forward, critic backward), in which the
 /// k-th pass of a kind on a device is micro-batch k's at that device's stage (each stage runs its passes in
 /// micro-batch order, which loses nothing, as <see cref="ConstraintRefiner"/> argues). A move swaps two
-/// passes of a device or moves one a few places, or moves a micro-batch's pass by the same few places on a
-/// run of neighbouring devices; a move that makes the plan longer than the makespan it was given is
-/// refused. The energy is the sum of the devices' peaks plus P times the largest: every device's peak
+/// passes of a device or moves one a few places, or (a given share of the moves) moves a micro-batch's pass
+/// by the same few places on a run of neighbouring devices; a move that makes the plan longer than the
+/// makespan it was given is refused. The energy is the sum of the devices' peaks plus P times the largest: every device's peak
 /// counts, so the search can lower the middle devices that an energy of the largest alone would not see
 /// move (the representation and the summed energy are FlexFusion's memory optimizer's; the runs are ours).
 /// Measured in the planner (60 s on 2 cores, two chains): 8/8/32/32 at its makespan bound 702 with 18.55,
@@ -21,6 +21,7 @@ public sealed class MemoryAnnealer
 
     private readonly PipelineProblem problem;
     private readonly Random random;
+    private readonly double runShare;
     // The task index of the k-th pass of each kind on each device: [device][kind][k].
     private readonly int[][][] taskOf;
     private readonly int[] criticStage, replica;
@@ -60,10 +61,13 @@ public sealed class MemoryAnnealer
         }
     }
 
-    public MemoryAnnealer(PipelineProblem problem, Random random)
+    /// <param name="runShare">The share of moves that move a pass on a run of devices rather than on one.</param>
+    public MemoryAnnealer(PipelineProblem problem, Random random, double runShare = 0.5)
     {
+        if (runShare is < 0 or > 1) throw new ArgumentOutOfRangeException(nameof(runShare), runShare, "the share of moves on runs of devices must be between 0 and 1");
         this.problem = problem;
         this.random = random;
+        this.runShare = runShare;
         var p = problem.Devices;
         taskOf = Enumerable.Range(0, p).Select(_ => new[] { new int[problem.M0], new int[problem.M0], new int[problem.M1], new int[problem.M1] }).ToArray();
         foreach (var t in problem.Tasks) taskOf[t.Device][KindOf(t)][t.MicroBatch] = t.Index;
@@ -113,8 +117,7 @@ public sealed class MemoryAnnealer
                 temperature = hot * Math.Pow(cold, progress);
             }
             moves++;
-            // Half the moves change one device; the other half move a micro-batch's pass on a run of devices.
-            var since = random.Next(2) == 0 ? MoveOnDevice(current) : MoveOnRun(current);
+            var since = random.NextDouble() < runShare ? MoveOnRun(current) : MoveOnDevice(current);
             if (since is not { } from) continue;
             // Drawn before decoding, so a decode can stop as soon as its peaks pass what would be accepted.
             var limit = energy - temperature * Math.Log(1 - random.NextDouble());
@@ -163,8 +166,8 @@ public sealed class MemoryAnnealer
     /// Moves the k-th pass of one kind by the same one to three places on a run of two or more neighbouring
     /// devices (to the end of the pipeline in most moves): a micro-batch's pass and the same pass of it at the next stages, which keep their
     /// places relative to each other, where a move on one device alone leaves its neighbours waiting and the
-    /// plan longer (8/8/16/16 at 366, 10 s from the same start: 16.85-17.60 with these moves, 20.60-23.50
-    /// without). The run stops at a device where the move would change nothing. The earliest accepted start
+    /// plan longer (8/8/16/16 at 366, 10 s from the same start, six chains: 16.85-17.80 with these moves,
+    /// 20.50-22.55 without). The run stops at a device where the move would change nothing. The earliest accepted start
     /// of a changed position, or null when it changed nothing.
     /// </summary>
     private double? MoveOnRun(byte[][] current)

@@ -84,6 +84,16 @@ public sealed class MemoryAnnealerTests
         peak.Should().BeLessThanOrEqualTo(18.55 + 1e-9);
     }
 
+    [Theory]
+    [InlineData(-0.1)]
+    [InlineData(1.5)]
+    public void A_share_of_moves_on_runs_outside_0_to_1_is_refused(double share)
+    {
+        var act = () => new MemoryAnnealer(new PipelineProblem(4, 4, 4, 4, 2, 1, 1, 1), new Random(1), share);
+
+        act.Should().Throw<ArgumentOutOfRangeException>().WithParameterName("runShare");
+    }
+
     [Fact]
     public void A_makespan_shorter_than_the_start_gives_the_start_back()
     {
