@@ -63,6 +63,9 @@ public sealed class PipelineProblem
     public double Mem1 { get; }
     public double? MemoryCap { get; }
 
+    /// <summary>The same problem with no memory cap.</summary>
+    public PipelineProblem WithoutCap() => new(Pp0, Pp1, M0, M1, F0, F1, Mem0, Mem1);
+
     public int Devices => Pp0;
     public int Replicas => Pp0 / Pp1;
     public IReadOnlyList<PipelineTask> Tasks { get; }

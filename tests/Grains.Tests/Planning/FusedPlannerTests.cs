@@ -143,6 +143,26 @@ public sealed class FusedPlannerTests
         }
     }
 
+    [Theory]
+    [InlineData(8, 4, 8, 4, 5, 4, 1.95, 2)]
+    [InlineData(8, 8, 16, 16, 5, 2, 1.95, 1)]
+    public void A_cap_that_the_plan_without_one_meets_costs_no_makespan(int pp0, int pp1, int m0, int m1, double f0, double f1, double mem0, double mem1)
+    {
+        var options = new PlannerOptions(Seconds: 60, Seed: 3, Chains: 1, MaxMovesPerChain: 20_000);
+        var uncapped = FusedPlanner.Plan(new PipelineProblem(pp0, pp1, m0, m1, f0, f1, mem0, mem1), options);
+        var cap = uncapped.Plan.PeakMemory.Max();
+
+        var capped = FusedPlanner.Plan(new PipelineProblem(pp0, pp1, m0, m1, f0, f1, mem0, mem1, cap), options);
+
+        PlanValidator.Validate(capped.Plan).Should().BeEmpty();
+        capped.Plan.Problem.MemoryCap.Should().Be(cap);
+        capped.Plan.PeakMemory.Max().Should().BeLessThanOrEqualTo(cap + 1e-9);
+        capped.Plan.Makespan.Should().Be(uncapped.Plan.Makespan);
+        // It is the plan made without the cap, kept (the search kept within the cap from its first move ends elsewhere).
+        capped.Plan.Devices.Select(d => d.Select(t => t.Task.Index)).Should().BeEquivalentTo(
+            uncapped.Plan.Devices.Select(d => d.Select(t => t.Task.Index)), o => o.WithStrictOrdering());
+    }
+
     [Fact]
     public void The_validator_names_what_a_broken_plan_gets_wrong()
     {
