@@ -56,7 +56,21 @@ public static class FusedPlanner
         // 8/8/32/32 at 702 with 18.55, where the search kept within a 20.5 cap from its first move stopped at
         // 713. So plan without the cap first, and keep that plan where it is within the cap.
         var uncapped = PlanWithin(problem.WithoutCap(), options with { Seconds = options.Seconds * UncappedShare });
-        if (uncapped.Plan.PeakMemory.Max() <= cap + 1e-9) return uncapped with { Plan = OnProblem(problem, uncapped.Plan), Sequential = OnProblem(problem, uncapped.Sequential) };
+        if (uncapped.Plan.PeakMemory.Max() <= cap + 1e-9)
+        {
+            // Within the cap: the rest of the time lowers its memory further at its makespan (the uncapped search
+            // gave that a fifth of its two fifths).
+            var clock = Stopwatch.StartNew();
+            var kept = uncapped.Plan.Devices.Select(d => d.Select(t => t.Task.Index).ToArray()).ToArray();
+            var (leaner, moves) = Lower(problem, kept, uncapped.Plan.Makespan, clock, TimeSpan.FromSeconds(options.Seconds * (1 - UncappedShare)), options);
+            return uncapped with
+            {
+                Plan = ScheduleDecoder.Decode(problem, leaner),
+                Sequential = OnProblem(problem, uncapped.Sequential),
+                Seconds = uncapped.Seconds + clock.Elapsed.TotalSeconds,
+                Moves = uncapped.Moves + moves,
+            };
+        }
         var capped = PlanWithin(problem, options with { Seconds = options.Seconds * (1 - UncappedShare) });
         return capped with { Seconds = uncapped.Seconds + capped.Seconds, Moves = uncapped.Moves + capped.Moves };
     }
@@ -110,9 +124,21 @@ public static class FusedPlanner
         // Without a cap, the first start is the unlimited list schedule, the ladder's top.
         var unlimitedPeak = PeakMemory(problem, problem.MemoryCap is null ? starts[0] : Greedy(problem));
         var leanest = LeanPlans(problem, sequential.PeakMemory.Max(), unlimitedPeak).Where(c => c.Makespan <= makespan + 1e-9).MinBy(c => c.Peak);
-        // Every chain anneals all the time, each with its own seed, from the makespan search's plan or a
-        // memory-capped list schedule as short where that is leaner (16/8/64/32 at the bound with 41.16 where the
-        // makespan search's plan held 126.36); where they end depends on luck, so the leanest wins. Half the
+        // From the makespan search's plan, or a memory-capped list schedule as short where that is leaner
+        // (16/8/64/32 at the bound with 41.16 where the makespan search's plan held 126.36).
+        var lean = leanest is not null && leanest.Peak < PeakMemory(problem, orders) ? leanest.Orders : orders;
+        var (chosen, moves) = Lower(problem, lean, makespan, clock, deadline, options);
+        var plan = ScheduleDecoder.Decode(problem, chosen);
+        return new PlannerResult(plan, bound, sequential, clock.Elapsed.TotalSeconds, annealed.Sum(r => r.Moves) + moves);
+    }
+
+    /// <summary>
+    /// Lowers the peak memory of <paramref name="start"/> without making it longer than <paramref name="makespan"/>,
+    /// a <see cref="MemoryAnnealer"/> chain per core until <paramref name="deadline"/>; the leanest chain's orders.
+    /// </summary>
+    private static (int[][] Orders, long Moves) Lower(PipelineProblem problem, int[][] start, double makespan, Stopwatch clock, TimeSpan deadline, PlannerOptions options)
+    {
+        // Every chain anneals all the time, each with its own seed; where they end depends on luck, so the leanest wins. Half the
         // chains also move passes on runs of devices, half only on one device: each kind of move wins on some
         // configurations (from the same starts, six chains each: 8/8/16/16 at 366, 10 s, 16.85-17.80 with runs and
         // 20.50-22.55 without; 16/8/64/32 at 618, 20 s, 39.72 or less five times without runs, once with them). A single
@@ -120,25 +146,23 @@ public static class FusedPlanner
         // from the leaner start. (Every other chain did so too while the annealing did not cool, see
         // MemoryAnnealer.Lower; cooling, the chains that annealed all the time ended as lean or leaner on 11 of
         // the 12 configurations of the study.)
-        var lean = leanest is not null && leanest.Peak < PeakMemory(problem, orders) ? leanest.Orders : orders;
+        var deterministic = options.MaxMovesPerChain != long.MaxValue;
         var lowered = new (int[][] Orders, double Peak, long Moves)[options.Chains ?? Environment.ProcessorCount];
         var limitedFirst = lowered.Length == 1;
         var halfway = clock.Elapsed + (deadline - clock.Elapsed) / 2;
         Parallel.For(0, lowered.Length, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, chain =>
         {
-            var start = lean;
+            var from = start;
             if (limitedFirst)
             {
                 var limited = new StageLimitSearch(problem, new Random(unchecked((int)(options.Seed * 1_000_037 + chain))))
                     .Leanest(makespan, clock, halfway, options.MaxMovesPerChain / 128);
-                if (limited is { } l && l.Makespan <= makespan + 1e-9 && l.Peak < PeakMemory(problem, start)) start = l.Orders;
+                if (limited is { } l && l.Makespan <= makespan + 1e-9 && l.Peak < PeakMemory(problem, from)) from = l.Orders;
             }
             lowered[chain] = new MemoryAnnealer(problem, new Random(unchecked((int)(options.Seed * 1_000_033 + chain * 7933))), runShare: chain % 2 == 0 ? 0.5 : 0)
-                .Lower(start, makespan, clock, deadline, deterministic ? options.MaxMovesPerChain / (limitedFirst ? 8 : 4) : null);
+                .Lower(from, makespan, clock, deadline, deterministic ? options.MaxMovesPerChain / (limitedFirst ? 8 : 4) : null);
         });
-        var chosen = lowered.Select((r, i) => (r, i)).OrderBy(x => x.r.Peak).ThenBy(x => x.i).First().r.Orders;
-        var plan = ScheduleDecoder.Decode(problem, chosen);
-        return new PlannerResult(plan, bound, sequential, clock.Elapsed.TotalSeconds, annealed.Sum(r => r.Moves) + lowered.Sum(r => r.Moves));
+        return (lowered.Select((r, i) => (r, i)).OrderBy(x => x.r.Peak).ThenBy(x => x.i).First().r.Orders, lowered.Sum(r => r.Moves));
     }
 
     /// <summary>The shortest plan within the cap that stage-limited list schedules reach before <paramref name="until"/>, one search per core; none if none did.</summary>

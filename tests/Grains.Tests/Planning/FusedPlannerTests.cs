@@ -157,10 +157,10 @@ public sealed class FusedPlannerTests
         PlanValidator.Validate(capped.Plan).Should().BeEmpty();
         capped.Plan.Problem.MemoryCap.Should().Be(cap);
         capped.Plan.PeakMemory.Max().Should().BeLessThanOrEqualTo(cap + 1e-9);
+        // It is the plan made without the cap, kept (the search kept within the cap from its first move ends
+        // elsewhere), and lowered further with the rest of the time.
         capped.Plan.Makespan.Should().Be(uncapped.Plan.Makespan);
-        // It is the plan made without the cap, kept (the search kept within the cap from its first move ends elsewhere).
-        capped.Plan.Devices.Select(d => d.Select(t => t.Task.Index)).Should().BeEquivalentTo(
-            uncapped.Plan.Devices.Select(d => d.Select(t => t.Task.Index)), o => o.WithStrictOrdering());
+        capped.Moves.Should().BeGreaterThan(uncapped.Moves);
     }
 
     [Fact]
