@@ -96,10 +96,11 @@ public sealed class MemoryAnnealer
     /// until <paramref name="until"/> on <paramref name="clock"/> or <paramref name="maxMoves"/> moves (the
     /// temperature falls with the moves where they are bounded, else with the time: a bound of moves no
     /// search reaches would keep it hot to the end, as a planner's share of an unbounded budget once did,
-    /// which left 8/4/16/8 at 21.70 where the same time cooling reaches 15.75). Where the start, its
-    /// stages put in micro-batch order, is longer than the makespan, the start itself comes back.
+    /// which left 8/4/16/8 at 21.70 where the same time cooling reaches 15.75), or as soon as the leanest
+    /// holds at most <paramref name="goal"/>. Where the start, its stages put in micro-batch order, is longer
+    /// than the makespan, the start itself comes back.
     /// </summary>
-    public (int[][] Orders, double Peak, long Moves) Lower(int[][] orders, double makespan, Stopwatch clock, TimeSpan until, long? maxMoves = null)
+    public (int[][] Orders, double Peak, long Moves) Lower(int[][] orders, double makespan, Stopwatch clock, TimeSpan until, long? maxMoves = null, double goal = 0)
     {
         var current = orders.Select(o => o.Select(t => KindOf(problem.Tasks[t])).ToArray()).ToArray();
         if (double.IsInfinity(Decode(current, makespan, double.PositiveInfinity, double.NegativeInfinity))) return (orders, PeakOf(orders), 0);
@@ -110,7 +111,7 @@ public sealed class MemoryAnnealer
         var (started, span) = (clock.Elapsed, until - clock.Elapsed);
         var temperature = hot;
         long moves = 0;
-        while (moves < (maxMoves ?? long.MaxValue))
+        while (moves < (maxMoves ?? long.MaxValue) && bestPeak > goal + 1e-9)
         {
             if ((moves & 255) == 0)
             {

@@ -163,6 +163,23 @@ public sealed class FusedPlannerTests
         capped.Moves.Should().BeGreaterThan(uncapped.Moves);
     }
 
+    [Theory]
+    [InlineData(8, 4, 16, 8, 5, 4, 1.95, 2)]
+    [InlineData(8, 8, 16, 16, 5, 2, 1.95, 1)]
+    public void A_cap_just_below_the_plan_without_one_is_met_by_lowering_that_plan_further(int pp0, int pp1, int m0, int m1, double f0, double f1, double mem0, double mem1)
+    {
+        var options = new PlannerOptions(Seconds: 60, Seed: 3, Chains: 1, MaxMovesPerChain: 20_000);
+        var uncapped = FusedPlanner.Plan(new PipelineProblem(pp0, pp1, m0, m1, f0, f1, mem0, mem1), options);
+        // A micro-batch of the critic's memory below its peak: met at the same makespan.
+        var cap = uncapped.Plan.PeakMemory.Max() - mem1;
+
+        var capped = FusedPlanner.Plan(new PipelineProblem(pp0, pp1, m0, m1, f0, f1, mem0, mem1, cap), options);
+
+        PlanValidator.Validate(capped.Plan).Should().BeEmpty();
+        capped.Plan.PeakMemory.Max().Should().BeLessThanOrEqualTo(cap + 1e-9);
+        capped.Plan.Makespan.Should().Be(uncapped.Plan.Makespan);
+    }
+
     [Fact]
     public void The_validator_names_what_a_broken_plan_gets_wrong()
     {
