@@ -145,11 +145,9 @@ public static class FusedPlanner
     private static (int[][] Orders, long Moves) Lower(PipelineProblem problem, int[][] start, double makespan, Stopwatch clock, TimeSpan deadline, PlannerOptions options, double goal = 0)
     {
         // Every chain anneals all the time, each with its own seed; where they end depends on luck, so the leanest wins. Half the
-        // chains also move passes on runs of devices, half only on one device and across its peak: each kind of move wins on
-        // some configurations (from the same starts, six chains each: 8/8/16/16 at 366, 10 s, 16.85-17.80 with runs and
-        // 20.50-22.55 without; 16/8/64/32 at 618, 20 s, 39.72 or less five times without runs, once with them; in the
-        // planner, 60 s: 16/16/32/32 ended at 34.12-35.12 with moves across peaks on both kinds of chain, 31.16-33.80
-        // with them on neither, 31.48 with them on the chains without runs alone). A single
+        // chains also move passes on runs of devices, half only on one device: each kind of move wins on some
+        // configurations (from the same starts, six chains each: 8/8/16/16 at 366, 10 s, 16.85-17.80 with runs and
+        // 20.50-22.55 without; 16/8/64/32 at 618, 20 s, 39.72 or less five times without runs, once with them). A single
         // chain (a job's small plans) first searches stage-limited list schedules for half the time and anneals
         // from the leaner start. (Every other chain did so too while the annealing did not cool, see
         // MemoryAnnealer.Lower; cooling, the chains that annealed all the time ended as lean or leaner on 11 of
@@ -167,7 +165,7 @@ public static class FusedPlanner
                     .Leanest(makespan, clock, halfway, options.MaxMovesPerChain / 128);
                 if (limited is { } l && l.Makespan <= makespan + 1e-9 && l.Peak < PeakMemory(problem, from)) from = l.Orders;
             }
-            lowered[chain] = new MemoryAnnealer(problem, new Random(unchecked((int)(options.Seed * 1_000_033 + chain * 7933))), runShare: chain % 2 == 0 ? 0.5 : 0, peakShare: chain % 2 == 0 ? 0 : 0.3)
+            lowered[chain] = new MemoryAnnealer(problem, new Random(unchecked((int)(options.Seed * 1_000_033 + chain * 7933))), runShare: chain % 2 == 0 ? 0.5 : 0)
                 .Lower(from, makespan, clock, deadline, deterministic ? options.MaxMovesPerChain / (limitedFirst ? 8 : 4) : null, goal);
         });
         return (lowered.Select((r, i) => (r, i)).OrderBy(x => x.r.Peak).ThenBy(x => x.i).First().r.Orders, lowered.Sum(r => r.Moves));
