@@ -13,8 +13,8 @@ namespace Grains.Planning;
 /// makespan it was given is refused. The energy is the sum of the devices' peaks plus P times the largest: every device's peak
 /// counts, so the search can lower the middle devices that an energy of the largest alone would not see
 /// move (the representation and the summed energy are FlexFusion's memory optimizer's; the runs are ours).
-/// Measured in the planner (60 s on 2 cores, two chains): 8/8/32/32 at its makespan bound 702 with 18.55,
-/// 8/8/16/16 at 366 with 15.90 (FlexFusion's published plans: 20.50 and 18.55).
+/// Measured in the planner (60 s on 2 cores, two chains): 8/4/32/16 at its makespan bound 708 with 17.75,
+/// 8/8/32/32 at 702 with 17.55 (FlexFusion's published plans: 19.70 and 20.50).
 /// </summary>
 public sealed class MemoryAnnealer
 {
