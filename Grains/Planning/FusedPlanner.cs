@@ -59,7 +59,7 @@ public static class FusedPlanner
         var uncapped = PlanWithin(problem.WithoutCap(), options with { Seconds = options.Seconds * UncappedShare });
         var clock = Stopwatch.StartNew();
         var rest = TimeSpan.FromSeconds(options.Seconds * (1 - UncappedShare));
-        var (kept, moves) = (uncapped.Plan.Devices.Select(d => d.Select(t => t.Task.Index).ToArray()).ToArray(), 0L);
+        var (kept, moves) = (OrdersOf(uncapped.Plan), 0L);
         // Over the cap, its memory pass (a fifth of its time) may not have gone far enough: a third of the rest
         // goes on lowering it, until it is within the cap (8/8/32/32 under 20.5: the plan without the cap
         // has ended at 702 with 20.50 or less in some runs, over it in others, where the capped search then ended at 722).
@@ -81,8 +81,10 @@ public static class FusedPlanner
     }
 
     /// <summary>A plan of the same tasks decoded on <paramref name="problem"/> (its cap, so the validator checks it).</summary>
-    private static PipelinePlan OnProblem(PipelineProblem problem, PipelinePlan plan) =>
-        ScheduleDecoder.Decode(problem, [.. plan.Devices.Select(d => d.Select(t => t.Task.Index).ToArray())]);
+    private static PipelinePlan OnProblem(PipelineProblem problem, PipelinePlan plan) => ScheduleDecoder.Decode(problem, OrdersOf(plan));
+
+    /// <summary>Each device's task indices in the plan's order.</summary>
+    private static int[][] OrdersOf(PipelinePlan plan) => [.. plan.Devices.Select(d => d.Select(t => t.Task.Index).ToArray())];
 
     private static PlannerResult PlanWithin(PipelineProblem problem, PlannerOptions options)
     {
@@ -92,7 +94,7 @@ public static class FusedPlanner
         var sequential = Baselines.Sequential1F1B(problem);
         var starts = new[] { GreedyRule.LongestTail, GreedyRule.ActorFirst, GreedyRule.BackwardFirst }
             .Select(rule => problem.MemoryCap is { } cap ? Capped(problem, cap, rule) : Greedy(problem, rule))
-            .Append(sequential.Devices.Select(d => d.Select(t => t.Task.Index).ToArray()).ToArray()).ToArray();
+            .Append(OrdersOf(sequential)).ToArray();
         var deadline = TimeSpan.FromSeconds(options.Seconds);
         // Under a cap, the stage-limited list schedules keep within it by construction (their gate): for a fifth
         // of the time they look for the shortest such plan, one more start (measured on 8/8/32/32 under 20.5: 713

@@ -148,13 +148,8 @@ public sealed class FusedPlannerTests
     [InlineData(8, 8, 16, 16, 5, 2, 1.95, 1)]
     public void A_cap_that_the_plan_without_one_meets_costs_no_makespan(int pp0, int pp1, int m0, int m1, double f0, double f1, double mem0, double mem1)
     {
-        var options = new PlannerOptions(Seconds: 60, Seed: 3, Chains: 1, MaxMovesPerChain: 20_000);
-        var uncapped = FusedPlanner.Plan(new PipelineProblem(pp0, pp1, m0, m1, f0, f1, mem0, mem1), options);
-        var cap = uncapped.Plan.PeakMemory.Max();
+        var (uncapped, capped, cap) = PlanWithoutAndWithCap(new PipelineProblem(pp0, pp1, m0, m1, f0, f1, mem0, mem1), peak => peak);
 
-        var capped = FusedPlanner.Plan(new PipelineProblem(pp0, pp1, m0, m1, f0, f1, mem0, mem1, cap), options);
-
-        PlanValidator.Validate(capped.Plan).Should().BeEmpty();
         capped.Plan.Problem.MemoryCap.Should().Be(cap);
         capped.Plan.PeakMemory.Max().Should().BeLessThanOrEqualTo(cap + 1e-9);
         // It is the plan made without the cap, kept (the search kept within the cap from its first move ends
@@ -168,16 +163,22 @@ public sealed class FusedPlannerTests
     [InlineData(8, 8, 16, 16, 5, 2, 1.95, 1)]
     public void A_cap_just_below_the_plan_without_one_is_met_by_lowering_that_plan_further(int pp0, int pp1, int m0, int m1, double f0, double f1, double mem0, double mem1)
     {
-        var options = new PlannerOptions(Seconds: 60, Seed: 3, Chains: 1, MaxMovesPerChain: 20_000);
-        var uncapped = FusedPlanner.Plan(new PipelineProblem(pp0, pp1, m0, m1, f0, f1, mem0, mem1), options);
         // A micro-batch of the critic's memory below its peak: met at the same makespan.
-        var cap = uncapped.Plan.PeakMemory.Max() - mem1;
+        var (uncapped, capped, cap) = PlanWithoutAndWithCap(new PipelineProblem(pp0, pp1, m0, m1, f0, f1, mem0, mem1), peak => peak - mem1);
 
-        var capped = FusedPlanner.Plan(new PipelineProblem(pp0, pp1, m0, m1, f0, f1, mem0, mem1, cap), options);
-
-        PlanValidator.Validate(capped.Plan).Should().BeEmpty();
         capped.Plan.PeakMemory.Max().Should().BeLessThanOrEqualTo(cap + 1e-9);
         capped.Plan.Makespan.Should().Be(uncapped.Plan.Makespan);
+    }
+
+    /// <summary>A plan without a cap, then one under the cap its peak gives; the capped plan is checked valid.</summary>
+    private static (PlannerResult Uncapped, PlannerResult Capped, double Cap) PlanWithoutAndWithCap(PipelineProblem problem, Func<double, double> capOf)
+    {
+        var options = new PlannerOptions(Seconds: 60, Seed: 3, Chains: 1, MaxMovesPerChain: 20_000);
+        var uncapped = FusedPlanner.Plan(problem, options);
+        var cap = capOf(uncapped.Plan.PeakMemory.Max());
+        var capped = FusedPlanner.Plan(new PipelineProblem(problem.Pp0, problem.Pp1, problem.M0, problem.M1, problem.F0, problem.F1, problem.Mem0, problem.Mem1, cap), options);
+        PlanValidator.Validate(capped.Plan).Should().BeEmpty();
+        return (uncapped, capped, cap);
     }
 
     [Fact]
