@@ -170,10 +170,25 @@ public sealed class FusedPlannerTests
         capped.Plan.Makespan.Should().Be(uncapped.Plan.Makespan);
     }
 
-    /// <summary>A plan without a cap, then one under the cap its peak gives; the capped plan is checked valid.</summary>
-    private static (PlannerResult Uncapped, PlannerResult Capped, double Cap) PlanWithoutAndWithCap(PipelineProblem problem, Func<double, double> capOf)
+    [Fact]
+    public void A_cap_that_needs_the_capped_search_is_met_and_its_seconds_are_counted_once()
     {
-        var options = new PlannerOptions(Seconds: 60, Seed: 3, Chains: 1, MaxMovesPerChain: 20_000);
+        // Sequential 1F1B's own peak, 15.60 (the actor's 8 micro-batches on device 0), is below any plan of 8/4/32/16 at 708
+        // found (17.60 at the least): the plan without the cap is lowered, misses it, and the capped search runs. Its
+        // seconds were once counted twice; and with one chain, its start was a list schedule over the cap, so it found no plan.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var (uncapped, capped, cap) = PlanWithoutAndWithCap(new PipelineProblem(8, 4, 32, 16, 5, 4, 1.95, 2), _ => 15.6, seconds: 10);
+        var wall = clock.Elapsed.TotalSeconds;
+
+        capped.Plan.PeakMemory.Max().Should().BeLessThanOrEqualTo(cap + 1e-9);
+        capped.Plan.Makespan.Should().BeGreaterThan(uncapped.Plan.Makespan, "the plan without the cap could not be lowered to 15.60");
+        (uncapped.Seconds + capped.Seconds).Should().BeLessThanOrEqualTo(wall);
+    }
+
+    /// <summary>A plan without a cap, then one under the cap its peak gives; the capped plan is checked valid.</summary>
+    private static (PlannerResult Uncapped, PlannerResult Capped, double Cap) PlanWithoutAndWithCap(PipelineProblem problem, Func<double, double> capOf, double seconds = 60)
+    {
+        var options = new PlannerOptions(Seconds: seconds, Seed: 3, Chains: 1, MaxMovesPerChain: 20_000);
         var uncapped = FusedPlanner.Plan(problem, options);
         var cap = capOf(uncapped.Plan.PeakMemory.Max());
         var capped = FusedPlanner.Plan(new PipelineProblem(problem.Pp0, problem.Pp1, problem.M0, problem.M1, problem.F0, problem.F1, problem.Mem0, problem.Mem1, cap), options);
