@@ -15,7 +15,9 @@ namespace Client.Benchmarks;
 /// async-k-stream, async-k-partial-stream, and async-k-stream-skew with skew-aware dispatch (StreamRL's whole design).
 /// Variants with LongTogether cut each step's mini-batches with its longest sequences gathered (rl.miniBatchOrder
 /// long-together): colocated-barrier-long, async-k-long, async-k-partial-long.
-/// Colocated variants run the workload on as many devices, every one hosting every role (the published baseline).
+/// Colocated variants run the workload on as many devices, every one hosting every role (the published baseline);
+/// those with TrainEarly (colocated-streaming-early, colocated-rlhfuse-early) make each mini-batch of the groups scored
+/// next and begin the first on the devices generation has freed (rl.trainEarly).
 /// Variants with Migrate gather each step's tail on a few workers (RLHFuse's long-tail migration; colocated-rlhfuse
 /// is the colocated form), with the threshold and targets <see cref="TailPlanner"/> chooses for the workload; their
 /// running samples move as Migrate says (async-k-migrate-prefill: prefilled again, the others: with their KV
@@ -41,7 +43,7 @@ namespace Client.Benchmarks;
 public sealed record BenchVariant(string Name, RolePlacement Placement, StagePolicy Policy, int Staleness = 0, bool Partial = false, MigrationMove? Migrate = null,
     bool TailBatch = false, PipelineScheduleKind? Pipeline = null, InterruptedCache Interrupted = InterruptedCache.Auto, DispatchPolicy? Dispatch = null,
     PoolsSpec? Pools = null, string? CrossDatacenter = null, bool Stream = false, bool LongTogether = false, int? LongTailTensorParallel = null,
-    LongTailRole LongTailRole = LongTailRole.Head, RunAhead RunAhead = RunAhead.Most)
+    LongTailRole LongTailRole = LongTailRole.Head, RunAhead RunAhead = RunAhead.Most, bool TrainEarly = false)
 {
     public static IReadOnlyList<BenchVariant> All { get; } =
     [
@@ -50,6 +52,9 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
         new("streaming", RolePlacement.Disaggregated, StagePolicy.Streaming),
         new("colocated-streaming", RolePlacement.Colocated, StagePolicy.Streaming),
         new("colocated-rlhfuse", RolePlacement.Colocated, StagePolicy.Streaming, Migrate: MigrationMove.Auto),
+        // Mini-batches of the groups scored first, the first begun on the devices generation freed (rl.trainEarly).
+        new("colocated-streaming-early", RolePlacement.Colocated, StagePolicy.Streaming, TrainEarly: true),
+        new("colocated-rlhfuse-early", RolePlacement.Colocated, StagePolicy.Streaming, Migrate: MigrationMove.Auto, TrainEarly: true),
         new("streaming-migrate", RolePlacement.Disaggregated, StagePolicy.Streaming, Migrate: MigrationMove.Auto),
         new("colocated-barrier-long", RolePlacement.Colocated, StagePolicy.Barrier, LongTogether: true),
         // The colocated ablation: each technique alone over the barrier baseline, then together.
@@ -185,6 +190,7 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
                 Pools = Pools ?? placed.Rl.Pools,
                 Migration = LongTailRole == LongTailRole.Tail ? new MigrationSpec { Remaining = TailRemaining, Workers = LongTailWorkers } : placed.Rl.Migration,
                 MiniBatchOrder = LongTogether ? MiniBatchOrder.LongTogether : placed.Rl.MiniBatchOrder,
+                TrainEarly = TrainEarly || placed.Rl.TrainEarly,
             },
         };
     }

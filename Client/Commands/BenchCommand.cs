@@ -27,11 +27,11 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
     public sealed class Settings : CommandSettings
     {
         [CommandArgument(0, "<workload.json>")][Description("An rl job file with devices 'emulated' (see infra/workloads).")] public string File { get; init; } = "";
-        [CommandOption("--policies")][Description("Comma-separated: colocated-barrier, barrier, streaming, colocated-streaming, colocated-rlhfuse, streaming-migrate, colocated-barrier-migrate, colocated-barrier-tailbatch, colocated-tailbatch, colocated-rlhfuse-tailbatch, streaming-tailbatch, colocated-1f1b, colocated-fused, colocated-rlhfuse-fused, colocated-rlhfuse-tailbatch-fused, async-1, async-2, async-4, async-8, and each async-k with -partial, -partial-recompute, -partial-balance, -partial-stream-balance, -stream-balance-needed, -migrate, -migrate-prefill, or the dispatch ablation -round-robin, -pull, -skew (default: the first three).")] public string? Policies { get; init; }
+        [CommandOption("--policies")][Description("Comma-separated: colocated-barrier, barrier, streaming, colocated-streaming, colocated-rlhfuse, colocated-streaming-early, colocated-rlhfuse-early, streaming-migrate, colocated-barrier-migrate, colocated-barrier-tailbatch, colocated-tailbatch, colocated-rlhfuse-tailbatch, streaming-tailbatch, colocated-1f1b, colocated-fused, colocated-rlhfuse-fused, colocated-rlhfuse-tailbatch-fused, async-1, async-2, async-4, async-8, and each async-k with -partial, -partial-recompute, -partial-balance, -partial-stream-balance, -stream-balance-needed, -migrate, -migrate-prefill, or the dispatch ablation -round-robin, -pull, -skew (default: the first three).")] public string? Policies { get; init; }
         [CommandOption("--iterations")][Description("Measured iterations per policy, after one warm-up (async-k: 1 + k warm-up steps, measured steps rounded up to a multiple of k + 1, and k more after them).")][DefaultValue(3)] public int Iterations { get; init; } = 3;
         [CommandOption("--time-scale")][Description("Emulated seconds per wall second (default: the workload's).")] public double? TimeScale { get; init; }
         [CommandOption("--out")][Description("Folder for the timelines (default runs/bench/<workload>).")] public string? Out { get; init; }
-        [CommandOption("--json")][Description("Also write the figures as JSON to this file.")] public string? Json { get; init; }
+        [CommandOption("--json <FILE>")][Description("Also write the figures as JSON to this file.")] public string? Json { get; init; }
 
         public override ValidationResult Validate() =>
             Iterations is < 1 or > 100 ? ValidationResult.Error("--iterations must be between 1 and 100")

@@ -77,6 +77,7 @@ public static class JobView
           (m.Ledger is { } l && (l.Redispatched > 0 || l.Discarded > 0) ? $" resent {l.Redispatched}{(l.TokensCarried > 0 ? $" (carried {l.TokensCarried} tokens)" : "")}{(l.TakenBack > 0 ? $" {l.TakenBack} taken back" : "")}{(l.Migrated > 0 ? $" ({l.Migrated} migrated{(l.CachesCarried > 0 ? $", {l.CachesCarried} with their KV cache" : "")})" : "")} discarded {l.Discarded}" : "")
           + (m.Round is { } round ? $" {(round.Long ? "long" : "short")} round ({round.Deferred} deferred)" : "")
           + (m.ReplicasRebuilt > 0 ? $" rebuilt {m.ReplicasRebuilt} replicas" : "")
+          + (m.EarlyTrainedSamples > 0 ? $" early {m.EarlyTrainedSamples}" : "")
           + (m.VersionLagMax > 0 ? $" lag {m.VersionLagMean:0.##}/{m.VersionLagMax}" : "") + (m.PartialShare > 0 ? $" partial {m.PartialShare:P0}" : "")
           + (m.BehaviourCutShare > 0 ? $" cut {m.BehaviourCutShare:P1}" : "")
           + (m.Ranking is { } r ? $" ranker r20 {r.PromptRecall:F2}/{r.ResponseRecall:F2}{(r.HalfwayPromptRecall is { } h ? $" halfway {h:F2}" : "")} rho {r.PromptRankCorrelation:F2} known {r.KnownShare:P0}" : "")

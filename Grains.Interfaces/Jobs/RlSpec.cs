@@ -122,6 +122,15 @@ public sealed record RlSpec
     /// <summary>Answers spoken by a speech model (the dataset names each answer's audio), and a reward on how they sound; none: text answers.</summary>
     [Id(46)] public SpokenAnswersSpec? SpokenAnswers { get; init; }
 
+    /// <summary>
+    /// On colocated devices: the step's first mini-batch is the first promptsPerIteration / miniBatches groups scored whole
+    /// (and each mini-batch after it the next), and its forward and backward begin on the devices whose generation is
+    /// done while the step's tail still generates elsewhere; it is applied once every device is done (a device still
+    /// generating holds the weights it generates with), so training stays on-policy. RLHFuse: the devices a step's tail
+    /// leaves go on to the next stages at once.
+    /// </summary>
+    [Id(48)] public bool TrainEarly { get; init; }
+
     /// <summary>How many weight versions generation runs ahead of training (0 without an async section).</summary>
     [System.Text.Json.Serialization.JsonIgnore] public int Staleness => Async?.MaxStaleness ?? 0;
 
@@ -140,6 +149,18 @@ public sealed record RlSpec
         : Emulation is { } e && e.InferenceDevices != GenerationWorkers ? $"rl.emulation.inferenceDevices: {e.InferenceDevices}, but colocated devices each hold a scorer: set it to generationWorkers ({GenerationWorkers})"
         : Emulation is { } t && (t.InferenceTensorParallel != t.GenerationTensorParallel || t.TrainingTensorParallel != t.GenerationTensorParallel)
             ? $"rl.emulation.trainingTensorParallel: colocated roles share their devices, so every tensor-parallel degree is generationTensorParallel ({t.GenerationTensorParallel})"
+        : null;
+
+    /// <summary>What training a step's first mini-batch on freed devices needs: devices that turn from generating to training, samples scored as they end, mini-batches of whole groups trained once each, one trainer per device.</summary>
+    private string? TrainEarlyProblem() =>
+        Placement != RolePlacement.Colocated ? "rl.trainEarly: only colocated devices turn from generating to training; a disaggregated job's trainers have devices of their own (rl.async.streamTraining trains each mini-batch as it is scored)"
+        : StagePolicy != StagePolicy.Streaming ? $"rl.trainEarly: stagePolicy {SpecNames.Of(StagePolicy)} scores nothing until every sample is generated, so no mini-batch is ready early; use 'streaming'"
+        : MiniBatches < 2 ? "rl.miniBatches: 1, but rl.trainEarly begins the first of a step's mini-batches while the rest is generated; use 2 or more"
+        : MiniBatches > PromptsPerIteration ? $"rl.miniBatches: {MiniBatches}, but rl.trainEarly makes mini-batches of whole groups and a step has {PromptsPerIteration}"
+        : Epochs != 1 ? $"rl.epochs: {Epochs}, but rl.trainEarly trains each mini-batch once, as it is scored; set epochs to 1"
+        : MiniBatchOrder != MiniBatchOrder.Shuffled ? $"rl.miniBatchOrder: {SpecNames.Of(MiniBatchOrder)}, but rl.trainEarly makes each mini-batch of the groups scored next; remove one"
+        : Pipeline is not null ? "rl.trainEarly: pipeline stages span every device, so no stage can begin on the devices freed first; remove rl.pipeline or trainEarly"
+        : TailBatching is not null ? "rl.trainEarly: a tail-batching round trains once its first groups are in and leaves no tail to wait for; remove rl.tailBatching or trainEarly"
         : null;
 
     /// <summary>The first problem found, as "rl.field: problem", or null.</summary>
@@ -200,6 +221,7 @@ public sealed record RlSpec
             ?? (MiniBatchOrder == MiniBatchOrder.LongTogether && Async is { StreamTraining: true } ? "rl.miniBatchOrder: long-together, but rl.async.streamTraining makes each mini-batch of the groups scored next; remove one" : null)
             ?? (MiniBatchOrder == MiniBatchOrder.LongTogether && Pipeline is not null ? "rl.miniBatchOrder: long-together spreads the long sequences over data-parallel replicas, but rl.pipeline cuts a mini-batch into contiguous micro-batches, which would stack them; remove one" : null)
             ?? (Placement == RolePlacement.Colocated ? ColocationProblem() : null)
+            ?? (TrainEarly ? TrainEarlyProblem() : null)
             ?? (Pipeline is not null && Emulated && Placement != RolePlacement.Colocated ? "rl.pipeline: on emulated devices only with placement 'colocated' (an emulated disaggregated job trains data-parallel)" : null)
             ?? Pipeline?.Problem(this)
             ?? Async?.Problem(this)

@@ -46,6 +46,8 @@ public sealed record IterationMetrics
     [Id(30)] public double PartialShare { get; init; }
     /// <summary>The share of the actor's trained tokens decoupled PPO left out of its loss, their behaviour weight pi_prox / pi_behav over rl.async.behaviourWeightCap.</summary>
     [Id(42)] public double BehaviourCutShare { get; init; }
+    /// <summary>With rl.trainEarly: the samples whose forward and backward ran on freed devices while the step's tail was still generating.</summary>
+    [Id(43)] public int EarlyTrainedSamples { get; init; }
     /// <summary>Seconds from the iteration's start to its first optimizer step: after its last sample is scored, or before it when training is streamed.</summary>
     [Id(31)] public double TrainingStartSeconds { get; init; }
     /// <summary>The long-tail migration the step's rollout was launched with (R_t, m), or null: none, or a plan of none.</summary>

@@ -4,6 +4,7 @@ using Grains.Engines;
 using Grains.Interfaces.Cluster;
 using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
+using Grains.Iteration.Policies;
 
 namespace Grains.Iteration;
 
@@ -13,8 +14,12 @@ namespace Grains.Iteration;
 /// and every replica applies the sum, so the replicas stay identical. The job runs <paramref name="replicas"/>
 /// of them (trainingReplicas unless given); elastic pools grow and shrink that, up to <paramref name="most"/>.
 /// </summary>
-public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, EmulatedJob? emulated, int? replicas = null, int? most = null) : ITrainerBackend, IPartwiseTrainer
+public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, EmulatedJob? emulated, int? replicas = null, int? most = null) : ITrainerBackend, IPartwiseTrainer, IEarlyTrainer
 {
+    // Chunks of an early step per replica: enough that the replicas freed last share the end of the mini-batch
+    // with those freed first, few enough that each chunk is a batch of rows.
+    private const int ChunksPerReplica = 8;
+
     private readonly JobKeys keys = JobKeys.For(job);
     private readonly ITrainerGrain[] actorPool = Replicas(job, grains, "actor", most ?? replicas ?? job.Rl!.TrainingReplicas);
     private readonly ITrainerGrain[] criticPool = job.Rl!.NeedsCritic ? Replicas(job, grains, "critic", most ?? replicas ?? job.Rl!.TrainingReplicas) : [];
@@ -100,6 +105,93 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
         var (norm, actorRebuilt) = await actorApplied;
         var criticRebuilt = criticApplied is null ? 0 : (await criticApplied).Rebuilt;
         return new TrainStep(actor.Sums, critic?.Sums, norm, NoDevices, null, actor.Rebuilt + (critic?.Rebuilt ?? 0) + actorRebuilt + criticRebuilt);
+    }
+
+    /// <summary>
+    /// A colocated step's mini-batch begun on the devices its generation has freed (rl.trainEarly): its rows cut into
+    /// chunks balanced by tokens, each computed by the next replica whose device is free (<see cref="FreedDeviceTraining"/>),
+    /// each chunk's gradient over the mini-batch's tokens and the chunks summed in their order, so the sum is the
+    /// gradient of <see cref="Step(int, int, TrainingRow[])"/> summed in another order. Every replica applies it once
+    /// the step's generation is over: a device still generating holds the weights it generates with.
+    /// </summary>
+    public async Task<TrainStep> Step(int iteration, int index, TrainingRow[] miniBatch, FreedDevices freed)
+    {
+        var tokens = miniBatch.Sum(r => (long)r.PolicyTokens);
+        if (tokens == 0)
+        {
+            // Nothing to train: refused as a step over the rows would be (the trainers name why).
+            await freed.AllGenerated;
+            return await Step(iteration, index, miniBatch);
+        }
+        var chunks = MiniBatchPlan.BalancedShares(Tokens(miniBatch), Math.Min(miniBatch.Length, Actors.Length * ChunksPerReplica));
+        var actor = new ChunkSums(chunks.Length);
+        var critic = Critics.Length > 0 ? new ChunkSums(chunks.Length) : null;
+        var early = 0;
+        async Task Chunk(int r, int c)
+        {
+            TrainingRow[] rows = [.. chunks[c].Select(k => miniBatch[k])];
+            var before = !freed.AllGenerated.IsCompleted;
+            // A chunk computed again after its replica's loss asks only the model it has no gradient of.
+            var actorShare = actor.Has(c) ? null : Actors[r].Gradients(rows, tokens);
+            var criticShare = critic is null || critic.Has(c) ? null : Critics[r].Gradients(rows, tokens);
+            try
+            {
+                await Task.WhenAll(new[] { actorShare, criticShare }.OfType<Task<GradientShare>>());
+            }
+            finally
+            {
+                if (actorShare is { IsCompletedSuccessfully: true }) actor.Add(c, actorShare.Result);
+                if (criticShare is { IsCompletedSuccessfully: true }) critic!.Add(c, criticShare.Result);
+            }
+            if (before) Interlocked.Add(ref early, rows.Length);
+        }
+        var by = await FreedDeviceTraining.Run(Actors.Length, chunks.Length, freed.Freed, Chunk, e => SiloLoss.Is(e) || NoFreeDeviceException.In(e));
+        var shareTokens = new long[Actors.Length];
+        for (var c = 0; c < chunks.Length; c++) shareTokens[by[c]] += chunks[c].Sum(k => RowTokens(miniBatch[k]));
+        await freed.AllGenerated;
+        var actorApplied = Apply("actor", Actors, actor.Gradient, shareTokens);
+        var criticApplied = critic is null ? null : Apply("critic", Critics, critic.Gradient, shareTokens);
+        // As in a whole step: both models' steps end before either's loss goes up.
+        await Task.WhenAll(criticApplied is null ? [actorApplied] : [actorApplied, criticApplied]);
+        var (norm, actorRebuilt) = await actorApplied;
+        var criticRebuilt = criticApplied is null ? 0 : (await criticApplied).Rebuilt;
+        return new TrainStep(actor.Sums, critic?.Sums, norm, NoDevices, null, actorRebuilt + criticRebuilt, early);
+    }
+
+    /// <summary>An early step's sums: the chunks' gradients added in chunk order as each one's turn comes (a chunk done early waits for those before it), and their loss sums.</summary>
+    private sealed class ChunkSums(int chunks)
+    {
+        private readonly Lock gate = new();
+        private readonly GradientShare?[] pending = new GradientShare?[chunks];
+        private readonly bool[] has = new bool[chunks];
+        private int folded;
+
+        public TrainSums Sums { get; private set; } = TrainSums.Zero;
+        public float[] Gradient { get; private set; } = [];
+
+        public bool Has(int chunk)
+        {
+            lock (gate) return has[chunk];
+        }
+
+        public void Add(int chunk, GradientShare share)
+        {
+            lock (gate)
+            {
+                if (has[chunk]) return;
+                (has[chunk], pending[chunk]) = (true, share);
+                for (; folded < chunks && has[folded]; folded++)
+                {
+                    var next = pending[folded]!;
+                    pending[folded] = null;
+                    Sums += next.Sums;
+                    // An emulated replica's gradient is empty.
+                    if (next.Gradient.Length == 0) continue;
+                    if (Gradient.Length == 0) Gradient = new float[next.Gradient.Length];
+                    for (var k = 0; k < Gradient.Length; k++) Gradient[k] += next.Gradient[k];
+                }
+            }
+        }
     }
 
     /// <summary>A partwise step's sums so far: the replicas' gradients weighted by their part's tokens, loss sums, tokens per replica.</summary>

@@ -44,7 +44,8 @@ public interface ITrainerBackend
 
 /// <summary>What one optimizer step did: loss sums, the actor's gradient norm, and (pipelined) per-device busy seconds and the bubble.</summary>
 /// <param name="Rebuilt">Replicas rebuilt from a survivor during the step (their silo was lost).</param>
-public sealed record TrainStep(TrainSums Actor, TrainSums? Critic, double GradNorm, IReadOnlyDictionary<string, double> DeviceBusy, double? Bubble, int Rebuilt = 0);
+/// <param name="EarlyRows">Rows whose gradients were computed on freed devices while the step still generated (rl.trainEarly).</param>
+public sealed record TrainStep(TrainSums Actor, TrainSums? Critic, double GradNorm, IReadOnlyDictionary<string, double> DeviceBusy, double? Bubble, int Rebuilt = 0, int EarlyRows = 0);
 
 /// <summary>What one DPO optimizer step did: the sums over its pairs, the gradient norm, replicas rebuilt, and (pipelined) per-device busy seconds and the bubble.</summary>
 public sealed record PreferenceTrainStep(PairSums Sums, double GradNorm, int Rebuilt, IReadOnlyDictionary<string, double> DeviceBusy, double? Bubble);

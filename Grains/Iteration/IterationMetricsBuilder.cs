@@ -18,6 +18,7 @@ public sealed class IterationMetricsBuilder(int iteration, DateTimeOffset began,
     private readonly List<double> bubbles = [];
     private StepLedger? ledger;
     private int rebuilt;
+    private int early;
     private RoundReport? round;
     private MigrationPlan? migration;
     private RankingReport? ranking;
@@ -47,6 +48,7 @@ public sealed class IterationMetricsBuilder(int iteration, DateTimeOffset began,
         foreach (var (device, seconds) in step.DeviceBusy) stepBusy[device] = stepBusy.GetValueOrDefault(device) + seconds;
         if (step.Bubble is { } b) bubbles.Add(b);
         rebuilt += step.Rebuilt;
+        early += step.EarlyRows;
     }
 
     /// <param name="seconds">The whole iteration; <paramref name="trainingSeconds"/>: from the rollout's end to the published weights.</param>
@@ -92,6 +94,7 @@ public sealed class IterationMetricsBuilder(int iteration, DateTimeOffset began,
             PipelineBubbleExpected = expectedBubble,
             Ledger = ledger,
             ReplicasRebuilt = rebuilt,
+            EarlyTrainedSamples = early,
             VersionLagMean = lags.Length > 0 ? lags.Average() : 0,
             VersionLagMax = lags.Length > 0 ? lags.Max() : 0,
             PartialShare = records.Count(r => r.Generated!.Partial) / (double)records.Length,

@@ -280,7 +280,7 @@ public sealed class RlJobRunner(JobSpec job, IGrainFactory grains, ICheckpointSt
             var forecast = ranking.Predict(starts);
             var split = dispatch!.Current;
             var order = RolloutPolicies.Dispatch(rl, [.. starts.Select(s => forecast.ByGroup[s.Group])], split ?? SkewSplit.None, workers.Count);
-            var rollout = scheduler!.Start(starts, generatedWith, stage, order, workers.Live, migration!.Policy());
+            var rollout = scheduler!.Start(starts, generatedWith, stage, order, workers.Live, migration!.Policy(), rl.TrainEarly ? rl.GenerationWorkers : null);
             var samplesIn = rollout.Records.ContinueWith(_ => runClock.Elapsed.TotalSeconds, TaskScheduler.Default);
             ahead[step] = new LaunchedStep(rollout, starts, plan.PromptsDrawn, migration.Current, round, forecast, split, samplesIn);
         }

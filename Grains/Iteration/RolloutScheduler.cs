@@ -128,36 +128,41 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
     /// 0..n-1; each is known by its index in the job. Every sample is generated with <paramref name="weights"/>.
     /// </summary>
     /// <remarks>With <paramref name="migration"/>, the step's tail is gathered on a few workers as it says.</remarks>
+    /// <remarks>With <paramref name="devices"/> (a colocated job's, for rl.trainEarly), the rollout tells when each device has nothing of the step left to generate (<see cref="StepRollout.Freed"/>).</remarks>
     public StepRollout Start(SampleStart[] starts, WeightsRef weights, IStagePolicy stagePolicy, IDispatchPolicy dispatchPolicy,
-        IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers, TailMigration? migration = null)
+        IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers, TailMigration? migration = null, int? devices = null)
     {
         var groups = Channel.CreateUnbounded<int[]>();
         var tally = new RolloutTally();
         var policies = new StepPolicies(stagePolicy, dispatchPolicy, migration);
         var dealt = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        return new StepRollout(Run(starts, weights, policies, workers, groups.Writer, tally, dealt), groups.Reader, tally, dealt.Task);
+        var freed = devices is { } n ? new FreedDevices(n, workers.Select(w => w.Index)) : null;
+        var scored = new SampleRecord?[starts.Length];
+        return new StepRollout(Run(starts, weights, policies, workers, groups.Writer, tally, dealt, freed, scored), groups.Reader, tally, dealt.Task) { Freed = freed, ScoredRecords = scored };
     }
 
     private async Task<SampleRecord[]> Run(SampleStart[] starts, WeightsRef weights, StepPolicies policies,
-        IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers, ChannelWriter<int[]> scoredGroups, RolloutTally tally, TaskCompletionSource dealt)
+        IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers, ChannelWriter<int[]> scoredGroups, RolloutTally tally, TaskCompletionSource dealt, FreedDevices? freed, SampleRecord?[] scored)
     {
         try
         {
-            return await Rollout(starts, weights, policies, workers, scoredGroups, tally, dealt);
+            return await Rollout(starts, weights, policies, workers, scoredGroups, tally, dealt, freed, scored);
         }
         finally
         {
             scoredGroups.TryComplete();
             dealt.TrySetResult();
+            // A rollout that failed or was abandoned leaves nothing waiting for its devices.
+            freed?.Release();
         }
     }
 
     private async Task<SampleRecord[]> Rollout(SampleStart[] starts, WeightsRef weights, StepPolicies policies,
-        IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers, ChannelWriter<int[]> scoredGroups, RolloutTally tally, TaskCompletionSource dealt)
+        IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers, ChannelWriter<int[]> scoredGroups, RolloutTally tally, TaskCompletionSource dealt, FreedDevices? freed, SampleRecord?[] scored)
     {
         var samples = starts.Select(s => grains.GetGrain<ISampleGrain>(s.Id)).ToArray();
         if (abandoned) throw new TaskCanceledException("the job's rollouts were abandoned");
-        var step = new Step(this, starts, weights, samples, policies, workers, scoredGroups, tally);
+        var step = new Step(this, starts, weights, samples, policies, workers, scoredGroups, tally, freed, scored);
         if (oneStepPerWorker) for (var w = 0; w < workers.Count; w++) step.State.SetBehind(w, Behind(step, w));
         running.Add(step);
         try
@@ -169,6 +174,8 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
             var dealtAtOnce = first.Select(d => d.Sample).ToHashSet();
             var created = Task.WhenAll(Enumerable.Range(0, samples.Length).Where(k => !dealtAtOnce.Contains(k)).Select(k => SiloLoss.Retry(() => samples[k].Create(starts[k]))));
             step.Carry(first, workersAtOnce: FirstDealWorkers);
+            // A worker dealt nothing is free from the start.
+            step.NoteFreed();
             _ = step.Sent().ContinueWith(_ => dealt.TrySetResult(), TaskScheduler.Current);
             await created;
             while (await Task.WhenAny(step.Trained.Task, Task.Delay(AuditPeriod), wake.Task) != step.Trained.Task)
@@ -223,7 +230,14 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
 
 /// <summary>A step's rollout in flight: its records once all are scored, its groups (sample indices) as each is scored whole, and its tally.</summary>
 /// <param name="Dealt">Done once the samples its dispatch policy deals at once are with their workers (or the rollout ended).</param>
-public sealed record StepRollout(Task<SampleRecord[]> Records, ChannelReader<int[]> ScoredGroups, RolloutTally Tally, Task Dealt);
+public sealed record StepRollout(Task<SampleRecord[]> Records, ChannelReader<int[]> ScoredGroups, RolloutTally Tally, Task Dealt)
+{
+    /// <summary>When each device has nothing of the step left to generate; only where the job asked (rl.trainEarly).</summary>
+    public FreedDevices? Freed { get; init; }
+
+    /// <summary>Each sample's record as its scored report brought it (by index; null until then, or if the report was lost): read in the job grain's turns only.</summary>
+    public IReadOnlyList<SampleRecord?> ScoredRecords { get; init; } = [];
+}
 
 /// <summary>The policies one step's rollout asks: when samples move on, where they are generated, and whether its tail is gathered.</summary>
 internal sealed record StepPolicies(IStagePolicy Stage, IDispatchPolicy Dispatch, TailMigration? Migration);

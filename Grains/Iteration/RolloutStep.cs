@@ -15,7 +15,7 @@ public sealed partial class RolloutScheduler
     /// finds samples lost with a worker's silo and sends them again.
     /// </summary>
     private sealed class Step(RolloutScheduler owner, SampleStart[] starts, WeightsRef weights, ISampleGrain[] samples, StepPolicies policies,
-        IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers, ChannelWriter<int[]> scoredGroups, RolloutTally tally)
+        IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers, ChannelWriter<int[]> scoredGroups, RolloutTally tally, FreedDevices? freed, SampleRecord?[] scored)
     {
         private readonly Dictionary<string, int[]> members = starts.Select((s, k) => (s.Group, k)).GroupBy(p => p.Group).ToDictionary(g => g.Key, g => g.Select(p => p.k).ToArray());
         private readonly Dictionary<string, int> unscored = starts.GroupBy(s => s.Group).ToDictionary(g => g.Key, g => g.Count());
@@ -36,8 +36,6 @@ public sealed partial class RolloutScheduler
         private readonly FreeDeviceScoring freeDevices = new((starts.Length + workers.Count - 1) / workers.Count);
 
         private readonly Dictionary<int, int> local = workers.Select((w, k) => (w.Index, k)).ToDictionary();
-        // Each sample's record as its scored report brought it (null until then, or if the report was lost).
-        private readonly SampleRecord?[] scored = new SampleRecord?[starts.Length];
         // The dispatches of the first actions carried, until Sent is asked for.
         private List<Task>? firstSends = [];
 
@@ -77,6 +75,7 @@ public sealed partial class RolloutScheduler
                 Carry(policies.Stage.Generated(State, k));
                 if (policies.Migration is { } migration) Carry(migration.Generated(State));
                 ScoreOnFreeDevices();
+                NoteFreed();
             }
             if (stage >= SampleStage.Scored && State.Scored(k))
             {
@@ -84,6 +83,7 @@ public sealed partial class RolloutScheduler
                 {
                     freeDevices.Scored(device);
                     ScoreOnFreeDevices();
+                    NoteFreed();
                 }
                 if (--unscored[starts[k].Group] == 0) scoredGroups.TryWrite(members[starts[k].Group]);
                 Carry(policies.Stage.Scored(State, k));
@@ -334,7 +334,11 @@ public sealed partial class RolloutScheduler
             await Relocate(released, _ => alive.MinBy(State.Load));
             owner.CatchUpAll();
             ScoreOnFreeDevices();
+            NoteFreed();
         }
+
+        /// <summary>Tells training on freed devices (rl.trainEarly) which devices have nothing of the step left to generate.</summary>
+        public void NoteFreed() => freed?.Note(State, JobIndex, w => toScore.Count > 0 || freeDevices.Holds(w));
 
         /// <summary>
         /// A tail-batching round's end: the samples it discards are out of the step at once (the state no longer

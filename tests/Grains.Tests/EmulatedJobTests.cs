@@ -510,6 +510,39 @@ public sealed class EmulatedJobTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task On_colocated_devices_training_early_begins_where_the_tail_left_devices_free_and_never_where_one_still_generates()
+    {
+        // The tail (a quarter of a step of reasoning lengths) is gathered on one of three devices; the others score
+        // what is generated and, with rl.trainEarly, compute the first mini-batch (the first 12 samples scored) while it runs.
+        var grains = fixture.Cluster.GrainFactory;
+        var spec = EmulatedJob.ColocatedAtSameDevices(Emulated("emulated-colocated-early", "streaming") with { Seed = 6 });
+        spec = spec with
+        {
+            Rl = spec.Rl! with
+            {
+                GenerationWorkers = 3, TrainingReplicas = 3, Epochs = 1, TrainEarly = true, Migration = new MigrationSpec { Remaining = 0.25, Workers = 1 },
+                Emulation = spec.Rl.Emulation! with { InferenceDevices = 3, Lengths = "reasoning", TimeScale = 10 },
+            },
+        };
+
+        var (status, metrics) = await RlJobTests.Run(grains, spec);
+
+        status.State.Should().Be(JobState.Completed, status.Message);
+        foreach (var m in metrics)
+        {
+            m.Ledger!.Trained.Should().Be(24);
+            var generationEnd = m.Timeline.SelectMany(t => t.Bars).Where(b => b.Stage == "generation").Max(b => b.End);
+            foreach (var device in m.Timeline)
+            {
+                var ownEnd = device.Bars.Where(b => b.Stage == "generation").Max(b => b.End);
+                device.Bars.Where(b => b.Stage == "training").Should().NotContain(b => b.Start < ownEnd - 1e-9, $"{device.Holder} trains only once its worker is done");
+            }
+            m.Timeline.SelectMany(t => t.Bars).Where(b => b.Stage == "training").Min(b => b.Start).Should().BeLessThan(generationEnd, "the first mini-batch began while the tail generated");
+            m.EarlyTrainedSamples.Should().BeInRange(1, 12, "only the first mini-batch is computed before the step is generated");
+        }
+    }
+
+    [Fact]
     public async Task A_grpo_job_with_a_rule_based_reward_trains_only_the_actor()
     {
         var spec = Emulated("emulated-grpo", "streaming", "grpo");

@@ -26,6 +26,9 @@ public sealed class FreeDeviceScoring(int most)
         return null;
     }
 
+    /// <summary>Whether <paramref name="worker"/>'s device is scoring any sample now.</summary>
+    public bool Holds(int worker) => scoring.GetValueOrDefault(worker) > 0;
+
     /// <summary>A sample scored on <paramref name="worker"/>'s device: it has room for another.</summary>
     public void Scored(int worker) => scoring[worker] = Math.Max(0, scoring.GetValueOrDefault(worker) - 1);
 }

@@ -24,6 +24,8 @@ public sealed class RolloutState
     public int Samples => workerOf.Length;
     public int Workers => load.Length;
     public int GeneratedCount { get; private set; }
+    /// <summary>Samples given a worker so far (a moved one counts once).</summary>
+    public int DispatchedCount { get; private set; }
     public int ScoredCount { get; private set; }
     /// <summary>Seconds since the step began, by the scheduler's clock.</summary>
     public double Clock { get; set; }
@@ -53,6 +55,7 @@ public sealed class RolloutState
     {
         if (workerOf[sample] >= 0) throw new InvalidOperationException($"sample {sample} is already on worker {workerOf[sample]}");
         (workerOf[sample], load[worker]) = (worker, load[worker] + 1);
+        DispatchedCount++;
     }
 
     /// <summary>A sample whose worker was lost goes to another, not yet generated.</summary>

@@ -3,6 +3,7 @@ using FluentAssertions;
 using Grains.Interfaces.Jobs;
 using Grains.Interfaces.Rl;
 using Grains.Iteration;
+using Grains.Iteration.Policies;
 
 namespace Grains.Tests.Iteration;
 
@@ -93,20 +94,62 @@ public class DataParallelBackendTests
         applied[1].Should().Equal([2.8f], (a, b) => Math.Abs(a - b) < 1e-6);
     }
 
+    [Fact]
+    public async Task An_early_step_computes_on_freed_replicas_only_and_applies_the_whole_gradient_once_every_device_is_generated()
+    {
+        // Two replicas (devices 0 and 1); device 1's worker still generates. Rows of 2, 3 and 5 tokens with advantages 1, 2, 4:
+        // whoever computes which rows, the applied gradient is (1 x 2 + 2 x 3 + 4 x 5) / 10 = 2.8, as in one whole step.
+        var calls = new List<string>();
+        var applied = new List<float[]>();
+        ITrainerGrain Replica(int r) => Trainer.Answering((method, args) => method switch
+        {
+            nameof(ITrainerGrain.Gradients) => Gradient(calls, (TrainingRow[])args![0]!, (double)args[1]!, $"replica {r}: "),
+            nameof(ITrainerGrain.Apply) => Apply(calls, applied, (float[])args![0]!, $"replica {r}: "),
+            _ => throw new InvalidOperationException($"replica {r} was asked to {method}"),
+        });
+        var replicas = new[] { Replica(0), Replica(1) };
+        var job = JobSpec.FromJson(Job.Replace("\"ppo\"", "\"grpo\"").Replace("\"miniBatches\": 1", "\"miniBatches\": 1, \"trainingReplicas\": 2"), "job.json");
+        var backend = new DataParallelBackend(job, Factory.Of(key => replicas[int.Parse(key.Split('/')[2])]), null);
+        var state = new RolloutState(samples: 2, workers: 2);
+        var freed = new FreedDevices(2, generating: [0, 1]);
+        state.Dispatched(0, 0);
+        state.Dispatched(1, 1);
+        state.Generated(0);
+        freed.Note(state, w => w, _ => false);
+        TrainingRow[] rows = [Row(2, 1), Row(3, 2), Row(5, 4)];
+
+        var step = backend.Step(1, 0, rows, freed);
+
+        calls.Should().OnlyContain(c => c.StartsWith("replica 0: gradients"), "only device 0 is free");
+        calls.Should().HaveCount(3, "each of the three rows is a chunk, all taken by replica 0");
+        step.IsCompleted.Should().BeFalse("device 1 still generates with the weights before the step");
+        state.Generated(1);
+        freed.Note(state, w => w, _ => false);
+        var trained = await step;
+
+        calls.Skip(3).Should().BeEquivalentTo(["replica 0: apply", "replica 1: apply"]);
+        applied.Should().HaveCount(2).And.OnlyContain(g => Math.Abs(g.Single() - 2.8f) < 1e-6);
+        trained.EarlyRows.Should().Be(3);
+        trained.Actor.Tokens.Should().Be(10);
+    }
+
     private static TrainingRow Row(int tokens, float advantage) =>
         new([1], [.. Enumerable.Repeat(7, tokens)], new float[tokens], [.. Enumerable.Repeat(advantage, tokens)], null, null, null);
 
-    private static Task<GradientShare> Gradient(List<string> calls, TrainingRow[] share, double miniBatchTokens)
+    private static Task<GradientShare> Gradient(List<string> calls, TrainingRow[] share, double miniBatchTokens, string by = "")
     {
-        calls.Add($"gradients of {share.Length} rows over {miniBatchTokens} tokens");
+        lock (calls) calls.Add($"{by}gradients of {share.Length} rows over {miniBatchTokens} tokens");
         var gradient = share.Sum(r => r.Advantages.Sum()) / miniBatchTokens;
         return Task.FromResult(new GradientShare([(float)gradient], new TrainSums(share.Sum(r => r.PolicyTokens), 0, 0, 0, 0, 0)));
     }
 
-    private static Task<double> Apply(List<string> calls, List<float[]> applied, float[] gradient)
+    private static Task<double> Apply(List<string> calls, List<float[]> applied, float[] gradient, string by = "")
     {
-        calls.Add("apply");
-        applied.Add(gradient);
+        lock (calls)
+        {
+            calls.Add($"{by}apply");
+            applied.Add(gradient);
+        }
         return Task.FromResult(1.0);
     }
 

@@ -1,0 +1,81 @@
+namespace Grains.Iteration.Policies;
+
+/// <summary>
+/// Who computes which chunk of a mini-batch's gradient when the replicas' devices free one by one (rl.trainEarly):
+/// each replica waits for its device, then takes the next chunk not yet taken until none is left, so the devices a
+/// step's tail leaves work through the mini-batch while it generates and the tail's devices join as they finish. A
+/// replica lost with its silo takes nothing more, and the chunk it held goes to a survivor; with none left, the loss
+/// goes up (the job replays from its checkpoint).
+/// </summary>
+public static class FreedDeviceTraining
+{
+    /// <summary>
+    /// Computes chunks 0..<paramref name="chunks"/>-1 on <paramref name="replicas"/> replicas; replica r begins once
+    /// <paramref name="freed"/>(r) is done. Returns the replica that computed each chunk.
+    /// </summary>
+    /// <param name="compute">Computes chunk c on replica r: compute(r, c).</param>
+    /// <param name="lost">Whether a failure is the replica's silo lost (any other failure is the step's own and goes up).</param>
+    public static async Task<int[]> Run(int replicas, int chunks, Func<int, Task> freed, Func<int, int, Task> compute, Func<Exception, bool> lost)
+    {
+        if (replicas < 1) throw new ArgumentOutOfRangeException(nameof(replicas), replicas, "a step needs at least one replica");
+        var by = Enumerable.Repeat(-1, chunks).ToArray();
+        var next = 0;
+        var retry = new Queue<int>();
+        var gate = new Lock();
+        var alive = Enumerable.Repeat(true, replicas).ToArray();
+        Exception? firstLoss = null;
+
+        int? Take()
+        {
+            lock (gate)
+            {
+                if (retry.Count > 0) return retry.Dequeue();
+                return next < chunks ? next++ : null;
+            }
+        }
+
+        async Task Replica(int r)
+        {
+            await freed(r);
+            while (Take() is { } c)
+            {
+                try
+                {
+                    await compute(r, c);
+                    lock (gate) by[c] = r;
+                }
+                catch (Exception e) when (lost(e))
+                {
+                    lock (gate)
+                    {
+                        retry.Enqueue(c);
+                        alive[r] = false;
+                        firstLoss ??= e;
+                    }
+                    return;
+                }
+            }
+        }
+
+        await Task.WhenAll(Enumerable.Range(0, replicas).Select(Replica));
+        // A chunk given back after every other replica had stopped taking: the survivors compute it in turn.
+        foreach (var c in Enumerable.Range(0, chunks).Where(c => by[c] < 0))
+        {
+            while (by[c] < 0)
+            {
+                var survivor = Array.IndexOf(alive, true);
+                if (survivor < 0) throw firstLoss!;
+                try
+                {
+                    await compute(survivor, c);
+                    by[c] = survivor;
+                }
+                catch (Exception e) when (lost(e))
+                {
+                    alive[survivor] = false;
+                }
+            }
+        }
+        return by;
+    }
+}

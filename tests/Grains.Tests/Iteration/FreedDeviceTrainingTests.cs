@@ -1,0 +1,78 @@
+using FluentAssertions;
+using Grains.Iteration.Policies;
+
+namespace Grains.Tests.Iteration;
+
+public class FreedDeviceTrainingTests
+{
+    private sealed class Lost(string message) : Exception(message);
+
+    [Fact]
+    public async Task Replicas_take_chunks_only_once_their_device_is_freed_and_each_chunk_is_computed_once()
+    {
+        var freed = new[] { new TaskCompletionSource(), new TaskCompletionSource() };
+        var computed = new List<(int Replica, int Chunk)>();
+        var gate = new TaskCompletionSource();
+        freed[0].SetResult();
+
+        async Task Compute(int r, int c)
+        {
+            lock (computed) computed.Add((r, c));
+            // Replica 0's third chunk waits until replica 1 has joined, so that it has chunks left to take.
+            if (r == 0 && c == 2) await gate.Task;
+        }
+
+        var run = FreedDeviceTraining.Run(2, 6, r => freed[r].Task, Compute, e => e is Lost);
+        computed.Should().Equal([(0, 0), (0, 1), (0, 2)], "only replica 0's device is free, and it takes the chunks in order");
+
+        freed[1].SetResult();
+        gate.SetResult();
+        var by = await run;
+
+        computed.Select(x => x.Chunk).Should().BeEquivalentTo([0, 1, 2, 3, 4, 5], "every chunk once");
+        by.Should().HaveCount(6);
+        by.Take(3).Should().OnlyContain(r => r == 0);
+        by.Should().Contain(1, "replica 1 took chunks once its device was freed");
+        computed.Where(x => x.Replica == 1).Should().OnlyContain(x => x.Chunk >= 3);
+    }
+
+    [Fact]
+    public async Task A_replica_lost_mid_chunk_takes_no_more_and_its_chunk_is_computed_by_a_survivor()
+    {
+        var computed = new List<(int Replica, int Chunk)>();
+        var tried = new List<int>();
+        var gate = new TaskCompletionSource();
+        async Task Compute(int r, int c)
+        {
+            if (r == 1)
+            {
+                lock (tried) tried.Add(c);
+                await Task.Yield();
+                throw new Lost("replica 1's silo was killed");
+            }
+            // Replica 0 holds chunk 0 until replica 1 has failed its own.
+            if (c == 0) await gate.Task;
+            lock (computed) computed.Add((r, c));
+        }
+
+        var run = FreedDeviceTraining.Run(2, 4, _ => Task.CompletedTask, Compute, e => e is Lost);
+        tried.Should().Equal([1], "replica 1 took the chunk after replica 0's (its chunk is given back later or at once; the outcome is the same)");
+        gate.SetResult();
+        var by = await run;
+
+        tried.Should().Equal([1], "a lost replica takes nothing more");
+        computed.Select(x => x.Chunk).Should().BeEquivalentTo([0, 1, 2, 3]);
+        computed.Should().OnlyContain(x => x.Replica == 0);
+        by.Should().Equal(0, 0, 0, 0);
+    }
+
+    [Fact]
+    public async Task With_every_replica_lost_the_loss_goes_up_and_another_failure_is_the_steps_own()
+    {
+        var allLost = () => FreedDeviceTraining.Run(2, 3, _ => Task.CompletedTask, (r, _) => Task.FromException(new Lost($"replica {r} lost")), e => e is Lost);
+        var broken = () => FreedDeviceTraining.Run(2, 3, _ => Task.CompletedTask, (_, _) => Task.FromException(new InvalidOperationException("a bad row")), e => e is Lost);
+
+        await allLost.Should().ThrowAsync<Lost>();
+        await broken.Should().ThrowAsync<InvalidOperationException>().WithMessage("a bad row");
+    }
+}
