@@ -17,7 +17,7 @@ namespace Client.Benchmarks;
 /// long-together): colocated-barrier-long, async-k-long, async-k-partial-long.
 /// Colocated variants run the workload on as many devices, every one hosting every role (the published baseline);
 /// those with TrainEarly (colocated-streaming-early, colocated-rlhfuse-early) make each mini-batch of the groups scored
-/// next and begin the first on the devices generation has freed (rl.trainEarly).
+/// next and train them on the devices generation has freed while the tail generates (rl.trainEarly).
 /// Variants with Migrate gather each step's tail on a few workers (RLHFuse's long-tail migration; colocated-rlhfuse
 /// is the colocated form), with the threshold and targets <see cref="TailPlanner"/> chooses for the workload; their
 /// running samples move as Migrate says (async-k-migrate-prefill: prefilled again, the others: with their KV
@@ -52,7 +52,7 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
         new("streaming", RolePlacement.Disaggregated, StagePolicy.Streaming),
         new("colocated-streaming", RolePlacement.Colocated, StagePolicy.Streaming),
         new("colocated-rlhfuse", RolePlacement.Colocated, StagePolicy.Streaming, Migrate: MigrationMove.Auto),
-        // Mini-batches of the groups scored first, the first begun on the devices generation freed (rl.trainEarly).
+        // Mini-batches of the groups scored first, trained on the devices generation freed (rl.trainEarly).
         new("colocated-streaming-early", RolePlacement.Colocated, StagePolicy.Streaming, TrainEarly: true),
         new("colocated-rlhfuse-early", RolePlacement.Colocated, StagePolicy.Streaming, Migrate: MigrationMove.Auto, TrainEarly: true),
         new("streaming-migrate", RolePlacement.Disaggregated, StagePolicy.Streaming, Migrate: MigrationMove.Auto),

@@ -123,11 +123,11 @@ public sealed record RlSpec
     [Id(46)] public SpokenAnswersSpec? SpokenAnswers { get; init; }
 
     /// <summary>
-    /// On colocated devices: the step's first mini-batch is the first promptsPerIteration / miniBatches groups scored whole
-    /// (and each mini-batch after it the next), and its forward and backward begin on the devices whose generation is
-    /// done while the step's tail still generates elsewhere; it is applied once every device is done (a device still
-    /// generating holds the weights it generates with), so training stays on-policy. RLHFuse: the devices a step's tail
-    /// leaves go on to the next stages at once.
+    /// On colocated devices: each mini-batch is the next promptsPerIteration / miniBatches groups scored whole, trained at once
+    /// on the devices whose generation and scoring are done while the step's tail still generates elsewhere; a replica whose
+    /// device still generates holds the weights it generates with and applies the steps it missed, in order, once its device
+    /// is free, so every sample is trained by the step whose weights generated it. RLHFuse: the devices a step's tail leaves
+    /// go on to the next stages at once.
     /// </summary>
     [Id(48)] public bool TrainEarly { get; init; }
 
@@ -151,11 +151,11 @@ public sealed record RlSpec
             ? $"rl.emulation.trainingTensorParallel: colocated roles share their devices, so every tensor-parallel degree is generationTensorParallel ({t.GenerationTensorParallel})"
         : null;
 
-    /// <summary>What training a step's first mini-batch on freed devices needs: devices that turn from generating to training, samples scored as they end, mini-batches of whole groups trained once each, one trainer per device.</summary>
+    /// <summary>What training mini-batches on freed devices needs: devices that turn from generating to training, samples scored as they end, mini-batches of whole groups trained once each, one trainer per device.</summary>
     private string? TrainEarlyProblem() =>
         Placement != RolePlacement.Colocated ? "rl.trainEarly: only colocated devices turn from generating to training; a disaggregated job's trainers have devices of their own (rl.async.streamTraining trains each mini-batch as it is scored)"
         : StagePolicy != StagePolicy.Streaming ? $"rl.trainEarly: stagePolicy {SpecNames.Of(StagePolicy)} scores nothing until every sample is generated, so no mini-batch is ready early; use 'streaming'"
-        : MiniBatches < 2 ? "rl.miniBatches: 1, but rl.trainEarly begins the first of a step's mini-batches while the rest is generated; use 2 or more"
+        : MiniBatches < 2 ? "rl.miniBatches: 1, but rl.trainEarly trains a step's mini-batches while its last one is generated; use 2 or more"
         : MiniBatches > PromptsPerIteration ? $"rl.miniBatches: {MiniBatches}, but rl.trainEarly makes mini-batches of whole groups and a step has {PromptsPerIteration}"
         : Epochs != 1 ? $"rl.epochs: {Epochs}, but rl.trainEarly trains each mini-batch once, as it is scored; set epochs to 1"
         : MiniBatchOrder != MiniBatchOrder.Shuffled ? $"rl.miniBatchOrder: {SpecNames.Of(MiniBatchOrder)}, but rl.trainEarly makes each mini-batch of the groups scored next; remove one"

@@ -108,11 +108,15 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
     }
 
     /// <summary>
-    /// A colocated step's mini-batch begun on the devices its generation has freed (rl.trainEarly): its rows cut into
-    /// chunks balanced by tokens, each computed by the next replica whose device is free (<see cref="FreedDeviceTraining"/>),
-    /// each chunk's gradient over the mini-batch's tokens and the chunks summed in their order, so the sum is the
-    /// gradient of <see cref="Step(int, int, TrainingRow[])"/> summed in another order. Every replica applies it once
-    /// the step's generation is over: a device still generating holds the weights it generates with.
+    /// A colocated step's mini-batch trained on the devices its generation has freed (rl.trainEarly): its rows cut into
+    /// chunks balanced by tokens, each computed by the next replica whose device is free and which has applied every
+    /// step before (<see cref="FreedDeviceTraining"/>); each chunk's gradient is over the mini-batch's tokens and the
+    /// chunks are summed in their order, so the sum is the gradient of <see cref="Step(int, int, TrainingRow[])"/> summed
+    /// in another order. A replica applies it at once where its device is free; a replica whose device still generates
+    /// holds the weights it generates with, so it applies the sums in order once its device is free (the replicas apply
+    /// the same sums in the same order, so they stay identical), before it computes anything more. The step returns once
+    /// the free replicas have applied it; once the whole step is generated, once every replica has (one lost meanwhile is
+    /// rebuilt from a survivor).
     /// </summary>
     public async Task<TrainStep> Step(int iteration, int index, TrainingRow[] miniBatch, FreedDevices freed)
     {
@@ -120,7 +124,7 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
         if (tokens == 0)
         {
             // Nothing to train: refused as a step over the rows would be (the trainers name why).
-            await freed.AllGenerated;
+            await CaughtUp(freed);
             return await Step(iteration, index, miniBatch);
         }
         var chunks = MiniBatchPlan.BalancedShares(Tokens(miniBatch), Math.Min(miniBatch.Length, Actors.Length * ChunksPerReplica));
@@ -145,17 +149,80 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
             }
             if (before) Interlocked.Add(ref early, rows.Length);
         }
-        var by = await FreedDeviceTraining.Run(Actors.Length, chunks.Length, freed.Freed, Chunk, e => SiloLoss.Is(e) || NoFreeDeviceException.In(e));
-        var shareTokens = new long[Actors.Length];
-        for (var c = 0; c < chunks.Length; c++) shareTokens[by[c]] += chunks[c].Sum(k => RowTokens(miniBatch[k]));
+        // A replica computes once its device is free and it has applied every step before this one.
+        async Task Ready(int r)
+        {
+            await freed.Freed(r);
+            if (await AppliedSoFar("actor", r) is null || (Critics.Length > 0 && await AppliedSoFar("critic", r) is null))
+            {
+                throw new SiloUnavailableException($"training replica {r} was lost with its silo while it applied the steps its device's generation held back");
+            }
+        }
+        await FreedDeviceTraining.Run(Actors.Length, chunks.Length, Ready, Chunk, e => SiloLoss.Is(e) || NoFreeDeviceException.In(e));
+        var actorNorms = Queue("actor", Actors, actor.Gradient, freed);
+        var criticNorms = critic is null ? null : Queue("critic", Critics, critic.Gradient, freed);
+        if (!freed.AllGenerated.IsCompleted)
+        {
+            // The tail still generates: the step is done once the free replicas have applied it.
+            var free = Enumerable.Range(0, Actors.Length).Where(r => freed.Freed(r).IsCompleted).ToArray();
+            var norms = await Task.WhenAll(free.Select(r => actorNorms[r]));
+            if (criticNorms is not null) await Task.WhenAll(free.Select(r => criticNorms[r]));
+            return new TrainStep(actor.Sums, critic?.Sums, norms.FirstOrDefault(n => n is not null) ?? 0, NoDevices, null, 0, early);
+        }
+        var (norm, rebuilt) = await CaughtUp(freed);
+        return new TrainStep(actor.Sums, critic?.Sums, norm, NoDevices, null, rebuilt, early);
+    }
+
+    // With rl.trainEarly: each replica's optimizer steps in order, by model; each ends with its gradient norm, or null where the
+    // replica was lost with its silo (it applies nothing more until it is rebuilt).
+    private readonly Dictionary<string, Task<double?>[]> applied = [];
+
+    private Task<double?> AppliedSoFar(string model, int replica) =>
+        applied.TryGetValue(model, out var steps) && replica < steps.Length ? steps[replica] : Task.FromResult<double?>(0);
+
+    /// <summary>Queues the sum on every replica of <paramref name="model"/>: each applies it after the steps before, once its device is free.</summary>
+    private Task<double?>[] Queue(string model, ITrainerGrain[] replicas, float[] sum, FreedDevices freed)
+    {
+        var steps = applied.TryGetValue(model, out var before) && before.Length == replicas.Length ? before : [.. replicas.Select(_ => Task.FromResult<double?>(0))];
+        for (var r = 0; r < replicas.Length; r++) steps[r] = After(steps[r], replicas[r], freed.Freed(r));
+        applied[model] = steps;
+        return [.. steps];
+
+        async Task<double?> After(Task<double?> previous, ITrainerGrain replica, Task free)
+        {
+            await free;
+            if (await previous is null) return null;
+            try
+            {
+                return await replica.Apply(sum);
+            }
+            catch (Exception e) when (SiloLoss.Is(e) || NoFreeDeviceException.In(e))
+            {
+                return null;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Once the step is generated: every replica has applied every queued step, and one lost meanwhile is rebuilt from a
+    /// survivor (which has applied them all); the last step's gradient norm and how many were rebuilt.
+    /// </summary>
+    private async Task<(double Norm, int Rebuilt)> CaughtUp(FreedDevices freed)
+    {
         await freed.AllGenerated;
-        var actorApplied = Apply("actor", Actors, actor.Gradient, shareTokens);
-        var criticApplied = critic is null ? null : Apply("critic", Critics, critic.Gradient, shareTokens);
-        // As in a whole step: both models' steps end before either's loss goes up.
-        await Task.WhenAll(criticApplied is null ? [actorApplied] : [actorApplied, criticApplied]);
-        var (norm, actorRebuilt) = await actorApplied;
-        var criticRebuilt = criticApplied is null ? 0 : (await criticApplied).Rebuilt;
-        return new TrainStep(actor.Sums, critic?.Sums, norm, NoDevices, null, actorRebuilt + criticRebuilt, early);
+        var (norm, rebuilt) = (0.0, 0);
+        foreach (var (model, replicas) in new[] { ("actor", Actors), ("critic", Critics) }.Where(m => m.Item2.Length > 0))
+        {
+            if (!applied.TryGetValue(model, out var steps)) continue;
+            var norms = await Task.WhenAll(steps);
+            if (model == "actor") norm = norms.FirstOrDefault(n => n is not null) ?? 0;
+            var survivors = Enumerable.Range(0, norms.Length).Where(r => norms[r] is not null).ToArray();
+            var lost = Enumerable.Range(0, norms.Length).Where(r => norms[r] is null).ToArray();
+            if (lost.Length > 0 && survivors.Length == 0) throw new SiloUnavailableException($"every {model} replica was lost with its silo while applying a step");
+            rebuilt += (await Task.WhenAll(lost.Select(r => Rebuilt(model, replicas, r, survivors)))).Count(p => p);
+            applied.Remove(model);
+        }
+        return (norm, rebuilt);
     }
 
     /// <summary>An early step's sums: the chunks' gradients added in chunk order as each one's turn comes (a chunk done early waits for those before it), and their loss sums.</summary>

@@ -176,7 +176,7 @@ public sealed class AsyncJobTests(ClusterFixture fixture)
     [InlineData("""{"trainEarly":true}""", "rl.trainEarly: only colocated devices turn from generating to training; a disaggregated job's trainers have devices of their own*")]
     [InlineData(Colocated + ""","trainEarly":true}""", null)]
     [InlineData(Colocated + ""","trainEarly":true,"stagePolicy":"barrier"}""", "rl.trainEarly: stagePolicy barrier scores nothing until every sample is generated, so no mini-batch is ready early; use 'streaming'")]
-    [InlineData(Colocated + ""","trainEarly":true,"miniBatches":1}""", "rl.miniBatches: 1, but rl.trainEarly begins the first of a step's mini-batches while the rest is generated; use 2 or more")]
+    [InlineData(Colocated + ""","trainEarly":true,"miniBatches":1}""", "rl.miniBatches: 1, but rl.trainEarly trains a step's mini-batches while its last one is generated; use 2 or more")]
     [InlineData(Colocated + ""","trainEarly":true,"epochs":2}""", "rl.epochs: 2, but rl.trainEarly trains each mini-batch once, as it is scored; set epochs to 1")]
     [InlineData(Colocated + ""","trainEarly":true,"miniBatchOrder":"long-together"}""", "rl.miniBatchOrder: long-together, but rl.trainEarly makes each mini-batch of the groups scored next; remove one")]
     [InlineData(Colocated + ""","trainEarly":true,"pipeline":{"stages":2}}""", "rl.trainEarly: pipeline stages span every device*")]

@@ -2,16 +2,16 @@ namespace Grains.Iteration.Policies;
 
 /// <summary>
 /// Who computes which chunk of a mini-batch's gradient when the replicas' devices free one by one (rl.trainEarly):
-/// each replica waits for its device, then takes the next chunk not yet taken until none is left, so the devices a
-/// step's tail leaves work through the mini-batch while it generates and the tail's devices join as they finish. A
-/// replica lost with its silo takes nothing more, and the chunk it held goes to a survivor; with none left, the loss
-/// goes up (the job replays from its checkpoint).
+/// each replica waits until it is ready (its device free, the steps before applied), then takes the next chunk not
+/// yet taken until none is left, so the devices a step's tail leaves work through the mini-batch while it generates
+/// and the tail's devices join as they finish. A replica lost with its silo (computing, or getting ready) takes nothing
+/// more, and the chunk it held goes to a survivor; with none left, the loss goes up (the job replays from its checkpoint).
 /// </summary>
 public static class FreedDeviceTraining
 {
     /// <summary>
     /// Computes chunks 0..<paramref name="chunks"/>-1 on <paramref name="replicas"/> replicas; replica r begins once
-    /// <paramref name="freed"/>(r) is done. Returns the replica that computed each chunk.
+    /// <paramref name="freed"/>(r) is done (a loss there leaves it out). Returns the replica that computed each chunk.
     /// </summary>
     /// <param name="compute">Computes chunk c on replica r: compute(r, c).</param>
     /// <param name="lost">Whether a failure is the replica's silo lost (any other failure is the step's own and goes up).</param>
@@ -24,6 +24,10 @@ public static class FreedDeviceTraining
         var gate = new Lock();
         var alive = Enumerable.Repeat(true, replicas).ToArray();
         Exception? firstLoss = null;
+        var done = 0;
+        // Every chunk computed: replicas still waiting for their device are not waited for (they find nothing left).
+        var allDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (chunks == 0) allDone.SetResult();
 
         int? Take()
         {
@@ -36,13 +40,29 @@ public static class FreedDeviceTraining
 
         async Task Replica(int r)
         {
-            await freed(r);
+            try
+            {
+                await freed(r);
+            }
+            catch (Exception e) when (lost(e))
+            {
+                lock (gate)
+                {
+                    alive[r] = false;
+                    firstLoss ??= e;
+                }
+                return;
+            }
             while (Take() is { } c)
             {
                 try
                 {
                     await compute(r, c);
-                    lock (gate) by[c] = r;
+                    lock (gate)
+                    {
+                        by[c] = r;
+                        if (++done == chunks) allDone.TrySetResult();
+                    }
                 }
                 catch (Exception e) when (lost(e))
                 {
@@ -57,8 +77,12 @@ public static class FreedDeviceTraining
             }
         }
 
-        await Task.WhenAll(Enumerable.Range(0, replicas).Select(Replica));
-        // A chunk given back after every other replica had stopped taking: the survivors compute it in turn.
+        var running = Task.WhenAll(Enumerable.Range(0, replicas).Select(Replica));
+        // A step's own failure (not a loss) goes up at once.
+        if (await Task.WhenAny(running, allDone.Task) == running) await running;
+        else _ = running.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+        // A chunk given back after every other replica had stopped taking: the survivors (every replica still alive is
+        // ready by now, since all of them have stopped) compute it in turn.
         foreach (var c in Enumerable.Range(0, chunks).Where(c => by[c] < 0))
         {
             while (by[c] < 0)

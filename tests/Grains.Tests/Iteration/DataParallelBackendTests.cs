@@ -95,10 +95,10 @@ public class DataParallelBackendTests
     }
 
     [Fact]
-    public async Task An_early_step_computes_on_freed_replicas_only_and_applies_the_whole_gradient_once_every_device_is_generated()
+    public async Task Early_steps_compute_on_freed_replicas_and_a_replica_still_generating_applies_their_sums_in_order_before_it_computes()
     {
         // Two replicas (devices 0 and 1); device 1's worker still generates. Rows of 2, 3 and 5 tokens with advantages 1, 2, 4:
-        // whoever computes which rows, the applied gradient is (1 x 2 + 2 x 3 + 4 x 5) / 10 = 2.8, as in one whole step.
+        // whoever computes which rows, each applied gradient is (1 x 2 + 2 x 3 + 4 x 5) / 10 = 2.8, as in one whole step.
         var calls = new List<string>();
         var applied = new List<float[]>();
         ITrainerGrain Replica(int r) => Trainer.Answering((method, args) => method switch
@@ -117,20 +117,26 @@ public class DataParallelBackendTests
         state.Generated(0);
         freed.Note(state, w => w, _ => false);
         TrainingRow[] rows = [Row(2, 1), Row(3, 2), Row(5, 4)];
+        string[] By(int r) => [.. calls.Where(c => c.StartsWith($"replica {r}:")).Select(c => c[(c.IndexOf(':') + 2)..].Split(' ')[0])];
 
-        var step = backend.Step(1, 0, rows, freed);
+        var first = await backend.Step(1, 0, rows, freed);
+        var second = await backend.Step(1, 1, rows, freed);
 
-        calls.Should().OnlyContain(c => c.StartsWith("replica 0: gradients"), "only device 0 is free");
-        calls.Should().HaveCount(3, "each of the three rows is a chunk, all taken by replica 0");
-        step.IsCompleted.Should().BeFalse("device 1 still generates with the weights before the step");
+        By(0).Should().Equal("gradients", "gradients", "gradients", "apply", "gradients", "gradients", "gradients", "apply");
+        By(1).Should().BeEmpty("device 1 still generates with the weights before the step");
+        (first.EarlyRows, second.EarlyRows).Should().Be((3, 3));
+        first.GradNorm.Should().Be(1, "the free replica's apply answered");
+
         state.Generated(1);
         freed.Note(state, w => w, _ => false);
-        var trained = await step;
+        var third = await backend.Step(1, 2, rows, freed);
 
-        calls.Skip(3).Should().BeEquivalentTo(["replica 0: apply", "replica 1: apply"]);
-        applied.Should().HaveCount(2).And.OnlyContain(g => Math.Abs(g.Single() - 2.8f) < 1e-6);
-        trained.EarlyRows.Should().Be(3);
-        trained.Actor.Tokens.Should().Be(10);
+        By(1).Take(2).Should().Equal(["apply", "apply"], "replica 1 applies the two steps it missed, in order, before it computes");
+        By(1).Skip(2).Last().Should().Be("apply");
+        By(0).Skip(8).Last().Should().Be("apply");
+        applied.Should().HaveCount(6).And.OnlyContain(g => Math.Abs(g.Single() - 2.8f) < 1e-6);
+        third.EarlyRows.Should().Be(0);
+        third.Actor.Tokens.Should().Be(10);
     }
 
     private static TrainingRow Row(int tokens, float advantage) =>

@@ -37,6 +37,16 @@ public class FreedDeviceTrainingTests
     }
 
     [Fact]
+    public async Task Once_every_chunk_is_computed_a_replica_still_waiting_for_its_device_is_not_waited_for()
+    {
+        var never = new TaskCompletionSource();
+
+        var by = await FreedDeviceTraining.Run(2, 3, r => r == 0 ? Task.CompletedTask : never.Task, (_, _) => Task.CompletedTask, e => e is Lost);
+
+        by.Should().Equal(0, 0, 0);
+    }
+
+    [Fact]
     public async Task A_replica_lost_mid_chunk_takes_no_more_and_its_chunk_is_computed_by_a_survivor()
     {
         var computed = new List<(int Replica, int Chunk)>();
