@@ -139,6 +139,46 @@ public class DataParallelBackendTests
         third.Actor.Tokens.Should().Be(10);
     }
 
+    [Fact]
+    public async Task A_replica_lost_while_applying_the_steps_it_missed_is_rebuilt_from_the_survivor_once_the_step_is_generated()
+    {
+        var calls = new List<string>();
+        var applied = new List<float[]>();
+        ITrainerGrain Replica(int r) => Trainer.Answering((method, args) => method switch
+        {
+            nameof(ITrainerGrain.Gradients) => Gradient(calls, (TrainingRow[])args![0]!, (double)args[1]!, $"replica {r}: "),
+            nameof(ITrainerGrain.Apply) when r == 1 => Task.FromException<double>(new SiloUnavailableException("replica 1's silo was killed")),
+            nameof(ITrainerGrain.Apply) => Apply(calls, applied, (float[])args![0]!, $"replica {r}: "),
+            nameof(ITrainerGrain.Setup) or nameof(ITrainerGrain.SaveState) or nameof(ITrainerGrain.LoadState) => Called(calls, $"replica {r}: {method}"),
+            _ => throw new InvalidOperationException($"replica {r} was asked to {method}"),
+        });
+        var replicas = new[] { Replica(0), Replica(1) };
+        var job = JobSpec.FromJson(Job.Replace("\"ppo\"", "\"grpo\"").Replace("\"miniBatches\": 1", "\"miniBatches\": 1, \"trainingReplicas\": 2"), "job.json");
+        var backend = new DataParallelBackend(job, Factory.Of(key => replicas[int.Parse(key.Split('/')[2])]), null);
+        var state = new RolloutState(samples: 2, workers: 2);
+        var freed = new FreedDevices(2, generating: [0, 1]);
+        state.Dispatched(0, 0);
+        state.Dispatched(1, 1);
+        state.Generated(0);
+        freed.Note(state, w => w, _ => false);
+        TrainingRow[] rows = [Row(2, 1), Row(3, 2), Row(5, 4)];
+
+        await backend.Step(1, 0, rows, freed);
+        state.Generated(1);
+        freed.Note(state, w => w, _ => false);
+        var last = await backend.Step(1, 1, rows, freed);
+
+        last.Rebuilt.Should().Be(1, "replica 1 failed to apply the first step once its device was free");
+        calls.Should().ContainInOrder("replica 0: apply", "replica 0: apply", "replica 1: Setup", "replica 0: SaveState", "replica 1: LoadState");
+        calls.Should().NotContain(c => c.StartsWith("replica 1: gradients"), "a replica that missed a step computes nothing before it is rebuilt");
+    }
+
+    private static Task Called(List<string> calls, string call)
+    {
+        lock (calls) calls.Add(call);
+        return Task.CompletedTask;
+    }
+
     private static TrainingRow Row(int tokens, float advantage) =>
         new([1], [.. Enumerable.Repeat(7, tokens)], new float[tokens], [.. Enumerable.Repeat(advantage, tokens)], null, null, null);
 
