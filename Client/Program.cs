@@ -7,6 +7,7 @@ app.Configure(config =>
     config.SetApplicationName("actors");
     // An unknown option ("--resum") is an error, not an argument silently dropped.
     config.UseStrictParsing();
+    config.SetInterceptor(new MissingOptionValue());
     // One line on standard error for what went wrong, never a stack trace: exit 2 for bad input, 1 for a failure.
     config.SetExceptionHandler((e, _) =>
     {

@@ -29,6 +29,7 @@ public sealed class CommandLineTests
     [InlineData("watch some-job --prometheus-port 70000", "--prometheus-port: 70000 is not a port (1-65535)")]
     [InlineData("size infra/workloads/grpo-7b-h800-target-reasoning32k.json --targets 5,x", "--targets: '5,x' is not a comma-separated list of positive samples a second")]
     [InlineData("size infra/workloads/grpo-7b-128xh800-reasoning32k.json", "no rl.pools.samplesPerSecond; give --targets")]
+    [InlineData("bench infra/workloads/grpo-7b-32xh800-reasoning.json --json", "--json: needs a value")]
     public async Task A_misspelt_option_or_value_is_an_error_naming_it(string arguments, string error)
     {
         var (exit, _, output) = await ChildProcess.RunAsync(RepositoryPaths.BuiltAssembly("Client", "actors.dll"), arguments.Split(' '),
