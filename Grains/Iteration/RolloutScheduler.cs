@@ -128,7 +128,7 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
     /// 0..n-1; each is known by its index in the job. Every sample is generated with <paramref name="weights"/>.
     /// </summary>
     /// <remarks>With <paramref name="migration"/>, the step's tail is gathered on a few workers as it says.</remarks>
-    /// <remarks>With <paramref name="devices"/> (a colocated job's, for rl.trainEarly), the rollout tells when each device has nothing of the step left to generate (<see cref="StepRollout.Freed"/>).</remarks>
+    /// <remarks>With <paramref name="devices"/> (a colocated job's, for rl.trainEarly), the rollout tells when each device is done generating and scoring the step's samples (<see cref="StepRollout.Freed"/>).</remarks>
     public StepRollout Start(SampleStart[] starts, WeightsRef weights, IStagePolicy stagePolicy, IDispatchPolicy dispatchPolicy,
         IReadOnlyList<(int Index, IGenerationWorkerGrain Grain)> workers, TailMigration? migration = null, int? devices = null)
     {
@@ -232,7 +232,7 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
 /// <param name="Dealt">Done once the samples its dispatch policy deals at once are with their workers (or the rollout ended).</param>
 public sealed record StepRollout(Task<SampleRecord[]> Records, ChannelReader<int[]> ScoredGroups, RolloutTally Tally, Task Dealt)
 {
-    /// <summary>When each device has nothing of the step left to generate; only where the job asked (rl.trainEarly).</summary>
+    /// <summary>When each device is done generating and scoring the step's samples, and when the step is generated; only where the job asked (rl.trainEarly).</summary>
     public FreedDevices? Freed { get; init; }
 
     /// <summary>Each sample's record as its scored report brought it (by index; null until then, or if the report was lost): read in the job grain's turns only.</summary>

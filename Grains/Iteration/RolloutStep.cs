@@ -337,7 +337,7 @@ public sealed partial class RolloutScheduler
             NoteFreed();
         }
 
-        /// <summary>Tells training on freed devices (rl.trainEarly) which devices have nothing of the step left to generate.</summary>
+        /// <summary>Tells training on freed devices (rl.trainEarly) which devices are done generating and scoring the step's samples.</summary>
         public void NoteFreed() => freed?.Note(State, JobIndex, w => toScore.Count > 0 || freeDevices.Holds(w));
 
         /// <summary>

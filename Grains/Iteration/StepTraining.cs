@@ -12,7 +12,7 @@ namespace Grains.Iteration;
 /// over the step and miniBatches x epochs steps over seeded shuffles (the same on every run). Streamed
 /// (rl.async.streamTraining, StreamRL's dynamic batches): mini-batch b is the next promptsPerIteration /
 /// miniBatches groups to be scored whole, trained the moment they are, with advantages over its own
-/// groups; a colocated job with rl.trainEarly makes its mini-batches so too, and begins each on the devices
+/// groups; a colocated job with rl.trainEarly makes its mini-batches so too, and trains each on the devices
 /// its generation has freed (<see cref="IEarlyTrainer"/>). Either way every sample's lag behind the trained
 /// version is checked against maxStaleness, and asynchronous jobs get the trainers' proximal log-probs for decoupled PPO.
 /// </summary>
