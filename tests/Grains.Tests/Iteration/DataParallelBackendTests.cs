@@ -107,16 +107,7 @@ public class DataParallelBackendTests
             nameof(ITrainerGrain.Apply) => Apply(calls, applied, (float[])args![0]!, $"replica {r}: "),
             _ => throw new InvalidOperationException($"replica {r} was asked to {method}"),
         });
-        var replicas = new[] { Replica(0), Replica(1) };
-        var job = JobSpec.FromJson(Job.Replace("\"ppo\"", "\"grpo\"").Replace("\"miniBatches\": 1", "\"miniBatches\": 1, \"trainingReplicas\": 2"), "job.json");
-        var backend = new DataParallelBackend(job, Factory.Of(key => replicas[int.Parse(key.Split('/')[2])]), null);
-        var state = new RolloutState(samples: 2, workers: 2);
-        var freed = new FreedDevices(2, generating: [0, 1]);
-        state.Dispatched(0, 0);
-        state.Dispatched(1, 1);
-        state.Generated(0);
-        freed.Note(state, w => w, _ => false);
-        TrainingRow[] rows = [Row(2, 1), Row(3, 2), Row(5, 4)];
+        var (backend, state, freed, rows) = TwoDevicesOneGenerating(Replica(0), Replica(1));
         string[] By(int r) => [.. calls.Where(c => c.StartsWith($"replica {r}:")).Select(c => c[(c.IndexOf(':') + 2)..].Split(' ')[0])];
 
         var first = await backend.Step(1, 0, rows, freed);
@@ -152,16 +143,7 @@ public class DataParallelBackendTests
             nameof(ITrainerGrain.Setup) or nameof(ITrainerGrain.SaveState) or nameof(ITrainerGrain.LoadState) => Called(calls, $"replica {r}: {method}"),
             _ => throw new InvalidOperationException($"replica {r} was asked to {method}"),
         });
-        var replicas = new[] { Replica(0), Replica(1) };
-        var job = JobSpec.FromJson(Job.Replace("\"ppo\"", "\"grpo\"").Replace("\"miniBatches\": 1", "\"miniBatches\": 1, \"trainingReplicas\": 2"), "job.json");
-        var backend = new DataParallelBackend(job, Factory.Of(key => replicas[int.Parse(key.Split('/')[2])]), null);
-        var state = new RolloutState(samples: 2, workers: 2);
-        var freed = new FreedDevices(2, generating: [0, 1]);
-        state.Dispatched(0, 0);
-        state.Dispatched(1, 1);
-        state.Generated(0);
-        freed.Note(state, w => w, _ => false);
-        TrainingRow[] rows = [Row(2, 1), Row(3, 2), Row(5, 4)];
+        var (backend, state, freed, rows) = TwoDevicesOneGenerating(Replica(0), Replica(1));
 
         await backend.Step(1, 0, rows, freed);
         state.Generated(1);
@@ -171,6 +153,23 @@ public class DataParallelBackendTests
         last.Rebuilt.Should().Be(1, "replica 1 failed to apply the first step once its device was free");
         calls.Should().ContainInOrder("replica 0: apply", "replica 0: apply", "replica 1: Setup", "replica 0: SaveState", "replica 1: LoadState");
         calls.Should().NotContain(c => c.StartsWith("replica 1: gradients"), "a replica that missed a step computes nothing before it is rebuilt");
+    }
+
+    /// <summary>
+    /// A GRPO job's backend over two replicas on devices 0 and 1, device 1's worker still generating (its sample not yet
+    /// generated), and rows of 2, 3 and 5 tokens with advantages 1, 2, 4.
+    /// </summary>
+    private static (DataParallelBackend Backend, RolloutState State, FreedDevices Freed, TrainingRow[] Rows) TwoDevicesOneGenerating(params ITrainerGrain[] replicas)
+    {
+        var job = JobSpec.FromJson(Job.Replace("\"ppo\"", "\"grpo\"").Replace("\"miniBatches\": 1", "\"miniBatches\": 1, \"trainingReplicas\": 2"), "job.json");
+        var backend = new DataParallelBackend(job, Factory.Of(key => replicas[int.Parse(key.Split('/')[2])]), null);
+        var state = new RolloutState(samples: 2, workers: 2);
+        var freed = new FreedDevices(2, generating: [0, 1]);
+        state.Dispatched(0, 0);
+        state.Dispatched(1, 1);
+        state.Generated(0);
+        freed.Note(state, w => w, _ => false);
+        return (backend, state, freed, [Row(2, 1), Row(3, 2), Row(5, 4)]);
     }
 
     private static Task Called(List<string> calls, string call)
