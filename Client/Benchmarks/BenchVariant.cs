@@ -223,14 +223,14 @@ public sealed record BenchVariant(string Name, RolePlacement Placement, StagePol
     /// <summary>
     /// The variant's job with its migration: for a migrating variant, the plan <see cref="TailPlanner"/> chooses
     /// over the job's first step (its lengths drawn as the job will draw them), or none where no plan frees
-    /// devices without slowing the step's generation.
+    /// devices without slowing the step's generation (training early: none where no plan's step is predicted sooner).
     /// </summary>
     public (JobSpec Job, TailPlanner.Plan? Plan) WithMigration(JobSpec job)
     {
         if (Migrate is not { } move) return (job, null);
         var workload = new EmulatedJob(job).Workload(1);
         var transfer = move == MigrationMove.Prefill ? null : new CacheTransfer(workload.WeightLink, Always: move == MigrationMove.Cache);
-        var plan = TailPlanner.Choose(workload, transfer);
+        var plan = TrainEarly ? TailPlanner.ChooseForEarlyTraining(workload, transfer) : TailPlanner.Choose(workload, transfer);
         var migration = plan.Workers > 0 ? new MigrationSpec { Remaining = plan.Remaining, Workers = plan.Workers, Move = move } : null;
         return (job with { Rl = job.Rl! with { Migration = migration } }, plan);
     }

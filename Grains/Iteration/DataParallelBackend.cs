@@ -158,7 +158,7 @@ public sealed class DataParallelBackend(JobSpec job, IGrainFactory grains, Emula
                 throw new SiloUnavailableException($"training replica {r} was lost with its silo while it applied the steps its device's generation held back");
             }
         }
-        await FreedDeviceTraining.Run(Actors.Length, chunks.Length, Ready, Chunk, e => SiloLoss.Is(e) || NoFreeDeviceException.In(e));
+        await FreedDeviceTraining.Run(Actors.Length, chunks.Length, Ready, Chunk, e => SiloLoss.Is(e) || NoFreeDeviceException.In(e), freed.Train);
         var actorNorms = Queue("actor", Actors, actor.Gradient, freed);
         var criticNorms = critic is null ? null : Queue("critic", Critics, critic.Gradient, freed);
         if (!freed.AllGenerated.IsCompleted)

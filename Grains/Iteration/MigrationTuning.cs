@@ -12,7 +12,8 @@ namespace Grains.Iteration;
 /// step's samples reached, for the steps launched after it (lengths drift as training goes on; RLHFuse
 /// tunes once). A plan that frees no worker without slowing generation pauses migration until the next.
 /// With long-tail instances that take tails the targets are those, and the plan is the threshold whose
-/// simulated step ends soonest (<see cref="TailPlanner.ChooseForLongTail"/>).
+/// simulated step ends soonest (<see cref="TailPlanner.ChooseForLongTail"/>); with rl.trainEarly, the plan whose step
+/// is predicted soonest with the freed devices scoring and training (<see cref="TailPlanner.ChooseForEarlyTraining(EmulatedWorkload, CacheTransfer?)"/>).
 /// The planner runs beside the job, not in its grain's turn (on a large workload a plan takes seconds, which
 /// would hold the job grain from its status calls and reminders, as skew-aware dispatch's first planner did).
 /// </summary>
@@ -50,8 +51,9 @@ public sealed class MigrationTuning(RlSpec rl, EmulatedJob? emulated)
         var longTail = TailTargets is null ? null : emulated.LongTail;
         planning = Task.Run(() =>
         {
-            var plan = longTail is null ? TailPlanner.Choose(cost, rl.MaxBatch, workers, sequences, transfer)
-                : TailPlanner.ChooseForLongTail(cost, longTail, rl.MaxBatch, workers, sequences, transfer);
+            var plan = longTail is not null ? TailPlanner.ChooseForLongTail(cost, longTail, rl.MaxBatch, workers, sequences, transfer)
+                : rl.TrainEarly ? TailPlanner.ChooseForEarlyTraining(emulated.Workload(step, [.. sequences.Select(s => s.TargetLength)]), transfer)
+                : TailPlanner.Choose(cost, rl.MaxBatch, workers, sequences, transfer);
             current = new MigrationPlan(plan.Remaining, plan.Workers);
         });
     }

@@ -163,6 +163,7 @@ public sealed partial class RolloutScheduler(IGrainFactory grains, JobKeys keys,
         var samples = starts.Select(s => grains.GetGrain<ISampleGrain>(s.Id)).ToArray();
         if (abandoned) throw new TaskCanceledException("the job's rollouts were abandoned");
         var step = new Step(this, starts, weights, samples, policies, workers, scoredGroups, tally, freed, scored);
+        if (freed is not null) freed.TrainingPaused += step.ScoreWaiting;
         if (oneStepPerWorker) for (var w = 0; w < workers.Count; w++) step.State.SetBehind(w, Behind(step, w));
         running.Add(step);
         try

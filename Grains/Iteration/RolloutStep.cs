@@ -167,10 +167,20 @@ public sealed partial class RolloutScheduler
             ScoreOnFreeDevices();
         }
 
-        /// <summary>The samples waiting to be scored go to the devices free now, in turn (the last generated sample frees every one).</summary>
+        /// <summary>A device stopped training early: the samples waiting to be scored may go there.</summary>
+        public void ScoreWaiting()
+        {
+            ScoreOnFreeDevices();
+            NoteFreed();
+        }
+
+        /// <summary>
+        /// The samples waiting to be scored go to the devices free now, in turn (the last generated sample frees every one),
+        /// but not to one training a mini-batch early (each turn would cost it two role switches).
+        /// </summary>
         private void ScoreOnFreeDevices()
         {
-            while (toScore.Count > 0 && freeDevices.Next(State, x => !gone.Contains(x)) is { } w)
+            while (toScore.Count > 0 && freeDevices.Next(State, x => !gone.Contains(x) && freed?.Training(workers[x].Index) != true) is { } w)
             {
                 var (k, device) = (toScore.Dequeue(), workers[w].Index);
                 // Discarded while it waited: the device's room goes back.

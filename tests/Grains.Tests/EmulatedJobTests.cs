@@ -372,6 +372,39 @@ public sealed class EmulatedJobTests(ClusterFixture fixture)
         }
     }
 
+    [Fact]
+    public async Task Retuned_migration_of_a_job_training_early_runs_with_the_plan_whose_step_is_predicted_soonest()
+    {
+        var grains = fixture.Cluster.GrainFactory;
+        var spec = EmulatedJob.ColocatedAtSameDevices(Emulated("emulated-retuned-early", "streaming") with { Seed = 6, Iterations = 3 });
+        spec = spec with
+        {
+            Rl = spec.Rl! with
+            {
+                GenerationWorkers = 3, TrainingReplicas = 3, Epochs = 1, TrainEarly = true, Migration = new MigrationSpec { Remaining = 0.25, Workers = 1, RetuneEvery = 1 },
+                Emulation = spec.Rl.Emulation! with { InferenceDevices = 3, Lengths = "reasoning", TimeScale = 10 },
+            },
+        };
+        var emulated = new EmulatedJob(spec);
+
+        var (status, metrics) = await RlJobTests.Run(grains, spec);
+
+        status.State.Should().Be(JobState.Completed, status.Message);
+        for (var i = 1; i < metrics.Length; i++)
+        {
+            // Over the lengths the step before reached: the freed devices' scoring and training weighed against the tail's end.
+            var before = await Task.WhenAll(Enumerable.Range(0, 24).Select(k => grains.GetGrain<ISampleGrain>(SampleKeys.Of(spec.Name, metrics[i - 1].Iteration, k)).Record()));
+            var workload = emulated.Workload(metrics[i - 1].Iteration, [.. before.Select(r => r.Generated!.Tokens)]);
+            var plan = TailPlanner.ChooseForEarlyTraining(workload, new CacheTransfer(workload.WeightLink));
+            metrics[i].Migration.Should().Be(plan.Workers > 0 ? new MigrationPlan(plan.Remaining, plan.Workers) : null, $"iteration {metrics[i].Iteration}");
+            var bound = IdealBound.For(workload);
+            var sequences = before.Select(r => new EmulatedSequence(r.Start!.Id, r.Start.PromptTokens, r.Generated!.Tokens)).ToArray();
+            var generationOnly = TailPlanner.Choose(workload.Generation, workload.WorkerCapacity, 3, sequences, new CacheTransfer(workload.WeightLink));
+            double Predicted(TailPlanner.Plan p) => Math.Max(p.Seconds + bound.Training / workload.TrainingSteps.Count, p.HeldDeviceSeconds / 3 + bound.Scoring + bound.Training);
+            Predicted(plan).Should().BeLessThanOrEqualTo(Predicted(generationOnly) + 1e-9, "a step trained early is predicted no later than with the plan for generation alone");
+        }
+    }
+
     [Theory]
     [InlineData("barrier")]
     [InlineData("streaming")]
@@ -536,6 +569,14 @@ public sealed class EmulatedJobTests(ClusterFixture fixture)
             {
                 var ownEnd = device.Bars.Where(b => b.Stage == "generation").Max(b => b.End);
                 device.Bars.Where(b => b.Stage == "training").Should().NotContain(b => b.Start < ownEnd - 1e-9, $"{device.Holder} trains only once its worker is done");
+                // The first mini-batch's chunks, while the tail generates: the tail's samples ended meanwhile wait to be scored
+                // until the device has no chunk left (a turn of scoring between chunks would cost it two role switches).
+                var early = device.Bars.Where(b => b.Stage == "training" && b.Start < generationEnd).ToArray();
+                if (early.Length > 1)
+                {
+                    device.Bars.Where(b => b.Stage == "scoring").Should().NotContain(b => b.Start > early.Min(t => t.Start) && b.End < early.Max(t => t.End),
+                        $"{device.Holder} scores nothing between the chunks it trains early");
+                }
             }
             m.Timeline.SelectMany(t => t.Bars).Where(b => b.Stage == "training").Min(b => b.Start).Should().BeLessThan(generationEnd, "the first mini-batch began while the tail generated");
             m.EarlyTrainedSamples.Should().BeInRange(1, 12, "the second of the two mini-batches holds the tail, so it waits for it");

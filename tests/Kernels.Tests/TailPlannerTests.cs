@@ -69,6 +69,42 @@ public sealed class TailPlannerTests
     }
 
     [Fact]
+    public void Training_early_a_gather_that_ends_later_wins_once_the_freed_devices_have_work_enough_to_fill_the_wait()
+    {
+        var none = TailPlanner.Simulate(Cost, 8, 4, Sequences, 0, 0);
+        // The shorts end and leave a fifth: the tail gathered on the worker holding the longest.
+        var gathered = TailPlanner.Simulate(Cost, 8, 4, Sequences, remaining: 0.2, targets: 1);
+
+        // Nothing else to do: a freed device idles, so the step is generation's end, and every gather here ends later.
+        var idle = TailPlanner.ChooseForEarlyTraining(Cost, 8, 4, Sequences, otherWork: 0, afterGeneration: 0);
+        // Work enough that the devices' time sets the step: the gather holding the least device time.
+        var busy = TailPlanner.ChooseForEarlyTraining(Cost, 8, 4, Sequences, otherWork: 10 * none.Seconds, afterGeneration: 0);
+        // The same work, but all of it must follow generation (nothing to do early): the end counts again.
+        var after = TailPlanner.ChooseForEarlyTraining(Cost, 8, 4, Sequences, otherWork: 10 * none.Seconds, afterGeneration: 10 * none.Seconds);
+
+        idle.Should().Be(new TailPlanner.Plan(0, 0, none.Seconds, none.Held));
+        gathered.Seconds.Should().BeGreaterThan(none.Seconds, "a plan that may not slow generation would refuse it");
+        busy.Workers.Should().Be(1, "one target holds least");
+        busy.Seconds.Should().BeGreaterThan(none.Seconds);
+        busy.HeldDeviceSeconds.Should().BeLessThanOrEqualTo(gathered.Held);
+        foreach (var remaining in TailPlanner.EarlyTrainingThresholds)
+        {
+            foreach (var m in new[] { 1, 2 }) busy.HeldDeviceSeconds.Should().BeLessThanOrEqualTo(TailPlanner.Simulate(Cost, 8, 4, Sequences, remaining, m).Held);
+        }
+        // Step predicted: max(end + after, held / 4 + work): with after = work, the end's term, and a gather only ends later.
+        none.Seconds.Should().BeGreaterThanOrEqualTo(none.Held / 4);
+        after.Should().Be(new TailPlanner.Plan(0, 0, none.Seconds, none.Held), "each gather's later end costs more than the device time it frees");
+    }
+
+    [Fact]
+    public void Early_training_plans_refuse_negative_work()
+    {
+        var negative = () => TailPlanner.ChooseForEarlyTraining(Cost, 8, 4, Sequences, otherWork: -1, afterGeneration: 0);
+
+        negative.Should().Throw<ArgumentOutOfRangeException>().WithMessage("*0 or more*");
+    }
+
+    [Fact]
     public void A_tail_moved_with_its_KV_caches_ends_sooner_than_one_prefilled_again()
     {
         var prefilled = TailPlanner.Simulate(Cost, 8, 4, Sequences, remaining: 0.2, targets: 1);

@@ -15,7 +15,9 @@ public static class FreedDeviceTraining
     /// </summary>
     /// <param name="compute">Computes chunk c on replica r: compute(r, c).</param>
     /// <param name="lost">Whether a failure is the replica's silo lost (any other failure is the step's own and goes up).</param>
-    public static async Task<int[]> Run(int replicas, int chunks, Func<int, Task> freed, Func<int, int, Task> compute, Func<Exception, bool> lost)
+    /// <param name="busy">Told busy(r, true) when replica r takes its first chunk, busy(r, false) when it takes no more (none left, or lost).</param>
+    public static async Task<int[]> Run(int replicas, int chunks, Func<int, Task> freed, Func<int, int, Task> compute, Func<Exception, bool> lost,
+        Action<int, bool>? busy = null)
     {
         if (replicas < 1) throw new ArgumentOutOfRangeException(nameof(replicas), replicas, "a step needs at least one replica");
         var by = Enumerable.Repeat(-1, chunks).ToArray();
@@ -23,6 +25,8 @@ public static class FreedDeviceTraining
         var retry = new Queue<int>();
         var gate = new Lock();
         var alive = Enumerable.Repeat(true, replicas).ToArray();
+        // Replicas told busy: each is told idle once it takes no more.
+        var told = new bool[replicas];
         Exception? firstLoss = null;
         var done = 0;
         // Every chunk computed: replicas still waiting for their device are not waited for (they find nothing left).
@@ -53,8 +57,21 @@ public static class FreedDeviceTraining
                 }
                 return;
             }
+            try
+            {
+                await Work(r);
+            }
+            finally
+            {
+                if (told[r]) busy?.Invoke(r, false);
+            }
+        }
+
+        async Task Work(int r)
+        {
             while (Take() is { } c)
             {
+                if (!told[r]) busy?.Invoke(r, told[r] = true);
                 try
                 {
                     await compute(r, c);

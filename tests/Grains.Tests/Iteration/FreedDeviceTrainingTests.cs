@@ -37,6 +37,47 @@ public class FreedDeviceTrainingTests
     }
 
     [Fact]
+    public async Task A_replica_is_told_busy_before_its_first_chunk_and_idle_once_it_takes_no_more()
+    {
+        var events = new List<string>();
+        var gate = new TaskCompletionSource();
+        async Task Compute(int r, int c)
+        {
+            lock (events) events.Add($"compute {r}:{c}");
+            // Replica 0's first chunk lasts until replica 1 has taken the rest: replica 1 runs out of chunks first.
+            if (r == 0) await gate.Task;
+        }
+        void Busy(int r, bool busy)
+        {
+            lock (events) events.Add($"{(busy ? "busy" : "idle")} {r}");
+        }
+
+        var run = FreedDeviceTraining.Run(2, 4, _ => Task.CompletedTask, Compute, e => e is Lost, Busy);
+        events.Should().Equal("busy 0", "compute 0:0", "busy 1", "compute 1:1", "compute 1:2", "compute 1:3", "idle 1");
+        gate.SetResult();
+        await run;
+
+        events.Should().EndWith("idle 0", "replica 0 finds no chunk left after its first");
+        events.Should().ContainSingle(e => e == "busy 0").And.ContainSingle(e => e == "idle 0", "told once each way, not around every chunk");
+    }
+
+    [Fact]
+    public async Task A_replica_that_finds_no_chunk_left_is_never_told_busy()
+    {
+        var events = new List<string>();
+        var never = new TaskCompletionSource();
+        var late = new TaskCompletionSource();
+
+        var run = FreedDeviceTraining.Run(2, 2, r => r == 0 ? Task.CompletedTask : late.Task, (_, _) => Task.CompletedTask, e => e is Lost,
+            (r, busy) => events.Add($"{(busy ? "busy" : "idle")} {r}"));
+        await run;
+        late.SetResult();
+        await Task.Yield();
+
+        events.Should().Equal("busy 0", "idle 0");
+    }
+
+    [Fact]
     public async Task Once_every_chunk_is_computed_a_replica_still_waiting_for_its_device_is_not_waited_for()
     {
         var never = new TaskCompletionSource();
