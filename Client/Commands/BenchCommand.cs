@@ -120,6 +120,7 @@ public sealed class BenchCommand : AsyncCommand<BenchCommand.Settings>
         {
             AnsiConsole.MarkupLine(plan.Workers > 0
                 ? $"[grey]{variant.Name}: the tail is gathered on {plan.Workers} workers once {plan.Remaining:P0} of a step is left (simulated: generation {plan.Seconds:F1} s, {plan.HeldDeviceSeconds:F0} worker-seconds held)[/]"
+                : variant.TrainEarly ? $"[grey]{variant.Name}: no migration is predicted to end a step trained early sooner (simulated generation {plan.Seconds:F1} s); it runs without[/]"
                 : $"[grey]{variant.Name}: no migration frees workers without slowing generation (simulated {plan.Seconds:F1} s); it runs without[/]");
         }
         AnsiConsole.MarkupLine($"[grey]{variant.Name}: {variant.WarmUp} + {iterations} + {variant.CoolDown} iterations of {emulated.Workload(1).Samples.Count} samples on {(job.Rl!.Pools is { Split: PoolSplit.Target } ? "up to " : "")}{DevicesOf(emulated)} emulated devices...[/]");
