@@ -180,7 +180,9 @@ public sealed partial class RolloutScheduler
         /// </summary>
         private void ScoreOnFreeDevices()
         {
-            while (toScore.Count > 0 && freeDevices.Next(State, x => !gone.Contains(x) && freed?.Training(workers[x].Index) != true) is { } w)
+            bool Usable(int x) => !gone.Contains(x) && freed?.Training(workers[x].Index) != true;
+            // The device kept to score the step's last samples first: it is in the scoring role.
+            while (toScore.Count > 0 && (freeDevices.Next(State, x => Usable(x) && workers[x].Index == freed?.Scorer) ?? freeDevices.Next(State, Usable)) is { } w)
             {
                 var (k, device) = (toScore.Dequeue(), workers[w].Index);
                 // Discarded while it waited: the device's room goes back.
@@ -348,7 +350,7 @@ public sealed partial class RolloutScheduler
         }
 
         /// <summary>Tells training on freed devices (rl.trainEarly) which devices are done generating and scoring the step's samples.</summary>
-        public void NoteFreed() => freed?.Note(State, JobIndex, w => toScore.Count > 0 || freeDevices.Holds(w));
+        public void NoteFreed() => freed?.Note(State, JobIndex, toScore.Count > 0, freeDevices.Holds);
 
         /// <summary>
         /// A tail-batching round's end: the samples it discards are out of the step at once (the state no longer

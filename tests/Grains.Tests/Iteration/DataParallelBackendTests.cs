@@ -119,7 +119,7 @@ public class DataParallelBackendTests
         first.GradNorm.Should().Be(1, "the free replica's apply answered");
 
         state.Generated(1);
-        freed.Note(state, w => w, _ => false);
+        freed.Note(state, w => w, false, _ => false);
         var third = await backend.Step(1, 2, rows, freed);
 
         By(1).Take(2).Should().Equal(["apply", "apply"], "replica 1 applies the two steps it missed, in order, before it computes");
@@ -147,7 +147,7 @@ public class DataParallelBackendTests
 
         await backend.Step(1, 0, rows, freed);
         state.Generated(1);
-        freed.Note(state, w => w, _ => false);
+        freed.Note(state, w => w, false, _ => false);
         var last = await backend.Step(1, 1, rows, freed);
 
         last.Rebuilt.Should().Be(1, "replica 1 failed to apply the first step once its device was free");
@@ -168,7 +168,7 @@ public class DataParallelBackendTests
         state.Dispatched(0, 0);
         state.Dispatched(1, 1);
         state.Generated(0);
-        freed.Note(state, w => w, _ => false);
+        freed.Note(state, w => w, false, _ => false);
         return (backend, state, freed, [Row(2, 1), Row(3, 2), Row(5, 4)]);
     }
 
