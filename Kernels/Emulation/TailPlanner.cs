@@ -36,15 +36,24 @@ public static class TailPlanner
     {
         var (seconds, held) = Simulate(cost, capacity, workers, sequences, 0, 0);
         var best = new Plan(0, 0, seconds, held);
-        foreach (var remaining in Thresholds)
+        foreach (var plan in Gathers(cost, capacity, workers, sequences, Thresholds, transfer))
+        {
+            if (plan.Seconds <= seconds * (1 + slowdown) && plan.HeldDeviceSeconds < best.HeldDeviceSeconds) best = plan;
+        }
+        return best;
+    }
+
+    /// <summary>Each gather simulated: every threshold with targets in powers of two below the workers.</summary>
+    private static IEnumerable<Plan> Gathers(CostModel cost, int capacity, int workers, IReadOnlyList<EmulatedSequence> sequences, IReadOnlyList<double> thresholds, CacheTransfer? transfer)
+    {
+        foreach (var remaining in thresholds)
         {
             for (var m = 1; m < workers; m *= 2)
             {
-                var run = Simulate(cost, capacity, workers, sequences, remaining, m, transfer);
-                if (run.Seconds <= seconds * (1 + slowdown) && run.Held < best.HeldDeviceSeconds) best = new Plan(remaining, m, run.Seconds, run.Held);
+                var (seconds, held) = Simulate(cost, capacity, workers, sequences, remaining, m, transfer);
+                yield return new Plan(remaining, m, seconds, held);
             }
         }
-        return best;
     }
 
     /// <summary>
@@ -73,16 +82,12 @@ public static class TailPlanner
         double otherWork, double afterGeneration, CacheTransfer? transfer = null)
     {
         if (otherWork < 0 || afterGeneration < 0) throw new ArgumentOutOfRangeException(nameof(otherWork), "the step's other work and what follows generation are seconds, 0 or more");
-        double Step((double Seconds, double Held) run) => Math.Max(run.Seconds + afterGeneration, run.Held / workers + otherWork);
+        double Step(Plan plan) => Math.Max(plan.Seconds + afterGeneration, plan.HeldDeviceSeconds / workers + otherWork);
         var none = Simulate(cost, capacity, workers, sequences, 0, 0);
-        var (best, bestStep) = (new Plan(0, 0, none.Seconds, none.Held), Step(none));
-        foreach (var remaining in EarlyTrainingThresholds)
+        var best = new Plan(0, 0, none.Seconds, none.Held);
+        foreach (var plan in Gathers(cost, capacity, workers, sequences, EarlyTrainingThresholds, transfer))
         {
-            for (var m = 1; m < workers; m *= 2)
-            {
-                var run = Simulate(cost, capacity, workers, sequences, remaining, m, transfer);
-                if (Step(run) < bestStep) (best, bestStep) = (new Plan(remaining, m, run.Seconds, run.Held), Step(run));
-            }
+            if (Step(plan) < Step(best)) best = plan;
         }
         return best;
     }
