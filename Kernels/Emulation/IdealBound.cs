@@ -55,8 +55,7 @@ public sealed record IdealBound(double Generation, double Scoring, double Traini
             + perToken * tokens);
         var scoring = w.Scoring.Sum(m => m.TensorParallel * m.ForwardSeconds(sequences));
         int[] proximal = w.ProximalForward ? [.. Enumerable.Range(0, w.Samples.Count).Except(w.TrainingSteps[0].SelectMany(share => share))] : [];
-        var training = w.ActorTraining.TensorParallel * w.ActorTraining.TrainingSeconds(sequences)
-            + (w.CriticTraining is { } c ? c.TensorParallel * c.TrainingSeconds(sequences) : 0)
+        var training = TrainingWork(w, sequences)
             + (proximal.Length > 0 ? w.ActorTraining.TensorParallel * w.ActorTraining.ForwardSeconds(w.Sequences(proximal)) : 0);
 
         var longest = w.Samples.MaxBy(s => s.Prompt + s.Response);
@@ -73,4 +72,9 @@ public sealed record IdealBound(double Generation, double Scoring, double Traini
         return new IdealBound(generation / w.GenerationDevices, scoring / (w.InferenceDevices * w.Scoring[0].TensorParallel),
             training / trainingDevices, false, staleness, path);
     }
+
+    /// <summary>Device-seconds to train the actor (and critic) on sequences of these lengths (prompt and response): forward and backward over each, on every device of a replica.</summary>
+    public static double TrainingWork(EmulatedWorkload w, int[] sequences) =>
+        w.ActorTraining.TensorParallel * w.ActorTraining.TrainingSeconds(sequences)
+        + (w.CriticTraining is { } c ? c.TensorParallel * c.TrainingSeconds(sequences) : 0);
 }

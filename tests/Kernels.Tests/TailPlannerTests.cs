@@ -97,6 +97,23 @@ public sealed class TailPlannerTests
     }
 
     [Fact]
+    public void Training_early_what_follows_generation_is_the_longest_mini_batch_not_an_even_share()
+    {
+        // Eight samples, two mini-batches of four: the four longest end last, so the step's last mini-batch is theirs.
+        (int Prompt, int Response)[] samples = [(100, 10), (100, 3000), (100, 20), (100, 1500), (100, 30), (100, 2000), (100, 40), (100, 1000)];
+        var workload = new EmulatedWorkload(samples, Cost, GenerationWorkers: 2, WorkerCapacity: 8, [Cost], InferenceDevices: 2, Cost, CriticTraining: Cost,
+            [[[0, 1], [2, 3]], [[4, 5], [6, 7]]], Link.InfiniBand, new RoleSwitch(DeviceClass.H800, ModelShape.Qwen25_7B, ModelShape.Qwen25_7B, null, 1, 2));
+
+        var last = TailPlanner.LastMiniBatchTraining(workload);
+
+        // Actor and critic (the same shape here) over samples 1, 3, 5 and 7, on the 2 devices.
+        last.Should().BeApproximately(2 * Cost.TrainingSeconds([3100, 1600, 2100, 1100]) / 2, 1e-9);
+        last.Should().BeGreaterThan(IdealBound.For(workload).Training / 2, "the long half holds most of the tokens");
+        var disaggregated = () => TailPlanner.LastMiniBatchTraining(workload with { Colocated = null });
+        disaggregated.Should().Throw<ArgumentException>().WithMessage("*colocated*");
+    }
+
+    [Fact]
     public void Early_training_plans_refuse_negative_work()
     {
         var negative = () => TailPlanner.ChooseForEarlyTraining(Cost, 8, 4, Sequences, otherWork: -1, afterGeneration: 0);
