@@ -75,7 +75,7 @@ public static class ConstraintRefiner
     }
 
     /// <summary>The smallest of 1, 10, 100, 1000 that makes every value a whole number, or null.</summary>
-    internal static long? Scale(IEnumerable<double> values)
+    private static long? Scale(IEnumerable<double> values)
     {
         var all = values.ToArray();
         foreach (var scale in new long[] { 1, 10, 100, 1000 })

@@ -47,11 +47,6 @@ public static class FusedPlanner
     // 607-608 and 617).
     private const double RefineUntil = 0.8;
 
-    // The share of the memory pass spent annealing; the rest re-plans parts of the leanest plan exactly (PeakRefiner),
-    // which finds what no single move reaches: 16/8/32/16 stuck at 31.64 came to 29.52 in a second. Annealing keeps
-    // most of the time: with a third or two thirds of it, 8/8/32/32 ended at 23.40 and 20.55 (FlexFusion: 20.50).
-    private const double AnnealShare = 0.85;
-
     // Under a cap, the share of the time spent first planning as without one.
     private const double UncappedShare = 0.4;
 
@@ -171,8 +166,6 @@ public static class FusedPlanner
         var lowered = new (int[][] Orders, double Peak, long Moves)[options.Chains ?? Environment.ProcessorCount];
         var limitedFirst = lowered.Length == 1;
         var halfway = clock.Elapsed + (deadline - clock.Elapsed) / 2;
-        // A search by seconds anneals for most of the time and re-plans parts of the leanest plan exactly for the rest.
-        var annealUntil = deterministic ? deadline : clock.Elapsed + (deadline - clock.Elapsed) * AnnealShare;
         Parallel.For(0, lowered.Length, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, chain =>
         {
             var from = start;
@@ -183,11 +176,9 @@ public static class FusedPlanner
                 if (limited is { } l && l.Makespan <= makespan + 1e-9 && l.Peak < PeakMemory(problem, from)) from = l.Orders;
             }
             lowered[chain] = new MemoryAnnealer(problem, new Random(unchecked((int)(options.Seed * 1_000_033 + chain * 7933))), runShare: chain % 2 == 0 ? 0.5 : 0)
-                .Lower(from, makespan, clock, annealUntil, deterministic ? options.MaxMovesPerChain / (limitedFirst ? 8 : 4) : null, goal);
+                .Lower(from, makespan, clock, deadline, deterministic ? options.MaxMovesPerChain / (limitedFirst ? 8 : 4) : null, goal);
         });
-        var leanest = lowered.Select((r, i) => (r, i)).OrderBy(x => x.r.Peak).ThenBy(x => x.i).First().r.Orders;
-        if (!deterministic) leanest = PeakRefiner.Lower(problem, leanest, makespan, clock, deadline, options.Seed, goal);
-        return (leanest, lowered.Sum(r => r.Moves));
+        return (lowered.Select((r, i) => (r, i)).OrderBy(x => x.r.Peak).ThenBy(x => x.i).First().r.Orders, lowered.Sum(r => r.Moves));
     }
 
     /// <summary>The shortest plan within the cap that stage-limited list schedules reach before <paramref name="until"/>, one search per core; none if none did.</summary>
