@@ -29,23 +29,29 @@ public sealed record PlannerResult(PipelinePlan Plan, double LowerBound, Pipelin
 /// Fuses the actor's and the critic's pipelines on the same devices: greedy list schedules, improved
 /// by simulated annealing over the devices' task orders (swaps of neighbours and short moves of one
 /// task) for a tenth of the time; then, if the best is above the lower bound, CP-SAT on an exact model
-/// started from it (<see cref="ConstraintRefiner"/>) until four fifths of the time; then, at that makespan,
-/// the rest of the time lowers peak memory: <see cref="MemoryAnnealer"/> on every core from the plan or a
-/// leaner memory-capped list schedule as short (<see cref="WithinCap"/>); a single chain first looks for a
+/// started from it (<see cref="ConstraintRefiner"/>) until half the time. At that makespan CP-SAT is then
+/// asked for plans under falling memory targets (<see cref="MemoryTargetSearch"/>, until three quarters of
+/// the time), and the rest lowers peak memory: <see cref="MemoryAnnealer"/> on every core, the chains starting in turn from the targets' plan and from the makespan search's plan or a leaner
+/// memory-capped list schedule as short (<see cref="WithinCap"/>); a single chain first looks for a
 /// leaner start among list schedules under annealed per-stage limits (<see cref="StageLimitSearch"/>, half
 /// the time). With a memory cap, it first plans as without one for two fifths of the time and keeps that
 /// plan where it is within the cap, or lowered to within it in a fifth more, and lowers it further with the
 /// rest; otherwise, for the rest, the list schedules keep within the cap, and under it the stage-limited ones
 /// look for the shortest plan first. Chains run on every core, each seeded from the options' seed; the
 /// best plan wins (ties to the lowest chain), so a search bounded by moves rather than seconds (CP-SAT
-/// then on one worker with a deterministic time limit) gives the same plan for the same seed.
+/// then on one worker with a deterministic time limit, and no memory targets: their rounds end by the clock) gives
+/// the same plan for the same seed.
 /// </summary>
 public static class FusedPlanner
 {
-    // CP-SAT stops at this share of the time: the rest lowers memory. Only plans above the bound go to
-    // CP-SAT (of the study's 60 s runs, 16/16/32/32 ended at 318 at 0.8 and 319 at 0.6, 16/16/64/64 at
-    // 607-608 and 617).
-    private const double RefineUntil = 0.8;
+    // CP-SAT's search for the shortest plan stops at this share of the time. Only plans above the bound go to
+    // CP-SAT; since its dive proves 16/16/64/64 at 606 in 12-20 s, half the time is enough (at four fifths
+    // before, its default portfolio ended it at 607-619).
+    private const double RefineUntil = 0.5;
+
+    // Memory targets until this share of the time, each given at most this share (16/16/64/64 meets one in 4-9 s).
+    private const double TargetsUntil = 0.75;
+    private const double ProbeShare = 0.15;
 
     // Under a cap, the share of the time spent first planning as without one.
     private const double UncappedShare = 0.4;
@@ -63,11 +69,11 @@ public static class FusedPlanner
         // Over the cap, its memory pass (a fifth of its time) may not have gone far enough: a third of the rest
         // goes on lowering it, until it is within the cap (8/8/32/32 under 20.5: the plan without the cap
         // has ended at 702 with 20.50 or less in some runs, over it in others, where the capped search then ended at 722).
-        if (PeakMemory(problem, kept) > cap + 1e-9) (kept, moves) = Lower(problem, kept, uncapped.Plan.Makespan, clock, rest / 3, options, goal: cap);
+        if (PeakMemory(problem, kept) > cap + 1e-9) (kept, moves) = Lower(problem, [kept], uncapped.Plan.Makespan, clock, rest / 3, options, goal: cap);
         if (PeakMemory(problem, kept) <= cap + 1e-9)
         {
             // Within the cap: the rest of the time lowers its memory further at its makespan.
-            var (leaner, more) = Lower(problem, kept, uncapped.Plan.Makespan, clock, rest, options);
+            var (leaner, more) = Lower(problem, [kept], uncapped.Plan.Makespan, clock, rest, options);
             return uncapped with
             {
                 Plan = ScheduleDecoder.Decode(problem, leaner),
@@ -142,17 +148,21 @@ public static class FusedPlanner
         // From the makespan search's plan, or a memory-capped list schedule as short where that is leaner
         // (16/8/64/32 at the bound with 41.16 where the makespan search's plan held 126.36).
         var lean = leanest is not null && leanest.Peak < PeakMemory(problem, orders) ? leanest.Orders : orders;
-        var (chosen, moves) = Lower(problem, lean, makespan, clock, deadline, options);
+        // CP-SAT under falling memory targets may start it leaner still (16/16/64/64 at 606: 75.44 to 41.44), but from
+        // such a plan the annealing has also ended above where it ends from the other (8/4/16/8: 15.80 against 15.75):
+        // the chains take them in turn.
+        var targeted = deterministic ? null : MemoryTargetSearch.Leanest(problem, makespan, PeakMemory(problem, lean), clock, deadline * TargetsUntil, deadline * ProbeShare, options.Seed, deterministic);
+        var (chosen, moves) = Lower(problem, targeted is null ? [lean] : [targeted, lean], makespan, clock, deadline, options);
         var plan = ScheduleDecoder.Decode(problem, chosen);
         return new PlannerResult(plan, bound, sequential, clock.Elapsed.TotalSeconds, annealed.Sum(r => r.Moves) + moves);
     }
 
     /// <summary>
-    /// Lowers the peak memory of <paramref name="start"/> without making it longer than <paramref name="makespan"/>,
-    /// a <see cref="MemoryAnnealer"/> chain per core until <paramref name="deadline"/> (a chain stops early once
-    /// it holds at most <paramref name="goal"/>); the leanest chain's orders.
+    /// Lowers the peak memory of <paramref name="starts"/> (the chains take them in turn) without making them longer
+    /// than <paramref name="makespan"/>, a <see cref="MemoryAnnealer"/> chain per core until <paramref name="deadline"/>
+    /// (a chain stops early once it holds at most <paramref name="goal"/>); the leanest chain's orders.
     /// </summary>
-    private static (int[][] Orders, long Moves) Lower(PipelineProblem problem, int[][] start, double makespan, Stopwatch clock, TimeSpan deadline, PlannerOptions options, double goal = 0)
+    private static (int[][] Orders, long Moves) Lower(PipelineProblem problem, int[][][] starts, double makespan, Stopwatch clock, TimeSpan deadline, PlannerOptions options, double goal = 0)
     {
         // Every chain anneals all the time, each with its own seed; where they end depends on luck, so the leanest wins. Half the
         // chains also move passes on runs of devices, half only on one device: each kind of move wins on some
@@ -168,7 +178,7 @@ public static class FusedPlanner
         var halfway = clock.Elapsed + (deadline - clock.Elapsed) / 2;
         Parallel.For(0, lowered.Length, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, chain =>
         {
-            var from = start;
+            var from = starts[chain % starts.Length];
             if (limitedFirst)
             {
                 var limited = new StageLimitSearch(problem, new Random(unchecked((int)(options.Seed * 1_000_037 + chain))))

@@ -35,4 +35,25 @@ public sealed class ConstraintRefinerTests
         plan.PeakMemory.Should().OnlyContain(m => m <= cap);
         PlanValidator.Validate(plan).Should().BeEmpty();
     }
+
+    [Fact]
+    public void Stage_limits_hold_each_stage_to_its_micro_batches_in_flight()
+    {
+        // The actor alone on 2 stages, 3 micro-batches, forward 1 and backward 2. With one micro-batch in flight on
+        // each stage the chains run one after the other, 3 x (1 + 1 + 2 + 2) = 18; with two on the first stage it is
+        // 1F1B, (3 + 2 - 1) x 3 = 12.
+        var problem = new PipelineProblem(2, 1, 3, 0, 1, 1, 1, 1);
+
+        var serial = ConstraintRefiner.WithinStageLimits(problem, [1, 1], makespan: 18, TimeSpan.FromSeconds(10), seed: 1, deterministic: true);
+        var tooShort = ConstraintRefiner.WithinStageLimits(problem, [1, 1], makespan: 17, TimeSpan.FromSeconds(10), seed: 1, deterministic: true);
+        var oneFOneB = ConstraintRefiner.WithinStageLimits(problem, [2, 1], makespan: 12, TimeSpan.FromSeconds(10), seed: 1, deterministic: true);
+
+        tooShort.Should().BeNull();
+        var (plan, pipelined) = (ScheduleDecoder.Decode(problem, serial!), ScheduleDecoder.Decode(problem, oneFOneB!));
+        (plan.Makespan, pipelined.Makespan).Should().Be((18, 12));
+        plan.PeakMemory.Should().Equal(1.0, 1.0);
+        pipelined.PeakMemory.Should().Equal(2.0, 1.0);
+        PlanValidator.Validate(plan).Should().BeEmpty();
+        PlanValidator.Validate(pipelined).Should().BeEmpty();
+    }
 }
