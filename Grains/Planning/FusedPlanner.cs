@@ -148,7 +148,7 @@ public static class FusedPlanner
         // From the makespan search's plan, or a memory-capped list schedule as short where that is leaner
         // (16/8/64/32 at the bound with 41.16 where the makespan search's plan held 126.36).
         var lean = leanest is not null && leanest.Peak < PeakMemory(problem, orders) ? leanest.Orders : orders;
-        // CP-SAT under falling memory targets may start it leaner still (16/16/64/64 at 606: 75.44 to 41.44), but from
+        // CP-SAT under falling memory targets may start it leaner still (16/16/64/64 at 606: 75.44 to 38.44), but from
         // such a plan the annealing has also ended above where it ends from the other (8/4/16/8: 15.80 against 15.75):
         // the chains take them in turn.
         var targeted = deterministic ? null : MemoryTargetSearch.Leanest(problem, makespan, PeakMemory(problem, lean), clock, deadline * TargetsUntil, deadline * ProbeShare, options.Seed, deterministic);

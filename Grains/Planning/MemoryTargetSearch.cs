@@ -8,9 +8,9 @@ namespace Grains.Planning;
 /// at the makespan within those limits holds at most the target on every device. The targets are bisected
 /// between sequential 1F1B's peak and the leanest plan already known, each asked for a short while: a
 /// target the solver meets lowers the top to the plan's peak, one it does not meet in time raises the bottom.
-/// Where annealing a packed plan's memory stalls, this starts it lower: 16/16/64/64 at 606 within 41 in 5 s
-/// (and 37.5 in 4 s, at 37.44), where CP-SAT's plan without limits held 57-61 and annealing it
-/// for the rest of the minute ended at 54-62.
+/// Where annealing a packed plan's memory stalls, this starts it lower: 16/16/64/64 at 606 met 38.72 in 6 s
+/// and 37.5 in 4 (at 37.44), where CP-SAT's shortest plan holds 75.44 and annealing the plan of CP-SAT's
+/// default portfolio for the rest of the minute ended at 54-62.
 /// </summary>
 public static class MemoryTargetSearch
 {
