@@ -69,8 +69,8 @@ public static class FusedPlanner
         // Over the cap, its memory pass (a fifth of its time) may not have gone far enough: a third of the rest
         // goes on lowering it, until it is within the cap (8/8/32/32 under 20.5: the plan without the cap
         // has ended at 702 with 20.50 or less in some runs, over it in others, where the capped search then ended at 722).
-        if (PeakMemory(problem, kept) > cap + 1e-9) (kept, moves) = Lower(problem, [kept], uncapped.Plan.Makespan, clock, rest / 3, options, goal: cap);
-        if (PeakMemory(problem, kept) <= cap + 1e-9)
+        if (ScheduleDecoder.PeakMemory(problem, kept) > cap + 1e-9) (kept, moves) = Lower(problem, [kept], uncapped.Plan.Makespan, clock, rest / 3, options, goal: cap);
+        if (ScheduleDecoder.PeakMemory(problem, kept) <= cap + 1e-9)
         {
             // Within the cap: the rest of the time lowers its memory further at its makespan.
             var (leaner, more) = Lower(problem, [kept], uncapped.Plan.Makespan, clock, rest, options);
@@ -113,7 +113,7 @@ public static class FusedPlanner
             // list schedule over the cap found no plan where sequential 1F1B was within it.
             var ends = new double[problem.Tasks.Count];
             starts = [.. starts.Concat(ShortestWithinCap(problem, bound, clock, searched, options))
-                .OrderBy(o => PeakMemory(problem, o) > limit + 1e-9).ThenBy(o => ScheduleDecoder.Makespan(problem, o, ends))];
+                .OrderBy(o => ScheduleDecoder.PeakMemory(problem, o) > limit + 1e-9).ThenBy(o => ScheduleDecoder.Makespan(problem, o, ends))];
         }
         // One chain per deterministic start, and at least one more that starts from the best of many randomized ones.
         var chains = options.Chains ?? Math.Max(Environment.ProcessorCount, starts.Length + 1);
@@ -143,15 +143,15 @@ public static class FusedPlanner
         // Then lower peak memory without lengthening the makespan, a chain per core.
         var makespan = ScheduleDecoder.Makespan(problem, orders, new double[problem.Tasks.Count]);
         // Without a cap, the first start is the unlimited list schedule, the ladder's top.
-        var unlimitedPeak = PeakMemory(problem, problem.MemoryCap is null ? starts[0] : Greedy(problem));
+        var unlimitedPeak = ScheduleDecoder.PeakMemory(problem, problem.MemoryCap is null ? starts[0] : Greedy(problem));
         var leanest = LeanPlans(problem, sequential.PeakMemory.Max(), unlimitedPeak).Where(c => c.Makespan <= makespan + 1e-9).MinBy(c => c.Peak);
         // From the makespan search's plan, or a memory-capped list schedule as short where that is leaner
         // (16/8/64/32 at the bound with 41.16 where the makespan search's plan held 126.36).
-        var lean = leanest is not null && leanest.Peak < PeakMemory(problem, orders) ? leanest.Orders : orders;
+        var lean = leanest is not null && leanest.Peak < ScheduleDecoder.PeakMemory(problem, orders) ? leanest.Orders : orders;
         // CP-SAT under falling memory targets may start it leaner still (16/16/64/64 at 606: 75.44 to 38.44), but from
         // such a plan the annealing has also ended above where it ends from the other (8/4/16/8: 15.80 against 15.75):
         // the chains take them in turn.
-        var targeted = deterministic ? null : MemoryTargetSearch.Leanest(problem, makespan, PeakMemory(problem, lean), clock, deadline * TargetsUntil, deadline * ProbeShare, options.Seed, deterministic);
+        var targeted = deterministic ? null : MemoryTargetSearch.Leanest(problem, makespan, ScheduleDecoder.PeakMemory(problem, lean), clock, deadline * TargetsUntil, deadline * ProbeShare, options.Seed, deterministic);
         var (chosen, moves) = Lower(problem, targeted is null ? [lean] : [targeted, lean], makespan, clock, deadline, options);
         var plan = ScheduleDecoder.Decode(problem, chosen);
         return new PlannerResult(plan, bound, sequential, clock.Elapsed.TotalSeconds, annealed.Sum(r => r.Moves) + moves);
@@ -183,7 +183,7 @@ public static class FusedPlanner
             {
                 var limited = new StageLimitSearch(problem, new Random(unchecked((int)(options.Seed * 1_000_037 + chain))))
                     .Leanest(makespan, clock, halfway, options.MaxMovesPerChain / 128);
-                if (limited is { } l && l.Makespan <= makespan + 1e-9 && l.Peak < PeakMemory(problem, from)) from = l.Orders;
+                if (limited is { } l && l.Makespan <= makespan + 1e-9 && l.Peak < ScheduleDecoder.PeakMemory(problem, from)) from = l.Orders;
             }
             lowered[chain] = new MemoryAnnealer(problem, new Random(unchecked((int)(options.Seed * 1_000_033 + chain * 7933))), runShare: chain % 2 == 0 ? 0.5 : 0)
                 .Lower(from, makespan, clock, deadline, deterministic ? options.MaxMovesPerChain / (limitedFirst ? 8 : 4) : null, goal);
@@ -210,7 +210,7 @@ public static class FusedPlanner
         var ends = new double[problem.Tasks.Count];
         return Enumerable.Range(0, tries).TakeWhile(k => k == 0 || until is not { } u || u.Clock.Elapsed < u.Until)
             .Select(_ => problem.MemoryCap is { } cap ? Capped(problem, cap, GreedyRule.Randomized, random) : Greedy(problem, GreedyRule.Randomized, random))
-            .MinBy(orders => ScheduleDecoder.Makespan(problem, orders, ends) + (problem.MemoryCap is { } cap && PeakMemory(problem, orders) > cap + 1e-9 ? 1e9 : 0))!;
+            .MinBy(orders => ScheduleDecoder.Makespan(problem, orders, ends) + (problem.MemoryCap is { } cap && ScheduleDecoder.PeakMemory(problem, orders) > cap + 1e-9 ? 1e9 : 0))!;
     }
 
     /// <summary>
@@ -222,7 +222,7 @@ public static class FusedPlanner
     {
         var step = Math.Max(Math.Min(problem.Mem0, problem.Mem1), 1e-3);
         var orders = WithinCap(problem, cap, rule, random);
-        for (var given = cap - step; PeakMemory(problem, orders) > cap + 1e-9 && given > 0; given -= step) orders = WithinCap(problem, given, rule, random);
+        for (var given = cap - step; ScheduleDecoder.PeakMemory(problem, orders) > cap + 1e-9 && given > 0; given -= step) orders = WithinCap(problem, given, rule, random);
         return orders;
     }
 
@@ -248,14 +248,12 @@ public static class FusedPlanner
             foreach (var rule in new[] { GreedyRule.LongestTail, GreedyRule.ActorFirst, GreedyRule.BackwardFirst })
             {
                 var orders = WithinCap(problem, given, rule);
-                var peak = PeakMemory(problem, orders);
+                var peak = ScheduleDecoder.PeakMemory(problem, orders);
                 if (problem.MemoryCap is not { } limit || peak <= limit + 1e-9) found.Add(new Candidate(orders, ScheduleDecoder.Makespan(problem, orders, ends), peak));
             }
         }
         return found;
     }
-
-    private static double PeakMemory(PipelineProblem problem, int[][] orders) => orders.Max(o => ScheduleDecoder.PeakMemory(o.Select(t => problem.Tasks[t])));
 
     /// <summary>
     /// List scheduling under a memory cap: a forward starts while its stage holds fewer micro-batches than

@@ -39,7 +39,7 @@ public static class MemoryTargetSearch
             // plan a probe is a fraction of a second, and the time not spent on targets it cannot meet goes to annealing.
             if (leanest is null && !deterministic) probe = Min(probe, (clock.Elapsed - asked) * 3);
             leanest = found;
-            high = found.Max(order => ScheduleDecoder.PeakMemory(order.Select(t => problem.Tasks[t])));
+            high = ScheduleDecoder.PeakMemory(problem, found);
         }
         return leanest;
     }
@@ -55,7 +55,7 @@ public static class MemoryTargetSearch
         var cap = problem.MemoryCap ?? double.PositiveInfinity;
         var found = ConstraintRefiner.WithinStageLimits(problem.WithoutCap(), LimitsFor(problem, Math.Min(target, cap)), makespan, limit, seed, deterministic);
         // Limits of one micro-batch a stage may hold more than a target below two micro-batches' memory.
-        return found is not null && found.Max(order => ScheduleDecoder.PeakMemory(order.Select(t => problem.Tasks[t]))) <= cap + 1e-9 ? found : null;
+        return found is not null && ScheduleDecoder.PeakMemory(problem, found) <= cap + 1e-9 ? found : null;
     }
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;

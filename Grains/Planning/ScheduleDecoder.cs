@@ -50,6 +50,9 @@ public static class ScheduleDecoder
             .Select(t => new ScheduledTask(problem.Tasks[t], ends[t] - problem.Tasks[t].Duration, ends[t])).ToList()).ToList());
     }
 
+    /// <summary>The largest device's peak activation memory under these device orders.</summary>
+    public static double PeakMemory(PipelineProblem problem, int[][] orders) => orders.Max(o => PeakMemory(o.Select(t => problem.Tasks[t])));
+
     /// <summary>Peak activation memory of one device's order: a forward adds its micro-batch's memory, the matching backward frees it.</summary>
     public static double PeakMemory(IEnumerable<PipelineTask> order)
     {
